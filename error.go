@@ -1,0 +1,102 @@
+package coffer
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes are stable: clients and tests rely on them. Add new ones, never
+// rename or reuse one.
+const (
+	EINVALID      = "invalid"           // the request is malformed or a value is not valid
+	ENOTFOUND     = "not_found"         // the object does not exist or the caller may not see it
+	ECONFLICT     = "conflict"          // the object already exists (e.g. a duplicate name)
+	EVERSION      = "version_conflict"  // optimistic concurrency: the record changed meanwhile
+	ECONVERSION   = "conversion_failed" // a column type change cannot convert some values
+	EUNAUTHORIZED = "unauthorized"      // no valid credentials
+	EFORBIDDEN    = "forbidden"         // authenticated but not allowed
+	ETOOLARGE     = "too_large"         // the request exceeds a size limit
+	EUNAVAILABLE  = "unavailable"       // the service is shutting down or overloaded
+	EINTERNAL     = "internal"          // a bug or an infrastructure failure; details only in logs
+)
+
+// FieldError names one invalid input field and says what is wrong with it.
+// Messages never echo secrets.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is the one error type of Coffer. Code and Message are safe to show to
+// users; Op and Err are for logs only.
+type Error struct {
+	Code    string       // one of the E* constants
+	Message string       // human-readable, safe for the caller
+	Fields  []FieldError // per-field problems, for EINVALID and ECONVERSION
+	Op      string       // the operation that failed, for logs
+	Err     error        // the underlying cause, for logs
+}
+
+func (e *Error) Error() string {
+	s := e.Code
+	if e.Op != "" {
+		s = e.Op + ": " + s
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns an EINVALID error carrying per-field problems.
+func Invalid(message string, fields ...FieldError) *Error {
+	return &Error{Code: EINVALID, Message: message, Fields: fields}
+}
+
+// Internal wraps an unexpected error. The cause is kept for logs and never
+// shown to the caller.
+func Internal(op string, err error) *Error {
+	return &Error{Code: EINTERNAL, Message: "internal error", Op: op, Err: err}
+}
+
+// ErrorCode returns the code of err: the code of the first *Error in its
+// chain, EINTERNAL for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the user-visible message of err. Errors that are not
+// *Error, or are internal, give a generic message.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code != EINTERNAL {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// ErrorFields returns the per-field problems of err, if any.
+func ErrorFields(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
+}

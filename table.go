@@ -1,0 +1,157 @@
+package coffer
+
+import (
+	"context"
+	"time"
+)
+
+// ColumnType is the type of a column's values.
+type ColumnType string
+
+// The column types.
+const (
+	TypeText         ColumnType = "text"
+	TypeLongText     ColumnType = "long_text"
+	TypeNumber       ColumnType = "number"
+	TypeBoolean      ColumnType = "boolean"
+	TypeDate         ColumnType = "date"
+	TypeDateTime     ColumnType = "datetime"
+	TypeSingleSelect ColumnType = "single_select"
+	TypeMultiSelect  ColumnType = "multi_select"
+	TypeEmail        ColumnType = "email"
+	TypeURL          ColumnType = "url"
+	TypePhone        ColumnType = "phone"
+	TypeLink         ColumnType = "link"
+	TypeCreatedAt    ColumnType = "created_at"
+	TypeCreatedBy    ColumnType = "created_by"
+	TypeUpdatedAt    ColumnType = "updated_at"
+	TypeUpdatedBy    ColumnType = "updated_by"
+)
+
+// ColumnTypes lists every column type, in documentation order.
+var ColumnTypes = []ColumnType{
+	TypeText, TypeLongText, TypeNumber, TypeBoolean, TypeDate, TypeDateTime,
+	TypeSingleSelect, TypeMultiSelect, TypeEmail, TypeURL, TypePhone, TypeLink,
+	TypeCreatedAt, TypeCreatedBy, TypeUpdatedAt, TypeUpdatedBy,
+}
+
+// Automatic reports whether values of the type are set by Coffer, never by clients.
+func (t ColumnType) Automatic() bool {
+	switch t {
+	case TypeCreatedAt, TypeCreatedBy, TypeUpdatedAt, TypeUpdatedBy:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether t is a known column type.
+func (t ColumnType) Valid() bool {
+	for _, k := range ColumnTypes {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// ColumnOptions are the type-specific settings of a column.
+type ColumnOptions struct {
+	// Precision is the number of decimal places of a number column (0..9);
+	// 0 means integers.
+	Precision int `json:"precision,omitempty"`
+	// Choices are the allowed values of a single_select or multi_select column.
+	Choices []string `json:"choices,omitempty"`
+	// Table is the id of the table that a link column points to (a name is
+	// accepted on input).
+	Table string `json:"table,omitempty"`
+	// Multiple allows a link column to hold several records.
+	Multiple bool `json:"multiple,omitempty"`
+}
+
+// Column is a typed column of a table. Its ID is stable: renames change only Name.
+type Column struct {
+	ID        string        `json:"id"`
+	Name      string        `json:"name"`
+	Type      ColumnType    `json:"type"`
+	Options   ColumnOptions `json:"options"`
+	CreatedAt time.Time     `json:"created_at"`
+}
+
+// Table is a user table of a notebook.
+type Table struct {
+	ID         string    `json:"id"`
+	NotebookID string    `json:"notebook_id"`
+	Name       string    `json:"name"`
+	Columns    []*Column `json:"columns"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Column returns the column with the given id or name, or nil. Ids take
+// precedence over names.
+func (t *Table) Column(idOrName string) *Column {
+	for _, c := range t.Columns {
+		if c.ID == idOrName {
+			return c
+		}
+	}
+	for _, c := range t.Columns {
+		if c.Name == idOrName {
+			return c
+		}
+	}
+	return nil
+}
+
+// ColumnInput describes a column to create.
+type ColumnInput struct {
+	Name    string        `json:"name"`
+	Type    ColumnType    `json:"type"`
+	Options ColumnOptions `json:"options"`
+}
+
+// TableInput describes a table to create.
+type TableInput struct {
+	Name    string        `json:"name"`
+	Columns []ColumnInput `json:"columns"`
+}
+
+// TableUpdate lists the changes of UpdateTable; nil fields stay as they are.
+type TableUpdate struct {
+	Name *string `json:"name"`
+}
+
+// ColumnUpdate lists the changes of UpdateColumn; nil fields stay as they are.
+type ColumnUpdate struct {
+	Name    *string        `json:"name"`
+	Type    *ColumnType    `json:"type"`
+	Options *ColumnOptions `json:"options"`
+	// DryRun checks a type or option change and reports what would fail,
+	// without changing anything.
+	DryRun bool `json:"dry_run"`
+}
+
+// TableService manages the schema of a notebook. Tables and columns are
+// named by id or by name. Every method needs a caller who can see the
+// notebook (ENOTFOUND otherwise).
+type TableService interface {
+	// CreateTable creates a table with its columns. EINVALID, ECONFLICT for a taken name.
+	CreateTable(ctx context.Context, notebook string, in TableInput) (*Table, error)
+	// FindTables lists the tables of a notebook.
+	FindTables(ctx context.Context, notebook string) ([]*Table, error)
+	// FindTable returns one table. ENOTFOUND.
+	FindTable(ctx context.Context, notebook, table string) (*Table, error)
+	// UpdateTable renames a table. ENOTFOUND, EINVALID, ECONFLICT.
+	UpdateTable(ctx context.Context, notebook, table string, upd TableUpdate) (*Table, error)
+	// DeleteTable deletes a table and its records. ENOTFOUND; ECONFLICT while
+	// link columns of other tables point to it.
+	DeleteTable(ctx context.Context, notebook, table string) error
+	// CreateColumn adds a column. EINVALID, ECONFLICT.
+	CreateColumn(ctx context.Context, notebook, table string, in ColumnInput) (*Column, error)
+	// UpdateColumn renames a column or changes its type or options. A type
+	// change converts every value; when some cannot be converted nothing
+	// changes and ECONVERSION lists them (Fields name the record ids).
+	UpdateColumn(ctx context.Context, notebook, table, column string, upd ColumnUpdate) (*Column, error)
+	// DeleteColumn deletes a column and its values. ENOTFOUND.
+	DeleteColumn(ctx context.Context, notebook, table, column string) error
+}
