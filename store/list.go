@@ -1,0 +1,328 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/filter"
+)
+
+// cursor is the decoded form of a page cursor: the sort key values of the
+// last record of the previous page, and a signature of the sort they belong to.
+type cursor struct {
+	Sig    string `json:"s"`
+	Values []any  `json:"v"`
+}
+
+func sortSignature(keys []filter.SortKey) string {
+	var b strings.Builder
+	for _, k := range keys {
+		if k.Desc {
+			b.WriteByte('-')
+		}
+		b.WriteString(k.Field.Name)
+		b.WriteByte(',')
+	}
+	h := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(h[:8])
+}
+
+func encodeCursor(c cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+var errBadCursor = coffer.Invalid("the cursor is not valid", coffer.FieldError{Field: "cursor", Message: "is not a cursor of this list: start again without a cursor"})
+
+func decodeCursor(s string, keys []filter.SortKey) ([]any, error) {
+	if len(s) > 8192 {
+		return nil, errBadCursor
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errBadCursor
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	var c cursor
+	if err := dec.Decode(&c); err != nil || c.Sig != sortSignature(keys) || len(c.Values) != len(keys) {
+		return nil, errBadCursor
+	}
+	out := make([]any, len(keys))
+	for i, k := range keys {
+		v, ok := cursorValue(k.Field.Type, c.Values[i])
+		if !ok {
+			return nil, errBadCursor
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// cursorValue converts a JSON-decoded cursor value back to the storage form
+// of a field of type t.
+func cursorValue(t coffer.ColumnType, v any) (any, bool) {
+	if v == nil {
+		return nil, true
+	}
+	switch t {
+	case coffer.TypeNumber, coffer.TypeDateTime, coffer.TypeCreatedAt, coffer.TypeUpdatedAt:
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, false
+		}
+		i, err := n.Int64()
+		return i, err == nil
+	case coffer.TypeBoolean:
+		switch b := v.(type) {
+		case bool:
+			return b, true
+		case json.Number:
+			i, err := b.Int64()
+			return i != 0, err == nil
+		}
+		return nil, false
+	default:
+		s, ok := v.(string)
+		return s, ok
+	}
+}
+
+// cursorJSON turns a scanned sort value into its cursor form.
+func cursorJSON(v any) any {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v
+}
+
+// seekPredicate is SQL true for the rows after the cursor values in the
+// order of keys (NULLs first in ascending order, last in descending order).
+func seekPredicate(keys []filter.SortKey, vals []any) (string, []any) {
+	var ors []string
+	var args []any
+	for i, k := range keys {
+		var ands []string
+		var a []any
+		for j := 0; j < i; j++ {
+			if vals[j] == nil {
+				ands = append(ands, keys[j].Field.SQL+" IS NULL")
+			} else {
+				ands = append(ands, keys[j].Field.SQL+" = ?")
+				a = append(a, vals[j])
+			}
+		}
+		e := k.Field.SQL
+		switch {
+		case !k.Desc && vals[i] == nil:
+			ands = append(ands, e+" IS NOT NULL")
+		case !k.Desc:
+			ands = append(ands, e+" > ?")
+			a = append(a, vals[i])
+		case vals[i] == nil:
+			continue // nothing comes after NULL in descending order
+		default:
+			ands = append(ands, "("+e+" < ? OR "+e+" IS NULL)")
+			a = append(a, vals[i])
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+		args = append(args, a...)
+	}
+	if len(ors) == 0 {
+		return "1 = 0", nil
+	}
+	return "(" + strings.Join(ors, " OR ") + ")", args
+}
+
+// listPlan is a checked list query.
+type listPlan struct {
+	cols  []*colMeta
+	where string
+	args  []any
+	keys  []filter.SortKey
+	limit int
+}
+
+// planList checks a list query against the table, combining it with a view.
+func (s *Store) planList(ctx context.Context, nc *nbConn, tm *tableMeta, q coffer.ListQuery) (*listPlan, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &listPlan{cols: tm.cols, limit: q.Limit}
+	filters := []string{q.Filter}
+	sortSrc := q.Sort
+	fields := q.Fields
+	if q.View != "" {
+		v, err := s.findView(ctx, nc.db.R, nc.db.Prefix, tm, q.View)
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, v.Filter)
+		if sortSrc == "" {
+			sortSrc = v.Sort
+		}
+		if fields == nil && len(v.Columns) > 0 {
+			fields = v.Columns
+		}
+	}
+	var errs []coffer.FieldError
+	switch {
+	case p.limit == 0:
+		p.limit = coffer.DefaultLimit
+	case p.limit < 1 || p.limit > coffer.MaxPageSize:
+		errs = append(errs, coffer.FieldError{Field: "limit", Message: fmt.Sprintf("must be between 1 and %d", coffer.MaxPageSize)})
+	}
+	if fields != nil {
+		p.cols = nil
+		seen := map[*colMeta]bool{}
+		for _, f := range fields {
+			cm := tm.column(f)
+			if cm == nil {
+				errs = append(errs, coffer.FieldError{Field: "fields", Message: fmt.Sprintf("%q is not a column of this table", f)})
+				continue
+			}
+			if !seen[cm] {
+				seen[cm] = true
+				p.cols = append(p.cols, cm)
+			}
+		}
+	}
+	env := filter.Env{UserID: c.UserID, UserEmail: c.Email}
+	var wheres []string
+	for _, src := range filters {
+		e, err := filter.Parse(src)
+		if err == nil && e != nil {
+			var w string
+			var a []any
+			w, a, err = filter.Compile(e, tm, env, s.d)
+			if err == nil {
+				wheres = append(wheres, "("+w+")")
+				p.args = append(p.args, a...)
+			}
+		}
+		if err != nil {
+			errs = append(errs, coffer.ErrorFields(err)...)
+		}
+	}
+	keys, err := filter.ParseSort(sortSrc, tm)
+	if err != nil {
+		errs = append(errs, coffer.ErrorFields(err)...)
+	}
+	if len(errs) > 0 {
+		return nil, coffer.Invalid("the list query is not valid", errs...)
+	}
+	idField, _ := tm.fields["id"]
+	if len(keys) == 0 || keys[len(keys)-1].Field.SQL != "t.id" {
+		keys = append(keys, filter.SortKey{Field: idField})
+	}
+	p.keys = keys
+	if len(wheres) == 0 {
+		wheres = []string{"1 = 1"}
+	}
+	p.where = strings.Join(wheres, " AND ")
+	return p, nil
+}
+
+// FindRecords lists a page of records.
+func (s *Store) FindRecords(ctx context.Context, notebook, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.wrap("FindRecords", err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.planList(ctx, nc, tm, q)
+	if err != nil {
+		return nil, err
+	}
+	where, args := p.where, append([]any(nil), p.args...)
+	if q.Cursor != "" {
+		vals, err := decodeCursor(q.Cursor, p.keys)
+		if err != nil {
+			return nil, err
+		}
+		seek, seekArgs := seekPredicate(p.keys, vals)
+		where += " AND " + seek
+		args = append(args, seekArgs...)
+	}
+	var order, extra []string
+	for _, k := range p.keys {
+		dir := " ASC"
+		if k.Desc {
+			dir = " DESC"
+		}
+		order = append(order, k.Field.SQL+dir+s.d.NullsOrder(k.Desc))
+		extra = append(extra, k.Field.SQL)
+	}
+	query := s.q("SELECT " + s.selectList(p.cols) + ", " + strings.Join(extra, ", ") + " FROM " + tm.sql + " t WHERE " + where +
+		" ORDER BY " + strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", p.limit+1))
+
+	out := &coffer.RecordList{Records: make([]*coffer.Record, 0, min(p.limit, 64))}
+	run := func(q querier) error {
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		keyVals := make([]any, len(p.keys))
+		dest := make([]any, len(p.keys))
+		for i := range keyVals {
+			dest[i] = &keyVals[i]
+		}
+		var last []any
+		for rows.Next() {
+			if len(out.Records) == p.limit {
+				cur := encodeCursor(cursor{Sig: sortSignature(p.keys), Values: last})
+				out.NextCursor = &cur
+				break
+			}
+			r, err := scanRecord(rows, p.cols, dest...)
+			if err != nil {
+				return err
+			}
+			out.Records = append(out.Records, r)
+			last = make([]any, len(keyVals))
+			for i, v := range keyVals {
+				last[i] = cursorJSON(v)
+			}
+		}
+		return rows.Err()
+	}
+	if !q.Count {
+		return out, s.wrap("FindRecords", run(nc.db.R))
+	}
+	// With a total, the page and the count come from one snapshot.
+	err = s.readTx(ctx, nc.db.R, "FindRecords", func(tx *sql.Tx) error {
+		if err := run(tx); err != nil {
+			return err
+		}
+		var total int64
+		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+tm.sql+" t WHERE "+p.where), p.args...).Scan(&total); err != nil {
+			return err
+		}
+		out.Total = &total
+		return nil
+	})
+	return out, err
+}
+
+// readTx runs fn in a read-only transaction.
+func (s *Store) readTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer tx.Rollback()
+	return s.wrap(op, fn(tx))
+}

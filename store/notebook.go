@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cofferhq/coffer"
+)
+
+// checkName validates the name of a notebook, table, column or view.
+func checkName(field, name string) (string, *coffer.FieldError) {
+	n := strings.TrimSpace(name)
+	if n == "" || utf8.RuneCountInString(n) > 200 || !utf8.ValidString(n) || strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", &coffer.FieldError{Field: field, Message: "must be 1 to 200 characters, without control characters"}
+	}
+	return n, nil
+}
+
+// nameKey is the form under which names are unique: case-insensitive.
+func nameKey(name string) string { return strings.ToLower(name) }
+
+func scanNotebook(row interface{ Scan(...any) error }) (*coffer.Notebook, error) {
+	var nb coffer.Notebook
+	var created, updated int64
+	if err := row.Scan(&nb.ID, &nb.Name, &nb.OwnerID, &created, &updated); err != nil {
+		return nil, err
+	}
+	nb.CreatedAt, nb.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &nb, nil
+}
+
+const notebookCols = "id, name, owner_id, created_at, updated_at"
+
+var errNotebookNotFound = coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
+
+// CreateNotebook creates a notebook owned by the caller. The storage is
+// created first and the registry row last, so a crash in between leaves at
+// most an unreferenced empty database, never a registered notebook without
+// storage.
+func (s *Store) CreateNotebook(ctx context.Context, name string) (*coffer.Notebook, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, fe := checkName("name", name)
+	if fe != nil {
+		return nil, coffer.Invalid("the notebook is not valid", *fe)
+	}
+	now := s.now()
+	nb := &coffer.Notebook{ID: coffer.NewID(coffer.PrefixNotebook), Name: n, OwnerID: c.UserID, CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
+	if err := s.b.CreateNotebook(ctx, nb.ID); err != nil {
+		return nil, s.wrap("CreateNotebook", err)
+	}
+	err = s.tx(ctx, s.inst.W, "CreateNotebook", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"notebooks ("+notebookCols+") VALUES (?, ?, ?, ?, ?)"),
+			nb.ID, nb.Name, nb.OwnerID, now, now)
+		return err
+	})
+	if err != nil {
+		_ = s.b.DropNotebook(context.WithoutCancel(ctx), nb.ID)
+		return nil, err
+	}
+	return nb, nil
+}
+
+// FindNotebooks lists the caller's notebooks by name.
+func (s *Store) FindNotebooks(ctx context.Context) ([]*coffer.Notebook, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.inst.R.QueryContext(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE owner_id = ? ORDER BY name, id"), c.UserID)
+	if err != nil {
+		return nil, s.wrap("FindNotebooks", err)
+	}
+	defer rows.Close()
+	out := []*coffer.Notebook{}
+	for rows.Next() {
+		nb, err := scanNotebook(rows)
+		if err != nil {
+			return nil, s.wrap("FindNotebooks", err)
+		}
+		out = append(out, nb)
+	}
+	return out, s.wrap("FindNotebooks", rows.Err())
+}
+
+// findNotebook returns a notebook the caller can see, or ENOTFOUND.
+func (s *Store) findNotebook(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) (*coffer.Notebook, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !coffer.ValidID(coffer.PrefixNotebook, id) {
+		return nil, errNotebookNotFound
+	}
+	nb, err := scanNotebook(q.QueryRowContext(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotebookNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Until sharing exists, only the owner sees a notebook. Others get the
+	// same answer as for a notebook that does not exist.
+	if nb.OwnerID != c.UserID {
+		return nil, errNotebookNotFound
+	}
+	return nb, nil
+}
+
+// FindNotebook returns one notebook.
+func (s *Store) FindNotebook(ctx context.Context, id string) (*coffer.Notebook, error) {
+	nb, err := s.findNotebook(ctx, s.inst.R, id)
+	return nb, s.wrap("FindNotebook", err)
+}
+
+// UpdateNotebook renames a notebook.
+func (s *Store) UpdateNotebook(ctx context.Context, id string, upd coffer.NotebookUpdate) (*coffer.Notebook, error) {
+	var nb *coffer.Notebook
+	err := s.tx(ctx, s.inst.W, "UpdateNotebook", func(tx *sql.Tx) error {
+		var err error
+		if nb, err = s.findNotebook(ctx, tx, id); err != nil {
+			return err
+		}
+		if upd.Name == nil {
+			return nil
+		}
+		n, fe := checkName("name", *upd.Name)
+		if fe != nil {
+			return coffer.Invalid("the notebook is not valid", *fe)
+		}
+		now := s.now()
+		nb.Name, nb.UpdatedAt = n, fromMicros(now)
+		_, err = tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"notebooks SET name = ?, updated_at = ? WHERE id = ?"), n, now, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return nb, nil
+}
+
+// DeleteNotebook unregisters a notebook, then removes its storage.
+func (s *Store) DeleteNotebook(ctx context.Context, id string) error {
+	err := s.tx(ctx, s.inst.W, "DeleteNotebook", func(tx *sql.Tx) error {
+		if _, err := s.findNotebook(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.nbs.invalidate(id)
+	return s.wrap("DeleteNotebook", s.b.DropNotebook(context.WithoutCancel(ctx), id))
+}
+
+// nbConn is an open notebook for one service call.
+type nbConn struct {
+	nb      *coffer.Notebook
+	db      *DB
+	schema  *schema
+	release func()
+}
+
+// openNotebook checks that the caller can see the notebook, opens its
+// database and loads its schema (cached until the next schema change).
+func (s *Store) openNotebook(ctx context.Context, id string) (*nbConn, error) {
+	nb, err := s.findNotebook(ctx, s.inst.R, id)
+	if err != nil {
+		return nil, err
+	}
+	db, release, err := s.b.Notebook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := s.nbs.get(ctx, s, id, db)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &nbConn{nb: nb, db: db, schema: sc, release: release}, nil
+}

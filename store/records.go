@@ -1,0 +1,489 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/value"
+)
+
+var errRecordNotFound = coffer.Errorf(coffer.ENOTFOUND, "record not found")
+
+const systemCols = "t.id, t.version, t.created_at, t.created_by, t.updated_at, t.updated_by"
+
+// selectList returns the SELECT list for a record with the given columns.
+func (s *Store) selectList(cols []*colMeta) string {
+	var b strings.Builder
+	b.WriteString(systemCols)
+	for _, cm := range cols {
+		switch {
+		case cm.junction != "":
+			b.WriteString(", " + s.d.LinkArray(cm.junction, "t.id"))
+		case cm.phys != "":
+			b.WriteString(", " + cm.expr)
+		}
+	}
+	return b.String()
+}
+
+// scanRecord reads one row produced by selectList(cols).
+func scanRecord(row interface{ Scan(...any) error }, cols []*colMeta, extra ...any) (*coffer.Record, error) {
+	var r coffer.Record
+	var created, updated int64
+	dest := []any{&r.ID, &r.Version, &created, &r.CreatedBy, &updated, &r.UpdatedBy}
+	vals := make([]any, len(cols))
+	for i, cm := range cols {
+		if cm.junction != "" || cm.phys != "" {
+			dest = append(dest, &vals[i])
+		}
+	}
+	dest = append(dest, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	r.Fields = make(map[string]any, len(cols))
+	for i, cm := range cols {
+		var v any
+		switch {
+		case cm.junction != "":
+			v = decodeLinks(vals[i])
+		case cm.phys != "":
+			v = vals[i]
+		default: // automatic types read the system columns
+			switch cm.c.Type {
+			case coffer.TypeCreatedAt:
+				v = created
+			case coffer.TypeUpdatedAt:
+				v = updated
+			case coffer.TypeCreatedBy:
+				v = r.CreatedBy
+			case coffer.TypeUpdatedBy:
+				v = r.UpdatedBy
+			}
+		}
+		r.Fields[cm.c.Name] = value.ToJSON(cm.c, v)
+	}
+	return &r, nil
+}
+
+// decodeLinks turns the JSON array text of LinkArray into ids.
+func decodeLinks(v any) any {
+	var text string
+	switch t := v.(type) {
+	case string:
+		text = t
+	case []byte:
+		text = string(t)
+	default:
+		return nil
+	}
+	var ids []string
+	if json.Unmarshal([]byte(text), &ids) != nil || len(ids) == 0 {
+		return nil
+	}
+	return ids
+}
+
+// readRecord reads one record by id with every column.
+func (s *Store) readRecord(ctx context.Context, q querier, tm *tableMeta, id string) (*coffer.Record, error) {
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return nil, errRecordNotFound
+	}
+	r, err := scanRecord(q.QueryRowContext(ctx, s.q("SELECT "+s.selectList(tm.cols)+" FROM "+tm.sql+" t WHERE t.id = ?"), id), tm.cols)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errRecordNotFound
+	}
+	return r, err
+}
+
+// assignment is one validated field of a write.
+type assignment struct {
+	cm *colMeta
+	v  any // storage form
+}
+
+// prepareFields validates the fields of a write. Field names in errors are
+// prefixed with prefix (e.g. "operations[3].fields.").
+func prepareFields(tm *tableMeta, fields map[string]any, prefix string) ([]assignment, []coffer.FieldError) {
+	var out []assignment
+	var errs []coffer.FieldError
+	seen := map[string]bool{}
+	for key, raw := range fields {
+		cm := tm.column(key)
+		if cm == nil {
+			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is not a column of this table"})
+			continue
+		}
+		if seen[cm.c.ID] {
+			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is given twice (by name and by id)"})
+			continue
+		}
+		seen[cm.c.ID] = true
+		v, err := value.FromJSON(cm.c, raw)
+		if err != nil {
+			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: err.Error()})
+			continue
+		}
+		out = append(out, assignment{cm, v})
+	}
+	return out, errs
+}
+
+// writeLinks replaces the links of record id for each link assignment,
+// checking that every target exists.
+func (s *Store) writeLinks(ctx context.Context, tx *sql.Tx, sc *schema, id string, as []assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
+	var errs []coffer.FieldError
+	for _, a := range as {
+		if a.cm.junction == "" {
+			continue
+		}
+		ids, _ := a.v.([]string)
+		if len(ids) > 0 {
+			target := sc.byID[a.cm.c.Options.Table]
+			if target == nil {
+				return nil, fmt.Errorf("link column %s: target table missing", a.cm.c.ID)
+			}
+			args := make([]any, len(ids))
+			for i, x := range ids {
+				args[i] = x
+			}
+			rows, err := tx.QueryContext(ctx, s.q("SELECT id FROM "+target.sql+" WHERE id IN ("+placeholders(len(ids))+")"), args...)
+			if err != nil {
+				return nil, err
+			}
+			found := map[string]bool{}
+			for rows.Next() {
+				var x string
+				if err := rows.Scan(&x); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				found[x] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+			var missing []string
+			for _, x := range ids {
+				if !found[x] {
+					missing = append(missing, x)
+				}
+			}
+			if len(missing) > 0 {
+				errs = append(errs, coffer.FieldError{Field: prefix + a.cm.c.Name,
+					Message: fmt.Sprintf("links to records that do not exist in table %q: %s", target.t.Name, strings.Join(missing, ", "))})
+				continue
+			}
+		}
+		if !isNew {
+			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+a.cm.junction+" WHERE src = ?"), id); err != nil {
+				return nil, err
+			}
+		}
+		for pos, dst := range ids {
+			if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+a.cm.junction+" (src, dst, pos) VALUES (?, ?, ?)"), id, dst, pos); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return errs, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// opError is the failure of one operation of a write.
+type opError struct {
+	code   string
+	fields []coffer.FieldError
+}
+
+// createTx inserts one record.
+func (s *Store) createTx(ctx context.Context, tx *sql.Tx, sc *schema, tm *tableMeta, by string, fields map[string]any, prefix string) (string, *opError, error) {
+	as, errs := prepareFields(tm, fields, prefix)
+	if len(errs) > 0 {
+		return "", &opError{coffer.EINVALID, errs}, nil
+	}
+	id := coffer.NewID(coffer.PrefixRecord)
+	now := s.now()
+	cols := []string{"id", "version", "created_at", "created_by", "updated_at", "updated_by"}
+	args := []any{id, 1, now, by, now, by}
+	for _, a := range as {
+		if a.cm.phys != "" {
+			cols = append(cols, a.cm.phys)
+			args = append(args, a.v)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+tm.sql+" ("+strings.Join(cols, ", ")+") VALUES ("+placeholders(len(args))+")"), args...); err != nil {
+		return "", nil, err
+	}
+	errs, err := s.writeLinks(ctx, tx, sc, id, as, prefix, true)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(errs) > 0 {
+		return "", &opError{coffer.EINVALID, errs}, nil
+	}
+	return id, nil, nil
+}
+
+// updateTx changes the given fields of one record.
+func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, sc *schema, tm *tableMeta, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
+	as, errs := prepareFields(tm, fields, prefix)
+	if len(errs) > 0 {
+		return &opError{coffer.EINVALID, errs}, nil
+	}
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "id", Message: "record not found"}}}, nil
+	}
+	sets := []string{"version = version + 1", "updated_at = ?", "updated_by = ?"}
+	args := []any{s.now(), by}
+	for _, a := range as {
+		if a.cm.phys != "" {
+			sets = append(sets, a.cm.phys+" = ?")
+			args = append(args, a.v)
+		}
+	}
+	where := " WHERE id = ?"
+	args = append(args, id)
+	if version > 0 {
+		where += " AND version = ?"
+		args = append(args, version)
+	}
+	res, err := tx.ExecContext(ctx, s.q("UPDATE "+tm.sql+" SET "+strings.Join(sets, ", ")+where), args...)
+	if err != nil {
+		return nil, err
+	}
+	if oe, err := s.checkAffected(ctx, tx, tm, res, id, version, prefix); oe != nil || err != nil {
+		return oe, err
+	}
+	errs, err = s.writeLinks(ctx, tx, sc, id, as, prefix, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return &opError{coffer.EINVALID, errs}, nil
+	}
+	return nil, nil
+}
+
+// checkAffected tells a missing record from a version conflict when an
+// UPDATE or DELETE matched no row.
+func (s *Store) checkAffected(ctx context.Context, tx *sql.Tx, tm *tableMeta, res sql.Result, id string, version int64, prefix string) (*opError, error) {
+	n, err := res.RowsAffected()
+	if err != nil || n > 0 {
+		return nil, err
+	}
+	field := strings.TrimSuffix(prefix, "fields.") + "id"
+	var current int64
+	err = tx.QueryRowContext(ctx, s.q("SELECT version FROM "+tm.sql+" WHERE id = ?"), id).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: field, Message: "record not found"}}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &opError{coffer.EVERSION, []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "version",
+		Message: fmt.Sprintf("the record has changed: expected version %d, it is now %d", version, current)}}}, nil
+}
+
+// deleteTx deletes one record.
+func (s *Store) deleteTx(ctx context.Context, tx *sql.Tx, tm *tableMeta, id string, version int64, prefix string) (*opError, error) {
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: prefix + "id", Message: "record not found"}}}, nil
+	}
+	where, args := " WHERE id = ?", []any{id}
+	if version > 0 {
+		where += " AND version = ?"
+		args = append(args, version)
+	}
+	res, err := tx.ExecContext(ctx, s.q("DELETE FROM "+tm.sql+where), args...)
+	if err != nil {
+		return nil, err
+	}
+	return s.checkAffected(ctx, tx, tm, res, id, version, prefix+"fields.")
+}
+
+// singleError turns the failure of a single-record operation into an error.
+func singleError(oe *opError) error {
+	switch oe.code {
+	case coffer.ENOTFOUND:
+		return errRecordNotFound
+	case coffer.EVERSION:
+		return &coffer.Error{Code: coffer.EVERSION, Message: oe.fields[0].Message}
+	}
+	return &coffer.Error{Code: oe.code, Message: "the record is not valid", Fields: oe.fields}
+}
+
+// recordWrite opens the notebook and table and runs fn in a write transaction.
+func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, fn func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error) error {
+	c, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error { return fn(tx, nc.schema, tm, c.UserID) })
+}
+
+// CreateRecord validates and inserts a record.
+func (s *Store) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
+	var out *coffer.Record
+	err := s.recordWrite(ctx, notebook, table, "CreateRecord", func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+		id, oe, err := s.createTx(ctx, tx, sc, tm, by, fields, "")
+		if err != nil {
+			return err
+		}
+		if oe != nil {
+			return singleError(oe)
+		}
+		out, err = s.readRecord(ctx, tx, tm, id)
+		return err
+	})
+	return out, err
+}
+
+// FindRecord returns one record.
+func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*coffer.Record, error) {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.wrap("FindRecord", err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.readRecord(ctx, nc.db.R, tm, id)
+	return r, s.wrap("FindRecord", err)
+}
+
+// UpdateRecord changes the given fields of a record.
+func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
+	var out *coffer.Record
+	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+		oe, err := s.updateTx(ctx, tx, sc, tm, by, id, fields, version, "")
+		if err != nil {
+			return err
+		}
+		if oe != nil {
+			return singleError(oe)
+		}
+		out, err = s.readRecord(ctx, tx, tm, id)
+		return err
+	})
+	return out, err
+}
+
+// DeleteRecord deletes a record.
+func (s *Store) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
+	return s.recordWrite(ctx, notebook, table, "DeleteRecord", func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+		oe, err := s.deleteTx(ctx, tx, tm, id, version, "")
+		if err != nil {
+			return err
+		}
+		if oe != nil {
+			return singleError(oe)
+		}
+		return nil
+	})
+}
+
+// maxBatchErrors bounds the problems one failed batch reports.
+const maxBatchErrors = 100
+
+// Batch applies operations in one transaction: all or nothing.
+func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.BatchOp) (*coffer.BatchResult, error) {
+	if len(ops) == 0 {
+		return nil, coffer.Invalid("the batch is empty", coffer.FieldError{Field: "operations", Message: "must hold 1 to 1000 operations"})
+	}
+	if len(ops) > coffer.MaxBatch {
+		return nil, &coffer.Error{Code: coffer.ETOOLARGE, Message: fmt.Sprintf("a batch holds at most %d operations", coffer.MaxBatch),
+			Fields: []coffer.FieldError{{Field: "operations", Message: fmt.Sprintf("must hold 1 to %d operations", coffer.MaxBatch)}}}
+	}
+	out := &coffer.BatchResult{Results: make([]*coffer.Record, len(ops))}
+	err := s.recordWrite(ctx, notebook, table, "Batch", func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+		var all []coffer.FieldError
+		code := ""
+		rank := map[string]int{coffer.EINVALID: 3, coffer.ENOTFOUND: 2, coffer.EVERSION: 1}
+		ids := make([]string, len(ops))
+		for i, op := range ops {
+			prefix := fmt.Sprintf("operations[%d].", i)
+			var oe *opError
+			var err error
+			switch op.Op {
+			case coffer.OpCreate:
+				ids[i], oe, err = s.createTx(ctx, tx, sc, tm, by, op.Fields, prefix+"fields.")
+			case coffer.OpUpdate:
+				ids[i] = op.ID
+				oe, err = s.updateTx(ctx, tx, sc, tm, by, op.ID, op.Fields, op.Version, prefix+"fields.")
+			case coffer.OpDelete:
+				ids[i] = op.ID
+				if len(op.Fields) > 0 {
+					oe = &opError{coffer.EINVALID, []coffer.FieldError{{Field: prefix + "fields", Message: "must be empty for a delete"}}}
+				} else {
+					oe, err = s.deleteTx(ctx, tx, tm, op.ID, op.Version, prefix)
+				}
+			default:
+				oe = &opError{coffer.EINVALID, []coffer.FieldError{{Field: prefix + "op", Message: "must be create, update or delete"}}}
+			}
+			if err != nil {
+				return err
+			}
+			if oe != nil {
+				if rank[oe.code] > rank[code] {
+					code = oe.code
+				}
+				for _, fe := range oe.fields {
+					if len(all) < maxBatchErrors {
+						all = append(all, fe)
+					}
+				}
+			}
+		}
+		if code != "" {
+			msg := map[string]string{
+				coffer.EINVALID:  "some operations are not valid; nothing was written",
+				coffer.ENOTFOUND: "some records were not found; nothing was written",
+				coffer.EVERSION:  "some records have changed; nothing was written",
+			}[code]
+			return &coffer.Error{Code: code, Message: msg, Fields: all}
+		}
+		for i, op := range ops {
+			if op.Op == coffer.OpDelete {
+				out.Results[i] = &coffer.Record{ID: ids[i]}
+				continue
+			}
+			r, err := s.readRecord(ctx, tx, tm, ids[i])
+			if err != nil {
+				// An earlier operation of the batch deleted it.
+				if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+					out.Results[i] = &coffer.Record{ID: ids[i]}
+					continue
+				}
+				return err
+			}
+			out.Results[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

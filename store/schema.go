@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/value"
+)
+
+// schema is the loaded catalogue of one notebook: its tables and columns,
+// with the SQL names and filter fields derived from them. It is immutable
+// once built; a schema change builds a new one.
+type schema struct {
+	tables []*tableMeta
+	byID   map[string]*tableMeta
+	byKey  map[string]*tableMeta // by nameKey
+}
+
+// tableMeta is one table of a schema.
+type tableMeta struct {
+	t      *coffer.Table
+	sql    string // qualified, quoted SQL name of the user table
+	cols   []*colMeta
+	fields map[string]*filter.Field // filter fields by column name and id
+}
+
+// colMeta is one column with its SQL mapping.
+type colMeta struct {
+	c        *coffer.Column
+	phys     string // quoted physical column ("" for links and automatic types)
+	expr     string // SQL expression of the stored value in queries on alias t ("" for links)
+	junction string // qualified, quoted junction table of a link column
+	field    *filter.Field
+}
+
+// table finds a table by id or name.
+func (sc *schema) table(idOrName string) (*tableMeta, error) {
+	if tm := sc.byID[idOrName]; tm != nil {
+		return tm, nil
+	}
+	if tm := sc.byKey[nameKey(idOrName)]; tm != nil {
+		return tm, nil
+	}
+	return nil, coffer.Errorf(coffer.ENOTFOUND, "table not found")
+}
+
+// column finds a column by id or name.
+func (tm *tableMeta) column(idOrName string) *colMeta {
+	for _, cm := range tm.cols {
+		if cm.c.ID == idOrName {
+			return cm
+		}
+	}
+	k := nameKey(idOrName)
+	for _, cm := range tm.cols {
+		if nameKey(cm.c.Name) == k {
+			return cm
+		}
+	}
+	return nil
+}
+
+// Field implements filter.Schema: user columns by name or id, then the
+// system fields id, created_at, created_by, updated_at and updated_by
+// unless a column has that name.
+func (tm *tableMeta) Field(name string) (*filter.Field, bool) {
+	if cm := tm.column(name); cm != nil {
+		return cm.field, true
+	}
+	f, ok := tm.fields[name]
+	return f, ok
+}
+
+func sqlTable(prefix, tableID string) string {
+	return prefix + `"t_` + strings.TrimPrefix(tableID, coffer.PrefixTable) + `"`
+}
+
+func sqlColumn(colID string) string {
+	return `"c_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
+}
+
+func sqlJunction(prefix, colID string) string {
+	return prefix + `"l_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
+}
+
+// systemExpr maps automatic column types to the system columns that hold them.
+var systemExpr = map[coffer.ColumnType]string{
+	coffer.TypeCreatedAt: "t.created_at",
+	coffer.TypeCreatedBy: "t.created_by",
+	coffer.TypeUpdatedAt: "t.updated_at",
+	coffer.TypeUpdatedBy: "t.updated_by",
+}
+
+// newColMeta derives the SQL mapping and filter field of a column.
+func (s *Store) newColMeta(prefix string, c *coffer.Column) *colMeta {
+	cm := &colMeta{c: c}
+	f := &filter.Field{Name: c.Name, Type: c.Type}
+	f.Convert = func(lit any) (any, error) { return value.FromFilter(c, lit) }
+	switch {
+	case c.Type == coffer.TypeLink:
+		cm.junction = sqlJunction(prefix, c.ID)
+		j := cm.junction
+		f.Contains = func(ph string) string {
+			return "EXISTS (SELECT 1 FROM " + j + " j WHERE j.src = t.id AND j.dst = " + ph + ")"
+		}
+		f.Empty = "NOT EXISTS (SELECT 1 FROM " + j + " j WHERE j.src = t.id)"
+	case c.Type.Automatic():
+		cm.expr = systemExpr[c.Type]
+		f.SQL = cm.expr
+	default:
+		cm.phys = sqlColumn(c.ID)
+		cm.expr = "t." + cm.phys
+		if c.Type == coffer.TypeMultiSelect {
+			expr := cm.expr
+			f.Contains = func(ph string) string { return s.d.JSONArrayContains(expr, ph) }
+			f.Empty = expr + " IS NULL"
+		} else {
+			f.SQL = cm.expr
+		}
+	}
+	cm.field = f
+	return cm
+}
+
+// systemFields are the filter fields every table has.
+func systemFields() map[string]*filter.Field {
+	text := func(lit any) (any, error) {
+		s, ok := lit.(string)
+		if !ok {
+			return nil, fmt.Errorf("expected a string")
+		}
+		return s, nil
+	}
+	dt := &coffer.Column{Type: coffer.TypeDateTime}
+	when := func(lit any) (any, error) { return value.FromFilter(dt, lit) }
+	return map[string]*filter.Field{
+		"id":         {Name: "id", Type: coffer.TypeText, SQL: "t.id", Convert: text},
+		"created_at": {Name: "created_at", Type: coffer.TypeCreatedAt, SQL: "t.created_at", Convert: when},
+		"updated_at": {Name: "updated_at", Type: coffer.TypeUpdatedAt, SQL: "t.updated_at", Convert: when},
+		"created_by": {Name: "created_by", Type: coffer.TypeCreatedBy, SQL: "t.created_by", Convert: text},
+		"updated_by": {Name: "updated_by", Type: coffer.TypeUpdatedBy, SQL: "t.updated_by", Convert: text},
+	}
+}
+
+// loadSchema reads the catalogue of a notebook.
+func (s *Store) loadSchema(ctx context.Context, nbID, prefix string, db querier) (*schema, error) {
+	q := func(query string) string { return s.q(strings.ReplaceAll(query, "{p}", prefix)) }
+	sc := &schema{byID: map[string]*tableMeta{}, byKey: map[string]*tableMeta{}}
+	rows, err := db.QueryContext(ctx, q("SELECT id, name, created_at, updated_at FROM {p}_tables ORDER BY position, id"))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		t := &coffer.Table{NotebookID: nbID, Columns: []*coffer.Column{}}
+		var created, updated int64
+		if err := rows.Scan(&t.ID, &t.Name, &created, &updated); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
+		tm := &tableMeta{t: t, sql: sqlTable(prefix, t.ID), fields: systemFields()}
+		sc.tables = append(sc.tables, tm)
+		sc.byID[t.ID] = tm
+		sc.byKey[nameKey(t.Name)] = tm
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = db.QueryContext(ctx, q("SELECT id, table_id, name, type, options, created_at FROM {p}_columns ORDER BY position, id"))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c coffer.Column
+		var tableID, opts string
+		var created int64
+		if err := rows.Scan(&c.ID, &tableID, &c.Name, &c.Type, &opts, &created); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(opts), &c.Options); err != nil {
+			return nil, fmt.Errorf("column %s options: %w", c.ID, err)
+		}
+		c.CreatedAt = fromMicros(created)
+		tm := sc.byID[tableID]
+		if tm == nil {
+			continue
+		}
+		tm.t.Columns = append(tm.t.Columns, &c)
+		tm.cols = append(tm.cols, s.newColMeta(prefix, &c))
+	}
+	return sc, rows.Err()
+}
+
+// schemaCache keeps the loaded schema of each open notebook. A generation
+// number per notebook makes sure a load that raced with a schema change is
+// not kept.
+type schemaCache struct {
+	mu  sync.Mutex
+	m   map[string]*schema
+	gen map[string]uint64
+}
+
+func newSchemaCache() *schemaCache {
+	return &schemaCache{m: map[string]*schema{}, gen: map[string]uint64{}}
+}
+
+func (c *schemaCache) get(ctx context.Context, s *Store, nbID string, db *DB) (*schema, error) {
+	c.mu.Lock()
+	sc, gen := c.m[nbID], c.gen[nbID]
+	c.mu.Unlock()
+	if sc != nil {
+		return sc, nil
+	}
+	sc, err := s.loadSchema(ctx, nbID, db.Prefix, db.R)
+	if err != nil {
+		return nil, s.wrap("loadSchema", err)
+	}
+	c.mu.Lock()
+	if c.gen[nbID] == gen {
+		c.m[nbID] = sc
+	}
+	c.mu.Unlock()
+	return sc, nil
+}
+
+func (c *schemaCache) invalidate(nbID string) {
+	c.mu.Lock()
+	delete(c.m, nbID)
+	c.gen[nbID]++
+	c.mu.Unlock()
+}
+
+// schemaTx loads the schema through a write transaction: schema changes
+// must see the latest catalogue, not a cached one.
+func (s *Store) schemaTx(ctx context.Context, nbID string, db *DB, tx *sql.Tx) (*schema, error) {
+	return s.loadSchema(ctx, nbID, db.Prefix, tx)
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}

@@ -1,0 +1,353 @@
+// Package sqlite is Coffer's embedded storage backend: one SQLite database
+// for the instance (coffer.db) and one per notebook (notebooks/<id>.db),
+// through the pure-Go driver modernc.org/sqlite.
+//
+// Every database runs in WAL mode with foreign keys on and
+// synchronous=FULL, so an acknowledged commit survives a crash of the
+// process or of the machine. Each database has one writer connection
+// (writes are serialized in Go rather than retried on SQLITE_BUSY) and a
+// small pool of read-only readers. Notebook databases are opened on demand
+// and kept in a bounded pool.
+package sqlite
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+func init() {
+	// coffer_fold folds case for the filter language's "~" operator, with
+	// Unicode rules (SQLite's own lower() folds ASCII only).
+	sqlite.MustRegisterDeterministicScalarFunction("coffer_fold", 1,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			switch v := args[0].(type) {
+			case string:
+				return strings.ToLower(v), nil
+			case []byte:
+				return strings.ToLower(string(v)), nil
+			case nil:
+				return nil, nil
+			default:
+				return strings.ToLower(fmt.Sprint(v)), nil
+			}
+		})
+}
+
+// Options tune the backend; zero values take the defaults.
+type Options struct {
+	// MaxOpenNotebooks bounds the notebook databases kept open (default 64).
+	MaxOpenNotebooks int
+	// Readers is the number of reader connections per database (default
+	// 2×GOMAXPROCS, at least 4).
+	Readers int
+	// Synchronous is the SQLite synchronous setting: "FULL" (default) or
+	// "NORMAL" (only for benchmarks measuring its cost: it may lose the last
+	// commits on power loss).
+	Synchronous string
+}
+
+// Backend is the SQLite implementation of store.Backend.
+type Backend struct {
+	dir  string
+	opts Options
+	inst *store.DB
+
+	mu    sync.Mutex
+	open  map[string]*handle
+	lru   *list.List // of *handle, most recently used at the front
+	close bool
+}
+
+type handle struct {
+	id   string
+	db   *store.DB
+	refs int
+	elem *list.Element
+}
+
+var _ store.Backend = (*Backend)(nil)
+
+// Open opens (creating if needed) the data directory dir and migrates the
+// instance database.
+func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
+	if opts.MaxOpenNotebooks <= 0 {
+		opts.MaxOpenNotebooks = 64
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	switch strings.ToUpper(opts.Synchronous) {
+	case "":
+		opts.Synchronous = "FULL"
+	case "FULL", "NORMAL":
+		opts.Synchronous = strings.ToUpper(opts.Synchronous)
+	default:
+		return nil, fmt.Errorf("sqlite: synchronous must be FULL or NORMAL")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "notebooks"), 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	b := &Backend{dir: dir, opts: opts, open: map[string]*handle{}, lru: list.New()}
+	inst, err := b.openDB(filepath.Join(dir, "coffer.db"))
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx, dialect{}, inst.W, "", migrations, "migrations/instance"); err != nil {
+		closeDB(inst)
+		return nil, err
+	}
+	b.inst = inst
+	return b, nil
+}
+
+// openDB opens one database file with its writer and reader pools.
+func (b *Backend) openDB(path string) (*store.DB, error) {
+	base := "file:" + (&url.URL{Path: path}).EscapedPath()
+	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
+	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The writer creates the file and switches it to WAL before readers open it.
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", filepath.Base(path), err)
+	}
+	r, err := sql.Open("sqlite", base+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(b.opts.Readers)
+	r.SetMaxIdleConns(b.opts.Readers)
+	r.SetConnMaxIdleTime(0)
+	return &store.DB{R: r, W: w}, nil
+}
+
+func closeDB(db *store.DB) error {
+	return errors.Join(db.R.Close(), db.W.Close())
+}
+
+// Dialect returns the SQLite dialect.
+func (b *Backend) Dialect() store.Dialect { return dialect{} }
+
+// Instance returns the instance database.
+func (b *Backend) Instance() *store.DB { return b.inst }
+
+// Dir returns the data directory.
+func (b *Backend) Dir() string { return b.dir }
+
+func (b *Backend) notebookPath(id string) (string, error) {
+	if !coffer.ValidID(coffer.PrefixNotebook, id) {
+		return "", coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
+	}
+	return filepath.Join(b.dir, "notebooks", id+".db"), nil
+}
+
+// Notebook opens the database of an existing notebook, or reuses an open one.
+func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), error) {
+	path, err := b.notebookPath(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.close {
+		return nil, nil, coffer.Errorf(coffer.EUNAVAILABLE, "storage is closed")
+	}
+	h := b.open[id]
+	if h == nil {
+		if _, err := os.Stat(path); err != nil {
+			if os.IsNotExist(err) {
+				return nil, nil, coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
+			}
+			return nil, nil, err
+		}
+		db, err := b.openDB(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := store.Migrate(ctx, dialect{}, db.W, "", migrations, "migrations/notebook"); err != nil {
+			closeDB(db)
+			return nil, nil, err
+		}
+		h = &handle{id: id, db: db}
+		h.elem = b.lru.PushFront(h)
+		b.open[id] = h
+		b.evictLocked()
+	} else {
+		b.lru.MoveToFront(h.elem)
+	}
+	h.refs++
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			b.mu.Lock()
+			h.refs--
+			b.evictLocked()
+			b.mu.Unlock()
+		})
+	}
+	return h.db, release, nil
+}
+
+// evictLocked closes the least recently used idle notebooks above the bound.
+func (b *Backend) evictLocked() {
+	for e := b.lru.Back(); e != nil && len(b.open) > b.opts.MaxOpenNotebooks; {
+		prev := e.Prev()
+		h := e.Value.(*handle)
+		if h.refs == 0 {
+			b.lru.Remove(e)
+			delete(b.open, h.id)
+			closeDB(h.db)
+		}
+		e = prev
+	}
+}
+
+// OpenNotebooks returns how many notebook databases are open (for tests and metrics).
+func (b *Backend) OpenNotebooks() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.open)
+}
+
+// CreateNotebook creates the database file of a new notebook and migrates it.
+func (b *Backend) CreateNotebook(ctx context.Context, id string) error {
+	path, err := b.notebookPath(id)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
+	}
+	db, release, err := func() (*store.DB, func(), error) {
+		// Create the file, then open it through the pool (which migrates it).
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.Close()
+		return b.Notebook(ctx, id)
+	}()
+	if err != nil {
+		os.Remove(path)
+		return err
+	}
+	_ = db
+	release()
+	return nil
+}
+
+// DropNotebook closes and deletes the database files of a notebook.
+func (b *Backend) DropNotebook(ctx context.Context, id string) error {
+	path, err := b.notebookPath(id)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	if h := b.open[id]; h != nil {
+		b.lru.Remove(h.elem)
+		delete(b.open, id)
+		closeDB(h.db)
+	}
+	b.mu.Unlock()
+	var errs []error
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks the instance database.
+func (b *Backend) Ping(ctx context.Context) error { return b.inst.R.PingContext(ctx) }
+
+// Close closes every database.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.close = true
+	var errs []error
+	for id, h := range b.open {
+		errs = append(errs, closeDB(h.db))
+		delete(b.open, id)
+	}
+	b.lru.Init()
+	if b.inst != nil {
+		errs = append(errs, closeDB(b.inst))
+	}
+	return errors.Join(errs...)
+}
+
+// dialect is the SQLite dialect.
+type dialect struct{}
+
+func (dialect) Name() string           { return "sqlite" }
+func (dialect) Rebind(q string) string { return q }
+
+func (dialect) ColumnType(t coffer.ColumnType) string {
+	switch t {
+	case coffer.TypeNumber, coffer.TypeBoolean, coffer.TypeDateTime:
+		return "INTEGER"
+	case coffer.TypeLink, coffer.TypeCreatedAt, coffer.TypeCreatedBy, coffer.TypeUpdatedAt, coffer.TypeUpdatedBy:
+		return ""
+	default:
+		return "TEXT"
+	}
+}
+
+func (dialect) ContainsFold(expr, ph string) string {
+	return "instr(coffer_fold(" + expr + "), coffer_fold(" + ph + ")) > 0"
+}
+
+func (dialect) JSONArrayContains(expr, ph string) string {
+	return "EXISTS (SELECT 1 FROM json_each(" + expr + ") WHERE json_each.value = " + ph + ")"
+}
+
+func (dialect) LinkArray(j, src string) string {
+	return "(SELECT json_group_array(dst) FROM (SELECT dst FROM " + j + " WHERE src = " + src + " ORDER BY pos))"
+}
+
+func (dialect) NullsOrder(desc bool) string { return "" }
+
+func (dialect) MapError(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return &coffer.Error{Code: coffer.ECONFLICT, Message: "already exists", Err: err}
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the database is busy, try again", Err: err}
+	case sqlite3.SQLITE_FULL:
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the disk is full", Err: err}
+	}
+	return err
+}

@@ -1,0 +1,162 @@
+// Package store implements Coffer's services on database/sql, once for every
+// backend. A Backend supplies the databases (one for the instance, one per
+// notebook) and a Dialect the few SQL differences; everything else (SQL,
+// validation, transactions) is written here.
+//
+// Each service method runs in one transaction. Values are always bound
+// parameters; identifiers in SQL are only ids that Coffer generated.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/cofferhq/coffer"
+)
+
+// Dialect hides the SQL differences between backends. Queries are written
+// with "?" placeholders and passed through Rebind.
+type Dialect interface {
+	// Name is "sqlite" or "postgres".
+	Name() string
+	// Rebind turns "?" placeholders into the backend's own.
+	Rebind(query string) string
+	// ColumnType returns the SQL type that stores values of t ("" for types
+	// with no physical column: links and automatic types).
+	ColumnType(t coffer.ColumnType) string
+	// ContainsFold is SQL true when text expr contains the text bound to ph,
+	// ignoring case.
+	ContainsFold(expr, ph string) string
+	// JSONArrayContains is SQL true when the JSON array text expr holds the
+	// string bound to ph.
+	JSONArrayContains(expr, ph string) string
+	// LinkArray is a scalar subquery giving the JSON array (text) of the dst
+	// ids of junction table j whose src is srcExpr, ordered by pos; NULL when none.
+	LinkArray(j, srcExpr string) string
+	// NullsOrder returns the clause placing NULLs first in ascending and last
+	// in descending order ("" when that is the backend's default).
+	NullsOrder(desc bool) string
+	// MapError turns a driver error into a *coffer.Error when it has a
+	// meaning for users (unique violation → ECONFLICT, busy → EUNAVAILABLE);
+	// otherwise it returns err unchanged.
+	MapError(err error) error
+}
+
+// DB is one logical database: the instance's or a notebook's. On SQLite, R
+// is a pool of readers and W a single writer connection; on PostgreSQL
+// both are the same pool. Prefix qualifies table names ("" on SQLite, the
+// quoted schema and a dot on PostgreSQL).
+type DB struct {
+	R, W   *sql.DB
+	Prefix string
+}
+
+// Backend opens the databases of one Coffer instance.
+type Backend interface {
+	Dialect() Dialect
+	// Instance returns the instance database (users, sessions, notebook registry).
+	Instance() *DB
+	// Notebook opens (or reuses) the database of an existing notebook; the
+	// caller must call release when done.
+	Notebook(ctx context.Context, id string) (db *DB, release func(), err error)
+	// CreateNotebook creates and migrates the storage of a new notebook.
+	CreateNotebook(ctx context.Context, id string) error
+	// DropNotebook removes the storage of a notebook.
+	DropNotebook(ctx context.Context, id string) error
+	// Ping checks that the backend answers, for readiness probes.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Store implements the coffer services on a Backend.
+type Store struct {
+	b     Backend
+	d     Dialect
+	inst  *DB
+	Now   func() time.Time // injectable clock
+	nbs   *schemaCache
+	auth  authState
+}
+
+// Compile-time checks that Store implements every service.
+var (
+	_ coffer.UserService     = (*Store)(nil)
+	_ coffer.AuthService     = (*Store)(nil)
+	_ coffer.NotebookService = (*Store)(nil)
+	_ coffer.TableService    = (*Store)(nil)
+	_ coffer.RecordService   = (*Store)(nil)
+	_ coffer.ViewService     = (*Store)(nil)
+)
+
+// New returns a Store on b.
+func New(b Backend) *Store {
+	return &Store{
+		b:    b,
+		d:    b.Dialect(),
+		inst: b.Instance(),
+		Now:  func() time.Time { return time.Now().UTC() },
+		nbs:  newSchemaCache(),
+		auth: newAuthState(),
+	}
+}
+
+// Ping checks that storage answers.
+func (s *Store) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
+
+// now returns the current time in microseconds, the unit of every stored timestamp.
+func (s *Store) now() int64 { return s.Now().UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// tx runs fn in a transaction on db and commits when fn returns nil.
+func (s *Store) tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return s.wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
+// wrap turns driver errors into coffer errors: known ones get their code,
+// the rest become EINTERNAL with the cause kept for logs.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *coffer.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the request was cancelled or timed out", Op: op, Err: err}
+	}
+	mapped := s.d.MapError(err)
+	if ce, ok := mapped.(*coffer.Error); ok {
+		if ce.Op == "" {
+			ce.Op = op
+		}
+		return ce
+	}
+	return coffer.Internal(op, err)
+}
+
+// q rebinds a query for the dialect.
+func (s *Store) q(query string) string { return s.d.Rebind(query) }
+
+// caller returns the caller of ctx or EUNAUTHORIZED.
+func caller(ctx context.Context) (*coffer.Caller, error) {
+	c := coffer.CallerFrom(ctx)
+	if c == nil || c.UserID == "" {
+		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "authentication required")
+	}
+	return c, nil
+}

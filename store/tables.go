@@ -1,0 +1,569 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/value"
+)
+
+// MaxColumns bounds the columns of one table.
+const MaxColumns = 500
+
+// schemaChange runs fn in a write transaction on a notebook with its latest
+// schema, then drops the cached schema so the next request sees the change.
+func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(tx *sql.Tx, nc *nbConn, sc *schema) error) error {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer nc.release()
+	err = s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error {
+		sc, err := s.schemaTx(ctx, notebook, nc.db, tx)
+		if err != nil {
+			return err
+		}
+		return fn(tx, nc, sc)
+	})
+	s.nbs.invalidate(notebook)
+	return err
+}
+
+// indexable reports whether columns of type t get an index, so filters and
+// sorts on them stay fast on large tables.
+func indexable(t coffer.ColumnType) bool {
+	switch t {
+	case coffer.TypeText, coffer.TypeNumber, coffer.TypeBoolean, coffer.TypeDate, coffer.TypeDateTime,
+		coffer.TypeSingleSelect, coffer.TypeEmail, coffer.TypePhone, coffer.TypeURL:
+		return true
+	}
+	return false
+}
+
+func sqlIndex(prefix, colID string) string {
+	return prefix + `"i_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
+}
+
+func unqualifiedIndex(colID string) string { return sqlIndex("", colID) }
+
+// checkColumn validates a column definition against the schema; tm is the
+// table being changed (nil while it is being created, with newTable naming it).
+func (s *Store) checkColumn(i int, in *coffer.ColumnInput, sc *schema, newTableID, newTableName string) []coffer.FieldError {
+	field := func(f string) string {
+		if i < 0 {
+			return f
+		}
+		return fmt.Sprintf("columns[%d].%s", i, f)
+	}
+	var errs []coffer.FieldError
+	if n, fe := checkName(field("name"), in.Name); fe != nil {
+		errs = append(errs, *fe)
+	} else {
+		in.Name = n
+	}
+	if !in.Type.Valid() {
+		errs = append(errs, coffer.FieldError{Field: field("type"), Message: "must be one of " + typeList()})
+		return errs
+	}
+	for _, fe := range value.CheckOptions(in.Type, &in.Options) {
+		fe.Field = field(fe.Field)
+		errs = append(errs, fe)
+	}
+	if in.Type == coffer.TypeLink && in.Options.Table != "" {
+		switch {
+		case newTableID != "" && (in.Options.Table == newTableID || nameKey(in.Options.Table) == nameKey(newTableName)):
+			in.Options.Table = newTableID
+		default:
+			target, err := sc.table(in.Options.Table)
+			if err != nil {
+				errs = append(errs, coffer.FieldError{Field: field("options.table"), Message: "must name a table of this notebook"})
+			} else {
+				in.Options.Table = target.t.ID
+			}
+		}
+	}
+	return errs
+}
+
+func typeList() string {
+	var names []string
+	for _, t := range coffer.ColumnTypes {
+		names = append(names, string(t))
+	}
+	return strings.Join(names, ", ")
+}
+
+// addColumnSQL creates the storage of a column on table tableID: a
+// physical column (plus an index) or a junction table for links.
+func (s *Store) addColumnSQL(ctx context.Context, tx *sql.Tx, prefix, tableID string, c *coffer.Column, inCreate bool) ([]string, error) {
+	var stmts []string
+	tbl := sqlTable(prefix, tableID)
+	switch {
+	case c.Type == coffer.TypeLink:
+		stmts = append(stmts,
+			"CREATE TABLE "+sqlJunction(prefix, c.ID)+" (src TEXT NOT NULL REFERENCES "+tbl+" (id) ON DELETE CASCADE, "+
+				"dst TEXT NOT NULL REFERENCES "+sqlTable(prefix, c.Options.Table)+" (id) ON DELETE CASCADE, "+
+				"pos "+s.d.ColumnType(coffer.TypeNumber)+" NOT NULL, PRIMARY KEY (src, dst))",
+			"CREATE INDEX "+strings.Replace(unqualifiedIndex(c.ID), `"i_`, `"j_`, 1)+" ON "+sqlJunction(prefix, c.ID)+" (dst)")
+	case c.Type.Automatic():
+	default:
+		if !inCreate {
+			stmts = append(stmts, "ALTER TABLE "+tbl+" ADD COLUMN "+sqlColumn(c.ID)+" "+s.d.ColumnType(c.Type))
+		}
+		if indexable(c.Type) {
+			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+sqlColumn(c.ID)+")")
+		}
+	}
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st); err != nil {
+			return nil, err
+		}
+	}
+	return stmts, nil
+}
+
+func (s *Store) insertColumnRow(ctx context.Context, tx *sql.Tx, prefix, tableID string, c *coffer.Column, pos int) error {
+	opts, err := json.Marshal(c.Options)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.q("INSERT INTO "+prefix+"_columns (id, table_id, name, name_key, type, options, position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+		c.ID, tableID, c.Name, nameKey(c.Name), string(c.Type), string(opts), pos, c.CreatedAt.UnixMicro())
+	return err
+}
+
+// CreateTable creates a table with its columns.
+func (s *Store) CreateTable(ctx context.Context, notebook string, in coffer.TableInput) (*coffer.Table, error) {
+	var out *coffer.Table
+	err := s.schemaChange(ctx, notebook, "CreateTable", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+		var errs []coffer.FieldError
+		name, fe := checkName("name", in.Name)
+		if fe != nil {
+			errs = append(errs, *fe)
+		} else if _, err := sc.table(name); err == nil {
+			return &coffer.Error{Code: coffer.ECONFLICT, Message: "a table with this name already exists",
+				Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another table"}}}
+		}
+		if len(in.Columns) > MaxColumns {
+			errs = append(errs, coffer.FieldError{Field: "columns", Message: fmt.Sprintf("must have at most %d columns", MaxColumns)})
+			return coffer.Invalid("the table is not valid", errs...)
+		}
+		now := s.now()
+		t := &coffer.Table{ID: coffer.NewID(coffer.PrefixTable), NotebookID: notebook, Name: name, Columns: []*coffer.Column{},
+			CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
+		seen := map[string]bool{}
+		for i := range in.Columns {
+			ci := in.Columns[i]
+			errs = append(errs, s.checkColumn(i, &ci, sc, t.ID, name)...)
+			if ci.Name != "" {
+				if seen[nameKey(ci.Name)] {
+					errs = append(errs, coffer.FieldError{Field: fmt.Sprintf("columns[%d].name", i), Message: "is used by another column of the table"})
+				}
+				seen[nameKey(ci.Name)] = true
+			}
+			t.Columns = append(t.Columns, &coffer.Column{ID: coffer.NewID(coffer.PrefixColumn), Name: ci.Name, Type: ci.Type, Options: ci.Options, CreatedAt: fromMicros(now)})
+		}
+		if len(errs) > 0 {
+			return coffer.Invalid("the table is not valid", errs...)
+		}
+		p := nc.db.Prefix
+		var pos int
+		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) + 1 FROM "+p+"_tables").Scan(&pos); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+p+"_tables (id, name, name_key, position, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"),
+			t.ID, t.Name, nameKey(t.Name), pos, now, now); err != nil {
+			return err
+		}
+		ts := s.d.ColumnType(coffer.TypeDateTime)
+		ddl := "CREATE TABLE " + sqlTable(p, t.ID) + " (id TEXT PRIMARY KEY, version " + ts + " NOT NULL, created_at " + ts +
+			" NOT NULL, created_by TEXT NOT NULL, updated_at " + ts + " NOT NULL, updated_by TEXT NOT NULL"
+		for _, c := range t.Columns {
+			if typ := s.d.ColumnType(c.Type); typ != "" {
+				ddl += ", " + sqlColumn(c.ID) + " " + typ
+			}
+		}
+		ddl += ")"
+		if _, err := tx.ExecContext(ctx, ddl); err != nil {
+			return err
+		}
+		short := strings.TrimPrefix(t.ID, coffer.PrefixTable)
+		for _, col := range []string{"created_at", "updated_at"} {
+			if _, err := tx.ExecContext(ctx, "CREATE INDEX \"s_"+short+"_"+col+"\" ON "+sqlTable(p, t.ID)+" ("+col+")"); err != nil {
+				return err
+			}
+		}
+		for i, c := range t.Columns {
+			if err := s.insertColumnRow(ctx, tx, p, t.ID, c, i+1); err != nil {
+				return err
+			}
+			if _, err := s.addColumnSQL(ctx, tx, p, t.ID, c, true); err != nil {
+				return err
+			}
+		}
+		out = t
+		return nil
+	})
+	return out, err
+}
+
+// FindTables lists the tables of a notebook.
+func (s *Store) FindTables(ctx context.Context, notebook string) ([]*coffer.Table, error) {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.wrap("FindTables", err)
+	}
+	defer nc.release()
+	out := make([]*coffer.Table, 0, len(nc.schema.tables))
+	for _, tm := range nc.schema.tables {
+		out = append(out, tm.t)
+	}
+	return out, nil
+}
+
+// FindTable returns one table.
+func (s *Store) FindTable(ctx context.Context, notebook, table string) (*coffer.Table, error) {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.wrap("FindTable", err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return nil, err
+	}
+	return tm.t, nil
+}
+
+// UpdateTable renames a table.
+func (s *Store) UpdateTable(ctx context.Context, notebook, table string, upd coffer.TableUpdate) (*coffer.Table, error) {
+	var out *coffer.Table
+	err := s.schemaChange(ctx, notebook, "UpdateTable", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+		tm, err := sc.table(table)
+		if err != nil {
+			return err
+		}
+		out = tm.t
+		if upd.Name == nil {
+			return nil
+		}
+		name, fe := checkName("name", *upd.Name)
+		if fe != nil {
+			return coffer.Invalid("the table is not valid", *fe)
+		}
+		if other, err := sc.table(name); err == nil && other != tm {
+			return &coffer.Error{Code: coffer.ECONFLICT, Message: "a table with this name already exists",
+				Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another table"}}}
+		}
+		now := s.now()
+		if _, err := tx.ExecContext(ctx, s.q("UPDATE "+nc.db.Prefix+"_tables SET name = ?, name_key = ?, updated_at = ? WHERE id = ?"),
+			name, nameKey(name), now, tm.t.ID); err != nil {
+			return err
+		}
+		t := *tm.t
+		t.Name, t.UpdatedAt = name, fromMicros(now)
+		out = &t
+		return nil
+	})
+	return out, err
+}
+
+// DeleteTable deletes a table, its records, its views and its link junctions.
+func (s *Store) DeleteTable(ctx context.Context, notebook, table string) error {
+	return s.schemaChange(ctx, notebook, "DeleteTable", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+		tm, err := sc.table(table)
+		if err != nil {
+			return err
+		}
+		for _, other := range sc.tables {
+			if other == tm {
+				continue
+			}
+			for _, cm := range other.cols {
+				if cm.c.Type == coffer.TypeLink && cm.c.Options.Table == tm.t.ID {
+					return coffer.Errorf(coffer.ECONFLICT, "column %q of table %q links to this table: delete that column first", cm.c.Name, other.t.Name)
+				}
+			}
+		}
+		p := nc.db.Prefix
+		for _, cm := range tm.cols {
+			if cm.junction != "" {
+				if _, err := tx.ExecContext(ctx, "DROP TABLE "+cm.junction); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "DROP TABLE "+tm.sql); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q("DELETE FROM "+p+"_tables WHERE id = ?"), tm.t.ID)
+		return err
+	})
+}
+
+// CreateColumn adds a column to a table.
+func (s *Store) CreateColumn(ctx context.Context, notebook, table string, in coffer.ColumnInput) (*coffer.Column, error) {
+	var out *coffer.Column
+	err := s.schemaChange(ctx, notebook, "CreateColumn", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+		tm, err := sc.table(table)
+		if err != nil {
+			return err
+		}
+		if errs := s.checkColumn(-1, &in, sc, "", ""); len(errs) > 0 {
+			return coffer.Invalid("the column is not valid", errs...)
+		}
+		if tm.column(in.Name) != nil {
+			return &coffer.Error{Code: coffer.ECONFLICT, Message: "a column with this name already exists",
+				Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another column of the table"}}}
+		}
+		if len(tm.cols) >= MaxColumns {
+			return coffer.Errorf(coffer.EINVALID, "a table has at most %d columns", MaxColumns)
+		}
+		c := &coffer.Column{ID: coffer.NewID(coffer.PrefixColumn), Name: in.Name, Type: in.Type, Options: in.Options, CreatedAt: s.Now()}
+		var pos int
+		if err := tx.QueryRowContext(ctx, s.q("SELECT COALESCE(MAX(position), 0) + 1 FROM "+nc.db.Prefix+"_columns WHERE table_id = ?"), tm.t.ID).Scan(&pos); err != nil {
+			return err
+		}
+		if err := s.insertColumnRow(ctx, tx, nc.db.Prefix, tm.t.ID, c, pos); err != nil {
+			return err
+		}
+		if _, err := s.addColumnSQL(ctx, tx, nc.db.Prefix, tm.t.ID, c, false); err != nil {
+			return err
+		}
+		out = c
+		return s.touchTable(ctx, tx, nc.db.Prefix, tm.t.ID)
+	})
+	return out, err
+}
+
+func (s *Store) touchTable(ctx context.Context, tx *sql.Tx, prefix, tableID string) error {
+	_, err := tx.ExecContext(ctx, s.q("UPDATE "+prefix+"_tables SET updated_at = ? WHERE id = ?"), s.now(), tableID)
+	return err
+}
+
+// dropColumnSQL removes the storage of a column.
+func (s *Store) dropColumnSQL(ctx context.Context, tx *sql.Tx, prefix string, tm *tableMeta, cm *colMeta) error {
+	var stmts []string
+	switch {
+	case cm.junction != "":
+		stmts = []string{"DROP TABLE " + cm.junction}
+	case cm.phys != "":
+		if indexable(cm.c.Type) {
+			stmts = append(stmts, "DROP INDEX IF EXISTS "+sqlIndex(prefix, cm.c.ID))
+		}
+		stmts = append(stmts, "ALTER TABLE "+tm.sql+" DROP COLUMN "+cm.phys)
+	}
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteColumn deletes a column and its values.
+func (s *Store) DeleteColumn(ctx context.Context, notebook, table, column string) error {
+	return s.schemaChange(ctx, notebook, "DeleteColumn", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+		tm, err := sc.table(table)
+		if err != nil {
+			return err
+		}
+		cm := tm.column(column)
+		if cm == nil {
+			return coffer.Errorf(coffer.ENOTFOUND, "column not found")
+		}
+		if err := s.dropColumnSQL(ctx, tx, nc.db.Prefix, tm, cm); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+nc.db.Prefix+"_columns WHERE id = ?"), cm.c.ID); err != nil {
+			return err
+		}
+		return s.touchTable(ctx, tx, nc.db.Prefix, tm.t.ID)
+	})
+}
+
+// MaxConversionErrors bounds the per-record problems a failed type change reports.
+const MaxConversionErrors = 100
+
+// UpdateColumn renames a column or changes its type or options, converting
+// every value in the same transaction.
+func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
+	var out *coffer.Column
+	err := s.schemaChange(ctx, notebook, "UpdateColumn", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+		tm, err := sc.table(table)
+		if err != nil {
+			return err
+		}
+		cm := tm.column(column)
+		if cm == nil {
+			return coffer.Errorf(coffer.ENOTFOUND, "column not found")
+		}
+		old := cm.c
+		in := coffer.ColumnInput{Name: old.Name, Type: old.Type, Options: old.Options}
+		if upd.Name != nil {
+			in.Name = *upd.Name
+		}
+		if upd.Type != nil {
+			in.Type = *upd.Type
+			if upd.Options == nil && in.Type != old.Type {
+				in.Options = coffer.ColumnOptions{}
+				if isSelect(in.Type) && isSelect(old.Type) {
+					in.Options.Choices = old.Options.Choices
+				}
+			}
+		}
+		if upd.Options != nil {
+			in.Options = *upd.Options
+		}
+		if errs := s.checkColumn(-1, &in, sc, "", ""); len(errs) > 0 {
+			return coffer.Invalid("the column is not valid", errs...)
+		}
+		if other := tm.column(in.Name); other != nil && other != cm {
+			return &coffer.Error{Code: coffer.ECONFLICT, Message: "a column with this name already exists",
+				Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another column of the table"}}}
+		}
+		next := &coffer.Column{ID: old.ID, Name: in.Name, Type: in.Type, Options: in.Options, CreatedAt: old.CreatedAt}
+		if err := s.convertColumn(ctx, tx, nc.db.Prefix, tm, cm, next); err != nil {
+			return err
+		}
+		opts, err := json.Marshal(next.Options)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("UPDATE "+nc.db.Prefix+"_columns SET name = ?, name_key = ?, type = ?, options = ? WHERE id = ?"),
+			next.Name, nameKey(next.Name), string(next.Type), string(opts), next.ID); err != nil {
+			return err
+		}
+		if err := s.touchTable(ctx, tx, nc.db.Prefix, tm.t.ID); err != nil {
+			return err
+		}
+		out = next
+		if upd.DryRun {
+			return errDryRun
+		}
+		return nil
+	})
+	if err == errDryRun {
+		return out, nil
+	}
+	return out, err
+}
+
+var errDryRun = &coffer.Error{Code: "dry_run"}
+
+func isSelect(t coffer.ColumnType) bool {
+	return t == coffer.TypeSingleSelect || t == coffer.TypeMultiSelect
+}
+
+// convertColumn changes the stored values of cm to the type and options of
+// next. When any value cannot be converted it returns ECONVERSION naming
+// the records, and the caller's transaction is rolled back.
+func (s *Store) convertColumn(ctx context.Context, tx *sql.Tx, prefix string, tm *tableMeta, cm *colMeta, next *coffer.Column) error {
+	old := cm.c
+	if old.Type == next.Type && optionsEqual(old.Options, next.Options) {
+		return nil
+	}
+	if old.Type == coffer.TypeLink || next.Type == coffer.TypeLink {
+		if old.Type != next.Type {
+			return coffer.Invalid("link columns cannot be converted to or from other types",
+				coffer.FieldError{Field: "type", Message: "cannot change a link column's type, or make another column a link"})
+		}
+		if next.Options.Table != old.Options.Table {
+			return coffer.Invalid("the column is not valid", coffer.FieldError{Field: "options.table", Message: "cannot change the table a link column points to"})
+		}
+		if old.Options.Multiple && !next.Options.Multiple {
+			rows, err := tx.QueryContext(ctx, "SELECT src FROM "+cm.junction+" GROUP BY src HAVING count(*) > 1 ORDER BY src LIMIT "+fmt.Sprint(MaxConversionErrors))
+			if err != nil {
+				return err
+			}
+			var fields []coffer.FieldError
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				fields = append(fields, coffer.FieldError{Field: "records." + id, Message: "links to more than one record"})
+			}
+			rows.Close()
+			if len(fields) > 0 {
+				return &coffer.Error{Code: coffer.ECONVERSION, Message: "some records link to several records; the column cannot hold only one", Fields: fields}
+			}
+		}
+		return nil
+	}
+	if old.Type.Automatic() || next.Type.Automatic() {
+		if old.Type != next.Type {
+			return coffer.Invalid("automatic columns cannot be converted to or from other types",
+				coffer.FieldError{Field: "type", Message: "cannot convert to or from an automatic type"})
+		}
+		return nil
+	}
+	// Read and convert every value before changing anything.
+	type change struct {
+		id string
+		v  any
+	}
+	var changes []change
+	var fields []coffer.FieldError
+	failed := 0
+	rows, err := tx.QueryContext(ctx, "SELECT id, "+cm.phys+" FROM "+tm.sql+" WHERE "+cm.phys+" IS NOT NULL ORDER BY id")
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		var v any
+		if err := rows.Scan(&id, &v); err != nil {
+			rows.Close()
+			return err
+		}
+		nv, err := value.Convert(old, next, v)
+		if err != nil {
+			failed++
+			if len(fields) < MaxConversionErrors {
+				fields = append(fields, coffer.FieldError{Field: "records." + id, Message: err.Error()})
+			}
+			continue
+		}
+		changes = append(changes, change{id, nv})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return &coffer.Error{Code: coffer.ECONVERSION,
+			Message: fmt.Sprintf("%d value(s) cannot be converted to %s; nothing was changed", failed, next.Type), Fields: fields}
+	}
+	if s.d.ColumnType(old.Type) != s.d.ColumnType(next.Type) || indexable(old.Type) != indexable(next.Type) {
+		// A new physical type: replace the column, then write the converted values.
+		if err := s.dropColumnSQL(ctx, tx, prefix, tm, cm); err != nil {
+			return err
+		}
+		if _, err := s.addColumnSQL(ctx, tx, prefix, tm.t.ID, next, false); err != nil {
+			return err
+		}
+	}
+	stmt, err := tx.PrepareContext(ctx, s.q("UPDATE "+tm.sql+" SET "+cm.phys+" = ? WHERE id = ?"))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, ch := range changes {
+		if _, err := stmt.ExecContext(ctx, ch.v, ch.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func optionsEqual(a, b coffer.ColumnOptions) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/filter"
+)
+
+var errViewNotFound = coffer.Errorf(coffer.ENOTFOUND, "view not found")
+
+const viewCols = "id, table_id, name, filter, sort, columns, created_at, updated_at"
+
+func scanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
+	var v coffer.View
+	var cols string
+	var created, updated int64
+	if err := row.Scan(&v.ID, &v.TableID, &v.Name, &v.Filter, &v.Sort, &cols, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(cols), &v.Columns); err != nil {
+		return nil, err
+	}
+	if v.Columns == nil {
+		v.Columns = []string{}
+	}
+	v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &v, nil
+}
+
+// findView finds a view of table tm by id or name. Columns that were
+// deleted since the view was saved are left out.
+func (s *Store) findView(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
+	v, err := scanView(q.QueryRowContext(ctx, s.q("SELECT "+viewCols+" FROM "+prefix+"_views WHERE table_id = ? AND (id = ? OR name_key = ?)"),
+		tm.t.ID, idOrName, nameKey(idOrName)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errViewNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	live := v.Columns[:0]
+	for _, id := range v.Columns {
+		if tm.column(id) != nil {
+			live = append(live, id)
+		}
+	}
+	v.Columns = live
+	return v, nil
+}
+
+// checkView validates a view's filter, sort and columns against the table
+// and returns the column ids.
+func (s *Store) checkView(tm *tableMeta, name, filterSrc, sortSrc string, columns []string) (string, []string, error) {
+	var errs []coffer.FieldError
+	n, fe := checkName("name", name)
+	if fe != nil {
+		errs = append(errs, *fe)
+	}
+	if e, err := filter.Parse(filterSrc); err != nil {
+		errs = append(errs, coffer.ErrorFields(err)...)
+	} else if e != nil {
+		// @user values are resolved per caller when the view is used; any
+		// values check the expression here.
+		if _, _, err := filter.Compile(e, tm, filter.Env{UserID: "x", UserEmail: "x@x.x"}, s.d); err != nil {
+			errs = append(errs, coffer.ErrorFields(err)...)
+		}
+	}
+	if _, err := filter.ParseSort(sortSrc, tm); err != nil {
+		errs = append(errs, coffer.ErrorFields(err)...)
+	}
+	ids := []string{}
+	seen := map[string]bool{}
+	for i, c := range columns {
+		cm := tm.column(c)
+		if cm == nil {
+			errs = append(errs, coffer.FieldError{Field: fmt.Sprintf("columns[%d]", i), Message: "is not a column of this table"})
+			continue
+		}
+		if !seen[cm.c.ID] {
+			seen[cm.c.ID] = true
+			ids = append(ids, cm.c.ID)
+		}
+	}
+	if len(errs) > 0 {
+		return "", nil, coffer.Invalid("the view is not valid", errs...)
+	}
+	return n, ids, nil
+}
+
+// viewWrite opens the notebook and table and runs fn in a write transaction.
+func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn func(tx *sql.Tx, prefix string, tm *tableMeta) error) error {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error { return fn(tx, nc.db.Prefix, tm) })
+}
+
+func viewNameTaken(name string) error {
+	return &coffer.Error{Code: coffer.ECONFLICT, Message: "a view with this name already exists",
+		Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another view of the table"}}}
+}
+
+// CreateView saves a view.
+func (s *Store) CreateView(ctx context.Context, notebook, table string, in coffer.ViewInput) (*coffer.View, error) {
+	var out *coffer.View
+	err := s.viewWrite(ctx, notebook, table, "CreateView", func(tx *sql.Tx, prefix string, tm *tableMeta) error {
+		name, ids, err := s.checkView(tm, in.Name, in.Filter, in.Sort, in.Columns)
+		if err != nil {
+			return err
+		}
+		if _, err := s.findView(ctx, tx, prefix, tm, name); err == nil {
+			return viewNameTaken(name)
+		}
+		now := s.now()
+		v := &coffer.View{ID: coffer.NewID(coffer.PrefixView), TableID: tm.t.ID, Name: name, Filter: in.Filter, Sort: in.Sort, Columns: ids,
+			CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
+		cols, _ := json.Marshal(ids)
+		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+prefix+"_views (id, table_id, name, name_key, filter, sort, columns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+			v.ID, v.TableID, v.Name, nameKey(v.Name), v.Filter, v.Sort, string(cols), now, now); err != nil {
+			return err
+		}
+		out = v
+		return nil
+	})
+	return out, err
+}
+
+// FindViews lists the views of a table by name.
+func (s *Store) FindViews(ctx context.Context, notebook, table string) ([]*coffer.View, error) {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.wrap("FindViews", err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := nc.db.R.QueryContext(ctx, s.q("SELECT "+viewCols+" FROM "+nc.db.Prefix+"_views WHERE table_id = ? ORDER BY name_key, id"), tm.t.ID)
+	if err != nil {
+		return nil, s.wrap("FindViews", err)
+	}
+	defer rows.Close()
+	out := []*coffer.View{}
+	for rows.Next() {
+		v, err := scanView(rows)
+		if err != nil {
+			return nil, s.wrap("FindViews", err)
+		}
+		out = append(out, v)
+	}
+	return out, s.wrap("FindViews", rows.Err())
+}
+
+// FindView returns one view.
+func (s *Store) FindView(ctx context.Context, notebook, table, view string) (*coffer.View, error) {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.wrap("FindView", err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.findView(ctx, nc.db.R, nc.db.Prefix, tm, view)
+	return v, s.wrap("FindView", err)
+}
+
+// UpdateView changes a view.
+func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, upd coffer.ViewUpdate) (*coffer.View, error) {
+	var out *coffer.View
+	err := s.viewWrite(ctx, notebook, table, "UpdateView", func(tx *sql.Tx, prefix string, tm *tableMeta) error {
+		v, err := s.findView(ctx, tx, prefix, tm, view)
+		if err != nil {
+			return err
+		}
+		if upd.Name != nil {
+			v.Name = *upd.Name
+		}
+		if upd.Filter != nil {
+			v.Filter = *upd.Filter
+		}
+		if upd.Sort != nil {
+			v.Sort = *upd.Sort
+		}
+		if upd.Columns != nil {
+			v.Columns = *upd.Columns
+		}
+		name, ids, err := s.checkView(tm, v.Name, v.Filter, v.Sort, v.Columns)
+		if err != nil {
+			return err
+		}
+		if other, err := s.findView(ctx, tx, prefix, tm, name); err == nil && other.ID != v.ID {
+			return viewNameTaken(name)
+		}
+		now := s.now()
+		v.Name, v.Columns, v.UpdatedAt = name, ids, fromMicros(now)
+		cols, _ := json.Marshal(ids)
+		if _, err := tx.ExecContext(ctx, s.q("UPDATE "+prefix+"_views SET name = ?, name_key = ?, filter = ?, sort = ?, columns = ?, updated_at = ? WHERE id = ?"),
+			v.Name, nameKey(v.Name), v.Filter, v.Sort, string(cols), now, v.ID); err != nil {
+			return err
+		}
+		out = v
+		return nil
+	})
+	return out, err
+}
+
+// DeleteView deletes a view.
+func (s *Store) DeleteView(ctx context.Context, notebook, table, view string) error {
+	return s.viewWrite(ctx, notebook, table, "DeleteView", func(tx *sql.Tx, prefix string, tm *tableMeta) error {
+		v, err := s.findView(ctx, tx, prefix, tm, view)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q("DELETE FROM "+prefix+"_views WHERE id = ?"), v.ID)
+		return err
+	})
+}
