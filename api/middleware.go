@@ -1,0 +1,217 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/cofferhq/coffer"
+)
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// callerHolder lets the log line name the user authenticated further down.
+type callerHolder struct{ userID, route string }
+
+type callerHolderKey struct{}
+
+// withRequestLog gives each request an id and writes one log line for it:
+// method, route pattern (never the query string, which may hold personal
+// data), status, duration, size and user id. Secrets never reach the log.
+func (s *Server) withRequestLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var b [8]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		holder := &callerHolder{}
+		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey{}, id), callerHolderKey{}, holder)
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(sw, r)
+		route := holder.route
+		if route == "" {
+			route = "unmatched"
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", sw.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int64("bytes", sw.bytes),
+			slog.String("user", holder.userID),
+		)
+	})
+}
+
+// withRecover turns a panic into a 500 problem and logs the stack.
+func (s *Server) withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "request_id", requestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.writeProblem(w, r, coffer.EINTERNAL, "internal error", nil)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withHeaders sets the security headers of every response.
+func (s *Server) withHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withTimeout bounds the time a request may take in the services.
+func (s *Server) withTimeout(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// authenticate resolves the bearer key of r into a caller.
+func (s *Server) authenticate(r *http.Request) (context.Context, error) {
+	h := r.Header.Get("Authorization")
+	scheme, key, ok := strings.Cut(h, " ")
+	if h == "" {
+		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "authentication required: send Authorization: Bearer <session key>")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "the Authorization header must be: Bearer <session key>")
+	}
+	c, err := s.svc.Auth.Authenticate(r.Context(), strings.TrimSpace(key))
+	if err != nil {
+		return nil, err
+	}
+	if holder, _ := r.Context().Value(callerHolderKey{}).(*callerHolder); holder != nil {
+		holder.userID = c.UserID
+	}
+	return coffer.WithCaller(r.Context(), c), nil
+}
+
+// decode reads a JSON body into dst: the content type must be JSON, the
+// size is bounded, unknown fields are refused (no mass assignment), numbers
+// keep their exact text and nothing may follow the value.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any, limit int64) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return &coffer.Error{Code: codeMediaType, Message: "the request body must be JSON (Content-Type: application/json)"}
+	}
+	if limit <= 0 {
+		limit = s.cfg.MaxBodyBytes
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err, limit)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonError(err, limit)
+		}
+		return coffer.Invalid("the request body must hold one JSON value", coffer.FieldError{Field: "body", Message: "has data after the JSON value"})
+	}
+	return nil
+}
+
+// jsonError describes a decoding failure without echoing the body.
+func jsonError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return &coffer.Error{Code: coffer.ETOOLARGE, Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
+	case errors.Is(err, io.EOF):
+		return coffer.Invalid("the request body is empty", coffer.FieldError{Field: "body", Message: "must be a JSON object"})
+	case errors.As(err, &se):
+		return coffer.Invalid("the request body is not valid JSON", coffer.FieldError{Field: "body", Message: fmt.Sprintf("syntax error at byte %d", se.Offset)})
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return coffer.Invalid("a field has the wrong type", coffer.FieldError{Field: field, Message: "must be " + jsonKind(te.Type.String())})
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return coffer.Invalid("the request body has an unknown field", coffer.FieldError{Field: name, Message: "is not a known field"})
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return coffer.Invalid("the request body is not valid JSON", coffer.FieldError{Field: "body", Message: "ends too early"})
+	}
+	return coffer.Invalid("the request body is not valid JSON", coffer.FieldError{Field: "body", Message: "cannot be read as the expected object"})
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "struct"), strings.HasPrefix(goType, "coffer."), strings.HasPrefix(goType, "api."):
+		return "an object"
+	case strings.HasPrefix(goType, "[]"), strings.HasPrefix(goType, "*[]"):
+		return "an array"
+	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+		return "a number"
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	case strings.Contains(goType, "string"), strings.Contains(goType, "ColumnType"):
+		return "a string"
+	}
+	return "of another type"
+}

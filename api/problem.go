@@ -1,0 +1,80 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/cofferhq/coffer"
+)
+
+// Error codes that only the HTTP layer produces.
+const (
+	codeMethod    = "method_not_allowed"
+	codeMediaType = "unsupported_media_type"
+)
+
+// Problem is an RFC 9457 problem document with Coffer's stable code.
+type Problem struct {
+	Type   string              `json:"type"`
+	Title  string              `json:"title"`
+	Status int                 `json:"status"`
+	Detail string              `json:"detail"`
+	Code   string              `json:"code"`
+	Errors []coffer.FieldError `json:"errors,omitempty"`
+}
+
+// statusOf maps error codes to HTTP statuses.
+var statusOf = map[string]int{
+	coffer.EINVALID:      http.StatusBadRequest,
+	coffer.ENOTFOUND:     http.StatusNotFound,
+	coffer.ECONFLICT:     http.StatusConflict,
+	coffer.EVERSION:      http.StatusConflict,
+	coffer.ECONVERSION:   http.StatusUnprocessableEntity,
+	coffer.EUNAUTHORIZED: http.StatusUnauthorized,
+	coffer.EFORBIDDEN:    http.StatusForbidden,
+	coffer.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	coffer.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	coffer.EINTERNAL:     http.StatusInternalServerError,
+	codeMethod:           http.StatusMethodNotAllowed,
+	codeMediaType:        http.StatusUnsupportedMediaType,
+}
+
+// writeProblem sends a problem document. Internal errors are logged with
+// their cause and answered with a generic message.
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, code, detail string, fields []coffer.FieldError) {
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	p := Problem{Type: "urn:coffer:problem:" + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Errors: fields}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeError sends err as a problem document.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := coffer.ErrorCode(err)
+	if code == coffer.EINTERNAL {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
+			slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
+	}
+	var ce *coffer.Error
+	if code == coffer.EUNAVAILABLE && errors.As(err, &ce) && ce.Err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "unavailable",
+			slog.String("request_id", requestID(r.Context())), slog.String("error", ce.Err.Error()))
+	}
+	s.writeProblem(w, r, code, coffer.ErrorMessage(err), coffer.ErrorFields(err))
+}
+
+// writeJSON sends v as JSON with the status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,180 @@
+// Package api serves Coffer's REST API over HTTP: routing, authentication
+// of the caller, request decoding with limits, problem+json errors with
+// stable codes, security headers, structured request logs and the OpenAPI
+// document.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cofferhq/coffer"
+)
+
+// Services are the domain services the API exposes.
+type Services struct {
+	Users     coffer.UserService
+	Auth      coffer.AuthService
+	Notebooks coffer.NotebookService
+	Tables    coffer.TableService
+	Records   coffer.RecordService
+	Views     coffer.ViewService
+	// Ping checks storage for /readyz.
+	Ping func(ctx context.Context) error
+}
+
+// Config tunes the server; zero values take the defaults.
+type Config struct {
+	MaxBodyBytes      int64         // request bodies (default 1 MiB)
+	MaxBatchBodyBytes int64         // batch request bodies (default 16 MiB)
+	RequestTimeout    time.Duration // per request (default 60 s)
+	Logger            *slog.Logger  // default slog.Default()
+}
+
+// Server is the HTTP API.
+type Server struct {
+	svc      Services
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	routes   []Route
+	draining atomic.Bool
+}
+
+// Route is one path of the API with its methods, as documented in OpenAPI.
+type Route struct {
+	Pattern string   // ServeMux path pattern
+	Methods []string // sorted
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+// New returns the API server for svc.
+func New(svc Services, cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxBatchBodyBytes <= 0 {
+		cfg.MaxBatchBodyBytes = 16 << 20
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 60 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routesInit()
+	return s
+}
+
+// endpoint is a handler with its authentication requirement.
+type endpoint struct {
+	h    http.HandlerFunc
+	auth bool
+}
+
+func (s *Server) handle(pattern string, methods map[string]endpoint) {
+	var names []string
+	for m := range methods {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	s.routes = append(s.routes, Route{Pattern: pattern, Methods: names})
+	allow := strings.Join(names, ", ")
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if holder, _ := r.Context().Value(callerHolderKey{}).(*callerHolder); holder != nil {
+			holder.route = pattern
+		}
+		ep, ok := methods[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			ep, ok = methods[http.MethodGet]
+		}
+		if !ok {
+			w.Header().Set("Allow", allow)
+			s.writeProblem(w, r, codeMethod, "this path supports "+allow, nil)
+			return
+		}
+		if ep.auth {
+			ctx, err := s.authenticate(r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			r = r.WithContext(ctx)
+		}
+		ep.h(w, r)
+	})
+}
+
+func (s *Server) routesInit() {
+	pub := func(h http.HandlerFunc) endpoint { return endpoint{h: h} }
+	priv := func(h http.HandlerFunc) endpoint { return endpoint{h: h, auth: true} }
+	const nb = "/api/v1/notebooks/{notebook}"
+	const tb = nb + "/tables/{table}"
+
+	s.handle("/healthz", map[string]endpoint{"GET": pub(s.healthz)})
+	s.handle("/readyz", map[string]endpoint{"GET": pub(s.readyz)})
+	s.handle("/api/v1/openapi.json", map[string]endpoint{"GET": pub(s.openapi)})
+	s.handle("/api/v1/auth/login", map[string]endpoint{"POST": pub(s.login)})
+	s.handle("/api/v1/auth/logout", map[string]endpoint{"POST": priv(s.logout)})
+	s.handle("/api/v1/auth/me", map[string]endpoint{"GET": priv(s.me)})
+	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})
+	s.handle(nb, map[string]endpoint{"GET": priv(s.getNotebook), "PATCH": priv(s.updateNotebook), "DELETE": priv(s.deleteNotebook)})
+	s.handle(nb+"/tables", map[string]endpoint{"POST": priv(s.createTable), "GET": priv(s.listTables)})
+	s.handle(tb, map[string]endpoint{"GET": priv(s.getTable), "PATCH": priv(s.updateTable), "DELETE": priv(s.deleteTable)})
+	s.handle(tb+"/columns", map[string]endpoint{"POST": priv(s.createColumn)})
+	s.handle(tb+"/columns/{column}", map[string]endpoint{"PATCH": priv(s.updateColumn), "DELETE": priv(s.deleteColumn)})
+	s.handle(tb+"/records", map[string]endpoint{"POST": priv(s.createRecord), "GET": priv(s.listRecords)})
+	s.handle(tb+"/records/batch", map[string]endpoint{"POST": priv(s.batchRecords)})
+	s.handle(tb+"/records/{record}", map[string]endpoint{"GET": priv(s.getRecord), "PATCH": priv(s.updateRecord), "DELETE": priv(s.deleteRecord)})
+	s.handle(tb+"/views", map[string]endpoint{"POST": priv(s.createView), "GET": priv(s.listViews)})
+	s.handle(tb+"/views/{view}", map[string]endpoint{"GET": priv(s.getView), "PATCH": priv(s.updateView), "DELETE": priv(s.deleteView)})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeProblem(w, r, coffer.ENOTFOUND, "no such endpoint", nil)
+	})
+}
+
+// Routes returns the API's paths and methods, for documentation tests.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Handler returns the HTTP handler with every middleware applied.
+func (s *Server) Handler() http.Handler {
+	return s.withRequestLog(s.withRecover(s.withHeaders(s.withTimeout(s.mux))))
+}
+
+// Drain makes /readyz fail so load balancers stop sending traffic before shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.writeProblem(w, r, coffer.EUNAVAILABLE, "shutting down", nil)
+		return
+	}
+	if s.svc.Ping != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.svc.Ping(ctx); err != nil {
+			s.log.Warn("readiness check failed", "error", err.Error())
+			s.writeProblem(w, r, coffer.EUNAVAILABLE, "storage is not ready", nil)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Write(openAPI)
+}

@@ -1,0 +1,93 @@
+// Command coffer runs and administers a Coffer server.
+//
+//	coffer serve        start the server
+//	coffer user create  create an account
+//	coffer bench        measure throughput against in-process limits
+//	coffer version      print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `Coffer: a security-first collaborative database.
+
+Usage:
+  coffer serve [--addr 127.0.0.1:8080] [--data ./coffer-data]
+  coffer user create --email E --name N --password-stdin [--operator] [--data DIR]
+  coffer bench [--records 100000] [--duration 5s] [--concurrency 32]
+  coffer version
+`
+
+// run is the whole command line, separated from main for tests.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "user":
+		if len(args) < 2 || args[1] != "create" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		err = cmdUserCreate(ctx, args[2:], stdin, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "coffer", coffer.Version)
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "coffer: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "coffer:", describe(err))
+		return 1
+	}
+	return 0
+}
+
+// describe renders an error for the terminal: the message and per-field problems.
+func describe(err error) string {
+	var ce *coffer.Error
+	if !errors.As(err, &ce) {
+		return err.Error()
+	}
+	if ce.Code == coffer.EINTERNAL {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString(ce.Message)
+	for _, f := range ce.Fields {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Message)
+	}
+	return b.String()
+}
+
+// env returns the environment variable or the default.
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
