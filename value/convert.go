@@ -1,0 +1,263 @@
+package value
+
+import (
+	"strings"
+
+	"github.com/cofferhq/coffer"
+)
+
+// Convert converts a value stored in column from to the storage form of
+// column to: the same column after a change of type or options. A nil
+// value gives (nil, nil). The error says why the value cannot be
+// converted, for example `"abc" is not a number`.
+//
+// Every type converts to text through its JSON form, and text converts to
+// every type by parsing; numbers, booleans, dates, datetimes and selects
+// also convert among themselves. Link columns convert only between single
+// and multiple, and automatic columns do not convert.
+func Convert(from, to *coffer.Column, stored any) (any, error) {
+	if stored == nil {
+		return nil, nil
+	}
+	if from == nil || to == nil {
+		return nil, errNoColumn
+	}
+	if !from.Type.Valid() || !to.Type.Valid() {
+		return nil, errType
+	}
+	if from.Type.Automatic() || to.Type.Automatic() {
+		return nil, problem("automatic columns cannot be converted")
+	}
+	if (from.Type == coffer.TypeLink) != (to.Type == coffer.TypeLink) {
+		return nil, problem("link columns cannot be converted")
+	}
+	v, ok := normalize(from, stored)
+	if !ok {
+		return nil, problem("the stored value cannot be read")
+	}
+	if v == nil {
+		return nil, nil
+	}
+
+	switch to.Type {
+	case coffer.TypeLink:
+		ids := v.([]string)
+		for _, id := range ids {
+			if !coffer.ValidID(coffer.PrefixRecord, id) {
+				return nil, problemf("%s is not a record id", quote(id))
+			}
+		}
+		if !to.Options.Multiple && len(ids) > 1 {
+			return nil, problemf("holds %d records; a single link holds at most one", len(ids))
+		}
+		return ids, nil
+
+	case coffer.TypeText, coffer.TypeLongText:
+		s := textForm(from, v)
+		max := MaxText
+		if to.Type == coffer.TypeLongText {
+			max = MaxLongText
+		}
+		switch checkText(s, max, to.Type == coffer.TypeLongText) {
+		case textLong:
+			return nil, problemf("%s is longer than %d bytes", quote(s), max)
+		case textUTF8:
+			return nil, problem("the value is not valid UTF-8 text")
+		case textLineBreak:
+			return nil, problemf("%s contains a line break", quote(s))
+		case textControl:
+			return nil, problemf("%s contains a control character", quote(s))
+		}
+		return s, nil
+
+	case coffer.TypeNumber:
+		prec := to.Options.Precision
+		if b, ok := v.(bool); ok {
+			if !b {
+				return int64(0), nil
+			}
+			one, err := scaledOne(prec)
+			if err != nil {
+				return nil, err
+			}
+			return one, nil
+		}
+		s := strings.TrimSpace(textForm(from, v))
+		x, p := parseDecimal(s, prec)
+		if from.Type != coffer.TypeNumber {
+			s = quote(s)
+		}
+		switch p {
+		case numberSyntax:
+			return nil, problemf("%s is not a number", s)
+		case numberDecimals:
+			if prec == 0 {
+				return nil, problemf("%s is not a whole number", s)
+			}
+			if prec == 1 {
+				return nil, problemf("%s has more than 1 decimal place", s)
+			}
+			return nil, problemf("%s has more than %d decimal places", s, prec)
+		case numberRange:
+			return nil, problemf("%s is out of range", s)
+		}
+		return x, nil
+
+	case coffer.TypeBoolean:
+		switch x := v.(type) {
+		case bool:
+			return x, nil
+		case int64:
+			if from.Type == coffer.TypeNumber {
+				one, _ := scaledOne(from.Options.Precision)
+				switch x {
+				case 0:
+					return false, nil
+				case one:
+					return true, nil
+				}
+				return nil, problemf("%s is not 0 or 1", formatDecimal(x, from.Options.Precision))
+			}
+		}
+		s := strings.TrimSpace(textForm(from, v))
+		switch strings.ToLower(s) {
+		case "":
+			return nil, nil
+		case "true", "yes", "1":
+			return true, nil
+		case "false", "no", "0":
+			return false, nil
+		}
+		return nil, problemf("%s is not true, false, yes, no, 1 or 0", quote(s))
+
+	case coffer.TypeDate:
+		if from.Type == coffer.TypeDateTime {
+			if d, ok := dateOf(v.(int64)); ok {
+				return d, nil
+			}
+			return nil, problemf("%s is out of range", formatDateTime(v.(int64)))
+		}
+		s := strings.TrimSpace(textForm(from, v))
+		if _, _, _, ok := parseDate(s); ok {
+			return s, nil
+		}
+		micros, p := parseDateTime(s, false)
+		switch p {
+		case timeOK:
+			d, _ := dateOf(micros) // in range: parseDateTime checked it
+			return d, nil
+		case timeRange:
+			return nil, problemf("%s is out of range", quote(s))
+		}
+		return nil, problemf("%s is not a date (YYYY-MM-DD)", quote(s))
+
+	case coffer.TypeDateTime:
+		if from.Type == coffer.TypeDateTime {
+			return v, nil
+		}
+		s := strings.TrimSpace(textForm(from, v))
+		micros, p := parseDateOrDateTime(s)
+		switch p {
+		case timePrecise:
+			return nil, problemf("%s is more precise than microseconds", quote(s))
+		case timeRange:
+			return nil, problemf("%s is out of range", quote(s))
+		case timeSyntax:
+			return nil, problemf("%s is not a date and time (RFC 3339)", quote(s))
+		}
+		return micros, nil
+
+	case coffer.TypeSingleSelect:
+		var s string
+		if list, ok := v.([]string); ok { // from multi_select
+			if len(list) > 1 {
+				return nil, problemf("holds %d choices; a single select holds at most one", len(list))
+			}
+			s = list[0]
+		} else {
+			s = strings.TrimSpace(textForm(from, v))
+			if s == "" {
+				return nil, nil
+			}
+		}
+		if !isChoice(to.Options.Choices, s) {
+			return nil, problemf("%s is not one of the choices", quote(s))
+		}
+		return s, nil
+
+	case coffer.TypeMultiSelect:
+		var list []string
+		switch {
+		case from.Type == coffer.TypeMultiSelect:
+			list = v.([]string)
+		case from.Type == coffer.TypeSingleSelect:
+			list = []string{v.(string)}
+		default:
+			s := strings.TrimSpace(textForm(from, v))
+			if isChoice(to.Options.Choices, s) { // a choice may hold a comma
+				list = []string{s}
+				break
+			}
+			for part := range strings.SplitSeq(s, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					list = append(list, part)
+				}
+			}
+		}
+		for _, s := range list {
+			if !isChoice(to.Options.Choices, s) {
+				return nil, problemf("%s is not one of the choices", quote(s))
+			}
+		}
+		return encodeChoices(orderChoices(to.Options.Choices, list)), nil
+
+	case coffer.TypeEmail, coffer.TypeURL, coffer.TypePhone:
+		s := textForm(from, v)
+		if from.Type != to.Type {
+			s = strings.TrimSpace(s)
+		}
+		if s == "" {
+			return nil, nil
+		}
+		switch {
+		case to.Type == coffer.TypeEmail && !checkEmail(s):
+			return nil, problemf("%s is not an email address", quote(s))
+		case to.Type == coffer.TypeURL && !checkURL(s):
+			return nil, problemf("%s is not an http or https URL", quote(s))
+		case to.Type == coffer.TypePhone && phoneMessage(s) != "":
+			return nil, problemf("%s is not a phone number (3 to 20 digits, with spaces and + - ( ) .)", quote(s))
+		}
+		return s, nil
+	}
+	return nil, errType
+}
+
+// scaledOne returns 1 in the storage form of a number with precision prec.
+func scaledOne(prec int) (int64, error) {
+	if prec < 0 || prec >= len(pow10) {
+		return 0, problem("the column's precision is not valid")
+	}
+	return pow10[prec], nil
+}
+
+// textForm returns a normalized value of column c as text: its JSON form,
+// with a multi_select's choices joined by ", ".
+func textForm(c *coffer.Column, v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	case int64:
+		if c.Type == coffer.TypeNumber {
+			return formatDecimal(x, c.Options.Precision)
+		}
+		return formatDateTime(x)
+	case []string:
+		return strings.Join(x, ", ")
+	}
+	return ""
+}
