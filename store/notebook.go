@@ -106,6 +106,11 @@ func (s *Store) findNotebook(ctx context.Context, q interface {
 	if err != nil {
 		return nil, err
 	}
+	return s.visible(c, nb)
+}
+
+// visible returns nb if the caller may see it, and ENOTFOUND otherwise.
+func (s *Store) visible(c *coffer.Caller, nb *coffer.Notebook) (*coffer.Notebook, error) {
 	// Until sharing exists, only the owner sees a notebook. Others get the
 	// same answer as for a notebook that does not exist.
 	if nb.OwnerID != c.UserID {
@@ -140,6 +145,7 @@ func (s *Store) UpdateNotebook(ctx context.Context, id string, upd coffer.Notebo
 		_, err = tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"notebooks SET name = ?, updated_at = ? WHERE id = ?"), n, now, id)
 		return err
 	})
+	s.forgetNotebook(id)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +164,7 @@ func (s *Store) DeleteNotebook(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	s.forgetNotebook(id)
 	s.nbs.invalidate(id)
 	return s.wrap("DeleteNotebook", s.b.DropNotebook(context.WithoutCancel(ctx), id))
 }
@@ -170,10 +177,42 @@ type nbConn struct {
 	release func()
 }
 
+// cachedNotebook is findNotebook through the registry cache, for reads.
+func (s *Store) cachedNotebook(ctx context.Context, id string) (*coffer.Notebook, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if nb, ok := s.notebooks.get(id, now); ok {
+		return s.visible(c, nb)
+	}
+	if !coffer.ValidID(coffer.PrefixNotebook, id) {
+		return nil, errNotebookNotFound
+	}
+	st, err := s.inst.stmt(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE id = ?"))
+	if err != nil {
+		return nil, err
+	}
+	nb, err := scanNotebook(st.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotebookNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.notebooks.put(id, nb, now)
+	return s.visible(c, nb)
+}
+
+func (s *Store) forgetNotebook(id string) {
+	s.notebooks.drop(func(k string, _ *coffer.Notebook) bool { return k == id })
+}
+
 // openNotebook checks that the caller can see the notebook, opens its
 // database and loads its schema (cached until the next schema change).
 func (s *Store) openNotebook(ctx context.Context, id string) (*nbConn, error) {
-	nb, err := s.findNotebook(ctx, s.inst.R, id)
+	nb, err := s.cachedNotebook(ctx, id)
 	if err != nil {
 		return nil, err
 	}

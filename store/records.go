@@ -369,7 +369,17 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.readRecord(ctx, nc.db.R, tm, id)
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return nil, errRecordNotFound
+	}
+	st, err := nc.db.stmt(ctx, s.q("SELECT "+s.selectList(tm.cols)+" FROM "+tm.sql+" t WHERE t.id = ?"))
+	if err != nil {
+		return nil, s.wrap("FindRecord", err)
+	}
+	r, err := scanRecord(st.QueryRowContext(ctx, id), tm.cols)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errRecordNotFound
+	}
 	return r, s.wrap("FindRecord", err)
 }
 

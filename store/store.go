@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -51,6 +52,7 @@ type Dialect interface {
 type DB struct {
 	R, W   *sql.DB
 	Prefix string
+	stmts  sync.Map // query → *sql.Stmt prepared on R
 }
 
 // Backend opens the databases of one Coffer instance.
@@ -72,12 +74,15 @@ type Backend interface {
 
 // Store implements the coffer services on a Backend.
 type Store struct {
-	b     Backend
-	d     Dialect
-	inst  *DB
-	Now   func() time.Time // injectable clock
-	nbs   *schemaCache
-	auth  authState
+	b    Backend
+	d    Dialect
+	inst *DB
+	Now  func() time.Time // injectable clock
+	nbs  *schemaCache
+	auth authState
+
+	sessions  *ttlCache[string, sessionEntry]     // by key hash
+	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
 }
 
 // Compile-time checks that Store implements every service.
@@ -99,6 +104,9 @@ func New(b Backend) *Store {
 		Now:  func() time.Time { return time.Now().UTC() },
 		nbs:  newSchemaCache(),
 		auth: newAuthState(),
+
+		sessions:  newTTLCache[string, sessionEntry](),
+		notebooks: newTTLCache[string, *coffer.Notebook](),
 	}
 }
 

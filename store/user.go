@@ -153,26 +153,43 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Sess
 
 var errBadSession = coffer.Errorf(coffer.EUNAUTHORIZED, "the session key is not valid or has expired")
 
+// sessionEntry is a cached session: the caller and when the session expires.
+type sessionEntry struct {
+	c       coffer.Caller
+	expires int64
+}
+
 // Authenticate returns the caller behind a session key.
 func (s *Store) Authenticate(ctx context.Context, key string) (*coffer.Caller, error) {
 	if !strings.HasPrefix(key, SessionKeyPrefix) || len(key) > 100 {
 		return nil, errBadSession
 	}
-	var c coffer.Caller
-	var expires int64
-	var deactivated sql.NullInt64
-	err := s.inst.R.QueryRowContext(ctx, s.q("SELECT s.id, s.expires_at, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
-		s.inst.Prefix+"sessions s JOIN "+s.inst.Prefix+"users u ON u.id = s.user_id WHERE s.key_hash = ?"), auth.HashToken(key)).
-		Scan(&c.SessionID, &expires, &c.UserID, &c.Email, &c.Name, &c.Operator, &deactivated)
-	if errors.Is(err, sql.ErrNoRows) {
+	hash := auth.HashToken(key)
+	now := s.Now()
+	e, ok := s.sessions.get(string(hash), now)
+	if !ok {
+		var deactivated sql.NullInt64
+		st, err := s.inst.stmt(ctx, s.q("SELECT s.id, s.expires_at, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
+			s.inst.Prefix+"sessions s JOIN "+s.inst.Prefix+"users u ON u.id = s.user_id WHERE s.key_hash = ?"))
+		if err != nil {
+			return nil, s.wrap("Authenticate", err)
+		}
+		err = st.QueryRowContext(ctx, hash).Scan(&e.c.SessionID, &e.expires, &e.c.UserID, &e.c.Email, &e.c.Name, &e.c.Operator, &deactivated)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, errBadSession
+		}
+		if err != nil {
+			return nil, s.wrap("Authenticate", err)
+		}
+		if deactivated.Valid {
+			return nil, errBadSession
+		}
+		s.sessions.put(string(hash), e, now)
+	}
+	if now.UnixMicro() >= e.expires {
 		return nil, errBadSession
 	}
-	if err != nil {
-		return nil, s.wrap("Authenticate", err)
-	}
-	if deactivated.Valid || s.now() >= expires {
-		return nil, errBadSession
-	}
+	c := e.c
 	return &c, nil
 }
 
@@ -182,8 +199,10 @@ func (s *Store) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, s.inst.W, "Logout", func(tx *sql.Tx) error {
+	err = s.tx(ctx, s.inst.W, "Logout", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"sessions WHERE id = ?"), c.SessionID)
 		return err
 	})
+	s.sessions.drop(func(_ string, e sessionEntry) bool { return e.c.SessionID == c.SessionID })
+	return err
 }

@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+)
+
+// cacheTTL bounds how long a change made by another process (for example
+// the CLI) to a cached row goes unseen. Changes made through this Store
+// drop the entry at once.
+const cacheTTL = time.Second
+
+// cacheMax bounds the entries of one cache; a full cache starts afresh.
+const cacheMax = 10000
+
+// ttlCache is a small in-process cache for rows read on every request
+// (sessions, the notebook registry).
+type ttlCache[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]ttlEntry[V]
+}
+
+type ttlEntry[V any] struct {
+	v  V
+	at time.Time
+}
+
+func newTTLCache[K comparable, V any]() *ttlCache[K, V] {
+	return &ttlCache[K, V]{m: map[K]ttlEntry[V]{}}
+}
+
+func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if !ok || now.Sub(e.at) > cacheTTL || now.Before(e.at) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (c *ttlCache[K, V]) put(k K, v V, now time.Time) {
+	c.mu.Lock()
+	if len(c.m) >= cacheMax {
+		c.m = map[K]ttlEntry[V]{}
+	}
+	c.m[k] = ttlEntry[V]{v, now}
+	c.mu.Unlock()
+}
+
+// drop removes the entries for which match is true.
+func (c *ttlCache[K, V]) drop(match func(K, V) bool) {
+	c.mu.Lock()
+	for k, e := range c.m {
+		if match(k, e.v) {
+			delete(c.m, k)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// stmt returns a prepared statement for query on db's readers, prepared once
+// per database: SQLite parses a query once instead of at every request.
+func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.R.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
