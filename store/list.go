@@ -238,7 +238,18 @@ func (s *Store) FindRecords(ctx context.Context, notebook, table string, q coffe
 		return nil, s.wrap("FindRecords", err)
 	}
 	defer nc.release()
-	tm, err := nc.schema.table(table)
+	var out *coffer.RecordList
+	err = s.readFresh(ctx, nc, func(sc *schema) error {
+		var err error
+		out, err = s.findRecords(ctx, nc, sc, table, q)
+		return err
+	})
+	return out, err
+}
+
+// findRecords is FindRecords on one schema.
+func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
+	tm, err := sc.table(table)
 	if err != nil {
 		return nil, err
 	}

@@ -334,11 +334,38 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, fn 
 		return s.wrap(op, err)
 	}
 	defer nc.release()
-	tm, err := nc.schema.table(table)
-	if err != nil {
+	if _, err := nc.schema.table(table); err != nil {
 		return err
 	}
-	return s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error { return fn(tx, nc.schema, tm, c.UserID) })
+	return s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error {
+		sc, err := s.currentSchema(ctx, notebook, nc.db, tx, nc.schema)
+		if err != nil {
+			return err
+		}
+		tm, err := sc.table(table)
+		if err != nil {
+			return err
+		}
+		return fn(tx, sc, tm, c.UserID)
+	})
+}
+
+// readFresh runs a read with the cached schema; if it fails in a way that
+// a concurrent schema change can cause (a column or table that no longer
+// exists), it reloads the schema and, when the schema has changed, runs the
+// read once more.
+func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema) error) error {
+	err := read(nc.schema)
+	if err == nil || coffer.ErrorCode(err) != coffer.EINTERNAL {
+		return err
+	}
+	s.nbs.invalidate(nc.nb.ID)
+	sc, lerr := s.nbs.get(ctx, s, nc.nb.ID, nc.db)
+	if lerr != nil || sc.version == nc.schema.version {
+		return err
+	}
+	nc.schema = sc
+	return read(sc)
 }
 
 // CreateRecord validates and inserts a record.
@@ -365,22 +392,26 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 		return nil, s.wrap("FindRecord", err)
 	}
 	defer nc.release()
-	tm, err := nc.schema.table(table)
-	if err != nil {
-		return nil, err
-	}
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return nil, errRecordNotFound
 	}
-	st, err := nc.db.stmt(ctx, s.q("SELECT "+s.selectList(tm.cols)+" FROM "+tm.sql+" t WHERE t.id = ?"))
-	if err != nil {
-		return nil, s.wrap("FindRecord", err)
-	}
-	r, err := scanRecord(st.QueryRowContext(ctx, id), tm.cols)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errRecordNotFound
-	}
-	return r, s.wrap("FindRecord", err)
+	var r *coffer.Record
+	err = s.readFresh(ctx, nc, func(sc *schema) error {
+		tm, err := sc.table(table)
+		if err != nil {
+			return err
+		}
+		st, err := nc.db.stmt(ctx, s.q("SELECT "+s.selectList(tm.cols)+" FROM "+tm.sql+" t WHERE t.id = ?"))
+		if err != nil {
+			return s.wrap("FindRecord", err)
+		}
+		r, err = scanRecord(st.QueryRowContext(ctx, id), tm.cols)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errRecordNotFound
+		}
+		return s.wrap("FindRecord", err)
+	})
+	return r, err
 }
 
 // UpdateRecord changes the given fields of a record.

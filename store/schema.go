@@ -17,9 +17,10 @@ import (
 // with the SQL names and filter fields derived from them. It is immutable
 // once built; a schema change builds a new one.
 type schema struct {
-	tables []*tableMeta
-	byID   map[string]*tableMeta
-	byKey  map[string]*tableMeta // by nameKey
+	version int64 // of the catalogue, from _schema_version
+	tables  []*tableMeta
+	byID    map[string]*tableMeta
+	byKey   map[string]*tableMeta // by nameKey
 }
 
 // tableMeta is one table of a schema.
@@ -152,6 +153,9 @@ func systemFields() map[string]*filter.Field {
 func (s *Store) loadSchema(ctx context.Context, nbID, prefix string, db querier) (*schema, error) {
 	q := func(query string) string { return s.q(strings.ReplaceAll(query, "{p}", prefix)) }
 	sc := &schema{byID: map[string]*tableMeta{}, byKey: map[string]*tableMeta{}}
+	if err := db.QueryRowContext(ctx, "SELECT version FROM "+prefix+"_schema_version").Scan(&sc.version); err != nil {
+		return nil, err
+	}
 	rows, err := db.QueryContext(ctx, q("SELECT id, name, created_at, updated_at FROM {p}_tables ORDER BY position, id"))
 	if err != nil {
 		return nil, err
@@ -219,9 +223,13 @@ func (c *schemaCache) get(ctx context.Context, s *Store, nbID string, db *DB) (*
 	if sc != nil {
 		return sc, nil
 	}
-	sc, err := s.loadSchema(ctx, nbID, db.Prefix, db.R)
+	err := s.readTx(ctx, db.R, "loadSchema", func(tx *sql.Tx) error {
+		var err error
+		sc, err = s.loadSchema(ctx, nbID, db.Prefix, tx)
+		return err
+	})
 	if err != nil {
-		return nil, s.wrap("loadSchema", err)
+		return nil, err
 	}
 	c.mu.Lock()
 	if c.gen[nbID] == gen {
@@ -242,6 +250,22 @@ func (c *schemaCache) invalidate(nbID string) {
 // must see the latest catalogue, not a cached one.
 func (s *Store) schemaTx(ctx context.Context, nbID string, db *DB, tx *sql.Tx) (*schema, error) {
 	return s.loadSchema(ctx, nbID, db.Prefix, tx)
+}
+
+// currentSchema returns cached if it is still the catalogue's version as
+// seen by tx, and the schema loaded through tx otherwise. Writes validate
+// against it, so a schema change that committed after the cache was filled
+// can never make a write store a value in an outdated form.
+func (s *Store) currentSchema(ctx context.Context, nbID string, db *DB, tx *sql.Tx, cached *schema) (*schema, error) {
+	var v int64
+	if err := tx.QueryRowContext(ctx, "SELECT version FROM "+db.Prefix+"_schema_version").Scan(&v); err != nil {
+		return nil, err
+	}
+	if v == cached.version {
+		return cached, nil
+	}
+	s.nbs.invalidate(nbID)
+	return s.schemaTx(ctx, nbID, db, tx)
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.

@@ -27,7 +27,11 @@ func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(t
 		if err != nil {
 			return err
 		}
-		return fn(tx, nc, sc)
+		if err := fn(tx, nc, sc); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE "+nc.db.Prefix+"_schema_version SET version = version + 1")
+		return err
 	})
 	s.nbs.invalidate(notebook)
 	return err
@@ -323,7 +327,7 @@ func (s *Store) CreateColumn(ctx context.Context, notebook, table string, in cof
 		if len(tm.cols) >= MaxColumns {
 			return coffer.Errorf(coffer.EINVALID, "a table has at most %d columns", MaxColumns)
 		}
-		c := &coffer.Column{ID: coffer.NewID(coffer.PrefixColumn), Name: in.Name, Type: in.Type, Options: in.Options, CreatedAt: s.Now()}
+		c := &coffer.Column{ID: coffer.NewID(coffer.PrefixColumn), Name: in.Name, Type: in.Type, Options: in.Options, CreatedAt: fromMicros(s.now())}
 		var pos int
 		if err := tx.QueryRowContext(ctx, s.q("SELECT COALESCE(MAX(position), 0) + 1 FROM "+nc.db.Prefix+"_columns WHERE table_id = ?"), tm.t.ID).Scan(&pos); err != nil {
 			return err

@@ -198,11 +198,11 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 		h = &handle{id: id, db: db}
 		h.elem = b.lru.PushFront(h)
 		b.open[id] = h
-		b.evictLocked()
 	} else {
 		b.lru.MoveToFront(h.elem)
 	}
 	h.refs++
+	b.evictLocked() // after refs++, so the handle being returned is never closed
 	var once sync.Once
 	release := func() {
 		once.Do(func() {

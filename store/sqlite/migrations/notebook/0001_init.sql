@@ -33,3 +33,12 @@ CREATE TABLE _views (
     updated_at INTEGER NOT NULL,
     UNIQUE (table_id, name_key)
 );
+
+-- The catalogue's version: every schema change bumps it in its transaction,
+-- so a write can tell, inside its own transaction, whether the schema it
+-- validated against is still current.
+CREATE TABLE _schema_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT INTO _schema_version (id, version) VALUES (1, 1);
