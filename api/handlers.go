@@ -1,7 +1,10 @@
 package api
 
 import (
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -230,16 +233,34 @@ func (s *Server) batchRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.svc.Records.Batch(r.Context(), r.PathValue("notebook"), r.PathValue("table"), in.Operations)
-	s.reply(w, r, http.StatusOK, res, err)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// A delete's result is the id alone.
+	results := make([]any, len(res.Results))
+	for i, rec := range res.Results {
+		if in.Operations[i].Op == coffer.OpDelete {
+			results[i] = map[string]any{"id": rec.ID}
+		} else {
+			results[i] = rec
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
 }
 
 // listQueryParams are the query parameters of a record list.
 var listQueryParams = map[string]bool{"filter": true, "sort": true, "limit": true, "cursor": true, "fields": true, "count": true, "view": true}
 
 func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
-	qv := r.URL.Query()
+	qv, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, coffer.Invalid("the query string is not valid", coffer.FieldError{Field: "query", Message: "is not valid URL encoding"}))
+		return
+	}
 	var errs []coffer.FieldError
-	for k, vs := range qv {
+	for _, k := range slices.Sorted(maps.Keys(qv)) {
+		vs := qv[k]
 		switch {
 		case !listQueryParams[k]:
 			errs = append(errs, coffer.FieldError{Field: k, Message: "is not a query parameter of this list"})
