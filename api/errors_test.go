@@ -61,10 +61,10 @@ func errorScenarios() []scenario {
 		{name: "unknown sub-resource", method: "GET", path: nbPath + "/nope", status: 404, code: "not_found"},
 		{name: "pprof", method: "GET", path: "/debug/pprof/", status: 404, code: "not_found"},
 		{name: "pprof cmdline", method: "GET", path: "/debug/pprof/cmdline", auth: "none", status: 404, code: "not_found"},
-		{name: "wrong method on collection", method: "PUT", path: "/api/v1/notebooks", body: map[string]any{}, status: 405, code: "method_not_allowed", allow: "GET, POST"},
+		{name: "wrong method on collection", method: "PUT", path: "/api/v1/notebooks", body: map[string]any{}, status: 405, code: "method_not_allowed", allow: "GET, HEAD, POST"},
 		{name: "wrong method on login", method: "GET", path: "/api/v1/auth/login", auth: "none", status: 405, code: "method_not_allowed", allow: "POST"},
-		{name: "wrong method on healthz", method: "POST", path: "/healthz", auth: "none", status: 405, code: "method_not_allowed", allow: "GET"},
-		{name: "wrong method on record", method: "PUT", path: recsPath + "/{rec}", status: 405, code: "method_not_allowed", allow: "DELETE, GET, PATCH"},
+		{name: "wrong method on healthz", method: "POST", path: "/healthz", auth: "none", status: 405, code: "method_not_allowed", allow: "GET, HEAD"},
+		{name: "wrong method on record", method: "PUT", path: recsPath + "/{rec}", status: 405, code: "method_not_allowed", allow: "DELETE, GET, HEAD, PATCH"},
 		{name: "wrong method on batch", method: "GET", path: recsPath + "/batch", status: 405, code: "method_not_allowed", allow: "POST"},
 
 		// Media type.

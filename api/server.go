@@ -88,7 +88,12 @@ func (s *Server) handle(pattern string, methods map[string]endpoint) {
 	}
 	sort.Strings(names)
 	s.routes = append(s.routes, Route{Pattern: pattern, Methods: names})
-	allow := strings.Join(names, ", ")
+	allowed := names
+	if _, ok := methods[http.MethodGet]; ok {
+		allowed = append([]string{http.MethodHead}, names...)
+		sort.Strings(allowed)
+	}
+	allow := strings.Join(allowed, ", ")
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if holder, _ := r.Context().Value(callerHolderKey{}).(*callerHolder); holder != nil {
 			holder.route = pattern

@@ -78,10 +78,11 @@ type Backend struct {
 }
 
 type handle struct {
-	id   string
-	db   *store.DB
-	refs int
-	elem *list.Element
+	id     string
+	db     *store.DB
+	refs   int
+	elem   *list.Element
+	doomed bool // dropped while in use: closed by the last release
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -208,6 +209,9 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 		once.Do(func() {
 			b.mu.Lock()
 			h.refs--
+			if h.doomed && h.refs == 0 {
+				closeDB(h.db)
+			}
 			b.evictLocked()
 			b.mu.Unlock()
 		})
@@ -273,7 +277,13 @@ func (b *Backend) DropNotebook(ctx context.Context, id string) error {
 	if h := b.open[id]; h != nil {
 		b.lru.Remove(h.elem)
 		delete(b.open, id)
-		closeDB(h.db)
+		if h.refs > 0 {
+			// Requests still use it: they finish on the unlinked files and
+			// the last one closes it.
+			h.doomed = true
+		} else {
+			closeDB(h.db)
+		}
 	}
 	b.mu.Unlock()
 	var errs []error
