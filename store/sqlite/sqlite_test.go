@@ -83,3 +83,36 @@ func TestNotebookPoolKeepsNewHandle(t *testing.T) {
 		t.Errorf("OpenNotebooks = %d after release, want at most 1", n)
 	}
 }
+
+// TestDropNotebookInUse deletes a notebook while a request still holds it:
+// the request finishes on its open handle, and the notebook is gone after.
+func TestDropNotebookInUse(t *testing.T) {
+	ctx := context.Background()
+	b, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	id := coffer.NewID(coffer.PrefixNotebook)
+	if err := b.CreateNotebook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	db, release, err := b.Notebook(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DropNotebook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.R.QueryRowContext(ctx, "SELECT count(*) FROM _tables").Scan(&n); err != nil {
+		t.Errorf("a request in flight lost its notebook: %v", err)
+	}
+	release()
+	if err := db.R.PingContext(ctx); err == nil {
+		t.Errorf("the dropped notebook stays open after its last release")
+	}
+	if _, _, err := b.Notebook(ctx, id); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("open a dropped notebook: got %v, want not_found", err)
+	}
+}
