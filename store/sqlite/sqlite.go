@@ -71,8 +71,9 @@ type Backend struct {
 	opts Options
 	inst *store.DB
 
-	mu    sync.Mutex
-	open  map[string]*handle
+	mu      sync.Mutex
+	open    map[string]*handle
+	dropped map[string]bool // dropped while in use, files not yet removed
 	lru   *list.List // of *handle, most recently used at the front
 	close bool
 }
@@ -107,7 +108,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "notebooks"), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	b := &Backend{dir: dir, opts: opts, open: map[string]*handle{}, lru: list.New()}
+	b := &Backend{dir: dir, opts: opts, open: map[string]*handle{}, dropped: map[string]bool{}, lru: list.New()}
 	inst, err := b.openDB(filepath.Join(dir, "coffer.db"))
 	if err != nil {
 		return nil, err
@@ -182,6 +183,9 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	}
 	h := b.open[id]
 	if h == nil {
+		if b.dropped[id] {
+			return nil, nil, coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
+		}
 		if _, err := os.Stat(path); err != nil {
 			if os.IsNotExist(err) {
 				return nil, nil, coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
@@ -211,6 +215,8 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 			h.refs--
 			if h.doomed && h.refs == 0 {
 				closeDB(h.db)
+				removeFiles(path)
+				delete(b.dropped, id)
 			}
 			b.evictLocked()
 			b.mu.Unlock()
@@ -267,25 +273,31 @@ func (b *Backend) CreateNotebook(ctx context.Context, id string) error {
 	return nil
 }
 
-// DropNotebook closes and deletes the database files of a notebook.
+// DropNotebook closes and deletes the database files of a notebook. A
+// notebook still in use by requests is closed and deleted when the last
+// one releases it; it cannot be opened again meanwhile.
 func (b *Backend) DropNotebook(ctx context.Context, id string) error {
 	path, err := b.notebookPath(id)
 	if err != nil {
 		return err
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if h := b.open[id]; h != nil {
 		b.lru.Remove(h.elem)
 		delete(b.open, id)
 		if h.refs > 0 {
-			// Requests still use it: they finish on the unlinked files and
-			// the last one closes it.
 			h.doomed = true
-		} else {
-			closeDB(h.db)
+			b.dropped[id] = true
+			return nil
 		}
+		closeDB(h.db)
 	}
-	b.mu.Unlock()
+	return removeFiles(path)
+}
+
+// removeFiles deletes a database file with its WAL and shared-memory files.
+func removeFiles(path string) error {
 	var errs []error
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Remove(path + suffix); err != nil && !os.IsNotExist(err) {
