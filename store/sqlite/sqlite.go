@@ -74,8 +74,8 @@ type Backend struct {
 	mu      sync.Mutex
 	open    map[string]*handle
 	dropped map[string]bool // dropped while in use, files not yet removed
-	lru   *list.List // of *handle, most recently used at the front
-	close bool
+	lru     *list.List      // of *handle, most recently used at the front
+	close   bool
 }
 
 type handle struct {
