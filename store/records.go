@@ -352,20 +352,20 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, fn 
 
 // readFresh runs a read with the cached schema; if it fails in a way that
 // a concurrent schema change can cause (a column or table that no longer
-// exists), it reloads the schema and, when the schema has changed, runs the
-// read once more.
+// exists), it reloads the schema and, while the schema keeps changing, runs
+// the read again (a few times at most).
 func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema) error) error {
 	err := read(nc.schema)
-	if err == nil || coffer.ErrorCode(err) != coffer.EINTERNAL {
-		return err
+	for try := 0; try < 5 && err != nil && coffer.ErrorCode(err) == coffer.EINTERNAL; try++ {
+		s.nbs.invalidate(nc.nb.ID)
+		sc, lerr := s.nbs.get(ctx, s, nc.nb.ID, nc.db)
+		if lerr != nil || sc.version == nc.schema.version {
+			return err
+		}
+		nc.schema = sc
+		err = read(sc)
 	}
-	s.nbs.invalidate(nc.nb.ID)
-	sc, lerr := s.nbs.get(ctx, s, nc.nb.ID, nc.db)
-	if lerr != nil || sc.version == nc.schema.version {
-		return err
-	}
-	nc.schema = sc
-	return read(sc)
+	return err
 }
 
 // CreateRecord validates and inserts a record.
