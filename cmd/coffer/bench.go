@@ -1,11 +1,160 @@
 package main
 
+// coffer bench measures Coffer's HTTP throughput and latency against the
+// limits measured in the same run with the same load generator: a minimal
+// Go HTTP handler (what net/http and the client cost) and the same SQL
+// statements run in process through database/sql (what SQLite costs).
+// The files bench_*.go hold its parts: bench_env.go starts the server and
+// loads data, bench_load.go drives load, bench_sql.go runs the in-process
+// SQL limits, bench_mem.go samples memory, bench_report.go prints.
+
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
 )
 
+// benchConfig holds the flags of coffer bench.
+type benchConfig struct {
+	records     int
+	duration    time.Duration
+	concurrency int
+	dir         string
+	profileDir  string
+}
+
+func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
+	var c benchConfig
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.records, "records", 100_000, "records loaded into the table before the workloads")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measured time of each workload and of each limit")
+	fs.IntVar(&c.concurrency, "concurrency", 32, "concurrent clients (goroutines) of each workload")
+	fs.StringVar(&c.dir, "dir", ".", "where to create the temporary data directory (keep it on the filesystem you serve from: fsync costs differ)")
+	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	case c.records < 1:
+		return c, errors.New("bench: --records must be at least 1")
+	case c.duration <= 0:
+		return c, errors.New("bench: --duration must be positive")
+	case c.concurrency < 1:
+		return c, errors.New("bench: --concurrency must be at least 1")
+	}
+	return c, nil
+}
+
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not built yet")
+	cfg, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if cfg.profileDir != "" {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
+
+	mem := startMemSampler(50 * time.Millisecond)
+	defer mem.stop()
+
+	fmt.Fprintf(stdout, "coffer bench: %d records, %s per workload, concurrency %d, GOMAXPROCS %d\n",
+		cfg.records, cfg.duration, cfg.concurrency, runtime.GOMAXPROCS(0))
+	env, err := startBenchEnv(ctx, cfg.dir, cfg.concurrency)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := env.close(); cerr != nil {
+			fmt.Fprintln(stderr, "coffer bench: cleanup:", cerr)
+		}
+	}()
+	fmt.Fprintf(stdout, "data directory: %s (removed at the end)\n", env.dataDir)
+
+	start := time.Now()
+	if err := env.loadRecords(ctx, cfg.records); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "loaded %d records in %s (%.0f records/s) over HTTP: POST …/records/batch, %d per batch\n",
+		cfg.records, took.Round(time.Millisecond), float64(cfg.records)/took.Seconds(), loadBatch)
+	loadPeak := mem.peak()
+
+	rep, err := runBench(ctx, cfg, env)
+	if err != nil {
+		return err
+	}
+	rep.memLoad = loadPeak
+	rep.memAll = mem.peak()
+	rep.records = cfg.records
+	rep.print(stdout)
+	return nil
+}
+
+// runBench runs each HTTP workload next to its limits, so that both see
+// the same machine (shared and noisy) at about the same time.
+func runBench(ctx context.Context, cfg benchConfig, env *benchEnv) (*benchReport, error) {
+	lim, err := openSQLLimits(env)
+	if err != nil {
+		return nil, err
+	}
+	defer lim.close()
+	if err := lim.checkSameList(ctx, env); err != nil {
+		return nil, err
+	}
+	minimal, err := startMinimalServer()
+	if err != nil {
+		return nil, err
+	}
+	defer minimal.close()
+
+	g := loadGen{concurrency: cfg.concurrency, duration: cfg.duration}
+	rep := &benchReport{}
+	steps := []struct {
+		name string
+		op   opFunc
+		dst  *[]result
+	}{
+		{limMinimal, env.client.minimalOp(minimal.url), &rep.limits},
+		{"get", env.getOp(), &rep.workloads},
+		{limSQLGet, lim.getOp(env.sample), &rep.limits},
+		{"list", env.listOp(), &rep.workloads},
+		{limSQLList, lim.listOp(), &rep.limits},
+		{"create", env.createOp(), &rep.workloads},
+		{limInsertFull, lim.insertOp(lim.full), &rep.limits},
+		{limInsertNormal, lim.insertOp(lim.normal), &rep.limits},
+		{"update", env.updateOp(), &rep.workloads},
+		{limUpdateFull, lim.updateOp(env.sample), &rep.limits},
+	}
+	for _, s := range steps {
+		var stopProfile func()
+		if cfg.profileDir != "" && s.dst == &rep.workloads {
+			if stopProfile, err = startCPUProfile(cfg.profileDir, s.name); err != nil {
+				return nil, err
+			}
+		}
+		r, err := g.run(ctx, s.name, s.op)
+		if stopProfile != nil {
+			stopProfile()
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.rssPeak = procStatusBytes("VmHWM")
+		*s.dst = append(*s.dst, r)
+	}
+	return rep, nil
 }

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchRuns runs coffer bench with tiny numbers: it must complete,
+// print every row and remove its data directory. Timing is not checked.
+func TestBenchRuns(t *testing.T) {
+	parent := t.TempDir() // fsync speed does not matter here
+	var out, errOut bytes.Buffer
+	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", parent}
+	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	text := out.String()
+	t.Log("\n" + text)
+
+	for _, w := range []string{"get", "list", "create", "update"} {
+		// workload, ops/s, p50, p99, errors 0, limit..., ratio, target, met
+		re := regexp.MustCompile(`(?m)^` + w + `\s+\d+\s+\S+\s+\S+\s+0\s+L[12] .*\s\d+\.\d\d\s+≥ 0\.50\s+(yes|no)$`)
+		if !re.MatchString(text) {
+			t.Errorf("no complete row for workload %q", w)
+		}
+	}
+	for _, name := range []string{
+		"L1 minimal Go handler (fixed JSON)", "L2 SQL get by id", "L2 SQL filtered sorted page",
+		"L2 SQL insert tx (FULL)", "L2 SQL insert tx (NORMAL)", "L2 SQL update tx (FULL)",
+	} {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s+\d+\s+\S+\s+\S+\s+0$`)
+		if !re.MatchString(text) {
+			t.Errorf("no row for limit %q", name)
+		}
+	}
+	for _, want := range []string{
+		"loaded 1500 records", "Cost of durability", "synchronous=FULL", "resident set (VmHWM):", "Go heap in use:", "target: < 200 MB",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	m := regexp.MustCompile(`data directory: (\S+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("output does not name the data directory")
+	}
+	if filepath.Dir(m[1]) != parent {
+		t.Errorf("data directory %s is not under --dir %s", m[1], parent)
+	}
+	if left, _ := filepath.Glob(filepath.Join(parent, "coffer-bench-*")); len(left) > 0 {
+		t.Errorf("bench left its data directory behind: %v", left)
+	}
+}
+
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--records", "0"}, {"--duration", "0s"}, {"--concurrency", "0"}, {"extra"},
+	} {
+		var out bytes.Buffer
+		if err := cmdBench(context.Background(), args, &out, &out); err == nil {
+			t.Errorf("bench %v: no error", args)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	if got := percentile(nil, 0.5); got != 0 {
+		t.Errorf("percentile of nothing = %v", got)
+	}
+	var s []time.Duration
+	for _, n := range []int{7, 1, 10, 4, 2, 9, 3, 6, 8, 5} {
+		s = append(s, time.Duration(n))
+	}
+	if p50, p99 := percentile(s, 0.5), percentile(s, 0.99); p50 != 5 || p99 != 9 {
+		t.Errorf("p50, p99 of 1..10 = %v, %v; want 5, 9", int64(p50), int64(p99))
+	}
+}
