@@ -220,8 +220,12 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, tm *tableMeta, q coffe
 		return nil, coffer.Invalid("the list query is not valid", errs...)
 	}
 	idField, _ := tm.fields["id"]
-	if len(keys) == 0 || keys[len(keys)-1].Field.SQL != "t.id" {
+	// Ties are broken by id, in the direction of the last sort key, so an
+	// index on (column, id) serves the whole ORDER BY in either direction.
+	if len(keys) == 0 {
 		keys = append(keys, filter.SortKey{Field: idField})
+	} else if last := keys[len(keys)-1]; last.Field.SQL != "t.id" {
+		keys = append(keys, filter.SortKey{Field: idField, Desc: last.Desc})
 	}
 	p.keys = keys
 	if len(wheres) == 0 {

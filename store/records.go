@@ -324,7 +324,7 @@ func singleError(oe *opError) error {
 }
 
 // recordWrite opens the notebook and table and runs fn in a write transaction.
-func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, fn func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error) error {
+func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error) error {
 	c, err := caller(ctx)
 	if err != nil {
 		return err
@@ -337,6 +337,7 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, fn 
 	if _, err := nc.schema.table(table); err != nil {
 		return err
 	}
+	defer s.b.Wrote(notebook, rows)
 	return s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error {
 		sc, err := s.currentSchema(ctx, notebook, nc.db, tx, nc.schema)
 		if err != nil {
@@ -371,7 +372,7 @@ func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema)
 // CreateRecord validates and inserts a record.
 func (s *Store) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "CreateRecord", func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
 		id, oe, err := s.createTx(ctx, tx, sc, tm, by, fields, "")
 		if err != nil {
 			return err
@@ -417,7 +418,7 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 // UpdateRecord changes the given fields of a record.
 func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
 		oe, err := s.updateTx(ctx, tx, sc, tm, by, id, fields, version, "")
 		if err != nil {
 			return err
@@ -433,7 +434,7 @@ func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fi
 
 // DeleteRecord deletes a record.
 func (s *Store) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
-	return s.recordWrite(ctx, notebook, table, "DeleteRecord", func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
 		oe, err := s.deleteTx(ctx, tx, tm, id, version, "")
 		if err != nil {
 			return err
@@ -458,7 +459,7 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			Fields: []coffer.FieldError{{Field: "operations", Message: fmt.Sprintf("must hold 1 to %d operations", coffer.MaxBatch)}}}
 	}
 	out := &coffer.BatchResult{Results: make([]*coffer.Record, len(ops))}
-	err := s.recordWrite(ctx, notebook, table, "Batch", func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
 		var all []coffer.FieldError
 		code := ""
 		rank := map[string]int{coffer.EINVALID: 3, coffer.ENOTFOUND: 2, coffer.EVERSION: 1}

@@ -67,6 +67,9 @@ type Backend interface {
 	CreateNotebook(ctx context.Context, id string) error
 	// DropNotebook removes the storage of a notebook.
 	DropNotebook(ctx context.Context, id string) error
+	// Wrote tells the backend that rows records of a notebook were written,
+	// so it can keep the query planner's statistics fresh.
+	Wrote(notebookID string, rows int)
 	// Ping checks that the backend answers, for readiness probes.
 	Ping(ctx context.Context) error
 	Close() error

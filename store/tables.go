@@ -38,7 +38,9 @@ func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(t
 }
 
 // indexable reports whether columns of type t get an index, so filters and
-// sorts on them stay fast on large tables.
+// sorts on them stay fast on large tables. Indexes are on (column, id):
+// lists order by the sort columns and then by id, so a page of a sorted
+// list walks the index and stops after the page instead of sorting.
 func indexable(t coffer.ColumnType) bool {
 	switch t {
 	case coffer.TypeText, coffer.TypeNumber, coffer.TypeBoolean, coffer.TypeDate, coffer.TypeDateTime,
@@ -119,7 +121,7 @@ func (s *Store) addColumnSQL(ctx context.Context, tx *sql.Tx, prefix, tableID st
 			stmts = append(stmts, "ALTER TABLE "+tbl+" ADD COLUMN "+sqlColumn(c.ID)+" "+s.d.ColumnType(c.Type))
 		}
 		if indexable(c.Type) {
-			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+sqlColumn(c.ID)+")")
+			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+sqlColumn(c.ID)+", id)")
 		}
 	}
 	for _, st := range stmts {
@@ -197,7 +199,7 @@ func (s *Store) CreateTable(ctx context.Context, notebook string, in coffer.Tabl
 		}
 		short := strings.TrimPrefix(t.ID, coffer.PrefixTable)
 		for _, col := range []string{"created_at", "updated_at"} {
-			if _, err := tx.ExecContext(ctx, "CREATE INDEX \"s_"+short+"_"+col+"\" ON "+sqlTable(p, t.ID)+" ("+col+")"); err != nil {
+			if _, err := tx.ExecContext(ctx, "CREATE INDEX \"s_"+short+"_"+col+"\" ON "+sqlTable(p, t.ID)+" ("+col+", id)"); err != nil {
 				return err
 			}
 		}

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
@@ -79,11 +80,13 @@ type Backend struct {
 }
 
 type handle struct {
-	id     string
-	db     *store.DB
-	refs   int
-	elem   *list.Element
-	doomed bool // dropped while in use: closed by the last release
+	written   atomic.Int64 // rows written since the notebook was opened
+	analyzeAt atomic.Int64 // written rows at which to refresh the planner's statistics
+	id        string
+	db        *store.DB
+	refs      int
+	elem      *list.Element
+	doomed    bool // dropped while in use: closed by the last release
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -124,7 +127,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 // openDB opens one database file with its writer and reader pools.
 func (b *Backend) openDB(path string) (*store.DB, error) {
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
-	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
+	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(100000)" +
 		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
 	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate")
 	if err != nil {
@@ -305,6 +308,35 @@ func removeFiles(path string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Wrote counts written rows and refreshes the query planner's statistics
+// in the background each time a notebook's written rows double (from 1,000
+// on), so filtered and sorted lists keep choosing the right index as a
+// table grows. ANALYZE reads at most analysis_limit rows per index (set
+// when the connection opens), so its cost stays bounded at any size;
+// doubling keeps its total cost proportional to the rows written.
+func (b *Backend) Wrote(notebookID string, rows int) {
+	b.mu.Lock()
+	h := b.open[notebookID]
+	b.mu.Unlock()
+	if h == nil {
+		return
+	}
+	n := h.written.Add(int64(rows))
+	next := h.analyzeAt.Load()
+	if next == 0 {
+		h.analyzeAt.CompareAndSwap(0, 1000)
+		next = h.analyzeAt.Load()
+	}
+	if n < next || !h.analyzeAt.CompareAndSwap(next, 2*n) {
+		return
+	}
+	go func() {
+		// An error only means the statistics stay as they were (for
+		// example when the notebook was closed meanwhile).
+		_, _ = h.db.W.Exec("ANALYZE")
+	}()
 }
 
 // Ping checks the instance database.
