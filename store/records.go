@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cofferhq/coffer"
@@ -114,7 +116,8 @@ func prepareFields(tm *tableMeta, fields map[string]any, prefix string) ([]assig
 	var out []assignment
 	var errs []coffer.FieldError
 	seen := map[string]bool{}
-	for key, raw := range fields {
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		raw := fields[key]
 		cm := tm.column(key)
 		if cm == nil {
 			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is not a column of this table"})
