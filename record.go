@@ -17,6 +17,9 @@ type Record struct {
 	CreatedBy string         `json:"created_by"`
 	UpdatedAt time.Time      `json:"updated_at"`
 	UpdatedBy string         `json:"updated_by"`
+	// Order lists the keys of Fields in column order, for encoding; nil
+	// encodes them sorted by name.
+	Order []string `json:"-"`
 }
 
 // Limits of record operations.

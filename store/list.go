@@ -296,13 +296,14 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, table s
 			dest[i] = &keyVals[i]
 		}
 		var last []any
+		order := columnNames(p.cols)
 		for rows.Next() {
 			if len(out.Records) == p.limit {
 				cur := encodeCursor(cursor{Sig: sortSignature(p.keys), Values: last})
 				out.NextCursor = &cur
 				break
 			}
-			r, err := scanRecord(rows, p.cols, dest...)
+			r, err := scanRecord(rows, p.cols, order, dest...)
 			if err != nil {
 				return err
 			}

@@ -34,7 +34,7 @@ func (s *Store) selectList(cols []*colMeta) string {
 }
 
 // scanRecord reads one row produced by selectList(cols).
-func scanRecord(row interface{ Scan(...any) error }, cols []*colMeta, extra ...any) (*coffer.Record, error) {
+func scanRecord(row interface{ Scan(...any) error }, cols []*colMeta, order []string, extra ...any) (*coffer.Record, error) {
 	var r coffer.Record
 	var created, updated int64
 	dest := []any{&r.ID, &r.Version, &created, &r.CreatedBy, &updated, &r.UpdatedBy}
@@ -50,6 +50,7 @@ func scanRecord(row interface{ Scan(...any) error }, cols []*colMeta, extra ...a
 	}
 	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
 	r.Fields = make(map[string]any, len(cols))
+	r.Order = order
 	for i, cm := range cols {
 		var v any
 		switch {
@@ -72,6 +73,15 @@ func scanRecord(row interface{ Scan(...any) error }, cols []*colMeta, extra ...a
 		r.Fields[cm.c.Name] = value.ToJSON(cm.c, v)
 	}
 	return &r, nil
+}
+
+// columnNames lists the names of cols in order.
+func columnNames(cols []*colMeta) []string {
+	names := make([]string, len(cols))
+	for i, cm := range cols {
+		names[i] = cm.c.Name
+	}
+	return names
 }
 
 // decodeLinks turns the JSON array text of LinkArray into ids.
@@ -97,7 +107,7 @@ func (s *Store) readRecord(ctx context.Context, q querier, tm *tableMeta, id str
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return nil, errRecordNotFound
 	}
-	r, err := scanRecord(q.QueryRowContext(ctx, s.q("SELECT "+s.selectList(tm.cols)+" FROM "+tm.sql+" t WHERE t.id = ?"), id), tm.cols)
+	r, err := scanRecord(q.QueryRowContext(ctx, s.q("SELECT "+s.selectList(tm.cols)+" FROM "+tm.sql+" t WHERE t.id = ?"), id), tm.cols, tm.names)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errRecordNotFound
 	}
@@ -409,7 +419,7 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 		if err != nil {
 			return s.wrap("FindRecord", err)
 		}
-		r, err = scanRecord(st.QueryRowContext(ctx, id), tm.cols)
+		r, err = scanRecord(st.QueryRowContext(ctx, id), tm.cols, tm.names)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errRecordNotFound
 		}

@@ -28,6 +28,7 @@ type tableMeta struct {
 	t      *coffer.Table
 	sql    string // qualified, quoted SQL name of the user table
 	cols   []*colMeta
+	names  []string                 // column names in order, shared by records as their field order
 	fields map[string]*filter.Field // filter fields by column name and id
 }
 
@@ -199,6 +200,7 @@ func (s *Store) loadSchema(ctx context.Context, nbID, prefix string, db querier)
 		}
 		tm.t.Columns = append(tm.t.Columns, &c)
 		tm.cols = append(tm.cols, s.newColMeta(prefix, &c))
+		tm.names = append(tm.names, c.Name)
 	}
 	return sc, rows.Err()
 }

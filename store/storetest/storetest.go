@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Batch", testBatch},
 		{"Lists", testLists},
 		{"Views", testViews},
+		{"FieldOrder", testFieldOrder},
 		{"Concurrency", testConcurrency},
 		{"ClientMistakes", testClientMistakes},
 	}
