@@ -351,7 +351,7 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, row
 		return err
 	}
 	defer s.b.Wrote(notebook, rows)
-	return s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error {
+	return s.write(ctx, nc.db, op, func(tx *sql.Tx) error {
 		sc, err := s.currentSchema(ctx, notebook, nc.db, tx, nc.schema)
 		if err != nil {
 			return err

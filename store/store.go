@@ -47,12 +47,17 @@ type Dialect interface {
 
 // DB is one logical database: the instance's or a notebook's. On SQLite, R
 // is a pool of readers and W a single writer connection; on PostgreSQL
-// both are the same pool. Prefix qualifies table names ("" on SQLite, the
+// both are the same pool. A DB must not be copied after first use. Prefix qualifies table names ("" on SQLite, the
 // quoted schema and a dot on PostgreSQL).
 type DB struct {
 	R, W   *sql.DB
 	Prefix string
-	stmts  sync.Map // query → *sql.Stmt prepared on R
+	// GroupCommit makes concurrent writes share commits (for a backend
+	// whose writer is a single connection, where each commit is an fsync).
+	GroupCommit bool
+
+	stmts   sync.Map // query → *sql.Stmt prepared on R
+	commits committer
 }
 
 // Backend opens the databases of one Coffer instance.

@@ -22,7 +22,7 @@ func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(t
 		return s.wrap(op, err)
 	}
 	defer nc.release()
-	err = s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error {
+	err = s.write(ctx, nc.db, op, func(tx *sql.Tx) error {
 		sc, err := s.schemaTx(ctx, notebook, nc.db, tx)
 		if err != nil {
 			return err

@@ -103,7 +103,7 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, nc.db.W, op, func(tx *sql.Tx) error { return fn(tx, nc.db.Prefix, tm) })
+	return s.write(ctx, nc.db, op, func(tx *sql.Tx) error { return fn(tx, nc.db.Prefix, tm) })
 }
 
 func viewNameTaken(name string) error {

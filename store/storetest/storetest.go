@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Views", testViews},
 		{"FieldOrder", testFieldOrder},
 		{"Concurrency", testConcurrency},
+		{"ConcurrentWrites", testConcurrentWrites},
 		{"ClientMistakes", testClientMistakes},
 	}
 	for _, g := range groups {
