@@ -33,16 +33,16 @@ type committer struct {
 
 type writeJob struct {
 	ctx  context.Context
-	fn   func(tx *sql.Tx) error
+	fn   func(tx *wtx) error
 	done chan error    // the job's outcome, after the group's COMMIT
 	lead chan struct{} // closed when this job must lead the next group
 }
 
 // write runs fn in a transaction on db's writer and returns once it is
 // committed. With db.GroupCommit, concurrent writes share commits.
-func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *wtx) error) error {
 	if !db.GroupCommit {
-		return s.tx(ctx, db.W, op, fn)
+		return s.tx(ctx, db.W, op, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, db: db}) })
 	}
 	if err := ctx.Err(); err != nil {
 		return s.wrap(op, err)
@@ -67,7 +67,7 @@ func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *sql.Tx
 	group := c.queue[:n:n]
 	c.queue = append([]*writeJob(nil), c.queue[n:]...)
 	c.mu.Unlock()
-	s.runGroup(db.W, group)
+	s.runGroup(db, group)
 	c.mu.Lock()
 	if len(c.queue) > 0 {
 		close(c.queue[0].lead)
@@ -80,7 +80,7 @@ func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *sql.Tx
 
 // runGroup runs the jobs in one transaction, each in a savepoint, and
 // reports every outcome after the commit.
-func (s *Store) runGroup(w *sql.DB, group []*writeJob) {
+func (s *Store) runGroup(db *DB, group []*writeJob) {
 	results := make([]error, len(group))
 	fail := func(err error) {
 		// The group's transaction is gone (e.g. a cancelled request
@@ -93,25 +93,28 @@ func (s *Store) runGroup(w *sql.DB, group []*writeJob) {
 	}
 	// The transaction outlives any one request: cancelling a request must
 	// not roll back the others' writes.
-	tx, err := w.BeginTx(context.Background(), nil)
+	db.resetStmtsIfFull()
+	sqlTx, err := db.W.BeginTx(context.Background(), nil)
 	if err != nil {
 		fail(err)
 		return
 	}
+	tx := &wtx{Tx: sqlTx, db: db}
+	ctx := context.Background()
 	committed := 0
 	for i, j := range group {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 			tx.Rollback()
 			fail(err)
 			return
 		}
 		if err := j.fn(tx); err != nil {
 			results[i] = err
-			if _, rerr := tx.Exec("ROLLBACK TO w"); rerr != nil {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("roll back a failed write: %w", errors.Join(err, rerr)))
 				return
@@ -119,7 +122,7 @@ func (s *Store) runGroup(w *sql.DB, group []*writeJob) {
 		} else {
 			committed++
 		}
-		if _, err := tx.Exec("RELEASE w"); err != nil {
+		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
 			tx.Rollback()
 			fail(err)
 			return
@@ -130,6 +133,7 @@ func (s *Store) runGroup(w *sql.DB, group []*writeJob) {
 	} else {
 		err = tx.Commit()
 	}
+	db.preparePending()
 	if err != nil {
 		fail(err)
 		return
@@ -137,4 +141,95 @@ func (s *Store) runGroup(w *sql.DB, group []*writeJob) {
 	for i, j := range group {
 		j.done <- results[i]
 	}
+}
+
+// wtx is a write transaction. On a database with group commit (a single
+// writer connection) its statements are prepared once and reused by every
+// later transaction: SQLite then parses each query once instead of at
+// every write.
+type wtx struct {
+	*sql.Tx
+	db *DB
+}
+
+// cacheable reports whether a query is worth keeping prepared: data
+// statements, not schema changes.
+func cacheable(q string) bool {
+	for _, p := range []string{"INSERT", "UPDATE", "DELETE", "SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK TO"} {
+		if len(q) >= len(p) && q[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}
+
+// stmt returns the transaction's form of the prepared statement for q, or
+// nil when q is not prepared yet. A statement is prepared on the writer
+// after the transaction that first needed it (preparing needs the writer's
+// only connection, which the transaction holds).
+func (w *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if !w.db.GroupCommit || !cacheable(q) {
+		return nil
+	}
+	// Only the leader of a group runs statements on the writer, so the
+	// maps need no lock.
+	if st := w.db.wstmts[q]; st != nil {
+		return w.Tx.StmtContext(ctx, st)
+	}
+	if w.db.wpending == nil {
+		w.db.wpending = map[string]bool{}
+	}
+	w.db.wpending[q] = true
+	return nil
+}
+
+// preparePending prepares on the writer the statements that transactions
+// needed, once no transaction holds the writer's connection.
+func (db *DB) preparePending() {
+	for q := range db.wpending {
+		if st, err := db.W.Prepare(q); err == nil {
+			if db.wstmts == nil {
+				db.wstmts = map[string]*sql.Stmt{}
+			}
+			db.wstmts[q] = st
+		}
+	}
+	db.wpending = nil
+}
+
+func (w *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := w.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return w.Tx.ExecContext(ctx, q, args...)
+}
+
+func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := w.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return w.Tx.QueryContext(ctx, q, args...)
+}
+
+func (w *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := w.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return w.Tx.QueryRowContext(ctx, q, args...)
+}
+
+// maxWriterStmts bounds the statements kept prepared on a writer.
+const maxWriterStmts = 512
+
+// resetStmtsIfFull closes the writer's prepared statements when there are
+// too many (queries with variable IN lists make many). Called by the group
+// leader before a transaction, when no statement is in use.
+func (db *DB) resetStmtsIfFull() {
+	if len(db.wstmts) < maxWriterStmts {
+		return
+	}
+	for _, st := range db.wstmts {
+		st.Close()
+	}
+	db.wstmts = nil
 }

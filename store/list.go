@@ -151,7 +151,7 @@ type listPlan struct {
 }
 
 // planList checks a list query against the table, combining it with a view.
-func (s *Store) planList(ctx context.Context, nc *nbConn, tm *tableMeta, q coffer.ListQuery) (*listPlan, error) {
+func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableMeta, q coffer.ListQuery) (*listPlan, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -161,7 +161,7 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, tm *tableMeta, q coffe
 	sortSrc := q.Sort
 	fields := q.Fields
 	if q.View != "" {
-		v, err := s.findView(ctx, nc.db.R, nc.db.Prefix, tm, q.View)
+		v, err := s.findView(ctx, rq, nc.db.Prefix, tm, q.View)
 		if err != nil {
 			return nil, err
 		}
@@ -243,21 +243,21 @@ func (s *Store) FindRecords(ctx context.Context, notebook, table string, q coffe
 	}
 	defer nc.release()
 	var out *coffer.RecordList
-	err = s.readFresh(ctx, nc, func(sc *schema) error {
+	err = s.readFresh(ctx, nc, func(sc *schema, rq querier) error {
 		var err error
-		out, err = s.findRecords(ctx, nc, sc, table, q)
+		out, err = s.findRecords(ctx, nc, sc, rq, table, q)
 		return err
 	})
 	return out, err
 }
 
 // findRecords is FindRecords on one schema.
-func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
+func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq querier, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
 	tm, err := sc.table(table)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.planList(ctx, nc, tm, q)
+	p, err := s.planList(ctx, nc, rq, tm, q)
 	if err != nil {
 		return nil, err
 	}
@@ -316,10 +316,10 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, table s
 		return rows.Err()
 	}
 	if !q.Count {
-		return out, s.wrap("FindRecords", run(nc.db.R))
+		return out, s.wrap("FindRecords", run(rq))
 	}
 	// With a total, the page and the count come from one snapshot.
-	err = s.readTx(ctx, nc.db.R, "FindRecords", func(tx *sql.Tx) error {
+	withCount := func(tx querier) error {
 		if err := run(tx); err != nil {
 			return err
 		}
@@ -329,7 +329,11 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, table s
 		}
 		out.Total = &total
 		return nil
-	})
+	}
+	if tx, ok := rq.(*sql.Tx); ok {
+		return out, s.wrap("FindRecords", withCount(tx))
+	}
+	err = s.readTx(ctx, nc.db.R, "FindRecords", func(tx *sql.Tx) error { return withCount(tx) })
 	return out, err
 }
 

@@ -54,7 +54,7 @@ func (s *Store) CreateNotebook(ctx context.Context, name string) (*coffer.Notebo
 	if err := s.b.CreateNotebook(ctx, nb.ID); err != nil {
 		return nil, s.wrap("CreateNotebook", err)
 	}
-	err = s.write(ctx, s.inst, "CreateNotebook", func(tx *sql.Tx) error {
+	err = s.write(ctx, s.inst, "CreateNotebook", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"notebooks ("+notebookCols+") VALUES (?, ?, ?, ?, ?)"),
 			nb.ID, nb.Name, nb.OwnerID, now, now)
 		return err
@@ -128,7 +128,7 @@ func (s *Store) FindNotebook(ctx context.Context, id string) (*coffer.Notebook, 
 // UpdateNotebook renames a notebook.
 func (s *Store) UpdateNotebook(ctx context.Context, id string, upd coffer.NotebookUpdate) (*coffer.Notebook, error) {
 	var nb *coffer.Notebook
-	err := s.write(ctx, s.inst, "UpdateNotebook", func(tx *sql.Tx) error {
+	err := s.write(ctx, s.inst, "UpdateNotebook", func(tx *wtx) error {
 		var err error
 		if nb, err = s.findNotebook(ctx, tx, id); err != nil {
 			return err
@@ -154,7 +154,7 @@ func (s *Store) UpdateNotebook(ctx context.Context, id string, upd coffer.Notebo
 
 // DeleteNotebook unregisters a notebook, then removes its storage.
 func (s *Store) DeleteNotebook(ctx context.Context, id string) error {
-	err := s.write(ctx, s.inst, "DeleteNotebook", func(tx *sql.Tx) error {
+	err := s.write(ctx, s.inst, "DeleteNotebook", func(tx *wtx) error {
 		if _, err := s.findNotebook(ctx, tx, id); err != nil {
 			return err
 		}

@@ -150,7 +150,7 @@ func prepareFields(tm *tableMeta, fields map[string]any, prefix string) ([]assig
 
 // writeLinks replaces the links of record id for each link assignment,
 // checking that every target exists.
-func (s *Store) writeLinks(ctx context.Context, tx *sql.Tx, sc *schema, id string, as []assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
+func (s *Store) writeLinks(ctx context.Context, tx *wtx, sc *schema, id string, as []assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
 	var errs []coffer.FieldError
 	for _, a := range as {
 		if a.cm.junction == "" {
@@ -219,11 +219,12 @@ type opError struct {
 	fields []coffer.FieldError
 }
 
-// createTx inserts one record.
-func (s *Store) createTx(ctx context.Context, tx *sql.Tx, sc *schema, tm *tableMeta, by string, fields map[string]any, prefix string) (string, *opError, error) {
+// createTx inserts one record and returns it, built from the values it
+// wrote (no read back).
+func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, by string, fields map[string]any, prefix string) (*coffer.Record, *opError, error) {
 	as, errs := prepareFields(tm, fields, prefix)
 	if len(errs) > 0 {
-		return "", &opError{coffer.EINVALID, errs}, nil
+		return nil, &opError{coffer.EINVALID, errs}, nil
 	}
 	id := coffer.NewID(coffer.PrefixRecord)
 	now := s.now()
@@ -236,20 +237,36 @@ func (s *Store) createTx(ctx context.Context, tx *sql.Tx, sc *schema, tm *tableM
 		}
 	}
 	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+tm.sql+" ("+strings.Join(cols, ", ")+") VALUES ("+placeholders(len(args))+")"), args...); err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	errs, err := s.writeLinks(ctx, tx, sc, id, as, prefix, true)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	if len(errs) > 0 {
-		return "", &opError{coffer.EINVALID, errs}, nil
+		return nil, &opError{coffer.EINVALID, errs}, nil
 	}
-	return id, nil, nil
+	r := &coffer.Record{ID: id, Version: 1, CreatedAt: fromMicros(now), CreatedBy: by, UpdatedAt: fromMicros(now), UpdatedBy: by,
+		Fields: make(map[string]any, len(tm.cols)), Order: tm.names}
+	stored := make(map[*colMeta]any, len(as))
+	for _, a := range as {
+		stored[a.cm] = a.v
+	}
+	for _, cm := range tm.cols {
+		v := stored[cm]
+		switch cm.c.Type {
+		case coffer.TypeCreatedAt, coffer.TypeUpdatedAt:
+			v = now
+		case coffer.TypeCreatedBy, coffer.TypeUpdatedBy:
+			v = by
+		}
+		r.Fields[cm.c.Name] = value.ToJSON(cm.c, v)
+	}
+	return r, nil, nil
 }
 
 // updateTx changes the given fields of one record.
-func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, sc *schema, tm *tableMeta, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
+func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
 	as, errs := prepareFields(tm, fields, prefix)
 	if len(errs) > 0 {
 		return &opError{coffer.EINVALID, errs}, nil
@@ -290,7 +307,7 @@ func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, sc *schema, tm *tableM
 
 // checkAffected tells a missing record from a version conflict when an
 // UPDATE or DELETE matched no row.
-func (s *Store) checkAffected(ctx context.Context, tx *sql.Tx, tm *tableMeta, res sql.Result, id string, version int64, prefix string) (*opError, error) {
+func (s *Store) checkAffected(ctx context.Context, tx *wtx, tm *tableMeta, res sql.Result, id string, version int64, prefix string) (*opError, error) {
 	n, err := res.RowsAffected()
 	if err != nil || n > 0 {
 		return nil, err
@@ -309,7 +326,7 @@ func (s *Store) checkAffected(ctx context.Context, tx *sql.Tx, tm *tableMeta, re
 }
 
 // deleteTx deletes one record.
-func (s *Store) deleteTx(ctx context.Context, tx *sql.Tx, tm *tableMeta, id string, version int64, prefix string) (*opError, error) {
+func (s *Store) deleteTx(ctx context.Context, tx *wtx, tm *tableMeta, id string, version int64, prefix string) (*opError, error) {
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: prefix + "id", Message: "record not found"}}}, nil
 	}
@@ -337,7 +354,7 @@ func singleError(oe *opError) error {
 }
 
 // recordWrite opens the notebook and table and runs fn in a write transaction.
-func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error) error {
+func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *wtx, sc *schema, tm *tableMeta, by string) error) error {
 	c, err := caller(ctx)
 	if err != nil {
 		return err
@@ -351,7 +368,7 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, row
 		return err
 	}
 	defer s.b.Wrote(notebook, rows)
-	return s.write(ctx, nc.db, op, func(tx *sql.Tx) error {
+	return s.write(ctx, nc.db, op, func(tx *wtx) error {
 		sc, err := s.currentSchema(ctx, notebook, nc.db, tx, nc.schema)
 		if err != nil {
 			return err
@@ -364,37 +381,39 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, row
 	})
 }
 
-// readFresh runs a read with the cached schema; if it fails in a way that
-// a concurrent schema change can cause (a column or table that no longer
-// exists), it reloads the schema and, while the schema keeps changing, runs
-// the read again (a few times at most).
-func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema) error) error {
-	err := read(nc.schema)
-	for try := 0; try < 5 && err != nil && coffer.ErrorCode(err) == coffer.EINTERNAL; try++ {
-		s.nbs.invalidate(nc.nb.ID)
-		sc, lerr := s.nbs.get(ctx, s, nc.nb.ID, nc.db)
-		if lerr != nil || sc.version == nc.schema.version {
+// readFresh runs a read with the cached schema on the readers. If that
+// fails in a way a concurrent schema change can cause (a column or table
+// that no longer exists), it runs the read again inside a read transaction
+// with the schema loaded from that transaction's own snapshot, where the
+// schema and the data always agree.
+func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema, q querier) error) error {
+	err := read(nc.schema, nc.db.R)
+	if err == nil || coffer.ErrorCode(err) != coffer.EINTERNAL {
+		return err
+	}
+	s.nbs.invalidate(nc.nb.ID)
+	return s.readTx(ctx, nc.db.R, "read", func(tx *sql.Tx) error {
+		sc, err := s.loadSchema(ctx, nc.nb.ID, nc.db.Prefix, tx)
+		if err != nil {
 			return err
 		}
-		nc.schema = sc
-		err = read(sc)
-	}
-	return err
+		return read(sc, tx)
+	})
 }
 
 // CreateRecord validates and inserts a record.
 func (s *Store) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
-		id, oe, err := s.createTx(ctx, tx, sc, tm, by, fields, "")
+	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, by string) error {
+		r, oe, err := s.createTx(ctx, tx, sc, tm, by, fields, "")
 		if err != nil {
 			return err
 		}
 		if oe != nil {
 			return singleError(oe)
 		}
-		out, err = s.readRecord(ctx, tx, tm, id)
-		return err
+		out = r
+		return nil
 	})
 	return out, err
 }
@@ -410,16 +429,23 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 		return nil, errRecordNotFound
 	}
 	var r *coffer.Record
-	err = s.readFresh(ctx, nc, func(sc *schema) error {
+	err = s.readFresh(ctx, nc, func(sc *schema, q querier) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
 		}
-		st, err := nc.db.stmt(ctx, s.q("SELECT "+s.selectList(tm.cols)+" FROM "+tm.sql+" t WHERE t.id = ?"))
-		if err != nil {
-			return s.wrap("FindRecord", err)
+		query := s.q("SELECT " + s.selectList(tm.cols) + " FROM " + tm.sql + " t WHERE t.id = ?")
+		var row *sql.Row
+		if q == nc.db.R {
+			st, err := nc.db.stmt(ctx, query)
+			if err != nil {
+				return s.wrap("FindRecord", err)
+			}
+			row = st.QueryRowContext(ctx, id)
+		} else {
+			row = q.QueryRowContext(ctx, query, id)
 		}
-		r, err = scanRecord(st.QueryRowContext(ctx, id), tm.cols, tm.names)
+		r, err = scanRecord(row, tm.cols, tm.names)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errRecordNotFound
 		}
@@ -431,7 +457,7 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 // UpdateRecord changes the given fields of a record.
 func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, by string) error {
 		oe, err := s.updateTx(ctx, tx, sc, tm, by, id, fields, version, "")
 		if err != nil {
 			return err
@@ -447,7 +473,7 @@ func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fi
 
 // DeleteRecord deletes a record.
 func (s *Store) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
-	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, by string) error {
 		oe, err := s.deleteTx(ctx, tx, tm, id, version, "")
 		if err != nil {
 			return err
@@ -472,7 +498,7 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			Fields: []coffer.FieldError{{Field: "operations", Message: fmt.Sprintf("must hold 1 to %d operations", coffer.MaxBatch)}}}
 	}
 	out := &coffer.BatchResult{Results: make([]*coffer.Record, len(ops))}
-	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *sql.Tx, sc *schema, tm *tableMeta, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *wtx, sc *schema, tm *tableMeta, by string) error {
 		var all []coffer.FieldError
 		code := ""
 		rank := map[string]int{coffer.EINVALID: 3, coffer.ENOTFOUND: 2, coffer.EVERSION: 1}
@@ -483,7 +509,11 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			var err error
 			switch op.Op {
 			case coffer.OpCreate:
-				ids[i], oe, err = s.createTx(ctx, tx, sc, tm, by, op.Fields, prefix+"fields.")
+				var r *coffer.Record
+				if r, oe, err = s.createTx(ctx, tx, sc, tm, by, op.Fields, prefix+"fields."); r != nil {
+					ids[i] = r.ID
+					out.Results[i] = r // no operation of the batch can name a record it creates
+				}
 			case coffer.OpUpdate:
 				ids[i] = op.ID
 				oe, err = s.updateTx(ctx, tx, sc, tm, by, op.ID, op.Fields, op.Version, prefix+"fields.")
@@ -522,6 +552,9 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 		for i, op := range ops {
 			if op.Op == coffer.OpDelete {
 				out.Results[i] = &coffer.Record{ID: ids[i]}
+				continue
+			}
+			if op.Op == coffer.OpCreate {
 				continue
 			}
 			r, err := s.readRecord(ctx, tx, tm, ids[i])

@@ -250,7 +250,7 @@ func (c *schemaCache) invalidate(nbID string) {
 
 // schemaTx loads the schema through a write transaction: schema changes
 // must see the latest catalogue, not a cached one.
-func (s *Store) schemaTx(ctx context.Context, nbID string, db *DB, tx *sql.Tx) (*schema, error) {
+func (s *Store) schemaTx(ctx context.Context, nbID string, db *DB, tx *wtx) (*schema, error) {
 	return s.loadSchema(ctx, nbID, db.Prefix, tx)
 }
 
@@ -258,7 +258,7 @@ func (s *Store) schemaTx(ctx context.Context, nbID string, db *DB, tx *sql.Tx) (
 // seen by tx, and the schema loaded through tx otherwise. Writes validate
 // against it, so a schema change that committed after the cache was filled
 // can never make a write store a value in an outdated form.
-func (s *Store) currentSchema(ctx context.Context, nbID string, db *DB, tx *sql.Tx, cached *schema) (*schema, error) {
+func (s *Store) currentSchema(ctx context.Context, nbID string, db *DB, tx *wtx, cached *schema) (*schema, error) {
 	var v int64
 	if err := tx.QueryRowContext(ctx, "SELECT version FROM "+db.Prefix+"_schema_version").Scan(&v); err != nil {
 		return nil, err

@@ -56,8 +56,10 @@ type DB struct {
 	// whose writer is a single connection, where each commit is an fsync).
 	GroupCommit bool
 
-	stmts   sync.Map // query → *sql.Stmt prepared on R
-	commits committer
+	stmts    sync.Map             // query → *sql.Stmt prepared on R
+	wstmts   map[string]*sql.Stmt // query → *sql.Stmt prepared on W, used by group leaders only
+	wpending map[string]bool      // queries to prepare on W after the current transaction
+	commits  committer
 }
 
 // Backend opens the databases of one Coffer instance.

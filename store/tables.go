@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -16,13 +15,13 @@ const MaxColumns = 500
 
 // schemaChange runs fn in a write transaction on a notebook with its latest
 // schema, then drops the cached schema so the next request sees the change.
-func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(tx *sql.Tx, nc *nbConn, sc *schema) error) error {
+func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(tx *wtx, nc *nbConn, sc *schema) error) error {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return s.wrap(op, err)
 	}
 	defer nc.release()
-	err = s.write(ctx, nc.db, op, func(tx *sql.Tx) error {
+	err = s.write(ctx, nc.db, op, func(tx *wtx) error {
 		sc, err := s.schemaTx(ctx, notebook, nc.db, tx)
 		if err != nil {
 			return err
@@ -105,7 +104,7 @@ func typeList() string {
 
 // addColumnSQL creates the storage of a column on table tableID: a
 // physical column (plus an index) or a junction table for links.
-func (s *Store) addColumnSQL(ctx context.Context, tx *sql.Tx, prefix, tableID string, c *coffer.Column, inCreate bool) ([]string, error) {
+func (s *Store) addColumnSQL(ctx context.Context, tx *wtx, prefix, tableID string, c *coffer.Column, inCreate bool) ([]string, error) {
 	var stmts []string
 	tbl := sqlTable(prefix, tableID)
 	switch {
@@ -132,7 +131,7 @@ func (s *Store) addColumnSQL(ctx context.Context, tx *sql.Tx, prefix, tableID st
 	return stmts, nil
 }
 
-func (s *Store) insertColumnRow(ctx context.Context, tx *sql.Tx, prefix, tableID string, c *coffer.Column, pos int) error {
+func (s *Store) insertColumnRow(ctx context.Context, tx *wtx, prefix, tableID string, c *coffer.Column, pos int) error {
 	opts, err := json.Marshal(c.Options)
 	if err != nil {
 		return err
@@ -145,7 +144,7 @@ func (s *Store) insertColumnRow(ctx context.Context, tx *sql.Tx, prefix, tableID
 // CreateTable creates a table with its columns.
 func (s *Store) CreateTable(ctx context.Context, notebook string, in coffer.TableInput) (*coffer.Table, error) {
 	var out *coffer.Table
-	err := s.schemaChange(ctx, notebook, "CreateTable", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+	err := s.schemaChange(ctx, notebook, "CreateTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		var errs []coffer.FieldError
 		name, fe := checkName("name", in.Name)
 		if fe != nil {
@@ -248,7 +247,7 @@ func (s *Store) FindTable(ctx context.Context, notebook, table string) (*coffer.
 // UpdateTable renames a table.
 func (s *Store) UpdateTable(ctx context.Context, notebook, table string, upd coffer.TableUpdate) (*coffer.Table, error) {
 	var out *coffer.Table
-	err := s.schemaChange(ctx, notebook, "UpdateTable", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+	err := s.schemaChange(ctx, notebook, "UpdateTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
@@ -280,7 +279,7 @@ func (s *Store) UpdateTable(ctx context.Context, notebook, table string, upd cof
 
 // DeleteTable deletes a table, its records, its views and its link junctions.
 func (s *Store) DeleteTable(ctx context.Context, notebook, table string) error {
-	return s.schemaChange(ctx, notebook, "DeleteTable", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+	return s.schemaChange(ctx, notebook, "DeleteTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
@@ -314,7 +313,7 @@ func (s *Store) DeleteTable(ctx context.Context, notebook, table string) error {
 // CreateColumn adds a column to a table.
 func (s *Store) CreateColumn(ctx context.Context, notebook, table string, in coffer.ColumnInput) (*coffer.Column, error) {
 	var out *coffer.Column
-	err := s.schemaChange(ctx, notebook, "CreateColumn", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+	err := s.schemaChange(ctx, notebook, "CreateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
@@ -346,13 +345,13 @@ func (s *Store) CreateColumn(ctx context.Context, notebook, table string, in cof
 	return out, err
 }
 
-func (s *Store) touchTable(ctx context.Context, tx *sql.Tx, prefix, tableID string) error {
+func (s *Store) touchTable(ctx context.Context, tx *wtx, prefix, tableID string) error {
 	_, err := tx.ExecContext(ctx, s.q("UPDATE "+prefix+"_tables SET updated_at = ? WHERE id = ?"), s.now(), tableID)
 	return err
 }
 
 // dropColumnSQL removes the storage of a column.
-func (s *Store) dropColumnSQL(ctx context.Context, tx *sql.Tx, prefix string, tm *tableMeta, cm *colMeta) error {
+func (s *Store) dropColumnSQL(ctx context.Context, tx *wtx, prefix string, tm *tableMeta, cm *colMeta) error {
 	var stmts []string
 	switch {
 	case cm.junction != "":
@@ -373,7 +372,7 @@ func (s *Store) dropColumnSQL(ctx context.Context, tx *sql.Tx, prefix string, tm
 
 // DeleteColumn deletes a column and its values.
 func (s *Store) DeleteColumn(ctx context.Context, notebook, table, column string) error {
-	return s.schemaChange(ctx, notebook, "DeleteColumn", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+	return s.schemaChange(ctx, notebook, "DeleteColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
@@ -399,7 +398,7 @@ const MaxConversionErrors = 100
 // every value in the same transaction.
 func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
 	var out *coffer.Column
-	err := s.schemaChange(ctx, notebook, "UpdateColumn", func(tx *sql.Tx, nc *nbConn, sc *schema) error {
+	err := s.schemaChange(ctx, notebook, "UpdateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
@@ -468,7 +467,7 @@ func isSelect(t coffer.ColumnType) bool {
 // convertColumn changes the stored values of cm to the type and options of
 // next. When any value cannot be converted it returns ECONVERSION naming
 // the records, and the caller's transaction is rolled back.
-func (s *Store) convertColumn(ctx context.Context, tx *sql.Tx, prefix string, tm *tableMeta, cm *colMeta, next *coffer.Column) error {
+func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *tableMeta, cm *colMeta, next *coffer.Column) error {
 	old := cm.c
 	if old.Type == next.Type && optionsEqual(old.Options, next.Options) {
 		return nil

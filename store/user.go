@@ -74,7 +74,7 @@ func (s *Store) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.Us
 	}
 	now := s.now()
 	u := &coffer.User{ID: coffer.NewID(coffer.PrefixUser), Email: email, Name: name, Operator: in.Operator, CreatedAt: fromMicros(now)}
-	err = s.write(ctx, s.inst, "CreateUser", func(tx *sql.Tx) error {
+	err = s.write(ctx, s.inst, "CreateUser", func(tx *wtx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+s.inst.Prefix+"users WHERE email_key = ?"), key).Scan(&n); err != nil {
 			return err
@@ -140,7 +140,7 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Sess
 	token, tokenHash := auth.NewToken(SessionKeyPrefix)
 	now := s.Now()
 	sess := &coffer.Session{ID: coffer.NewID(coffer.PrefixSession), Key: token, ExpiresAt: now.Add(SessionLifetime), User: &u}
-	err = s.write(ctx, s.inst, "Login", func(tx *sql.Tx) error {
+	err = s.write(ctx, s.inst, "Login", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"sessions (id, key_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)"),
 			sess.ID, tokenHash, u.ID, now.UnixMicro(), sess.ExpiresAt.UnixMicro())
 		return err
@@ -199,7 +199,7 @@ func (s *Store) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, s.inst, "Logout", func(tx *sql.Tx) error {
+	err = s.write(ctx, s.inst, "Logout", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"sessions WHERE id = ?"), c.SessionID)
 		return err
 	})

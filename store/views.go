@@ -93,7 +93,7 @@ func (s *Store) checkView(tm *tableMeta, name, filterSrc, sortSrc string, column
 }
 
 // viewWrite opens the notebook and table and runs fn in a write transaction.
-func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn func(tx *sql.Tx, prefix string, tm *tableMeta) error) error {
+func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn func(tx *wtx, prefix string, tm *tableMeta) error) error {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return s.wrap(op, err)
@@ -103,7 +103,7 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, nc.db, op, func(tx *sql.Tx) error { return fn(tx, nc.db.Prefix, tm) })
+	return s.write(ctx, nc.db, op, func(tx *wtx) error { return fn(tx, nc.db.Prefix, tm) })
 }
 
 func viewNameTaken(name string) error {
@@ -114,7 +114,7 @@ func viewNameTaken(name string) error {
 // CreateView saves a view.
 func (s *Store) CreateView(ctx context.Context, notebook, table string, in coffer.ViewInput) (*coffer.View, error) {
 	var out *coffer.View
-	err := s.viewWrite(ctx, notebook, table, "CreateView", func(tx *sql.Tx, prefix string, tm *tableMeta) error {
+	err := s.viewWrite(ctx, notebook, table, "CreateView", func(tx *wtx, prefix string, tm *tableMeta) error {
 		name, ids, err := s.checkView(tm, in.Name, in.Filter, in.Sort, in.Columns)
 		if err != nil {
 			return err
@@ -181,7 +181,7 @@ func (s *Store) FindView(ctx context.Context, notebook, table, view string) (*co
 // UpdateView changes a view.
 func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, upd coffer.ViewUpdate) (*coffer.View, error) {
 	var out *coffer.View
-	err := s.viewWrite(ctx, notebook, table, "UpdateView", func(tx *sql.Tx, prefix string, tm *tableMeta) error {
+	err := s.viewWrite(ctx, notebook, table, "UpdateView", func(tx *wtx, prefix string, tm *tableMeta) error {
 		v, err := s.findView(ctx, tx, prefix, tm, view)
 		if err != nil {
 			return err
@@ -220,7 +220,7 @@ func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, up
 
 // DeleteView deletes a view.
 func (s *Store) DeleteView(ctx context.Context, notebook, table, view string) error {
-	return s.viewWrite(ctx, notebook, table, "DeleteView", func(tx *sql.Tx, prefix string, tm *tableMeta) error {
+	return s.viewWrite(ctx, notebook, table, "DeleteView", func(tx *wtx, prefix string, tm *tableMeta) error {
 		v, err := s.findView(ctx, tx, prefix, tm, view)
 		if err != nil {
 			return err

@@ -127,7 +127,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 // openDB opens one database file with its writer and reader pools.
 func (b *Backend) openDB(path string) (*store.DB, error) {
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
-	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(100000)" +
+	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(100000)&_pragma=temp_store(2)" +
 		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
 	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate")
 	if err != nil {
