@@ -158,10 +158,12 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := s.svc.Records.CreateRecord(r.Context(), r.PathValue("notebook"), r.PathValue("table"), in.Fields)
-	if err == nil {
-		setETag(w, rec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	s.reply(w, r, http.StatusCreated, rec, err)
+	setETag(w, rec)
+	writeRecord(w, http.StatusCreated, rec)
 }
 
 func setETag(w http.ResponseWriter, rec *coffer.Record) {
@@ -191,10 +193,12 @@ func ifMatch(r *http.Request, body int64) (int64, error) {
 
 func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.svc.Records.FindRecord(r.Context(), r.PathValue("notebook"), r.PathValue("table"), r.PathValue("record"))
-	if err == nil {
-		setETag(w, rec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	s.reply(w, r, http.StatusOK, rec, err)
+	setETag(w, rec)
+	writeRecord(w, http.StatusOK, rec)
 }
 
 func (s *Server) updateRecord(w http.ResponseWriter, r *http.Request) {
@@ -209,10 +213,12 @@ func (s *Server) updateRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := s.svc.Records.UpdateRecord(r.Context(), r.PathValue("notebook"), r.PathValue("table"), r.PathValue("record"), in.Fields, version)
-	if err == nil {
-		setETag(w, rec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	s.reply(w, r, http.StatusOK, rec, err)
+	setETag(w, rec)
+	writeRecord(w, http.StatusOK, rec)
 }
 
 func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) {
@@ -301,7 +307,11 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, err := s.svc.Records.FindRecords(r.Context(), r.PathValue("notebook"), r.PathValue("table"), q)
-	s.reply(w, r, http.StatusOK, list, err)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeRecordList(w, list)
 }
 
 // Views.

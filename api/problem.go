@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/cofferhq/coffer"
 )
@@ -77,4 +78,48 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeRecord sends a record, encoded directly by its MarshalJSON (which
+// already produces compact, valid JSON: no second pass over the bytes).
+func writeRecord(w http.ResponseWriter, status int, rec *coffer.Record) {
+	b, err := rec.MarshalJSON()
+	if err != nil {
+		writeJSON(w, status, rec)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeRecordList sends a page of records, encoded like writeRecord.
+func writeRecordList(w http.ResponseWriter, list *coffer.RecordList) {
+	b := make([]byte, 0, 4096)
+	b = append(b, `{"records":[`...)
+	for i, rec := range list.Records {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		rb, err := rec.MarshalJSON()
+		if err != nil {
+			writeJSON(w, http.StatusOK, list)
+			return
+		}
+		b = append(b, rb...)
+	}
+	b = append(b, `],"next_cursor":`...)
+	if list.NextCursor == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendQuote(b, *list.NextCursor) // base64url: plain ASCII
+	}
+	if list.Total != nil {
+		b = append(b, `,"total":`...)
+		b = strconv.AppendInt(b, *list.Total, 10)
+	}
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
 }

@@ -107,7 +107,7 @@ func (s *Store) readRecord(ctx context.Context, q querier, tm *tableMeta, id str
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return nil, errRecordNotFound
 	}
-	r, err := scanRecord(q.QueryRowContext(ctx, s.q("SELECT "+s.selectList(tm.cols)+" FROM "+tm.sql+" t WHERE t.id = ?"), id), tm.cols, tm.names)
+	r, err := scanRecord(q.QueryRowContext(ctx, tm.getSQL, id), tm.cols, tm.names)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errRecordNotFound
 	}
@@ -434,7 +434,7 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 		if err != nil {
 			return err
 		}
-		query := s.q("SELECT " + s.selectList(tm.cols) + " FROM " + tm.sql + " t WHERE t.id = ?")
+		query := tm.getSQL
 		var row *sql.Row
 		if q == nc.db.R {
 			st, err := nc.db.stmt(ctx, query)

@@ -29,6 +29,7 @@ type tableMeta struct {
 	sql    string // qualified, quoted SQL name of the user table
 	cols   []*colMeta
 	names  []string                 // column names in order, shared by records as their field order
+	getSQL string                   // the query reading one record by id with every column
 	fields map[string]*filter.Field // filter fields by column name and id
 }
 
@@ -201,6 +202,9 @@ func (s *Store) loadSchema(ctx context.Context, nbID, prefix string, db querier)
 		tm.t.Columns = append(tm.t.Columns, &c)
 		tm.cols = append(tm.cols, s.newColMeta(prefix, &c))
 		tm.names = append(tm.names, c.Name)
+	}
+	for _, tm := range sc.tables {
+		tm.getSQL = s.q("SELECT " + s.selectList(tm.cols) + " FROM " + tm.sql + " t WHERE t.id = ?")
 	}
 	return sc, rows.Err()
 }
