@@ -370,16 +370,25 @@ func (s *Store) dropColumnSQL(ctx context.Context, tx *wtx, prefix string, tm *t
 	return nil
 }
 
+// column finds a table and one of its columns, by id or name.
+func (sc *schema) column(table, column string) (*tableMeta, *colMeta, error) {
+	tm, err := sc.table(table)
+	if err != nil {
+		return nil, nil, err
+	}
+	cm := tm.column(column)
+	if cm == nil {
+		return nil, nil, coffer.Errorf(coffer.ENOTFOUND, "column not found")
+	}
+	return tm, cm, nil
+}
+
 // DeleteColumn deletes a column and its values.
 func (s *Store) DeleteColumn(ctx context.Context, notebook, table, column string) error {
 	return s.schemaChange(ctx, notebook, "DeleteColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
-		tm, err := sc.table(table)
+		tm, cm, err := sc.column(table, column)
 		if err != nil {
 			return err
-		}
-		cm := tm.column(column)
-		if cm == nil {
-			return coffer.Errorf(coffer.ENOTFOUND, "column not found")
 		}
 		if err := s.dropColumnSQL(ctx, tx, nc.db.Prefix, tm, cm); err != nil {
 			return err
@@ -399,13 +408,9 @@ const MaxConversionErrors = 100
 func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
 	var out *coffer.Column
 	err := s.schemaChange(ctx, notebook, "UpdateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
-		tm, err := sc.table(table)
+		tm, cm, err := sc.column(table, column)
 		if err != nil {
 			return err
-		}
-		cm := tm.column(column)
-		if cm == nil {
-			return coffer.Errorf(coffer.ENOTFOUND, "column not found")
 		}
 		old := cm.c
 		in := coffer.ColumnInput{Name: old.Name, Type: old.Type, Options: old.Options}
