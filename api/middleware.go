@@ -12,17 +12,45 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cofferhq/coffer"
 )
 
-type requestIDKey struct{}
+// reqInfo is what the middleware and handlers share about one request:
+// its id, and the route and user that the log line names.
+type reqInfo struct{ id, userID, route string }
+
+type reqInfoKey struct{}
+
+func info(ctx context.Context) *reqInfo {
+	ri, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
+	return ri
+}
 
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if ri := info(ctx); ri != nil {
+		return ri.id
+	}
+	return ""
+}
+
+// Request ids: a random per-process prefix and a counter. They only need to
+// be unique (to match log lines), not secret.
+var (
+	reqPrefix = func() string {
+		var b [6]byte
+		rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	reqCounter atomic.Uint64
+)
+
+func newRequestID() string {
+	return reqPrefix + "-" + strconv.FormatUint(reqCounter.Add(1), 36)
 }
 
 // statusWriter records the status and size of a response.
@@ -50,27 +78,23 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// callerHolder lets the log line name the user authenticated further down.
-type callerHolder struct{ userID, route string }
-
-type callerHolderKey struct{}
-
-// withRequestLog gives each request an id and writes one log line for it:
+// withRequestLog gives each request an id and a deadline (RequestTimeout),
+// and writes one log line for it:
 // method, route pattern (never the query string, which may hold personal
 // data), status, duration, size and user id. Secrets never reach the log.
 func (s *Server) withRequestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		var b [8]byte
-		rand.Read(b[:])
-		id := hex.EncodeToString(b[:])
-		holder := &callerHolder{}
-		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey{}, id), callerHolderKey{}, holder)
+		ri := &reqInfo{id: newRequestID()}
+		// One derived request carries the request's info and its deadline.
+		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reqInfoKey{}, ri), s.cfg.RequestTimeout)
+		defer cancel()
 		r = r.WithContext(ctx)
+		id := ri.id
 		sw := &statusWriter{ResponseWriter: w}
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(sw, r)
-		route := holder.route
+		route := ri.route
 		if route == "" {
 			route = "unmatched"
 		}
@@ -81,7 +105,7 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 			slog.Int("status", sw.status),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.Int64("bytes", sw.bytes),
-			slog.String("user", holder.userID),
+			slog.String("user", ri.userID),
 		)
 	})
 }
@@ -116,15 +140,6 @@ func (s *Server) withHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// withTimeout bounds the time a request may take in the services.
-func (s *Server) withTimeout(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
 // authenticate resolves the bearer key of r into a caller.
 func (s *Server) authenticate(r *http.Request) (context.Context, error) {
 	h := r.Header.Get("Authorization")
@@ -139,8 +154,8 @@ func (s *Server) authenticate(r *http.Request) (context.Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	if holder, _ := r.Context().Value(callerHolderKey{}).(*callerHolder); holder != nil {
-		holder.userID = c.UserID
+	if ri := info(r.Context()); ri != nil {
+		ri.userID = c.UserID
 	}
 	return coffer.WithCaller(r.Context(), c), nil
 }

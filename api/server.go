@@ -95,8 +95,8 @@ func (s *Server) handle(pattern string, methods map[string]endpoint) {
 	}
 	allow := strings.Join(allowed, ", ")
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if holder, _ := r.Context().Value(callerHolderKey{}).(*callerHolder); holder != nil {
-			holder.route = pattern
+		if ri := info(r.Context()); ri != nil {
+			ri.route = pattern
 		}
 		ep, ok := methods[r.Method]
 		if !ok && r.Method == http.MethodHead {
@@ -152,7 +152,7 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // Handler returns the HTTP handler with every middleware applied.
 func (s *Server) Handler() http.Handler {
-	return s.withRequestLog(s.withRecover(s.withHeaders(s.withTimeout(s.mux))))
+	return s.withRequestLog(s.withRecover(s.withHeaders(s.mux)))
 }
 
 // Drain makes /readyz fail so load balancers stop sending traffic before shutdown.
