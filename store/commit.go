@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"github.com/cofferhq/coffer"
@@ -112,7 +113,7 @@ func (s *Store) runGroup(db *DB, group []*writeJob) {
 			fail(err)
 			return
 		}
-		if err := j.fn(tx); err != nil {
+		if err := runJob(j, tx); err != nil {
 			results[i] = err
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
 				tx.Rollback()
@@ -232,4 +233,15 @@ func (db *DB) resetStmtsIfFull() {
 		st.Close()
 	}
 	db.wstmts = nil
+}
+
+// runJob runs one write, turning a panic into its error: a bug in one write
+// must not stop the group, or leave the committer waiting for ever.
+func runJob(j *writeJob, tx *wtx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = coffer.Internal("write", fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+		}
+	}()
+	return j.fn(tx)
 }

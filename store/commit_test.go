@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/cofferhq/coffer"
+	_ "modernc.org/sqlite"
+)
+
+// TestGroupCommitPanic: a write that panics fails alone; the writes of its
+// group commit, and later writes are still served.
+func TestGroupCommitPanic(t *testing.T) {
+	w, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "g.db")+"?_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	if _, err := w.Exec("CREATE TABLE t (v INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	db := &DB{R: w, W: w, GroupCommit: true}
+	s := &Store{}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.write(ctx, db, "test", func(tx *wtx) error {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO t (v) VALUES (?)", i); err != nil {
+					return err
+				}
+				if i%5 == 0 {
+					panic("boom")
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		var ce *coffer.Error
+		switch {
+		case i%5 == 0 && !(errors.As(err, &ce) && ce.Code == coffer.EINTERNAL):
+			t.Errorf("write %d panicked: got %v, want an internal error", i, err)
+		case i%5 != 0 && err != nil:
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	var n int
+	if err := w.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 16 {
+		t.Errorf("rows = %d, %v; want 16 (the panicking writes rolled back, the others kept)", n, err)
+	}
+	if err := s.write(ctx, db, "test", func(tx *wtx) error { return nil }); err != nil {
+		t.Errorf("a write after the panics: %v", err)
+	}
+}
