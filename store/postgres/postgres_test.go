@@ -1,0 +1,165 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/postgres"
+	"github.com/cofferhq/coffer/store/storetest"
+)
+
+// testURL is the database the tests use: COFFER_TEST_POSTGRES_URL, or a
+// local server with trust authentication.
+func testURL() string {
+	if u := os.Getenv("COFFER_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+var (
+	reachOnce sync.Once
+	reachErr  error
+)
+
+// requirePostgres skips the test when PostgreSQL is unreachable, unless
+// COFFER_TEST_REQUIRE names postgres: then it fails.
+func requirePostgres(t *testing.T) {
+	t.Helper()
+	reachOnce.Do(func() {
+		db, err := sql.Open("pgx", testURL())
+		if err != nil {
+			reachErr = err
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		reachErr = db.PingContext(ctx)
+	})
+	if reachErr == nil {
+		return
+	}
+	if strings.Contains(os.Getenv("COFFER_TEST_REQUIRE"), "postgres") {
+		t.Fatalf("PostgreSQL is required (COFFER_TEST_REQUIRE) but unreachable at %s: %v", testURL(), reachErr)
+	}
+	fmt.Printf("skipping PostgreSQL tests: unreachable at %s: %v\n", testURL(), reachErr)
+	t.Skipf("PostgreSQL unreachable: %v", reachErr)
+}
+
+// randomName returns a fresh lower-case identifier starting with prefix.
+func randomName(prefix string) string {
+	return prefix + strings.ToLower(rand.Text()[:10])
+}
+
+// openBackend opens a backend in schemas of its own, dropped at cleanup.
+func openBackend(t *testing.T) *postgres.Backend {
+	t.Helper()
+	requirePostgres(t)
+	base := randomName("ct_")
+	opts := postgres.Options{Schema: base, NotebookSchemaPrefix: base + "_n"}
+	ctx := context.Background()
+	b, err := postgres.Open(ctx, testURL(), opts)
+	if err != nil {
+		t.Fatalf("postgres.Open: %v", err)
+	}
+	t.Cleanup(func() {
+		defer b.Close()
+		rows, err := b.Pool().QueryContext(ctx, "SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $2)",
+			opts.Schema, opts.NotebookSchemaPrefix)
+		if err != nil {
+			t.Errorf("list test schemas: %v", err)
+			return
+		}
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Error(err)
+			}
+			names = append(names, `"`+n+`"`)
+		}
+		rows.Close()
+		if len(names) > 0 {
+			if _, err := b.Pool().ExecContext(ctx, "DROP SCHEMA "+strings.Join(names, ", ")+" CASCADE"); err != nil {
+				t.Errorf("drop test schemas: %v", err)
+			}
+		}
+	})
+	return b
+}
+
+// TestStore runs the behaviour suite on PostgreSQL, each store in its own
+// instance schema.
+func TestStore(t *testing.T) {
+	requirePostgres(t)
+	storetest.Run(t, func(t *testing.T) *store.Store {
+		return store.New(openBackend(t))
+	})
+}
+
+func TestRebind(t *testing.T) {
+	d := dialectOf(t)
+	for _, c := range []struct{ in, want string }{
+		{"SELECT 1", "SELECT 1"},
+		{"a = ? AND b IN (?, ?)", "a = $1 AND b IN ($2, $3)"},
+		{`x = '?' AND "q?" = ?`, `x = '?' AND "q?" = $1`},
+		{`x = 'it''s ?' AND y = ?`, `x = 'it''s ?' AND y = $1`},
+		{"a = ? -- why?\n AND b = ?", "a = $1 -- why?\n AND b = $2"},
+		{"a = ? /* ? */ AND b = ?", "a = $1 /* ? */ AND b = $2"},
+		{"x = 'open ?", "x = 'open ?"},
+	} {
+		if got := d.Rebind(c.in); got != c.want {
+			t.Errorf("Rebind(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// dialectOf returns the dialect; it needs no connection, but Open does.
+func dialectOf(t *testing.T) store.Dialect {
+	return openBackend(t).Dialect()
+}
+
+// TestNotebookSchemas checks that a notebook lives in a schema of its own,
+// that a missing one answers not found, and that dropping removes it.
+func TestNotebookSchemas(t *testing.T) {
+	ctx := context.Background()
+	b := openBackend(t)
+	id := coffer.NewID(coffer.PrefixNotebook)
+	if _, _, err := b.Notebook(ctx, id); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Fatalf("open a missing notebook: got %v, want not_found", err)
+	}
+	if err := b.CreateNotebook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateNotebook(ctx, id); coffer.ErrorCode(err) != coffer.ECONFLICT {
+		t.Errorf("create twice: got %v, want conflict", err)
+	}
+	db, release, err := b.Notebook(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.R.QueryRowContext(ctx, "SELECT count(*) FROM "+db.Prefix+"_tables").Scan(&n); err != nil {
+		t.Errorf("read the notebook's catalogue: %v", err)
+	}
+	release()
+	if err := b.DropNotebook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Notebook(ctx, id); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("open a dropped notebook: got %v, want not_found", err)
+	}
+	if _, _, err := b.Notebook(ctx, "nb_bad"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("open a malformed id: got %v, want not_found", err)
+	}
+}
