@@ -62,6 +62,19 @@ func (c *ttlCache[K, V]) drop(match func(K, V) bool) {
 	c.mu.Unlock()
 }
 
+// queryRow runs a query that returns one row on db's readers, through a
+// prepared statement unless db.NoPrepare is set.
+func (db *DB) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	if db.NoPrepare {
+		return db.R.QueryRowContext(ctx, query, args...), nil
+	}
+	st, err := db.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
 // stmt returns a prepared statement for query on db's readers, prepared once
 // per database: SQLite parses a query once instead of at every request.
 func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {

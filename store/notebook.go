@@ -190,11 +190,11 @@ func (s *Store) cachedNotebook(ctx context.Context, id string) (*coffer.Notebook
 	if !coffer.ValidID(coffer.PrefixNotebook, id) {
 		return nil, errNotebookNotFound
 	}
-	st, err := s.inst.stmt(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE id = ?"))
+	row, err := s.inst.queryRow(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id)
 	if err != nil {
 		return nil, err
 	}
-	nb, err := scanNotebook(st.QueryRowContext(ctx, id))
+	nb, err := scanNotebook(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotebookNotFound
 	}

@@ -437,11 +437,9 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 		query := tm.getSQL
 		var row *sql.Row
 		if q == nc.db.R {
-			st, err := nc.db.stmt(ctx, query)
-			if err != nil {
+			if row, err = nc.db.queryRow(ctx, query, id); err != nil {
 				return s.wrap("FindRecord", err)
 			}
-			row = st.QueryRowContext(ctx, id)
 		} else {
 			row = q.QueryRowContext(ctx, query, id)
 		}

@@ -55,6 +55,11 @@ type DB struct {
 	// GroupCommit makes concurrent writes share commits (for a backend
 	// whose writer is a single connection, where each commit is an fsync).
 	GroupCommit bool
+	// NoPrepare runs every query unprepared: for a pool shared by many
+	// DBs whose driver caches statements itself (PostgreSQL), where
+	// statements prepared per DB would pile up on the server and outlive
+	// the schema they were prepared for.
+	NoPrepare bool
 
 	stmts    sync.Map             // query → *sql.Stmt prepared on R
 	wstmts   map[string]*sql.Stmt // query → *sql.Stmt prepared on W, used by group leaders only

@@ -169,12 +169,12 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*coffer.Caller, e
 	e, ok := s.sessions.get(string(hash), now)
 	if !ok {
 		var deactivated sql.NullInt64
-		st, err := s.inst.stmt(ctx, s.q("SELECT s.id, s.expires_at, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
-			s.inst.Prefix+"sessions s JOIN "+s.inst.Prefix+"users u ON u.id = s.user_id WHERE s.key_hash = ?"))
+		row, err := s.inst.queryRow(ctx, s.q("SELECT s.id, s.expires_at, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
+			s.inst.Prefix+"sessions s JOIN "+s.inst.Prefix+"users u ON u.id = s.user_id WHERE s.key_hash = ?"), hash)
 		if err != nil {
 			return nil, s.wrap("Authenticate", err)
 		}
-		err = st.QueryRowContext(ctx, hash).Scan(&e.c.SessionID, &e.expires, &e.c.UserID, &e.c.Email, &e.c.Name, &e.c.Operator, &deactivated)
+		err = row.Scan(&e.c.SessionID, &e.expires, &e.c.UserID, &e.c.Email, &e.c.Name, &e.c.Operator, &deactivated)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errBadSession
 		}
