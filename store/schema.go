@@ -258,13 +258,30 @@ func (s *Store) schemaTx(ctx context.Context, nbID string, db *DB, tx *wtx) (*sc
 	return s.loadSchema(ctx, nbID, db.Prefix, tx)
 }
 
+// lockSchema takes the catalogue's version row for a schema change, before
+// the change reads the catalogue. Where writes run concurrently
+// (PostgreSQL) this waits for the record writes in flight, which hold the
+// row shared (see currentSchema), and holds back new ones until the change
+// commits; so no write can store a value in the form of a schema that a
+// concurrent change is replacing.
+func (s *Store) lockSchema(ctx context.Context, db *DB, tx *wtx) error {
+	lock := s.d.LockRows(true)
+	if lock == "" {
+		return nil
+	}
+	var v int64
+	return tx.QueryRowContext(ctx, "SELECT version FROM "+db.Prefix+"_schema_version"+lock).Scan(&v)
+}
+
 // currentSchema returns cached if it is still the catalogue's version as
 // seen by tx, and the schema loaded through tx otherwise. Writes validate
 // against it, so a schema change that committed after the cache was filled
-// can never make a write store a value in an outdated form.
+// can never make a write store a value in an outdated form. Where writes
+// run concurrently it holds the version row shared until tx ends, so no
+// schema change can commit meanwhile (see lockSchema).
 func (s *Store) currentSchema(ctx context.Context, nbID string, db *DB, tx *wtx, cached *schema) (*schema, error) {
 	var v int64
-	if err := tx.QueryRowContext(ctx, "SELECT version FROM "+db.Prefix+"_schema_version").Scan(&v); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT version FROM "+db.Prefix+"_schema_version"+s.d.LockRows(false)).Scan(&v); err != nil {
 		return nil, err
 	}
 	if v == cached.version {

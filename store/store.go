@@ -39,6 +39,10 @@ type Dialect interface {
 	// NullsOrder returns the clause placing NULLs first in ascending and last
 	// in descending order ("" when that is the backend's default).
 	NullsOrder(desc bool) string
+	// LockRows returns the clause a SELECT ends with to lock the rows it
+	// reads until its transaction ends: shared, or exclusive when exclusive
+	// is set ("" on a backend whose writes are serialized anyway).
+	LockRows(exclusive bool) string
 	// MapError turns a driver error into a *coffer.Error when it has a
 	// meaning for users (unique violation → ECONFLICT, busy → EUNAVAILABLE);
 	// otherwise it returns err unchanged.

@@ -22,6 +22,9 @@ func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(t
 	}
 	defer nc.release()
 	err = s.write(ctx, nc.db, op, func(tx *wtx) error {
+		if err := s.lockSchema(ctx, nc.db, tx); err != nil {
+			return err
+		}
 		sc, err := s.schemaTx(ctx, notebook, nc.db, tx)
 		if err != nil {
 			return err

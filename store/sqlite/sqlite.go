@@ -390,6 +390,9 @@ func (dialect) LinkArray(j, src string) string {
 
 func (dialect) NullsOrder(desc bool) string { return "" }
 
+// LockRows is empty: each database has one writer, so writes never interleave.
+func (dialect) LockRows(exclusive bool) string { return "" }
+
 func (dialect) MapError(err error) error {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
