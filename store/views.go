@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
@@ -35,6 +37,9 @@ func scanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
 // findView finds a view of table tm by id or name. Columns that were
 // deleted since the view was saved are left out.
 func (s *Store) findView(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
+	if !utf8.ValidString(idOrName) || strings.ContainsRune(idOrName, 0) {
+		return nil, errViewNotFound // no view can have this name, and some databases refuse the text
+	}
 	v, err := scanView(q.QueryRowContext(ctx, s.q("SELECT "+viewCols+" FROM "+prefix+"_views WHERE table_id = ? AND (id = ? OR name_key = ?)"),
 		tm.t.ID, idOrName, nameKey(idOrName)))
 	if errors.Is(err, sql.ErrNoRows) {
