@@ -18,8 +18,9 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 //go:embed migrations
@@ -71,19 +72,21 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	if !validIdent(opts.NotebookSchemaPrefix) || len(opts.NotebookSchemaPrefix)+26 > maxIdent {
 		return nil, fmt.Errorf("postgres: notebook schema prefix %q must be 1 to %d characters of [a-z0-9_], not starting with a digit", opts.NotebookSchemaPrefix, maxIdent-26)
 	}
-	pool, err := sql.Open("pgx", url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	// Each query is parsed and described by the server when it runs, in
+	// one round trip: a statement cached on a connection would fail once
+	// a column it reads changed type ("cached plan must not change result
+	// type"), and user tables change type at run time.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	pool := stdlib.OpenDB(*cfg)
 	if opts.MaxConns > 0 {
 		pool.SetMaxOpenConns(opts.MaxConns)
 		pool.SetMaxIdleConns(opts.MaxConns)
 	}
-	mig, err := sql.Open("pgx", url)
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
+	mig := stdlib.OpenDB(*cfg)
 	mig.SetMaxOpenConns(1)
 	mig.SetMaxIdleConns(1)
 	b := &Backend{opts: opts, pool: pool, migrate: mig, nbs: map[string]*store.DB{}}
@@ -102,7 +105,7 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	if err := b.migrateSchema(ctx, opts.Schema, "migrations/instance", true); err != nil {
 		return fail(err)
 	}
-	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix}
+	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix, NoPrepare: true}
 	return b, nil
 }
 
@@ -193,7 +196,7 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	if err := b.migrateSchema(ctx, schema, "migrations/notebook", true); err != nil {
 		return nil, nil, err
 	}
-	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + "."}
+	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + ".", NoPrepare: true}
 	b.mu.Lock()
 	if prev := b.nbs[id]; prev != nil {
 		db = prev
@@ -342,7 +345,8 @@ func (d dialect) ContainsFold(expr, ph string) string {
 
 func (dialect) JSONArrayContains(expr, ph string) string {
 	// "@>" rather than jsonb's "?" operator, which Rebind would take for a placeholder.
-	return "(" + expr + ")::jsonb @> jsonb_build_array((" + ph + ")::text)"
+	// Never NULL, as the filter language needs: an empty cell holds nothing.
+	return "COALESCE((" + expr + ")::jsonb @> jsonb_build_array((" + ph + ")::text), FALSE)"
 }
 
 func (dialect) LinkArray(j, src string) string {
@@ -355,6 +359,13 @@ func (dialect) NullsOrder(desc bool) string {
 		return " NULLS LAST"
 	}
 	return " NULLS FIRST"
+}
+
+func (dialect) LockRows(exclusive bool) string {
+	if exclusive {
+		return " FOR UPDATE"
+	}
+	return " FOR SHARE"
 }
 
 // MapError maps errors by SQLSTATE, never by message text.
@@ -374,6 +385,9 @@ func (dialect) MapError(err error) error {
 		"57P01", // admin_shutdown
 		"53300": // too_many_connections
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the database is busy, try again", Err: err}
+	case "22021", // character_not_in_repertoire: invalid UTF-8 or NUL in a bound value
+		"22P05": // untranslatable_character
+		return &coffer.Error{Code: coffer.EINVALID, Message: "text must be valid UTF-8 without NUL characters", Err: err}
 	case "53100": // disk_full
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the disk is full", Err: err}
 	}
