@@ -108,7 +108,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestRebind(t *testing.T) {
-	d := dialectOf(t)
+	d := postgres.TestDialect
 	for _, c := range []struct{ in, want string }{
 		{"SELECT 1", "SELECT 1"},
 		{"a = ? AND b IN (?, ?)", "a = $1 AND b IN ($2, $3)"},
@@ -122,11 +122,6 @@ func TestRebind(t *testing.T) {
 			t.Errorf("Rebind(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
-}
-
-// dialectOf returns the dialect; it needs no connection, but Open does.
-func dialectOf(t *testing.T) store.Dialect {
-	return openBackend(t).Dialect()
 }
 
 // TestNotebookSchemas checks that a notebook lives in a schema of its own,
