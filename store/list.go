@@ -277,7 +277,13 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 		if k.Desc {
 			dir = " DESC"
 		}
-		order = append(order, k.Field.SQL+dir+s.d.NullsOrder(k.Desc))
+		if k.Field.SQL == "t.id" || k.Field.Type.Automatic() {
+			// A system column is never NULL: no NULLS clause, so the
+			// primary key and the (created_at, id) indexes serve the order.
+			order = append(order, k.Field.SQL+dir)
+		} else {
+			order = append(order, k.Field.SQL+dir+s.d.NullsOrder(k.Desc))
+		}
 		extra = append(extra, k.Field.SQL)
 	}
 	query := s.q("SELECT " + s.selectList(p.cols) + ", " + strings.Join(extra, ", ") + " FROM " + tm.sql + " t WHERE " + where +

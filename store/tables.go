@@ -113,8 +113,8 @@ func (s *Store) addColumnSQL(ctx context.Context, tx *wtx, prefix, tableID strin
 	switch {
 	case c.Type == coffer.TypeLink:
 		stmts = append(stmts,
-			"CREATE TABLE "+sqlJunction(prefix, c.ID)+" (src TEXT NOT NULL REFERENCES "+tbl+" (id) ON DELETE CASCADE, "+
-				"dst TEXT NOT NULL REFERENCES "+sqlTable(prefix, c.Options.Table)+" (id) ON DELETE CASCADE, "+
+			"CREATE TABLE "+sqlJunction(prefix, c.ID)+" (src "+s.d.ColumnType(coffer.TypeText)+" NOT NULL REFERENCES "+tbl+" (id) ON DELETE CASCADE, "+
+				"dst "+s.d.ColumnType(coffer.TypeText)+" NOT NULL REFERENCES "+sqlTable(prefix, c.Options.Table)+" (id) ON DELETE CASCADE, "+
 				"pos "+s.d.ColumnType(coffer.TypeNumber)+" NOT NULL, PRIMARY KEY (src, dst))",
 			"CREATE INDEX "+strings.Replace(unqualifiedIndex(c.ID), `"i_`, `"j_`, 1)+" ON "+sqlJunction(prefix, c.ID)+" (dst)")
 	case c.Type.Automatic():
@@ -123,7 +123,8 @@ func (s *Store) addColumnSQL(ctx context.Context, tx *wtx, prefix, tableID strin
 			stmts = append(stmts, "ALTER TABLE "+tbl+" ADD COLUMN "+sqlColumn(c.ID)+" "+s.d.ColumnType(c.Type))
 		}
 		if indexable(c.Type) {
-			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+sqlColumn(c.ID)+", id)")
+			// NULLs first, as lists order them ascending (and last descending, walking the index backwards).
+			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+sqlColumn(c.ID)+s.d.NullsOrder(false)+", id)")
 		}
 	}
 	for _, st := range stmts {
@@ -187,9 +188,11 @@ func (s *Store) CreateTable(ctx context.Context, notebook string, in coffer.Tabl
 			t.ID, t.Name, nameKey(t.Name), pos, now, now); err != nil {
 			return err
 		}
-		ts := s.d.ColumnType(coffer.TypeDateTime)
-		ddl := "CREATE TABLE " + sqlTable(p, t.ID) + " (id TEXT PRIMARY KEY, version " + ts + " NOT NULL, created_at " + ts +
-			" NOT NULL, created_by TEXT NOT NULL, updated_at " + ts + " NOT NULL, updated_by TEXT NOT NULL"
+		// Ids take the dialect's text type, which compares and orders them
+		// bytewise as every text column.
+		ts, text := s.d.ColumnType(coffer.TypeDateTime), s.d.ColumnType(coffer.TypeText)
+		ddl := "CREATE TABLE " + sqlTable(p, t.ID) + " (id " + text + " PRIMARY KEY, version " + ts + " NOT NULL, created_at " + ts +
+			" NOT NULL, created_by " + text + " NOT NULL, updated_at " + ts + " NOT NULL, updated_by " + text + " NOT NULL"
 		for _, c := range t.Columns {
 			if typ := s.d.ColumnType(c.Type); typ != "" {
 				ddl += ", " + sqlColumn(c.ID) + " " + typ
