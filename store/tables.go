@@ -108,31 +108,73 @@ func typeList() string {
 // addColumnSQL creates the storage of a column on table tableID: a
 // physical column (plus an index) or a junction table for links.
 func (s *Store) addColumnSQL(ctx context.Context, tx *wtx, prefix, tableID string, c *coffer.Column, inCreate bool) ([]string, error) {
-	var stmts []string
-	tbl := sqlTable(prefix, tableID)
-	switch {
-	case c.Type == coffer.TypeLink:
-		stmts = append(stmts,
-			"CREATE TABLE "+sqlJunction(prefix, c.ID)+" (src "+s.d.ColumnType(coffer.TypeText)+" NOT NULL REFERENCES "+tbl+" (id) ON DELETE CASCADE, "+
-				"dst "+s.d.ColumnType(coffer.TypeText)+" NOT NULL REFERENCES "+sqlTable(prefix, c.Options.Table)+" (id) ON DELETE CASCADE, "+
-				"pos "+s.d.ColumnType(coffer.TypeNumber)+" NOT NULL, PRIMARY KEY (src, dst))",
-			"CREATE INDEX "+strings.Replace(unqualifiedIndex(c.ID), `"i_`, `"j_`, 1)+" ON "+sqlJunction(prefix, c.ID)+" (dst)")
-	case c.Type.Automatic():
-	default:
-		if !inCreate {
-			stmts = append(stmts, "ALTER TABLE "+tbl+" ADD COLUMN "+sqlColumn(c.ID)+" "+s.d.ColumnType(c.Type))
-		}
-		if indexable(c.Type) {
-			// NULLs first, as lists order them ascending (and last descending, walking the index backwards).
-			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+sqlColumn(c.ID)+s.d.NullsOrder(false)+", id)")
-		}
-	}
+	stmts := columnDDL(s.d, prefix, tableID, c, inCreate)
 	for _, st := range stmts {
 		if _, err := tx.ExecContext(ctx, st); err != nil {
 			return nil, err
 		}
 	}
 	return stmts, nil
+}
+
+// columnDDL returns the statements creating the storage of a column on
+// table tableID: a physical column (unless inCreate: then CREATE TABLE has
+// it) plus an index, or a junction table for links.
+func columnDDL(d Dialect, prefix, tableID string, c *coffer.Column, inCreate bool) []string {
+	var stmts []string
+	tbl := sqlTable(prefix, tableID)
+	switch {
+	case c.Type == coffer.TypeLink:
+		stmts = append(stmts,
+			"CREATE TABLE "+sqlJunction(prefix, c.ID)+" (src "+d.ColumnType(coffer.TypeText)+" NOT NULL REFERENCES "+tbl+" (id) ON DELETE CASCADE, "+
+				"dst "+d.ColumnType(coffer.TypeText)+" NOT NULL REFERENCES "+sqlTable(prefix, c.Options.Table)+" (id) ON DELETE CASCADE, "+
+				"pos "+d.ColumnType(coffer.TypeNumber)+" NOT NULL, PRIMARY KEY (src, dst))",
+			"CREATE INDEX "+strings.Replace(unqualifiedIndex(c.ID), `"i_`, `"j_`, 1)+" ON "+sqlJunction(prefix, c.ID)+" (dst)")
+	case c.Type.Automatic():
+	default:
+		if !inCreate {
+			stmts = append(stmts, "ALTER TABLE "+tbl+" ADD COLUMN "+sqlColumn(c.ID)+" "+d.ColumnType(c.Type))
+		}
+		if indexable(c.Type) {
+			// NULLs first, as lists order them ascending (and last descending, walking the index backwards).
+			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+sqlColumn(c.ID)+d.NullsOrder(false)+", id)")
+		}
+	}
+	return stmts
+}
+
+// TableDDL returns the statements that create the storage of table t with
+// its columns t.Columns, in dialect d, in the database whose table names
+// prefix qualifies: in table, the table with its system columns, physical
+// columns and indexes; in links, the junction tables of its link columns,
+// which refer to their target tables and so must run once those exist.
+// CreateTable runs both; a copy between backends runs every table's table
+// statements before any links.
+func TableDDL(d Dialect, prefix string, t *coffer.Table) (table, links []string) {
+	// Ids take the dialect's text type, which compares and orders them
+	// bytewise as every text column.
+	ts, text := d.ColumnType(coffer.TypeDateTime), d.ColumnType(coffer.TypeText)
+	ddl := "CREATE TABLE " + sqlTable(prefix, t.ID) + " (id " + text + " PRIMARY KEY, version " + ts + " NOT NULL, created_at " + ts +
+		" NOT NULL, created_by " + text + " NOT NULL, updated_at " + ts + " NOT NULL, updated_by " + text + " NOT NULL"
+	for _, c := range t.Columns {
+		if typ := d.ColumnType(c.Type); typ != "" {
+			ddl += ", " + sqlColumn(c.ID) + " " + typ
+		}
+	}
+	ddl += ")"
+	table = append(table, ddl)
+	short := strings.TrimPrefix(t.ID, coffer.PrefixTable)
+	for _, col := range []string{"created_at", "updated_at"} {
+		table = append(table, "CREATE INDEX \"s_"+short+"_"+col+"\" ON "+sqlTable(prefix, t.ID)+" ("+col+", id)")
+	}
+	for _, c := range t.Columns {
+		if c.Type == coffer.TypeLink {
+			links = append(links, columnDDL(d, prefix, t.ID, c, true)...)
+		} else {
+			table = append(table, columnDDL(d, prefix, t.ID, c, true)...)
+		}
+	}
+	return table, links
 }
 
 func (s *Store) insertColumnRow(ctx context.Context, tx *wtx, prefix, tableID string, c *coffer.Column, pos int) error {
@@ -188,31 +230,14 @@ func (s *Store) CreateTable(ctx context.Context, notebook string, in coffer.Tabl
 			t.ID, t.Name, nameKey(t.Name), pos, now, now); err != nil {
 			return err
 		}
-		// Ids take the dialect's text type, which compares and orders them
-		// bytewise as every text column.
-		ts, text := s.d.ColumnType(coffer.TypeDateTime), s.d.ColumnType(coffer.TypeText)
-		ddl := "CREATE TABLE " + sqlTable(p, t.ID) + " (id " + text + " PRIMARY KEY, version " + ts + " NOT NULL, created_at " + ts +
-			" NOT NULL, created_by " + text + " NOT NULL, updated_at " + ts + " NOT NULL, updated_by " + text + " NOT NULL"
-		for _, c := range t.Columns {
-			if typ := s.d.ColumnType(c.Type); typ != "" {
-				ddl += ", " + sqlColumn(c.ID) + " " + typ
-			}
-		}
-		ddl += ")"
-		if _, err := tx.ExecContext(ctx, ddl); err != nil {
-			return err
-		}
-		short := strings.TrimPrefix(t.ID, coffer.PrefixTable)
-		for _, col := range []string{"created_at", "updated_at"} {
-			if _, err := tx.ExecContext(ctx, "CREATE INDEX \"s_"+short+"_"+col+"\" ON "+sqlTable(p, t.ID)+" ("+col+", id)"); err != nil {
+		tableDDL, linkDDL := TableDDL(s.d, p, t)
+		for _, st := range append(tableDDL, linkDDL...) {
+			if _, err := tx.ExecContext(ctx, st); err != nil {
 				return err
 			}
 		}
 		for i, c := range t.Columns {
 			if err := s.insertColumnRow(ctx, tx, p, t.ID, c, i+1); err != nil {
-				return err
-			}
-			if _, err := s.addColumnSQL(ctx, tx, p, t.ID, c, true); err != nil {
 				return err
 			}
 		}
