@@ -1,0 +1,246 @@
+package transfer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
+)
+
+// ErrNotEmpty is returned (wrapped) when the destination already holds data.
+var ErrNotEmpty = errors.New("the destination is not empty")
+
+// maxParams bounds the bound parameters of one multi-row INSERT.
+const maxParams = 900
+
+// readTx begins a read transaction that sees one snapshot of db.
+func readTx(ctx context.Context, d store.Dialect, db *store.DB) (*sql.Tx, error) {
+	var opts *sql.TxOptions
+	if d.Name() == "postgres" {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	return db.R.BeginTx(ctx, opts)
+}
+
+// Copy copies everything in src into dst, which must be empty (else an
+// error wrapping ErrNotEmpty). It only reads src.
+//
+// Each notebook is copied in one transaction on the destination, after
+// its storage was created by dst.CreateNotebook; the instance database
+// (accounts, sessions, notebook registry) is copied last, in one
+// transaction, from the same snapshot that listed the notebooks. So the
+// destination never has a registered notebook without its data. When the
+// copy fails, the notebooks already copied are dropped again, leaving the
+// destination empty so that the copy can simply be run again.
+func Copy(ctx context.Context, src, dst store.Backend) (err error) {
+	if err := checkEmpty(ctx, dst); err != nil {
+		return err
+	}
+	sd := src.Dialect()
+	sinst := src.Instance()
+	stx, err := readTx(ctx, sd, sinst)
+	if err != nil {
+		return fmt.Errorf("read source: %w", err)
+	}
+	defer stx.Rollback()
+	ids, err := notebookIDs(ctx, stx, sinst.Prefix)
+	if err != nil {
+		return fmt.Errorf("read source notebooks: %w", err)
+	}
+	var created []string
+	defer func() {
+		if err != nil {
+			for _, id := range created {
+				_ = dst.DropNotebook(context.WithoutCancel(ctx), id)
+			}
+		}
+	}()
+	for _, id := range ids {
+		if err := dst.CreateNotebook(ctx, id); err != nil {
+			if coffer.ErrorCode(err) == coffer.ECONFLICT {
+				return fmt.Errorf("%w: storage of notebook %s already exists", ErrNotEmpty, id)
+			}
+			return fmt.Errorf("notebook %s: create storage: %w", id, err)
+		}
+		created = append(created, id)
+		if err := copyNotebook(ctx, src, dst, id); err != nil {
+			return fmt.Errorf("notebook %s: %w", id, err)
+		}
+	}
+	dinst := dst.Instance()
+	dtx, err := dinst.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("instance: %w", err)
+	}
+	defer dtx.Rollback()
+	for i := range instanceTables {
+		t := &instanceTables[i]
+		if _, err := copyTable(ctx, stx, sinst.Prefix, dtx, dst.Dialect(), dinst.Prefix, t); err != nil {
+			return fmt.Errorf("instance: %s: %w", t.name, err)
+		}
+	}
+	if err := dtx.Commit(); err != nil {
+		return fmt.Errorf("instance: commit: %w", err)
+	}
+	return nil
+}
+
+// checkEmpty refuses a destination whose instance holds any row.
+func checkEmpty(ctx context.Context, dst store.Backend) error {
+	inst := dst.Instance()
+	var counts []string
+	for _, t := range instanceTables {
+		var n int64
+		if err := inst.R.QueryRowContext(ctx, "SELECT count(*) FROM "+inst.Prefix+quote(t.name)).Scan(&n); err != nil {
+			return fmt.Errorf("read destination: %w", err)
+		}
+		if n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, t.name))
+		}
+	}
+	if len(counts) > 0 {
+		return fmt.Errorf("%w: it holds %s; migrate copies only into an empty destination", ErrNotEmpty, strings.Join(counts, ", "))
+	}
+	return nil
+}
+
+func notebookIDs(ctx context.Context, q querier, prefix string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT id FROM "+prefix+"notebooks ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// copyNotebook copies the catalogue and data of one notebook into its
+// freshly created (and migrated) storage on dst, in one transaction.
+func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error {
+	sdb, srelease, err := src.Notebook(ctx, id)
+	if err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	defer srelease()
+	ddb, drelease, err := dst.Notebook(ctx, id)
+	if err != nil {
+		return fmt.Errorf("open destination: %w", err)
+	}
+	defer drelease()
+	stx, err := readTx(ctx, src.Dialect(), sdb)
+	if err != nil {
+		return err
+	}
+	defer stx.Rollback()
+	dtx, err := ddb.W.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer dtx.Rollback()
+	dd := dst.Dialect()
+	nd, err := readCatalogue(ctx, stx, src.Dialect(), sdb.Prefix)
+	if err != nil {
+		return fmt.Errorf("read catalogue: %w", err)
+	}
+	// The migrations made the version row; the source's replaces it.
+	if _, err := dtx.ExecContext(ctx, "DELETE FROM "+ddb.Prefix+"_schema_version"); err != nil {
+		return err
+	}
+	for i := range catalogueTables {
+		t := &catalogueTables[i]
+		if _, err := copyTable(ctx, stx, sdb.Prefix, dtx, dd, ddb.Prefix, t); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
+	var links []string
+	for _, t := range nd.tables {
+		tableDDL, linkDDL := store.TableDDL(dd, ddb.Prefix, t)
+		for _, st := range tableDDL {
+			if _, err := dtx.ExecContext(ctx, st); err != nil {
+				return fmt.Errorf("create table %s: %w", t.ID, err)
+			}
+		}
+		links = append(links, linkDDL...)
+	}
+	for _, st := range links {
+		if _, err := dtx.ExecContext(ctx, st); err != nil {
+			return fmt.Errorf("create link table: %w", err)
+		}
+	}
+	for i := range nd.user {
+		t := &nd.user[i]
+		if _, err := copyTable(ctx, stx, sdb.Prefix, dtx, dd, ddb.Prefix, t); err != nil {
+			return fmt.Errorf("%s: %w", t.label, err)
+		}
+	}
+	if err := dtx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if dd.Name() == "sqlite" {
+		// Fresh statistics for the query planner (PostgreSQL's autovacuum
+		// makes its own). Only an optimisation: an error changes nothing.
+		_, _ = ddb.W.ExecContext(ctx, "ANALYZE")
+	}
+	return nil
+}
+
+// copyTable copies every row of t from q (prefix sp) into tx (dialect d,
+// prefix dp) with multi-row INSERTs, and returns how many it copied.
+func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Dialect, dp string, t *table) (int64, error) {
+	rows, err := q.QueryContext(ctx, t.selectSQL(sp))
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	names := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		names[i] = quote(c.name)
+	}
+	head := "INSERT INTO " + dp + quote(t.name) + " (" + strings.Join(names, ", ") + ") VALUES "
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(t.cols)), ", ") + ")"
+	batch := max(1, maxParams/len(t.cols))
+	var args []any
+	var pending, n int64
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		query := head + strings.TrimSuffix(strings.Repeat(tuple+", ", int(pending)), ", ")
+		if _, err := tx.ExecContext(ctx, d.Rebind(query), args...); err != nil {
+			return d.MapError(err)
+		}
+		args, pending = args[:0], 0
+		return nil
+	}
+	h := t.holders()
+	for rows.Next() {
+		if err := rows.Scan(h...); err != nil {
+			return n, err
+		}
+		for _, x := range h {
+			args = append(args, value(x))
+		}
+		pending++
+		n++
+		if pending == int64(batch) {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, err
+	}
+	return n, flush()
+}

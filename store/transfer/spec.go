@@ -1,0 +1,239 @@
+// Package transfer copies a whole Coffer instance from one storage backend
+// to another (SQLite ↔ PostgreSQL) and verifies the copy: accounts,
+// sessions, the notebook registry, and for every notebook its catalogue and
+// the rows of every user table and link junction, system columns included.
+//
+// Both sides are read and written through store.Backend, so the copy works
+// between any two backends: notebook storage is created by the
+// destination's CreateNotebook (which runs its migrations) and user tables
+// by store.TableDDL, the DDL the store itself runs.
+//
+// Values are moved as typed Go values (text, int64, bool, bytes), never as
+// SQL text, so they round-trip exactly: scaled numbers and microsecond
+// timestamps as int64, booleans between SQLite's 0/1 and PostgreSQL's
+// boolean, multi-select JSON as text, session key hashes as bytes.
+package transfer
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
+)
+
+// kind is how a column's values are read, written and checksummed.
+type kind byte
+
+const (
+	kText  kind = 'S'
+	kInt   kind = 'I'
+	kBool  kind = 'B'
+	kBytes kind = 'X'
+)
+
+type column struct {
+	name string // unquoted
+	kind kind
+}
+
+// table describes one SQL table to copy and checksum.
+type table struct {
+	name  string // unquoted, unqualified
+	label string // for reports: the SQL name, with the user's name for user tables
+	cols  []column
+	order []string // columns giving a total order of the rows
+}
+
+func cols(kinds string, names ...string) []column {
+	out := make([]column, len(names))
+	for i, n := range names {
+		out[i] = column{n, kind(kinds[i])}
+	}
+	return out
+}
+
+// instanceTables are the instance database's tables, in an order that
+// satisfies their foreign keys.
+var instanceTables = []table{
+	{name: "users", cols: cols("SSSSSBIII", "id", "email", "email_key", "name", "password_hash", "operator", "created_at", "updated_at", "deactivated_at"), order: []string{"id"}},
+	{name: "sessions", cols: cols("SXSII", "id", "key_hash", "user_id", "created_at", "expires_at"), order: []string{"id"}},
+	{name: "notebooks", cols: cols("SSSII", "id", "name", "owner_id", "created_at", "updated_at"), order: []string{"id"}},
+}
+
+// catalogueTables are a notebook's catalogue tables, in foreign key order.
+var catalogueTables = []table{
+	{name: "_schema_version", cols: cols("II", "id", "version"), order: []string{"id"}},
+	{name: "_tables", cols: cols("SSSIII", "id", "name", "name_key", "position", "created_at", "updated_at"), order: []string{"id"}},
+	{name: "_columns", cols: cols("SSSSSSII", "id", "table_id", "name", "name_key", "type", "options", "position", "created_at"), order: []string{"id"}},
+	{name: "_views", cols: cols("SSSSSSSII", "id", "table_id", "name", "name_key", "filter", "sort", "columns", "created_at", "updated_at"), order: []string{"id"}},
+}
+
+func init() {
+	for _, list := range [][]table{instanceTables, catalogueTables} {
+		for i := range list {
+			list[i].label = list[i].name
+		}
+	}
+}
+
+// kindOf is the kind of the physical column of a column type, as the
+// dialects store it (see their ColumnType).
+func kindOf(t coffer.ColumnType) kind {
+	switch t {
+	case coffer.TypeNumber, coffer.TypeDateTime:
+		return kInt
+	case coffer.TypeBoolean:
+		return kBool
+	}
+	return kText
+}
+
+// notebookData is what a notebook's catalogue says about its storage: the
+// tables of the store (for their DDL) and the SQL tables holding rows.
+type notebookData struct {
+	tables []*coffer.Table
+	user   []table // user tables, then link junctions
+}
+
+// readCatalogue reads the catalogue of a notebook through q (on a database
+// whose tables prefix qualifies) and derives the user tables and junctions.
+func readCatalogue(ctx context.Context, q querier, d store.Dialect, prefix string) (*notebookData, error) {
+	nd := &notebookData{}
+	byID := map[string]*coffer.Table{}
+	rows, err := q.QueryContext(ctx, "SELECT id, name FROM "+prefix+"_tables ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		t := &coffer.Table{}
+		if err := rows.Scan(&t.ID, &t.Name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		nd.tables = append(nd.tables, t)
+		byID[t.ID] = t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.QueryContext(ctx, "SELECT id, table_id, name, type, options FROM "+prefix+"_columns ORDER BY position, id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c := &coffer.Column{}
+		var tableID, opts string
+		if err := rows.Scan(&c.ID, &tableID, &c.Name, &c.Type, &opts); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(opts), &c.Options); err != nil {
+			return nil, fmt.Errorf("column %s options: %w", c.ID, err)
+		}
+		t := byID[tableID]
+		if t == nil {
+			return nil, fmt.Errorf("column %s belongs to unknown table %s", c.ID, tableID)
+		}
+		t.Columns = append(t.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var junctions []table
+	for _, t := range nd.tables {
+		ut := table{
+			name:  "t_" + strings.TrimPrefix(t.ID, coffer.PrefixTable),
+			cols:  cols("SIISIS", "id", "version", "created_at", "created_by", "updated_at", "updated_by"),
+			order: []string{"id"},
+		}
+		ut.label = ut.name + " (" + t.Name + ")"
+		for _, c := range t.Columns {
+			switch {
+			case c.Type == coffer.TypeLink:
+				j := table{
+					name:  "l_" + strings.TrimPrefix(c.ID, coffer.PrefixColumn),
+					cols:  cols("SSI", "src", "dst", "pos"),
+					order: []string{"src", "dst"},
+				}
+				j.label = j.name + " (" + t.Name + "." + c.Name + ")"
+				junctions = append(junctions, j)
+			case d.ColumnType(c.Type) != "":
+				ut.cols = append(ut.cols, column{"c_" + strings.TrimPrefix(c.ID, coffer.PrefixColumn), kindOf(c.Type)})
+			}
+		}
+		nd.user = append(nd.user, ut)
+	}
+	nd.user = append(nd.user, junctions...)
+	return nd, nil
+}
+
+// querier is what *sql.Tx and *sql.DB have in common.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+// selectSQL reads every row of t in its total order.
+func (t *table) selectSQL(prefix string) string {
+	names := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		names[i] = quote(c.name)
+	}
+	order := make([]string, len(t.order))
+	for i, c := range t.order {
+		order[i] = quote(c)
+	}
+	return "SELECT " + strings.Join(names, ", ") + " FROM " + prefix + quote(t.name) + " ORDER BY " + strings.Join(order, ", ")
+}
+
+// holders returns fresh scan destinations for a row of t.
+func (t *table) holders() []any {
+	out := make([]any, len(t.cols))
+	for i, c := range t.cols {
+		switch c.kind {
+		case kText:
+			out[i] = new(sql.NullString)
+		case kInt:
+			out[i] = new(sql.NullInt64)
+		case kBool:
+			out[i] = new(sql.NullBool)
+		case kBytes:
+			out[i] = new(sql.Null[[]byte])
+		}
+	}
+	return out
+}
+
+// value returns the value a holder scanned, nil for NULL.
+func value(h any) any {
+	switch v := h.(type) {
+	case *sql.NullString:
+		if v.Valid {
+			return v.String
+		}
+	case *sql.NullInt64:
+		if v.Valid {
+			return v.Int64
+		}
+	case *sql.NullBool:
+		if v.Valid {
+			return v.Bool
+		}
+	case *sql.Null[[]byte]:
+		if v.Valid {
+			if v.V == nil {
+				return []byte{}
+			}
+			return v.V
+		}
+	}
+	return nil
+}

@@ -1,0 +1,418 @@
+package transfer_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/postgres"
+	"github.com/cofferhq/coffer/store/sqlite"
+	"github.com/cofferhq/coffer/store/storetest"
+	"github.com/cofferhq/coffer/store/transfer"
+)
+
+func pgURL() string {
+	if u := os.Getenv("COFFER_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// openPostgres opens a PostgreSQL backend in fresh schemas, dropped at
+// cleanup; it skips when PostgreSQL is unreachable unless
+// COFFER_TEST_REQUIRE names postgres.
+func openPostgres(t *testing.T) *postgres.Backend {
+	t.Helper()
+	ctx := context.Background()
+	base := "tr_" + strings.ToLower(rand.Text()[:10])
+	opts := postgres.Options{Schema: base, NotebookSchemaPrefix: base + "_n"}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b, err := postgres.Open(cctx, pgURL(), opts)
+	if err != nil {
+		if strings.Contains(os.Getenv("COFFER_TEST_REQUIRE"), "postgres") {
+			t.Fatalf("PostgreSQL is required (COFFER_TEST_REQUIRE): %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable: %v", err)
+	}
+	t.Cleanup(func() {
+		defer b.Close()
+		rows, err := b.Pool().QueryContext(ctx, "SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $2)", opts.Schema, opts.NotebookSchemaPrefix)
+		if err != nil {
+			t.Errorf("list schemas: %v", err)
+			return
+		}
+		var names []string
+		for rows.Next() {
+			var n string
+			rows.Scan(&n)
+			names = append(names, n)
+		}
+		rows.Close()
+		for _, n := range names {
+			if _, err := b.Pool().ExecContext(ctx, `DROP SCHEMA "`+n+`" CASCADE`); err != nil {
+				t.Errorf("drop schema %s: %v", n, err)
+			}
+		}
+	})
+	return b
+}
+
+func openSQLite(t *testing.T) *sqlite.Backend {
+	t.Helper()
+	b, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// fixture is what populate made.
+type fixture struct {
+	owners   map[string]*coffer.User // by notebook id
+	password string
+	emails   []string
+	keys     []string // session keys
+}
+
+func col(name string, t coffer.ColumnType, opts coffer.ColumnOptions) coffer.ColumnInput {
+	return coffer.ColumnInput{Name: name, Type: t, Options: opts}
+}
+
+// populate fills an instance through the services: three accounts (one
+// operator), sessions, two notebooks with tables of every column type,
+// links, views, a column added after the fact, updated and deleted records.
+func populate(t *testing.T, s *store.Store) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{owners: map[string]*coffer.User{}, password: "correct horse battery staple"}
+	var users []*coffer.User
+	for i := range 3 {
+		email := fmt.Sprintf("Person%d@Example.com", i)
+		u, err := s.CreateUser(ctx, coffer.UserInput{Email: email, Name: fmt.Sprintf("Person %d", i), Password: f.password, Operator: i == 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+		f.emails = append(f.emails, email)
+		for range 2 {
+			sess, err := s.Login(ctx, email, f.password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.keys = append(f.keys, sess.Key)
+		}
+	}
+	c0, c1 := storetest.CallerContext(users[0]), storetest.CallerContext(users[1])
+
+	nb := storetest.MustNotebook(t, c0, s, "Sales")
+	f.owners[nb.ID] = users[0]
+	storetest.MustTable(t, c0, s, nb.ID, "Companies", col("Name", coffer.TypeText, coffer.ColumnOptions{}))
+	storetest.MustTable(t, c0, s, nb.ID, "People",
+		col("Name", coffer.TypeText, coffer.ColumnOptions{}),
+		col("Notes", coffer.TypeLongText, coffer.ColumnOptions{}),
+		col("Age", coffer.TypeNumber, coffer.ColumnOptions{}),
+		col("Salary", coffer.TypeNumber, coffer.ColumnOptions{Precision: 2}),
+		col("Active", coffer.TypeBoolean, coffer.ColumnOptions{}),
+		col("Born", coffer.TypeDate, coffer.ColumnOptions{}),
+		col("Seen", coffer.TypeDateTime, coffer.ColumnOptions{}),
+		col("Team", coffer.TypeSingleSelect, coffer.ColumnOptions{Choices: []string{"red", "green", "blue"}}),
+		col("Tags", coffer.TypeMultiSelect, coffer.ColumnOptions{Choices: []string{"a", "b", "c"}}),
+		col("Email", coffer.TypeEmail, coffer.ColumnOptions{}),
+		col("Site", coffer.TypeURL, coffer.ColumnOptions{}),
+		col("Phone", coffer.TypePhone, coffer.ColumnOptions{}),
+		col("Employers", coffer.TypeLink, coffer.ColumnOptions{Table: "Companies", Multiple: true}),
+		col("Manager", coffer.TypeLink, coffer.ColumnOptions{Table: "People"}),
+		col("Created", coffer.TypeCreatedAt, coffer.ColumnOptions{}),
+		col("Creator", coffer.TypeCreatedBy, coffer.ColumnOptions{}),
+		col("Updated", coffer.TypeUpdatedAt, coffer.ColumnOptions{}),
+		col("Updater", coffer.TypeUpdatedBy, coffer.ColumnOptions{}),
+	)
+	var companies []string
+	for i := range 20 {
+		companies = append(companies, storetest.MustRecord(t, c0, s, nb.ID, "Companies", map[string]any{"Name": fmt.Sprintf("Company %02d", i)}).ID)
+	}
+	var people []*coffer.Record
+	for i := range 250 {
+		fields := map[string]any{
+			"Name":      fmt.Sprintf("Zoë %03d 😀", i),
+			"Notes":     "line 1\nline 2 'quoted' \"double\"",
+			"Age":       json.Number(fmt.Sprint(i - 100)),
+			"Salary":    json.Number(fmt.Sprintf("%d.%02d", i*1000, i%100)),
+			"Active":    i%3 == 0,
+			"Born":      fmt.Sprintf("19%02d-%02d-%02d", i%100, i%12+1, i%28+1),
+			"Seen":      time.Date(2024, 1, 1, 0, 0, 0, i*1234567000, time.UTC).Format(time.RFC3339Nano),
+			"Team":      []string{"red", "green", "blue"}[i%3],
+			"Tags":      [][]string{{"a"}, {"c", "a"}, {}, {"a", "b", "c"}}[i%4],
+			"Email":     fmt.Sprintf("p%d@example.com", i),
+			"Site":      "https://example.com/" + fmt.Sprint(i),
+			"Phone":     fmt.Sprintf("+41 44 %03d 00 00", i),
+			"Employers": []string{companies[i%20], companies[(i*7)%20]},
+		}
+		if i%5 == 0 {
+			fields["Age"], fields["Active"], fields["Email"] = nil, nil, nil
+		}
+		if i%17 == 0 {
+			fields["Age"] = json.Number("-9223372036854775808")
+		}
+		if len(people) > 0 {
+			fields["Manager"] = people[i/10].ID
+		}
+		people = append(people, storetest.MustRecord(t, c0, s, nb.ID, "People", fields))
+	}
+	// Later changes: a column added, updates (versions > 1), deletions.
+	if _, err := s.CreateColumn(c0, nb.ID, "People", coffer.ColumnInput{Name: "Score", Type: coffer.TypeNumber, Options: coffer.ColumnOptions{Precision: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 250; i += 7 {
+		if _, err := s.UpdateRecord(c0, nb.ID, "People", people[i].ID, map[string]any{"Score": json.Number("1.234"), "Active": false}, people[i].Version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 200; i < 250; i += 9 {
+		if err := s.DeleteRecord(c0, nb.ID, "People", people[i].ID, 0); err != nil && coffer.ErrorCode(err) != coffer.ECONFLICT {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateView(c0, nb.ID, "People", coffer.ViewInput{Name: "Active reds", Filter: `Active = true && Team = "red"`, Sort: "-Age,Name", Columns: []string{"Name", "Age", "Tags"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateView(c0, nb.ID, "Companies", coffer.ViewInput{Name: "All"}); err != nil {
+		t.Fatal(err)
+	}
+
+	nb2 := storetest.MustNotebook(t, c1, s, "Journal")
+	f.owners[nb2.ID] = users[1]
+	storetest.MustTable(t, c1, s, nb2.ID, "Entries",
+		col("Title", coffer.TypeText, coffer.ColumnOptions{}),
+		col("Done", coffer.TypeBoolean, coffer.ColumnOptions{}),
+		col("Related", coffer.TypeLink, coffer.ColumnOptions{Table: "Entries", Multiple: true}))
+	var prev string
+	for i := range 40 {
+		fields := map[string]any{"Title": fmt.Sprintf("Entry %d", i), "Done": i%2 == 0}
+		if prev != "" {
+			fields["Related"] = []string{prev}
+		}
+		prev = storetest.MustRecord(t, c1, s, nb2.ID, "Entries", fields).ID
+	}
+	if _, err := s.CreateView(c1, nb2.ID, "Entries", coffer.ViewInput{Name: "Open", Filter: "Done = false", Sort: "Title"}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustTable(t, c1, s, nb2.ID, "Empty")
+	return f
+}
+
+// sameThroughServices compares every notebook, table, view and record of
+// want and got as the services return them.
+func sameThroughServices(t *testing.T, f *fixture, want, got *store.Store) {
+	t.Helper()
+	for nbID, owner := range f.owners {
+		ctx := storetest.CallerContext(owner)
+		wtables, err := want.FindTables(ctx, nbID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gtables, err := got.FindTables(ctx, nbID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(wtables, gtables) {
+			t.Fatalf("notebook %s: tables differ:\n%+v\n%+v", nbID, wtables, gtables)
+		}
+		for _, tb := range wtables {
+			wr := storetest.MustListAll(t, ctx, want, nbID, tb.ID, coffer.ListQuery{})
+			gr := storetest.MustListAll(t, ctx, got, nbID, tb.ID, coffer.ListQuery{})
+			if len(wr) != len(gr) {
+				t.Fatalf("table %s: %d records, want %d", tb.Name, len(gr), len(wr))
+			}
+			for i := range wr {
+				if !reflect.DeepEqual(wr[i], gr[i]) {
+					t.Fatalf("table %s record %d differs:\n%#v\n%#v", tb.Name, i, wr[i], gr[i])
+				}
+			}
+			wv, err := want.FindViews(ctx, nbID, tb.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gv, err := got.FindViews(ctx, nbID, tb.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(wv, gv) {
+				t.Fatalf("table %s: views differ:\n%+v\n%+v", tb.Name, wv, gv)
+			}
+			for _, v := range wv {
+				a := storetest.MustListAll(t, ctx, want, nbID, tb.ID, coffer.ListQuery{View: v.ID})
+				b := storetest.MustListAll(t, ctx, got, nbID, tb.ID, coffer.ListQuery{View: v.ID})
+				if !reflect.DeepEqual(a, b) {
+					t.Fatalf("view %s lists differ", v.Name)
+				}
+			}
+		}
+		nbs, err := got.FindNotebooks(ctx)
+		if err != nil || len(nbs) != 1 || nbs[0].ID != nbID {
+			t.Fatalf("FindNotebooks on the copy: %v, %v", nbs, err)
+		}
+	}
+	ctx := context.Background()
+	for _, email := range f.emails {
+		if _, err := got.Login(ctx, email, f.password); err != nil {
+			t.Fatalf("login %s with the old password on the copy: %v", email, err)
+		}
+		if _, err := got.Login(ctx, email, "wrong password, surely"); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
+			t.Fatalf("login with a wrong password: %v", err)
+		}
+	}
+	for _, key := range f.keys {
+		wc, err := want.Authenticate(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gc, err := got.Authenticate(ctx, key)
+		if err != nil {
+			t.Fatalf("an old session key does not authenticate on the copy: %v", err)
+		}
+		if !reflect.DeepEqual(wc, gc) {
+			t.Fatalf("callers differ: %+v, %+v", wc, gc)
+		}
+	}
+}
+
+func mustMigrate(t *testing.T, src, dst store.Backend) *transfer.Report {
+	t.Helper()
+	ctx := context.Background()
+	if err := transfer.Copy(ctx, src, dst); err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	r, err := transfer.Verify(ctx, src, dst)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	return r
+}
+
+func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
+	ctx := context.Background()
+	a := openSQLite(t)
+	sa := store.New(a)
+	f := populate(t, sa)
+	before, err := transfer.Checksums(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pg := openPostgres(t)
+	r := mustMigrate(t, a, pg)
+	var sb strings.Builder
+	r.Write(&sb)
+	t.Logf("SQLite → PostgreSQL:\n%s", sb.String())
+	if r.Databases != 3 || r.Rows < 300 {
+		t.Fatalf("report: %d databases, %d rows", r.Databases, r.Rows)
+	}
+	c := openSQLite(t)
+	mustMigrate(t, pg, c)
+	if _, err := transfer.Verify(ctx, a, c); err != nil {
+		t.Fatalf("Verify original against the round trip: %v", err)
+	}
+	after, err := transfer.Checksums(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before, after) {
+		t.Fatal("the source changed")
+	}
+	sameThroughServices(t, f, sa, store.New(pg))
+	sameThroughServices(t, f, sa, store.New(c))
+
+	t.Run("NonEmptyDestination", func(t *testing.T) {
+		// (The logins of sameThroughServices added sessions on the copies.)
+		for _, dst := range []store.Backend{pg, c} {
+			prev, err := transfer.Checksums(ctx, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = transfer.Copy(ctx, a, dst)
+			if !errors.Is(err, transfer.ErrNotEmpty) {
+				t.Fatalf("copy into a non-empty %s destination: %v", dst.Dialect().Name(), err)
+			}
+			t.Logf("%s: %v", dst.Dialect().Name(), err)
+			now, err := transfer.Checksums(ctx, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(prev, now) {
+				t.Fatal("the refused copy changed the destination")
+			}
+		}
+	})
+
+	t.Run("Tampered", func(t *testing.T) {
+		nbID := ""
+		for id, u := range f.owners {
+			if u.Operator {
+				nbID = id
+			}
+		}
+		tables, err := sa.FindTables(storetest.CallerContext(f.owners[nbID]), nbID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var people *coffer.Table
+		for _, tb := range tables {
+			if tb.Name == "People" {
+				people = tb
+			}
+		}
+		var active string
+		for _, c := range people.Columns {
+			if c.Name == "Active" {
+				active = `"c_` + strings.TrimPrefix(c.ID, coffer.PrefixColumn) + `"`
+			}
+		}
+		tbl := `"t_` + strings.TrimPrefix(people.ID, coffer.PrefixTable) + `"`
+		for _, dst := range []store.Backend{pg, c} {
+			db, release, err := dst.Notebook(ctx, nbID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var id string
+			if err := db.R.QueryRowContext(ctx, "SELECT id FROM "+db.Prefix+tbl+" ORDER BY id LIMIT 1 OFFSET 100").Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			flip := dst.Dialect().Rebind("UPDATE " + db.Prefix + tbl + " SET " + active + " = NOT COALESCE(" + active + ", FALSE) WHERE id = ?")
+			if dst.Dialect().Name() == "sqlite" {
+				flip = "UPDATE " + db.Prefix + tbl + " SET " + active + " = 1 - COALESCE(" + active + ", 0) WHERE id = ?"
+			}
+			res, err := db.W.ExecContext(ctx, flip, id)
+			if n, _ := res.RowsAffected(); err != nil || n != 1 {
+				t.Fatalf("tamper: %v, %d rows", err, n)
+			}
+			_, err = transfer.Verify(ctx, a, dst)
+			if !errors.Is(err, transfer.ErrMismatch) || !strings.Contains(err.Error(), "checksum") || !strings.Contains(err.Error(), "(People)") {
+				t.Fatalf("tampered %s destination: Verify = %v", dst.Dialect().Name(), err)
+			}
+			t.Logf("%s: %v", dst.Dialect().Name(), err)
+			release()
+		}
+	})
+}
+
+// TestSQLiteToSQLite runs without PostgreSQL.
+func TestSQLiteToSQLite(t *testing.T) {
+	a := openSQLite(t)
+	sa := store.New(a)
+	f := populate(t, sa)
+	b := openSQLite(t)
+	mustMigrate(t, a, b)
+	sameThroughServices(t, f, sa, store.New(b))
+}
