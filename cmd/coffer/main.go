@@ -3,6 +3,7 @@
 //	coffer serve        start the server
 //	coffer user create  create an account
 //	coffer bench        measure throughput against in-process limits
+//	coffer migrate      copy an instance between SQLite and PostgreSQL, verified
 //	coffer version      print the version
 package main
 
@@ -28,6 +29,7 @@ Usage:
   coffer serve [--addr 127.0.0.1:8080] [--data ./coffer-data]
   coffer user create --email E --name N --password-stdin [--operator] [--data DIR]
   coffer bench [--records 100000] [--duration 5s] [--concurrency 32]
+  coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
   coffer version
 `
 
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdUserCreate(ctx, args[2:], stdin, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "coffer", coffer.Version)
 	case "help", "--help", "-h":

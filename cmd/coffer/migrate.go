@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/postgres"
+	"github.com/cofferhq/coffer/store/sqlite"
+	"github.com/cofferhq/coffer/store/transfer"
+)
+
+// cmdMigrate copies a whole instance between backends (SQLite data
+// directory or PostgreSQL URL, either way), then verifies the copy table by
+// table with row counts and checksums.
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "source: a SQLite data directory or a postgres:// URL (only read)")
+	to := fs.String("to", "", "destination, empty: a SQLite data directory or a postgres:// URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *from == "" || *to == "" || fs.NArg() > 0 {
+		return errors.New("migrate: give --from and --to (a SQLite data directory or a postgres:// URL each)")
+	}
+	if *from == *to {
+		return errors.New("migrate: --from and --to are the same")
+	}
+	src, err := openMigrateBackend(ctx, *from, true)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer src.Close()
+	dst, err := openMigrateBackend(ctx, *to, false)
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	defer dst.Close()
+	fmt.Fprintf(stdout, "copying %s (%s) to %s (%s)…\n", redactURL(*from), src.Dialect().Name(), redactURL(*to), dst.Dialect().Name())
+	if err := transfer.Copy(ctx, src, dst); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "copied; verifying…")
+	report, verr := transfer.Verify(ctx, src, dst)
+	if report != nil {
+		if err := report.Write(stdout); err != nil {
+			return err
+		}
+	}
+	if verr != nil {
+		return fmt.Errorf("VERIFICATION FAILED, do not use the destination: %w", verr)
+	}
+	return nil
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// openMigrateBackend opens a data directory or a PostgreSQL database. A source
+// must already hold a Coffer instance: opening one never creates it.
+func openMigrateBackend(ctx context.Context, spec string, source bool) (store.Backend, error) {
+	if isPostgresURL(spec) {
+		if source {
+			if err := postgresInstanceExists(ctx, spec); err != nil {
+				return nil, err
+			}
+		}
+		return postgres.Open(ctx, spec, postgres.Options{})
+	}
+	if source {
+		if _, err := os.Stat(filepath.Join(spec, "coffer.db")); err != nil {
+			return nil, fmt.Errorf("%s holds no Coffer instance (no coffer.db): %w", spec, err)
+		}
+	}
+	return sqlite.Open(ctx, spec, sqlite.Options{})
+}
+
+// postgresInstanceExists checks that the database has the instance schema,
+// without creating it as opening the backend would.
+func postgresInstanceExists(ctx context.Context, url string) error {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var ok bool
+	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'coffer')").Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s holds no Coffer instance (no schema \"coffer\")", redactURL(url))
+	}
+	return nil
+}
+
+// redactURL hides the password of a URL.
+func redactURL(s string) string {
+	if !isPostgresURL(s) {
+		return s
+	}
+	scheme, rest, _ := strings.Cut(s, "://")
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+			return scheme + "://" + user + ":***@" + rest[at+1:]
+		}
+	}
+	return s
+}
