@@ -67,7 +67,7 @@ func startBenchEnv(ctx context.Context, parent string, concurrency int) (_ *benc
 			err = errors.Join(err, e.close())
 		}
 	}()
-	if e.st, e.stClose, err = openStore(ctx, dir, ""); err != nil {
+	if e.st, e.stClose, err = openStore(ctx, &storeConfig{dataDir: dir}, func(string) {}); err != nil {
 		return nil, err
 	}
 	if err := e.startServer(); err != nil {

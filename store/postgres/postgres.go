@@ -13,8 +13,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
@@ -36,7 +38,14 @@ type Options struct {
 	NotebookSchemaPrefix string
 	// MaxConns bounds the pool's connections (default: database/sql's, unbounded).
 	MaxConns int
+	// StatementTimeout bounds every statement of every connection
+	// (default 30 s). A statement_timeout given in the URL, as a parameter
+	// or in "options", wins.
+	StatementTimeout time.Duration
 }
+
+// DefaultStatementTimeout bounds each statement unless the URL or Options say otherwise.
+const DefaultStatementTimeout = 30 * time.Second
 
 // Backend is the PostgreSQL implementation of store.Backend.
 type Backend struct {
@@ -81,6 +90,7 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	// a column it reads changed type ("cached plan must not change result
 	// type"), and user tables change type at run time.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	setStatementTimeout(cfg, opts.StatementTimeout)
 	pool := stdlib.OpenDB(*cfg)
 	if opts.MaxConns > 0 {
 		pool.SetMaxOpenConns(opts.MaxConns)
@@ -107,6 +117,24 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	}
 	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix, NoPrepare: true}
 	return b, nil
+}
+
+// setStatementTimeout makes every connection of cfg run with a
+// statement_timeout, unless the connection string sets one itself (as a
+// parameter, which pgx sends as a run-time parameter, or with -c in options).
+// TLS is left as the connection string asks (sslmode, sslrootcert, …):
+// pgx applies it.
+func setStatementTimeout(cfg *pgx.ConnConfig, d time.Duration) {
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; ok || strings.Contains(cfg.RuntimeParams["options"], "statement_timeout") {
+		return
+	}
+	if d <= 0 {
+		d = DefaultStatementTimeout
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(d.Milliseconds(), 10)
 }
 
 // foldCollation picks the collation under which lower() folds case with

@@ -64,11 +64,17 @@ func randomName(prefix string) string {
 // openBackend opens a backend in schemas of its own, dropped at cleanup.
 func openBackend(t *testing.T) *postgres.Backend {
 	t.Helper()
+	return openBackendURL(t, testURL())
+}
+
+// openBackendURL is openBackend on another connection string.
+func openBackendURL(t *testing.T, url string) *postgres.Backend {
+	t.Helper()
 	requirePostgres(t)
 	base := randomName("ct_")
 	opts := postgres.Options{Schema: base, NotebookSchemaPrefix: base + "_n"}
 	ctx := context.Background()
-	b, err := postgres.Open(ctx, testURL(), opts)
+	b, err := postgres.Open(ctx, url, opts)
 	if err != nil {
 		t.Fatalf("postgres.Open: %v", err)
 	}
@@ -156,5 +162,39 @@ func TestNotebookSchemas(t *testing.T) {
 	}
 	if _, _, err := b.Notebook(ctx, "nb_bad"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Errorf("open a malformed id: got %v, want not_found", err)
+	}
+}
+
+// TestStatementTimeout: every connection runs with a statement timeout, 30 s
+// unless the connection string sets one.
+func TestStatementTimeout(t *testing.T) {
+	ctx := context.Background()
+	show := func(b *postgres.Backend) string {
+		var v string
+		if err := b.Pool().QueryRowContext(ctx, "SHOW statement_timeout").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := show(openBackend(t)); got != "30s" {
+		t.Errorf("default statement_timeout = %q, want 30s", got)
+	}
+	sep := "?"
+	if strings.Contains(testURL(), "?") {
+		sep = "&"
+	}
+	if got := show(openBackendURL(t, testURL()+sep+"statement_timeout=5000")); got != "5s" {
+		t.Errorf("statement_timeout from the URL = %q, want 5s", got)
+	}
+	if got := show(openBackendURL(t, testURL()+sep+"options=-c%20statement_timeout%3D7s")); got != "7s" {
+		t.Errorf("statement_timeout from the URL's options = %q, want 7s", got)
+	}
+}
+
+// TestCheckDurabilityHere: the test server is durable, so the check passes.
+func TestCheckDurabilityHere(t *testing.T) {
+	b := openBackend(t)
+	if _, err := b.CheckDurability(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
