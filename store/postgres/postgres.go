@@ -115,7 +115,9 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	if err := b.migrateSchema(ctx, opts.Schema, "migrations/instance", true); err != nil {
 		return fail(err)
 	}
-	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix, NoPrepare: true}
+	// Several coffer nodes may share the database: no cache may be trusted
+	// without asking it (store.DB.Shared).
+	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix, NoPrepare: true, Shared: true}
 	return b, nil
 }
 
@@ -224,7 +226,7 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	if err := b.migrateSchema(ctx, schema, "migrations/notebook", true); err != nil {
 		return nil, nil, err
 	}
-	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + ".", NoPrepare: true}
+	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + ".", NoPrepare: true, Shared: true}
 	b.mu.Lock()
 	if prev := b.nbs[id]; prev != nil {
 		db = prev
