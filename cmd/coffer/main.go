@@ -27,7 +27,7 @@ const usage = `Coffer: a security-first collaborative database.
 Usage:
   coffer serve [--addr 127.0.0.1:8080] [--data ./coffer-data | --db postgres://…]
   coffer user create --email E --name N --password-stdin [--operator] [--data DIR | --db postgres://…]
-  coffer bench [--records 100000] [--duration 5s] [--concurrency 32]
+  coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…]
   coffer version
 `
 

@@ -58,26 +58,35 @@ func (c *storeConfig) postgresOptions() postgres.Options {
 // server that runs with fsync=off and passes warn what else puts
 // acknowledged writes at risk.
 func openStore(ctx context.Context, c *storeConfig, warn func(string)) (*store.Store, func() error, error) {
-	if c.dbURL != "" {
-		b, err := postgres.Open(ctx, c.dbURL, c.postgresOptions())
-		if err != nil {
-			return nil, nil, err
-		}
-		warnings, err := b.CheckDurability(ctx)
-		if err != nil {
-			b.Close()
-			return nil, nil, err
-		}
-		for _, w := range warnings {
-			warn(w)
-		}
-		return store.New(b), b.Close, nil
-	}
-	b, err := sqlite.Open(ctx, c.dataDir, sqlite.Options{})
+	b, err := openBackend(ctx, c, warn)
 	if err != nil {
 		return nil, nil, err
 	}
 	return store.New(b), b.Close, nil
+}
+
+// openBackend is openStore's backend.
+func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.Backend, error) {
+	if c.dbURL == "" {
+		b, err := sqlite.Open(ctx, c.dataDir, sqlite.Options{})
+		if err != nil {
+			return nil, err // not a nil *sqlite.Backend in a non-nil interface
+		}
+		return b, nil
+	}
+	b, err := postgres.Open(ctx, c.dbURL, c.postgresOptions())
+	if err != nil {
+		return nil, err
+	}
+	warnings, err := b.CheckDurability(ctx)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	for _, w := range warnings {
+		warn(w)
+	}
+	return b, nil
 }
 
 // newAPI wires the store into the HTTP API.
