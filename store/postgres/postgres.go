@@ -36,13 +36,18 @@ type Options struct {
 	// followed by the notebook id's random part (default "nb_"). Tests set
 	// it so that the schemas of one test store can be found and dropped.
 	NotebookSchemaPrefix string
-	// MaxConns bounds the pool's connections (default: database/sql's, unbounded).
+	// MaxConns bounds the pool's connections, all of which are kept open
+	// once made (default DefaultMaxConns). Mind the server's
+	// max_connections: every node has a pool of its own.
 	MaxConns int
 	// StatementTimeout bounds every statement of every connection
 	// (default 30 s). A statement_timeout given in the URL, as a parameter
 	// or in "options", wins.
 	StatementTimeout time.Duration
 }
+
+// DefaultMaxConns bounds each node's pool unless Options say otherwise.
+const DefaultMaxConns = 20
 
 // DefaultStatementTimeout bounds each statement unless the URL or Options say otherwise.
 const DefaultStatementTimeout = 30 * time.Second
@@ -92,10 +97,14 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
 	setStatementTimeout(cfg, opts.StatementTimeout)
 	pool := stdlib.OpenDB(*cfg)
-	if opts.MaxConns > 0 {
-		pool.SetMaxOpenConns(opts.MaxConns)
-		pool.SetMaxIdleConns(opts.MaxConns)
+	// Idle connections are kept up to the bound: database/sql keeps two by
+	// default, and a pool that closes and reopens connections under load
+	// pays a server process start for each.
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
 	}
+	pool.SetMaxOpenConns(opts.MaxConns)
+	pool.SetMaxIdleConns(opts.MaxConns)
 	mig := stdlib.OpenDB(*cfg)
 	mig.SetMaxOpenConns(1)
 	mig.SetMaxIdleConns(1)
