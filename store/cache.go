@@ -9,7 +9,9 @@ import (
 
 // cacheTTL bounds how long a change made by another process (for example
 // the CLI) to a cached row goes unseen. Changes made through this Store
-// drop the entry at once.
+// drop the entry at once. Where several nodes share the database
+// (DB.Shared) the caches are off: a session ended on one node must end on
+// every node at the next request.
 const cacheTTL = time.Second
 
 // cacheMax bounds the entries of one cache; a full cache starts afresh.

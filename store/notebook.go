@@ -177,15 +177,18 @@ type nbConn struct {
 	release func()
 }
 
-// cachedNotebook is findNotebook through the registry cache, for reads.
+// cachedNotebook is findNotebook through the registry cache, for reads
+// (read from the database each time where the database is shared).
 func (s *Store) cachedNotebook(ctx context.Context, id string) (*coffer.Notebook, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := s.Now()
-	if nb, ok := s.notebooks.get(id, now); ok {
-		return s.visible(c, nb)
+	if !s.inst.Shared {
+		if nb, ok := s.notebooks.get(id, now); ok {
+			return s.visible(c, nb)
+		}
 	}
 	if !coffer.ValidID(coffer.PrefixNotebook, id) {
 		return nil, errNotebookNotFound
@@ -201,7 +204,9 @@ func (s *Store) cachedNotebook(ctx context.Context, id string) (*coffer.Notebook
 	if err != nil {
 		return nil, err
 	}
-	s.notebooks.put(id, nb, now)
+	if !s.inst.Shared {
+		s.notebooks.put(id, nb, now)
+	}
 	return s.visible(c, nb)
 }
 
@@ -210,7 +215,8 @@ func (s *Store) forgetNotebook(id string) {
 }
 
 // openNotebook checks that the caller can see the notebook, opens its
-// database and loads its schema (cached until the next schema change).
+// database and loads its schema (cached until the next schema change; on
+// a shared database, checked against the catalogue's version first).
 func (s *Store) openNotebook(ctx context.Context, id string) (*nbConn, error) {
 	nb, err := s.cachedNotebook(ctx, id)
 	if err != nil {

@@ -222,10 +222,31 @@ func newSchemaCache() *schemaCache {
 	return &schemaCache{m: map[string]*schema{}, gen: map[string]uint64{}}
 }
 
+// get returns the schema of a notebook. On a shared database (DB.Shared)
+// another node may have changed the schema: a cached one is used only if
+// the catalogue's version is still its own, which costs one primary-key
+// read of a one-row table per request.
 func (c *schemaCache) get(ctx context.Context, s *Store, nbID string, db *DB) (*schema, error) {
 	c.mu.Lock()
 	sc, gen := c.m[nbID], c.gen[nbID]
 	c.mu.Unlock()
+	if sc != nil && db.Shared {
+		var v int64
+		row, err := db.queryRow(ctx, "SELECT version FROM "+db.Prefix+"_schema_version")
+		if err == nil {
+			err = row.Scan(&v)
+		}
+		if err != nil {
+			return nil, s.wrap("loadSchema", err)
+		}
+		if v != sc.version {
+			c.invalidate(nbID)
+			c.mu.Lock()
+			gen = c.gen[nbID]
+			c.mu.Unlock()
+			sc = nil
+		}
+	}
 	if sc != nil {
 		return sc, nil
 	}

@@ -64,6 +64,12 @@ type DB struct {
 	// statements prepared per DB would pile up on the server and outlive
 	// the schema they were prepared for.
 	NoPrepare bool
+	// Shared marks a database that other processes (other coffer nodes)
+	// change too: nothing read from it may be served from this process's
+	// memory unchecked. On the instance database it turns off the session
+	// and notebook registry caches; on a notebook's, the cached schema is
+	// checked against _schema_version at every use.
+	Shared bool
 
 	stmts    sync.Map             // query → *sql.Stmt prepared on R
 	wstmts   map[string]*sql.Stmt // query → *sql.Stmt prepared on W, used by group leaders only

@@ -166,7 +166,11 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*coffer.Caller, e
 	}
 	hash := auth.HashToken(key)
 	now := s.Now()
-	e, ok := s.sessions.get(string(hash), now)
+	var e sessionEntry
+	ok := false
+	if !s.inst.Shared {
+		e, ok = s.sessions.get(string(hash), now)
+	}
 	if !ok {
 		var deactivated sql.NullInt64
 		row, err := s.inst.queryRow(ctx, s.q("SELECT s.id, s.expires_at, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
@@ -184,7 +188,9 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*coffer.Caller, e
 		if deactivated.Valid {
 			return nil, errBadSession
 		}
-		s.sessions.put(string(hash), e, now)
+		if !s.inst.Shared {
+			s.sessions.put(string(hash), e, now)
+		}
 	}
 	if now.UnixMicro() >= e.expires {
 		return nil, errBadSession

@@ -28,6 +28,7 @@ type benchConfig struct {
 	concurrency int
 	dir         string
 	profileDir  string
+	db          string
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
@@ -38,6 +39,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measured time of each workload and of each limit")
 	fs.IntVar(&c.concurrency, "concurrency", 32, "concurrent clients (goroutines) of each workload")
 	fs.StringVar(&c.dir, "dir", ".", "where to create the temporary data directory (keep it on the filesystem you serve from: fsync costs differ)")
+	fs.StringVar(&c.db, "db", "", "PostgreSQL URL (postgres://…): run on PostgreSQL, in a schema of the bench's own that is dropped at the end; empty = SQLite")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -73,7 +75,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	fmt.Fprintf(stdout, "coffer bench: %d records, %s per workload, concurrency %d, GOMAXPROCS %d\n",
 		cfg.records, cfg.duration, cfg.concurrency, runtime.GOMAXPROCS(0))
-	env, err := startBenchEnv(ctx, cfg.dir, cfg.concurrency)
+	env, err := startBenchEnv(ctx, cfg.dir, cfg.concurrency, cfg.db, func(w string) { fmt.Fprintln(stdout, "WARNING:", w) })
 	if err != nil {
 		return err
 	}
@@ -83,6 +85,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	fmt.Fprintf(stdout, "data directory: %s (removed at the end)\n", env.dataDir)
+	if cfg.db != "" {
+		fmt.Fprintf(stdout, "storage: PostgreSQL, schema %s and its notebook schemas (dropped at the end)\n", env.store.dbSchema)
+	}
 
 	start := time.Now()
 	if err := env.loadRecords(ctx, cfg.records); err != nil {
@@ -100,6 +105,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rep.memLoad = loadPeak
 	rep.memAll = mem.peak()
 	rep.records = cfg.records
+	rep.postgres = cfg.db != ""
 	rep.print(stdout)
 	return nil
 }

@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/postgres"
 )
 
 // benchEnv is a real Coffer server on a temporary data directory, with one
@@ -23,8 +25,9 @@ import (
 // logged in to it.
 type benchEnv struct {
 	dataDir string
+	store   storeConfig
+	backend store.Backend
 	st      *store.Store
-	stClose func() error
 	hs      *http.Server
 	base    string // http://127.0.0.1:port/api/v1
 	client  *benchClient
@@ -52,8 +55,9 @@ var benchTeams = []string{"red", "green", "blue", "yellow"}
 
 // startBenchEnv creates the data directory under parent (not os.TempDir:
 // fsync costs differ between filesystems), starts the server and sets up
-// the account, notebook and table.
-func startBenchEnv(ctx context.Context, parent string, concurrency int) (_ *benchEnv, err error) {
+// the account, notebook and table. With dbURL the data goes to PostgreSQL
+// instead, in an instance schema of the bench's own, dropped at the end.
+func startBenchEnv(ctx context.Context, parent string, concurrency int, dbURL string, warn func(string)) (_ *benchEnv, err error) {
 	dir, err := os.MkdirTemp(parent, "coffer-bench-")
 	if err != nil {
 		return nil, err
@@ -61,15 +65,20 @@ func startBenchEnv(ctx context.Context, parent string, concurrency int) (_ *benc
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	e := &benchEnv{dataDir: dir}
+	e := &benchEnv{dataDir: dir, store: storeConfig{dataDir: dir}}
+	if dbURL != "" {
+		e.store.dbURL = dbURL
+		e.store.dbSchema = "coffer_bench_" + strings.ToLower(rand.Text()[:10])
+	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.close())
 		}
 	}()
-	if e.st, e.stClose, err = openStore(ctx, dir, ""); err != nil {
+	if e.backend, err = openBackend(ctx, &e.store, warn); err != nil {
 		return nil, err
 	}
+	e.st = store.New(e.backend)
 	if err := e.startServer(); err != nil {
 		return nil, err
 	}
@@ -138,6 +147,31 @@ func (e *benchEnv) notebookFile() string {
 	return filepath.Join(e.dataDir, "notebooks", e.notebook+".db")
 }
 
+// dropBenchSchemas drops the instance and notebook schemas of the bench.
+func dropBenchSchemas(b *postgres.Backend, opts postgres.Options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := b.Pool().QueryContext(ctx, "SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $2)", opts.Schema, opts.NotebookSchemaPrefix)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		names = append(names, `"`+n+`"`)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(names) == 0 {
+		return err
+	}
+	_, err = b.Pool().ExecContext(ctx, "DROP SCHEMA "+strings.Join(names, ", ")+" CASCADE")
+	return err
+}
+
 // close stops the server, closes the store and deletes the data directory.
 func (e *benchEnv) close() error {
 	var errs []error
@@ -149,8 +183,11 @@ func (e *benchEnv) close() error {
 	if e.client != nil {
 		e.client.hc.CloseIdleConnections()
 	}
-	if e.stClose != nil {
-		errs = append(errs, e.stClose())
+	if e.backend != nil {
+		if pg, ok := e.backend.(*postgres.Backend); ok {
+			errs = append(errs, dropBenchSchemas(pg, e.store.postgresOptions()))
+		}
+		errs = append(errs, e.backend.Close())
 	}
 	errs = append(errs, os.RemoveAll(e.dataDir))
 	return errors.Join(errs...)

@@ -15,18 +15,26 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store/postgres"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // sqlLimits is limit L2: the statements the server runs for each workload,
 // run in process through database/sql on the notebook's database file,
-// with the connections and pragmas of store/sqlite. What remains between
-// L2 and the HTTP workloads is Coffer's own cost: HTTP, session and
+// with the connections and pragmas of store/sqlite (on PostgreSQL: on the
+// server's own connection pool, in the notebook's schema). What remains
+// between L2 and the HTTP workloads is Coffer's own cost: HTTP, session and
 // notebook lookups, validation, JSON, and for writes the read-back of the
 // written record.
 type sqlLimits struct {
-	readers *sql.DB // reader pool, query_only
-	full    *sql.DB // single writer connection, synchronous=FULL (as the server)
-	normal  *sql.DB // single writer connection, synchronous=NORMAL (to price durability)
+	readers *sql.DB   // reader pool, query_only (PostgreSQL: the server's pool)
+	full    *sql.DB   // single writer connection, synchronous=FULL, as the server (PostgreSQL: the server's pool)
+	normal  *sql.DB   // single writer connection, synchronous=NORMAL, to price durability (PostgreSQL: a pool with synchronous_commit=off)
+	own     []*sql.DB // the pools to close
+
+	rebind func(string) string // "?" placeholders to the backend's
+	nulls  func(desc bool) string
 
 	table   string   // quoted SQL name of the table
 	cols    []string // quoted SQL names of the user columns, in table order
@@ -40,10 +48,21 @@ type sqlLimits struct {
 // foreign keys, busy_timeout; one writer connection with BEGIN IMMEDIATE;
 // readers as many as store/sqlite's default (max(4, 2×GOMAXPROCS)).
 func openSQLLimits(e *benchEnv) (_ *sqlLimits, err error) {
+	d := e.backend.Dialect()
 	l := &sqlLimits{
 		table:  `"t_` + strings.TrimPrefix(e.table.ID, coffer.PrefixTable) + `"`,
 		byName: map[string]string{},
 		userID: e.userID,
+		rebind: d.Rebind,
+		nulls:  d.NullsOrder,
+	}
+	pg, _ := e.backend.(*postgres.Backend)
+	if pg != nil {
+		schema, err := pg.NotebookSchema(e.notebook)
+		if err != nil {
+			return nil, err
+		}
+		l.table = `"` + schema + `".` + l.table
 	}
 	for _, c := range e.table.Columns {
 		q := `"c_` + strings.TrimPrefix(c.ID, coffer.PrefixColumn) + `"`
@@ -60,19 +79,42 @@ func openSQLLimits(e *benchEnv) (_ *sqlLimits, err error) {
 			l.close()
 		}
 	}()
+	if pg != nil {
+		return l, l.openPostgres(pg, e.store.dbURL)
+	}
 	dsn := "file:" + (&url.URL{Path: e.notebookFile()}).EscapedPath() +
 		"?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"
 	readers := max(4, 2*runtime.GOMAXPROCS(0))
 	if l.readers, err = openPool(dsn+"&_pragma=synchronous(FULL)&_pragma=query_only(1)", readers); err != nil {
 		return nil, err
 	}
+	l.own = append(l.own, l.readers)
 	if l.full, err = openPool(dsn+"&_pragma=synchronous(FULL)&_txlock=immediate", 1); err != nil {
 		return nil, err
 	}
+	l.own = append(l.own, l.full)
 	if l.normal, err = openPool(dsn+"&_pragma=synchronous(NORMAL)&_txlock=immediate", 1); err != nil {
 		return nil, err
 	}
+	l.own = append(l.own, l.normal)
 	return l, nil
+}
+
+// openPostgres reads and writes through the server's own pool (pgx, the
+// same connection settings), as concurrently as the server does; the
+// price of durability is measured on a second pool whose connections run
+// with synchronous_commit=off.
+func (l *sqlLimits) openPostgres(b *postgres.Backend, url string) error {
+	l.readers, l.full = b.Pool(), b.Pool()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec // as store/postgres
+	cfg.RuntimeParams["synchronous_commit"] = "off"
+	l.normal = stdlib.OpenDB(*cfg)
+	l.own = append(l.own, l.normal)
+	return l.normal.Ping()
 }
 
 func openPool(dsn string, n int) (*sql.DB, error) {
@@ -91,10 +133,8 @@ func openPool(dsn string, n int) (*sql.DB, error) {
 }
 
 func (l *sqlLimits) close() {
-	for _, db := range []*sql.DB{l.readers, l.full, l.normal} {
-		if db != nil {
-			db.Close()
-		}
+	for _, db := range l.own {
+		db.Close()
 	}
 }
 
@@ -115,7 +155,7 @@ func (l *sqlLimits) scanRow(row interface{ Scan(...any) error }, extra int, id .
 // getOp: SELECT every column of one record by primary key. Limited by
 // SQLite's B-tree lookup and the driver's per-statement cost.
 func (l *sqlLimits) getOp(ids []string) opFunc {
-	q := l.selectQ + " FROM " + l.table + " t WHERE t.id = ?"
+	q := l.rebind(l.selectQ + " FROM " + l.table + " t WHERE t.id = ?")
 	return func(ctx context.Context, rng *rand.Rand) error {
 		return l.scanRow(l.readers.QueryRowContext(ctx, q, ids[rng.IntN(len(ids))]), 0)
 	}
@@ -136,8 +176,8 @@ func (l *sqlLimits) listOp() opFunc {
 func (l *sqlLimits) listQuery() string {
 	age, team := "t."+l.byName["Age"], "t."+l.byName["Team"]
 	where := "((" + age + " IS NOT NULL AND " + age + " > ?) AND (" + team + " IS NOT NULL AND " + team + " = ?))"
-	return l.selectQ + ", " + age + ", t.id FROM " + l.table + " t WHERE " + where +
-		" ORDER BY " + age + " DESC, t.id DESC LIMIT " + strconv.Itoa(benchLimit+1)
+	return l.rebind(l.selectQ + ", " + age + ", t.id FROM " + l.table + " t WHERE " + where +
+		" ORDER BY " + age + " DESC" + l.nulls(true) + ", t.id DESC LIMIT " + strconv.Itoa(benchLimit+1))
 }
 
 // listPage runs the list query and returns the ids of the page.
@@ -189,8 +229,8 @@ func (l *sqlLimits) checkSameList(ctx context.Context, e *benchEnv) error {
 // the single writer connection of db. Limited by the commit's fsyncs
 // (synchronous=FULL) and by the single writer.
 func (l *sqlLimits) insertOp(db *sql.DB) opFunc {
-	q := "INSERT INTO " + l.table + " (id, version, created_at, created_by, updated_at, updated_by, " +
-		strings.Join(l.cols, ", ") + ") VALUES (?, 1, ?, ?, ?, ?" + strings.Repeat(", ?", len(l.cols)) + ")"
+	q := l.rebind("INSERT INTO " + l.table + " (id, version, created_at, created_by, updated_at, updated_by, " +
+		strings.Join(l.cols, ", ") + ") VALUES (?, 1, ?, ?, ?, ?" + strings.Repeat(", ?", len(l.cols)) + ")")
 	var n atomic.Int64
 	return func(ctx context.Context, rng *rand.Rand) error {
 		f := newBenchFields(rng, 20_000_000+int(n.Add(1)))
@@ -205,8 +245,8 @@ func (l *sqlLimits) insertOp(db *sql.DB) opFunc {
 // updateOp: one transaction updating two columns of one record by id, with
 // the version bump and audit columns the server writes. Limited as insertOp.
 func (l *sqlLimits) updateOp(ids []string) opFunc {
-	q := "UPDATE " + l.table + " SET version = version + 1, updated_at = ?, updated_by = ?, " +
-		l.byName["Score"] + " = ?, " + l.byName["Active"] + " = ? WHERE id = ?"
+	q := l.rebind("UPDATE " + l.table + " SET version = version + 1, updated_at = ?, updated_by = ?, " +
+		l.byName["Score"] + " = ?, " + l.byName["Active"] + " = ? WHERE id = ?")
 	return func(ctx context.Context, rng *rand.Rand) error {
 		return l.tx(ctx, l.full, q, time.Now().UnixMicro(), l.userID, rng.Int64N(100_000), rng.IntN(2) == 0, ids[rng.IntN(len(ids))])
 	}

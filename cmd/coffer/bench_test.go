@@ -57,6 +57,45 @@ func TestBenchRuns(t *testing.T) {
 	}
 }
 
+// TestBenchRunsPostgres runs coffer bench --db with tiny numbers: every
+// row must be printed and the bench's schemas dropped at the end.
+func TestBenchRunsPostgres(t *testing.T) {
+	pg := testPostgres(t)
+	var out, errOut bytes.Buffer
+	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", t.TempDir(), "--db", testPostgresURL()}
+	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	text := out.String()
+	t.Log("\n" + text)
+	for _, w := range []string{"get", "list", "create", "update"} {
+		re := regexp.MustCompile(`(?m)^` + w + `\s+\d+\s+\S+\s+\S+\s+0\s+L[12] .*\s\d+\.\d\d\s+≥ 0\.50\s+(yes|no)$`)
+		if !re.MatchString(text) {
+			t.Errorf("no complete row for workload %q", w)
+		}
+	}
+	for _, name := range []string{
+		"L1 minimal Go handler (fixed JSON)", "L2 SQL get by id", "L2 SQL filtered sorted page",
+		"L2 SQL insert tx (sync commit on)", "L2 SQL insert tx (sync commit off)", "L2 SQL update tx (sync commit on)",
+	} {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s+\d+\s+\S+\s+\S+\s+0$`)
+		if !re.MatchString(text) {
+			t.Errorf("no row for limit %q", name)
+		}
+	}
+	if !strings.Contains(text, "synchronous_commit=on") {
+		t.Error("output lacks the cost of durability")
+	}
+	m := regexp.MustCompile(`schema (coffer_bench_[a-z0-9]+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("output does not name the schema")
+	}
+	var n int
+	if err := pg.QueryRow("SELECT count(*) FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')", m[1]).Scan(&n); err != nil || n != 0 {
+		t.Errorf("bench left %d schemas behind (%v)", n, err)
+	}
+}
+
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--records", "0"}, {"--duration", "0s"}, {"--concurrency", "0"}, {"extra"},

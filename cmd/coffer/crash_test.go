@@ -32,6 +32,10 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		os.Exit(run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, os.Stdin, os.Stdout, os.Stderr))
 	}
+	if os.Getenv(nodeChildEnv) != "" {
+		// A node of the two-node test: storage from COFFER_DB and COFFER_DB_SCHEMA.
+		os.Exit(run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(m.Run())
 }
 
@@ -124,6 +128,13 @@ type crashChild struct {
 // it listens.
 func startCrashChild(t *testing.T, dir, logPath string) *crashChild {
 	t.Helper()
+	return startChild(t, []string{crashChildEnv + "=" + dir}, logPath)
+}
+
+// startChild starts the test binary with env added to its environment and
+// waits until it listens; its standard error goes to logPath.
+func startChild(t *testing.T, env []string, logPath string) *crashChild {
+	t.Helper()
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +142,7 @@ func startCrashChild(t *testing.T, dir, logPath string) *crashChild {
 	fmt.Fprintf(logf, "--- start %s\n", time.Now().Format(time.RFC3339Nano))
 	out := &addrWatcher{found: make(chan string, 1)}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = out
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {

@@ -26,9 +26,9 @@ func main() {
 const usage = `Coffer: a security-first collaborative database.
 
 Usage:
-  coffer serve [--addr 127.0.0.1:8080] [--data ./coffer-data]
-  coffer user create --email E --name N --password-stdin [--operator] [--data DIR]
-  coffer bench [--records 100000] [--duration 5s] [--concurrency 32]
+  coffer serve [--addr 127.0.0.1:8080] [--data ./coffer-data | --db postgres://…]
+  coffer user create --email E --name N --password-stdin [--operator] [--data DIR | --db postgres://…]
+  coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
   coffer version
 `

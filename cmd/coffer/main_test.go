@@ -286,11 +286,11 @@ func TestWalkThrough(t *testing.T) {
 	}
 }
 
-// TestServeRefusesPostgres: --db is refused with an explanation until the
-// PostgreSQL backend exists.
-func TestServeRefusesPostgres(t *testing.T) {
-	code, _, errOut := walkRun(t, "", "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--db", "postgres://localhost/coffer")
-	if code != 1 || !strings.Contains(errOut, "PostgreSQL backend is not available") {
-		t.Errorf("serve --db: %d %q", code, errOut)
+// TestServeUnreachablePostgres: --db to a server that does not answer
+// fails at start-up with the cause, before listening.
+func TestServeUnreachablePostgres(t *testing.T) {
+	code, out, errOut := walkRun(t, "", "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--db", "postgres://postgres@127.0.0.1:1/coffer?sslmode=disable&connect_timeout=5")
+	if code != 1 || !strings.Contains(errOut, "postgres: connect") || strings.Contains(out, "listening") {
+		t.Errorf("serve --db unreachable: %d %q %q", code, out, errOut)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,19 +15,78 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/sqlite"
 )
 
-// openStore opens the storage selected by the flags.
-func openStore(ctx context.Context, dataDir, dbURL string) (*store.Store, func() error, error) {
-	if dbURL != "" {
-		return nil, nil, errors.New("--db / COFFER_DB: the PostgreSQL backend is not available in this version; leave it empty to use SQLite in --data")
+// storeConfig selects the storage: SQLite in dataDir, or PostgreSQL at
+// dbURL in the instance schema dbSchema.
+type storeConfig struct {
+	dataDir  string
+	dbURL    string // postgres:// URL or key=value string; empty = SQLite
+	dbSchema string // instance schema on PostgreSQL; empty = "coffer"
+}
+
+// storeFlags registers the storage flags on fs.
+func storeFlags(fs *flag.FlagSet) *storeConfig {
+	c := &storeConfig{}
+	fs.StringVar(&c.dataDir, "data", env("COFFER_DATA", "./coffer-data"), "data directory (COFFER_DATA)")
+	fs.StringVar(&c.dbURL, "db", env("COFFER_DB", ""), "PostgreSQL URL, postgres://… (COFFER_DB); empty = SQLite in --data")
+	fs.StringVar(&c.dbSchema, "db-schema", env("COFFER_DB_SCHEMA", ""), "PostgreSQL schema of the instance (COFFER_DB_SCHEMA; default coffer): several instances, or tests, can share one database")
+	return c
+}
+
+// where describes the storage for people (never the URL: it may hold a password).
+func (c *storeConfig) where() string {
+	if c.dbURL == "" {
+		return "data in " + c.dataDir
 	}
-	b, err := sqlite.Open(ctx, dataDir, sqlite.Options{})
+	return "data in PostgreSQL, schema " + c.postgresOptions().Schema
+}
+
+// postgresOptions returns the backend options for dbSchema: the defaults
+// (instance schema "coffer", notebook schemas "nb_<id>") unless another
+// schema is named; then notebook schemas are "<schema>_<id>".
+func (c *storeConfig) postgresOptions() postgres.Options {
+	if c.dbSchema == "" || c.dbSchema == "coffer" {
+		return postgres.Options{Schema: "coffer"}
+	}
+	return postgres.Options{Schema: c.dbSchema, NotebookSchemaPrefix: c.dbSchema + "_"}
+}
+
+// openStore opens the storage selected by c. On PostgreSQL it refuses a
+// server that runs with fsync=off and passes warn what else puts
+// acknowledged writes at risk.
+func openStore(ctx context.Context, c *storeConfig, warn func(string)) (*store.Store, func() error, error) {
+	b, err := openBackend(ctx, c, warn)
 	if err != nil {
 		return nil, nil, err
 	}
 	return store.New(b), b.Close, nil
+}
+
+// openBackend is openStore's backend.
+func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.Backend, error) {
+	if c.dbURL == "" {
+		b, err := sqlite.Open(ctx, c.dataDir, sqlite.Options{})
+		if err != nil {
+			return nil, err // not a nil *sqlite.Backend in a non-nil interface
+		}
+		return b, nil
+	}
+	b, err := postgres.Open(ctx, c.dbURL, c.postgresOptions())
+	if err != nil {
+		return nil, err
+	}
+	warnings, err := b.CheckDurability(ctx)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	for _, w := range warnings {
+		warn(w)
+	}
+	return b, nil
 }
 
 // newAPI wires the store into the HTTP API.
@@ -42,8 +100,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", env("COFFER_ADDR", "127.0.0.1:8080"), "listen address (COFFER_ADDR)")
-	data := fs.String("data", env("COFFER_DATA", "./coffer-data"), "data directory (COFFER_DATA)")
-	db := fs.String("db", env("COFFER_DB", ""), "postgres:// URL (COFFER_DB); empty = SQLite in --data")
+	sc := storeFlags(fs)
 	logFormat := fs.String("log-format", env("COFFER_LOG_FORMAT", "text"), "log format: text or json (COFFER_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,7 +118,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	st, closeStore, err := openStore(ctx, *data, *db)
+	st, closeStore, err := openStore(ctx, sc, func(w string) {
+		log.Warn(w)
+		fmt.Fprintf(stdout, "\nWARNING: %s\n\n", w)
+	})
 	if err != nil {
 		return err
 	}
@@ -84,11 +144,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "Coffer %s listening on http://%s (data in %s)\n", coffer.Version, ln.Addr(), *data)
+	fmt.Fprintf(stdout, "Coffer %s listening on http://%s (%s)\n", coffer.Version, ln.Addr(), sc.where())
 	if n == 0 {
+		storage := "--data " + sc.dataDir
+		if sc.dbURL != "" {
+			storage = "--db \"$COFFER_DB\""
+			if sc.dbSchema != "" {
+				storage += " --db-schema " + sc.dbSchema
+			}
+		}
 		fmt.Fprintf(stdout, "\nNo account exists yet; there is no default account. Create the first one with:\n"+
-			"  go run ./cmd/coffer user create --data %s --email you@example.com --name \"Your Name\" --password-stdin\n"+
-			"then type a password of at least 15 characters and press Enter.\n\n", *data)
+			"  go run ./cmd/coffer user create %s --email you@example.com --name \"Your Name\" --password-stdin\n"+
+			"then type a password of at least 15 characters and press Enter.\n\n", storage)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -19,8 +19,7 @@ func cmdUserCreate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	name := fs.String("name", "", "the person's name")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	operator := fs.Bool("operator", false, "make the account an instance operator")
-	data := fs.String("data", env("COFFER_DATA", "./coffer-data"), "data directory (COFFER_DATA)")
-	db := fs.String("db", env("COFFER_DB", ""), "postgres:// URL (COFFER_DB)")
+	sc := storeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,7 +31,7 @@ func cmdUserCreate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	st, closeStore, err := openStore(ctx, *data, *db)
+	st, closeStore, err := openStore(ctx, sc, func(w string) { fmt.Fprintln(stderr, "WARNING:", w) })
 	if err != nil {
 		return err
 	}

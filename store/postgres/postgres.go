@@ -13,8 +13,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
@@ -34,9 +36,21 @@ type Options struct {
 	// followed by the notebook id's random part (default "nb_"). Tests set
 	// it so that the schemas of one test store can be found and dropped.
 	NotebookSchemaPrefix string
-	// MaxConns bounds the pool's connections (default: database/sql's, unbounded).
+	// MaxConns bounds the pool's connections, all of which are kept open
+	// once made (default DefaultMaxConns). Mind the server's
+	// max_connections: every node has a pool of its own.
 	MaxConns int
+	// StatementTimeout bounds every statement of every connection
+	// (default 30 s). A statement_timeout given in the URL, as a parameter
+	// or in "options", wins.
+	StatementTimeout time.Duration
 }
+
+// DefaultMaxConns bounds each node's pool unless Options say otherwise.
+const DefaultMaxConns = 20
+
+// DefaultStatementTimeout bounds each statement unless the URL or Options say otherwise.
+const DefaultStatementTimeout = 30 * time.Second
 
 // Backend is the PostgreSQL implementation of store.Backend.
 type Backend struct {
@@ -81,11 +95,16 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	// a column it reads changed type ("cached plan must not change result
 	// type"), and user tables change type at run time.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	setStatementTimeout(cfg, opts.StatementTimeout)
 	pool := stdlib.OpenDB(*cfg)
-	if opts.MaxConns > 0 {
-		pool.SetMaxOpenConns(opts.MaxConns)
-		pool.SetMaxIdleConns(opts.MaxConns)
+	// Idle connections are kept up to the bound: database/sql keeps two by
+	// default, and a pool that closes and reopens connections under load
+	// pays a server process start for each.
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
 	}
+	pool.SetMaxOpenConns(opts.MaxConns)
+	pool.SetMaxIdleConns(opts.MaxConns)
 	mig := stdlib.OpenDB(*cfg)
 	mig.SetMaxOpenConns(1)
 	mig.SetMaxIdleConns(1)
@@ -105,8 +124,28 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	if err := b.migrateSchema(ctx, opts.Schema, "migrations/instance", true); err != nil {
 		return fail(err)
 	}
-	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix, NoPrepare: true}
+	// Several coffer nodes may share the database: no cache may be trusted
+	// without asking it (store.DB.Shared).
+	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix, NoPrepare: true, Shared: true}
 	return b, nil
+}
+
+// setStatementTimeout makes every connection of cfg run with a
+// statement_timeout, unless the connection string sets one itself (as a
+// parameter, which pgx sends as a run-time parameter, or with -c in options).
+// TLS is left as the connection string asks (sslmode, sslrootcert, …):
+// pgx applies it.
+func setStatementTimeout(cfg *pgx.ConnConfig, d time.Duration) {
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; ok || strings.Contains(cfg.RuntimeParams["options"], "statement_timeout") {
+		return
+	}
+	if d <= 0 {
+		d = DefaultStatementTimeout
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(d.Milliseconds(), 10)
 }
 
 // foldCollation picks the collation under which lower() folds case with
@@ -196,7 +235,7 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	if err := b.migrateSchema(ctx, schema, "migrations/notebook", true); err != nil {
 		return nil, nil, err
 	}
-	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + ".", NoPrepare: true}
+	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + ".", NoPrepare: true, Shared: true}
 	b.mu.Lock()
 	if prev := b.nbs[id]; prev != nil {
 		db = prev

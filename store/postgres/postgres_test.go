@@ -64,11 +64,27 @@ func randomName(prefix string) string {
 // openBackend opens a backend in schemas of its own, dropped at cleanup.
 func openBackend(t *testing.T) *postgres.Backend {
 	t.Helper()
+	return openBackendURL(t, testURL())
+}
+
+// openBackendURL is openBackend on another connection string.
+func openBackendURL(t *testing.T, url string) *postgres.Backend {
+	t.Helper()
 	requirePostgres(t)
+	return openBackendOpts(t, url, testOptions())
+}
+
+// testOptions names fresh schemas for one test store.
+func testOptions() postgres.Options {
 	base := randomName("ct_")
-	opts := postgres.Options{Schema: base, NotebookSchemaPrefix: base + "_n"}
+	return postgres.Options{Schema: base, NotebookSchemaPrefix: base + "_n"}
+}
+
+// openBackendOpts opens a backend on the schemas of opts and drops them at cleanup.
+func openBackendOpts(t *testing.T, url string, opts postgres.Options) *postgres.Backend {
+	t.Helper()
 	ctx := context.Background()
-	b, err := postgres.Open(ctx, testURL(), opts)
+	b, err := postgres.Open(ctx, url, opts)
 	if err != nil {
 		t.Fatalf("postgres.Open: %v", err)
 	}
@@ -156,5 +172,119 @@ func TestNotebookSchemas(t *testing.T) {
 	}
 	if _, _, err := b.Notebook(ctx, "nb_bad"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Errorf("open a malformed id: got %v, want not_found", err)
+	}
+}
+
+// TestStatementTimeout: every connection runs with a statement timeout, 30 s
+// unless the connection string sets one.
+func TestStatementTimeout(t *testing.T) {
+	ctx := context.Background()
+	show := func(b *postgres.Backend) string {
+		var v string
+		if err := b.Pool().QueryRowContext(ctx, "SHOW statement_timeout").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := show(openBackend(t)); got != "30s" {
+		t.Errorf("default statement_timeout = %q, want 30s", got)
+	}
+	sep := "?"
+	if strings.Contains(testURL(), "?") {
+		sep = "&"
+	}
+	if got := show(openBackendURL(t, testURL()+sep+"statement_timeout=5000")); got != "5s" {
+		t.Errorf("statement_timeout from the URL = %q, want 5s", got)
+	}
+	if got := show(openBackendURL(t, testURL()+sep+"options=-c%20statement_timeout%3D7s")); got != "7s" {
+		t.Errorf("statement_timeout from the URL's options = %q, want 7s", got)
+	}
+}
+
+// TestCheckDurabilityHere: the test server is durable, so the check passes.
+func TestCheckDurabilityHere(t *testing.T) {
+	b := openBackend(t)
+	if _, err := b.CheckDurability(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTwoNodes: two stores on one database, as two coffer nodes, see each
+// other's changes at once: nothing is served from one node's memory.
+func TestTwoNodes(t *testing.T) {
+	requirePostgres(t)
+	ctx := context.Background()
+	opts := testOptions()
+	b1 := openBackendOpts(t, testURL(), opts)
+	b2, err := postgres.Open(ctx, testURL(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	n1, n2 := store.New(b1), store.New(b2)
+	const email, password = "two@example.com", "a long enough password, surely"
+	if _, err := n1.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Two", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := n1.Login(ctx, email, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := n1.Authenticate(ctx, sess.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := n2.Authenticate(ctx, sess.Key)
+	if err != nil {
+		t.Fatalf("node 2 does not know node 1's session: %v", err)
+	}
+	ctx1, ctx2 := coffer.WithCaller(ctx, c1), coffer.WithCaller(ctx, c2)
+
+	nb, err := n1.CreateNotebook(ctx1, "Shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := n1.CreateTable(ctx1, nb.ID, coffer.TableInput{Name: "T", Columns: []coffer.ColumnInput{{Name: "A", Type: coffer.TypeText}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := n1.CreateRecord(ctx1, nb.ID, tb.ID, map[string]any{"A": "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := n2.FindRecord(ctx2, nb.ID, tb.ID, rec.ID); err != nil || got.Fields["A"] != "one" {
+		t.Fatalf("node 2 reads node 1's record: %v %v", got, err)
+	}
+	// Node 2 has the schema cached now; a column added on node 1 must be
+	// writable through node 2 at once.
+	if _, err := n1.CreateColumn(ctx1, nb.ID, tb.ID, coffer.ColumnInput{Name: "B", Type: coffer.TypeNumber}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := n2.FindTable(ctx2, nb.ID, tb.ID); err != nil || len(got.Columns) != 2 {
+		t.Fatalf("node 2 sees the new column: %v %v", got, err)
+	}
+	if _, err := n2.CreateRecord(ctx2, nb.ID, tb.ID, map[string]any{"A": "two", "B": 2}); err != nil {
+		t.Fatalf("node 2 writes the column added on node 1: %v", err)
+	}
+	// Registry rows: a rename on node 1 is seen by node 2, as is a deletion.
+	name := "Renamed"
+	if _, err := n1.UpdateNotebook(ctx1, nb.ID, coffer.NotebookUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := n2.FindNotebook(ctx2, nb.ID); err != nil || got.Name != name {
+		t.Fatalf("node 2 sees the rename: %v %v", got, err)
+	}
+	if err := n1.DeleteNotebook(ctx1, nb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.FindRecord(ctx2, nb.ID, tb.ID, rec.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Fatalf("node 2 after deletion on node 1: got %v, want not_found", err)
+	}
+	// Logout on node 1 ends the session on node 2.
+	if err := n1.Logout(ctx1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Authenticate(ctx, sess.Key); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
+		t.Fatalf("node 2 after logout on node 1: got %v, want unauthorized", err)
 	}
 }
