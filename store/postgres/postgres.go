@@ -64,6 +64,9 @@ type Backend struct {
 	// nbs holds the store.DB of each notebook seen to exist and be
 	// migrated by this process; all share the pool.
 	nbs map[string]*store.DB
+	// growth counts written rows per notebook, to refresh the planner's
+	// statistics each time they double (autovacuum may lag behind a bulk load).
+	growth map[string]*growth
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -277,9 +280,63 @@ func (b *Backend) DropNotebook(ctx context.Context, id string) error {
 	return err
 }
 
-// Wrote does nothing: PostgreSQL's autovacuum keeps the planner's
-// statistics fresh.
-func (b *Backend) Wrote(notebookID string, rows int) {}
+// Wrote counts a notebook's written rows and, each time they double (from
+// 1,000 on), refreshes the planner's statistics of its tables in the
+// background: autovacuum gets there too, but can lag behind a bulk load,
+// and a sorted list then sorts instead of walking its index.
+func (b *Backend) Wrote(notebookID string, rows int) {
+	schema, err := b.NotebookSchema(notebookID)
+	if err != nil {
+		return
+	}
+	b.mu.Lock()
+	g := b.growth[notebookID]
+	if g == nil {
+		g = &growth{analyzeAt: 1000}
+		if b.growth == nil {
+			b.growth = map[string]*growth{}
+		}
+		b.growth[notebookID] = g
+	}
+	g.written += int64(rows)
+	due := g.written >= g.analyzeAt
+	if due {
+		g.analyzeAt = 2 * g.written
+	}
+	b.mu.Unlock()
+	if due {
+		go b.analyze(schema)
+	}
+}
+
+// growth counts the rows written to a notebook by this process.
+type growth struct {
+	written, analyzeAt int64
+}
+
+// analyze refreshes the planner's statistics of a notebook's tables. An
+// error only means they stay as they were (autovacuum catches up later).
+func (b *Backend) analyze(schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := b.pool.QueryContext(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+	if err != nil {
+		return
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if rows.Scan(&t) == nil {
+			tables = append(tables, t)
+		}
+	}
+	rows.Close()
+	for _, t := range tables {
+		if _, err := b.pool.ExecContext(ctx, "ANALYZE "+quoteIdent(schema)+"."+quoteIdent(t)); err != nil {
+			return
+		}
+	}
+}
 
 // Ping checks that the database answers.
 func (b *Backend) Ping(ctx context.Context) error { return b.pool.PingContext(ctx) }
