@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Records", testRecords},
 		{"Batch", testBatch},
 		{"Lists", testLists},
+		{"FilterProperty", testFilterProperty},
 		{"Views", testViews},
 		{"FieldOrder", testFieldOrder},
 		{"Concurrency", testConcurrency},
