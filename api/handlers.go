@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cofferhq/coffer"
 )
@@ -25,14 +26,22 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Browsers get the key in a cookie too: host-only (__Host-), HTTPS
+	// only, out of reach of scripts, not sent by cross-site requests.
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.Key, Path: "/", Expires: sess.ExpiresAt,
+		MaxAge: int(time.Until(sess.ExpiresAt).Seconds()), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	writeJSON(w, http.StatusOK, sess)
 }
+
+// SessionCookie is the name of the session cookie set at login.
+const SessionCookie = "__Host-coffer_session"
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if err := s.svc.Auth.Logout(r.Context()); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -140,17 +140,22 @@ func (s *Server) withHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate resolves the bearer key of r into a caller.
+// authenticate resolves the caller of r: the bearer key of the
+// Authorization header, or else the session cookie set at login.
 func (s *Server) authenticate(r *http.Request) (context.Context, error) {
-	h := r.Header.Get("Authorization")
-	scheme, key, ok := strings.Cut(h, " ")
-	if h == "" {
+	var key string
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, k, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(k) == "" {
+			return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "the Authorization header must be: Bearer <session key>")
+		}
+		key = strings.TrimSpace(k)
+	} else if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		key = c.Value
+	} else {
 		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "authentication required: send Authorization: Bearer <session key>")
 	}
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "the Authorization header must be: Bearer <session key>")
-	}
-	c, err := s.svc.Auth.Authenticate(r.Context(), strings.TrimSpace(key))
+	c, err := s.svc.Auth.Authenticate(r.Context(), key)
 	if err != nil {
 		return nil, err
 	}

@@ -152,7 +152,19 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // Handler returns the HTTP handler with every middleware applied.
 func (s *Server) Handler() http.Handler {
-	return s.withRequestLog(s.withRecover(s.withHeaders(s.mux)))
+	return s.withRequestLog(s.withRecover(s.withHeaders(s.withCSRF(s.mux))))
+}
+
+// withCSRF refuses cross-origin browser requests with unsafe methods
+// (Sec-Fetch-Site, or Origin against Host), so the session cookie cannot be
+// used by another site. Clients that send no such headers (API clients with
+// a bearer key) are not affected.
+func (s *Server) withCSRF(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeProblem(w, r, coffer.EFORBIDDEN, "cross-origin request refused", nil)
+	}))
+	return cop.Handler(next)
 }
 
 // Drain makes /readyz fail so load balancers stop sending traffic before shutdown.
