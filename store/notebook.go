@@ -218,6 +218,9 @@ func (s *Store) forgetNotebook(id string) {
 // database and loads its schema (cached until the next schema change; on
 // a shared database, checked against the catalogue's version first).
 func (s *Store) openNotebook(ctx context.Context, id string) (*nbConn, error) {
+	if s.inst.Shared {
+		return s.openSharedNotebook(ctx, id)
+	}
 	nb, err := s.cachedNotebook(ctx, id)
 	if err != nil {
 		return nil, err
@@ -226,10 +229,58 @@ func (s *Store) openNotebook(ctx context.Context, id string) (*nbConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := s.nbs.get(ctx, s, id, db)
+	sc, err := s.nbs.get(ctx, s, id, db, -1)
 	if err != nil {
 		release()
 		return nil, err
 	}
 	return &nbConn{nb: nb, db: db, schema: sc, release: release}, nil
+}
+
+// openSharedNotebook is openNotebook on a database shared by several nodes,
+// where nothing may be cached without a check: the registry row and the
+// notebook's schema version are read in one query (one round trip), and
+// the cached schema is used only if its version is current.
+func (s *Store) openSharedNotebook(ctx context.Context, id string) (*nbConn, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !coffer.ValidID(coffer.PrefixNotebook, id) {
+		return nil, errNotebookNotFound
+	}
+	db, release, err := s.b.Notebook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var nb coffer.Notebook
+	var created, updated, version int64
+	err = db.R.QueryRowContext(ctx, s.q("SELECT "+notebookCols+", (SELECT version FROM "+db.Prefix+"_schema_version) FROM "+
+		s.inst.Prefix+"notebooks WHERE id = ?"), id).Scan(&nb.ID, &nb.Name, &nb.OwnerID, &created, &updated, &version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = errNotebookNotFound
+	case err != nil:
+		// Another node may have deleted the notebook, schema and all: the
+		// registry then says so.
+		if _, ferr := s.cachedNotebook(ctx, id); coffer.ErrorCode(ferr) == coffer.ENOTFOUND {
+			err = ferr
+		} else {
+			err = s.wrap("openNotebook", err)
+		}
+	}
+	if err == nil {
+		nb.CreatedAt, nb.UpdatedAt = fromMicros(created), fromMicros(updated)
+		_, err = s.visible(c, &nb)
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	sc, err := s.nbs.get(ctx, s, id, db, version)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &nbConn{nb: &nb, db: db, schema: sc, release: release}, nil
 }

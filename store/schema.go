@@ -224,20 +224,23 @@ func newSchemaCache() *schemaCache {
 
 // get returns the schema of a notebook. On a shared database (DB.Shared)
 // another node may have changed the schema: a cached one is used only if
-// the catalogue's version is still its own, which costs one primary-key
-// read of a one-row table per request.
-func (c *schemaCache) get(ctx context.Context, s *Store, nbID string, db *DB) (*schema, error) {
+// the catalogue's version is still its own. version is that version when
+// the caller already read it (with the registry row), or -1: then get
+// reads it, one primary-key read of a one-row table.
+func (c *schemaCache) get(ctx context.Context, s *Store, nbID string, db *DB, version int64) (*schema, error) {
 	c.mu.Lock()
 	sc, gen := c.m[nbID], c.gen[nbID]
 	c.mu.Unlock()
 	if sc != nil && db.Shared {
-		var v int64
-		row, err := db.queryRow(ctx, "SELECT version FROM "+db.Prefix+"_schema_version")
-		if err == nil {
-			err = row.Scan(&v)
-		}
-		if err != nil {
-			return nil, s.wrap("loadSchema", err)
+		v := version
+		if v < 0 {
+			row, err := db.queryRow(ctx, "SELECT version FROM "+db.Prefix+"_schema_version")
+			if err == nil {
+				err = row.Scan(&v)
+			}
+			if err != nil {
+				return nil, s.wrap("loadSchema", err)
+			}
 		}
 		if v != sc.version {
 			c.invalidate(nbID)
