@@ -339,7 +339,12 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 	if tx, ok := rq.(*sql.Tx); ok {
 		return out, s.wrap("FindRecords", withCount(tx))
 	}
-	err = s.readTx(ctx, nc.db.R, "FindRecords", func(tx *sql.Tx) error { return withCount(tx) })
+	tx, err := nc.db.R.BeginTx(ctx, &sql.TxOptions{Isolation: nc.db.SnapshotIsolation})
+	if err != nil {
+		return nil, s.wrap("FindRecords", err)
+	}
+	defer tx.Rollback()
+	err = s.wrap("FindRecords", withCount(tx))
 	return out, err
 }
 

@@ -393,6 +393,16 @@ func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema,
 	}
 	s.nbs.invalidate(nc.nb.ID)
 	return s.readTx(ctx, nc.db.R, "read", func(tx *sql.Tx) error {
+		// Where schema changes run concurrently with reads (PostgreSQL),
+		// hold the catalogue's version row shared: a schema change takes
+		// it exclusively first, so none can commit between loading the
+		// schema and reading the data.
+		if lock := s.d.LockRows(false); lock != "" {
+			var v int64
+			if err := tx.QueryRowContext(ctx, "SELECT version FROM "+nc.db.Prefix+"_schema_version"+lock).Scan(&v); err != nil {
+				return err
+			}
+		}
 		sc, err := s.loadSchema(ctx, nc.nb.ID, nc.db.Prefix, tx)
 		if err != nil {
 			return err

@@ -64,6 +64,11 @@ type DB struct {
 	// statements prepared per DB would pile up on the server and outlive
 	// the schema they were prepared for.
 	NoPrepare bool
+	// SnapshotIsolation is the isolation level under which a read of several
+	// statements (a page and its total) sees one snapshot: the default on
+	// SQLite (a read transaction is a snapshot in WAL mode), repeatable read
+	// on PostgreSQL (whose default, read committed, is not).
+	SnapshotIsolation sql.IsolationLevel
 	// Shared marks a database that other processes (other coffer nodes)
 	// change too: nothing read from it may be served from this process's
 	// memory unchecked. On the instance database it turns off the session
