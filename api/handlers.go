@@ -362,7 +362,6 @@ func (s *Server) deleteView(w http.ResponseWriter, r *http.Request) {
 // reply sends v with status, or err as a problem.
 func (s *Server) reply(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
 	if err != nil {
-		w.Header().Del("ETag")
 		s.writeError(w, r, err)
 		return
 	}
