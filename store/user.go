@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/mail"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
+	"github.com/cofferhq/coffer/value"
 )
 
 // SessionLifetime is how long a session key stays valid after login.
@@ -41,11 +41,7 @@ func (s *Store) dummyHash(ctx context.Context) string {
 
 func normalizeEmail(email string) (display, key string, ok bool) {
 	display = strings.TrimSpace(email)
-	if display == "" || len(display) > 254 {
-		return "", "", false
-	}
-	a, err := mail.ParseAddress(display)
-	if err != nil || a.Address != display || !strings.Contains(display[strings.LastIndex(display, "@"):], ".") {
+	if !value.ValidEmail(display) {
 		return "", "", false
 	}
 	return display, strings.ToLower(display), true

@@ -57,6 +57,10 @@ func textMessage(p textProblem, max int) string {
 	return "must not contain control characters"
 }
 
+// ValidEmail reports whether s is an e-mail address as email columns accept
+// it; accounts use the same rule.
+func ValidEmail(s string) bool { return checkEmail(s) }
+
 // checkEmail reports whether s is a bare email address: what
 // net/mail.ParseAddress accepts, with no display name or angle brackets,
 // and a dot in the domain.
