@@ -255,23 +255,21 @@ func (b *Backend) CreateNotebook(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); err == nil {
+	// Create the file (never over an existing one), then open it through
+	// the pool, which migrates it.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if os.IsExist(err) {
 		return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
 	}
-	db, release, err := func() (*store.DB, func(), error) {
-		// Create the file, then open it through the pool (which migrates it).
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, nil, err
-		}
-		f.Close()
-		return b.Notebook(ctx, id)
-	}()
 	if err != nil {
-		os.Remove(path)
 		return err
 	}
-	_ = db
+	f.Close()
+	_, release, err := b.Notebook(ctx, id)
+	if err != nil {
+		removeFiles(path)
+		return err
+	}
 	release()
 	return nil
 }

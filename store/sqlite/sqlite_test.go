@@ -116,3 +116,30 @@ func TestDropNotebookInUse(t *testing.T) {
 		t.Errorf("open a dropped notebook: got %v, want not_found", err)
 	}
 }
+
+// TestCreateNotebookTwice: creating a notebook's storage over an existing
+// one is refused and leaves the existing database untouched.
+func TestCreateNotebookTwice(t *testing.T) {
+	ctx := context.Background()
+	b, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	id := coffer.NewID(coffer.PrefixNotebook)
+	if err := b.CreateNotebook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateNotebook(ctx, id); coffer.ErrorCode(err) != coffer.ECONFLICT {
+		t.Fatalf("create twice: got %v, want conflict", err)
+	}
+	db, release, err := b.Notebook(ctx, id)
+	if err != nil {
+		t.Fatalf("the existing notebook is gone: %v", err)
+	}
+	defer release()
+	var n int
+	if err := db.R.QueryRowContext(ctx, "SELECT count(*) FROM _tables").Scan(&n); err != nil {
+		t.Errorf("the existing notebook was damaged: %v", err)
+	}
+}
