@@ -56,4 +56,8 @@ const (
 	PrefixColumn   = "col_"
 	PrefixRecord   = "rec_"
 	PrefixView     = "viw_"
+	PrefixOrg      = "org_"
+	PrefixGroup    = "grp_"
+	PrefixAPIKey   = "key_"
+	PrefixEvent    = "evt_"
 )

@@ -3,6 +3,7 @@ package coffer
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes are stable: clients and tests rely on them. Add new ones, never
@@ -17,6 +18,8 @@ const (
 	EFORBIDDEN    = "forbidden"         // authenticated but not allowed
 	ETOOLARGE     = "too_large"         // the request exceeds a size limit
 	EUNAVAILABLE  = "unavailable"       // the service is shutting down or overloaded
+	ETOOMANY      = "rate_limited"      // too many attempts: wait (Retry-After) and try again
+	ERESTRICTED   = "restricted"        // the session may only finish a required step (2FA enrolment, password change)
 	EINTERNAL     = "internal"          // a bug or an infrastructure failure; details only in logs
 )
 
@@ -99,4 +102,24 @@ func ErrorFields(err error) []FieldError {
 		return e.Fields
 	}
 	return nil
+}
+
+// TooMany returns an ETOOMANY error that asks to wait (at least a second).
+func TooMany(wait time.Duration) *Error {
+	secs := max(1, int((wait+time.Second-1)/time.Second))
+	return &Error{Code: ETOOMANY, Message: fmt.Sprintf("too many failed attempts: try again in %d seconds", secs), Err: retryAfter(secs)}
+}
+
+// retryAfter is carried by ETOOMANY errors: the seconds to wait.
+type retryAfter int
+
+func (r retryAfter) Error() string { return fmt.Sprintf("retry after %ds", int(r)) }
+
+// RetryAfter returns the seconds to wait carried by an ETOOMANY error, or 0.
+func RetryAfter(err error) int {
+	var r retryAfter
+	if errors.As(err, &r) {
+		return int(r)
+	}
+	return 0
 }

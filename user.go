@@ -29,6 +29,8 @@ type Session struct {
 	Key       string    `json:"session_key"`
 	ExpiresAt time.Time `json:"expires_at"`
 	User      *User     `json:"user"`
+	// Restriction, when set, says which step the session must finish first.
+	Restriction string `json:"restriction,omitempty"`
 }
 
 // UserService manages accounts. It is used by the CLI and, later, by
@@ -43,11 +45,39 @@ type UserService interface {
 
 // AuthService logs people in and authenticates requests.
 type AuthService interface {
-	// Login checks an e-mail and password and opens a session.
-	// EUNAUTHORIZED with the same message whether the e-mail exists or not.
-	Login(ctx context.Context, email, password string) (*Session, error)
+	// Login checks an e-mail and password. It opens a session, or returns a
+	// challenge when the account has a second factor. EUNAUTHORIZED with
+	// the same message whether the e-mail exists or not; ETOOMANY when the
+	// account or the client's address is throttled.
+	Login(ctx context.Context, email, password string) (*LoginResult, error)
+	// SecondFactor answers a login challenge with a TOTP or recovery code
+	// and opens the session. EUNAUTHORIZED for a wrong, used or expired
+	// code or challenge.
+	SecondFactor(ctx context.Context, challenge, method, code string) (*Session, error)
 	// Authenticate returns the caller behind a session key. EUNAUTHORIZED.
 	Authenticate(ctx context.Context, key string) (*Caller, error)
 	// Logout ends the session of the caller in ctx.
 	Logout(ctx context.Context) error
+}
+
+// SessionService lets people see and end their sessions and manage their
+// API keys; organization admins may end those of their members.
+type SessionService interface {
+	// ListSessions lists the open sessions of a user: the caller's own, or a
+	// member's for an admin of one of the user's organizations. ENOTFOUND.
+	ListSessions(ctx context.Context, userID string) ([]*SessionInfo, error)
+	// RevokeSession ends a session of the caller or, for an organization
+	// admin, of a member. ENOTFOUND.
+	RevokeSession(ctx context.Context, id string) error
+	// RevokeOtherSessions ends every session of the caller but the current one.
+	RevokeOtherSessions(ctx context.Context) (int, error)
+	// CreateAPIKey creates a key for the caller; the answer holds the key
+	// once. EINVALID for a bad name, scope or expiry; EFORBIDDEN when the
+	// caller is itself an API key.
+	CreateAPIKey(ctx context.Context, in APIKeyInput) (*APIKey, error)
+	// ListAPIKeys lists a user's keys (the caller's, or a member's for an
+	// organization admin). ENOTFOUND.
+	ListAPIKeys(ctx context.Context, userID string) ([]*APIKey, error)
+	// RevokeAPIKey deletes a key of the caller or, for an admin, of a member. ENOTFOUND.
+	RevokeAPIKey(ctx context.Context, id string) error
 }

@@ -7,31 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cofferhq/coffer"
 )
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Email    string `json:"email"`
-		Password string `json:"password"`
-	}
-	if err := s.decode(w, r, &in, 0); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	sess, err := s.svc.Auth.Login(r.Context(), in.Email, in.Password)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	// Browsers get the key in a cookie too: host-only (__Host-), HTTPS
-	// only, out of reach of scripts, not sent by cross-site requests.
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.Key, Path: "/", Expires: sess.ExpiresAt,
-		MaxAge: int(time.Until(sess.ExpiresAt).Seconds()), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	writeJSON(w, http.StatusOK, sess)
-}
 
 // SessionCookie is the name of the session cookie set at login.
 const SessionCookie = "__Host-coffer_session"
@@ -47,7 +25,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	c := coffer.CallerFrom(r.Context())
-	writeJSON(w, http.StatusOK, map[string]any{"id": c.UserID, "email": c.Email, "name": c.Name, "operator": c.Operator})
+	me := map[string]any{"id": c.UserID, "email": c.Email, "name": c.Name, "operator": c.Operator, "mfa": c.MFA}
+	if c.Restriction != "" {
+		me["restriction"] = c.Restriction
+	}
+	if c.APIKeyID != "" {
+		me["api_key"] = map[string]any{"id": c.APIKeyID, "read_only": c.ReadOnly, "notebooks": c.Notebooks}
+	}
+	writeJSON(w, http.StatusOK, me)
 }
 
 // Notebooks.

@@ -87,7 +87,9 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		start := time.Now()
 		ri := &reqInfo{id: newRequestID()}
 		// One derived request carries the request's info and its deadline.
-		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reqInfoKey{}, ri), s.cfg.RequestTimeout)
+		ctx := coffer.WithClient(context.WithValue(r.Context(), reqInfoKey{}, ri),
+			coffer.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()})
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 		id := ri.id

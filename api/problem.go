@@ -37,6 +37,8 @@ var statusOf = map[string]int{
 	coffer.EFORBIDDEN:    http.StatusForbidden,
 	coffer.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	coffer.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	coffer.ETOOMANY:      http.StatusTooManyRequests,
+	coffer.ERESTRICTED:   http.StatusForbidden,
 	coffer.EINTERNAL:     http.StatusInternalServerError,
 	codeMethod:           http.StatusMethodNotAllowed,
 	codeMediaType:        http.StatusUnsupportedMediaType,
@@ -69,6 +71,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == coffer.EUNAVAILABLE && errors.As(err, &ce) && ce.Err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "unavailable",
 			slog.String("request_id", requestID(r.Context())), slog.String("error", ce.Err.Error()))
+	}
+	if secs := coffer.RetryAfter(err); secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	s.writeProblem(w, r, code, coffer.ErrorMessage(err), coffer.ErrorFields(err))
 }

@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -35,6 +36,9 @@ type Config struct {
 	MaxBatchBodyBytes int64         // batch request bodies (default 16 MiB)
 	RequestTimeout    time.Duration // per request (default 60 s)
 	Logger            *slog.Logger  // default slog.Default()
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client; no proxy is trusted by default.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP API.
@@ -79,6 +83,18 @@ func New(svc Services, cfg Config) *Server {
 type endpoint struct {
 	h    http.HandlerFunc
 	auth bool
+	// during lists the session restrictions under which the endpoint stays
+	// open (see coffer.Restrict*).
+	during []string
+}
+
+func (ep endpoint) allows(restriction string) bool {
+	for _, r := range ep.during {
+		if r == restriction {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) handle(pattern string, methods map[string]endpoint) {
@@ -88,12 +104,12 @@ func (s *Server) handle(pattern string, methods map[string]endpoint) {
 	}
 	sort.Strings(names)
 	s.routes = append(s.routes, Route{Pattern: pattern, Methods: names})
-	allowed := names
+	allow0 := names
 	if _, ok := methods[http.MethodGet]; ok {
-		allowed = append([]string{http.MethodHead}, names...)
-		sort.Strings(allowed)
+		allow0 = append([]string{http.MethodHead}, names...)
+		sort.Strings(allow0)
 	}
-	allow := strings.Join(allowed, ", ")
+	allow := strings.Join(allow0, ", ")
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if ri := info(r.Context()); ri != nil {
 			ri.route = pattern
@@ -113,6 +129,10 @@ func (s *Server) handle(pattern string, methods map[string]endpoint) {
 				s.writeError(w, r, err)
 				return
 			}
+			if err := allowed(coffer.CallerFrom(ctx), r, ep); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			r = r.WithContext(ctx)
 		}
 		ep.h(w, r)
@@ -122,6 +142,11 @@ func (s *Server) handle(pattern string, methods map[string]endpoint) {
 func (s *Server) routesInit() {
 	pub := func(h http.HandlerFunc) endpoint { return endpoint{h: h} }
 	priv := func(h http.HandlerFunc) endpoint { return endpoint{h: h, auth: true} }
+	// any stays open to restricted sessions: what they need to finish
+	// their step (log out, see who they are).
+	any := func(h http.HandlerFunc) endpoint {
+		return endpoint{h: h, auth: true, during: []string{coffer.RestrictEnrol2FA, coffer.RestrictChangePassword}}
+	}
 	const nb = "/api/v1/notebooks/{notebook}"
 	const tb = nb + "/tables/{table}"
 
@@ -129,8 +154,9 @@ func (s *Server) routesInit() {
 	s.handle("/readyz", map[string]endpoint{"GET": pub(s.readyz)})
 	s.handle("/api/v1/openapi.json", map[string]endpoint{"GET": pub(s.openapi)})
 	s.handle("/api/v1/auth/login", map[string]endpoint{"POST": pub(s.login)})
-	s.handle("/api/v1/auth/logout", map[string]endpoint{"POST": priv(s.logout)})
-	s.handle("/api/v1/auth/me", map[string]endpoint{"GET": priv(s.me)})
+	s.handle("/api/v1/auth/login/second-factor", map[string]endpoint{"POST": pub(s.secondFactor)})
+	s.handle("/api/v1/auth/logout", map[string]endpoint{"POST": any(s.logout)})
+	s.handle("/api/v1/auth/me", map[string]endpoint{"GET": any(s.me)})
 	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})
 	s.handle(nb, map[string]endpoint{"GET": priv(s.getNotebook), "PATCH": priv(s.updateNotebook), "DELETE": priv(s.deleteNotebook)})
 	s.handle(nb+"/tables", map[string]endpoint{"POST": priv(s.createTable), "GET": priv(s.listTables)})

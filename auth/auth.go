@@ -132,3 +132,19 @@ func HashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
 }
+
+// NeedsRehash reports whether a PHC hash was made with weaker parameters
+// than new hashes get, so a login with the right password should store a
+// fresh hash.
+func NeedsRehash(hash string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return true
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return true
+	}
+	return m < ArgonMemory || t < ArgonTime || p < ArgonThreads
+}

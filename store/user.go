@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -13,12 +14,6 @@ import (
 	"github.com/cofferhq/coffer/auth"
 	"github.com/cofferhq/coffer/value"
 )
-
-// SessionLifetime is how long a session key stays valid after login.
-const SessionLifetime = 24 * time.Hour
-
-// SessionKeyPrefix starts every session key, so leaked keys are recognizable.
-const SessionKeyPrefix = "cfs_"
 
 // authState holds what login needs besides the database: a hash to verify
 // against when the e-mail is unknown, so both cases take the same time.
@@ -79,8 +74,8 @@ func (s *Store) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.Us
 			return &coffer.Error{Code: coffer.ECONFLICT, Message: "an account with this e-mail already exists",
 				Fields: []coffer.FieldError{{Field: "email", Message: "is already used by another account"}}}
 		}
-		_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"users (id, email, email_key, name, password_hash, operator, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-			u.ID, email, key, name, hash, in.Operator, now, now)
+		_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"users (id, email, email_key, name, password_hash, operator, created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+			u.ID, email, key, name, hash, in.Operator, now, now, now)
 		return err
 	})
 	if err != nil {
@@ -98,66 +93,176 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 var errBadLogin = coffer.Errorf(coffer.EUNAUTHORIZED, "the e-mail or password is not correct")
 
-// Login checks the credentials and opens a session. An unknown e-mail costs
-// the same hashing work and gets the same answer as a wrong password.
-func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Session, error) {
+// Key prefixes, so a leaked secret is recognizable (and scanners can find it).
+const (
+	SessionKeyPrefix = "cfs_" // session keys
+	APIKeyPrefix     = "cfk_" // API keys
+	ChallengePrefix  = "cfc_" // second-factor login challenges
+)
+
+func newSessionKey() (string, []byte)     { return auth.NewToken(SessionKeyPrefix) }
+func newChallengeToken() (string, []byte) { return auth.NewToken(ChallengePrefix) }
+func hashChallenge(token string) []byte   { return auth.HashToken(token) }
+
+// Login checks the credentials. An unknown e-mail costs the same hashing
+// work and gets the same answer as a wrong password; throttling is keyed
+// by the e-mail as typed, so it too answers alike for unknown accounts.
+func (s *Store) Login(ctx context.Context, email, password string) (*coffer.LoginResult, error) {
 	_, key, ok := normalizeEmail(email)
 	if len(password) > auth.MaxPasswordBytes {
 		ok = false
 	}
-	var u coffer.User
-	var hash string
+	ip := clientIP(ctx)
+	throttleKey := acctThrottleKey(key, ip)
+	if !ok {
+		throttleKey = acctThrottleKey("-", ip)
+	}
+	wait, err := s.throttledFor(ctx, ipThrottleKey(ip), throttleKey)
+	if err != nil {
+		return nil, s.wrap("Login", err)
+	}
+	if wait > 0 {
+		_ = s.write(ctx, s.inst, "Login", func(tx *wtx) error {
+			return s.event(ctx, tx, coffer.EventLoginThrottled, "", key, "")
+		})
+		return nil, tooMany(wait)
+	}
+	var a *account
 	var deactivated sql.NullInt64
-	var created int64
-	found := false
 	if ok {
-		err := s.inst.R.QueryRowContext(ctx, s.q("SELECT id, email, name, operator, password_hash, created_at, deactivated_at FROM "+s.inst.Prefix+"users WHERE email_key = ?"), key).
-			Scan(&u.ID, &u.Email, &u.Name, &u.Operator, &hash, &created, &deactivated)
+		var err error
+		a, err = scanAccountDeactivated(s.inst.R.QueryRowContext(ctx, s.q("SELECT "+accountCols+", deactivated_at FROM "+s.inst.Prefix+"users WHERE email_key = ?"), key), &deactivated)
 		switch {
 		case err == nil:
-			found = !deactivated.Valid
+			if deactivated.Valid {
+				a = nil
+			}
 		case errors.Is(err, sql.ErrNoRows):
 		default:
 			return nil, s.wrap("Login", err)
 		}
 	}
-	if !found {
+	match := false
+	if a == nil {
 		_, _ = auth.VerifyPassword(ctx, s.dummyHash(ctx), password)
-		return nil, errBadLogin
-	}
-	match, err := auth.VerifyPassword(ctx, hash, password)
-	if err != nil {
+	} else if match, err = auth.VerifyPassword(ctx, a.hash, password); err != nil {
 		return nil, s.wrap("Login", err)
 	}
 	if !match {
+		err := s.write(ctx, s.inst, "Login", func(tx *wtx) error {
+			if err := s.recordFailure(ctx, tx, ipThrottleKey(ip), ipFreeFailures, ipMaxDelay); err != nil {
+				return err
+			}
+			if err := s.recordFailure(ctx, tx, throttleKey, acctFreeFailures, acctMaxDelay); err != nil {
+				return err
+			}
+			uid := ""
+			if a != nil {
+				uid = a.ID
+				if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
+					return err
+				}
+			}
+			return s.event(ctx, tx, coffer.EventLoginFailed, uid, key, "password")
+		})
+		if err != nil {
+			return nil, err
+		}
 		return nil, errBadLogin
 	}
-	u.CreatedAt = fromMicros(created)
-	token, tokenHash := auth.NewToken(SessionKeyPrefix)
-	now := s.Now()
-	sess := &coffer.Session{ID: coffer.NewID(coffer.PrefixSession), Key: token, ExpiresAt: now.Add(SessionLifetime), User: &u}
+	var res coffer.LoginResult
 	err = s.write(ctx, s.inst, "Login", func(tx *wtx) error {
-		_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"sessions (id, key_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)"),
-			sess.ID, tokenHash, u.ID, now.UnixMicro(), sess.ExpiresAt.UnixMicro())
+		factors, err := s.secondFactors(ctx, tx, a.ID)
+		if err != nil {
+			return err
+		}
+		pol, err := s.userPolicy(ctx, tx, a.ID)
+		if err != nil {
+			return err
+		}
+		if pol.RequireSSO && !a.Operator {
+			return coffer.Errorf(coffer.EFORBIDDEN, "your organization requires single sign-on: log in with your identity provider")
+		}
+		if len(factors) == 0 && a.failedLogins >= MaxFailedLogins {
+			if err := s.event(ctx, tx, coffer.EventLoginLocked, a.ID, key, ""); err != nil {
+				return err
+			}
+			return coffer.Errorf(coffer.EUNAUTHORIZED, "this account is locked after too many failed logins: reset the password")
+		}
+		if err := s.clearThrottle(ctx, tx, throttleKey); err != nil {
+			return err
+		}
+		if auth.NeedsRehash(a.hash) {
+			if h, err := auth.HashPassword(ctx, password); err == nil {
+				if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"users SET password_hash = ? WHERE id = ?"), h, a.ID); err != nil {
+					return err
+				}
+			}
+		}
+		if len(factors) > 0 {
+			res.Challenge, err = s.newChallenge(ctx, tx, a.ID, "password", factors)
+			return err
+		}
+		res.Session, err = s.openSession(ctx, tx, a, "password", false)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return sess, nil
+	return &res, nil
+}
+
+func scanAccountDeactivated(row *sql.Row, deactivated *sql.NullInt64) (*account, error) {
+	var a account
+	var created int64
+	if err := row.Scan(&a.ID, &a.Email, &a.Name, &a.Operator, &a.hash, &created, &a.passwordChangedAt, &a.failedLogins, deactivated); err != nil {
+		return nil, err
+	}
+	a.CreatedAt = fromMicros(created)
+	return &a, nil
+}
+
+// SecondFactor answers a login challenge with a TOTP or recovery code.
+func (s *Store) SecondFactor(ctx context.Context, challenge, method, code string) (*coffer.Session, error) {
+	if !strings.HasPrefix(challenge, ChallengePrefix) || len(challenge) > 100 || len(code) > 100 {
+		return nil, errBadChallenge
+	}
+	switch method {
+	case coffer.FactorTOTP, coffer.FactorRecovery:
+	default:
+		return nil, coffer.Invalid("the second factor is not valid",
+			coffer.FieldError{Field: "method", Message: "must be totp or recovery_code"})
+	}
+	return s.finishChallenge(ctx, "SecondFactor", challenge, method, func(tx querier, userID string) (bool, error) {
+		return s.verifyFactor(ctx, tx, userID, method, code)
+	})
 }
 
 var errBadSession = coffer.Errorf(coffer.EUNAUTHORIZED, "the session key is not valid or has expired")
 
-// sessionEntry is a cached session: the caller and when the session expires.
+// sessionEntry is a cached session or API key: the caller, when it expires
+// and, for sessions, when it was last seen and its idle timeout.
 type sessionEntry struct {
-	c       coffer.Caller
-	expires int64
+	c        coffer.Caller
+	expires  int64 // 0: never (API keys without expiry)
+	lastSeen int64
+	idle     int64
 }
 
-// Authenticate returns the caller behind a session key.
+// touchEvery bounds how often the last use of a session or key is written.
+const touchEvery = time.Minute
+
+// Authenticate returns the caller behind a session key or an API key.
 func (s *Store) Authenticate(ctx context.Context, key string) (*coffer.Caller, error) {
-	if !strings.HasPrefix(key, SessionKeyPrefix) || len(key) > 100 {
+	if len(key) > 100 {
+		return nil, errBadSession
+	}
+	var apiKey bool
+	switch {
+	case strings.HasPrefix(key, SessionKeyPrefix):
+	case strings.HasPrefix(key, APIKeyPrefix):
+		apiKey = true
+	default:
 		return nil, errBadSession
 	}
 	hash := auth.HashToken(key)
@@ -168,31 +273,101 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*coffer.Caller, e
 		e, ok = s.sessions.get(string(hash), now)
 	}
 	if !ok {
-		var deactivated sql.NullInt64
-		row, err := s.inst.queryRow(ctx, s.q("SELECT s.id, s.expires_at, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
-			s.inst.Prefix+"sessions s JOIN "+s.inst.Prefix+"users u ON u.id = s.user_id WHERE s.key_hash = ?"), hash)
-		if err != nil {
-			return nil, s.wrap("Authenticate", err)
-		}
-		err = row.Scan(&e.c.SessionID, &e.expires, &e.c.UserID, &e.c.Email, &e.c.Name, &e.c.Operator, &deactivated)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, errBadSession
+		var err error
+		if apiKey {
+			e, err = s.loadAPIKey(ctx, hash)
+		} else {
+			e, err = s.loadSession(ctx, hash)
 		}
 		if err != nil {
-			return nil, s.wrap("Authenticate", err)
-		}
-		if deactivated.Valid {
-			return nil, errBadSession
+			return nil, err
 		}
 		if !s.inst.Shared {
 			s.sessions.put(string(hash), e, now)
 		}
 	}
-	if now.UnixMicro() >= e.expires {
+	us := now.UnixMicro()
+	if e.expires != 0 && us >= e.expires {
 		return nil, errBadSession
+	}
+	if e.idle > 0 && us-e.lastSeen > e.idle {
+		return nil, errBadSession
+	}
+	if us-e.lastSeen > touchEvery.Microseconds() {
+		s.touch(ctx, string(hash), e, apiKey, us)
 	}
 	c := e.c
 	return &c, nil
+}
+
+func (s *Store) loadSession(ctx context.Context, hash []byte) (sessionEntry, error) {
+	var e sessionEntry
+	var deactivated sql.NullInt64
+	row, err := s.inst.queryRow(ctx, s.q("SELECT s.id, s.expires_at, s.last_seen_at, s.idle_timeout, s.mfa, s.restriction, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
+		s.inst.Prefix+"sessions s JOIN "+s.inst.Prefix+"users u ON u.id = s.user_id WHERE s.key_hash = ?"), hash)
+	if err != nil {
+		return e, s.wrap("Authenticate", err)
+	}
+	err = row.Scan(&e.c.SessionID, &e.expires, &e.lastSeen, &e.idle, &e.c.MFA, &e.c.Restriction, &e.c.UserID, &e.c.Email, &e.c.Name, &e.c.Operator, &deactivated)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && deactivated.Valid) {
+		return e, errBadSession
+	}
+	return e, s.wrap("Authenticate", err)
+}
+
+func (s *Store) loadAPIKey(ctx context.Context, hash []byte) (sessionEntry, error) {
+	var e sessionEntry
+	var deactivated, expires, lastUsed sql.NullInt64
+	var notebooks sql.NullString
+	row, err := s.inst.queryRow(ctx, s.q("SELECT k.id, k.expires_at, k.last_used_at, k.read_only, k.notebooks, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
+		s.inst.Prefix+"api_keys k JOIN "+s.inst.Prefix+"users u ON u.id = k.user_id WHERE k.key_hash = ?"), hash)
+	if err != nil {
+		return e, s.wrap("Authenticate", err)
+	}
+	err = row.Scan(&e.c.APIKeyID, &expires, &lastUsed, &e.c.ReadOnly, &notebooks, &e.c.UserID, &e.c.Email, &e.c.Name, &e.c.Operator, &deactivated)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && deactivated.Valid) {
+		return e, errBadSession
+	}
+	if err != nil {
+		return e, s.wrap("Authenticate", err)
+	}
+	e.expires, e.lastSeen = expires.Int64, lastUsed.Int64
+	if notebooks.Valid {
+		if err := json.Unmarshal([]byte(notebooks.String), &e.c.Notebooks); err != nil {
+			return e, s.wrap("Authenticate", err)
+		}
+		if e.c.Notebooks == nil {
+			e.c.Notebooks = []string{}
+		}
+	}
+	// Operators' keys never carry the operator role: keys are for data
+	// integrations, and instance administration needs a person.
+	e.c.Operator = false
+	return e, nil
+}
+
+// touch records the last use of a session (which moves its idle deadline)
+// or an API key, at most once every touchEvery.
+func (s *Store) touch(ctx context.Context, hash string, e sessionEntry, apiKey bool, now int64) {
+	q := "UPDATE " + s.inst.Prefix + "sessions SET last_seen_at = ? WHERE id = ?"
+	id := e.c.SessionID
+	if apiKey {
+		q = "UPDATE " + s.inst.Prefix + "api_keys SET last_used_at = ? WHERE id = ?"
+		id = e.c.APIKeyID
+	}
+	err := s.write(ctx, s.inst, "touch", func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, s.q(q), now, id)
+		return err
+	})
+	if err == nil && !s.inst.Shared {
+		e.lastSeen = now
+		s.sessions.put(hash, e, s.Now())
+	}
+}
+
+// dropCachedSessions forgets cached sessions and keys that match.
+func (s *Store) dropCachedSessions(match func(c *coffer.Caller) bool) {
+	s.sessions.drop(func(_ string, e sessionEntry) bool { return match(&e.c) })
 }
 
 // Logout deletes the caller's session.
@@ -201,10 +376,15 @@ func (s *Store) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.SessionID == "" {
+		return coffer.Errorf(coffer.EINVALID, "an API key has no session to end: revoke the key instead")
+	}
 	err = s.write(ctx, s.inst, "Logout", func(tx *wtx) error {
-		_, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"sessions WHERE id = ?"), c.SessionID)
-		return err
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"sessions WHERE id = ?"), c.SessionID); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, coffer.EventLogout, c.UserID, c.Email, "")
 	})
-	s.sessions.drop(func(_ string, e sessionEntry) bool { return e.c.SessionID == c.SessionID })
+	s.dropCachedSessions(func(x *coffer.Caller) bool { return x.SessionID == c.SessionID })
 	return err
 }

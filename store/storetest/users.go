@@ -101,8 +101,8 @@ func testUsers(t *testing.T, open Opener) {
 		if sess.User == nil || sess.User.ID != u.ID || sess.User.Email != u.Email {
 			t.Errorf("session user = %+v, want %+v", sess.User, u)
 		}
-		if d := sess.ExpiresAt.Sub(start); d < store.SessionLifetime-time.Minute || d > store.SessionLifetime+time.Minute {
-			t.Errorf("session expires in %v, want about %v", d, store.SessionLifetime)
+		if d := sess.ExpiresAt.Sub(start); d < coffer.DefaultAbsoluteTimeout-time.Minute || d > coffer.DefaultAbsoluteTimeout+time.Minute {
+			t.Errorf("session expires in %v, want about %v", d, coffer.DefaultAbsoluteTimeout)
 		}
 
 		// Wrong password, unknown e-mail and a malformed e-mail answer alike.
@@ -162,17 +162,51 @@ func testUsers(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := t0.Add(store.SessionLifetime); !sess.ExpiresAt.Equal(want) {
+		if want := t0.Add(coffer.DefaultAbsoluteTimeout); !sess.ExpiresAt.Equal(want) {
 			t.Errorf("ExpiresAt = %v, want %v", sess.ExpiresAt, want)
 		}
-		clk.Set(t0.Add(store.SessionLifetime - time.Microsecond))
+		// Used every 50 minutes, the session lives until its absolute
+		// timeout and not a microsecond longer.
+		for at := 50 * time.Minute; at < coffer.DefaultAbsoluteTimeout; at += 50 * time.Minute {
+			clk.Set(t0.Add(at))
+			if _, err := s.Authenticate(ctx, sess.Key); err != nil {
+				t.Fatalf("Authenticate after %v of regular use: %v", at, err)
+			}
+		}
+		clk.Set(t0.Add(coffer.DefaultAbsoluteTimeout - time.Microsecond))
 		if _, err := s.Authenticate(ctx, sess.Key); err != nil {
 			t.Errorf("Authenticate just before expiry: %v", err)
 		}
-		clk.Set(t0.Add(store.SessionLifetime))
+		clk.Set(t0.Add(coffer.DefaultAbsoluteTimeout))
 		_, err = s.Authenticate(ctx, sess.Key)
 		wantCode(t, err, coffer.EUNAUTHORIZED)
 		clk.Add(365 * 24 * time.Hour)
+		_, err = s.Authenticate(ctx, sess.Key)
+		wantCode(t, err, coffer.EUNAUTHORIZED)
+	})
+
+	t.Run("SessionIdleTimeout", func(t *testing.T) {
+		s := open(t)
+		t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		clk := newClock(t0)
+		s.Now = clk.Now
+		if _, err := s.CreateUser(ctx, coffer.UserInput{Email: "idle@example.com", Name: "I", Password: TestPassword}); err != nil {
+			t.Fatal(err)
+		}
+		sess, err := s.Login(ctx, "idle@example.com", TestPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Set(t0.Add(coffer.DefaultIdleTimeout))
+		if _, err := s.Authenticate(ctx, sess.Key); err != nil {
+			t.Fatalf("Authenticate exactly at the idle timeout: %v", err)
+		}
+		// That use moved the idle deadline.
+		clk.Add(coffer.DefaultIdleTimeout)
+		if _, err := s.Authenticate(ctx, sess.Key); err != nil {
+			t.Fatalf("Authenticate an idle timeout after the last use: %v", err)
+		}
+		clk.Add(coffer.DefaultIdleTimeout + time.Microsecond)
 		_, err = s.Authenticate(ctx, sess.Key)
 		wantCode(t, err, coffer.EUNAUTHORIZED)
 	})

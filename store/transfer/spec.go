@@ -59,8 +59,22 @@ func cols(kinds string, names ...string) []column {
 // instanceTables are the instance database's tables, in an order that
 // satisfies their foreign keys.
 var instanceTables = []table{
-	{name: "users", cols: cols("SSSSSBIII", "id", "email", "email_key", "name", "password_hash", "operator", "created_at", "updated_at", "deactivated_at"), order: []string{"id"}},
-	{name: "sessions", cols: cols("SXSII", "id", "key_hash", "user_id", "created_at", "expires_at"), order: []string{"id"}},
+	{name: "users", cols: cols("SSSSSBIIIII", "id", "email", "email_key", "name", "password_hash", "operator", "created_at", "updated_at", "deactivated_at", "password_changed_at", "failed_logins"), order: []string{"id"}},
+	{name: "organizations", cols: cols("SSSII", "id", "name", "policy", "created_at", "updated_at"), order: []string{"id"}},
+	{name: "org_members", cols: cols("SSSI", "org_id", "user_id", "role", "created_at"), order: []string{"org_id", "user_id"}},
+	{name: "user_groups", cols: cols("SSSI", "id", "org_id", "name", "created_at"), order: []string{"id"}},
+	{name: "group_members", cols: cols("SS", "group_id", "user_id"), order: []string{"group_id", "user_id"}},
+	{name: "password_history", cols: cols("SSI", "user_id", "hash", "created_at"), order: []string{"user_id", "created_at", "hash"}},
+	{name: "sessions", cols: cols("SXSIIIISBSSS", "id", "key_hash", "user_id", "created_at", "expires_at", "last_seen_at", "idle_timeout", "method", "mfa", "restriction", "ip", "user_agent"), order: []string{"id"}},
+	{name: "api_keys", cols: cols("SXSSBSIII", "id", "key_hash", "user_id", "name", "read_only", "notebooks", "created_at", "expires_at", "last_used_at"), order: []string{"id"}},
+	{name: "login_challenges", cols: cols("SXSSIII", "id", "token_hash", "user_id", "method", "created_at", "expires_at", "attempts"), order: []string{"id"}},
+	{name: "throttle", cols: cols("SIII", "key", "failures", "last_at", "blocked_until"), order: []string{"key"}},
+	{name: "totp_secrets", cols: cols("SSIII", "user_id", "secret", "confirmed_at", "last_step", "created_at"), order: []string{"user_id"}},
+	{name: "recovery_codes", cols: cols("SXII", "user_id", "code_hash", "used_at", "created_at"), order: []string{"user_id", "code_hash"}},
+	{name: "passkeys", cols: cols("SSSSII", "id", "user_id", "name", "credential", "created_at", "last_used_at"), order: []string{"id"}},
+	// The events' sequence numbers are not copied: the copy numbers them
+	// anew, in the same order.
+	{name: "auth_events", cols: cols("SISSSSS", "id", "at", "kind", "user_id", "email", "ip", "detail"), order: []string{"seq"}},
 	{name: "notebooks", cols: cols("SSSII", "id", "name", "owner_id", "created_at", "updated_at"), order: []string{"id"}},
 }
 

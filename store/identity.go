@@ -1,0 +1,372 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cofferhq/coffer"
+)
+
+// Throttling of logins. Counters live in the database, so every node sees
+// the same ones. An address gets ipFreeFailures failed logins (on any
+// accounts) before each further failure blocks it for a doubling delay, up
+// to an hour; an (account, address) pair gets acctFreeFailures. The real
+// user, coming from another address, is never slowed down by an attacker:
+// only MaxFailedLogins consecutive failures on the account, from anywhere,
+// stop password-only logins until a reset (an account with a second factor
+// still logs in with it). Counters forget after throttleWindow without a
+// failure.
+const (
+	ipFreeFailures   = 20
+	acctFreeFailures = 5
+	ipMaxDelay       = time.Hour
+	acctMaxDelay     = 15 * time.Minute
+	throttleWindow   = 24 * time.Hour
+	// MaxFailedLogins is the number of consecutive failed logins after
+	// which an account needs a second factor or a password reset.
+	MaxFailedLogins = 100
+	// challengeLifetime bounds the time to answer a second-factor challenge.
+	challengeLifetime = 5 * time.Minute
+	// challengeAttempts bounds the codes tried against one challenge.
+	challengeAttempts = 5
+)
+
+// Key prefixes of the throttle table.
+func ipThrottleKey(ip string) string { return "ip:" + ip }
+func acctThrottleKey(emailKey, ip string) string {
+	return "acct:" + emailKey + "|" + ip
+}
+
+// clientIP returns the request's address, or "-" outside HTTP (CLI, tests).
+func clientIP(ctx context.Context) string {
+	if ip := coffer.ClientFrom(ctx).IP; ip != "" {
+		return ip
+	}
+	return "-"
+}
+
+// throttledFor returns how long the first blocked key of keys stays
+// blocked, or 0.
+func (s *Store) throttledFor(ctx context.Context, keys ...string) (time.Duration, error) {
+	now := s.now()
+	for _, k := range keys {
+		var until int64
+		err := s.inst.R.QueryRowContext(ctx, s.q("SELECT blocked_until FROM "+s.inst.Prefix+"throttle WHERE key = ?"), k).Scan(&until)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if until > now {
+			return time.Duration(until-now) * time.Microsecond, nil
+		}
+	}
+	return 0, nil
+}
+
+// recordFailure counts one failure against key and blocks it for a
+// doubling delay once more than free failures are on record.
+func (s *Store) recordFailure(ctx context.Context, tx querier, key string, free int, maxDelay time.Duration) error {
+	now := s.now()
+	stale := now - throttleWindow.Microseconds()
+	var n int
+	err := tx.QueryRowContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"throttle AS t (key, failures, last_at, blocked_until) VALUES (?, 1, ?, 0) "+
+		"ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN t.last_at < ? THEN 1 ELSE t.failures + 1 END, last_at = ? RETURNING failures"),
+		key, now, stale, now).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n <= free {
+		return nil
+	}
+	delay := maxDelay
+	if k := n - free - 1; k < 40 {
+		delay = min(time.Second<<k, maxDelay)
+	}
+	_, err = tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"throttle SET blocked_until = ? WHERE key = ?"), now+delay.Microseconds(), key)
+	return err
+}
+
+// clearThrottle forgets the failures of key.
+func (s *Store) clearThrottle(ctx context.Context, tx querier, key string) error {
+	_, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"throttle WHERE key = ?"), key)
+	return err
+}
+
+// tooMany is the answer to a throttled attempt.
+func tooMany(wait time.Duration) error { return coffer.TooMany(wait) }
+
+// event appends an authentication event. A later issue hash-chains these
+// rows; until then they are the audit trail of logins and account changes.
+func (s *Store) event(ctx context.Context, tx querier, kind, userID, email, detail string) error {
+	var uid any
+	if userID != "" {
+		uid = userID
+	}
+	_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"auth_events (id, at, kind, user_id, email, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+		coffer.NewID(coffer.PrefixEvent), s.now(), kind, uid, email, clientIP(ctx), detail)
+	return err
+}
+
+// Events returns the authentication events of a user (all users when
+// userID is empty), newest first, at most limit. It is for operators, tests
+// and the audit export; callers check rights.
+func (s *Store) Events(ctx context.Context, userID string, limit int) ([]*coffer.Event, error) {
+	q := "SELECT id, at, kind, COALESCE(user_id, ''), email, ip, detail FROM " + s.inst.Prefix + "auth_events"
+	args := []any{}
+	if userID != "" {
+		q += " WHERE user_id = ?"
+		args = append(args, userID)
+	}
+	q += " ORDER BY seq DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.inst.R.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, s.wrap("Events", err)
+	}
+	defer rows.Close()
+	var out []*coffer.Event
+	for rows.Next() {
+		var e coffer.Event
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.UserID, &e.Email, &e.IP, &e.Detail); err != nil {
+			return nil, s.wrap("Events", err)
+		}
+		e.At = fromMicros(at)
+		out = append(out, &e)
+	}
+	return out, s.wrap("Events", rows.Err())
+}
+
+// userPolicy returns the strictest combination of the policies of the
+// user's organizations (the defaults when the user belongs to none).
+func (s *Store) userPolicy(ctx context.Context, q querier, userID string) (coffer.Policy, error) {
+	rows, err := q.QueryContext(ctx, s.q("SELECT o.policy FROM "+s.inst.Prefix+"organizations o JOIN "+s.inst.Prefix+
+		"org_members m ON m.org_id = o.id WHERE m.user_id = ?"), userID)
+	if err != nil {
+		return coffer.Policy{}, err
+	}
+	defer rows.Close()
+	var p coffer.Policy
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return coffer.Policy{}, err
+		}
+		var op coffer.Policy
+		if err := json.Unmarshal([]byte(raw), &op); err != nil {
+			return coffer.Policy{}, fmt.Errorf("organization policy: %w", err)
+		}
+		p = p.Merge(op)
+	}
+	return p, rows.Err()
+}
+
+// secondFactors lists the second factors a user has enrolled.
+func (s *Store) secondFactors(ctx context.Context, q querier, userID string) ([]string, error) {
+	var totp, recovery, passkeys int
+	err := q.QueryRowContext(ctx, s.q("SELECT "+
+		"(SELECT count(*) FROM "+s.inst.Prefix+"totp_secrets WHERE user_id = ? AND confirmed_at IS NOT NULL), "+
+		"(SELECT count(*) FROM "+s.inst.Prefix+"recovery_codes WHERE user_id = ? AND used_at IS NULL), "+
+		"(SELECT count(*) FROM "+s.inst.Prefix+"passkeys WHERE user_id = ?)"), userID, userID, userID).Scan(&totp, &recovery, &passkeys)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	if totp > 0 {
+		out = append(out, coffer.FactorTOTP)
+	}
+	if passkeys > 0 {
+		out = append(out, coffer.FactorPasskey)
+	}
+	if recovery > 0 && (totp > 0 || passkeys > 0) {
+		out = append(out, coffer.FactorRecovery)
+	}
+	return out, nil
+}
+
+// account is the row of users that logins read.
+type account struct {
+	coffer.User
+	hash              string
+	passwordChangedAt int64
+	failedLogins      int
+}
+
+const accountCols = "id, email, name, operator, password_hash, created_at, password_changed_at, failed_logins"
+
+func scanAccount(row interface{ Scan(...any) error }) (*account, error) {
+	var a account
+	var created int64
+	if err := row.Scan(&a.ID, &a.Email, &a.Name, &a.Operator, &a.hash, &created, &a.passwordChangedAt, &a.failedLogins); err != nil {
+		return nil, err
+	}
+	a.CreatedAt = fromMicros(created)
+	return &a, nil
+}
+
+// loadAccount reads an active account by id.
+func (s *Store) loadAccount(ctx context.Context, q querier, userID string) (*account, error) {
+	a, err := scanAccount(q.QueryRowContext(ctx, s.q("SELECT "+accountCols+" FROM "+s.inst.Prefix+"users WHERE id = ? AND deactivated_at IS NULL"), userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errBadLogin
+	}
+	return a, err
+}
+
+// openSession inserts a session for a after a successful login by method
+// (password, sso, passkey); mfa says whether a second factor was checked.
+// The organization policy decides the timeouts and whether the session is
+// restricted to enrolling a second factor or changing the password.
+func (s *Store) openSession(ctx context.Context, tx querier, a *account, method string, mfa bool) (*coffer.Session, error) {
+	pol, err := s.userPolicy(ctx, tx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	restriction := ""
+	if method == "password" || method == "passkey" {
+		factors, err := s.secondFactors(ctx, tx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		if pol.MaxAgeDays > 0 && method == "password" &&
+			s.now()-a.passwordChangedAt > (time.Duration(pol.MaxAgeDays)*24*time.Hour).Microseconds() {
+			restriction = coffer.RestrictChangePassword
+		}
+		if pol.Require2FA && len(factors) == 0 && !a.Operator {
+			restriction = coffer.RestrictEnrol2FA
+		}
+	}
+	token, tokenHash := newSessionKey()
+	now := s.Now()
+	cl := coffer.ClientFrom(ctx)
+	u := a.User
+	sess := &coffer.Session{ID: coffer.NewID(coffer.PrefixSession), Key: token, ExpiresAt: now.Add(pol.AbsoluteTimeout()), User: &u, Restriction: restriction}
+	_, err = tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"sessions (id, key_hash, user_id, created_at, expires_at, last_seen_at, idle_timeout, method, mfa, restriction, ip, user_agent) "+
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		sess.ID, tokenHash, a.ID, now.UnixMicro(), sess.ExpiresAt.UnixMicro(), now.UnixMicro(), pol.IdleTimeout().Microseconds(),
+		method, mfa, restriction, cl.IP, truncate(cl.UserAgent, 300))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"users SET failed_logins = 0 WHERE id = ? AND failed_logins <> 0"), a.ID); err != nil {
+		return nil, err
+	}
+	kind, detail := coffer.EventLoginSucceeded, method
+	if mfa {
+		detail += "+2fa"
+	}
+	if method == "sso" {
+		kind = coffer.EventSSOLogin
+	}
+	return sess, s.event(ctx, tx, kind, a.ID, a.Email, detail)
+}
+
+// OpenSession opens a session for an account whose login another component
+// has verified (single sign-on, passkeys). EUNAUTHORIZED for a deactivated
+// or unknown account.
+func (s *Store) OpenSession(ctx context.Context, userID, method string, mfa bool) (*coffer.Session, error) {
+	var sess *coffer.Session
+	err := s.write(ctx, s.inst, "OpenSession", func(tx *wtx) error {
+		a, err := s.loadAccount(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		sess, err = s.openSession(ctx, tx, a, method, mfa)
+		return err
+	})
+	return sess, err
+}
+
+// newChallenge stores a second-factor challenge for the account.
+func (s *Store) newChallenge(ctx context.Context, tx querier, userID, method string, methods []string) (*coffer.Challenge, error) {
+	token, hash := newChallengeToken()
+	now := s.Now()
+	ch := &coffer.Challenge{Token: token, Methods: methods, ExpiresAt: now.Add(challengeLifetime)}
+	_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"login_challenges (id, token_hash, user_id, method, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"),
+		coffer.NewID("chl_"), hash, userID, method, now.UnixMicro(), ch.ExpiresAt.UnixMicro())
+	return ch, err
+}
+
+var errBadChallenge = coffer.Errorf(coffer.EUNAUTHORIZED, "the code or the login challenge is not valid or has expired: log in again")
+
+// Challenge returns the user and first-factor method of a live challenge.
+// It is the entry point of second-factor checks done outside this file
+// (passkeys). EUNAUTHORIZED for an unknown, expired or exhausted challenge.
+func (s *Store) challengeUser(ctx context.Context, q querier, token string) (id, userID, method string, err error) {
+	var expires int64
+	var attempts int
+	err = q.QueryRowContext(ctx, s.q("SELECT id, user_id, method, expires_at, attempts FROM "+s.inst.Prefix+"login_challenges WHERE token_hash = ?"),
+		hashChallenge(token)).Scan(&id, &userID, &method, &expires, &attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", "", errBadChallenge
+	}
+	if err != nil {
+		return "", "", "", err
+	}
+	if expires <= s.now() || attempts >= challengeAttempts {
+		return "", "", "", errBadChallenge
+	}
+	return id, userID, method, nil
+}
+
+// finishChallenge checks a second factor against a challenge with verify
+// and, when it holds, consumes the challenge and opens a session with
+// mfa set. A wrong answer counts against the challenge and the account.
+func (s *Store) finishChallenge(ctx context.Context, op, token, factor string, verify func(tx querier, userID string) (bool, error)) (*coffer.Session, error) {
+	var sess *coffer.Session
+	var failed bool
+	var failedUser string
+	err := s.write(ctx, s.inst, op, func(tx *wtx) error {
+		id, userID, method, err := s.challengeUser(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		ok, err := verify(tx, userID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			failed, failedUser = true, userID
+			return errBadChallenge
+		}
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"login_challenges WHERE id = ?"), id); err != nil {
+			return err
+		}
+		a, err := s.loadAccount(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if err := s.event(ctx, tx, coffer.EventSecondFactorOK, userID, a.Email, factor); err != nil {
+			return err
+		}
+		sess, err = s.openSession(ctx, tx, a, method, true)
+		return err
+	})
+	if failed {
+		// The failure is recorded in its own transaction: the attempt above
+		// was rolled back with everything else.
+		_ = s.write(ctx, s.inst, op, func(tx *wtx) error {
+			if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"login_challenges SET attempts = attempts + 1 WHERE token_hash = ?"), hashChallenge(token)); err != nil {
+				return err
+			}
+			return s.event(ctx, tx, coffer.EventSecondFactorBad, failedUser, "", factor)
+		})
+	}
+	return sess, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
