@@ -26,6 +26,7 @@ type Services struct {
 	Tables    coffer.TableService
 	Records   coffer.RecordService
 	Views     coffer.ViewService
+	Sessions  coffer.SessionService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -39,6 +40,10 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client; no proxy is trusted by default.
 	TrustedProxies []netip.Prefix
+	// PublicURL is the URL people use to reach the server (scheme, host and
+	// optional path, no trailing slash): the base of links in e-mails, of
+	// SSO redirects and the origin of passkeys.
+	PublicURL string
 }
 
 // Server is the HTTP API.

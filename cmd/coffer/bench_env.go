@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/postgres"
 )
@@ -98,7 +99,7 @@ func (e *benchEnv) startServer() error {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.hs = &http.Server{
-		Handler:           newAPI(e.st, log).Handler(),
+		Handler:           newAPI(e.st, api.Config{Logger: log}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
