@@ -370,3 +370,51 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+var errOrgNotFound = coffer.Errorf(coffer.ENOTFOUND, "the organization does not exist")
+
+// orgRole returns the role of a user in an organization, or "" when the
+// user is not a member (or the organization does not exist).
+func (s *Store) orgRole(ctx context.Context, q querier, orgID, userID string) (string, error) {
+	var role string
+	err := q.QueryRowContext(ctx, s.q("SELECT role FROM "+s.inst.Prefix+"org_members WHERE org_id = ? AND user_id = ?"), orgID, userID).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return role, err
+}
+
+// requireOrgAdmin returns the caller if it is an owner or admin of the
+// organization, or an instance operator. Members get EFORBIDDEN; others,
+// who may not know the organization exists, ENOTFOUND. API keys never
+// administer organizations.
+func (s *Store) requireOrgAdmin(ctx context.Context, q querier, orgID string) (*coffer.Caller, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !coffer.ValidID(coffer.PrefixOrg, orgID) {
+		return nil, errOrgNotFound
+	}
+	if c.Operator && c.APIKeyID == "" {
+		var n int
+		if err := q.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+s.inst.Prefix+"organizations WHERE id = ?"), orgID).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, errOrgNotFound
+		}
+		return c, nil
+	}
+	role, err := s.orgRole(ctx, q, orgID, c.UserID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case role == "":
+		return nil, errOrgNotFound
+	case c.APIKeyID != "" || (role != coffer.OrgOwner && role != coffer.OrgAdmin):
+		return nil, coffer.Errorf(coffer.EFORBIDDEN, "only the organization's owners and admins may do this")
+	}
+	return c, nil
+}
