@@ -57,6 +57,7 @@ type Env struct {
 	TB    testing.TB
 	URL   string
 	Store *store.Store
+	DB    *store.DB // the instance database, for fixtures written in SQL
 	API   *api.Server
 	Clock *testClock
 	Logs  *syncBuffer
@@ -78,11 +79,11 @@ func MustEnv(tb testing.TB) *Env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	srv := api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Ping: st.Ping,
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, Ping: st.Ping,
 	}, api.Config{Logger: log})
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
-	return &Env{TB: tb, URL: ts.URL, Store: st, API: srv, Clock: clock, Logs: logs, srv: ts}
+	return &Env{TB: tb, URL: ts.URL, Store: st, DB: b.Instance(), API: srv, Clock: clock, Logs: logs, srv: ts}
 }
 
 // Close stops the HTTP server and waits for requests in flight, so every
@@ -306,4 +307,14 @@ func (p *problem) fieldNames() []string {
 		out = append(out, e.Field)
 	}
 	return out
+}
+
+// MustExec runs a statement on the instance database (for fixtures the API
+// has no call for); ? placeholders work on every backend.
+func (e *Env) MustExec(query string, args ...any) {
+	e.TB.Helper()
+	q := strings.ReplaceAll(query, "{p}", e.DB.Prefix)
+	if _, err := e.DB.W.Exec(q, args...); err != nil {
+		e.TB.Fatalf("%s: %v", q, err)
+	}
 }

@@ -247,7 +247,8 @@ func TestOpenAPIContract(t *testing.T) {
 		"Column": coffer.Column{}, "ColumnInput": coffer.ColumnInput{}, "ColumnOptions": coffer.ColumnOptions{}, "ColumnUpdate": coffer.ColumnUpdate{},
 		"Record": coffer.Record{}, "RecordList": coffer.RecordList{}, "BatchOp": coffer.BatchOp{}, "BatchResult": coffer.BatchResult{},
 		"View": coffer.View{}, "ViewInput": coffer.ViewInput{}, "ViewUpdate": coffer.ViewUpdate{},
-		"Session": coffer.Session{}, "User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
+		"Session": coffer.Session{}, "SessionInfo": coffer.SessionInfo{}, "APIKey": coffer.APIKey{}, "APIKeyInput": coffer.APIKeyInput{},
+		"User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {
@@ -266,7 +267,7 @@ func TestOpenAPIContract(t *testing.T) {
 
 	codes := []string{coffer.EINVALID, coffer.ENOTFOUND, coffer.ECONFLICT, coffer.EVERSION, coffer.ECONVERSION,
 		coffer.EUNAUTHORIZED, coffer.EFORBIDDEN, coffer.ETOOLARGE, coffer.EUNAVAILABLE, coffer.EINTERNAL,
-		"method_not_allowed", "unsupported_media_type"}
+		coffer.ETOOMANY, coffer.ERESTRICTED, "method_not_allowed", "unsupported_media_type"}
 	enum := strings1(obj(obj(obj(schemas["Problem"])["properties"])["code"])["enum"])
 	for _, c := range codes {
 		if !slices.Contains(enum, c) {

@@ -42,6 +42,9 @@ type writeJob struct {
 // write runs fn in a transaction on db's writer and returns once it is
 // committed. With db.GroupCommit, concurrent writes share commits.
 func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *wtx) error) error {
+	if err := writable(ctx, db != s.inst); err != nil {
+		return err
+	}
 	if !db.GroupCommit {
 		return s.tx(ctx, db.W, op, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, db: db}) })
 	}
@@ -244,4 +247,14 @@ func runJob(j *writeJob, tx *wtx) (err error) {
 		}
 	}()
 	return j.fn(tx)
+}
+
+// writable refuses changes to notebook data (and notebooks themselves) by
+// a read-only API key. Instance writes that come with any request (the
+// last use of a key, for one) stay allowed.
+func writable(ctx context.Context, notebookData bool) error {
+	if c := coffer.CallerFrom(ctx); c != nil && c.ReadOnly && notebookData {
+		return coffer.Errorf(coffer.EFORBIDDEN, "this API key is read-only")
+	}
+	return nil
 }

@@ -45,6 +45,12 @@ func (s *Store) CreateNotebook(ctx context.Context, name string) (*coffer.Notebo
 	if err != nil {
 		return nil, err
 	}
+	if err := writable(ctx, true); err != nil {
+		return nil, err
+	}
+	if c.Notebooks != nil {
+		return nil, coffer.Errorf(coffer.EFORBIDDEN, "this API key is limited to some notebooks and cannot create one")
+	}
 	n, fe := checkName("name", name)
 	if fe != nil {
 		return nil, coffer.Invalid("the notebook is not valid", *fe)
@@ -83,7 +89,9 @@ func (s *Store) FindNotebooks(ctx context.Context) ([]*coffer.Notebook, error) {
 		if err != nil {
 			return nil, s.wrap("FindNotebooks", err)
 		}
-		out = append(out, nb)
+		if c.CanReach(nb.ID) {
+			out = append(out, nb)
+		}
 	}
 	return out, s.wrap("FindNotebooks", rows.Err())
 }
@@ -113,7 +121,7 @@ func (s *Store) findNotebook(ctx context.Context, q interface {
 func (s *Store) visible(c *coffer.Caller, nb *coffer.Notebook) (*coffer.Notebook, error) {
 	// Until sharing exists, only the owner sees a notebook. Others get the
 	// same answer as for a notebook that does not exist.
-	if nb.OwnerID != c.UserID {
+	if nb.OwnerID != c.UserID || !c.CanReach(nb.ID) {
 		return nil, errNotebookNotFound
 	}
 	return nb, nil
@@ -127,6 +135,9 @@ func (s *Store) FindNotebook(ctx context.Context, id string) (*coffer.Notebook, 
 
 // UpdateNotebook renames a notebook.
 func (s *Store) UpdateNotebook(ctx context.Context, id string, upd coffer.NotebookUpdate) (*coffer.Notebook, error) {
+	if err := writable(ctx, true); err != nil {
+		return nil, err
+	}
 	var nb *coffer.Notebook
 	err := s.write(ctx, s.inst, "UpdateNotebook", func(tx *wtx) error {
 		var err error
@@ -154,6 +165,9 @@ func (s *Store) UpdateNotebook(ctx context.Context, id string, upd coffer.Notebo
 
 // DeleteNotebook unregisters a notebook, then removes its storage.
 func (s *Store) DeleteNotebook(ctx context.Context, id string) error {
+	if err := writable(ctx, true); err != nil {
+		return err
+	}
 	err := s.write(ctx, s.inst, "DeleteNotebook", func(tx *wtx) error {
 		if _, err := s.findNotebook(ctx, tx, id); err != nil {
 			return err

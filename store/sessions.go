@@ -1,0 +1,323 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/auth"
+)
+
+// Limits of API keys.
+const (
+	maxAPIKeysPerUser  = 100
+	maxKeyNotebooks    = 100
+	maxAPIKeyName      = 100
+	apiKeyMaxLifetime  = 5 * 366 * 24 * time.Hour
+	apiKeyMinRemaining = time.Minute
+)
+
+var (
+	errSessionNotFound = coffer.Errorf(coffer.ENOTFOUND, "the session does not exist")
+	errAPIKeyNotFound  = coffer.Errorf(coffer.ENOTFOUND, "the API key does not exist")
+	errUserNotFound    = coffer.Errorf(coffer.ENOTFOUND, "the user does not exist")
+)
+
+// mayManageUser reports whether the caller may see and end the sessions
+// and keys of userID: the user themselves, an owner or admin of one of the
+// user's organizations, or an instance operator. API keys manage nothing
+// but themselves.
+func (s *Store) mayManageUser(ctx context.Context, q querier, c *coffer.Caller, userID string) (bool, error) {
+	if c.UserID == userID {
+		return true, nil
+	}
+	if c.APIKeyID != "" {
+		return false, nil
+	}
+	if c.Operator {
+		return true, nil
+	}
+	var n int
+	err := q.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+s.inst.Prefix+"org_members a JOIN "+s.inst.Prefix+
+		"org_members m ON m.org_id = a.org_id WHERE a.user_id = ? AND a.role IN (?, ?) AND m.user_id = ?"),
+		c.UserID, coffer.OrgOwner, coffer.OrgAdmin, userID).Scan(&n)
+	return n > 0, err
+}
+
+// ListSessions lists the open sessions of a user, newest first.
+func (s *Store) ListSessions(ctx context.Context, userID string) ([]*coffer.SessionInfo, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !coffer.ValidID(coffer.PrefixUser, userID) {
+		return nil, errUserNotFound
+	}
+	ok, err := s.mayManageUser(ctx, s.inst.R, c, userID)
+	if err != nil {
+		return nil, s.wrap("ListSessions", err)
+	}
+	if !ok {
+		return nil, errUserNotFound
+	}
+	now := s.now()
+	rows, err := s.inst.R.QueryContext(ctx, s.q("SELECT id, user_id, method, mfa, ip, user_agent, created_at, last_seen_at, expires_at FROM "+
+		s.inst.Prefix+"sessions WHERE user_id = ? AND expires_at > ? AND last_seen_at + idle_timeout >= ? ORDER BY created_at DESC, id"), userID, now, now)
+	if err != nil {
+		return nil, s.wrap("ListSessions", err)
+	}
+	defer rows.Close()
+	out := []*coffer.SessionInfo{}
+	for rows.Next() {
+		var si coffer.SessionInfo
+		var created, seen, expires int64
+		if err := rows.Scan(&si.ID, &si.UserID, &si.Method, &si.MFA, &si.IP, &si.UserAgent, &created, &seen, &expires); err != nil {
+			return nil, s.wrap("ListSessions", err)
+		}
+		si.CreatedAt, si.LastSeenAt, si.ExpiresAt = fromMicros(created), fromMicros(seen), fromMicros(expires)
+		si.Current = si.ID == c.SessionID
+		out = append(out, &si)
+	}
+	return out, s.wrap("ListSessions", rows.Err())
+}
+
+// RevokeSession ends one session.
+func (s *Store) RevokeSession(ctx context.Context, id string) error {
+	c, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	if !coffer.ValidID(coffer.PrefixSession, id) {
+		return errSessionNotFound
+	}
+	err = s.write(ctx, s.inst, "RevokeSession", func(tx *wtx) error {
+		var userID string
+		err := tx.QueryRowContext(ctx, s.q("SELECT user_id FROM "+s.inst.Prefix+"sessions WHERE id = ?"), id).Scan(&userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errSessionNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if ok, err := s.mayManageUser(ctx, tx, c, userID); err != nil || !ok {
+			if err == nil {
+				err = errSessionNotFound
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"sessions WHERE id = ?"), id); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, coffer.EventSessionRevoked, userID, "", "by "+c.UserID)
+	})
+	if err == nil {
+		s.dropCachedSessions(func(x *coffer.Caller) bool { return x.SessionID == id })
+	}
+	return err
+}
+
+// RevokeOtherSessions ends every session of the caller but the current one.
+func (s *Store) RevokeOtherSessions(ctx context.Context) (int, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if c.APIKeyID != "" {
+		return 0, coffer.Errorf(coffer.EFORBIDDEN, "an API key cannot end sessions: log in")
+	}
+	var n int64
+	err = s.write(ctx, s.inst, "RevokeOtherSessions", func(tx *wtx) error {
+		res, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"sessions WHERE user_id = ? AND id <> ?"), c.UserID, c.SessionID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, coffer.EventSessionRevoked, c.UserID, c.Email, "all other sessions")
+	})
+	if err == nil {
+		s.dropCachedSessions(func(x *coffer.Caller) bool { return x.UserID == c.UserID && x.SessionID != c.SessionID })
+	}
+	return int(n), err
+}
+
+// CreateAPIKey creates a key for the caller. Keys are made in a session
+// (a key cannot mint keys), never exceed their user (the access engine
+// still applies the user's rights) and can only narrow them: read-only,
+// and a list of notebooks.
+func (s *Store) CreateAPIKey(ctx context.Context, in coffer.APIKeyInput) (*coffer.APIKey, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.APIKeyID != "" {
+		return nil, coffer.Errorf(coffer.EFORBIDDEN, "API keys are created in a session: log in to create one")
+	}
+	var fields []coffer.FieldError
+	name := strings.TrimSpace(in.Name)
+	if name == "" || utf8.RuneCountInString(name) > maxAPIKeyName || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
+		fields = append(fields, coffer.FieldError{Field: "name", Message: "must be 1 to 100 characters on one line"})
+	}
+	now := s.Now()
+	if in.ExpiresAt != nil {
+		switch {
+		case in.ExpiresAt.Before(now.Add(apiKeyMinRemaining)):
+			fields = append(fields, coffer.FieldError{Field: "expires_at", Message: "must be in the future"})
+		case in.ExpiresAt.After(now.Add(apiKeyMaxLifetime)):
+			fields = append(fields, coffer.FieldError{Field: "expires_at", Message: "must be within five years"})
+		}
+	}
+	var notebooks []string
+	if in.Notebooks != nil {
+		seen := map[string]bool{}
+		if len(in.Notebooks) > maxKeyNotebooks {
+			fields = append(fields, coffer.FieldError{Field: "notebooks", Message: "must list at most 100 notebooks"})
+		}
+		notebooks = []string{}
+		for _, id := range in.Notebooks {
+			if !seen[id] {
+				seen[id] = true
+				notebooks = append(notebooks, id)
+			}
+		}
+	}
+	if len(fields) > 0 {
+		return nil, coffer.Invalid("the API key is not valid", fields...)
+	}
+	token, hash := auth.NewToken(APIKeyPrefix)
+	k := &coffer.APIKey{ID: coffer.NewID(coffer.PrefixAPIKey), Key: token, UserID: c.UserID, Name: name, ReadOnly: in.ReadOnly,
+		Notebooks: notebooks, CreatedAt: fromMicros(now.UnixMicro())}
+	var expires any
+	if in.ExpiresAt != nil {
+		t := fromMicros(in.ExpiresAt.UnixMicro())
+		k.ExpiresAt = &t
+		expires = t.UnixMicro()
+	}
+	var nbJSON any
+	if notebooks != nil {
+		b, _ := json.Marshal(notebooks)
+		nbJSON = string(b)
+	}
+	err = s.write(ctx, s.inst, "CreateAPIKey", func(tx *wtx) error {
+		// Every listed notebook must be one the user can see now; an
+		// unknown id and another's notebook answer alike.
+		for i, id := range notebooks {
+			if _, err := s.findNotebook(ctx, tx, id); err != nil {
+				if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+					return coffer.Invalid("the API key is not valid", coffer.FieldError{Field: "notebooks", Message: "item " + strconv.Itoa(i) + " is not a notebook you can reach"})
+				}
+				return err
+			}
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+s.inst.Prefix+"api_keys WHERE user_id = ?"), c.UserID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= maxAPIKeysPerUser {
+			return coffer.Errorf(coffer.ECONFLICT, "you have %d API keys, the most allowed: revoke one first", n)
+		}
+		_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"api_keys (id, key_hash, user_id, name, read_only, notebooks, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+			k.ID, hash, c.UserID, name, in.ReadOnly, nbJSON, now.UnixMicro(), expires)
+		if err != nil {
+			return err
+		}
+		return s.event(ctx, tx, coffer.EventAPIKeyCreated, c.UserID, c.Email, k.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// ListAPIKeys lists a user's keys, newest first. Keys themselves are never
+// shown again.
+func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]*coffer.APIKey, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !coffer.ValidID(coffer.PrefixUser, userID) {
+		return nil, errUserNotFound
+	}
+	ok, err := s.mayManageUser(ctx, s.inst.R, c, userID)
+	if err != nil {
+		return nil, s.wrap("ListAPIKeys", err)
+	}
+	if !ok {
+		return nil, errUserNotFound
+	}
+	rows, err := s.inst.R.QueryContext(ctx, s.q("SELECT id, user_id, name, read_only, notebooks, created_at, expires_at, last_used_at FROM "+
+		s.inst.Prefix+"api_keys WHERE user_id = ? ORDER BY created_at DESC, id"), userID)
+	if err != nil {
+		return nil, s.wrap("ListAPIKeys", err)
+	}
+	defer rows.Close()
+	out := []*coffer.APIKey{}
+	for rows.Next() {
+		var k coffer.APIKey
+		var nb sql.NullString
+		var created int64
+		var expires, used sql.NullInt64
+		if err := rows.Scan(&k.ID, &k.UserID, &k.Name, &k.ReadOnly, &nb, &created, &expires, &used); err != nil {
+			return nil, s.wrap("ListAPIKeys", err)
+		}
+		k.CreatedAt = fromMicros(created)
+		if expires.Valid {
+			t := fromMicros(expires.Int64)
+			k.ExpiresAt = &t
+		}
+		if used.Valid {
+			t := fromMicros(used.Int64)
+			k.LastUsedAt = &t
+		}
+		if nb.Valid {
+			if err := json.Unmarshal([]byte(nb.String), &k.Notebooks); err != nil {
+				return nil, s.wrap("ListAPIKeys", err)
+			}
+		}
+		out = append(out, &k)
+	}
+	return out, s.wrap("ListAPIKeys", rows.Err())
+}
+
+// RevokeAPIKey deletes a key; it stops working at once.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
+	c, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	if !coffer.ValidID(coffer.PrefixAPIKey, id) {
+		return errAPIKeyNotFound
+	}
+	err = s.write(ctx, s.inst, "RevokeAPIKey", func(tx *wtx) error {
+		var userID string
+		err := tx.QueryRowContext(ctx, s.q("SELECT user_id FROM "+s.inst.Prefix+"api_keys WHERE id = ?"), id).Scan(&userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errAPIKeyNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if ok, err := s.mayManageUser(ctx, tx, c, userID); err != nil || !ok {
+			if err == nil {
+				err = errAPIKeyNotFound
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"api_keys WHERE id = ?"), id); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, coffer.EventAPIKeyRevoked, userID, "", id+" by "+c.UserID)
+	})
+	if err == nil {
+		s.dropCachedSessions(func(x *coffer.Caller) bool { return x.APIKeyID == id })
+	}
+	return err
+}
