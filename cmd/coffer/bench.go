@@ -104,6 +104,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rep.memLoad = loadPeak
 	rep.memAll = mem.peak()
+	if err := runIdentityBench(ctx, cfg, env, rep); err != nil {
+		return err
+	}
+	rep.memLogin = mem.peak()
 	rep.records = cfg.records
 	rep.postgres = cfg.db != ""
 	rep.print(stdout)
@@ -129,11 +133,7 @@ func runBench(ctx context.Context, cfg benchConfig, env *benchEnv) (*benchReport
 
 	g := loadGen{concurrency: cfg.concurrency, duration: cfg.duration}
 	rep := &benchReport{}
-	steps := []struct {
-		name string
-		op   opFunc
-		dst  *[]result
-	}{
+	steps := []benchStep{
 		{limMinimal, env.client.minimalOp(minimal.url), &rep.limits},
 		{"get", env.getOp(), &rep.workloads},
 		{limSQLGet, lim.getOp(env.sample), &rep.limits},
@@ -145,11 +145,23 @@ func runBench(ctx context.Context, cfg benchConfig, env *benchEnv) (*benchReport
 		{"update", env.updateOp(), &rep.workloads},
 		{limUpdateFull, lim.updateOp(env.sample), &rep.limits},
 	}
+	return rep, runSteps(ctx, cfg, g, rep, steps)
+}
+
+// benchStep is one measured workload or limit and where its result goes.
+type benchStep = struct {
+	name string
+	op   opFunc
+	dst  *[]result
+}
+
+func runSteps(ctx context.Context, cfg benchConfig, g loadGen, rep *benchReport, steps []benchStep) error {
+	var err error
 	for _, s := range steps {
 		var stopProfile func()
 		if cfg.profileDir != "" && s.dst == &rep.workloads {
 			if stopProfile, err = startCPUProfile(cfg.profileDir, s.name); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		r, err := g.run(ctx, s.name, s.op)
@@ -157,10 +169,31 @@ func runBench(ctx context.Context, cfg benchConfig, env *benchEnv) (*benchReport
 			stopProfile()
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.rssPeak = procStatusBytes("VmHWM")
 		*s.dst = append(*s.dst, r)
 	}
-	return rep, nil
+	return nil
+}
+
+// runIdentityBench measures logins and key validation. It runs after the
+// data workloads so that their memory peak is not mixed with argon2id's
+// (19 MiB per hash in flight).
+func runIdentityBench(ctx context.Context, cfg benchConfig, env *benchEnv, rep *benchReport) error {
+	argon, err := argonOp(env.password)
+	if err != nil {
+		return err
+	}
+	apiKey, err := env.newBenchAPIKey(ctx)
+	if err != nil {
+		return err
+	}
+	g := loadGen{concurrency: cfg.concurrency, duration: cfg.duration}
+	return runSteps(ctx, cfg, g, rep, []benchStep{
+		{wlLogin, env.loginOp(), &rep.workloads},
+		{limArgon, argon, &rep.limits},
+		{wlAuthKey, env.authOp(env.session), &rep.workloads},
+		{wlAuthAPIKey, env.authOp(apiKey), &rep.workloads},
+	})
 }

@@ -34,6 +34,9 @@ type benchEnv struct {
 	client  *benchClient
 
 	userID   string
+	email    string
+	password string
+	session  string // session key of client
 	notebook string
 	table    *coffer.Table
 	records  string   // URL of the table's records
@@ -119,12 +122,13 @@ func (e *benchEnv) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.userID = u.ID
+	e.userID, e.email, e.password = u.ID, email, password
 	var sess coffer.Session
 	if err := e.client.json(ctx, "POST", e.base+"/auth/login", map[string]string{"email": email, "password": password}, http.StatusOK, &sess); err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
 	e.client.auth = "Bearer " + sess.Key
+	e.session = sess.Key
 	var nb coffer.Notebook
 	if err := e.client.json(ctx, "POST", e.base+"/notebooks", map[string]string{"name": "Bench"}, http.StatusCreated, &nb); err != nil {
 		return fmt.Errorf("create notebook: %w", err)

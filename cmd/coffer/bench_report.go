@@ -16,7 +16,8 @@ type benchReport struct {
 	workloads []result // the HTTP workloads
 	limits    []result // L1 and L2, by name
 	memLoad   memPeak  // peaks up to the end of loading
-	memAll    memPeak  // peaks over the whole run
+	memAll    memPeak  // peaks over the data workloads
+	memLogin  memPeak  // peaks once the identity workloads ran too
 }
 
 // The limits, as printed.
@@ -83,6 +84,8 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	tw.Flush()
 
+	r.printIdentity(w)
+
 	full, ok1 := r.find(r.limits, limInsertFull)
 	normal, ok2 := r.find(r.limits, limInsertNormal)
 	if ok1 && ok2 && normal.rate() > 0 && r.postgres {
@@ -94,7 +97,8 @@ func (r *benchReport) print(w io.Writer) {
 	}
 
 	fmt.Fprintf(w, "\nPeak memory with %d records (whole process, load generator included):\n", r.records)
-	fmt.Fprintf(w, "  resident set (VmHWM): %s after loading, %s over the run\n", fmtMB(r.memLoad.rssPeak), fmtMB(r.memAll.rssPeak))
+	fmt.Fprintf(w, "  resident set (VmHWM): %s after loading, %s over the data workloads, %s once logins ran (argon2id: 19 MiB per hash in flight)\n",
+		fmtMB(r.memLoad.rssPeak), fmtMB(r.memAll.rssPeak), fmtMB(r.memLogin.rssPeak))
 	if step, rise := r.largestRise(); rise > 0 {
 		fmt.Fprintf(w, "  the resident set grew most during %s (+%s)\n", step, fmtMB(rise))
 	}
