@@ -409,4 +409,6 @@ func capNames() string {
 // checkDialect compiles row conditions only to check them.
 type checkDialect struct{}
 
-func (checkDialect) ContainsFold(expr, ph string) string { return "instr(" + expr + ", " + ph + ") > 0" }
+func (checkDialect) ContainsFold(expr, ph string) string {
+	return "instr(" + expr + ", " + ph + ") > 0"
+}
