@@ -166,8 +166,8 @@ func (s Subject) Env() filter.Env {
 	return filter.Env{UserID: s.UserID, UserEmail: s.Email, UserGroups: s.Groups}
 }
 
-// applies reports whether a grant is for the subject.
-func (s Subject) applies(p Principal) bool {
+// Applies reports whether a grant or membership for p is for the subject.
+func (s Subject) Applies(p Principal) bool {
 	switch p.Type {
 	case PrincipalUser:
 		return s.UserID != "" && p.ID == s.UserID
@@ -224,7 +224,7 @@ func Decide(s Subject, grants []Grant, t Table) *Decision {
 		d.Conds = append(d.Conds, Cond{Source: "role:" + s.Role, Cols: map[string]Right{"*": r}, Caps: roleCaps[s.Role]})
 	}
 	for _, g := range grants {
-		if !s.applies(g.Principal) || (g.TableID != "" && g.TableID != t.ID) {
+		if !s.Applies(g.Principal) || (g.TableID != "" && g.TableID != t.ID) {
 			continue
 		}
 		c := Cond{Source: g.ID, Cols: g.Columns, Caps: g.Capabilities}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
 )
 
 // checkName validates the name of a notebook, table, column or view.
@@ -63,6 +64,11 @@ func (s *Store) CreateNotebook(ctx context.Context, name string) (*coffer.Notebo
 	err = s.write(ctx, s.inst, "CreateNotebook", func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"notebooks ("+notebookCols+") VALUES (?, ?, ?, ?, ?)"),
 			nb.ID, nb.Name, nb.OwnerID, now, now)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"notebook_members (notebook_id, principal_type, principal_id, role, created_at) VALUES (?, ?, ?, ?, ?)"),
+			nb.ID, access.PrincipalUser, c.UserID, access.RoleOwner, now)
 		return err
 	})
 	if err != nil {
@@ -78,7 +84,15 @@ func (s *Store) FindNotebooks(ctx context.Context) ([]*coffer.Notebook, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.inst.R.QueryContext(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE owner_id = ? ORDER BY name, id"), c.UserID)
+	p := s.inst.Prefix
+	mine := func(alias string) string {
+		return "((" + alias + ".principal_type = 'user' AND " + alias + ".principal_id = ?) OR (" + alias + ".principal_type = 'group' AND " +
+			alias + ".principal_id IN (SELECT group_id FROM " + p + "group_members WHERE user_id = ?)))"
+	}
+	rows, err := s.inst.R.QueryContext(ctx, s.q("SELECT "+notebookCols+" FROM "+p+"notebooks n WHERE n.owner_id = ? OR "+
+		"EXISTS (SELECT 1 FROM "+p+"notebook_members m WHERE m.notebook_id = n.id AND "+mine("m")+") OR "+
+		"EXISTS (SELECT 1 FROM "+p+"grants g WHERE g.notebook_id = n.id AND "+mine("g")+") ORDER BY name, id"),
+		c.UserID, c.UserID, c.UserID, c.UserID, c.UserID)
 	if err != nil {
 		return nil, s.wrap("FindNotebooks", err)
 	}
@@ -97,34 +111,48 @@ func (s *Store) FindNotebooks(ctx context.Context) ([]*coffer.Notebook, error) {
 }
 
 // findNotebook returns a notebook the caller can see, or ENOTFOUND.
-func (s *Store) findNotebook(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, id string) (*coffer.Notebook, error) {
+func (s *Store) findNotebook(ctx context.Context, q querier, id string) (*coffer.Notebook, error) {
+	nb, _, err := s.findNotebookAccess(ctx, q, id)
+	return nb, err
+}
+
+// findNotebookAccess returns a notebook the caller can see and what they
+// may do in it, or ENOTFOUND.
+func (s *Store) findNotebookAccess(ctx context.Context, q querier, id string) (*coffer.Notebook, *nbAccess, error) {
 	c, err := caller(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !coffer.ValidID(coffer.PrefixNotebook, id) {
-		return nil, errNotebookNotFound
+		return nil, nil, errNotebookNotFound
 	}
 	nb, err := scanNotebook(q.QueryRowContext(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id))
 	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, errNotebookNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := s.visible(ctx, q, c, nb)
+	return nb, a, err
+}
+
+// visible returns what the caller may do in nb, or ENOTFOUND when the
+// notebook does not exist for them: no role, no grant, or outside their
+// API key's notebooks. They then get exactly the answer of a notebook
+// that does not exist.
+func (s *Store) visible(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook) (*nbAccess, error) {
+	if !c.CanReach(nb.ID) {
 		return nil, errNotebookNotFound
 	}
+	a, err := s.notebookAccess(ctx, q, c, nb)
 	if err != nil {
 		return nil, err
 	}
-	return s.visible(c, nb)
-}
-
-// visible returns nb if the caller may see it, and ENOTFOUND otherwise.
-func (s *Store) visible(c *coffer.Caller, nb *coffer.Notebook) (*coffer.Notebook, error) {
-	// Until sharing exists, only the owner sees a notebook. Others get the
-	// same answer as for a notebook that does not exist.
-	if nb.OwnerID != c.UserID || !c.CanReach(nb.ID) {
+	if !a.visible() {
 		return nil, errNotebookNotFound
 	}
-	return nb, nil
+	return a, nil
 }
 
 // FindNotebook returns one notebook.
@@ -141,8 +169,12 @@ func (s *Store) UpdateNotebook(ctx context.Context, id string, upd coffer.Notebo
 	var nb *coffer.Notebook
 	err := s.write(ctx, s.inst, "UpdateNotebook", func(tx *wtx) error {
 		var err error
-		if nb, err = s.findNotebook(ctx, tx, id); err != nil {
+		var a *nbAccess
+		if nb, a, err = s.findNotebookAccess(ctx, tx, id); err != nil {
 			return err
+		}
+		if !a.atLeast(access.RoleAdmin) {
+			return coffer.Errorf(coffer.EFORBIDDEN, "only the notebook's owners and admins may rename it")
 		}
 		if upd.Name == nil {
 			return nil
@@ -169,10 +201,14 @@ func (s *Store) DeleteNotebook(ctx context.Context, id string) error {
 		return err
 	}
 	err := s.write(ctx, s.inst, "DeleteNotebook", func(tx *wtx) error {
-		if _, err := s.findNotebook(ctx, tx, id); err != nil {
+		_, a, err := s.findNotebookAccess(ctx, tx, id)
+		if err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id)
+		if a.role() != access.RoleOwner {
+			return coffer.Errorf(coffer.EFORBIDDEN, "only the notebook's owners may delete it")
+		}
+		_, err = tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id)
 		return err
 	})
 	if err != nil {
@@ -186,42 +222,45 @@ func (s *Store) DeleteNotebook(ctx context.Context, id string) error {
 // nbConn is an open notebook for one service call.
 type nbConn struct {
 	nb      *coffer.Notebook
+	acc     *nbAccess // what the caller may do in it
 	db      *DB
 	schema  *schema
 	release func()
 }
 
-// cachedNotebook is findNotebook through the registry cache, for reads
-// (read from the database each time where the database is shared).
-func (s *Store) cachedNotebook(ctx context.Context, id string) (*coffer.Notebook, error) {
+// cachedNotebook is findNotebookAccess through the registry cache, for
+// reads (read from the database each time where the database is shared).
+func (s *Store) cachedNotebook(ctx context.Context, id string) (*coffer.Notebook, *nbAccess, error) {
 	c, err := caller(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.Now()
 	if !s.inst.Shared {
 		if nb, ok := s.notebooks.get(id, now); ok {
-			return s.visible(c, nb)
+			a, err := s.visible(ctx, s.inst.R, c, nb)
+			return nb, a, err
 		}
 	}
 	if !coffer.ValidID(coffer.PrefixNotebook, id) {
-		return nil, errNotebookNotFound
+		return nil, nil, errNotebookNotFound
 	}
 	row, err := s.inst.queryRow(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nb, err := scanNotebook(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNotebookNotFound
+		return nil, nil, errNotebookNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !s.inst.Shared {
 		s.notebooks.put(id, nb, now)
 	}
-	return s.visible(c, nb)
+	a, err := s.visible(ctx, s.inst.R, c, nb)
+	return nb, a, err
 }
 
 func (s *Store) forgetNotebook(id string) {
@@ -235,7 +274,7 @@ func (s *Store) openNotebook(ctx context.Context, id string) (*nbConn, error) {
 	if s.inst.Shared {
 		return s.openSharedNotebook(ctx, id)
 	}
-	nb, err := s.cachedNotebook(ctx, id)
+	nb, acc, err := s.cachedNotebook(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +287,7 @@ func (s *Store) openNotebook(ctx context.Context, id string) (*nbConn, error) {
 		release()
 		return nil, err
 	}
-	return &nbConn{nb: nb, db: db, schema: sc, release: release}, nil
+	return &nbConn{nb: nb, acc: acc, db: db, schema: sc, release: release}, nil
 }
 
 // openSharedNotebook is openNotebook on a database shared by several nodes,
@@ -277,15 +316,16 @@ func (s *Store) openSharedNotebook(ctx context.Context, id string) (*nbConn, err
 	case err != nil:
 		// Another node may have deleted the notebook, schema and all: the
 		// registry then says so.
-		if _, ferr := s.cachedNotebook(ctx, id); coffer.ErrorCode(ferr) == coffer.ENOTFOUND {
+		if _, _, ferr := s.cachedNotebook(ctx, id); coffer.ErrorCode(ferr) == coffer.ENOTFOUND {
 			err = ferr
 		} else {
 			err = s.wrap("openNotebook", err)
 		}
 	}
+	var acc *nbAccess
 	if err == nil {
 		nb.CreatedAt, nb.UpdatedAt = fromMicros(created), fromMicros(updated)
-		_, err = s.visible(c, &nb)
+		acc, err = s.visible(ctx, s.inst.R, c, &nb)
 	}
 	if err != nil {
 		release()
@@ -296,5 +336,5 @@ func (s *Store) openSharedNotebook(ctx context.Context, id string) (*nbConn, err
 		release()
 		return nil, err
 	}
-	return &nbConn{nb: &nb, db: db, schema: sc, release: release}, nil
+	return &nbConn{nb: &nb, acc: acc, db: db, schema: sc, release: release}, nil
 }

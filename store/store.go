@@ -113,6 +113,7 @@ type Store struct {
 
 	sessions  *ttlCache[string, sessionEntry]     // by key hash
 	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
+	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
 }
 
 // Compile-time checks that Store implements every service.
@@ -137,6 +138,7 @@ func New(b Backend) *Store {
 
 		sessions:  newTTLCache[string, sessionEntry](),
 		notebooks: newTTLCache[string, *coffer.Notebook](),
+		access:    newTTLCache[string, *nbAccess](),
 	}
 }
 

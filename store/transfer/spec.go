@@ -75,7 +75,9 @@ var instanceTables = []table{
 	// The events' sequence numbers are not copied: the copy numbers them
 	// anew, in the same order.
 	{name: "auth_events", cols: cols("SISSSSS", "id", "at", "kind", "user_id", "email", "ip", "detail"), order: []string{"seq"}},
-	{name: "notebooks", cols: cols("SSSII", "id", "name", "owner_id", "created_at", "updated_at"), order: []string{"id"}},
+	{name: "notebooks", cols: cols("SSSIII", "id", "name", "owner_id", "created_at", "updated_at", "access_version"), order: []string{"id"}},
+	{name: "notebook_members", cols: cols("SSSSI", "notebook_id", "principal_type", "principal_id", "role", "created_at"), order: []string{"notebook_id", "principal_type", "principal_id"}},
+	{name: "grants", cols: cols("SSSSSSSSSII", "id", "notebook_id", "principal_type", "principal_id", "table_id", "view_id", "rows_filter", "column_rights", "capabilities", "created_at", "updated_at"), order: []string{"id"}},
 }
 
 // catalogueTables are a notebook's catalogue tables, in foreign key order.

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
+)
+
+// nbAccess is what a caller may do in one notebook: their role and the
+// grants that apply to them. It is computed once per request (and cached
+// briefly where one process owns the database).
+type nbAccess struct {
+	subj   access.Subject
+	grants []access.Grant // only those that apply to the subject
+}
+
+// role returns the caller's notebook role, "" for none.
+func (a *nbAccess) role() string { return a.subj.Role }
+
+// visible reports whether the notebook exists for the caller at all.
+func (a *nbAccess) visible() bool { return a.subj.Role != "" || len(a.grants) > 0 }
+
+// atLeast reports whether the caller's role is r or stronger.
+func (a *nbAccess) atLeast(r string) bool { return access.MaxRole(a.subj.Role, r) == a.subj.Role }
+
+// can reports whether the caller has capability c somewhere in the
+// notebook, from their role or a grant.
+func (a *nbAccess) can(c access.Capability) bool {
+	if a.atLeast(access.RoleAdmin) {
+		return true
+	}
+	if a.subj.Role == access.RoleEditor {
+		for _, rc := range []access.Capability{access.CapCreate, access.CapDelete, access.CapHistory, access.CapExport} {
+			if rc == c {
+				return true
+			}
+		}
+	}
+	for _, g := range a.grants {
+		for _, gc := range g.Capabilities {
+			if gc == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// accessKey is the key of the access cache.
+func accessKey(userID, nbID string) string { return userID + "|" + nbID }
+
+// notebookAccess resolves what the caller may do in nb: the owner named in
+// the registry, the strongest role of the caller's own membership and
+// their groups', and the grants for them, their groups or every member.
+func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook) (*nbAccess, error) {
+	key := accessKey(c.UserID, nb.ID)
+	now := s.Now()
+	if !s.inst.Shared {
+		if a, ok := s.access.get(key, now); ok {
+			return a, nil
+		}
+	}
+	a := &nbAccess{subj: access.Subject{UserID: c.UserID, Email: c.Email}}
+	p := s.inst.Prefix
+	rows, err := q.QueryContext(ctx, s.q("SELECT group_id FROM "+p+"group_members WHERE user_id = ? ORDER BY group_id"), c.UserID)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		a.subj.Groups = append(a.subj.Groups, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if nb.OwnerID == c.UserID {
+		a.subj.Role = access.RoleOwner
+	}
+	rows, err = q.QueryContext(ctx, s.q("SELECT principal_type, principal_id, role FROM "+p+"notebook_members WHERE notebook_id = ?"), nb.ID)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var pt, pid, role string
+		if err := rows.Scan(&pt, &pid, &role); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if a.subj.Applies(access.Principal{Type: pt, ID: pid}) && pt != access.PrincipalMembers {
+			a.subj.Role = access.MaxRole(a.subj.Role, role)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	grants, err := s.loadGrants(ctx, q, nb.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range grants {
+		if a.subj.Applies(g.Principal) {
+			a.grants = append(a.grants, g.Grant)
+		}
+	}
+	if !s.inst.Shared {
+		s.access.put(key, a, now)
+	}
+	return a, nil
+}
+
+// forgetAccess drops the cached access of every caller to a notebook
+// (after a change of its members or grants), or to every notebook when
+// nbID is "" (after a change of groups).
+func (s *Store) forgetAccess(nbID string) {
+	s.access.drop(func(k string, _ *nbAccess) bool { return nbID == "" || strings.HasSuffix(k, "|"+nbID) })
+}
+
+// storedGrant is a grant row with its metadata.
+type storedGrant struct {
+	access.Grant
+	CreatedAt, UpdatedAt int64
+}
+
+// loadGrants reads every grant of a notebook, oldest first.
+func (s *Store) loadGrants(ctx context.Context, q querier, nbID string) ([]storedGrant, error) {
+	rows, err := q.QueryContext(ctx, s.q("SELECT id, principal_type, principal_id, table_id, view_id, rows_filter, column_rights, capabilities, created_at, updated_at FROM "+
+		s.inst.Prefix+"grants WHERE notebook_id = ? ORDER BY created_at, id"), nbID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storedGrant
+	for rows.Next() {
+		var g storedGrant
+		var cols, caps string
+		if err := rows.Scan(&g.ID, &g.Principal.Type, &g.Principal.ID, &g.TableID, &g.ViewID, &g.Rows, &cols, &caps, &g.CreatedAt, &g.UpdatedAt); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(cols), &g.Columns); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(caps), &g.Capabilities); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
