@@ -248,6 +248,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"Record": coffer.Record{}, "RecordList": coffer.RecordList{}, "BatchOp": coffer.BatchOp{}, "BatchResult": coffer.BatchResult{},
 		"View": coffer.View{}, "ViewInput": coffer.ViewInput{}, "ViewUpdate": coffer.ViewUpdate{},
 		"Session": coffer.Session{}, "User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
+		"TOTPEnrolment": coffer.TOTPEnrolment{}, "Passkey": coffer.Passkey{}, "MFAStatus": coffer.MFAStatus{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {
