@@ -57,6 +57,7 @@ type Env struct {
 	TB    testing.TB
 	URL   string
 	Store *store.Store
+	Inst  *store.DB // the instance database, for fixtures without a service method yet
 	API   *api.Server
 	Clock *testClock
 	Logs  *syncBuffer
@@ -86,7 +87,7 @@ func MustEnv(tb testing.TB) *Env {
 	if err := st.SetPublicURL(strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)); err != nil {
 		tb.Fatalf("SetPublicURL: %v", err)
 	}
-	return &Env{TB: tb, URL: ts.URL, Store: st, API: srv, Clock: clock, Logs: logs, srv: ts}
+	return &Env{TB: tb, URL: ts.URL, Store: st, Inst: b.Instance(), API: srv, Clock: clock, Logs: logs, srv: ts}
 }
 
 // Close stops the HTTP server and waits for requests in flight, so every
