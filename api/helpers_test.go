@@ -79,10 +79,14 @@ func MustEnv(tb testing.TB) *Env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	srv := api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, Ping: st.Ping,
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, Ping: st.Ping,
 	}, api.Config{Logger: log})
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
+	// Passkeys need a domain name: the server is reached as localhost.
+	if err := st.SetPublicURL(strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)); err != nil {
+		tb.Fatalf("SetPublicURL: %v", err)
+	}
 	return &Env{TB: tb, URL: ts.URL, Store: st, DB: b.Instance(), API: srv, Clock: clock, Logs: logs, srv: ts}
 }
 

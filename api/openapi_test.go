@@ -249,6 +249,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"View": coffer.View{}, "ViewInput": coffer.ViewInput{}, "ViewUpdate": coffer.ViewUpdate{},
 		"Session": coffer.Session{}, "SessionInfo": coffer.SessionInfo{}, "APIKey": coffer.APIKey{}, "APIKeyInput": coffer.APIKeyInput{},
 		"User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
+		"TOTPEnrolment": coffer.TOTPEnrolment{}, "Passkey": coffer.Passkey{}, "MFAStatus": coffer.MFAStatus{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {

@@ -27,6 +27,7 @@ type Services struct {
 	Records   coffer.RecordService
 	Views     coffer.ViewService
 	Sessions  coffer.SessionService
+	MFA       coffer.MFAService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -152,6 +153,10 @@ func (s *Server) routesInit() {
 	any := func(h http.HandlerFunc) endpoint {
 		return endpoint{h: h, auth: true, during: []string{coffer.RestrictEnrol2FA, coffer.RestrictChangePassword}}
 	}
+	// enrol stays open to a session that must enrol a second factor.
+	enrol := func(h http.HandlerFunc) endpoint {
+		return endpoint{h: h, auth: true, during: []string{coffer.RestrictEnrol2FA}}
+	}
 	const nb = "/api/v1/notebooks/{notebook}"
 	const tb = nb + "/tables/{table}"
 
@@ -168,6 +173,17 @@ func (s *Server) routesInit() {
 	s.handle("/api/v1/users/{user}/api-keys", map[string]endpoint{"GET": priv(s.listAPIKeys)})
 	s.handle("/api/v1/api-keys", map[string]endpoint{"POST": priv(s.createAPIKey)})
 	s.handle("/api/v1/api-keys/{key}", map[string]endpoint{"DELETE": priv(s.revokeAPIKey)})
+	s.handle("/api/v1/auth/mfa", map[string]endpoint{"GET": enrol(s.mfaStatus)})
+	s.handle("/api/v1/auth/totp", map[string]endpoint{"POST": enrol(s.beginTOTP)})
+	s.handle("/api/v1/auth/totp/confirm", map[string]endpoint{"POST": enrol(s.confirmTOTP)})
+	s.handle("/api/v1/auth/totp/disable", map[string]endpoint{"POST": priv(s.disableTOTP)})
+	s.handle("/api/v1/auth/recovery-codes", map[string]endpoint{"POST": priv(s.regenerateRecoveryCodes)})
+	s.handle("/api/v1/auth/passkeys", map[string]endpoint{"GET": enrol(s.listPasskeys)})
+	s.handle("/api/v1/auth/passkeys/{passkey}", map[string]endpoint{"DELETE": priv(s.deletePasskey)})
+	s.handle("/api/v1/auth/passkeys/register/begin", map[string]endpoint{"POST": enrol(s.beginPasskeyRegistration)})
+	s.handle("/api/v1/auth/passkeys/register/finish", map[string]endpoint{"POST": enrol(s.finishPasskeyRegistration)})
+	s.handle("/api/v1/auth/passkeys/login/begin", map[string]endpoint{"POST": pub(s.beginPasskeyLogin)})
+	s.handle("/api/v1/auth/passkeys/login/finish", map[string]endpoint{"POST": pub(s.finishPasskeyLogin)})
 	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})
 	s.handle(nb, map[string]endpoint{"GET": priv(s.getNotebook), "PATCH": priv(s.updateNotebook), "DELETE": priv(s.deleteNotebook)})
 	s.handle(nb+"/tables", map[string]endpoint{"POST": priv(s.createTable), "GET": priv(s.listTables)})

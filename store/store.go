@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/cofferhq/coffer"
 )
 
@@ -110,6 +112,7 @@ type Store struct {
 	Now  func() time.Time // injectable clock
 	nbs  *schemaCache
 	auth authState
+	rp   *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)
 
 	sessions  *ttlCache[string, sessionEntry]     // by key hash
 	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
@@ -124,6 +127,7 @@ var (
 	_ coffer.TableService    = (*Store)(nil)
 	_ coffer.RecordService   = (*Store)(nil)
 	_ coffer.ViewService     = (*Store)(nil)
+	_ coffer.MFAService      = (*Store)(nil)
 )
 
 // New returns a Store on b.

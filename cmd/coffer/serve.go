@@ -95,7 +95,7 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 // newAPI wires the store into the HTTP API.
 func newAPI(st *store.Store, cfg api.Config) *api.Server {
 	return api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, Ping: st.Ping,
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, Ping: st.Ping,
 	}, cfg)
 }
 
@@ -169,6 +169,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
+	}
+	if err := st.SetPublicURL(*publicURL); err != nil {
+		log.Warn(err.Error())
 	}
 	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: trusted, PublicURL: strings.TrimSuffix(*publicURL, "/")})
 	hs := &http.Server{

@@ -71,7 +71,8 @@ var instanceTables = []table{
 	{name: "throttle", cols: cols("SIII", "key", "failures", "last_at", "blocked_until"), order: []string{"key"}},
 	{name: "totp_secrets", cols: cols("SSIII", "user_id", "secret", "confirmed_at", "last_step", "created_at"), order: []string{"user_id"}},
 	{name: "recovery_codes", cols: cols("SXII", "user_id", "code_hash", "used_at", "created_at"), order: []string{"user_id", "code_hash"}},
-	{name: "passkeys", cols: cols("SSSSII", "id", "user_id", "name", "credential", "created_at", "last_used_at"), order: []string{"id"}},
+	{name: "passkeys", cols: cols("SSSSIIS", "id", "user_id", "name", "credential", "created_at", "last_used_at", "credential_id"), order: []string{"id"}},
+	{name: "webauthn_ceremonies", cols: cols("XSSXSII", "challenge_hash", "kind", "user_id", "login_challenge", "session", "created_at", "expires_at"), order: []string{"challenge_hash"}},
 	// The events' sequence numbers are not copied: the copy numbers them
 	// anew, in the same order.
 	{name: "auth_events", cols: cols("SISSSSS", "id", "at", "kind", "user_id", "email", "ip", "detail"), order: []string{"seq"}},

@@ -1,0 +1,246 @@
+package storetest
+
+import (
+	"context"
+	"encoding/base64"
+	"image/png"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
+)
+
+// stepClock is a clock that tests move forward, in TOTP steps.
+type stepClock struct{ off atomic.Int64 }
+
+func (c *stepClock) Now() time.Time {
+	return time.Now().Add(time.Duration(c.off.Load())).UTC()
+}
+
+func (c *stepClock) Steps(n int) { c.off.Add(int64(time.Duration(n) * 30 * time.Second)) }
+
+// TOTPCode returns the code of secret for the 30-second step d steps away
+// from now.
+func TOTPCode(tb testing.TB, secret string, now time.Time, d int) string {
+	tb.Helper()
+	code, err := totp.GenerateCodeCustom(secret, now.Add(time.Duration(d)*30*time.Second),
+		totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return code
+}
+
+// MustSession logs a user in with the test password (no second factor)
+// and returns a context carrying the session's caller.
+func MustSession(tb testing.TB, s *store.Store, email string) context.Context {
+	tb.Helper()
+	ctx := context.Background()
+	res, err := s.Login(ctx, email, TestPassword)
+	if err != nil || res.Session == nil {
+		tb.Fatalf("Login(%s): %v (challenge %v)", email, err, res != nil && res.Challenge != nil)
+	}
+	c, err := s.Authenticate(ctx, res.Key)
+	if err != nil {
+		tb.Fatalf("Authenticate: %v", err)
+	}
+	return coffer.WithCaller(ctx, c)
+}
+
+// testMFA covers TOTP and recovery codes: enrolment with re-authentication,
+// each code usable once, ±1 step of drift, the challenge's attempt limit,
+// throttling of wrong codes and removal.
+func testMFA(t *testing.T, open Opener) {
+	s := open(t)
+	clock := &stepClock{}
+	s.Now = clock.Now
+	bg := context.Background()
+	_, u := MustUser(t, s)
+	ctx := MustSession(t, s, u.Email)
+
+	// Enrolment needs the current password.
+	_, err := s.BeginTOTP(ctx, "not the password at all")
+	wantCode(t, err, coffer.EUNAUTHORIZED)
+	e, err := s.BeginTOTP(ctx, TestPassword)
+	if err != nil {
+		t.Fatalf("BeginTOTP: %v", err)
+	}
+	uri, err := url.Parse(e.URI)
+	if err != nil || uri.Scheme != "otpauth" || uri.Host != "totp" || uri.Query().Get("issuer") != "Coffer" ||
+		uri.Query().Get("secret") != e.Secret || !strings.HasSuffix(uri.Path, ":"+u.Email) {
+		t.Errorf("URI = %q: want otpauth://totp/Coffer:<e-mail> with the secret and issuer Coffer", e.URI)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(e.QRCode, "data:image/png;base64,"))
+	if err != nil || !strings.HasPrefix(e.QRCode, "data:image/png;base64,") {
+		t.Fatalf("QRCode is not a PNG data URL: %.40q", e.QRCode)
+	}
+	if _, err := png.Decode(strings.NewReader(string(raw))); err != nil {
+		t.Errorf("QRCode: %v", err)
+	}
+	// A pending secret is not a factor yet.
+	if res, err := s.Login(bg, u.Email, TestPassword); err != nil || res.Session == nil {
+		t.Fatalf("Login with a pending TOTP enrolment: %v, want a session", err)
+	}
+
+	_, err = s.ConfirmTOTP(ctx, "000000x")
+	wantCode(t, err, coffer.EINVALID)
+	first := TOTPCode(t, e.Secret, clock.Now(), 0)
+	codes, err := s.ConfirmTOTP(ctx, first)
+	if err != nil {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	if len(codes) != 10 || len(slices.Compact(slices.Sorted(slices.Values(codes)))) != 10 {
+		t.Fatalf("recovery codes = %q, want 10 distinct", codes)
+	}
+	_, err = s.BeginTOTP(ctx, TestPassword)
+	wantCode(t, err, coffer.ECONFLICT)
+
+	login := func() string {
+		t.Helper()
+		res, err := s.Login(bg, u.Email, TestPassword)
+		if err != nil || res.Challenge == nil {
+			t.Fatalf("Login with TOTP: %v, want a challenge", err)
+		}
+		if !slices.Contains(res.Challenge.Methods, coffer.FactorTOTP) || !slices.Contains(res.Challenge.Methods, coffer.FactorRecovery) {
+			t.Errorf("challenge methods = %v", res.Challenge.Methods)
+		}
+		return res.Challenge.Token
+	}
+	answer := func(ch, method, code, want string) {
+		t.Helper()
+		sess, err := s.SecondFactor(bg, ch, method, code)
+		if wantCode(t, err, want) && want == "" {
+			c, err := s.Authenticate(bg, sess.Key)
+			if err != nil || !c.MFA {
+				t.Errorf("session after the second factor: %v, MFA %v", err, c != nil && c.MFA)
+			}
+		}
+	}
+
+	t.Run("EachCodeOnce", func(t *testing.T) {
+		// The confirmation used this step's code.
+		answer(login(), coffer.FactorTOTP, first, coffer.EUNAUTHORIZED)
+		clock.Steps(1)
+		code := TOTPCode(t, e.Secret, clock.Now(), 0)
+		answer(login(), coffer.FactorTOTP, code, "")
+		answer(login(), coffer.FactorTOTP, code, coffer.EUNAUTHORIZED)
+	})
+
+	t.Run("Drift", func(t *testing.T) {
+		clock.Steps(3)
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), -2), coffer.EUNAUTHORIZED)
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), -1), "")
+		clock.Steps(3)
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 2), coffer.EUNAUTHORIZED)
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 1), "")
+		// A later step was used: this step's code is now spent too.
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), coffer.EUNAUTHORIZED)
+		clock.Steps(2)
+	})
+
+	t.Run("RecoveryCodesOnce", func(t *testing.T) {
+		answer(login(), coffer.FactorRecovery, codes[0], "")
+		answer(login(), coffer.FactorRecovery, codes[0], coffer.EUNAUTHORIZED)
+		// Case, spaces and dashes do not matter.
+		answer(login(), coffer.FactorRecovery, " "+strings.ToUpper(strings.ReplaceAll(codes[1], "-", ""))+" ", "")
+		answer(login(), coffer.FactorRecovery, "aaaa-bbbb-cccc-dddd-eeee-ffff", coffer.EUNAUTHORIZED)
+		answer(login(), coffer.FactorTOTP, codes[2], coffer.EUNAUTHORIZED)
+	})
+
+	t.Run("FiveWrongCodesEndTheChallenge", func(t *testing.T) {
+		ch := login()
+		good := TOTPCode(t, e.Secret, clock.Now(), 0)
+		wrong := "000000"
+		if good == wrong {
+			wrong = "111111"
+		}
+		for range 5 {
+			answer(ch, coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
+		}
+		answer(ch, coffer.FactorTOTP, good, coffer.EUNAUTHORIZED)
+		answer(login(), coffer.FactorTOTP, good, "")
+		clock.Steps(1)
+	})
+
+	t.Run("RegenerateRecoveryCodes", func(t *testing.T) {
+		_, err := s.RegenerateRecoveryCodes(ctx, "wrong password, surely")
+		wantCode(t, err, coffer.EUNAUTHORIZED)
+		fresh, err := s.RegenerateRecoveryCodes(ctx, TestPassword)
+		if err != nil || len(fresh) != 10 {
+			t.Fatalf("RegenerateRecoveryCodes: %v, %d codes", err, len(fresh))
+		}
+		answer(login(), coffer.FactorRecovery, codes[3], coffer.EUNAUTHORIZED)
+		answer(login(), coffer.FactorRecovery, fresh[0], "")
+		codes = fresh[1:]
+	})
+
+	t.Run("Disable", func(t *testing.T) {
+		code := TOTPCode(t, e.Secret, clock.Now(), 0)
+		wantCode(t, s.DisableTOTP(ctx, "wrong password, surely", code), coffer.EUNAUTHORIZED)
+		err := s.DisableTOTP(ctx, TestPassword, "123x56")
+		if wantCode(t, err, coffer.EINVALID) {
+			wantFields(t, err, "code")
+		}
+		if err := s.DisableTOTP(ctx, TestPassword, codes[0]); err != nil {
+			t.Fatalf("DisableTOTP with a recovery code: %v", err)
+		}
+		if res, err := s.Login(bg, u.Email, TestPassword); err != nil || res.Session == nil {
+			t.Fatalf("Login after disabling TOTP: %v, want a session", err)
+		}
+		st, err := s.MFAStatus(ctx)
+		if err != nil || st.TOTP || st.RecoveryCodes != 0 {
+			t.Errorf("MFAStatus after disabling = %+v, %v; want no factor and no recovery codes", st, err)
+		}
+		wantCode(t, s.DisableTOTP(ctx, TestPassword, code), coffer.ENOTFOUND)
+		var kinds []string
+		evs, err := s.Events(bg, u.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			kinds = append(kinds, ev.Kind)
+		}
+		for _, k := range []string{coffer.EventMFAEnabled, coffer.EventMFADisabled, coffer.EventRecoveryCodes, coffer.EventSecondFactorOK, coffer.EventSecondFactorBad} {
+			if !slices.Contains(kinds, k) {
+				t.Errorf("events %v lack %s", kinds, k)
+			}
+		}
+	})
+
+	t.Run("WrongCodesThrottled", func(t *testing.T) {
+		_, v := MustUser(t, s)
+		vctx := MustSession(t, s, v.Email)
+		e, err := s.BeginTOTP(vctx, TestPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		good := TOTPCode(t, e.Secret, clock.Now(), 0)
+		wrong := "000000"
+		if good == wrong {
+			wrong = "111111"
+		}
+		for i := range 6 {
+			_, err := s.ConfirmTOTP(vctx, wrong)
+			wantCode(t, err, coffer.EINVALID)
+			_ = i
+		}
+		_, err = s.ConfirmTOTP(vctx, good)
+		wantCode(t, err, coffer.ETOOMANY)
+		_, err = s.BeginTOTP(vctx, TestPassword)
+		wantCode(t, err, coffer.ETOOMANY)
+	})
+
+	t.Run("NotWithAPIKeys", func(t *testing.T) {
+		kctx := coffer.WithCaller(bg, &coffer.Caller{UserID: u.ID, Email: u.Email, APIKeyID: "key_x"})
+		_, err := s.BeginTOTP(kctx, TestPassword)
+		wantCode(t, err, coffer.EFORBIDDEN)
+	})
+}
