@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/auth/oidc"
 )
 
 // Dialect hides the SQL differences between backends. Queries are written
@@ -111,6 +112,9 @@ type Store struct {
 	nbs  *schemaCache
 	auth authState
 
+	ssoOnce sync.Once
+	rp      *oidc.Client // OpenID Connect relying party, see ssoClient
+
 	sessions  *ttlCache[string, sessionEntry]     // by key hash
 	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
 }
@@ -123,6 +127,7 @@ var (
 	_ coffer.TableService    = (*Store)(nil)
 	_ coffer.RecordService   = (*Store)(nil)
 	_ coffer.ViewService     = (*Store)(nil)
+	_ coffer.SSOService      = (*Store)(nil)
 )
 
 // New returns a Store on b.
