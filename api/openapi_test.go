@@ -247,6 +247,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"Column": coffer.Column{}, "ColumnInput": coffer.ColumnInput{}, "ColumnOptions": coffer.ColumnOptions{}, "ColumnUpdate": coffer.ColumnUpdate{},
 		"Record": coffer.Record{}, "RecordList": coffer.RecordList{}, "BatchOp": coffer.BatchOp{}, "BatchResult": coffer.BatchResult{},
 		"View": coffer.View{}, "ViewInput": coffer.ViewInput{}, "ViewUpdate": coffer.ViewUpdate{},
+		"SSOProvider": coffer.SSOProvider{}, "SSOProviderInput": coffer.SSOProviderInput{},
 		"Session": coffer.Session{}, "User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
 	} {
 		s := obj(schemas[name])

@@ -27,6 +27,7 @@ type Services struct {
 	Records   coffer.RecordService
 	Views     coffer.ViewService
 	Sessions  coffer.SessionService
+	SSO       coffer.SSOService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -162,6 +163,11 @@ func (s *Server) routesInit() {
 	s.handle("/api/v1/auth/login/second-factor", map[string]endpoint{"POST": pub(s.secondFactor)})
 	s.handle("/api/v1/auth/logout", map[string]endpoint{"POST": any(s.logout)})
 	s.handle("/api/v1/auth/me", map[string]endpoint{"GET": any(s.me)})
+	s.handle("/api/v1/auth/sso/{provider}/start", map[string]endpoint{"GET": pub(s.ssoStart)})
+	s.handle("/api/v1/auth/sso/{provider}/link", map[string]endpoint{"POST": priv(s.ssoLink)})
+	s.handle(SSOCallbackPath, map[string]endpoint{"GET": pub(s.ssoCallback)})
+	s.handle("/api/v1/organizations/{org}/sso-providers", map[string]endpoint{"GET": priv(s.listSSOProviders), "POST": priv(s.createSSOProvider)})
+	s.handle("/api/v1/organizations/{org}/sso-providers/{provider}", map[string]endpoint{"DELETE": priv(s.deleteSSOProvider)})
 	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})
 	s.handle(nb, map[string]endpoint{"GET": priv(s.getNotebook), "PATCH": priv(s.updateNotebook), "DELETE": priv(s.deleteNotebook)})
 	s.handle(nb+"/tables", map[string]endpoint{"POST": priv(s.createTable), "GET": priv(s.listTables)})
