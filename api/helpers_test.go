@@ -57,6 +57,7 @@ type Env struct {
 	TB    testing.TB
 	URL   string
 	Store *store.Store
+	Inst  *store.DB // the instance database, for fixtures no API makes yet
 	API   *api.Server
 	Clock *testClock
 	Logs  *syncBuffer
@@ -86,7 +87,7 @@ func MustEnv(tb testing.TB) *Env {
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	tb.Cleanup(ts.Close)
-	return &Env{TB: tb, URL: ts.URL, Store: st, API: srv, Clock: clock, Logs: logs, srv: ts}
+	return &Env{TB: tb, URL: ts.URL, Store: st, Inst: b.Instance(), API: srv, Clock: clock, Logs: logs, srv: ts}
 }
 
 // Close stops the HTTP server and waits for requests in flight, so every
