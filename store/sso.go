@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -58,14 +57,6 @@ func (s *Store) ssoClient() *oidc.Client {
 		s.rp.Now = func() time.Time { return s.Now() }
 	})
 	return s.rp
-}
-
-// SetSSOHTTPClient makes the relying party use hc for its calls to
-// providers (tests, or a proxy). Call it before the first SSO login.
-func (s *Store) SetSSOHTTPClient(hc *http.Client) {
-	s.ssoOnce.Do(func() {})
-	s.rp = oidc.New(hc)
-	s.rp.Now = func() time.Time { return s.Now() }
 }
 
 // ssoProviderRow is a provider with its secret, for logins.

@@ -267,7 +267,9 @@ func (c *Client) Exchange(ctx context.Context, pc Provider, code, verifier, nonc
 	return id, nil
 }
 
-// verifyReason names the rule an ID token broke, for logs and events.
+// verifyReason names the rule an ID token broke, for the sso.failed event.
+// go-oidc has typed errors for expiry only, so the others are told apart by
+// its messages; this only words the event: the token is refused either way.
 func verifyReason(err error) string {
 	var exp *gooidc.TokenExpiredError
 	msg := err.Error()
