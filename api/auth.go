@@ -59,9 +59,14 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request) {
 // cookie is host-only (__Host-), HTTPS only, out of reach of scripts and
 // not sent by cross-site requests.
 func (s *Server) startSession(w http.ResponseWriter, sess *coffer.Session) {
+	s.setSessionCookie(w, sess)
+	writeJSON(w, http.StatusOK, sess)
+}
+
+// setSessionCookie sets the session cookie of a finished login.
+func (s *Server) setSessionCookie(w http.ResponseWriter, sess *coffer.Session) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.Key, Path: "/", Expires: sess.ExpiresAt,
 		MaxAge: int(time.Until(sess.ExpiresAt).Seconds()), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	writeJSON(w, http.StatusOK, sess)
 }
 
 // clientIP returns the address of the request's client: the peer address,

@@ -78,10 +78,14 @@ func MustEnv(tb testing.TB) *Env {
 	st.Now = clock.Now
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
+	// The server's address is known before it starts, so it can be its
+	// public URL (the base of SSO redirects).
+	ts := httptest.NewUnstartedServer(nil)
 	srv := api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, Ping: st.Ping,
-	}, api.Config{Logger: log})
-	ts := httptest.NewServer(srv.Handler())
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Ping: st.Ping,
+	}, api.Config{Logger: log, PublicURL: "http://" + ts.Listener.Addr().String()})
+	ts.Config.Handler = srv.Handler()
+	ts.Start()
 	tb.Cleanup(ts.Close)
 	// Passkeys need a domain name: the server is reached as localhost.
 	if err := st.SetPublicURL(strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)); err != nil {

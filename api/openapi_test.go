@@ -250,6 +250,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"Session": coffer.Session{}, "SessionInfo": coffer.SessionInfo{}, "APIKey": coffer.APIKey{}, "APIKeyInput": coffer.APIKeyInput{},
 		"User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
 		"TOTPEnrolment": coffer.TOTPEnrolment{}, "Passkey": coffer.Passkey{}, "MFAStatus": coffer.MFAStatus{},
+		"SSOProvider": coffer.SSOProvider{}, "SSOProviderInput": coffer.SSOProviderInput{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {

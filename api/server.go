@@ -28,6 +28,7 @@ type Services struct {
 	Views     coffer.ViewService
 	Sessions  coffer.SessionService
 	MFA       coffer.MFAService
+	SSO       coffer.SSOService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -184,6 +185,11 @@ func (s *Server) routesInit() {
 	s.handle("/api/v1/auth/passkeys/register/finish", map[string]endpoint{"POST": enrol(s.finishPasskeyRegistration)})
 	s.handle("/api/v1/auth/passkeys/login/begin", map[string]endpoint{"POST": pub(s.beginPasskeyLogin)})
 	s.handle("/api/v1/auth/passkeys/login/finish", map[string]endpoint{"POST": pub(s.finishPasskeyLogin)})
+	s.handle("/api/v1/auth/sso/{provider}/start", map[string]endpoint{"GET": pub(s.ssoStart)})
+	s.handle("/api/v1/auth/sso/{provider}/link", map[string]endpoint{"POST": priv(s.ssoLink)})
+	s.handle(SSOCallbackPath, map[string]endpoint{"GET": pub(s.ssoCallback)})
+	s.handle("/api/v1/organizations/{org}/sso-providers", map[string]endpoint{"GET": priv(s.listSSOProviders), "POST": priv(s.createSSOProvider)})
+	s.handle("/api/v1/organizations/{org}/sso-providers/{provider}", map[string]endpoint{"DELETE": priv(s.deleteSSOProvider)})
 	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})
 	s.handle(nb, map[string]endpoint{"GET": priv(s.getNotebook), "PATCH": priv(s.updateNotebook), "DELETE": priv(s.deleteNotebook)})
 	s.handle(nb+"/tables", map[string]endpoint{"POST": priv(s.createTable), "GET": priv(s.listTables)})

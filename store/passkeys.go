@@ -57,7 +57,7 @@ func (s *Store) SetPublicURL(publicURL string) error {
 	if err != nil {
 		return fmt.Errorf("passkeys are off: %w", err)
 	}
-	s.rp = rp
+	s.webauthn = rp
 	return nil
 }
 
@@ -165,7 +165,7 @@ func (s *Store) takeCeremony(ctx context.Context, op, kind, challenge string) (*
 // BeginPasskeyRegistration returns the creation options of a new passkey.
 func (s *Store) BeginPasskeyRegistration(ctx context.Context, password string) (json.RawMessage, error) {
 	const op = "BeginPasskeyRegistration"
-	if s.rp == nil {
+	if s.webauthn == nil {
 		return nil, errNoPasskeys
 	}
 	c, _, err := s.reauth(ctx, op, password)
@@ -179,7 +179,7 @@ func (s *Store) BeginPasskeyRegistration(ctx context.Context, password string) (
 			return err
 		}
 		yes := true
-		creation, data, err := s.rp.BeginRegistration(u,
+		creation, data, err := s.webauthn.BeginRegistration(u,
 			webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
 				RequireResidentKey: &yes,
 				ResidentKey:        protocol.ResidentKeyRequirementRequired,
@@ -202,7 +202,7 @@ func (s *Store) BeginPasskeyRegistration(ctx context.Context, password string) (
 // the passkey.
 func (s *Store) FinishPasskeyRegistration(ctx context.Context, name string, credential []byte) (*coffer.Passkey, []string, error) {
 	const op = "FinishPasskeyRegistration"
-	if s.rp == nil {
+	if s.webauthn == nil {
 		return nil, nil, errNoPasskeys
 	}
 	c, err := mfaCaller(ctx)
@@ -238,7 +238,7 @@ func (s *Store) FinishPasskeyRegistration(ctx context.Context, name string, cred
 		if err != nil {
 			return err
 		}
-		cred, err := s.rp.CreateCredential(u, cer.data, parsed)
+		cred, err := s.webauthn.CreateCredential(u, cer.data, parsed)
 		if err != nil || !cred.Flags.UserVerified {
 			failed = true
 			return errBadCreation
@@ -343,7 +343,7 @@ func (s *Store) DeletePasskey(ctx context.Context, id, password string) error {
 // discoverable passkey.
 func (s *Store) BeginPasskeyLogin(ctx context.Context, challenge string) (json.RawMessage, error) {
 	const op = "BeginPasskeyLogin"
-	if s.rp == nil {
+	if s.webauthn == nil {
 		return nil, errNoPasskeys
 	}
 	if wait, err := s.throttledFor(ctx, ipThrottleKey(clientIP(ctx))); err != nil || wait > 0 {
@@ -374,13 +374,13 @@ func (s *Store) BeginPasskeyLogin(ctx context.Context, challenge string) (json.R
 				return coffer.Errorf(coffer.EINVALID, "this account has no passkey: answer the challenge with another factor")
 			}
 			loginChallenge = hashChallenge(challenge)
-			assertion, data, err = s.rp.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationRequired))
+			assertion, data, err = s.webauthn.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationRequired))
 			if err != nil {
 				return err
 			}
 		} else {
 			var err error
-			assertion, data, err = s.rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+			assertion, data, err = s.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 			if err != nil {
 				return err
 			}
@@ -400,7 +400,7 @@ func (s *Store) BeginPasskeyLogin(ctx context.Context, challenge string) (json.R
 // required.
 func (s *Store) FinishPasskeyLogin(ctx context.Context, challenge string, credential []byte) (*coffer.Session, error) {
 	const op = "FinishPasskeyLogin"
-	if s.rp == nil {
+	if s.webauthn == nil {
 		return nil, errNoPasskeys
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
@@ -425,7 +425,7 @@ func (s *Store) FinishPasskeyLogin(ctx context.Context, challenge string, creden
 			if err != nil {
 				return false, err
 			}
-			cred, err := s.rp.ValidateLogin(u, cer.data, parsed)
+			cred, err := s.webauthn.ValidateLogin(u, cer.data, parsed)
 			if err != nil {
 				return false, nil
 			}
@@ -446,7 +446,7 @@ func (s *Store) FinishPasskeyLogin(ctx context.Context, challenge string, creden
 			return errBadPasskey
 		}
 		var u *passkeyUser
-		_, cred, err := s.rp.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
+		_, cred, err := s.webauthn.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
 			var err error
 			u, err = s.loadPasskeyUser(ctx, tx, string(userHandle))
 			return u, err

@@ -17,6 +17,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/auth/oidc"
 )
 
 // Dialect hides the SQL differences between backends. Queries are written
@@ -106,13 +107,16 @@ type Backend interface {
 
 // Store implements the coffer services on a Backend.
 type Store struct {
-	b    Backend
-	d    Dialect
-	inst *DB
-	Now  func() time.Time // injectable clock
-	nbs  *schemaCache
-	auth authState
-	rp   *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)
+	b        Backend
+	d        Dialect
+	inst     *DB
+	Now      func() time.Time // injectable clock
+	nbs      *schemaCache
+	auth     authState
+	webauthn *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)
+
+	ssoOnce sync.Once
+	oidc    *oidc.Client // OpenID Connect relying party, see ssoClient
 
 	sessions  *ttlCache[string, sessionEntry]     // by key hash
 	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
@@ -128,6 +132,7 @@ var (
 	_ coffer.RecordService   = (*Store)(nil)
 	_ coffer.ViewService     = (*Store)(nil)
 	_ coffer.MFAService      = (*Store)(nil)
+	_ coffer.SSOService      = (*Store)(nil)
 )
 
 // New returns a Store on b.

@@ -123,6 +123,12 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestSSO runs the single sign-on flow on PostgreSQL.
+func TestSSO(t *testing.T) {
+	requirePostgres(t)
+	storetest.SSO(t, openBackend(t))
+}
+
 func TestRebind(t *testing.T) {
 	d := postgres.TestDialect
 	for _, c := range []struct{ in, want string }{

@@ -143,3 +143,13 @@ func TestCreateNotebookTwice(t *testing.T) {
 		t.Errorf("the existing notebook was damaged: %v", err)
 	}
 }
+
+// TestSSO runs the single sign-on flow on SQLite.
+func TestSSO(t *testing.T) {
+	b, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	storetest.SSO(t, b)
+}

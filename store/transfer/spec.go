@@ -73,6 +73,9 @@ var instanceTables = []table{
 	{name: "recovery_codes", cols: cols("SXII", "user_id", "code_hash", "used_at", "created_at"), order: []string{"user_id", "code_hash"}},
 	{name: "passkeys", cols: cols("SSSSIIS", "id", "user_id", "name", "credential", "created_at", "last_used_at", "credential_id"), order: []string{"id"}},
 	{name: "webauthn_ceremonies", cols: cols("XSSXSII", "challenge_hash", "kind", "user_id", "login_challenge", "session", "created_at", "expires_at"), order: []string{"challenge_hash"}},
+	{name: "sso_providers", cols: cols("SSSSSSSI", "id", "org_id", "name", "issuer", "client_id", "client_secret", "scopes", "created_at"), order: []string{"id"}},
+	{name: "sso_identities", cols: cols("SSSSI", "issuer", "subject", "user_id", "provider_id", "created_at"), order: []string{"issuer", "subject"}},
+	{name: "sso_states", cols: cols("XSSSSXSII", "state_hash", "provider_id", "nonce", "pkce_verifier", "redirect_uri", "binding_hash", "link_user_id", "created_at", "expires_at"), order: []string{"state_hash"}},
 	// The events' sequence numbers are not copied: the copy numbers them
 	// anew, in the same order.
 	{name: "auth_events", cols: cols("SISSSSS", "id", "at", "kind", "user_id", "email", "ip", "detail"), order: []string{"seq"}},
