@@ -248,6 +248,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"Record": coffer.Record{}, "RecordList": coffer.RecordList{}, "BatchOp": coffer.BatchOp{}, "BatchResult": coffer.BatchResult{},
 		"View": coffer.View{}, "ViewInput": coffer.ViewInput{}, "ViewUpdate": coffer.ViewUpdate{},
 		"Session": coffer.Session{}, "User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
+		"PasswordResetRequest": api.ResetRequest{}, "PasswordResetConfirm": api.ResetConfirm{}, "PasswordResetAccepted": api.ResetAccepted{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {

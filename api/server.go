@@ -27,6 +27,7 @@ type Services struct {
 	Records   coffer.RecordService
 	Views     coffer.ViewService
 	Sessions  coffer.SessionService
+	Resets    coffer.PasswordResetService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -160,6 +161,8 @@ func (s *Server) routesInit() {
 	s.handle("/api/v1/openapi.json", map[string]endpoint{"GET": pub(s.openapi)})
 	s.handle("/api/v1/auth/login", map[string]endpoint{"POST": pub(s.login)})
 	s.handle("/api/v1/auth/login/second-factor", map[string]endpoint{"POST": pub(s.secondFactor)})
+	s.handle("/api/v1/auth/password-reset", map[string]endpoint{"POST": pub(s.requestPasswordReset)})
+	s.handle("/api/v1/auth/password-reset/confirm", map[string]endpoint{"POST": pub(s.confirmPasswordReset)})
 	s.handle("/api/v1/auth/logout", map[string]endpoint{"POST": any(s.logout)})
 	s.handle("/api/v1/auth/me", map[string]endpoint{"GET": any(s.me)})
 	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})

@@ -71,6 +71,7 @@ var instanceTables = []table{
 	{name: "throttle", cols: cols("SIII", "key", "failures", "last_at", "blocked_until"), order: []string{"key"}},
 	{name: "totp_secrets", cols: cols("SSIII", "user_id", "secret", "confirmed_at", "last_step", "created_at"), order: []string{"user_id"}},
 	{name: "recovery_codes", cols: cols("SXII", "user_id", "code_hash", "used_at", "created_at"), order: []string{"user_id", "code_hash"}},
+	{name: "password_resets", cols: cols("SXSIII", "id", "token_hash", "user_id", "created_at", "expires_at", "used_at"), order: []string{"id"}},
 	{name: "passkeys", cols: cols("SSSSII", "id", "user_id", "name", "credential", "created_at", "last_used_at"), order: []string{"id"}},
 	// The events' sequence numbers are not copied: the copy numbers them
 	// anew, in the same order.
