@@ -97,8 +97,9 @@ func (s *Store) RequestPasswordReset(ctx context.Context, email string) (*coffer
 		} else {
 			token, hash := auth.NewToken(ResetTokenPrefix)
 			expires := now + coffer.ResetLifetime.Microseconds()
-			// Expired and used links are of no use; forget them.
-			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"password_resets WHERE user_id = ? AND (expires_at <= ? OR used_at IS NOT NULL)"), a.ID, now); err != nil {
+			// Links older than an hour are expired and no longer count
+			// against the cap; forget them.
+			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"password_resets WHERE user_id = ? AND created_at <= ?"), a.ID, hourAgo); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"password_resets (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)"),
@@ -265,7 +266,8 @@ func (s *Store) replacePassword(ctx context.Context, tx querier, a *account, new
 		{"UPDATE " + p + "users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, updated_at = ? WHERE id = ?", []any{newHash, now, now, a.ID}},
 		{"DELETE FROM " + p + "sessions WHERE user_id = ?", []any{a.ID}},
 		{"DELETE FROM " + p + "login_challenges WHERE user_id = ?", []any{a.ID}},
-		{"DELETE FROM " + p + "password_resets WHERE user_id = ? AND used_at IS NULL", []any{a.ID}},
+		// Other links end too (kept, spent, as they count against the cap).
+		{"UPDATE " + p + "password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL", []any{now, a.ID}},
 		// The account's throttles from every address: keys acct:<email>|<ip>.
 		{"DELETE FROM " + p + "throttle WHERE key >= ? AND key < ?", []any{acctThrottleKey(strings.ToLower(a.Email), ""), "acct:" + strings.ToLower(a.Email) + "}"}},
 	}

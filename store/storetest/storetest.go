@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		fn   func(t *testing.T, open Opener)
 	}{
 		{"Users", testUsers},
+		{"PasswordReset", testPasswordReset},
 		{"Notebooks", testNotebooks},
 		{"Tables", testTables},
 		{"Values", testValues},
