@@ -62,7 +62,9 @@ type Env struct {
 	API   *api.Server
 	Clock *testClock
 	Logs  *syncBuffer
-	srv   *httptest.Server
+	// DB is the instance database, for tests that set up state directly.
+	DB  *store.DB
+	srv *httptest.Server
 }
 
 // EnvOptions change what MustEnv starts.
@@ -115,7 +117,7 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 			sender.Close(ctx)
 		})
 	}
-	return &Env{TB: tb, URL: ts.URL, Store: st, API: srv, Clock: clock, Logs: logs, srv: ts}
+	return &Env{TB: tb, URL: ts.URL, Store: st, API: srv, Clock: clock, Logs: logs, DB: b.Instance(), srv: ts}
 }
 
 // Close stops the HTTP server and waits for requests in flight, so every
