@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
+	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/sqlite"
 )
@@ -64,9 +66,22 @@ type Env struct {
 	srv   *httptest.Server
 }
 
-// MustEnv starts a server on a fresh data directory. Its JSON logs go to env.Logs.
-func MustEnv(tb testing.TB) *Env {
+// EnvOptions change what MustEnv starts.
+type EnvOptions struct {
+	// SMTP, when set, sends e-mail (reset links) through this server.
+	SMTP *mail.Config
+	// TrustedProxies are passed to api.Config.
+	TrustedProxies []netip.Prefix
+}
+
+// MustEnv starts a server on a fresh data directory. Its JSON logs go to
+// env.Logs. Without SMTP in opts, no e-mail is sent.
+func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 	tb.Helper()
+	var o EnvOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	ctx := context.Background()
 	b, err := sqlite.Open(ctx, tb.TempDir(), sqlite.Options{Readers: 2, MaxOpenNotebooks: 8})
 	if err != nil {
@@ -78,15 +93,31 @@ func MustEnv(tb testing.TB) *Env {
 	st.Now = clock.Now
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
+	var sender *mail.Sender
+	if o.SMTP != nil {
+		sender, err = mail.NewSender(*o.SMTP, mail.Options{Logger: log, Retries: []time.Duration{100 * time.Millisecond}})
+		if err != nil {
+			tb.Fatalf("mail.NewSender: %v", err)
+		}
+	}
 	// The server's address is known before it starts, so it can be its
-	// public URL (the base of SSO redirects).
+	// public URL (the base of SSO redirects and reset links).
 	ts := httptest.NewUnstartedServer(nil)
+	publicURL := "http://" + ts.Listener.Addr().String()
 	srv := api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Ping: st.Ping,
-	}, api.Config{Logger: log, PublicURL: "http://" + ts.Listener.Addr().String()})
+		Resets: mail.NewResets(st, sender, publicURL, log),
+	}, api.Config{Logger: log, TrustedProxies: o.TrustedProxies, PublicURL: publicURL})
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	tb.Cleanup(ts.Close)
+	if sender != nil {
+		tb.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			sender.Close(ctx)
+		})
+	}
 	// Passkeys need a domain name: the server is reached as localhost.
 	if err := st.SetPublicURL(strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)); err != nil {
 		tb.Fatalf("SetPublicURL: %v", err)

@@ -251,6 +251,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
 		"TOTPEnrolment": coffer.TOTPEnrolment{}, "Passkey": coffer.Passkey{}, "MFAStatus": coffer.MFAStatus{},
 		"SSOProvider": coffer.SSOProvider{}, "SSOProviderInput": coffer.SSOProviderInput{},
+		"PasswordResetRequest": api.ResetRequest{}, "PasswordResetConfirm": api.ResetConfirm{}, "PasswordResetAccepted": api.ResetAccepted{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {

@@ -29,6 +29,7 @@ type Services struct {
 	Sessions  coffer.SessionService
 	MFA       coffer.MFAService
 	SSO       coffer.SSOService
+	Resets    coffer.PasswordResetService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -166,6 +167,8 @@ func (s *Server) routesInit() {
 	s.handle("/api/v1/openapi.json", map[string]endpoint{"GET": pub(s.openapi)})
 	s.handle("/api/v1/auth/login", map[string]endpoint{"POST": pub(s.login)})
 	s.handle("/api/v1/auth/login/second-factor", map[string]endpoint{"POST": pub(s.secondFactor)})
+	s.handle("/api/v1/auth/password-reset", map[string]endpoint{"POST": pub(s.requestPasswordReset)})
+	s.handle("/api/v1/auth/password-reset/confirm", map[string]endpoint{"POST": pub(s.confirmPasswordReset)})
 	s.handle("/api/v1/auth/logout", map[string]endpoint{"POST": any(s.logout)})
 	s.handle("/api/v1/auth/me", map[string]endpoint{"GET": any(s.me)})
 	s.handle("/api/v1/auth/logout-others", map[string]endpoint{"POST": any(s.logoutOthers)})

@@ -55,13 +55,6 @@ func (e *Env) mustMember(org, user, role string) {
 	e.exec("INSERT INTO "+e.DB.Prefix+"org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)", org, user, role, time.Now().UnixMicro())
 }
 
-func (e *Env) exec(q string, args ...any) {
-	e.TB.Helper()
-	if _, err := e.DB.W.ExecContext(context.Background(), q, args...); err != nil {
-		e.TB.Fatalf("%s: %v", q, err)
-	}
-}
-
 // ssoFixture is an organization with an admin and one provider.
 type ssoFixture struct {
 	env      *Env

@@ -91,7 +91,9 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, s.wrap("CountUsers", err)
 }
 
-var errBadLogin = coffer.Errorf(coffer.EUNAUTHORIZED, "the e-mail or password is not correct")
+// errBadLogin answers every failed login alike: unknown e-mail, wrong
+// password, locked account.
+var errBadLogin = coffer.Errorf(coffer.EUNAUTHORIZED, "the e-mail or password is not correct (after too many failed logins an account stays locked until its password is reset)")
 
 // Key prefixes, so a leaked secret is recognizable (and scanners can find it).
 const (
@@ -142,8 +144,21 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Logi
 			return nil, s.wrap("Login", err)
 		}
 	}
+	// A password-only account with MaxFailedLogins consecutive failures is
+	// locked until a reset: its password is not even checked (so guessing
+	// cannot go on, and a right guess is not told apart from a wrong one),
+	// and the answer is the one of any failure, so a lock does not reveal
+	// that the account exists.
+	locked := false
+	if a != nil && a.failedLogins >= MaxFailedLogins {
+		factors, err := s.secondFactors(ctx, s.inst.R, a.ID)
+		if err != nil {
+			return nil, s.wrap("Login", err)
+		}
+		locked = len(factors) == 0
+	}
 	match := false
-	if a == nil {
+	if a == nil || locked {
 		_, _ = auth.VerifyPassword(ctx, s.dummyHash(ctx), password)
 	} else if match, err = auth.VerifyPassword(ctx, a.hash, password); err != nil {
 		return nil, s.wrap("Login", err)
@@ -162,6 +177,9 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Logi
 				if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
 					return err
 				}
+			}
+			if locked {
+				return s.event(ctx, tx, coffer.EventLoginLocked, uid, key, "password-only account locked after too many failed logins: needs a password reset")
 			}
 			return s.event(ctx, tx, coffer.EventLoginFailed, uid, key, "password")
 		})
@@ -184,10 +202,11 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Logi
 			return coffer.Errorf(coffer.EFORBIDDEN, "your organization requires single sign-on: log in with your identity provider")
 		}
 		if len(factors) == 0 && a.failedLogins >= MaxFailedLogins {
+			// Locked since the check above (a concurrent failure).
 			if err := s.event(ctx, tx, coffer.EventLoginLocked, a.ID, key, ""); err != nil {
 				return err
 			}
-			return coffer.Errorf(coffer.EUNAUTHORIZED, "this account is locked after too many failed logins: reset the password")
+			return errBadLogin
 		}
 		if err := s.clearThrottle(ctx, tx, throttleKey); err != nil {
 			return err

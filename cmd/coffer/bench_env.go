@@ -102,7 +102,7 @@ func (e *benchEnv) startServer() error {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.hs = &http.Server{
-		Handler:           newAPI(e.st, api.Config{Logger: log}).Handler(),
+		Handler:           newAPI(e.st, api.Config{Logger: log}, nil).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

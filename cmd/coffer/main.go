@@ -2,6 +2,7 @@
 //
 //	coffer serve        start the server
 //	coffer user create  create an account
+//	coffer user reset-password  set a new password (no e-mail needed)
 //	coffer bench        measure throughput against in-process limits
 //	coffer migrate      copy an instance between SQLite and PostgreSQL, verified
 //	coffer version      print the version
@@ -26,8 +27,9 @@ func main() {
 const usage = `Coffer: a security-first collaborative database.
 
 Usage:
-  coffer serve [--addr 127.0.0.1:8080] [--data ./coffer-data | --db postgres://…]
+  coffer serve [--addr 127.0.0.1:8080] [--data ./coffer-data | --db postgres://…] [--smtp-url smtp://…]
   coffer user create --email E --name N --password-stdin [--operator] [--data DIR | --db postgres://…]
+  coffer user reset-password --email E --password-stdin [--data DIR | --db postgres://…]
   coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
   coffer version
@@ -44,11 +46,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "serve":
 		err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "user":
-		if len(args) < 2 || args[1] != "create" {
+		switch {
+		case len(args) >= 2 && args[1] == "create":
+			err = cmdUserCreate(ctx, args[2:], stdin, stdout, stderr)
+		case len(args) >= 2 && args[1] == "reset-password":
+			err = cmdUserResetPassword(ctx, args[2:], stdin, stdout, stderr)
+		default:
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		err = cmdUserCreate(ctx, args[2:], stdin, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "migrate":

@@ -294,3 +294,64 @@ func TestServeUnreachablePostgres(t *testing.T) {
 		t.Errorf("serve --db unreachable: %d %q %q", code, out, errOut)
 	}
 }
+
+// TestUserResetPassword: an operator sets a new password on the command
+// line; the old one stops working, the new one works, an event records it.
+func TestUserResetPassword(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("COFFER_DB", "")
+	if code, out, errOut := walkRun(t, walkPassword+"\n", "user", "create", "--data", data, "--email", "ada@example.com", "--name", "Ada", "--password-stdin"); code != 0 {
+		t.Fatalf("user create: %d %q %q", code, out, errOut)
+	}
+	const newPassword = "an operator-chosen passphrase"
+	args := []string{"user", "reset-password", "--data", data, "--email", "Ada@Example.com", "--password-stdin"}
+	if code, out, errOut := walkRun(t, newPassword+"\n", args...); code != 0 || !strings.Contains(out, "password of Ada@Example.com reset") {
+		t.Fatalf("user reset-password: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := walkRun(t, "tiny-secret\n", args...); code != 1 || !strings.Contains(errOut, "must be at least 15 characters") || strings.Contains(errOut, "tiny-secret") {
+		t.Errorf("short password: %d %q", code, errOut)
+	}
+	args[5] = "nobody@example.com"
+	if code, _, errOut := walkRun(t, newPassword+"\n", args...); code != 1 || !strings.Contains(errOut, "no active account") {
+		t.Errorf("unknown account: %d %q", code, errOut)
+	}
+	if code, _, errOut := walkRun(t, "", "user", "reset-password", "--data", data, "--email", "ada@example.com"); code != 1 || !strings.Contains(errOut, "--password-stdin") {
+		t.Errorf("without --password-stdin: %d %q", code, errOut)
+	}
+	ctx := context.Background()
+	st, closeStore, err := openStore(ctx, &storeConfig{dataDir: data}, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	if _, err := st.Login(ctx, "ada@example.com", walkPassword); err == nil {
+		t.Error("the old password still works")
+	}
+	res, err := st.Login(ctx, "ada@example.com", newPassword)
+	if err != nil {
+		t.Fatalf("login with the new password: %v", err)
+	}
+	evs, err := st.Events(ctx, res.User.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range evs {
+		found = found || (e.Kind == coffer.EventPasswordReset && e.Detail == "operator")
+	}
+	if !found {
+		t.Errorf("no %s event by an operator: %+v", coffer.EventPasswordReset, evs)
+	}
+}
+
+// TestServeSMTPURL: a bad --smtp-url stops serve with the reason and never
+// echoes the password.
+func TestServeSMTPURL(t *testing.T) {
+	t.Setenv("COFFER_DB", "")
+	for _, u := range []string{"smtp://u:hunter2-pw@mail.example.com?from=a@b.c&tls=none", "smtp://u:hunter2-pw@mail.example.com"} {
+		code, _, errOut := walkRun(t, "", "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--smtp-url", u)
+		if code != 1 || !strings.Contains(errOut, "--smtp-url") || strings.Contains(errOut, "hunter2") {
+			t.Errorf("serve --smtp-url %q: %d %q", u, code, errOut)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
+	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -92,10 +93,12 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 	return b, nil
 }
 
-// newAPI wires the store into the HTTP API.
-func newAPI(st *store.Store, cfg api.Config) *api.Server {
+// newAPI wires the store into the HTTP API. sender delivers e-mail (reset
+// links); nil when no SMTP server is configured.
+func newAPI(st *store.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	return api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Ping: st.Ping,
+		Resets: mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
 	}, cfg)
 }
 
@@ -128,6 +131,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logFormat := fs.String("log-format", env("COFFER_LOG_FORMAT", "text"), "log format: text or json (COFFER_LOG_FORMAT)")
 	publicURL := fs.String("public-url", env("COFFER_PUBLIC_URL", ""), "the URL people use to reach this server, for links in e-mails, SSO redirects and passkeys (COFFER_PUBLIC_URL; default http://<addr>)")
 	proxies := fs.String("trusted-proxies", env("COFFER_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (COFFER_TRUSTED_PROXIES)")
+	smtpURL := fs.String("smtp-url", env("COFFER_SMTP_URL", ""), "SMTP server for e-mail (password reset links): smtp://user:password@host:587?from=coffer@example.com (STARTTLS required) or smtps://… (implicit TLS); tls=none only for a loopback server (COFFER_SMTP_URL; prefer the variable: a flag shows in the process list). Empty: no e-mail, operators reset passwords with `coffer user reset-password`")
+	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -149,6 +154,25 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	default:
 		return fmt.Errorf("--log-format must be text or json")
+	}
+
+	var sender *mail.Sender
+	if *smtpURL != "" {
+		mc, err := mail.ParseURL(*smtpURL, *smtpFrom)
+		if err != nil {
+			return fmt.Errorf("--smtp-url: %w", err)
+		}
+		if sender, err = mail.NewSender(mc, mail.Options{Logger: log}); err != nil {
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			sender.Close(ctx)
+		}()
+		log.Info("e-mail enabled", "smtp", mc.String())
+	} else {
+		log.Warn("no SMTP server configured (--smtp-url): password reset e-mails are not sent; operators reset passwords with `coffer user reset-password`")
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -173,7 +197,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := st.SetPublicURL(*publicURL); err != nil {
 		log.Warn(err.Error())
 	}
-	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: trusted, PublicURL: strings.TrimSuffix(*publicURL, "/")})
+	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: trusted, PublicURL: strings.TrimSuffix(*publicURL, "/")}, sender)
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

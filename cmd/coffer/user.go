@@ -43,3 +43,39 @@ func cmdUserCreate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	fmt.Fprintf(stdout, "created user %s <%s> (id %s)\n", u.Name, u.Email, u.ID)
 	return nil
 }
+
+// cmdUserResetPassword sets a new password for an account, for operators
+// of an instance without e-mail (or a person locked out). It ends the
+// account's sessions, unlocks it, keeps its second factors and records a
+// password.reset event.
+func cmdUserResetPassword(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("user reset-password", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "e-mail address of the account")
+	fromStdin := fs.Bool("password-stdin", false, "read the new password from the first line of standard input")
+	sc := storeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*fromStdin {
+		return errors.New("user reset-password: pass --password-stdin and give the new password on standard input (never on the command line)")
+	}
+	if *email == "" {
+		return errors.New("user reset-password: pass --email")
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 8192)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	st, closeStore, err := openStore(ctx, sc, func(w string) { fmt.Fprintln(stderr, "WARNING:", w) })
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	if err := st.SetPassword(coffer.WithClient(ctx, coffer.Client{IP: "cli", UserAgent: "coffer user reset-password"}), *email, password); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "password of %s reset; its sessions ended (second factors kept)\n", *email)
+	return nil
+}

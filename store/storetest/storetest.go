@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 	}{
 		{"Users", testUsers},
 		{"MFA", testMFA},
+		{"PasswordReset", testPasswordReset},
 		{"Notebooks", testNotebooks},
 		{"Tables", testTables},
 		{"Values", testValues},

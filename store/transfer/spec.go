@@ -76,6 +76,7 @@ var instanceTables = []table{
 	{name: "sso_providers", cols: cols("SSSSSSSI", "id", "org_id", "name", "issuer", "client_id", "client_secret", "scopes", "created_at"), order: []string{"id"}},
 	{name: "sso_identities", cols: cols("SSSSI", "issuer", "subject", "user_id", "provider_id", "created_at"), order: []string{"issuer", "subject"}},
 	{name: "sso_states", cols: cols("XSSSSXSII", "state_hash", "provider_id", "nonce", "pkce_verifier", "redirect_uri", "binding_hash", "link_user_id", "created_at", "expires_at"), order: []string{"state_hash"}},
+	{name: "password_resets", cols: cols("SXSIII", "id", "token_hash", "user_id", "created_at", "expires_at", "used_at"), order: []string{"id"}},
 	// The events' sequence numbers are not copied: the copy numbers them
 	// anew, in the same order.
 	{name: "auth_events", cols: cols("SISSSSS", "id", "at", "kind", "user_id", "email", "ip", "detail"), order: []string{"seq"}},
