@@ -15,6 +15,7 @@ import (
 type nbAccess struct {
 	subj   access.Subject
 	grants []access.Grant // only those that apply to the subject
+	plans  planCache      // compiled per table
 }
 
 // role returns the caller's notebook role, "" for none.

@@ -143,7 +143,11 @@ func seekPredicate(keys []filter.SortKey, vals []any) (string, []any) {
 
 // listPlan is a checked list query.
 type listPlan struct {
-	cols  []*colMeta
+	tp       *tablePlan
+	from     string // FROM source, aliased t
+	fromArgs []any
+	cols     []*colMeta
+	names    []string // of cols
 	where string
 	args  []any
 	keys  []filter.SortKey
@@ -151,12 +155,11 @@ type listPlan struct {
 }
 
 // planList checks a list query against the table, combining it with a view.
-func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableMeta, q coffer.ListQuery) (*listPlan, error) {
-	c, err := caller(ctx)
-	if err != nil {
+func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableMeta, tp *tablePlan, q coffer.ListQuery) (*listPlan, error) {
+	if _, err := caller(ctx); err != nil {
 		return nil, err
 	}
-	p := &listPlan{cols: tm.cols, limit: q.Limit}
+	p := &listPlan{cols: tp.cols, limit: q.Limit}
 	filters := []string{q.Filter}
 	sortSrc := q.Sort
 	fields := q.Fields
@@ -183,9 +186,13 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 	if fields != nil {
 		p.cols = nil
 		seen := map[*colMeta]bool{}
+		visible := map[*colMeta]bool{}
+		for _, cm := range tp.cols {
+			visible[cm] = true
+		}
 		for _, f := range fields {
 			cm := tm.column(f)
-			if cm == nil {
+			if cm == nil || !visible[cm] {
 				errs = append(errs, coffer.FieldError{Field: "fields", Message: fmt.Sprintf("%q is not a column of this table", f)})
 				continue
 			}
@@ -195,14 +202,17 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 			}
 		}
 	}
-	env := filter.Env{UserID: c.UserID, UserEmail: c.Email}
+	env := nc.acc.subj.Env()
+	// Filters and sorts see the caller's view of the table: a masked cell
+	// is NULL to them, a column hidden in every row is refused.
+	sch := tp.schema()
 	var wheres []string
 	for _, src := range filters {
 		e, err := filter.Parse(src)
 		if err == nil && e != nil {
 			var w string
 			var a []any
-			w, a, err = filter.Compile(e, tm, env, s.d)
+			w, a, err = filter.Compile(e, sch, env, s.d)
 			if err == nil {
 				wheres = append(wheres, "("+w+")")
 				p.args = append(p.args, a...)
@@ -212,9 +222,12 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 			errs = append(errs, coffer.ErrorFields(err)...)
 		}
 	}
-	keys, err := filter.ParseSort(sortSrc, tm)
+	keys, err := filter.ParseSort(sortSrc, sch)
 	if err != nil {
 		errs = append(errs, coffer.ErrorFields(err)...)
+	}
+	if err := sch.check("filter or sort"); err != nil {
+		return nil, err
 	}
 	if len(errs) > 0 {
 		return nil, coffer.Invalid("the list query is not valid", errs...)
@@ -228,10 +241,19 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 		keys = append(keys, filter.SortKey{Field: idField, Desc: last.Desc})
 	}
 	p.keys = keys
+	if !tp.full() {
+		wheres = append([]string{tp.row()}, wheres...)
+	}
 	if len(wheres) == 0 {
 		wheres = []string{"1 = 1"}
 	}
 	p.where = strings.Join(wheres, " AND ")
+	p.from, p.fromArgs = tp.from, tp.args
+	p.tp = tp
+	p.names = tp.names
+	if fields != nil {
+		p.names = columnNames(p.cols)
+	}
 	return p, nil
 }
 
@@ -257,11 +279,15 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.planList(ctx, nc, rq, tm, q)
+	tp, err := s.plan(ctx, nc, rq, tm)
 	if err != nil {
 		return nil, err
 	}
-	where, args := p.where, append([]any(nil), p.args...)
+	p, err := s.planList(ctx, nc, rq, tm, tp, q)
+	if err != nil {
+		return nil, err
+	}
+	where, args := p.where, append(append([]any(nil), p.fromArgs...), p.args...)
 	if q.Cursor != "" {
 		vals, err := decodeCursor(q.Cursor, p.keys)
 		if err != nil {
@@ -277,7 +303,7 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 		if k.Desc {
 			dir = " DESC"
 		}
-		if k.Field.SQL == "t.id" || k.Field.Type.Automatic() {
+		if k.Field.SQL == "t.id" || (k.Field.Type.Automatic() && !strings.HasPrefix(k.Field.SQL, "CASE")) {
 			// A system column is never NULL: no NULLS clause, so the
 			// primary key and the (created_at, id) indexes serve the order.
 			order = append(order, k.Field.SQL+dir)
@@ -286,7 +312,7 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 		}
 		extra = append(extra, k.Field.SQL)
 	}
-	query := s.q("SELECT " + s.selectList(p.cols) + ", " + strings.Join(extra, ", ") + " FROM " + tm.sql + " t WHERE " + where +
+	query := s.q("SELECT " + s.selectPlanned(tp, p.cols) + ", " + strings.Join(extra, ", ") + " FROM " + p.from + " WHERE " + where +
 		" ORDER BY " + strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", p.limit+1))
 
 	out := &coffer.RecordList{Records: make([]*coffer.Record, 0, min(p.limit, 64))}
@@ -302,14 +328,14 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 			dest[i] = &keyVals[i]
 		}
 		var last []any
-		order := columnNames(p.cols)
+		order := p.names
 		for rows.Next() {
 			if len(out.Records) == p.limit {
 				cur := encodeCursor(cursor{Sig: sortSignature(p.keys), Values: last})
 				out.NextCursor = &cur
 				break
 			}
-			r, err := scanRecord(rows, p.cols, order, dest...)
+			r, err := scanPlanned(tp, rows, p.cols, order, dest...)
 			if err != nil {
 				return err
 			}
@@ -330,7 +356,7 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 			return err
 		}
 		var total int64
-		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+tm.sql+" t WHERE "+p.where), p.args...).Scan(&total); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+p.from+" WHERE "+p.where), append(append([]any(nil), p.fromArgs...), p.args...)...).Scan(&total); err != nil {
 			return err
 		}
 		out.Total = &total

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/value"
 )
 
@@ -35,12 +36,22 @@ func (s *Store) selectList(cols []*colMeta) string {
 
 // scanRecord reads one row produced by selectList(cols).
 func scanRecord(row interface{ Scan(...any) error }, cols []*colMeta, order []string, extra ...any) (*coffer.Record, error) {
+	return scanRecordAs(row, cols, order, false, extra...)
+}
+
+// scanRecordAuto reads one row produced by selectPlanned, where automatic
+// columns are selected (masked) like the others.
+func scanRecordAuto(row interface{ Scan(...any) error }, cols []*colMeta, order []string, extra ...any) (*coffer.Record, error) {
+	return scanRecordAs(row, cols, order, true, extra...)
+}
+
+func scanRecordAs(row interface{ Scan(...any) error }, cols []*colMeta, order []string, auto bool, extra ...any) (*coffer.Record, error) {
 	var r coffer.Record
 	var created, updated int64
 	dest := []any{&r.ID, &r.Version, &created, &r.CreatedBy, &updated, &r.UpdatedBy}
 	vals := make([]any, len(cols))
 	for i, cm := range cols {
-		if cm.junction != "" || cm.phys != "" {
+		if cm.junction != "" || cm.phys != "" || auto {
 			dest = append(dest, &vals[i])
 		}
 	}
@@ -56,7 +67,7 @@ func scanRecord(row interface{ Scan(...any) error }, cols []*colMeta, order []st
 		switch {
 		case cm.junction != "":
 			v = decodeLinks(vals[i])
-		case cm.phys != "":
+		case cm.phys != "" || auto:
 			v = vals[i]
 		default: // automatic types read the system columns
 			switch cm.c.Type {
@@ -221,10 +232,32 @@ type opError struct {
 
 // createTx inserts one record and returns it, built from the values it
 // wrote (no read back).
-func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, by string, fields map[string]any, prefix string) (*coffer.Record, *opError, error) {
+func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string, fields map[string]any, prefix string) (*coffer.Record, *opError, error) {
 	as, errs := prepareFields(tm, fields, prefix)
 	if len(errs) > 0 {
 		return nil, &opError{coffer.EINVALID, errs}, nil
+	}
+	// The conditions that let the caller create this record: the create
+	// capability and write on every column it sets; one of them must match
+	// the new record (checked once it is written).
+	var allowed []int
+	if !tp.full() {
+		creators := tp.dec.With(access.CapCreate)
+		if len(creators) == 0 {
+			return nil, denied(prefix, "you may not create records in this table"), nil
+		}
+		writers := map[int]bool{}
+		for _, i := range tp.dec.Writers(writeColumns(as)) {
+			writers[i] = true
+		}
+		for _, i := range creators {
+			if writers[i] {
+				allowed = append(allowed, i)
+			}
+		}
+		if len(allowed) == 0 {
+			return nil, denied(prefix, "you may not set the columns %s when creating a record", deniedFor(tp, as, creators)), nil
+		}
 	}
 	id := coffer.NewID(coffer.PrefixRecord)
 	now := s.now()
@@ -246,6 +279,17 @@ func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 	if len(errs) > 0 {
 		return nil, &opError{coffer.EINVALID, errs}, nil
 	}
+	if !tp.full() {
+		_, vals, err := s.condsOn(ctx, tx, tp, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !anyOf(vals, allowed) {
+			return nil, denied(prefix, "the new record would be outside the rows you may create"), nil
+		}
+		r, err := s.findPlanned(ctx, tx, tp, id)
+		return r, nil, err
+	}
 	r := &coffer.Record{ID: id, Version: 1, CreatedAt: fromMicros(now), CreatedBy: by, UpdatedAt: fromMicros(now), UpdatedBy: by,
 		Fields: make(map[string]any, len(tm.cols)), Order: tm.names}
 	stored := make(map[*colMeta]any, len(as))
@@ -266,13 +310,30 @@ func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 }
 
 // updateTx changes the given fields of one record.
-func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
+func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
 	as, errs := prepareFields(tm, fields, prefix)
 	if len(errs) > 0 {
 		return &opError{coffer.EINVALID, errs}, nil
 	}
+	notFound := &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "id", Message: "record not found"}}}
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
-		return &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "id", Message: "record not found"}}}, nil
+		return notFound, nil
+	}
+	// The conditions that let the caller make this change: write on every
+	// changed column and a match on the record before; one of the same
+	// must still match after.
+	var before []int
+	if !tp.full() {
+		found, vals, err := s.condsOn(ctx, tx, tp, id)
+		if err != nil {
+			return nil, err
+		}
+		if !found || !anyOf(vals, allConds(tp)) {
+			return notFound, nil
+		}
+		if before = keep(vals, tp.dec.Writers(writeColumns(as))); len(before) == 0 {
+			return denied(strings.TrimSuffix(prefix, "fields."), "you may not change %s of this record", describeCols(as)), nil
+		}
 	}
 	sets := []string{"version = version + 1", "updated_at = ?", "updated_by = ?"}
 	args := []any{s.now(), by}
@@ -302,6 +363,15 @@ func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 	if len(errs) > 0 {
 		return &opError{coffer.EINVALID, errs}, nil
 	}
+	if !tp.full() {
+		_, vals, err := s.condsOn(ctx, tx, tp, id)
+		if err != nil {
+			return nil, err
+		}
+		if !anyOf(vals, before) {
+			return denied(strings.TrimSuffix(prefix, "fields."), "the change would move the record out of the rows you may edit"), nil
+		}
+	}
 	return nil, nil
 }
 
@@ -326,9 +396,22 @@ func (s *Store) checkAffected(ctx context.Context, tx *wtx, tm *tableMeta, res s
 }
 
 // deleteTx deletes one record.
-func (s *Store) deleteTx(ctx context.Context, tx *wtx, tm *tableMeta, id string, version int64, prefix string) (*opError, error) {
+func (s *Store) deleteTx(ctx context.Context, tx *wtx, tm *tableMeta, tp *tablePlan, id string, version int64, prefix string) (*opError, error) {
+	notFound := &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: prefix + "id", Message: "record not found"}}}
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
-		return &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: prefix + "id", Message: "record not found"}}}, nil
+		return notFound, nil
+	}
+	if !tp.full() {
+		found, vals, err := s.condsOn(ctx, tx, tp, id)
+		if err != nil {
+			return nil, err
+		}
+		if !found || !anyOf(vals, allConds(tp)) {
+			return notFound, nil
+		}
+		if !anyOf(vals, tp.dec.With(access.CapDelete)) {
+			return denied(prefix, "you may not delete this record"), nil
+		}
 	}
 	where, args := " WHERE id = ?", []any{id}
 	if version > 0 {
@@ -347,14 +430,14 @@ func singleError(oe *opError) error {
 	switch oe.code {
 	case coffer.ENOTFOUND:
 		return errRecordNotFound
-	case coffer.EVERSION:
-		return &coffer.Error{Code: coffer.EVERSION, Message: oe.fields[0].Message}
+	case coffer.EVERSION, coffer.EFORBIDDEN:
+		return &coffer.Error{Code: oe.code, Message: oe.fields[0].Message}
 	}
 	return &coffer.Error{Code: oe.code, Message: "the record is not valid", Fields: oe.fields}
 }
 
 // recordWrite opens the notebook and table and runs fn in a write transaction.
-func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *wtx, sc *schema, tm *tableMeta, by string) error) error {
+func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error) error {
 	c, err := caller(ctx)
 	if err != nil {
 		return err
@@ -364,7 +447,9 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, row
 		return s.wrap(op, err)
 	}
 	defer nc.release()
-	if _, err := nc.schema.table(table); err != nil {
+	if tm, err := nc.schema.table(table); err != nil {
+		return err
+	} else if _, err := s.plan(ctx, nc, nc.db.R, tm); err != nil {
 		return err
 	}
 	defer s.b.Wrote(notebook, rows)
@@ -377,7 +462,11 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, row
 		if err != nil {
 			return err
 		}
-		return fn(tx, sc, tm, c.UserID)
+		tp, err := s.plan(ctx, nc, tx, tm)
+		if err != nil {
+			return err
+		}
+		return fn(tx, sc, tm, tp, c.UserID)
 	})
 }
 
@@ -414,8 +503,8 @@ func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema,
 // CreateRecord validates and inserts a record.
 func (s *Store) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, by string) error {
-		r, oe, err := s.createTx(ctx, tx, sc, tm, by, fields, "")
+	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error {
+		r, oe, err := s.createTx(ctx, tx, sc, tm, tp, by, fields, "")
 		if err != nil {
 			return err
 		}
@@ -444,6 +533,17 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 		if err != nil {
 			return err
 		}
+		tp, err := s.plan(ctx, nc, q, tm)
+		if err != nil {
+			return err
+		}
+		if !tp.full() {
+			r, err = s.findPlanned(ctx, q, tp, id)
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return err
+			}
+			return s.wrap("FindRecord", err)
+		}
 		query := tm.getSQL
 		var row *sql.Row
 		if q == nc.db.R {
@@ -465,15 +565,15 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 // UpdateRecord changes the given fields of a record.
 func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, by string) error {
-		oe, err := s.updateTx(ctx, tx, sc, tm, by, id, fields, version, "")
+	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error {
+		oe, err := s.updateTx(ctx, tx, sc, tm, tp, by, id, fields, version, "")
 		if err != nil {
 			return err
 		}
 		if oe != nil {
 			return singleError(oe)
 		}
-		out, err = s.readRecord(ctx, tx, tm, id)
+		out, err = s.readAs(ctx, tx, tm, tp, id)
 		return err
 	})
 	return out, err
@@ -481,8 +581,8 @@ func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fi
 
 // DeleteRecord deletes a record.
 func (s *Store) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
-	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, by string) error {
-		oe, err := s.deleteTx(ctx, tx, tm, id, version, "")
+	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error {
+		oe, err := s.deleteTx(ctx, tx, tm, tp, id, version, "")
 		if err != nil {
 			return err
 		}
@@ -506,10 +606,10 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			Fields: []coffer.FieldError{{Field: "operations", Message: fmt.Sprintf("must hold 1 to %d operations", coffer.MaxBatch)}}}
 	}
 	out := &coffer.BatchResult{Results: make([]*coffer.Record, len(ops))}
-	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *wtx, sc *schema, tm *tableMeta, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error {
 		var all []coffer.FieldError
 		code := ""
-		rank := map[string]int{coffer.EINVALID: 3, coffer.ENOTFOUND: 2, coffer.EVERSION: 1}
+		rank := map[string]int{coffer.EFORBIDDEN: 4, coffer.EINVALID: 3, coffer.ENOTFOUND: 2, coffer.EVERSION: 1}
 		ids := make([]string, len(ops))
 		for i, op := range ops {
 			prefix := fmt.Sprintf("operations[%d].", i)
@@ -518,19 +618,19 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			switch op.Op {
 			case coffer.OpCreate:
 				var r *coffer.Record
-				if r, oe, err = s.createTx(ctx, tx, sc, tm, by, op.Fields, prefix+"fields."); r != nil {
+				if r, oe, err = s.createTx(ctx, tx, sc, tm, tp, by, op.Fields, prefix+"fields."); r != nil {
 					ids[i] = r.ID
 					out.Results[i] = r // no operation of the batch can name a record it creates
 				}
 			case coffer.OpUpdate:
 				ids[i] = op.ID
-				oe, err = s.updateTx(ctx, tx, sc, tm, by, op.ID, op.Fields, op.Version, prefix+"fields.")
+				oe, err = s.updateTx(ctx, tx, sc, tm, tp, by, op.ID, op.Fields, op.Version, prefix+"fields.")
 			case coffer.OpDelete:
 				ids[i] = op.ID
 				if len(op.Fields) > 0 {
 					oe = &opError{coffer.EINVALID, []coffer.FieldError{{Field: prefix + "fields", Message: "must be empty for a delete"}}}
 				} else {
-					oe, err = s.deleteTx(ctx, tx, tm, op.ID, op.Version, prefix)
+					oe, err = s.deleteTx(ctx, tx, tm, tp, op.ID, op.Version, prefix)
 				}
 			default:
 				oe = &opError{coffer.EINVALID, []coffer.FieldError{{Field: prefix + "op", Message: "must be create, update or delete"}}}
@@ -551,7 +651,8 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 		}
 		if code != "" {
 			msg := map[string]string{
-				coffer.EINVALID:  "some operations are not valid; nothing was written",
+				coffer.EFORBIDDEN: "some operations are not allowed to you; nothing was written",
+				coffer.EINVALID:   "some operations are not valid; nothing was written",
 				coffer.ENOTFOUND: "some records were not found; nothing was written",
 				coffer.EVERSION:  "some records have changed; nothing was written",
 			}[code]
@@ -565,7 +666,7 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			if op.Op == coffer.OpCreate {
 				continue
 			}
-			r, err := s.readRecord(ctx, tx, tm, ids[i])
+			r, err := s.readAs(ctx, tx, tm, tp, ids[i])
 			if err != nil {
 				// An earlier operation of the batch deleted it.
 				if coffer.ErrorCode(err) == coffer.ENOTFOUND {

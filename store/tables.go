@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/value"
 )
 
@@ -21,6 +22,9 @@ func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(t
 		return s.wrap(op, err)
 	}
 	defer nc.release()
+	if err := mayChangeSchema(nc); err != nil {
+		return err
+	}
 	err = s.write(ctx, nc.db, op, func(tx *wtx) error {
 		if err := s.lockSchema(ctx, nc.db, tx); err != nil {
 			return err
@@ -256,9 +260,42 @@ func (s *Store) FindTables(ctx context.Context, notebook string) ([]*coffer.Tabl
 	defer nc.release()
 	out := make([]*coffer.Table, 0, len(nc.schema.tables))
 	for _, tm := range nc.schema.tables {
-		out = append(out, tm.t)
+		t, err := s.tableAs(ctx, nc, tm)
+		switch {
+		case err == nil:
+			out = append(out, t)
+		case coffer.ErrorCode(err) != coffer.ENOTFOUND:
+			return nil, s.wrap("FindTables", err)
+		}
 	}
 	return out, nil
+}
+
+// tableAs returns a table as the caller sees it: ENOTFOUND when they may
+// see no row of it, and without the columns hidden from them in every row.
+func (s *Store) tableAs(ctx context.Context, nc *nbConn, tm *tableMeta) (*coffer.Table, error) {
+	tp, err := s.plan(ctx, nc, nc.db.R, tm)
+	if err != nil {
+		return nil, err
+	}
+	if tp.full() {
+		return tm.t, nil
+	}
+	t := *tm.t
+	t.Columns = make([]*coffer.Column, len(tp.cols))
+	for i, cm := range tp.cols {
+		t.Columns[i] = cm.c
+	}
+	return &t, nil
+}
+
+// mayChangeSchema refuses changes to tables and columns without the
+// schema right (owners and admins have it; a grant may give it).
+func mayChangeSchema(nc *nbConn) error {
+	if nc.acc.can(access.CapSchema) {
+		return nil
+	}
+	return coffer.Errorf(coffer.EFORBIDDEN, "changing tables and columns needs the schema right in this notebook (owners and admins have it)")
 }
 
 // FindTable returns one table.
@@ -272,7 +309,11 @@ func (s *Store) FindTable(ctx context.Context, notebook, table string) (*coffer.
 	if err != nil {
 		return nil, err
 	}
-	return tm.t, nil
+	t, err := s.tableAs(ctx, nc, tm)
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		return nil, err
+	}
+	return t, s.wrap("FindTable", err)
 }
 
 // UpdateTable renames a table.

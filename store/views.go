@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/filter"
 )
 
@@ -108,7 +109,40 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 	if err != nil {
 		return err
 	}
+	if _, err := s.plan(ctx, nc, nc.db.R, tm); err != nil {
+		return err
+	}
+	if !nc.acc.atLeast(access.RoleEditor) && !nc.acc.can(access.CapSchema) {
+		return coffer.Errorf(coffer.EFORBIDDEN, "saving views needs the editor role or the schema right in this notebook")
+	}
+	// Grants may be scoped to views: compiled rights are recomputed.
+	defer s.forgetAccess(notebook)
 	return s.write(ctx, nc.db, op, func(tx *wtx) error { return fn(tx, nc.db.Prefix, tm) })
+}
+
+// viewAs returns a view as the caller sees it: without the columns hidden
+// from them, and not at all (ENOTFOUND) when its filter or sort uses a
+// column hidden from them in every row.
+func (s *Store) viewAs(tp *tablePlan, v *coffer.View) (*coffer.View, bool) {
+	if tp.full() {
+		return v, true
+	}
+	sch := tp.schema()
+	if e, err := filter.Parse(v.Filter); err == nil && e != nil {
+		filter.Compile(e, sch, filter.Env{UserID: "x", UserEmail: "x@x.x"}, s.d)
+	}
+	filter.ParseSort(v.Sort, sch)
+	if sch.check("view") != nil {
+		return nil, false
+	}
+	out := *v
+	out.Columns = []string{}
+	for _, id := range v.Columns {
+		if _, ok := tp.fields[id]; ok {
+			out.Columns = append(out.Columns, id)
+		}
+	}
+	return &out, true
 }
 
 func viewNameTaken(name string) error {
@@ -152,6 +186,10 @@ func (s *Store) FindViews(ctx context.Context, notebook, table string) ([]*coffe
 	if err != nil {
 		return nil, err
 	}
+	tp, err := s.plan(ctx, nc, nc.db.R, tm)
+	if err != nil {
+		return nil, s.wrapNotFound("FindViews", err)
+	}
 	rows, err := nc.db.R.QueryContext(ctx, s.q("SELECT "+viewCols+" FROM "+nc.db.Prefix+"_views WHERE table_id = ? ORDER BY name_key, id"), tm.t.ID)
 	if err != nil {
 		return nil, s.wrap("FindViews", err)
@@ -163,7 +201,9 @@ func (s *Store) FindViews(ctx context.Context, notebook, table string) ([]*coffe
 		if err != nil {
 			return nil, s.wrap("FindViews", err)
 		}
-		out = append(out, v)
+		if v, ok := s.viewAs(tp, v); ok {
+			out = append(out, v)
+		}
 	}
 	return out, s.wrap("FindViews", rows.Err())
 }
@@ -179,8 +219,19 @@ func (s *Store) FindView(ctx context.Context, notebook, table, view string) (*co
 	if err != nil {
 		return nil, err
 	}
+	tp, err := s.plan(ctx, nc, nc.db.R, tm)
+	if err != nil {
+		return nil, s.wrapNotFound("FindView", err)
+	}
 	v, err := s.findView(ctx, nc.db.R, nc.db.Prefix, tm, view)
-	return v, s.wrap("FindView", err)
+	if err != nil {
+		return nil, s.wrap("FindView", err)
+	}
+	v, ok := s.viewAs(tp, v)
+	if !ok {
+		return nil, errViewNotFound
+	}
+	return v, nil
 }
 
 // UpdateView changes a view.

@@ -1,0 +1,348 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/filter"
+)
+
+// tablePlan is what the caller may do on one table, compiled for the
+// queries of one request: the access engine's decision and SQL plan, the
+// FROM source that adds the conditions' columns, and the filter schema
+// that shows the caller's view of each column.
+type tablePlan struct {
+	dec  *access.Decision
+	p    *access.Plan
+	tm   *tableMeta
+	from string // "<table> t", or a subquery aliased t
+	args []any  // of from
+	cols  []*colMeta // the columns the caller may read somewhere
+	names []string   // their names, the field order of records
+	// masked fields by column id; nil for a full plan.
+	fields map[string]*filter.Field
+}
+
+// full reports whether the caller sees and may change everything.
+func (tp *tablePlan) full() bool { return tp.dec.Full }
+
+// planCache holds the compiled plans of one nbAccess, by table.
+type planCache struct {
+	mu sync.Mutex
+	m  map[*tableMeta]*tablePlan
+}
+
+var errTableNotFound = coffer.Errorf(coffer.ENOTFOUND, "table not found")
+
+// plan compiles (or returns the compiled) plan of the caller on tm. A table
+// the caller may see no row of answers ENOTFOUND, like a missing one.
+func (s *Store) plan(ctx context.Context, nc *nbConn, q querier, tm *tableMeta) (*tablePlan, error) {
+	a := nc.acc
+	if a == nil {
+		return nil, errTableNotFound
+	}
+	a.plans.mu.Lock()
+	tp, ok := a.plans.m[tm]
+	a.plans.mu.Unlock()
+	if !ok {
+		var err error
+		if tp, err = s.compilePlan(ctx, nc, q, a, tm); err != nil {
+			return nil, err
+		}
+		a.plans.mu.Lock()
+		if a.plans.m == nil {
+			a.plans.m = map[*tableMeta]*tablePlan{}
+		}
+		a.plans.m[tm] = tp
+		a.plans.mu.Unlock()
+	}
+	if !tp.dec.Visible() {
+		return nil, errTableNotFound
+	}
+	return tp, nil
+}
+
+func (s *Store) compilePlan(ctx context.Context, nc *nbConn, q querier, a *nbAccess, tm *tableMeta) (*tablePlan, error) {
+	cols := make([]string, len(tm.cols))
+	for i, cm := range tm.cols {
+		cols[i] = cm.c.ID
+	}
+	// The views that grants of this table are scoped to (a view deleted
+	// since gives its grants nothing).
+	views := map[string]*coffer.View{}
+	for _, g := range a.grants {
+		if g.ViewID == "" || g.TableID != tm.t.ID {
+			continue
+		}
+		v, err := s.findView(ctx, q, nc.db.Prefix, tm, g.ViewID)
+		switch {
+		case err == nil:
+			views[v.ID] = v
+		case coffer.ErrorCode(err) != coffer.ENOTFOUND:
+			return nil, err
+		}
+	}
+	t := access.Table{ID: tm.t.ID, Columns: cols, View: func(id string) (*coffer.View, bool) {
+		v, ok := views[id]
+		return v, ok
+	}}
+	dec := access.Decide(a.subj, a.grants, t)
+	p := access.Compile(dec, tm, a.subj.Env(), s.d, "t")
+	tp := &tablePlan{dec: dec, p: p, tm: tm, from: tm.sql + " t"}
+	if dec.Full {
+		tp.cols, tp.names = tm.cols, tm.names
+		return tp, nil
+	}
+	defer func() { tp.names = columnNames(tp.cols) }()
+	if p.Select != "" {
+		tp.from = "(SELECT t.*" + p.Select + " FROM " + tm.sql + " t) t"
+		tp.args = p.Args
+	}
+	tp.fields = map[string]*filter.Field{}
+	for _, cm := range tm.cols {
+		m := p.Readable(cm.c.ID)
+		if m == "1=0" {
+			continue
+		}
+		tp.cols = append(tp.cols, cm)
+		if m == "" {
+			tp.fields[cm.c.ID] = cm.field
+			continue
+		}
+		f := *cm.field
+		if cm.field.IsList() {
+			contains, empty := cm.field.Contains, cm.field.Empty
+			f.Contains = func(ph string) string { return "(" + m + " AND " + contains(ph) + ")" }
+			f.Empty = "(NOT " + m + " OR " + empty + ")"
+		} else {
+			f.SQL = "CASE WHEN " + m + " THEN " + cm.field.SQL + " END"
+		}
+		tp.fields[cm.c.ID] = &f
+	}
+	return tp, nil
+}
+
+// row is the row predicate (no arguments of its own).
+func (tp *tablePlan) row() string { return tp.p.Row }
+
+// schema returns the filter schema of the caller's view of the table: masked
+// cells are NULL, and columns hidden in every row are recorded in denied.
+func (tp *tablePlan) schema() *planSchema { return &planSchema{tp: tp} }
+
+// planSchema is a filter.Schema over the caller's view of a table.
+type planSchema struct {
+	tp     *tablePlan
+	denied []string
+}
+
+// Field implements filter.Schema.
+func (ps *planSchema) Field(name string) (*filter.Field, bool) {
+	tm := ps.tp.tm
+	cm := tm.column(name)
+	if cm == nil {
+		return tm.Field(name) // system fields: visible with the row
+	}
+	if ps.tp.full() {
+		return cm.field, true
+	}
+	if f, ok := ps.tp.fields[cm.c.ID]; ok {
+		return f, true
+	}
+	ps.denied = append(ps.denied, cm.c.Name)
+	// A stand-in that compiles; the query is refused before it runs.
+	f := *cm.field
+	f.SQL, f.Empty = "NULL", "1=1"
+	f.Contains = func(string) string { return "1=0" }
+	return &f, true
+}
+
+// check refuses a query that named columns hidden from the caller in every
+// row: filtering or sorting on them would reveal their values.
+func (ps *planSchema) check(what string) error {
+	if len(ps.denied) == 0 {
+		return nil
+	}
+	return coffer.Errorf(coffer.EFORBIDDEN, "the %s uses the column %q, which is hidden from you: it cannot be used to filter or sort", what, ps.denied[0])
+}
+
+// selectPlanned is the SELECT list of a record as the caller sees it: every
+// column they may read somewhere, masked, automatic types included (they
+// too may be hidden).
+func (s *Store) selectPlanned(tp *tablePlan, cols []*colMeta) string {
+	if tp.full() {
+		return s.selectList(cols)
+	}
+	var b strings.Builder
+	b.WriteString(systemCols)
+	for _, cm := range cols {
+		expr := cm.expr
+		if cm.junction != "" {
+			expr = s.d.LinkArray(cm.junction, "t.id")
+		}
+		b.WriteString(", " + tp.p.Mask(cm.c.ID, expr))
+	}
+	return b.String()
+}
+
+// scanPlanned reads a row of selectPlanned.
+func scanPlanned(tp *tablePlan, row interface{ Scan(...any) error }, cols []*colMeta, order []string, extra ...any) (*coffer.Record, error) {
+	if tp.full() {
+		return scanRecord(row, cols, order, extra...)
+	}
+	return scanRecordAuto(row, cols, order, extra...)
+}
+
+// findPlanned reads one record as the caller sees it; a record outside
+// their rows answers ENOTFOUND, exactly like a missing one.
+func (s *Store) findPlanned(ctx context.Context, q querier, tp *tablePlan, id string) (*coffer.Record, error) {
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return nil, errRecordNotFound
+	}
+	query := s.q("SELECT " + s.selectPlanned(tp, tp.cols) + " FROM " + tp.from + " WHERE t.id = ? AND " + tp.row())
+	args := append(append([]any(nil), tp.args...), id)
+	r, err := scanPlanned(tp, q.QueryRowContext(ctx, query, args...), tp.cols, tp.names)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errRecordNotFound
+	}
+	return r, err
+}
+
+// condsOn evaluates every condition of the plan on one stored record: found
+// is false when the record does not exist.
+func (s *Store) condsOn(ctx context.Context, q querier, tp *tablePlan, id string) (found bool, vals []bool, err error) {
+	n := len(tp.dec.Conds)
+	sel := make([]string, 0, n+1)
+	var args []any
+	sel = append(sel, "t.id")
+	for i := 0; i < n; i++ {
+		c, a := tp.p.Cond(i)
+		sel = append(sel, "CASE WHEN "+c+" THEN 1 ELSE 0 END")
+		args = append(args, a...)
+	}
+	args = append(args, id)
+	dest := make([]any, n+1)
+	var got string
+	ints := make([]int64, n)
+	dest[0] = &got
+	for i := range ints {
+		dest[i+1] = &ints[i]
+	}
+	err = q.QueryRowContext(ctx, s.q("SELECT "+strings.Join(sel, ", ")+" FROM "+tp.tm.sql+" t WHERE t.id = ?"), args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil, nil
+	}
+	if err != nil {
+		return false, nil, err
+	}
+	vals = make([]bool, n)
+	for i, v := range ints {
+		vals[i] = v != 0
+	}
+	return true, vals, nil
+}
+
+// anyOf reports whether one of the conditions idx holds in vals.
+func anyOf(vals []bool, idx []int) bool {
+	for _, i := range idx {
+		if vals[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// keep returns the conditions of idx that hold in vals.
+func keep(vals []bool, idx []int) []int {
+	var out []int
+	for _, i := range idx {
+		if vals[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// writeColumns returns the ids of the columns a write sets.
+func writeColumns(as []assignment) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.cm.c.ID
+	}
+	return out
+}
+
+// allConds is every condition of the plan: a row is visible when one holds.
+func allConds(tp *tablePlan) []int {
+	out := make([]int, len(tp.dec.Conds))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// denied is the refusal of one operation of a write (field names the
+// operation in a batch).
+func denied(prefix, format string, args ...any) *opError {
+	field := strings.TrimSuffix(prefix, ".")
+	if field == "" {
+		field = "record"
+	}
+	return &opError{coffer.EFORBIDDEN, []coffer.FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
+}
+
+// deniedFor names the columns of as that none of the conditions idx lets
+// the caller write.
+func deniedFor(tp *tablePlan, as []assignment, idx []int) string {
+	var names []string
+	for _, a := range as {
+		ok := false
+		for _, i := range idx {
+			if tp.dec.Conds[i].Right(a.cm.c.ID) == access.Write {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			names = append(names, fmt.Sprintf("%q", a.cm.c.Name))
+		}
+	}
+	if len(names) == 0 {
+		return "you set together"
+	}
+	return strings.Join(names, ", ")
+}
+
+// describeCols names the columns of a write for a message.
+func describeCols(as []assignment) string {
+	if len(as) == 0 {
+		return "anything"
+	}
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = fmt.Sprintf("%q", a.cm.c.Name)
+	}
+	return "the columns " + strings.Join(names, ", ")
+}
+
+// readAs reads a record after a write: in full for a full plan, else as
+// the caller sees it.
+func (s *Store) readAs(ctx context.Context, q querier, tm *tableMeta, tp *tablePlan, id string) (*coffer.Record, error) {
+	if tp.full() {
+		return s.readRecord(ctx, q, tm, id)
+	}
+	return s.findPlanned(ctx, q, tp, id)
+}
+
+// wrapNotFound wraps err for op, keeping ENOTFOUND as it is.
+func (s *Store) wrapNotFound(op string, err error) error {
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		return err
+	}
+	return s.wrap(op, err)
+}
