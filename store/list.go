@@ -148,10 +148,10 @@ type listPlan struct {
 	fromArgs []any
 	cols     []*colMeta
 	names    []string // of cols
-	where string
-	args  []any
-	keys  []filter.SortKey
-	limit int
+	where    string
+	args     []any
+	keys     []filter.SortKey
+	limit    int
 }
 
 // planList checks a list query against the table, combining it with a view.

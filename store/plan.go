@@ -18,11 +18,11 @@ import (
 // FROM source that adds the conditions' columns, and the filter schema
 // that shows the caller's view of each column.
 type tablePlan struct {
-	dec  *access.Decision
-	p    *access.Plan
-	tm   *tableMeta
-	from string // "<table> t", or a subquery aliased t
-	args []any  // of from
+	dec   *access.Decision
+	p     *access.Plan
+	tm    *tableMeta
+	from  string     // "<table> t", or a subquery aliased t
+	args  []any      // of from
 	cols  []*colMeta // the columns the caller may read somewhere
 	names []string   // their names, the field order of records
 	// masked fields by column id; nil for a full plan.

@@ -653,8 +653,8 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			msg := map[string]string{
 				coffer.EFORBIDDEN: "some operations are not allowed to you; nothing was written",
 				coffer.EINVALID:   "some operations are not valid; nothing was written",
-				coffer.ENOTFOUND: "some records were not found; nothing was written",
-				coffer.EVERSION:  "some records have changed; nothing was written",
+				coffer.ENOTFOUND:  "some records were not found; nothing was written",
+				coffer.EVERSION:   "some records have changed; nothing was written",
 			}[code]
 			return &coffer.Error{Code: code, Message: msg, Fields: all}
 		}
