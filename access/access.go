@@ -153,7 +153,12 @@ type Grant struct {
 type Subject struct {
 	UserID string
 	Email  string
-	Groups []string // ids of the caller's groups
+	Groups []string // ids of the caller's groups (grants and memberships name groups by id)
+	// GroupNames are the names of the caller's groups that belong to an
+	// organization of the notebook's owner: filters may say
+	// "sales" in @user.groups. Groups of other organizations count by id
+	// only, so nobody can match a condition by naming a group of their own.
+	GroupNames []string
 	// Role is the caller's notebook role ("" when not a member); the
 	// strongest of their own membership and their groups'.
 	Role string
@@ -163,7 +168,8 @@ type Subject struct {
 
 // Env returns the values of @user.* for filter expressions.
 func (s Subject) Env() filter.Env {
-	return filter.Env{UserID: s.UserID, UserEmail: s.Email, UserGroups: s.Groups}
+	groups := append(append([]string(nil), s.Groups...), s.GroupNames...)
+	return filter.Env{UserID: s.UserID, UserEmail: s.Email, UserGroups: groups}
 }
 
 // Applies reports whether a grant or membership for p is for the subject.

@@ -66,17 +66,22 @@ func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller,
 	}
 	a := &nbAccess{subj: access.Subject{UserID: c.UserID, Email: c.Email}}
 	p := s.inst.Prefix
-	rows, err := q.QueryContext(ctx, s.q("SELECT group_id FROM "+p+"group_members WHERE user_id = ? ORDER BY group_id"), c.UserID)
+	rows, err := q.QueryContext(ctx, s.q("SELECT g.id, g.name, CASE WHEN EXISTS (SELECT 1 FROM "+p+"org_members o WHERE o.org_id = g.org_id AND o.user_id = ?) THEN 1 ELSE 0 END FROM "+
+		p+"group_members gm JOIN "+p+"user_groups g ON g.id = gm.group_id WHERE gm.user_id = ? ORDER BY g.id"), nb.OwnerID, c.UserID)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
+		var id, name string
+		var ownersOrg int
+		if err := rows.Scan(&id, &name, &ownersOrg); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		a.subj.Groups = append(a.subj.Groups, g)
+		a.subj.Groups = append(a.subj.Groups, id)
+		if ownersOrg == 1 {
+			a.subj.GroupNames = append(a.subj.GroupNames, name)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

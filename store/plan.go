@@ -106,21 +106,31 @@ func (s *Store) compilePlan(ctx context.Context, nc *nbConn, q querier, a *nbAcc
 	}
 	tp.fields = map[string]*filter.Field{}
 	for _, cm := range tm.cols {
-		m := p.Readable(cm.c.ID)
-		if m == "1=0" {
+		// A column no condition gives read on is hidden in every row: left
+		// out. One that some condition gives read on is shown, NULL where
+		// that condition does not hold (everywhere, when it can never hold
+		// for this caller).
+		if len(dec.Readers(cm.c.ID)) == 0 {
 			continue
 		}
 		tp.cols = append(tp.cols, cm)
+		m := p.Readable(cm.c.ID)
 		if m == "" {
 			tp.fields[cm.c.ID] = cm.field
 			continue
 		}
 		f := *cm.field
-		if cm.field.IsList() {
+		switch {
+		case m == "1=0" && cm.field.IsList():
+			f.Contains = func(string) string { return "1=0" }
+			f.Empty = "1=1"
+		case m == "1=0":
+			f.SQL = "NULL"
+		case cm.field.IsList():
 			contains, empty := cm.field.Contains, cm.field.Empty
 			f.Contains = func(ph string) string { return "(" + m + " AND " + contains(ph) + ")" }
 			f.Empty = "(NOT " + m + " OR " + empty + ")"
-		} else {
+		default:
 			f.SQL = "CASE WHEN " + m + " THEN " + cm.field.SQL + " END"
 		}
 		tp.fields[cm.c.ID] = &f

@@ -1,0 +1,524 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/value"
+)
+
+// TestAccessProperty is the randomized check of the access engine through
+// the API: random grants and roles for random callers over a table of
+// random records; every list (with random filters and sorts, and its
+// count) and every get must show exactly what a reference evaluator,
+// written here from the documented rules, says the caller may see. Never
+// a hidden row, cell or count; never a missing one.
+//
+// COFFER_PROP_SEED and COFFER_PROP_CASES change the seed and the number of
+// cases (the default run is short; docs/access.md gives a long run).
+func TestAccessProperty(t *testing.T) {
+	seed, cases := uint64(11), 60
+	if v, err := strconv.ParseUint(os.Getenv("COFFER_PROP_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("COFFER_PROP_CASES")); err == nil && v > 0 {
+		cases = v
+	}
+	if testing.Short() {
+		cases = min(cases, 15)
+	}
+	rng := rand.New(rand.NewPCG(seed, 3))
+	w := newAccessWorld(t, rng)
+	for i := 0; i < cases; i++ {
+		c := w.randomCase(rng)
+		if diff := w.check(t, c, rng); diff != "" {
+			gj, _ := json.Marshal(c.grants)
+			t.Fatalf("case %d (COFFER_PROP_SEED=%d): caller %s role %q groups %v, grants %s:\n%s", i, seed, c.user.name, c.role, w.groupsOf[c.user.id], gj, diff)
+		}
+	}
+}
+
+type worldUser struct {
+	id, name, email, key string
+}
+
+type accessWorld struct {
+	*Env
+	owner    string // session key of the owner
+	nb       string
+	table    *coffer.Table
+	cols     map[string]*coffer.Column // by name
+	view     string                    // id of the view "Adults"
+	users    []worldUser
+	groups   []string
+	groupsOf map[string][]string // user id -> group ids
+	records  []map[string]any    // the owner's view: every field, storage form, plus "id"
+	missing  string              // a record id that does not exist
+}
+
+var (
+	propTeams = []string{"red", "blue", "green"}
+	// grantRows are the row conditions random grants choose from.
+	grantRows = []string{"", "", "owner = @user.id", `team = "red"`, "age > 30", `"GROUP1" in @user.groups`,
+		`team = "blue" && age <= 40`, `owner != @user.id || note is null`, `note ~ "x"`, "salary is null"}
+	// listFilters are the filters random lists choose from.
+	listFilters = []string{"", "age > 30", `team = "red"`, `note ~ "x"`, "salary is null", "owner = @user.id",
+		"salary > 50000", `!(team in ["green"]) && age <= 50`}
+	listSorts  = []string{"", "age", "-age", "note,-salary", "-team", "salary"}
+	propRights = []string{"none", "read", "write"}
+	propCols   = []string{"owner", "team", "age", "note", "salary"}
+)
+
+func newAccessWorld(t *testing.T, rng *rand.Rand) *accessWorld {
+	e := MustEnv(t)
+	e.MustUser("owner@example.com", "Owner")
+	w := &accessWorld{Env: e, owner: e.MustLogin("owner@example.com"), cols: map[string]*coffer.Column{}, groupsOf: map[string][]string{}}
+	var nb coffer.Notebook
+	e.Do("POST", "/api/v1/notebooks", w.owner, map[string]any{"name": "People"}).WantStatus(http.StatusCreated).JSON(&nb)
+	w.nb = nb.ID
+	var tbl coffer.Table
+	e.Do("POST", "/api/v1/notebooks/"+nb.ID+"/tables", w.owner, map[string]any{"name": "Staff", "columns": []map[string]any{
+		{"name": "owner", "type": "text"},
+		{"name": "team", "type": "single_select", "options": map[string]any{"choices": propTeams}},
+		{"name": "age", "type": "number"},
+		{"name": "note", "type": "text"},
+		{"name": "salary", "type": "number"},
+	}}).WantStatus(http.StatusCreated).JSON(&tbl)
+	w.table = &tbl
+	for _, c := range tbl.Columns {
+		w.cols[c.Name] = c
+	}
+	var v coffer.View
+	e.Do("POST", "/api/v1/notebooks/"+nb.ID+"/tables/Staff/views", w.owner, map[string]any{
+		"name": "Adults", "filter": "age >= 30", "columns": []string{"owner", "age", "note"}}).WantStatus(http.StatusCreated).JSON(&v)
+	w.view = v.ID
+
+	e.MustExec("INSERT INTO {p}organizations (id, name, policy, created_at, updated_at) VALUES ('org_00000000000000000000000009', 'Org', '{}', 0, 0)")
+	// The owner belongs to the organization: its groups count by name too.
+	e.MustExec("INSERT INTO {p}org_members (org_id, user_id, role, created_at) SELECT 'org_00000000000000000000000009', id, 'org-owner', 0 FROM {p}users WHERE email_key = 'owner@example.com'")
+	for i := 1; i <= 3; i++ {
+		g := fmt.Sprintf("grp_0000000000000000000000000%d", i)
+		e.MustExec("INSERT INTO {p}user_groups (id, org_id, name, created_at) VALUES (?, 'org_00000000000000000000000009', ?, 0)", g, "GROUP"+strconv.Itoa(i))
+		w.groups = append(w.groups, g)
+	}
+	for i := 1; i <= 4; i++ {
+		email := fmt.Sprintf("u%d@example.com", i)
+		u := e.MustUser(email, fmt.Sprintf("U%d", i))
+		wu := worldUser{id: u.ID, name: u.Name, email: u.Email}
+		for _, g := range w.groups {
+			if rng.IntN(2) == 0 {
+				e.MustExec("INSERT INTO {p}group_members (group_id, user_id) VALUES (?, ?)", g, u.ID)
+				w.groupsOf[u.ID] = append(w.groupsOf[u.ID], g)
+			}
+		}
+		wu.key = e.MustLogin(email)
+		w.users = append(w.users, wu)
+	}
+	var ops []map[string]any
+	for i := 0; i < 30; i++ {
+		f := map[string]any{}
+		maybe := func(name string, v any) {
+			if rng.IntN(6) > 0 {
+				f[name] = v
+			}
+		}
+		maybe("owner", w.users[rng.IntN(len(w.users))].id)
+		maybe("team", propTeams[rng.IntN(3)])
+		maybe("age", 18+rng.IntN(50))
+		maybe("note", []string{"x", "xy", "hello", "X marks"}[rng.IntN(4)])
+		maybe("salary", rng.IntN(100000))
+		ops = append(ops, map[string]any{"op": "create", "fields": f})
+	}
+	e.Do("POST", "/api/v1/notebooks/"+nb.ID+"/tables/Staff/records/batch", w.owner, map[string]any{"operations": ops}).WantStatus(http.StatusOK)
+	var list struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	e.Do("GET", "/api/v1/notebooks/"+nb.ID+"/tables/Staff/records?limit=1000", w.owner, nil).WantStatus(http.StatusOK).JSON(&list)
+	for _, raw := range list.Records {
+		w.records = append(w.records, w.stored(t, raw))
+	}
+	w.missing = "rec_" + strings.Repeat("0", 26)
+	return w
+}
+
+// stored decodes a record of the API into storage values by column name.
+func (w *accessWorld) stored(t *testing.T, raw []byte) map[string]any {
+	var r struct {
+		ID     string         `json:"id"`
+		Fields map[string]any `json:"fields"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]any{"id": r.ID}
+	for name, v := range r.Fields {
+		c := w.cols[name]
+		if c == nil {
+			t.Fatalf("record has an unknown field %q", name)
+		}
+		sv, err := value.FromJSON(c, v)
+		if err != nil {
+			t.Fatalf("field %s=%v: %v", name, v, err)
+		}
+		out[name] = sv
+	}
+	return out
+}
+
+func (w *accessWorld) recURL(id string) string {
+	return "/api/v1/notebooks/" + w.nb + "/tables/Staff/records/" + id
+}
+
+// propGrant is a grant of a case, by column names.
+type propGrant struct {
+	PrincipalType string            `json:"principal_type"`
+	PrincipalID   string            `json:"principal_id,omitempty"`
+	View          bool              `json:"view,omitempty"`
+	Rows          string            `json:"rows,omitempty"`
+	Columns       map[string]string `json:"columns"`
+	Caps          []string          `json:"caps,omitempty"`
+}
+
+type propCase struct {
+	user   worldUser
+	role   string
+	grants []propGrant
+}
+
+func (w *accessWorld) randomCase(rng *rand.Rand) propCase {
+	c := propCase{user: w.users[rng.IntN(len(w.users))]}
+	c.role = []string{"", "", "", "", "viewer", "editor"}[rng.IntN(6)]
+	for i := rng.IntN(4); i >= 0; i-- {
+		g := propGrant{Rows: grantRows[rng.IntN(len(grantRows))], Columns: map[string]string{}}
+		switch rng.IntN(5) {
+		case 0, 1:
+			g.PrincipalType, g.PrincipalID = "user", w.users[rng.IntN(len(w.users))].id
+		case 2, 3:
+			g.PrincipalType, g.PrincipalID = "group", w.groups[rng.IntN(len(w.groups))]
+		default:
+			g.PrincipalType = "members"
+		}
+		if rng.IntN(3) > 0 {
+			g.Columns["*"] = propRights[rng.IntN(3)]
+		}
+		for _, col := range propCols {
+			if rng.IntN(3) == 0 {
+				g.Columns[col] = propRights[rng.IntN(3)]
+			}
+		}
+		g.View = rng.IntN(4) == 0
+		c.grants = append(c.grants, g)
+	}
+	return c
+}
+
+// install writes the case's grants and role (as the sharing API would),
+// and lets the access caches expire.
+func (w *accessWorld) install(c propCase) {
+	w.MustExec("DELETE FROM {p}grants")
+	w.MustExec("DELETE FROM {p}notebook_members WHERE role <> 'owner'")
+	if c.role != "" {
+		w.MustExec("INSERT INTO {p}notebook_members (notebook_id, principal_type, principal_id, role, created_at) VALUES (?, 'user', ?, ?, 0)", w.nb, c.user.id, c.role)
+	}
+	for i, g := range c.grants {
+		cols := map[string]string{}
+		for name, r := range g.Columns {
+			if name != "*" {
+				name = w.cols[name].ID
+			}
+			cols[name] = r
+		}
+		cj, _ := json.Marshal(cols)
+		caps, _ := json.Marshal(append([]string{}, g.Caps...))
+		view := ""
+		if g.View {
+			view = w.view
+		}
+		w.MustExec("INSERT INTO {p}grants (id, notebook_id, principal_type, principal_id, table_id, view_id, rows_filter, column_rights, capabilities, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+			fmt.Sprintf("gnt_%026d", i), w.nb, g.PrincipalType, g.PrincipalID, w.table.ID, view, g.Rows, string(cj), string(caps))
+	}
+	w.Clock.Advance(2 * time.Second) // past the caches' one second
+}
+
+// reference computes, from the rules alone, which rows the caller sees and
+// which cells of each are readable, and which columns are readable in some
+// row.
+func (w *accessWorld) reference(t *testing.T, c propCase) (rows map[string]map[string]bool, readable map[string]bool) {
+	rows, readable = map[string]map[string]bool{}, map[string]bool{}
+	groups := w.groupsOf[c.user.id]
+	env := w.env(c)
+	type applicable struct {
+		conds []string
+		cols  map[string]bool // readable columns
+	}
+	var apps []applicable
+	if c.role != "" {
+		all := map[string]bool{}
+		for _, col := range propCols {
+			all[col] = true
+		}
+		apps = append(apps, applicable{cols: all})
+	}
+	for _, g := range c.grants {
+		ok := (g.PrincipalType == "user" && g.PrincipalID == c.user.id) ||
+			(g.PrincipalType == "group" && slices.Contains(groups, g.PrincipalID)) ||
+			(g.PrincipalType == "members" && c.role != "")
+		if !ok {
+			continue
+		}
+		a := applicable{conds: []string{g.Rows}, cols: map[string]bool{}}
+		for _, col := range propCols {
+			if g.View && !slices.Contains([]string{"owner", "age", "note"}, col) {
+				continue
+			}
+			r, has := g.Columns[col]
+			if !has {
+				r = g.Columns["*"]
+			}
+			if r == "read" || r == "write" {
+				a.cols[col] = true
+			}
+		}
+		if g.View {
+			a.conds = append(a.conds, "age >= 30")
+		}
+		apps = append(apps, a)
+	}
+	for _, a := range apps {
+		for col := range a.cols {
+			readable[col] = true
+		}
+	}
+	for _, r := range w.records {
+		for _, a := range apps {
+			if !w.eval(t, a.conds, env, r) {
+				continue
+			}
+			cells := rows[r["id"].(string)]
+			if cells == nil {
+				cells = map[string]bool{}
+				rows[r["id"].(string)] = cells
+			}
+			for col := range a.cols {
+				cells[col] = true
+			}
+		}
+	}
+	return rows, readable
+}
+
+func (w *accessWorld) schema() propSchema {
+	s := propSchema{}
+	for name, c := range w.cols {
+		c := c
+		s[name] = &filter.Field{Name: name, Type: c.Type, SQL: "unused", Convert: func(lit any) (any, error) { return value.FromFilter(c, lit) }}
+	}
+	return s
+}
+
+type propSchema map[string]*filter.Field
+
+func (s propSchema) Field(name string) (*filter.Field, bool) { f, ok := s[name]; return f, ok }
+
+func (w *accessWorld) eval(t *testing.T, conds []string, env filter.Env, row map[string]any) bool {
+	for _, src := range conds {
+		e, err := filter.Parse(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			continue
+		}
+		ok, err := filter.Eval(e, w.schema(), env, func(name string) any { return row[name] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// masked is a record as the caller should see it: readable cells, NULL
+// for the others, and no field for columns hidden in every row.
+func masked(r map[string]any, cells, readable map[string]bool) map[string]any {
+	out := map[string]any{}
+	for _, col := range propCols {
+		if !readable[col] {
+			continue
+		}
+		if cells[col] {
+			out[col] = r[col]
+		} else {
+			out[col] = nil
+		}
+	}
+	return out
+}
+
+// filterCols lists the columns a filter or sort names.
+func filterCols(src string) []string {
+	var out []string
+	for _, col := range propCols {
+		if strings.Contains(src, col) {
+			out = append(out, col)
+		}
+	}
+	return out
+}
+
+func (w *accessWorld) check(t *testing.T, c propCase, rng *rand.Rand) string {
+	w.install(c)
+	rows, readable := w.reference(t, c)
+	visibleTable := len(rows) > 0 || c.role != "" || w.hasApplicable(c)
+	env := w.env(c)
+
+	// A list with a random filter and sort, and its count.
+	fsrc, ssrc := listFilters[rng.IntN(len(listFilters))], listSorts[rng.IntN(len(listSorts))]
+	q := url.Values{"filter": {fsrc}, "sort": {ssrc}, "limit": {"1000"}, "count": {"true"}}
+	resp := w.Do("GET", "/api/v1/notebooks/"+w.nb+"/tables/Staff/records?"+q.Encode(), c.user.key, nil)
+	hidden := false
+	for _, col := range append(filterCols(fsrc), filterCols(ssrc)...) {
+		if !readable[col] {
+			hidden = true
+		}
+	}
+	switch {
+	case !visibleTable:
+		if resp.Status != http.StatusNotFound {
+			return fmt.Sprintf("list of a table the caller cannot see: status %d, want 404: %s", resp.Status, resp.Body)
+		}
+	case hidden:
+		if resp.Status != http.StatusForbidden {
+			return fmt.Sprintf("list filtered or sorted (%q, %q) by a column hidden in every row: status %d, want 403: %s", fsrc, ssrc, resp.Status, resp.Body)
+		}
+	default:
+		if resp.Status != http.StatusOK {
+			return fmt.Sprintf("list (%q, %q): status %d: %s", fsrc, ssrc, resp.Status, resp.Body)
+		}
+		var list struct {
+			Records []json.RawMessage `json:"records"`
+			Total   int               `json:"total"`
+		}
+		if err := json.Unmarshal(resp.Body, &list); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]map[string]any{}
+		for _, r := range w.records {
+			id := r["id"].(string)
+			cells, ok := rows[id]
+			if !ok {
+				continue
+			}
+			m := masked(r, cells, readable)
+			if fsrc != "" && !w.eval(t, []string{fsrc}, env, m) {
+				continue
+			}
+			want[id] = m
+		}
+		if list.Total != len(want) || len(list.Records) != len(want) {
+			return fmt.Sprintf("list (%q, %q): %d records, total %d; the reference has %d", fsrc, ssrc, len(list.Records), list.Total, len(want))
+		}
+		for _, raw := range list.Records {
+			got := w.stored(t, raw)
+			id := got["id"].(string)
+			delete(got, "id")
+			exp, ok := want[id]
+			if !ok {
+				return fmt.Sprintf("list (%q, %q) shows record %s, which the reference hides", fsrc, ssrc, id)
+			}
+			if d := diffFields(got, exp); d != "" {
+				return fmt.Sprintf("list (%q, %q), record %s: %s", fsrc, ssrc, id, d)
+			}
+		}
+	}
+
+	// Every record by id: visible ones exactly as masked, the others
+	// exactly like a record that does not exist.
+	missBody := w.Do("GET", w.recURL(w.missing), c.user.key, nil).WantStatus(http.StatusNotFound).Body
+	for _, r := range w.records {
+		id := r["id"].(string)
+		resp := w.Do("GET", w.recURL(id), c.user.key, nil)
+		cells, visible := rows[id]
+		if !visible {
+			if resp.Status != http.StatusNotFound || !sameProblem(resp.Body, missBody) {
+				return fmt.Sprintf("get of hidden record %s: status %d body %s; want the answer of a missing record %s", id, resp.Status, resp.Body, missBody)
+			}
+			continue
+		}
+		if resp.Status != http.StatusOK {
+			return fmt.Sprintf("get of visible record %s: status %d: %s", id, resp.Status, resp.Body)
+		}
+		got := w.stored(t, resp.Body)
+		delete(got, "id")
+		if d := diffFields(got, masked(r, cells, readable)); d != "" {
+			return fmt.Sprintf("get of record %s: %s", id, d)
+		}
+	}
+	return ""
+}
+
+func (w *accessWorld) hasApplicable(c propCase) bool {
+	for _, g := range c.grants {
+		if (g.PrincipalType == "user" && g.PrincipalID == c.user.id) ||
+			(g.PrincipalType == "group" && slices.Contains(w.groupsOf[c.user.id], g.PrincipalID)) ||
+			(g.PrincipalType == "members" && c.role != "") {
+			return true
+		}
+	}
+	return false
+}
+
+// sameProblem compares two problem documents, ignoring nothing: they must
+// be byte for byte the same.
+func sameProblem(a, b []byte) bool { return bytes.Equal(a, b) }
+
+func diffFields(got, want map[string]any) string {
+	var keys []string
+	for k := range got {
+		keys = append(keys, k)
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		g, gok := got[k]
+		wv, wok := want[k]
+		if gok != wok {
+			return fmt.Sprintf("field %q present=%v, reference present=%v", k, gok, wok)
+		}
+		if fmt.Sprint(g) != fmt.Sprint(wv) {
+			return fmt.Sprintf("field %q = %v, reference %v", k, g, wv)
+		}
+	}
+	return ""
+}
+
+// env is @user of the caller: groups by id, and by name (they belong to
+// the owner's organization).
+func (w *accessWorld) env(c propCase) filter.Env {
+	groups := append([]string(nil), w.groupsOf[c.user.id]...)
+	for _, g := range w.groupsOf[c.user.id] {
+		groups = append(groups, "GROUP"+g[len(g)-1:])
+	}
+	return filter.Env{UserID: c.user.id, UserEmail: c.user.email, UserGroups: groups}
+}
