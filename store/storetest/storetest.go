@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Concurrency", testConcurrency},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ClientMistakes", testClientMistakes},
+		{"Orgs", testOrgs},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
