@@ -60,6 +60,7 @@ type Env struct {
 	API   *api.Server
 	Clock *testClock
 	Logs  *syncBuffer
+	Dir   string // the data directory
 	srv   *httptest.Server
 }
 
@@ -67,7 +68,8 @@ type Env struct {
 func MustEnv(tb testing.TB) *Env {
 	tb.Helper()
 	ctx := context.Background()
-	b, err := sqlite.Open(ctx, tb.TempDir(), sqlite.Options{Readers: 2, MaxOpenNotebooks: 8})
+	dir := tb.TempDir()
+	b, err := sqlite.Open(ctx, dir, sqlite.Options{Readers: 2, MaxOpenNotebooks: 8})
 	if err != nil {
 		tb.Fatalf("sqlite.Open: %v", err)
 	}
@@ -78,11 +80,11 @@ func MustEnv(tb testing.TB) *Env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	srv := api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Ping: st.Ping,
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Orgs: st, Accounts: st, Ping: st.Ping,
 	}, api.Config{Logger: log})
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
-	return &Env{TB: tb, URL: ts.URL, Store: st, API: srv, Clock: clock, Logs: logs, srv: ts}
+	return &Env{TB: tb, URL: ts.URL, Store: st, API: srv, Clock: clock, Logs: logs, Dir: dir, srv: ts}
 }
 
 // Close stops the HTTP server and waits for requests in flight, so every

@@ -95,7 +95,7 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 // newAPI wires the store into the HTTP API.
 func newAPI(st *store.Store, cfg api.Config) *api.Server {
 	return api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Ping: st.Ping,
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Orgs: st, Accounts: st, Ping: st.Ping,
 	}, cfg)
 }
 
