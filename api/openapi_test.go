@@ -248,6 +248,9 @@ func TestOpenAPIContract(t *testing.T) {
 		"Record": coffer.Record{}, "RecordList": coffer.RecordList{}, "BatchOp": coffer.BatchOp{}, "BatchResult": coffer.BatchResult{},
 		"View": coffer.View{}, "ViewInput": coffer.ViewInput{}, "ViewUpdate": coffer.ViewUpdate{},
 		"Session": coffer.Session{}, "User": coffer.User{}, "FieldError": coffer.FieldError{}, "Problem": api.Problem{},
+		"Organization": coffer.Organization{}, "OrganizationInput": coffer.OrganizationInput{}, "OrganizationUpdate": coffer.OrganizationUpdate{},
+		"Policy": coffer.Policy{}, "Membership": coffer.Membership{}, "Group": coffer.Group{},
+		"PasswordChange": api.PasswordChange{}, "PasswordChanged": api.PasswordChanged{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {
