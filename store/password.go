@@ -155,7 +155,8 @@ var errWrongPassword = coffer.Errorf(coffer.EUNAUTHORIZED, "the current password
 // restriction of the current session; with endOtherSessions, every other
 // session of the caller ends (API keys stay). It returns the number of
 // sessions ended. Any signed-in person may call it, restricted sessions
-// included; API keys get EFORBIDDEN.
+// included; API keys get EFORBIDDEN; ETOOMANY after repeated wrong
+// current passwords (the login throttle of the account and address).
 func (s *Store) ChangePassword(ctx context.Context, current, newPassword string, endOtherSessions bool) (int, error) {
 	c, err := caller(ctx)
 	if err != nil {
@@ -174,6 +175,14 @@ func (s *Store) ChangePassword(ctx context.Context, current, newPassword string,
 		}
 		return 0, s.wrap("ChangePassword", err)
 	}
+	// Guesses of the current password through a stolen session are
+	// throttled like logins of the account from the client's address.
+	throttleKey := acctThrottleKey(strings.ToLower(a.Email), clientIP(ctx))
+	if wait, err := s.throttledFor(ctx, throttleKey); err != nil {
+		return 0, s.wrap("ChangePassword", err)
+	} else if wait > 0 {
+		return 0, tooMany(wait)
+	}
 	ok, err := auth.VerifyPassword(ctx, a.hash, current)
 	if err != nil {
 		return 0, s.wrap("ChangePassword", err)
@@ -183,7 +192,7 @@ func (s *Store) ChangePassword(ctx context.Context, current, newPassword string,
 			if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
 				return err
 			}
-			if err := s.recordFailure(ctx, tx, acctThrottleKey(strings.ToLower(a.Email), clientIP(ctx)), acctFreeFailures, acctMaxDelay); err != nil {
+			if err := s.recordFailure(ctx, tx, throttleKey, acctFreeFailures, acctMaxDelay); err != nil {
 				return err
 			}
 			return s.event(ctx, tx, coffer.EventLoginFailed, a.ID, a.Email, "change_password")
