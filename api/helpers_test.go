@@ -63,6 +63,7 @@ type Env struct {
 	API   *api.Server
 	Clock *testClock
 	Logs  *syncBuffer
+	Dir   string // the data directory
 	srv   *httptest.Server
 }
 
@@ -83,7 +84,8 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 		o = opts[0]
 	}
 	ctx := context.Background()
-	b, err := sqlite.Open(ctx, tb.TempDir(), sqlite.Options{Readers: 2, MaxOpenNotebooks: 8})
+	dir := tb.TempDir()
+	b, err := sqlite.Open(ctx, dir, sqlite.Options{Readers: 2, MaxOpenNotebooks: 8})
 	if err != nil {
 		tb.Fatalf("sqlite.Open: %v", err)
 	}
@@ -105,7 +107,7 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 	ts := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + ts.Listener.Addr().String()
 	srv := api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Ping: st.Ping,
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Ping: st.Ping,
 		Resets: mail.NewResets(st, sender, publicURL, log),
 	}, api.Config{Logger: log, TrustedProxies: o.TrustedProxies, PublicURL: publicURL})
 	ts.Config.Handler = srv.Handler()
@@ -122,7 +124,7 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 	if err := st.SetPublicURL(strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)); err != nil {
 		tb.Fatalf("SetPublicURL: %v", err)
 	}
-	return &Env{TB: tb, URL: ts.URL, Store: st, DB: b.Instance(), API: srv, Clock: clock, Logs: logs, srv: ts}
+	return &Env{TB: tb, URL: ts.URL, Store: st, DB: b.Instance(), API: srv, Clock: clock, Logs: logs, Dir: dir, srv: ts}
 }
 
 // Close stops the HTTP server and waits for requests in flight, so every

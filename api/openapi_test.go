@@ -252,6 +252,9 @@ func TestOpenAPIContract(t *testing.T) {
 		"TOTPEnrolment": coffer.TOTPEnrolment{}, "Passkey": coffer.Passkey{}, "MFAStatus": coffer.MFAStatus{},
 		"SSOProvider": coffer.SSOProvider{}, "SSOProviderInput": coffer.SSOProviderInput{},
 		"PasswordResetRequest": api.ResetRequest{}, "PasswordResetConfirm": api.ResetConfirm{}, "PasswordResetAccepted": api.ResetAccepted{},
+		"Organization": coffer.Organization{}, "OrganizationInput": coffer.OrganizationInput{}, "OrganizationUpdate": coffer.OrganizationUpdate{},
+		"Policy": coffer.Policy{}, "Membership": coffer.Membership{}, "Group": coffer.Group{},
+		"PasswordChange": api.PasswordChange{}, "PasswordChanged": api.PasswordChanged{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {

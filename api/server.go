@@ -30,6 +30,8 @@ type Services struct {
 	MFA       coffer.MFAService
 	SSO       coffer.SSOService
 	Resets    coffer.PasswordResetService
+	Orgs      coffer.OrgService
+	Accounts  coffer.AccountService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -193,6 +195,17 @@ func (s *Server) routesInit() {
 	s.handle(SSOCallbackPath, map[string]endpoint{"GET": pub(s.ssoCallback)})
 	s.handle("/api/v1/organizations/{org}/sso-providers", map[string]endpoint{"GET": priv(s.listSSOProviders), "POST": priv(s.createSSOProvider)})
 	s.handle("/api/v1/organizations/{org}/sso-providers/{provider}", map[string]endpoint{"DELETE": priv(s.deleteSSOProvider)})
+	s.handle("/api/v1/auth/password", map[string]endpoint{"POST": any(s.changePassword)})
+	const org = "/api/v1/organizations/{org}"
+	s.handle("/api/v1/organizations", map[string]endpoint{"POST": priv(s.createOrganization), "GET": priv(s.listOrganizations)})
+	s.handle(org, map[string]endpoint{"GET": priv(s.getOrganization), "PATCH": priv(s.updateOrganization), "DELETE": priv(s.deleteOrganization)})
+	s.handle(org+"/members", map[string]endpoint{"GET": priv(s.listOrgMembers)})
+	s.handle(org+"/members/{user}", map[string]endpoint{"PUT": priv(s.putOrgMember), "DELETE": priv(s.deleteOrgMember)})
+	s.handle(org+"/groups", map[string]endpoint{"POST": priv(s.createGroup), "GET": priv(s.listGroups)})
+	s.handle(org+"/groups/{group}", map[string]endpoint{"PATCH": priv(s.updateGroup), "DELETE": priv(s.deleteGroup)})
+	s.handle(org+"/groups/{group}/members/{user}", map[string]endpoint{"PUT": priv(s.putGroupMember), "DELETE": priv(s.deleteGroupMember)})
+	s.handle("/api/v1/users/{user}/deactivate", map[string]endpoint{"POST": priv(s.deactivateUser)})
+	s.handle("/api/v1/users/{user}/reactivate", map[string]endpoint{"POST": priv(s.reactivateUser)})
 	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})
 	s.handle(nb, map[string]endpoint{"GET": priv(s.getNotebook), "PATCH": priv(s.updateNotebook), "DELETE": priv(s.deleteNotebook)})
 	s.handle(nb+"/tables", map[string]endpoint{"POST": priv(s.createTable), "GET": priv(s.listTables)})

@@ -1,5 +1,5 @@
 // Package auth holds the security primitives of accounts: password hashing
-// with argon2id in PHC string form, the minimal password policy, and
+// with argon2id in PHC string form, the password policy (policy.go), and
 // random bearer tokens stored only as hashes.
 package auth
 
@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/unicode/norm"
@@ -28,30 +27,9 @@ const (
 	argonSaltLen = 16
 )
 
-// Password length bounds, in code points after NFKC normalization.
-const (
-	MinPasswordLength = 15
-	MaxPasswordBytes  = 4096
-)
-
 // hashSlots bounds concurrent hashing so a burst of logins cannot exhaust
 // memory (each hash takes ArgonMemory).
 var hashSlots = make(chan struct{}, max(2, runtime.NumCPU()))
-
-// CheckPassword applies the password policy. It returns a message safe to
-// show, or "" when the password is acceptable.
-func CheckPassword(password string) string {
-	if !utf8.ValidString(password) {
-		return "must be valid UTF-8"
-	}
-	if len(password) > MaxPasswordBytes {
-		return fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)
-	}
-	if n := utf8.RuneCountInString(norm.NFKC.String(password)); n < MinPasswordLength {
-		return fmt.Sprintf("must be at least %d characters", MinPasswordLength)
-	}
-	return ""
-}
 
 // HashPassword returns the argon2id hash of password as a PHC string:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.

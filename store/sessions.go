@@ -26,7 +26,6 @@ const (
 var (
 	errSessionNotFound = coffer.Errorf(coffer.ENOTFOUND, "the session does not exist")
 	errAPIKeyNotFound  = coffer.Errorf(coffer.ENOTFOUND, "the API key does not exist")
-	errUserNotFound    = coffer.Errorf(coffer.ENOTFOUND, "the user does not exist")
 )
 
 // mayManageUser reports whether the caller may see and end the sessions

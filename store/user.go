@@ -53,9 +53,13 @@ func (s *Store) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.Us
 	if name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
 		fields = append(fields, coffer.FieldError{Field: "name", Message: "must be 1 to 200 characters on one line"})
 	}
-	if msg := auth.CheckPassword(in.Password); msg != "" {
-		fields = append(fields, coffer.FieldError{Field: "password", Message: msg})
+	// A new account belongs to no organization yet: the default policy
+	// applies, with its name and e-mail as context words.
+	pwFields, err := s.checkNewPassword(ctx, s.inst.R, passwordOwner{Email: email, Name: name}, "password", in.Password)
+	if err != nil {
+		return nil, s.wrap("CreateUser", err)
 	}
+	fields = append(fields, pwFields...)
 	if len(fields) > 0 {
 		return nil, coffer.Invalid("the account is not valid", fields...)
 	}

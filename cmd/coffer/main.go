@@ -3,6 +3,8 @@
 //	coffer serve        start the server
 //	coffer user create  create an account
 //	coffer user reset-password  set a new password (no e-mail needed)
+//	coffer user deactivate|reactivate  end or restore an account's access
+//	coffer org          manage organizations, members, groups and policy
 //	coffer bench        measure throughput against in-process limits
 //	coffer migrate      copy an instance between SQLite and PostgreSQL, verified
 //	coffer version      print the version
@@ -30,6 +32,8 @@ Usage:
   coffer serve [--addr 127.0.0.1:8080] [--data ./coffer-data | --db postgres://…] [--smtp-url smtp://…]
   coffer user create --email E --name N --password-stdin [--operator] [--data DIR | --db postgres://…]
   coffer user reset-password --email E --password-stdin [--data DIR | --db postgres://…]
+  coffer user deactivate|reactivate --email E
+  coffer org create|list|members|member|group|policy|delete …  (coffer org help)
   coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
   coffer version
@@ -51,8 +55,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			err = cmdUserCreate(ctx, args[2:], stdin, stdout, stderr)
 		case len(args) >= 2 && args[1] == "reset-password":
 			err = cmdUserResetPassword(ctx, args[2:], stdin, stdout, stderr)
+		case len(args) >= 2 && (args[1] == "deactivate" || args[1] == "reactivate"):
+			err = cmdUserActive(ctx, args[1], args[2:], stdout, stderr)
 		default:
 			fmt.Fprint(stderr, usage)
+			return 2
+		}
+	case "org":
+		err = cmdOrg(ctx, args[1:], stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) && (len(args) < 2 || args[1] != "help") {
 			return 2
 		}
 	case "bench":
