@@ -395,6 +395,8 @@ func (s *Store) checkDomainsFree(ctx context.Context, q querier, orgID string, d
 // DeleteOrganization deletes an organization, its memberships and groups.
 // Operators only.
 func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
+	// Group memberships decide notebook access: compiled rights are recomputed.
+	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "DeleteOrganization", func(tx *wtx) error {
 		c, role, err := s.orgAccess(ctx, tx, id)
 		if err != nil {
@@ -510,6 +512,8 @@ func (s *Store) SetOrgMember(ctx context.Context, orgID, user, role string) (*co
 
 // RemoveOrgMember removes a member from an organization and its groups.
 func (s *Store) RemoveOrgMember(ctx context.Context, orgID, user string) error {
+	// Group memberships decide notebook access: compiled rights are recomputed.
+	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "RemoveOrgMember", func(tx *wtx) error {
 		c, myRole, err := s.orgAccess(ctx, tx, orgID)
 		if err != nil {
@@ -717,6 +721,8 @@ func (s *Store) RenameGroup(ctx context.Context, orgID, groupID, name string) (*
 
 // DeleteGroup deletes a group. Admins.
 func (s *Store) DeleteGroup(ctx context.Context, orgID, groupID string) error {
+	// Group memberships decide notebook access: compiled rights are recomputed.
+	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "DeleteGroup", func(tx *wtx) error {
 		c, _, err := s.orgWriter(ctx, tx, orgID)
 		if err != nil {
@@ -737,6 +743,8 @@ func (s *Store) DeleteGroup(ctx context.Context, orgID, groupID string) error {
 
 // AddGroupMember adds a member of the organization to a group. Admins.
 func (s *Store) AddGroupMember(ctx context.Context, orgID, groupID, user string) error {
+	// Group memberships decide notebook access: compiled rights are recomputed.
+	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "AddGroupMember", func(tx *wtx) error {
 		c, _, err := s.orgWriter(ctx, tx, orgID)
 		if err != nil {
@@ -772,6 +780,8 @@ func (s *Store) AddGroupMember(ctx context.Context, orgID, groupID, user string)
 
 // RemoveGroupMember removes a user from a group. Admins.
 func (s *Store) RemoveGroupMember(ctx context.Context, orgID, groupID, user string) error {
+	// Group memberships decide notebook access: compiled rights are recomputed.
+	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "RemoveGroupMember", func(tx *wtx) error {
 		c, _, err := s.orgWriter(ctx, tx, orgID)
 		if err != nil {

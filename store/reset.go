@@ -237,15 +237,22 @@ func (s *Store) dropUserSessions(userID string) {
 	s.dropCachedSessions(func(c *coffer.Caller) bool { return c.UserID == userID && c.SessionID != "" })
 }
 
-// newPasswordHash checks a new password of userID against the policy and
-// returns its hash. It is the one place where resets apply the policy.
-// TODO(merge): call the full policy check of store/password.go
-// (checkNewPassword: blocklist, context words, organization policy,
-// history) here once it lands.
+// newPasswordHash checks a new password of userID against the full policy
+// (store/password.go: length, strength and context words, the
+// organizations' rules and history) and returns its hash. It is the one
+// place where resets apply the policy.
 func (s *Store) newPasswordHash(ctx context.Context, userID, password string) (string, error) {
-	_ = userID
-	if msg := auth.CheckPassword(password); msg != "" {
-		return "", coffer.Invalid("the new password is not valid", coffer.FieldError{Field: "password", Message: msg})
+	var u passwordOwner
+	err := s.inst.R.QueryRowContext(ctx, s.q("SELECT id, email, name FROM "+s.inst.Prefix+"users WHERE id = ?"), userID).Scan(&u.ID, &u.Email, &u.Name)
+	if err != nil {
+		return "", s.wrap("ResetPassword", err)
+	}
+	fields, err := s.checkNewPassword(ctx, s.inst.R, u, "password", password)
+	if err != nil {
+		return "", s.wrap("ResetPassword", err)
+	}
+	if len(fields) > 0 {
+		return "", coffer.Invalid("the new password is not valid", fields...)
 	}
 	h, err := auth.HashPassword(ctx, password)
 	return h, s.wrap("ResetPassword", err)
@@ -262,14 +269,16 @@ func (s *Store) replacePassword(ctx context.Context, tx querier, a *account, new
 		q    string
 		args []any
 	}{
-		{"INSERT INTO " + p + "password_history (user_id, hash, created_at) VALUES (?, ?, ?)", []any{a.ID, a.hash, now}},
-		{"UPDATE " + p + "users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, updated_at = ? WHERE id = ?", []any{newHash, now, now, a.ID}},
 		{"DELETE FROM " + p + "sessions WHERE user_id = ?", []any{a.ID}},
 		{"DELETE FROM " + p + "login_challenges WHERE user_id = ?", []any{a.ID}},
 		// Other links end too (kept, spent, as they count against the cap).
 		{"UPDATE " + p + "password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL", []any{now, a.ID}},
 		// The account's throttles from every address: keys acct:<email>|<ip>.
 		{"DELETE FROM " + p + "throttle WHERE key >= ? AND key < ?", []any{acctThrottleKey(strings.ToLower(a.Email), ""), "acct:" + strings.ToLower(a.Email) + "}"}},
+	}
+	// The hash, its date, the failed logins and the history, as a change.
+	if err := s.storePassword(ctx, tx, a.ID, newHash); err != nil {
+		return err
 	}
 	for _, st := range stmts {
 		if _, err := tx.ExecContext(ctx, s.q(st.q), st.args...); err != nil {
