@@ -55,9 +55,13 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]*coffer.Sess
 	if err != nil {
 		return nil, err
 	}
-	if !coffer.ValidID(coffer.PrefixUser, userID) {
-		return nil, errUserNotFound
+	// By id or e-mail address; an account the caller may not manage
+	// answers like one that does not exist.
+	u, _, err := s.resolveUser(ctx, s.inst.R, userID)
+	if err != nil {
+		return nil, s.wrapNotFound("ListSessions", err)
 	}
+	userID = u.ID
 	ok, err := s.mayManageUser(ctx, s.inst.R, c, userID)
 	if err != nil {
 		return nil, s.wrap("ListSessions", err)
@@ -242,9 +246,13 @@ func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]*coffer.APIKe
 	if err != nil {
 		return nil, err
 	}
-	if !coffer.ValidID(coffer.PrefixUser, userID) {
-		return nil, errUserNotFound
+	// By id or e-mail address; an account the caller may not manage
+	// answers like one that does not exist.
+	u, _, err := s.resolveUser(ctx, s.inst.R, userID)
+	if err != nil {
+		return nil, s.wrapNotFound("ListAPIKeys", err)
 	}
+	userID = u.ID
 	ok, err := s.mayManageUser(ctx, s.inst.R, c, userID)
 	if err != nil {
 		return nil, s.wrap("ListAPIKeys", err)

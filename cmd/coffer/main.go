@@ -4,6 +4,7 @@
 //	coffer user create  create an account
 //	coffer user reset-password  set a new password (no e-mail needed)
 //	coffer user deactivate|reactivate  end or restore an account's access
+//	coffer user sessions  list, or end, an account's sessions and API keys
 //	coffer org          manage organizations, members, groups and policy
 //	coffer bench        measure throughput against in-process limits
 //	coffer migrate      copy an instance between SQLite and PostgreSQL, verified
@@ -33,6 +34,7 @@ Usage:
   coffer user create --email E --name N --password-stdin [--operator] [--data DIR | --db postgres://…]
   coffer user reset-password --email E --password-stdin [--data DIR | --db postgres://…]
   coffer user deactivate|reactivate --email E
+  coffer user sessions --email E [--end]
   coffer org create|list|members|member|group|policy|delete …  (coffer org help)
   coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			err = cmdUserCreate(ctx, args[2:], stdin, stdout, stderr)
 		case len(args) >= 2 && args[1] == "reset-password":
 			err = cmdUserResetPassword(ctx, args[2:], stdin, stdout, stderr)
+		case len(args) >= 2 && args[1] == "sessions":
+			err = cmdUserSessions(ctx, args[2:], stdout, stderr)
 		case len(args) >= 2 && (args[1] == "deactivate" || args[1] == "reactivate"):
 			err = cmdUserActive(ctx, args[1], args[2:], stdout, stderr)
 		default:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
@@ -229,4 +230,68 @@ func cmdUserActive(ctx context.Context, sub string, args []string, stdout, stder
 	}
 	fmt.Fprintf(stdout, "%sd %s\n", sub, email)
 	return nil
+}
+
+// cmdUserSessions lists the open sessions and the API keys of an account
+// and, with --end, ends every session and revokes every key: what an
+// operator does when an account is compromised but should stay active.
+func cmdUserSessions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = cliCaller(ctx)
+	var email string
+	var end bool
+	st, closeStore, err := adminCommand(ctx, "user sessions", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&email, "email", "", "e-mail address (or id) of the account")
+		fs.BoolVar(&end, "end", false, "end every session and revoke every API key of the account")
+	})
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	if strings.TrimSpace(email) == "" {
+		return errors.New("user sessions: --email is required")
+	}
+	sessions, err := st.ListSessions(ctx, email)
+	if err != nil {
+		return err
+	}
+	keys, err := st.ListAPIKeys(ctx, email)
+	if err != nil {
+		return err
+	}
+	for _, si := range sessions {
+		fmt.Fprintf(stdout, "session %s  %s%s  from %s  since %s  last seen %s  ends %s\n", si.ID, si.Method, map[bool]string{true: "+2fa"}[si.MFA],
+			orDash(si.IP), si.CreatedAt.Format(time.RFC3339), si.LastSeenAt.Format(time.RFC3339), si.ExpiresAt.Format(time.RFC3339))
+	}
+	for _, k := range keys {
+		scope := "read-write"
+		if k.ReadOnly {
+			scope = "read-only"
+		}
+		fmt.Fprintf(stdout, "api key %s  %q  %s  created %s\n", k.ID, k.Name, scope, k.CreatedAt.Format(time.RFC3339))
+	}
+	if len(sessions) == 0 && len(keys) == 0 {
+		fmt.Fprintln(stdout, "no open session and no API key")
+	}
+	if !end {
+		return nil
+	}
+	for _, si := range sessions {
+		if err := st.RevokeSession(ctx, si.ID); err != nil && coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			return err
+		}
+	}
+	for _, k := range keys {
+		if err := st.RevokeAPIKey(ctx, k.ID); err != nil && coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "ended %d sessions and revoked %d API keys\n", len(sessions), len(keys))
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cofferhq/coffer"
 )
 
 // TestOrgCLI walks the organization commands on one data directory.
@@ -52,4 +54,61 @@ func TestOrgCLI(t *testing.T) {
 	cli(0, "", "org", "member", "remove", "--org", org, "--email", "bob@example.com")
 	cli(0, "", "org", "delete", "--org", org)
 	cli(2, "", "org", "bogus")
+}
+
+// TestUserSessionsCLI: an operator lists an account's sessions and keys,
+// and ends them all at once.
+func TestUserSessionsCLI(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("COFFER_DB", "")
+	t.Setenv("COFFER_DATA", dir)
+	cli := func(wantCode int, stdin string, args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr); code != wantCode {
+			t.Fatalf("coffer %s: exit %d, want %d: %s%s", strings.Join(args, " "), code, wantCode, stdout.String(), stderr.String())
+		}
+		return stdout.String() + stderr.String()
+	}
+	cli(0, walkPassword+"\n", "user", "create", "--email", "ada@example.com", "--name", "Ada", "--password-stdin")
+	if out := cli(0, "", "user", "sessions", "--email", "ada@example.com"); !strings.Contains(out, "no open session") {
+		t.Errorf("user sessions before any login: %q", out)
+	}
+	ctx := context.Background()
+	st, closeStore, err := openStore(ctx, &storeConfig{dataDir: dir}, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Login(ctx, "ada@example.com", walkPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.Authenticate(ctx, res.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := st.CreateAPIKey(coffer.WithCaller(ctx, c), coffer.APIKeyInput{Name: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeStore()
+
+	out := cli(0, "", "user", "sessions", "--email", "ada@example.com")
+	if !strings.Contains(out, c.SessionID) || !strings.Contains(out, key.ID) || strings.Contains(out, res.Key) || strings.Contains(out, key.Key) {
+		t.Errorf("user sessions: %q; want the session and key ids, never the secrets", out)
+	}
+	if out := cli(0, "", "user", "sessions", "--email", "ada@example.com", "--end"); !strings.Contains(out, "ended 1 sessions and revoked 1 API keys") {
+		t.Errorf("user sessions --end: %q", out)
+	}
+	st, closeStore, err = openStore(ctx, &storeConfig{dataDir: dir}, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	for _, k := range []string{res.Key, key.Key} {
+		if _, err := st.Authenticate(ctx, k); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
+			t.Errorf("after --end, a key still authenticates: %v", err)
+		}
+	}
+	cli(1, "", "user", "sessions", "--email", "nobody@example.com")
 }
