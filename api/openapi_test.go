@@ -252,6 +252,10 @@ func TestOpenAPIContract(t *testing.T) {
 		"TOTPEnrolment": coffer.TOTPEnrolment{}, "Passkey": coffer.Passkey{}, "MFAStatus": coffer.MFAStatus{},
 		"SSOProvider": coffer.SSOProvider{}, "SSOProviderInput": coffer.SSOProviderInput{},
 		"PasswordResetRequest": api.ResetRequest{}, "PasswordResetConfirm": api.ResetConfirm{}, "PasswordResetAccepted": api.ResetAccepted{},
+		"Principal": coffer.Principal{}, "Member": coffer.Member{}, "MemberInput": coffer.MemberInput{},
+		"Grant": coffer.Grant{}, "GrantInput": coffer.GrantInput{}, "GrantUpdate": coffer.GrantUpdate{},
+		"AccessExplanation": coffer.AccessExplanation{}, "AccessSource": coffer.AccessSource{}, "ColumnAccess": coffer.ColumnAccess{},
+		"ExplainedUser": coffer.ExplainedUser{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {
