@@ -215,10 +215,12 @@ type SharingService interface {
 	DeleteMember(ctx context.Context, notebook, principal string) error
 
 	// CreateGrant adds a grant. EINVALID (with field errors) for a bad
-	// principal, role condition, column right or capability, or a column
-	// or view that is not of the table; ENOTFOUND for a table that is not
-	// in the notebook or a user or group that does not exist; EFORBIDDEN
-	// when the organization restricts sharing and the principal is outside.
+	// principal (including a user that is not active or a group that does
+	// not exist: the id is part of the body), row condition, column right or
+	// capability, or a column or view that is not of the table; ENOTFOUND
+	// for a table that is not in the notebook (as every id of another
+	// notebook); EFORBIDDEN when the organization restricts sharing and the
+	// principal is outside, or for a share link then.
 	CreateGrant(ctx context.Context, notebook string, in GrantInput) (*Grant, error)
 	// FindGrants lists a notebook's grants, oldest first. Owners and admins.
 	FindGrants(ctx context.Context, notebook string) ([]*Grant, error)
