@@ -171,7 +171,6 @@ func TestOwnership(t *testing.T) {
 	f.Do("DELETE", nb+"/members/"+f.ids["alice"], f.keys["admin"], nil).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
 	// Admins manage the other roles.
 	f.put(f.keys["admin"], f.ids["dave"], "viewer").WantStatus(http.StatusOK)
-	// Groups cannot own.
 	// Transfer: Alice makes Bob owner, then leaves; Bob becomes the primary owner.
 	f.put(f.Alice, f.ids["bob"], "owner").WantStatus(http.StatusOK)
 	if !slices.Contains(f.notebookIDs(f.Bob), f.NB) {
@@ -477,4 +476,26 @@ func TestExplain(t *testing.T) {
 	f.Do("GET", nb+"/access/explain?table=People&user="+coffer.NewID(coffer.PrefixUser), f.Alice, nil).WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
 	// Bob sees only People through his grant: Teams is not found for him.
 	f.Do("GET", nb+"/access/explain?table=Teams", f.Bob, nil).WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
+}
+
+// TestSharingAPIKeys: a read-only key changes no member or grant; a key
+// limited to other notebooks does not reach this one.
+func TestSharingAPIKeys(t *testing.T) {
+	f := mustSharing(t)
+	nb := "/api/v1/notebooks/" + f.NB
+	var ro, scoped coffer.APIKey
+	var second coffer.Notebook
+	f.Do("POST", "/api/v1/notebooks", f.Alice, map[string]any{"name": "Second"}).WantStatus(http.StatusCreated).JSON(&second)
+	f.Do("POST", "/api/v1/api-keys", f.Alice, map[string]any{"name": "ro", "read_only": true}).WantStatus(http.StatusCreated).JSON(&ro)
+	f.Do("POST", "/api/v1/api-keys", f.Alice, map[string]any{"name": "scoped", "notebooks": []string{second.ID}}).WantStatus(http.StatusCreated).JSON(&scoped)
+	if ro.Key == "" || scoped.Key == "" {
+		t.Fatal("no API key in the answer")
+	}
+	f.Do("GET", nb+"/members", ro.Key, nil).WantStatus(http.StatusOK)
+	f.Do("PUT", nb+"/members/"+f.ids["gina"], ro.Key, map[string]string{"role": "viewer"}).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
+	f.Do("DELETE", nb+"/members/"+f.ids["erin"], ro.Key, nil).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
+	f.Do("POST", nb+"/grants", ro.Key, map[string]any{"principal": map[string]any{"type": "members"}}).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
+	f.Do("GET", nb+"/members", scoped.Key, nil).WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
+	f.Do("PUT", nb+"/members/"+f.ids["gina"], scoped.Key, map[string]string{"role": "viewer"}).WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
+	f.Do("GET", nb+"/access/explain?table=People", scoped.Key, nil).WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
 }
