@@ -255,6 +255,10 @@ func TestOpenAPIContract(t *testing.T) {
 		"Organization": coffer.Organization{}, "OrganizationInput": coffer.OrganizationInput{}, "OrganizationUpdate": coffer.OrganizationUpdate{},
 		"Policy": coffer.Policy{}, "Membership": coffer.Membership{}, "Group": coffer.Group{},
 		"PasswordChange": api.PasswordChange{}, "PasswordChanged": api.PasswordChanged{},
+		"Principal": coffer.Principal{}, "Member": coffer.Member{}, "MemberInput": coffer.MemberInput{},
+		"Grant": coffer.Grant{}, "GrantInput": coffer.GrantInput{}, "GrantUpdate": coffer.GrantUpdate{},
+		"AccessExplanation": coffer.AccessExplanation{}, "AccessSource": coffer.AccessSource{}, "ColumnAccess": coffer.ColumnAccess{},
+		"ExplainedUser": coffer.ExplainedUser{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {

@@ -32,6 +32,7 @@ type Services struct {
 	Resets    coffer.PasswordResetService
 	Orgs      coffer.OrgService
 	Accounts  coffer.AccountService
+	Sharing   coffer.SharingService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -217,6 +218,11 @@ func (s *Server) routesInit() {
 	s.handle(tb+"/records/{record}", map[string]endpoint{"GET": priv(s.getRecord), "PATCH": priv(s.updateRecord), "DELETE": priv(s.deleteRecord)})
 	s.handle(tb+"/views", map[string]endpoint{"POST": priv(s.createView), "GET": priv(s.listViews)})
 	s.handle(tb+"/views/{view}", map[string]endpoint{"GET": priv(s.getView), "PATCH": priv(s.updateView), "DELETE": priv(s.deleteView)})
+	s.handle(nb+"/members", map[string]endpoint{"GET": priv(s.listMembers)})
+	s.handle(nb+"/members/{principal}", map[string]endpoint{"PUT": priv(s.putMember), "DELETE": priv(s.deleteMember)})
+	s.handle(nb+"/grants", map[string]endpoint{"POST": priv(s.createGrant), "GET": priv(s.listGrants)})
+	s.handle(nb+"/grants/{grant}", map[string]endpoint{"GET": priv(s.getGrant), "PATCH": priv(s.updateGrant), "DELETE": priv(s.deleteGrant)})
+	s.handle(nb+"/access/explain", map[string]endpoint{"GET": priv(s.explainAccess)})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, coffer.ENOTFOUND, "no such endpoint", nil)
 	})

@@ -59,7 +59,11 @@ func accessKey(userID, nbID string) string { return userID + "|" + nbID }
 func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook) (*nbAccess, error) {
 	key := accessKey(c.UserID, nb.ID)
 	now := s.Now()
-	if !s.inst.Shared {
+	// Inside a write transaction the answer must be the transaction's own
+	// (sharing changes check the caller's role there): no cache.
+	_, inTx := q.(*wtx)
+	cache := !s.inst.Shared && !inTx
+	if cache {
 		if a, ok := s.access.get(key, now); ok {
 			return a, nil
 		}
@@ -117,7 +121,7 @@ func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller,
 			a.grants = append(a.grants, g.Grant)
 		}
 	}
-	if !s.inst.Shared {
+	if cache {
 		s.access.put(key, a, now)
 	}
 	return a, nil

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ClientMistakes", testClientMistakes},
 		{"Identity", testIdentity},
 		{"Orgs", testOrgs},
+		{"Sharing", testSharing},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
