@@ -16,6 +16,7 @@ type nbAccess struct {
 	subj   access.Subject
 	grants []access.Grant // only those that apply to the subject
 	plans  planCache      // compiled per table
+	gen    uint64         // Store.accessGen when it was computed
 }
 
 // role returns the caller's notebook role, "" for none.
@@ -63,12 +64,15 @@ func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller,
 	// (sharing changes check the caller's role there): no cache.
 	_, inTx := q.(*wtx)
 	cache := !s.inst.Shared && !inTx
+	// The generation is read before anything else: an answer computed
+	// while a change commits carries the old generation and is never used.
+	gen := s.accessGen.Load()
 	if cache {
-		if a, ok := s.access.get(key, now); ok {
+		if a, ok := s.access.get(key, now); ok && a.gen == gen {
 			return a, nil
 		}
 	}
-	a := &nbAccess{subj: access.Subject{UserID: c.UserID, Email: c.Email}}
+	a := &nbAccess{subj: access.Subject{UserID: c.UserID, Email: c.Email}, gen: gen}
 	p := s.inst.Prefix
 	rows, err := q.QueryContext(ctx, s.q("SELECT g.id, g.name, CASE WHEN EXISTS (SELECT 1 FROM "+p+"org_members o WHERE o.org_id = g.org_id AND o.user_id = ?) THEN 1 ELSE 0 END FROM "+
 		p+"group_members gm JOIN "+p+"user_groups g ON g.id = gm.group_id WHERE gm.user_id = ? ORDER BY g.id"), nb.OwnerID, c.UserID)
@@ -128,9 +132,12 @@ func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller,
 }
 
 // forgetAccess drops the cached access of every caller to a notebook
-// (after a change of its members or grants), or to every notebook when
-// nbID is "" (after a change of groups).
+// (after a change of its members, grants or views), or to every notebook
+// when nbID is "" (after a change of groups). It also moves the access
+// generation on, so an answer being computed while the change commits is
+// never served from the cache: a change takes effect at the next request.
 func (s *Store) forgetAccess(nbID string) {
+	s.accessGen.Add(1)
 	s.access.drop(func(k string, _ *nbAccess) bool { return nbID == "" || strings.HasSuffix(k, "|"+nbID) })
 }
 

@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -121,6 +122,7 @@ type Store struct {
 	sessions  *ttlCache[string, sessionEntry]     // by key hash
 	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
 	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
+	accessGen atomic.Uint64                       // moves on at every change of access
 }
 
 // Compile-time checks that Store implements every service.
