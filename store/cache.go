@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"time"
 )
@@ -71,6 +72,9 @@ func (db *DB) queryRow(ctx context.Context, query string, args ...any) (*sql.Row
 		return db.R.QueryRowContext(ctx, query, args...), nil
 	}
 	st, err := db.stmt(ctx, query)
+	if errors.Is(err, errStmtCacheFull) {
+		return db.R.QueryRowContext(ctx, query, args...), nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +87,11 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := db.stmts.Load(query); ok {
 		return st.(*sql.Stmt), nil
 	}
+	if db.nstmts.Load() >= maxReaderStmts {
+		// Full (queries shaped by many different grants): prepare no more;
+		// the caller's query runs unprepared.
+		return nil, errStmtCacheFull
+	}
 	st, err := db.R.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
@@ -91,5 +100,11 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 		st.Close()
 		return prev.(*sql.Stmt), nil
 	}
+	db.nstmts.Add(1)
 	return st, nil
 }
+
+// maxReaderStmts bounds the statements prepared on one database's readers.
+const maxReaderStmts = 2000
+
+var errStmtCacheFull = errors.New("statement cache full")

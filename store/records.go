@@ -287,7 +287,7 @@ func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 		if !anyOf(vals, allowed) {
 			return nil, denied(prefix, "the new record would be outside the rows you may create"), nil
 		}
-		r, err := s.findPlanned(ctx, tx, tp, id)
+		r, err := s.findPlanned(ctx, nil, tx, tp, id)
 		return r, nil, err
 	}
 	r := &coffer.Record{ID: id, Version: 1, CreatedAt: fromMicros(now), CreatedBy: by, UpdatedAt: fromMicros(now), UpdatedBy: by,
@@ -538,7 +538,7 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 			return err
 		}
 		if !tp.full() {
-			r, err = s.findPlanned(ctx, q, tp, id)
+			r, err = s.findPlanned(ctx, nc, q, tp, id)
 			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
 				return err
 			}

@@ -81,6 +81,7 @@ type DB struct {
 	Shared bool
 
 	stmts    sync.Map             // query → *sql.Stmt prepared on R
+	nstmts   atomic.Int64         // entries of stmts
 	wstmts   map[string]*sql.Stmt // query → *sql.Stmt prepared on W, used by group leaders only
 	wpending map[string]bool      // queries to prepare on W after the current transaction
 	commits  committer
