@@ -55,7 +55,7 @@ func (g loadGen) run(ctx context.Context, name string, op opFunc) (result, error
 	if err != nil {
 		return result{}, fmt.Errorf("bench %s: %w", name, err)
 	}
-	r := result{name: name, ops: len(lat.samples), errors: errs.n, firstErr: errs.first, elapsed: lat.elapsed}
+	r := result{name: name, ops: lat.ops, errors: errs.n, firstErr: errs.first, elapsed: lat.elapsed}
 	if total := r.ops + r.errors; total == 0 || float64(r.errors) > maxErrorShare*float64(total) {
 		return r, fmt.Errorf("bench %s: %d of %d operations failed, first: %v", name, r.errors, total, r.firstErr)
 	}
@@ -64,9 +64,15 @@ func (g loadGen) run(ctx context.Context, name string, op opFunc) (result, error
 }
 
 type latencies struct {
-	samples []time.Duration
+	samples []time.Duration // a uniform sample of at most maxSamples per goroutine
+	ops     int             // every successful operation
 	elapsed time.Duration
 }
+
+// maxSamples bounds the latencies kept per goroutine (reservoir sampling
+// beyond it), so in-process workloads of millions of operations a second
+// do not fill the load generator's memory.
+const maxSamples = 50_000
 
 type errCount struct {
 	n     int
@@ -80,6 +86,7 @@ func (g loadGen) drive(ctx context.Context, d time.Duration, op opFunc) (latenci
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	per := make([][]time.Duration, g.concurrency)
+	counts := make([]int, g.concurrency)
 	errs := make([]errCount, g.concurrency)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -104,7 +111,13 @@ func (g loadGen) drive(ctx context.Context, d time.Duration, op opFunc) (latenci
 					errs[w].n++
 					continue
 				}
-				per[w] = append(per[w], time.Since(t0))
+				lat := time.Since(t0)
+				counts[w]++
+				if len(per[w]) < maxSamples {
+					per[w] = append(per[w], lat)
+				} else if j := rng.IntN(counts[w]); j < maxSamples {
+					per[w][j] = lat
+				}
 			}
 		}()
 	}
@@ -113,6 +126,7 @@ func (g loadGen) drive(ctx context.Context, d time.Duration, op opFunc) (latenci
 	var ec errCount
 	for w := range g.concurrency {
 		out.samples = append(out.samples, per[w]...)
+		out.ops += counts[w]
 		if errs[w].n > 0 && ec.first == nil {
 			ec.first = errs[w].first
 		}
