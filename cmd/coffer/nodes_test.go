@@ -146,6 +146,43 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("node 1 reads node 2's write of the new column: %v %+v", err, got)
 	}
 
+	// A grant made on node 1 lets a second user read through node 2; once
+	// revoked on node 1, node 2 denies at the next request.
+	const email2 = "reader@example.com"
+	if code := run(context.Background(), []string{"user", "create", "--db", testPostgresURL(), "--db-schema", schema,
+		"--email", email2, "--name", "Reader", "--password-stdin"},
+		strings.NewReader(password+"\n"), io.Discard, io.Discard); code != 0 {
+		t.Fatalf("user create exited with %d", code)
+	}
+	reader := &crashClient{hc: c.hc, notebook: c.notebook, table: c.table}
+	var sess2 struct {
+		Key  string `json:"session_key"`
+		User struct{ ID string }
+	}
+	if _, err := reader.call(ctx, "POST", n2+"/auth/login", map[string]string{"email": email2, "password": password}, &sess2); err != nil {
+		t.Fatal(err)
+	}
+	reader.key = sess2.Key
+	if status, _ := reader.call(ctx, "GET", reader.records(n2)+"/"+rec.ID, nil, nil); status != http.StatusNotFound {
+		t.Fatalf("node 2, before any grant: status %d, want 404", status)
+	}
+	var grant struct{ ID string }
+	if _, err := c.call(ctx, "POST", n1+"/notebooks/"+c.notebook+"/grants", map[string]any{
+		"principal": map[string]string{"type": "user", "id": sess2.User.ID}, "table": c.table, "columns": map[string]string{"*": "read"},
+	}, &grant); err != nil {
+		t.Fatalf("grant on node 1: %v", err)
+	}
+	got = crashRecord{}
+	if _, err := reader.call(ctx, "GET", reader.records(n2)+"/"+rec.ID, nil, &got); err != nil || got.Fields["Name"] != "from node 1" {
+		t.Fatalf("node 2 with node 1's grant: %v %+v", err, got)
+	}
+	if _, err := c.call(ctx, "DELETE", n1+"/notebooks/"+c.notebook+"/grants/"+grant.ID, nil, nil); err != nil {
+		t.Fatalf("revoke on node 1: %v", err)
+	}
+	if status, _ := reader.call(ctx, "GET", reader.records(n2)+"/"+rec.ID, nil, nil); status != http.StatusNotFound {
+		t.Fatalf("node 2 right after the revocation on node 1: status %d, want 404", status)
+	}
+
 	// Logout on node 1: node 2 answers 401 at the next request.
 	if _, err := c.call(ctx, "POST", n1+"/auth/logout", nil, nil); err != nil {
 		t.Fatal(err)
