@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +83,9 @@ type fixture struct {
 	owners   map[string]*coffer.User // by notebook id
 	password string
 	emails   []string
-	keys     []string // session keys
+	keys     []string     // session keys
+	grantee  *coffer.User // has a grant on Sales.People: red rows, no Salary
+	sales    string       // the Sales notebook
 }
 
 func col(name string, t coffer.ColumnType, opts coffer.ColumnOptions) coffer.ColumnInput {
@@ -209,6 +212,56 @@ func populate(t *testing.T, s *store.Store) *fixture {
 		t.Fatal(err)
 	}
 	storetest.MustTable(t, c1, s, nb2.ID, "Empty")
+
+	// Identity and sharing: an organization with a policy, members and a
+	// group; a member and a grant on the Sales notebook; an API key; a
+	// pending TOTP enrolment; a reset request; a failed login (throttle
+	// counters and events).
+	op := storetest.CallerContext(users[0]) // users[0] is an operator
+	org, err := s.CreateOrganization(op, coffer.OrganizationInput{Name: "Acme", Owner: users[0].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOrganization(op, org.ID, coffer.OrganizationUpdate{Policy: &coffer.Policy{MinLength: 16, History: 3, IdleTimeoutMinutes: 30}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users[1:] {
+		if _, _, err := s.SetOrgMember(op, org.ID, u.ID, coffer.OrgMember); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grp, err := s.CreateGroup(op, org.ID, "Sales team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddGroupMember(op, org.ID, grp.ID, users[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutMember(c0, nb.ID, grp.ID, coffer.MemberInput{Role: "viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	people2 := "People"
+	if _, err := s.CreateGrant(c0, nb.ID, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: users[1].ID}, Table: &people2,
+		Rows: `Team = "red"`, Columns: map[string]string{"Salary": "none", "*": "read"}, Capabilities: []string{"create"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateAPIKey(c1, coffer.APIKeyInput{Name: "sync", ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	c1s, err := s.Authenticate(ctx, f.keys[2]) // a login session of users[1]
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BeginTOTP(coffer.WithCaller(ctx, c1s), f.password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RequestPasswordReset(ctx, f.emails[2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login(coffer.WithClient(ctx, coffer.Client{IP: "192.0.2.9"}), f.emails[2], "not the password, surely"); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
+		t.Fatalf("failed login: %v", err)
+	}
+	f.grantee, f.sales = users[1], nb.ID
 	return f
 }
 
@@ -260,8 +313,9 @@ func sameThroughServices(t *testing.T, f *fixture, want, got *store.Store) {
 			}
 		}
 		nbs, err := got.FindNotebooks(ctx)
-		if err != nil || len(nbs) != 1 || nbs[0].ID != nbID {
-			t.Fatalf("FindNotebooks on the copy: %v, %v", nbs, err)
+		wnbs, werr := want.FindNotebooks(ctx)
+		if err != nil || werr != nil || !reflect.DeepEqual(nbs, wnbs) || !slices.ContainsFunc(nbs, func(n *coffer.Notebook) bool { return n.ID == nbID }) {
+			t.Fatalf("FindNotebooks on the copy: %v, %v; on the source %v, %v", nbs, err, wnbs, werr)
 		}
 	}
 	ctx := context.Background()
@@ -284,6 +338,28 @@ func sameThroughServices(t *testing.T, f *fixture, want, got *store.Store) {
 		}
 		if !reflect.DeepEqual(wc, gc) {
 			t.Fatalf("callers differ: %+v, %+v", wc, gc)
+		}
+	}
+	// Access survives the copy: the grantee sees the same red rows without
+	// Salary on both sides.
+	if f.grantee != nil {
+		gctx := storetest.CallerContext(f.grantee)
+		q := coffer.ListQuery{Limit: 1000, Sort: "Name"}
+		wl, err := want.FindRecords(gctx, f.sales, "People", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gl, err := got.FindRecords(gctx, f.sales, "People", q)
+		if err != nil {
+			t.Fatalf("the grantee lists People on the copy: %v", err)
+		}
+		if len(wl.Records) == 0 || len(wl.Records) != len(gl.Records) {
+			t.Fatalf("the grantee sees %d records on the source, %d on the copy", len(wl.Records), len(gl.Records))
+		}
+		for i, r := range gl.Records {
+			if _, ok := r.Fields["Salary"]; ok || r.Fields["Team"] != "red" || r.ID != wl.Records[i].ID {
+				t.Fatalf("the grantee sees on the copy %+v", r.Fields)
+			}
 		}
 	}
 }
