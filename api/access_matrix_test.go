@@ -33,10 +33,11 @@ const (
 	cUserCond   // grant: rows note = @user.email, * read
 	cCapMissing // grant: * write, no capability
 	cMixed      // two grants: red rows * read; every row note none, * read
+	cRowWriter  // grant: rows team = "red", note read, * write, create and delete
 	mxCallers
 )
 
-var mxNames = [mxCallers]string{"owner", "admin", "editor", "viewer", "stranger", "rowOnly", "colOnly", "viewScoped", "groupBased", "userCond", "capMissing", "mixed"}
+var mxNames = [mxCallers]string{"owner", "admin", "editor", "viewer", "stranger", "rowOnly", "colOnly", "viewScoped", "groupBased", "userCond", "capMissing", "mixed", "rowWriter"}
 
 // mxRow is one expected status per caller, in the order above.
 type mxRow [mxCallers]int
@@ -127,6 +128,7 @@ func mustMatrixWorld(t *testing.T) *mxWorld {
 		{"principal": user(cCapMissing), "table": "People", "columns": map[string]any{"*": "write"}, "capabilities": []string{}},
 		{"principal": user(cMixed), "table": "People", "rows": `team = "red"`, "columns": read},
 		{"principal": user(cMixed), "table": "People", "columns": map[string]any{"note": "none", "*": "read"}},
+		{"principal": user(cRowWriter), "table": "People", "rows": `team = "red"`, "columns": map[string]any{"note": "read", "*": "write"}, "capabilities": []string{"create", "delete"}},
 	} {
 		f.Do("POST", w.nb()+"/grants", f.Alice, g).WantStatus(http.StatusCreated)
 	}
@@ -189,6 +191,9 @@ func mustMatrixWorld(t *testing.T) *mxWorld {
 			c.sees["Grace"] = map[string]any{"name": "Grace", "age": 45.0, "team": "blue", "note": nil}
 			c.visible = "Grace"
 			c.access = acc("read", "read", "read", "read")
+		case cRowWriter:
+			c.sees, c.hidden = rows(all, "Ada", "Linus"), "Grace"
+			c.access = acc("write", "write", "write", "read")
 		}
 		if c.idx >= cRowOnly {
 			c.tables = []string{"People"}
@@ -352,25 +357,25 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 			}
 		}
 	}
-	// PATCH age of a record by one year and put it back as Alice.
-	patchAge := func(t *testing.T, c *mxCaller, name string, want int) {
+	// PATCH one cell of a record to value, check the answer and the
+	// stored record, and put it back as Alice.
+	patchField := func(t *testing.T, c *mxCaller, name, col string, value any, want int) {
 		before := w.aliceFields(t, name)
-		age := before["age"].(float64)
-		r := w.Do("PATCH", w.recURL(name), c.key, map[string]any{"fields": map[string]any{"age": age + 1}})
+		r := w.Do("PATCH", w.recURL(name), c.key, map[string]any{"fields": map[string]any{col: value}})
 		changed := r.Status == ok
-		if mxStatus(t, r, want) && want == ok {
+		if mxStatus(t, r, want) && want == ok && c.sees[name] != nil {
 			var rec mxRecord
 			r.JSON(&rec)
 			wantF := maps.Clone(c.sees[name])
-			wantF["age"] = age + 1
+			wantF[col] = value
 			w.wantFields(t, rec.Fields, wantF, "PATCH answer")
 		}
 		after := w.aliceFields(t, name)
 		if changed {
-			if after["age"] != age+1 {
-				t.Errorf("after PATCH %s's age is %v, want %v", name, after["age"], age+1)
+			if after[col] != value {
+				t.Errorf("after PATCH %s's %s is %v, want %v", name, col, after[col], value)
 			}
-			w.Do("PATCH", w.recURL(name), w.Alice, map[string]any{"fields": map[string]any{"age": age}}).WantStatus(ok)
+			w.Do("PATCH", w.recURL(name), w.Alice, map[string]any{"fields": map[string]any{col: before[col]}}).WantStatus(ok)
 		} else if !reflect.DeepEqual(after, before) {
 			t.Errorf("a refused PATCH changed %s from %v to %v", name, before, after)
 			w.Do("PATCH", w.recURL(name), w.Alice, map[string]any{"fields": before}).WantStatus(ok)
@@ -383,7 +388,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 			age := before["age"].(float64)
 			ops := []map[string]any{{"op": "update", "id": w.rec[c.visible], "fields": map[string]any{"age": age + 1}}}
 			if create {
-				ops = append([]map[string]any{{"op": "create", "fields": map[string]any{"name": "Batch", "age": 33, "team": "red", "note": w.ucEmail}}}, ops...)
+				ops = append([]map[string]any{{"op": "create", "fields": map[string]any{"name": "Batch", "age": 33, "team": "red"}}}, ops...)
 			}
 			r := w.Do("POST", w.people()+"/records/batch", c.key, map[string]any{"operations": ops})
 			if r.Status == ok {
@@ -406,9 +411,9 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 		}
 	}
 
-	//                               own   adm   edi   vie   str   row   col   vsc   grp   usr   cap   mix
+	// Columns of mxRow: owner admin editor viewer stranger rowOnly colOnly viewScoped groupBased userCond capMissing mixed rowWriter.
 	return []mxEndpoint{
-		{"GET_notebook", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_notebook", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("GET", w.nb(), c.key, nil)
 			if mxStatus(t, r, want) && want == ok {
 				if nb := r.Map(); nb["id"] != w.NB || nb["name"] != w.nbName {
@@ -418,7 +423,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 			}
 			mxSameAsMissing(t, r, w.Do("GET", "/api/v1/notebooks/"+w.MissingNB, c.key, nil))
 		}},
-		{"GET_notebooks_list", mxRow{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_notebooks_list", mxRow{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			var l struct{ Notebooks []coffer.Notebook }
 			r := w.Do("GET", "/api/v1/notebooks", c.key, nil)
 			if !mxStatus(t, r, want) {
@@ -433,7 +438,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				t.Errorf("lists Bob's notebook")
 			}
 		}},
-		{"GET_tables", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_tables", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			var l struct{ Tables []coffer.Table }
 			r := w.Do("GET", w.nb()+"/tables", c.key, nil)
 			if !mxStatus(t, r, want) || want != ok {
@@ -454,7 +459,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				t.Errorf("tables %q, want %q", names, c.tables)
 			}
 		}},
-		{"GET_table_People", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_table_People", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("GET", w.people(), c.key, nil)
 			if mxStatus(t, r, want) && want == ok {
 				var tb coffer.Table
@@ -464,20 +469,20 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				}
 			}
 		}},
-		{"GET_table_Teams", mxRow{ok, ok, ok, ok, nf, nf, nf, nf, nf, nf, nf, nf}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_table_Teams", mxRow{ok, ok, ok, ok, nf, nf, nf, nf, nf, nf, nf, nf, nf}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("GET", w.nb()+"/tables/Teams", c.key, nil)
 			if mxStatus(t, r, want) && want == nf {
 				mxSameAsMissing(t, r, w.Do("GET", w.nb()+"/tables/Nope", c.key, nil))
 			}
 			mxStatus(t, w.Do("GET", w.nb()+"/tables/Teams/records", c.key, nil), want)
 		}},
-		{"GET_records", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_records", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("GET", w.people()+"/records?count=true&sort=name", c.key, nil)
 			if mxStatus(t, r, want) && want == ok {
 				w.wantList(t, c, r, c.seen(nil))
 			}
 		}},
-		{"GET_records_sorted_by_age_desc", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_records_sorted_by_age_desc", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("GET", w.people()+"/records?sort=-age", c.key, nil)
 			if mxStatus(t, r, want) && want == ok {
 				names := c.seen(nil)
@@ -487,19 +492,19 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 		}},
 		// Filters see the caller's cells: a masked note is null to them; by
 		// a column hidden in every row they are refused.
-		{"GET_records_filter_note_eq", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok},
+		{"GET_records_filter_note_eq", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok, ok},
 			listFilter(`note = "`+w.ucEmail+`"`, func(m map[string]any) bool { return m["note"] == w.ucEmail })},
-		{"GET_records_filter_note_null", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok},
+		{"GET_records_filter_note_null", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok, ok},
 			listFilter(`note is null`, func(m map[string]any) bool { return m["note"] == nil })},
-		{"GET_records_filter_team", mxRow{ok, ok, ok, ok, nf, ok, ok, no, ok, ok, ok, ok},
+		{"GET_records_filter_team", mxRow{ok, ok, ok, ok, nf, ok, ok, no, ok, ok, ok, ok, ok},
 			listFilter(`team = "blue"`, func(m map[string]any) bool { return m["team"] == "blue" })},
-		{"GET_records_sort_note", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_records_sort_note", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			mxStatus(t, w.Do("GET", w.people()+"/records?sort=note", c.key, nil), want)
 		}},
-		{"GET_record_Ada", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, nf, ok, ok}, getRecord("Ada")},
-		{"GET_record_Grace", mxRow{ok, ok, ok, ok, nf, nf, ok, ok, nf, ok, ok, ok}, getRecord("Grace")},
-		{"GET_record_Linus", mxRow{ok, ok, ok, ok, nf, ok, ok, nf, ok, nf, ok, ok}, getRecord("Linus")},
-		{"POST_record", mxRow{made, made, made, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_record_Ada", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, nf, ok, ok, ok}, getRecord("Ada")},
+		{"GET_record_Grace", mxRow{ok, ok, ok, ok, nf, nf, ok, ok, nf, ok, ok, ok, nf}, getRecord("Grace")},
+		{"GET_record_Linus", mxRow{ok, ok, ok, ok, nf, ok, ok, nf, ok, nf, ok, ok, ok}, getRecord("Linus")},
+		{"POST_record", mxRow{made, made, made, no, nf, no, no, no, no, no, no, no, made}, func(t *testing.T, c *mxCaller, want int) {
 			n := w.countAll(t)
 			r := w.Do("POST", w.people()+"/records", c.key, map[string]any{"fields": map[string]any{"name": "New", "age": 33, "team": "red"}})
 			if r.Status == made {
@@ -513,10 +518,47 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				}
 			}
 		}},
-		{"PATCH_record_visible", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no}, func(t *testing.T, c *mxCaller, want int) {
-			patchAge(t, c, c.visible, want)
+		{"POST_record_out_of_scope", mxRow{made, made, made, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+			n := w.countAll(t)
+			r := w.Do("POST", w.people()+"/records", c.key, map[string]any{"fields": map[string]any{"name": "Blue", "team": "blue"}})
+			if r.Status == made {
+				var rec mxRecord
+				r.JSON(&rec)
+				defer w.deleteAsAlice(t, w.people()+"/records/"+rec.ID)
+			}
+			if mxStatus(t, r, want) && want != made {
+				if m := w.countAll(t); m != n {
+					t.Errorf("a refused create changed the number of records from %d to %d", n, m)
+				}
+			}
 		}},
-		{"PATCH_record_hidden", mxRow{nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf}, func(t *testing.T, c *mxCaller, want int) {
+		{"PATCH_record_visible", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no, ok}, func(t *testing.T, c *mxCaller, want int) {
+			patchField(t, c, c.visible, "age", w.aliceFields(t, c.visible)["age"].(float64)+1, want)
+		}},
+		// Writes are checked after the change too: a row may not leave the
+		// rows of the grant that allows the write.
+		{"PATCH_record_move_out", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
+			team := map[any]string{"red": "blue", "blue": "red"}[w.aliceFields(t, c.visible)["team"]]
+			patchField(t, c, c.visible, "team", team, want)
+		}},
+		// Write needs write on every changed column.
+		{"PATCH_record_readonly_column", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
+			patchField(t, c, c.visible, "note", "changed", want)
+		}},
+		{"PATCH_record_two_columns", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
+			before := w.aliceFields(t, c.visible)
+			r := w.Do("PATCH", w.recURL(c.visible), c.key, map[string]any{"fields": map[string]any{"name": "Two", "note": "two"}})
+			if r.Status == ok {
+				defer w.Do("PATCH", w.recURL(c.visible), w.Alice, map[string]any{"fields": map[string]any{"name": before["name"], "note": before["note"]}}).WantStatus(ok)
+			}
+			mxStatus(t, r, want)
+			if r.Status != ok {
+				if after := w.aliceFields(t, c.visible); !reflect.DeepEqual(after, before) {
+					t.Errorf("a refused PATCH changed %s from %v to %v", c.visible, before, after)
+				}
+			}
+		}},
+		{"PATCH_record_hidden", mxRow{nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf}, func(t *testing.T, c *mxCaller, want int) {
 			body := map[string]any{"fields": map[string]any{"name": "x"}}
 			if c.hidden == "" { // sees every record: a missing one
 				mxStatus(t, w.Do("PATCH", w.recURL(""), c.key, body), want)
@@ -531,7 +573,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				w.Do("PATCH", w.recURL(c.hidden), w.Alice, map[string]any{"fields": before}).WantStatus(ok)
 			}
 		}},
-		{"DELETE_record_visible", mxRow{gone, gone, gone, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"DELETE_record_visible", mxRow{gone, gone, gone, no, nf, no, no, no, no, no, no, no, gone}, func(t *testing.T, c *mxCaller, want int) {
 			id := w.tmpRecord(t)
 			defer w.deleteAsAlice(t, w.people()+"/records/"+id)
 			mxStatus(t, w.Do("DELETE", w.people()+"/records/"+id, c.key, nil), want)
@@ -540,7 +582,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				t.Errorf("after DELETE (want %d) the record exists: %v", want, exists)
 			}
 		}},
-		{"DELETE_record_hidden", mxRow{nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf}, func(t *testing.T, c *mxCaller, want int) {
+		{"DELETE_record_hidden", mxRow{nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf}, func(t *testing.T, c *mxCaller, want int) {
 			if c.hidden == "" {
 				mxStatus(t, w.Do("DELETE", w.recURL(""), c.key, nil), want)
 				return
@@ -552,30 +594,30 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				t.Fatalf("DELETE of a hidden record deleted %s", c.hidden)
 			}
 		}},
-		{"POST_batch_create_update", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, no, no}, batch(true)},
-		{"POST_batch_update", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no}, batch(false)},
-		{"POST_view", mxRow{made, made, made, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"POST_batch_create_update", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, no, no, ok}, batch(true)},
+		{"POST_batch_update", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no, ok}, batch(false)},
+		{"POST_view", mxRow{made, made, made, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("POST", w.people()+"/views", c.key, map[string]any{"name": w.unique("View "), "filter": "age > 1"})
 			if r.Status == made {
 				defer w.deleteAsAlice(t, w.people()+"/views/"+r.Map()["id"].(string))
 			}
 			mxStatus(t, r, want)
 		}},
-		{"POST_column", mxRow{made, made, no, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"POST_column", mxRow{made, made, no, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("POST", w.people()+"/columns", c.key, map[string]any{"name": w.unique("extra"), "type": "text"})
 			if r.Status == made {
 				defer w.deleteAsAlice(t, w.people()+"/columns/"+r.Map()["id"].(string))
 			}
 			mxStatus(t, r, want)
 		}},
-		{"PATCH_notebook", mxRow{ok, ok, no, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"PATCH_notebook", mxRow{ok, ok, no, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("PATCH", w.nb(), c.key, map[string]any{"name": "Renamed"})
 			if r.Status == ok {
 				defer w.Do("PATCH", w.nb(), w.Alice, map[string]any{"name": w.nbName}).WantStatus(ok)
 			}
 			mxStatus(t, r, want)
 		}},
-		{"DELETE_table", mxRow{gone, gone, no, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"DELETE_table", mxRow{gone, gone, no, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			name := w.unique("Tmp")
 			w.Do("POST", w.nb()+"/tables", w.Alice, map[string]any{"name": name, "columns": []map[string]any{{"name": "x", "type": "text"}}}).WantStatus(made)
 			defer w.deleteAsAlice(t, w.nb()+"/tables/"+name)
@@ -587,20 +629,20 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				mxStatus(t, w.Do("DELETE", w.people(), c.key, nil), want)
 			}
 		}},
-		{"GET_members", mxRow{ok, ok, no, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_members", mxRow{ok, ok, no, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			mxStatus(t, w.Do("GET", w.nb()+"/members", c.key, nil), want)
 		}},
-		{"GET_grants", mxRow{ok, ok, no, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_grants", mxRow{ok, ok, no, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			mxStatus(t, w.Do("GET", w.nb()+"/grants", c.key, nil), want)
 		}},
-		{"POST_grant", mxRow{made, made, no, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"POST_grant", mxRow{made, made, no, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("POST", w.nb()+"/grants", c.key, map[string]any{"principal": map[string]any{"type": "user", "id": w.spare}, "table": "People"})
 			if r.Status == made {
 				defer w.deleteAsAlice(t, w.nb()+"/grants/"+r.Map()["id"].(string))
 			}
 			mxStatus(t, r, want)
 		}},
-		{"GET_explain_self", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_explain_self", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			r := w.Do("GET", w.nb()+"/access/explain?table=People", c.key, nil)
 			if !mxStatus(t, r, want) || want != ok {
 				return
@@ -615,7 +657,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				t.Errorf("explanation: visible %v, user %s, columns %v; want visible, %s, %v", e.Visible, e.User.ID, got, c.id, c.access)
 			}
 		}},
-		{"GET_explain_other", mxRow{ok, ok, no, no, nf, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_explain_other", mxRow{ok, ok, no, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			mxStatus(t, w.Do("GET", w.nb()+"/access/explain?table=People&user="+w.spare, c.key, nil), want)
 		}},
 	}
