@@ -207,14 +207,13 @@ func mustMatrixWorld(t *testing.T) *mxWorld {
 func mxStatus(t *testing.T, r *Response, want int) bool {
 	t.Helper()
 	r.TB = t
-	if want >= 400 {
-		code := map[int]string{400: coffer.EINVALID, 403: coffer.EFORBIDDEN, 404: coffer.ENOTFOUND}[want]
-		r.WantProblem(want, code)
-		return r.Status == want
-	}
 	if r.Status != want {
 		t.Errorf("%s %s: status %d, want %d; body: %s", r.Method, r.Path, r.Status, want, r.Body)
 		return false
+	}
+	if want >= 400 {
+		code := map[int]string{400: coffer.EINVALID, 403: coffer.EFORBIDDEN, 404: coffer.ENOTFOUND}[want]
+		r.WantProblem(want, code)
 	}
 	return true
 }
@@ -448,7 +447,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 			var names []string
 			for _, tb := range l.Tables {
 				names = append(names, tb.Name)
-				if tb.Name == "People" && tb.Columns != nil {
+				if tb.Name == "People" {
 					if got := colNames(tb.Columns); !slices.Equal(got, c.cols) {
 						t.Errorf("People listed with columns %q, want %q", got, c.cols)
 					}
@@ -818,5 +817,63 @@ func TestAccessMatrixCrossNotebook(t *testing.T) {
 	}
 	if got := snapshot(bob); got != before["bob"] {
 		t.Errorf("Bob's notebook changed:\n%s\nwas\n%s", got, before["bob"])
+	}
+}
+
+// TestAccessMatrixSchemaScope: the schema capability of a grant scoped to
+// one table changes that table only. A table the caller cannot see
+// answers every schema change exactly like a missing one and is left as
+// it was.
+func TestAccessMatrixSchemaScope(t *testing.T) {
+	f := MustFixture(t)
+	bob := f.userID(f.Bob)
+	nb := "/api/v1/notebooks/" + f.NB
+	f.Do("POST", nb+"/grants", f.Alice, map[string]any{"principal": map[string]any{"type": "user", "id": bob}, "table": "People", "capabilities": []string{"schema"}}).
+		WantStatus(http.StatusCreated)
+	teams := func() string {
+		return string(f.Do("GET", nb+"/tables/Teams", f.Alice, nil).WantStatus(http.StatusOK).Body)
+	}
+	before := teams()
+
+	t.Run("GET_invisible_table", func(t *testing.T) {
+		r := f.Do("GET", nb+"/tables/Teams", f.Bob, nil)
+		mxStatus(t, r, http.StatusNotFound)
+		mxSameAsMissing(t, r, f.Do("GET", nb+"/tables/Nope", f.Bob, nil))
+	})
+	t.Run("POST_column_scoped_table", func(t *testing.T) {
+		mxStatus(t, f.Do("POST", nb+"/tables/People/columns", f.Bob, map[string]any{"name": "extra", "type": "text"}), http.StatusCreated)
+	})
+	for _, c := range []struct {
+		name, method, path string
+		body               any
+	}{
+		{"POST_column", "POST", "/columns", map[string]any{"name": "x", "type": "text"}},
+		{"PATCH_table", "PATCH", "", map[string]any{"name": "Renamed"}},
+		{"DELETE_table", "DELETE", "", nil},
+	} {
+		// BUG: store.mayChangeSchema asks for the schema capability of any
+		// grant of the notebook, without the table: a grant on People lets
+		// its holder change Teams, which answers them 404 to a GET (the
+		// PATCH answer even describes Teams with all its columns).
+		t.Run("BUG_invisible_table_"+c.name, func(t *testing.T) {
+			r := f.Do(c.method, nb+"/tables/Teams"+c.path, f.Bob, c.body)
+			mxStatus(t, r, http.StatusNotFound)
+			mxSameAsMissing(t, r, f.Do(c.method, nb+"/tables/Nope"+c.path, f.Bob, c.body))
+			// Put Teams back as it was for the next case.
+			switch {
+			case c.name == "PATCH_table" && r.Status == http.StatusOK:
+				f.Do("PATCH", nb+"/tables/Renamed", f.Alice, map[string]any{"name": "Teams"}).WantStatus(http.StatusOK)
+			case c.name == "POST_column" && r.Status == http.StatusCreated:
+				f.Do("DELETE", nb+"/tables/Teams/columns/"+r.Map()["id"].(string), f.Alice, nil).WantStatus(http.StatusNoContent)
+			case c.name == "DELETE_table" && r.Status == http.StatusNoContent:
+				t.Fatalf("Bob deleted the table Teams he cannot see")
+			}
+			var got, want coffer.Table
+			json.Unmarshal([]byte(teams()), &got)
+			json.Unmarshal([]byte(before), &want)
+			if got.Name != want.Name || !slices.Equal(colNames(got.Columns), colNames(want.Columns)) {
+				t.Errorf("Teams is now %s, was %s", teams(), before)
+			}
+		})
 	}
 }
