@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cofferhq/coffer"
@@ -16,13 +17,15 @@ const MaxColumns = 500
 
 // schemaChange runs fn in a write transaction on a notebook with its latest
 // schema, then drops the cached schema so the next request sees the change.
-func (s *Store) schemaChange(ctx context.Context, notebook, op string, fn func(tx *wtx, nc *nbConn, sc *schema) error) error {
+// table names the existing table the change is about ("" to create one):
+// a table the caller cannot see answers ENOTFOUND like a missing one.
+func (s *Store) schemaChange(ctx context.Context, notebook, table, op string, fn func(tx *wtx, nc *nbConn, sc *schema) error) error {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return s.wrap(op, err)
 	}
 	defer nc.release()
-	if err := mayChangeSchema(nc); err != nil {
+	if err := s.mayChangeSchema(ctx, nc, table); err != nil {
 		return err
 	}
 	err = s.write(ctx, nc.db, op, func(tx *wtx) error {
@@ -194,7 +197,7 @@ func (s *Store) insertColumnRow(ctx context.Context, tx *wtx, prefix, tableID st
 // CreateTable creates a table with its columns.
 func (s *Store) CreateTable(ctx context.Context, notebook string, in coffer.TableInput) (*coffer.Table, error) {
 	var out *coffer.Table
-	err := s.schemaChange(ctx, notebook, "CreateTable", func(tx *wtx, nc *nbConn, sc *schema) error {
+	err := s.schemaChange(ctx, notebook, "", "CreateTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		var errs []coffer.FieldError
 		name, fe := checkName("name", in.Name)
 		if fe != nil {
@@ -290,12 +293,35 @@ func (s *Store) tableAs(ctx context.Context, nc *nbConn, tm *tableMeta) (*coffer
 }
 
 // mayChangeSchema refuses changes to tables and columns without the
-// schema right (owners and admins have it; a grant may give it).
-func mayChangeSchema(nc *nbConn) error {
-	if nc.acc.can(access.CapSchema) {
+// schema right: owners and admins have it everywhere; a grant gives it on
+// its own table, or on every table (and the right to create tables) when
+// it covers the whole notebook. A table the caller cannot see answers
+// ENOTFOUND, whatever their rights elsewhere.
+func (s *Store) mayChangeSchema(ctx context.Context, nc *nbConn, table string) error {
+	if nc.acc.atLeast(access.RoleAdmin) {
 		return nil
 	}
-	return coffer.Errorf(coffer.EFORBIDDEN, "changing tables and columns needs the schema right in this notebook (owners and admins have it)")
+	refuse := coffer.Errorf(coffer.EFORBIDDEN, "changing tables and columns needs the schema right in this notebook (owners and admins have it)")
+	if table == "" {
+		for _, g := range nc.acc.grants {
+			if g.TableID == "" && slices.Contains(g.Capabilities, access.CapSchema) {
+				return nil
+			}
+		}
+		return refuse
+	}
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return err
+	}
+	tp, err := s.plan(ctx, nc, nc.db.R, tm)
+	if err != nil {
+		return err
+	}
+	if !tp.dec.Can(access.CapSchema) {
+		return refuse
+	}
+	return nil
 }
 
 // FindTable returns one table.
@@ -319,7 +345,7 @@ func (s *Store) FindTable(ctx context.Context, notebook, table string) (*coffer.
 // UpdateTable renames a table.
 func (s *Store) UpdateTable(ctx context.Context, notebook, table string, upd coffer.TableUpdate) (*coffer.Table, error) {
 	var out *coffer.Table
-	err := s.schemaChange(ctx, notebook, "UpdateTable", func(tx *wtx, nc *nbConn, sc *schema) error {
+	err := s.schemaChange(ctx, notebook, table, "UpdateTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
@@ -351,7 +377,7 @@ func (s *Store) UpdateTable(ctx context.Context, notebook, table string, upd cof
 
 // DeleteTable deletes a table, its records, its views and its link junctions.
 func (s *Store) DeleteTable(ctx context.Context, notebook, table string) error {
-	return s.schemaChange(ctx, notebook, "DeleteTable", func(tx *wtx, nc *nbConn, sc *schema) error {
+	return s.schemaChange(ctx, notebook, table, "DeleteTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
@@ -385,7 +411,7 @@ func (s *Store) DeleteTable(ctx context.Context, notebook, table string) error {
 // CreateColumn adds a column to a table.
 func (s *Store) CreateColumn(ctx context.Context, notebook, table string, in coffer.ColumnInput) (*coffer.Column, error) {
 	var out *coffer.Column
-	err := s.schemaChange(ctx, notebook, "CreateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
+	err := s.schemaChange(ctx, notebook, table, "CreateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
@@ -457,7 +483,7 @@ func (sc *schema) column(table, column string) (*tableMeta, *colMeta, error) {
 
 // DeleteColumn deletes a column and its values.
 func (s *Store) DeleteColumn(ctx context.Context, notebook, table, column string) error {
-	return s.schemaChange(ctx, notebook, "DeleteColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
+	return s.schemaChange(ctx, notebook, table, "DeleteColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, cm, err := sc.column(table, column)
 		if err != nil {
 			return err
@@ -479,7 +505,7 @@ const MaxConversionErrors = 100
 // every value in the same transaction.
 func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
 	var out *coffer.Column
-	err := s.schemaChange(ctx, notebook, "UpdateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
+	err := s.schemaChange(ctx, notebook, table, "UpdateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, cm, err := sc.column(table, column)
 		if err != nil {
 			return err
