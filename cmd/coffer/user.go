@@ -26,11 +26,10 @@ func cmdUserCreate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if !*fromStdin {
 		return errors.New("user create: pass --password-stdin and give the password on standard input (never on the command line)")
 	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 8192)).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return fmt.Errorf("read password: %w", err)
+	password, err := readPassword(stdin)
+	if err != nil {
+		return err
 	}
-	password := strings.TrimRight(line, "\r\n")
 	st, closeStore, err := openStore(ctx, sc, func(w string) { fmt.Fprintln(stderr, "WARNING:", w) })
 	if err != nil {
 		return err
@@ -63,11 +62,10 @@ func cmdUserResetPassword(ctx context.Context, args []string, stdin io.Reader, s
 	if *email == "" {
 		return errors.New("user reset-password: pass --email")
 	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 8192)).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return fmt.Errorf("read password: %w", err)
+	password, err := readPassword(stdin)
+	if err != nil {
+		return err
 	}
-	password := strings.TrimRight(line, "\r\n")
 	st, closeStore, err := openStore(ctx, sc, func(w string) { fmt.Fprintln(stderr, "WARNING:", w) })
 	if err != nil {
 		return err
@@ -78,4 +76,14 @@ func cmdUserResetPassword(ctx context.Context, args []string, stdin io.Reader, s
 	}
 	fmt.Fprintf(stdout, "password of %s reset; its sessions ended (second factors kept)\n", *email)
 	return nil
+}
+
+// readPassword reads a password from the first line of stdin (never from
+// the command line, where other users of the machine could see it).
+func readPassword(stdin io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(stdin, 8192)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
