@@ -17,6 +17,29 @@ type nbAccess struct {
 	grants []access.Grant // only those that apply to the subject
 	plans  planCache      // compiled per table
 	gen    uint64         // Store.accessGen when it was computed
+	ver    accessVersions // the database's versions it was computed at
+}
+
+// accessVersions are the notebook's access_version and the instance's
+// access epoch, as read with the registry row; known is false where they
+// were not read.
+type accessVersions struct {
+	version, epoch int64
+	known          bool
+}
+
+// withAccessEpoch wraps the transaction of a change of group memberships:
+// it moves the access epoch on in the same transaction, so that every
+// node sharing the database recomputes rights at its next request.
+func (s *Store) withAccessEpoch(fn func(tx *wtx) error) func(tx *wtx) error {
+	return func(tx *wtx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(context.Background(), s.q("INSERT INTO "+s.inst.Prefix+"access_epoch AS e (id, epoch) VALUES (1, 1) "+
+			"ON CONFLICT (id) DO UPDATE SET epoch = e.epoch + 1"))
+		return err
+	}
 }
 
 // role returns the caller's notebook role, "" for none.
@@ -57,22 +80,25 @@ func accessKey(userID, nbID string) string { return userID + "|" + nbID }
 // notebookAccess resolves what the caller may do in nb: the owner named in
 // the registry, the strongest role of the caller's own membership and
 // their groups', and the grants for them, their groups or every member.
-func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook) (*nbAccess, error) {
+func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook, ver accessVersions) (*nbAccess, error) {
 	key := accessKey(c.UserID, nb.ID)
 	now := s.Now()
 	// Inside a write transaction the answer must be the transaction's own
-	// (sharing changes check the caller's role there): no cache.
+	// (sharing changes check the caller's role there): no cache. Where
+	// nodes share the database, a cached answer serves only while the
+	// versions read with this request's registry row are those it was
+	// computed at.
 	_, inTx := q.(*wtx)
-	cache := !s.inst.Shared && !inTx
+	cache := !inTx && (!s.inst.Shared || ver.known)
 	// The generation is read before anything else: an answer computed
 	// while a change commits carries the old generation and is never used.
 	gen := s.accessGen.Load()
 	if cache {
-		if a, ok := s.access.get(key, now); ok && a.gen == gen {
+		if a, ok := s.access.get(key, now); ok && a.gen == gen && a.ver == ver {
 			return a, nil
 		}
 	}
-	a := &nbAccess{subj: access.Subject{UserID: c.UserID, Email: c.Email}, gen: gen}
+	a := &nbAccess{subj: access.Subject{UserID: c.UserID, Email: c.Email}, gen: gen, ver: ver}
 	p := s.inst.Prefix
 	rows, err := q.QueryContext(ctx, s.q("SELECT g.id, g.name, CASE WHEN EXISTS (SELECT 1 FROM "+p+"org_members o WHERE o.org_id = g.org_id AND o.user_id = ?) THEN 1 ELSE 0 END FROM "+
 		p+"group_members gm JOIN "+p+"user_groups g ON g.id = gm.group_id WHERE gm.user_id = ? ORDER BY g.id"), nb.OwnerID, c.UserID)

@@ -49,7 +49,7 @@ func (s *Store) Explain(ctx context.Context, notebook string, q coffer.ExplainQu
 		if err != nil {
 			return nil, s.wrap("Explain", err)
 		}
-		if acc, err = s.notebookAccess(ctx, s.inst.R, &coffer.Caller{UserID: q.User, Email: email}, nc.nb); err != nil {
+		if acc, err = s.notebookAccess(ctx, s.inst.R, &coffer.Caller{UserID: q.User, Email: email}, nc.nb, accessVersions{}); err != nil {
 			return nil, s.wrap("Explain", err)
 		}
 	}

@@ -141,11 +141,15 @@ func (s *Store) findNotebookAccess(ctx context.Context, q querier, id string) (*
 // notebook does not exist for them: no role, no grant, or outside their
 // API key's notebooks. They then get exactly the answer of a notebook
 // that does not exist.
-func (s *Store) visible(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook) (*nbAccess, error) {
+func (s *Store) visible(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook, ver ...accessVersions) (*nbAccess, error) {
 	if !c.CanReach(nb.ID) {
 		return nil, errNotebookNotFound
 	}
-	a, err := s.notebookAccess(ctx, q, c, nb)
+	var v accessVersions
+	if len(ver) > 0 {
+		v = ver[0]
+	}
+	a, err := s.notebookAccess(ctx, q, c, nb, v)
 	if err != nil {
 		return nil, err
 	}
@@ -308,8 +312,10 @@ func (s *Store) openSharedNotebook(ctx context.Context, id string) (*nbConn, err
 	}
 	var nb coffer.Notebook
 	var created, updated, version int64
-	err = db.R.QueryRowContext(ctx, s.q("SELECT "+notebookCols+", (SELECT version FROM "+db.Prefix+"_schema_version) FROM "+
-		s.inst.Prefix+"notebooks WHERE id = ?"), id).Scan(&nb.ID, &nb.Name, &nb.OwnerID, &created, &updated, &version)
+	ver := accessVersions{known: true}
+	err = db.R.QueryRowContext(ctx, s.q("SELECT "+notebookCols+", (SELECT version FROM "+db.Prefix+"_schema_version), access_version, "+
+		"COALESCE((SELECT epoch FROM "+s.inst.Prefix+"access_epoch WHERE id = 1), 0) FROM "+
+		s.inst.Prefix+"notebooks WHERE id = ?"), id).Scan(&nb.ID, &nb.Name, &nb.OwnerID, &created, &updated, &version, &ver.version, &ver.epoch)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		err = errNotebookNotFound
@@ -325,7 +331,7 @@ func (s *Store) openSharedNotebook(ctx context.Context, id string) (*nbConn, err
 	var acc *nbAccess
 	if err == nil {
 		nb.CreatedAt, nb.UpdatedAt = fromMicros(created), fromMicros(updated)
-		acc, err = s.visible(ctx, s.inst.R, c, &nb)
+		acc, err = s.visible(ctx, s.inst.R, c, &nb, ver)
 	}
 	if err != nil {
 		release()

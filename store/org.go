@@ -397,7 +397,7 @@ func (s *Store) checkDomainsFree(ctx context.Context, q querier, orgID string, d
 func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
-	return s.write(ctx, s.inst, "DeleteOrganization", func(tx *wtx) error {
+	return s.write(ctx, s.inst, "DeleteOrganization", s.withAccessEpoch(func(tx *wtx) error {
 		c, role, err := s.orgAccess(ctx, tx, id)
 		if err != nil {
 			return err
@@ -417,7 +417,7 @@ func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
 			}
 		}
 		return s.event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "deleted "+id)
-	})
+	}))
 }
 
 // ListOrgMembers lists an organization's members by e-mail address.
@@ -457,9 +457,11 @@ func (s *Store) ownerCount(ctx context.Context, q querier, orgID string) (int, e
 
 // SetOrgMember adds a user to an organization or changes a member's role.
 func (s *Store) SetOrgMember(ctx context.Context, orgID, user, role string) (*coffer.Membership, bool, error) {
+	// Group names and organizations decide @user.groups: compiled rights are recomputed.
+	defer s.forgetAccess("")
 	var m *coffer.Membership
 	var created bool
-	err := s.write(ctx, s.inst, "SetOrgMember", func(tx *wtx) error {
+	err := s.write(ctx, s.inst, "SetOrgMember", s.withAccessEpoch(func(tx *wtx) error {
 		c, myRole, err := s.orgWriter(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -503,7 +505,7 @@ func (s *Store) SetOrgMember(ctx context.Context, orgID, user, role string) (*co
 			return err
 		}
 		return s.event(ctx, tx, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("%s %s by %s", orgID, role, c.UserID))
-	})
+	}))
 	if err != nil {
 		return nil, false, err
 	}
@@ -514,7 +516,7 @@ func (s *Store) SetOrgMember(ctx context.Context, orgID, user, role string) (*co
 func (s *Store) RemoveOrgMember(ctx context.Context, orgID, user string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
-	return s.write(ctx, s.inst, "RemoveOrgMember", func(tx *wtx) error {
+	return s.write(ctx, s.inst, "RemoveOrgMember", s.withAccessEpoch(func(tx *wtx) error {
 		c, myRole, err := s.orgAccess(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -559,7 +561,7 @@ func (s *Store) RemoveOrgMember(ctx context.Context, orgID, user string) error {
 			return err
 		}
 		return s.event(ctx, tx, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("%s removed by %s", orgID, c.UserID))
-	})
+	}))
 }
 
 func checkGroupName(name string) (string, error) {
@@ -689,8 +691,10 @@ func (s *Store) FindGroups(ctx context.Context, orgID string) ([]*coffer.Group, 
 
 // RenameGroup renames a group. Admins.
 func (s *Store) RenameGroup(ctx context.Context, orgID, groupID, name string) (*coffer.Group, error) {
+	// Group names and organizations decide @user.groups: compiled rights are recomputed.
+	defer s.forgetAccess("")
 	var g *coffer.Group
-	err := s.write(ctx, s.inst, "RenameGroup", func(tx *wtx) error {
+	err := s.write(ctx, s.inst, "RenameGroup", s.withAccessEpoch(func(tx *wtx) error {
 		c, _, err := s.orgWriter(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -712,7 +716,7 @@ func (s *Store) RenameGroup(ctx context.Context, orgID, groupID, name string) (*
 			return err
 		}
 		return s.event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "group renamed "+groupID)
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -723,7 +727,7 @@ func (s *Store) RenameGroup(ctx context.Context, orgID, groupID, name string) (*
 func (s *Store) DeleteGroup(ctx context.Context, orgID, groupID string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
-	return s.write(ctx, s.inst, "DeleteGroup", func(tx *wtx) error {
+	return s.write(ctx, s.inst, "DeleteGroup", s.withAccessEpoch(func(tx *wtx) error {
 		c, _, err := s.orgWriter(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -738,14 +742,14 @@ func (s *Store) DeleteGroup(ctx context.Context, orgID, groupID string) error {
 			return err
 		}
 		return s.event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "group deleted "+groupID)
-	})
+	}))
 }
 
 // AddGroupMember adds a member of the organization to a group. Admins.
 func (s *Store) AddGroupMember(ctx context.Context, orgID, groupID, user string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
-	return s.write(ctx, s.inst, "AddGroupMember", func(tx *wtx) error {
+	return s.write(ctx, s.inst, "AddGroupMember", s.withAccessEpoch(func(tx *wtx) error {
 		c, _, err := s.orgWriter(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -775,14 +779,14 @@ func (s *Store) AddGroupMember(ctx context.Context, orgID, groupID, user string)
 			return err
 		}
 		return s.event(ctx, tx, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("group %s added by %s", groupID, c.UserID))
-	})
+	}))
 }
 
 // RemoveGroupMember removes a user from a group. Admins.
 func (s *Store) RemoveGroupMember(ctx context.Context, orgID, groupID, user string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
-	return s.write(ctx, s.inst, "RemoveGroupMember", func(tx *wtx) error {
+	return s.write(ctx, s.inst, "RemoveGroupMember", s.withAccessEpoch(func(tx *wtx) error {
 		c, _, err := s.orgWriter(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -802,7 +806,7 @@ func (s *Store) RemoveGroupMember(ctx context.Context, orgID, groupID, user stri
 			return errUserNotFound
 		}
 		return s.event(ctx, tx, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("group %s removed by %s", groupID, c.UserID))
-	})
+	}))
 }
 
 // userAdmin checks that the caller may deactivate or reactivate u:

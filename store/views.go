@@ -115,9 +115,16 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 	if !nc.acc.atLeast(access.RoleEditor) && !nc.acc.can(access.CapSchema) {
 		return coffer.Errorf(coffer.EFORBIDDEN, "saving views needs the editor role or the schema right in this notebook")
 	}
-	// Grants may be scoped to views: compiled rights are recomputed.
+	// Grants may be scoped to views: compiled rights are recomputed, here
+	// at once and, through the notebook's access_version, on every node.
 	defer s.forgetAccess(notebook)
-	return s.write(ctx, nc.db, op, func(tx *wtx) error { return fn(tx, nc.db.Prefix, tm) })
+	if err := s.write(ctx, nc.db, op, func(tx *wtx) error { return fn(tx, nc.db.Prefix, tm) }); err != nil {
+		return err
+	}
+	return s.write(ctx, s.inst, op, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"notebooks SET access_version = access_version + 1 WHERE id = ?"), notebook)
+		return err
+	})
 }
 
 // viewAs returns a view as the caller sees it: without the columns hidden

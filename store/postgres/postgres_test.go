@@ -272,6 +272,60 @@ func TestTwoNodes(t *testing.T) {
 	if _, err := n2.CreateRecord(ctx2, nb.ID, tb.ID, map[string]any{"A": "two", "B": 2}); err != nil {
 		t.Fatalf("node 2 writes the column added on node 1: %v", err)
 	}
+	// Access across nodes: rights cached on node 2 follow changes made on
+	// node 1 at once (grants bump the notebook's access_version, group
+	// memberships the access epoch).
+	op, err := n1.CreateUser(ctx, coffer.UserInput{Email: "op@example.com", Name: "Op", Password: password, Operator: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opCtx := coffer.WithCaller(ctx, &coffer.Caller{UserID: op.ID, Email: op.Email, Operator: true})
+	reader, err := n1.CreateUser(ctx, coffer.UserInput{Email: "reader@example.com", Name: "Reader", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx := coffer.WithCaller(ctx, &coffer.Caller{UserID: reader.ID, Email: reader.Email})
+	org, err := n1.CreateOrganization(opCtx, coffer.OrganizationInput{Name: "Org", Owner: c1.UserID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n1.SetOrgMember(opCtx, org.ID, reader.ID, coffer.OrgMember); err != nil {
+		t.Fatal(err)
+	}
+	grp, err := n1.CreateGroup(opCtx, org.ID, "Readers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.AddGroupMember(opCtx, org.ID, grp.ID, reader.ID); err != nil {
+		t.Fatal(err)
+	}
+	table := tb.ID
+	g, err := n1.CreateGrant(ctx1, nb.ID, coffer.GrantInput{Principal: coffer.Principal{Type: "group", ID: grp.ID}, Table: &table, Columns: map[string]string{"*": "read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID); err != nil {
+		t.Fatalf("node 2, the group's grant made on node 1: %v", err)
+	}
+	if err := n1.RemoveGroupMember(opCtx, org.ID, grp.ID, reader.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Fatalf("node 2 right after the removal from the group on node 1: %v, want not_found", err)
+	}
+	if err := n1.AddGroupMember(opCtx, org.ID, grp.ID, reader.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID); err != nil {
+		t.Fatalf("node 2 after the return to the group: %v", err)
+	}
+	if err := n1.DeleteGrant(ctx1, nb.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Fatalf("node 2 right after the grant's deletion on node 1: %v, want not_found", err)
+	}
+
 	// Registry rows: a rename on node 1 is seen by node 2, as is a deletion.
 	name := "Renamed"
 	if _, err := n1.UpdateNotebook(ctx1, nb.ID, coffer.NotebookUpdate{Name: &name}); err != nil {

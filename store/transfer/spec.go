@@ -82,6 +82,7 @@ var instanceTables = []table{
 	{name: "auth_events", cols: cols("SISSSSS", "id", "at", "kind", "user_id", "email", "ip", "detail"), order: []string{"seq"}},
 	{name: "notebooks", cols: cols("SSSIII", "id", "name", "owner_id", "created_at", "updated_at", "access_version"), order: []string{"id"}},
 	{name: "notebook_members", cols: cols("SSSSI", "notebook_id", "principal_type", "principal_id", "role", "created_at"), order: []string{"notebook_id", "principal_type", "principal_id"}},
+	{name: "access_epoch", cols: cols("II", "id", "epoch"), order: []string{"id"}},
 	{name: "grants", cols: cols("SSSSSSSSSII", "id", "notebook_id", "principal_type", "principal_id", "table_id", "view_id", "rows_filter", "column_rights", "capabilities", "created_at", "updated_at"), order: []string{"id"}},
 }
 
