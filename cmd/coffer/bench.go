@@ -29,6 +29,7 @@ type benchConfig struct {
 	dir         string
 	profileDir  string
 	db          string
+	nodes       int
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
@@ -40,6 +41,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 32, "concurrent clients (goroutines) of each workload")
 	fs.StringVar(&c.dir, "dir", ".", "where to create the temporary data directory (keep it on the filesystem you serve from: fsync costs differ)")
 	fs.StringVar(&c.db, "db", "", "PostgreSQL URL (postgres://…): run on PostgreSQL, in a schema of the bench's own that is dropped at the end; empty = SQLite")
+	fs.IntVar(&c.nodes, "nodes", 1, "with --db: 2 also measures the get by id spread over two nodes (stores and servers) on the same database")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -53,6 +55,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return c, errors.New("bench: --duration must be positive")
 	case c.concurrency < 1:
 		return c, errors.New("bench: --concurrency must be at least 1")
+	case c.nodes != 1 && (c.nodes != 2 || c.db == ""):
+		return c, errors.New("bench: --nodes is 1, or 2 with --db postgres://…")
 	}
 	return c, nil
 }
@@ -106,6 +110,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rep.memAll = mem.peak()
 	if err := runAccessBench(ctx, cfg, env, rep); err != nil {
 		return err
+	}
+	if cfg.nodes == 2 {
+		if err := runNodesBench(ctx, cfg, env, rep); err != nil {
+			return err
+		}
 	}
 	if err := runIdentityBench(ctx, cfg, env, rep); err != nil {
 		return err

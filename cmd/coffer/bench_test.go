@@ -62,7 +62,7 @@ func TestBenchRuns(t *testing.T) {
 func TestBenchRunsPostgres(t *testing.T) {
 	pg := testPostgres(t)
 	var out, errOut bytes.Buffer
-	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", t.TempDir(), "--db", testPostgresURL()}
+	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", t.TempDir(), "--db", testPostgresURL(), "--nodes", "2"}
 	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
@@ -86,6 +86,11 @@ func TestBenchRunsPostgres(t *testing.T) {
 	if !strings.Contains(text, "synchronous_commit=on") {
 		t.Error("output lacks the cost of durability")
 	}
+	for _, re := range []string{`one node \d+ ops/s, two nodes \d+ ops/s: \d+\.\d\d×`, `get by id\s+\d+\s+\d+\s+\S+\s+\d+\.\d\d×`, `validate session key\s+\d+`} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("output lacks %s", re)
+		}
+	}
 	m := regexp.MustCompile(`schema (coffer_bench_[a-z0-9]+)`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatal("output does not name the schema")
@@ -98,7 +103,7 @@ func TestBenchRunsPostgres(t *testing.T) {
 
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"--records", "0"}, {"--duration", "0s"}, {"--concurrency", "0"}, {"extra"},
+		{"--records", "0"}, {"--duration", "0s"}, {"--concurrency", "0"}, {"extra"}, {"--nodes", "2"}, {"--nodes", "3", "--db", "postgres://x"},
 	} {
 		var out bytes.Buffer
 		if err := cmdBench(context.Background(), args, &out, &out); err == nil {
