@@ -219,6 +219,7 @@ const (
 	EventSSOFailed        = "sso.failed"
 	EventOrgChanged       = "org.changed"
 	EventMembershipChange = "org.membership"
+	EventSharingChanged   = "sharing.changed" // a notebook's members or grants
 )
 
 // Client describes where a request comes from, for throttling and audit.

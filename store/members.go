@@ -42,7 +42,12 @@ func (s *Store) sharingTx(ctx context.Context, notebook, op string, fn func(tx *
 		if err != nil {
 			return err
 		}
-		return fn(tx, nb, a)
+		if err := fn(tx, nb, a); err != nil {
+			return err
+		}
+		// Who changed the sharing of which notebook, for the audit trail.
+		c := coffer.CallerFrom(ctx)
+		return s.event(ctx, tx, coffer.EventSharingChanged, c.UserID, c.Email, op+" "+notebook)
 	})
 	s.forgetAccess(notebook)
 	s.forgetNotebook(notebook)

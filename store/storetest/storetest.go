@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ClientMistakes", testClientMistakes},
 		{"Identity", testIdentity},
+		{"SharingEvents", testSharingEvents},
 		{"Orgs", testOrgs},
 		{"Sharing", testSharing},
 	}
