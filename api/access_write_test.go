@@ -218,3 +218,53 @@ func TestAccessRoles(t *testing.T) {
 func urlq(s string) string {
 	return strings.NewReplacer("%", "%25", " ", "%20", "\"", "%22", "&", "%26", "=", "%3D", ">", "%3E", "<", "%3C", "!", "%21", "|", "%7C").Replace(s)
 }
+
+// TestAccessLinks: a link never shows, nor confirms, a record of another
+// table that the caller may not see.
+func TestAccessLinks(t *testing.T) {
+	f := MustFixture(t)
+	bob := f.userID(f.Bob)
+	var proj coffer.Table
+	f.Do("POST", "/api/v1/notebooks/"+f.NB+"/tables", f.Alice, map[string]any{"name": "Projects", "columns": []map[string]any{
+		{"name": "title", "type": "text"},
+		{"name": "people", "type": "link", "options": map[string]any{"table": "People", "multiple": true}},
+	}}).WantStatus(http.StatusCreated).JSON(&proj)
+	recs := f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/People/records?sort=name", f.Alice, nil).Map()["records"].([]any)
+	ids := map[string]string{}
+	for _, r := range recs {
+		m := r.(map[string]any)
+		ids[m["fields"].(map[string]any)["name"].(string)] = m["id"].(string)
+	}
+	var p coffer.Record
+	f.Do("POST", "/api/v1/notebooks/"+f.NB+"/tables/Projects/records", f.Alice, map[string]any{"fields": map[string]any{
+		"title": "Apollo", "people": []string{ids["Ada"], ids["Grace"]}}}).WantStatus(http.StatusCreated).JSON(&p)
+	// Bob sees every project, and only the red people.
+	f.sqlGrant("user", bob, proj.ID, "", "", map[string]string{"*": "write"}, "create")
+	f.sqlGrant("user", bob, f.People, "", `team = "red"`, map[string]string{"*": "read"})
+
+	got := f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/Projects/records/"+p.ID, f.Bob, nil).WantStatus(http.StatusOK)
+	if strings.Contains(string(got.Body), ids["Grace"]) {
+		t.Fatalf("Bob's view of the project shows the id of Grace, whom he cannot see: %s", got.Body)
+	}
+	if links := got.Map()["fields"].(map[string]any)["people"].([]any); len(links) != 1 || links[0] != ids["Ada"] {
+		t.Errorf("Bob sees the links %v, want only Ada", links)
+	}
+	list := f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/Projects/records", f.Bob, nil).WantStatus(http.StatusOK)
+	if strings.Contains(string(list.Body), ids["Grace"]) {
+		t.Fatalf("Bob's list of projects shows the id of Grace: %s", list.Body)
+	}
+	// The owner still sees both.
+	if b := f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/Projects/records/"+p.ID, f.Alice, nil).Body; !strings.Contains(string(b), ids["Grace"]) {
+		t.Errorf("the owner lost a link: %s", b)
+	}
+	// Linking a hidden record answers like linking a missing one.
+	hidden := f.Do("POST", "/api/v1/notebooks/"+f.NB+"/tables/Projects/records", f.Bob, map[string]any{"fields": map[string]any{
+		"title": "x", "people": []string{ids["Grace"]}}}).WantProblem(http.StatusBadRequest, coffer.EINVALID)
+	missing := f.Do("POST", "/api/v1/notebooks/"+f.NB+"/tables/Projects/records", f.Bob, map[string]any{"fields": map[string]any{
+		"title": "x", "people": []string{f.MissingRec}}}).WantProblem(http.StatusBadRequest, coffer.EINVALID)
+	if strings.ReplaceAll(hidden.Detail, ids["Grace"], "ID") != strings.ReplaceAll(missing.Detail, f.MissingRec, "ID") {
+		t.Errorf("a hidden link target answers %q, a missing one %q", hidden.Detail, missing.Detail)
+	}
+	f.Do("POST", "/api/v1/notebooks/"+f.NB+"/tables/Projects/records", f.Bob, map[string]any{"fields": map[string]any{
+		"title": "ok", "people": []string{ids["Linus"]}}}).WantStatus(http.StatusCreated)
+}

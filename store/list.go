@@ -348,7 +348,10 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 		return rows.Err()
 	}
 	if !q.Count {
-		return out, s.wrap("FindRecords", run(rq))
+		if err := run(rq); err != nil {
+			return nil, s.wrap("FindRecords", err)
+		}
+		return out, s.wrap("FindRecords", s.filterLinks(ctx, rq, tp, out.Records))
 	}
 	// With a total, the page and the count come from one snapshot.
 	withCount := func(tx querier) error {
@@ -360,7 +363,7 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 			return err
 		}
 		out.Total = &total
-		return nil
+		return s.filterLinks(ctx, tx, tp, out.Records)
 	}
 	if tx, ok := rq.(*sql.Tx); ok {
 		return out, s.wrap("FindRecords", withCount(tx))

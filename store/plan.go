@@ -18,14 +18,16 @@ import (
 // FROM source that adds the conditions' columns, and the filter schema
 // that shows the caller's view of each column.
 type tablePlan struct {
-	dec   *access.Decision
-	p     *access.Plan
-	tm    *tableMeta
-	from  string     // "<table> t", or a subquery aliased t
-	args  []any      // of from
-	get   string     // the query reading one record by id (id last), rebound
-	cols  []*colMeta // the columns the caller may read somewhere
-	names []string   // their names, the field order of records
+	dec    *access.Decision
+	p      *access.Plan
+	tm     *tableMeta
+	from   string     // "<table> t", or a subquery aliased t
+	args   []any      // of from
+	get    string     // the query reading one record by id (id last), rebound
+	cols   []*colMeta // the columns the caller may read somewhere
+	names  []string   // their names, the field order of records
+	acc    *nbAccess  // the access it was compiled for, and the notebook's
+	prefix string     // table prefix: for the plans of linked tables
 	// masked fields by column id; nil for a full plan.
 	fields map[string]*filter.Field
 }
@@ -44,7 +46,12 @@ var errTableNotFound = coffer.Errorf(coffer.ENOTFOUND, "table not found")
 // plan compiles (or returns the compiled) plan of the caller on tm. A table
 // the caller may see no row of answers ENOTFOUND, like a missing one.
 func (s *Store) plan(ctx context.Context, nc *nbConn, q querier, tm *tableMeta) (*tablePlan, error) {
-	a := nc.acc
+	return s.planWith(ctx, nc.acc, nc.db.Prefix, q, tm)
+}
+
+// planWith is plan for the access a to a notebook whose tables are
+// qualified by prefix.
+func (s *Store) planWith(ctx context.Context, a *nbAccess, prefix string, q querier, tm *tableMeta) (*tablePlan, error) {
 	if a == nil {
 		return nil, errTableNotFound
 	}
@@ -53,7 +60,7 @@ func (s *Store) plan(ctx context.Context, nc *nbConn, q querier, tm *tableMeta) 
 	a.plans.mu.Unlock()
 	if !ok {
 		var err error
-		if tp, err = s.compilePlan(ctx, nc, q, a, tm); err != nil {
+		if tp, err = s.compilePlan(ctx, prefix, q, a, tm); err != nil {
 			return nil, err
 		}
 		a.plans.mu.Lock()
@@ -69,7 +76,7 @@ func (s *Store) plan(ctx context.Context, nc *nbConn, q querier, tm *tableMeta) 
 	return tp, nil
 }
 
-func (s *Store) compilePlan(ctx context.Context, nc *nbConn, q querier, a *nbAccess, tm *tableMeta) (*tablePlan, error) {
+func (s *Store) compilePlan(ctx context.Context, prefix string, q querier, a *nbAccess, tm *tableMeta) (*tablePlan, error) {
 	cols := make([]string, len(tm.cols))
 	for i, cm := range tm.cols {
 		cols[i] = cm.c.ID
@@ -81,7 +88,7 @@ func (s *Store) compilePlan(ctx context.Context, nc *nbConn, q querier, a *nbAcc
 		if g.ViewID == "" || g.TableID != tm.t.ID {
 			continue
 		}
-		v, err := s.findView(ctx, q, nc.db.Prefix, tm, g.ViewID)
+		v, err := s.findView(ctx, q, prefix, tm, g.ViewID)
 		switch {
 		case err == nil:
 			views[v.ID] = v
@@ -95,7 +102,7 @@ func (s *Store) compilePlan(ctx context.Context, nc *nbConn, q querier, a *nbAcc
 	}}
 	dec := access.Decide(a.subj, a.grants, t)
 	p := access.Compile(dec, tm, a.subj.Env(), s.d, "t")
-	tp := &tablePlan{dec: dec, p: p, tm: tm, from: tm.sql + " t"}
+	tp := &tablePlan{dec: dec, p: p, tm: tm, from: tm.sql + " t", acc: a, prefix: prefix}
 	if dec.Full {
 		tp.cols, tp.names = tm.cols, tm.names
 		return tp, nil
@@ -234,7 +241,10 @@ func (s *Store) findPlanned(ctx context.Context, nc *nbConn, q querier, tp *tabl
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errRecordNotFound
 	}
-	return r, err
+	if err != nil {
+		return nil, err
+	}
+	return r, s.filterLinks(ctx, q, tp, []*coffer.Record{r})
 }
 
 // condsOn evaluates every condition of the plan on one stored record: found
@@ -369,4 +379,90 @@ func (s *Store) wrapNotFound(op string, err error) error {
 		return err
 	}
 	return s.wrap(op, err)
+}
+
+// visibleIDs returns which of ids are records of tm the caller may see.
+func (s *Store) visibleIDs(ctx context.Context, q querier, a *nbAccess, prefix string, tm *tableMeta, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	tp, err := s.planWith(ctx, a, prefix, q, tm)
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		return out, nil // no row of it is visible
+	}
+	if err != nil {
+		return nil, err
+	}
+	args := append([]any(nil), tp.args...)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := q.QueryContext(ctx, s.q("SELECT t.id FROM "+tp.from+" WHERE "+tp.row()+" AND t.id IN ("+placeholders(len(ids))+")"), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+// filterLinks removes, from records read through a restricted plan, the
+// links to records of other tables the caller may not see: an id of a
+// hidden record never reaches them.
+func (s *Store) filterLinks(ctx context.Context, q querier, tp *tablePlan, recs []*coffer.Record) error {
+	if tp.full() || len(recs) == 0 {
+		return nil
+	}
+	for _, cm := range tp.cols {
+		if cm.junction == "" {
+			continue
+		}
+		target := tp.tm.sc.byID[cm.c.Options.Table]
+		if target == nil {
+			continue
+		}
+		if ttp, err := s.planWith(ctx, tp.acc, tp.prefix, q, target); err == nil && (ttp.full() || ttp.row() == "1=1") {
+			continue // every record of the target is visible
+		}
+		var ids []string
+		seen := map[string]bool{}
+		for _, r := range recs {
+			links, _ := r.Fields[cm.c.Name].([]string)
+			for _, id := range links {
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+		}
+		visible, err := s.visibleIDs(ctx, q, tp.acc, tp.prefix, target, ids)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			links, ok := r.Fields[cm.c.Name].([]string)
+			if !ok {
+				continue
+			}
+			kept := links[:0:0]
+			for _, id := range links {
+				if visible[id] {
+					kept = append(kept, id)
+				}
+			}
+			if len(kept) == 0 {
+				r.Fields[cm.c.Name] = nil
+			} else {
+				r.Fields[cm.c.Name] = kept
+			}
+		}
+	}
+	return nil
 }

@@ -161,7 +161,9 @@ func prepareFields(tm *tableMeta, fields map[string]any, prefix string) ([]assig
 
 // writeLinks replaces the links of record id for each link assignment,
 // checking that every target exists.
-func (s *Store) writeLinks(ctx context.Context, tx *wtx, sc *schema, id string, as []assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
+// Targets the caller cannot see (through tp's access) count as missing:
+// a link never confirms that a hidden record exists.
+func (s *Store) writeLinks(ctx context.Context, tx *wtx, sc *schema, tp *tablePlan, id string, as []assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
 	var errs []coffer.FieldError
 	for _, a := range as {
 		if a.cm.junction == "" {
@@ -173,25 +175,14 @@ func (s *Store) writeLinks(ctx context.Context, tx *wtx, sc *schema, id string, 
 			if target == nil {
 				return nil, fmt.Errorf("link column %s: target table missing", a.cm.c.ID)
 			}
-			args := make([]any, len(ids))
-			for i, x := range ids {
-				args[i] = x
+			var found map[string]bool
+			var err error
+			if tp.full() {
+				found, err = s.existingIDs(ctx, tx, target, ids)
+			} else {
+				found, err = s.visibleIDs(ctx, tx, tp.acc, tp.prefix, target, ids)
 			}
-			rows, err := tx.QueryContext(ctx, s.q("SELECT id FROM "+target.sql+" WHERE id IN ("+placeholders(len(ids))+")"), args...)
 			if err != nil {
-				return nil, err
-			}
-			found := map[string]bool{}
-			for rows.Next() {
-				var x string
-				if err := rows.Scan(&x); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				found[x] = true
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
 				return nil, err
 			}
 			var missing []string
@@ -218,6 +209,28 @@ func (s *Store) writeLinks(ctx context.Context, tx *wtx, sc *schema, id string, 
 		}
 	}
 	return errs, nil
+}
+
+// existingIDs returns which of ids are records of tm.
+func (s *Store) existingIDs(ctx context.Context, q querier, tm *tableMeta, ids []string) (map[string]bool, error) {
+	args := make([]any, len(ids))
+	for i, x := range ids {
+		args[i] = x
+	}
+	rows, err := q.QueryContext(ctx, s.q("SELECT id FROM "+tm.sql+" WHERE id IN ("+placeholders(len(ids))+")"), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := map[string]bool{}
+	for rows.Next() {
+		var x string
+		if err := rows.Scan(&x); err != nil {
+			return nil, err
+		}
+		found[x] = true
+	}
+	return found, rows.Err()
 }
 
 func placeholders(n int) string {
@@ -272,7 +285,7 @@ func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+tm.sql+" ("+strings.Join(cols, ", ")+") VALUES ("+placeholders(len(args))+")"), args...); err != nil {
 		return nil, nil, err
 	}
-	errs, err := s.writeLinks(ctx, tx, sc, id, as, prefix, true)
+	errs, err := s.writeLinks(ctx, tx, sc, tp, id, as, prefix, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -356,7 +369,7 @@ func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 	if oe, err := s.checkAffected(ctx, tx, tm, res, id, version, prefix); oe != nil || err != nil {
 		return oe, err
 	}
-	errs, err = s.writeLinks(ctx, tx, sc, id, as, prefix, false)
+	errs, err = s.writeLinks(ctx, tx, sc, tp, id, as, prefix, false)
 	if err != nil {
 		return nil, err
 	}

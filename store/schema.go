@@ -25,6 +25,7 @@ type schema struct {
 
 // tableMeta is one table of a schema.
 type tableMeta struct {
+	sc     *schema // the schema it belongs to
 	t      *coffer.Table
 	sql    string // qualified, quoted SQL name of the user table
 	cols   []*colMeta
@@ -170,7 +171,7 @@ func (s *Store) loadSchema(ctx context.Context, nbID, prefix string, db querier)
 			return nil, err
 		}
 		t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
-		tm := &tableMeta{t: t, sql: sqlTable(prefix, t.ID), fields: systemFields()}
+		tm := &tableMeta{t: t, sql: sqlTable(prefix, t.ID), fields: systemFields(), sc: sc}
 		sc.tables = append(sc.tables, tm)
 		sc.byID[t.ID] = tm
 		sc.byKey[nameKey(t.Name)] = tm
