@@ -30,6 +30,8 @@ type tablePlan struct {
 	prefix string     // table prefix: for the plans of linked tables
 	// masked fields by column id; nil for a full plan.
 	fields map[string]*filter.Field
+	// partialLinks are link columns whose target the caller sees in part.
+	partialLinks map[string]bool
 }
 
 // full reports whether the caller sees and may change everything.
@@ -116,7 +118,14 @@ func (s *Store) compilePlan(ctx context.Context, prefix string, q querier, a *nb
 		tp.args = p.Args
 	}
 	tp.fields = map[string]*filter.Field{}
+	tp.partialLinks = map[string]bool{}
 	for _, cm := range tm.cols {
+		if cm.junction != "" && !allRowsVisible(a, tm.sc.byID[cm.c.Options.Table]) {
+			// Links to a table the caller sees in part: the stored links
+			// include hidden records, so filtering on them would reveal
+			// those links. Refused (the values shown are filtered).
+			tp.partialLinks[cm.c.ID] = true
+		}
 		// A column no condition gives read on is hidden in every row: left
 		// out. One that some condition gives read on is shown, NULL where
 		// that condition does not hold (everywhere, when it can never hold
@@ -158,8 +167,9 @@ func (tp *tablePlan) schema() *planSchema { return &planSchema{tp: tp} }
 
 // planSchema is a filter.Schema over the caller's view of a table.
 type planSchema struct {
-	tp     *tablePlan
-	denied []string
+	tp      *tablePlan
+	denied  []string
+	partial []string // link columns to a table the caller sees in part
 }
 
 // Field implements filter.Schema.
@@ -173,6 +183,9 @@ func (ps *planSchema) Field(name string) (*filter.Field, bool) {
 		return cm.field, true
 	}
 	if f, ok := ps.tp.fields[cm.c.ID]; ok {
+		if ps.tp.partialLinks[cm.c.ID] {
+			ps.partial = append(ps.partial, cm.c.Name)
+		}
 		return f, true
 	}
 	ps.denied = append(ps.denied, cm.c.Name)
@@ -186,6 +199,9 @@ func (ps *planSchema) Field(name string) (*filter.Field, bool) {
 // check refuses a query that named columns hidden from the caller in every
 // row: filtering or sorting on them would reveal their values.
 func (ps *planSchema) check(what string) error {
+	if len(ps.partial) > 0 {
+		return coffer.Errorf(coffer.EFORBIDDEN, "the %s uses the link column %q, whose linked table you see only in part: it cannot be used to filter or sort", what, ps.partial[0])
+	}
 	if len(ps.denied) == 0 {
 		return nil
 	}
@@ -465,4 +481,23 @@ func (s *Store) filterLinks(ctx context.Context, q querier, tp *tablePlan, recs 
 		}
 	}
 	return nil
+}
+
+// allRowsVisible reports whether the access a sees every row of tm (a role,
+// or a grant without a row condition): then links to it hide nothing. A
+// view-scoped grant counts as a condition.
+func allRowsVisible(a *nbAccess, tm *tableMeta) bool {
+	if tm == nil {
+		return true
+	}
+	dec := access.Decide(a.subj, a.grants, access.Table{ID: tm.t.ID, View: func(string) (*coffer.View, bool) { return nil, false }})
+	if dec.Full {
+		return true
+	}
+	for _, c := range dec.Conds {
+		if c.Expr == nil {
+			return true
+		}
+	}
+	return false
 }
