@@ -129,7 +129,7 @@ func TestLiveTwoStores(t *testing.T) {
 		t.Fatalf("failing batch: %v", err)
 	}
 	// Many records in one batch: chunked notifications, one event each.
-	ops := make([]coffer.BatchOp, 300)
+	ops := make([]coffer.BatchOp, 200) // below the subscriber buffer (live.DefaultBuffer), over one notification
 	for i := range ops {
 		ops[i] = coffer.BatchOp{Op: coffer.OpCreate, Fields: map[string]any{"A": i}}
 	}
