@@ -22,7 +22,12 @@ import (
 
 // reqInfo is what the middleware and handlers share about one request:
 // its id, and the route and user that the log line names.
-type reqInfo struct{ id, userID, route string }
+type reqInfo struct {
+	id, userID, route string
+	// base is the request's context without the RequestTimeout deadline,
+	// for streams that outlive it (live updates).
+	base context.Context
+}
 
 type reqInfoKey struct{}
 
@@ -89,6 +94,7 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		// One derived request carries the request's info and its deadline.
 		ctx := coffer.WithClient(context.WithValue(r.Context(), reqInfoKey{}, ri),
 			coffer.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()})
+		ri.base = ctx
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
@@ -145,17 +151,9 @@ func (s *Server) withHeaders(next http.Handler) http.Handler {
 // authenticate resolves the caller of r: the bearer key of the
 // Authorization header, or else the session cookie set at login.
 func (s *Server) authenticate(r *http.Request) (context.Context, error) {
-	var key string
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, k, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(k) == "" {
-			return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "the Authorization header must be: Bearer <session key>")
-		}
-		key = strings.TrimSpace(k)
-	} else if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
-		key = c.Value
-	} else {
-		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "authentication required: send Authorization: Bearer <session key>")
+	key, err := sessionKey(r)
+	if err != nil {
+		return nil, err
 	}
 	c, err := s.svc.Auth.Authenticate(r.Context(), key)
 	if err != nil {
@@ -165,6 +163,24 @@ func (s *Server) authenticate(r *http.Request) (context.Context, error) {
 		ri.userID = c.UserID
 	}
 	return coffer.WithCaller(r.Context(), c), nil
+}
+
+// sessionKey returns the key r authenticates with: the bearer key of the
+// Authorization header, or else the session cookie.
+func sessionKey(r *http.Request) (string, error) {
+	var key string
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, k, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(k) == "" {
+			return "", coffer.Errorf(coffer.EUNAUTHORIZED, "the Authorization header must be: Bearer <session key>")
+		}
+		key = strings.TrimSpace(k)
+	} else if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		key = c.Value
+	} else {
+		return "", coffer.Errorf(coffer.EUNAUTHORIZED, "authentication required: send Authorization: Bearer <session key>")
+	}
+	return key, nil
 }
 
 // decode reads a JSON body into dst: the content type must be JSON, the

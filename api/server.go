@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,9 @@ type Services struct {
 	Orgs      coffer.OrgService
 	Accounts  coffer.AccountService
 	Sharing   coffer.SharingService
+	// Live gives the events of record writes (live updates); nil turns
+	// the events endpoint off.
+	Live LiveService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -60,6 +64,8 @@ type Server struct {
 	mux      *http.ServeMux
 	routes   []Route
 	draining atomic.Bool
+	stopping chan struct{} // closed by Drain: live-update streams end
+	drainOne sync.Once
 }
 
 // Route is one path of the API with its methods, as documented in OpenAPI.
@@ -85,7 +91,7 @@ func New(svc Services, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), stopping: make(chan struct{})}
 	s.routesInit()
 	return s
 }
@@ -214,6 +220,7 @@ func (s *Server) routesInit() {
 	s.handle(tb+"/columns", map[string]endpoint{"POST": priv(s.createColumn)})
 	s.handle(tb+"/columns/{column}", map[string]endpoint{"PATCH": priv(s.updateColumn), "DELETE": priv(s.deleteColumn)})
 	s.handle(tb+"/records", map[string]endpoint{"POST": priv(s.createRecord), "GET": priv(s.listRecords)})
+	s.handle(tb+"/events", map[string]endpoint{"GET": pub(s.recordEvents)}) // authenticates itself, after checking Origin
 	s.handle(tb+"/records/batch", map[string]endpoint{"POST": priv(s.batchRecords)})
 	s.handle(tb+"/records/{record}", map[string]endpoint{"GET": priv(s.getRecord), "PATCH": priv(s.updateRecord), "DELETE": priv(s.deleteRecord)})
 	s.handle(tb+"/views", map[string]endpoint{"POST": priv(s.createView), "GET": priv(s.listViews)})
@@ -249,7 +256,12 @@ func (s *Server) withCSRF(next http.Handler) http.Handler {
 }
 
 // Drain makes /readyz fail so load balancers stop sending traffic before shutdown.
-func (s *Server) Drain() { s.draining.Store(true) }
+// It also ends the live-update streams, which would otherwise hold a
+// graceful shutdown until its deadline.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.drainOne.Do(func() { close(s.stopping) })
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/value"
 )
 
@@ -449,8 +450,12 @@ func singleError(oe *opError) error {
 	return &coffer.Error{Code: oe.code, Message: "the record is not valid", Fields: oe.fields}
 }
 
-// recordWrite opens the notebook and table and runs fn in a write transaction.
-func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error) error {
+// recordWrite opens the notebook and table and runs fn in a write
+// transaction. fn returns the changes it made (record, op and version of
+// each), which become the write's live events: sent inside the
+// transaction on a backend that notifies, published after the commit
+// otherwise.
+func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error)) error {
 	c, err := caller(ctx)
 	if err != nil {
 		return err
@@ -466,7 +471,8 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, row
 		return err
 	}
 	defer s.b.Wrote(notebook, rows)
-	return s.write(ctx, nc.db, op, func(tx *wtx) error {
+	var evs []live.Event
+	err = s.write(ctx, nc.db, op, func(tx *wtx) error {
 		sc, err := s.currentSchema(ctx, notebook, nc.db, tx, nc.schema)
 		if err != nil {
 			return err
@@ -479,8 +485,25 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, row
 		if err != nil {
 			return err
 		}
-		return fn(tx, sc, tm, tp, c.UserID)
+		changes, err := fn(tx, sc, tm, tp, c.UserID)
+		if err != nil {
+			return err
+		}
+		changes = lastPerRecord(changes)
+		for i := range changes {
+			changes[i].Notebook, changes[i].Table = nc.nb.ID, tm.t.ID
+		}
+		if err := s.emit(ctx, tx, changes); err != nil {
+			return err
+		}
+		evs = changes
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.published(evs)
+	return nil
 }
 
 // readFresh runs a read with the cached schema on the readers. If that
@@ -516,16 +539,16 @@ func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema,
 // CreateRecord validates and inserts a record.
 func (s *Store) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error) {
 		r, oe, err := s.createTx(ctx, tx, sc, tm, tp, by, fields, "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if oe != nil {
-			return singleError(oe)
+			return nil, singleError(oe)
 		}
 		out = r
-		return nil
+		return []live.Event{{Record: r.ID, Op: live.OpCreate, Version: r.Version}}, nil
 	})
 	return out, err
 }
@@ -578,31 +601,33 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 // UpdateRecord changes the given fields of a record.
 func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error) {
 		oe, err := s.updateTx(ctx, tx, sc, tm, tp, by, id, fields, version, "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if oe != nil {
-			return singleError(oe)
+			return nil, singleError(oe)
 		}
-		out, err = s.readAs(ctx, tx, tm, tp, id)
-		return err
+		if out, err = s.readAs(ctx, tx, tm, tp, id); err != nil {
+			return nil, err
+		}
+		return []live.Event{{Record: id, Op: live.OpUpdate, Version: out.Version}}, nil
 	})
 	return out, err
 }
 
 // DeleteRecord deletes a record.
 func (s *Store) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
-	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error {
+	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error) {
 		oe, err := s.deleteTx(ctx, tx, tm, tp, id, version, "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if oe != nil {
-			return singleError(oe)
+			return nil, singleError(oe)
 		}
-		return nil
+		return []live.Event{{Record: id, Op: live.OpDelete}}, nil
 	})
 }
 
@@ -619,7 +644,7 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			Fields: []coffer.FieldError{{Field: "operations", Message: fmt.Sprintf("must hold 1 to %d operations", coffer.MaxBatch)}}}
 	}
 	out := &coffer.BatchResult{Results: make([]*coffer.Record, len(ops))}
-	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) error {
+	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error) {
 		var all []coffer.FieldError
 		code := ""
 		rank := map[string]int{coffer.EFORBIDDEN: 4, coffer.EINVALID: 3, coffer.ENOTFOUND: 2, coffer.EVERSION: 1}
@@ -649,7 +674,7 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 				oe = &opError{coffer.EINVALID, []coffer.FieldError{{Field: prefix + "op", Message: "must be create, update or delete"}}}
 			}
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if oe != nil {
 				if rank[oe.code] > rank[code] {
@@ -669,14 +694,17 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 				coffer.ENOTFOUND:  "some records were not found; nothing was written",
 				coffer.EVERSION:   "some records have changed; nothing was written",
 			}[code]
-			return &coffer.Error{Code: code, Message: msg, Fields: all}
+			return nil, &coffer.Error{Code: code, Message: msg, Fields: all}
 		}
+		evs := make([]live.Event, 0, len(ops))
 		for i, op := range ops {
 			if op.Op == coffer.OpDelete {
 				out.Results[i] = &coffer.Record{ID: ids[i]}
+				evs = append(evs, live.Event{Record: ids[i], Op: live.OpDelete})
 				continue
 			}
 			if op.Op == coffer.OpCreate {
+				evs = append(evs, live.Event{Record: ids[i], Op: live.OpCreate, Version: out.Results[i].Version})
 				continue
 			}
 			r, err := s.readAs(ctx, tx, tm, tp, ids[i])
@@ -686,11 +714,12 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 					out.Results[i] = &coffer.Record{ID: ids[i]}
 					continue
 				}
-				return err
+				return nil, err
 			}
 			out.Results[i] = r
+			evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: r.Version})
 		}
-		return nil
+		return evs, nil
 	})
 	if err != nil {
 		return nil, err

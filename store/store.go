@@ -19,6 +19,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth/oidc"
+	"github.com/cofferhq/coffer/live"
 )
 
 // Dialect hides the SQL differences between backends. Queries are written
@@ -107,6 +108,25 @@ type Backend interface {
 	Close() error
 }
 
+// Execer runs a statement in a transaction.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Notifier is implemented by a backend shared by several processes
+// (PostgreSQL): events of record writes travel through the database, so
+// that every node's subscribers receive them.
+type Notifier interface {
+	// Notify queues evs in the write's transaction tx: they are delivered
+	// to the listeners of every node if, and only if, tx commits.
+	Notify(ctx context.Context, tx Execer, evs []live.Event) error
+	// Listen starts delivering every node's committed events to publish,
+	// until the backend is closed. When events may have been lost (the
+	// listening connection dropped and came back), it calls lost. It
+	// returns once listening has started, or with ctx's error.
+	Listen(ctx context.Context, publish func([]live.Event), lost func()) error
+}
+
 // Store implements the coffer services on a Backend.
 type Store struct {
 	b        Backend
@@ -124,6 +144,11 @@ type Store struct {
 	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
 	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
 	accessGen atomic.Uint64                       // moves on at every change of access
+
+	broker    *live.Broker // subscribers of record events in this process
+	notifier  Notifier     // nil: events are published in process after commit
+	listenMu  sync.Mutex
+	listening bool
 }
 
 // Compile-time checks that Store implements every service.
@@ -140,7 +165,7 @@ var (
 
 // New returns a Store on b.
 func New(b Backend) *Store {
-	return &Store{
+	s := &Store{
 		b:    b,
 		d:    b.Dialect(),
 		inst: b.Instance(),
@@ -151,7 +176,11 @@ func New(b Backend) *Store {
 		sessions:  newTTLCache[string, sessionEntry](),
 		notebooks: newTTLCache[string, *coffer.Notebook](),
 		access:    newTTLCache[string, *nbAccess](),
+
+		broker: live.NewBroker(0),
 	}
+	s.notifier, _ = b.(Notifier)
+	return s
 }
 
 // Ping checks that storage answers.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -124,6 +125,22 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("node 2 reads node 1's record: %v %+v", err, got)
 	}
 
+	// Live updates: a client streaming from node 2 receives the record
+	// written through node 1 (PostgreSQL LISTEN/NOTIFY between nodes).
+	frames := streamEvents(t, n2+"/notebooks/"+c.notebook+"/tables/"+c.table+"/events", c.key)
+	var live crashRecord
+	if _, err := c.call(ctx, "POST", c.records(n1), map[string]any{"fields": map[string]any{"Name": "live from node 1"}}, &live); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case fr := <-frames:
+		if !strings.HasPrefix(fr, "event: create\n") || !strings.Contains(fr, live.ID) || !strings.Contains(fr, "live from node 1") {
+			t.Fatalf("node 2's stream got %q, want the create of %s", fr, live.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node 2's stream received nothing within 10 s of a write on node 1")
+	}
+
 	// A column added on node 1 is written through node 2 at once (node 2
 	// has the table's schema cached by now).
 	tableURL := n1 + "/notebooks/" + c.notebook + "/tables/" + c.table
@@ -190,4 +207,45 @@ func TestTwoNodes(t *testing.T) {
 	if status, _ := c.call(ctx, "GET", n2+"/auth/me", nil, nil); status != http.StatusUnauthorized {
 		t.Fatalf("node 2 after logout on node 1: status %d, want 401", status)
 	}
+}
+
+// streamEvents follows a server-sent event stream and delivers each event
+// (its lines, comments left out) until the test ends.
+func streamEvents(t *testing.T, u, key string) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		t.Fatalf("GET %s: status %d", u, res.StatusCode)
+	}
+	out := make(chan string, 16)
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		var cur strings.Builder
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if cur.Len() > 0 {
+					select {
+					case out <- cur.String():
+					case <-ctx.Done():
+						return
+					}
+				}
+				cur.Reset()
+			case !strings.HasPrefix(line, ":"):
+				cur.WriteString(line + "\n")
+			}
+		}
+	}()
+	return out
 }

@@ -97,7 +97,7 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 // links); nil when no SMTP server is configured.
 func newAPI(st *store.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	return api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, Ping: st.Ping,
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, Live: st, Ping: st.Ping,
 		Resets: mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
 	}, cfg)
 }

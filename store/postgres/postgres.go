@@ -13,6 +13,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,8 @@ type Options struct {
 	// (default 30 s). A statement_timeout given in the URL, as a parameter
 	// or in "options", wins.
 	StatementTimeout time.Duration
+	// Logger receives the live-update listener's warnings (none when nil).
+	Logger *slog.Logger
 }
 
 // DefaultMaxConns bounds each node's pool unless Options say otherwise.
@@ -67,6 +70,11 @@ type Backend struct {
 	// growth counts written rows per notebook, to refresh the planner's
 	// statistics each time they double (autovacuum may lag behind a bulk load).
 	growth map[string]*growth
+
+	cfg        *pgx.ConnConfig // for the live-update listener's own connection
+	listenCtx  context.Context
+	stopListen context.CancelFunc
+	listeners  sync.WaitGroup
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -111,7 +119,7 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	mig := stdlib.OpenDB(*cfg)
 	mig.SetMaxOpenConns(1)
 	mig.SetMaxIdleConns(1)
-	b := &Backend{opts: opts, pool: pool, migrate: mig, nbs: map[string]*store.DB{}}
+	b := &Backend{opts: opts, pool: pool, migrate: mig, nbs: map[string]*store.DB{}, cfg: cfg}
 	fail := func(err error) (*Backend, error) {
 		pool.Close()
 		mig.Close()
@@ -345,7 +353,11 @@ func (b *Backend) Ping(ctx context.Context) error { return b.pool.PingContext(ct
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	b.nbs = map[string]*store.DB{}
+	if b.stopListen != nil {
+		b.stopListen()
+	}
 	b.mu.Unlock()
+	b.listeners.Wait()
 	return errors.Join(b.pool.Close(), b.migrate.Close())
 }
 

@@ -1,0 +1,202 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/live"
+)
+
+// LiveService gives the events of committed record writes.
+type LiveService interface {
+	// Subscribe starts receiving the events of a table (notebook and table ids).
+	Subscribe(ctx context.Context, notebook, table string) (*live.Subscription, error)
+	// SeesAllRows reports whether the caller sees every row of the table.
+	SeesAllRows(ctx context.Context, notebook, table string) (bool, error)
+}
+
+// Timing of live-update streams (variables for tests).
+var (
+	liveHeartbeat     = 15 * time.Second
+	liveWriteDeadline = 30 * time.Second
+)
+
+// sameOrigin reports whether an Origin header names this server: the
+// request's own host, or the configured public URL.
+func (s *Server) sameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	if s.cfg.PublicURL != "" {
+		if p, err := url.Parse(s.cfg.PublicURL); err == nil && strings.EqualFold(p.Scheme, u.Scheme) && strings.EqualFold(p.Host, u.Host) {
+			return true
+		}
+	}
+	return false
+}
+
+// recordEvents streams the committed changes of a table's records as
+// server-sent events. Every event is checked again when it is sent, as the
+// caller, with the caller's key authenticated again: records come as the
+// caller reads them (hidden columns absent, masked cells null), records
+// the caller cannot see are not mentioned, deletes go only to callers who
+// see every row, and a session that ended or a table no longer visible
+// ends the stream ("event: end").
+func (s *Server) recordEvents(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(r, o) {
+		s.writeProblem(w, r, coffer.EFORBIDDEN, "cross-origin request refused", nil)
+		return
+	}
+	key, err := sessionKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, err := s.authenticate(r)
+	if err == nil {
+		err = allowed(coffer.CallerFrom(ctx), r, endpoint{})
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.svc.Live == nil {
+		s.writeProblem(w, r, coffer.ENOTFOUND, "live updates are not available", nil)
+		return
+	}
+	t, err := s.svc.Tables.FindTable(ctx, r.PathValue("notebook"), r.PathValue("table"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The stream outlives the request deadline: it runs on the request's
+	// context without it (still cancelled when the client goes away).
+	base := r.Context()
+	if ri := info(base); ri != nil && ri.base != nil {
+		base = ri.base
+	}
+	sub, err := s.svc.Live.Subscribe(base, t.NotebookID, t.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer sub.Close()
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(frame string) bool {
+		rc.SetWriteDeadline(time.Now().Add(liveWriteDeadline))
+		if _, err := fmt.Fprint(w, frame); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(": live updates of table " + t.ID + "\n\n") {
+		return
+	}
+	end := func(reason string) {
+		send("event: end\ndata: " + string(jsonString(reason)) + "\n\n")
+	}
+	heartbeat := time.NewTicker(liveHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-base.Done():
+			return
+		case <-s.stopping:
+			end("the server is shutting down")
+			return
+		case <-heartbeat.C:
+			if !send(": heartbeat\n\n") {
+				return
+			}
+		case <-sub.Dropped():
+			end(sub.Reason())
+			return
+		case e := <-sub.Events():
+			frame, reason := s.liveFrame(base, key, t, e)
+			if reason != "" {
+				end(reason)
+				return
+			}
+			if frame != "" && !send(frame) {
+				return
+			}
+		}
+	}
+}
+
+// liveFrame decides what the caller behind key is told of e, checking
+// everything again: the key, the table's visibility, the record as the
+// caller reads it. It returns the frame ("" for nothing) or, when the
+// stream must end, the reason. It holds no transaction or notebook
+// between events.
+func (s *Server) liveFrame(base context.Context, key string, t *coffer.Table, e live.Event) (frame, reason string) {
+	ctx, cancel := context.WithTimeout(base, s.cfg.RequestTimeout)
+	defer cancel()
+	c, err := s.svc.Auth.Authenticate(ctx, key)
+	if err != nil {
+		if coffer.ErrorCode(err) == coffer.EUNAUTHORIZED {
+			return "", "the session has ended"
+		}
+		return "", "the server cannot check access right now"
+	}
+	if c.Restriction != "" {
+		return "", "the session is restricted"
+	}
+	ctx = coffer.WithCaller(ctx, c)
+	if _, err := s.svc.Tables.FindTable(ctx, t.NotebookID, t.ID); err != nil {
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			return "", "the table is no longer visible to you"
+		}
+		return "", "the server cannot check access right now"
+	}
+	switch e.Op {
+	case live.OpCreate, live.OpUpdate:
+		rec, err := s.svc.Records.FindRecord(ctx, t.NotebookID, t.ID, e.Record)
+		if err != nil {
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return "", "" // not visible to the caller, or gone since
+			}
+			return "", "the server cannot check access right now"
+		}
+		b, err := rec.MarshalJSON()
+		if err != nil {
+			return "", "the server cannot encode a record"
+		}
+		return "event: " + e.Op + "\ndata: " + string(b) + "\n\n", ""
+	case live.OpDelete:
+		all, err := s.svc.Live.SeesAllRows(ctx, t.NotebookID, t.ID)
+		if err != nil {
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return "", "the table is no longer visible to you"
+			}
+			return "", "the server cannot check access right now"
+		}
+		if !all {
+			return "", ""
+		}
+		return "event: delete\ndata: {\"id\":" + string(jsonString(e.Record)) + "}\n\n", ""
+	}
+	return "", ""
+}
+
+// jsonString quotes s as a JSON string.
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
+}

@@ -1,0 +1,156 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/live"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/postgres"
+)
+
+// TestNotifyRolledBack checks what the live-update events rely on:
+// PostgreSQL delivers a notification only when its transaction commits,
+// and drops one sent in a subtransaction rolled back to its savepoint.
+func TestNotifyRolledBack(t *testing.T) {
+	requirePostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ch := randomName("ct_ch_")
+	l, err := pgx.Connect(ctx, testURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	if _, err := l.Exec(ctx, "LISTEN "+ch); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, testURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	for _, q := range []string{
+		"BEGIN", "SELECT pg_notify('" + ch + "', 'aborted')", "ROLLBACK",
+		"BEGIN", "SAVEPOINT w", "SELECT pg_notify('" + ch + "', 'savepoint')", "ROLLBACK TO w", "RELEASE w",
+		"SELECT pg_notify('" + ch + "', 'committed')", "COMMIT",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	n, err := l.WaitForNotification(ctx)
+	if err != nil || n.Payload != "committed" {
+		t.Fatalf("first notification %+v, %v: want only the committed one", n, err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer wcancel()
+	if n, err := l.WaitForNotification(wctx); err == nil {
+		t.Fatalf("unexpected notification %q", n.Payload)
+	}
+}
+
+// TestLiveTwoStores: a write through one store reaches the subscribers of
+// another on the same database; a batch that fails sends nothing; stores
+// of another instance schema hear nothing.
+func TestLiveTwoStores(t *testing.T) {
+	requirePostgres(t)
+	ctx := context.Background()
+	opts := testOptions()
+	b1 := openBackendOpts(t, testURL(), opts)
+	b2, err := postgres.Open(ctx, testURL(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	other := store.New(openBackend(t))
+	n1, n2 := store.New(b1), store.New(b2)
+	const email, password = "live@example.com", "a long enough password, surely"
+	if _, err := n1.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Live", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := n1.Login(ctx, email, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := n1.Authenticate(ctx, sess.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx1 := coffer.WithCaller(ctx, c1)
+	nb, err := n1.CreateNotebook(ctx1, "Live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := n1.CreateTable(ctx1, nb.ID, coffer.TableInput{Name: "T", Columns: []coffer.ColumnInput{{Name: "A", Type: coffer.TypeNumber}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := n2.Subscribe(ctx, nb.ID, tb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	foreign, err := other.Subscribe(ctx, nb.ID, tb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer foreign.Close()
+	next := func() live.Event {
+		t.Helper()
+		select {
+		case e := <-sub.Events():
+			return e
+		case <-sub.Dropped():
+			t.Fatalf("dropped: %s", sub.Reason())
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event within 5 s")
+		}
+		return live.Event{}
+	}
+
+	rec, err := n1.CreateRecord(ctx1, nb.ID, tb.ID, map[string]any{"A": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e != (live.Event{Notebook: nb.ID, Table: tb.ID, Record: rec.ID, Op: live.OpCreate, Version: 1}) {
+		t.Fatalf("create event %+v", e)
+	}
+	// A batch whose first operation succeeds and second fails validation
+	// is rolled back: no event.
+	if _, err := n1.Batch(ctx1, nb.ID, tb.ID, []coffer.BatchOp{
+		{Op: coffer.OpUpdate, ID: rec.ID, Fields: map[string]any{"A": 2}},
+		{Op: coffer.OpCreate, Fields: map[string]any{"A": "not a number"}},
+	}); coffer.ErrorCode(err) != coffer.EINVALID {
+		t.Fatalf("failing batch: %v", err)
+	}
+	// Many records in one batch: chunked notifications, one event each.
+	ops := make([]coffer.BatchOp, 200) // below the subscriber buffer (live.DefaultBuffer), over one notification
+	for i := range ops {
+		ops[i] = coffer.BatchOp{Op: coffer.OpCreate, Fields: map[string]any{"A": i}}
+	}
+	res, err := n1.Batch(ctx1, nb.ID, tb.ID, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ops {
+		if e := next(); e.Op != live.OpCreate || e.Record != res.Results[i].ID {
+			t.Fatalf("batch event %d: %+v (the failed batch must send nothing)", i, e)
+		}
+	}
+	if err := n1.DeleteRecord(ctx1, nb.ID, tb.ID, rec.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Op != live.OpDelete || e.Record != rec.ID {
+		t.Fatalf("delete event %+v", e)
+	}
+	select {
+	case e := <-foreign.Events():
+		t.Fatalf("another instance schema heard %+v", e)
+	default:
+	}
+}
