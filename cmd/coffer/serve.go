@@ -27,8 +27,9 @@ import (
 // dbURL in the instance schema dbSchema.
 type storeConfig struct {
 	dataDir  string
-	dbURL    string // postgres:// URL or key=value string; empty = SQLite
-	dbSchema string // instance schema on PostgreSQL; empty = "coffer"
+	dbURL    string       // postgres:// URL or key=value string; empty = SQLite
+	dbSchema string       // instance schema on PostgreSQL; empty = "coffer"
+	logger   *slog.Logger // for the backend's background work (live-update listener); nil = none
 }
 
 // storeFlags registers the storage flags on fs.
@@ -53,9 +54,9 @@ func (c *storeConfig) where() string {
 // schema is named; then notebook schemas are "<schema>_<id>".
 func (c *storeConfig) postgresOptions() postgres.Options {
 	if c.dbSchema == "" || c.dbSchema == "coffer" {
-		return postgres.Options{Schema: "coffer"}
+		return postgres.Options{Schema: "coffer", Logger: c.logger}
 	}
-	return postgres.Options{Schema: c.dbSchema, NotebookSchemaPrefix: c.dbSchema + "_"}
+	return postgres.Options{Schema: c.dbSchema, NotebookSchemaPrefix: c.dbSchema + "_", Logger: c.logger}
 }
 
 // openStore opens the storage selected by c. On PostgreSQL it refuses a
@@ -178,6 +179,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	sc.logger = log
 	st, closeStore, err := openStore(ctx, sc, func(w string) {
 		log.Warn(w)
 		fmt.Fprintf(stdout, "\nWARNING: %s\n\n", w)
