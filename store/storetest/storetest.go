@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ClientMistakes", testClientMistakes},
 		{"Identity", testIdentity},
 		{"SharingEvents", testSharingEvents},
+		{"AccessProperty", testAccessProperty},
 		{"Orgs", testOrgs},
 		{"Sharing", testSharing},
 	}

@@ -1,0 +1,347 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/value"
+)
+
+// testAccessProperty is the randomized check of the access engine on the
+// backend: random roles and grants (made through the sharing service) for
+// random callers over random records; every list (with a random filter,
+// and its count) and every get must show exactly what a reference
+// evaluator, written here from the rules of docs/access.md, allows.
+// COFFER_PROP_SEED and COFFER_PROP_CASES change the seed and the number of
+// cases, as for the filter property test.
+func testAccessProperty(t *testing.T, open Opener) {
+	seed, cases := uint64(7), 25
+	if v, err := strconv.ParseUint(os.Getenv("COFFER_PROP_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("COFFER_PROP_CASES")); err == nil && v > 0 {
+		cases = max(1, v/10)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xacce55))
+	s := open(t)
+	ownerCtx, _ := MustUser(t, s)
+	nb := MustNotebook(t, ownerCtx, s, "Access")
+	tbl := MustTable(t, ownerCtx, s, nb.ID, "Staff",
+		coffer.ColumnInput{Name: "owner", Type: coffer.TypeText},
+		coffer.ColumnInput{Name: "team", Type: coffer.TypeText},
+		coffer.ColumnInput{Name: "age", Type: coffer.TypeNumber},
+		coffer.ColumnInput{Name: "salary", Type: coffer.TypeNumber})
+	cols := map[string]*coffer.Column{}
+	for _, c := range tbl.Columns {
+		cols[c.Name] = c
+	}
+	names := []string{"owner", "team", "age", "salary"}
+	type person struct {
+		ctx context.Context
+		u   *coffer.User
+	}
+	var people []person
+	for range 3 {
+		ctx, u := MustUser(t, s)
+		people = append(people, person{ctx, u})
+	}
+	var stored []map[string]any // storage values by column name, plus "id"
+	for range 24 {
+		f := map[string]any{}
+		if rng.IntN(5) > 0 {
+			f["owner"] = people[rng.IntN(len(people))].u.ID
+		}
+		if rng.IntN(5) > 0 {
+			f["team"] = []string{"red", "blue"}[rng.IntN(2)]
+		}
+		if rng.IntN(5) > 0 {
+			f["age"] = json_(18 + rng.IntN(50))
+		}
+		if rng.IntN(5) > 0 {
+			f["salary"] = json_(rng.IntN(100000))
+		}
+		r := MustRecord(t, ownerCtx, s, nb.ID, tbl.ID, f)
+		row := map[string]any{"id": r.ID}
+		for name, v := range r.Fields {
+			sv, err := value.FromJSON(cols[name], v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			row[name] = sv
+		}
+		stored = append(stored, row)
+	}
+	sch := propAccessSchema{}
+	for name, c := range cols {
+		c := c
+		sch[name] = &filter.Field{Name: name, Type: c.Type, SQL: "unused", Convert: func(lit any) (any, error) { return value.FromFilter(c, lit) }}
+	}
+	eval := func(src string, env filter.Env, row map[string]any) bool {
+		e, err := filter.Parse(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			return true
+		}
+		ok, err := filter.Eval(e, sch, env, func(n string) any { return row[n] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	rowsConds := []string{"", "owner = @user.id", `team = "red"`, "age > 30", "salary is null", `owner != @user.id && team = "blue"`}
+	listFilters := []string{"", "age > 40", `team = "red"`, "owner = @user.id", "age is null"}
+	rights := []string{"none", "read", "write"}
+
+	for i := 0; i < cases; i++ {
+		// Reset the sharing of the notebook, then make this case's.
+		grants, err := s.FindGrants(ownerCtx, nb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range grants {
+			if err := s.DeleteGrant(ownerCtx, nb.ID, g.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		members, err := s.FindMembers(ownerCtx, nb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range members {
+			if m.Role != "owner" {
+				if err := s.DeleteMember(ownerCtx, nb.ID, m.Principal.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		p := people[rng.IntN(len(people))]
+		role := []string{"", "", "", "viewer"}[rng.IntN(4)]
+		if role != "" {
+			if _, err := s.PutMember(ownerCtx, nb.ID, p.u.ID, coffer.MemberInput{Role: role}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		type refGrant struct {
+			rows string
+			read map[string]bool
+		}
+		var mine []refGrant
+		for range 1 + rng.IntN(3) {
+			target := people[rng.IntN(len(people))]
+			gcols := map[string]string{}
+			if rng.IntN(2) == 0 {
+				gcols["*"] = rights[rng.IntN(3)]
+			}
+			for _, n := range names {
+				if rng.IntN(3) == 0 {
+					gcols[n] = rights[rng.IntN(3)]
+				}
+			}
+			if len(gcols) == 0 {
+				gcols["*"] = "none"
+			}
+			rows := rowsConds[rng.IntN(len(rowsConds))]
+			table := tbl.ID
+			if _, err := s.CreateGrant(ownerCtx, nb.ID, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: target.u.ID},
+				Table: &table, Rows: rows, Columns: gcols}); err != nil {
+				t.Fatalf("CreateGrant %v: %v", gcols, err)
+			}
+			if target.u.ID != p.u.ID {
+				continue
+			}
+			g := refGrant{rows: rows, read: map[string]bool{}}
+			for _, n := range names {
+				r, ok := gcols[n]
+				if !ok {
+					r = gcols["*"]
+				}
+				g.read[n] = r == "read" || r == "write"
+			}
+			mine = append(mine, g)
+		}
+		if role != "" {
+			g := refGrant{read: map[string]bool{}}
+			for _, n := range names {
+				g.read[n] = true
+			}
+			mine = append(mine, g)
+		}
+		env := filter.Env{UserID: p.u.ID, UserEmail: p.u.Email}
+		readable := map[string]bool{}
+		for _, g := range mine {
+			for n, ok := range g.read {
+				readable[n] = readable[n] || ok
+			}
+		}
+		// The reference: visible rows and, in each, the readable cells.
+		want := map[string]map[string]any{}
+		for _, row := range stored {
+			var cells map[string]bool
+			for _, g := range mine {
+				if !eval(g.rows, env, row) {
+					continue
+				}
+				if cells == nil {
+					cells = map[string]bool{}
+				}
+				for n, ok := range g.read {
+					cells[n] = cells[n] || ok
+				}
+			}
+			if cells == nil {
+				continue
+			}
+			m := map[string]any{}
+			for _, n := range names {
+				if readable[n] {
+					if cells[n] {
+						m[n] = row[n]
+					} else {
+						m[n] = nil
+					}
+				}
+			}
+			want[row["id"].(string)] = m
+		}
+		where := fmt.Sprintf("case %d (COFFER_PROP_SEED=%d): caller %s role %q grants %+v", i, seed, p.u.ID, role, mine)
+
+		src := listFilters[rng.IntN(len(listFilters))]
+		usesHidden := false
+		for _, n := range names {
+			if !readable[n] && containsWord(src, n) {
+				usesHidden = true
+			}
+		}
+		list, err := s.FindRecords(p.ctx, nb.ID, tbl.ID, coffer.ListQuery{Filter: src, Limit: 1000, Count: true})
+		switch {
+		case len(mine) == 0:
+			if coffer.ErrorCode(err) != coffer.ENOTFOUND {
+				t.Fatalf("%s: list without any right: %v, want not_found", where, err)
+			}
+			continue
+		case usesHidden:
+			if coffer.ErrorCode(err) != coffer.EFORBIDDEN {
+				t.Fatalf("%s: filter %q on a hidden column: %v, want forbidden", where, src, err)
+			}
+		case err != nil:
+			t.Fatalf("%s: list %q: %v", where, src, err)
+		default:
+			expect := map[string]map[string]any{}
+			for id, m := range want {
+				if eval(src, env, m) {
+					expect[id] = m
+				}
+			}
+			if len(list.Records) != len(expect) || list.Total == nil || int(*list.Total) != len(expect) {
+				t.Fatalf("%s: list %q: %d records (total %v), reference %d", where, src, len(list.Records), list.Total, len(expect))
+			}
+			for _, r := range list.Records {
+				m, ok := expect[r.ID]
+				if !ok {
+					t.Fatalf("%s: list %q shows %s, which the reference hides or filters out", where, src, r.ID)
+				}
+				if d := diffStored(cols, r.Fields, m); d != "" {
+					t.Fatalf("%s: list %q, record %s: %s", where, src, r.ID, d)
+				}
+			}
+		}
+		for _, row := range stored {
+			id := row["id"].(string)
+			r, err := s.FindRecord(p.ctx, nb.ID, tbl.ID, id)
+			m, visible := want[id]
+			if !visible {
+				if coffer.ErrorCode(err) != coffer.ENOTFOUND || coffer.ErrorMessage(err) != "record not found" {
+					t.Fatalf("%s: get of hidden %s: %v, want the answer of a missing record", where, id, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: get of %s: %v", where, id, err)
+			}
+			if d := diffStored(cols, r.Fields, m); d != "" {
+				t.Fatalf("%s: get of %s: %s", where, id, d)
+			}
+		}
+	}
+}
+
+type propAccessSchema map[string]*filter.Field
+
+func (s propAccessSchema) Field(name string) (*filter.Field, bool) { f, ok := s[name]; return f, ok }
+
+// json_ is a number as the JSON decoder gives it.
+func json_(n int) any { return json.Number(strconv.Itoa(n)) }
+
+// containsWord reports whether src names the column n.
+func containsWord(src, n string) bool {
+	e, err := filter.Parse(src)
+	if err != nil || e == nil {
+		return false
+	}
+	return slices.Contains(fieldNames(e), n)
+}
+
+// fieldNames lists the columns an expression names.
+func fieldNames(e filter.Expr) []string {
+	var out []string
+	var walk func(e filter.Expr)
+	operand := func(o filter.Operand) {
+		if f, ok := o.(*filter.FieldRef); ok {
+			out = append(out, f.Name)
+		}
+	}
+	walk = func(e filter.Expr) {
+		switch e := e.(type) {
+		case *filter.Or:
+			for _, t := range e.Terms {
+				walk(t)
+			}
+		case *filter.And:
+			for _, t := range e.Terms {
+				walk(t)
+			}
+		case *filter.Not:
+			walk(e.X)
+		case *filter.Compare:
+			operand(e.Left)
+			operand(e.Right)
+		}
+	}
+	walk(e)
+	return out
+}
+
+// diffStored compares a record's fields (JSON form) with storage values.
+func diffStored(cols map[string]*coffer.Column, got map[string]any, want map[string]any) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("fields %v, reference %v", got, want)
+	}
+	for n, w := range want {
+		g, ok := got[n]
+		if !ok {
+			return fmt.Sprintf("field %q missing", n)
+		}
+		var gs any
+		if g != nil {
+			v, err := value.FromJSON(cols[n], g)
+			if err != nil {
+				return fmt.Sprintf("field %q=%v: %v", n, g, err)
+			}
+			gs = v
+		}
+		if fmt.Sprint(gs) != fmt.Sprint(w) {
+			return fmt.Sprintf("field %q = %v, reference %v", n, gs, w)
+		}
+	}
+	return ""
+}
