@@ -32,7 +32,9 @@ func wantRetryAfter(tb testing.TB, r *Response, want int) {
 // trustLoopback is an env whose loopback peer is a trusted proxy, so tests
 // choose the client address with X-Forwarded-For.
 func trustLoopback(tb testing.TB) *Env {
-	return MustEnv(tb, EnvOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	e := MustEnv(tb, EnvOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	e.Clock.Freeze()
+	return e
 }
 
 // TestLockoutAfter100Failures: a password-only account refuses even the
@@ -138,6 +140,7 @@ func TestSprayBlocksAddress(t *testing.T) {
 // dodges nor triggers a block; from a trusted proxy it names the client.
 func TestForwardedForTrust(t *testing.T) {
 	env := MustEnv(t) // no trusted proxy
+	env.Clock.Freeze()
 	env.MustUser("ada@example.com", "Ada")
 	for i := 1; i <= 21; i++ {
 		// A new spoofed address each time does not dodge the block of the

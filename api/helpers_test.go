@@ -45,12 +45,24 @@ func (b *syncBuffer) String() string {
 }
 
 // testClock is an injectable clock that tests can move forward safely
-// while the server reads it from other goroutines.
-type testClock struct{ offset atomic.Int64 }
+// while the server reads it from other goroutines. It follows real time
+// unless frozen: tests of short delays (throttling's one second) freeze
+// it, so a slow machine cannot let a delay expire between two requests.
+type testClock struct {
+	offset atomic.Int64
+	frozen atomic.Int64 // Unix nanoseconds of the frozen base; 0: real time
+}
 
 func (c *testClock) Now() time.Time {
-	return time.Now().Add(time.Duration(c.offset.Load())).UTC()
+	base := time.Now()
+	if f := c.frozen.Load(); f != 0 {
+		base = time.Unix(0, f)
+	}
+	return base.Add(time.Duration(c.offset.Load())).UTC()
 }
+
+// Freeze stops the clock at the current time; Advance still moves it.
+func (c *testClock) Freeze() { c.frozen.Store(time.Now().UnixNano()) }
 
 func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
