@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/api"
 )
 
 // frame is one server-sent event.
@@ -209,4 +210,40 @@ func TestLiveUpdatesRefused(t *testing.T) {
 	f.Do("GET", path, f.Bob, nil).WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
 	f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/Nope/events", f.Alice, nil).WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
 	f.Do("GET", "/api/v1/notebooks/"+f.MissingNB+"/tables/People/events", f.Alice, nil).WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
+}
+
+// TestLiveHeartbeatAndDrain: an idle stream gets heartbeats (so proxies
+// keep it open), and a server draining for shutdown ends every stream.
+func TestLiveHeartbeatAndDrain(t *testing.T) {
+	defer api.SetLiveHeartbeat(50 * time.Millisecond)()
+	f := MustFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.URL+"/api/v1/notebooks/"+f.NB+"/tables/People/events", nil)
+	req.Header.Set("Authorization", "Bearer "+f.Alice)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	heartbeats := 0
+	for heartbeats < 2 && sc.Scan() {
+		if sc.Text() == ": heartbeat" {
+			heartbeats++
+		}
+	}
+	if heartbeats < 2 {
+		t.Fatalf("an idle stream got %d heartbeats", heartbeats)
+	}
+	f.API.Drain()
+	ended := false
+	for sc.Scan() {
+		if sc.Text() == "event: end" {
+			ended = true
+		}
+	}
+	if !ended {
+		t.Error("draining the server did not end the stream with an end event")
+	}
 }
