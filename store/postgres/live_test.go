@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
 	"testing"
 	"time"
 
@@ -152,5 +154,68 @@ func TestLiveTwoStores(t *testing.T) {
 	case e := <-foreign.Events():
 		t.Fatalf("another instance schema heard %+v", e)
 	default:
+	}
+}
+
+// TestLiveListenerReconnects: when the listener's connection dies, the
+// node reconnects, ends its subscriptions (events sent meanwhile are lost,
+// so clients must reload) and delivers events again to new ones.
+func TestLiveListenerReconnects(t *testing.T) {
+	requirePostgres(t)
+	ctx := context.Background()
+	opts := testOptions()
+	b := openBackendOpts(t, testURL(), opts)
+	st := store.New(b)
+	const email, password = "reconnect@example.com", "a long enough password, surely"
+	u, err := st.CreateUser(ctx, coffer.UserInput{Email: email, Name: "R", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := coffer.WithCaller(ctx, &coffer.Caller{UserID: u.ID, Email: email})
+	nb, err := st.CreateNotebook(owner, "Live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := st.CreateTable(owner, nb.ID, coffer.TableInput{Name: "T", Columns: []coffer.ColumnInput{{Name: "A", Type: coffer.TypeNumber}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := st.Subscribe(ctx, nb.ID, tb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// The listener is the connection whose last statement is the LISTEN
+	// of this instance's channel.
+	h := fnv.New64a()
+	h.Write([]byte(opts.Schema))
+	listen := fmt.Sprintf(`LISTEN "coffer_live_%016x"`, h.Sum64())
+	var killed int
+	if err := b.Pool().QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = $1 AND pid <> pg_backend_pid()", listen).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminate the listener: %d connections, %v", killed, err)
+	}
+	select {
+	case <-sub.Dropped():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the subscription was not ended after the listener's connection died")
+	}
+	again, err := st.Subscribe(ctx, nb.ID, tb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	rec, err := st.CreateRecord(owner, nb.ID, tb.ID, map[string]any{"A": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-again.Events():
+		if e.Record != rec.ID {
+			t.Fatalf("event %+v, want the new record", e)
+		}
+	case <-again.Dropped():
+		t.Fatalf("dropped: %s", again.Reason())
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event after the listener reconnected")
 	}
 }
