@@ -469,11 +469,7 @@ func (s *Store) SetOrgMember(ctx context.Context, orgID, user, role string) (*co
 		if roleRank(role) == 0 || role == roleOperator {
 			return coffer.Invalid("the role is not valid", coffer.FieldError{Field: "role", Message: "must be org-owner, org-admin or member"})
 		}
-		u, _, err := s.resolveUser(ctx, tx, user)
-		if err != nil {
-			return err
-		}
-		cur, err := s.orgRole(ctx, tx, orgID, u.ID)
+		u, cur, err := s.userAndRole(ctx, tx, orgID, user)
 		if err != nil {
 			return err
 		}
@@ -521,11 +517,7 @@ func (s *Store) RemoveOrgMember(ctx context.Context, orgID, user string) error {
 		if err != nil {
 			return err
 		}
-		u, _, err := s.resolveUser(ctx, tx, user)
-		if err != nil {
-			return err
-		}
-		cur, err := s.orgRole(ctx, tx, orgID, u.ID)
+		u, cur, err := s.userAndRole(ctx, tx, orgID, user)
 		if err != nil {
 			return err
 		}
@@ -758,11 +750,7 @@ func (s *Store) AddGroupMember(ctx context.Context, orgID, groupID, user string)
 		if err != nil {
 			return err
 		}
-		u, _, err := s.resolveUser(ctx, tx, user)
-		if err != nil {
-			return err
-		}
-		role, err := s.orgRole(ctx, tx, orgID, u.ID)
+		u, role, err := s.userAndRole(ctx, tx, orgID, user)
 		if err != nil {
 			return err
 		}
@@ -922,4 +910,15 @@ func (s *Store) read(ctx context.Context, op string, fn func(q querier) error) e
 	}
 	defer tx.Rollback()
 	return s.wrap(op, fn(tx))
+}
+
+// userAndRole finds an account by id or e-mail and its role in the
+// organization ("" when not a member). ENOTFOUND for an unknown account.
+func (s *Store) userAndRole(ctx context.Context, q querier, orgID, user string) (*coffer.User, string, error) {
+	u, _, err := s.resolveUser(ctx, q, user)
+	if err != nil {
+		return nil, "", err
+	}
+	role, err := s.orgRole(ctx, q, orgID, u.ID)
+	return u, role, err
 }
