@@ -348,10 +348,15 @@ func (d *Decision) Can(c Capability) bool { return d.Full || len(d.With(c)) > 0 
 // reveal its values, so it is refused.
 func (d *Decision) Filterable(col string) bool { return d.Full || len(d.Readers(col)) > 0 }
 
-// unconditional reports whether one of the conditions matches every row.
-func (d *Decision) unconditional(idx []int) bool {
-	for _, i := range idx {
-		if d.Conds[i].Expr == nil {
+// AllRows reports whether the subject sees every row of the table: full
+// access, or a condition (a role, or a grant without row condition or
+// view filter) that matches every row.
+func (d *Decision) AllRows() bool {
+	if d.Full {
+		return true
+	}
+	for _, c := range d.Conds {
+		if c.Expr == nil {
 			return true
 		}
 	}

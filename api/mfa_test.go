@@ -92,11 +92,16 @@ func (a *softAuthenticator) create(o options, flags byte) map[string]any {
 		a.tb.Fatalf("rp.id = %q, want %q", o.PublicKey.RP.ID, a.rpID)
 	}
 	a.userHandle = o.PublicKey.User.ID
+	// The uncompressed point is 0x04 || X || Y, 32 bytes each on P-256.
+	point, err := a.key.PublicKey.Bytes()
+	if err != nil {
+		a.tb.Fatal(err)
+	}
 	cose, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
 		PublicKeyData: webauthncose.PublicKeyData{KeyType: int64(webauthncose.EllipticKey), Algorithm: int64(webauthncose.AlgES256)},
 		Curve:         1,
-		XCoord:        a.key.PublicKey.X.FillBytes(make([]byte, 32)),
-		YCoord:        a.key.PublicKey.Y.FillBytes(make([]byte, 32)),
+		XCoord:        point[1:33],
+		YCoord:        point[33:65],
 	})
 	if err != nil {
 		a.tb.Fatal(err)

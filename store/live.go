@@ -49,15 +49,7 @@ func (s *Store) SeesAllRows(ctx context.Context, notebook, table string) (bool, 
 	if err != nil {
 		return false, s.wrap("SeesAllRows", err)
 	}
-	if tp.full() {
-		return true, nil
-	}
-	for _, c := range tp.dec.Conds {
-		if c.Expr == nil {
-			return true, nil
-		}
-	}
-	return false, nil
+	return tp.dec.AllRows(), nil
 }
 
 // emit sends the events of a write: inside its transaction on a backend

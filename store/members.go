@@ -150,13 +150,6 @@ func (s *Store) checkSharingPolicy(ctx context.Context, q querier, nb *coffer.No
 	return nil
 }
 
-// memberRow is one row of notebook_members.
-type memberRow struct {
-	p       access.Principal
-	role    string
-	created int64
-}
-
 // userOwners returns the users with the owner role, oldest first. The
 // registry's primary owner counts even without a member row.
 func (s *Store) userOwners(ctx context.Context, q querier, nb *coffer.Notebook) ([]string, error) {

@@ -490,14 +490,5 @@ func allRowsVisible(a *nbAccess, tm *tableMeta) bool {
 	if tm == nil {
 		return true
 	}
-	dec := access.Decide(a.subj, a.grants, access.Table{ID: tm.t.ID, View: func(string) (*coffer.View, bool) { return nil, false }})
-	if dec.Full {
-		return true
-	}
-	for _, c := range dec.Conds {
-		if c.Expr == nil {
-			return true
-		}
-	}
-	return false
+	return access.Decide(a.subj, a.grants, access.Table{ID: tm.t.ID, View: func(string) (*coffer.View, bool) { return nil, false }}).AllRows()
 }
