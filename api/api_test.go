@@ -171,8 +171,7 @@ func TestHappyPath(t *testing.T) {
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		var l recordList
-		l = getList(t, e, rp+"?"+q.Encode(), key)
+		l := getList(t, e, rp+"?"+q.Encode(), key)
 		for _, r := range l.Records {
 			if _, ok := r.Fields["team"]; ok || len(r.Fields) != 2 {
 				t.Errorf("fields=name,age returned %v", r.Fields)
