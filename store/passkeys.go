@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ func (s *Store) SetPublicURL(publicURL string) error {
 	u, err := url.Parse(publicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("passkeys: %q is not an http or https URL", publicURL)
+	}
+	if net.ParseIP(u.Hostname()) != nil {
+		return fmt.Errorf("passkeys are off: WebAuthn needs a host name, not an IP address, in --public-url (e.g. https://coffer.example.com, or http://localhost:%s for a try on this machine)", portOr(u, "8080"))
 	}
 	rp, err := webauthn.New(&webauthn.Config{
 		RPID:          u.Hostname(),
@@ -502,4 +506,12 @@ func (s *Store) passkeyUsed(ctx context.Context, tx querier, parsed *protocol.Pa
 	_, err = tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"passkeys SET credential = ?, last_used_at = ? WHERE credential_id = ?"),
 		string(raw), s.now(), credentialID(cred.ID))
 	return err == nil, err
+}
+
+// portOr returns the port of u, or def.
+func portOr(u *url.URL, def string) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	return def
 }
