@@ -359,3 +359,17 @@ func TestPasskeys(t *testing.T) {
 			WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
 	})
 }
+
+// TestPasskeysNeedAHostName: WebAuthn refuses IP addresses as relying
+// party ids; the server says what to configure instead, and keeps its
+// working configuration.
+func TestPasskeysNeedAHostName(t *testing.T) {
+	e := MustEnv(t)
+	err := e.Store.SetPublicURL("http://127.0.0.1:8080")
+	if err == nil || !strings.Contains(err.Error(), "host name") || !strings.Contains(err.Error(), "http://localhost:8080") {
+		t.Fatalf("SetPublicURL with an IP address: %v", err)
+	}
+	e.MustUser("ada@example.com", "Ada")
+	key := e.MustLogin("ada@example.com")
+	e.Do("POST", "/api/v1/auth/passkeys/register/begin", key, map[string]any{"password": testPassword}).WantStatus(http.StatusOK)
+}
