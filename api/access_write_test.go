@@ -268,3 +268,16 @@ func TestAccessLinks(t *testing.T) {
 	f.Do("POST", "/api/v1/notebooks/"+f.NB+"/tables/Projects/records", f.Bob, map[string]any{"fields": map[string]any{
 		"title": "ok", "people": []string{ids["Linus"]}}}).WantStatus(http.StatusCreated)
 }
+
+// TestAccessViewsNeedSchemaOnTheirTable: the schema right on one table
+// does not let its holder save views on another table.
+func TestAccessViewsNeedSchemaOnTheirTable(t *testing.T) {
+	f := MustFixture(t)
+	bob := f.userID(f.Bob)
+	var teams coffer.Table
+	f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/Teams", f.Alice, nil).WantStatus(http.StatusOK).JSON(&teams)
+	f.sqlGrant("user", bob, f.People, "", "", map[string]string{"*": "read"}, "schema")
+	f.sqlGrant("user", bob, teams.ID, "", "", map[string]string{"*": "read"})
+	f.Do("POST", "/api/v1/notebooks/"+f.NB+"/tables/People/views", f.Bob, map[string]any{"name": "Mine"}).WantStatus(http.StatusCreated)
+	f.Do("POST", "/api/v1/notebooks/"+f.NB+"/tables/Teams/views", f.Bob, map[string]any{"name": "Mine"}).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
+}

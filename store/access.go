@@ -51,29 +51,6 @@ func (a *nbAccess) visible() bool { return a.subj.Role != "" || len(a.grants) > 
 // atLeast reports whether the caller's role is r or stronger.
 func (a *nbAccess) atLeast(r string) bool { return access.MaxRole(a.subj.Role, r) == a.subj.Role }
 
-// can reports whether the caller has capability c somewhere in the
-// notebook, from their role or a grant.
-func (a *nbAccess) can(c access.Capability) bool {
-	if a.atLeast(access.RoleAdmin) {
-		return true
-	}
-	if a.subj.Role == access.RoleEditor {
-		for _, rc := range []access.Capability{access.CapCreate, access.CapDelete, access.CapHistory, access.CapExport} {
-			if rc == c {
-				return true
-			}
-		}
-	}
-	for _, g := range a.grants {
-		for _, gc := range g.Capabilities {
-			if gc == c {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // accessKey is the key of the access cache.
 func accessKey(userID, nbID string) string { return userID + "|" + nbID }
 

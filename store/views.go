@@ -109,10 +109,12 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 	if err != nil {
 		return err
 	}
-	if _, err := s.plan(ctx, nc, nc.db.R, tm); err != nil {
+	tp, err := s.plan(ctx, nc, nc.db.R, tm)
+	if err != nil {
 		return err
 	}
-	if !nc.acc.atLeast(access.RoleEditor) && !nc.acc.can(access.CapSchema) {
+	// Editors save views; otherwise the schema right on this very table.
+	if !nc.acc.atLeast(access.RoleEditor) && !tp.dec.Can(access.CapSchema) {
 		return coffer.Errorf(coffer.EFORBIDDEN, "saving views needs the editor role or the schema right in this notebook")
 	}
 	// Grants may be scoped to views: compiled rights are recomputed, here
