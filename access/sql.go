@@ -25,7 +25,6 @@ type Plan struct {
 	Row    string // the row predicate, e.g. "(t.g0 OR t.g1)", or "1=1"
 	conds  []compiled
 	masks  map[string]string
-	d      *Decision
 	alias  string
 }
 
@@ -40,7 +39,7 @@ type compiled struct {
 // A condition that no longer compiles (a grant made stale by a schema
 // change, e.g. a column deleted since) matches no row: access fails closed.
 func Compile(d *Decision, sch filter.Schema, env filter.Env, dia filter.Dialect, alias string) *Plan {
-	p := &Plan{Full: d.Full, Row: "1=1", masks: map[string]string{}, d: d, alias: alias}
+	p := &Plan{Full: d.Full, Row: "1=1", masks: map[string]string{}, alias: alias}
 	if d.Full {
 		return p
 	}
@@ -156,6 +155,3 @@ func (p *Plan) Cond(i int) (string, []any) {
 	}
 	return p.conds[i].sql, p.conds[i].args
 }
-
-// Decision returns the decision the plan was compiled from.
-func (p *Plan) Decision() *Decision { return p.d }

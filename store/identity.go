@@ -98,9 +98,6 @@ func (s *Store) clearThrottle(ctx context.Context, tx querier, key string) error
 	return err
 }
 
-// tooMany is the answer to a throttled attempt.
-func tooMany(wait time.Duration) error { return coffer.TooMany(wait) }
-
 // event appends an authentication event. A later issue hash-chains these
 // rows; until then they are the audit trail of logins and account changes.
 func (s *Store) event(ctx context.Context, tx querier, kind, userID, email, detail string) error {
@@ -169,22 +166,18 @@ func (s *Store) userPolicy(ctx context.Context, q querier, userID string) (coffe
 
 // secondFactors lists the second factors a user has enrolled.
 func (s *Store) secondFactors(ctx context.Context, q querier, userID string) ([]string, error) {
-	var totp, recovery, passkeys int
-	err := q.QueryRowContext(ctx, s.q("SELECT "+
-		"(SELECT count(*) FROM "+s.inst.Prefix+"totp_secrets WHERE user_id = ? AND confirmed_at IS NOT NULL), "+
-		"(SELECT count(*) FROM "+s.inst.Prefix+"recovery_codes WHERE user_id = ? AND used_at IS NULL), "+
-		"(SELECT count(*) FROM "+s.inst.Prefix+"passkeys WHERE user_id = ?)"), userID, userID, userID).Scan(&totp, &recovery, &passkeys)
+	st, err := s.factorCounts(ctx, q, userID)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	if totp > 0 {
+	if st.TOTP {
 		out = append(out, coffer.FactorTOTP)
 	}
-	if passkeys > 0 {
+	if st.Passkeys > 0 {
 		out = append(out, coffer.FactorPasskey)
 	}
-	if recovery > 0 && (totp > 0 || passkeys > 0) {
+	if st.RecoveryCodes > 0 && (st.TOTP || st.Passkeys > 0) {
 		out = append(out, coffer.FactorRecovery)
 	}
 	return out, nil
@@ -265,22 +258,6 @@ func (s *Store) openSession(ctx context.Context, tx querier, a *account, method 
 		kind = coffer.EventSSOLogin
 	}
 	return sess, s.event(ctx, tx, kind, a.ID, a.Email, detail)
-}
-
-// OpenSession opens a session for an account whose login another component
-// has verified (single sign-on, passkeys). EUNAUTHORIZED for a deactivated
-// or unknown account.
-func (s *Store) OpenSession(ctx context.Context, userID, method string, mfa bool) (*coffer.Session, error) {
-	var sess *coffer.Session
-	err := s.write(ctx, s.inst, "OpenSession", func(tx *wtx) error {
-		a, err := s.loadAccount(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		sess, err = s.openSession(ctx, tx, a, method, mfa)
-		return err
-	})
-	return sess, err
 }
 
 // newChallenge stores a second-factor challenge for the account.

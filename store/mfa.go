@@ -94,7 +94,7 @@ func (s *Store) mfaThrottled(ctx context.Context, op, userID string) error {
 		return s.wrap(op, err)
 	}
 	if wait > 0 {
-		return tooMany(wait)
+		return coffer.TooMany(wait)
 	}
 	return nil
 }

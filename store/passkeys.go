@@ -354,7 +354,7 @@ func (s *Store) BeginPasskeyLogin(ctx context.Context, challenge string) (json.R
 		if err != nil {
 			return nil, s.wrap(op, err)
 		}
-		return nil, tooMany(wait)
+		return nil, coffer.TooMany(wait)
 	}
 	var out json.RawMessage
 	err := s.write(ctx, s.inst, op, func(tx *wtx) error {
@@ -440,7 +440,7 @@ func (s *Store) FinishPasskeyLogin(ctx context.Context, challenge string, creden
 		if err != nil {
 			return nil, s.wrap(op, err)
 		}
-		return nil, tooMany(wait)
+		return nil, coffer.TooMany(wait)
 	}
 	var sess *coffer.Session
 	failed := false

@@ -181,7 +181,7 @@ func (s *Store) ChangePassword(ctx context.Context, current, newPassword string,
 	if wait, err := s.throttledFor(ctx, throttleKey); err != nil {
 		return 0, s.wrap("ChangePassword", err)
 	} else if wait > 0 {
-		return 0, tooMany(wait)
+		return 0, coffer.TooMany(wait)
 	}
 	ok, err := auth.VerifyPassword(ctx, a.hash, current)
 	if err != nil {

@@ -130,7 +130,7 @@ func (s *Store) compilePlan(ctx context.Context, prefix string, q querier, a *nb
 		// out. One that some condition gives read on is shown, NULL where
 		// that condition does not hold (everywhere, when it can never hold
 		// for this caller).
-		if len(dec.Readers(cm.c.ID)) == 0 {
+		if !dec.Filterable(cm.c.ID) {
 			continue
 		}
 		tp.cols = append(tp.cols, cm)
@@ -444,7 +444,7 @@ func (s *Store) filterLinks(ctx context.Context, q querier, tp *tablePlan, recs 
 		if target == nil {
 			continue
 		}
-		if ttp, err := s.planWith(ctx, tp.acc, tp.prefix, q, target); err == nil && (ttp.full() || ttp.row() == "1=1") {
+		if ttp, err := s.planWith(ctx, tp.acc, tp.prefix, q, target); err == nil && ttp.dec.AllRows() {
 			continue // every record of the target is visible
 		}
 		var ids []string

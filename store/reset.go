@@ -47,7 +47,7 @@ func (s *Store) RequestPasswordReset(ctx context.Context, email string) (*coffer
 		return nil, s.wrap("RequestPasswordReset", err)
 	}
 	if wait > 0 {
-		return nil, tooMany(wait)
+		return nil, coffer.TooMany(wait)
 	}
 	_, key, ok := normalizeEmail(email)
 	if len(email) > 320 {
@@ -134,7 +134,7 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) error
 		return s.wrap("ResetPassword", err)
 	}
 	if wait > 0 {
-		return tooMany(wait)
+		return coffer.TooMany(wait)
 	}
 	if !strings.HasPrefix(token, ResetTokenPrefix) || len(token) > 100 {
 		return s.badResetToken(ctx, ip)

@@ -131,7 +131,7 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Logi
 		_ = s.write(ctx, s.inst, "Login", func(tx *wtx) error {
 			return s.event(ctx, tx, coffer.EventLoginThrottled, "", key, "")
 		})
-		return nil, tooMany(wait)
+		return nil, coffer.TooMany(wait)
 	}
 	var a *account
 	var deactivated sql.NullInt64

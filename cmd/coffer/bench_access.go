@@ -85,7 +85,8 @@ func (e *benchEnv) newGrantClient(ctx context.Context) (*benchClient, error) {
 	return c, nil
 }
 
-// getAs and listAs are getOp and listOp for another client.
+// getAs reads one random record by id as client c; listAs reads the list
+// workload's page as c.
 func (e *benchEnv) getAs(c *benchClient) opFunc {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		id := e.sample[rng.IntN(len(e.sample))]

@@ -186,12 +186,7 @@ func (e *benchEnv) loadBatch(ctx context.Context, rng *rand.Rand, from, to int) 
 // lookup, notebook lookup, the SQL, and JSON in and out.
 
 // getOp reads one random record by id.
-func (e *benchEnv) getOp() opFunc {
-	return func(ctx context.Context, rng *rand.Rand) error {
-		id := e.sample[rng.IntN(len(e.sample))]
-		return e.client.do(ctx, "GET", e.records+"/"+id, nil, http.StatusOK, nil)
-	}
-}
+func (e *benchEnv) getOp() opFunc { return e.getAs(e.client) }
 
 // benchFilter, benchSort and benchLimit are the list workload's query.
 const (
@@ -207,12 +202,7 @@ func (e *benchEnv) listURL() string {
 }
 
 // listOp reads the first page of 50 of a filtered, sorted list (no count).
-func (e *benchEnv) listOp() opFunc {
-	u := e.listURL()
-	return func(ctx context.Context, rng *rand.Rand) error {
-		return e.client.do(ctx, "GET", u, nil, http.StatusOK, nil)
-	}
-}
+func (e *benchEnv) listOp() opFunc { return e.listAs(e.client) }
 
 // createOp creates one record; bodies are prepared up front so that the
 // load generator spends its CPU on requests, not on encoding.

@@ -65,7 +65,7 @@ func (n *secondNode) close() error {
 	return err
 }
 
-// getOnNodes reads random records, each request on a random node.
+// getOnNodes is getAs on random nodes: each request goes to one of bases.
 func (e *benchEnv) getOnNodes(bases []string) opFunc {
 	return func(ctx context.Context, rng *rand.Rand) error {
 		id := e.sample[rng.IntN(len(e.sample))]

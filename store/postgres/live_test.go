@@ -71,27 +71,7 @@ func TestLiveTwoStores(t *testing.T) {
 	defer b2.Close()
 	other := store.New(openBackend(t))
 	n1, n2 := store.New(b1), store.New(b2)
-	const email, password = "live@example.com", "a long enough password, surely"
-	if _, err := n1.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Live", Password: password}); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := n1.Login(ctx, email, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c1, err := n1.Authenticate(ctx, sess.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx1 := coffer.WithCaller(ctx, c1)
-	nb, err := n1.CreateNotebook(ctx1, "Live")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := n1.CreateTable(ctx1, nb.ID, coffer.TableInput{Name: "T", Columns: []coffer.ColumnInput{{Name: "A", Type: coffer.TypeNumber}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx1, nb, tb := mustLiveTable(t, n1, "live@example.com")
 	sub, err := n2.Subscribe(ctx, nb.ID, tb.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -166,20 +146,7 @@ func TestLiveListenerReconnects(t *testing.T) {
 	opts := testOptions()
 	b := openBackendOpts(t, testURL(), opts)
 	st := store.New(b)
-	const email, password = "reconnect@example.com", "a long enough password, surely"
-	u, err := st.CreateUser(ctx, coffer.UserInput{Email: email, Name: "R", Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := coffer.WithCaller(ctx, &coffer.Caller{UserID: u.ID, Email: email})
-	nb, err := st.CreateNotebook(owner, "Live")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := st.CreateTable(owner, nb.ID, coffer.TableInput{Name: "T", Columns: []coffer.ColumnInput{{Name: "A", Type: coffer.TypeNumber}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	owner, nb, tb := mustLiveTable(t, st, "reconnect@example.com")
 	sub, err := st.Subscribe(ctx, nb.ID, tb.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -218,4 +185,25 @@ func TestLiveListenerReconnects(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event after the listener reconnected")
 	}
+}
+
+// mustLiveTable creates an account, and as it a notebook with a table T of
+// one number column A; it returns the owner's context.
+func mustLiveTable(t *testing.T, st *store.Store, email string) (context.Context, *coffer.Notebook, *coffer.Table) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := st.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Live", Password: "a long enough password, surely"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := coffer.WithCaller(ctx, &coffer.Caller{UserID: u.ID, Email: u.Email})
+	nb, err := st.CreateNotebook(owner, "Live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := st.CreateTable(owner, nb.ID, coffer.TableInput{Name: "T", Columns: []coffer.ColumnInput{{Name: "A", Type: coffer.TypeNumber}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return owner, nb, tb
 }
