@@ -138,6 +138,9 @@ func CheckNewPassword(password string, r Rules, words []string) []string {
 // Weak applies the strength checks alone (no length or composition rule)
 // to a normalized password. It returns a message safe to show, or "".
 func Weak(pw string, r Rules, words []string) string {
+	if onlyContextWords(pw, words) {
+		return "is too easy to guess: it is made only of your name, e-mail address, organization or \"coffer\"; a few unrelated words make a strong password"
+	}
 	if w := commonCore(pw, words); w != "" {
 		return "is too easy to guess: it is " + w + " with small changes; a few unrelated words make a strong password"
 	}
@@ -153,8 +156,9 @@ func Weak(pw string, r Rules, words []string) string {
 
 // ContextWords returns the words of an account that its password must
 // not be built from: the parts of the name and of the e-mail address
-// (local part and domain, without the top-level domain), and "coffer".
-func ContextWords(name, email string) []string {
+// (local part and domain, without the top-level domain), the names of
+// the account's organizations (orgs), and "coffer".
+func ContextWords(name, email string, orgs ...string) []string {
 	words := []string{"coffer"}
 	add := func(s string) {
 		s = strings.ToLower(strings.TrimSpace(s))
@@ -183,8 +187,59 @@ func ContextWords(name, email string) []string {
 	}
 	for _, l := range labels {
 		add(l)
+		for _, p := range split(l) {
+			add(p)
+		}
+	}
+	for _, o := range orgs {
+		add(o)
+		add(strings.Join(split(o), ""))
+		for _, p := range split(o) {
+			add(p)
+		}
 	}
 	return words
+}
+
+// onlyContextWords reports whether pw is made of context words alone,
+// joined by separators, digits or nothing ("named-example-coffer",
+// "Example2026Named", "namedexample"), as NIST SP 800-63B §3.1.1.2 asks
+// verifiers to refuse. Each run of letters must split into words of the
+// list; at least one letter must be present.
+func onlyContextWords(pw string, words []string) bool {
+	dict := map[string]bool{}
+	longest := 0
+	for _, w := range words {
+		for _, part := range strings.FieldsFunc(strings.ToLower(w), func(c rune) bool { return !unicode.IsLetter(c) }) {
+			if n := utf8.RuneCountInString(part); n >= 3 {
+				dict[part] = true
+				longest = max(longest, n)
+			}
+		}
+	}
+	runs := strings.FieldsFunc(strings.ToLower(pw), func(c rune) bool { return !unicode.IsLetter(c) })
+	if len(runs) == 0 || len(dict) == 0 {
+		return false
+	}
+	for _, run := range runs {
+		if !splitsInto([]rune(run), dict, longest) {
+			return false
+		}
+	}
+	return true
+}
+
+// splitsInto reports whether r is a concatenation of words of dict (each
+// at most longest runes), by dynamic programming over its prefixes.
+func splitsInto(r []rune, dict map[string]bool, longest int) bool {
+	ok := make([]bool, len(r)+1)
+	ok[0] = true
+	for j := 1; j <= len(r); j++ {
+		for i := max(0, j-longest); i < j && !ok[j]; i++ {
+			ok[j] = ok[i] && dict[string(r[i:j])]
+		}
+	}
+	return ok[len(r)]
 }
 
 func lowered(words []string) []string {

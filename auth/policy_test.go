@@ -161,3 +161,50 @@ func TestPatternsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyContextWordsRefused: a password made only of the account's
+// context words (e-mail local part and domain labels, name, organization,
+// "coffer"), in any order, joined by separators, digits or nothing, is
+// refused; one unrelated word among them makes it acceptable again.
+func TestOnlyContextWordsRefused(t *testing.T) {
+	words := auth.ContextWords("Named Person", "named@example.com", "Acme Widgets")
+	parts := []string{"named", "example", "coffer", "person", "acme", "widgets"}
+	joins := []string{"-", ".", "_", " ", "", "2026", "!", "7-"}
+	n := 0
+	for _, a := range parts {
+		for _, b := range parts {
+			for _, c := range parts {
+				for _, j := range joins {
+					pw := a + j + b + j + c
+					if len(pw) < 15 {
+						pw += j + a
+					}
+					for _, p := range []string{pw, strings.ToUpper(pw[:1]) + pw[1:], strings.ToUpper(pw)} {
+						n++
+						msgs := auth.CheckNewPassword(p, auth.Rules{}, words)
+						if len(msgs) == 0 {
+							t.Fatalf("%q made of context words accepted", p)
+						}
+						for _, m := range msgs {
+							if strings.Contains(strings.ToLower(m), strings.ToLower(p)) {
+								t.Errorf("message %q echoes the password", m)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d combinations refused", n)
+	if msgs := auth.CheckNewPassword("named-example-coffer", auth.Rules{}, words); len(msgs) == 0 {
+		t.Error("named-example-coffer accepted for named@example.com")
+	}
+	// The same words are fine for someone else, and a password that adds an
+	// unrelated word is judged on its strength alone.
+	if msgs := auth.CheckNewPassword("named-example-coffer", auth.Rules{}, auth.ContextWords("Bob", "bob@other.org")); len(msgs) != 0 {
+		t.Logf("note (not context words for Bob): %v", msgs)
+	}
+	if msgs := auth.CheckNewPassword("named example tangerine lighthouse", auth.Rules{}, words); len(msgs) != 0 {
+		t.Errorf("password with unrelated words refused: %v", msgs)
+	}
+}

@@ -65,8 +65,12 @@ func (s *Store) checkNewPassword(ctx context.Context, q querier, u passwordOwner
 	if err != nil {
 		return nil, err
 	}
+	orgs, err := s.orgNames(ctx, q, u.ID)
+	if err != nil {
+		return nil, err
+	}
 	var out []coffer.FieldError
-	for _, m := range auth.CheckNewPassword(password, rules, auth.ContextWords(u.Name, u.Email)) {
+	for _, m := range auth.CheckNewPassword(password, rules, auth.ContextWords(u.Name, u.Email, orgs...)) {
 		out = append(out, coffer.FieldError{Field: field, Message: m})
 	}
 	if len(out) > 0 || u.ID == "" || pol.History <= 0 {
@@ -86,6 +90,29 @@ func (s *Store) checkNewPassword(ctx context.Context, q querier, u passwordOwner
 		}
 	}
 	return nil, nil
+}
+
+// orgNames returns the names of the user's organizations (none for a new
+// account), context words a password must not be made of.
+func (s *Store) orgNames(ctx context.Context, q querier, userID string) ([]string, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	rows, err := q.QueryContext(ctx, s.q("SELECT o.name FROM "+s.inst.Prefix+"organizations o JOIN "+s.inst.Prefix+
+		"org_members m ON m.org_id = o.id WHERE m.user_id = ?"), userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 // recentPasswords returns the hash of the user's current password and of

@@ -191,6 +191,9 @@ func testOrgs(t *testing.T, open Opener) {
 		orgCode(t, "wrong current password", err, coffer.EUNAUTHORIZED)
 		_, err = s.ChangePassword(ctx, TestPassword, TestPassword, false)
 		orgCode(t, "same password", err, coffer.EINVALID)
+		// Made only of the organization's name and "coffer" (NIST SP 800-63B context words).
+		_, err = s.ChangePassword(ctx, TestPassword, "Acme-Coffer-Acme-2026-Acme", false)
+		orgCode(t, "password made of the organization's name", err, coffer.EINVALID)
 		const second = "a brand new passphrase here"
 		if _, err := s.ChangePassword(ctx, TestPassword, second, false); err != nil {
 			t.Fatal(err)
