@@ -12,6 +12,7 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,16 +23,50 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 
 // NewID returns a new identifier: prefix followed by 26 lowercase characters
 // that encode a 48-bit millisecond timestamp and 80 random bits. Ids of one
-// kind therefore sort roughly by creation time, and cannot be guessed.
+// kind therefore sort by creation time, and cannot be guessed.
+//
+// Within one process ids are strictly increasing, also within a
+// millisecond: an id made in the same millisecond as the one before (or
+// after the clock stepped back) adds a random amount of up to 2⁴⁸ to the
+// previous id's random part instead of drawing a new one, so records
+// created in one millisecond list in creation order, and each id still
+// holds 48 random bits that its predecessor does not reveal.
 func NewID(prefix string) string {
 	var b [16]byte
+	idMu.Lock()
 	ms := uint64(time.Now().UnixMilli())
-	binary.BigEndian.PutUint64(b[:8], ms<<16)
-	if _, err := rand.Read(b[6:]); err != nil {
+	var r [16]byte
+	if _, err := rand.Read(r[:]); err != nil {
 		panic("coffer: crypto/rand failed: " + err.Error())
 	}
+	if ms > idLast.ms {
+		idLast.ms = ms
+		idLast.hi = uint64(binary.BigEndian.Uint16(r[0:2]))
+		idLast.lo = binary.BigEndian.Uint64(r[2:10])
+	} else {
+		step := binary.BigEndian.Uint64(r[8:16])>>16 | 1 // 1 … 2⁴⁸-1
+		lo := idLast.lo + step
+		if lo < idLast.lo {
+			idLast.hi++
+		}
+		idLast.lo = lo
+		if idLast.hi > 0xffff { // 80 bits used up: borrow the next millisecond
+			idLast.ms++
+			idLast.hi = 0
+		}
+	}
+	binary.BigEndian.PutUint64(b[:8], idLast.ms<<16|idLast.hi)
+	binary.BigEndian.PutUint64(b[8:], idLast.lo)
+	idMu.Unlock()
 	return prefix + idEncoding.EncodeToString(b[:])
 }
+
+// idLast is the last id made by NewID: its millisecond and its 80-bit
+// random part (hi holds the top 16 bits).
+var (
+	idMu   sync.Mutex
+	idLast struct{ ms, hi, lo uint64 }
+)
 
 // ValidID reports whether s looks like an id made by NewID with the prefix.
 // It only checks the shape, so lookups can refuse garbage early.
