@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
 )
@@ -195,7 +197,17 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any, limit i
 	if limit <= 0 {
 		limit = s.cfg.MaxBodyBytes
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return jsonError(err, limit)
+	}
+	if fe := checkJSONText(body); fe != nil {
+		return coffer.Invalid("the request body is not valid UTF-8", *fe)
+	}
+	if t := bytes.TrimSpace(body); bytes.Equal(t, []byte("null")) {
+		return coffer.Invalid("the request body must be a JSON object", coffer.FieldError{Field: "body", Message: "must be a JSON object, not null"})
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
@@ -207,6 +219,52 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any, limit i
 			return jsonError(err, limit)
 		}
 		return coffer.Invalid("the request body must hold one JSON value", coffer.FieldError{Field: "body", Message: "has data after the JSON value"})
+	}
+	return nil
+}
+
+// checkJSONText refuses a body that encoding/json would silently repair:
+// bytes that are not UTF-8, and \u escapes of lone UTF-16 surrogates
+// ("\ud800"), both of which it turns into U+FFFD. Such text is refused
+// with its byte offset rather than stored altered.
+func checkJSONText(body []byte) *coffer.FieldError {
+	if !utf8.Valid(body) {
+		off := 0
+		for off < len(body) {
+			r, n := utf8.DecodeRune(body[off:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			off += n
+		}
+		return &coffer.FieldError{Field: "body", Message: fmt.Sprintf("holds bytes that are not valid UTF-8 at byte %d", off)}
+	}
+	surrogate := func(i int) rune { // the \uXXXX escape at body[i:], or -1
+		if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+			return -1
+		}
+		v, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+		if err != nil {
+			return -1
+		}
+		return rune(v)
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		c := surrogate(i)
+		switch {
+		case c >= 0xd800 && c <= 0xdbff:
+			if lo := surrogate(i + 6); lo >= 0xdc00 && lo <= 0xdfff {
+				i += 11
+				continue
+			}
+			fallthrough
+		case c >= 0xdc00 && c <= 0xdfff:
+			return &coffer.FieldError{Field: "body", Message: fmt.Sprintf("holds a lone UTF-16 surrogate (\\u%04x) at byte %d, which is not a character", c, i)}
+		}
+		i++ // skip the escaped character
 	}
 	return nil
 }

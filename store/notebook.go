@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
@@ -13,9 +12,9 @@ import (
 
 // checkName validates the name of a notebook, table, column or view.
 func checkName(field, name string) (string, *coffer.FieldError) {
-	n := strings.TrimSpace(name)
-	if n == "" || utf8.RuneCountInString(n) > 200 || !utf8.ValidString(n) || strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", &coffer.FieldError{Field: field, Message: "must be 1 to 200 characters, without control characters"}
+	n, msg := coffer.CheckName(name, 200)
+	if msg != "" {
+		return "", &coffer.FieldError{Field: field, Message: msg}
 	}
 	return n, nil
 }

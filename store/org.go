@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
@@ -121,9 +120,9 @@ func (s *Store) resolveUser(ctx context.Context, q querier, ref string) (*coffer
 }
 
 func checkOrgName(name string) (string, *coffer.FieldError) {
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
-		return "", &coffer.FieldError{Field: "name", Message: "must be 1 to 200 characters on one line"}
+	name, msg := coffer.CheckName(name, 200)
+	if msg != "" {
+		return "", &coffer.FieldError{Field: "name", Message: msg}
 	}
 	return name, nil
 }
@@ -557,9 +556,9 @@ func (s *Store) RemoveOrgMember(ctx context.Context, orgID, user string) error {
 }
 
 func checkGroupName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
-		return "", coffer.Invalid("the group is not valid", coffer.FieldError{Field: "name", Message: "must be 1 to 100 characters on one line"})
+	name, msg := coffer.CheckName(name, 100)
+	if msg != "" {
+		return "", coffer.Invalid("the group is not valid", coffer.FieldError{Field: "name", Message: msg})
 	}
 	return name, nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
@@ -49,9 +48,9 @@ func (s *Store) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.Us
 	if !ok {
 		fields = append(fields, coffer.FieldError{Field: "email", Message: "must be a valid e-mail address"})
 	}
-	name := strings.TrimSpace(in.Name)
-	if name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
-		fields = append(fields, coffer.FieldError{Field: "name", Message: "must be 1 to 200 characters on one line"})
+	name, msg := coffer.CheckName(in.Name, 200)
+	if msg != "" {
+		fields = append(fields, coffer.FieldError{Field: "name", Message: msg})
 	}
 	// A new account belongs to no organization yet: the default policy
 	// applies, with its name and e-mail as context words.
