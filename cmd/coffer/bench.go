@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,8 +33,7 @@ type benchConfig struct {
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	var c benchConfig
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench", stderr)
 	fs.IntVar(&c.records, "records", 100_000, "records loaded into the table before the workloads")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measured time of each workload and of each limit")
 	fs.IntVar(&c.concurrency, "concurrency", 32, "concurrent clients (goroutines) of each workload")

@@ -61,13 +61,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			err = cmdUserSessions(ctx, args[2:], stdout, stderr)
 		case len(args) >= 2 && (args[1] == "deactivate" || args[1] == "reactivate"):
 			err = cmdUserActive(ctx, args[1], args[2:], stdout, stderr)
+		case len(args) >= 2 && isHelp(args[1]):
+			fmt.Fprint(stdout, usage)
 		default:
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
 	case "org":
 		err = cmdOrg(ctx, args[1:], stdout, stderr)
-		if errors.Is(err, flag.ErrHelp) && (len(args) < 2 || args[1] != "help") {
+		if errors.Is(err, errUsage) {
 			return 2
 		}
 	case "bench":
@@ -90,6 +92,36 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "help" || arg == "--help" || arg == "-help" || arg == "-h" }
+
+// newFlagSet returns the flag set of a command, whose help (--help) lists
+// each flag as "--name VALUE" with its meaning. VALUE is the word quoted
+// with backquotes in the usage text, or else the flag's name in capitals.
+func newFlagSet(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: coffer %s [flags]\n\nFlags:\n", name)
+		fs.VisitAll(func(f *flag.Flag) {
+			value, help := flag.UnquoteUsage(f)
+			if !strings.Contains(f.Usage, "`") {
+				value = strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+			}
+			line := "  --" + f.Name
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				line += " " + value
+			}
+			fmt.Fprintf(fs.Output(), "%s\n    \t%s", line, strings.ReplaceAll(help, "\n", "\n    \t"))
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				fmt.Fprintf(fs.Output(), " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(fs.Output())
+		})
+	}
+	return fs
 }
 
 // describe renders an error for the terminal: the message and per-field problems.

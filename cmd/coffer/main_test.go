@@ -159,6 +159,34 @@ func TestUsageMessage(t *testing.T) {
 	}
 }
 
+// TestHelp: every command answers --help (and -h) with exit code 0, and
+// names its flags as "--name VALUE" words, never a fragment of the text.
+func TestHelp(t *testing.T) {
+	for _, cmd := range [][]string{
+		{}, {"user"}, {"org"}, {"serve"}, {"user", "create"}, {"user", "reset-password"}, {"user", "deactivate"},
+		{"user", "reactivate"}, {"user", "sessions"}, {"org", "create"}, {"org", "policy"}, {"bench"}, {"migrate"},
+	} {
+		for _, h := range []string{"--help", "-h"} {
+			code, out, errOut := walkRun(t, "", append(append([]string(nil), cmd...), h)...)
+			all := out + errOut
+			if code != 0 {
+				t.Errorf("coffer %v %s: exit %d, want 0: %s", cmd, h, code, all)
+			}
+			if !strings.Contains(all, "Usage") {
+				t.Errorf("coffer %v %s: no usage: %s", cmd, h, all)
+			}
+			if len(cmd) >= 2 || (len(cmd) == 1 && cmd[0] != "user" && cmd[0] != "org") {
+				if !regexp.MustCompile(`(?m)^  --[a-z-]+( [A-Z_]+)?$`).MatchString(all) {
+					t.Errorf("coffer %v %s: flags not listed as --name VALUE: %s", cmd, h, all)
+				}
+				if strings.Contains(all, "coffer user reset-password\n") && strings.Contains(all, "-smtp-url coffer") {
+					t.Errorf("coffer %v %s: a flag named by a fragment of its text: %s", cmd, h, all)
+				}
+			}
+		}
+	}
+}
+
 func TestUserCreate(t *testing.T) {
 	data := t.TempDir()
 	args := []string{"user", "create", "--data", data, "--email", "ada@example.com", "--name", "Ada Lovelace", "--password-stdin"}

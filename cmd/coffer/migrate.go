@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,8 +20,7 @@ import (
 // directory or PostgreSQL URL, either way), then verifies the copy table by
 // table with row counts and checksums.
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("migrate", stderr)
 	from := fs.String("from", "", "source: a SQLite data directory or a postgres:// URL (only read)")
 	to := fs.String("to", "", "destination, empty: a SQLite data directory or a postgres:// URL")
 	if err := fs.Parse(args); err != nil {

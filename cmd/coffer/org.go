@@ -40,8 +40,7 @@ func cliCaller(ctx context.Context) context.Context {
 // adminCommand parses the flags of an administration command and
 // opens the store.
 func adminCommand(ctx context.Context, name string, args []string, stderr io.Writer, define func(fs *flag.FlagSet)) (*store.Store, func() error, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet(name, stderr)
 	define(fs)
 	sc := storeFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +60,10 @@ func required(name string, vals map[string]string) error {
 	}
 	return nil
 }
+
+// errUsage is returned by a command that printed its usage because its
+// arguments were wrong: the exit code is 2.
+var errUsage = errors.New("usage")
 
 func cmdOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx = cliCaller(ctx)
@@ -88,8 +91,12 @@ func cmdOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	switch sub {
 	case "create", "list", "members", "member add", "member remove", "group create", "group list", "group add", "group remove", "policy", "delete":
 	default:
+		if isHelp(sub) {
+			fmt.Fprint(stdout, orgUsage)
+			return flag.ErrHelp
+		}
 		fmt.Fprint(stderr, orgUsage)
-		return flag.ErrHelp
+		return errUsage
 	}
 	st, closeStore, err := adminCommand(ctx, cmd, args, stderr, flags)
 	if err != nil {

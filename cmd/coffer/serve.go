@@ -125,14 +125,13 @@ func parseProxies(list string) ([]netip.Prefix, error) {
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", stderr)
 	addr := fs.String("addr", env("COFFER_ADDR", "127.0.0.1:8080"), "listen address (COFFER_ADDR)")
 	sc := storeFlags(fs)
 	logFormat := fs.String("log-format", env("COFFER_LOG_FORMAT", "text"), "log format: text or json (COFFER_LOG_FORMAT)")
 	publicURL := fs.String("public-url", env("COFFER_PUBLIC_URL", ""), "the URL people use to reach this server, for links in e-mails, SSO redirects and passkeys (COFFER_PUBLIC_URL; default http://<addr>)")
 	proxies := fs.String("trusted-proxies", env("COFFER_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (COFFER_TRUSTED_PROXIES)")
-	smtpURL := fs.String("smtp-url", env("COFFER_SMTP_URL", ""), "SMTP server for e-mail (password reset links): smtp://user:password@host:587?from=coffer@example.com (STARTTLS required) or smtps://… (implicit TLS); tls=none only for a loopback server (COFFER_SMTP_URL; prefer the variable: a flag shows in the process list). Empty: no e-mail, operators reset passwords with `coffer user reset-password`")
+	smtpURL := fs.String("smtp-url", env("COFFER_SMTP_URL", ""), "SMTP server for e-mail (password reset links): smtp://user:password@host:587?from=coffer@example.com (STARTTLS required) or smtps://… (implicit TLS); tls=none only for a loopback server (COFFER_SMTP_URL; prefer the variable: a flag shows in the process list). Empty: no e-mail, operators reset passwords with \"coffer user reset-password\"")
 	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,8 +12,7 @@ import (
 )
 
 func cmdUserCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("user create", stderr)
 	email := fs.String("email", "", "e-mail address (the login)")
 	name := fs.String("name", "", "the person's name")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
@@ -48,8 +46,7 @@ func cmdUserCreate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 // account's sessions, unlocks it, keeps its second factors and records a
 // password.reset event.
 func cmdUserResetPassword(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("user reset-password", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("user reset-password", stderr)
 	email := fs.String("email", "", "e-mail address of the account")
 	fromStdin := fs.Bool("password-stdin", false, "read the new password from the first line of standard input")
 	sc := storeFlags(fs)
