@@ -95,7 +95,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // isHelp reports whether arg asks for help.
-func isHelp(arg string) bool { return arg == "help" || arg == "--help" || arg == "-help" || arg == "-h" }
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "--help" || arg == "-help" || arg == "-h"
+}
 
 // newFlagSet returns the flag set of a command, whose help (--help) lists
 // each flag as "--name VALUE" with its meaning. VALUE is the word quoted
