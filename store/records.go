@@ -329,6 +329,14 @@ func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 	if len(errs) > 0 {
 		return &opError{coffer.EINVALID, errs}, nil
 	}
+	if len(as) == 0 {
+		// A write that changes nothing would still make a new version.
+		field := "fields"
+		if prefix != "" {
+			field = strings.TrimSuffix(prefix, ".")
+		}
+		return &opError{coffer.EINVALID, []coffer.FieldError{{Field: field, Message: "must name at least one column to change"}}}, nil
+	}
 	notFound := &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "id", Message: "record not found"}}}
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return notFound, nil
@@ -631,6 +639,17 @@ func (s *Store) DeleteRecord(ctx context.Context, notebook, table, id string, ve
 	})
 }
 
+// deletedLater reports whether an operation of ops after the i-th deletes
+// the record the i-th names.
+func deletedLater(ops []coffer.BatchOp, i int) bool {
+	for _, op := range ops[i+1:] {
+		if op.Op == coffer.OpDelete && op.ID == ops[i].ID {
+			return true
+		}
+	}
+	return false
+}
+
 // maxBatchErrors bounds the problems one failed batch reports.
 const maxBatchErrors = 100
 
@@ -663,6 +682,11 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			case coffer.OpUpdate:
 				ids[i] = op.ID
 				oe, err = s.updateTx(ctx, tx, sc, tm, tp, by, op.ID, op.Fields, op.Version, prefix+"fields.")
+				if err == nil && oe == nil && code == "" {
+					// The result is the record as this operation left it,
+					// before any later operation of the batch.
+					out.Results[i], err = s.readAs(ctx, tx, tm, tp, op.ID)
+				}
 			case coffer.OpDelete:
 				ids[i] = op.ID
 				if len(op.Fields) > 0 {
@@ -707,17 +731,10 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 				evs = append(evs, live.Event{Record: ids[i], Op: live.OpCreate, Version: out.Results[i].Version})
 				continue
 			}
-			r, err := s.readAs(ctx, tx, tm, tp, ids[i])
-			if err != nil {
-				// An earlier operation of the batch deleted it.
-				if coffer.ErrorCode(err) == coffer.ENOTFOUND {
-					out.Results[i] = &coffer.Record{ID: ids[i]}
-					continue
-				}
-				return nil, err
+			if deletedLater(ops, i) {
+				continue // its delete event tells what happened
 			}
-			out.Results[i] = r
-			evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: r.Version})
+			evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: out.Results[i].Version})
 		}
 		return evs, nil
 	})

@@ -192,7 +192,7 @@ func testClientMistakes(t *testing.T, open Opener) {
 		})
 	}
 	add("a version from the future/UpdateRecord", coffer.EVERSION, func() error {
-		_, err := s.UpdateRecord(ctx, nb, "T", rec.ID, nil, 1<<62)
+		_, err := s.UpdateRecord(ctx, nb, "T", rec.ID, map[string]any{"Name": "y"}, 1<<62)
 		return err
 	})
 	add("options of a column/UpdateColumn", coffer.EINVALID, func() error {

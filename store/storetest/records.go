@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/cofferhq/coffer"
@@ -46,14 +47,18 @@ func testRecords(t *testing.T, open Opener) {
 		if got := MustFindRecord(t, e.ctx, s, e.nb, "People", r.ID); got.Version != 2 || got.Fields["Age"] != json.Number("37") {
 			t.Errorf("record after stale update = %v (version %d), want Age 37 version 2", got.Fields, got.Version)
 		}
-		// Version 0 means any version; an update without fields still bumps it.
+		// Version 0 means any version.
 		u, err = s.UpdateRecord(e.ctx, e.nb, "People", r.ID, map[string]any{"Name": nil}, 0)
 		if err != nil || u.Version != 3 || u.Fields["Name"] != nil {
 			t.Errorf("UpdateRecord with version 0 = %+v, %v; want version 3, Name cleared", u, err)
 		}
-		u, err = s.UpdateRecord(e.ctx, e.nb, "People", r.ID, nil, 3)
+		// An update without fields would change nothing: it is refused and
+		// makes no new version.
+		_, err = s.UpdateRecord(e.ctx, e.nb, "People", r.ID, nil, 3)
+		wantCode(t, err, coffer.EINVALID)
+		u, err = s.UpdateRecord(e.ctx, e.nb, "People", r.ID, map[string]any{"Age": 38}, 3)
 		if err != nil || u.Version != 4 {
-			t.Errorf("UpdateRecord without fields = %+v, %v; want version 4", u, err)
+			t.Errorf("UpdateRecord after a refused empty one = %+v, %v; want version 4", u, err)
 		}
 
 		// Unknown fields are refused and named.
@@ -153,6 +158,13 @@ func testBatch(t *testing.T, open Opener) {
 		if r[1].ID != x.ID || r[2].ID != x.ID || r[2].Version != 3 || r[2].Fields["Name"] != "x2" || r[2].Fields["N"] != json.Number("2") {
 			t.Errorf("results 1, 2 = %+v, %+v; want x at version 3 named x2 with N 2", r[1], r[2])
 		}
+		// Each result is the record as its own operation left it.
+		if r[1].Version != 2 || r[1].Fields["Name"] != "x" || r[1].Fields["N"] != json.Number("2") {
+			t.Errorf("result 1 = %+v; want x at version 2 with N 2, as the first update left it", r[1])
+		}
+		if r[5].Version != 2 || r[5].Fields["N"] != json.Number("5") || r[5].CreatedAt.IsZero() {
+			t.Errorf("result 5 = %+v; want z at version 2 with N 5, as the update left it before the delete", r[5])
+		}
 		if r[3].ID != y.ID || r[6].ID != z.ID || r[5].ID != z.ID {
 			t.Errorf("delete results = %q, %q; want %s, %s", r[3].ID, r[6].ID, y.ID, z.ID)
 		}
@@ -165,6 +177,47 @@ func testBatch(t *testing.T, open Opener) {
 		}
 		for _, id := range []string{r[0].ID, r[4].ID} {
 			MustFindRecord(t, e.ctx, s, e.nb, "T", id)
+		}
+	})
+
+	t.Run("CreationOrder", func(t *testing.T) {
+		t.Parallel()
+		e := newSetup(t, s, "CreationOrder")
+		MustTable(t, e.ctx, s, e.nb, "T", col("N", coffer.TypeNumber))
+		ops := make([]coffer.BatchOp, 200)
+		for i := range ops {
+			ops[i] = coffer.BatchOp{Op: coffer.OpCreate, Fields: map[string]any{"N": i}}
+		}
+		if _, err := s.Batch(e.ctx, e.nb, "T", ops); err != nil {
+			t.Fatal(err)
+		}
+		// Most of them share a millisecond: with no sort they still list in
+		// the order they were created.
+		all := MustListAll(t, e.ctx, s, e.nb, "T", coffer.ListQuery{})
+		for i, r := range all {
+			if r.Fields["N"] != json.Number(fmt.Sprint(i)) {
+				t.Fatalf("record %d of the unsorted list has N %v, want %d", i, r.Fields["N"], i)
+			}
+		}
+	})
+
+	t.Run("NothingToChange", func(t *testing.T) {
+		t.Parallel()
+		e := newSetup(t, s, "NothingToChange")
+		MustTable(t, e.ctx, s, e.nb, "T", col("N", coffer.TypeNumber))
+		x := MustRecord(t, e.ctx, s, e.nb, "T", map[string]any{"N": 1})
+		for _, f := range []map[string]any{nil, {}} {
+			_, err := s.UpdateRecord(e.ctx, e.nb, "T", x.ID, f, 0)
+			if coffer.ErrorCode(err) != coffer.EINVALID || !slices.Contains(errFields(err), "fields") {
+				t.Errorf("UpdateRecord(%v) = %v (fields %v), want invalid naming fields", f, err, coffer.ErrorFields(err))
+			}
+		}
+		_, err := s.Batch(e.ctx, e.nb, "T", []coffer.BatchOp{{Op: coffer.OpUpdate, ID: x.ID, Fields: map[string]any{}}})
+		if coffer.ErrorCode(err) != coffer.EINVALID || !slices.Contains(errFields(err), "operations[0].fields") {
+			t.Errorf("batch update without fields = %v (fields %v), want invalid naming operations[0].fields", err, coffer.ErrorFields(err))
+		}
+		if got := MustFindRecord(t, e.ctx, s, e.nb, "T", x.ID); got.Version != 1 {
+			t.Errorf("version %d after writes that change nothing, want 1", got.Version)
 		}
 	})
 
@@ -256,4 +309,13 @@ func testBatch(t *testing.T, open Opener) {
 			t.Errorf("count = %d, want %d", n, coffer.MaxBatch)
 		}
 	})
+}
+
+// errFields returns the fields named by err's field errors.
+func errFields(err error) []string {
+	var out []string
+	for _, f := range coffer.ErrorFields(err) {
+		out = append(out, f.Field)
+	}
+	return out
 }
