@@ -133,14 +133,15 @@ type assignment struct {
 }
 
 // prepareFields validates the fields of a write. Field names in errors are
-// prefixed with prefix (e.g. "operations[3].fields.").
-func prepareFields(tm *tableMeta, fields map[string]any, prefix string) ([]assignment, []coffer.FieldError) {
+// prefixed with prefix (e.g. "operations[3].fields."). A column hidden from
+// the caller in every row is, to them, not a column of the table.
+func prepareFields(tp *tablePlan, fields map[string]any, prefix string) ([]assignment, []coffer.FieldError) {
 	var out []assignment
 	var errs []coffer.FieldError
 	seen := map[string]bool{}
 	for _, key := range slices.Sorted(maps.Keys(fields)) {
 		raw := fields[key]
-		cm := tm.column(key)
+		cm := tp.visible(key)
 		if cm == nil {
 			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is not a column of this table"})
 			continue
@@ -247,7 +248,7 @@ type opError struct {
 // createTx inserts one record and returns it, built from the values it
 // wrote (no read back).
 func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string, fields map[string]any, prefix string) (*coffer.Record, *opError, error) {
-	as, errs := prepareFields(tm, fields, prefix)
+	as, errs := prepareFields(tp, fields, prefix)
 	if len(errs) > 0 {
 		return nil, &opError{coffer.EINVALID, errs}, nil
 	}
@@ -325,7 +326,7 @@ func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 
 // updateTx changes the given fields of one record.
 func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
-	as, errs := prepareFields(tm, fields, prefix)
+	as, errs := prepareFields(tp, fields, prefix)
 	if len(errs) > 0 {
 		return &opError{coffer.EINVALID, errs}, nil
 	}

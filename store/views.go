@@ -38,6 +38,25 @@ func scanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
 // findView finds a view of table tm by id or name. Columns that were
 // deleted since the view was saved are left out.
 func (s *Store) findView(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
+	v, err := s.findViewRaw(ctx, q, prefix, tm, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	live := v.Columns[:0]
+	for _, id := range v.Columns {
+		if tm.column(id) != nil {
+			live = append(live, id)
+		}
+	}
+	v.Columns = live
+	return v, nil
+}
+
+// findViewRaw is findView keeping the stored column list as it is. The
+// access engine scopes grants with it: a view whose columns were all
+// deleted since still limits its grants to those (now no) columns,
+// where an empty list would mean every column.
+func (s *Store) findViewRaw(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
 	if !utf8.ValidString(idOrName) || strings.ContainsRune(idOrName, 0) {
 		return nil, errViewNotFound // no view can have this name, and some databases refuse the text
 	}
@@ -49,13 +68,6 @@ func (s *Store) findView(ctx context.Context, q querier, prefix string, tm *tabl
 	if err != nil {
 		return nil, err
 	}
-	live := v.Columns[:0]
-	for _, id := range v.Columns {
-		if tm.column(id) != nil {
-			live = append(live, id)
-		}
-	}
-	v.Columns = live
 	return v, nil
 }
 
@@ -130,18 +142,14 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 }
 
 // viewAs returns a view as the caller sees it: without the columns hidden
-// from them, and not at all (ENOTFOUND) when its filter or sort uses a
-// column hidden from them in every row.
+// from them, and not at all (false: the caller is told ENOTFOUND, as for a
+// missing view) when its filter or sort uses a column hidden from them in
+// every row, or a link column whose table they see in part.
 func (s *Store) viewAs(tp *tablePlan, v *coffer.View) (*coffer.View, bool) {
 	if tp.full() {
 		return v, true
 	}
-	sch := tp.schema()
-	if e, err := filter.Parse(v.Filter); err == nil && e != nil {
-		filter.Compile(e, sch, filter.Env{UserID: "x", UserEmail: "x@x.x"}, s.d)
-	}
-	filter.ParseSort(v.Sort, sch)
-	if sch.check("view") != nil {
+	if !s.viewUsable(tp, v) {
 		return nil, false
 	}
 	out := *v
@@ -152,6 +160,27 @@ func (s *Store) viewAs(tp *tablePlan, v *coffer.View) (*coffer.View, bool) {
 		}
 	}
 	return &out, true
+}
+
+// viewUsable reports whether a view's filter and sort compile against the
+// caller's view of the table wherever they compile against the table
+// itself (a view made stale by a schema change stays shown, as to anyone).
+func (s *Store) viewUsable(tp *tablePlan, v *coffer.View) bool {
+	sch := tp.schema()
+	env := filter.Env{UserID: "x", UserEmail: "x@x.x"}
+	if e, err := filter.Parse(v.Filter); err == nil && e != nil {
+		if _, _, err := filter.Compile(e, tp.tm, env, s.d); err == nil {
+			if _, _, err := filter.Compile(e, sch, env, s.d); err != nil {
+				return false
+			}
+		}
+	}
+	if _, err := filter.ParseSort(v.Sort, tp.tm); err == nil {
+		if _, err := filter.ParseSort(v.Sort, sch); err != nil {
+			return false
+		}
+	}
+	return sch.check("view") == nil
 }
 
 func viewNameTaken(name string) error {
