@@ -184,6 +184,11 @@ func exprFields(src string) []string {
 	if err != nil || e == nil {
 		return nil
 	}
+	return exprNames(e)
+}
+
+// exprNames lists the field names (or ids) an expression names.
+func exprNames(e filter.Expr) []string {
 	var out []string
 	operand := func(o filter.Operand) {
 		if f, ok := o.(*filter.FieldRef); ok {

@@ -161,6 +161,18 @@ func prepareFields(tp *tablePlan, fields map[string]any, prefix string) ([]assig
 	return out, errs
 }
 
+// setColumns returns the ids of the columns a (validated) write sets.
+func setColumns(tm *tableMeta, fields map[string]any) []string {
+	out := make([]string, 0, len(fields))
+	for key := range fields {
+		if cm := tm.column(key); cm != nil && !slices.Contains(out, cm.c.ID) {
+			out = append(out, cm.c.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // writeLinks replaces the links of record id for each link assignment,
 // checking that every target exists.
 // Targets the caller cannot see (through tp's access) count as missing:
@@ -613,7 +625,7 @@ func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fi
 		if out, err = s.readAs(ctx, tx, tm, tp, id); err != nil {
 			return nil, err
 		}
-		return []live.Event{{Record: id, Op: live.OpUpdate, Version: out.Version}}, nil
+		return []live.Event{{Record: id, Op: live.OpUpdate, Version: out.Version, Cols: setColumns(tm, fields)}}, nil
 	})
 	return out, err
 }
@@ -718,7 +730,7 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 				return nil, err
 			}
 			out.Results[i] = r
-			evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: r.Version})
+			evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: r.Version, Cols: setColumns(tm, op.Fields)})
 		}
 		return evs, nil
 	})
