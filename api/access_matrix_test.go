@@ -155,8 +155,12 @@ func mustMatrixWorld(t *testing.T) *mxWorld {
 		return m
 	}
 	noNote := []string{"name", "age", "team"}
+	// Explain shows a caller who may not manage grants only the columns
+	// they see somewhere: one hidden in every row is not named.
 	acc := func(name, age, team, note string) map[string]string {
-		return map[string]string{"name": name, "age": age, "team": team, "note": note}
+		m := map[string]string{"name": name, "age": age, "team": team, "note": note}
+		maps.DeleteFunc(m, func(_, a string) bool { return a == "hidden" })
+		return m
 	}
 	for _, c := range w.callers {
 		c.cols, c.visible, c.tables = all, "Ada", []string{"People", "Teams"}
@@ -330,6 +334,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 		gone = http.StatusNoContent
 		no   = http.StatusForbidden
 		nf   = http.StatusNotFound
+		bad  = http.StatusBadRequest // a column hidden in every row: unknown
 	)
 	// A read of a record: exactly the caller's cells, or exactly the
 	// answer of a missing record.
@@ -489,21 +494,21 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				w.wantList(t, c, r, names)
 			}
 		}},
-		// Filters see the caller's cells: a masked note is null to them; by
-		// a column hidden in every row they are refused.
-		{"GET_records_filter_note_eq", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok, ok},
+		// Filters see the caller's cells: a masked note is null to them; a
+		// column hidden in every row is unknown to them (400, as any).
+		{"GET_records_filter_note_eq", mxRow{ok, ok, ok, ok, nf, ok, bad, bad, ok, ok, ok, ok, ok},
 			listFilter(`note = "`+w.ucEmail+`"`, func(m map[string]any) bool { return m["note"] == w.ucEmail })},
-		{"GET_records_filter_note_null", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok, ok},
+		{"GET_records_filter_note_null", mxRow{ok, ok, ok, ok, nf, ok, bad, bad, ok, ok, ok, ok, ok},
 			listFilter(`note is null`, func(m map[string]any) bool { return m["note"] == nil })},
-		{"GET_records_filter_team", mxRow{ok, ok, ok, ok, nf, ok, ok, no, ok, ok, ok, ok, ok},
+		{"GET_records_filter_team", mxRow{ok, ok, ok, ok, nf, ok, ok, bad, ok, ok, ok, ok, ok},
 			listFilter(`team = "blue"`, func(m map[string]any) bool { return m["team"] == "blue" })},
-		{"GET_records_sort_note", mxRow{ok, ok, ok, ok, nf, ok, no, no, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
+		{"GET_records_sort_note", mxRow{ok, ok, ok, ok, nf, ok, bad, bad, ok, ok, ok, ok, ok}, func(t *testing.T, c *mxCaller, want int) {
 			mxStatus(t, w.Do("GET", w.people()+"/records?sort=note", c.key, nil), want)
 		}},
 		{"GET_record_Ada", mxRow{ok, ok, ok, ok, nf, ok, ok, ok, ok, nf, ok, ok, ok}, getRecord("Ada")},
 		{"GET_record_Grace", mxRow{ok, ok, ok, ok, nf, nf, ok, ok, nf, ok, ok, ok, nf}, getRecord("Grace")},
 		{"GET_record_Linus", mxRow{ok, ok, ok, ok, nf, ok, ok, nf, ok, nf, ok, ok, ok}, getRecord("Linus")},
-		{"POST_record", mxRow{made, made, made, no, nf, no, no, no, no, no, no, no, made}, func(t *testing.T, c *mxCaller, want int) {
+		{"POST_record", mxRow{made, made, made, no, nf, no, no, bad, no, no, no, no, made}, func(t *testing.T, c *mxCaller, want int) {
 			n := w.countAll(t)
 			r := w.Do("POST", w.people()+"/records", c.key, map[string]any{"fields": map[string]any{"name": "New", "age": 33, "team": "red"}})
 			if r.Status == made {
@@ -517,7 +522,7 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 				}
 			}
 		}},
-		{"POST_record_out_of_scope", mxRow{made, made, made, no, nf, no, no, no, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"POST_record_out_of_scope", mxRow{made, made, made, no, nf, no, no, bad, no, no, no, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			n := w.countAll(t)
 			r := w.Do("POST", w.people()+"/records", c.key, map[string]any{"fields": map[string]any{"name": "Blue", "team": "blue"}})
 			if r.Status == made {
@@ -536,15 +541,15 @@ func (w *mxWorld) endpoints() []mxEndpoint {
 		}},
 		// Writes are checked after the change too: a row may not leave the
 		// rows of the grant that allows the write.
-		{"PATCH_record_move_out", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"PATCH_record_move_out", mxRow{ok, ok, ok, no, nf, no, no, bad, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			team := map[any]string{"red": "blue", "blue": "red"}[w.aliceFields(t, c.visible)["team"]]
 			patchField(t, c, c.visible, "team", team, want)
 		}},
 		// Write needs write on every changed column.
-		{"PATCH_record_readonly_column", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"PATCH_record_readonly_column", mxRow{ok, ok, ok, no, nf, no, bad, bad, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			patchField(t, c, c.visible, "note", "changed", want)
 		}},
-		{"PATCH_record_two_columns", mxRow{ok, ok, ok, no, nf, no, no, no, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
+		{"PATCH_record_two_columns", mxRow{ok, ok, ok, no, nf, no, bad, bad, no, no, ok, no, no}, func(t *testing.T, c *mxCaller, want int) {
 			before := w.aliceFields(t, c.visible)
 			r := w.Do("PATCH", w.recURL(c.visible), c.key, map[string]any{"fields": map[string]any{"name": "Two", "note": "two"}})
 			if r.Status == ok {
@@ -882,5 +887,150 @@ func TestAccessMatrixSchemaScope(t *testing.T) {
 				t.Errorf("Teams is now %s, was %s", teams(), before)
 			}
 		})
+	}
+}
+
+// TestAccessMatrixSchema extends the matrix with the schema capability
+// and view-scoped grants: schema changes and view edits × roles and grant
+// shapes. A column hidden from the caller answers exactly as an unknown
+// one; a view that scopes a grant, and a column an access rule names,
+// change only by those who may manage grants.
+func TestAccessMatrixSchema(t *testing.T) {
+	const (
+		ok, made, gone     = http.StatusOK, http.StatusCreated, http.StatusNoContent
+		bad, no, nf, unpro = http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity
+	)
+	f := MustFixture(t)
+	nb := "/api/v1/notebooks/" + f.NB
+	people := nb + "/tables/People"
+	names := []string{"owner", "admin", "editor", "viewer", "rowSchema", "viewSchema", "plain"}
+	keys := map[string]string{"owner": f.Alice}
+	ids := map[string]string{}
+	for _, n := range names[1:] {
+		ids[n] = f.MustUser(n+"@example.com", n).ID
+		keys[n] = f.MustLogin(n + "@example.com")
+	}
+	for n, role := range map[string]string{"admin": "admin", "editor": "editor", "viewer": "viewer"} {
+		f.Do("PUT", nb+"/members/"+ids[n], f.Alice, map[string]string{"role": role}).WantStatus(ok)
+	}
+	user := func(n string) map[string]any { return map[string]any{"type": "user", "id": ids[n]} }
+	for _, g := range []map[string]any{
+		// rowSchema: red rows, note hidden, schema right.
+		{"principal": user("rowSchema"), "table": "People", "rows": `team = "red"`, "columns": map[string]any{"note": "none", "*": "write"}, "capabilities": []string{"schema"}},
+		// viewSchema: scoped to Adults (age >= 30; name, age), schema right.
+		{"principal": user("viewSchema"), "table": "People", "view": "Adults", "columns": map[string]any{"*": "read"}, "capabilities": []string{"schema"}},
+		// plain: red rows, every column, no capability.
+		{"principal": user("plain"), "table": "People", "rows": `team = "red"`, "columns": map[string]any{"*": "read"}},
+	} {
+		f.Do("POST", nb+"/grants", f.Alice, g).WantStatus(made)
+	}
+	seq := 0
+	uniq := func(p string) string { seq++; return fmt.Sprintf("%s%d", p, seq) }
+	status := func(t *testing.T, r *Response, want int) bool {
+		t.Helper()
+		r.TB = t
+		if r.Status != want {
+			t.Errorf("%s %s: status %d, want %d; body: %s", r.Method, r.Path, r.Status, want, r.Body)
+			return false
+		}
+		return true
+	}
+	// hiddenLikeUnknown: where the caller gets 404 (or 400 for a list),
+	// the answer about the hidden column is the answer about "nope".
+	likeUnknown := func(t *testing.T, r, unknown *Response, hidden string) {
+		t.Helper()
+		if strings.ReplaceAll(string(r.Body), hidden, "nope") != string(unknown.Body) || r.Status != unknown.Status {
+			t.Errorf("%s %s answers %d %s; an unknown column %d %s", r.Method, r.Path, r.Status, r.Body, unknown.Status, unknown.Body)
+		}
+	}
+	type row [7]int
+	for _, ep := range []struct {
+		name string
+		want row
+		do   func(t *testing.T, key string, want int)
+	}{
+		// A new column: visible to rowSchema (its grant's default is
+		// write), hidden from viewSchema (not a column of Adults).
+		{"PATCH_column_rename", row{ok, ok, no, no, ok, nf, no}, func(t *testing.T, key string, want int) {
+			col := uniq("c")
+			f.Do("POST", people+"/columns", f.Alice, map[string]any{"name": col, "type": "number"}).WantStatus(made)
+			defer f.Do("DELETE", people+"/columns/"+col+"x", f.Alice, nil)
+			defer f.Do("DELETE", people+"/columns/"+col, f.Alice, nil)
+			r := f.Do("PATCH", people+"/columns/"+col, key, map[string]any{"name": col + "x"})
+			if status(t, r, want) && want == nf {
+				likeUnknown(t, r, f.Do("PATCH", people+"/columns/nope", key, map[string]any{"name": col + "x"}), col)
+			}
+		}},
+		// age is named by the filter of Adults, which scopes a grant.
+		{"PATCH_column_named_by_rule", row{ok, ok, no, no, no, no, no}, func(t *testing.T, key string, want int) {
+			r := f.Do("PATCH", people+"/columns/age", key, map[string]any{"name": "years"})
+			if r.Status == ok {
+				defer f.Do("PATCH", people+"/columns/years", f.Alice, map[string]any{"name": "age"}).WantStatus(ok)
+			}
+			status(t, r, want)
+		}},
+		// note is hidden from both schema grantees: unknown to them.
+		{"PATCH_column_retype_dry_run", row{unpro, unpro, no, no, nf, nf, no}, func(t *testing.T, key string, want int) {
+			r := f.Do("PATCH", people+"/columns/note", key, map[string]any{"type": "number", "dry_run": true})
+			if status(t, r, want) && want == nf {
+				likeUnknown(t, r, f.Do("PATCH", people+"/columns/nope", key, map[string]any{"type": "number", "dry_run": true}), "note")
+			}
+		}},
+		{"PATCH_hidden_column", row{ok, ok, no, no, nf, nf, no}, func(t *testing.T, key string, want int) {
+			col := uniq("h")
+			f.Do("POST", people+"/columns", f.Alice, map[string]any{"name": col, "type": "text"}).WantStatus(made)
+			defer f.Do("DELETE", people+"/columns/"+col, f.Alice, nil)
+			// Hidden from viewSchema (not a column of Adults); rowSchema
+			// sees it (its grant's default is write): use note for it.
+			target := col
+			if key == keys["rowSchema"] {
+				target = "note"
+			}
+			r := f.Do("PATCH", people+"/columns/"+target, key, map[string]any{"options": map[string]any{}})
+			if status(t, r, want) && want == nf {
+				likeUnknown(t, r, f.Do("PATCH", people+"/columns/nope", key, map[string]any{"options": map[string]any{}}), target)
+			}
+		}},
+		{"DELETE_hidden_column", row{gone, gone, no, no, gone, nf, no}, func(t *testing.T, key string, want int) {
+			col := uniq("d")
+			f.Do("POST", people+"/columns", f.Alice, map[string]any{"name": col, "type": "text"}).WantStatus(made)
+			defer f.Do("DELETE", people+"/columns/"+col, f.Alice, nil)
+			r := f.Do("DELETE", people+"/columns/"+col, key, nil)
+			if status(t, r, want) && want == nf {
+				likeUnknown(t, r, f.Do("DELETE", people+"/columns/nope", key, nil), col)
+			}
+		}},
+		{"PATCH_scoping_view", row{ok, ok, no, no, no, no, no}, func(t *testing.T, key string, want int) {
+			r := f.Do("PATCH", people+"/views/Adults", key, map[string]any{"filter": "", "columns": []string{}})
+			if r.Status == ok {
+				defer f.Do("PATCH", people+"/views/Adults", f.Alice, map[string]any{"filter": "age >= 30", "columns": []string{"name", "age"}}).WantStatus(ok)
+			}
+			status(t, r, want)
+		}},
+		{"DELETE_scoping_view", row{gone, gone, no, no, no, no, no}, func(t *testing.T, key string, want int) {
+			v := uniq("Scope")
+			f.Do("POST", people+"/views", f.Alice, map[string]any{"name": v, "filter": "age > 1"}).WantStatus(made)
+			defer f.Do("DELETE", people+"/views/"+v, f.Alice, nil)
+			var g coffer.Grant
+			f.Do("POST", nb+"/grants", f.Alice, map[string]any{"principal": user("plain"), "table": "People", "view": v}).WantStatus(made).JSON(&g)
+			defer f.Do("DELETE", nb+"/grants/"+g.ID, f.Alice, nil)
+			status(t, f.Do("DELETE", people+"/views/"+v, key, nil), want)
+		}},
+		{"PATCH_free_view", row{ok, ok, ok, no, ok, ok, no}, func(t *testing.T, key string, want int) {
+			v := uniq("Free")
+			f.Do("POST", people+"/views", f.Alice, map[string]any{"name": v, "filter": "age > 1"}).WantStatus(made)
+			defer f.Do("DELETE", people+"/views/"+v, f.Alice, nil)
+			status(t, f.Do("PATCH", people+"/views/"+v, key, map[string]any{"filter": ""}), want)
+		}},
+		{"GET_records_sort_hidden", row{ok, ok, ok, ok, bad, bad, ok}, func(t *testing.T, key string, want int) {
+			r := f.Do("GET", people+"/records?sort=note", key, nil)
+			if status(t, r, want) && want == bad {
+				likeUnknown(t, r, f.Do("GET", people+"/records?sort=nope", key, nil), "note")
+			}
+		}},
+	} {
+		for i, n := range names {
+			t.Run(ep.name+"/"+n, func(t *testing.T) { ep.do(t, keys[n], ep.want[i]) })
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -225,6 +226,9 @@ func (w *accessWorld) randomCase(rng *rand.Rand) propCase {
 			}
 		}
 		g.View = rng.IntN(4) == 0
+		if rng.IntN(3) == 0 {
+			g.Caps = []string{"schema"}
+		}
 		c.grants = append(c.grants, g)
 	}
 	return c
@@ -408,8 +412,17 @@ func (w *accessWorld) check(t *testing.T, c propCase, rng *rand.Rand) string {
 			return fmt.Sprintf("list of a table the caller cannot see: status %d, want 404: %s", resp.Status, resp.Body)
 		}
 	case hidden:
-		if resp.Status != http.StatusForbidden {
-			return fmt.Sprintf("list filtered or sorted (%q, %q) by a column hidden in every row: status %d, want 403: %s", fsrc, ssrc, resp.Status, resp.Body)
+		// Exactly the answer for an unknown column of the same length.
+		uf, us := fsrc, ssrc
+		for _, col := range propCols {
+			if !readable[col] {
+				uf, us = strings.ReplaceAll(uf, col, unknownName(col)), strings.ReplaceAll(us, col, unknownName(col))
+			}
+		}
+		uq := url.Values{"filter": {uf}, "sort": {us}, "limit": {"1000"}, "count": {"true"}}
+		unknown := w.Do("GET", "/api/v1/notebooks/"+w.nb+"/tables/Staff/records?"+uq.Encode(), c.user.key, nil)
+		if resp.Status != http.StatusBadRequest || !sameUnknown(resp.Body, unknown.Body, readable) {
+			return fmt.Sprintf("list filtered or sorted (%q, %q) by a column hidden in every row: %d %s; an unknown column answers %d %s", fsrc, ssrc, resp.Status, resp.Body, unknown.Status, unknown.Body)
 		}
 	default:
 		if resp.Status != http.StatusOK {
@@ -474,7 +487,31 @@ func (w *accessWorld) check(t *testing.T, c propCase, rng *rand.Rand) string {
 			return fmt.Sprintf("get of record %s: %s", id, d)
 		}
 	}
-	return w.checkWrite(t, c, rng)
+	if d := w.checkWrite(t, c, rng); d != "" {
+		return d
+	}
+	if !visibleTable {
+		return ""
+	}
+	if d := w.checkSchema(t, c, rows, readable); d != "" {
+		return d
+	}
+	return w.checkLive(t, c, rng, rows)
+}
+
+// unknownName is a name of no column, as long as col.
+func unknownName(col string) string { return strings.Repeat("z", len(col)) }
+
+// sameUnknown reports whether an answer about hidden columns is the answer
+// about unknown ones, once their names are swapped.
+func sameUnknown(hidden, unknown []byte, readable map[string]bool) bool {
+	h := string(hidden)
+	for _, col := range propCols {
+		if !readable[col] {
+			h = strings.ReplaceAll(h, `\"`+col+`\"`, `\"`+unknownName(col)+`\"`)
+		}
+	}
+	return h == string(unknown)
 }
 
 // checkWrite tries one random update and compares the answer, and the
@@ -580,10 +617,17 @@ func (w *accessWorld) checkWrite(t *testing.T, c propCase, rng *rand.Rand) strin
 			allowed = true
 		}
 	}
+	unknownCol := false
+	_, readable := w.reference(t, c)
+	for col := range change {
+		unknownCol = unknownCol || !readable[col]
+	}
 	want := http.StatusOK
 	switch {
 	case !visible && len(conds) == 0 && !w.hasApplicable(c):
 		want = http.StatusNotFound // not even the notebook
+	case unknownCol:
+		want = http.StatusBadRequest // a column hidden in every row is unknown
 	case !visible:
 		want = http.StatusNotFound
 	case !allowed:
@@ -659,4 +703,231 @@ func (w *accessWorld) env(c propCase) filter.Env {
 		groups = append(groups, "GROUP"+g[len(g)-1:])
 	}
 	return filter.Env{UserID: c.user.id, UserEmail: c.user.email, UserGroups: groups}
+}
+
+// caller's applicable grants of a case.
+func (w *accessWorld) applicable(c propCase) []propGrant {
+	var out []propGrant
+	for _, g := range c.grants {
+		if (g.PrincipalType == "user" && g.PrincipalID == c.user.id) ||
+			(g.PrincipalType == "group" && slices.Contains(w.groupsOf[c.user.id], g.PrincipalID)) ||
+			(g.PrincipalType == "members" && c.role != "") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// owned reads every record as the owner, by id.
+func (w *accessWorld) owned(t *testing.T) map[string]map[string]any {
+	var list struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	w.Do("GET", "/api/v1/notebooks/"+w.nb+"/tables/Staff/records?limit=1000", w.owner, nil).WantStatus(http.StatusOK).JSON(&list)
+	out := map[string]map[string]any{}
+	for _, raw := range list.Records {
+		r := w.stored(t, raw)
+		out[r["id"].(string)] = r
+	}
+	return out
+}
+
+// checkSchema tries schema changes and a view edit as the caller: on a
+// column hidden from them in every row, exactly the answers for an unknown
+// column; on a column named by an access rule (any grant's condition, or
+// the view Adults when it scopes a grant), a refusal unless they manage
+// grants (never, here); otherwise a conversion report naming exactly the
+// records whose cell they read and that fail, or conversion_blocked when
+// only cells they cannot read fail. Nothing is changed by a refusal.
+func (w *accessWorld) checkSchema(t *testing.T, c propCase, rows map[string]map[string]bool, readable map[string]bool) string {
+	hasSchema, anyView := false, false
+	for _, g := range w.applicable(c) {
+		hasSchema = hasSchema || slices.Contains(g.Caps, "schema")
+	}
+	refs := map[string]bool{}
+	for _, g := range c.grants {
+		for _, col := range filterCols(g.Rows) {
+			refs[col] = true
+		}
+		anyView = anyView || g.View
+	}
+	if anyView {
+		for _, col := range []string{"owner", "age", "note"} {
+			refs[col] = true
+		}
+	}
+	before := w.owned(t)
+	base := "/api/v1/notebooks/" + w.nb + "/tables/Staff/columns/"
+	for _, col := range propCols {
+		target := map[string]any{"type": "number"}
+		if w.cols[col].Type == coffer.TypeNumber {
+			target = map[string]any{"type": "single_select", "options": map[string]any{"choices": []string{"x"}}}
+		}
+		dry := map[string]any{"dry_run": true}
+		for k, v := range target {
+			dry[k] = v
+		}
+		reqs := []struct {
+			method string
+			body   any
+		}{{"PATCH", map[string]any{"name": col + "_r"}}, {"PATCH", dry}, {"PATCH", target}, {"DELETE", nil}}
+		if !readable[col] {
+			for _, rq := range reqs {
+				got := w.Do(rq.method, base+col, c.user.key, rq.body)
+				got2 := w.Do(rq.method, base+w.cols[col].ID, c.user.key, rq.body)
+				unknown := w.Do(rq.method, base+unknownName(col), c.user.key, rq.body)
+				if !sameUnknown(got.Body, unknown.Body, readable) || got.Status != unknown.Status || got2.Status != unknown.Status || !bytes.Equal(got2.Body, unknown.Body) {
+					return fmt.Sprintf("%s of hidden column %s %v: %d %s; an unknown column answers %d %s", rq.method, col, rq.body, got.Status, got.Body, unknown.Status, unknown.Body)
+				}
+			}
+			continue
+		}
+		if !hasSchema || refs[col] {
+			for _, rq := range reqs {
+				if r := w.Do(rq.method, base+col, c.user.key, rq.body); r.Status != http.StatusForbidden {
+					return fmt.Sprintf("%s of column %s %v without the right to change it (schema %v, named by a rule %v): %d %s", rq.method, col, rq.body, hasSchema, refs[col], r.Status, r.Body)
+				}
+			}
+			continue
+		}
+		// The reference report: every stored value fails this conversion.
+		var seen []string
+		hiddenFail := false
+		for id, r := range before {
+			if r[col] == nil {
+				continue
+			}
+			if cells, ok := rows[id]; ok && cells[col] {
+				seen = append(seen, "records."+id)
+			} else {
+				hiddenFail = true
+			}
+		}
+		sort.Strings(seen)
+		for _, body := range []map[string]any{dry, target} {
+			r := w.Do("PATCH", base+col, c.user.key, body)
+			var p problem
+			json.Unmarshal(r.Body, &p)
+			switch {
+			case len(seen) > 0:
+				got := p.fieldNames()
+				if r.Status != http.StatusUnprocessableEntity || p.Code != coffer.ECONVERSION || strings.Join(got, ",") != strings.Join(seen, ",") ||
+					!strings.HasPrefix(p.Detail, fmt.Sprintf("%d value(s)", len(seen))) {
+					return fmt.Sprintf("conversion of %s %v: %d %s; the reference reports %v", col, body, r.Status, r.Body, seen)
+				}
+			case hiddenFail:
+				if r.Status != http.StatusUnprocessableEntity || p.Code != coffer.ECONVERSIONBLOCKED || len(p.Errors) != 0 {
+					return fmt.Sprintf("conversion of %s %v failing on hidden cells only: %d %s, want conversion_blocked", col, body, r.Status, r.Body)
+				}
+			default:
+				if body["dry_run"] == nil {
+					continue // would convert: not tried for real
+				}
+				if r.Status != http.StatusOK {
+					return fmt.Sprintf("dry run of %s %v: %d %s, want 200", col, body, r.Status, r.Body)
+				}
+			}
+		}
+		// A rename there and back.
+		for _, names := range [][2]string{{col, col + "_r"}, {col + "_r", col}} {
+			if r := w.Do("PATCH", base+names[0], c.user.key, map[string]any{"name": names[1]}); r.Status != http.StatusOK {
+				return fmt.Sprintf("rename of %s to %s: %d %s", names[0], names[1], r.Status, r.Body)
+			}
+		}
+	}
+	if after := w.owned(t); !reflect.DeepEqual(after, before) {
+		return "the caller's schema changes changed the records"
+	}
+	// A view edit that would widen a grant scoped to it.
+	views := "/api/v1/notebooks/" + w.nb + "/tables/Staff/views/"
+	r := w.Do("PATCH", views+"Adults", c.user.key, map[string]any{"filter": "", "columns": []string{}})
+	want := http.StatusOK
+	switch {
+	case c.role != "editor" && !hasSchema:
+		want = http.StatusForbidden
+	case !readable["age"]:
+		want = http.StatusNotFound // its filter names a column hidden from them
+	case anyView:
+		want = http.StatusForbidden // it scopes a grant
+	}
+	if r.Status != want {
+		return fmt.Sprintf("PATCH of the view Adults: %d %s, want %d", r.Status, r.Body, want)
+	}
+	if want == http.StatusNotFound {
+		if miss := w.Do("PATCH", views+"Nope", c.user.key, map[string]any{"filter": "", "columns": []string{}}); !bytes.Equal(miss.Body, r.Body) {
+			return fmt.Sprintf("PATCH of a view hidden from the caller: %s; a missing view: %s", r.Body, miss.Body)
+		}
+	}
+	if want == http.StatusOK {
+		w.Do("PATCH", views+"Adults", w.owner, map[string]any{"filter": "age >= 30", "columns": []string{"owner", "age", "note"}}).WantStatus(http.StatusOK)
+	} else if d := w.Do("DELETE", views+"Adults", c.user.key, nil); d.Status != want {
+		return fmt.Sprintf("DELETE of the view Adults: %d %s, want %d", d.Status, d.Body, want)
+	}
+	return ""
+}
+
+// checkLive follows the table as the caller while the owner changes a
+// cell hidden from them (in a column no condition of theirs names), then
+// one they read: the first event must be the second change, exactly as
+// the reference masks the record.
+func (w *accessWorld) checkLive(t *testing.T, c propCase, rng *rand.Rand, rows map[string]map[string]bool) string {
+	named := map[string]bool{}
+	for _, g := range w.applicable(c) {
+		for _, col := range filterCols(g.Rows) {
+			named[col] = true
+		}
+		if g.View {
+			named["age"] = true
+		}
+	}
+	type cell struct {
+		i   int
+		col string
+	}
+	var hiddenCells, seenCells []cell
+	for i, r := range w.records {
+		cells := rows[r["id"].(string)]
+		for _, col := range propCols {
+			if named[col] || col == "owner" || col == "team" {
+				continue
+			}
+			if cells[col] {
+				seenCells = append(seenCells, cell{i, col})
+			} else {
+				hiddenCells = append(hiddenCells, cell{i, col})
+			}
+		}
+	}
+	if len(hiddenCells) == 0 || len(seenCells) == 0 {
+		return ""
+	}
+	s := openStreamAt(w.Env, c.user.key, w.nb, "Staff")
+	defer s.cancel()
+	set := func(ce cell) {
+		v := any(rng.IntN(100000))
+		if ce.col == "note" {
+			v = fmt.Sprintf("n%d", rng.IntN(1000))
+		}
+		id := w.records[ce.i]["id"].(string)
+		w.Do("PATCH", w.recURL(id), w.owner, map[string]any{"fields": map[string]any{ce.col: v}}).WantStatus(http.StatusOK)
+		w.records[ce.i] = w.stored(t, w.Do("GET", w.recURL(id), w.owner, nil).WantStatus(http.StatusOK).Body)
+	}
+	h := hiddenCells[rng.IntN(len(hiddenCells))]
+	v := seenCells[rng.IntN(len(seenCells))]
+	set(h)
+	set(v)
+	fr := s.next()
+	id := w.records[v.i]["id"].(string)
+	_, readable := w.reference(t, c)
+	if fr.event != "update" {
+		return fmt.Sprintf("live: first frame %+v after a hidden change of %s and a visible one of %s", fr, h.col, v.col)
+	}
+	got := w.stored(t, []byte(fr.data))
+	if got["id"] != id {
+		return fmt.Sprintf("live: the change of hidden cell %s of %s was sent: %s", h.col, w.records[h.i]["id"], fr.data)
+	}
+	if d := diffFields(withoutID(got), masked(w.records[v.i], rows[id], readable)); d != "" {
+		return fmt.Sprintf("live: event of %s: %s", id, d)
+	}
+	return ""
 }

@@ -89,8 +89,8 @@ func TestAccessWrites(t *testing.T) {
 	if strings.Contains(p.Detail, "36") {
 		t.Errorf("refusal %q echoes a value", p.Detail)
 	}
-	// Writing a hidden column: refused the same way, without its value.
-	f.Do("PATCH", url(ada), f.Bob, map[string]any{"fields": map[string]any{"note": "x"}}).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
+	// Writing a hidden column: to him, not a column of the table.
+	f.Do("PATCH", url(ada), f.Bob, map[string]any{"fields": map[string]any{"note": "x"}}).WantProblem(http.StatusBadRequest, coffer.EINVALID)
 	if r := f.record(f.Alice, ada); r["age"] != float64(36) || r["note"] != "hello" {
 		t.Errorf("after refused writes Ada is %v", r)
 	}
@@ -147,10 +147,10 @@ func TestAccessWrites(t *testing.T) {
 		t.Errorf("a failed batch changed the record count from %d to %d", before, after)
 	}
 
-	// Filters and sorts by the hidden column are refused; by visible ones
-	// they see the caller's values only.
-	f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/People/records?filter="+urlq(`note = "hello"`), f.Bob, nil).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
-	f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/People/records?sort=note", f.Bob, nil).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
+	// Filters and sorts by the hidden column answer as for an unknown
+	// column; by visible ones they see the caller's values only.
+	f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/People/records?filter="+urlq(`note = "hello"`), f.Bob, nil).WantProblem(http.StatusBadRequest, coffer.EINVALID)
+	f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/People/records?sort=note", f.Bob, nil).WantProblem(http.StatusBadRequest, coffer.EINVALID)
 	list := f.Do("GET", "/api/v1/notebooks/"+f.NB+"/tables/People/records?count=true&filter="+urlq(`age > 0`), f.Bob, nil).WantStatus(http.StatusOK).Map()
 	if total := list["total"].(float64); total != 2 { // Ada and Linus; Rosa has no age
 		t.Errorf("Bob counts %v red rows over 0, want 2", total)

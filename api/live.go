@@ -19,6 +19,9 @@ type LiveService interface {
 	Subscribe(ctx context.Context, notebook, table string) (*live.Subscription, error)
 	// SeesAllRows reports whether the caller sees every row of the table.
 	SeesAllRows(ctx context.Context, notebook, table string) (bool, error)
+	// Noticeable reports whether the caller can notice an update: false
+	// when it is confined to cells hidden from them.
+	Noticeable(ctx context.Context, notebook, table string, e live.Event) (bool, error)
 }
 
 // Timing of live-update streams (variables for tests).
@@ -49,7 +52,8 @@ func (s *Server) sameOrigin(r *http.Request, origin string) bool {
 // server-sent events. Every event is checked again when it is sent, as the
 // caller, with the caller's key authenticated again: records come as the
 // caller reads them (hidden columns absent, masked cells null), records
-// the caller cannot see are not mentioned, deletes go only to callers who
+// the caller cannot see are not mentioned, updates confined to cells
+// hidden from the caller are not sent, deletes go only to callers who
 // see every row, and a session that ended or a table no longer visible
 // ends the stream ("event: end").
 func (s *Server) recordEvents(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +171,15 @@ func (s *Server) liveFrame(base context.Context, key string, t *coffer.Table, e 
 	}
 	switch e.Op {
 	case live.OpCreate, live.OpUpdate:
+		// A change confined to cells hidden from the caller: not a word.
+		if seen, err := s.svc.Live.Noticeable(ctx, t.NotebookID, t.ID, e); err != nil {
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return "", "the table is no longer visible to you"
+			}
+			return "", "the server cannot check access right now"
+		} else if !seen {
+			return "", ""
+		}
 		rec, err := s.svc.Records.FindRecord(ctx, t.NotebookID, t.ID, e.Record)
 		if err != nil {
 			if coffer.ErrorCode(err) == coffer.ENOTFOUND {

@@ -28,20 +28,26 @@ type stream struct {
 // end of the test, before the server stops.
 func openStream(f *Fixture, key, table string) *stream {
 	f.TB.Helper()
+	return openStreamAt(f.Env, key, f.NB, table)
+}
+
+// openStreamAt is openStream on any notebook of a server.
+func openStreamAt(e *Env, key, nb, table string) *stream {
+	e.TB.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.URL+"/api/v1/notebooks/"+f.NB+"/tables/"+table+"/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+"/api/v1/notebooks/"+nb+"/tables/"+table+"/events", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Origin", f.URL)
+	req.Header.Set("Origin", e.URL)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()
-		f.TB.Fatalf("open stream: %v", err)
+		e.TB.Fatalf("open stream: %v", err)
 	}
 	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") || res.Header.Get("Cache-Control") != "no-store" {
 		cancel()
-		f.TB.Fatalf("open stream: status %d, headers %v", res.StatusCode, res.Header)
+		e.TB.Fatalf("open stream: status %d, headers %v", res.StatusCode, res.Header)
 	}
-	s := &stream{tb: f.TB, frames: make(chan frame, 64), cancel: cancel}
+	s := &stream{tb: e.TB, frames: make(chan frame, 64), cancel: cancel}
 	go func() {
 		defer res.Body.Close()
 		defer close(s.frames)
@@ -63,7 +69,7 @@ func openStream(f *Fixture, key, table string) *stream {
 			}
 		}
 	}()
-	f.TB.Cleanup(cancel)
+	e.TB.Cleanup(cancel)
 	return s
 }
 

@@ -28,20 +28,21 @@ type Problem struct {
 
 // statusOf maps error codes to HTTP statuses.
 var statusOf = map[string]int{
-	coffer.EINVALID:      http.StatusBadRequest,
-	coffer.ENOTFOUND:     http.StatusNotFound,
-	coffer.ECONFLICT:     http.StatusConflict,
-	coffer.EVERSION:      http.StatusConflict,
-	coffer.ECONVERSION:   http.StatusUnprocessableEntity,
-	coffer.EUNAUTHORIZED: http.StatusUnauthorized,
-	coffer.EFORBIDDEN:    http.StatusForbidden,
-	coffer.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	coffer.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	coffer.ETOOMANY:      http.StatusTooManyRequests,
-	coffer.ERESTRICTED:   http.StatusForbidden,
-	coffer.EINTERNAL:     http.StatusInternalServerError,
-	codeMethod:           http.StatusMethodNotAllowed,
-	codeMediaType:        http.StatusUnsupportedMediaType,
+	coffer.EINVALID:           http.StatusBadRequest,
+	coffer.ENOTFOUND:          http.StatusNotFound,
+	coffer.ECONFLICT:          http.StatusConflict,
+	coffer.EVERSION:           http.StatusConflict,
+	coffer.ECONVERSION:        http.StatusUnprocessableEntity,
+	coffer.ECONVERSIONBLOCKED: http.StatusUnprocessableEntity,
+	coffer.EUNAUTHORIZED:      http.StatusUnauthorized,
+	coffer.EFORBIDDEN:         http.StatusForbidden,
+	coffer.ETOOLARGE:          http.StatusRequestEntityTooLarge,
+	coffer.EUNAVAILABLE:       http.StatusServiceUnavailable,
+	coffer.ETOOMANY:           http.StatusTooManyRequests,
+	coffer.ERESTRICTED:        http.StatusForbidden,
+	coffer.EINTERNAL:          http.StatusInternalServerError,
+	codeMethod:                http.StatusMethodNotAllowed,
+	codeMediaType:             http.StatusUnsupportedMediaType,
 }
 
 // writeProblem sends a problem document. Internal errors are logged with

@@ -33,6 +33,10 @@ type Event struct {
 	Op       string `json:"o"` // OpCreate, OpUpdate or OpDelete
 	// Version is the record's version after the change (0 for a delete).
 	Version int64 `json:"v,omitempty"`
+	// Cols are the ids of the columns an update set (none for a create or
+	// a delete): whoever delivers the event tells a reader nothing of a
+	// change confined to cells hidden from them.
+	Cols []string `json:"c,omitempty"`
 }
 
 // DefaultBuffer is the events a subscriber may fall behind by before it is dropped.
@@ -166,12 +170,19 @@ func (b *Broker) Subscribers() int {
 
 // Chunks encodes events as JSON arrays of at most max bytes each (a
 // PostgreSQL notification's payload must stay under 8000 bytes). An event
-// is far smaller than any sensible max.
+// is far smaller than any sensible max, unless it lists the columns of an
+// update of hundreds of columns: then it is sent without them.
 func Chunks(evs []Event, max int) [][]byte {
 	var out [][]byte
 	cur := []byte{'['}
 	for _, e := range evs {
 		b, _ := json.Marshal(e) // ids and a number: cannot fail
+		if len(b)+2 > max && e.Cols != nil {
+			// Too many columns to list: the event no longer says which,
+			// and readers are told of it as of any change they may see.
+			e.Cols = nil
+			b, _ = json.Marshal(e)
+		}
 		if len(cur) > 1 && len(cur)+len(b)+2 > max {
 			out = append(out, append(cur, ']'))
 			cur = []byte{'['}

@@ -2,6 +2,7 @@ package live
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 )
 
@@ -65,7 +66,7 @@ func TestChunks(t *testing.T) {
 		}
 		got = append(got, part...)
 	}
-	if len(got) != len(evs) || got[499] != evs[499] {
+	if len(got) != len(evs) || !reflect.DeepEqual(got[499], evs[499]) {
 		t.Fatalf("round trip lost events: %d", len(got))
 	}
 	if Chunks(nil, 7900) != nil {

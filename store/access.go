@@ -7,6 +7,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/filter"
 )
 
 // nbAccess is what a caller may do in one notebook: their role and the
@@ -174,4 +175,113 @@ func (s *Store) loadGrants(ctx context.Context, q querier, nbID string) ([]store
 		out = append(out, g)
 	}
 	return out, rows.Err()
+}
+
+// exprFields lists the field names (or ids) a filter expression names; none
+// when it does not parse.
+func exprFields(src string) []string {
+	e, err := filter.Parse(src)
+	if err != nil || e == nil {
+		return nil
+	}
+	return exprNames(e)
+}
+
+// exprNames lists the field names (or ids) an expression names.
+func exprNames(e filter.Expr) []string {
+	var out []string
+	operand := func(o filter.Operand) {
+		if f, ok := o.(*filter.FieldRef); ok {
+			out = append(out, f.Name)
+		}
+	}
+	var walk func(e filter.Expr)
+	walk = func(e filter.Expr) {
+		switch e := e.(type) {
+		case *filter.Or:
+			for _, t := range e.Terms {
+				walk(t)
+			}
+		case *filter.And:
+			for _, t := range e.Terms {
+				walk(t)
+			}
+		case *filter.Not:
+			walk(e.X)
+		case *filter.Compare:
+			operand(e.Left)
+			operand(e.Right)
+		}
+	}
+	walk(e)
+	return out
+}
+
+// namesSchema records the names a sort asks for; every name is a field.
+type namesSchema struct{ names []string }
+
+func (n *namesSchema) Field(name string) (*filter.Field, bool) {
+	n.names = append(n.names, name)
+	return &filter.Field{Name: name, Type: coffer.TypeText, SQL: "NULL"}, true
+}
+
+// sortFields lists the field names (or ids) a sort names.
+func sortFields(src string) []string {
+	var n namesSchema
+	filter.ParseSort(src, &n)
+	return n.names
+}
+
+// accessRefs are what the notebook's access rules refer to on one table:
+// the names (name keys) used by the row conditions of grants on it (or on
+// every table) and by the filters and sorts of views that scope grants,
+// the columns (ids) those names and the scoping views' column lists
+// resolve to, and the scoping views.
+type accessRefs struct {
+	names map[string]bool
+	cols  map[string]bool
+	views map[string]bool
+}
+
+// accessRefsOf collects the access references of tm from every grant of
+// the notebook (not only the caller's: nobody may change what defines
+// another's access either). q reads the notebook's views.
+func (s *Store) accessRefsOf(ctx context.Context, q querier, prefix, nbID string, tm *tableMeta) (*accessRefs, error) {
+	grants, err := s.loadGrants(ctx, s.inst.R, nbID)
+	if err != nil {
+		return nil, err
+	}
+	r := &accessRefs{names: map[string]bool{}, cols: map[string]bool{}, views: map[string]bool{}}
+	name := func(n string) {
+		r.names[nameKey(n)] = true
+		if cm := tm.column(n); cm != nil {
+			r.cols[cm.c.ID] = true
+		}
+	}
+	for _, g := range grants {
+		if g.TableID != "" && g.TableID != tm.t.ID {
+			continue
+		}
+		for _, n := range exprFields(g.Rows) {
+			name(n)
+		}
+		if g.ViewID == "" || g.TableID == "" {
+			continue
+		}
+		r.views[g.ViewID] = true
+		v, err := s.findViewRaw(ctx, q, prefix, tm, g.ViewID)
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range append(exprFields(v.Filter), sortFields(v.Sort)...) {
+			name(n)
+		}
+		for _, id := range v.Columns {
+			r.cols[id] = true
+		}
+	}
+	return r, nil
 }

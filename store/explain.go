@@ -66,7 +66,7 @@ func (s *Store) Explain(ctx context.Context, notebook string, q coffer.ExplainQu
 		if v, ok := views[id]; ok {
 			return v, v != nil
 		}
-		v, err := s.findView(ctx, nc.db.R, nc.db.Prefix, tm, id)
+		v, err := s.findViewRaw(ctx, nc.db.R, nc.db.Prefix, tm, id)
 		if err != nil {
 			v = nil
 		}
@@ -115,6 +115,9 @@ func (s *Store) Explain(ctx context.Context, notebook string, q coffer.ExplainQu
 		src := coffer.AccessSource{Source: cd.Source, Conditional: cd.Expr != nil}
 		if g, ok := byID[cd.Source]; ok {
 			src.Grant = grantOut(nc.nb.ID, g)
+			if !manager {
+				hideColumns(src.Grant, tm, d)
+			}
 		}
 		if q.Record != "" {
 			m := matches[i]
@@ -124,6 +127,10 @@ func (s *Store) Explain(ctx context.Context, notebook string, q coffer.ExplainQu
 		out.Visible = out.Visible || matches[i]
 	}
 	for _, cm := range tm.cols {
+		if !manager && !d.Filterable(cm.c.ID) {
+			// Hidden from the caller in every row: to them, no column.
+			continue
+		}
 		ca := coffer.ColumnAccess{Column: cm.c.ID, Name: cm.c.Name, Access: coffer.AccessHidden, ReadBy: []string{}, WriteBy: []string{}}
 		for i, cd := range conds {
 			if !matches[i] {
@@ -205,4 +212,26 @@ func (s *Store) explainRecord(ctx context.Context, nc *nbConn, tm *tableMeta, d 
 		}
 	}
 	return nil
+}
+
+// hideColumns removes from a grant shown to a caller who may not manage
+// grants what names the columns hidden from them in every row (d is their
+// decision): their rights on such columns, and a row condition that names
+// one (shown as "", the grant still marked conditional).
+func hideColumns(g *coffer.Grant, tm *tableMeta, d *access.Decision) {
+	hidden := func(name string) bool {
+		cm := tm.column(name)
+		return cm != nil && !d.Filterable(cm.c.ID)
+	}
+	for k := range g.Columns {
+		if k != "*" && (tm.column(k) == nil || hidden(k)) {
+			delete(g.Columns, k)
+		}
+	}
+	for _, n := range exprFields(g.Rows) {
+		if hidden(n) {
+			g.Rows = ""
+			break
+		}
+	}
 }

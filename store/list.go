@@ -164,15 +164,22 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 	sortSrc := q.Sort
 	fields := q.Fields
 	if q.View != "" {
-		v, err := s.findView(ctx, rq, nc.db.Prefix, tm, q.View)
+		stored, err := s.findView(ctx, rq, nc.db.Prefix, tm, q.View)
 		if err != nil {
 			return nil, err
+		}
+		// As the caller sees it: a view that filters or sorts on a column
+		// hidden from them is, to them, a view that does not exist, and
+		// the hidden columns it shows are left out, unnamed.
+		v, ok := s.viewAs(tp, stored)
+		if !ok {
+			return nil, errViewNotFound
 		}
 		filters = append(filters, v.Filter)
 		if sortSrc == "" {
 			sortSrc = v.Sort
 		}
-		if fields == nil && len(v.Columns) > 0 {
+		if fields == nil && len(stored.Columns) > 0 {
 			fields = v.Columns
 		}
 	}
@@ -204,7 +211,7 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 	}
 	env := nc.acc.subj.Env()
 	// Filters and sorts see the caller's view of the table: a masked cell
-	// is NULL to them, a column hidden in every row is refused.
+	// is NULL to them, a column hidden in every row is unknown to them.
 	sch := tp.schema()
 	var wheres []string
 	for _, src := range filters {

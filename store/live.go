@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/cofferhq/coffer/live"
 )
@@ -71,15 +72,88 @@ func (s *Store) published(evs []live.Event) {
 }
 
 // lastPerRecord keeps one event per record: its last change in the write.
+// An update keeps the columns set by every update of the record in the
+// write.
 func lastPerRecord(evs []live.Event) []live.Event {
-	seen := make(map[string]bool, len(evs))
+	seen := make(map[string]int, len(evs))
 	var out []live.Event
 	for _, e := range slices.Backward(evs) {
-		if !seen[e.Record] {
-			seen[e.Record] = true
-			out = append(out, e)
+		if i, ok := seen[e.Record]; ok {
+			if last := &out[i]; last.Op == live.OpUpdate && e.Op == live.OpUpdate {
+				for _, c := range e.Cols {
+					if !slices.Contains(last.Cols, c) {
+						last.Cols = append(last.Cols, c)
+					}
+				}
+			}
+			continue
 		}
+		seen[e.Record] = len(out)
+		out = append(out, e)
 	}
 	slices.Reverse(out)
 	return out
+}
+
+// Noticeable reports whether the caller can notice the update e of a
+// record: false when every column it set is hidden from them in that
+// record (after the change) and none of those columns is named by a
+// condition of their access, so that their view of the record (before and
+// after) is the same, values and visibility alike; true otherwise, and for
+// events that do not say which columns they set. Whoever delivers live
+// events sends nothing for an update the reader cannot notice.
+func (s *Store) Noticeable(ctx context.Context, notebook, table string, e live.Event) (bool, error) {
+	if e.Op != live.OpUpdate || len(e.Cols) == 0 {
+		return true, nil
+	}
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return false, s.wrap("Noticeable", err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(table)
+	if err != nil {
+		return false, err
+	}
+	tp, err := s.plan(ctx, nc, nc.db.R, tm)
+	if err != nil {
+		return false, s.wrapNotFound("Noticeable", err)
+	}
+	if tp.full() {
+		return true, nil
+	}
+	// A column that decides which rows or cells the caller sees: its
+	// change may show or hide something.
+	for _, cd := range tp.dec.Conds {
+		if cd.Expr == nil {
+			continue
+		}
+		for _, n := range exprNames(cd.Expr) {
+			if cm := tm.column(n); cm != nil && slices.Contains(e.Cols, cm.c.ID) {
+				return true, nil
+			}
+		}
+	}
+	var masks []string
+	for _, id := range e.Cols {
+		cm := tp.visible(id)
+		if cm == nil {
+			continue // hidden in every row
+		}
+		m := tp.p.Readable(cm.c.ID)
+		if m == "" {
+			return true, nil
+		}
+		masks = append(masks, m)
+	}
+	if len(masks) == 0 {
+		return false, nil
+	}
+	args := append(append([]any(nil), tp.args...), e.Record)
+	var n int
+	err = nc.db.R.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+tp.from+" WHERE "+tp.row()+" AND t.id = ? AND ("+strings.Join(masks, " OR ")+")"), args...).Scan(&n)
+	if err != nil {
+		return false, s.wrap("Noticeable", err)
+	}
+	return n > 0, nil
 }

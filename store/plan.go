@@ -90,7 +90,7 @@ func (s *Store) compilePlan(ctx context.Context, prefix string, q querier, a *nb
 		if g.ViewID == "" || g.TableID != tm.t.ID {
 			continue
 		}
-		v, err := s.findView(ctx, q, prefix, tm, g.ViewID)
+		v, err := s.findViewRaw(ctx, q, prefix, tm, g.ViewID)
 		switch {
 		case err == nil:
 			views[v.ID] = v
@@ -161,18 +161,20 @@ func (s *Store) compilePlan(ctx context.Context, prefix string, q querier, a *nb
 // row is the row predicate (no arguments of its own).
 func (tp *tablePlan) row() string { return tp.p.Row }
 
-// schema returns the filter schema of the caller's view of the table: masked
-// cells are NULL, and columns hidden in every row are recorded in denied.
+// schema returns the filter schema of the caller's view of the table:
+// masked cells are NULL, and columns hidden in every row do not exist.
 func (tp *tablePlan) schema() *planSchema { return &planSchema{tp: tp} }
 
 // planSchema is a filter.Schema over the caller's view of a table.
 type planSchema struct {
 	tp      *tablePlan
-	denied  []string
 	partial []string // link columns to a table the caller sees in part
 }
 
-// Field implements filter.Schema.
+// Field implements filter.Schema. A column hidden from the caller in every
+// row is, to them, a column that does not exist: by name or by id it is
+// unknown (and its name, should it be a system field's, names that field),
+// so filters, sorts and views answer exactly as for any unknown column.
 func (ps *planSchema) Field(name string) (*filter.Field, bool) {
 	tm := ps.tp.tm
 	cm := tm.column(name)
@@ -188,24 +190,31 @@ func (ps *planSchema) Field(name string) (*filter.Field, bool) {
 		}
 		return f, true
 	}
-	ps.denied = append(ps.denied, cm.c.Name)
-	// A stand-in that compiles; the query is refused before it runs.
-	f := *cm.field
-	f.SQL, f.Empty = "NULL", "1=1"
-	f.Contains = func(string) string { return "1=0" }
-	return &f, true
+	f, ok := tm.fields[name] // system fields only
+	return f, ok
 }
 
-// check refuses a query that named columns hidden from the caller in every
-// row: filtering or sorting on them would reveal their values.
+// check refuses a query that named link columns whose linked table the
+// caller sees in part: filtering on them would reveal hidden links.
 func (ps *planSchema) check(what string) error {
 	if len(ps.partial) > 0 {
 		return coffer.Errorf(coffer.EFORBIDDEN, "the %s uses the link column %q, whose linked table you see only in part: it cannot be used to filter or sort", what, ps.partial[0])
 	}
-	if len(ps.denied) == 0 {
+	return nil
+}
+
+// visible returns the column of tm named (by name or id) idOrName if the
+// caller may read it in some row, nil otherwise: a column hidden from
+// them in every row is, to them, a column that does not exist.
+func (tp *tablePlan) visible(idOrName string) *colMeta {
+	cm := tp.tm.column(idOrName)
+	if cm == nil || tp.full() {
+		return cm
+	}
+	if _, ok := tp.fields[cm.c.ID]; !ok {
 		return nil
 	}
-	return coffer.Errorf(coffer.EFORBIDDEN, "the %s uses the column %q, which is hidden from you: it cannot be used to filter or sort", what, ps.denied[0])
+	return cm
 }
 
 // selectPlanned is the SELECT list of a record as the caller sees it: every

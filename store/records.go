@@ -133,14 +133,15 @@ type assignment struct {
 }
 
 // prepareFields validates the fields of a write. Field names in errors are
-// prefixed with prefix (e.g. "operations[3].fields.").
-func prepareFields(tm *tableMeta, fields map[string]any, prefix string) ([]assignment, []coffer.FieldError) {
+// prefixed with prefix (e.g. "operations[3].fields."). A column hidden from
+// the caller in every row is, to them, not a column of the table.
+func prepareFields(tp *tablePlan, fields map[string]any, prefix string) ([]assignment, []coffer.FieldError) {
 	var out []assignment
 	var errs []coffer.FieldError
 	seen := map[string]bool{}
 	for _, key := range slices.Sorted(maps.Keys(fields)) {
 		raw := fields[key]
-		cm := tm.column(key)
+		cm := tp.visible(key)
 		if cm == nil {
 			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is not a column of this table"})
 			continue
@@ -158,6 +159,18 @@ func prepareFields(tm *tableMeta, fields map[string]any, prefix string) ([]assig
 		out = append(out, assignment{cm, v})
 	}
 	return out, errs
+}
+
+// setColumns returns the ids of the columns a (validated) write sets.
+func setColumns(tm *tableMeta, fields map[string]any) []string {
+	out := make([]string, 0, len(fields))
+	for key := range fields {
+		if cm := tm.column(key); cm != nil && !slices.Contains(out, cm.c.ID) {
+			out = append(out, cm.c.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // writeLinks replaces the links of record id for each link assignment,
@@ -247,7 +260,7 @@ type opError struct {
 // createTx inserts one record and returns it, built from the values it
 // wrote (no read back).
 func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string, fields map[string]any, prefix string) (*coffer.Record, *opError, error) {
-	as, errs := prepareFields(tm, fields, prefix)
+	as, errs := prepareFields(tp, fields, prefix)
 	if len(errs) > 0 {
 		return nil, &opError{coffer.EINVALID, errs}, nil
 	}
@@ -325,7 +338,7 @@ func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 
 // updateTx changes the given fields of one record.
 func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
-	as, errs := prepareFields(tm, fields, prefix)
+	as, errs := prepareFields(tp, fields, prefix)
 	if len(errs) > 0 {
 		return &opError{coffer.EINVALID, errs}, nil
 	}
@@ -620,7 +633,7 @@ func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fi
 		if out, err = s.readAs(ctx, tx, tm, tp, id); err != nil {
 			return nil, err
 		}
-		return []live.Event{{Record: id, Op: live.OpUpdate, Version: out.Version}}, nil
+		return []live.Event{{Record: id, Op: live.OpUpdate, Version: out.Version, Cols: setColumns(tm, fields)}}, nil
 	})
 	return out, err
 }
@@ -734,7 +747,7 @@ func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.
 			if deletedLater(ops, i) {
 				continue // its delete event tells what happened
 			}
-			evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: out.Results[i].Version})
+			evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: out.Results[i].Version, Cols: setColumns(tm, op.Fields)})
 		}
 		return evs, nil
 	})

@@ -372,7 +372,31 @@ func (s *Store) UpdateTable(ctx context.Context, notebook, table string, upd cof
 		out = &t
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return s.tableOut(ctx, notebook, out)
+}
+
+// tableOut returns t, as just changed, without the columns hidden from
+// the caller.
+func (s *Store) tableOut(ctx context.Context, notebook string, t *coffer.Table) (*coffer.Table, error) {
+	nc, err := s.openNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.wrap("UpdateTable", err)
+	}
+	defer nc.release()
+	tm, err := nc.schema.table(t.ID)
+	if err != nil {
+		return nil, err
+	}
+	seen, err := s.tableAs(ctx, nc, tm)
+	if err != nil {
+		return nil, s.wrapNotFound("UpdateTable", err)
+	}
+	out := *t
+	out.Columns = seen.Columns
+	return &out, nil
 }
 
 // DeleteTable deletes a table, its records, its views and its link junctions.
@@ -381,6 +405,19 @@ func (s *Store) DeleteTable(ctx context.Context, notebook, table string) error {
 		tm, err := sc.table(table)
 		if err != nil {
 			return err
+		}
+		if !nc.acc.atLeast(access.RoleAdmin) {
+			// Its views go with it: one that scopes a grant changes only
+			// by those who may manage grants.
+			refs, err := s.accessRefsOf(ctx, tx, nc.db.Prefix, nc.nb.ID, tm)
+			if err != nil {
+				return err
+			}
+			for id := range refs.views {
+				if _, err := s.findViewRaw(ctx, tx, nc.db.Prefix, tm, id); err == nil {
+					return errScopingView
+				}
+			}
 		}
 		for _, other := range sc.tables {
 			if other == tm {
@@ -418,6 +455,16 @@ func (s *Store) CreateColumn(ctx context.Context, notebook, table string, in cof
 		}
 		if errs := s.checkColumn(-1, &in, sc, "", ""); len(errs) > 0 {
 			return coffer.Invalid("the column is not valid", errs...)
+		}
+		tp, err := s.schemaPlan(ctx, nc, tx, tm)
+		if err != nil {
+			return err
+		}
+		if err := s.checkLinkTarget(ctx, nc, tx, sc, tp, &in); err != nil {
+			return err
+		}
+		if err := s.guardAccessRefs(ctx, nc, tx, tm, nil, in.Name); err != nil {
+			return err
 		}
 		if tm.column(in.Name) != nil {
 			return &coffer.Error{Code: coffer.ECONFLICT, Message: "a column with this name already exists",
@@ -468,24 +515,22 @@ func (s *Store) dropColumnSQL(ctx context.Context, tx *wtx, prefix string, tm *t
 	return nil
 }
 
-// column finds a table and one of its columns, by id or name.
-func (sc *schema) column(table, column string) (*tableMeta, *colMeta, error) {
-	tm, err := sc.table(table)
-	if err != nil {
-		return nil, nil, err
-	}
-	cm := tm.column(column)
-	if cm == nil {
-		return nil, nil, coffer.Errorf(coffer.ENOTFOUND, "column not found")
-	}
-	return tm, cm, nil
-}
-
 // DeleteColumn deletes a column and its values.
 func (s *Store) DeleteColumn(ctx context.Context, notebook, table, column string) error {
 	return s.schemaChange(ctx, notebook, table, "DeleteColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
-		tm, cm, err := sc.column(table, column)
+		tm, err := sc.table(table)
 		if err != nil {
+			return err
+		}
+		tp, err := s.schemaPlan(ctx, nc, tx, tm)
+		if err != nil {
+			return err
+		}
+		cm, err := columnAs(tp, tm, column)
+		if err != nil {
+			return err
+		}
+		if err := s.guardAccessRefs(ctx, nc, tx, tm, cm, ""); err != nil {
 			return err
 		}
 		if err := s.dropColumnSQL(ctx, tx, nc.db.Prefix, tm, cm); err != nil {
@@ -506,7 +551,15 @@ const MaxConversionErrors = 100
 func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
 	var out *coffer.Column
 	err := s.schemaChange(ctx, notebook, table, "UpdateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
-		tm, cm, err := sc.column(table, column)
+		tm, err := sc.table(table)
+		if err != nil {
+			return err
+		}
+		tp, err := s.schemaPlan(ctx, nc, tx, tm)
+		if err != nil {
+			return err
+		}
+		cm, err := columnAs(tp, tm, column)
 		if err != nil {
 			return err
 		}
@@ -535,7 +588,15 @@ func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string
 				Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another column of the table"}}}
 		}
 		next := &coffer.Column{ID: old.ID, Name: in.Name, Type: in.Type, Options: in.Options, CreatedAt: old.CreatedAt}
-		if err := s.convertColumn(ctx, tx, nc.db.Prefix, tm, cm, next); err != nil {
+		if next.Name != old.Name || next.Type != old.Type || !optionsEqual(next.Options, old.Options) {
+			if err := s.guardAccessRefs(ctx, nc, tx, tm, cm, next.Name); err != nil {
+				return err
+			}
+		}
+		if err := s.checkLinkTarget(ctx, nc, tx, sc, tp, &in); err != nil {
+			return err
+		}
+		if err := s.convertColumn(ctx, tx, nc.db.Prefix, tm, cm, next, tp); err != nil {
 			return err
 		}
 		opts, err := json.Marshal(next.Options)
@@ -569,11 +630,19 @@ func isSelect(t coffer.ColumnType) bool {
 
 // convertColumn changes the stored values of cm to the type and options of
 // next. When any value cannot be converted it returns ECONVERSION naming
-// the records, and the caller's transaction is rolled back.
-func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *tableMeta, cm *colMeta, next *coffer.Column) error {
+// the records, and the caller's transaction is rolled back. tp is the
+// caller's view of the table (nil: they see everything): the report names
+// and counts only the cells they may read; when only cells they may not
+// read fail, the change is refused with ECONVERSIONBLOCKED, which names
+// and counts nothing.
+func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *tableMeta, cm *colMeta, next *coffer.Column, tp *tablePlan) error {
 	old := cm.c
 	if old.Type == next.Type && optionsEqual(old.Options, next.Options) {
 		return nil
+	}
+	readable, err := s.readableCells(ctx, tx, tp, cm)
+	if err != nil {
+		return err
 	}
 	if old.Type == coffer.TypeLink || next.Type == coffer.TypeLink {
 		if old.Type != next.Type {
@@ -584,22 +653,60 @@ func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *t
 			return coffer.Invalid("the column is not valid", coffer.FieldError{Field: "options.table", Message: "cannot change the table a link column points to"})
 		}
 		if old.Options.Multiple && !next.Options.Multiple {
-			rows, err := tx.QueryContext(ctx, "SELECT src FROM "+cm.junction+" GROUP BY src HAVING count(*) > 1 ORDER BY src LIMIT "+fmt.Sprint(MaxConversionErrors))
+			rows, err := tx.QueryContext(ctx, "SELECT src, dst FROM "+cm.junction+" WHERE src IN (SELECT src FROM "+cm.junction+" GROUP BY src HAVING count(*) > 1) ORDER BY src, dst")
 			if err != nil {
 				return err
 			}
-			var fields []coffer.FieldError
+			links := map[string][]string{}
+			var srcs, dsts []string
 			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
+				var src, dst string
+				if err := rows.Scan(&src, &dst); err != nil {
 					rows.Close()
 					return err
 				}
-				fields = append(fields, coffer.FieldError{Field: "records." + id, Message: "links to more than one record"})
+				if len(links[src]) == 0 {
+					srcs = append(srcs, src)
+				}
+				links[src] = append(links[src], dst)
+				dsts = append(dsts, dst)
 			}
 			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			// What the caller sees of a link cell: only the linked records
+			// they may see.
+			seen := func(string) bool { return true }
+			if tp != nil {
+				vis, err := s.visibleIDs(ctx, tx, tp.acc, tp.prefix, tm.sc.byID[old.Options.Table], dsts)
+				if err != nil {
+					return err
+				}
+				seen = func(id string) bool { return vis[id] }
+			}
+			var fields []coffer.FieldError
+			hidden := false
+			for _, src := range srcs {
+				n := 0
+				for _, dst := range links[src] {
+					if seen(dst) {
+						n++
+					}
+				}
+				if readable != nil && !readable[src] || n < 2 {
+					hidden = true
+					continue
+				}
+				if len(fields) < MaxConversionErrors {
+					fields = append(fields, coffer.FieldError{Field: "records." + src, Message: "links to more than one record"})
+				}
+			}
 			if len(fields) > 0 {
 				return &coffer.Error{Code: coffer.ECONVERSION, Message: "some records link to several records; the column cannot hold only one", Fields: fields}
+			}
+			if hidden {
+				return errConversionBlocked(next.Type)
 			}
 		}
 		return nil
@@ -618,7 +725,7 @@ func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *t
 	}
 	var changes []change
 	var fields []coffer.FieldError
-	failed := 0
+	failed, hiddenFailed := 0, false
 	rows, err := tx.QueryContext(ctx, "SELECT id, "+cm.phys+" FROM "+tm.sql+" WHERE "+cm.phys+" IS NOT NULL ORDER BY id")
 	if err != nil {
 		return err
@@ -631,6 +738,10 @@ func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *t
 			return err
 		}
 		nv, err := value.Convert(old, next, v)
+		if err != nil && readable != nil && !readable[id] {
+			hiddenFailed = true
+			continue
+		}
 		if err != nil {
 			failed++
 			if len(fields) < MaxConversionErrors {
@@ -647,6 +758,9 @@ func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *t
 	if failed > 0 {
 		return &coffer.Error{Code: coffer.ECONVERSION,
 			Message: fmt.Sprintf("%d value(s) cannot be converted to %s; nothing was changed", failed, next.Type), Fields: fields}
+	}
+	if hiddenFailed {
+		return errConversionBlocked(next.Type)
 	}
 	if s.d.ColumnType(old.Type) != s.d.ColumnType(next.Type) || indexable(old.Type) != indexable(next.Type) {
 		// A new physical type: replace the column, then write the converted values.
@@ -670,8 +784,109 @@ func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *t
 	return nil
 }
 
+// errConversionBlocked refuses a type change that fails only on cells the
+// caller may not read: it neither names nor counts them.
+func errConversionBlocked(t coffer.ColumnType) error {
+	return coffer.Errorf(coffer.ECONVERSIONBLOCKED, "some values you cannot see cannot be converted to %s; nothing was changed (someone who sees the whole column can make this change)", t)
+}
+
+// readableCells returns the ids of the records in which the caller (tp;
+// nil: everything) may read the column cm, or nil when they read it in
+// every record.
+func (s *Store) readableCells(ctx context.Context, tx *wtx, tp *tablePlan, cm *colMeta) (map[string]bool, error) {
+	if tp == nil || tp.full() {
+		return nil, nil
+	}
+	where := tp.row()
+	if m := tp.p.Readable(cm.c.ID); m != "" {
+		where += " AND " + m
+	}
+	rows, err := tx.QueryContext(ctx, s.q("SELECT t.id FROM "+tp.from+" WHERE "+where), tp.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
 func optionsEqual(a, b coffer.ColumnOptions) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// schemaPlan is the caller's view of tm during a schema change: nil for
+// those who may manage grants (owners and admins), who see everything.
+func (s *Store) schemaPlan(ctx context.Context, nc *nbConn, tx *wtx, tm *tableMeta) (*tablePlan, error) {
+	if nc.acc.atLeast(access.RoleAdmin) {
+		return nil, nil
+	}
+	return s.planWith(ctx, nc.acc, nc.db.Prefix, tx, tm)
+}
+
+var errColumnNotFound = coffer.Errorf(coffer.ENOTFOUND, "column not found")
+
+// columnAs finds a column of tm as the caller sees it (tp from
+// schemaPlan): one hidden from them in every row answers exactly as a
+// column that does not exist.
+func columnAs(tp *tablePlan, tm *tableMeta, column string) (*colMeta, error) {
+	var cm *colMeta
+	if tp == nil {
+		cm = tm.column(column)
+	} else {
+		cm = tp.visible(column)
+	}
+	if cm == nil {
+		return nil, errColumnNotFound
+	}
+	return cm, nil
+}
+
+// guardAccessRefs refuses, to a caller who may not manage grants, a schema
+// change that would change what the notebook's access rules mean: changing
+// or deleting the column cm (nil for none) when a grant's row condition or
+// a view that scopes a grant refers to it, or giving a column the name
+// newName ("" for none) that such a rule refers to. Rules name columns,
+// so a rename could point a rule at another column: the right to change
+// what defines access is the right to grant it.
+func (s *Store) guardAccessRefs(ctx context.Context, nc *nbConn, tx *wtx, tm *tableMeta, cm *colMeta, newName string) error {
+	if nc.acc.atLeast(access.RoleAdmin) {
+		return nil
+	}
+	refs, err := s.accessRefsOf(ctx, tx, nc.db.Prefix, nc.nb.ID, tm)
+	if err != nil {
+		return err
+	}
+	if cm != nil && (refs.cols[cm.c.ID] || refs.names[nameKey(cm.c.Name)]) {
+		return coffer.Errorf(coffer.EFORBIDDEN, "the column %q is used by the notebook's access rules (a grant's row condition, or a view that scopes a grant): only the notebook's owners and admins may change or delete it", cm.c.Name)
+	}
+	if newName != "" && (cm == nil || nameKey(newName) != nameKey(cm.c.Name)) && refs.names[nameKey(newName)] {
+		return coffer.Errorf(coffer.EFORBIDDEN, "the name %q is used by the notebook's access rules (a grant's row condition, or a view that scopes a grant): only the notebook's owners and admins may give it to a column", newName)
+	}
+	return nil
+}
+
+// checkLinkTarget refuses, to a caller who does not see it, a link to a
+// table: a table they cannot see answers as one that does not exist.
+func (s *Store) checkLinkTarget(ctx context.Context, nc *nbConn, tx *wtx, sc *schema, tp *tablePlan, in *coffer.ColumnInput) error {
+	if tp == nil || in.Type != coffer.TypeLink {
+		return nil
+	}
+	target := sc.byID[in.Options.Table]
+	if target != nil {
+		if _, err := s.planWith(ctx, nc.acc, nc.db.Prefix, tx, target); err == nil {
+			return nil
+		} else if coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			return err
+		}
+	}
+	return coffer.Invalid("the column is not valid", coffer.FieldError{Field: "options.table", Message: "must name a table of this notebook"})
 }

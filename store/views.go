@@ -16,6 +16,10 @@ import (
 
 var errViewNotFound = coffer.Errorf(coffer.ENOTFOUND, "view not found")
 
+// errScopingView refuses a change to a view that scopes a grant (or its
+// deletion, with its table) to someone who may not manage grants.
+var errScopingView = coffer.Errorf(coffer.EFORBIDDEN, "this view scopes a grant: only the notebook's owners and admins, who manage grants, may change or delete it")
+
 const viewCols = "id, table_id, name, filter, sort, columns, created_at, updated_at"
 
 func scanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
@@ -38,14 +42,7 @@ func scanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
 // findView finds a view of table tm by id or name. Columns that were
 // deleted since the view was saved are left out.
 func (s *Store) findView(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
-	if !utf8.ValidString(idOrName) || strings.ContainsRune(idOrName, 0) {
-		return nil, errViewNotFound // no view can have this name, and some databases refuse the text
-	}
-	v, err := scanView(q.QueryRowContext(ctx, s.q("SELECT "+viewCols+" FROM "+prefix+"_views WHERE table_id = ? AND (id = ? OR name_key = ?)"),
-		tm.t.ID, idOrName, nameKey(idOrName)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errViewNotFound
-	}
+	v, err := s.findViewRaw(ctx, q, prefix, tm, idOrName)
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +56,30 @@ func (s *Store) findView(ctx context.Context, q querier, prefix string, tm *tabl
 	return v, nil
 }
 
+// findViewRaw is findView keeping the stored column list as it is. The
+// access engine scopes grants with it: a view whose columns were all
+// deleted since still limits its grants to those (now no) columns,
+// where an empty list would mean every column.
+func (s *Store) findViewRaw(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
+	if !utf8.ValidString(idOrName) || strings.ContainsRune(idOrName, 0) {
+		return nil, errViewNotFound // no view can have this name, and some databases refuse the text
+	}
+	v, err := scanView(q.QueryRowContext(ctx, s.q("SELECT "+viewCols+" FROM "+prefix+"_views WHERE table_id = ? AND (id = ? OR name_key = ?)"),
+		tm.t.ID, idOrName, nameKey(idOrName)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errViewNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // checkView validates a view's filter, sort and columns against the table
 // and returns the column ids.
-func (s *Store) checkView(tm *tableMeta, name, filterSrc, sortSrc string, columns []string) (string, []string, error) {
+func (s *Store) checkView(tp *tablePlan, name, filterSrc, sortSrc string, columns []string) (string, []string, error) {
+	// The caller's view of the table: columns hidden from them are unknown.
+	sch := filter.Schema(tp.schema())
 	var errs []coffer.FieldError
 	n, fe := checkName("name", name)
 	if fe != nil {
@@ -72,17 +90,17 @@ func (s *Store) checkView(tm *tableMeta, name, filterSrc, sortSrc string, column
 	} else if e != nil {
 		// @user values are resolved per caller when the view is used; any
 		// values check the expression here.
-		if _, _, err := filter.Compile(e, tm, filter.Env{UserID: "x", UserEmail: "x@x.x"}, s.d); err != nil {
+		if _, _, err := filter.Compile(e, sch, filter.Env{UserID: "x", UserEmail: "x@x.x"}, s.d); err != nil {
 			errs = append(errs, coffer.ErrorFields(err)...)
 		}
 	}
-	if _, err := filter.ParseSort(sortSrc, tm); err != nil {
+	if _, err := filter.ParseSort(sortSrc, sch); err != nil {
 		errs = append(errs, coffer.ErrorFields(err)...)
 	}
 	ids := []string{}
 	seen := map[string]bool{}
 	for i, c := range columns {
-		cm := tm.column(c)
+		cm := tp.visible(c)
 		if cm == nil {
 			errs = append(errs, coffer.FieldError{Field: fmt.Sprintf("columns[%d]", i), Message: "is not a column of this table"})
 			continue
@@ -98,8 +116,9 @@ func (s *Store) checkView(tm *tableMeta, name, filterSrc, sortSrc string, column
 	return n, ids, nil
 }
 
-// viewWrite opens the notebook and table and runs fn in a write transaction.
-func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn func(tx *wtx, prefix string, tm *tableMeta) error) error {
+// viewWrite opens the notebook and table and runs fn in a write
+// transaction, with the caller's view of the table.
+func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn func(tx *wtx, vw *viewWriter) error) error {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return s.wrap(op, err)
@@ -120,7 +139,8 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 	// Grants may be scoped to views: compiled rights are recomputed, here
 	// at once and, through the notebook's access_version, on every node.
 	defer s.forgetAccess(notebook)
-	if err := s.write(ctx, nc.db, op, func(tx *wtx) error { return fn(tx, nc.db.Prefix, tm) }); err != nil {
+	vw := &viewWriter{s: s, nc: nc, tm: tm, tp: tp, prefix: nc.db.Prefix}
+	if err := s.write(ctx, nc.db, op, func(tx *wtx) error { return fn(tx, vw) }); err != nil {
 		return err
 	}
 	return s.write(ctx, s.inst, op, func(tx *wtx) error {
@@ -129,19 +149,51 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 	})
 }
 
+// viewWriter is what a view change needs: the table and the caller's
+// view of it.
+type viewWriter struct {
+	s      *Store
+	nc     *nbConn
+	tm     *tableMeta
+	tp     *tablePlan
+	prefix string
+}
+
+// existing finds a view the caller may change: one they cannot see answers
+// ENOTFOUND like a missing one; one that scopes a grant changes only by
+// those who may manage grants (the right to change what defines access is
+// the right to grant it), whatever else they may do.
+func (vw *viewWriter) existing(ctx context.Context, tx *wtx, view string) (*coffer.View, error) {
+	v, err := vw.s.findView(ctx, tx, vw.prefix, vw.tm, view)
+	if err != nil {
+		return nil, err
+	}
+	if !vw.tp.full() && !vw.s.viewUsable(vw.tp, v) {
+		return nil, errViewNotFound
+	}
+	if !vw.nc.acc.atLeast(access.RoleAdmin) {
+		grants, err := vw.s.loadGrants(ctx, vw.s.inst.R, vw.nc.nb.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range grants {
+			if g.ViewID == v.ID {
+				return nil, errScopingView
+			}
+		}
+	}
+	return v, nil
+}
+
 // viewAs returns a view as the caller sees it: without the columns hidden
-// from them, and not at all (ENOTFOUND) when its filter or sort uses a
-// column hidden from them in every row.
+// from them, and not at all (false: the caller is told ENOTFOUND, as for a
+// missing view) when its filter or sort uses a column hidden from them in
+// every row, or a link column whose table they see in part.
 func (s *Store) viewAs(tp *tablePlan, v *coffer.View) (*coffer.View, bool) {
 	if tp.full() {
 		return v, true
 	}
-	sch := tp.schema()
-	if e, err := filter.Parse(v.Filter); err == nil && e != nil {
-		filter.Compile(e, sch, filter.Env{UserID: "x", UserEmail: "x@x.x"}, s.d)
-	}
-	filter.ParseSort(v.Sort, sch)
-	if sch.check("view") != nil {
+	if !s.viewUsable(tp, v) {
 		return nil, false
 	}
 	out := *v
@@ -154,6 +206,27 @@ func (s *Store) viewAs(tp *tablePlan, v *coffer.View) (*coffer.View, bool) {
 	return &out, true
 }
 
+// viewUsable reports whether a view's filter and sort compile against the
+// caller's view of the table wherever they compile against the table
+// itself (a view made stale by a schema change stays shown, as to anyone).
+func (s *Store) viewUsable(tp *tablePlan, v *coffer.View) bool {
+	sch := tp.schema()
+	env := filter.Env{UserID: "x", UserEmail: "x@x.x"}
+	if e, err := filter.Parse(v.Filter); err == nil && e != nil {
+		if _, _, err := filter.Compile(e, tp.tm, env, s.d); err == nil {
+			if _, _, err := filter.Compile(e, sch, env, s.d); err != nil {
+				return false
+			}
+		}
+	}
+	if _, err := filter.ParseSort(v.Sort, tp.tm); err == nil {
+		if _, err := filter.ParseSort(v.Sort, sch); err != nil {
+			return false
+		}
+	}
+	return sch.check("view") == nil
+}
+
 func viewNameTaken(name string) error {
 	return &coffer.Error{Code: coffer.ECONFLICT, Message: "a view with this name already exists",
 		Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another view of the table"}}}
@@ -162,8 +235,9 @@ func viewNameTaken(name string) error {
 // CreateView saves a view.
 func (s *Store) CreateView(ctx context.Context, notebook, table string, in coffer.ViewInput) (*coffer.View, error) {
 	var out *coffer.View
-	err := s.viewWrite(ctx, notebook, table, "CreateView", func(tx *wtx, prefix string, tm *tableMeta) error {
-		name, ids, err := s.checkView(tm, in.Name, in.Filter, in.Sort, in.Columns)
+	err := s.viewWrite(ctx, notebook, table, "CreateView", func(tx *wtx, vw *viewWriter) error {
+		prefix, tm := vw.prefix, vw.tm
+		name, ids, err := s.checkView(vw.tp, in.Name, in.Filter, in.Sort, in.Columns)
 		if err != nil {
 			return err
 		}
@@ -178,7 +252,7 @@ func (s *Store) CreateView(ctx context.Context, notebook, table string, in coffe
 			v.ID, v.TableID, v.Name, nameKey(v.Name), v.Filter, v.Sort, string(cols), now, now); err != nil {
 			return err
 		}
-		out = v
+		out, _ = s.viewAs(vw.tp, v)
 		return nil
 	})
 	return out, err
@@ -246,10 +320,19 @@ func (s *Store) FindView(ctx context.Context, notebook, table, view string) (*co
 // UpdateView changes a view.
 func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, upd coffer.ViewUpdate) (*coffer.View, error) {
 	var out *coffer.View
-	err := s.viewWrite(ctx, notebook, table, "UpdateView", func(tx *wtx, prefix string, tm *tableMeta) error {
-		v, err := s.findView(ctx, tx, prefix, tm, view)
+	err := s.viewWrite(ctx, notebook, table, "UpdateView", func(tx *wtx, vw *viewWriter) error {
+		prefix, tm := vw.prefix, vw.tm
+		v, err := vw.existing(ctx, tx, view)
 		if err != nil {
 			return err
+		}
+		// Columns of the view hidden from the caller stay as they are
+		// unless they give the list anew.
+		var kept []string
+		for _, id := range v.Columns {
+			if vw.tp.visible(id) == nil {
+				kept = append(kept, id)
+			}
 		}
 		if upd.Name != nil {
 			v.Name = *upd.Name
@@ -262,11 +345,16 @@ func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, up
 		}
 		if upd.Columns != nil {
 			v.Columns = *upd.Columns
+			kept = nil
+		} else {
+			seen, _ := s.viewAs(vw.tp, v)
+			v.Columns = seen.Columns
 		}
-		name, ids, err := s.checkView(tm, v.Name, v.Filter, v.Sort, v.Columns)
+		name, ids, err := s.checkView(vw.tp, v.Name, v.Filter, v.Sort, v.Columns)
 		if err != nil {
 			return err
 		}
+		ids = append(ids, kept...)
 		if other, err := s.findView(ctx, tx, prefix, tm, name); err == nil && other.ID != v.ID {
 			return viewNameTaken(name)
 		}
@@ -277,7 +365,7 @@ func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, up
 			v.Name, nameKey(v.Name), v.Filter, v.Sort, string(cols), now, v.ID); err != nil {
 			return err
 		}
-		out = v
+		out, _ = s.viewAs(vw.tp, v)
 		return nil
 	})
 	return out, err
@@ -285,12 +373,12 @@ func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, up
 
 // DeleteView deletes a view.
 func (s *Store) DeleteView(ctx context.Context, notebook, table, view string) error {
-	return s.viewWrite(ctx, notebook, table, "DeleteView", func(tx *wtx, prefix string, tm *tableMeta) error {
-		v, err := s.findView(ctx, tx, prefix, tm, view)
+	return s.viewWrite(ctx, notebook, table, "DeleteView", func(tx *wtx, vw *viewWriter) error {
+		v, err := vw.existing(ctx, tx, view)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q("DELETE FROM "+prefix+"_views WHERE id = ?"), v.ID)
+		_, err = tx.ExecContext(ctx, s.q("DELETE FROM "+vw.prefix+"_views WHERE id = ?"), v.ID)
 		return err
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"testing"
 	"time"
 
@@ -99,7 +100,7 @@ func TestLiveTwoStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := next(); e != (live.Event{Notebook: nb.ID, Table: tb.ID, Record: rec.ID, Op: live.OpCreate, Version: 1}) {
+	if e := next(); !reflect.DeepEqual(e, live.Event{Notebook: nb.ID, Table: tb.ID, Record: rec.ID, Op: live.OpCreate, Version: 1}) {
 		t.Fatalf("create event %+v", e)
 	}
 	// A batch whose first operation succeeds and second fails validation

@@ -8,10 +8,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/value"
 )
 
@@ -132,10 +134,12 @@ func testAccessProperty(t *testing.T, open Opener) {
 			}
 		}
 		type refGrant struct {
-			rows string
-			read map[string]bool
+			rows   string
+			read   map[string]bool
+			schema bool
 		}
 		var mine []refGrant
+		named := map[string]bool{} // columns any grant's condition names
 		for range 1 + rng.IntN(3) {
 			target := people[rng.IntN(len(people))]
 			gcols := map[string]string{}
@@ -151,15 +155,24 @@ func testAccessProperty(t *testing.T, open Opener) {
 				gcols["*"] = "none"
 			}
 			rows := rowsConds[rng.IntN(len(rowsConds))]
+			for _, n := range names {
+				if containsWord(rows, n) {
+					named[n] = true
+				}
+			}
+			var caps []string
+			if rng.IntN(2) == 0 {
+				caps = []string{"schema"}
+			}
 			table := tbl.ID
 			if _, err := s.CreateGrant(ownerCtx, nb.ID, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: target.u.ID},
-				Table: &table, Rows: rows, Columns: gcols}); err != nil {
+				Table: &table, Rows: rows, Columns: gcols, Capabilities: caps}); err != nil {
 				t.Fatalf("CreateGrant %v: %v", gcols, err)
 			}
 			if target.u.ID != p.u.ID {
 				continue
 			}
-			g := refGrant{rows: rows, read: map[string]bool{}}
+			g := refGrant{rows: rows, read: map[string]bool{}, schema: caps != nil}
 			for _, n := range names {
 				r, ok := gcols[n]
 				if !ok {
@@ -185,6 +198,7 @@ func testAccessProperty(t *testing.T, open Opener) {
 		}
 		// The reference: visible rows and, in each, the readable cells.
 		want := map[string]map[string]any{}
+		cellsOf := map[string]map[string]bool{}
 		for _, row := range stored {
 			var cells map[string]bool
 			for _, g := range mine {
@@ -201,6 +215,7 @@ func testAccessProperty(t *testing.T, open Opener) {
 			if cells == nil {
 				continue
 			}
+			cellsOf[row["id"].(string)] = cells
 			m := map[string]any{}
 			for _, n := range names {
 				if readable[n] {
@@ -230,8 +245,8 @@ func testAccessProperty(t *testing.T, open Opener) {
 			}
 			continue
 		case usesHidden:
-			if coffer.ErrorCode(err) != coffer.EFORBIDDEN {
-				t.Fatalf("%s: filter %q on a hidden column: %v, want forbidden", where, src, err)
+			if coffer.ErrorCode(err) != coffer.EINVALID || !strings.Contains(fmt.Sprint(coffer.ErrorFields(err)), "unknown column") {
+				t.Fatalf("%s: filter %q on a hidden column: %v, want the answer for an unknown column", where, src, err)
 			}
 		case err != nil:
 			t.Fatalf("%s: list %q: %v", where, src, err)
@@ -270,6 +285,84 @@ func testAccessProperty(t *testing.T, open Opener) {
 			}
 			if d := diffStored(cols, r.Fields, m); d != "" {
 				t.Fatalf("%s: get of %s: %s", where, id, d)
+			}
+		}
+		checkSchemaAccess(t, s, p.ctx, nb.ID, tbl.ID, where, names, stored, cellsOf, readable, named, slices.ContainsFunc(mine, func(g refGrant) bool { return g.schema }))
+	}
+}
+
+// checkSchemaAccess tries, as a caller, a retype (dry run and real) and a
+// delete of every column: a column hidden from them answers as an unknown
+// one; without the schema right, or on a column a grant's condition
+// names, a refusal; otherwise the conversion report names exactly the
+// records whose cell they read (every stored value fails the conversion),
+// or conversion_blocked when only cells they cannot read hold values.
+func checkSchemaAccess(t *testing.T, s *store.Store, ctx context.Context, nb, tbl, where string, names []string, stored []map[string]any,
+	cellsOf map[string]map[string]bool, readable, named map[string]bool, hasSchema bool) {
+	t.Helper()
+	_, unknown := s.UpdateColumn(ctx, nb, tbl, "nope", coffer.ColumnUpdate{DryRun: true})
+	_, unknownDel := s.UpdateColumn(ctx, nb, tbl, "nope", coffer.ColumnUpdate{})
+	for _, n := range names {
+		typ := coffer.TypeNumber
+		upd := coffer.ColumnUpdate{Type: &typ}
+		if n == "age" || n == "salary" {
+			typ = coffer.TypeSingleSelect
+			upd.Options = &coffer.ColumnOptions{Choices: []string{"x"}}
+		}
+		dry := upd
+		dry.DryRun = true
+		if !readable[n] {
+			for _, u := range []coffer.ColumnUpdate{dry, upd} {
+				if _, err := s.UpdateColumn(ctx, nb, tbl, n, u); fmt.Sprint(err) != fmt.Sprint(unknown) || coffer.ErrorCode(err) != coffer.ErrorCode(unknown) {
+					t.Fatalf("%s: retype of hidden column %s: %v; an unknown column: %v", where, n, err, unknown)
+				}
+			}
+			if err := s.DeleteColumn(ctx, nb, tbl, n); fmt.Sprint(err) != fmt.Sprint(unknownDel) {
+				t.Fatalf("%s: delete of hidden column %s: %v; an unknown column: %v", where, n, err, unknownDel)
+			}
+			continue
+		}
+		if !hasSchema || named[n] {
+			if _, err := s.UpdateColumn(ctx, nb, tbl, n, dry); coffer.ErrorCode(err) != coffer.EFORBIDDEN {
+				t.Fatalf("%s: retype of %s without the right (schema %v, named %v): %v", where, n, hasSchema, named[n], err)
+			}
+			continue
+		}
+		var seen []string
+		hidden := false
+		for _, row := range stored {
+			if row[n] == nil {
+				continue
+			}
+			if cellsOf[row["id"].(string)][n] {
+				seen = append(seen, "records."+row["id"].(string))
+			} else {
+				hidden = true
+			}
+		}
+		slices.Sort(seen)
+		for _, u := range []coffer.ColumnUpdate{dry, upd} {
+			_, err := s.UpdateColumn(ctx, nb, tbl, n, u)
+			var got []string
+			for _, fe := range coffer.ErrorFields(err) {
+				got = append(got, fe.Field)
+			}
+			switch {
+			case len(seen) > 0:
+				if coffer.ErrorCode(err) != coffer.ECONVERSION || !slices.Equal(got, seen) || !strings.HasPrefix(coffer.ErrorMessage(err), fmt.Sprintf("%d value(s)", len(seen))) {
+					t.Fatalf("%s: retype of %s: %v %v; the reference reports %v", where, n, err, got, seen)
+				}
+			case hidden:
+				if coffer.ErrorCode(err) != coffer.ECONVERSIONBLOCKED || len(got) != 0 {
+					t.Fatalf("%s: retype of %s failing on hidden cells only: %v, want conversion_blocked", where, n, err)
+				}
+			default:
+				if u.DryRun && err != nil {
+					t.Fatalf("%s: dry run of %s: %v", where, n, err)
+				}
+			}
+			if len(seen) == 0 && !hidden {
+				break // would convert: not tried for real
 			}
 		}
 	}
