@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +27,8 @@ func (c *stepClock) Now() time.Time {
 }
 
 func (c *stepClock) Steps(n int) { c.off.Add(int64(time.Duration(n) * 30 * time.Second)) }
+
+func (c *stepClock) Add(d time.Duration) { c.off.Add(int64(d)) }
 
 // TOTPCode returns the code of secret for the 30-second step d steps away
 // from now.
@@ -156,6 +159,9 @@ func testMFA(t *testing.T, open Opener) {
 	})
 
 	t.Run("FiveWrongCodesEndTheChallenge", func(t *testing.T) {
+		// A success clears the account's count of wrong answers.
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
+		clock.Steps(1)
 		ch := login()
 		good := TOTPCode(t, e.Secret, clock.Now(), 0)
 		wrong := "000000"
@@ -167,6 +173,60 @@ func testMFA(t *testing.T, open Opener) {
 		}
 		answer(ch, coffer.FactorTOTP, good, coffer.EUNAUTHORIZED)
 		answer(login(), coffer.FactorTOTP, good, "")
+		clock.Steps(1)
+	})
+
+	t.Run("WrongAnswersLimitedPerAccount", func(t *testing.T) {
+		var mu sync.Mutex
+		var notices []coffer.Notice
+		s.Notify = func(n coffer.Notice) { mu.Lock(); notices = append(notices, n); mu.Unlock() }
+		defer func() { s.Notify = nil }()
+		wrong := "000000"
+		if TOTPCode(t, e.Secret, clock.Now(), 0) == wrong || TOTPCode(t, e.Secret, clock.Now(), -1) == wrong || TOTPCode(t, e.Secret, clock.Now(), 1) == wrong {
+			wrong = "111111"
+		}
+		// Each correct password makes a new challenge, but no new tries:
+		// five wrong answers of the account are free, the sixth blocks its
+		// second factor for 1 s, the next for 2 s; even the right code
+		// waits.
+		for range 6 {
+			answer(login(), coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
+		}
+		_, err := s.SecondFactor(bg, login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0))
+		if wantCode(t, err, coffer.ETOOMANY) && coffer.RetryAfter(err) != 1 {
+			t.Errorf("Retry-After = %d, want 1", coffer.RetryAfter(err))
+		}
+		clock.Add(time.Second)
+		answer(login(), coffer.FactorRecovery, "aaaa-bbbb-cccc-dddd-eeee-ffff", coffer.EUNAUTHORIZED)
+		_, err = s.SecondFactor(bg, login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0))
+		if wantCode(t, err, coffer.ETOOMANY) && coffer.RetryAfter(err) != 2 {
+			t.Errorf("Retry-After = %d, want 2", coffer.RetryAfter(err))
+		}
+		// The sixth and seventh failures raised alerts, each an event and
+		// a notice to the person.
+		events, err := s.Events(bg, u.ID, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts := 0
+		for _, ev := range events {
+			if ev.Kind == coffer.EventSecondFactorAlert {
+				alerts++
+			}
+		}
+		mu.Lock()
+		if alerts != 2 || len(notices) != 2 || notices[0].Kind != coffer.NoticeSecondFactorFailed || notices[0].Email != u.Email || notices[1].Failures != 7 {
+			t.Errorf("%d alert events and notices %+v, want 2 of each (after 6 and 7 failures)", alerts, notices)
+		}
+		mu.Unlock()
+		// Once the delay has passed the right code works and clears the count.
+		clock.Add(2 * time.Second)
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
+		clock.Steps(1)
+		for range 5 {
+			answer(login(), coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
+		}
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
 		clock.Steps(1)
 	})
 
