@@ -203,6 +203,7 @@ func TestConcurrentWrongPasswords(t *testing.T) {
 		t.Errorf("100 concurrent wrong passwords: statuses %v, want 6 × 401 and 94 × 429", got)
 	}
 }
+
 // TestThrottleGrowingDelays: failures on one account from one address get
 // doubling delays (429 + Retry-After) after five; the right password waits
 // too; the real user from another address is not slowed; unknown e-mails
