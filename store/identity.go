@@ -410,6 +410,24 @@ func truncate(s string, n int) string {
 
 var errOrgNotFound = coffer.Errorf(coffer.ENOTFOUND, "the organization does not exist")
 
+// errSessionRequired answers an API key that tries to manage the account.
+var errSessionRequired = coffer.Errorf(coffer.ESESSION, "an API key reaches data, not the account: sign in to manage sessions, keys, passwords, second factors and organizations")
+
+// accountCaller returns the caller of an operation on the account itself
+// (its sessions, API keys, password, second factors, single sign-on links,
+// organizations): a person, never an API key (ESESSION), whatever the
+// key's scope. API keys reach data, not the account.
+func accountCaller(ctx context.Context) (*coffer.Caller, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.APIKeyID != "" {
+		return nil, errSessionRequired
+	}
+	return c, nil
+}
+
 // orgRole returns the role of a user in an organization, or "" when the
 // user is not a member (or the organization does not exist).
 func (s *Store) orgRole(ctx context.Context, q querier, orgID, userID string) (string, error) {
@@ -426,7 +444,7 @@ func (s *Store) orgRole(ctx context.Context, q querier, orgID, userID string) (s
 // who may not know the organization exists, ENOTFOUND. API keys never
 // administer organizations.
 func (s *Store) requireOrgAdmin(ctx context.Context, q querier, orgID string) (*coffer.Caller, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}

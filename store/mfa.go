@@ -53,8 +53,8 @@ func mfaCaller(ctx context.Context) (*coffer.Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.SessionID == "" {
-		return nil, coffer.Errorf(coffer.EFORBIDDEN, "second factors are managed from a login session, not with an API key")
+	if c.SessionID == "" || c.APIKeyID != "" {
+		return nil, errSessionRequired
 	}
 	return c, nil
 }
@@ -255,7 +255,7 @@ func (s *Store) factorCounts(ctx context.Context, q querier, userID string) (*co
 
 // MFAStatus returns the caller's enrolled factors.
 func (s *Store) MFAStatus(ctx context.Context) (*coffer.MFAStatus, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -283,7 +283,7 @@ func (s *Store) FinishPasskeyRegistration(ctx context.Context, name string, cred
 
 // ListPasskeys lists the caller's passkeys, oldest first.
 func (s *Store) ListPasskeys(ctx context.Context) ([]*coffer.Passkey, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -163,7 +163,7 @@ func (s *Store) ChangePassword(ctx context.Context, current, newPassword string,
 		return 0, err
 	}
 	if c.APIKeyID != "" || c.SessionID == "" {
-		return 0, coffer.Errorf(coffer.EFORBIDDEN, "an API key cannot change a password: sign in")
+		return 0, errSessionRequired
 	}
 	if len(current) > auth.MaxPasswordBytes {
 		return 0, errWrongPassword

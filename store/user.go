@@ -427,8 +427,8 @@ func (s *Store) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.SessionID == "" {
-		return coffer.Errorf(coffer.EINVALID, "an API key has no session to end: revoke the key instead")
+	if c.SessionID == "" || c.APIKeyID != "" {
+		return errSessionRequired
 	}
 	err = s.write(ctx, s.inst, "Logout", func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"sessions WHERE id = ?"), c.SessionID); err != nil {
