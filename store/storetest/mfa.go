@@ -301,6 +301,14 @@ func testMFA(t *testing.T, open Opener) {
 	t.Run("NotWithAPIKeys", func(t *testing.T) {
 		kctx := coffer.WithCaller(bg, &coffer.Caller{UserID: u.ID, Email: u.Email, APIKeyID: "key_x"})
 		_, err := s.BeginTOTP(kctx, TestPassword)
-		wantCode(t, err, coffer.EFORBIDDEN)
+		wantCode(t, err, coffer.ESESSION)
+		_, err = s.MFAStatus(kctx)
+		wantCode(t, err, coffer.ESESSION)
+		_, err = s.ListSessions(kctx, u.ID)
+		wantCode(t, err, coffer.ESESSION)
+		_, err = s.ListAPIKeys(kctx, u.ID)
+		wantCode(t, err, coffer.ESESSION)
+		_, err = s.FindOrganizations(kctx)
+		wantCode(t, err, coffer.ESESSION)
 	})
 }
