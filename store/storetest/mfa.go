@@ -19,12 +19,24 @@ import (
 	"github.com/cofferhq/coffer/store"
 )
 
-// stepClock is a clock that tests move forward, in TOTP steps.
-type stepClock struct{ off atomic.Int64 }
+// stepClock is a clock that tests move forward, in TOTP steps. It follows
+// real time until frozen.
+type stepClock struct {
+	off    atomic.Int64
+	frozen atomic.Int64 // Unix nanoseconds of the frozen base; 0: real time
+}
 
 func (c *stepClock) Now() time.Time {
-	return time.Now().Add(time.Duration(c.off.Load())).UTC()
+	base := time.Now()
+	if f := c.frozen.Load(); f != 0 {
+		base = time.Unix(0, f)
+	}
+	return base.Add(time.Duration(c.off.Load())).UTC()
 }
+
+// Freeze stops the clock where it is (Steps and Add still move it), so
+// that short delays cannot expire on a slow machine.
+func (c *stepClock) Freeze() { c.frozen.Store(time.Now().UnixNano()) }
 
 func (c *stepClock) Steps(n int) { c.off.Add(int64(time.Duration(n) * 30 * time.Second)) }
 
@@ -177,6 +189,7 @@ func testMFA(t *testing.T, open Opener) {
 	})
 
 	t.Run("WrongAnswersLimitedPerAccount", func(t *testing.T) {
+		clock.Freeze()
 		var mu sync.Mutex
 		var notices []coffer.Notice
 		s.Notify = func(n coffer.Notice) { mu.Lock(); notices = append(notices, n); mu.Unlock() }
