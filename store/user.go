@@ -100,7 +100,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // errBadLogin answers every failed login alike: unknown e-mail, wrong
 // password, locked account.
-var errBadLogin = coffer.Errorf(coffer.EUNAUTHORIZED, "the e-mail or password is not correct (after too many failed logins an account stays locked until its password is reset)")
+var errBadLogin = coffer.Errorf(coffer.EUNAUTHORIZED, "the e-mail or password is not correct (after too many failed logins, an account stays locked for browsers it was not used with before until its password is reset)")
 
 // Key prefixes, so a leaked secret is recognizable (and scanners can find it).
 const (
