@@ -24,6 +24,10 @@ const (
 	ETOOMANY           = "rate_limited" // too many attempts: wait (Retry-After) and try again
 	ERESTRICTED        = "restricted"   // the session may only finish a required step (2FA enrolment, password change)
 	EINTERNAL          = "internal"     // a bug or an infrastructure failure; details only in logs
+	// ESESSION: the account itself (sessions, API keys, password, second
+	// factors, single sign-on links, organizations) is managed from a
+	// signed-in session, never with an API key.
+	ESESSION = "session_required"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

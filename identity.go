@@ -226,6 +226,9 @@ const (
 type Client struct {
 	IP        string
 	UserAgent string
+	// Device is the device token the client sent (a cookie or header set at
+	// an earlier login; see Session.Device), or "".
+	Device string
 }
 
 type clientKey struct{}

@@ -31,6 +31,12 @@ type Session struct {
 	User      *User     `json:"user"`
 	// Restriction, when set, says which step the session must finish first.
 	Restriction string `json:"restriction,omitempty"`
+	// Device is a device token: proof, at later logins, that this client
+	// has signed in to the account before. Failed logins that carry it
+	// count against this device alone, so others cannot lock it out.
+	// Browsers get it as a cookie; API clients send it back in the
+	// Coffer-Device header.
+	Device string `json:"device_token,omitempty"`
 }
 
 // UserService manages accounts. It is used by the CLI and, later, by

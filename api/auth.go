@@ -63,10 +63,33 @@ func (s *Server) startSession(w http.ResponseWriter, sess *coffer.Session) {
 	writeJSON(w, http.StatusOK, sess)
 }
 
-// setSessionCookie sets the session cookie of a finished login.
+// setSessionCookie sets the session cookie of a finished login, and its
+// device cookie: the proof, at later logins, that this browser has signed
+// in to the account before (see coffer.Session.Device). It has the session
+// cookie's attributes and outlives it (the token carries its own expiry).
 func (s *Server) setSessionCookie(w http.ResponseWriter, sess *coffer.Session) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.Key, Path: "/", Expires: sess.ExpiresAt,
 		MaxAge: int(time.Until(sess.ExpiresAt).Seconds()), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if sess.Device != "" {
+		http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: sess.Device, Path: "/", MaxAge: int(deviceCookieAge / time.Second),
+			Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+}
+
+// deviceCookieAge is how long browsers keep the device cookie; the token
+// itself expires after about as long (store.deviceLifetime).
+const deviceCookieAge = 400 * 24 * time.Hour
+
+// deviceToken returns the device token r carries: the Coffer-Device
+// header (API clients), or else the device cookie.
+func deviceToken(r *http.Request) string {
+	if h := strings.TrimSpace(r.Header.Get(DeviceHeader)); h != "" {
+		return h
+	}
+	if c, err := r.Cookie(DeviceCookie); err == nil {
+		return c.Value
+	}
+	return ""
 }
 
 // clientIP returns the address of the request's client: the peer address,

@@ -1,15 +1,21 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/api"
 )
 
 const wrongPassword = "not the password, but long"
@@ -37,20 +43,21 @@ func trustLoopback(tb testing.TB) *Env {
 	return e
 }
 
-// TestLockoutAfter100Failures: a password-only account refuses even the
-// right password from the 101st consecutive failure on, answering like any
-// failed login, until a reset; an account with a second factor still gets
-// its challenge.
+// TestLockoutAfter100Failures: after 100 consecutive failures from
+// unknown clients (no device token of the account), unknown clients get no
+// further password check, whatever they send, answering like any failed
+// login, until a reset; a browser that signed in before still gets in.
 func TestLockoutAfter100Failures(t *testing.T) {
 	env := trustLoopback(t)
 	u := env.MustUser("ada@example.com", "Ada")
-	env.exec("UPDATE users SET failed_logins = 99 WHERE id = ?", u.ID)
+	device, _ := env.loginFrom("192.0.2.10", "ada@example.com", testPassword).WantStatus(http.StatusOK).Map()["device_token"].(string)
+	env.exec("INSERT INTO throttle (key, failures, last_at, blocked_until) VALUES ('pool:ada@example.com', 99, 0, 0)")
 	unknown := env.loginFrom("198.51.100.1", "nobody@example.com", wrongPassword)
 	unknown.WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
 
 	env.loginFrom("198.51.100.2", "ada@example.com", wrongPassword).WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED) // failure 100
 	for _, pw := range []string{testPassword, wrongPassword, testPassword} {
-		r := env.loginFrom("198.51.100.3", "ada@example.com", pw) // 101 and on: blocked
+		r := env.loginFrom("198.51.100.3", "ada@example.com", pw) // 101 and on: refused unchecked
 		r.WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
 		if string(r.Body) != string(unknown.Body) {
 			t.Errorf("a locked account answers %s, an unknown e-mail %s", r.Body, unknown.Body)
@@ -60,6 +67,9 @@ func TestLockoutAfter100Failures(t *testing.T) {
 	if got[coffer.EventLoginLocked] != 3 || got[coffer.EventLoginFailed] != 1 {
 		t.Errorf("events: %v, want 3 %s and 1 %s", got, coffer.EventLoginLocked, coffer.EventLoginFailed)
 	}
+	// The owner's browser, known by its device cookie, is not locked out.
+	env.Do("POST", "/api/v1/auth/login", "", map[string]string{"email": "ada@example.com", "password": testPassword},
+		"X-Forwarded-For", "198.51.100.3", "Cookie", api.DeviceCookie+"="+device).WantStatus(http.StatusOK)
 
 	// The reset unlocks.
 	tk, err := env.Store.RequestPasswordReset(context.Background(), "ada@example.com")
@@ -70,15 +80,127 @@ func TestLockoutAfter100Failures(t *testing.T) {
 	env.Do("POST", "/api/v1/auth/password-reset/confirm", "", map[string]string{"token": tk.Token, "password": pw}).WantStatus(http.StatusNoContent)
 	env.loginFrom("198.51.100.3", "ada@example.com", pw).WantStatus(http.StatusOK)
 
-	// With a second factor, 100 failures do not lock: the password still
-	// leads to the challenge.
+	// A second factor makes no exception: 100 failures lock unknown
+	// clients out of every account, so no account gives an attacker more
+	// than 100 consecutive guesses.
 	g := env.MustUser("grace@example.com", "Grace")
 	env.exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, 'JBSWY3DPEHPK3PXP', 1, 1)", g.ID)
-	env.exec("UPDATE users SET failed_logins = 150 WHERE id = ?", g.ID)
+	env.exec("INSERT INTO throttle (key, failures, last_at, blocked_until) VALUES ('pool:grace@example.com', 100, 0, 0)")
 	r := env.loginFrom("198.51.100.4", "grace@example.com", testPassword)
-	r.WantStatus(http.StatusOK)
-	if r.Map()["second_factor_required"] != true {
-		t.Errorf("locked account with TOTP: %s, want a challenge", r.Body)
+	r.WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+}
+
+// TestNobodyElseLocksTheOwnerOut: failures spread over many addresses (5
+// from each of 24, under every per-address limit) lock unknown clients
+// out of the account, but the owner's browser, which signed in before and
+// holds a signed device cookie, keeps its own allowance; API clients send
+// the token in a header. A token is worth nothing for another account or
+// once tampered with, and unknown e-mails answer alike throughout.
+func TestNobodyElseLocksTheOwnerOut(t *testing.T) {
+	env := trustLoopback(t)
+	env.MustUser("ada@example.com", "Ada")
+	env.MustUser("grace@example.com", "Grace")
+	const home = "192.0.2.10"
+	first := env.loginFrom(home, "ada@example.com", testPassword).WantStatus(http.StatusOK)
+	device, _ := first.Map()["device_token"].(string)
+	if !strings.HasPrefix(device, "cfd_") {
+		t.Fatalf("login answer without a device token: %s", first.Body)
+	}
+	var set string
+	for _, c := range first.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, api.DeviceCookie+"=") {
+			set = c
+		}
+	}
+	for _, want := range []string{api.DeviceCookie + "=" + device, "Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age="} {
+		if !strings.Contains(set, want) {
+			t.Errorf("device cookie %q lacks %q", set, want)
+		}
+	}
+	if !strings.HasPrefix(api.DeviceCookie, "__Host-") || strings.Contains(strings.ToLower(set), "domain=") {
+		t.Errorf("device cookie %q is not host-only (__Host-, no Domain)", set)
+	}
+	withCookie := func(email, password, token string) *Response {
+		return env.Do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password},
+			"X-Forwarded-For", home, "Cookie", api.DeviceCookie+"="+token)
+	}
+
+	// The attack: 5 wrong passwords from each of 24 addresses, for the
+	// account and for an unknown e-mail.
+	var last, lastUnknown *Response
+	for i := 1; i <= 24; i++ {
+		addr := fmt.Sprintf("203.0.113.%d", i)
+		for range 5 {
+			last = env.loginFrom(addr, "ada@example.com", wrongPassword)
+			last.WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+			lastUnknown = env.loginFrom(addr, "nobody@example.com", wrongPassword)
+			lastUnknown.WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+		}
+	}
+	if string(last.Body) != string(lastUnknown.Body) {
+		t.Errorf("after the attack the account answers %s, an unknown e-mail %s", last.Body, lastUnknown.Body)
+	}
+	// Unknown clients are locked out, the owner's new browser included.
+	env.loginFrom("192.0.2.99", "ada@example.com", testPassword).WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+	// The owner's known browser gets in, by cookie or (API clients) header.
+	withCookie("ada@example.com", testPassword, device).WantStatus(http.StatusOK)
+	env.Do("POST", "/api/v1/auth/login", "", map[string]string{"email": "ada@example.com", "password": testPassword},
+		"X-Forwarded-For", "192.0.2.11", api.DeviceHeader, device).WantStatus(http.StatusOK)
+
+	// Ada's token for Grace's account, or a tampered one, is no token: it
+	// counts as an unknown client.
+	tampered := device[:len(device)-2] + map[bool]string{true: "AA", false: "BB"}[!strings.HasSuffix(device, "AA")]
+	for i := 1; i <= 6; i++ {
+		withCookie("grace@example.com", wrongPassword, device).WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+	}
+	wantRetryAfter(t, withCookie("grace@example.com", testPassword, device), 1) // the (account, address) pair
+	withCookie("ada@example.com", testPassword, tampered).WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+
+	// The known device has its own allowance: its own failures slow it
+	// down (5 free, then doubling delays), nobody else's.
+	for i := 1; i <= 6; i++ {
+		withCookie("ada@example.com", wrongPassword, device).WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+	}
+	wantRetryAfter(t, withCookie("ada@example.com", testPassword, device), 1)
+	env.Clock.Advance(1100 * time.Millisecond)
+	withCookie("ada@example.com", testPassword, device).WantStatus(http.StatusOK)
+}
+
+// TestConcurrentWrongPasswords: 100 wrong passwords for one account from
+// one address, sent at once, are counted one by one before any is
+// checked: the same 6 evaluated failures (5 free, and the sixth that
+// starts the delay) as when sent in turn, then 429.
+func TestConcurrentWrongPasswords(t *testing.T) {
+	env := trustLoopback(t)
+	env.MustUser("ada@example.com", "Ada")
+	body, _ := json.Marshal(map[string]string{"email": "ada@example.com", "password": wrongPassword})
+	var mu sync.Mutex
+	got := map[int]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest("POST", env.URL+"/api/v1/auth/login", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", "203.0.113.50")
+			status := 0
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				status = res.StatusCode
+			}
+			mu.Lock()
+			got[status]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if got[http.StatusUnauthorized] != 6 || got[http.StatusTooManyRequests] != 94 {
+		t.Errorf("100 concurrent wrong passwords: statuses %v, want 6 × 401 and 94 × 429", got)
 	}
 }
 

@@ -14,6 +14,13 @@ import (
 // SessionCookie is the name of the session cookie set at login.
 const SessionCookie = "__Host-coffer_session"
 
+// DeviceCookie holds the device token of a browser that has signed in
+// before; API clients send the token in the DeviceHeader instead.
+const (
+	DeviceCookie = "__Host-coffer_device"
+	DeviceHeader = "Coffer-Device"
+)
+
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if err := s.svc.Auth.Logout(r.Context()); err != nil {
 		s.writeError(w, r, err)

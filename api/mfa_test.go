@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
@@ -372,4 +373,59 @@ func TestPasskeysNeedAHostName(t *testing.T) {
 	e.MustUser("ada@example.com", "Ada")
 	key := e.MustLogin("ada@example.com")
 	e.Do("POST", "/api/v1/auth/passkeys/register/begin", key, map[string]any{"password": testPassword}).WantStatus(http.StatusOK)
+}
+
+// TestSecondFactorGuessing: each correct password gives a new challenge
+// but no new tries: wrong second factors are counted per account, across
+// challenges; after five, each further one blocks the account's second
+// factor for a doubling delay (429 with Retry-After), raises an alert
+// event and e-mails the person (through a real SMTP server, mailpit).
+func TestSecondFactorGuessing(t *testing.T) {
+	mp := MustMailpit(t)
+	env := MustEnv(t, EnvOptions{SMTP: &mp.SMTP})
+	env.Clock.Freeze()
+	u := env.MustUser("ada@example.com", "Ada Lovelace")
+	const secret = "JBSWY3DPEHPK3PXP"
+	env.exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, ?, 1, 1)", u.ID, secret)
+	challenge := func() string {
+		t.Helper()
+		r := env.Do("POST", "/api/v1/auth/login", "", map[string]string{"email": "ada@example.com", "password": testPassword}).WantStatus(http.StatusOK)
+		ch, _ := r.Map()["challenge"].(string)
+		if ch == "" {
+			t.Fatalf("no challenge: %s", r.Body)
+		}
+		return ch
+	}
+	answer := func(code string) *Response {
+		return env.Do("POST", "/api/v1/auth/login/second-factor", "", map[string]string{"challenge": challenge(), "method": "totp", "code": code})
+	}
+	wrong := "000000"
+	for d := -1; d <= 1; d++ {
+		if storetest.TOTPCode(t, secret, env.Clock.Now(), d) == wrong {
+			wrong = "111111"
+		}
+	}
+	for range 6 {
+		answer(wrong).WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+	}
+	wantRetryAfter(t, answer(storetest.TOTPCode(t, secret, env.Clock.Now(), 0)), 1)
+	env.Clock.Advance(1100 * time.Millisecond)
+	answer(wrong).WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+	wantRetryAfter(t, answer(storetest.TOTPCode(t, secret, env.Clock.Now(), 0)), 2)
+
+	if got := env.eventKinds(u.ID)[coffer.EventSecondFactorAlert]; got != 2 {
+		t.Errorf("%d %s events, want 2 (after the 6th and 7th failures)", got, coffer.EventSecondFactorAlert)
+	}
+	msgs := mp.WaitMessages("ada@example.com", 2)
+	text := mp.Text(msgs[0].ID)
+	if !strings.Contains(strings.ToLower(text), "your password was entered correctly but the second factor failed") || !strings.Contains(text, "7 times") {
+		t.Errorf("alert mail %q:\n%s", msgs[0].Subject, text)
+	}
+	if strings.Contains(text, wrong) || strings.Contains(text, secret) {
+		t.Errorf("the alert mail holds a code or the secret:\n%s", text)
+	}
+
+	// After the delay the right code works and clears the count.
+	env.Clock.Advance(2100 * time.Millisecond)
+	answer(storetest.TOTPCode(t, secret, env.Clock.Now(), 0)).WantStatus(http.StatusOK)
 }

@@ -95,7 +95,7 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		ri := &reqInfo{id: newRequestID()}
 		// One derived request carries the request's info and its deadline.
 		ctx := coffer.WithClient(context.WithValue(r.Context(), reqInfoKey{}, ri),
-			coffer.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()})
+			coffer.Client{IP: s.clientIP(r), UserAgent: r.UserAgent(), Device: deviceToken(r)})
 		ri.base = ctx
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()

@@ -40,6 +40,7 @@ var statusOf = map[string]int{
 	coffer.EUNAVAILABLE:       http.StatusServiceUnavailable,
 	coffer.ETOOMANY:           http.StatusTooManyRequests,
 	coffer.ERESTRICTED:        http.StatusForbidden,
+	coffer.ESESSION:           http.StatusForbidden,
 	coffer.EINTERNAL:          http.StatusInternalServerError,
 	codeMethod:                http.StatusMethodNotAllowed,
 	codeMediaType:             http.StatusUnsupportedMediaType,

@@ -103,6 +103,10 @@ type endpoint struct {
 	// during lists the session restrictions under which the endpoint stays
 	// open (see coffer.Restrict*).
 	during []string
+	// session: the endpoint manages the account (sessions, API keys,
+	// password, second factors, single sign-on, organizations) and needs
+	// a signed-in session: API keys reach data, not the account.
+	session bool
 }
 
 func (ep endpoint) allows(restriction string) bool {
@@ -146,6 +150,10 @@ func (s *Server) handle(pattern string, methods map[string]endpoint) {
 				s.writeError(w, r, err)
 				return
 			}
+			if c := coffer.CallerFrom(ctx); ep.session && c.APIKeyID != "" {
+				s.writeError(w, r, coffer.Errorf(coffer.ESESSION, "an API key reaches data, not the account: sign in to manage sessions, keys, passwords, second factors and organizations"))
+				return
+			}
 			if err := allowed(coffer.CallerFrom(ctx), r, ep); err != nil {
 				s.writeError(w, r, err)
 				return
@@ -168,6 +176,9 @@ func (s *Server) routesInit() {
 	enrol := func(h http.HandlerFunc) endpoint {
 		return endpoint{h: h, auth: true, during: []string{coffer.RestrictEnrol2FA}}
 	}
+	// account marks an endpoint that manages the account: a session
+	// only, never an API key.
+	account := func(ep endpoint) endpoint { ep.session = true; return ep }
 	const nb = "/api/v1/notebooks/{notebook}"
 	const tb = nb + "/tables/{table}"
 
@@ -178,41 +189,41 @@ func (s *Server) routesInit() {
 	s.handle("/api/v1/auth/login/second-factor", map[string]endpoint{"POST": pub(s.secondFactor)})
 	s.handle("/api/v1/auth/password-reset", map[string]endpoint{"POST": pub(s.requestPasswordReset)})
 	s.handle("/api/v1/auth/password-reset/confirm", map[string]endpoint{"POST": pub(s.confirmPasswordReset)})
-	s.handle("/api/v1/auth/logout", map[string]endpoint{"POST": any(s.logout)})
+	s.handle("/api/v1/auth/logout", map[string]endpoint{"POST": account(any(s.logout))})
 	s.handle("/api/v1/auth/me", map[string]endpoint{"GET": any(s.me)})
-	s.handle("/api/v1/auth/logout-others", map[string]endpoint{"POST": any(s.logoutOthers)})
-	s.handle("/api/v1/users/{user}/sessions", map[string]endpoint{"GET": any(s.listSessions)})
-	s.handle("/api/v1/sessions/{session}", map[string]endpoint{"DELETE": any(s.revokeSession)})
-	s.handle("/api/v1/users/{user}/api-keys", map[string]endpoint{"GET": priv(s.listAPIKeys)})
-	s.handle("/api/v1/api-keys", map[string]endpoint{"POST": priv(s.createAPIKey)})
-	s.handle("/api/v1/api-keys/{key}", map[string]endpoint{"DELETE": priv(s.revokeAPIKey)})
-	s.handle("/api/v1/auth/mfa", map[string]endpoint{"GET": enrol(s.mfaStatus)})
-	s.handle("/api/v1/auth/totp", map[string]endpoint{"POST": enrol(s.beginTOTP)})
-	s.handle("/api/v1/auth/totp/confirm", map[string]endpoint{"POST": enrol(s.confirmTOTP)})
-	s.handle("/api/v1/auth/totp/disable", map[string]endpoint{"POST": priv(s.disableTOTP)})
-	s.handle("/api/v1/auth/recovery-codes", map[string]endpoint{"POST": priv(s.regenerateRecoveryCodes)})
-	s.handle("/api/v1/auth/passkeys", map[string]endpoint{"GET": enrol(s.listPasskeys)})
-	s.handle("/api/v1/auth/passkeys/{passkey}", map[string]endpoint{"DELETE": priv(s.deletePasskey)})
-	s.handle("/api/v1/auth/passkeys/register/begin", map[string]endpoint{"POST": enrol(s.beginPasskeyRegistration)})
-	s.handle("/api/v1/auth/passkeys/register/finish", map[string]endpoint{"POST": enrol(s.finishPasskeyRegistration)})
+	s.handle("/api/v1/auth/logout-others", map[string]endpoint{"POST": account(any(s.logoutOthers))})
+	s.handle("/api/v1/users/{user}/sessions", map[string]endpoint{"GET": account(any(s.listSessions))})
+	s.handle("/api/v1/sessions/{session}", map[string]endpoint{"DELETE": account(any(s.revokeSession))})
+	s.handle("/api/v1/users/{user}/api-keys", map[string]endpoint{"GET": account(priv(s.listAPIKeys))})
+	s.handle("/api/v1/api-keys", map[string]endpoint{"POST": account(priv(s.createAPIKey))})
+	s.handle("/api/v1/api-keys/{key}", map[string]endpoint{"DELETE": account(priv(s.revokeAPIKey))})
+	s.handle("/api/v1/auth/mfa", map[string]endpoint{"GET": account(enrol(s.mfaStatus))})
+	s.handle("/api/v1/auth/totp", map[string]endpoint{"POST": account(enrol(s.beginTOTP))})
+	s.handle("/api/v1/auth/totp/confirm", map[string]endpoint{"POST": account(enrol(s.confirmTOTP))})
+	s.handle("/api/v1/auth/totp/disable", map[string]endpoint{"POST": account(priv(s.disableTOTP))})
+	s.handle("/api/v1/auth/recovery-codes", map[string]endpoint{"POST": account(priv(s.regenerateRecoveryCodes))})
+	s.handle("/api/v1/auth/passkeys", map[string]endpoint{"GET": account(enrol(s.listPasskeys))})
+	s.handle("/api/v1/auth/passkeys/{passkey}", map[string]endpoint{"DELETE": account(priv(s.deletePasskey))})
+	s.handle("/api/v1/auth/passkeys/register/begin", map[string]endpoint{"POST": account(enrol(s.beginPasskeyRegistration))})
+	s.handle("/api/v1/auth/passkeys/register/finish", map[string]endpoint{"POST": account(enrol(s.finishPasskeyRegistration))})
 	s.handle("/api/v1/auth/passkeys/login/begin", map[string]endpoint{"POST": pub(s.beginPasskeyLogin)})
 	s.handle("/api/v1/auth/passkeys/login/finish", map[string]endpoint{"POST": pub(s.finishPasskeyLogin)})
 	s.handle("/api/v1/auth/sso/{provider}/start", map[string]endpoint{"GET": pub(s.ssoStart)})
-	s.handle("/api/v1/auth/sso/{provider}/link", map[string]endpoint{"POST": priv(s.ssoLink)})
+	s.handle("/api/v1/auth/sso/{provider}/link", map[string]endpoint{"POST": account(priv(s.ssoLink))})
 	s.handle(SSOCallbackPath, map[string]endpoint{"GET": pub(s.ssoCallback)})
-	s.handle("/api/v1/organizations/{org}/sso-providers", map[string]endpoint{"GET": priv(s.listSSOProviders), "POST": priv(s.createSSOProvider)})
-	s.handle("/api/v1/organizations/{org}/sso-providers/{provider}", map[string]endpoint{"DELETE": priv(s.deleteSSOProvider)})
-	s.handle("/api/v1/auth/password", map[string]endpoint{"POST": any(s.changePassword)})
+	s.handle("/api/v1/organizations/{org}/sso-providers", map[string]endpoint{"GET": account(priv(s.listSSOProviders)), "POST": account(priv(s.createSSOProvider))})
+	s.handle("/api/v1/organizations/{org}/sso-providers/{provider}", map[string]endpoint{"DELETE": account(priv(s.deleteSSOProvider))})
+	s.handle("/api/v1/auth/password", map[string]endpoint{"POST": account(any(s.changePassword))})
 	const org = "/api/v1/organizations/{org}"
-	s.handle("/api/v1/organizations", map[string]endpoint{"POST": priv(s.createOrganization), "GET": priv(s.listOrganizations)})
-	s.handle(org, map[string]endpoint{"GET": priv(s.getOrganization), "PATCH": priv(s.updateOrganization), "DELETE": priv(s.deleteOrganization)})
-	s.handle(org+"/members", map[string]endpoint{"GET": priv(s.listOrgMembers)})
-	s.handle(org+"/members/{user}", map[string]endpoint{"PUT": priv(s.putOrgMember), "DELETE": priv(s.deleteOrgMember)})
-	s.handle(org+"/groups", map[string]endpoint{"POST": priv(s.createGroup), "GET": priv(s.listGroups)})
-	s.handle(org+"/groups/{group}", map[string]endpoint{"PATCH": priv(s.updateGroup), "DELETE": priv(s.deleteGroup)})
-	s.handle(org+"/groups/{group}/members/{user}", map[string]endpoint{"PUT": priv(s.putGroupMember), "DELETE": priv(s.deleteGroupMember)})
-	s.handle("/api/v1/users/{user}/deactivate", map[string]endpoint{"POST": priv(s.deactivateUser)})
-	s.handle("/api/v1/users/{user}/reactivate", map[string]endpoint{"POST": priv(s.reactivateUser)})
+	s.handle("/api/v1/organizations", map[string]endpoint{"POST": account(priv(s.createOrganization)), "GET": account(priv(s.listOrganizations))})
+	s.handle(org, map[string]endpoint{"GET": account(priv(s.getOrganization)), "PATCH": account(priv(s.updateOrganization)), "DELETE": account(priv(s.deleteOrganization))})
+	s.handle(org+"/members", map[string]endpoint{"GET": account(priv(s.listOrgMembers))})
+	s.handle(org+"/members/{user}", map[string]endpoint{"PUT": account(priv(s.putOrgMember)), "DELETE": account(priv(s.deleteOrgMember))})
+	s.handle(org+"/groups", map[string]endpoint{"POST": account(priv(s.createGroup)), "GET": account(priv(s.listGroups))})
+	s.handle(org+"/groups/{group}", map[string]endpoint{"PATCH": account(priv(s.updateGroup)), "DELETE": account(priv(s.deleteGroup))})
+	s.handle(org+"/groups/{group}/members/{user}", map[string]endpoint{"PUT": account(priv(s.putGroupMember)), "DELETE": account(priv(s.deleteGroupMember))})
+	s.handle("/api/v1/users/{user}/deactivate", map[string]endpoint{"POST": account(priv(s.deactivateUser))})
+	s.handle("/api/v1/users/{user}/reactivate", map[string]endpoint{"POST": account(priv(s.reactivateUser))})
 	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})
 	s.handle(nb, map[string]endpoint{"GET": priv(s.getNotebook), "PATCH": priv(s.updateNotebook), "DELETE": priv(s.deleteNotebook)})
 	s.handle(nb+"/tables", map[string]endpoint{"POST": priv(s.createTable), "GET": priv(s.listTables)})

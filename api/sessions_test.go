@@ -178,8 +178,8 @@ func TestAPIKeys(t *testing.T) {
 		t.Errorf("me with a key = %v, want the key described", me)
 	}
 	// Keys do not mint keys, and have no session to end.
-	f.Do("POST", "/api/v1/api-keys", full.Key, map[string]any{"name": "child"}).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
-	f.Do("POST", "/api/v1/auth/logout", full.Key, nil).WantProblem(http.StatusBadRequest, coffer.EINVALID)
+	f.Do("POST", "/api/v1/api-keys", full.Key, map[string]any{"name": "child"}).WantProblem(http.StatusForbidden, coffer.ESESSION)
+	f.Do("POST", "/api/v1/auth/logout", full.Key, nil).WantProblem(http.StatusForbidden, coffer.ESESSION)
 
 	// Read-only: every read works, every change is refused and changes nothing.
 	var ro coffer.APIKey

@@ -12,14 +12,19 @@ import (
 )
 
 // Throttling of logins. Counters live in the database, so every node sees
-// the same ones. An address gets ipFreeFailures failed logins (on any
+// the same ones, and each attempt is reserved before its secret is checked
+// (throttle.go). An address gets ipFreeFailures failed logins (on any
 // accounts) before each further failure blocks it for a doubling delay, up
-// to an hour; an (account, address) pair gets acctFreeFailures. The real
-// user, coming from another address, is never slowed down by an attacker:
-// only MaxFailedLogins consecutive failures on the account, from anywhere,
-// stop password-only logins until a reset (an account with a second factor
-// still logs in with it). Counters forget after throttleWindow without a
-// failure.
+// to an hour; an (account, address) pair gets acctFreeFailures. Failures
+// from clients without a device token of the account (device.go) also
+// count in the account's pool of unknown clients: MaxFailedLogins
+// consecutive ones lock unknown clients out of the account until a
+// password reset. A client with a device token counts against that device
+// alone (acctFreeFailures, then delays; MaxFailedLogins consecutive ones
+// lock that device out), so nobody else can lock the owner out of a
+// browser they have signed in with. Address and pair counters forget
+// after throttleWindow without a failure; pool and device counters only
+// on a success or a reset.
 const (
 	ipFreeFailures   = 20
 	acctFreeFailures = 5
@@ -27,7 +32,8 @@ const (
 	acctMaxDelay     = 15 * time.Minute
 	throttleWindow   = 24 * time.Hour
 	// MaxFailedLogins is the number of consecutive failed logins after
-	// which an account needs a second factor or a password reset.
+	// which unknown clients (or one device) are locked out of an account
+	// until a password reset.
 	MaxFailedLogins = 100
 	// challengeLifetime bounds the time to answer a second-factor challenge.
 	challengeLifetime = 5 * time.Minute
@@ -67,29 +73,6 @@ func (s *Store) throttledFor(ctx context.Context, keys ...string) (time.Duration
 		}
 	}
 	return 0, nil
-}
-
-// recordFailure counts one failure against key and blocks it for a
-// doubling delay once more than free failures are on record.
-func (s *Store) recordFailure(ctx context.Context, tx querier, key string, free int, maxDelay time.Duration) error {
-	now := s.now()
-	stale := now - throttleWindow.Microseconds()
-	var n int
-	err := tx.QueryRowContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"throttle AS t (key, failures, last_at, blocked_until) VALUES (?, 1, ?, 0) "+
-		"ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN t.last_at < ? THEN 1 ELSE t.failures + 1 END, last_at = ? RETURNING failures"),
-		key, now, stale, now).Scan(&n)
-	if err != nil {
-		return err
-	}
-	if n <= free {
-		return nil
-	}
-	delay := maxDelay
-	if k := n - free - 1; k < 40 {
-		delay = min(time.Second<<k, maxDelay)
-	}
-	_, err = tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"throttle SET blocked_until = ? WHERE key = ?"), now+delay.Microseconds(), key)
-	return err
 }
 
 // clearThrottle forgets the failures of key.
@@ -247,6 +230,9 @@ func (s *Store) openSession(ctx context.Context, tx querier, a *account, method 
 	if err != nil {
 		return nil, err
 	}
+	if sess.Device, err = s.newDeviceToken(ctx, tx, a.ID); err != nil {
+		return nil, err
+	}
 	if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"users SET failed_logins = 0 WHERE id = ? AND failed_logins <> 0"), a.ID); err != nil {
 		return nil, err
 	}
@@ -272,10 +258,11 @@ func (s *Store) newChallenge(ctx context.Context, tx querier, userID, method str
 
 var errBadChallenge = coffer.Errorf(coffer.EUNAUTHORIZED, "the code or the login challenge is not valid or has expired: log in again")
 
-// Challenge returns the user and first-factor method of a live challenge.
-// It is the entry point of second-factor checks done outside this file
-// (passkeys). EUNAUTHORIZED for an unknown, expired or exhausted challenge.
-func (s *Store) challengeUser(ctx context.Context, q querier, token string) (id, userID, method string, err error) {
+// challengeUser returns the user and first-factor method of a live
+// challenge that has had fewer than maxAttempts answers. It is the entry
+// point of second-factor checks done outside this file (passkeys).
+// EUNAUTHORIZED for an unknown, expired or exhausted challenge.
+func (s *Store) challengeUser(ctx context.Context, q querier, token string, maxAttempts int) (id, userID, method string, err error) {
 	var expires int64
 	var attempts int
 	err = q.QueryRowContext(ctx, s.q("SELECT id, user_id, method, expires_at, attempts FROM "+s.inst.Prefix+"login_challenges WHERE token_hash = ?"),
@@ -286,56 +273,129 @@ func (s *Store) challengeUser(ctx context.Context, q querier, token string) (id,
 	if err != nil {
 		return "", "", "", err
 	}
-	if expires <= s.now() || attempts >= challengeAttempts {
+	if expires <= s.now() || attempts >= maxAttempts {
 		return "", "", "", errBadChallenge
 	}
 	return id, userID, method, nil
 }
 
+// Second-factor answers are limited per account, across challenges (a
+// correct password makes a new challenge, but not new tries): after
+// secondFactorFree consecutive wrong answers each further one blocks the
+// account's second factor for a doubling delay up to secondFactorMaxDelay,
+// and raises an alert (an event, and an e-mail to the person) at the
+// first one and then at every doubling of the count.
+const (
+	secondFactorFree     = 5
+	secondFactorMaxDelay = time.Hour
+)
+
+func secondFactorLimit(userID string) limit {
+	return limit{key: "2fa:" + userID, free: secondFactorFree, maxDelay: secondFactorMaxDelay, clear: true}
+}
+
 // finishChallenge checks a second factor against a challenge with verify
 // and, when it holds, consumes the challenge and opens a session with
-// mfa set. A wrong answer counts against the challenge and the account.
+// mfa set. The attempt is reserved first, against the challenge and the
+// account (see throttle.go); a wrong answer keeps it.
 func (s *Store) finishChallenge(ctx context.Context, op, token, factor string, verify func(tx querier, userID string) (bool, error)) (*coffer.Session, error) {
-	var sess *coffer.Session
-	var failed bool
-	var failedUser string
+	var userID string
 	err := s.write(ctx, s.inst, op, func(tx *wtx) error {
-		id, userID, method, err := s.challengeUser(ctx, tx, token)
+		var err error
+		if _, userID, _, err = s.challengeUser(ctx, tx, token, challengeAttempts); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"login_challenges SET attempts = attempts + 1 WHERE token_hash = ?"), hashChallenge(token)); err != nil {
+			return err
+		}
+		_, err = s.reserve(ctx, tx, []limit{secondFactorLimit(userID)})
+		return err
+	})
+	if coffer.ErrorCode(err) == coffer.ETOOMANY {
+		_ = s.write(ctx, s.inst, op, func(tx *wtx) error {
+			return s.event(ctx, tx, coffer.EventLoginThrottled, userID, "", "second factor: "+factor)
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sess *coffer.Session
+	failed := false
+	err = s.write(ctx, s.inst, op, func(tx *wtx) error {
+		// The reservation counted this answer: the challenge may now be at
+		// its last attempt.
+		id, uid, method, err := s.challengeUser(ctx, tx, token, challengeAttempts+1)
 		if err != nil {
 			return err
 		}
-		ok, err := verify(tx, userID)
+		ok, err := verify(tx, uid)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			failed, failedUser = true, userID
+			failed = true
 			return errBadChallenge
 		}
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"login_challenges WHERE id = ?"), id); err != nil {
 			return err
 		}
-		a, err := s.loadAccount(ctx, tx, userID)
+		if err := s.release(ctx, tx, []limit{secondFactorLimit(uid)}); err != nil {
+			return err
+		}
+		a, err := s.loadAccount(ctx, tx, uid)
 		if err != nil {
 			return err
 		}
-		if err := s.event(ctx, tx, coffer.EventSecondFactorOK, userID, a.Email, factor); err != nil {
+		if err := s.event(ctx, tx, coffer.EventSecondFactorOK, uid, a.Email, factor); err != nil {
 			return err
 		}
 		sess, err = s.openSession(ctx, tx, a, method, true)
 		return err
 	})
 	if failed {
-		// The failure is recorded in its own transaction: the attempt above
-		// was rolled back with everything else.
-		_ = s.write(ctx, s.inst, op, func(tx *wtx) error {
-			if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"login_challenges SET attempts = attempts + 1 WHERE token_hash = ?"), hashChallenge(token)); err != nil {
-				return err
-			}
-			return s.event(ctx, tx, coffer.EventSecondFactorBad, failedUser, "", factor)
-		})
+		s.secondFactorFailed(ctx, op, userID, factor)
 	}
 	return sess, err
+}
+
+// secondFactorFailed records a wrong second factor after a correct
+// password and, at the first failure past the free ones and at every
+// doubling of the count after it, an alert event and a notice to the
+// person (e-mailed by Notify).
+func (s *Store) secondFactorFailed(ctx context.Context, op, userID, factor string) {
+	var notice *coffer.Notice
+	err := s.write(ctx, s.inst, op, func(tx *wtx) error {
+		notice = nil
+		a, err := s.loadAccount(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if err := s.event(ctx, tx, coffer.EventSecondFactorBad, userID, a.Email, factor); err != nil {
+			return err
+		}
+		var n int
+		err = tx.QueryRowContext(ctx, s.q("SELECT failures FROM "+s.inst.Prefix+"throttle WHERE key = ?"), secondFactorLimit(userID).key).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		over := n - secondFactorFree
+		if over < 1 || over&(over-1) != 0 {
+			return nil
+		}
+		if err := s.event(ctx, tx, coffer.EventSecondFactorAlert, userID, a.Email,
+			fmt.Sprintf("%d consecutive wrong second factors after a correct password", n)); err != nil {
+			return err
+		}
+		notice = &coffer.Notice{Kind: coffer.NoticeSecondFactorFailed, UserID: a.ID, Email: a.Email, Name: a.Name,
+			IP: clientIP(ctx), At: s.Now(), Failures: n}
+		return nil
+	})
+	if err == nil && notice != nil && s.Notify != nil {
+		s.Notify(*notice)
+	}
 }
 
 func truncate(s string, n int) string {
@@ -349,6 +409,24 @@ func truncate(s string, n int) string {
 }
 
 var errOrgNotFound = coffer.Errorf(coffer.ENOTFOUND, "the organization does not exist")
+
+// errSessionRequired answers an API key that tries to manage the account.
+var errSessionRequired = coffer.Errorf(coffer.ESESSION, "an API key reaches data, not the account: sign in to manage sessions, keys, passwords, second factors and organizations")
+
+// accountCaller returns the caller of an operation on the account itself
+// (its sessions, API keys, password, second factors, single sign-on links,
+// organizations): a person, never an API key (ESESSION), whatever the
+// key's scope. API keys reach data, not the account.
+func accountCaller(ctx context.Context) (*coffer.Caller, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.APIKeyID != "" {
+		return nil, errSessionRequired
+	}
+	return c, nil
+}
 
 // orgRole returns the role of a user in an organization, or "" when the
 // user is not a member (or the organization does not exist).
@@ -366,7 +444,7 @@ func (s *Store) orgRole(ctx context.Context, q querier, orgID, userID string) (s
 // who may not know the organization exists, ENOTFOUND. API keys never
 // administer organizations.
 func (s *Store) requireOrgAdmin(ctx context.Context, q querier, orgID string) (*coffer.Caller, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -53,20 +53,18 @@ func mfaCaller(ctx context.Context) (*coffer.Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.SessionID == "" {
-		return nil, coffer.Errorf(coffer.EFORBIDDEN, "second factors are managed from a login session, not with an API key")
+	if c.SessionID == "" || c.APIKeyID != "" {
+		return nil, errSessionRequired
 	}
 	return c, nil
 }
 
 // reauth checks the caller's current password before a factor change. The
-// account's wrong passwords and codes are throttled together.
+// account's wrong passwords and codes are throttled together; each attempt
+// is reserved before the check (see throttle.go).
 func (s *Store) reauth(ctx context.Context, op, password string) (*coffer.Caller, *account, error) {
 	c, err := mfaCaller(ctx)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.mfaThrottled(ctx, op, c.UserID); err != nil {
 		return nil, nil, err
 	}
 	a, err := s.loadAccount(ctx, s.inst.R, c.UserID)
@@ -76,6 +74,9 @@ func (s *Store) reauth(ctx context.Context, op, password string) (*coffer.Caller
 	if len(password) > auth.MaxPasswordBytes {
 		return nil, nil, errBadPassword
 	}
+	if _, err := s.reserveAttempt(ctx, op, mfaLimit(c.UserID)); err != nil {
+		return nil, nil, err
+	}
 	ok, err := auth.VerifyPassword(ctx, a.hash, password)
 	if err != nil {
 		return nil, nil, s.wrap(op, err)
@@ -84,28 +85,37 @@ func (s *Store) reauth(ctx context.Context, op, password string) (*coffer.Caller
 		s.mfaFailure(ctx, op, c.UserID, "password")
 		return nil, nil, errBadPassword
 	}
+	if err := s.releaseAttempt(ctx, op, mfaLimit(c.UserID)); err != nil {
+		return nil, nil, err
+	}
 	return c, a, nil
 }
 
-// mfaThrottled returns ETOOMANY while the account's factor changes are blocked.
-func (s *Store) mfaThrottled(ctx context.Context, op, userID string) error {
-	wait, err := s.throttledFor(ctx, mfaThrottleKey(userID))
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	if wait > 0 {
-		return coffer.TooMany(wait)
-	}
-	return nil
+// mfaLimit is the throttle of an account's factor changes.
+func mfaLimit(userID string) limit {
+	return limit{key: mfaThrottleKey(userID), free: mfaFreeFailures, maxDelay: mfaMaxDelay}
 }
 
-// mfaFailure records a wrong password or code of a factor change, in its
-// own transaction (the attempt's own was rolled back).
+// mfaAttempt reserves an attempt at a code of a factor change; done, to
+// call once the code was checked, records a wrong one (the reservation
+// stays) or gives the reservation back.
+func (s *Store) mfaAttempt(ctx context.Context, op, userID string) (done func(wrong bool, what string), err error) {
+	if _, err := s.reserveAttempt(ctx, op, mfaLimit(userID)); err != nil {
+		return nil, err
+	}
+	return func(wrong bool, what string) {
+		if wrong {
+			s.mfaFailure(ctx, op, userID, what)
+			return
+		}
+		_ = s.releaseAttempt(ctx, op, mfaLimit(userID))
+	}, nil
+}
+
+// mfaFailure records the event of a wrong password or code of a factor
+// change (its attempt is already counted).
 func (s *Store) mfaFailure(ctx context.Context, op, userID, what string) {
 	_ = s.write(ctx, s.inst, op, func(tx *wtx) error {
-		if err := s.recordFailure(ctx, tx, mfaThrottleKey(userID), mfaFreeFailures, mfaMaxDelay); err != nil {
-			return err
-		}
 		return s.event(ctx, tx, coffer.EventSecondFactorBad, userID, "", op+": "+what)
 	})
 }
@@ -245,7 +255,7 @@ func (s *Store) factorCounts(ctx context.Context, q querier, userID string) (*co
 
 // MFAStatus returns the caller's enrolled factors.
 func (s *Store) MFAStatus(ctx context.Context) (*coffer.MFAStatus, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +356,8 @@ func (s *Store) ConfirmTOTP(ctx context.Context, code string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mfaThrottled(ctx, op, c.UserID); err != nil {
+	done, err := s.mfaAttempt(ctx, op, c.UserID)
+	if err != nil {
 		return nil, err
 	}
 	var codes []string
@@ -376,9 +387,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, code string) ([]string, error) 
 		codes, err = s.enrolled(ctx, tx, c, coffer.FactorTOTP, st.Passkeys == 0)
 		return err
 	})
-	if failed {
-		s.mfaFailure(ctx, op, c.UserID, "totp")
-	}
+	done(failed, "totp")
 	if err != nil {
 		return nil, err
 	}
@@ -391,6 +400,10 @@ func (s *Store) ConfirmTOTP(ctx context.Context, code string) ([]string, error) 
 func (s *Store) DisableTOTP(ctx context.Context, password, code string) error {
 	const op = "DisableTOTP"
 	c, _, err := s.reauth(ctx, op, password)
+	if err != nil {
+		return err
+	}
+	done, err := s.mfaAttempt(ctx, op, c.UserID)
 	if err != nil {
 		return err
 	}
@@ -427,9 +440,7 @@ func (s *Store) DisableTOTP(ctx context.Context, password, code string) error {
 		}
 		return s.event(ctx, tx, coffer.EventMFADisabled, c.UserID, c.Email, coffer.FactorTOTP)
 	})
-	if failed {
-		s.mfaFailure(ctx, op, c.UserID, "code")
-	}
+	done(failed, "code")
 	return err
 }
 

@@ -53,7 +53,7 @@ var (
 // (roleOperator for an operator signed in as a person). Callers who are
 // not members get ENOTFOUND.
 func (s *Store) orgAccess(ctx context.Context, q querier, orgID string) (*coffer.Caller, string, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -214,7 +214,7 @@ func (s *Store) loadOrg(ctx context.Context, q querier, id string) (*coffer.Orga
 // owner. Only operators create organizations: an organization is a
 // customer account of the instance, set up by whoever runs it.
 func (s *Store) CreateOrganization(ctx context.Context, in coffer.OrganizationInput) (*coffer.Organization, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (s *Store) CreateOrganization(ctx context.Context, in coffer.OrganizationIn
 // FindOrganizations lists the caller's organizations; an operator's list
 // holds every organization.
 func (s *Store) FindOrganizations(ctx context.Context) ([]*coffer.Organization, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -802,7 +802,7 @@ func (s *Store) RemoveGroupMember(ctx context.Context, orgID, groupID, user stri
 // in each, when u is not an operator. Users the caller cannot administer
 // and does not share an organization with get ENOTFOUND.
 func (s *Store) userAdmin(ctx context.Context, q querier, user string) (*coffer.Caller, *coffer.User, bool, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, nil, false, err
 	}

@@ -220,18 +220,22 @@ func (s *Store) FinishPasskeyRegistration(ctx context.Context, name string, cred
 	if utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
 		return nil, nil, coffer.Invalid("the passkey is not valid", coffer.FieldError{Field: "name", Message: "must be at most 100 characters on one line"})
 	}
-	if err := s.mfaThrottled(ctx, op, c.UserID); err != nil {
+	done, err := s.mfaAttempt(ctx, op, c.UserID)
+	if err != nil {
 		return nil, nil, err
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
 	if err != nil {
+		done(false, "")
 		return nil, nil, errBadCreation
 	}
 	cer, err := s.takeCeremony(ctx, op, ceremonyRegister, parsed.Response.CollectedClientData.Challenge)
 	if err != nil {
+		done(false, "")
 		return nil, nil, err
 	}
 	if cer == nil || cer.userID != c.UserID {
+		done(false, "")
 		return nil, nil, errBadCreation
 	}
 	pk := &coffer.Passkey{ID: coffer.NewID(passkeyPrefix), Name: name, CreatedAt: s.Now().Truncate(time.Microsecond)}
@@ -269,9 +273,7 @@ func (s *Store) FinishPasskeyRegistration(ctx context.Context, name string, cred
 		codes, err = s.enrolled(ctx, tx, c, coffer.FactorPasskey, !st.TOTP && st.Passkeys == 0)
 		return err
 	})
-	if failed {
-		s.mfaFailure(ctx, op, c.UserID, "passkey")
-	}
+	done(failed, "passkey")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -281,7 +283,7 @@ func (s *Store) FinishPasskeyRegistration(ctx context.Context, name string, cred
 
 // ListPasskeys lists the caller's passkeys, oldest first.
 func (s *Store) ListPasskeys(ctx context.Context) ([]*coffer.Passkey, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +369,7 @@ func (s *Store) BeginPasskeyLogin(ctx context.Context, challenge string) (json.R
 				return errBadChallenge
 			}
 			var err error
-			if _, userID, _, err = s.challengeUser(ctx, tx, challenge); err != nil {
+			if _, userID, _, err = s.challengeUser(ctx, tx, challenge, challengeAttempts); err != nil {
 				return err
 			}
 			u, err := s.loadPasskeyUser(ctx, tx, userID)
@@ -436,11 +438,11 @@ func (s *Store) FinishPasskeyLogin(ctx context.Context, challenge string, creden
 			return s.passkeyUsed(ctx, tx, parsed, cred)
 		})
 	}
-	if wait, err := s.throttledFor(ctx, ipThrottleKey(clientIP(ctx))); err != nil || wait > 0 {
-		if err != nil {
-			return nil, s.wrap(op, err)
-		}
-		return nil, coffer.TooMany(wait)
+	// The attempt is reserved against the client's address before the
+	// assertion is checked, and given back when it holds.
+	ipLimit := limit{key: ipThrottleKey(clientIP(ctx)), free: ipFreeFailures, maxDelay: ipMaxDelay}
+	if _, err := s.reserveAttempt(ctx, op, ipLimit); err != nil {
+		return nil, err
 	}
 	var sess *coffer.Session
 	failed := false
@@ -482,11 +484,10 @@ func (s *Store) FinishPasskeyLogin(ctx context.Context, challenge string, creden
 	})
 	if failed {
 		_ = s.write(ctx, s.inst, op, func(tx *wtx) error {
-			if err := s.recordFailure(ctx, tx, ipThrottleKey(clientIP(ctx)), ipFreeFailures, ipMaxDelay); err != nil {
-				return err
-			}
 			return s.event(ctx, tx, coffer.EventLoginFailed, "", "", coffer.FactorPasskey)
 		})
+	} else {
+		_ = s.releaseAttempt(ctx, op, ipLimit)
 	}
 	return sess, err
 }

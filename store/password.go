@@ -190,7 +190,7 @@ func (s *Store) ChangePassword(ctx context.Context, current, newPassword string,
 		return 0, err
 	}
 	if c.APIKeyID != "" || c.SessionID == "" {
-		return 0, coffer.Errorf(coffer.EFORBIDDEN, "an API key cannot change a password: sign in")
+		return 0, errSessionRequired
 	}
 	if len(current) > auth.MaxPasswordBytes {
 		return 0, errWrongPassword
@@ -204,11 +204,10 @@ func (s *Store) ChangePassword(ctx context.Context, current, newPassword string,
 	}
 	// Guesses of the current password through a stolen session are
 	// throttled like logins of the account from the client's address.
-	throttleKey := acctThrottleKey(strings.ToLower(a.Email), clientIP(ctx))
-	if wait, err := s.throttledFor(ctx, throttleKey); err != nil {
-		return 0, s.wrap("ChangePassword", err)
-	} else if wait > 0 {
-		return 0, coffer.TooMany(wait)
+	// The attempt is reserved before the check (see throttle.go).
+	lim := limit{key: acctThrottleKey(strings.ToLower(a.Email), clientIP(ctx)), free: acctFreeFailures, maxDelay: acctMaxDelay, clear: true}
+	if _, err := s.reserveAttempt(ctx, "ChangePassword", lim); err != nil {
+		return 0, err
 	}
 	ok, err := auth.VerifyPassword(ctx, a.hash, current)
 	if err != nil {
@@ -219,15 +218,15 @@ func (s *Store) ChangePassword(ctx context.Context, current, newPassword string,
 			if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
 				return err
 			}
-			if err := s.recordFailure(ctx, tx, throttleKey, acctFreeFailures, acctMaxDelay); err != nil {
-				return err
-			}
 			return s.event(ctx, tx, coffer.EventLoginFailed, a.ID, a.Email, "change_password")
 		})
 		if err != nil {
 			return 0, err
 		}
 		return 0, errWrongPassword
+	}
+	if err := s.releaseAttempt(ctx, "ChangePassword", lim); err != nil {
+		return 0, err
 	}
 	if norm.NFKC.String(current) == norm.NFKC.String(newPassword) {
 		return 0, coffer.Invalid("the new password is not valid", coffer.FieldError{Field: "new_password", Message: "must differ from the current password"})

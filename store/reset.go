@@ -42,13 +42,6 @@ var errBadResetToken = coffer.Invalid("the reset link is not valid, was already 
 // depend on the account's existence either.
 func (s *Store) RequestPasswordReset(ctx context.Context, email string) (*coffer.ResetTicket, error) {
 	ip := clientIP(ctx)
-	wait, err := s.throttledFor(ctx, resetThrottleKey(ip))
-	if err != nil {
-		return nil, s.wrap("RequestPasswordReset", err)
-	}
-	if wait > 0 {
-		return nil, coffer.TooMany(wait)
-	}
 	_, key, ok := normalizeEmail(email)
 	if len(email) > 320 {
 		ok = false
@@ -57,10 +50,12 @@ func (s *Store) RequestPasswordReset(ctx context.Context, email string) (*coffer
 		key = ""
 	}
 	var ticket *coffer.ResetTicket
-	err = s.write(ctx, s.inst, "RequestPasswordReset", func(tx *wtx) error {
-		// Every request counts against the address: the throttle is about
-		// the client, never about the account.
-		if err := s.recordFailure(ctx, tx, resetThrottleKey(ip), resetIPFree, resetIPMaxDelay); err != nil {
+	err := s.write(ctx, s.inst, "RequestPasswordReset", func(tx *wtx) error {
+		// Every request counts against the address, in the transaction
+		// that decides it (concurrent requests count one by one): the
+		// throttle is about the client, never about the account. A blocked
+		// address rolls back and gets ETOOMANY.
+		if _, err := s.reserve(ctx, tx, []limit{{key: resetThrottleKey(ip), free: resetIPFree, maxDelay: resetIPMaxDelay}}); err != nil {
 			return err
 		}
 		var a *account
@@ -128,27 +123,29 @@ func (s *Store) RequestPasswordReset(ctx context.Context, email string) (*coffer
 // and login throttles are cleared; second factors and API keys stay, and
 // nobody is logged in, so the next login still asks for the second factor.
 func (s *Store) ResetPassword(ctx context.Context, token, password string) error {
-	ip := clientIP(ctx)
-	wait, err := s.throttledFor(ctx, ipThrottleKey(ip))
-	if err != nil {
-		return s.wrap("ResetPassword", err)
-	}
-	if wait > 0 {
-		return coffer.TooMany(wait)
+	// A guess of a token is reserved against the client's address (the
+	// login throttle: guessing tokens costs like guessing passwords)
+	// before the token is looked at, and given back when it is valid.
+	ipLimit := limit{key: ipThrottleKey(clientIP(ctx)), free: ipFreeFailures, maxDelay: ipMaxDelay}
+	if _, err := s.reserveAttempt(ctx, "ResetPassword", ipLimit); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(token, ResetTokenPrefix) || len(token) > 100 {
-		return s.badResetToken(ctx, ip)
+		return errBadResetToken
 	}
 	hash := auth.HashToken(token)
 	var userID string
 	var expires int64
 	var used sql.NullInt64
-	err = s.inst.R.QueryRowContext(ctx, s.q("SELECT user_id, expires_at, used_at FROM "+s.inst.Prefix+"password_resets WHERE token_hash = ?"), hash).Scan(&userID, &expires, &used)
+	err := s.inst.R.QueryRowContext(ctx, s.q("SELECT user_id, expires_at, used_at FROM "+s.inst.Prefix+"password_resets WHERE token_hash = ?"), hash).Scan(&userID, &expires, &used)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && (used.Valid || expires <= s.now())) {
-		return s.badResetToken(ctx, ip)
+		return errBadResetToken
 	}
 	if err != nil {
 		return s.wrap("ResetPassword", err)
+	}
+	if err := s.releaseAttempt(ctx, "ResetPassword", ipLimit); err != nil {
+		return err
 	}
 	newHash, err := s.newPasswordHash(ctx, userID, password)
 	if err != nil {
@@ -178,18 +175,6 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) error
 		s.dropUserSessions(userID)
 	}
 	return err
-}
-
-// badResetToken counts a wrong reset token against the client's address
-// (the login throttle: guessing tokens costs like guessing passwords).
-func (s *Store) badResetToken(ctx context.Context, ip string) error {
-	err := s.write(ctx, s.inst, "ResetPassword", func(tx *wtx) error {
-		return s.recordFailure(ctx, tx, ipThrottleKey(ip), ipFreeFailures, ipMaxDelay)
-	})
-	if err != nil {
-		return err
-	}
-	return errBadResetToken
 }
 
 // SetPassword replaces the password of the account with this e-mail, for
@@ -275,6 +260,8 @@ func (s *Store) replacePassword(ctx context.Context, tx querier, a *account, new
 		{"UPDATE " + p + "password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL", []any{now, a.ID}},
 		// The account's throttles from every address: keys acct:<email>|<ip>.
 		{"DELETE FROM " + p + "throttle WHERE key >= ? AND key < ?", []any{acctThrottleKey(strings.ToLower(a.Email), ""), "acct:" + strings.ToLower(a.Email) + "}"}},
+		// Its pool of unknown clients and its devices' counters (dev:<user id>|<device>).
+		{"DELETE FROM " + p + "throttle WHERE key = ? OR (key >= ? AND key < ?)", []any{poolThrottleKey(strings.ToLower(a.Email)), deviceThrottleKey(a.ID, ""), "dev:" + a.ID + "}"}},
 	}
 	// The hash, its date, the failed logins and the history, as a change.
 	if err := s.storePassword(ctx, tx, a.ID, newHash); err != nil {

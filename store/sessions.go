@@ -51,7 +51,7 @@ func (s *Store) mayManageUser(ctx context.Context, q querier, c *coffer.Caller, 
 
 // ListSessions lists the open sessions of a user, newest first.
 func (s *Store) ListSessions(ctx context.Context, userID string) ([]*coffer.SessionInfo, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]*coffer.Sess
 
 // RevokeSession ends one session.
 func (s *Store) RevokeSession(ctx context.Context, id string) error {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return err
 	}
@@ -127,12 +127,9 @@ func (s *Store) RevokeSession(ctx context.Context, id string) error {
 
 // RevokeOtherSessions ends every session of the caller but the current one.
 func (s *Store) RevokeOtherSessions(ctx context.Context) (int, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return 0, err
-	}
-	if c.APIKeyID != "" {
-		return 0, coffer.Errorf(coffer.EFORBIDDEN, "an API key cannot end sessions: log in")
 	}
 	var n int64
 	err = s.write(ctx, s.inst, "RevokeOtherSessions", func(tx *wtx) error {
@@ -156,12 +153,9 @@ func (s *Store) RevokeOtherSessions(ctx context.Context) (int, error) {
 // still applies the user's rights) and can only narrow them: read-only,
 // and a list of notebooks.
 func (s *Store) CreateAPIKey(ctx context.Context, in coffer.APIKeyInput) (*coffer.APIKey, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if c.APIKeyID != "" {
-		return nil, coffer.Errorf(coffer.EFORBIDDEN, "API keys are created in a session: log in to create one")
 	}
 	var fields []coffer.FieldError
 	name := strings.TrimSpace(in.Name)
@@ -242,7 +236,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, in coffer.APIKeyInput) (*coffe
 // ListAPIKeys lists a user's keys, newest first. Keys themselves are never
 // shown again.
 func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]*coffer.APIKey, error) {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +290,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]*coffer.APIKe
 
 // RevokeAPIKey deletes a key; it stops working at once.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
-	c, err := caller(ctx)
+	c, err := accountCaller(ctx)
 	if err != nil {
 		return err
 	}

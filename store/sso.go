@@ -267,8 +267,8 @@ func (s *Store) StartSSOLink(ctx context.Context, providerID, redirectURI string
 	if err != nil {
 		return nil, err
 	}
-	if c.SessionID == "" {
-		return nil, coffer.Errorf(coffer.EFORBIDDEN, "an API key cannot link a single sign-on identity: log in")
+	if c.SessionID == "" || c.APIKeyID != "" {
+		return nil, errSessionRequired
 	}
 	return s.startSSO(ctx, "StartSSOLink", providerID, redirectURI, c.UserID)
 }

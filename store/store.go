@@ -129,10 +129,14 @@ type Notifier interface {
 
 // Store implements the coffer services on a Backend.
 type Store struct {
-	b        Backend
-	d        Dialect
-	inst     *DB
-	Now      func() time.Time // injectable clock
+	b    Backend
+	d    Dialect
+	inst *DB
+	Now  func() time.Time // injectable clock
+	// Notify, when set, delivers notices to people about their accounts
+	// (e-mail); it is called after the commit that records them and must
+	// not block.
+	Notify   func(coffer.Notice)
 	nbs      *schemaCache
 	auth     authState
 	webauthn *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)

@@ -19,6 +19,9 @@ import (
 type authState struct {
 	once      sync.Once
 	dummyHash string
+
+	mu        sync.Mutex
+	deviceKey []byte // see deviceSecret
 }
 
 func newAuthState() authState { return authState{} }
@@ -96,7 +99,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // errBadLogin answers every failed login alike: unknown e-mail, wrong
 // password, locked account.
-var errBadLogin = coffer.Errorf(coffer.EUNAUTHORIZED, "the e-mail or password is not correct (after too many failed logins an account stays locked until its password is reset)")
+var errBadLogin = coffer.Errorf(coffer.EUNAUTHORIZED, "the e-mail or password is not correct (after too many failed logins, an account stays locked for browsers it was not used with before until its password is reset)")
 
 // Key prefixes, so a leaked secret is recognizable (and scanners can find it).
 const (
@@ -110,27 +113,21 @@ func newChallengeToken() (string, []byte) { return auth.NewToken(ChallengePrefix
 func hashChallenge(token string) []byte   { return auth.HashToken(token) }
 
 // Login checks the credentials. An unknown e-mail costs the same hashing
-// work and gets the same answer as a wrong password; throttling is keyed
+// work and gets the same answers as a wrong password: throttling is keyed
 // by the e-mail as typed, so it too answers alike for unknown accounts.
+//
+// The attempt is reserved before the password is checked (see
+// throttle.go), against the limits loginLimits chooses: a client with a
+// device token of the account counts against that device alone; any other
+// client against its address, its (account, address) pair and the
+// account's pool of unknown clients.
 func (s *Store) Login(ctx context.Context, email, password string) (*coffer.LoginResult, error) {
 	_, key, ok := normalizeEmail(email)
 	if len(password) > auth.MaxPasswordBytes {
 		ok = false
 	}
-	ip := clientIP(ctx)
-	throttleKey := acctThrottleKey(key, ip)
 	if !ok {
-		throttleKey = acctThrottleKey("-", ip)
-	}
-	wait, err := s.throttledFor(ctx, ipThrottleKey(ip), throttleKey)
-	if err != nil {
-		return nil, s.wrap("Login", err)
-	}
-	if wait > 0 {
-		_ = s.write(ctx, s.inst, "Login", func(tx *wtx) error {
-			return s.event(ctx, tx, coffer.EventLoginThrottled, "", key, "")
-		})
-		return nil, coffer.TooMany(wait)
+		key = "-"
 	}
 	var a *account
 	var deactivated sql.NullInt64
@@ -147,18 +144,29 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Logi
 			return nil, s.wrap("Login", err)
 		}
 	}
-	// A password-only account with MaxFailedLogins consecutive failures is
-	// locked until a reset: its password is not even checked (so guessing
-	// cannot go on, and a right guess is not told apart from a wrong one),
-	// and the answer is the one of any failure, so a lock does not reveal
-	// that the account exists.
-	locked := false
-	if a != nil && a.failedLogins >= MaxFailedLogins {
-		factors, err := s.secondFactors(ctx, s.inst.R, a.ID)
-		if err != nil {
-			return nil, s.wrap("Login", err)
-		}
-		locked = len(factors) == 0
+	uid := ""
+	if a != nil {
+		uid = a.ID
+	}
+	device, err := s.knownDevice(ctx, uid)
+	if err != nil {
+		return nil, s.wrap("Login", err)
+	}
+	limits := loginLimits(key, clientIP(ctx), uid, device)
+	// Locked: MaxFailedLogins consecutive failures of this device, or of
+	// unknown clients on this account. The password is not even checked
+	// (guessing cannot go on, and a right guess is not told apart from a
+	// wrong one), and the answer is the one of any failure, so a lock does
+	// not reveal that the account exists.
+	locked, err := s.reserveAttempt(ctx, "Login", limits...)
+	if coffer.ErrorCode(err) == coffer.ETOOMANY {
+		_ = s.write(ctx, s.inst, "Login", func(tx *wtx) error {
+			return s.event(ctx, tx, coffer.EventLoginThrottled, uid, key, deviceDetail(device))
+		})
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
 	}
 	match := false
 	if a == nil || locked {
@@ -168,23 +176,19 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Logi
 	}
 	if !match {
 		err := s.write(ctx, s.inst, "Login", func(tx *wtx) error {
-			if err := s.recordFailure(ctx, tx, ipThrottleKey(ip), ipFreeFailures, ipMaxDelay); err != nil {
-				return err
-			}
-			if err := s.recordFailure(ctx, tx, throttleKey, acctFreeFailures, acctMaxDelay); err != nil {
-				return err
-			}
-			uid := ""
 			if a != nil {
-				uid = a.ID
 				if _, err := tx.ExecContext(ctx, s.q("UPDATE "+s.inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
 					return err
 				}
 			}
 			if locked {
-				return s.event(ctx, tx, coffer.EventLoginLocked, uid, key, "password-only account locked after too many failed logins: needs a password reset")
+				msg := "unknown clients locked out after too many failed logins: a known device or a password reset lets the owner in"
+				if device != "" {
+					msg = "this device is locked out after too many failed logins: a password reset unlocks it"
+				}
+				return s.event(ctx, tx, coffer.EventLoginLocked, uid, key, msg)
 			}
-			return s.event(ctx, tx, coffer.EventLoginFailed, uid, key, "password")
+			return s.event(ctx, tx, coffer.EventLoginFailed, uid, key, "password"+deviceDetail(device))
 		})
 		if err != nil {
 			return nil, err
@@ -204,14 +208,7 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Logi
 		if pol.RequireSSO && !a.Operator {
 			return coffer.Errorf(coffer.EFORBIDDEN, "your organization requires single sign-on: log in with your identity provider")
 		}
-		if len(factors) == 0 && a.failedLogins >= MaxFailedLogins {
-			// Locked since the check above (a concurrent failure).
-			if err := s.event(ctx, tx, coffer.EventLoginLocked, a.ID, key, ""); err != nil {
-				return err
-			}
-			return errBadLogin
-		}
-		if err := s.clearThrottle(ctx, tx, throttleKey); err != nil {
+		if err := s.release(ctx, tx, limits); err != nil {
 			return err
 		}
 		if auth.NeedsRehash(a.hash) {
@@ -232,6 +229,37 @@ func (s *Store) Login(ctx context.Context, email, password string) (*coffer.Logi
 		return nil, err
 	}
 	return &res, nil
+}
+
+// Keys of the login limits in the throttle table.
+func poolThrottleKey(emailKey string) string { return "pool:" + emailKey }
+func deviceThrottleKey(userID, device string) string {
+	return "dev:" + userID + "|" + device
+}
+
+// loginLimits are the counters a login attempt reserves. With a known
+// device (a valid device token of the account): the device's own counter
+// only. Otherwise the address (ipFreeFailures, then doubling delays up to
+// an hour), the (account, address) pair (acctFreeFailures, up to 15
+// minutes) and the account's pool of unknown clients (MaxFailedLogins
+// consecutive failures lock unknown clients out). The pool is keyed by the
+// e-mail as typed, so unknown e-mails have one too.
+func loginLimits(emailKey, ip, userID, device string) []limit {
+	if device != "" {
+		return []limit{{key: deviceThrottleKey(userID, device), free: acctFreeFailures, maxDelay: acctMaxDelay, lockAt: MaxFailedLogins, clear: true}}
+	}
+	return []limit{
+		{key: ipThrottleKey(ip), free: ipFreeFailures, maxDelay: ipMaxDelay},
+		{key: acctThrottleKey(emailKey, ip), free: acctFreeFailures, maxDelay: acctMaxDelay, clear: true},
+		{key: poolThrottleKey(emailKey), lockAt: MaxFailedLogins, clear: true},
+	}
+}
+
+func deviceDetail(device string) string {
+	if device != "" {
+		return " (known device)"
+	}
+	return ""
 }
 
 func scanAccountDeactivated(row *sql.Row, deactivated *sql.NullInt64) (*account, error) {
@@ -398,8 +426,8 @@ func (s *Store) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.SessionID == "" {
-		return coffer.Errorf(coffer.EINVALID, "an API key has no session to end: revoke the key instead")
+	if c.SessionID == "" || c.APIKeyID != "" {
+		return errSessionRequired
 	}
 	err = s.write(ctx, s.inst, "Logout", func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"sessions WHERE id = ?"), c.SessionID); err != nil {

@@ -95,8 +95,9 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 }
 
 // newAPI wires the store into the HTTP API. sender delivers e-mail (reset
-// links); nil when no SMTP server is configured.
+// links, alerts about an account); nil when no SMTP server is configured.
 func newAPI(st *store.Store, cfg api.Config, sender *mail.Sender) *api.Server {
+	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, Live: st, Ping: st.Ping,
 		Resets: mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),

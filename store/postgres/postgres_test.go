@@ -348,3 +348,17 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("node 2 after logout on node 1: got %v, want unauthorized", err)
 	}
 }
+
+// TestTwoNodesAttempts: bursts of wrong passwords and codes spread over two
+// stores on one database (two nodes) count one by one, as on one node.
+func TestTwoNodesAttempts(t *testing.T) {
+	requirePostgres(t)
+	opts := testOptions()
+	b1 := openBackendOpts(t, testURL(), opts)
+	b2, err := postgres.Open(context.Background(), testURL(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	storetest.ConcurrentAttempts(t, store.New(b1), store.New(b2))
+}

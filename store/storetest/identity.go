@@ -102,6 +102,10 @@ func testIdentity(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("ConcurrentAttempts", func(t *testing.T) {
+		ConcurrentAttempts(t, open(t))
+	})
+
 	t.Run("APIKeys", func(t *testing.T) {
 		s := open(t)
 		ctx, u := MustUser(t, s)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,14 +19,28 @@ import (
 	"github.com/cofferhq/coffer/store"
 )
 
-// stepClock is a clock that tests move forward, in TOTP steps.
-type stepClock struct{ off atomic.Int64 }
-
-func (c *stepClock) Now() time.Time {
-	return time.Now().Add(time.Duration(c.off.Load())).UTC()
+// stepClock is a clock that tests move forward, in TOTP steps. It follows
+// real time until frozen.
+type stepClock struct {
+	off    atomic.Int64
+	frozen atomic.Int64 // Unix nanoseconds of the frozen base; 0: real time
 }
 
+func (c *stepClock) Now() time.Time {
+	base := time.Now()
+	if f := c.frozen.Load(); f != 0 {
+		base = time.Unix(0, f)
+	}
+	return base.Add(time.Duration(c.off.Load())).UTC()
+}
+
+// Freeze stops the clock where it is (Steps and Add still move it), so
+// that short delays cannot expire on a slow machine.
+func (c *stepClock) Freeze() { c.frozen.Store(time.Now().UnixNano()) }
+
 func (c *stepClock) Steps(n int) { c.off.Add(int64(time.Duration(n) * 30 * time.Second)) }
+
+func (c *stepClock) Add(d time.Duration) { c.off.Add(int64(d)) }
 
 // TOTPCode returns the code of secret for the 30-second step d steps away
 // from now.
@@ -156,6 +171,9 @@ func testMFA(t *testing.T, open Opener) {
 	})
 
 	t.Run("FiveWrongCodesEndTheChallenge", func(t *testing.T) {
+		// A success clears the account's count of wrong answers.
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
+		clock.Steps(1)
 		ch := login()
 		good := TOTPCode(t, e.Secret, clock.Now(), 0)
 		wrong := "000000"
@@ -167,6 +185,61 @@ func testMFA(t *testing.T, open Opener) {
 		}
 		answer(ch, coffer.FactorTOTP, good, coffer.EUNAUTHORIZED)
 		answer(login(), coffer.FactorTOTP, good, "")
+		clock.Steps(1)
+	})
+
+	t.Run("WrongAnswersLimitedPerAccount", func(t *testing.T) {
+		clock.Freeze()
+		var mu sync.Mutex
+		var notices []coffer.Notice
+		s.Notify = func(n coffer.Notice) { mu.Lock(); notices = append(notices, n); mu.Unlock() }
+		defer func() { s.Notify = nil }()
+		wrong := "000000"
+		if TOTPCode(t, e.Secret, clock.Now(), 0) == wrong || TOTPCode(t, e.Secret, clock.Now(), -1) == wrong || TOTPCode(t, e.Secret, clock.Now(), 1) == wrong {
+			wrong = "111111"
+		}
+		// Each correct password makes a new challenge, but no new tries:
+		// five wrong answers of the account are free, the sixth blocks its
+		// second factor for 1 s, the next for 2 s; even the right code
+		// waits.
+		for range 6 {
+			answer(login(), coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
+		}
+		_, err := s.SecondFactor(bg, login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0))
+		if wantCode(t, err, coffer.ETOOMANY) && coffer.RetryAfter(err) != 1 {
+			t.Errorf("Retry-After = %d, want 1", coffer.RetryAfter(err))
+		}
+		clock.Add(time.Second)
+		answer(login(), coffer.FactorRecovery, "aaaa-bbbb-cccc-dddd-eeee-ffff", coffer.EUNAUTHORIZED)
+		_, err = s.SecondFactor(bg, login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0))
+		if wantCode(t, err, coffer.ETOOMANY) && coffer.RetryAfter(err) != 2 {
+			t.Errorf("Retry-After = %d, want 2", coffer.RetryAfter(err))
+		}
+		// The sixth and seventh failures raised alerts, each an event and
+		// a notice to the person.
+		events, err := s.Events(bg, u.ID, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts := 0
+		for _, ev := range events {
+			if ev.Kind == coffer.EventSecondFactorAlert {
+				alerts++
+			}
+		}
+		mu.Lock()
+		if alerts != 2 || len(notices) != 2 || notices[0].Kind != coffer.NoticeSecondFactorFailed || notices[0].Email != u.Email || notices[1].Failures != 7 {
+			t.Errorf("%d alert events and notices %+v, want 2 of each (after 6 and 7 failures)", alerts, notices)
+		}
+		mu.Unlock()
+		// Once the delay has passed the right code works and clears the count.
+		clock.Add(2 * time.Second)
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
+		clock.Steps(1)
+		for range 5 {
+			answer(login(), coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
+		}
+		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
 		clock.Steps(1)
 	})
 
@@ -241,6 +314,14 @@ func testMFA(t *testing.T, open Opener) {
 	t.Run("NotWithAPIKeys", func(t *testing.T) {
 		kctx := coffer.WithCaller(bg, &coffer.Caller{UserID: u.ID, Email: u.Email, APIKeyID: "key_x"})
 		_, err := s.BeginTOTP(kctx, TestPassword)
-		wantCode(t, err, coffer.EFORBIDDEN)
+		wantCode(t, err, coffer.ESESSION)
+		_, err = s.MFAStatus(kctx)
+		wantCode(t, err, coffer.ESESSION)
+		_, err = s.ListSessions(kctx, u.ID)
+		wantCode(t, err, coffer.ESESSION)
+		_, err = s.ListAPIKeys(kctx, u.ID)
+		wantCode(t, err, coffer.ESESSION)
+		_, err = s.FindOrganizations(kctx)
+		wantCode(t, err, coffer.ESESSION)
 	})
 }
