@@ -77,6 +77,10 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 		if err != nil {
 			return nil, err // not a nil *sqlite.Backend in a non-nil interface
 		}
+		if t := b.Tightened(); len(t) > 0 {
+			warn(fmt.Sprintf("the data directory %s held files or folders readable by others; they are now 0600 (files) and 0700 (folders): %s",
+				c.dataDir, strings.Join(t, ", ")))
+		}
 		return b, nil
 	}
 	b, err := postgres.Open(ctx, c.dbURL, c.postgresOptions())
