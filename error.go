@@ -9,18 +9,21 @@ import (
 // Error codes are stable: clients and tests rely on them. Add new ones, never
 // rename or reuse one.
 const (
-	EINVALID      = "invalid"           // the request is malformed or a value is not valid
-	ENOTFOUND     = "not_found"         // the object does not exist or the caller may not see it
-	ECONFLICT     = "conflict"          // the object already exists (e.g. a duplicate name)
-	EVERSION      = "version_conflict"  // optimistic concurrency: the record changed meanwhile
-	ECONVERSION   = "conversion_failed" // a column type change cannot convert some values
-	EUNAUTHORIZED = "unauthorized"      // no valid credentials
-	EFORBIDDEN    = "forbidden"         // authenticated but not allowed
-	ETOOLARGE     = "too_large"         // the request exceeds a size limit
-	EUNAVAILABLE  = "unavailable"       // the service is shutting down or overloaded
-	ETOOMANY      = "rate_limited"      // too many attempts: wait (Retry-After) and try again
-	ERESTRICTED   = "restricted"        // the session may only finish a required step (2FA enrolment, password change)
-	EINTERNAL     = "internal"          // a bug or an infrastructure failure; details only in logs
+	EINVALID      = "invalid"            // the request is malformed or a value is not valid
+	ENOTFOUND     = "not_found"          // the object does not exist or the caller may not see it
+	ECONFLICT     = "conflict"           // the object already exists (e.g. a duplicate name)
+	EVERSION      = "version_conflict"   // optimistic concurrency: the record changed meanwhile
+	ECONVERSION   = "conversion_failed"  // a column type change cannot convert some values
+	EUNAUTHORIZED = "unauthorized"       // no valid credentials
+	EFORBIDDEN    = "forbidden"          // authenticated but not allowed
+	ETOOLARGE     = "too_large"          // the request exceeds a size limit
+	EUNAVAILABLE  = "unavailable"        // the service is shutting down or overloaded
+	ETOOMANY      = "rate_limited"       // too many attempts: wait (Retry-After) and try again
+	ERESTRICTED   = "restricted"         // the session may only finish a required step (2FA enrolment, password change)
+	EINTERNAL     = "internal"           // a bug or an infrastructure failure; details only in logs
+	ETOOCOMPLEX   = "filter_too_complex" // a filter is over a cap on its size, comparisons, nesting or lists
+	ETIMEOUT      = "query_timeout"      // a list or count ran past its time budget and was cancelled
+	ESTREAMS      = "too_many_streams"   // the caller already holds the most live-update streams allowed
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

@@ -40,6 +40,9 @@ var statusOf = map[string]int{
 	coffer.ETOOMANY:      http.StatusTooManyRequests,
 	coffer.ERESTRICTED:   http.StatusForbidden,
 	coffer.EINTERNAL:     http.StatusInternalServerError,
+	coffer.ETOOCOMPLEX:   http.StatusBadRequest,
+	coffer.ETIMEOUT:      http.StatusServiceUnavailable,
+	coffer.ESTREAMS:      http.StatusTooManyRequests,
 	codeMethod:           http.StatusMethodNotAllowed,
 	codeMediaType:        http.StatusUnsupportedMediaType,
 }

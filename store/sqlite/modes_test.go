@@ -30,11 +30,11 @@ func TestOpenTightensModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	loose := map[string]fs.FileMode{
-		dir:                              0o755,
-		filepath.Join(dir, "notebooks"):  0o777,
-		sub:                              0o750,
-		filepath.Join(dir, "coffer.db"):  0o644,
-		extra:                            0o666,
+		dir:                             0o755,
+		filepath.Join(dir, "notebooks"): 0o777,
+		sub:                             0o750,
+		filepath.Join(dir, "coffer.db"): 0o644,
+		extra:                           0o666,
 	}
 	for p, m := range loose {
 		if err := os.Chmod(p, m); err != nil {

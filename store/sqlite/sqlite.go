@@ -166,7 +166,7 @@ func (b *Backend) openDB(path string) (*store.DB, error) {
 	r.SetMaxOpenConns(b.opts.Readers)
 	r.SetMaxIdleConns(b.opts.Readers)
 	r.SetConnMaxIdleTime(0)
-	return &store.DB{R: r, W: w, GroupCommit: true}, nil
+	return &store.DB{R: r, W: w, GroupCommit: true, Readers: b.opts.Readers}, nil
 }
 
 func closeDB(db *store.DB) error {
