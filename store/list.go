@@ -218,6 +218,9 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 				p.args = append(p.args, a...)
 			}
 		}
+		if coffer.ErrorCode(err) == coffer.ETOOCOMPLEX {
+			return nil, err // over a cap: its own code
+		}
 		if err != nil {
 			errs = append(errs, coffer.ErrorFields(err)...)
 		}
