@@ -193,6 +193,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer stop()
 
 	sc.logger = log
+	if sc.dbURL == "" {
+		// One server per data directory (its caches assume no other).
+		lock, err := sqlite.LockDir(sc.dataDir, "serve")
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	st, closeStore, err := openStore(ctx, sc, func(w string) {
 		log.Warn(w)
 		fmt.Fprintf(stdout, "\nWARNING: %s\n\n", w)
@@ -201,6 +209,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeStore()
+	if sc.dbURL == "" {
+		stopControl, err := serveControl(sc.dataDir, st, log)
+		if err != nil {
+			log.Warn("the command line cannot reach this server (control socket: " + err.Error() + "): commands that change the data directory refuse while it runs")
+		} else {
+			defer stopControl()
+		}
+	}
 	st.SetListTimeout(listTimeout)
 	n, err := st.CountUsers(ctx)
 	if err != nil {
