@@ -327,8 +327,8 @@ type querier interface {
 func (c *schemaCache) invalidateAll() {
 	c.mu.Lock()
 	for id := range c.m {
-		delete(c.m, id)
 		c.gen[id]++
 	}
+	clear(c.m)
 	c.mu.Unlock()
 }
