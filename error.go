@@ -27,7 +27,10 @@ const (
 	// ESESSION: the account itself (sessions, API keys, password, second
 	// factors, single sign-on links, organizations) is managed from a
 	// signed-in session, never with an API key.
-	ESESSION = "session_required"
+	ESESSION    = "session_required"
+	ETOOCOMPLEX = "filter_too_complex" // a filter is over a cap on its size, comparisons, nesting or lists
+	ETIMEOUT    = "query_timeout"      // a list or count ran past its time budget and was cancelled
+	ESTREAMS    = "too_many_streams"   // the caller already holds the most live-update streams allowed
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

@@ -187,7 +187,7 @@ func errorScenarios() []scenario {
 		{name: "bad filter", method: "GET", path: recsPath + "?filter=" + q("age >"), status: 400, code: "invalid", fields: []string{"filter"}},
 		{name: "unknown filter column", method: "GET", path: recsPath + "?filter=" + q(`nope = 1`), status: 400, code: "invalid", fields: []string{"filter"}},
 		{name: "filter type mismatch", method: "GET", path: recsPath + "?filter=" + q(`age = "old"`), status: 400, code: "invalid", fields: []string{"filter"}},
-		{name: "filter too long", method: "GET", path: recsPath + "?filter=" + q(strings.Repeat(`name = "x" || `, 400)+`name = "x"`), status: 400, code: "invalid", fields: []string{"filter"}},
+		{name: "filter too long", method: "GET", path: recsPath + "?filter=" + q(strings.Repeat(`name = "x" || `, 400)+`name = "x"`), status: 400, code: "filter_too_complex", fields: []string{"filter"}},
 		{name: "bad sort", method: "GET", path: recsPath + "?sort=nope", status: 400, code: "invalid", fields: []string{"sort"}},
 		{name: "bad sort syntax", method: "GET", path: recsPath + "?sort=" + q("-,,"), status: 400, code: "invalid", fields: []string{"sort"}},
 		{name: "garbage cursor", method: "GET", path: recsPath + "?cursor=" + q("not a cursor!"), status: 400, code: "invalid", fields: []string{"cursor"}},

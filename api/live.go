@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -83,6 +84,12 @@ func (s *Server) recordEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	done, err := s.takeStream(coffer.CallerFrom(ctx).UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer done()
 	// The stream outlives the request deadline: it runs on the request's
 	// context without it (still cancelled when the client goes away).
 	base := r.Context()
@@ -142,6 +149,29 @@ func (s *Server) recordEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// takeStream counts one more live-update stream of a user, or refuses it
+// with ESTREAMS when they hold MaxStreamsPerUser already (each stream
+// holds a connection and is checked again at every event). done gives
+// the place back.
+func (s *Server) takeStream(user string) (done func(), err error) {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streams[user] >= s.cfg.MaxStreamsPerUser {
+		return nil, coffer.Errorf(coffer.ESTREAMS, "you already have %d live-update streams open: close one before opening another", s.cfg.MaxStreamsPerUser)
+	}
+	s.streams[user]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.streamsMu.Lock()
+			if s.streams[user]--; s.streams[user] <= 0 {
+				delete(s.streams, user)
+			}
+			s.streamsMu.Unlock()
+		})
+	}, nil
 }
 
 // liveFrame decides what the caller behind key is told of e, checking

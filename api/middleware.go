@@ -138,8 +138,14 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 
 // withHeaders sets the security headers of every response.
 func (s *Server) withHeaders(next http.Handler) http.Handler {
+	// Served over https (as the public URL says), browsers are told to
+	// never use plain http for this host again: two years, subdomains too.
+	hsts := strings.HasPrefix(strings.ToLower(s.cfg.PublicURL), "https://")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")

@@ -277,7 +277,7 @@ func TestOpenAPIContract(t *testing.T) {
 
 	codes := []string{coffer.EINVALID, coffer.ENOTFOUND, coffer.ECONFLICT, coffer.EVERSION, coffer.ECONVERSION,
 		coffer.EUNAUTHORIZED, coffer.EFORBIDDEN, coffer.ETOOLARGE, coffer.EUNAVAILABLE, coffer.EINTERNAL,
-		coffer.ETOOMANY, coffer.ERESTRICTED, coffer.ESESSION, "method_not_allowed", "unsupported_media_type"}
+		coffer.ETOOMANY, coffer.ERESTRICTED, coffer.ESESSION, coffer.ETOOCOMPLEX, coffer.ETIMEOUT, coffer.ESTREAMS, "method_not_allowed", "unsupported_media_type"}
 	enum := strings1(obj(obj(obj(schemas["Problem"])["properties"])["code"])["enum"])
 	for _, c := range codes {
 		if !slices.Contains(enum, c) {

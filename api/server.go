@@ -54,6 +54,9 @@ type Config struct {
 	// optional path, no trailing slash): the base of links in e-mails, of
 	// SSO redirects and the origin of passkeys.
 	PublicURL string
+	// MaxStreamsPerUser bounds the live-update streams one account holds
+	// open at once on this server (default 8).
+	MaxStreamsPerUser int
 }
 
 // Server is the HTTP API.
@@ -66,6 +69,9 @@ type Server struct {
 	draining atomic.Bool
 	stopping chan struct{} // closed by Drain: live-update streams end
 	drainOne sync.Once
+
+	streamsMu sync.Mutex
+	streams   map[string]int // open live-update streams by user id
 }
 
 // Route is one path of the API with its methods, as documented in OpenAPI.
@@ -91,7 +97,10 @@ func New(svc Services, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), stopping: make(chan struct{})}
+	if cfg.MaxStreamsPerUser <= 0 {
+		cfg.MaxStreamsPerUser = 8
+	}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), stopping: make(chan struct{}), streams: map[string]int{}}
 	s.routesInit()
 	return s
 }

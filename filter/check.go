@@ -298,7 +298,7 @@ func (c *checker) scalarField(f *Field, x *Compare) (node, error) {
 		switch r := x.Right.(type) {
 		case *List:
 			if len(r.Elems) > MaxList {
-				return nil, filterErr(r.P, "a list can hold at most %d values", MaxList)
+				return nil, tooComplex(r.P, "a list can hold at most %d values", MaxList)
 			}
 			for _, el := range r.Elems {
 				if _, isVar := el.(*Var); isVar && !textLike(t) {

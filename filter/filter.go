@@ -31,10 +31,13 @@ import (
 	"github.com/cofferhq/coffer"
 )
 
-// Limits on the size of filters and sorts.
+// Limits on the size of filters and sorts. They bound the work one list
+// request can ask for; a filter over one of them is refused with the code
+// coffer.ETOOCOMPLEX.
 const (
 	MaxLength   = 4096 // bytes of filter (or sort) source
 	MaxDepth    = 32   // nesting of parentheses and '!'
+	MaxTerms    = 32   // comparisons ("name ~ \"x\"", "a in [...]", "b is null", ...)
 	MaxNodes    = 256  // comparisons, logical operators and list elements
 	MaxSortKeys = 8    // keys of a sort
 	MaxList     = 100  // elements of a list literal
@@ -138,6 +141,13 @@ func invalid(field string, pos int, format string, args ...any) error {
 		Message: fmt.Sprintf("The %s is not valid: %s.", field, msg),
 		Fields:  []coffer.FieldError{{Field: field, Message: msg}},
 	}
+}
+
+// tooComplex returns the ETOOCOMPLEX error of a filter over a cap.
+func tooComplex(pos int, format string, args ...any) error {
+	err := filterErr(pos, format, args...).(*coffer.Error)
+	err.Code = coffer.ETOOCOMPLEX
+	return err
 }
 
 // filterErr returns an EINVALID error about the filter.

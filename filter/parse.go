@@ -12,7 +12,7 @@ import (
 // *coffer.Error with code EINVALID and name the position of the problem.
 func Parse(src string) (Expr, error) {
 	if len(src) > MaxLength {
-		return nil, filterErr(0, "the filter is too long (more than %d bytes)", MaxLength)
+		return nil, tooComplex(0, "the filter is too long (more than %d bytes)", MaxLength)
 	}
 	if !utf8.ValidString(src) {
 		return nil, filterErr(0, "the filter is not valid UTF-8 text")
@@ -44,6 +44,7 @@ type parser struct {
 	i     int
 	depth int // nesting of parentheses and '!'
 	nodes int // comparisons, logical operators and list elements
+	terms int // comparisons
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -68,7 +69,7 @@ func (p *parser) prev() token {
 func (p *parser) node(pos int) error {
 	p.nodes++
 	if p.nodes > MaxNodes {
-		return filterErr(pos, "the filter is too complex (more than %d terms)", MaxNodes)
+		return tooComplex(pos, "the filter is too complex (more than %d terms)", MaxNodes)
 	}
 	return nil
 }
@@ -77,7 +78,7 @@ func (p *parser) node(pos int) error {
 func (p *parser) enter(pos int) error {
 	p.depth++
 	if p.depth > MaxDepth {
-		return filterErr(pos, "the filter is nested too deeply (more than %d levels)", MaxDepth)
+		return tooComplex(pos, "the filter is nested too deeply (more than %d levels)", MaxDepth)
 	}
 	return nil
 }
@@ -193,6 +194,10 @@ func (p *parser) comparison() (Expr, error) {
 	}
 	if err := p.node(t.pos); err != nil {
 		return nil, err
+	}
+	p.terms++
+	if p.terms > MaxTerms {
+		return nil, tooComplex(t.pos, "the filter has too many comparisons (more than %d)", MaxTerms)
 	}
 	if f, ok := left.(*FieldRef); ok {
 		return p.fieldComparison(f)
@@ -327,7 +332,7 @@ func (p *parser) list() (*List, error) {
 			return nil, filterErr(t.pos, "expected a value in the list, found %s", t.describe())
 		}
 		if len(l.Elems) > MaxList {
-			return nil, filterErr(t.pos, "a list can hold at most %d values", MaxList)
+			return nil, tooComplex(t.pos, "a list can hold at most %d values", MaxList)
 		}
 		if err := p.node(t.pos); err != nil {
 			return nil, err

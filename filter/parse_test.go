@@ -214,12 +214,18 @@ func TestParseErrors(t *testing.T) {
 // the given field message.
 func checkInvalid(t *testing.T, err error, field, want string) {
 	t.Helper()
+	checkCode(t, err, coffer.EINVALID, field, want)
+}
+
+// checkCode is checkInvalid for an error of another code.
+func checkCode(t *testing.T, err error, code, field, want string) {
+	t.Helper()
 	var e *coffer.Error
 	if !errors.As(err, &e) {
 		t.Errorf("got %T %v, want a *coffer.Error", err, err)
 		return
 	}
-	if got, want := e.Code, coffer.EINVALID; got != want {
+	if got, want := e.Code, code; got != want {
 		t.Errorf("code = %q, want %q (%v)", got, want, err)
 	}
 	if len(e.Fields) != 1 || e.Fields[0].Field != field {
@@ -260,8 +266,10 @@ func TestParseLimits(t *testing.T) {
 		{nest(filter.MaxDepth + 1), "at position 33: the filter is nested too deeply (more than 32 levels)"},
 		{nots(filter.MaxDepth), ""},
 		{nots(filter.MaxDepth + 1), "at position 33: the filter is nested too deeply (more than 32 levels)"},
-		{ands(128), ""}, // 128 comparisons and 127 '&&'
-		{ands(129), "at position 1153: the filter is too complex (more than 256 terms)"},
+		{ands(filter.MaxTerms), ""},
+		{ands(filter.MaxTerms + 1), "at position 289: the filter has too many comparisons (more than 32)"},
+		{list(100) + " || " + list(100) + " || " + list(51), ""}, // the most values next to 3 comparisons and 2 "||"
+		{list(100) + " || " + list(100) + " || " + list(52), "at position 529: the filter is too complex (more than 256 terms)"},
 		{list(100), ""},
 		{list(101), "at position 207: a list can hold at most 100 values"},
 		{long, ""},
@@ -279,6 +287,6 @@ func TestParseLimits(t *testing.T) {
 			t.Errorf("Parse(%.40q…): no error, want %q", tt.src, tt.want)
 			continue
 		}
-		checkInvalid(t, err, "filter", tt.want)
+		checkCode(t, err, coffer.ETOOCOMPLEX, "filter", tt.want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/cofferhq/coffer"
 )
 
 // cacheTTL bounds how long a change made by another process (for example
@@ -108,3 +110,14 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 const maxReaderStmts = 2000
 
 var errStmtCacheFull = errors.New("statement cache full")
+
+// DropCaches forgets everything this process cached from the databases:
+// sessions, the notebook registry, access and notebook schemas. Another
+// process that changed the databases (the command line, while a server
+// runs) asks for it, so that its change holds at the next request.
+func (s *Store) DropCaches() {
+	s.sessions.drop(func(string, sessionEntry) bool { return true })
+	s.notebooks.drop(func(string, *coffer.Notebook) bool { return true })
+	s.forgetAccess("")
+	s.nbs.invalidateAll()
+}

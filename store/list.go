@@ -225,6 +225,9 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 				p.args = append(p.args, a...)
 			}
 		}
+		if coffer.ErrorCode(err) == coffer.ETOOCOMPLEX {
+			return nil, err // over a cap: its own code
+		}
 		if err != nil {
 			errs = append(errs, coffer.ErrorFields(err)...)
 		}
@@ -265,19 +268,34 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 }
 
 // FindRecords lists a page of records.
+// It runs within the list time budget (ListTimeout), holding one of the
+// caller's read slots on the notebook (see readSlot).
 func (s *Store) FindRecords(ctx context.Context, notebook, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
+	ctx, cancel := s.listContext(ctx)
+	defer cancel()
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
-		return nil, s.wrap("FindRecords", err)
+		return nil, s.overBudget(ctx, "FindRecords", s.wrap("FindRecords", err))
 	}
 	defer nc.release()
+	release, err := s.readSlot(ctx, nc)
+	if err != nil {
+		return nil, s.overBudget(ctx, "FindRecords", s.wrap("FindRecords", err))
+	}
+	defer release()
+	if err := s.runHook(ctx, nc); err != nil {
+		return nil, s.overBudget(ctx, "FindRecords", s.wrap("FindRecords", err))
+	}
 	var out *coffer.RecordList
 	err = s.readFresh(ctx, nc, func(sc *schema, rq querier) error {
 		var err error
 		out, err = s.findRecords(ctx, nc, sc, rq, table, q)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, s.overBudget(ctx, "FindRecords", err)
+	}
+	return out, nil
 }
 
 // findRecords is FindRecords on one schema.

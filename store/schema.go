@@ -322,3 +322,13 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
+
+// invalidateAll drops every cached schema.
+func (c *schemaCache) invalidateAll() {
+	c.mu.Lock()
+	for id := range c.m {
+		c.gen[id]++
+	}
+	clear(c.m)
+	c.mu.Unlock()
+}

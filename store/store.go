@@ -80,6 +80,9 @@ type DB struct {
 	// and notebook registry caches; on a notebook's, the cached schema is
 	// checked against _schema_version at every use.
 	Shared bool
+	// Readers is the number of read connections of R (0: unknown, taken as
+	// 2): one caller's lists hold at most half of them at once.
+	Readers int
 
 	stmts    sync.Map             // query → *sql.Stmt prepared on R
 	nstmts   atomic.Int64         // entries of stmts
@@ -148,6 +151,8 @@ type Store struct {
 	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
 	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
 	accessGen atomic.Uint64                       // moves on at every change of access
+
+	budget readBudget // lists' time budget and per-caller read slots
 
 	broker    *live.Broker // subscribers of record events in this process
 	notifier  Notifier     // nil: events are published in process after commit

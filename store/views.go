@@ -85,7 +85,9 @@ func (s *Store) checkView(tp *tablePlan, name, filterSrc, sortSrc string, column
 	if fe != nil {
 		errs = append(errs, *fe)
 	}
-	if e, err := filter.Parse(filterSrc); err != nil {
+	if e, err := filter.Parse(filterSrc); coffer.ErrorCode(err) == coffer.ETOOCOMPLEX {
+		return "", nil, err // over a cap: its own code
+	} else if err != nil {
 		errs = append(errs, coffer.ErrorFields(err)...)
 	} else if e != nil {
 		// @user values are resolved per caller when the view is used; any

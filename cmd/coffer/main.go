@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/cofferhq/coffer"
@@ -141,6 +142,18 @@ func describe(err error) string {
 		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Message)
 	}
 	return b.String()
+}
+
+// envInt returns the environment variable as an integer, or the default
+// when it is unset or not an integer (the flag's check then applies).
+func envInt(name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+		return -1
+	}
+	return def
 }
 
 // env returns the environment variable or the default.

@@ -32,15 +32,17 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *from == *to {
 		return errors.New("migrate: --from and --to are the same")
 	}
-	src, err := openMigrateBackend(ctx, *from, true)
+	src, unlockSrc, err := openMigrateBackend(ctx, *from, true)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
+	defer unlockSrc()
 	defer src.Close()
-	dst, err := openMigrateBackend(ctx, *to, false)
+	dst, unlockDst, err := openMigrateBackend(ctx, *to, false)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	defer unlockDst()
 	defer dst.Close()
 	fmt.Fprintf(stdout, "copying %s (%s) to %s (%s)…\n", redactURL(*from), src.Dialect().Name(), redactURL(*to), dst.Dialect().Name())
 	if err := transfer.Copy(ctx, src, dst); err != nil {
@@ -64,22 +66,37 @@ func isPostgresURL(s string) bool {
 }
 
 // openMigrateBackend opens a data directory or a PostgreSQL database. A source
-// must already hold a Coffer instance: opening one never creates it.
-func openMigrateBackend(ctx context.Context, spec string, source bool) (store.Backend, error) {
+// must already hold a Coffer instance: opening one never creates it. A
+// data directory is locked (see sqlite.LockDir) until unlock: migrate
+// refuses a directory that a server or another command holds.
+func openMigrateBackend(ctx context.Context, spec string, source bool) (b store.Backend, unlock func(), err error) {
 	if isPostgresURL(spec) {
 		if source {
 			if err := postgresInstanceExists(ctx, spec); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		return postgres.Open(ctx, spec, postgres.Options{})
+		b, err := postgres.Open(ctx, spec, postgres.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, func() {}, nil
 	}
 	if source {
 		if _, err := os.Stat(filepath.Join(spec, "coffer.db")); err != nil {
-			return nil, fmt.Errorf("%s holds no Coffer instance (no coffer.db): %w", spec, err)
+			return nil, nil, fmt.Errorf("%s holds no Coffer instance (no coffer.db): %w", spec, err)
 		}
 	}
-	return sqlite.Open(ctx, spec, sqlite.Options{})
+	lock, err := sqlite.LockDir(spec, "migrate")
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w; stop it before migrating", err)
+	}
+	sb, err := sqlite.Open(ctx, spec, sqlite.Options{})
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	return sb, func() { lock.Close() }, nil
 }
 
 // postgresInstanceExists checks that the database has the instance schema,

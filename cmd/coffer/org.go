@@ -49,7 +49,7 @@ func adminCommand(ctx context.Context, name string, args []string, stderr io.Wri
 	if fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
-	return openStore(ctx, sc, func(w string) { fmt.Fprintln(stderr, "WARNING:", w) })
+	return openCLIStore(ctx, sc, name, stderr)
 }
 
 func required(name string, vals map[string]string) error {

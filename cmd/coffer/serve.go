@@ -77,6 +77,10 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 		if err != nil {
 			return nil, err // not a nil *sqlite.Backend in a non-nil interface
 		}
+		if t := b.Tightened(); len(t) > 0 {
+			warn(fmt.Sprintf("the data directory %s held files or folders readable by others; they are now 0600 (files) and 0700 (folders): %s",
+				c.dataDir, strings.Join(t, ", ")))
+		}
 		return b, nil
 	}
 	b, err := postgres.Open(ctx, c.dbURL, c.postgresOptions())
@@ -133,6 +137,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	publicURL := fs.String("public-url", env("COFFER_PUBLIC_URL", ""), "the URL people use to reach this server, for links in e-mails, SSO redirects and passkeys (COFFER_PUBLIC_URL; default http://<addr>)")
 	proxies := fs.String("trusted-proxies", env("COFFER_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (COFFER_TRUSTED_PROXIES)")
 	smtpURL := fs.String("smtp-url", env("COFFER_SMTP_URL", ""), "SMTP server for e-mail (password reset links): smtp://user:password@host:587?from=coffer@example.com (STARTTLS required) or smtps://… (implicit TLS); tls=none only for a loopback server (COFFER_SMTP_URL; prefer the variable: a flag shows in the process list). Empty: no e-mail, operators reset passwords with \"coffer user reset-password\"")
+	queryTimeout := fs.String("query-timeout", env("COFFER_QUERY_TIMEOUT", "10s"), "time budget of a record list and its count, waiting for a read slot included; past it the list is cancelled with 503 query_timeout (COFFER_QUERY_TIMEOUT)")
+	maxStreams := fs.Int("max-streams", envInt("COFFER_MAX_STREAMS", 8), "live-update streams one account may hold open at once on this server; beyond it 429 too_many_streams (COFFER_MAX_STREAMS)")
 	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,6 +146,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	trusted, err := parseProxies(*proxies)
 	if err != nil {
 		return err
+	}
+	listTimeout, err := time.ParseDuration(*queryTimeout)
+	if err != nil || listTimeout <= 0 {
+		return fmt.Errorf("--query-timeout must be a positive duration such as 10s or 1m30s")
+	}
+	if *maxStreams < 1 {
+		return fmt.Errorf("--max-streams must be a whole number of at least 1")
 	}
 	if *publicURL == "" {
 		*publicURL = "http://" + *addr
@@ -180,6 +193,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer stop()
 
 	sc.logger = log
+	if sc.dbURL == "" {
+		// One server per data directory (its caches assume no other).
+		lock, err := sqlite.LockDir(sc.dataDir, "serve")
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	st, closeStore, err := openStore(ctx, sc, func(w string) {
 		log.Warn(w)
 		fmt.Fprintf(stdout, "\nWARNING: %s\n\n", w)
@@ -188,6 +209,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeStore()
+	if sc.dbURL == "" {
+		stopControl, err := serveControl(sc.dataDir, st, log)
+		if err != nil {
+			log.Warn("the command line cannot reach this server (control socket: " + err.Error() + "): commands that change the data directory refuse while it runs")
+		} else {
+			defer stopControl()
+		}
+	}
+	st.SetListTimeout(listTimeout)
 	n, err := st.CountUsers(ctx)
 	if err != nil {
 		return err
@@ -199,7 +229,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := st.SetPublicURL(*publicURL); err != nil {
 		log.Warn(err.Error())
 	}
-	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: trusted, PublicURL: strings.TrimSuffix(*publicURL, "/")}, sender)
+	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: trusted, PublicURL: strings.TrimSuffix(*publicURL, "/"), MaxStreamsPerUser: *maxStreams}, sender)
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

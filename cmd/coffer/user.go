@@ -28,7 +28,7 @@ func cmdUserCreate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return err
 	}
-	st, closeStore, err := openStore(ctx, sc, func(w string) { fmt.Fprintln(stderr, "WARNING:", w) })
+	st, closeStore, err := openCLIStore(ctx, sc, "user create", stderr)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func cmdUserResetPassword(ctx context.Context, args []string, stdin io.Reader, s
 	if err != nil {
 		return err
 	}
-	st, closeStore, err := openStore(ctx, sc, func(w string) { fmt.Fprintln(stderr, "WARNING:", w) })
+	st, closeStore, err := openCLIStore(ctx, sc, "user reset-password", stderr)
 	if err != nil {
 		return err
 	}

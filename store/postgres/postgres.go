@@ -137,7 +137,7 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	}
 	// Several coffer nodes may share the database: no cache may be trusted
 	// without asking it (store.DB.Shared).
-	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix, NoPrepare: true, Shared: true, SnapshotIsolation: sql.LevelRepeatableRead}
+	b.inst = &store.DB{R: pool, W: pool, Prefix: prefix, NoPrepare: true, Shared: true, SnapshotIsolation: sql.LevelRepeatableRead, Readers: opts.MaxConns}
 	return b, nil
 }
 
@@ -246,7 +246,7 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	if err := b.migrateSchema(ctx, schema, "migrations/notebook", true); err != nil {
 		return nil, nil, err
 	}
-	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + ".", NoPrepare: true, Shared: true, SnapshotIsolation: sql.LevelRepeatableRead}
+	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + ".", NoPrepare: true, Shared: true, SnapshotIsolation: sql.LevelRepeatableRead, Readers: b.opts.MaxConns}
 	b.mu.Lock()
 	if prev := b.nbs[id]; prev != nil {
 		db = prev

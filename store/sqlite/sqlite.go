@@ -18,6 +18,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -77,6 +78,8 @@ type Backend struct {
 	dropped map[string]bool // dropped while in use, files not yet removed
 	lru     *list.List      // of *handle, most recently used at the front
 	close   bool
+
+	tightened []string // paths whose modes Open tightened
 }
 
 type handle struct {
@@ -111,8 +114,21 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "notebooks"), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	b := &Backend{dir: dir, opts: opts, open: map[string]*handle{}, dropped: map[string]bool{}, lru: list.New()}
-	inst, err := b.openDB(filepath.Join(dir, "coffer.db"))
+	tightened, err := tightenModes(dir)
+	if err != nil {
+		return nil, err
+	}
+	// SQLite creates a database file 0644 (less the umask); its WAL and
+	// shared-memory files take the database file's mode. Created here
+	// first, 0600, all three are 0600 whatever the umask.
+	instPath := filepath.Join(dir, "coffer.db")
+	f, err := os.OpenFile(instPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create coffer.db: %w", err)
+	}
+	f.Close()
+	b := &Backend{dir: dir, opts: opts, open: map[string]*handle{}, dropped: map[string]bool{}, lru: list.New(), tightened: tightened}
+	inst, err := b.openDB(instPath)
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +166,52 @@ func (b *Backend) openDB(path string) (*store.DB, error) {
 	r.SetMaxOpenConns(b.opts.Readers)
 	r.SetMaxIdleConns(b.opts.Readers)
 	r.SetConnMaxIdleTime(0)
-	return &store.DB{R: r, W: w, GroupCommit: true}, nil
+	return &store.DB{R: r, W: w, GroupCommit: true, Readers: b.opts.Readers}, nil
 }
 
 func closeDB(db *store.DB) error {
 	return errors.Join(db.R.Close(), db.W.Close())
 }
+
+// tightenModes makes every file under dir 0600 and every folder 0700
+// (dir included), and returns the paths (relative to dir) it changed.
+// Symbolic links are neither followed nor changed.
+func tightenModes(dir string) ([]string, error) {
+	var changed []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if fi.IsDir() {
+			want = 0o700
+		}
+		if fi.Mode().Perm() == want {
+			return nil
+		}
+		if err := os.Chmod(path, want); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		changed = append(changed, rel)
+		return nil
+	})
+	if err != nil {
+		return changed, fmt.Errorf("data directory %s: make files 0600 and folders 0700: %w", dir, err)
+	}
+	return changed, nil
+}
+
+// Tightened returns the paths under the data directory, relative to it,
+// whose modes Open tightened to 0600 (files) or 0700 (folders).
+func (b *Backend) Tightened() []string { return append([]string(nil), b.tightened...) }
 
 // Dialect returns the SQLite dialect.
 func (b *Backend) Dialect() store.Dialect { return dialect{} }

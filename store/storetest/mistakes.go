@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/filter"
 )
 
 // testClientMistakes calls every service method with the mistakes a client
@@ -162,7 +163,11 @@ func testClientMistakes(t *testing.T, open Opener) {
 			_, err := s.FindRecords(ctx, nb, "T", coffer.ListQuery{Fields: []string{r}})
 			return err
 		})
-		add("filter "+short(r)+"/FindRecords", coffer.EINVALID, func() error {
+		filterCode := coffer.EINVALID
+		if len(r)+4 > filter.MaxLength {
+			filterCode = coffer.ETOOCOMPLEX // over the size cap
+		}
+		add("filter "+short(r)+"/FindRecords", filterCode, func() error {
 			_, err := s.FindRecords(ctx, nb, "T", coffer.ListQuery{Filter: r + " = 1"})
 			return err
 		})

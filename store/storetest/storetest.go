@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Records", testRecords},
 		{"Batch", testBatch},
 		{"Lists", testLists},
+		{"ListBudget", testListBudget},
 		{"FilterProperty", testFilterProperty},
 		{"Views", testViews},
 		{"FieldOrder", testFieldOrder},
