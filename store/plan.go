@@ -146,12 +146,14 @@ func (s *Store) compilePlan(ctx context.Context, prefix string, q querier, a *nb
 			f.Empty = "1=1"
 		case m == "1=0":
 			f.SQL = "NULL"
+			maskSort(&f, m)
 		case cm.field.IsList():
 			contains, empty := cm.field.Contains, cm.field.Empty
 			f.Contains = func(ph string) string { return "(" + m + " AND " + contains(ph) + ")" }
 			f.Empty = "(NOT " + m + " OR " + empty + ")"
 		default:
 			f.SQL = "CASE WHEN " + m + " THEN " + cm.field.SQL + " END"
+			maskSort(&f, m) // a hidden cell sorts as NULL
 		}
 		tp.fields[cm.c.ID] = &f
 	}
@@ -191,7 +193,7 @@ func (ps *planSchema) Field(name string) (*filter.Field, bool) {
 	ps.denied = append(ps.denied, cm.c.Name)
 	// A stand-in that compiles; the query is refused before it runs.
 	f := *cm.field
-	f.SQL, f.Empty = "NULL", "1=1"
+	f.SQL, f.Empty, f.Sort = "NULL", "1=1", ""
 	f.Contains = func(string) string { return "1=0" }
 	return &f, true
 }

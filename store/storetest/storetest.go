@@ -50,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"FilterProperty", testFilterProperty},
 		{"Views", testViews},
 		{"FieldOrder", testFieldOrder},
+		{"Collation", testCollation},
+		{"SortKeyMigration", testSortKeyMigration},
 		{"Concurrency", testConcurrency},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ClientMistakes", testClientMistakes},
