@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
@@ -41,12 +42,17 @@ import (
 // on their first SortKeyMax bytes sort by id.
 const SortKeyMax = 512
 
+// sortKeyInput bounds the text a key is computed from, in bytes (cut at a
+// character boundary): keys take at least two bytes per character, so a
+// longer text would only cost time (a long_text may hold megabytes).
+const sortKeyInput = 4 * SortKeyMax
+
 // SortKeyFormat names the keys this code computes: the collation tables,
 // the normalization tables and the cut. Keys stored under another format
 // are recomputed when their notebook is loaded, so that equality filters,
 // which compare keys, never meet keys computed by other tables.
 var SortKeyFormat = "uca-und cldr" + collate.CLDRVersion + " unicode" + collate.UnicodeVersion +
-	" norm" + norm.Version + " max" + fmt.Sprint(SortKeyMax)
+	" norm" + norm.Version + " in" + fmt.Sprint(sortKeyInput) + " max" + fmt.Sprint(SortKeyMax)
 
 // keyer is a collator with its buffer: a Collator is not safe for
 // concurrent use, so they are pooled.
@@ -61,6 +67,13 @@ var keyers = sync.Pool{New: func() any { return &keyer{c: collate.New(language.U
 // SortKeyMax bytes. Keys compared bytewise order texts as the Unicode
 // collation does (case and accents second to the letters).
 func SortKey(s string) []byte {
+	if len(s) > sortKeyInput {
+		n := sortKeyInput
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
 	k := keyers.Get().(*keyer)
 	b := k.c.KeyFromString(&k.buf, s)
 	if len(b) > SortKeyMax {

@@ -375,3 +375,27 @@ func testSortKeyMigration(t *testing.T, open Opener) {
 	label[r.ID] = "Ábc"
 	wantOrder(t, ctx, s2, nb.ID, tbl.ID, "Name", expectOrder(rows, false, false), lbl)
 }
+
+// testLongTextKeys: long values sort by their beginning, and equality
+// still tells values apart that differ only past what the key holds.
+func testLongTextKeys(t *testing.T, open Opener) {
+	s := open(t)
+	ctx, _ := MustUser(t, s)
+	nb := MustNotebook(t, ctx, s, "Long")
+	tbl := MustTable(t, ctx, s, nb.ID, "T", coffer.ColumnInput{Name: "Body", Type: coffer.TypeLongText})
+	long := strings.Repeat("é", 1500) // longer than the text a key is made of
+	var rows []collRow
+	label := map[string]string{}
+	for i, v := range []string{long + "b", long + "a", "Zoë " + long, "zoe " + long, long} {
+		r := MustRecord(t, ctx, s, nb.ID, tbl.ID, map[string]any{"Body": v})
+		rows = append(rows, collRow{r.ID, v})
+		label[r.ID] = fmt.Sprintf("#%d", i)
+	}
+	lbl := func(id string) string { return label[id] }
+	wantOrder(t, ctx, s, nb.ID, tbl.ID, "Body", expectOrder(rows, false, false), lbl)
+	wantOrder(t, ctx, s, nb.ID, tbl.ID, "-Body", expectOrder(rows, false, true), lbl)
+	got := MustListAll(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: fmt.Sprintf("Body = %q", long+"a")})
+	if len(got) != 1 || got[0].ID != rows[1].id {
+		t.Errorf("equality on a long value: %v, want only %s", recordIDs(got), rows[1].id)
+	}
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"FieldOrder", testFieldOrder},
 		{"Collation", testCollation},
 		{"SortKeyMigration", testSortKeyMigration},
+		{"LongTextKeys", testLongTextKeys},
 		{"Concurrency", testConcurrency},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ClientMistakes", testClientMistakes},
