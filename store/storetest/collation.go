@@ -356,9 +356,12 @@ func testSortKeyMigration(t *testing.T, open Opener) {
 	exec(`UPDATE `+db.Prefix+`_columns SET sort_key = ? WHERE id = ?`, "an older collation", tbl.Columns[1].ID)
 	exec(`UPDATE ` + db.Prefix + `_schema_version SET version = version + 1`)
 
-	// A store opened anew on the same backend brings the notebook forward.
+	// A store opened anew on the same backend brings the notebook forward,
+	// even when the first to open it is a read-only API key.
 	s2 := store.New(b)
-	wantOrder(t, ctx, s2, nb.ID, tbl.ID, "Name", want, lbl)
+	ro := *coffer.CallerFrom(ctx)
+	ro.ReadOnly = true
+	wantOrder(t, coffer.WithCaller(context.Background(), &ro), s2, nb.ID, tbl.ID, "Name", want, lbl)
 	wantOrder(t, ctx, s2, nb.ID, tbl.ID, "-Notes", expectOrder(rows, false, true), lbl)
 	if got := MustListAll(t, ctx, s2, nb.ID, tbl.ID, coffer.ListQuery{Filter: `Notes = "apple" || Name = "Zoë"`}); len(got) != 3 {
 		t.Errorf("equality filters after the upgrade: %d records, want 3", len(got))
