@@ -66,7 +66,18 @@ type ColumnOptions struct {
 	Table string `json:"table,omitempty"`
 	// Multiple allows a link column to hold several records.
 	Multiple bool `json:"multiple,omitempty"`
+	// Collation is how a text-like column (text, long_text, email, url,
+	// phone, single_select) sorts: "" (or "unicode" on input) in Unicode
+	// collation order, case and accents second to the letters; "binary"
+	// bytewise, by the UTF-8 bytes of the values.
+	Collation string `json:"collation,omitempty"`
 }
+
+// The collations of text-like columns (ColumnOptions.Collation).
+const (
+	CollationUnicode = "unicode"
+	CollationBinary  = "binary"
+)
 
 // Column is a typed column of a table. Its ID is stable: renames change only Name.
 type Column struct {

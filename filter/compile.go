@@ -166,6 +166,12 @@ func (c *compiler) leaf(l leaf, neg bool) (frag, error) {
 		if neg {
 			return frag{sql: isNull(x, x+" "+negOp+" ?"), args: l.vals[:1:1]}, nil
 		}
+		if l.kind == lEq && l.f.Sort != "" && l.f.Key != nil {
+			// Equal values have equal keys: key = Key(v) changes nothing
+			// but lets an index on the key find the rows. Never NULL.
+			k := operand(l.f.Sort)
+			return frag{sql: notNull(k, k+" = ? AND "+notNull(x, x+" = ?")), args: []any{l.f.Key(l.vals[0]), l.vals[0]}}, nil
+		}
 		return frag{sql: notNull(x, x+" "+op+" ?"), args: l.vals[:1:1]}, nil
 	case lContains:
 		if c.d == nil {
@@ -183,6 +189,14 @@ func (c *compiler) leaf(l leaf, neg bool) (frag, error) {
 		args := append([]any(nil), l.vals...)
 		if neg {
 			return frag{sql: isNull(x, x+" NOT IN ("+ph+")"), args: args}, nil
+		}
+		if l.f.Sort != "" && l.f.Key != nil {
+			keys := make([]any, 0, 2*len(l.vals))
+			for _, v := range l.vals {
+				keys = append(keys, l.f.Key(v))
+			}
+			k := operand(l.f.Sort)
+			return frag{sql: notNull(k, k+" IN ("+ph+") AND "+notNull(x, x+" IN ("+ph+")")), args: append(keys, args...)}, nil
 		}
 		return frag{sql: notNull(x, x+" IN ("+ph+")"), args: args}, nil
 	}

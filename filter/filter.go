@@ -54,6 +54,14 @@ type Field struct {
 	// come from trusted code.
 	SQL string
 
+	// Sort, when set, is the SQL that lists order by instead of SQL: a
+	// sort key of the value, e.g. `t."k_abc"`, NULL where SQL is NULL.
+	// Key then returns the sort key of a stored value (its storage form):
+	// equal values have equal keys, so an equality compiles to
+	// Sort = Key(v) AND SQL = v, which an index on the key serves.
+	Sort string
+	Key  func(stored any) any
+
 	// Contains returns, for list fields (multi_select, link), SQL that is
 	// true when the list holds the value bound to placeholder ph. Empty is
 	// SQL that is true when the list is empty. Neither may ever be NULL.

@@ -27,6 +27,7 @@ func sortSignature(keys []filter.SortKey) string {
 		if k.Desc {
 			b.WriteByte('-')
 		}
+		b.WriteString(cursorSig(k.Field))
 		b.WriteString(k.Field.Name)
 		b.WriteByte(',')
 	}
@@ -57,7 +58,7 @@ func decodeCursor(s string, keys []filter.SortKey) ([]any, error) {
 	}
 	out := make([]any, len(keys))
 	for i, k := range keys {
-		v, ok := cursorValue(k.Field.Type, c.Values[i])
+		v, ok := cursorIn(k.Field, c.Values[i])
 		if !ok {
 			return nil, errBadCursor
 		}
@@ -113,13 +114,13 @@ func seekPredicate(keys []filter.SortKey, vals []any) (string, []any) {
 		var a []any
 		for j := 0; j < i; j++ {
 			if vals[j] == nil {
-				ands = append(ands, keys[j].Field.SQL+" IS NULL")
+				ands = append(ands, sortSQL(keys[j].Field)+" IS NULL")
 			} else {
-				ands = append(ands, keys[j].Field.SQL+" = ?")
+				ands = append(ands, sortSQL(keys[j].Field)+" = ?")
 				a = append(a, vals[j])
 			}
 		}
-		e := k.Field.SQL
+		e := sortSQL(k.Field)
 		switch {
 		case !k.Desc && vals[i] == nil:
 			ands = append(ands, e+" IS NOT NULL")
@@ -333,9 +334,9 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 			// primary key and the (created_at, id) indexes serve the order.
 			order = append(order, k.Field.SQL+dir)
 		} else {
-			order = append(order, k.Field.SQL+dir+s.d.NullsOrder(k.Desc))
+			order = append(order, sortSQL(k.Field)+dir+s.d.NullsOrder(k.Desc))
 		}
-		extra = append(extra, k.Field.SQL)
+		extra = append(extra, sortSQL(k.Field))
 	}
 	query := s.q("SELECT " + s.selectPlanned(tp, p.cols) + ", " + strings.Join(extra, ", ") + " FROM " + p.from + " WHERE " + where +
 		" ORDER BY " + strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", p.limit+1))
@@ -367,7 +368,7 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 			out.Records = append(out.Records, r)
 			last = make([]any, len(keyVals))
 			for i, v := range keyVals {
-				last[i] = cursorJSON(v)
+				last[i] = cursorOut(p.keys[i].Field, v)
 			}
 		}
 		return rows.Err()

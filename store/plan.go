@@ -146,12 +146,14 @@ func (s *Store) compilePlan(ctx context.Context, prefix string, q querier, a *nb
 			f.Empty = "1=1"
 		case m == "1=0":
 			f.SQL = "NULL"
+			maskSort(&f, m)
 		case cm.field.IsList():
 			contains, empty := cm.field.Contains, cm.field.Empty
 			f.Contains = func(ph string) string { return "(" + m + " AND " + contains(ph) + ")" }
 			f.Empty = "(NOT " + m + " OR " + empty + ")"
 		default:
 			f.SQL = "CASE WHEN " + m + " THEN " + cm.field.SQL + " END"
+			maskSort(&f, m) // a hidden cell sorts as NULL
 		}
 		tp.fields[cm.c.ID] = &f
 	}

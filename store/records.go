@@ -295,6 +295,10 @@ func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 			cols = append(cols, a.cm.phys)
 			args = append(args, a.v)
 		}
+		if a.cm.key != "" {
+			cols = append(cols, a.cm.key)
+			args = append(args, keyOf(a.v))
+		}
 	}
 	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+tm.sql+" ("+strings.Join(cols, ", ")+") VALUES ("+placeholders(len(args))+")"), args...); err != nil {
 		return nil, nil, err
@@ -376,6 +380,10 @@ func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 		if a.cm.phys != "" {
 			sets = append(sets, a.cm.phys+" = ?")
 			args = append(args, a.v)
+		}
+		if a.cm.key != "" {
+			sets = append(sets, a.cm.key+" = ?")
+			args = append(args, keyOf(a.v))
 		}
 	}
 	where := " WHERE id = ?"

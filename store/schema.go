@@ -40,6 +40,7 @@ type colMeta struct {
 	phys     string // quoted physical column ("" for links and automatic types)
 	expr     string // SQL expression of the stored value in queries on alias t ("" for links)
 	junction string // qualified, quoted junction table of a link column
+	key      string // quoted sort-key column ("" for none): see collate.go
 	field    *filter.Field
 }
 
@@ -180,16 +181,16 @@ func (s *Store) loadSchema(ctx context.Context, nbID, prefix string, db querier)
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = db.QueryContext(ctx, q("SELECT id, table_id, name, type, options, created_at FROM {p}_columns ORDER BY position, id"))
+	rows, err = db.QueryContext(ctx, q("SELECT id, table_id, name, type, options, created_at, sort_key FROM {p}_columns ORDER BY position, id"))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var c coffer.Column
-		var tableID, opts string
+		var tableID, opts, keys string
 		var created int64
-		if err := rows.Scan(&c.ID, &tableID, &c.Name, &c.Type, &opts, &created); err != nil {
+		if err := rows.Scan(&c.ID, &tableID, &c.Name, &c.Type, &opts, &created, &keys); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(opts), &c.Options); err != nil {
@@ -201,7 +202,9 @@ func (s *Store) loadSchema(ctx context.Context, nbID, prefix string, db querier)
 			continue
 		}
 		tm.t.Columns = append(tm.t.Columns, &c)
-		tm.cols = append(tm.cols, s.newColMeta(prefix, &c))
+		cm := s.newColMeta(prefix, &c)
+		cm.setKey(keys)
+		tm.cols = append(tm.cols, cm)
 		tm.names = append(tm.names, c.Name)
 	}
 	for _, tm := range sc.tables {
@@ -259,6 +262,20 @@ func (c *schemaCache) get(ctx context.Context, s *Store, nbID string, db *DB, ve
 		sc, err = s.loadSchema(ctx, nbID, db.Prefix, tx)
 		return err
 	})
+	if err == nil && sc.staleKeys() {
+		// A notebook made before sort keys, or keys of other tables.
+		if err = s.upgradeSortKeys(ctx, db); err == nil {
+			c.invalidate(nbID)
+			c.mu.Lock()
+			gen = c.gen[nbID]
+			c.mu.Unlock()
+			err = s.readTx(ctx, db.R, "loadSchema", func(tx *sql.Tx) error {
+				var err error
+				sc, err = s.loadSchema(ctx, nbID, db.Prefix, tx)
+				return err
+			})
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

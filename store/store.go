@@ -32,6 +32,8 @@ type Dialect interface {
 	// ColumnType returns the SQL type that stores values of t ("" for types
 	// with no physical column: links and automatic types).
 	ColumnType(t coffer.ColumnType) string
+	// KeyType is the SQL type of sort-key columns: bytes compared bytewise.
+	KeyType() string
 	// ContainsFold is SQL true when text expr contains the text bound to ph,
 	// ignoring case.
 	ContainsFold(expr, ph string) string

@@ -141,10 +141,14 @@ func columnDDL(d Dialect, prefix, tableID string, c *coffer.Column, inCreate boo
 	default:
 		if !inCreate {
 			stmts = append(stmts, "ALTER TABLE "+tbl+" ADD COLUMN "+sqlColumn(c.ID)+" "+d.ColumnType(c.Type))
+			if k := keyColumnDDL(d, c); k != "" {
+				stmts = append(stmts, "ALTER TABLE "+tbl+" ADD COLUMN "+k)
+			}
 		}
 		if indexable(c.Type) {
 			// NULLs first, as lists order them ascending (and last descending, walking the index backwards).
-			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+sqlColumn(c.ID)+d.NullsOrder(false)+", id)")
+			// On the sort key of a keyed text column (lists order by it), else on the value.
+			stmts = append(stmts, "CREATE INDEX "+unqualifiedIndex(c.ID)+" ON "+tbl+" ("+indexedColumn(c)+d.NullsOrder(false)+", id)")
 		}
 	}
 	return stmts
@@ -166,6 +170,9 @@ func TableDDL(d Dialect, prefix string, t *coffer.Table) (table, links []string)
 	for _, c := range t.Columns {
 		if typ := d.ColumnType(c.Type); typ != "" {
 			ddl += ", " + sqlColumn(c.ID) + " " + typ
+		}
+		if k := keyColumnDDL(d, c); k != "" {
+			ddl += ", " + k
 		}
 	}
 	ddl += ")"
@@ -189,8 +196,8 @@ func (s *Store) insertColumnRow(ctx context.Context, tx *wtx, prefix, tableID st
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, s.q("INSERT INTO "+prefix+"_columns (id, table_id, name, name_key, type, options, position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-		c.ID, tableID, c.Name, nameKey(c.Name), string(c.Type), string(opts), pos, c.CreatedAt.UnixMicro())
+	_, err = tx.ExecContext(ctx, s.q("INSERT INTO "+prefix+"_columns (id, table_id, name, name_key, type, options, position, created_at, sort_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		c.ID, tableID, c.Name, nameKey(c.Name), string(c.Type), string(opts), pos, c.CreatedAt.UnixMicro(), keyFormat(c))
 	return err
 }
 
@@ -505,6 +512,9 @@ func (s *Store) dropColumnSQL(ctx context.Context, tx *wtx, prefix string, tm *t
 		if indexable(cm.c.Type) {
 			stmts = append(stmts, "DROP INDEX IF EXISTS "+sqlIndex(prefix, cm.c.ID))
 		}
+		if cm.key != "" {
+			stmts = append(stmts, "ALTER TABLE "+tm.sql+" DROP COLUMN "+cm.key)
+		}
 		stmts = append(stmts, "ALTER TABLE "+tm.sql+" DROP COLUMN "+cm.phys)
 	}
 	for _, st := range stmts {
@@ -575,6 +585,9 @@ func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string
 				if isSelect(in.Type) && isSelect(old.Type) {
 					in.Options.Choices = old.Options.Choices
 				}
+				if value.Collatable(in.Type) && value.Collatable(old.Type) {
+					in.Options.Collation = old.Options.Collation
+				}
 			}
 		}
 		if upd.Options != nil {
@@ -603,8 +616,8 @@ func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q("UPDATE "+nc.db.Prefix+"_columns SET name = ?, name_key = ?, type = ?, options = ? WHERE id = ?"),
-			next.Name, nameKey(next.Name), string(next.Type), string(opts), next.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q("UPDATE "+nc.db.Prefix+"_columns SET name = ?, name_key = ?, type = ?, options = ?, sort_key = ? WHERE id = ?"),
+			next.Name, nameKey(next.Name), string(next.Type), string(opts), keyFormat(next), next.ID); err != nil {
 			return err
 		}
 		if err := s.touchTable(ctx, tx, nc.db.Prefix, tm.t.ID); err != nil {
@@ -762,7 +775,7 @@ func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *t
 	if hiddenFailed {
 		return errConversionBlocked(next.Type)
 	}
-	if s.d.ColumnType(old.Type) != s.d.ColumnType(next.Type) || indexable(old.Type) != indexable(next.Type) {
+	if s.d.ColumnType(old.Type) != s.d.ColumnType(next.Type) || indexable(old.Type) != indexable(next.Type) || (cm.key != "") != Keyed(next) {
 		// A new physical type: replace the column, then write the converted values.
 		if err := s.dropColumnSQL(ctx, tx, prefix, tm, cm); err != nil {
 			return err
@@ -771,13 +784,21 @@ func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *t
 			return err
 		}
 	}
-	stmt, err := tx.PrepareContext(ctx, s.q("UPDATE "+tm.sql+" SET "+cm.phys+" = ? WHERE id = ?"))
+	set := cm.phys + " = ?"
+	if Keyed(next) {
+		set += ", " + sqlKey(next.ID) + " = ?"
+	}
+	stmt, err := tx.PrepareContext(ctx, s.q("UPDATE "+tm.sql+" SET "+set+" WHERE id = ?"))
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
 	for _, ch := range changes {
-		if _, err := stmt.ExecContext(ctx, ch.v, ch.id); err != nil {
+		args := []any{ch.v, ch.id}
+		if Keyed(next) {
+			args = []any{ch.v, keyOf(ch.v), ch.id}
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return err
 		}
 	}

@@ -80,7 +80,27 @@ func CheckOptions(t coffer.ColumnType, o *coffer.ColumnOptions) []coffer.FieldEr
 	if t != coffer.TypeLink && o.Multiple {
 		add("options.multiple", "applies only to link columns")
 	}
+	switch o.Collation {
+	case "", coffer.CollationUnicode:
+		o.Collation = "" // the default
+	case coffer.CollationBinary:
+		if !Collatable(t) {
+			add("options.collation", "applies only to text, long_text, email, url, phone and single_select columns")
+		}
+	default:
+		add("options.collation", "must be %q or %q", coffer.CollationUnicode, coffer.CollationBinary)
+	}
 	return errs
+}
+
+// Collatable reports whether columns of type t hold one text each, which
+// sorts by a collation (ColumnOptions.Collation).
+func Collatable(t coffer.ColumnType) bool {
+	switch t {
+	case coffer.TypeText, coffer.TypeLongText, coffer.TypeEmail, coffer.TypeURL, coffer.TypePhone, coffer.TypeSingleSelect:
+		return true
+	}
+	return false
 }
 
 func typeList() string {

@@ -447,6 +447,8 @@ func (dialect) ColumnType(t coffer.ColumnType) string {
 	}
 }
 
+func (dialect) KeyType() string { return "BYTEA" }
+
 func (d dialect) ContainsFold(expr, ph string) string {
 	return "strpos(lower((" + expr + ") COLLATE " + d.fold + "), lower((" + ph + ") COLLATE " + d.fold + ")) > 0"
 }

@@ -430,6 +430,8 @@ func (dialect) ColumnType(t coffer.ColumnType) string {
 	}
 }
 
+func (dialect) KeyType() string { return "BLOB" }
+
 func (dialect) ContainsFold(expr, ph string) string {
 	return "instr(coffer_fold(" + expr + "), coffer_fold(" + ph + ")) > 0"
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/value"
 )
 
@@ -104,7 +105,7 @@ var (
 	propTimes      = []string{"2024-01-02T03:04:05Z", "2024-01-02T05:04:05+02:00", "2024-01-02T03:04:05.000001Z", "2023-06-01T00:00:00Z",
 		"2025-01-01T12:00:00-01:00", "1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999999Z", "2024-03-01T09:00:00Z",
 		"0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"}
-	propTeams  = []string{"blue", "green", "red", "été"} // bytewise order, so that sorting by text or by choice agree
+	propTeams  = []string{"blue", "green", "red", "été"} // a choice sorts as its text, by collation
 	propTags   = []string{"cs", "math", "navy", "ß"}
 	propEmails = []string{"ada@example.com", "ADA@example.com", "bob@x.org", "élodie@exemple.fr", "z@z.io"}
 )
@@ -567,6 +568,15 @@ func (p *propTest) sort() sortSpec {
 	return sp
 }
 
+// collationKey is the sort key of a text value, as a string that compares
+// bytewise (nil stays nil).
+func collationKey(v any) any {
+	if s, ok := v.(string); ok {
+		return string(store.SortKey(s))
+	}
+	return v
+}
+
 // compareStored compares two storage values of one field, nil first.
 func compareStored(a, b any) int {
 	switch {
@@ -605,11 +615,19 @@ func cmpOrdered[T int | int64](a, b T) int {
 	return 0
 }
 
+// propCollated are the sortable fields that sort by Unicode collation
+// (text-like columns); the others, ids and user ids included, bytewise.
+var propCollated = map[string]bool{"Name": true, "Notes": true, "Team": true, "Mail": true}
+
 // inOrder reports whether record a may come before record b in the sort:
 // ascending keys put empty values first, descending ones last.
 func inOrder(keys []propKey, a, b *propRec) bool {
 	for _, k := range keys {
-		c := compareStored(a.vals[k.field], b.vals[k.field])
+		x, y := a.vals[k.field], b.vals[k.field]
+		if propCollated[k.field] {
+			x, y = collationKey(x), collationKey(y)
+		}
+		c := compareStored(x, y)
 		if k.desc {
 			c = -c
 		}

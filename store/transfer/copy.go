@@ -184,6 +184,11 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 			return fmt.Errorf("%s: %w", t.label, err)
 		}
 	}
+	// Sort keys are derived from the values: computed anew on the
+	// destination (the source may not have them yet), not copied.
+	if err := store.FillSortKeys(ctx, dtx, dd, ddb.Prefix, nd.tables); err != nil {
+		return err
+	}
 	if err := dtx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
