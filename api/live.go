@@ -58,30 +58,8 @@ func (s *Server) sameOrigin(r *http.Request, origin string) bool {
 // see every row, and a session that ended or a table no longer visible
 // ends the stream ("event: end").
 func (s *Server) recordEvents(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(r, o) {
-		s.writeProblem(w, r, coffer.EFORBIDDEN, "cross-origin request refused", nil)
-		return
-	}
-	key, err := sessionKey(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ctx, err := s.authenticate(r)
-	if err == nil {
-		err = allowed(coffer.CallerFrom(ctx), r, endpoint{})
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if s.svc.Live == nil {
-		s.writeProblem(w, r, coffer.ENOTFOUND, "live updates are not available", nil)
-		return
-	}
-	t, err := s.svc.Tables.FindTable(ctx, r.PathValue("notebook"), r.PathValue("table"))
-	if err != nil {
-		s.writeError(w, r, err)
+	key, ctx, t, ok := s.liveTable(w, r)
+	if !ok {
 		return
 	}
 	done, err := s.takeStream(coffer.CallerFrom(ctx).UserID)
@@ -90,65 +68,133 @@ func (s *Server) recordEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	// The stream outlives the request deadline: it runs on the request's
-	// context without it (still cancelled when the client goes away).
-	base := r.Context()
-	if ri := info(base); ri != nil && ri.base != nil {
-		base = ri.base
-	}
+	base := streamContext(r)
 	sub, err := s.svc.Live.Subscribe(base, t.NotebookID, t.ID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	defer sub.Close()
+	st := &liveStream{s: s, w: w, rc: http.NewResponseController(w), base: base, key: key, t: t, sub: sub}
+	if st.start() {
+		st.run()
+	}
+}
 
-	rc := http.NewResponseController(w)
-	h := w.Header()
+// liveTable checks a request for a live-update stream: a same-origin (or
+// origin-less) request by an authenticated caller, on a server with live
+// updates, for a table the caller sees. It returns the caller's key,
+// context and table, or writes the problem and reports false.
+func (s *Server) liveTable(w http.ResponseWriter, r *http.Request) (key string, ctx context.Context, t *coffer.Table, ok bool) {
+	if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(r, o) {
+		s.writeProblem(w, r, coffer.EFORBIDDEN, "cross-origin request refused", nil)
+		return "", nil, nil, false
+	}
+	key, err := sessionKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", nil, nil, false
+	}
+	ctx, err = s.authenticate(r)
+	if err == nil {
+		err = allowed(coffer.CallerFrom(ctx), r, endpoint{})
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", nil, nil, false
+	}
+	if s.svc.Live == nil {
+		s.writeProblem(w, r, coffer.ENOTFOUND, "live updates are not available", nil)
+		return "", nil, nil, false
+	}
+	t, err = s.svc.Tables.FindTable(ctx, r.PathValue("notebook"), r.PathValue("table"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", nil, nil, false
+	}
+	return key, ctx, t, true
+}
+
+// streamContext returns the context a stream runs on: the request's
+// context without its deadline, as the stream outlives it (still
+// cancelled when the client goes away).
+func streamContext(r *http.Request) context.Context {
+	base := r.Context()
+	if ri := info(base); ri != nil && ri.base != nil {
+		base = ri.base
+	}
+	return base
+}
+
+// liveStream is one open live-update stream: the caller's key, the
+// table, its subscription, and the response the events are written to.
+type liveStream struct {
+	s    *Server
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	base context.Context
+	key  string
+	t    *coffer.Table
+	sub  *live.Subscription
+}
+
+// start writes the headers of an event stream and its opening comment.
+// It reports false when the client cannot be written to.
+func (st *liveStream) start() bool {
+	h := st.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	send := func(frame string) bool {
-		rc.SetWriteDeadline(time.Now().Add(liveWriteDeadline))
-		if _, err := fmt.Fprint(w, frame); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
-	if !send(": live updates of table " + t.ID + "\n\n") {
-		return
-	}
-	end := func(reason string) {
-		send("event: end\ndata: " + string(jsonString(reason)) + "\n\n")
-	}
+	st.w.WriteHeader(http.StatusOK)
+	return st.send(": live updates of table " + st.t.ID + "\n\n")
+}
+
+// run sends the subscription's events, and a heartbeat when idle, until
+// the client goes away, a write fails, or the stream ends (the server
+// stops, the subscription is dropped, an event says so).
+func (st *liveStream) run() {
 	heartbeat := time.NewTicker(liveHeartbeat)
 	defer heartbeat.Stop()
 	for {
 		select {
-		case <-base.Done():
+		case <-st.base.Done():
 			return
-		case <-s.stopping:
-			end("the server is shutting down")
+		case <-st.s.stopping:
+			st.end("the server is shutting down")
 			return
 		case <-heartbeat.C:
-			if !send(": heartbeat\n\n") {
+			if !st.send(": heartbeat\n\n") {
 				return
 			}
-		case <-sub.Dropped():
-			end(sub.Reason())
+		case <-st.sub.Dropped():
+			st.end(st.sub.Reason())
 			return
-		case e := <-sub.Events():
-			frame, reason := s.liveFrame(base, key, t, e)
+		case e := <-st.sub.Events():
+			frame, reason := st.s.liveFrame(st.base, st.key, st.t, e)
 			if reason != "" {
-				end(reason)
+				st.end(reason)
 				return
 			}
-			if frame != "" && !send(frame) {
+			if frame != "" && !st.send(frame) {
 				return
 			}
 		}
 	}
+}
+
+// send writes a frame and flushes it, within liveWriteDeadline. It
+// reports false when the client cannot be written to.
+func (st *liveStream) send(frame string) bool {
+	st.rc.SetWriteDeadline(time.Now().Add(liveWriteDeadline))
+	if _, err := fmt.Fprint(st.w, frame); err != nil {
+		return false
+	}
+	return st.rc.Flush() == nil
+}
+
+// end sends the "end" event with its reason.
+func (st *liveStream) end(reason string) {
+	st.send("event: end\ndata: " + string(jsonString(reason)) + "\n\n")
 }
 
 // takeStream counts one more live-update stream of a user, or refuses it

@@ -228,112 +228,148 @@ func (c *checker) listField(f *Field, x *Compare) (node, error) {
 
 // scalarField checks a comparison whose left side is a scalar column.
 func (c *checker) scalarField(f *Field, x *Compare) (node, error) {
-	t := f.Type
-	if _, isVar := x.Right.(*Var); isVar && !textLike(t) {
+	if _, isVar := x.Right.(*Var); isVar && !textLike(f.Type) {
 		return nil, filterErr(x.Right.Pos(), "column %s is %s and cannot be compared with %s",
-			quote(f.Name), aOrAn(typeName(t)), x.Right.String())
+			quote(f.Name), aOrAn(typeName(f.Type)), x.Right.String())
 	}
 	switch x.Op {
 	case OpIsNull, OpIsNotNull:
 		return negate(leaf{kind: lNull, f: f}, x.Op == OpIsNotNull), nil
-
 	case OpEq, OpNe, OpLt, OpLe, OpGt, OpGe:
-		var kind leafKind
-		switch x.Op {
-		case OpEq, OpNe:
-			kind = lEq
-		case OpLt:
-			kind = lLt
-		case OpLe:
-			kind = lLe
-		case OpGt:
-			kind = lGt
-		case OpGe:
-			kind = lGe
+		return c.comparison(f, x)
+	case OpContains, OpNotContains:
+		return c.contains(f, x)
+	case OpIn, OpNotIn:
+		return c.in(f, x)
+	}
+	return nil, filterErr(x.P, "unknown operator %s", quote(string(x.Op)))
+}
+
+// comparisonKinds holds the leaf of each comparison operator: != is the
+// negation of =.
+var comparisonKinds = map[Op]leafKind{
+	OpEq: lEq,
+	OpNe: lEq,
+	OpLt: lLt,
+	OpLe: lLe,
+	OpGt: lGt,
+	OpGe: lGe,
+}
+
+// comparison checks column = value, and the other comparison operators,
+// which need an ordered column. A variable without a usable value
+// matches nothing.
+func (c *checker) comparison(f *Field, x *Compare) (node, error) {
+	kind := comparisonKinds[x.Op]
+	if kind != lEq && !ordered(f.Type) {
+		return nil, filterErr(x.P, "column %s is %s and cannot be compared with '%s'%s",
+			quote(f.Name), aOrAn(typeName(f.Type)), x.Op, boolHint(f.Type))
+	}
+	if x.Right == nil {
+		return nil, filterErr(x.P, "expected a value after '%s'", x.Op)
+	}
+	v, ok, err := c.value(f, x.Right)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return negate(constNode(false), x.Op == OpNe), nil
+	}
+	return negate(leaf{kind: kind, f: f, vals: []any{v}}, x.Op == OpNe), nil
+}
+
+// contains checks column ~ "text" and column !~ "text" on a text column;
+// the needle is a string literal or @user.id/@user.email (an empty
+// variable matches nothing).
+func (c *checker) contains(f *Field, x *Compare) (node, error) {
+	if !textLike(f.Type) {
+		return nil, filterErr(x.P, "column %s is %s: '%s' only works on text columns",
+			quote(f.Name), aOrAn(typeName(f.Type)), x.Op)
+	}
+	var needle string
+	switch r := x.Right.(type) {
+	case *Literal:
+		s, ok := r.Value.(string)
+		if !ok {
+			return nil, filterErr(r.P, "expected a string after '%s'", x.Op)
 		}
-		if kind != lEq && !ordered(t) {
-			return nil, filterErr(x.P, "column %s is %s and cannot be compared with '%s'%s",
-				quote(f.Name), aOrAn(typeName(t)), x.Op, boolHint(t))
+		needle = s
+	case *Var:
+		needle = c.envString(r.Name)
+		if needle == "" {
+			return negate(constNode(false), x.Op == OpNotContains), nil
 		}
-		if x.Right == nil {
-			return nil, filterErr(x.P, "expected a value after '%s'", x.Op)
+	default:
+		return nil, filterErr(x.P, "expected a string after '%s'", x.Op)
+	}
+	return negate(leaf{kind: lContains, f: f, needle: needle}, x.Op == OpNotContains), nil
+}
+
+// in checks column in [...] and column in @user.groups (and their
+// negations) on a column other than a boolean. When no value is usable
+// the comparison matches nothing.
+func (c *checker) in(f *Field, x *Compare) (node, error) {
+	if f.Type == coffer.TypeBoolean {
+		return nil, filterErr(x.P, "column %s is a boolean: use '=' or '!='", quote(f.Name))
+	}
+	var vals []any
+	switch r := x.Right.(type) {
+	case *List:
+		var err error
+		if vals, err = c.listValues(f, r); err != nil {
+			return nil, err
 		}
-		v, ok, err := c.value(f, x.Right)
+	case *Var:
+		if r.Name != VarUserGroups {
+			return nil, filterErr(r.P, "expected a list [...] or @user.groups after '%s'", x.Op)
+		}
+		vals = c.groupValues(f)
+	default:
+		return nil, filterErr(x.P, "expected a list [...] or @user.groups after '%s'", x.Op)
+	}
+	if len(vals) == 0 {
+		return negate(constNode(false), x.Op == OpNotIn), nil
+	}
+	return negate(leaf{kind: lIn, f: f, vals: vals}, x.Op == OpNotIn), nil
+}
+
+// listValues converts the values of a list [...] for f, leaving out
+// variables without a usable value. A literal that does not convert, or
+// a variable compared with a column that is not text, is an error.
+func (c *checker) listValues(f *Field, r *List) ([]any, error) {
+	if len(r.Elems) > MaxList {
+		return nil, tooComplex(r.P, "a list can hold at most %d values", MaxList)
+	}
+	var vals []any
+	for _, el := range r.Elems {
+		if _, isVar := el.(*Var); isVar && !textLike(f.Type) {
+			return nil, filterErr(el.Pos(), "column %s is %s and cannot be compared with %s",
+				quote(f.Name), aOrAn(typeName(f.Type)), el.String())
+		}
+		v, ok, err := c.value(f, el)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			return negate(constNode(false), x.Op == OpNe), nil
+		if ok {
+			vals = append(vals, v)
 		}
-		return negate(leaf{kind: kind, f: f, vals: []any{v}}, x.Op == OpNe), nil
-
-	case OpContains, OpNotContains:
-		if !textLike(t) {
-			return nil, filterErr(x.P, "column %s is %s: '%s' only works on text columns",
-				quote(f.Name), aOrAn(typeName(t)), x.Op)
-		}
-		var needle string
-		switch r := x.Right.(type) {
-		case *Literal:
-			s, ok := r.Value.(string)
-			if !ok {
-				return nil, filterErr(r.P, "expected a string after '%s'", x.Op)
-			}
-			needle = s
-		case *Var:
-			needle = c.envString(r.Name)
-			if needle == "" {
-				return negate(constNode(false), x.Op == OpNotContains), nil
-			}
-		default:
-			return nil, filterErr(x.P, "expected a string after '%s'", x.Op)
-		}
-		return negate(leaf{kind: lContains, f: f, needle: needle}, x.Op == OpNotContains), nil
-
-	case OpIn, OpNotIn:
-		if t == coffer.TypeBoolean {
-			return nil, filterErr(x.P, "column %s is a boolean: use '=' or '!='", quote(f.Name))
-		}
-		var vals []any
-		switch r := x.Right.(type) {
-		case *List:
-			if len(r.Elems) > MaxList {
-				return nil, tooComplex(r.P, "a list can hold at most %d values", MaxList)
-			}
-			for _, el := range r.Elems {
-				if _, isVar := el.(*Var); isVar && !textLike(t) {
-					return nil, filterErr(el.Pos(), "column %s is %s and cannot be compared with %s",
-						quote(f.Name), aOrAn(typeName(t)), el.String())
-				}
-				v, ok, err := c.value(f, el)
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					vals = append(vals, v)
-				}
-			}
-		case *Var:
-			if r.Name != VarUserGroups {
-				return nil, filterErr(r.P, "expected a list [...] or @user.groups after '%s'", x.Op)
-			}
-			for _, g := range c.env.UserGroups {
-				if g == "" {
-					continue
-				}
-				if v, err := convert(f, g); err == nil && v != nil {
-					vals = append(vals, v)
-				}
-			}
-		default:
-			return nil, filterErr(x.P, "expected a list [...] or @user.groups after '%s'", x.Op)
-		}
-		if len(vals) == 0 {
-			return negate(constNode(false), x.Op == OpNotIn), nil
-		}
-		return negate(leaf{kind: lIn, f: f, vals: vals}, x.Op == OpNotIn), nil
 	}
-	return nil, filterErr(x.P, "unknown operator %s", quote(string(x.Op)))
+	return vals, nil
+}
+
+// groupValues converts the user's groups for f, leaving out those that
+// are empty or do not convert.
+func (c *checker) groupValues(f *Field) []any {
+	var vals []any
+	for _, g := range c.env.UserGroups {
+		if g == "" {
+			continue
+		}
+		if v, err := convert(f, g); err == nil && v != nil {
+			vals = append(vals, v)
+		}
+	}
+	return vals
 }
 
 // boolHint suggests the operators of booleans.

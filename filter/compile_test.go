@@ -1,6 +1,7 @@
 package filter_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -245,6 +246,43 @@ func TestEval(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("Eval(%q) = %v, want %v", tt.src, got, tt.want)
+		}
+	}
+}
+
+// TestCompileHandBuiltTrees checks the errors of trees that Parse never
+// builds but a caller may: a comparison without its value, a search for a
+// list, a list longer than MaxList, and in with a single value. Compile
+// and Eval give the same error.
+func TestCompileHandBuiltTrees(t *testing.T) {
+	long := make([]filter.Operand, filter.MaxList+1)
+	for i := range long {
+		long[i] = &filter.Literal{Value: json.Number("1"), P: 9}
+	}
+	age := &filter.FieldRef{Name: "age", P: 1}
+	tests := []struct {
+		e    filter.Expr
+		code string
+		want string
+	}{
+		{&filter.Compare{Op: filter.OpGt, Left: age, P: 5},
+			coffer.EINVALID, `at position 5: expected a value after '>'`},
+		{&filter.Compare{Op: filter.OpContains, Left: &filter.FieldRef{Name: "name", P: 1}, Right: &filter.List{P: 8}, P: 6},
+			coffer.EINVALID, `at position 6: expected a string after '~'`},
+		{&filter.Compare{Op: filter.OpIn, Left: age, Right: &filter.List{Elems: long, P: 8}, P: 5},
+			coffer.ETOOCOMPLEX, `at position 8: a list can hold at most 100 values`},
+		{&filter.Compare{Op: filter.OpNotIn, Left: age, Right: &filter.Literal{Value: "x", P: 9}, P: 5},
+			coffer.EINVALID, `at position 5: expected a list [...] or @user.groups after 'not in'`},
+	}
+	s := newSchema()
+	for _, tt := range tests {
+		_, _, err := filter.Compile(tt.e, s, testEnv, testDialect{})
+		if coffer.ErrorCode(err) != tt.code || fieldMessage(err) != tt.want {
+			t.Errorf("Compile(%s) = %v, want %s %q", tt.e, err, tt.code, tt.want)
+		}
+		_, evalErr := filter.Eval(tt.e, s, testEnv, func(string) any { return nil })
+		if got, want := errText(evalErr), errText(err); got != want {
+			t.Errorf("Eval(%s) error = %s, want %s", tt.e, got, want)
 		}
 	}
 }

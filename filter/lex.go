@@ -114,6 +114,7 @@ func (l *lexer) op(kind tokKind, n int) (token, error) {
 	return t, nil
 }
 
+// next lexes the token that starts at the first non-space character.
 func (l *lexer) next() (token, error) {
 	for l.i < len(l.r) && isSpace(l.r[l.i]) {
 		l.i++
@@ -121,87 +122,120 @@ func (l *lexer) next() (token, error) {
 	if l.i >= len(l.r) {
 		return token{kind: tEOF, pos: len(l.r) + 1}, nil
 	}
-	pos := l.i + 1
 	c := l.r[l.i]
-	switch c {
-	case '(':
-		return l.op(tLParen, 1)
-	case ')':
-		return l.op(tRParen, 1)
-	case '[':
-		return l.op(tLBrack, 1)
-	case ']':
-		return l.op(tRBrack, 1)
-	case ',':
-		return l.op(tComma, 1)
-	case '~':
-		return l.op(tTilde, 1)
-	case '=':
-		if l.peekIs(1, '=') {
-			return token{}, filterErr(pos, "use '=' instead of '=='")
-		}
-		return l.op(tEq, 1)
-	case '!':
-		switch {
-		case l.peekIs(1, '='):
-			if l.peekIs(2, '=') {
-				return token{}, filterErr(pos, "use '!=' instead of '!=='")
-			}
-			return l.op(tNe, 2)
-		case l.peekIs(1, '~'):
-			return l.op(tNotTilde, 2)
-		}
-		return l.op(tBang, 1)
-	case '>':
-		if l.peekIs(1, '=') {
-			return l.op(tGe, 2)
-		}
-		return l.op(tGt, 1)
-	case '<':
-		switch {
-		case l.peekIs(1, '='):
-			return l.op(tLe, 2)
-		case l.peekIs(1, '>'):
-			return token{}, filterErr(pos, "use '!=' instead of '<>'")
-		}
-		return l.op(tLt, 1)
-	case '&':
-		if l.peekIs(1, '&') {
-			return l.op(tAnd, 2)
-		}
-		return token{}, filterErr(pos, "use '&&' for 'and'")
-	case '|':
-		if l.peekIs(1, '|') {
-			return l.op(tOr, 2)
-		}
-		return token{}, filterErr(pos, "use '||' for 'or'")
-	case '"':
-		return l.str()
-	case '`':
-		return l.quoted()
-	case '@':
-		return l.variable()
-	case '\'':
-		return token{}, filterErr(pos, "strings are written in double quotes (\"…\"); column names with spaces in backticks (`…`)")
+	if lexPunct, ok := punctuation[c]; ok {
+		return lexPunct(l)
 	}
 	switch {
 	case c == '-' || isDigit(c):
 		return l.number()
 	case isIdentStart(c):
-		start := l.i
-		for l.i < len(l.r) && isIdentPart(l.r[l.i]) {
-			l.i++
-		}
-		word := string(l.r[start:l.i])
-		if k, ok := keywords[strings.ToLower(word)]; ok {
-			return token{kind: k, text: strings.ToLower(word), pos: pos}, nil
-		}
-		return token{kind: tIdent, text: word, pos: pos}, nil
+		return l.word(), nil
 	}
 	if unicode.IsPrint(c) {
-		return token{}, filterErr(pos, "unexpected character %q", c)
+		return token{}, filterErr(l.i+1, "unexpected character %q", c)
 	}
-	return token{}, filterErr(pos, "unexpected character %U", c)
+	return token{}, filterErr(l.i+1, "unexpected character %U", c)
+}
+
+// punctuation holds how to lex the token that starts with each
+// punctuation character: an operator, a string, a quoted name, a
+// variable, or a mistake with its hint.
+var punctuation = map[rune]func(*lexer) (token, error){
+	'(':  single(tLParen),
+	')':  single(tRParen),
+	'[':  single(tLBrack),
+	']':  single(tRBrack),
+	',':  single(tComma),
+	'~':  single(tTilde),
+	'=':  (*lexer).equals,
+	'!':  (*lexer).bang,
+	'>':  (*lexer).greater,
+	'<':  (*lexer).less,
+	'&':  doubled(tAnd, "use '&&' for 'and'"),
+	'|':  doubled(tOr, "use '||' for 'or'"),
+	'"':  (*lexer).str,
+	'`':  (*lexer).quoted,
+	'@':  (*lexer).variable,
+	'\'': (*lexer).singleQuote,
+}
+
+// single lexes a one-character operator of the given kind.
+func single(kind tokKind) func(*lexer) (token, error) {
+	return func(l *lexer) (token, error) { return l.op(kind, 1) }
+}
+
+// doubled lexes a two-character operator made of one character twice
+// ("&&", "||"); the character alone is refused with hint.
+func doubled(kind tokKind, hint string) func(*lexer) (token, error) {
+	return func(l *lexer) (token, error) {
+		if l.peekIs(1, l.r[l.i]) {
+			return l.op(kind, 2)
+		}
+		return token{}, filterErr(l.i+1, "%s", hint)
+	}
+}
+
+// equals lexes "=", refusing "==".
+func (l *lexer) equals() (token, error) {
+	if l.peekIs(1, '=') {
+		return token{}, filterErr(l.i+1, "use '=' instead of '=='")
+	}
+	return l.op(tEq, 1)
+}
+
+// bang lexes "!=", "!~" or "!", refusing "!==".
+func (l *lexer) bang() (token, error) {
+	switch {
+	case l.peekIs(1, '='):
+		if l.peekIs(2, '=') {
+			return token{}, filterErr(l.i+1, "use '!=' instead of '!=='")
+		}
+		return l.op(tNe, 2)
+	case l.peekIs(1, '~'):
+		return l.op(tNotTilde, 2)
+	}
+	return l.op(tBang, 1)
+}
+
+// greater lexes ">=" or ">".
+func (l *lexer) greater() (token, error) {
+	if l.peekIs(1, '=') {
+		return l.op(tGe, 2)
+	}
+	return l.op(tGt, 1)
+}
+
+// less lexes "<=" or "<", refusing "<>".
+func (l *lexer) less() (token, error) {
+	switch {
+	case l.peekIs(1, '='):
+		return l.op(tLe, 2)
+	case l.peekIs(1, '>'):
+		return token{}, filterErr(l.i+1, "use '!=' instead of '<>'")
+	}
+	return l.op(tLt, 1)
+}
+
+// singleQuote refuses a single quote, pointing to the two quotes the
+// language has.
+func (l *lexer) singleQuote() (token, error) {
+	return token{}, filterErr(l.i+1, "strings are written in double quotes (\"…\"); column names with spaces in backticks (`…`)")
+}
+
+// word lexes an identifier, or a keyword (case-insensitive, given in
+// lower case).
+func (l *lexer) word() token {
+	pos := l.i + 1
+	start := l.i
+	for l.i < len(l.r) && isIdentPart(l.r[l.i]) {
+		l.i++
+	}
+	word := string(l.r[start:l.i])
+	if k, ok := keywords[strings.ToLower(word)]; ok {
+		return token{kind: k, text: strings.ToLower(word), pos: pos}
+	}
+	return token{kind: tIdent, text: word, pos: pos}
 }
 
 // number lexes a number with the syntax of JSON: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

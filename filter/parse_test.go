@@ -146,6 +146,7 @@ func TestParseErrors(t *testing.T) {
 		{`a = 1 b = 2`, `at position 7: expected '&&', '||' or the end of the filter, found column "b"`},
 		{`a`, `at position 2: expected an operator after column "a"`},
 		{`a == 1`, `at position 3: use '=' instead of '=='`},
+		{`a !== 1`, `at position 3: use '!=' instead of '!=='`},
 		{`a <> 1`, `at position 3: use '!=' instead of '<>'`},
 		{`a = 1 & b = 2`, `at position 7: use '&&' for 'and'`},
 		{`a = 1 | b = 2`, `at position 7: use '||' for 'or'`},

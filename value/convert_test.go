@@ -318,3 +318,50 @@ func TestCheckOptions(t *testing.T) {
 		}
 	})
 }
+
+// TestEveryTypeHasItsSteps checks that the tables of FromJSON, ToJSON and
+// Convert (parsers, readers and converters) hold every column type: a
+// type missing from one would be refused as unknown, or read as empty.
+func TestEveryTypeHasItsSteps(t *testing.T) {
+	samples := map[coffer.ColumnType]any{
+		coffer.TypeText:         "x",
+		coffer.TypeLongText:     "x",
+		coffer.TypeNumber:       "1",
+		coffer.TypeBoolean:      true,
+		coffer.TypeDate:         "2024-01-31",
+		coffer.TypeDateTime:     "2024-01-31T09:30:00Z",
+		coffer.TypeSingleSelect: "red",
+		coffer.TypeMultiSelect:  []any{"red"},
+		coffer.TypeEmail:        "a@b.co",
+		coffer.TypeURL:          "https://b.co",
+		coffer.TypePhone:        "123",
+		coffer.TypeLink:         rec1,
+		coffer.TypeCreatedAt:    int64(1),
+		coffer.TypeCreatedBy:    "usr_1",
+		coffer.TypeUpdatedAt:    int64(1),
+		coffer.TypeUpdatedBy:    "usr_1",
+	}
+	for _, ty := range coffer.ColumnTypes {
+		c := column(ty)
+		c.Options.Choices = []string{"red"}
+		sample, ok := samples[ty]
+		if !ok {
+			t.Errorf("%s: no sample in this test", ty)
+			continue
+		}
+		stored := sample
+		if !ty.Automatic() {
+			var err error
+			if stored, err = value.FromJSON(c, sample); err != nil || stored == nil {
+				t.Errorf("%s: FromJSON(%#v) = %#v, %v", ty, sample, stored, err)
+				continue
+			}
+			if same, err := value.Convert(c, c, stored); err != nil || !reflect.DeepEqual(same, stored) {
+				t.Errorf("%s: Convert to itself of %#v = %#v, %v", ty, stored, same, err)
+			}
+		}
+		if out := value.ToJSON(c, stored); out == nil {
+			t.Errorf("%s: ToJSON(%#v) = nil", ty, stored)
+		}
+	}
+}

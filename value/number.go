@@ -32,60 +32,93 @@ func parseDecimal(s string, prec int) (int64, numberProblem) {
 	if prec < 0 || prec > MaxPrecision {
 		return 0, numberSyntax
 	}
+	d, ok := scanDecimal(s)
+	if !ok {
+		return 0, numberSyntax
+	}
+	return d.scaled(prec)
+}
+
+// decimal is a decimal number as written: ±digits × 10^(exp − frac).
+type decimal struct {
+	neg    bool
+	digits []byte // the significant digits, without leading zeros
+	frac   int    // digits after the point, leading zeros included
+	exp    int64  // the exponent, saturated at 1e12 in magnitude
+}
+
+// scanDecimal reads all of s as [+-]digits[.digits][(e|E)[+-]digits],
+// with at least one digit before the exponent. It reports false for
+// anything else.
+func scanDecimal(s string) (decimal, bool) {
+	var d decimal
 	i := 0
-	neg := false
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
+		d.neg = s[i] == '-'
 		i++
 	}
-	// digits holds the significant digits, without leading zeros; frac
-	// counts the digits after the point (leading zeros included).
-	var digits []byte
-	mantissa, frac := 0, 0
+	i, mantissa := d.scanMantissa(s, i)
+	if mantissa == 0 {
+		return d, false
+	}
+	i, ok := d.scanExponent(s, i)
+	return d, ok && i == len(s)
+}
+
+// scanMantissa reads the digits and the fraction that start at s[i] into
+// d.digits and d.frac. It returns the index after them and how many
+// digits it read.
+func (d *decimal) scanMantissa(s string, i int) (next, mantissa int) {
 	for ; i < len(s) && isDigit(s[i]); i++ {
 		mantissa++
-		if len(digits) > 0 || s[i] != '0' {
-			digits = append(digits, s[i])
-		}
+		d.addDigit(s[i])
 	}
 	if i < len(s) && s[i] == '.' {
 		i++
 		for ; i < len(s) && isDigit(s[i]); i++ {
 			mantissa++
-			frac++
-			if len(digits) > 0 || s[i] != '0' {
-				digits = append(digits, s[i])
-			}
+			d.frac++
+			d.addDigit(s[i])
 		}
 	}
-	if mantissa == 0 {
-		return 0, numberSyntax
+	return i, mantissa
+}
+
+// addDigit appends a digit to d.digits unless it is a leading zero.
+func (d *decimal) addDigit(c byte) {
+	if len(d.digits) > 0 || c != '0' {
+		d.digits = append(d.digits, c)
 	}
-	var exp int64
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+}
+
+// scanExponent reads the exponent, if any, that starts at s[i] into d.exp.
+// It returns the index after it, and false for an "e" without digits.
+func (d *decimal) scanExponent(s string, i int) (int, bool) {
+	if i >= len(s) || (s[i] != 'e' && s[i] != 'E') {
+		return i, true
+	}
+	i++
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
 		i++
-		expNeg := false
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			expNeg = s[i] == '-'
-			i++
-		}
-		start := i
-		for ; i < len(s) && isDigit(s[i]); i++ {
-			if exp < 1e12 { // saturate: anything this large is out of range anyway
-				exp = exp*10 + int64(s[i]-'0')
-			}
-		}
-		if i == start {
-			return 0, numberSyntax
-		}
-		if expNeg {
-			exp = -exp
+	}
+	start := i
+	for ; i < len(s) && isDigit(s[i]); i++ {
+		if d.exp < 1e12 { // saturate: anything this large is out of range anyway
+			d.exp = d.exp*10 + int64(s[i]-'0')
 		}
 	}
-	if i != len(s) {
-		return 0, numberSyntax
+	if neg {
+		d.exp = -d.exp
 	}
-	trailing := 0
+	return i, i > start
+}
+
+// scaled returns d × 10^prec as an int64, refusing a value that would
+// need rounding (numberDecimals) or does not fit (numberRange).
+func (d decimal) scaled(prec int) (int64, numberProblem) {
+	digits, trailing := d.digits, 0
 	for len(digits) > 0 && digits[len(digits)-1] == '0' {
 		digits = digits[:len(digits)-1]
 		trailing++
@@ -94,7 +127,7 @@ func parseDecimal(s string, prec int) (int64, numberProblem) {
 		return 0, numberOK
 	}
 	// value = digits × 10^k once scaled by the precision.
-	k := exp - int64(frac) + int64(trailing) + int64(prec)
+	k := d.exp - int64(d.frac) + int64(trailing) + int64(prec)
 	if k < 0 {
 		return 0, numberDecimals
 	}
@@ -102,13 +135,13 @@ func parseDecimal(s string, prec int) (int64, numberProblem) {
 		return 0, numberRange
 	}
 	var u uint64
-	for _, d := range digits {
-		u = u*10 + uint64(d-'0')
+	for _, c := range digits {
+		u = u*10 + uint64(c-'0')
 	}
 	for ; k > 0; k-- {
 		u *= 10 // cannot overflow: at most 19 digits in all
 	}
-	if neg {
+	if d.neg {
 		if u > 1<<63 {
 			return 0, numberRange
 		}

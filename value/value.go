@@ -73,90 +73,138 @@ func FromJSON(c *coffer.Column, v any) (any, error) {
 	if s, ok := v.(string); ok && s == "" && c.Type != coffer.TypeBoolean && c.Type.Valid() {
 		return nil, nil
 	}
-	switch c.Type {
-	case coffer.TypeText, coffer.TypeLongText:
-		s, ok := v.(string)
-		if !ok {
-			return nil, problem("must be a string")
-		}
-		max := MaxText
-		if c.Type == coffer.TypeLongText {
-			max = MaxLongText
-		}
-		if p := checkText(s, max, c.Type == coffer.TypeLongText); p != textOK {
-			return nil, problem(textMessage(p, max))
-		}
-		return s, nil
-	case coffer.TypeEmail:
-		s, ok := v.(string)
-		if !ok || !checkEmail(s) {
-			return nil, problem("must be an email address like name@example.com")
-		}
-		return s, nil
-	case coffer.TypeURL:
-		s, ok := v.(string)
-		if !ok || !checkURL(s) {
-			return nil, problem("must be an http or https URL like https://example.com")
-		}
-		return s, nil
-	case coffer.TypePhone:
-		s, ok := v.(string)
-		if !ok {
-			return nil, problem("must be a phone number")
-		}
-		if msg := phoneMessage(s); msg != "" {
-			return nil, problem(msg)
-		}
-		return s, nil
-	case coffer.TypeNumber:
-		s, ok := numberText(v)
-		if !ok {
-			return nil, problem("must be a number")
-		}
-		x, p := parseDecimal(s, c.Options.Precision)
-		if p != numberOK {
-			return nil, numberError(p, c.Options.Precision)
-		}
-		return x, nil
-	case coffer.TypeBoolean:
-		b, ok := v.(bool)
-		if !ok {
-			return nil, problem("must be true or false")
-		}
-		return b, nil
-	case coffer.TypeDate:
-		s, ok := v.(string)
-		if !ok {
-			return nil, problem("must be a date like 2024-01-31")
-		}
-		if _, _, _, ok := parseDate(s); !ok {
-			return nil, problem("must be a valid date like 2024-01-31")
-		}
-		return s, nil
-	case coffer.TypeDateTime:
-		s, ok := v.(string)
-		if !ok {
-			return nil, problem(dateTimeMessage(timeSyntax))
-		}
-		micros, p := parseDateTime(s, false)
-		if p != timeOK {
-			return nil, problem(dateTimeMessage(p))
-		}
-		return micros, nil
-	case coffer.TypeSingleSelect:
-		s, ok := v.(string)
-		if !ok || !isChoice(c.Options.Choices, s) {
-			return nil, notAChoice(c.Options.Choices)
-		}
-		return s, nil
-	case coffer.TypeMultiSelect:
-		return multiFromJSON(c, v)
-	case coffer.TypeLink:
-		return linkFromJSON(c, v)
+	if parse, ok := parsers[c.Type]; ok {
+		return parse(c, v)
 	}
 	return nil, errType
 }
 
+// A parser validates a JSON value other than nil and "" for column c and
+// returns its storage form, for FromJSON.
+type parser func(c *coffer.Column, v any) (any, error)
+
+// parsers holds the parser of each column type that takes values.
+var parsers = map[coffer.ColumnType]parser{
+	coffer.TypeText:         textFromJSON,
+	coffer.TypeLongText:     textFromJSON,
+	coffer.TypeEmail:        emailFromJSON,
+	coffer.TypeURL:          urlFromJSON,
+	coffer.TypePhone:        phoneFromJSON,
+	coffer.TypeNumber:       numberFromJSON,
+	coffer.TypeBoolean:      booleanFromJSON,
+	coffer.TypeDate:         dateFromJSON,
+	coffer.TypeDateTime:     dateTimeFromJSON,
+	coffer.TypeSingleSelect: singleFromJSON,
+	coffer.TypeMultiSelect:  multiFromJSON,
+	coffer.TypeLink:         linkFromJSON,
+}
+
+// textFromJSON takes a string within the size of text or long_text,
+// without control characters (nor line breaks in text).
+func textFromJSON(c *coffer.Column, v any) (any, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, problem("must be a string")
+	}
+	max := MaxText
+	if c.Type == coffer.TypeLongText {
+		max = MaxLongText
+	}
+	if p := checkText(s, max, c.Type == coffer.TypeLongText); p != textOK {
+		return nil, problem(textMessage(p, max))
+	}
+	return s, nil
+}
+
+// emailFromJSON takes an email address.
+func emailFromJSON(_ *coffer.Column, v any) (any, error) {
+	s, ok := v.(string)
+	if !ok || !checkEmail(s) {
+		return nil, problem("must be an email address like name@example.com")
+	}
+	return s, nil
+}
+
+// urlFromJSON takes an http or https URL.
+func urlFromJSON(_ *coffer.Column, v any) (any, error) {
+	s, ok := v.(string)
+	if !ok || !checkURL(s) {
+		return nil, problem("must be an http or https URL like https://example.com")
+	}
+	return s, nil
+}
+
+// phoneFromJSON takes a phone number.
+func phoneFromJSON(_ *coffer.Column, v any) (any, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, problem("must be a phone number")
+	}
+	if msg := phoneMessage(s); msg != "" {
+		return nil, problem(msg)
+	}
+	return s, nil
+}
+
+// numberFromJSON takes a number with at most the column's precision in
+// decimals, exactly.
+func numberFromJSON(c *coffer.Column, v any) (any, error) {
+	s, ok := numberText(v)
+	if !ok {
+		return nil, problem("must be a number")
+	}
+	x, p := parseDecimal(s, c.Options.Precision)
+	if p != numberOK {
+		return nil, numberError(p, c.Options.Precision)
+	}
+	return x, nil
+}
+
+// booleanFromJSON takes true or false.
+func booleanFromJSON(_ *coffer.Column, v any) (any, error) {
+	b, ok := v.(bool)
+	if !ok {
+		return nil, problem("must be true or false")
+	}
+	return b, nil
+}
+
+// dateFromJSON takes a valid date "YYYY-MM-DD".
+func dateFromJSON(_ *coffer.Column, v any) (any, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, problem("must be a date like 2024-01-31")
+	}
+	if _, _, _, ok := parseDate(s); !ok {
+		return nil, problem("must be a valid date like 2024-01-31")
+	}
+	return s, nil
+}
+
+// dateTimeFromJSON takes an RFC 3339 date and time, at most to the
+// microsecond.
+func dateTimeFromJSON(_ *coffer.Column, v any) (any, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, problem(dateTimeMessage(timeSyntax))
+	}
+	micros, p := parseDateTime(s, false)
+	if p != timeOK {
+		return nil, problem(dateTimeMessage(p))
+	}
+	return micros, nil
+}
+
+// singleFromJSON takes one of the column's choices.
+func singleFromJSON(c *coffer.Column, v any) (any, error) {
+	s, ok := v.(string)
+	if !ok || !isChoice(c.Options.Choices, s) {
+		return nil, notAChoice(c.Options.Choices)
+	}
+	return s, nil
+}
+
+// dateTimeMessage is the FromJSON message for a datetime with problem p.
 func dateTimeMessage(p timeProblem) string {
 	switch p {
 	case timePrecise:

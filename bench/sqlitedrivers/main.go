@@ -55,6 +55,8 @@ func main() {
 	}
 }
 
+// run measures every workload on every driver, then memory and binary
+// sizes, and prints the report on stdout (progress on stderr).
 func run(scale float64, sizes bool) error {
 	ctx := context.Background()
 	start := time.Now()
@@ -62,83 +64,126 @@ func run(scale float64, sizes bool) error {
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 
+	writeEnvironment(out)
+	out.Flush()
+	loads := map[string][]time.Duration{}
+	results := map[string]map[string]result{} // workload key -> driver -> result
+	for wi, w := range Workloads {
+		r, err := runWorkload(ctx, wi, w, scale, loads)
+		if err != nil {
+			return err
+		}
+		results[w.Key] = r
+	}
+	writeSpeedTable(out, results, loads)
+	out.Flush()
+	writeMemory(out)
+	out.Flush()
+	if sizes {
+		writeSizes(out)
+	}
+	fmt.Fprintf(out, "Total run time: %v\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// writeEnvironment writes the Go version, machine and drivers measured.
+func writeEnvironment(out io.Writer) {
 	fmt.Fprintf(out, "Environment: %s %s/%s, %d CPUs, GOMAXPROCS=%d; temp dir %s\n\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), BaseDir)
 	for _, d := range Drivers {
 		fmt.Fprintf(out, "- %s: `%s` %s (SQLite %s) %s\n", d.Name, d.Module, modVersion(d.Module), SQLiteVersion(d), d.Note())
 	}
 	fmt.Fprintln(out)
-	out.Flush()
+}
 
-	loads := map[string][]time.Duration{}
-	results := map[string]map[string]result{} // workload key -> driver -> result
+// rounds is the number of interleaved rounds of a workload's timed ops.
+const rounds = 5
 
-	// For each workload every driver gets its own fresh, loaded database; the
-	// timed ops are then run in interleaved rounds (rotating which driver
-	// goes first) so that drift in disk or CPU speed on a shared VM hits all
-	// drivers alike instead of whichever happened to run during a slow patch.
-	const rounds = 5
-	for wi, w := range Workloads {
-		results[w.Key] = map[string]result{}
-		n := int(float64(w.Iterations) * scale)
-		n = max(n, w.Parallel*rounds)
-		type live struct {
-			d       Driver
-			f       *Fixture
-			op      Op
-			cleanup func()
-			el      time.Duration
+// contender is one driver's side of a workload: its loaded database, the
+// prepared op, and the time its timed ops took so far.
+type contender struct {
+	d       Driver
+	f       *Fixture
+	op      Op
+	cleanup func()
+	el      time.Duration
+}
+
+// runWorkload runs workload w (the wi-th) on every driver and returns
+// the results by driver name; the load time of each fresh database is
+// added to loads.
+//
+// Every driver gets its own fresh, loaded database; the timed ops are
+// then run in interleaved rounds (rotating which driver goes first) so
+// that drift in disk or CPU speed on a shared VM hits all drivers alike
+// instead of whichever happened to run during a slow patch.
+func runWorkload(ctx context.Context, wi int, w Workload, scale float64, loads map[string][]time.Duration) (map[string]result, error) {
+	n := int(float64(w.Iterations) * scale)
+	n = max(n, w.Parallel*rounds)
+	var cs []*contender
+	defer func() {
+		for _, c := range cs {
+			c.cleanup()
+			c.f.Close()
 		}
-		var lv []*live
-		closeAll := func() {
-			for _, l := range lv {
-				l.cleanup()
-				l.f.Close()
-			}
+	}()
+	for _, d := range Drivers {
+		c, err := prepareContender(ctx, d, w, n, loads)
+		if err != nil {
+			return nil, err
 		}
-		for _, d := range Drivers {
-			f, err := NewFixture(d, w.Synchronous, w.MaxConns())
+		cs = append(cs, c)
+	}
+	// Flush the loads' dirty pages so background writeback does not
+	// compete with the timed fsyncs.
+	syncDisks()
+	for r := 0; r < rounds; r++ {
+		for k := range cs {
+			c := cs[(k+r+wi)%len(cs)]
+			el, err := RunOps(ctx, c.op, n/rounds, w.Parallel, uint64(r*1000+7))
 			if err != nil {
-				closeAll()
-				return err
+				return nil, fmt.Errorf("%s/%s: %w", w.Key, c.d.Name, err)
 			}
-			loads[d.Name] = append(loads[d.Name], f.LoadTime)
-			op, cleanup, err := w.Prepare(f)
-			if err != nil {
-				f.Close()
-				closeAll()
-				return fmt.Errorf("%s/%s: %w", w.Key, d.Name, err)
-			}
-			lv = append(lv, &live{d: d, f: f, op: op, cleanup: cleanup})
-			// Short warm-up: prepares statements on every pooled connection.
-			if _, err := RunOps(ctx, op, max(n/20, w.Parallel*10), w.Parallel, 99); err != nil {
-				closeAll()
-				return fmt.Errorf("%s/%s warm-up: %w", w.Key, d.Name, err)
-			}
-		}
-		// Flush the loads' dirty pages so background writeback does not
-		// compete with the timed fsyncs.
-		syncDisks()
-		for r := 0; r < rounds; r++ {
-			for k := range lv {
-				l := lv[(k+r+wi)%len(lv)]
-				el, err := RunOps(ctx, l.op, n/rounds, w.Parallel, uint64(r*1000+7))
-				if err != nil {
-					closeAll()
-					return fmt.Errorf("%s/%s: %w", w.Key, l.d.Name, err)
-				}
-				l.el += el
-			}
-		}
-		closeAll()
-		for _, l := range lv {
-			ops := (n / rounds) * rounds
-			r := result{ops: ops, el: l.el, nsOp: float64(l.el.Nanoseconds()) / float64(ops), opsPS: float64(ops) / l.el.Seconds()}
-			results[w.Key][l.d.Name] = r
-			fmt.Fprintf(os.Stderr, "%-38s %-17s %8d ops %12.0f ops/s  (load %v)\n", w.Name, l.d.Name, ops, r.opsPS, l.f.LoadTime.Round(time.Millisecond))
+			c.el += el
 		}
 	}
+	results := map[string]result{}
+	for _, c := range cs {
+		ops := (n / rounds) * rounds
+		r := result{ops: ops, el: c.el, nsOp: float64(c.el.Nanoseconds()) / float64(ops), opsPS: float64(ops) / c.el.Seconds()}
+		results[c.d.Name] = r
+		fmt.Fprintf(os.Stderr, "%-38s %-17s %8d ops %12.0f ops/s  (load %v)\n", w.Name, c.d.Name, ops, r.opsPS, c.f.LoadTime.Round(time.Millisecond))
+	}
+	return results, nil
+}
 
+// prepareContender loads a fresh database of driver d for workload w
+// (its load time added to loads), prepares the op and warms it up with
+// a twentieth of the n timed ops: statements get prepared on every
+// pooled connection. The caller cleans up and closes what it returns.
+func prepareContender(ctx context.Context, d Driver, w Workload, n int, loads map[string][]time.Duration) (*contender, error) {
+	f, err := NewFixture(d, w.Synchronous, w.MaxConns())
+	if err != nil {
+		return nil, err
+	}
+	loads[d.Name] = append(loads[d.Name], f.LoadTime)
+	op, cleanup, err := w.Prepare(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s/%s: %w", w.Key, d.Name, err)
+	}
+	if _, err := RunOps(ctx, op, max(n/20, w.Parallel*10), w.Parallel, 99); err != nil {
+		cleanup()
+		f.Close()
+		return nil, fmt.Errorf("%s/%s warm-up: %w", w.Key, d.Name, err)
+	}
+	return &contender{d: d, f: f, op: op, cleanup: cleanup}, nil
+}
+
+// writeSpeedTable writes the table of speeds: every workload for the
+// first two drivers with their ratio and the faster one, the others
+// against the second, then the bulk load from loads.
+func writeSpeedTable(out io.Writer, results map[string]map[string]result, loads map[string][]time.Duration) {
 	a, b := Drivers[0], Drivers[1]
 	extra := Drivers[2:]
 	fmt.Fprintf(out, "| Workload | %s ops/s | %s ns/op | %s ops/s | %s ns/op | %s ÷ %s | faster |", a.Name, a.Name, b.Name, b.Name, b.Name, a.Name)
@@ -175,9 +220,11 @@ func run(scale float64, sizes bool) error {
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out)
-	out.Flush()
+}
 
-	// Memory: each driver in its own child process so RSS is not shared.
+// writeMemory measures each driver's memory in its own child process, so
+// that RSS is not shared, and writes the table.
+func writeMemory(out io.Writer) {
 	fmt.Fprintln(os.Stderr, "measuring memory in child processes...")
 	fmt.Fprintln(out, "Memory after loading 100k rows and running 2,000 reads (separate process per driver, 1 connection):")
 	fmt.Fprintln(out)
@@ -192,31 +239,29 @@ func run(scale float64, sizes bool) error {
 		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s |\n", d.Name, mib(m.VmHWM), mib(m.VmRSS), mib(m.HeapInuse), mib(m.PeakHeapObjects), mib(m.LoadAlloc), mib(m.Sys))
 	}
 	fmt.Fprintln(out)
-	out.Flush()
+}
 
-	if sizes {
-		fmt.Fprintln(os.Stderr, "building size-check binaries...")
-		fmt.Fprintln(out, "Binary size of a minimal program (open, one query) per driver, and the delta over database/sql alone:")
-		fmt.Fprintln(out)
-		fmt.Fprintln(out, "| Program | default build | -ldflags=\"-s -w\" | delta vs none (default) |")
-		fmt.Fprintln(out, "|---|---:|---:|---:|")
-		var base int64
-		for _, name := range []string{"none", "modernc", "ncruces", "ncruces-adiantum"} {
-			full, err1 := buildSize(name, false)
-			stripped, err2 := buildSize(name, true)
-			if err1 != nil || err2 != nil {
-				fmt.Fprintf(out, "| %s | n/a (%v) | n/a (%v) | |\n", name, err1, err2)
-				continue
-			}
-			if name == "none" {
-				base = full
-			}
-			fmt.Fprintf(out, "| %s | %s | %s | +%s |\n", name, mib(uint64(full)), mib(uint64(stripped)), mib(uint64(full-base)))
+// writeSizes builds ./sizecheck/* and writes the table of binary sizes.
+func writeSizes(out io.Writer) {
+	fmt.Fprintln(os.Stderr, "building size-check binaries...")
+	fmt.Fprintln(out, "Binary size of a minimal program (open, one query) per driver, and the delta over database/sql alone:")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| Program | default build | -ldflags=\"-s -w\" | delta vs none (default) |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|")
+	var base int64
+	for _, name := range []string{"none", "modernc", "ncruces", "ncruces-adiantum"} {
+		full, err1 := buildSize(name, false)
+		stripped, err2 := buildSize(name, true)
+		if err1 != nil || err2 != nil {
+			fmt.Fprintf(out, "| %s | n/a (%v) | n/a (%v) | |\n", name, err1, err2)
+			continue
 		}
-		fmt.Fprintln(out)
+		if name == "none" {
+			base = full
+		}
+		fmt.Fprintf(out, "| %s | %s | %s | +%s |\n", name, mib(uint64(full)), mib(uint64(stripped)), mib(uint64(full-base)))
 	}
-	fmt.Fprintf(out, "Total run time: %v\n", time.Since(start).Round(time.Second))
-	return nil
+	fmt.Fprintln(out)
 }
 
 func faster(an, bn string, a, b float64) string {

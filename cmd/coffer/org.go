@@ -67,30 +67,9 @@ var errUsage = errors.New("usage")
 
 func cmdOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx = cliCaller(ctx)
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
-		args = args[1:]
-	}
-	// Two-word commands: member add, group create…
-	if (sub == "member" || sub == "group") && len(args) > 0 {
-		sub += " " + args[0]
-		args = args[1:]
-	}
-	var org, name, owner, email, role, group, policy string
-	flags := func(fs *flag.FlagSet) {
-		fs.StringVar(&org, "org", "", "organization id")
-		fs.StringVar(&name, "name", "", "name")
-		fs.StringVar(&owner, "owner", "", "e-mail address of the first owner")
-		fs.StringVar(&email, "email", "", "e-mail address of the user")
-		fs.StringVar(&role, "role", coffer.OrgMember, "role: member, org-admin or org-owner")
-		fs.StringVar(&group, "group", "", "group id")
-		fs.StringVar(&policy, "json", "", "the whole policy as JSON")
-	}
-	cmd := "org " + sub
-	switch sub {
-	case "create", "list", "members", "member add", "member remove", "group create", "group list", "group add", "group remove", "policy", "delete":
-	default:
+	sub, args := orgSubcommand(args)
+	run, ok := orgCommands[sub]
+	if !ok {
 		if isHelp(sub) {
 			fmt.Fprint(stdout, orgUsage)
 			return flag.ErrHelp
@@ -98,118 +77,218 @@ func cmdOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprint(stderr, orgUsage)
 		return errUsage
 	}
+	cmd := "org " + sub
+	a := &orgArgs{cmd: cmd}
+	flags := a.define
 	st, closeStore, err := adminCommand(ctx, cmd, args, stderr, flags)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	switch sub {
-	case "create":
-		if err := required(cmd, map[string]string{"name": name, "owner": owner}); err != nil {
-			return err
-		}
-		o, err := st.CreateOrganization(ctx, coffer.OrganizationInput{Name: name, Owner: owner})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "created organization %s (id %s), owner %s\n", o.Name, o.ID, owner)
-	case "list":
-		l, err := st.FindOrganizations(ctx)
-		if err != nil {
-			return err
-		}
-		for _, o := range l {
-			fmt.Fprintf(stdout, "%s\t%s\n", o.ID, o.Name)
-		}
-	case "members":
-		l, err := st.ListOrgMembers(ctx, org)
-		if err != nil {
-			return err
-		}
-		for _, m := range l {
-			fmt.Fprintf(stdout, "%s\t%s\t%s\n", m.User.Email, m.Role, m.User.ID)
-		}
-	case "member add":
-		if err := required(cmd, map[string]string{"org": org, "email": email}); err != nil {
-			return err
-		}
-		m, created, err := st.SetOrgMember(ctx, org, email, role)
-		if err != nil {
-			return err
-		}
-		verb := "changed the role of"
-		if created {
-			verb = "added"
-		}
-		fmt.Fprintf(stdout, "%s %s as %s\n", verb, m.User.Email, m.Role)
-	case "member remove":
-		if err := required(cmd, map[string]string{"org": org, "email": email}); err != nil {
-			return err
-		}
-		if err := st.RemoveOrgMember(ctx, org, email); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "removed %s\n", email)
-	case "group create":
-		if err := required(cmd, map[string]string{"org": org, "name": name}); err != nil {
-			return err
-		}
-		g, err := st.CreateGroup(ctx, org, name)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "created group %s (id %s)\n", g.Name, g.ID)
-	case "group list":
-		l, err := st.FindGroups(ctx, org)
-		if err != nil {
-			return err
-		}
-		for _, g := range l {
-			fmt.Fprintf(stdout, "%s\t%s\t%d members\n", g.ID, g.Name, len(g.Members))
-		}
-	case "group add", "group remove":
-		if err := required(cmd, map[string]string{"org": org, "group": group, "email": email}); err != nil {
-			return err
-		}
-		if sub == "group add" {
-			err = st.AddGroupMember(ctx, org, group, email)
-		} else {
-			err = st.RemoveGroupMember(ctx, org, group, email)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: done\n", cmd)
-	case "policy":
-		if err := required(cmd, map[string]string{"org": org}); err != nil {
-			return err
-		}
-		var o *coffer.Organization
-		if policy == "" {
-			o, err = st.FindOrganization(ctx, org)
-		} else {
-			var p coffer.Policy
-			dec := json.NewDecoder(strings.NewReader(policy))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&p); err != nil {
-				return fmt.Errorf("org policy: --json is not a valid policy: %v", err)
-			}
-			o, err = st.UpdateOrganization(ctx, org, coffer.OrganizationUpdate{Policy: &p})
-		}
-		if err != nil {
-			return err
-		}
-		b, _ := json.MarshalIndent(o.Policy, "", "  ")
-		fmt.Fprintf(stdout, "%s\n", b)
-	case "delete":
-		if err := required(cmd, map[string]string{"org": org}); err != nil {
-			return err
-		}
-		if err := st.DeleteOrganization(ctx, org); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "deleted organization %s\n", org)
+	return run(ctx, st, a, stdout)
+}
+
+// orgSubcommand splits the subcommand of "coffer org" from its flags: one
+// word, or two for member and group (member add, group create…).
+func orgSubcommand(args []string) (sub string, rest []string) {
+	if len(args) > 0 {
+		sub = args[0]
+		args = args[1:]
 	}
+	if (sub == "member" || sub == "group") && len(args) > 0 {
+		sub += " " + args[0]
+		args = args[1:]
+	}
+	return sub, args
+}
+
+// orgArgs holds the flags of an org subcommand, and its name for
+// messages ("org member add").
+type orgArgs struct {
+	cmd                                          string
+	org, name, owner, email, role, group, policy string
+}
+
+// define defines the flags of the org subcommands on fs.
+func (a *orgArgs) define(fs *flag.FlagSet) {
+	fs.StringVar(&a.org, "org", "", "organization id")
+	fs.StringVar(&a.name, "name", "", "name")
+	fs.StringVar(&a.owner, "owner", "", "e-mail address of the first owner")
+	fs.StringVar(&a.email, "email", "", "e-mail address of the user")
+	fs.StringVar(&a.role, "role", coffer.OrgMember, "role: member, org-admin or org-owner")
+	fs.StringVar(&a.group, "group", "", "group id")
+	fs.StringVar(&a.policy, "json", "", "the whole policy as JSON")
+}
+
+// An orgCommand runs an org subcommand as the CLI caller and reports to
+// stdout.
+type orgCommand func(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error
+
+// orgCommands holds the org subcommands by name.
+var orgCommands = map[string]orgCommand{
+	"create":        orgCreate,
+	"list":          orgList,
+	"members":       orgMembers,
+	"member add":    orgMemberAdd,
+	"member remove": orgMemberRemove,
+	"group create":  orgGroupCreate,
+	"group list":    orgGroupList,
+	"group add":     orgGroupAdd,
+	"group remove":  orgGroupRemove,
+	"policy":        orgPolicy,
+	"delete":        orgDelete,
+}
+
+// orgCreate creates an organization with its first owner.
+func orgCreate(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	if err := required(a.cmd, map[string]string{"name": a.name, "owner": a.owner}); err != nil {
+		return err
+	}
+	o, err := orgs.CreateOrganization(ctx, coffer.OrganizationInput{Name: a.name, Owner: a.owner})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created organization %s (id %s), owner %s\n", o.Name, o.ID, a.owner)
+	return nil
+}
+
+// orgList lists the organizations: id and name.
+func orgList(ctx context.Context, orgs coffer.OrgService, _ *orgArgs, stdout io.Writer) error {
+	l, err := orgs.FindOrganizations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range l {
+		fmt.Fprintf(stdout, "%s\t%s\n", o.ID, o.Name)
+	}
+	return nil
+}
+
+// orgMembers lists an organization's members: e-mail, role and user id.
+func orgMembers(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	l, err := orgs.ListOrgMembers(ctx, a.org)
+	if err != nil {
+		return err
+	}
+	for _, m := range l {
+		fmt.Fprintf(stdout, "%s\t%s\t%s\n", m.User.Email, m.Role, m.User.ID)
+	}
+	return nil
+}
+
+// orgMemberAdd adds a member with a role, or changes a member's role.
+func orgMemberAdd(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	if err := required(a.cmd, map[string]string{"org": a.org, "email": a.email}); err != nil {
+		return err
+	}
+	m, created, err := orgs.SetOrgMember(ctx, a.org, a.email, a.role)
+	if err != nil {
+		return err
+	}
+	verb := "changed the role of"
+	if created {
+		verb = "added"
+	}
+	fmt.Fprintf(stdout, "%s %s as %s\n", verb, m.User.Email, m.Role)
+	return nil
+}
+
+// orgMemberRemove removes a member.
+func orgMemberRemove(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	if err := required(a.cmd, map[string]string{"org": a.org, "email": a.email}); err != nil {
+		return err
+	}
+	if err := orgs.RemoveOrgMember(ctx, a.org, a.email); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed %s\n", a.email)
+	return nil
+}
+
+// orgGroupCreate creates a group.
+func orgGroupCreate(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	if err := required(a.cmd, map[string]string{"org": a.org, "name": a.name}); err != nil {
+		return err
+	}
+	g, err := orgs.CreateGroup(ctx, a.org, a.name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created group %s (id %s)\n", g.Name, g.ID)
+	return nil
+}
+
+// orgGroupList lists an organization's groups: id, name and size.
+func orgGroupList(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	l, err := orgs.FindGroups(ctx, a.org)
+	if err != nil {
+		return err
+	}
+	for _, g := range l {
+		fmt.Fprintf(stdout, "%s\t%s\t%d members\n", g.ID, g.Name, len(g.Members))
+	}
+	return nil
+}
+
+// orgGroupAdd adds a member of the organization to a group.
+func orgGroupAdd(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	return orgGroupMember(a, stdout, func() error { return orgs.AddGroupMember(ctx, a.org, a.group, a.email) })
+}
+
+// orgGroupRemove removes a user from a group.
+func orgGroupRemove(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	return orgGroupMember(a, stdout, func() error { return orgs.RemoveGroupMember(ctx, a.org, a.group, a.email) })
+}
+
+// orgGroupMember checks the flags of group add and group remove, runs
+// change and reports it done.
+func orgGroupMember(a *orgArgs, stdout io.Writer, change func() error) error {
+	if err := required(a.cmd, map[string]string{"org": a.org, "group": a.group, "email": a.email}); err != nil {
+		return err
+	}
+	if err := change(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: done\n", a.cmd)
+	return nil
+}
+
+// orgPolicy prints an organization's password policy as JSON, after
+// replacing it with --json when given.
+func orgPolicy(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	if err := required(a.cmd, map[string]string{"org": a.org}); err != nil {
+		return err
+	}
+	var o *coffer.Organization
+	var err error
+	if a.policy == "" {
+		o, err = orgs.FindOrganization(ctx, a.org)
+	} else {
+		var p coffer.Policy
+		dec := json.NewDecoder(strings.NewReader(a.policy))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return fmt.Errorf("org policy: --json is not a valid policy: %v", err)
+		}
+		o, err = orgs.UpdateOrganization(ctx, a.org, coffer.OrganizationUpdate{Policy: &p})
+	}
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(o.Policy, "", "  ")
+	fmt.Fprintf(stdout, "%s\n", b)
+	return nil
+}
+
+// orgDelete deletes an organization.
+func orgDelete(ctx context.Context, orgs coffer.OrgService, a *orgArgs, stdout io.Writer) error {
+	if err := required(a.cmd, map[string]string{"org": a.org}); err != nil {
+		return err
+	}
+	if err := orgs.DeleteOrganization(ctx, a.org); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted organization %s\n", a.org)
 	return nil
 }
 

@@ -130,64 +130,16 @@ func parseProxies(list string) ([]netip.Prefix, error) {
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
-	addr := fs.String("addr", env("COFFER_ADDR", "127.0.0.1:8080"), "listen address (COFFER_ADDR)")
-	sc := storeFlags(fs)
-	logFormat := fs.String("log-format", env("COFFER_LOG_FORMAT", "text"), "log format: text or json (COFFER_LOG_FORMAT)")
-	publicURL := fs.String("public-url", env("COFFER_PUBLIC_URL", ""), "the URL people use to reach this server, for links in e-mails, SSO redirects and passkeys (COFFER_PUBLIC_URL; default http://<addr>)")
-	proxies := fs.String("trusted-proxies", env("COFFER_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (COFFER_TRUSTED_PROXIES)")
-	smtpURL := fs.String("smtp-url", env("COFFER_SMTP_URL", ""), "SMTP server for e-mail (password reset links): smtp://user:password@host:587?from=coffer@example.com (STARTTLS required) or smtps://… (implicit TLS); tls=none only for a loopback server (COFFER_SMTP_URL; prefer the variable: a flag shows in the process list). Empty: no e-mail, operators reset passwords with \"coffer user reset-password\"")
-	queryTimeout := fs.String("query-timeout", env("COFFER_QUERY_TIMEOUT", "10s"), "time budget of a record list and its count, waiting for a read slot included; past it the list is cancelled with 503 query_timeout (COFFER_QUERY_TIMEOUT)")
-	maxStreams := fs.Int("max-streams", envInt("COFFER_MAX_STREAMS", 8), "live-update streams one account may hold open at once on this server; beyond it 429 too_many_streams (COFFER_MAX_STREAMS)")
-	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	trusted, err := parseProxies(*proxies)
+	o, err := parseServeFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	listTimeout, err := time.ParseDuration(*queryTimeout)
-	if err != nil || listTimeout <= 0 {
-		return fmt.Errorf("--query-timeout must be a positive duration such as 10s or 1m30s")
+	sc, log := o.store, o.log
+	sender, closeMail, err := startMail(o.smtpURL, o.smtpFrom, log)
+	if err != nil {
+		return err
 	}
-	if *maxStreams < 1 {
-		return fmt.Errorf("--max-streams must be a whole number of at least 1")
-	}
-	if *publicURL == "" {
-		*publicURL = "http://" + *addr
-	}
-	if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("--public-url must be an http or https URL such as https://coffer.example.com")
-	}
-	var log *slog.Logger
-	switch *logFormat {
-	case "json":
-		log = slog.New(slog.NewJSONHandler(stderr, nil))
-	case "text":
-		log = slog.New(slog.NewTextHandler(stderr, nil))
-	default:
-		return fmt.Errorf("--log-format must be text or json")
-	}
-
-	var sender *mail.Sender
-	if *smtpURL != "" {
-		mc, err := mail.ParseURL(*smtpURL, *smtpFrom)
-		if err != nil {
-			return fmt.Errorf("--smtp-url: %w", err)
-		}
-		if sender, err = mail.NewSender(mc, mail.Options{Logger: log}); err != nil {
-			return err
-		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			sender.Close(ctx)
-		}()
-		log.Info("e-mail enabled", "smtp", mc.String())
-	} else {
-		log.Warn("no SMTP server configured (--smtp-url): password reset e-mails are not sent; operators reset passwords with `coffer user reset-password`")
-	}
+	defer closeMail()
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -217,21 +169,120 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			defer stopControl()
 		}
 	}
-	st.SetListTimeout(listTimeout)
+	st.SetListTimeout(o.listTimeout)
 	n, err := st.CountUsers(ctx)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
-	if err := st.SetPublicURL(*publicURL); err != nil {
+	if err := st.SetPublicURL(o.publicURL); err != nil {
 		log.Warn(err.Error())
 	}
-	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: trusted, PublicURL: strings.TrimSuffix(*publicURL, "/"), MaxStreamsPerUser: *maxStreams}, sender)
-	hs := &http.Server{
-		Handler:           srv.Handler(),
+	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: o.trusted, PublicURL: strings.TrimSuffix(o.publicURL, "/"), MaxStreamsPerUser: o.maxStreams}, sender)
+	hs := newHTTPServer(srv.Handler(), log)
+	fmt.Fprintf(stdout, "Coffer %s listening on http://%s (%s)\n", coffer.Version, ln.Addr(), sc.where())
+	if n == 0 {
+		printFirstAccount(stdout, sc)
+	}
+	return serveUntilStopped(ctx, hs, ln, srv, log)
+}
+
+// serveOptions are the settings of "coffer serve", checked.
+type serveOptions struct {
+	addr        string
+	store       *storeConfig
+	log         *slog.Logger
+	publicURL   string // http or https, without query or fragment
+	trusted     []netip.Prefix
+	smtpURL     string // empty: no e-mail
+	smtpFrom    string
+	listTimeout time.Duration // positive
+	maxStreams  int           // at least 1
+}
+
+// parseServeFlags reads and checks the flags of "coffer serve" (each
+// defaults to its COFFER_ variable), and makes the logger they ask for.
+func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
+	fs := newFlagSet("serve", stderr)
+	addr := fs.String("addr", env("COFFER_ADDR", "127.0.0.1:8080"), "listen address (COFFER_ADDR)")
+	sc := storeFlags(fs)
+	logFormat := fs.String("log-format", env("COFFER_LOG_FORMAT", "text"), "log format: text or json (COFFER_LOG_FORMAT)")
+	publicURL := fs.String("public-url", env("COFFER_PUBLIC_URL", ""), "the URL people use to reach this server, for links in e-mails, SSO redirects and passkeys (COFFER_PUBLIC_URL; default http://<addr>)")
+	proxies := fs.String("trusted-proxies", env("COFFER_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (COFFER_TRUSTED_PROXIES)")
+	smtpURL := fs.String("smtp-url", env("COFFER_SMTP_URL", ""), "SMTP server for e-mail (password reset links): smtp://user:password@host:587?from=coffer@example.com (STARTTLS required) or smtps://… (implicit TLS); tls=none only for a loopback server (COFFER_SMTP_URL; prefer the variable: a flag shows in the process list). Empty: no e-mail, operators reset passwords with \"coffer user reset-password\"")
+	queryTimeout := fs.String("query-timeout", env("COFFER_QUERY_TIMEOUT", "10s"), "time budget of a record list and its count, waiting for a read slot included; past it the list is cancelled with 503 query_timeout (COFFER_QUERY_TIMEOUT)")
+	maxStreams := fs.Int("max-streams", envInt("COFFER_MAX_STREAMS", 8), "live-update streams one account may hold open at once on this server; beyond it 429 too_many_streams (COFFER_MAX_STREAMS)")
+	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams}
+	var err error
+	if o.trusted, err = parseProxies(*proxies); err != nil {
+		return nil, err
+	}
+	o.listTimeout, err = time.ParseDuration(*queryTimeout)
+	if err != nil || o.listTimeout <= 0 {
+		return nil, fmt.Errorf("--query-timeout must be a positive duration such as 10s or 1m30s")
+	}
+	if o.maxStreams < 1 {
+		return nil, fmt.Errorf("--max-streams must be a whole number of at least 1")
+	}
+	if o.publicURL == "" {
+		o.publicURL = "http://" + o.addr
+	}
+	if u, err := url.Parse(o.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("--public-url must be an http or https URL such as https://coffer.example.com")
+	}
+	if o.log, err = newLogger(*logFormat, stderr); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// newLogger returns a logger writing to w in format: text or json.
+func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json")
+}
+
+// startMail opens the e-mail sender of smtpURL (with smtpFrom as sender
+// address when set), or returns a nil sender, with a warning, when no
+// SMTP server is configured. closeMail stops the sender, waiting at most
+// 10 seconds for mail in flight.
+func startMail(smtpURL, smtpFrom string, log *slog.Logger) (sender *mail.Sender, closeMail func(), err error) {
+	if smtpURL == "" {
+		log.Warn("no SMTP server configured (--smtp-url): password reset e-mails are not sent; operators reset passwords with `coffer user reset-password`")
+		return nil, func() {}, nil
+	}
+	mc, err := mail.ParseURL(smtpURL, smtpFrom)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--smtp-url: %w", err)
+	}
+	if sender, err = mail.NewSender(mc, mail.Options{Logger: log}); err != nil {
+		return nil, nil, err
+	}
+	log.Info("e-mail enabled", "smtp", mc.String())
+	return sender, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sender.Close(ctx)
+	}, nil
+}
+
+// newHTTPServer returns the HTTP server of h, with the time and size
+// limits of a server exposed to the Internet.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
@@ -239,19 +290,27 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "Coffer %s listening on http://%s (%s)\n", coffer.Version, ln.Addr(), sc.where())
-	if n == 0 {
-		storage := "--data " + sc.dataDir
-		if sc.dbURL != "" {
-			storage = "--db \"$COFFER_DB\""
-			if sc.dbSchema != "" {
-				storage += " --db-schema " + sc.dbSchema
-			}
+}
+
+// printFirstAccount tells how to create the first account, on the
+// storage of sc, when none exists yet.
+func printFirstAccount(stdout io.Writer, sc *storeConfig) {
+	storage := "--data " + sc.dataDir
+	if sc.dbURL != "" {
+		storage = "--db \"$COFFER_DB\""
+		if sc.dbSchema != "" {
+			storage += " --db-schema " + sc.dbSchema
 		}
-		fmt.Fprintf(stdout, "\nNo account exists yet; there is no default account. Create the first one with:\n"+
-			"  go run ./cmd/coffer user create %s --email you@example.com --name \"Your Name\" --password-stdin\n"+
-			"then type a password of at least 15 characters and press Enter.\n\n", storage)
 	}
+	fmt.Fprintf(stdout, "\nNo account exists yet; there is no default account. Create the first one with:\n"+
+		"  go run ./cmd/coffer user create %s --email you@example.com --name \"Your Name\" --password-stdin\n"+
+		"then type a password of at least 15 characters and press Enter.\n\n", storage)
+}
+
+// serveUntilStopped serves ln until ctx ends (a signal), then drains srv
+// and shuts hs down gracefully, waiting at most 30 seconds for requests
+// in flight.
+func serveUntilStopped(ctx context.Context, hs *http.Server, ln net.Listener, srv *api.Server, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
