@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,13 +54,22 @@ func adminCommand(ctx context.Context, name string, args []string, stderr io.Wri
 	return openCLIStore(ctx, sc, name, stderr)
 }
 
+// required checks that every flag of vals was given; it names the missing
+// ones, in alphabetical order.
 func required(name string, vals map[string]string) error {
-	for flagName, v := range vals {
-		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("%s: --%s is required", name, flagName)
+	var missing []string
+	for _, flagName := range slices.Sorted(maps.Keys(vals)) {
+		if strings.TrimSpace(vals[flagName]) == "" {
+			missing = append(missing, "--"+flagName)
 		}
 	}
-	return nil
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%s: %s is required", name, missing[0])
+	}
+	return fmt.Errorf("%s: %s are required", name, strings.Join(missing, " and "))
 }
 
 // errUsage is returned by a command that printed its usage because its

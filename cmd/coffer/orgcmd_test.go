@@ -40,6 +40,8 @@ func TestOrgSubcommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"create", "--name", "X"}, "org create: --owner is required"},
+		{[]string{"create"}, "org create: --name and --owner are required"},
+		{[]string{"group", "add"}, "org group add: --email and --group and --org are required"},
 		{[]string{"member", "add", "--org", org}, "org member add: --email is required"},
 		{[]string{"member", "remove", "--org", org}, "org member remove: --email is required"},
 		{[]string{"group", "create", "--org", org}, "org group create: --name is required"},
