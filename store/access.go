@@ -32,7 +32,7 @@ type accessVersions struct {
 // withAccessEpoch wraps the transaction of a change of group memberships:
 // it moves the access epoch on in the same transaction, so that every
 // node sharing the database recomputes rights at its next request.
-func (s *Store) withAccessEpoch(fn func(tx *wtx) error) func(tx *wtx) error {
+func (s *Catalog) withAccessEpoch(fn func(tx *wtx) error) func(tx *wtx) error {
 	return func(tx *wtx) error {
 		if err := fn(tx); err != nil {
 			return err
@@ -58,7 +58,7 @@ func accessKey(userID, nbID string) string { return userID + "|" + nbID }
 // notebookAccess resolves what the caller may do in nb: the owner named in
 // the registry, the strongest role of the caller's own membership and
 // their groups', and the grants for them, their groups or every member.
-func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook, ver accessVersions) (*nbAccess, error) {
+func (s *Catalog) notebookAccess(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook, ver accessVersions) (*nbAccess, error) {
 	key := accessKey(c.UserID, nb.ID)
 	now := s.Now()
 	// Inside a write transaction the answer must be the transaction's own
@@ -140,7 +140,7 @@ func (s *Store) notebookAccess(ctx context.Context, q querier, c *coffer.Caller,
 // when nbID is "" (after a change of groups). It also moves the access
 // generation on, so an answer being computed while the change commits is
 // never served from the cache: a change takes effect at the next request.
-func (s *Store) forgetAccess(nbID string) {
+func (s *Catalog) forgetAccess(nbID string) {
 	s.accessGen.Add(1)
 	s.access.drop(func(k string, _ *nbAccess) bool { return nbID == "" || strings.HasSuffix(k, "|"+nbID) })
 }
@@ -152,7 +152,7 @@ type storedGrant struct {
 }
 
 // loadGrants reads every grant of a notebook, oldest first.
-func (s *Store) loadGrants(ctx context.Context, q querier, nbID string) ([]storedGrant, error) {
+func (s *Catalog) loadGrants(ctx context.Context, q querier, nbID string) ([]storedGrant, error) {
 	rows, err := q.QueryContext(ctx, s.q("SELECT id, principal_type, principal_id, table_id, view_id, rows_filter, column_rights, capabilities, created_at, updated_at FROM "+
 		s.inst.Prefix+"grants WHERE notebook_id = ? ORDER BY created_at, id"), nbID)
 	if err != nil {
@@ -246,7 +246,7 @@ type accessRefs struct {
 // accessRefsOf collects the access references of tm from every grant of
 // the notebook (not only the caller's: nobody may change what defines
 // another's access either). q reads the notebook's views.
-func (s *Store) accessRefsOf(ctx context.Context, q querier, prefix, nbID string, tm *tableMeta) (*accessRefs, error) {
+func (s *Catalog) accessRefsOf(ctx context.Context, q querier, prefix, nbID string, tm *tableMeta) (*accessRefs, error) {
 	grants, err := s.loadGrants(ctx, s.inst.R, nbID)
 	if err != nil {
 		return nil, err

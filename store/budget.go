@@ -45,7 +45,7 @@ type callerSlots struct {
 type ListHook func(ctx context.Context, readers *sql.DB) error
 
 // SetListHook installs (nil: removes) the list hook; for tests only.
-func (s *Store) SetListHook(h ListHook) {
+func (s *nbSvc) SetListHook(h ListHook) {
 	if h == nil {
 		s.budget.hook.Store(nil)
 		return
@@ -56,10 +56,10 @@ func (s *Store) SetListHook(h ListHook) {
 // SetListTimeout sets the time budget of a list request (its page and its
 // total, waiting for a read slot included); past it the list is cancelled
 // with coffer.ETIMEOUT. d <= 0 restores DefaultListTimeout.
-func (s *Store) SetListTimeout(d time.Duration) { s.budget.timeout.Store(int64(max(d, 0))) }
+func (s *nbSvc) SetListTimeout(d time.Duration) { s.budget.timeout.Store(int64(max(d, 0))) }
 
 // ListTimeout returns the time budget of a list request.
-func (s *Store) ListTimeout() time.Duration {
+func (s *nbSvc) ListTimeout() time.Duration {
 	if d := time.Duration(s.budget.timeout.Load()); d > 0 {
 		return d
 	}
@@ -68,16 +68,16 @@ func (s *Store) ListTimeout() time.Duration {
 
 // ListsWaiting counts the lists waiting for a read slot of their caller
 // (for tests and metrics).
-func (s *Store) ListsWaiting() int { return int(s.budget.waiting.Load()) }
+func (s *nbSvc) ListsWaiting() int { return int(s.budget.waiting.Load()) }
 
 // listContext returns ctx bounded by the list's time budget.
-func (s *Store) listContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *nbSvc) listContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeoutCause(ctx, s.ListTimeout(), errListBudget)
 }
 
 // overBudget turns the error of a list whose time budget ended into
 // ETIMEOUT (whatever the driver made of the cancellation).
-func (s *Store) overBudget(ctx context.Context, op string, err error) error {
+func (s *nbSvc) overBudget(ctx context.Context, op string, err error) error {
 	if err == nil || !errors.Is(context.Cause(ctx), errListBudget) {
 		return err
 	}
@@ -89,7 +89,7 @@ func (s *Store) overBudget(ctx context.Context, op string, err error) error {
 // caller holds at most half of the notebook's read connections (at least
 // one), so others are still served while one runs expensive lists. A
 // caller whose slots are taken waits for one of its own, until ctx ends.
-func (s *Store) readSlot(ctx context.Context, nc *nbConn) (release func(), err error) {
+func (s *nbSvc) readSlot(ctx context.Context, nc *nbConn) (release func(), err error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func (s *Store) readSlot(ctx context.Context, nc *nbConn) (release func(), err e
 }
 
 // runHook runs the list hook, if any.
-func (s *Store) runHook(ctx context.Context, nc *nbConn) error {
+func (s *nbSvc) runHook(ctx context.Context, nc *nbConn) error {
 	if h := s.budget.hook.Load(); h != nil {
 		return (*h)(ctx, nc.db.R)
 	}

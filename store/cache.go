@@ -111,13 +111,15 @@ const maxReaderStmts = 2000
 
 var errStmtCacheFull = errors.New("statement cache full")
 
-// DropCaches forgets everything this process cached from the databases:
-// sessions, the notebook registry, access and notebook schemas. Another
-// process that changed the databases (the command line, while a server
-// runs) asks for it, so that its change holds at the next request.
-func (s *Store) DropCaches() {
-	s.sessions.drop(func(string, sessionEntry) bool { return true })
+// DropCaches forgets what the catalogue cached: the notebook registry,
+// access and notebook schemas.
+func (s *Catalog) DropCaches() {
 	s.notebooks.drop(func(string, *coffer.Notebook) bool { return true })
 	s.forgetAccess("")
 	s.nbs.invalidateAll()
+}
+
+// dropSessions forgets the cached sessions.
+func (s *idSvc) dropSessions() {
+	s.sessions.drop(func(string, sessionEntry) bool { return true })
 }

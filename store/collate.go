@@ -376,7 +376,7 @@ func (sc *schema) staleKeys() bool {
 // or of another format, and bumps the schema version so every cache
 // reloads. It runs for whoever first loads the schema, whatever their
 // rights: it changes no data a user sees.
-func (s *Store) upgradeSortKeys(ctx context.Context, db *DB) error {
+func (s *Catalog) upgradeSortKeys(ctx context.Context, db *DB) error {
 	ctx = coffer.WithCaller(context.WithoutCancel(ctx), nil)
 	return s.write(ctx, db, "upgradeSortKeys", func(tx *wtx) error {
 		if err := s.lockSchema(ctx, db, tx); err != nil {
@@ -425,5 +425,3 @@ func (s *Store) upgradeSortKeys(ctx context.Context, db *DB) error {
 }
 
 // Backend returns the storage backend of s, for tools and tests that
-// work below the service interfaces.
-func (s *Store) Backend() Backend { return s.b }

@@ -41,7 +41,7 @@ type writeJob struct {
 
 // write runs fn in a transaction on db's writer and returns once it is
 // committed. With db.GroupCommit, concurrent writes share commits.
-func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *wtx) error) error {
+func (s *Core) write(ctx context.Context, db *DB, op string, fn func(tx *wtx) error) error {
 	if err := writable(ctx, db != s.inst); err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *wtx) e
 
 // runGroup runs the jobs in one transaction, each in a savepoint, and
 // reports every outcome after the commit.
-func (s *Store) runGroup(db *DB, group []*writeJob) {
+func (s *Core) runGroup(db *DB, group []*writeJob) {
 	results := make([]error, len(group))
 	fail := func(err error) {
 		// The group's transaction is gone (e.g. a cancelled request

@@ -25,7 +25,7 @@ func TestGroupCommitPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := &DB{R: w, W: w, GroupCommit: true}
-	s := &Store{}
+	s := &Core{}
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, 20)

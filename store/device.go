@@ -39,7 +39,7 @@ const (
 // transaction of its own. Of two nodes that make one at once, the first
 // insert wins and both read it back. The key is cached once it is known to
 // be committed.
-func (s *Store) deviceSecret(ctx context.Context, tx querier) ([]byte, error) {
+func (s *idSvc) deviceSecret(ctx context.Context, tx querier) ([]byte, error) {
 	s.auth.mu.Lock()
 	key := s.auth.deviceKey
 	s.auth.mu.Unlock()
@@ -78,7 +78,7 @@ func deviceMAC(key []byte, userID string, payload []byte) []byte {
 }
 
 // newDeviceToken issues a device token for the account.
-func (s *Store) newDeviceToken(ctx context.Context, tx querier, userID string) (string, error) {
+func (s *idSvc) newDeviceToken(ctx context.Context, tx querier, userID string) (string, error) {
 	key, err := s.deviceSecret(ctx, tx)
 	if err != nil {
 		return "", err
@@ -94,7 +94,7 @@ func (s *Store) newDeviceToken(ctx context.Context, tx querier, userID string) (
 // knownDevice returns the id of the client's device token when it is a
 // valid, unexpired token of the account, or "". userID "" (an unknown
 // e-mail) does the same work and finds nothing.
-func (s *Store) knownDevice(ctx context.Context, userID string) (string, error) {
+func (s *idSvc) knownDevice(ctx context.Context, userID string) (string, error) {
 	token := coffer.ClientFrom(ctx).Device
 	if token == "" || len(token) > 200 || !strings.HasPrefix(token, DeviceTokenPrefix) {
 		return "", nil

@@ -16,7 +16,7 @@ import (
 // answer is what enforcement does: with a record, each condition is
 // evaluated by the database on that record with the SQL that enforcement
 // uses, not by a second evaluator that could disagree.
-func (s *Store) Explain(ctx context.Context, notebook string, q coffer.ExplainQuery) (*coffer.AccessExplanation, error) {
+func (s *shSvc) Explain(ctx context.Context, notebook string, q coffer.ExplainQuery) (*coffer.AccessExplanation, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func containsCap(caps []access.Capability, c access.Capability) bool {
 // explainRecord evaluates every condition of d on one record, with the
 // SQL that enforcement compiles (a stale condition matches nothing), and
 // sets matches. ENOTFOUND when the record does not exist.
-func (s *Store) explainRecord(ctx context.Context, nc *nbConn, tm *tableMeta, d *access.Decision, subj access.Subject, id string, matches []bool) error {
+func (s *shSvc) explainRecord(ctx context.Context, nc *nbConn, tm *tableMeta, d *access.Decision, subj access.Subject, id string, matches []bool) error {
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return errRecordNotFound
 	}

@@ -44,7 +44,7 @@ type grantDraft struct {
 // the grant with ids. A table that is not in the notebook is ENOTFOUND
 // (as every id of another notebook); everything else wrong in the body is
 // EINVALID with one field error per problem.
-func (s *Store) resolveGrant(ctx context.Context, nc *nbConn, d grantDraft) (access.Grant, error) {
+func (s *shSvc) resolveGrant(ctx context.Context, nc *nbConn, d grantDraft) (access.Grant, error) {
 	var errs []coffer.FieldError
 	g := access.Grant{
 		Principal: access.Principal{Type: d.principal.Type, ID: d.principal.ID},
@@ -183,7 +183,7 @@ func dedupeCapErrors(errs []coffer.FieldError) []coffer.FieldError {
 // checkGrantPrincipal checks, in the transaction, that a grant's user or
 // group exists (EINVALID otherwise: the id is part of the body) and that
 // the organization's policy allows sharing with it.
-func (s *Store) checkGrantPrincipal(ctx context.Context, tx *wtx, nb *coffer.Notebook, p access.Principal) error {
+func (s *shSvc) checkGrantPrincipal(ctx context.Context, tx *wtx, nb *coffer.Notebook, p access.Principal) error {
 	switch p.Type {
 	case access.PrincipalUser, access.PrincipalGroup:
 		if _, _, err := s.principalName(ctx, tx, p); coffer.ErrorCode(err) == coffer.ENOTFOUND {
@@ -227,7 +227,7 @@ func grantOut(nbID string, g storedGrant) *coffer.Grant {
 }
 
 // saveGrant inserts or replaces a grant row.
-func (s *Store) saveGrant(ctx context.Context, tx *wtx, nbID string, g storedGrant, insert bool) error {
+func (s *shSvc) saveGrant(ctx context.Context, tx *wtx, nbID string, g storedGrant, insert bool) error {
 	cols, err := json.Marshal(g.Columns)
 	if err != nil {
 		return err
@@ -249,7 +249,7 @@ func (s *Store) saveGrant(ctx context.Context, tx *wtx, nbID string, g storedGra
 // openForGrants opens a notebook for a grant change: its schema resolves
 // names. Callers who are not owners or admins are refused before their
 // request is looked at.
-func (s *Store) openForGrants(ctx context.Context, notebook string) (*nbConn, error) {
+func (s *shSvc) openForGrants(ctx context.Context, notebook string) (*nbConn, error) {
 	if err := writable(ctx, true); err != nil {
 		return nil, err
 	}
@@ -265,7 +265,7 @@ func (s *Store) openForGrants(ctx context.Context, notebook string) (*nbConn, er
 }
 
 // CreateGrant adds a grant to a notebook.
-func (s *Store) CreateGrant(ctx context.Context, notebook string, in coffer.GrantInput) (*coffer.Grant, error) {
+func (s *shSvc) CreateGrant(ctx context.Context, notebook string, in coffer.GrantInput) (*coffer.Grant, error) {
 	nc, err := s.openForGrants(ctx, notebook)
 	if err != nil {
 		return nil, s.wrap("CreateGrant", err)
@@ -296,7 +296,7 @@ func (s *Store) CreateGrant(ctx context.Context, notebook string, in coffer.Gran
 }
 
 // FindGrants lists a notebook's grants.
-func (s *Store) FindGrants(ctx context.Context, notebook string) ([]*coffer.Grant, error) {
+func (s *shSvc) FindGrants(ctx context.Context, notebook string) ([]*coffer.Grant, error) {
 	out := []*coffer.Grant{}
 	err := s.readTx(ctx, s.inst.R, "FindGrants", func(tx *sql.Tx) error {
 		nb, a, err := s.findNotebookAccess(ctx, tx, notebook)
@@ -316,7 +316,7 @@ func (s *Store) FindGrants(ctx context.Context, notebook string) ([]*coffer.Gran
 }
 
 // findGrant returns one grant of the notebook, or ENOTFOUND.
-func (s *Store) findGrant(ctx context.Context, q querier, nbID, id string) (storedGrant, error) {
+func (s *shSvc) findGrant(ctx context.Context, q querier, nbID, id string) (storedGrant, error) {
 	if !coffer.ValidID(coffer.PrefixGrant, id) {
 		return storedGrant{}, errGrantNotFound
 	}
@@ -333,7 +333,7 @@ func (s *Store) findGrant(ctx context.Context, q querier, nbID, id string) (stor
 }
 
 // FindGrant returns one grant.
-func (s *Store) FindGrant(ctx context.Context, notebook, id string) (*coffer.Grant, error) {
+func (s *shSvc) FindGrant(ctx context.Context, notebook, id string) (*coffer.Grant, error) {
 	var out *coffer.Grant
 	err := s.readTx(ctx, s.inst.R, "FindGrant", func(tx *sql.Tx) error {
 		nb, a, err := s.findNotebookAccess(ctx, tx, notebook)
@@ -354,7 +354,7 @@ func (s *Store) FindGrant(ctx context.Context, notebook, id string) (*coffer.Gra
 }
 
 // UpdateGrant changes a grant.
-func (s *Store) UpdateGrant(ctx context.Context, notebook, id string, upd coffer.GrantUpdate) (*coffer.Grant, error) {
+func (s *shSvc) UpdateGrant(ctx context.Context, notebook, id string, upd coffer.GrantUpdate) (*coffer.Grant, error) {
 	nc, err := s.openForGrants(ctx, notebook)
 	if err != nil {
 		return nil, s.wrap("UpdateGrant", err)
@@ -429,7 +429,7 @@ func (s *Store) UpdateGrant(ctx context.Context, notebook, id string, upd coffer
 }
 
 // DeleteGrant deletes a grant.
-func (s *Store) DeleteGrant(ctx context.Context, notebook, id string) error {
+func (s *shSvc) DeleteGrant(ctx context.Context, notebook, id string) error {
 	return s.sharingTx(ctx, notebook, "DeleteGrant", func(tx *wtx, nb *coffer.Notebook, a *nbAccess) error {
 		if err := requireManager(a); err != nil {
 			return err

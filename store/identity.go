@@ -57,7 +57,7 @@ func clientIP(ctx context.Context) string {
 
 // throttledFor returns how long the first blocked key of keys stays
 // blocked, or 0.
-func (s *Store) throttledFor(ctx context.Context, keys ...string) (time.Duration, error) {
+func (s *idSvc) throttledFor(ctx context.Context, keys ...string) (time.Duration, error) {
 	now := s.now()
 	for _, k := range keys {
 		var until int64
@@ -76,27 +76,15 @@ func (s *Store) throttledFor(ctx context.Context, keys ...string) (time.Duration
 }
 
 // clearThrottle forgets the failures of key.
-func (s *Store) clearThrottle(ctx context.Context, tx querier, key string) error {
+func (s *idSvc) clearThrottle(ctx context.Context, tx querier, key string) error {
 	_, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"throttle WHERE key = ?"), key)
-	return err
-}
-
-// event appends an authentication event. A later issue hash-chains these
-// rows; until then they are the audit trail of logins and account changes.
-func (s *Store) event(ctx context.Context, tx querier, kind, userID, email, detail string) error {
-	var uid any
-	if userID != "" {
-		uid = userID
-	}
-	_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"auth_events (id, at, kind, user_id, email, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-		coffer.NewID(coffer.PrefixEvent), s.now(), kind, uid, email, clientIP(ctx), detail)
 	return err
 }
 
 // Events returns the authentication events of a user (all users when
 // userID is empty), newest first, at most limit. It is for operators, tests
 // and the audit export; callers check rights.
-func (s *Store) Events(ctx context.Context, userID string, limit int) ([]*coffer.Event, error) {
+func (s *idSvc) Events(ctx context.Context, userID string, limit int) ([]*coffer.Event, error) {
 	q := "SELECT id, at, kind, COALESCE(user_id, ''), email, ip, detail FROM " + s.inst.Prefix + "auth_events"
 	args := []any{}
 	if userID != "" {
@@ -125,7 +113,7 @@ func (s *Store) Events(ctx context.Context, userID string, limit int) ([]*coffer
 
 // userPolicy returns the strictest combination of the policies of the
 // user's organizations (the defaults when the user belongs to none).
-func (s *Store) userPolicy(ctx context.Context, q querier, userID string) (coffer.Policy, error) {
+func (s *idSvc) userPolicy(ctx context.Context, q querier, userID string) (coffer.Policy, error) {
 	rows, err := q.QueryContext(ctx, s.q("SELECT o.policy FROM "+s.inst.Prefix+"organizations o JOIN "+s.inst.Prefix+
 		"org_members m ON m.org_id = o.id WHERE m.user_id = ?"), userID)
 	if err != nil {
@@ -148,7 +136,7 @@ func (s *Store) userPolicy(ctx context.Context, q querier, userID string) (coffe
 }
 
 // secondFactors lists the second factors a user has enrolled.
-func (s *Store) secondFactors(ctx context.Context, q querier, userID string) ([]string, error) {
+func (s *idSvc) secondFactors(ctx context.Context, q querier, userID string) ([]string, error) {
 	st, err := s.factorCounts(ctx, q, userID)
 	if err != nil {
 		return nil, err
@@ -187,7 +175,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*account, error) {
 }
 
 // loadAccount reads an active account by id.
-func (s *Store) loadAccount(ctx context.Context, q querier, userID string) (*account, error) {
+func (s *idSvc) loadAccount(ctx context.Context, q querier, userID string) (*account, error) {
 	a, err := scanAccount(q.QueryRowContext(ctx, s.q("SELECT "+accountCols+" FROM "+s.inst.Prefix+"users WHERE id = ? AND deactivated_at IS NULL"), userID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadLogin
@@ -199,7 +187,7 @@ func (s *Store) loadAccount(ctx context.Context, q querier, userID string) (*acc
 // (password, sso, passkey); mfa says whether a second factor was checked.
 // The organization policy decides the timeouts and whether the session is
 // restricted to enrolling a second factor or changing the password.
-func (s *Store) openSession(ctx context.Context, tx querier, a *account, method string, mfa bool) (*coffer.Session, error) {
+func (s *idSvc) openSession(ctx context.Context, tx querier, a *account, method string, mfa bool) (*coffer.Session, error) {
 	pol, err := s.userPolicy(ctx, tx, a.ID)
 	if err != nil {
 		return nil, err
@@ -247,7 +235,7 @@ func (s *Store) openSession(ctx context.Context, tx querier, a *account, method 
 }
 
 // newChallenge stores a second-factor challenge for the account.
-func (s *Store) newChallenge(ctx context.Context, tx querier, userID, method string, methods []string) (*coffer.Challenge, error) {
+func (s *idSvc) newChallenge(ctx context.Context, tx querier, userID, method string, methods []string) (*coffer.Challenge, error) {
 	token, hash := newChallengeToken()
 	now := s.Now()
 	ch := &coffer.Challenge{Token: token, Methods: methods, ExpiresAt: now.Add(challengeLifetime)}
@@ -262,7 +250,7 @@ var errBadChallenge = coffer.Errorf(coffer.EUNAUTHORIZED, "the code or the login
 // challenge that has had fewer than maxAttempts answers. It is the entry
 // point of second-factor checks done outside this file (passkeys).
 // EUNAUTHORIZED for an unknown, expired or exhausted challenge.
-func (s *Store) challengeUser(ctx context.Context, q querier, token string, maxAttempts int) (id, userID, method string, err error) {
+func (s *idSvc) challengeUser(ctx context.Context, q querier, token string, maxAttempts int) (id, userID, method string, err error) {
 	var expires int64
 	var attempts int
 	err = q.QueryRowContext(ctx, s.q("SELECT id, user_id, method, expires_at, attempts FROM "+s.inst.Prefix+"login_challenges WHERE token_hash = ?"),
@@ -298,7 +286,7 @@ func secondFactorLimit(userID string) limit {
 // and, when it holds, consumes the challenge and opens a session with
 // mfa set. The attempt is reserved first, against the challenge and the
 // account (see throttle.go); a wrong answer keeps it.
-func (s *Store) finishChallenge(ctx context.Context, op, token, factor string, verify func(tx querier, userID string) (bool, error)) (*coffer.Session, error) {
+func (s *idSvc) finishChallenge(ctx context.Context, op, token, factor string, verify func(tx querier, userID string) (bool, error)) (*coffer.Session, error) {
 	var userID string
 	err := s.write(ctx, s.inst, op, func(tx *wtx) error {
 		var err error
@@ -362,7 +350,7 @@ func (s *Store) finishChallenge(ctx context.Context, op, token, factor string, v
 // password and, at the first failure past the free ones and at every
 // doubling of the count after it, an alert event and a notice to the
 // person (e-mailed by Notify).
-func (s *Store) secondFactorFailed(ctx context.Context, op, userID, factor string) {
+func (s *idSvc) secondFactorFailed(ctx context.Context, op, userID, factor string) {
 	var notice *coffer.Notice
 	err := s.write(ctx, s.inst, op, func(tx *wtx) error {
 		notice = nil
@@ -430,7 +418,7 @@ func accountCaller(ctx context.Context) (*coffer.Caller, error) {
 
 // orgRole returns the role of a user in an organization, or "" when the
 // user is not a member (or the organization does not exist).
-func (s *Store) orgRole(ctx context.Context, q querier, orgID, userID string) (string, error) {
+func (s *idSvc) orgRole(ctx context.Context, q querier, orgID, userID string) (string, error) {
 	var role string
 	err := q.QueryRowContext(ctx, s.q("SELECT role FROM "+s.inst.Prefix+"org_members WHERE org_id = ? AND user_id = ?"), orgID, userID).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -443,7 +431,7 @@ func (s *Store) orgRole(ctx context.Context, q querier, orgID, userID string) (s
 // organization, or an instance operator. Members get EFORBIDDEN; others,
 // who may not know the organization exists, ENOTFOUND. API keys never
 // administer organizations.
-func (s *Store) requireOrgAdmin(ctx context.Context, q querier, orgID string) (*coffer.Caller, error) {
+func (s *idSvc) requireOrgAdmin(ctx context.Context, q querier, orgID string) (*coffer.Caller, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err

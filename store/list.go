@@ -156,7 +156,7 @@ type listPlan struct {
 }
 
 // planList checks a list query against the table, combining it with a view.
-func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableMeta, tp *tablePlan, q coffer.ListQuery) (*listPlan, error) {
+func (s *nbSvc) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableMeta, tp *tablePlan, q coffer.ListQuery) (*listPlan, error) {
 	if _, err := caller(ctx); err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (s *Store) planList(ctx context.Context, nc *nbConn, rq querier, tm *tableM
 // FindRecords lists a page of records.
 // It runs within the list time budget (ListTimeout), holding one of the
 // caller's read slots on the notebook (see readSlot).
-func (s *Store) FindRecords(ctx context.Context, notebook, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
+func (s *nbSvc) FindRecords(ctx context.Context, notebook, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
 	ctx, cancel := s.listContext(ctx)
 	defer cancel()
 	nc, err := s.openNotebook(ctx, notebook)
@@ -300,7 +300,7 @@ func (s *Store) FindRecords(ctx context.Context, notebook, table string, q coffe
 }
 
 // findRecords is FindRecords on one schema.
-func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq querier, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
+func (s *nbSvc) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq querier, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
 	tm, err := sc.table(table)
 	if err != nil {
 		return nil, err
@@ -401,14 +401,4 @@ func (s *Store) findRecords(ctx context.Context, nc *nbConn, sc *schema, rq quer
 	defer tx.Rollback()
 	err = s.wrap("FindRecords", withCount(tx))
 	return out, err
-}
-
-// readTx runs fn in a read-only transaction.
-func (s *Store) readTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	defer tx.Rollback()
-	return s.wrap(op, fn(tx))
 }

@@ -13,7 +13,7 @@ import (
 // read each record again as its reader: events carry ids only. On a
 // backend shared by several nodes, the first subscription starts listening
 // to the database and returns once it listens.
-func (s *Store) Subscribe(ctx context.Context, notebook, table string) (*live.Subscription, error) {
+func (s *nbSvc) Subscribe(ctx context.Context, notebook, table string) (*live.Subscription, error) {
 	if s.notifier != nil {
 		s.listenMu.Lock()
 		if !s.listening {
@@ -36,7 +36,7 @@ func (s *Store) Subscribe(ctx context.Context, notebook, table string) (*live.Su
 // caller may be told about deleted records, since telling anyone else that
 // a record it never saw was deleted would reveal that it existed.
 // ENOTFOUND when the caller sees no row at all.
-func (s *Store) SeesAllRows(ctx context.Context, notebook, table string) (bool, error) {
+func (s *nbSvc) SeesAllRows(ctx context.Context, notebook, table string) (bool, error) {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return false, s.wrap("SeesAllRows", err)
@@ -56,7 +56,7 @@ func (s *Store) SeesAllRows(ctx context.Context, notebook, table string) (bool, 
 // emit sends the events of a write: inside its transaction on a backend
 // that notifies (delivered only if it commits), nothing otherwise (see
 // published).
-func (s *Store) emit(ctx context.Context, tx *wtx, evs []live.Event) error {
+func (s *nbSvc) emit(ctx context.Context, tx *wtx, evs []live.Event) error {
 	if s.notifier == nil || len(evs) == 0 {
 		return nil
 	}
@@ -65,7 +65,7 @@ func (s *Store) emit(ctx context.Context, tx *wtx, evs []live.Event) error {
 
 // published publishes the events of a committed write in this process,
 // on a backend without notifications (SQLite: one process).
-func (s *Store) published(evs []live.Event) {
+func (s *nbSvc) published(evs []live.Event) {
 	if s.notifier == nil && len(evs) > 0 {
 		s.broker.Publish(evs...)
 	}
@@ -102,7 +102,7 @@ func lastPerRecord(evs []live.Event) []live.Event {
 // after) is the same, values and visibility alike; true otherwise, and for
 // events that do not say which columns they set. Whoever delivers live
 // events sends nothing for an update the reader cannot notice.
-func (s *Store) Noticeable(ctx context.Context, notebook, table string, e live.Event) (bool, error) {
+func (s *nbSvc) Noticeable(ctx context.Context, notebook, table string, e live.Event) (bool, error) {
 	if e.Op != live.OpUpdate || len(e.Cols) == 0 {
 		return true, nil
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 var (
-	_ coffer.SharingService = (*Store)(nil)
+	_ coffer.SharingService = (*shSvc)(nil)
 
 	errMemberNotFound = coffer.Errorf(coffer.ENOTFOUND, "member not found")
 )
@@ -27,7 +27,7 @@ var (
 // then reads the notebook and the caller's access from the transaction
 // itself, not from a cache. Cached access of the notebook is dropped once
 // the change is committed (or failed), so it applies at the next request.
-func (s *Store) sharingTx(ctx context.Context, notebook, op string, fn func(tx *wtx, nb *coffer.Notebook, a *nbAccess) error) error {
+func (s *shSvc) sharingTx(ctx context.Context, notebook, op string, fn func(tx *wtx, nb *coffer.Notebook, a *nbAccess) error) error {
 	if err := writable(ctx, true); err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func principalOf(id string) (access.Principal, bool) {
 
 // principalName returns the name (and e-mail) of an active user or an
 // existing group, or ENOTFOUND.
-func (s *Store) principalName(ctx context.Context, q querier, p access.Principal) (name, email string, err error) {
+func (s *shSvc) principalName(ctx context.Context, q querier, p access.Principal) (name, email string, err error) {
 	switch p.Type {
 	case access.PrincipalUser:
 		err = q.QueryRowContext(ctx, s.q("SELECT name, email FROM "+s.inst.Prefix+"users WHERE id = ? AND deactivated_at IS NULL"), p.ID).Scan(&name, &email)
@@ -100,7 +100,7 @@ func (s *Store) principalName(ctx context.Context, q querier, p access.Principal
 // organization through org_members, a group through its organization;
 // "members" is always allowed (only members are concerned) and share links
 // are refused, since they reach people outside any organization.
-func (s *Store) checkSharingPolicy(ctx context.Context, q querier, nb *coffer.Notebook, p access.Principal) error {
+func (s *shSvc) checkSharingPolicy(ctx context.Context, q querier, nb *coffer.Notebook, p access.Principal) error {
 	p0 := s.inst.Prefix
 	rows, err := q.QueryContext(ctx, s.q("SELECT o.id, o.name, o.policy FROM "+p0+"organizations o JOIN "+p0+
 		"org_members m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY o.id"), nb.OwnerID)
@@ -152,7 +152,7 @@ func (s *Store) checkSharingPolicy(ctx context.Context, q querier, nb *coffer.No
 
 // userOwners returns the users with the owner role, oldest first. The
 // registry's primary owner counts even without a member row.
-func (s *Store) userOwners(ctx context.Context, q querier, nb *coffer.Notebook) ([]string, error) {
+func (s *shSvc) userOwners(ctx context.Context, q querier, nb *coffer.Notebook) ([]string, error) {
 	rows, err := q.QueryContext(ctx, s.q("SELECT principal_id FROM "+s.inst.Prefix+
 		"notebook_members WHERE notebook_id = ? AND principal_type = 'user' AND role = 'owner' ORDER BY created_at, principal_id"), nb.ID)
 	if err != nil {
@@ -176,7 +176,7 @@ func (s *Store) userOwners(ctx context.Context, q querier, nb *coffer.Notebook) 
 }
 
 // memberRole returns a principal's own role row, or "" when not a member.
-func (s *Store) memberRole(ctx context.Context, q querier, nbID string, p access.Principal) (string, error) {
+func (s *shSvc) memberRole(ctx context.Context, q querier, nbID string, p access.Principal) (string, error) {
 	var role string
 	err := q.QueryRowContext(ctx, s.q("SELECT role FROM "+s.inst.Prefix+
 		"notebook_members WHERE notebook_id = ? AND principal_type = ? AND principal_id = ?"), nbID, p.Type, p.ID).Scan(&role)
@@ -190,7 +190,7 @@ func (s *Store) memberRole(ctx context.Context, q querier, nbID string, p access
 // removed): it refuses to leave the notebook without an owner and, when
 // the user is the registry's primary owner, hands that over to the oldest
 // other owner.
-func (s *Store) stepDown(ctx context.Context, tx *wtx, nb *coffer.Notebook, userID string) error {
+func (s *shSvc) stepDown(ctx context.Context, tx *wtx, nb *coffer.Notebook, userID string) error {
 	owners, err := s.userOwners(ctx, tx, nb)
 	if err != nil {
 		return err
@@ -213,7 +213,7 @@ func (s *Store) stepDown(ctx context.Context, tx *wtx, nb *coffer.Notebook, user
 }
 
 // FindMembers lists a notebook's members.
-func (s *Store) FindMembers(ctx context.Context, notebook string) ([]*coffer.Member, error) {
+func (s *shSvc) FindMembers(ctx context.Context, notebook string) ([]*coffer.Member, error) {
 	var out []*coffer.Member
 	err := s.readTx(ctx, s.inst.R, "FindMembers", func(tx *sql.Tx) error {
 		nb, a, err := s.findNotebookAccess(ctx, tx, notebook)
@@ -231,7 +231,7 @@ func (s *Store) FindMembers(ctx context.Context, notebook string) ([]*coffer.Mem
 
 // members reads the members of nb with their names, owners first, then
 // by role, name and id.
-func (s *Store) members(ctx context.Context, q querier, nb *coffer.Notebook) ([]*coffer.Member, error) {
+func (s *shSvc) members(ctx context.Context, q querier, nb *coffer.Notebook) ([]*coffer.Member, error) {
 	p := s.inst.Prefix
 	rows, err := q.QueryContext(ctx, s.q("SELECT m.principal_type, m.principal_id, m.role, m.created_at, "+
 		"COALESCE(u.name, g.name, ''), COALESCE(u.email, '') FROM "+p+"notebook_members m "+
@@ -270,7 +270,7 @@ func (s *Store) members(ctx context.Context, q querier, nb *coffer.Notebook) ([]
 }
 
 // PutMember adds a member or changes their role.
-func (s *Store) PutMember(ctx context.Context, notebook, principal string, in coffer.MemberInput) (*coffer.Member, error) {
+func (s *shSvc) PutMember(ctx context.Context, notebook, principal string, in coffer.MemberInput) (*coffer.Member, error) {
 	var out *coffer.Member
 	err := s.sharingTx(ctx, notebook, "PutMember", func(tx *wtx, nb *coffer.Notebook, a *nbAccess) error {
 		if err := requireManager(a); err != nil {
@@ -335,7 +335,7 @@ func (s *Store) PutMember(ctx context.Context, notebook, principal string, in co
 }
 
 // DeleteMember removes a member.
-func (s *Store) DeleteMember(ctx context.Context, notebook, principal string) error {
+func (s *shSvc) DeleteMember(ctx context.Context, notebook, principal string) error {
 	return s.sharingTx(ctx, notebook, "DeleteMember", func(tx *wtx, nb *coffer.Notebook, a *nbAccess) error {
 		c, err := caller(ctx)
 		if err != nil {

@@ -62,7 +62,7 @@ func mfaCaller(ctx context.Context) (*coffer.Caller, error) {
 // reauth checks the caller's current password before a factor change. The
 // account's wrong passwords and codes are throttled together; each attempt
 // is reserved before the check (see throttle.go).
-func (s *Store) reauth(ctx context.Context, op, password string) (*coffer.Caller, *account, error) {
+func (s *idSvc) reauth(ctx context.Context, op, password string) (*coffer.Caller, *account, error) {
 	c, err := mfaCaller(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -99,7 +99,7 @@ func mfaLimit(userID string) limit {
 // mfaAttempt reserves an attempt at a code of a factor change; done, to
 // call once the code was checked, records a wrong one (the reservation
 // stays) or gives the reservation back.
-func (s *Store) mfaAttempt(ctx context.Context, op, userID string) (done func(wrong bool, what string), err error) {
+func (s *idSvc) mfaAttempt(ctx context.Context, op, userID string) (done func(wrong bool, what string), err error) {
 	if _, err := s.reserveAttempt(ctx, op, mfaLimit(userID)); err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (s *Store) mfaAttempt(ctx context.Context, op, userID string) (done func(wr
 
 // mfaFailure records the event of a wrong password or code of a factor
 // change (its attempt is already counted).
-func (s *Store) mfaFailure(ctx context.Context, op, userID, what string) {
+func (s *idSvc) mfaFailure(ctx context.Context, op, userID, what string) {
 	_ = s.write(ctx, s.inst, op, func(tx *wtx) error {
 		return s.event(ctx, tx, coffer.EventSecondFactorBad, userID, "", op+": "+what)
 	})
@@ -123,7 +123,7 @@ func (s *Store) mfaFailure(ctx context.Context, op, userID, what string) {
 // totpMatch returns the step of code within ±totpSkew steps of now that is
 // later than last (each step's code works once), or false. Every candidate
 // is computed and compared in constant time.
-func (s *Store) totpMatch(secret, code string, last int64) (int64, bool) {
+func (s *idSvc) totpMatch(secret, code string, last int64) (int64, bool) {
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return 0, false
 	}
@@ -145,7 +145,7 @@ func (s *Store) totpMatch(secret, code string, last int64) (int64, bool) {
 
 // useTOTP checks a code against the user's confirmed TOTP secret and marks
 // its step used.
-func (s *Store) useTOTP(ctx context.Context, tx querier, userID, code string) (bool, error) {
+func (s *idSvc) useTOTP(ctx context.Context, tx querier, userID, code string) (bool, error) {
 	var secret string
 	var last int64
 	err := tx.QueryRowContext(ctx, s.q("SELECT secret, last_step FROM "+s.inst.Prefix+"totp_secrets WHERE user_id = ? AND confirmed_at IS NOT NULL"), userID).Scan(&secret, &last)
@@ -188,7 +188,7 @@ func hashRecoveryCode(userID, code string) []byte {
 }
 
 // useRecoveryCode consumes an unused recovery code of the user.
-func (s *Store) useRecoveryCode(ctx context.Context, tx querier, userID, code string) (bool, error) {
+func (s *idSvc) useRecoveryCode(ctx context.Context, tx querier, userID, code string) (bool, error) {
 	if len(normalizeRecoveryCode(code)) != 24 {
 		return false, nil
 	}
@@ -203,7 +203,7 @@ func (s *Store) useRecoveryCode(ctx context.Context, tx querier, userID, code st
 
 // newRecoveryCodes replaces the user's recovery codes with fresh ones and
 // returns them; only their hashes are stored.
-func (s *Store) newRecoveryCodes(ctx context.Context, tx querier, userID string) ([]string, error) {
+func (s *idSvc) newRecoveryCodes(ctx context.Context, tx querier, userID string) ([]string, error) {
 	if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+s.inst.Prefix+"recovery_codes WHERE user_id = ?"), userID); err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (s *Store) newRecoveryCodes(ctx context.Context, tx querier, userID string)
 
 // verifyFactor checks a TOTP or recovery code of a user and consumes it
 // (a TOTP step or a recovery code works once).
-func (s *Store) verifyFactor(ctx context.Context, tx querier, userID, method, code string) (bool, error) {
+func (s *idSvc) verifyFactor(ctx context.Context, tx querier, userID, method, code string) (bool, error) {
 	switch method {
 	case coffer.FactorTOTP:
 		return s.useTOTP(ctx, tx, userID, code)
@@ -241,7 +241,7 @@ func (s *Store) verifyFactor(ctx context.Context, tx querier, userID, method, co
 
 // factorCounts returns whether the user has confirmed TOTP, and how many
 // passkeys and unused recovery codes.
-func (s *Store) factorCounts(ctx context.Context, q querier, userID string) (*coffer.MFAStatus, error) {
+func (s *idSvc) factorCounts(ctx context.Context, q querier, userID string) (*coffer.MFAStatus, error) {
 	var st coffer.MFAStatus
 	var totpN int
 	err := q.QueryRowContext(ctx, s.q("SELECT "+
@@ -254,7 +254,7 @@ func (s *Store) factorCounts(ctx context.Context, q querier, userID string) (*co
 }
 
 // MFAStatus returns the caller's enrolled factors.
-func (s *Store) MFAStatus(ctx context.Context) (*coffer.MFAStatus, error) {
+func (s *idSvc) MFAStatus(ctx context.Context) (*coffer.MFAStatus, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
@@ -266,7 +266,7 @@ func (s *Store) MFAStatus(ctx context.Context) (*coffer.MFAStatus, error) {
 // enrolled finishes the enrolment of a factor: the audit event, recovery
 // codes when it is the account's first factor, and the end of the
 // caller's enrol_2fa restriction.
-func (s *Store) enrolled(ctx context.Context, tx querier, c *coffer.Caller, factor string, first bool) ([]string, error) {
+func (s *idSvc) enrolled(ctx context.Context, tx querier, c *coffer.Caller, factor string, first bool) ([]string, error) {
 	var codes []string
 	if first {
 		var err error
@@ -283,13 +283,13 @@ func (s *Store) enrolled(ctx context.Context, tx querier, c *coffer.Caller, fact
 
 // dropCallerSession forgets the cached entry of the caller's session, so
 // its next request reads the changed row.
-func (s *Store) dropCallerSession(c *coffer.Caller) {
+func (s *idSvc) dropCallerSession(c *coffer.Caller) {
 	s.dropCachedSessions(func(x *coffer.Caller) bool { return x.SessionID == c.SessionID })
 }
 
 // mayRemoveFactor refuses to remove the last factor of an account whose
 // organization requires 2FA.
-func (s *Store) mayRemoveFactor(ctx context.Context, tx querier, c *coffer.Caller, st *coffer.MFAStatus) error {
+func (s *idSvc) mayRemoveFactor(ctx context.Context, tx querier, c *coffer.Caller, st *coffer.MFAStatus) error {
 	left := st.Passkeys - 1
 	if st.TOTP {
 		left++
@@ -308,7 +308,7 @@ func (s *Store) mayRemoveFactor(ctx context.Context, tx querier, c *coffer.Calle
 }
 
 // BeginTOTP makes a new, unconfirmed TOTP secret for the caller.
-func (s *Store) BeginTOTP(ctx context.Context, password string) (*coffer.TOTPEnrolment, error) {
+func (s *idSvc) BeginTOTP(ctx context.Context, password string) (*coffer.TOTPEnrolment, error) {
 	const op = "BeginTOTP"
 	c, a, err := s.reauth(ctx, op, password)
 	if err != nil {
@@ -350,7 +350,7 @@ func (s *Store) BeginTOTP(ctx context.Context, password string) (*coffer.TOTPEnr
 }
 
 // ConfirmTOTP enables the caller's pending TOTP secret with a first code.
-func (s *Store) ConfirmTOTP(ctx context.Context, code string) ([]string, error) {
+func (s *idSvc) ConfirmTOTP(ctx context.Context, code string) ([]string, error) {
 	const op = "ConfirmTOTP"
 	c, err := mfaCaller(ctx)
 	if err != nil {
@@ -397,7 +397,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, code string) ([]string, error) 
 
 // DisableTOTP removes the caller's TOTP with the password and a TOTP or
 // recovery code.
-func (s *Store) DisableTOTP(ctx context.Context, password, code string) error {
+func (s *idSvc) DisableTOTP(ctx context.Context, password, code string) error {
 	const op = "DisableTOTP"
 	c, _, err := s.reauth(ctx, op, password)
 	if err != nil {
@@ -445,7 +445,7 @@ func (s *Store) DisableTOTP(ctx context.Context, password, code string) error {
 }
 
 // RegenerateRecoveryCodes replaces the caller's recovery codes.
-func (s *Store) RegenerateRecoveryCodes(ctx context.Context, password string) ([]string, error) {
+func (s *idSvc) RegenerateRecoveryCodes(ctx context.Context, password string) ([]string, error) {
 	const op = "RegenerateRecoveryCodes"
 	c, _, err := s.reauth(ctx, op, password)
 	if err != nil {

@@ -13,8 +13,8 @@ import (
 	"github.com/cofferhq/coffer/auth"
 )
 
-var _ coffer.OrgService = (*Store)(nil)
-var _ coffer.AccountService = (*Store)(nil)
+var _ coffer.OrgService = (*idSvc)(nil)
+var _ coffer.AccountService = (*idSvc)(nil)
 
 // Bounds of organization policies.
 const (
@@ -42,17 +42,15 @@ func roleRank(role string) int {
 }
 
 var (
-	errUserNotFound  = coffer.Errorf(coffer.ENOTFOUND, "the user does not exist")
-	errGroupNotFound = coffer.Errorf(coffer.ENOTFOUND, "the group does not exist")
-	errNotOrgAdmin   = coffer.Errorf(coffer.EFORBIDDEN, "only the organization's owners and admins may do this")
-	errNotOrgOwner   = coffer.Errorf(coffer.EFORBIDDEN, "only the organization's owners may do this")
-	errNotOperator   = coffer.Errorf(coffer.EFORBIDDEN, "only instance operators may do this")
+	errNotOrgAdmin = coffer.Errorf(coffer.EFORBIDDEN, "only the organization's owners and admins may do this")
+	errNotOrgOwner = coffer.Errorf(coffer.EFORBIDDEN, "only the organization's owners may do this")
+	errNotOperator = coffer.Errorf(coffer.EFORBIDDEN, "only instance operators may do this")
 )
 
 // orgAccess returns the caller and its role in the organization
 // (roleOperator for an operator signed in as a person). Callers who are
 // not members get ENOTFOUND.
-func (s *Store) orgAccess(ctx context.Context, q querier, orgID string) (*coffer.Caller, string, error) {
+func (s *idSvc) orgAccess(ctx context.Context, q querier, orgID string) (*coffer.Caller, string, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, "", err
@@ -82,7 +80,7 @@ func (s *Store) orgAccess(ctx context.Context, q querier, orgID string) (*coffer
 
 // orgWriter is orgAccess for changes: API keys and members get EFORBIDDEN;
 // it returns the role of an admin, owner or operator.
-func (s *Store) orgWriter(ctx context.Context, q querier, orgID string) (*coffer.Caller, string, error) {
+func (s *idSvc) orgWriter(ctx context.Context, q querier, orgID string) (*coffer.Caller, string, error) {
 	c, role, err := s.orgAccess(ctx, q, orgID)
 	if err != nil {
 		return nil, "", err
@@ -94,7 +92,7 @@ func (s *Store) orgWriter(ctx context.Context, q querier, orgID string) (*coffer
 }
 
 // resolveUser finds an account by id or e-mail address. ENOTFOUND.
-func (s *Store) resolveUser(ctx context.Context, q querier, ref string) (*coffer.User, bool, error) {
+func (s *idSvc) resolveUser(ctx context.Context, q querier, ref string) (*coffer.User, bool, error) {
 	ref = strings.TrimSpace(ref)
 	where, arg := "id = ?", ref
 	if !coffer.ValidID(coffer.PrefixUser, ref) {
@@ -202,7 +200,7 @@ func scanOrg(row interface{ Scan(...any) error }) (*coffer.Organization, error) 
 
 const orgCols = "id, name, policy, created_at, updated_at"
 
-func (s *Store) loadOrg(ctx context.Context, q querier, id string) (*coffer.Organization, error) {
+func (s *idSvc) loadOrg(ctx context.Context, q querier, id string) (*coffer.Organization, error) {
 	o, err := scanOrg(q.QueryRowContext(ctx, s.q("SELECT "+orgCols+" FROM "+s.inst.Prefix+"organizations WHERE id = ?"), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errOrgNotFound
@@ -213,7 +211,7 @@ func (s *Store) loadOrg(ctx context.Context, q querier, id string) (*coffer.Orga
 // CreateOrganization creates an organization and makes in.Owner its first
 // owner. Only operators create organizations: an organization is a
 // customer account of the instance, set up by whoever runs it.
-func (s *Store) CreateOrganization(ctx context.Context, in coffer.OrganizationInput) (*coffer.Organization, error) {
+func (s *idSvc) CreateOrganization(ctx context.Context, in coffer.OrganizationInput) (*coffer.Organization, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
@@ -260,7 +258,7 @@ func (s *Store) CreateOrganization(ctx context.Context, in coffer.OrganizationIn
 
 // FindOrganizations lists the caller's organizations; an operator's list
 // holds every organization.
-func (s *Store) FindOrganizations(ctx context.Context) ([]*coffer.Organization, error) {
+func (s *idSvc) FindOrganizations(ctx context.Context) ([]*coffer.Organization, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
@@ -289,7 +287,7 @@ func (s *Store) FindOrganizations(ctx context.Context) ([]*coffer.Organization, 
 
 // FindOrganization returns an organization the caller belongs to (any
 // organization for an operator). ENOTFOUND.
-func (s *Store) FindOrganization(ctx context.Context, id string) (*coffer.Organization, error) {
+func (s *idSvc) FindOrganization(ctx context.Context, id string) (*coffer.Organization, error) {
 	var o *coffer.Organization
 	err := s.read(ctx, "FindOrganization", func(q querier) error {
 		if _, _, err := s.orgAccess(ctx, q, id); err != nil {
@@ -304,7 +302,7 @@ func (s *Store) FindOrganization(ctx context.Context, id string) (*coffer.Organi
 
 // UpdateOrganization renames an organization or replaces its policy.
 // Owners and operators.
-func (s *Store) UpdateOrganization(ctx context.Context, id string, upd coffer.OrganizationUpdate) (*coffer.Organization, error) {
+func (s *idSvc) UpdateOrganization(ctx context.Context, id string, upd coffer.OrganizationUpdate) (*coffer.Organization, error) {
 	var fields []coffer.FieldError
 	var name string
 	if upd.Name != nil {
@@ -363,7 +361,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, id string, upd coffer.Or
 // checkDomainsFree returns ECONFLICT when another organization claims one
 // of the SSO domains (at their first SSO login, people join the one
 // organization of their domain).
-func (s *Store) checkDomainsFree(ctx context.Context, q querier, orgID string, domains []string) error {
+func (s *idSvc) checkDomainsFree(ctx context.Context, q querier, orgID string, domains []string) error {
 	if len(domains) == 0 {
 		return nil
 	}
@@ -393,7 +391,7 @@ func (s *Store) checkDomainsFree(ctx context.Context, q querier, orgID string, d
 
 // DeleteOrganization deletes an organization, its memberships and groups.
 // Operators only.
-func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
+func (s *idSvc) DeleteOrganization(ctx context.Context, id string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "DeleteOrganization", s.withAccessEpoch(func(tx *wtx) error {
@@ -420,7 +418,7 @@ func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
 }
 
 // ListOrgMembers lists an organization's members by e-mail address.
-func (s *Store) ListOrgMembers(ctx context.Context, orgID string) ([]*coffer.Membership, error) {
+func (s *idSvc) ListOrgMembers(ctx context.Context, orgID string) ([]*coffer.Membership, error) {
 	out := []*coffer.Membership{}
 	err := s.read(ctx, "ListOrgMembers", func(q querier) error {
 		if _, _, err := s.orgAccess(ctx, q, orgID); err != nil {
@@ -448,14 +446,14 @@ func (s *Store) ListOrgMembers(ctx context.Context, orgID string) ([]*coffer.Mem
 	return out, err
 }
 
-func (s *Store) ownerCount(ctx context.Context, q querier, orgID string) (int, error) {
+func (s *idSvc) ownerCount(ctx context.Context, q querier, orgID string) (int, error) {
 	var n int
 	err := q.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+s.inst.Prefix+"org_members WHERE org_id = ? AND role = ?"), orgID, coffer.OrgOwner).Scan(&n)
 	return n, err
 }
 
 // SetOrgMember adds a user to an organization or changes a member's role.
-func (s *Store) SetOrgMember(ctx context.Context, orgID, user, role string) (*coffer.Membership, bool, error) {
+func (s *idSvc) SetOrgMember(ctx context.Context, orgID, user, role string) (*coffer.Membership, bool, error) {
 	// Group names and organizations decide @user.groups: compiled rights are recomputed.
 	defer s.forgetAccess("")
 	var m *coffer.Membership
@@ -508,7 +506,7 @@ func (s *Store) SetOrgMember(ctx context.Context, orgID, user, role string) (*co
 }
 
 // RemoveOrgMember removes a member from an organization and its groups.
-func (s *Store) RemoveOrgMember(ctx context.Context, orgID, user string) error {
+func (s *idSvc) RemoveOrgMember(ctx context.Context, orgID, user string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "RemoveOrgMember", s.withAccessEpoch(func(tx *wtx) error {
@@ -568,14 +566,14 @@ func errGroupNameTaken() error {
 		Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another group"}}}
 }
 
-func (s *Store) groupNameTaken(ctx context.Context, q querier, orgID, name, except string) (bool, error) {
+func (s *idSvc) groupNameTaken(ctx context.Context, q querier, orgID, name, except string) (bool, error) {
 	var n int
 	err := q.QueryRowContext(ctx, s.q("SELECT count(*) FROM "+s.inst.Prefix+"user_groups WHERE org_id = ? AND name = ? AND id <> ?"), orgID, name, except).Scan(&n)
 	return n > 0, err
 }
 
 // CreateGroup creates a group in an organization. Admins.
-func (s *Store) CreateGroup(ctx context.Context, orgID, name string) (*coffer.Group, error) {
+func (s *idSvc) CreateGroup(ctx context.Context, orgID, name string) (*coffer.Group, error) {
 	var g *coffer.Group
 	err := s.write(ctx, s.inst, "CreateGroup", func(tx *wtx) error {
 		c, _, err := s.orgWriter(ctx, tx, orgID)
@@ -604,7 +602,7 @@ func (s *Store) CreateGroup(ctx context.Context, orgID, name string) (*coffer.Gr
 	return g, nil
 }
 
-func (s *Store) loadGroups(ctx context.Context, q querier, orgID, groupID string) ([]*coffer.Group, error) {
+func (s *idSvc) loadGroups(ctx context.Context, q querier, orgID, groupID string) ([]*coffer.Group, error) {
 	query := "SELECT id, org_id, name, created_at FROM " + s.inst.Prefix + "user_groups WHERE org_id = ?"
 	args := []any{orgID}
 	if groupID != "" {
@@ -651,7 +649,7 @@ func (s *Store) loadGroups(ctx context.Context, q querier, orgID, groupID string
 	return out, mrows.Err()
 }
 
-func (s *Store) loadGroup(ctx context.Context, q querier, orgID, groupID string) (*coffer.Group, error) {
+func (s *idSvc) loadGroup(ctx context.Context, q querier, orgID, groupID string) (*coffer.Group, error) {
 	if !coffer.ValidID(coffer.PrefixGroup, groupID) {
 		return nil, errGroupNotFound
 	}
@@ -667,7 +665,7 @@ func (s *Store) loadGroup(ctx context.Context, q querier, orgID, groupID string)
 
 // FindGroups lists an organization's groups with their members. Members
 // of the organization and operators.
-func (s *Store) FindGroups(ctx context.Context, orgID string) ([]*coffer.Group, error) {
+func (s *idSvc) FindGroups(ctx context.Context, orgID string) ([]*coffer.Group, error) {
 	var out []*coffer.Group
 	err := s.read(ctx, "FindGroups", func(q querier) error {
 		if _, _, err := s.orgAccess(ctx, q, orgID); err != nil {
@@ -681,7 +679,7 @@ func (s *Store) FindGroups(ctx context.Context, orgID string) ([]*coffer.Group, 
 }
 
 // RenameGroup renames a group. Admins.
-func (s *Store) RenameGroup(ctx context.Context, orgID, groupID, name string) (*coffer.Group, error) {
+func (s *idSvc) RenameGroup(ctx context.Context, orgID, groupID, name string) (*coffer.Group, error) {
 	// Group names and organizations decide @user.groups: compiled rights are recomputed.
 	defer s.forgetAccess("")
 	var g *coffer.Group
@@ -715,7 +713,7 @@ func (s *Store) RenameGroup(ctx context.Context, orgID, groupID, name string) (*
 }
 
 // DeleteGroup deletes a group. Admins.
-func (s *Store) DeleteGroup(ctx context.Context, orgID, groupID string) error {
+func (s *idSvc) DeleteGroup(ctx context.Context, orgID, groupID string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "DeleteGroup", s.withAccessEpoch(func(tx *wtx) error {
@@ -737,7 +735,7 @@ func (s *Store) DeleteGroup(ctx context.Context, orgID, groupID string) error {
 }
 
 // AddGroupMember adds a member of the organization to a group. Admins.
-func (s *Store) AddGroupMember(ctx context.Context, orgID, groupID, user string) error {
+func (s *idSvc) AddGroupMember(ctx context.Context, orgID, groupID, user string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "AddGroupMember", s.withAccessEpoch(func(tx *wtx) error {
@@ -770,7 +768,7 @@ func (s *Store) AddGroupMember(ctx context.Context, orgID, groupID, user string)
 }
 
 // RemoveGroupMember removes a user from a group. Admins.
-func (s *Store) RemoveGroupMember(ctx context.Context, orgID, groupID, user string) error {
+func (s *idSvc) RemoveGroupMember(ctx context.Context, orgID, groupID, user string) error {
 	// Group memberships decide notebook access: compiled rights are recomputed.
 	defer s.forgetAccess("")
 	return s.write(ctx, s.inst, "RemoveGroupMember", s.withAccessEpoch(func(tx *wtx) error {
@@ -801,7 +799,7 @@ func (s *Store) RemoveGroupMember(ctx context.Context, orgID, groupID, user stri
 // organization u belongs to (at least one), ranking at least as high as u
 // in each, when u is not an operator. Users the caller cannot administer
 // and does not share an organization with get ENOTFOUND.
-func (s *Store) userAdmin(ctx context.Context, q querier, user string) (*coffer.Caller, *coffer.User, bool, error) {
+func (s *idSvc) userAdmin(ctx context.Context, q querier, user string) (*coffer.Caller, *coffer.User, bool, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, nil, false, err
@@ -850,7 +848,7 @@ func (s *Store) userAdmin(ctx context.Context, q querier, user string) (*coffer.
 
 // DeactivateUser deactivates an account and ends all its sessions, API
 // keys and pending login challenges at once.
-func (s *Store) DeactivateUser(ctx context.Context, user string) error {
+func (s *idSvc) DeactivateUser(ctx context.Context, user string) error {
 	var uid string
 	err := s.write(ctx, s.inst, "DeactivateUser", func(tx *wtx) error {
 		c, u, deactivated, err := s.userAdmin(ctx, tx, user)
@@ -884,7 +882,7 @@ func (s *Store) DeactivateUser(ctx context.Context, user string) error {
 
 // ReactivateUser lets a deactivated account log in again. Its sessions and
 // API keys stay ended.
-func (s *Store) ReactivateUser(ctx context.Context, user string) error {
+func (s *idSvc) ReactivateUser(ctx context.Context, user string) error {
 	return s.write(ctx, s.inst, "ReactivateUser", func(tx *wtx) error {
 		c, u, deactivated, err := s.userAdmin(ctx, tx, user)
 		if err != nil {
@@ -902,7 +900,7 @@ func (s *Store) ReactivateUser(ctx context.Context, user string) error {
 
 // read runs fn in one read-only transaction on the instance database, so
 // its several statements see one snapshot.
-func (s *Store) read(ctx context.Context, op string, fn func(q querier) error) error {
+func (s *idSvc) read(ctx context.Context, op string, fn func(q querier) error) error {
 	tx, err := s.inst.R.BeginTx(ctx, &sql.TxOptions{Isolation: s.inst.SnapshotIsolation})
 	if err != nil {
 		return s.wrap(op, err)
@@ -913,7 +911,7 @@ func (s *Store) read(ctx context.Context, op string, fn func(q querier) error) e
 
 // userAndRole finds an account by id or e-mail and its role in the
 // organization ("" when not a member). ENOTFOUND for an unknown account.
-func (s *Store) userAndRole(ctx context.Context, q querier, orgID, user string) (*coffer.User, string, error) {
+func (s *idSvc) userAndRole(ctx context.Context, q querier, orgID, user string) (*coffer.User, string, error) {
 	u, _, err := s.resolveUser(ctx, q, user)
 	if err != nil {
 		return nil, "", err

@@ -45,7 +45,7 @@ var (
 // server: its host is the relying party id and its origin the only origin
 // accepted. An address without a domain name (an IP address) cannot be a
 // relying party: passkeys stay off and the error says why.
-func (s *Store) SetPublicURL(publicURL string) error {
+func (s *idSvc) SetPublicURL(publicURL string) error {
 	u, err := url.Parse(publicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("passkeys: %q is not an http or https URL", publicURL)
@@ -78,7 +78,7 @@ func (u *passkeyUser) WebAuthnDisplayName() string                { return u.a.N
 func (u *passkeyUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 
 // loadPasskeyUser reads an active account and its passkeys.
-func (s *Store) loadPasskeyUser(ctx context.Context, q querier, userID string) (*passkeyUser, error) {
+func (s *idSvc) loadPasskeyUser(ctx context.Context, q querier, userID string) (*passkeyUser, error) {
 	a, err := s.loadAccount(ctx, q, userID)
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ type ceremony struct {
 }
 
 // saveCeremony stores the state of a begun ceremony and drops expired ones.
-func (s *Store) saveCeremony(ctx context.Context, tx querier, kind, userID string, loginChallenge []byte, data *webauthn.SessionData) error {
+func (s *idSvc) saveCeremony(ctx context.Context, tx querier, kind, userID string, loginChallenge []byte, data *webauthn.SessionData) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func (s *Store) saveCeremony(ctx context.Context, tx querier, kind, userID strin
 
 // takeCeremony consumes the ceremony of a challenge in its own
 // transaction, so that it is used up whatever the outcome of the answer.
-func (s *Store) takeCeremony(ctx context.Context, op, kind, challenge string) (*ceremony, error) {
+func (s *idSvc) takeCeremony(ctx context.Context, op, kind, challenge string) (*ceremony, error) {
 	var c ceremony
 	var uid sql.NullString
 	var raw string
@@ -167,7 +167,7 @@ func (s *Store) takeCeremony(ctx context.Context, op, kind, challenge string) (*
 }
 
 // BeginPasskeyRegistration returns the creation options of a new passkey.
-func (s *Store) BeginPasskeyRegistration(ctx context.Context, password string) (json.RawMessage, error) {
+func (s *idSvc) BeginPasskeyRegistration(ctx context.Context, password string) (json.RawMessage, error) {
 	const op = "BeginPasskeyRegistration"
 	if s.webauthn == nil {
 		return nil, errNoPasskeys
@@ -204,7 +204,7 @@ func (s *Store) BeginPasskeyRegistration(ctx context.Context, password string) (
 
 // FinishPasskeyRegistration verifies the authenticator's answer and stores
 // the passkey.
-func (s *Store) FinishPasskeyRegistration(ctx context.Context, name string, credential []byte) (*coffer.Passkey, []string, error) {
+func (s *idSvc) FinishPasskeyRegistration(ctx context.Context, name string, credential []byte) (*coffer.Passkey, []string, error) {
 	const op = "FinishPasskeyRegistration"
 	if s.webauthn == nil {
 		return nil, nil, errNoPasskeys
@@ -282,7 +282,7 @@ func (s *Store) FinishPasskeyRegistration(ctx context.Context, name string, cred
 }
 
 // ListPasskeys lists the caller's passkeys, oldest first.
-func (s *Store) ListPasskeys(ctx context.Context) ([]*coffer.Passkey, error) {
+func (s *idSvc) ListPasskeys(ctx context.Context) ([]*coffer.Passkey, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
@@ -311,7 +311,7 @@ func (s *Store) ListPasskeys(ctx context.Context) ([]*coffer.Passkey, error) {
 }
 
 // DeletePasskey removes one of the caller's passkeys.
-func (s *Store) DeletePasskey(ctx context.Context, id, password string) error {
+func (s *idSvc) DeletePasskey(ctx context.Context, id, password string) error {
 	const op = "DeletePasskey"
 	c, _, err := s.reauth(ctx, op, password)
 	if err != nil {
@@ -347,7 +347,7 @@ func (s *Store) DeletePasskey(ctx context.Context, id, password string) error {
 // BeginPasskeyLogin returns the request options of a passkey login: for
 // the account of a password login's challenge, or (challenge "") for any
 // discoverable passkey.
-func (s *Store) BeginPasskeyLogin(ctx context.Context, challenge string) (json.RawMessage, error) {
+func (s *idSvc) BeginPasskeyLogin(ctx context.Context, challenge string) (json.RawMessage, error) {
 	const op = "BeginPasskeyLogin"
 	if s.webauthn == nil {
 		return nil, errNoPasskeys
@@ -404,7 +404,7 @@ func (s *Store) BeginPasskeyLogin(ctx context.Context, challenge string) (json.R
 // password login's challenge; without, it is a passwordless login. Either
 // way the session counts as two factors, since user verification is
 // required.
-func (s *Store) FinishPasskeyLogin(ctx context.Context, challenge string, credential []byte) (*coffer.Session, error) {
+func (s *idSvc) FinishPasskeyLogin(ctx context.Context, challenge string, credential []byte) (*coffer.Session, error) {
 	const op = "FinishPasskeyLogin"
 	if s.webauthn == nil {
 		return nil, errNoPasskeys
@@ -495,7 +495,7 @@ func (s *Store) FinishPasskeyLogin(ctx context.Context, challenge string, creden
 // passkeyUsed accepts a verified assertion only with user verification and
 // without a sign of a cloned authenticator (a signature counter that did
 // not grow), and stores the credential's new counter and flags.
-func (s *Store) passkeyUsed(ctx context.Context, tx querier, parsed *protocol.ParsedCredentialAssertionData, cred *webauthn.Credential) (bool, error) {
+func (s *idSvc) passkeyUsed(ctx context.Context, tx querier, parsed *protocol.ParsedCredentialAssertionData, cred *webauthn.Credential) (bool, error) {
 	if !parsed.Response.AuthenticatorData.Flags.UserVerified() || cred.Authenticator.CloneWarning ||
 		!bytes.Equal(cred.ID, parsed.RawID) {
 		return false, nil

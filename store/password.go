@@ -24,7 +24,7 @@ type passwordOwner struct {
 // merged policy of the user's organizations; the minimum length is the
 // strictest organization's, or the default (15, or 8 when the user has a
 // second factor).
-func (s *Store) passwordRules(ctx context.Context, q querier, userID string) (auth.Rules, coffer.Policy, error) {
+func (s *idSvc) passwordRules(ctx context.Context, q querier, userID string) (auth.Rules, coffer.Policy, error) {
 	if userID == "" {
 		return auth.Rules{}, coffer.Policy{}, nil
 	}
@@ -60,7 +60,7 @@ func (s *Store) passwordRules(ctx context.Context, q querier, userID string) (au
 // History checks verify argon2id hashes, which is slow: call it outside a
 // write transaction (q may be s.inst.R). Only the error is internal; the
 // field errors are safe to show.
-func (s *Store) checkNewPassword(ctx context.Context, q querier, u passwordOwner, field, password string) ([]coffer.FieldError, error) {
+func (s *idSvc) checkNewPassword(ctx context.Context, q querier, u passwordOwner, field, password string) ([]coffer.FieldError, error) {
 	rules, pol, err := s.passwordRules(ctx, q, u.ID)
 	if err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func (s *Store) checkNewPassword(ctx context.Context, q querier, u passwordOwner
 
 // orgNames returns the names of the user's organizations (none for a new
 // account), context words a password must not be made of.
-func (s *Store) orgNames(ctx context.Context, q querier, userID string) ([]string, error) {
+func (s *idSvc) orgNames(ctx context.Context, q querier, userID string) ([]string, error) {
 	if userID == "" {
 		return nil, nil
 	}
@@ -117,7 +117,7 @@ func (s *Store) orgNames(ctx context.Context, q querier, userID string) ([]strin
 
 // recentPasswords returns the hash of the user's current password and of
 // up to n-1 previous ones, newest first.
-func (s *Store) recentPasswords(ctx context.Context, q querier, userID string, n int) ([]string, error) {
+func (s *idSvc) recentPasswords(ctx context.Context, q querier, userID string, n int) ([]string, error) {
 	var cur string
 	if err := q.QueryRowContext(ctx, s.q("SELECT password_hash FROM "+s.inst.Prefix+"users WHERE id = ?"), userID).Scan(&cur); err != nil {
 		return nil, err
@@ -147,7 +147,7 @@ func (s *Store) recentPasswords(ctx context.Context, q querier, userID string, n
 // lifetime), clears the failed-login count, and keeps the replaced hash in
 // password_history when the user's policy remembers passwords, trimmed to
 // what the policy needs (nothing is kept when it needs none).
-func (s *Store) storePassword(ctx context.Context, q querier, userID, hash string) error {
+func (s *idSvc) storePassword(ctx context.Context, q querier, userID, hash string) error {
 	pol, err := s.userPolicy(ctx, q, userID)
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ var errWrongPassword = coffer.Errorf(coffer.EUNAUTHORIZED, "the current password
 // sessions ended. Any signed-in person may call it, restricted sessions
 // included; API keys get EFORBIDDEN; ETOOMANY after repeated wrong
 // current passwords (the login throttle of the account and address).
-func (s *Store) ChangePassword(ctx context.Context, current, newPassword string, endOtherSessions bool) (int, error) {
+func (s *idSvc) ChangePassword(ctx context.Context, current, newPassword string, endOtherSessions bool) (int, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return 0, err

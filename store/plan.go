@@ -47,13 +47,13 @@ var errTableNotFound = coffer.Errorf(coffer.ENOTFOUND, "table not found")
 
 // plan compiles (or returns the compiled) plan of the caller on tm. A table
 // the caller may see no row of answers ENOTFOUND, like a missing one.
-func (s *Store) plan(ctx context.Context, nc *nbConn, q querier, tm *tableMeta) (*tablePlan, error) {
+func (s *Catalog) plan(ctx context.Context, nc *nbConn, q querier, tm *tableMeta) (*tablePlan, error) {
 	return s.planWith(ctx, nc.acc, nc.db.Prefix, q, tm)
 }
 
 // planWith is plan for the access a to a notebook whose tables are
 // qualified by prefix.
-func (s *Store) planWith(ctx context.Context, a *nbAccess, prefix string, q querier, tm *tableMeta) (*tablePlan, error) {
+func (s *Catalog) planWith(ctx context.Context, a *nbAccess, prefix string, q querier, tm *tableMeta) (*tablePlan, error) {
 	if a == nil {
 		return nil, errTableNotFound
 	}
@@ -78,7 +78,7 @@ func (s *Store) planWith(ctx context.Context, a *nbAccess, prefix string, q quer
 	return tp, nil
 }
 
-func (s *Store) compilePlan(ctx context.Context, prefix string, q querier, a *nbAccess, tm *tableMeta) (*tablePlan, error) {
+func (s *Catalog) compilePlan(ctx context.Context, prefix string, q querier, a *nbAccess, tm *tableMeta) (*tablePlan, error) {
 	cols := make([]string, len(tm.cols))
 	for i, cm := range tm.cols {
 		cols[i] = cm.c.ID
@@ -222,7 +222,7 @@ func (tp *tablePlan) visible(idOrName string) *colMeta {
 // selectPlanned is the SELECT list of a record as the caller sees it: every
 // column they may read somewhere, masked, automatic types included (they
 // too may be hidden).
-func (s *Store) selectPlanned(tp *tablePlan, cols []*colMeta) string {
+func (s *Catalog) selectPlanned(tp *tablePlan, cols []*colMeta) string {
 	if tp.full() {
 		return s.selectList(cols)
 	}
@@ -248,7 +248,7 @@ func scanPlanned(tp *tablePlan, row interface{ Scan(...any) error }, cols []*col
 
 // findPlanned reads one record as the caller sees it; a record outside
 // their rows answers ENOTFOUND, exactly like a missing one.
-func (s *Store) findPlanned(ctx context.Context, nc *nbConn, q querier, tp *tablePlan, id string) (*coffer.Record, error) {
+func (s *Catalog) findPlanned(ctx context.Context, nc *nbConn, q querier, tp *tablePlan, id string) (*coffer.Record, error) {
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return nil, errRecordNotFound
 	}
@@ -276,7 +276,7 @@ func (s *Store) findPlanned(ctx context.Context, nc *nbConn, q querier, tp *tabl
 
 // condsOn evaluates every condition of the plan on one stored record: found
 // is false when the record does not exist.
-func (s *Store) condsOn(ctx context.Context, q querier, tp *tablePlan, id string) (found bool, vals []bool, err error) {
+func (s *Catalog) condsOn(ctx context.Context, q querier, tp *tablePlan, id string) (found bool, vals []bool, err error) {
 	n := len(tp.dec.Conds)
 	sel := make([]string, 0, n+1)
 	var args []any
@@ -393,7 +393,7 @@ func describeCols(as []assignment) string {
 
 // readAs reads a record after a write: in full for a full plan, else as
 // the caller sees it.
-func (s *Store) readAs(ctx context.Context, q querier, tm *tableMeta, tp *tablePlan, id string) (*coffer.Record, error) {
+func (s *Catalog) readAs(ctx context.Context, q querier, tm *tableMeta, tp *tablePlan, id string) (*coffer.Record, error) {
 	if tp.full() {
 		return s.readRecord(ctx, q, tm, id)
 	}
@@ -401,7 +401,7 @@ func (s *Store) readAs(ctx context.Context, q querier, tm *tableMeta, tp *tableP
 }
 
 // wrapNotFound wraps err for op, keeping ENOTFOUND as it is.
-func (s *Store) wrapNotFound(op string, err error) error {
+func (s *Catalog) wrapNotFound(op string, err error) error {
 	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
 		return err
 	}
@@ -409,7 +409,7 @@ func (s *Store) wrapNotFound(op string, err error) error {
 }
 
 // visibleIDs returns which of ids are records of tm the caller may see.
-func (s *Store) visibleIDs(ctx context.Context, q querier, a *nbAccess, prefix string, tm *tableMeta, ids []string) (map[string]bool, error) {
+func (s *Catalog) visibleIDs(ctx context.Context, q querier, a *nbAccess, prefix string, tm *tableMeta, ids []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -443,7 +443,7 @@ func (s *Store) visibleIDs(ctx context.Context, q querier, a *nbAccess, prefix s
 // filterLinks removes, from records read through a restricted plan, the
 // links to records of other tables the caller may not see: an id of a
 // hidden record never reaches them.
-func (s *Store) filterLinks(ctx context.Context, q querier, tp *tablePlan, recs []*coffer.Record) error {
+func (s *Catalog) filterLinks(ctx context.Context, q querier, tp *tablePlan, recs []*coffer.Record) error {
 	if tp.full() || len(recs) == 0 {
 		return nil
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,116 +14,6 @@ import (
 	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/value"
 )
-
-var errRecordNotFound = coffer.Errorf(coffer.ENOTFOUND, "record not found")
-
-const systemCols = "t.id, t.version, t.created_at, t.created_by, t.updated_at, t.updated_by"
-
-// selectList returns the SELECT list for a record with the given columns.
-func (s *Store) selectList(cols []*colMeta) string {
-	var b strings.Builder
-	b.WriteString(systemCols)
-	for _, cm := range cols {
-		switch {
-		case cm.junction != "":
-			b.WriteString(", " + s.d.LinkArray(cm.junction, "t.id"))
-		case cm.phys != "":
-			b.WriteString(", " + cm.expr)
-		}
-	}
-	return b.String()
-}
-
-// scanRecord reads one row produced by selectList(cols).
-func scanRecord(row interface{ Scan(...any) error }, cols []*colMeta, order []string, extra ...any) (*coffer.Record, error) {
-	return scanRecordAs(row, cols, order, false, extra...)
-}
-
-// scanRecordAuto reads one row produced by selectPlanned, where automatic
-// columns are selected (masked) like the others.
-func scanRecordAuto(row interface{ Scan(...any) error }, cols []*colMeta, order []string, extra ...any) (*coffer.Record, error) {
-	return scanRecordAs(row, cols, order, true, extra...)
-}
-
-func scanRecordAs(row interface{ Scan(...any) error }, cols []*colMeta, order []string, auto bool, extra ...any) (*coffer.Record, error) {
-	var r coffer.Record
-	var created, updated int64
-	dest := []any{&r.ID, &r.Version, &created, &r.CreatedBy, &updated, &r.UpdatedBy}
-	vals := make([]any, len(cols))
-	for i, cm := range cols {
-		if cm.junction != "" || cm.phys != "" || auto {
-			dest = append(dest, &vals[i])
-		}
-	}
-	dest = append(dest, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return nil, err
-	}
-	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
-	r.Fields = make(map[string]any, len(cols))
-	r.Order = order
-	for i, cm := range cols {
-		var v any
-		switch {
-		case cm.junction != "":
-			v = decodeLinks(vals[i])
-		case cm.phys != "" || auto:
-			v = vals[i]
-		default: // automatic types read the system columns
-			switch cm.c.Type {
-			case coffer.TypeCreatedAt:
-				v = created
-			case coffer.TypeUpdatedAt:
-				v = updated
-			case coffer.TypeCreatedBy:
-				v = r.CreatedBy
-			case coffer.TypeUpdatedBy:
-				v = r.UpdatedBy
-			}
-		}
-		r.Fields[cm.c.Name] = value.ToJSON(cm.c, v)
-	}
-	return &r, nil
-}
-
-// columnNames lists the names of cols in order.
-func columnNames(cols []*colMeta) []string {
-	names := make([]string, len(cols))
-	for i, cm := range cols {
-		names[i] = cm.c.Name
-	}
-	return names
-}
-
-// decodeLinks turns the JSON array text of LinkArray into ids.
-func decodeLinks(v any) any {
-	var text string
-	switch t := v.(type) {
-	case string:
-		text = t
-	case []byte:
-		text = string(t)
-	default:
-		return nil
-	}
-	var ids []string
-	if json.Unmarshal([]byte(text), &ids) != nil || len(ids) == 0 {
-		return nil
-	}
-	return ids
-}
-
-// readRecord reads one record by id with every column.
-func (s *Store) readRecord(ctx context.Context, q querier, tm *tableMeta, id string) (*coffer.Record, error) {
-	if !coffer.ValidID(coffer.PrefixRecord, id) {
-		return nil, errRecordNotFound
-	}
-	r, err := scanRecord(q.QueryRowContext(ctx, tm.getSQL, id), tm.cols, tm.names)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errRecordNotFound
-	}
-	return r, err
-}
 
 // assignment is one validated field of a write.
 type assignment struct {
@@ -177,7 +66,7 @@ func setColumns(tm *tableMeta, fields map[string]any) []string {
 // checking that every target exists.
 // Targets the caller cannot see (through tp's access) count as missing:
 // a link never confirms that a hidden record exists.
-func (s *Store) writeLinks(ctx context.Context, tx *wtx, sc *schema, tp *tablePlan, id string, as []assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
+func (s *nbSvc) writeLinks(ctx context.Context, tx *wtx, sc *schema, tp *tablePlan, id string, as []assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
 	var errs []coffer.FieldError
 	for _, a := range as {
 		if a.cm.junction == "" {
@@ -226,7 +115,7 @@ func (s *Store) writeLinks(ctx context.Context, tx *wtx, sc *schema, tp *tablePl
 }
 
 // existingIDs returns which of ids are records of tm.
-func (s *Store) existingIDs(ctx context.Context, q querier, tm *tableMeta, ids []string) (map[string]bool, error) {
+func (s *nbSvc) existingIDs(ctx context.Context, q querier, tm *tableMeta, ids []string) (map[string]bool, error) {
 	args := make([]any, len(ids))
 	for i, x := range ids {
 		args[i] = x
@@ -259,7 +148,7 @@ type opError struct {
 
 // createTx inserts one record and returns it, built from the values it
 // wrote (no read back).
-func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string, fields map[string]any, prefix string) (*coffer.Record, *opError, error) {
+func (s *nbSvc) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string, fields map[string]any, prefix string) (*coffer.Record, *opError, error) {
 	as, errs := prepareFields(tp, fields, prefix)
 	if len(errs) > 0 {
 		return nil, &opError{coffer.EINVALID, errs}, nil
@@ -341,7 +230,7 @@ func (s *Store) createTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 }
 
 // updateTx changes the given fields of one record.
-func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
+func (s *nbSvc) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by, id string, fields map[string]any, version int64, prefix string) (*opError, error) {
 	as, errs := prepareFields(tp, fields, prefix)
 	if len(errs) > 0 {
 		return &opError{coffer.EINVALID, errs}, nil
@@ -420,7 +309,7 @@ func (s *Store) updateTx(ctx context.Context, tx *wtx, sc *schema, tm *tableMeta
 
 // checkAffected tells a missing record from a version conflict when an
 // UPDATE or DELETE matched no row.
-func (s *Store) checkAffected(ctx context.Context, tx *wtx, tm *tableMeta, res sql.Result, id string, version int64, prefix string) (*opError, error) {
+func (s *nbSvc) checkAffected(ctx context.Context, tx *wtx, tm *tableMeta, res sql.Result, id string, version int64, prefix string) (*opError, error) {
 	n, err := res.RowsAffected()
 	if err != nil || n > 0 {
 		return nil, err
@@ -439,7 +328,7 @@ func (s *Store) checkAffected(ctx context.Context, tx *wtx, tm *tableMeta, res s
 }
 
 // deleteTx deletes one record.
-func (s *Store) deleteTx(ctx context.Context, tx *wtx, tm *tableMeta, tp *tablePlan, id string, version int64, prefix string) (*opError, error) {
+func (s *nbSvc) deleteTx(ctx context.Context, tx *wtx, tm *tableMeta, tp *tablePlan, id string, version int64, prefix string) (*opError, error) {
 	notFound := &opError{coffer.ENOTFOUND, []coffer.FieldError{{Field: prefix + "id", Message: "record not found"}}}
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return notFound, nil
@@ -484,7 +373,7 @@ func singleError(oe *opError) error {
 // each), which become the write's live events: sent inside the
 // transaction on a backend that notifies, published after the commit
 // otherwise.
-func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error)) error {
+func (s *nbSvc) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error)) error {
 	c, err := caller(ctx)
 	if err != nil {
 		return err
@@ -540,7 +429,7 @@ func (s *Store) recordWrite(ctx context.Context, notebook, table, op string, row
 // that no longer exists), it runs the read again inside a read transaction
 // with the schema loaded from that transaction's own snapshot, where the
 // schema and the data always agree.
-func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema, q querier) error) error {
+func (s *nbSvc) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema, q querier) error) error {
 	err := read(nc.schema, nc.db.R)
 	if err == nil || coffer.ErrorCode(err) != coffer.EINTERNAL {
 		return err
@@ -566,7 +455,7 @@ func (s *Store) readFresh(ctx context.Context, nc *nbConn, read func(sc *schema,
 }
 
 // CreateRecord validates and inserts a record.
-func (s *Store) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
+func (s *nbSvc) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
 	var out *coffer.Record
 	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error) {
 		r, oe, err := s.createTx(ctx, tx, sc, tm, tp, by, fields, "")
@@ -583,7 +472,7 @@ func (s *Store) CreateRecord(ctx context.Context, notebook, table string, fields
 }
 
 // FindRecord returns one record.
-func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*coffer.Record, error) {
+func (s *nbSvc) FindRecord(ctx context.Context, notebook, table, id string) (*coffer.Record, error) {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return nil, s.wrap("FindRecord", err)
@@ -628,7 +517,7 @@ func (s *Store) FindRecord(ctx context.Context, notebook, table, id string) (*co
 }
 
 // UpdateRecord changes the given fields of a record.
-func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
+func (s *nbSvc) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
 	var out *coffer.Record
 	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error) {
 		oe, err := s.updateTx(ctx, tx, sc, tm, tp, by, id, fields, version, "")
@@ -647,7 +536,7 @@ func (s *Store) UpdateRecord(ctx context.Context, notebook, table, id string, fi
 }
 
 // DeleteRecord deletes a record.
-func (s *Store) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
+func (s *nbSvc) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
 	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *wtx, sc *schema, tm *tableMeta, tp *tablePlan, by string) ([]live.Event, error) {
 		oe, err := s.deleteTx(ctx, tx, tm, tp, id, version, "")
 		if err != nil {
@@ -675,7 +564,7 @@ func deletedLater(ops []coffer.BatchOp, i int) bool {
 const maxBatchErrors = 100
 
 // Batch applies operations in one transaction: all or nothing.
-func (s *Store) Batch(ctx context.Context, notebook, table string, ops []coffer.BatchOp) (*coffer.BatchResult, error) {
+func (s *nbSvc) Batch(ctx context.Context, notebook, table string, ops []coffer.BatchOp) (*coffer.BatchResult, error) {
 	if len(ops) == 0 {
 		return nil, coffer.Invalid("the batch is empty", coffer.FieldError{Field: "operations", Message: "must hold 1 to 1000 operations"})
 	}

@@ -26,7 +26,7 @@ const (
 	resetIPMaxDelay     = time.Hour
 )
 
-var _ coffer.PasswordResetStore = (*Store)(nil)
+var _ coffer.PasswordResetStore = (*idSvc)(nil)
 
 func resetThrottleKey(ip string) string { return "reset:" + ip }
 
@@ -40,7 +40,7 @@ var errBadResetToken = coffer.Invalid("the reset link is not valid, was already 
 // case but ETOOMANY, which depends only on the client's address. The work
 // done (one transaction with the same queries and one event) does not
 // depend on the account's existence either.
-func (s *Store) RequestPasswordReset(ctx context.Context, email string) (*coffer.ResetTicket, error) {
+func (s *idSvc) RequestPasswordReset(ctx context.Context, email string) (*coffer.ResetTicket, error) {
 	ip := clientIP(ctx)
 	_, key, ok := normalizeEmail(email)
 	if len(email) > 320 {
@@ -122,7 +122,7 @@ func (s *Store) RequestPasswordReset(ctx context.Context, email string) (*coffer
 // links, sessions and pending login challenges end, its failed-login count
 // and login throttles are cleared; second factors and API keys stay, and
 // nobody is logged in, so the next login still asks for the second factor.
-func (s *Store) ResetPassword(ctx context.Context, token, password string) error {
+func (s *idSvc) ResetPassword(ctx context.Context, token, password string) error {
 	// A guess of a token is reserved against the client's address (the
 	// login throttle: guessing tokens costs like guessing passwords)
 	// before the token is looked at, and given back when it is valid.
@@ -182,7 +182,7 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) error
 // ends the account's sessions and unlocks it, keeps its second factors and
 // records a password.reset event. ENOTFOUND for no active account;
 // EINVALID for a password that breaks the policy.
-func (s *Store) SetPassword(ctx context.Context, email, password string) error {
+func (s *idSvc) SetPassword(ctx context.Context, email, password string) error {
 	_, key, ok := normalizeEmail(email)
 	if !ok {
 		return coffer.Invalid("the e-mail address is not valid", coffer.FieldError{Field: "email", Message: "must be a valid e-mail address"})
@@ -218,7 +218,7 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 // dropUserSessions forgets the cached sessions of a user, after the
 // transaction that deleted them committed (dropped earlier, a concurrent
 // request could cache one again).
-func (s *Store) dropUserSessions(userID string) {
+func (s *idSvc) dropUserSessions(userID string) {
 	s.dropCachedSessions(func(c *coffer.Caller) bool { return c.UserID == userID && c.SessionID != "" })
 }
 
@@ -226,7 +226,7 @@ func (s *Store) dropUserSessions(userID string) {
 // (store/password.go: length, strength and context words, the
 // organizations' rules and history) and returns its hash. It is the one
 // place where resets apply the policy.
-func (s *Store) newPasswordHash(ctx context.Context, userID, password string) (string, error) {
+func (s *idSvc) newPasswordHash(ctx context.Context, userID, password string) (string, error) {
 	var u passwordOwner
 	err := s.inst.R.QueryRowContext(ctx, s.q("SELECT id, email, name FROM "+s.inst.Prefix+"users WHERE id = ?"), userID).Scan(&u.ID, &u.Email, &u.Name)
 	if err != nil {
@@ -247,7 +247,7 @@ func (s *Store) newPasswordHash(ctx context.Context, userID, password string) (s
 // old hash goes to the history, the account's failed logins, login
 // throttles, sessions, login challenges and reset links end, and a
 // password.reset event is recorded.
-func (s *Store) replacePassword(ctx context.Context, tx querier, a *account, newHash, by string) error {
+func (s *idSvc) replacePassword(ctx context.Context, tx querier, a *account, newHash, by string) error {
 	now := s.now()
 	p := s.inst.Prefix
 	stmts := []struct {

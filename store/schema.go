@@ -103,7 +103,7 @@ var systemExpr = map[coffer.ColumnType]string{
 }
 
 // newColMeta derives the SQL mapping and filter field of a column.
-func (s *Store) newColMeta(prefix string, c *coffer.Column) *colMeta {
+func (s *Catalog) newColMeta(prefix string, c *coffer.Column) *colMeta {
 	cm := &colMeta{c: c}
 	f := &filter.Field{Name: c.Name, Type: c.Type}
 	f.Convert = func(lit any) (any, error) { return value.FromFilter(c, lit) }
@@ -154,7 +154,7 @@ func systemFields() map[string]*filter.Field {
 }
 
 // loadSchema reads the catalogue of a notebook.
-func (s *Store) loadSchema(ctx context.Context, nbID, prefix string, db querier) (*schema, error) {
+func (s *Catalog) loadSchema(ctx context.Context, nbID, prefix string, db querier) (*schema, error) {
 	q := func(query string) string { return s.q(strings.ReplaceAll(query, "{p}", prefix)) }
 	sc := &schema{byID: map[string]*tableMeta{}, byKey: map[string]*tableMeta{}}
 	if err := db.QueryRowContext(ctx, "SELECT version FROM "+prefix+"_schema_version").Scan(&sc.version); err != nil {
@@ -231,7 +231,7 @@ func newSchemaCache() *schemaCache {
 // the catalogue's version is still its own. version is that version when
 // the caller already read it (with the registry row), or -1: then get
 // reads it, one primary-key read of a one-row table.
-func (c *schemaCache) get(ctx context.Context, s *Store, nbID string, db *DB, version int64) (*schema, error) {
+func (c *schemaCache) get(ctx context.Context, s *Catalog, nbID string, db *DB, version int64) (*schema, error) {
 	c.mu.Lock()
 	sc, gen := c.m[nbID], c.gen[nbID]
 	c.mu.Unlock()
@@ -296,7 +296,7 @@ func (c *schemaCache) invalidate(nbID string) {
 
 // schemaTx loads the schema through a write transaction: schema changes
 // must see the latest catalogue, not a cached one.
-func (s *Store) schemaTx(ctx context.Context, nbID string, db *DB, tx *wtx) (*schema, error) {
+func (s *Catalog) schemaTx(ctx context.Context, nbID string, db *DB, tx *wtx) (*schema, error) {
 	return s.loadSchema(ctx, nbID, db.Prefix, tx)
 }
 
@@ -306,7 +306,7 @@ func (s *Store) schemaTx(ctx context.Context, nbID string, db *DB, tx *wtx) (*sc
 // row shared (see currentSchema), and holds back new ones until the change
 // commits; so no write can store a value in the form of a schema that a
 // concurrent change is replacing.
-func (s *Store) lockSchema(ctx context.Context, db *DB, tx *wtx) error {
+func (s *Catalog) lockSchema(ctx context.Context, db *DB, tx *wtx) error {
 	lock := s.d.LockRows(true)
 	if lock == "" {
 		return nil
@@ -321,7 +321,7 @@ func (s *Store) lockSchema(ctx context.Context, db *DB, tx *wtx) error {
 // can never make a write store a value in an outdated form. Where writes
 // run concurrently it holds the version row shared until tx ends, so no
 // schema change can commit meanwhile (see lockSchema).
-func (s *Store) currentSchema(ctx context.Context, nbID string, db *DB, tx *wtx, cached *schema) (*schema, error) {
+func (s *Catalog) currentSchema(ctx context.Context, nbID string, db *DB, tx *wtx, cached *schema) (*schema, error) {
 	var v int64
 	if err := tx.QueryRowContext(ctx, "SELECT version FROM "+db.Prefix+"_schema_version"+s.d.LockRows(false)).Scan(&v); err != nil {
 		return nil, err

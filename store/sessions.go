@@ -32,7 +32,7 @@ var (
 // and keys of userID: the user themselves, an owner or admin of one of the
 // user's organizations, or an instance operator. API keys manage nothing
 // but themselves.
-func (s *Store) mayManageUser(ctx context.Context, q querier, c *coffer.Caller, userID string) (bool, error) {
+func (s *idSvc) mayManageUser(ctx context.Context, q querier, c *coffer.Caller, userID string) (bool, error) {
 	if c.UserID == userID {
 		return true, nil
 	}
@@ -50,7 +50,7 @@ func (s *Store) mayManageUser(ctx context.Context, q querier, c *coffer.Caller, 
 }
 
 // ListSessions lists the open sessions of a user, newest first.
-func (s *Store) ListSessions(ctx context.Context, userID string) ([]*coffer.SessionInfo, error) {
+func (s *idSvc) ListSessions(ctx context.Context, userID string) ([]*coffer.SessionInfo, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]*coffer.Sess
 }
 
 // RevokeSession ends one session.
-func (s *Store) RevokeSession(ctx context.Context, id string) error {
+func (s *idSvc) RevokeSession(ctx context.Context, id string) error {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string) error {
 }
 
 // RevokeOtherSessions ends every session of the caller but the current one.
-func (s *Store) RevokeOtherSessions(ctx context.Context) (int, error) {
+func (s *idSvc) RevokeOtherSessions(ctx context.Context) (int, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return 0, err
@@ -152,7 +152,7 @@ func (s *Store) RevokeOtherSessions(ctx context.Context) (int, error) {
 // (a key cannot mint keys), never exceed their user (the access engine
 // still applies the user's rights) and can only narrow them: read-only,
 // and a list of notebooks.
-func (s *Store) CreateAPIKey(ctx context.Context, in coffer.APIKeyInput) (*coffer.APIKey, error) {
+func (s *idSvc) CreateAPIKey(ctx context.Context, in coffer.APIKeyInput) (*coffer.APIKey, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, in coffer.APIKeyInput) (*coffe
 
 // ListAPIKeys lists a user's keys, newest first. Keys themselves are never
 // shown again.
-func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]*coffer.APIKey, error) {
+func (s *idSvc) ListAPIKeys(ctx context.Context, userID string) ([]*coffer.APIKey, error) {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return nil, err
@@ -289,7 +289,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]*coffer.APIKe
 }
 
 // RevokeAPIKey deletes a key; it stops working at once.
-func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
+func (s *idSvc) RevokeAPIKey(ctx context.Context, id string) error {
 	c, err := accountCaller(ctx)
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ var errProviderNotFound = coffer.Errorf(coffer.ENOTFOUND, "the single sign-on pr
 
 // ssoClient returns the relying party, created on first use with the
 // store's clock.
-func (s *Store) ssoClient() *oidc.Client {
+func (s *idSvc) ssoClient() *oidc.Client {
 	s.ssoOnce.Do(func() {
 		s.oidc = oidc.New(nil)
 		s.oidc.Now = func() time.Time { return s.Now() }
@@ -65,7 +65,7 @@ type ssoProviderRow struct {
 	secret string
 }
 
-func (s *Store) loadSSOProvider(ctx context.Context, q querier, id string) (*ssoProviderRow, error) {
+func (s *idSvc) loadSSOProvider(ctx context.Context, q querier, id string) (*ssoProviderRow, error) {
 	if !coffer.ValidID(coffer.PrefixSSOProvider, id) {
 		return nil, errProviderNotFound
 	}
@@ -115,7 +115,7 @@ func validScope(sc string) bool {
 // CreateSSOProvider adds an OpenID Connect provider to an organization.
 // The client secret is stored as given for now: the master key (a later
 // issue) will encrypt it.
-func (s *Store) CreateSSOProvider(ctx context.Context, orgID string, in coffer.SSOProviderInput) (*coffer.SSOProvider, error) {
+func (s *idSvc) CreateSSOProvider(ctx context.Context, orgID string, in coffer.SSOProviderInput) (*coffer.SSOProvider, error) {
 	var fields []coffer.FieldError
 	in.Name = strings.TrimSpace(in.Name)
 	if !oneLine(in.Name, 100) {
@@ -185,7 +185,7 @@ func (s *Store) CreateSSOProvider(ctx context.Context, orgID string, in coffer.S
 }
 
 // ListSSOProviders lists an organization's providers, oldest first.
-func (s *Store) ListSSOProviders(ctx context.Context, orgID string) ([]*coffer.SSOProvider, error) {
+func (s *idSvc) ListSSOProviders(ctx context.Context, orgID string) ([]*coffer.SSOProvider, error) {
 	out := []*coffer.SSOProvider{}
 	err := s.tx(ctx, s.inst.R, "ListSSOProviders", func(tx *sql.Tx) error {
 		if _, err := s.requireOrgAdmin(ctx, tx, orgID); err != nil {
@@ -223,7 +223,7 @@ func (s *Store) ListSSOProviders(ctx context.Context, orgID string) ([]*coffer.S
 
 // DeleteSSOProvider removes a provider; the identities linked through it
 // and the logins in progress go with it (the accounts stay).
-func (s *Store) DeleteSSOProvider(ctx context.Context, orgID, providerID string) error {
+func (s *idSvc) DeleteSSOProvider(ctx context.Context, orgID, providerID string) error {
 	var issuer string
 	err := s.write(ctx, s.inst, "DeleteSSOProvider", func(tx *wtx) error {
 		c, err := s.requireOrgAdmin(ctx, tx, orgID)
@@ -256,13 +256,13 @@ func (s *Store) DeleteSSOProvider(ctx context.Context, orgID, providerID string)
 }
 
 // StartSSO starts a login with a provider.
-func (s *Store) StartSSO(ctx context.Context, providerID, redirectURI string) (*coffer.SSOStart, error) {
+func (s *idSvc) StartSSO(ctx context.Context, providerID, redirectURI string) (*coffer.SSOStart, error) {
 	return s.startSSO(ctx, "StartSSO", providerID, redirectURI, "")
 }
 
 // StartSSOLink starts the linking of a provider's identity to the caller's
 // account. Only a session can link (not an API key).
-func (s *Store) StartSSOLink(ctx context.Context, providerID, redirectURI string) (*coffer.SSOStart, error) {
+func (s *idSvc) StartSSOLink(ctx context.Context, providerID, redirectURI string) (*coffer.SSOStart, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (s *Store) StartSSOLink(ctx context.Context, providerID, redirectURI string
 	return s.startSSO(ctx, "StartSSOLink", providerID, redirectURI, c.UserID)
 }
 
-func (s *Store) startSSO(ctx context.Context, op, providerID, redirectURI, linkUser string) (*coffer.SSOStart, error) {
+func (s *idSvc) startSSO(ctx context.Context, op, providerID, redirectURI, linkUser string) (*coffer.SSOStart, error) {
 	p, err := s.loadSSOProvider(ctx, s.inst.R, providerID)
 	if err != nil {
 		return nil, s.wrap(op, err)
@@ -331,7 +331,7 @@ type ssoState struct {
 }
 
 // FinishSSO finishes a login at the provider's callback.
-func (s *Store) FinishSSO(ctx context.Context, cb coffer.SSOCallback) (*coffer.Session, error) {
+func (s *idSvc) FinishSSO(ctx context.Context, cb coffer.SSOCallback) (*coffer.Session, error) {
 	sess, providerID, err := s.finishSSO(ctx, cb)
 	var r *ssoRefusal
 	if errors.As(err, &r) {
@@ -347,7 +347,7 @@ func (s *Store) FinishSSO(ctx context.Context, cb coffer.SSOCallback) (*coffer.S
 	return sess, err
 }
 
-func (s *Store) finishSSO(ctx context.Context, cb coffer.SSOCallback) (*coffer.Session, string, error) {
+func (s *idSvc) finishSSO(ctx context.Context, cb coffer.SSOCallback) (*coffer.Session, string, error) {
 	if !strings.HasPrefix(cb.State, ssoStatePrefix) || len(cb.State) > 100 || len(cb.Code) > 4096 || len(cb.Binding) > 100 {
 		return nil, "", refuse("unknown, used or expired login state")
 	}
@@ -435,7 +435,7 @@ func sanitizeReason(v string) string {
 
 // ssoAccount finds, links or creates the account of a verified identity
 // and opens its session.
-func (s *Store) ssoAccount(ctx context.Context, tx *wtx, p *ssoProviderRow, id *oidc.Identity, linkUser, unusable string) (*coffer.Session, error) {
+func (s *idSvc) ssoAccount(ctx context.Context, tx *wtx, p *ssoProviderRow, id *oidc.Identity, linkUser, unusable string) (*coffer.Session, error) {
 	var linked string
 	err := tx.QueryRowContext(ctx, s.q("SELECT user_id FROM "+s.inst.Prefix+"sso_identities WHERE issuer = ? AND subject = ?"), id.Issuer, id.Subject).Scan(&linked)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -528,7 +528,7 @@ func (s *Store) ssoAccount(ctx context.Context, tx *wtx, p *ssoProviderRow, id *
 	return open(userID)
 }
 
-func (s *Store) linkIdentity(ctx context.Context, tx querier, p *ssoProviderRow, id *oidc.Identity, userID string) error {
+func (s *idSvc) linkIdentity(ctx context.Context, tx querier, p *ssoProviderRow, id *oidc.Identity, userID string) error {
 	_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"sso_identities (issuer, subject, user_id, provider_id, created_at) VALUES (?, ?, ?, ?, ?)"),
 		id.Issuer, id.Subject, userID, p.ID, s.now())
 	return err
@@ -536,7 +536,7 @@ func (s *Store) linkIdentity(ctx context.Context, tx querier, p *ssoProviderRow,
 
 // orgSSODomains returns the lower-cased e-mail domains of an
 // organization's policy.
-func (s *Store) orgSSODomains(ctx context.Context, q querier, orgID string) ([]string, error) {
+func (s *idSvc) orgSSODomains(ctx context.Context, q querier, orgID string) ([]string, error) {
 	var raw string
 	err := q.QueryRowContext(ctx, s.q("SELECT policy FROM "+s.inst.Prefix+"organizations WHERE id = ?"), orgID).Scan(&raw)
 	if err != nil {
@@ -576,7 +576,7 @@ func unusablePasswordHash(ctx context.Context) (string, error) {
 }
 
 // createSSOUser creates an account for a person who logs in by SSO.
-func (s *Store) createSSOUser(ctx context.Context, tx querier, email, key, name, hash string) (string, error) {
+func (s *idSvc) createSSOUser(ctx context.Context, tx querier, email, key, name, hash string) (string, error) {
 	id := coffer.NewID(coffer.PrefixUser)
 	now := s.now()
 	_, err := tx.ExecContext(ctx, s.q("INSERT INTO "+s.inst.Prefix+"users (id, email, email_key, name, password_hash, operator, created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),

@@ -132,34 +132,63 @@ type Notifier interface {
 	Listen(ctx context.Context, publish func([]live.Event), lost func()) error
 }
 
-// Store implements the coffer services on a Backend.
-type Store struct {
+// Core is the storage core the services share: the backend, its dialect,
+// the instance database and the clock.
+type Core struct {
 	b    Backend
 	d    Dialect
 	inst *DB
 	Now  func() time.Time // injectable clock
+}
+
+// Catalog is what every service reads of notebooks: the registry, the
+// notebooks' schemas and the caller's rights, with their caches.
+type Catalog struct {
+	*Core
+	nbs       *schemaCache
+	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
+	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
+	accessGen atomic.Uint64                       // moves on at every change of access
+}
+
+// idSvc is the identity service.
+type idSvc struct {
+	*Catalog
 	// Notify, when set, delivers notices to people about their accounts
 	// (e-mail); it is called after the commit that records them and must
 	// not block.
 	Notify   func(coffer.Notice)
-	nbs      *schemaCache
 	auth     authState
 	webauthn *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)
 
 	ssoOnce sync.Once
 	oidc    *oidc.Client // OpenID Connect relying party, see ssoClient
 
-	sessions  *ttlCache[string, sessionEntry]     // by key hash
-	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
-	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
-	accessGen atomic.Uint64                       // moves on at every change of access
+	sessions *ttlCache[string, sessionEntry] // by key hash
+}
 
+// nbSvc is the notebooks service.
+type nbSvc struct {
+	*Catalog
 	budget readBudget // lists' time budget and per-caller read slots
 
 	broker    *live.Broker // subscribers of record events in this process
 	notifier  Notifier     // nil: events are published in process after commit
 	listenMu  sync.Mutex
 	listening bool
+}
+
+// shSvc is the sharing service.
+type shSvc struct {
+	*Catalog
+}
+
+// Store implements the coffer services on a Backend.
+type Store struct {
+	*Core
+	*idSvc
+	*nbSvc
+	*shSvc
 }
 
 // Compile-time checks that Store implements every service.
@@ -176,34 +205,43 @@ var (
 
 // New returns a Store on b.
 func New(b Backend) *Store {
-	s := &Store{
+	core := &Core{
 		b:    b,
 		d:    b.Dialect(),
 		inst: b.Instance(),
 		Now:  func() time.Time { return time.Now().UTC() },
-		nbs:  newSchemaCache(),
-		auth: newAuthState(),
-
-		sessions:  newTTLCache[string, sessionEntry](),
+	}
+	cat := &Catalog{
+		Core:      core,
+		nbs:       newSchemaCache(),
 		notebooks: newTTLCache[string, *coffer.Notebook](),
 		access:    newTTLCache[string, *nbAccess](),
-
-		broker: live.NewBroker(0),
 	}
-	s.notifier, _ = b.(Notifier)
-	return s
+	id := &idSvc{Catalog: cat, auth: newAuthState(), sessions: newTTLCache[string, sessionEntry]()}
+	nb := &nbSvc{Catalog: cat, broker: live.NewBroker(0)}
+	nb.notifier, _ = b.(Notifier)
+	return &Store{Core: core, idSvc: id, nbSvc: nb, shSvc: &shSvc{Catalog: cat}}
+}
+
+// DropCaches forgets everything this process cached from the databases:
+// sessions, the notebook registry, access and notebook schemas. Another
+// process that changed the databases (the command line, while a server
+// runs) asks for it, so that its change holds at the next request.
+func (s *Store) DropCaches() {
+	s.idSvc.dropSessions()
+	s.idSvc.Catalog.DropCaches()
 }
 
 // Ping checks that storage answers.
-func (s *Store) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
+func (s *Core) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
 
 // now returns the current time in microseconds, the unit of every stored timestamp.
-func (s *Store) now() int64 { return s.Now().UnixMicro() }
+func (s *Core) now() int64 { return s.Now().UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // tx runs fn in a transaction on db and commits when fn returns nil.
-func (s *Store) tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+func (s *Core) tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(op, err)
@@ -220,7 +258,7 @@ func (s *Store) tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.T
 
 // wrap turns driver errors into coffer errors: known ones get their code,
 // the rest become EINTERNAL with the cause kept for logs.
-func (s *Store) wrap(op string, err error) error {
+func (s *Core) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -242,7 +280,7 @@ func (s *Store) wrap(op string, err error) error {
 }
 
 // q rebinds a query for the dialect.
-func (s *Store) q(query string) string { return s.d.Rebind(query) }
+func (s *Core) q(query string) string { return s.d.Rebind(query) }
 
 // caller returns the caller of ctx or EUNAUTHORIZED.
 func caller(ctx context.Context) (*coffer.Caller, error) {
@@ -252,3 +290,16 @@ func caller(ctx context.Context) (*coffer.Caller, error) {
 	}
 	return c, nil
 }
+
+// readTx runs fn in a read-only transaction.
+func (s *Core) readTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer tx.Rollback()
+	return s.wrap(op, fn(tx))
+}
+
+// work below the service interfaces.
+func (s *Core) Backend() Backend { return s.b }

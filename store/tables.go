@@ -19,7 +19,7 @@ const MaxColumns = 500
 // schema, then drops the cached schema so the next request sees the change.
 // table names the existing table the change is about ("" to create one):
 // a table the caller cannot see answers ENOTFOUND like a missing one.
-func (s *Store) schemaChange(ctx context.Context, notebook, table, op string, fn func(tx *wtx, nc *nbConn, sc *schema) error) error {
+func (s *nbSvc) schemaChange(ctx context.Context, notebook, table, op string, fn func(tx *wtx, nc *nbConn, sc *schema) error) error {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return s.wrap(op, err)
@@ -67,7 +67,7 @@ func unqualifiedIndex(colID string) string { return sqlIndex("", colID) }
 
 // checkColumn validates a column definition against the schema; tm is the
 // table being changed (nil while it is being created, with newTable naming it).
-func (s *Store) checkColumn(i int, in *coffer.ColumnInput, sc *schema, newTableID, newTableName string) []coffer.FieldError {
+func (s *nbSvc) checkColumn(i int, in *coffer.ColumnInput, sc *schema, newTableID, newTableName string) []coffer.FieldError {
 	field := func(f string) string {
 		if i < 0 {
 			return f
@@ -114,7 +114,7 @@ func typeList() string {
 
 // addColumnSQL creates the storage of a column on table tableID: a
 // physical column (plus an index) or a junction table for links.
-func (s *Store) addColumnSQL(ctx context.Context, tx *wtx, prefix, tableID string, c *coffer.Column, inCreate bool) ([]string, error) {
+func (s *nbSvc) addColumnSQL(ctx context.Context, tx *wtx, prefix, tableID string, c *coffer.Column, inCreate bool) ([]string, error) {
 	stmts := columnDDL(s.d, prefix, tableID, c, inCreate)
 	for _, st := range stmts {
 		if _, err := tx.ExecContext(ctx, st); err != nil {
@@ -191,7 +191,7 @@ func TableDDL(d Dialect, prefix string, t *coffer.Table) (table, links []string)
 	return table, links
 }
 
-func (s *Store) insertColumnRow(ctx context.Context, tx *wtx, prefix, tableID string, c *coffer.Column, pos int) error {
+func (s *nbSvc) insertColumnRow(ctx context.Context, tx *wtx, prefix, tableID string, c *coffer.Column, pos int) error {
 	opts, err := json.Marshal(c.Options)
 	if err != nil {
 		return err
@@ -202,7 +202,7 @@ func (s *Store) insertColumnRow(ctx context.Context, tx *wtx, prefix, tableID st
 }
 
 // CreateTable creates a table with its columns.
-func (s *Store) CreateTable(ctx context.Context, notebook string, in coffer.TableInput) (*coffer.Table, error) {
+func (s *nbSvc) CreateTable(ctx context.Context, notebook string, in coffer.TableInput) (*coffer.Table, error) {
 	var out *coffer.Table
 	err := s.schemaChange(ctx, notebook, "", "CreateTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		var errs []coffer.FieldError
@@ -262,7 +262,7 @@ func (s *Store) CreateTable(ctx context.Context, notebook string, in coffer.Tabl
 }
 
 // FindTables lists the tables of a notebook.
-func (s *Store) FindTables(ctx context.Context, notebook string) ([]*coffer.Table, error) {
+func (s *nbSvc) FindTables(ctx context.Context, notebook string) ([]*coffer.Table, error) {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return nil, s.wrap("FindTables", err)
@@ -283,7 +283,7 @@ func (s *Store) FindTables(ctx context.Context, notebook string) ([]*coffer.Tabl
 
 // tableAs returns a table as the caller sees it: ENOTFOUND when they may
 // see no row of it, and without the columns hidden from them in every row.
-func (s *Store) tableAs(ctx context.Context, nc *nbConn, tm *tableMeta) (*coffer.Table, error) {
+func (s *nbSvc) tableAs(ctx context.Context, nc *nbConn, tm *tableMeta) (*coffer.Table, error) {
 	tp, err := s.plan(ctx, nc, nc.db.R, tm)
 	if err != nil {
 		return nil, err
@@ -304,7 +304,7 @@ func (s *Store) tableAs(ctx context.Context, nc *nbConn, tm *tableMeta) (*coffer
 // its own table, or on every table (and the right to create tables) when
 // it covers the whole notebook. A table the caller cannot see answers
 // ENOTFOUND, whatever their rights elsewhere.
-func (s *Store) mayChangeSchema(ctx context.Context, nc *nbConn, table string) error {
+func (s *nbSvc) mayChangeSchema(ctx context.Context, nc *nbConn, table string) error {
 	if nc.acc.atLeast(access.RoleAdmin) {
 		return nil
 	}
@@ -332,7 +332,7 @@ func (s *Store) mayChangeSchema(ctx context.Context, nc *nbConn, table string) e
 }
 
 // FindTable returns one table.
-func (s *Store) FindTable(ctx context.Context, notebook, table string) (*coffer.Table, error) {
+func (s *nbSvc) FindTable(ctx context.Context, notebook, table string) (*coffer.Table, error) {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return nil, s.wrap("FindTable", err)
@@ -350,7 +350,7 @@ func (s *Store) FindTable(ctx context.Context, notebook, table string) (*coffer.
 }
 
 // UpdateTable renames a table.
-func (s *Store) UpdateTable(ctx context.Context, notebook, table string, upd coffer.TableUpdate) (*coffer.Table, error) {
+func (s *nbSvc) UpdateTable(ctx context.Context, notebook, table string, upd coffer.TableUpdate) (*coffer.Table, error) {
 	var out *coffer.Table
 	err := s.schemaChange(ctx, notebook, table, "UpdateTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
@@ -387,7 +387,7 @@ func (s *Store) UpdateTable(ctx context.Context, notebook, table string, upd cof
 
 // tableOut returns t, as just changed, without the columns hidden from
 // the caller.
-func (s *Store) tableOut(ctx context.Context, notebook string, t *coffer.Table) (*coffer.Table, error) {
+func (s *nbSvc) tableOut(ctx context.Context, notebook string, t *coffer.Table) (*coffer.Table, error) {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return nil, s.wrap("UpdateTable", err)
@@ -407,7 +407,7 @@ func (s *Store) tableOut(ctx context.Context, notebook string, t *coffer.Table) 
 }
 
 // DeleteTable deletes a table, its records, its views and its link junctions.
-func (s *Store) DeleteTable(ctx context.Context, notebook, table string) error {
+func (s *nbSvc) DeleteTable(ctx context.Context, notebook, table string) error {
 	return s.schemaChange(ctx, notebook, table, "DeleteTable", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
@@ -453,7 +453,7 @@ func (s *Store) DeleteTable(ctx context.Context, notebook, table string) error {
 }
 
 // CreateColumn adds a column to a table.
-func (s *Store) CreateColumn(ctx context.Context, notebook, table string, in coffer.ColumnInput) (*coffer.Column, error) {
+func (s *nbSvc) CreateColumn(ctx context.Context, notebook, table string, in coffer.ColumnInput) (*coffer.Column, error) {
 	var out *coffer.Column
 	err := s.schemaChange(ctx, notebook, table, "CreateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
@@ -497,13 +497,13 @@ func (s *Store) CreateColumn(ctx context.Context, notebook, table string, in cof
 	return out, err
 }
 
-func (s *Store) touchTable(ctx context.Context, tx *wtx, prefix, tableID string) error {
+func (s *nbSvc) touchTable(ctx context.Context, tx *wtx, prefix, tableID string) error {
 	_, err := tx.ExecContext(ctx, s.q("UPDATE "+prefix+"_tables SET updated_at = ? WHERE id = ?"), s.now(), tableID)
 	return err
 }
 
 // dropColumnSQL removes the storage of a column.
-func (s *Store) dropColumnSQL(ctx context.Context, tx *wtx, prefix string, tm *tableMeta, cm *colMeta) error {
+func (s *nbSvc) dropColumnSQL(ctx context.Context, tx *wtx, prefix string, tm *tableMeta, cm *colMeta) error {
 	var stmts []string
 	switch {
 	case cm.junction != "":
@@ -526,7 +526,7 @@ func (s *Store) dropColumnSQL(ctx context.Context, tx *wtx, prefix string, tm *t
 }
 
 // DeleteColumn deletes a column and its values.
-func (s *Store) DeleteColumn(ctx context.Context, notebook, table, column string) error {
+func (s *nbSvc) DeleteColumn(ctx context.Context, notebook, table, column string) error {
 	return s.schemaChange(ctx, notebook, table, "DeleteColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
 		if err != nil {
@@ -558,7 +558,7 @@ const MaxConversionErrors = 100
 
 // UpdateColumn renames a column or changes its type or options, converting
 // every value in the same transaction.
-func (s *Store) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
+func (s *nbSvc) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
 	var out *coffer.Column
 	err := s.schemaChange(ctx, notebook, table, "UpdateColumn", func(tx *wtx, nc *nbConn, sc *schema) error {
 		tm, err := sc.table(table)
@@ -648,7 +648,7 @@ func isSelect(t coffer.ColumnType) bool {
 // and counts only the cells they may read; when only cells they may not
 // read fail, the change is refused with ECONVERSIONBLOCKED, which names
 // and counts nothing.
-func (s *Store) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *tableMeta, cm *colMeta, next *coffer.Column, tp *tablePlan) error {
+func (s *nbSvc) convertColumn(ctx context.Context, tx *wtx, prefix string, tm *tableMeta, cm *colMeta, next *coffer.Column, tp *tablePlan) error {
 	old := cm.c
 	if old.Type == next.Type && optionsEqual(old.Options, next.Options) {
 		return nil
@@ -814,7 +814,7 @@ func errConversionBlocked(t coffer.ColumnType) error {
 // readableCells returns the ids of the records in which the caller (tp;
 // nil: everything) may read the column cm, or nil when they read it in
 // every record.
-func (s *Store) readableCells(ctx context.Context, tx *wtx, tp *tablePlan, cm *colMeta) (map[string]bool, error) {
+func (s *nbSvc) readableCells(ctx context.Context, tx *wtx, tp *tablePlan, cm *colMeta) (map[string]bool, error) {
 	if tp == nil || tp.full() {
 		return nil, nil
 	}
@@ -846,7 +846,7 @@ func optionsEqual(a, b coffer.ColumnOptions) bool {
 
 // schemaPlan is the caller's view of tm during a schema change: nil for
 // those who may manage grants (owners and admins), who see everything.
-func (s *Store) schemaPlan(ctx context.Context, nc *nbConn, tx *wtx, tm *tableMeta) (*tablePlan, error) {
+func (s *nbSvc) schemaPlan(ctx context.Context, nc *nbConn, tx *wtx, tm *tableMeta) (*tablePlan, error) {
 	if nc.acc.atLeast(access.RoleAdmin) {
 		return nil, nil
 	}
@@ -878,7 +878,7 @@ func columnAs(tp *tablePlan, tm *tableMeta, column string) (*colMeta, error) {
 // newName ("" for none) that such a rule refers to. Rules name columns,
 // so a rename could point a rule at another column: the right to change
 // what defines access is the right to grant it.
-func (s *Store) guardAccessRefs(ctx context.Context, nc *nbConn, tx *wtx, tm *tableMeta, cm *colMeta, newName string) error {
+func (s *nbSvc) guardAccessRefs(ctx context.Context, nc *nbConn, tx *wtx, tm *tableMeta, cm *colMeta, newName string) error {
 	if nc.acc.atLeast(access.RoleAdmin) {
 		return nil
 	}
@@ -897,7 +897,7 @@ func (s *Store) guardAccessRefs(ctx context.Context, nc *nbConn, tx *wtx, tm *ta
 
 // checkLinkTarget refuses, to a caller who does not see it, a link to a
 // table: a table they cannot see answers as one that does not exist.
-func (s *Store) checkLinkTarget(ctx context.Context, nc *nbConn, tx *wtx, sc *schema, tp *tablePlan, in *coffer.ColumnInput) error {
+func (s *nbSvc) checkLinkTarget(ctx context.Context, nc *nbConn, tx *wtx, sc *schema, tp *tablePlan, in *coffer.ColumnInput) error {
 	if tp == nil || in.Type != coffer.TypeLink {
 		return nil
 	}

@@ -38,7 +38,7 @@ type limit struct {
 // must roll tx back so that nothing is counted. locked says that a
 // limit is at its lockout: the caller must refuse the attempt without
 // checking the secret (the attempt stays counted).
-func (s *Store) reserve(ctx context.Context, tx querier, limits []limit) (locked bool, err error) {
+func (s *idSvc) reserve(ctx context.Context, tx querier, limits []limit) (locked bool, err error) {
 	now := s.now()
 	var wait int64
 	type over struct {
@@ -86,7 +86,7 @@ func (s *Store) reserve(ctx context.Context, tx querier, limits []limit) (locked
 
 // reserveAttempt runs reserve in a transaction of its own: the attempt is
 // counted (and committed) before its secret is checked.
-func (s *Store) reserveAttempt(ctx context.Context, op string, limits ...limit) (locked bool, err error) {
+func (s *idSvc) reserveAttempt(ctx context.Context, op string, limits ...limit) (locked bool, err error) {
 	err = s.write(ctx, s.inst, op, func(tx *wtx) error {
 		locked, err = s.reserve(ctx, tx, limits)
 		return err
@@ -98,7 +98,7 @@ func (s *Store) reserveAttempt(ctx context.Context, op string, limits ...limit) 
 // counters of consecutive failures are cleared, the others lose the one
 // attempt (and their block, when that brings them back within their free
 // failures).
-func (s *Store) release(ctx context.Context, tx querier, limits []limit) error {
+func (s *idSvc) release(ctx context.Context, tx querier, limits []limit) error {
 	for _, l := range limits {
 		if l.clear {
 			if err := s.clearThrottle(ctx, tx, l.key); err != nil {
@@ -116,6 +116,6 @@ func (s *Store) release(ctx context.Context, tx querier, limits []limit) error {
 }
 
 // releaseAttempt runs release in a transaction of its own.
-func (s *Store) releaseAttempt(ctx context.Context, op string, limits ...limit) error {
+func (s *idSvc) releaseAttempt(ctx context.Context, op string, limits ...limit) error {
 	return s.write(ctx, s.inst, op, func(tx *wtx) error { return s.release(ctx, tx, limits) })
 }

@@ -26,7 +26,7 @@ type authState struct {
 
 func newAuthState() authState { return authState{} }
 
-func (s *Store) dummyHash(ctx context.Context) string {
+func (s *idSvc) dummyHash(ctx context.Context) string {
 	s.auth.once.Do(func() {
 		h, err := auth.HashPassword(ctx, "coffer-timing-equalizer-password")
 		if err == nil {
@@ -45,7 +45,7 @@ func normalizeEmail(email string) (display, key string, ok bool) {
 }
 
 // CreateUser creates an account.
-func (s *Store) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.User, error) {
+func (s *idSvc) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.User, error) {
 	var fields []coffer.FieldError
 	email, key, ok := normalizeEmail(in.Email)
 	if !ok {
@@ -91,7 +91,7 @@ func (s *Store) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.Us
 }
 
 // CountUsers returns the number of accounts.
-func (s *Store) CountUsers(ctx context.Context) (int, error) {
+func (s *idSvc) CountUsers(ctx context.Context) (int, error) {
 	var n int
 	err := s.inst.R.QueryRowContext(ctx, "SELECT count(*) FROM "+s.inst.Prefix+"users").Scan(&n)
 	return n, s.wrap("CountUsers", err)
@@ -121,7 +121,7 @@ func hashChallenge(token string) []byte   { return auth.HashToken(token) }
 // device token of the account counts against that device alone; any other
 // client against its address, its (account, address) pair and the
 // account's pool of unknown clients.
-func (s *Store) Login(ctx context.Context, email, password string) (*coffer.LoginResult, error) {
+func (s *idSvc) Login(ctx context.Context, email, password string) (*coffer.LoginResult, error) {
 	_, key, ok := normalizeEmail(email)
 	if len(password) > auth.MaxPasswordBytes {
 		ok = false
@@ -273,7 +273,7 @@ func scanAccountDeactivated(row *sql.Row, deactivated *sql.NullInt64) (*account,
 }
 
 // SecondFactor answers a login challenge with a TOTP or recovery code.
-func (s *Store) SecondFactor(ctx context.Context, challenge, method, code string) (*coffer.Session, error) {
+func (s *idSvc) SecondFactor(ctx context.Context, challenge, method, code string) (*coffer.Session, error) {
 	if !strings.HasPrefix(challenge, ChallengePrefix) || len(challenge) > 100 || len(code) > 100 {
 		return nil, errBadChallenge
 	}
@@ -303,7 +303,7 @@ type sessionEntry struct {
 const touchEvery = time.Minute
 
 // Authenticate returns the caller behind a session key or an API key.
-func (s *Store) Authenticate(ctx context.Context, key string) (*coffer.Caller, error) {
+func (s *idSvc) Authenticate(ctx context.Context, key string) (*coffer.Caller, error) {
 	if len(key) > 100 {
 		return nil, errBadSession
 	}
@@ -350,7 +350,7 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*coffer.Caller, e
 	return &c, nil
 }
 
-func (s *Store) loadSession(ctx context.Context, hash []byte) (sessionEntry, error) {
+func (s *idSvc) loadSession(ctx context.Context, hash []byte) (sessionEntry, error) {
 	var e sessionEntry
 	var deactivated sql.NullInt64
 	row, err := s.inst.queryRow(ctx, s.q("SELECT s.id, s.expires_at, s.last_seen_at, s.idle_timeout, s.mfa, s.restriction, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
@@ -365,7 +365,7 @@ func (s *Store) loadSession(ctx context.Context, hash []byte) (sessionEntry, err
 	return e, s.wrap("Authenticate", err)
 }
 
-func (s *Store) loadAPIKey(ctx context.Context, hash []byte) (sessionEntry, error) {
+func (s *idSvc) loadAPIKey(ctx context.Context, hash []byte) (sessionEntry, error) {
 	var e sessionEntry
 	var deactivated, expires, lastUsed sql.NullInt64
 	var notebooks sql.NullString
@@ -398,7 +398,7 @@ func (s *Store) loadAPIKey(ctx context.Context, hash []byte) (sessionEntry, erro
 
 // touch records the last use of a session (which moves its idle deadline)
 // or an API key, at most once every touchEvery.
-func (s *Store) touch(ctx context.Context, hash string, e sessionEntry, apiKey bool, now int64) {
+func (s *idSvc) touch(ctx context.Context, hash string, e sessionEntry, apiKey bool, now int64) {
 	q := "UPDATE " + s.inst.Prefix + "sessions SET last_seen_at = ? WHERE id = ?"
 	id := e.c.SessionID
 	if apiKey {
@@ -416,12 +416,12 @@ func (s *Store) touch(ctx context.Context, hash string, e sessionEntry, apiKey b
 }
 
 // dropCachedSessions forgets cached sessions and keys that match.
-func (s *Store) dropCachedSessions(match func(c *coffer.Caller) bool) {
+func (s *idSvc) dropCachedSessions(match func(c *coffer.Caller) bool) {
 	s.sessions.drop(func(_ string, e sessionEntry) bool { return match(&e.c) })
 }
 
 // Logout deletes the caller's session.
-func (s *Store) Logout(ctx context.Context) error {
+func (s *idSvc) Logout(ctx context.Context) error {
 	c, err := caller(ctx)
 	if err != nil {
 		return err

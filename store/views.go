@@ -2,82 +2,21 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/filter"
 )
 
-var errViewNotFound = coffer.Errorf(coffer.ENOTFOUND, "view not found")
-
 // errScopingView refuses a change to a view that scopes a grant (or its
 // deletion, with its table) to someone who may not manage grants.
 var errScopingView = coffer.Errorf(coffer.EFORBIDDEN, "this view scopes a grant: only the notebook's owners and admins, who manage grants, may change or delete it")
 
-const viewCols = "id, table_id, name, filter, sort, columns, created_at, updated_at"
-
-func scanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
-	var v coffer.View
-	var cols string
-	var created, updated int64
-	if err := row.Scan(&v.ID, &v.TableID, &v.Name, &v.Filter, &v.Sort, &cols, &created, &updated); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(cols), &v.Columns); err != nil {
-		return nil, err
-	}
-	if v.Columns == nil {
-		v.Columns = []string{}
-	}
-	v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return &v, nil
-}
-
-// findView finds a view of table tm by id or name. Columns that were
-// deleted since the view was saved are left out.
-func (s *Store) findView(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
-	v, err := s.findViewRaw(ctx, q, prefix, tm, idOrName)
-	if err != nil {
-		return nil, err
-	}
-	live := v.Columns[:0]
-	for _, id := range v.Columns {
-		if tm.column(id) != nil {
-			live = append(live, id)
-		}
-	}
-	v.Columns = live
-	return v, nil
-}
-
-// findViewRaw is findView keeping the stored column list as it is. The
-// access engine scopes grants with it: a view whose columns were all
-// deleted since still limits its grants to those (now no) columns,
-// where an empty list would mean every column.
-func (s *Store) findViewRaw(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
-	if !utf8.ValidString(idOrName) || strings.ContainsRune(idOrName, 0) {
-		return nil, errViewNotFound // no view can have this name, and some databases refuse the text
-	}
-	v, err := scanView(q.QueryRowContext(ctx, s.q("SELECT "+viewCols+" FROM "+prefix+"_views WHERE table_id = ? AND (id = ? OR name_key = ?)"),
-		tm.t.ID, idOrName, nameKey(idOrName)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errViewNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 // checkView validates a view's filter, sort and columns against the table
 // and returns the column ids.
-func (s *Store) checkView(tp *tablePlan, name, filterSrc, sortSrc string, columns []string) (string, []string, error) {
+func (s *nbSvc) checkView(tp *tablePlan, name, filterSrc, sortSrc string, columns []string) (string, []string, error) {
 	// The caller's view of the table: columns hidden from them are unknown.
 	sch := filter.Schema(tp.schema())
 	var errs []coffer.FieldError
@@ -120,7 +59,7 @@ func (s *Store) checkView(tp *tablePlan, name, filterSrc, sortSrc string, column
 
 // viewWrite opens the notebook and table and runs fn in a write
 // transaction, with the caller's view of the table.
-func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn func(tx *wtx, vw *viewWriter) error) error {
+func (s *nbSvc) viewWrite(ctx context.Context, notebook, table, op string, fn func(tx *wtx, vw *viewWriter) error) error {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return s.wrap(op, err)
@@ -154,7 +93,7 @@ func (s *Store) viewWrite(ctx context.Context, notebook, table, op string, fn fu
 // viewWriter is what a view change needs: the table and the caller's
 // view of it.
 type viewWriter struct {
-	s      *Store
+	s      *nbSvc
 	nc     *nbConn
 	tm     *tableMeta
 	tp     *tablePlan
@@ -191,7 +130,7 @@ func (vw *viewWriter) existing(ctx context.Context, tx *wtx, view string) (*coff
 // from them, and not at all (false: the caller is told ENOTFOUND, as for a
 // missing view) when its filter or sort uses a column hidden from them in
 // every row, or a link column whose table they see in part.
-func (s *Store) viewAs(tp *tablePlan, v *coffer.View) (*coffer.View, bool) {
+func (s *nbSvc) viewAs(tp *tablePlan, v *coffer.View) (*coffer.View, bool) {
 	if tp.full() {
 		return v, true
 	}
@@ -211,7 +150,7 @@ func (s *Store) viewAs(tp *tablePlan, v *coffer.View) (*coffer.View, bool) {
 // viewUsable reports whether a view's filter and sort compile against the
 // caller's view of the table wherever they compile against the table
 // itself (a view made stale by a schema change stays shown, as to anyone).
-func (s *Store) viewUsable(tp *tablePlan, v *coffer.View) bool {
+func (s *nbSvc) viewUsable(tp *tablePlan, v *coffer.View) bool {
 	sch := tp.schema()
 	env := filter.Env{UserID: "x", UserEmail: "x@x.x"}
 	if e, err := filter.Parse(v.Filter); err == nil && e != nil {
@@ -235,7 +174,7 @@ func viewNameTaken(name string) error {
 }
 
 // CreateView saves a view.
-func (s *Store) CreateView(ctx context.Context, notebook, table string, in coffer.ViewInput) (*coffer.View, error) {
+func (s *nbSvc) CreateView(ctx context.Context, notebook, table string, in coffer.ViewInput) (*coffer.View, error) {
 	var out *coffer.View
 	err := s.viewWrite(ctx, notebook, table, "CreateView", func(tx *wtx, vw *viewWriter) error {
 		prefix, tm := vw.prefix, vw.tm
@@ -261,7 +200,7 @@ func (s *Store) CreateView(ctx context.Context, notebook, table string, in coffe
 }
 
 // FindViews lists the views of a table by name.
-func (s *Store) FindViews(ctx context.Context, notebook, table string) ([]*coffer.View, error) {
+func (s *nbSvc) FindViews(ctx context.Context, notebook, table string) ([]*coffer.View, error) {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return nil, s.wrap("FindViews", err)
@@ -294,7 +233,7 @@ func (s *Store) FindViews(ctx context.Context, notebook, table string) ([]*coffe
 }
 
 // FindView returns one view.
-func (s *Store) FindView(ctx context.Context, notebook, table, view string) (*coffer.View, error) {
+func (s *nbSvc) FindView(ctx context.Context, notebook, table, view string) (*coffer.View, error) {
 	nc, err := s.openNotebook(ctx, notebook)
 	if err != nil {
 		return nil, s.wrap("FindView", err)
@@ -320,7 +259,7 @@ func (s *Store) FindView(ctx context.Context, notebook, table, view string) (*co
 }
 
 // UpdateView changes a view.
-func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, upd coffer.ViewUpdate) (*coffer.View, error) {
+func (s *nbSvc) UpdateView(ctx context.Context, notebook, table, view string, upd coffer.ViewUpdate) (*coffer.View, error) {
 	var out *coffer.View
 	err := s.viewWrite(ctx, notebook, table, "UpdateView", func(tx *wtx, vw *viewWriter) error {
 		prefix, tm := vw.prefix, vw.tm
@@ -374,7 +313,7 @@ func (s *Store) UpdateView(ctx context.Context, notebook, table, view string, up
 }
 
 // DeleteView deletes a view.
-func (s *Store) DeleteView(ctx context.Context, notebook, table, view string) error {
+func (s *nbSvc) DeleteView(ctx context.Context, notebook, table, view string) error {
 	return s.viewWrite(ctx, notebook, table, "DeleteView", func(tx *wtx, vw *viewWriter) error {
 		v, err := vw.existing(ctx, tx, view)
 		if err != nil {

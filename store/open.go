@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cofferhq/coffer"
+)
+
+// checkName validates the name of a notebook, table, column or view.
+func checkName(field, name string) (string, *coffer.FieldError) {
+	n, msg := coffer.CheckName(name, 200)
+	if msg != "" {
+		return "", &coffer.FieldError{Field: field, Message: msg}
+	}
+	return n, nil
+}
+
+// nameKey is the form under which names are unique: case-insensitive.
+func nameKey(name string) string { return strings.ToLower(name) }
+
+func scanNotebook(row interface{ Scan(...any) error }) (*coffer.Notebook, error) {
+	var nb coffer.Notebook
+	var created, updated int64
+	if err := row.Scan(&nb.ID, &nb.Name, &nb.OwnerID, &created, &updated); err != nil {
+		return nil, err
+	}
+	nb.CreatedAt, nb.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &nb, nil
+}
+
+const notebookCols = "id, name, owner_id, created_at, updated_at"
+
+var errNotebookNotFound = coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
+
+// findNotebook returns a notebook the caller can see, or ENOTFOUND.
+func (s *Catalog) findNotebook(ctx context.Context, q querier, id string) (*coffer.Notebook, error) {
+	nb, _, err := s.findNotebookAccess(ctx, q, id)
+	return nb, err
+}
+
+// findNotebookAccess returns a notebook the caller can see and what they
+// may do in it, or ENOTFOUND.
+func (s *Catalog) findNotebookAccess(ctx context.Context, q querier, id string) (*coffer.Notebook, *nbAccess, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !coffer.ValidID(coffer.PrefixNotebook, id) {
+		return nil, nil, errNotebookNotFound
+	}
+	nb, err := scanNotebook(q.QueryRowContext(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, errNotebookNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := s.visible(ctx, q, c, nb)
+	return nb, a, err
+}
+
+// visible returns what the caller may do in nb, or ENOTFOUND when the
+// notebook does not exist for them: no role, no grant, or outside their
+// API key's notebooks. They then get exactly the answer of a notebook
+// that does not exist.
+func (s *Catalog) visible(ctx context.Context, q querier, c *coffer.Caller, nb *coffer.Notebook, ver ...accessVersions) (*nbAccess, error) {
+	if !c.CanReach(nb.ID) {
+		return nil, errNotebookNotFound
+	}
+	var v accessVersions
+	if len(ver) > 0 {
+		v = ver[0]
+	}
+	a, err := s.notebookAccess(ctx, q, c, nb, v)
+	if err != nil {
+		return nil, err
+	}
+	if !a.visible() {
+		return nil, errNotebookNotFound
+	}
+	return a, nil
+}
+
+// nbConn is an open notebook for one service call.
+type nbConn struct {
+	nb      *coffer.Notebook
+	acc     *nbAccess // what the caller may do in it
+	db      *DB
+	schema  *schema
+	release func()
+}
+
+// cachedNotebook is findNotebookAccess through the registry cache, for
+// reads (read from the database each time where the database is shared).
+func (s *Catalog) cachedNotebook(ctx context.Context, id string) (*coffer.Notebook, *nbAccess, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.Now()
+	if !s.inst.Shared {
+		if nb, ok := s.notebooks.get(id, now); ok {
+			a, err := s.visible(ctx, s.inst.R, c, nb)
+			return nb, a, err
+		}
+	}
+	if !coffer.ValidID(coffer.PrefixNotebook, id) {
+		return nil, nil, errNotebookNotFound
+	}
+	row, err := s.inst.queryRow(ctx, s.q("SELECT "+notebookCols+" FROM "+s.inst.Prefix+"notebooks WHERE id = ?"), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	nb, err := scanNotebook(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, errNotebookNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !s.inst.Shared {
+		s.notebooks.put(id, nb, now)
+	}
+	a, err := s.visible(ctx, s.inst.R, c, nb)
+	return nb, a, err
+}
+
+func (s *Catalog) forgetNotebook(id string) {
+	s.notebooks.drop(func(k string, _ *coffer.Notebook) bool { return k == id })
+}
+
+// openNotebook checks that the caller can see the notebook, opens its
+// database and loads its schema (cached until the next schema change; on
+// a shared database, checked against the catalogue's version first).
+func (s *Catalog) openNotebook(ctx context.Context, id string) (*nbConn, error) {
+	if s.inst.Shared {
+		return s.openSharedNotebook(ctx, id)
+	}
+	nb, acc, err := s.cachedNotebook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	db, release, err := s.b.Notebook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := s.nbs.get(ctx, s, id, db, -1)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &nbConn{nb: nb, acc: acc, db: db, schema: sc, release: release}, nil
+}
+
+// openSharedNotebook is openNotebook on a database shared by several nodes,
+// where nothing may be cached without a check: the registry row and the
+// notebook's schema version are read in one query (one round trip), and
+// the cached schema is used only if its version is current.
+func (s *Catalog) openSharedNotebook(ctx context.Context, id string) (*nbConn, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !coffer.ValidID(coffer.PrefixNotebook, id) {
+		return nil, errNotebookNotFound
+	}
+	db, release, err := s.b.Notebook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var nb coffer.Notebook
+	var created, updated, version int64
+	ver := accessVersions{known: true}
+	err = db.R.QueryRowContext(ctx, s.q("SELECT "+notebookCols+", (SELECT version FROM "+db.Prefix+"_schema_version), access_version, "+
+		"COALESCE((SELECT epoch FROM "+s.inst.Prefix+"access_epoch WHERE id = 1), 0) FROM "+
+		s.inst.Prefix+"notebooks WHERE id = ?"), id).Scan(&nb.ID, &nb.Name, &nb.OwnerID, &created, &updated, &version, &ver.version, &ver.epoch)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = errNotebookNotFound
+	case err != nil:
+		// Another node may have deleted the notebook, schema and all: the
+		// registry then says so.
+		if _, _, ferr := s.cachedNotebook(ctx, id); coffer.ErrorCode(ferr) == coffer.ENOTFOUND {
+			err = ferr
+		} else {
+			err = s.wrap("openNotebook", err)
+		}
+	}
+	var acc *nbAccess
+	if err == nil {
+		nb.CreatedAt, nb.UpdatedAt = fromMicros(created), fromMicros(updated)
+		acc, err = s.visible(ctx, s.inst.R, c, &nb, ver)
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	sc, err := s.nbs.get(ctx, s, id, db, version)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &nbConn{nb: &nb, acc: acc, db: db, schema: sc, release: release}, nil
+}
+
+// findView finds a view of table tm by id or name. Columns that were
+// deleted since the view was saved are left out.
+func (s *Catalog) findView(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
+	v, err := s.findViewRaw(ctx, q, prefix, tm, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	live := v.Columns[:0]
+	for _, id := range v.Columns {
+		if tm.column(id) != nil {
+			live = append(live, id)
+		}
+	}
+	v.Columns = live
+	return v, nil
+}
+
+// findViewRaw is findView keeping the stored column list as it is. The
+// access engine scopes grants with it: a view whose columns were all
+// deleted since still limits its grants to those (now no) columns,
+// where an empty list would mean every column.
+func (s *Catalog) findViewRaw(ctx context.Context, q querier, prefix string, tm *tableMeta, idOrName string) (*coffer.View, error) {
+	if !utf8.ValidString(idOrName) || strings.ContainsRune(idOrName, 0) {
+		return nil, errViewNotFound // no view can have this name, and some databases refuse the text
+	}
+	v, err := scanView(q.QueryRowContext(ctx, s.q("SELECT "+viewCols+" FROM "+prefix+"_views WHERE table_id = ? AND (id = ? OR name_key = ?)"),
+		tm.t.ID, idOrName, nameKey(idOrName)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errViewNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+var errViewNotFound = coffer.Errorf(coffer.ENOTFOUND, "view not found")
+
+var (
+	errUserNotFound  = coffer.Errorf(coffer.ENOTFOUND, "the user does not exist")
+	errGroupNotFound = coffer.Errorf(coffer.ENOTFOUND, "the group does not exist")
+)
+
+const viewCols = "id, table_id, name, filter, sort, columns, created_at, updated_at"
+
+func scanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
+	var v coffer.View
+	var cols string
+	var created, updated int64
+	if err := row.Scan(&v.ID, &v.TableID, &v.Name, &v.Filter, &v.Sort, &cols, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(cols), &v.Columns); err != nil {
+		return nil, err
+	}
+	if v.Columns == nil {
+		v.Columns = []string{}
+	}
+	v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &v, nil
+}
