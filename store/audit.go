@@ -17,3 +17,11 @@ func (s *Catalog) event(ctx context.Context, tx querier, kind, userID, email, de
 		coffer.NewID(coffer.PrefixEvent), s.now(), kind, uid, email, clientIP(ctx), detail)
 	return err
 }
+
+// clientIP returns the request's address, or "-" outside HTTP (CLI, tests).
+func clientIP(ctx context.Context) string {
+	if ip := coffer.ClientFrom(ctx).IP; ip != "" {
+		return ip
+	}
+	return "-"
+}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"github.com/cofferhq/coffer"
 )
 
 // cacheTTL bounds how long a change made by another process (for example
@@ -110,16 +108,3 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 const maxReaderStmts = 2000
 
 var errStmtCacheFull = errors.New("statement cache full")
-
-// DropCaches forgets what the catalogue cached: the notebook registry,
-// access and notebook schemas.
-func (s *Catalog) DropCaches() {
-	s.notebooks.drop(func(string, *coffer.Notebook) bool { return true })
-	s.forgetAccess("")
-	s.nbs.invalidateAll()
-}
-
-// dropSessions forgets the cached sessions.
-func (s *idSvc) dropSessions() {
-	s.sessions.drop(func(string, sessionEntry) bool { return true })
-}

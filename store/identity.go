@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/auth/oidc"
+	"github.com/go-webauthn/webauthn/webauthn"
 )
 
 // Throttling of logins. Counters live in the database, so every node sees
@@ -45,14 +48,6 @@ const (
 func ipThrottleKey(ip string) string { return "ip:" + ip }
 func acctThrottleKey(emailKey, ip string) string {
 	return "acct:" + emailKey + "|" + ip
-}
-
-// clientIP returns the request's address, or "-" outside HTTP (CLI, tests).
-func clientIP(ctx context.Context) string {
-	if ip := coffer.ClientFrom(ctx).IP; ip != "" {
-		return ip
-	}
-	return "-"
 }
 
 // throttledFor returns how long the first blocked key of keys stays
@@ -460,4 +455,25 @@ func (s *idSvc) requireOrgAdmin(ctx context.Context, q querier, orgID string) (*
 		return nil, coffer.Errorf(coffer.EFORBIDDEN, "only the organization's owners and admins may do this")
 	}
 	return c, nil
+}
+
+// idSvc is the identity service.
+type idSvc struct {
+	*Catalog
+	// Notify, when set, delivers notices to people about their accounts
+	// (e-mail); it is called after the commit that records them and must
+	// not block.
+	Notify   func(coffer.Notice)
+	auth     authState
+	webauthn *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)
+
+	ssoOnce sync.Once
+	oidc    *oidc.Client // OpenID Connect relying party, see ssoClient
+
+	sessions *ttlCache[string, sessionEntry] // by key hash
+}
+
+// dropSessions forgets the cached sessions.
+func (s *idSvc) dropSessions() {
+	s.sessions.drop(func(string, sessionEntry) bool { return true })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/cofferhq/coffer/live"
 )
@@ -156,4 +157,15 @@ func (s *nbSvc) Noticeable(ctx context.Context, notebook, table string, e live.E
 		return false, s.wrap("Noticeable", err)
 	}
 	return n > 0, nil
+}
+
+// nbSvc is the notebooks service.
+type nbSvc struct {
+	*Catalog
+	budget readBudget // lists' time budget and per-caller read slots
+
+	broker    *live.Broker // subscribers of record events in this process
+	notifier  Notifier     // nil: events are published in process after commit
+	listenMu  sync.Mutex
+	listening bool
 }

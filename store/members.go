@@ -374,3 +374,8 @@ func (s *shSvc) DeleteMember(ctx context.Context, notebook, principal string) er
 		return err
 	})
 }
+
+// shSvc is the sharing service.
+type shSvc struct {
+	*Catalog
+}

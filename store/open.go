@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
@@ -268,4 +269,22 @@ func scanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
 	}
 	v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &v, nil
+}
+
+// Catalog is what every service reads of notebooks: the registry, the
+// notebooks' schemas and the caller's rights, with their caches.
+type Catalog struct {
+	*Core
+	nbs       *schemaCache
+	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
+	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
+	accessGen atomic.Uint64                       // moves on at every change of access
+}
+
+// DropCaches forgets what the catalogue cached: the notebook registry,
+// access and notebook schemas.
+func (s *Catalog) DropCaches() {
+	s.notebooks.drop(func(string, *coffer.Notebook) bool { return true })
+	s.forgetAccess("")
+	s.nbs.invalidateAll()
 }

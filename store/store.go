@@ -15,10 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-webauthn/webauthn/webauthn"
-
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/auth/oidc"
 	"github.com/cofferhq/coffer/live"
 )
 
@@ -139,97 +136,6 @@ type Core struct {
 	d    Dialect
 	inst *DB
 	Now  func() time.Time // injectable clock
-}
-
-// Catalog is what every service reads of notebooks: the registry, the
-// notebooks' schemas and the caller's rights, with their caches.
-type Catalog struct {
-	*Core
-	nbs       *schemaCache
-	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
-	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
-	accessGen atomic.Uint64                       // moves on at every change of access
-}
-
-// idSvc is the identity service.
-type idSvc struct {
-	*Catalog
-	// Notify, when set, delivers notices to people about their accounts
-	// (e-mail); it is called after the commit that records them and must
-	// not block.
-	Notify   func(coffer.Notice)
-	auth     authState
-	webauthn *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)
-
-	ssoOnce sync.Once
-	oidc    *oidc.Client // OpenID Connect relying party, see ssoClient
-
-	sessions *ttlCache[string, sessionEntry] // by key hash
-}
-
-// nbSvc is the notebooks service.
-type nbSvc struct {
-	*Catalog
-	budget readBudget // lists' time budget and per-caller read slots
-
-	broker    *live.Broker // subscribers of record events in this process
-	notifier  Notifier     // nil: events are published in process after commit
-	listenMu  sync.Mutex
-	listening bool
-}
-
-// shSvc is the sharing service.
-type shSvc struct {
-	*Catalog
-}
-
-// Store implements the coffer services on a Backend.
-type Store struct {
-	*Core
-	*idSvc
-	*nbSvc
-	*shSvc
-}
-
-// Compile-time checks that Store implements every service.
-var (
-	_ coffer.UserService     = (*Store)(nil)
-	_ coffer.AuthService     = (*Store)(nil)
-	_ coffer.NotebookService = (*Store)(nil)
-	_ coffer.TableService    = (*Store)(nil)
-	_ coffer.RecordService   = (*Store)(nil)
-	_ coffer.ViewService     = (*Store)(nil)
-	_ coffer.MFAService      = (*Store)(nil)
-	_ coffer.SSOService      = (*Store)(nil)
-)
-
-// New returns a Store on b.
-func New(b Backend) *Store {
-	core := &Core{
-		b:    b,
-		d:    b.Dialect(),
-		inst: b.Instance(),
-		Now:  func() time.Time { return time.Now().UTC() },
-	}
-	cat := &Catalog{
-		Core:      core,
-		nbs:       newSchemaCache(),
-		notebooks: newTTLCache[string, *coffer.Notebook](),
-		access:    newTTLCache[string, *nbAccess](),
-	}
-	id := &idSvc{Catalog: cat, auth: newAuthState(), sessions: newTTLCache[string, sessionEntry]()}
-	nb := &nbSvc{Catalog: cat, broker: live.NewBroker(0)}
-	nb.notifier, _ = b.(Notifier)
-	return &Store{Core: core, idSvc: id, nbSvc: nb, shSvc: &shSvc{Catalog: cat}}
-}
-
-// DropCaches forgets everything this process cached from the databases:
-// sessions, the notebook registry, access and notebook schemas. Another
-// process that changed the databases (the command line, while a server
-// runs) asks for it, so that its change holds at the next request.
-func (s *Store) DropCaches() {
-	s.idSvc.dropSessions()
-	s.idSvc.Catalog.DropCaches()
 }
 
 // Ping checks that storage answers.
