@@ -67,43 +67,6 @@ func decodeCursor(s string, keys []filter.SortKey) ([]any, error) {
 	return out, nil
 }
 
-// cursorValue converts a JSON-decoded cursor value back to the storage form
-// of a field of type t.
-func cursorValue(t coffer.ColumnType, v any) (any, bool) {
-	if v == nil {
-		return nil, true
-	}
-	switch t {
-	case coffer.TypeNumber, coffer.TypeDateTime, coffer.TypeCreatedAt, coffer.TypeUpdatedAt:
-		n, ok := v.(json.Number)
-		if !ok {
-			return nil, false
-		}
-		i, err := n.Int64()
-		return i, err == nil
-	case coffer.TypeBoolean:
-		switch b := v.(type) {
-		case bool:
-			return b, true
-		case json.Number:
-			i, err := b.Int64()
-			return i != 0, err == nil
-		}
-		return nil, false
-	default:
-		s, ok := v.(string)
-		return s, ok
-	}
-}
-
-// cursorJSON turns a scanned sort value into its cursor form.
-func cursorJSON(v any) any {
-	if b, ok := v.([]byte); ok {
-		return string(b)
-	}
-	return v
-}
-
 // seekPredicate is SQL true for the rows after the cursor values in the
 // order of keys (NULLs first in ascending order, last in descending order).
 func seekPredicate(keys []filter.SortKey, vals []any) (string, []any) {

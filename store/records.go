@@ -15,12 +15,6 @@ import (
 	"github.com/cofferhq/coffer/value"
 )
 
-// assignment is one validated field of a write.
-type assignment struct {
-	cm *colMeta
-	v  any // storage form
-}
-
 // prepareFields validates the fields of a write. Field names in errors are
 // prefixed with prefix (e.g. "operations[3].fields."). A column hidden from
 // the caller in every row is, to them, not a column of the table.
@@ -134,16 +128,6 @@ func (s *nbSvc) existingIDs(ctx context.Context, q querier, tm *tableMeta, ids [
 		found[x] = true
 	}
 	return found, rows.Err()
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-// opError is the failure of one operation of a write.
-type opError struct {
-	code   string
-	fields []coffer.FieldError
 }
 
 // createTx inserts one record and returns it, built from the values it

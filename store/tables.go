@@ -46,25 +46,6 @@ func (s *nbSvc) schemaChange(ctx context.Context, notebook, table, op string, fn
 	return err
 }
 
-// indexable reports whether columns of type t get an index, so filters and
-// sorts on them stay fast on large tables. Indexes are on (column, id):
-// lists order by the sort columns and then by id, so a page of a sorted
-// list walks the index and stops after the page instead of sorting.
-func indexable(t coffer.ColumnType) bool {
-	switch t {
-	case coffer.TypeText, coffer.TypeNumber, coffer.TypeBoolean, coffer.TypeDate, coffer.TypeDateTime,
-		coffer.TypeSingleSelect, coffer.TypeEmail, coffer.TypePhone, coffer.TypeURL:
-		return true
-	}
-	return false
-}
-
-func sqlIndex(prefix, colID string) string {
-	return prefix + `"i_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
-}
-
-func unqualifiedIndex(colID string) string { return sqlIndex("", colID) }
-
 // checkColumn validates a column definition against the schema; tm is the
 // table being changed (nil while it is being created, with newTable naming it).
 func (s *nbSvc) checkColumn(i int, in *coffer.ColumnInput, sc *schema, newTableID, newTableName string) []coffer.FieldError {
