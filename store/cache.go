@@ -20,7 +20,7 @@ const cacheMax = 10000
 
 // ttlCache is a small in-process cache for rows read on every request
 // (sessions, the notebook registry).
-type ttlCache[K comparable, V any] struct {
+type TTLCache[K comparable, V any] struct {
 	mu sync.RWMutex
 	m  map[K]ttlEntry[V]
 }
@@ -30,11 +30,11 @@ type ttlEntry[V any] struct {
 	at time.Time
 }
 
-func newTTLCache[K comparable, V any]() *ttlCache[K, V] {
-	return &ttlCache[K, V]{m: map[K]ttlEntry[V]{}}
+func NewTTLCache[K comparable, V any]() *TTLCache[K, V] {
+	return &TTLCache[K, V]{m: map[K]ttlEntry[V]{}}
 }
 
-func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
+func (c *TTLCache[K, V]) Get(k K, now time.Time) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
@@ -45,7 +45,7 @@ func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
 	return e.v, true
 }
 
-func (c *ttlCache[K, V]) put(k K, v V, now time.Time) {
+func (c *TTLCache[K, V]) Put(k K, v V, now time.Time) {
 	c.mu.Lock()
 	if len(c.m) >= cacheMax {
 		c.m = map[K]ttlEntry[V]{}
@@ -55,7 +55,7 @@ func (c *ttlCache[K, V]) put(k K, v V, now time.Time) {
 }
 
 // drop removes the entries for which match is true.
-func (c *ttlCache[K, V]) drop(match func(K, V) bool) {
+func (c *TTLCache[K, V]) Drop(match func(K, V) bool) {
 	c.mu.Lock()
 	for k, e := range c.m {
 		if match(k, e.v) {
@@ -67,7 +67,7 @@ func (c *ttlCache[K, V]) drop(match func(K, V) bool) {
 
 // queryRow runs a query that returns one row on db's readers, through a
 // prepared statement unless db.NoPrepare is set.
-func (db *DB) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
 	if db.NoPrepare {
 		return db.R.QueryRowContext(ctx, query, args...), nil
 	}

@@ -132,39 +132,39 @@ type Notifier interface {
 // Core is the storage core the services share: the backend, its dialect,
 // the instance database and the clock.
 type Core struct {
-	b    Backend
-	d    Dialect
-	inst *DB
-	Now  func() time.Time // injectable clock
+	Storage Backend
+	Dialect Dialect
+	Inst    *DB
+	Now     func() time.Time // injectable clock
 }
 
 // Ping checks that storage answers.
-func (s *Core) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
+func (s *Core) Ping(ctx context.Context) error { return s.Storage.Ping(ctx) }
 
 // now returns the current time in microseconds, the unit of every stored timestamp.
-func (s *Core) now() int64 { return s.Now().UnixMicro() }
+func (s *Core) NowMicros() int64 { return s.Now().UnixMicro() }
 
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // tx runs fn in a transaction on db and commits when fn returns nil.
-func (s *Core) tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+func (s *Core) Tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.wrap(op, err)
+		return s.Wrap(op, err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return s.wrap(op, err)
+		return s.Wrap(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
+		return s.Wrap(op, err)
 	}
 	return nil
 }
 
 // wrap turns driver errors into coffer errors: known ones get their code,
 // the rest become EINTERNAL with the cause kept for logs.
-func (s *Core) wrap(op string, err error) error {
+func (s *Core) Wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -175,7 +175,7 @@ func (s *Core) wrap(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the request was cancelled or timed out", Op: op, Err: err}
 	}
-	mapped := s.d.MapError(err)
+	mapped := s.Dialect.MapError(err)
 	if ce, ok := mapped.(*coffer.Error); ok {
 		if ce.Op == "" {
 			ce.Op = op
@@ -186,10 +186,10 @@ func (s *Core) wrap(op string, err error) error {
 }
 
 // q rebinds a query for the dialect.
-func (s *Core) q(query string) string { return s.d.Rebind(query) }
+func (s *Core) Rebind(query string) string { return s.Dialect.Rebind(query) }
 
 // caller returns the caller of ctx or EUNAUTHORIZED.
-func caller(ctx context.Context) (*coffer.Caller, error) {
+func Caller(ctx context.Context) (*coffer.Caller, error) {
 	c := coffer.CallerFrom(ctx)
 	if c == nil || c.UserID == "" {
 		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "authentication required")
@@ -198,14 +198,24 @@ func caller(ctx context.Context) (*coffer.Caller, error) {
 }
 
 // readTx runs fn in a read-only transaction.
-func (s *Core) readTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+func (s *Core) ReadTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.wrap(op, err)
+		return s.Wrap(op, err)
 	}
 	defer tx.Rollback()
-	return s.wrap(op, fn(tx))
+	return s.Wrap(op, fn(tx))
 }
 
 // work below the service interfaces.
-func (s *Core) Backend() Backend { return s.b }
+func (s *Core) Backend() Backend { return s.Storage }
+
+// NewCore returns the core on b, with the real clock.
+func NewCore(b Backend) *Core {
+	return &Core{
+		Storage: b,
+		Dialect: b.Dialect(),
+		Inst:    b.Instance(),
+		Now:     func() time.Time { return time.Now().UTC() },
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/cofferhq/coffer/store/all"
+
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/store"
 )
@@ -47,7 +49,7 @@ func (e *benchEnv) startSecondNode(ctx context.Context) (*secondNode, error) {
 	}
 	n := &secondNode{backend: b, base: "http://" + ln.Addr().String() + "/api/v1"}
 	n.hs = &http.Server{
-		Handler:           newAPI(store.New(b), api.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil).Handler(),
+		Handler:           newAPI(all.New(b), api.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

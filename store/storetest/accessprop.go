@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cofferhq/coffer/store/all"
+
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
-	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/value"
 )
 
@@ -297,7 +298,7 @@ func testAccessProperty(t *testing.T, open Opener) {
 // names, a refusal; otherwise the conversion report names exactly the
 // records whose cell they read (every stored value fails the conversion),
 // or conversion_blocked when only cells they cannot read hold values.
-func checkSchemaAccess(t *testing.T, s *store.Store, ctx context.Context, nb, tbl, where string, names []string, stored []map[string]any,
+func checkSchemaAccess(t *testing.T, s *all.Store, ctx context.Context, nb, tbl, where string, names []string, stored []map[string]any,
 	cellsOf map[string]map[string]bool, readable, named map[string]bool, hasSchema bool) {
 	t.Helper()
 	_, unknown := s.UpdateColumn(ctx, nb, tbl, "nope", coffer.ColumnUpdate{DryRun: true})

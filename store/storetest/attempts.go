@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/identity"
+	"github.com/cofferhq/coffer/store/all"
+
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // ConcurrentAttempts checks that failed attempts are reserved before the
@@ -17,7 +19,7 @@ import (
 // given stores (several stores on one database act as several nodes),
 // get no more evaluations than the same attempts sent one by one. All
 // stores share a frozen clock.
-func ConcurrentAttempts(t *testing.T, nodes ...*store.Store) {
+func ConcurrentAttempts(t *testing.T, nodes ...*all.Store) {
 	clk := newClock(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
 	for _, n := range nodes {
 		n.Now = clk.Now
@@ -27,7 +29,7 @@ func ConcurrentAttempts(t *testing.T, nodes ...*store.Store) {
 	const wrong = "not the password, but long enough"
 	// burst runs n calls of f at once, the i-th on node i mod len(nodes),
 	// and counts the answers by error code.
-	burst := func(n int, f func(i int, node *store.Store) error) map[string]int {
+	burst := func(n int, f func(i int, node *all.Store) error) map[string]int {
 		var mu sync.Mutex
 		got := map[string]int{}
 		var wg sync.WaitGroup
@@ -53,7 +55,7 @@ func ConcurrentAttempts(t *testing.T, nodes ...*store.Store) {
 		from := coffer.WithClient(bg, coffer.Client{IP: "203.0.113.9"})
 		// One by one, an account and address get five free failures and a
 		// sixth that starts the delay: the same must hold at once.
-		got := burst(100, func(_ int, node *store.Store) error {
+		got := burst(100, func(_ int, node *all.Store) error {
 			_, err := node.Login(from, u.Email, wrong)
 			return err
 		})
@@ -71,7 +73,7 @@ func ConcurrentAttempts(t *testing.T, nodes ...*store.Store) {
 		// pool of unknown clients lets exactly MaxFailedLogins passwords be
 		// checked; the others are refused unchecked (the same answer).
 		_, u := MustUser(t, s)
-		got := burst(120, func(i int, node *store.Store) error {
+		got := burst(120, func(i int, node *all.Store) error {
 			ctx := coffer.WithClient(bg, coffer.Client{IP: fmt.Sprintf("198.51.%d.%d", 100+i/200, i%200+1)})
 			_, err := node.Login(ctx, u.Email, wrong)
 			return err
@@ -87,8 +89,8 @@ func ConcurrentAttempts(t *testing.T, nodes ...*store.Store) {
 		for _, e := range events {
 			kinds[e.Kind]++
 		}
-		if kinds[coffer.EventLoginFailed] != store.MaxFailedLogins || kinds[coffer.EventLoginLocked] != 120-store.MaxFailedLogins {
-			t.Errorf("events %v: want %d checked failures and %d refused unchecked", kinds, store.MaxFailedLogins, 120-store.MaxFailedLogins)
+		if kinds[coffer.EventLoginFailed] != identity.MaxFailedLogins || kinds[coffer.EventLoginLocked] != 120-identity.MaxFailedLogins {
+			t.Errorf("events %v: want %d checked failures and %d refused unchecked", kinds, identity.MaxFailedLogins, 120-identity.MaxFailedLogins)
 		}
 	})
 
@@ -118,7 +120,7 @@ func ConcurrentAttempts(t *testing.T, nodes ...*store.Store) {
 			}
 			challenges = append(challenges, res.Challenge.Token)
 		}
-		got := burst(20, func(i int, node *store.Store) error {
+		got := burst(20, func(i int, node *all.Store) error {
 			_, err := node.SecondFactor(bg, challenges[i], coffer.FactorTOTP, code)
 			return err
 		})

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/store/all"
+
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // endlessQuery is a query that never finishes on its own: a recursive
@@ -29,7 +30,7 @@ type listResult struct {
 	err error
 }
 
-func goList(s *store.Store, ctx context.Context, nb string) chan listResult {
+func goList(s *all.Store, ctx context.Context, nb string) chan listResult {
 	ch := make(chan listResult, 1)
 	go func() {
 		l, err := s.FindRecords(ctx, nb, "T", coffer.ListQuery{Count: true})

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cofferhq/coffer/store/all"
+	"github.com/cofferhq/coffer/store/catalog"
+
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // collationNames are the texts the collation tests sort: mixed case,
@@ -35,7 +37,7 @@ func expectOrder(rows []collRow, binary, desc bool) []string {
 		if binary {
 			return []byte(v.(string))
 		}
-		return store.SortKey(v.(string))
+		return catalog.SortKey(v.(string))
 	}
 	sorted := slices.Clone(rows)
 	slices.SortFunc(sorted, func(a, b collRow) int {
@@ -71,7 +73,7 @@ func recordIDs(recs []*coffer.Record) []string {
 
 // wantOrder lists the table sorted by sort with several page sizes
 // (crossing page boundaries anywhere) and compares with want.
-func wantOrder(t *testing.T, ctx context.Context, s *store.Store, nb, tbl, sort string, want []string, label func(string) string) {
+func wantOrder(t *testing.T, ctx context.Context, s *all.Store, nb, tbl, sort string, want []string, label func(string) string) {
 	t.Helper()
 	for _, limit := range []int{1, 2, 3, 7, 100} {
 		got := recordIDs(MustListAll(t, ctx, s, nb, tbl, coffer.ListQuery{Sort: sort, Limit: limit}))
@@ -342,8 +344,8 @@ func testSortKeyMigration(t *testing.T, open Opener) {
 		}
 		return f
 	}
-	if f := format(name); f != store.SortKeyFormat {
-		t.Fatalf("sort_key of a new text column = %q, want %q", f, store.SortKeyFormat)
+	if f := format(name); f != catalog.SortKeyFormat {
+		t.Fatalf("sort_key of a new text column = %q, want %q", f, catalog.SortKeyFormat)
 	}
 
 	// Name as before keys: no key column, the index on the value. Notes
@@ -358,7 +360,7 @@ func testSortKeyMigration(t *testing.T, open Opener) {
 
 	// A store opened anew on the same backend brings the notebook forward,
 	// even when the first to open it is a read-only API key.
-	s2 := store.New(b)
+	s2 := all.New(b)
 	ro := *coffer.CallerFrom(ctx)
 	ro.ReadOnly = true
 	wantOrder(t, coffer.WithCaller(context.Background(), &ro), s2, nb.ID, tbl.ID, "Name", want, lbl)
@@ -366,11 +368,11 @@ func testSortKeyMigration(t *testing.T, open Opener) {
 	if got := MustListAll(t, ctx, s2, nb.ID, tbl.ID, coffer.ListQuery{Filter: `Notes = "apple" || Name = "Zoë"`}); len(got) != 3 {
 		t.Errorf("equality filters after the upgrade: %d records, want 3", len(got))
 	}
-	if f := format(name); f != store.SortKeyFormat {
-		t.Errorf("sort_key after the upgrade = %q, want %q", f, store.SortKeyFormat)
+	if f := format(name); f != catalog.SortKeyFormat {
+		t.Errorf("sort_key after the upgrade = %q, want %q", f, catalog.SortKeyFormat)
 	}
-	if f := format(notes); f != store.SortKeyFormat {
-		t.Errorf("sort_key after the upgrade = %q, want %q", f, store.SortKeyFormat)
+	if f := format(notes); f != catalog.SortKeyFormat {
+		t.Errorf("sort_key after the upgrade = %q, want %q", f, catalog.SortKeyFormat)
 	}
 	// New writes keep keys.
 	r := MustRecord(t, ctx, s2, nb.ID, tbl.ID, map[string]any{"Name": "Ábc"})

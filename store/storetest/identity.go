@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/identity"
+
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // testIdentity checks login throttling, its audit events and API keys on
@@ -132,7 +133,7 @@ func testIdentity(t *testing.T, open Opener) {
 		}
 		_, err = s.Authenticate(context.Background(), k.Key)
 		wantCode(t, err, coffer.EUNAUTHORIZED)
-		if _, err := s.Authenticate(context.Background(), store.APIKeyPrefix+"garbage"); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
+		if _, err := s.Authenticate(context.Background(), identity.APIKeyPrefix+"garbage"); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
 			t.Errorf("a made-up key: %v", err)
 		}
 	})

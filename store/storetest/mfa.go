@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/store/all"
+
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // stepClock is a clock that tests move forward, in TOTP steps. It follows
@@ -56,7 +57,7 @@ func TOTPCode(tb testing.TB, secret string, now time.Time, d int) string {
 
 // MustSession logs a user in with the test password (no second factor)
 // and returns a context carrying the session's caller.
-func MustSession(tb testing.TB, s *store.Store, email string) context.Context {
+func MustSession(tb testing.TB, s *all.Store, email string) context.Context {
 	tb.Helper()
 	ctx := context.Background()
 	res, err := s.Login(ctx, email, TestPassword)

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/identity"
+
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // orgCode fails unless err has the code.
@@ -223,5 +224,5 @@ func testOrgs(t *testing.T, open Opener) {
 			t.Errorf("after the change: restriction %q, %v", c.Restriction, err)
 		}
 	})
-	_ = store.MaxFailedLogins
+	_ = identity.MaxFailedLogins
 }

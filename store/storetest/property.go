@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/store/catalog"
+
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
-	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/value"
 )
 
@@ -572,7 +573,7 @@ func (p *propTest) sort() sortSpec {
 // bytewise (nil stays nil).
 func collationKey(v any) any {
 	if s, ok := v.(string); ok {
-		return string(store.SortKey(s))
+		return string(catalog.SortKey(s))
 	}
 	return v
 }

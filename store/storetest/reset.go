@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/identity"
+
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // testPasswordReset covers reset links and operator resets: tickets only
@@ -45,8 +46,8 @@ func testPasswordReset(t *testing.T, open Opener) {
 	if err != nil || tk == nil {
 		t.Fatalf("RequestPasswordReset(known) = %v, %v", tk, err)
 	}
-	if !strings.HasPrefix(tk.Token, store.ResetTokenPrefix) || len(tk.Token) != len(store.ResetTokenPrefix)+43 {
-		t.Errorf("token %q: want %s and 256 bits in base64url", tk.Token, store.ResetTokenPrefix)
+	if !strings.HasPrefix(tk.Token, identity.ResetTokenPrefix) || len(tk.Token) != len(identity.ResetTokenPrefix)+43 {
+		t.Errorf("token %q: want %s and 256 bits in base64url", tk.Token, identity.ResetTokenPrefix)
 	}
 	if tk.UserID != u.ID || tk.Email != u.Email {
 		t.Errorf("ticket for %s <%s>, want %s <%s>", tk.UserID, tk.Email, u.ID, u.Email)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/store/all"
+
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/cofferhq/coffer"
@@ -26,7 +28,7 @@ import (
 // 127.0.0.1; the API tests check every rule against a real one.
 func SSO(t *testing.T, b store.Backend) {
 	ctx := context.Background()
-	s := store.New(b)
+	s := all.New(b)
 	inst := b.Instance()
 	op := startMiniOP(t)
 

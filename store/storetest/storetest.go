@@ -22,17 +22,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/store/all"
+
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // Opener opens a fresh, empty store for one test. It registers its own
 // cleanup with t.
-type Opener = func(t *testing.T) *store.Store
+type Opener = func(t *testing.T) *all.Store
 
 // Run runs the whole behaviour suite against the stores that open returns.
 // Groups run in parallel; each opens its own store.
-func Run(t *testing.T, open func(t *testing.T) *store.Store) {
+func Run(t *testing.T, open func(t *testing.T) *all.Store) {
 	groups := []struct {
 		name string
 		fn   func(t *testing.T, open Opener)
@@ -289,13 +290,13 @@ func linkTo(table string, multiple bool) func(*coffer.ColumnOptions) {
 // setup is a store with one user and one notebook, the starting point of
 // most tests.
 type setup struct {
-	s   *store.Store
+	s   *all.Store
 	ctx context.Context
 	u   *coffer.User
 	nb  string
 }
 
-func newSetup(t *testing.T, s *store.Store, name string) *setup {
+func newSetup(t *testing.T, s *all.Store, name string) *setup {
 	t.Helper()
 	ctx, u := MustUser(t, s)
 	nb := MustNotebook(t, ctx, s, name)

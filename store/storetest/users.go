@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/identity"
+
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 )
 
 // testUsers covers accounts and sessions. Password hashing is deliberately
@@ -95,8 +96,8 @@ func testUsers(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatalf("Login with the e-mail in another case: %v", err)
 		}
-		if !strings.HasPrefix(sess.Key, store.SessionKeyPrefix) {
-			t.Errorf("session key %q lacks the prefix %q", sess.Key, store.SessionKeyPrefix)
+		if !strings.HasPrefix(sess.Key, identity.SessionKeyPrefix) {
+			t.Errorf("session key %q lacks the prefix %q", sess.Key, identity.SessionKeyPrefix)
 		}
 		if sess.User == nil || sess.User.ID != u.ID || sess.User.Email != u.Email {
 			t.Errorf("session user = %+v, want %+v", sess.User, u)
