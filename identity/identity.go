@@ -460,7 +460,7 @@ func (s *Service) requireOrgAdmin(ctx context.Context, q catalog.Querier, orgID 
 	return c, nil
 }
 
-// idSvc is the identity service.
+// Service is the identity service.
 type Service struct {
 	*catalog.Catalog
 	// Notify, when set, delivers notices to people about their accounts
@@ -476,7 +476,7 @@ type Service struct {
 	Sessions *store.TTLCache[string, SessionEntry] // by key hash
 }
 
-// dropSessions forgets the cached sessions.
+// DropSessions forgets the cached sessions.
 func (s *Service) DropSessions() {
 	s.Sessions.Drop(func(string, SessionEntry) bool { return true })
 }

@@ -268,7 +268,7 @@ func (s *Service) MFAStatus(ctx context.Context) (*coffer.MFAStatus, error) {
 
 // enrolled finishes the enrolment of a factor: the audit event, recovery
 // codes when it is the account's first factor, and the end of the
-// caller's enrol_2fa restriction.
+// Caller's enrol_2fa restriction.
 func (s *Service) enrolled(ctx context.Context, tx catalog.Querier, c *coffer.Caller, factor string, first bool) ([]string, error) {
 	var codes []string
 	if first {

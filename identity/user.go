@@ -293,7 +293,7 @@ func (s *Service) SecondFactor(ctx context.Context, challenge, method, code stri
 
 var errBadSession = coffer.Errorf(coffer.EUNAUTHORIZED, "the session key is not valid or has expired")
 
-// sessionEntry is a cached session or API key: the caller, when it expires
+// SessionEntry is a cached session or API key: the caller, when it expires
 // and, for sessions, when it was last seen and its idle timeout.
 type SessionEntry struct {
 	c        coffer.Caller

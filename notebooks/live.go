@@ -162,7 +162,7 @@ func (s *Service) Noticeable(ctx context.Context, notebook, table string, e live
 	return n > 0, nil
 }
 
-// nbSvc is the notebooks service.
+// Service is the notebooks service.
 type Service struct {
 	*catalog.Catalog
 	budget readBudget // lists' time budget and per-caller read slots

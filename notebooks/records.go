@@ -415,7 +415,7 @@ func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, r
 // fails in a way a concurrent schema change can cause (a column or table
 // that no longer exists), it runs the read again inside a read transaction
 // with the schema loaded from that transaction's own snapshot, where the
-// schema and the data always agree.
+// Schema and the data always agree.
 func (s *Service) readFresh(ctx context.Context, nc *catalog.Conn, read func(sc *catalog.Schema, q catalog.Querier) error) error {
 	err := read(nc.Schema, nc.DB.R)
 	if err == nil || coffer.ErrorCode(err) != coffer.EINTERNAL {

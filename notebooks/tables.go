@@ -19,7 +19,7 @@ import (
 const MaxColumns = 500
 
 // schemaChange runs fn in a write transaction on a notebook with its latest
-// schema, then drops the cached schema so the next request sees the change.
+// Schema, then drops the cached schema so the next request sees the change.
 // table names the existing table the change is about ("" to create one):
 // a table the caller cannot see answers ENOTFOUND like a missing one.
 func (s *Service) schemaChange(ctx context.Context, notebook, table, op string, fn func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error) error {

@@ -390,7 +390,7 @@ func (s *Service) UpdateGrant(ctx context.Context, notebook, id string, upd coff
 		}
 		for k, r := range cur.Columns {
 			// Rights on columns deleted since are dropped, unless the
-			// table changes (then new column rights are needed anyway).
+			// Table changes (then new column rights are needed anyway).
 			if k == "*" || upd.Table.Set || (tm != nil && tm.Column(k) != nil) {
 				d.columns[k] = string(r)
 			}

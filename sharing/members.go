@@ -378,7 +378,7 @@ func (s *Service) DeleteMember(ctx context.Context, notebook, principal string) 
 	})
 }
 
-// shSvc is the sharing service.
+// Service is the sharing service.
 type Service struct {
 	*catalog.Catalog
 }

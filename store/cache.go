@@ -18,7 +18,7 @@ const cacheTTL = time.Second
 // cacheMax bounds the entries of one cache; a full cache starts afresh.
 const cacheMax = 10000
 
-// ttlCache is a small in-process cache for rows read on every request
+// TTLCache is a small in-process cache for rows read on every request
 // (sessions, the notebook registry).
 type TTLCache[K comparable, V any] struct {
 	mu sync.RWMutex
@@ -54,7 +54,7 @@ func (c *TTLCache[K, V]) Put(k K, v V, now time.Time) {
 	c.mu.Unlock()
 }
 
-// drop removes the entries for which match is true.
+// Drop removes the entries for which match is true.
 func (c *TTLCache[K, V]) Drop(match func(K, V) bool) {
 	c.mu.Lock()
 	for k, e := range c.m {
@@ -65,7 +65,7 @@ func (c *TTLCache[K, V]) Drop(match func(K, V) bool) {
 	c.mu.Unlock()
 }
 
-// queryRow runs a query that returns one row on db's readers, through a
+// QueryRow runs a query that returns one row on db's readers, through a
 // prepared statement unless db.NoPrepare is set.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
 	if db.NoPrepare {

@@ -39,7 +39,7 @@ type writeJob struct {
 	lead chan struct{} // closed when this job must lead the next group
 }
 
-// write runs fn in a transaction on db's writer and returns once it is
+// Write runs fn in a transaction on db's writer and returns once it is
 // committed. With db.GroupCommit, concurrent writes share commits.
 func (s *Core) Write(ctx context.Context, db *DB, op string, fn func(tx *WriteTx) error) error {
 	if err := Writable(ctx, db != s.Inst); err != nil {
@@ -147,7 +147,7 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 	}
 }
 
-// wtx is a write transaction. On a database with group commit (a single
+// WriteTx is a write transaction. On a database with group commit (a single
 // writer connection) its statements are prepared once and reused by every
 // later transaction: SQLite then parses each query once instead of at
 // every write.
@@ -249,7 +249,7 @@ func runJob(j *writeJob, tx *WriteTx) (err error) {
 	return j.fn(tx)
 }
 
-// writable refuses changes to notebook data (and notebooks themselves) by
+// Writable refuses changes to notebook data (and notebooks themselves) by
 // a read-only API key. Instance writes that come with any request (the
 // last use of a key, for one) stay allowed.
 func Writable(ctx context.Context, notebookData bool) error {

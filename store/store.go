@@ -1,7 +1,16 @@
-// Package store implements Coffer's services on database/sql, once for every
-// backend. A Backend supplies the databases (one for the instance, one per
-// notebook) and a Dialect the few SQL differences; everything else (SQL,
-// validation, transactions) is written here.
+// Package store is Coffer's storage core, written once for every backend
+// on database/sql. A Backend supplies the databases (one for the instance,
+// one per notebook) and a Dialect the few SQL differences; the two dialects
+// live in store/sqlite and store/postgres. The core holds what every
+// service needs and nothing domain-specific: the database handles, group
+// commit and transactions (Core.Write, Core.Tx, Core.ReadTx), error
+// wrapping (Core.Wrap), placeholders (Core.Rebind), the statement and TTL
+// caches, the injectable clock (Core.Now) and the notifier of a shared
+// backend.
+//
+// The services are built on it: identity, notebooks and sharing at the
+// repository's root, on the shared catalogue of store/catalog; store/all
+// wires them into one value.
 //
 // Each service method runs in one transaction. Values are always bound
 // parameters; identifiers in SQL are only ids that Coffer generated.
@@ -141,7 +150,7 @@ type Core struct {
 // Ping checks that storage answers.
 func (s *Core) Ping(ctx context.Context) error { return s.Storage.Ping(ctx) }
 
-// now returns the current time in microseconds, the unit of every stored timestamp.
+// NowMicros returns the current time in microseconds, the unit of every stored timestamp.
 func (s *Core) NowMicros() int64 { return s.Now().UnixMicro() }
 
 func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
@@ -162,7 +171,7 @@ func (s *Core) Tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx
 	return nil
 }
 
-// wrap turns driver errors into coffer errors: known ones get their code,
+// Wrap turns driver errors into coffer errors: known ones get their code,
 // the rest become EINTERNAL with the cause kept for logs.
 func (s *Core) Wrap(op string, err error) error {
 	if err == nil {
@@ -185,10 +194,10 @@ func (s *Core) Wrap(op string, err error) error {
 	return coffer.Internal(op, err)
 }
 
-// q rebinds a query for the dialect.
+// Rebind rebinds a query for the dialect.
 func (s *Core) Rebind(query string) string { return s.Dialect.Rebind(query) }
 
-// caller returns the caller of ctx or EUNAUTHORIZED.
+// Caller returns the caller of ctx or EUNAUTHORIZED.
 func Caller(ctx context.Context) (*coffer.Caller, error) {
 	c := coffer.CallerFrom(ctx)
 	if c == nil || c.UserID == "" {
@@ -197,7 +206,7 @@ func Caller(ctx context.Context) (*coffer.Caller, error) {
 	return c, nil
 }
 
-// readTx runs fn in a read-only transaction.
+// ReadTx runs fn in a read-only transaction.
 func (s *Core) ReadTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

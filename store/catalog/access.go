@@ -12,7 +12,7 @@ import (
 	"github.com/cofferhq/coffer/filter"
 )
 
-// nbAccess is what a caller may do in one notebook: their role and the
+// Rights is what a caller may do in one notebook: their role and the
 // grants that apply to them. It is computed once per request (and cached
 // briefly where one process owns the database).
 type Rights struct {
@@ -23,7 +23,7 @@ type Rights struct {
 	ver    AccessVersions // the database's versions it was computed at
 }
 
-// accessVersions are the notebook's access_version and the instance's
+// AccessVersions are the notebook's access_version and the instance's
 // access epoch, as read with the registry row; known is false where they
 // were not read.
 type AccessVersions struct {
@@ -31,7 +31,7 @@ type AccessVersions struct {
 	known          bool
 }
 
-// withAccessEpoch wraps the transaction of a change of group memberships:
+// WithAccessEpoch wraps the transaction of a change of group memberships:
 // it moves the access epoch on in the same transaction, so that every
 // node sharing the database recomputes rights at its next request.
 func (s *Catalog) WithAccessEpoch(fn func(tx *store.WriteTx) error) func(tx *store.WriteTx) error {
@@ -45,19 +45,19 @@ func (s *Catalog) WithAccessEpoch(fn func(tx *store.WriteTx) error) func(tx *sto
 	}
 }
 
-// role returns the caller's notebook role, "" for none.
+// Role returns the caller's notebook role, "" for none.
 func (a *Rights) Role() string { return a.Subj.Role }
 
 // visible reports whether the notebook exists for the caller at all.
 func (a *Rights) visible() bool { return a.Subj.Role != "" || len(a.Grants) > 0 }
 
-// atLeast reports whether the caller's role is r or stronger.
+// AtLeast reports whether the caller's role is r or stronger.
 func (a *Rights) AtLeast(r string) bool { return access.MaxRole(a.Subj.Role, r) == a.Subj.Role }
 
 // accessKey is the key of the access cache.
 func accessKey(userID, nbID string) string { return userID + "|" + nbID }
 
-// notebookAccess resolves what the caller may do in nb: the owner named in
+// NotebookAccess resolves what the caller may do in nb: the owner named in
 // the registry, the strongest role of the caller's own membership and
 // their groups', and the grants for them, their groups or every member.
 func (s *Catalog) NotebookAccess(ctx context.Context, q Querier, c *coffer.Caller, nb *coffer.Notebook, ver AccessVersions) (*Rights, error) {
@@ -137,7 +137,7 @@ func (s *Catalog) NotebookAccess(ctx context.Context, q Querier, c *coffer.Calle
 	return a, nil
 }
 
-// forgetAccess drops the cached access of every caller to a notebook
+// ForgetAccess drops the cached access of every caller to a notebook
 // (after a change of its members, grants or views), or to every notebook
 // when nbID is "" (after a change of groups). It also moves the access
 // generation on, so an answer being computed while the change commits is
@@ -147,13 +147,13 @@ func (s *Catalog) ForgetAccess(nbID string) {
 	s.Access.Drop(func(k string, _ *Rights) bool { return nbID == "" || strings.HasSuffix(k, "|"+nbID) })
 }
 
-// storedGrant is a grant row with its metadata.
+// StoredGrant is a grant row with its metadata.
 type StoredGrant struct {
 	access.Grant
 	CreatedAt, UpdatedAt int64
 }
 
-// loadGrants reads every grant of a notebook, oldest first.
+// LoadGrants reads every grant of a notebook, oldest first.
 func (s *Catalog) LoadGrants(ctx context.Context, q Querier, nbID string) ([]StoredGrant, error) {
 	rows, err := q.QueryContext(ctx, s.Rebind("SELECT id, principal_type, principal_id, table_id, view_id, rows_filter, column_rights, capabilities, created_at, updated_at FROM "+
 		s.Inst.Prefix+"grants WHERE notebook_id = ? ORDER BY created_at, id"), nbID)
@@ -179,7 +179,7 @@ func (s *Catalog) LoadGrants(ctx context.Context, q Querier, nbID string) ([]Sto
 	return out, rows.Err()
 }
 
-// exprFields lists the field names (or ids) a filter expression names; none
+// ExprFields lists the field names (or ids) a filter expression names; none
 // when it does not parse.
 func ExprFields(src string) []string {
 	e, err := filter.Parse(src)
@@ -189,7 +189,7 @@ func ExprFields(src string) []string {
 	return ExprNames(e)
 }
 
-// exprNames lists the field names (or ids) an expression names.
+// ExprNames lists the field names (or ids) an expression names.
 func ExprNames(e filter.Expr) []string {
 	var out []string
 	operand := func(o filter.Operand) {
@@ -245,7 +245,7 @@ type accessRefs struct {
 	Views map[string]bool
 }
 
-// accessRefsOf collects the access references of tm from every grant of
+// AccessRefsOf collects the access references of tm from every grant of
 // the notebook (not only the caller's: nobody may change what defines
 // another's access either). q reads the notebook's views.
 func (s *Catalog) AccessRefsOf(ctx context.Context, q Querier, prefix, nbID string, tm *TableMeta) (*accessRefs, error) {

@@ -6,7 +6,7 @@ import (
 	"github.com/cofferhq/coffer"
 )
 
-// event appends an authentication event. A later issue hash-chains these
+// Event appends an authentication event. A later issue hash-chains these
 // rows; until then they are the audit trail of logins and account changes.
 func (s *Catalog) Event(ctx context.Context, tx Querier, kind, userID, email, detail string) error {
 	var uid any
@@ -18,7 +18,7 @@ func (s *Catalog) Event(ctx context.Context, tx Querier, kind, userID, email, de
 	return err
 }
 
-// clientIP returns the request's address, or "-" outside HTTP (CLI, tests).
+// ClientIP returns the request's address, or "-" outside HTTP (CLI, tests).
 func ClientIP(ctx context.Context) string {
 	if ip := coffer.ClientFrom(ctx).IP; ip != "" {
 		return ip

@@ -152,7 +152,7 @@ func Keyed(c *coffer.Column) bool {
 	return value.Collatable(c.Type) && c.Options.Collation != coffer.CollationBinary
 }
 
-// keyFormat is what _columns.sort_key holds for a column kept up to date
+// KeyFormat is what _columns.sort_key holds for a column kept up to date
 // by this code.
 func KeyFormat(c *coffer.Column) string {
 	if Keyed(c) {
@@ -161,7 +161,7 @@ func KeyFormat(c *coffer.Column) string {
 	return ""
 }
 
-// keyOf returns the sort key of a storage value (nil for NULL).
+// KeyOf returns the sort key of a storage value (nil for NULL).
 func KeyOf(v any) any {
 	switch s := v.(type) {
 	case string:
@@ -176,7 +176,7 @@ func SQLKey(colID string) string {
 	return `"k_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
 }
 
-// keyColumnDDL is the definition of c's key column in CREATE TABLE or ADD
+// KeyColumnDDL is the definition of c's key column in CREATE TABLE or ADD
 // COLUMN ("" for a column without one).
 func KeyColumnDDL(d store.Dialect, c *coffer.Column) string {
 	if !Keyed(c) {
@@ -185,7 +185,7 @@ func KeyColumnDDL(d store.Dialect, c *coffer.Column) string {
 	return SQLKey(c.ID) + " " + d.KeyType()
 }
 
-// indexedColumn is the column the index of c is on: its key, or its value.
+// IndexedColumn is the column the index of c is on: its key, or its value.
 func IndexedColumn(c *coffer.Column) string {
 	if Keyed(c) {
 		return SQLKey(c.ID)
@@ -207,7 +207,7 @@ func (cm *ColMeta) setKey(format string) {
 	}
 }
 
-// sortSQL is the SQL a list orders by for f.
+// SortSQL is the SQL a list orders by for f.
 func SortSQL(f *filter.Field) string {
 	if f.Sort != "" {
 		return f.Sort
@@ -215,7 +215,7 @@ func SortSQL(f *filter.Field) string {
 	return f.SQL
 }
 
-// cursorSig marks the signatures of sorts by key, so that a cursor made
+// CursorSig marks the signatures of sorts by key, so that a cursor made
 // by a sort on values (before keys, or for a binary column) is refused as
 // invalid rather than misread.
 func CursorSig(f *filter.Field) string {
@@ -225,7 +225,7 @@ func CursorSig(f *filter.Field) string {
 	return ""
 }
 
-// cursorOut turns a scanned sort value of f into its cursor form: keys
+// CursorOut turns a scanned sort value of f into its cursor form: keys
 // as base64 text.
 func CursorOut(f *filter.Field, v any) any {
 	if f.Sort != "" {
@@ -237,7 +237,7 @@ func CursorOut(f *filter.Field, v any) any {
 	return cursorJSON(v)
 }
 
-// cursorIn converts a JSON-decoded cursor value of f back to what its
+// CursorIn converts a JSON-decoded cursor value of f back to what its
 // sort expression yields.
 func CursorIn(f *filter.Field, v any) (any, bool) {
 	if f.Sort == "" {

@@ -14,7 +14,7 @@ import (
 	"github.com/cofferhq/coffer"
 )
 
-// checkName validates the name of a notebook, table, column or view.
+// CheckName validates the name of a notebook, table, column or view.
 func CheckName(field, name string) (string, *coffer.FieldError) {
 	n, msg := coffer.CheckName(name, 200)
 	if msg != "" {
@@ -23,7 +23,7 @@ func CheckName(field, name string) (string, *coffer.FieldError) {
 	return n, nil
 }
 
-// nameKey is the form under which names are unique: case-insensitive.
+// NameKey is the form under which names are unique: case-insensitive.
 func NameKey(name string) string { return strings.ToLower(name) }
 
 func ScanNotebook(row interface{ Scan(...any) error }) (*coffer.Notebook, error) {
@@ -40,13 +40,13 @@ const NotebookCols = "id, name, owner_id, created_at, updated_at"
 
 var ErrNotebookNotFound = coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
 
-// findNotebook returns a notebook the caller can see, or ENOTFOUND.
+// LookupNotebook returns a notebook the caller can see, or ENOTFOUND.
 func (s *Catalog) LookupNotebook(ctx context.Context, q Querier, id string) (*coffer.Notebook, error) {
 	nb, _, err := s.FindNotebookAccess(ctx, q, id)
 	return nb, err
 }
 
-// findNotebookAccess returns a notebook the caller can see and what they
+// FindNotebookAccess returns a notebook the caller can see and what they
 // may do in it, or ENOTFOUND.
 func (s *Catalog) FindNotebookAccess(ctx context.Context, q Querier, id string) (*coffer.Notebook, *Rights, error) {
 	c, err := store.Caller(ctx)
@@ -89,7 +89,7 @@ func (s *Catalog) visible(ctx context.Context, q Querier, c *coffer.Caller, nb *
 	return a, nil
 }
 
-// nbConn is an open notebook for one service call.
+// Conn is an open notebook for one service call.
 type Conn struct {
 	Nb      *coffer.Notebook
 	Acc     *Rights // what the caller may do in it
@@ -137,7 +137,7 @@ func (s *Catalog) ForgetNotebook(id string) {
 	s.Notebooks.Drop(func(k string, _ *coffer.Notebook) bool { return k == id })
 }
 
-// openNotebook checks that the caller can see the notebook, opens its
+// OpenNotebook checks that the caller can see the notebook, opens its
 // database and loads its schema (cached until the next schema change; on
 // a shared database, checked against the catalogue's version first).
 func (s *Catalog) OpenNotebook(ctx context.Context, id string) (*Conn, error) {
@@ -211,7 +211,7 @@ func (s *Catalog) openSharedNotebook(ctx context.Context, id string) (*Conn, err
 	return &Conn{Nb: &nb, Acc: acc, DB: db, Schema: sc, Release: release}, nil
 }
 
-// findView finds a view of table tm by id or name. Columns that were
+// LookupView finds a view of table tm by id or name. Columns that were
 // deleted since the view was saved are left out.
 func (s *Catalog) LookupView(ctx context.Context, q Querier, prefix string, tm *TableMeta, idOrName string) (*coffer.View, error) {
 	v, err := s.FindViewRaw(ctx, q, prefix, tm, idOrName)
@@ -228,7 +228,7 @@ func (s *Catalog) LookupView(ctx context.Context, q Querier, prefix string, tm *
 	return v, nil
 }
 
-// findViewRaw is findView keeping the stored column list as it is. The
+// FindViewRaw is findView keeping the stored column list as it is. The
 // access engine scopes grants with it: a view whose columns were all
 // deleted since still limits its grants to those (now no) columns,
 // where an empty list would mean every column.

@@ -13,7 +13,7 @@ import (
 	"github.com/cofferhq/coffer/filter"
 )
 
-// tablePlan is what the caller may do on one table, compiled for the
+// TablePlan is what the caller may do on one table, compiled for the
 // queries of one request: the access engine's decision and SQL plan, the
 // FROM source that adds the conditions' columns, and the filter schema
 // that shows the caller's view of each column.
@@ -34,7 +34,7 @@ type TablePlan struct {
 	partialLinks map[string]bool
 }
 
-// full reports whether the caller sees and may change everything.
+// Full reports whether the caller sees and may change everything.
 func (tp *TablePlan) Full() bool { return tp.Dec.Full }
 
 // planCache holds the compiled plans of one nbAccess, by table.
@@ -45,13 +45,13 @@ type planCache struct {
 
 var errTableNotFound = coffer.Errorf(coffer.ENOTFOUND, "table not found")
 
-// plan compiles (or returns the compiled) plan of the caller on tm. A table
+// Plan compiles (or returns the compiled) plan of the caller on tm. A table
 // the caller may see no row of answers ENOTFOUND, like a missing one.
 func (s *Catalog) Plan(ctx context.Context, nc *Conn, q Querier, tm *TableMeta) (*TablePlan, error) {
 	return s.PlanWith(ctx, nc.Acc, nc.DB.Prefix, q, tm)
 }
 
-// planWith is plan for the access a to a notebook whose tables are
+// PlanWith is plan for the access a to a notebook whose tables are
 // qualified by prefix.
 func (s *Catalog) PlanWith(ctx context.Context, a *Rights, prefix string, q Querier, tm *TableMeta) (*TablePlan, error) {
 	if a == nil {
@@ -160,10 +160,10 @@ func (s *Catalog) compilePlan(ctx context.Context, prefix string, q Querier, a *
 	return tp, nil
 }
 
-// row is the row predicate (no arguments of its own).
+// Row is the row predicate (no arguments of its own).
 func (tp *TablePlan) Row() string { return tp.P.Row }
 
-// schema returns the filter schema of the caller's view of the table:
+// Schema returns the filter schema of the caller's view of the table:
 // masked cells are NULL, and columns hidden in every row do not exist.
 func (tp *TablePlan) Schema() *planSchema { return &planSchema{tp: tp} }
 
@@ -196,7 +196,7 @@ func (ps *planSchema) Field(name string) (*filter.Field, bool) {
 	return f, ok
 }
 
-// check refuses a query that named link columns whose linked table the
+// Check refuses a query that named link columns whose linked table the
 // caller sees in part: filtering on them would reveal hidden links.
 func (ps *planSchema) Check(what string) error {
 	if len(ps.partial) > 0 {
@@ -205,7 +205,7 @@ func (ps *planSchema) Check(what string) error {
 	return nil
 }
 
-// visible returns the column of tm named (by name or id) idOrName if the
+// Visible returns the column of tm named (by name or id) idOrName if the
 // caller may read it in some row, nil otherwise: a column hidden from
 // them in every row is, to them, a column that does not exist.
 func (tp *TablePlan) Visible(idOrName string) *ColMeta {
@@ -219,7 +219,7 @@ func (tp *TablePlan) Visible(idOrName string) *ColMeta {
 	return cm
 }
 
-// selectPlanned is the SELECT list of a record as the caller sees it: every
+// SelectPlanned is the SELECT list of a record as the caller sees it: every
 // column they may read somewhere, masked, automatic types included (they
 // too may be hidden).
 func (s *Catalog) SelectPlanned(tp *TablePlan, cols []*ColMeta) string {
@@ -238,7 +238,7 @@ func (s *Catalog) SelectPlanned(tp *TablePlan, cols []*ColMeta) string {
 	return b.String()
 }
 
-// scanPlanned reads a row of selectPlanned.
+// ScanPlanned reads a row of selectPlanned.
 func ScanPlanned(tp *TablePlan, row interface{ Scan(...any) error }, cols []*ColMeta, order []string, extra ...any) (*coffer.Record, error) {
 	if tp.Full() {
 		return ScanRecord(row, cols, order, extra...)
@@ -246,7 +246,7 @@ func ScanPlanned(tp *TablePlan, row interface{ Scan(...any) error }, cols []*Col
 	return scanRecordAuto(row, cols, order, extra...)
 }
 
-// findPlanned reads one record as the caller sees it; a record outside
+// FindPlanned reads one record as the caller sees it; a record outside
 // their rows answers ENOTFOUND, exactly like a missing one.
 func (s *Catalog) FindPlanned(ctx context.Context, nc *Conn, q Querier, tp *TablePlan, id string) (*coffer.Record, error) {
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
@@ -274,7 +274,7 @@ func (s *Catalog) FindPlanned(ctx context.Context, nc *Conn, q Querier, tp *Tabl
 	return r, s.FilterLinks(ctx, q, tp, []*coffer.Record{r})
 }
 
-// condsOn evaluates every condition of the plan on one stored record: found
+// CondsOn evaluates every condition of the plan on one stored record: found
 // is false when the record does not exist.
 func (s *Catalog) CondsOn(ctx context.Context, q Querier, tp *TablePlan, id string) (found bool, vals []bool, err error) {
 	n := len(tp.Dec.Conds)
@@ -308,7 +308,7 @@ func (s *Catalog) CondsOn(ctx context.Context, q Querier, tp *TablePlan, id stri
 	return true, vals, nil
 }
 
-// anyOf reports whether one of the conditions idx holds in vals.
+// AnyOf reports whether one of the conditions idx holds in vals.
 func AnyOf(vals []bool, idx []int) bool {
 	for _, i := range idx {
 		if vals[i] {
@@ -318,7 +318,7 @@ func AnyOf(vals []bool, idx []int) bool {
 	return false
 }
 
-// keep returns the conditions of idx that hold in vals.
+// Keep returns the conditions of idx that hold in vals.
 func Keep(vals []bool, idx []int) []int {
 	var out []int
 	for _, i := range idx {
@@ -329,7 +329,7 @@ func Keep(vals []bool, idx []int) []int {
 	return out
 }
 
-// writeColumns returns the ids of the columns a write sets.
+// WriteColumns returns the ids of the columns a write sets.
 func WriteColumns(as []Assignment) []string {
 	out := make([]string, len(as))
 	for i, a := range as {
@@ -338,7 +338,7 @@ func WriteColumns(as []Assignment) []string {
 	return out
 }
 
-// allConds is every condition of the plan: a row is visible when one holds.
+// AllConds is every condition of the plan: a row is visible when one holds.
 func AllConds(tp *TablePlan) []int {
 	out := make([]int, len(tp.Dec.Conds))
 	for i := range out {
@@ -347,7 +347,7 @@ func AllConds(tp *TablePlan) []int {
 	return out
 }
 
-// denied is the refusal of one operation of a write (field names the
+// Denied is the refusal of one operation of a write (field names the
 // operation in a batch).
 func Denied(prefix, format string, args ...any) *OpError {
 	field := strings.TrimSuffix(prefix, ".")
@@ -357,7 +357,7 @@ func Denied(prefix, format string, args ...any) *OpError {
 	return &OpError{coffer.EFORBIDDEN, []coffer.FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
 }
 
-// deniedFor names the columns of as that none of the conditions idx lets
+// DeniedFor names the columns of as that none of the conditions idx lets
 // the caller write.
 func DeniedFor(tp *TablePlan, as []Assignment, idx []int) string {
 	var names []string
@@ -379,7 +379,7 @@ func DeniedFor(tp *TablePlan, as []Assignment, idx []int) string {
 	return strings.Join(names, ", ")
 }
 
-// describeCols names the columns of a write for a message.
+// DescribeCols names the columns of a write for a message.
 func DescribeCols(as []Assignment) string {
 	if len(as) == 0 {
 		return "anything"
@@ -391,7 +391,7 @@ func DescribeCols(as []Assignment) string {
 	return "the columns " + strings.Join(names, ", ")
 }
 
-// readAs reads a record after a write: in full for a full plan, else as
+// ReadAs reads a record after a write: in full for a full plan, else as
 // the caller sees it.
 func (s *Catalog) ReadAs(ctx context.Context, q Querier, tm *TableMeta, tp *TablePlan, id string) (*coffer.Record, error) {
 	if tp.Full() {
@@ -400,7 +400,7 @@ func (s *Catalog) ReadAs(ctx context.Context, q Querier, tm *TableMeta, tp *Tabl
 	return s.FindPlanned(ctx, nil, q, tp, id)
 }
 
-// wrapNotFound wraps err for op, keeping ENOTFOUND as it is.
+// WrapNotFound wraps err for op, keeping ENOTFOUND as it is.
 func (s *Catalog) WrapNotFound(op string, err error) error {
 	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
 		return err
@@ -408,7 +408,7 @@ func (s *Catalog) WrapNotFound(op string, err error) error {
 	return s.Wrap(op, err)
 }
 
-// visibleIDs returns which of ids are records of tm the caller may see.
+// VisibleIDs returns which of ids are records of tm the caller may see.
 func (s *Catalog) VisibleIDs(ctx context.Context, q Querier, a *Rights, prefix string, tm *TableMeta, ids []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(ids))
 	if len(ids) == 0 {
@@ -440,7 +440,7 @@ func (s *Catalog) VisibleIDs(ctx context.Context, q Querier, a *Rights, prefix s
 	return out, rows.Err()
 }
 
-// filterLinks removes, from records read through a restricted plan, the
+// FilterLinks removes, from records read through a restricted plan, the
 // links to records of other tables the caller may not see: an id of a
 // hidden record never reaches them.
 func (s *Catalog) FilterLinks(ctx context.Context, q Querier, tp *TablePlan, recs []*coffer.Record) error {

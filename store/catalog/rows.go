@@ -32,7 +32,7 @@ func (s *Catalog) selectList(cols []*ColMeta) string {
 	return b.String()
 }
 
-// scanRecord reads one row produced by selectList(cols).
+// ScanRecord reads one row produced by selectList(cols).
 func ScanRecord(row interface{ Scan(...any) error }, cols []*ColMeta, order []string, extra ...any) (*coffer.Record, error) {
 	return scanRecordAs(row, cols, order, false, extra...)
 }
@@ -84,7 +84,7 @@ func scanRecordAs(row interface{ Scan(...any) error }, cols []*ColMeta, order []
 	return &r, nil
 }
 
-// columnNames lists the names of cols in order.
+// ColumnNames lists the names of cols in order.
 func ColumnNames(cols []*ColMeta) []string {
 	names := make([]string, len(cols))
 	for i, cm := range cols {

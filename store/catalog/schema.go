@@ -15,7 +15,7 @@ import (
 	"github.com/cofferhq/coffer/value"
 )
 
-// schema is the loaded catalogue of one notebook: its tables and columns,
+// Schema is the loaded catalogue of one notebook: its tables and columns,
 // with the SQL names and filter fields derived from them. It is immutable
 // once built; a schema change builds a new one.
 type Schema struct {
@@ -25,7 +25,7 @@ type Schema struct {
 	byKey   map[string]*TableMeta // by nameKey
 }
 
-// tableMeta is one table of a schema.
+// TableMeta is one table of a schema.
 type TableMeta struct {
 	Sc     *Schema // the schema it belongs to
 	T      *coffer.Table
@@ -36,7 +36,7 @@ type TableMeta struct {
 	Fields map[string]*filter.Field // filter fields by column name and id
 }
 
-// colMeta is one column with its SQL mapping.
+// ColMeta is one column with its SQL mapping.
 type ColMeta struct {
 	C        *coffer.Column
 	Phys     string // quoted physical column ("" for links and automatic types)
@@ -46,7 +46,7 @@ type ColMeta struct {
 	field    *filter.Field
 }
 
-// table finds a table by id or name.
+// Table finds a table by id or name.
 func (sc *Schema) Table(idOrName string) (*TableMeta, error) {
 	if tm := sc.ByID[idOrName]; tm != nil {
 		return tm, nil
@@ -57,7 +57,7 @@ func (sc *Schema) Table(idOrName string) (*TableMeta, error) {
 	return nil, coffer.Errorf(coffer.ENOTFOUND, "table not found")
 }
 
-// column finds a column by id or name.
+// Column finds a column by id or name.
 func (tm *TableMeta) Column(idOrName string) *ColMeta {
 	for _, cm := range tm.Cols {
 		if cm.C.ID == idOrName {
@@ -135,7 +135,7 @@ func (s *Catalog) newColMeta(prefix string, c *coffer.Column) *ColMeta {
 	return cm
 }
 
-// systemFields are the filter fields every table has.
+// SystemFields are the filter fields every table has.
 func SystemFields() map[string]*filter.Field {
 	text := func(lit any) (any, error) {
 		s, ok := lit.(string)
@@ -155,7 +155,7 @@ func SystemFields() map[string]*filter.Field {
 	}
 }
 
-// loadSchema reads the catalogue of a notebook.
+// LoadSchema reads the catalogue of a notebook.
 func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querier) (*Schema, error) {
 	q := func(query string) string { return s.Rebind(strings.ReplaceAll(query, "{p}", prefix)) }
 	sc := &Schema{ByID: map[string]*TableMeta{}, byKey: map[string]*TableMeta{}}
@@ -296,13 +296,13 @@ func (c *schemaCache) Invalidate(nbID string) {
 	c.mu.Unlock()
 }
 
-// schemaTx loads the schema through a write transaction: schema changes
+// SchemaTx loads the schema through a write transaction: schema changes
 // must see the latest catalogue, not a cached one.
 func (s *Catalog) SchemaTx(ctx context.Context, nbID string, db *store.DB, tx *store.WriteTx) (*Schema, error) {
 	return s.LoadSchema(ctx, nbID, db.Prefix, tx)
 }
 
-// lockSchema takes the catalogue's version row for a schema change, before
+// LockSchema takes the catalogue's version row for a schema change, before
 // the change reads the catalogue. Where writes run concurrently
 // (PostgreSQL) this waits for the record writes in flight, which hold the
 // row shared (see currentSchema), and holds back new ones until the change
@@ -317,12 +317,12 @@ func (s *Catalog) LockSchema(ctx context.Context, db *store.DB, tx *store.WriteT
 	return tx.QueryRowContext(ctx, "SELECT version FROM "+db.Prefix+"_schema_version"+lock).Scan(&v)
 }
 
-// currentSchema returns cached if it is still the catalogue's version as
+// CurrentSchema returns cached if it is still the catalogue's version as
 // seen by tx, and the schema loaded through tx otherwise. Writes validate
 // against it, so a schema change that committed after the cache was filled
 // can never make a write store a value in an outdated form. Where writes
 // run concurrently it holds the version row shared until tx ends, so no
-// schema change can commit meanwhile (see lockSchema).
+// Schema change can commit meanwhile (see lockSchema).
 func (s *Catalog) CurrentSchema(ctx context.Context, nbID string, db *store.DB, tx *store.WriteTx, cached *Schema) (*Schema, error) {
 	var v int64
 	if err := tx.QueryRowContext(ctx, "SELECT version FROM "+db.Prefix+"_schema_version"+s.Dialect.LockRows(false)).Scan(&v); err != nil {
@@ -335,7 +335,7 @@ func (s *Catalog) CurrentSchema(ctx context.Context, nbID string, db *store.DB, 
 	return s.SchemaTx(ctx, nbID, db, tx)
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
+// Querier is what *sql.DB and *sql.Tx have in common.
 type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -44,13 +44,13 @@ func cursorValue(t coffer.ColumnType, v any) (any, bool) {
 	}
 }
 
-// assignment is one validated field of a write.
+// Assignment is one validated field of a write.
 type Assignment struct {
 	Cm *ColMeta
 	V  any // storage form
 }
 
-// opError is the failure of one operation of a write.
+// OpError is the failure of one operation of a write.
 type OpError struct {
 	Code   string
 	Fields []coffer.FieldError
@@ -60,7 +60,7 @@ func Placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// indexable reports whether columns of type t get an index, so filters and
+// Indexable reports whether columns of type t get an index, so filters and
 // sorts on them stay fast on large tables. Indexes are on (column, id):
 // lists order by the sort columns and then by id, so a page of a sorted
 // list walks the index and stops after the page instead of sorting.
