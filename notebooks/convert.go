@@ -117,71 +117,7 @@ func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, prefix s
 		return err
 	}
 	if old.Type == coffer.TypeLink || next.Type == coffer.TypeLink {
-		if old.Type != next.Type {
-			return coffer.Invalid("link columns cannot be converted to or from other types",
-				coffer.FieldError{Field: "type", Message: "cannot change a link column's type, or make another column a link"})
-		}
-		if next.Options.Table != old.Options.Table {
-			return coffer.Invalid("the column is not valid", coffer.FieldError{Field: "options.table", Message: "cannot change the table a link column points to"})
-		}
-		if old.Options.Multiple && !next.Options.Multiple {
-			rows, err := tx.QueryContext(ctx, "SELECT src, dst FROM "+cm.Junction+" WHERE src IN (SELECT src FROM "+cm.Junction+" GROUP BY src HAVING count(*) > 1) ORDER BY src, dst")
-			if err != nil {
-				return err
-			}
-			links := map[string][]string{}
-			var srcs, dsts []string
-			for rows.Next() {
-				var src, dst string
-				if err := rows.Scan(&src, &dst); err != nil {
-					rows.Close()
-					return err
-				}
-				if len(links[src]) == 0 {
-					srcs = append(srcs, src)
-				}
-				links[src] = append(links[src], dst)
-				dsts = append(dsts, dst)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			// What the caller sees of a link cell: only the linked records
-			// they may see.
-			seen := func(string) bool { return true }
-			if tp != nil {
-				vis, err := s.VisibleIDs(ctx, tx, tp.Acc, tp.Prefix, tm.Sc.ByID[old.Options.Table], dsts)
-				if err != nil {
-					return err
-				}
-				seen = func(id string) bool { return vis[id] }
-			}
-			var fields []coffer.FieldError
-			hidden := false
-			for _, src := range srcs {
-				n := 0
-				for _, dst := range links[src] {
-					if seen(dst) {
-						n++
-					}
-				}
-				if readable != nil && !readable[src] || n < 2 {
-					hidden = true
-					continue
-				}
-				if len(fields) < MaxConversionErrors {
-					fields = append(fields, coffer.FieldError{Field: "records." + src, Message: "links to more than one record"})
-				}
-			}
-			if len(fields) > 0 {
-				return &coffer.Error{Code: coffer.ECONVERSION, Message: "some records link to several records; the column cannot hold only one", Fields: fields}
-			}
-			if hidden {
-				return errConversionBlocked(next.Type)
-			}
-		}
-		return nil
+		return s.convertLink(ctx, tx, tm, cm, next, tp, readable)
 	}
 	if old.Type.Automatic() || next.Type.Automatic() {
 		if old.Type != next.Type {
@@ -190,49 +126,9 @@ func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, prefix s
 		}
 		return nil
 	}
-	// Read and convert every value before changing anything.
-	type change struct {
-		id string
-		v  any
-	}
-	var changes []change
-	var fields []coffer.FieldError
-	failed, hiddenFailed := 0, false
-	rows, err := tx.QueryContext(ctx, "SELECT id, "+cm.Phys+" FROM "+tm.SQL+" WHERE "+cm.Phys+" IS NOT NULL ORDER BY id")
+	changes, err := s.convertedValues(ctx, tx, tm, cm, next, readable)
 	if err != nil {
 		return err
-	}
-	for rows.Next() {
-		var id string
-		var v any
-		if err := rows.Scan(&id, &v); err != nil {
-			rows.Close()
-			return err
-		}
-		nv, err := value.Convert(old, next, v)
-		if err != nil && readable != nil && !readable[id] {
-			hiddenFailed = true
-			continue
-		}
-		if err != nil {
-			failed++
-			if len(fields) < MaxConversionErrors {
-				fields = append(fields, coffer.FieldError{Field: "records." + id, Message: err.Error()})
-			}
-			continue
-		}
-		changes = append(changes, change{id, nv})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if failed > 0 {
-		return &coffer.Error{Code: coffer.ECONVERSION,
-			Message: fmt.Sprintf("%d value(s) cannot be converted to %s; nothing was changed", failed, next.Type), Fields: fields}
-	}
-	if hiddenFailed {
-		return errConversionBlocked(next.Type)
 	}
 	if s.Dialect.ColumnType(old.Type) != s.Dialect.ColumnType(next.Type) || catalog.Indexable(old.Type) != catalog.Indexable(next.Type) || (cm.Key != "") != catalog.Keyed(next) {
 		// A new physical type: replace the column, then write the converted values.
@@ -262,6 +158,141 @@ func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, prefix s
 		}
 	}
 	return nil
+}
+
+// convertLink checks a change of a link column's options: its type and
+// target table stay; a multiple link may become single only where no
+// record links to several.
+func (s *Service) convertLink(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, tp *catalog.TablePlan, readable map[string]bool) error {
+	old := cm.C
+	if old.Type != next.Type {
+		return coffer.Invalid("link columns cannot be converted to or from other types",
+			coffer.FieldError{Field: "type", Message: "cannot change a link column's type, or make another column a link"})
+	}
+	if next.Options.Table != old.Options.Table {
+		return coffer.Invalid("the column is not valid", coffer.FieldError{Field: "options.table", Message: "cannot change the table a link column points to"})
+	}
+	if old.Options.Multiple && !next.Options.Multiple {
+		return s.checkSingleLinks(ctx, tx, tm, cm, next, tp, readable)
+	}
+	return nil
+}
+
+// checkSingleLinks refuses to make a multiple link column single while
+// some record links to several records: ECONVERSION naming the records
+// the caller may read, ECONVERSIONBLOCKED when only others do.
+func (s *Service) checkSingleLinks(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, tp *catalog.TablePlan, readable map[string]bool) error {
+	old := cm.C
+	rows, err := tx.QueryContext(ctx, "SELECT src, dst FROM "+cm.Junction+" WHERE src IN (SELECT src FROM "+cm.Junction+" GROUP BY src HAVING count(*) > 1) ORDER BY src, dst")
+	if err != nil {
+		return err
+	}
+	links := map[string][]string{}
+	var srcs, dsts []string
+	for rows.Next() {
+		var src, dst string
+		if err := rows.Scan(&src, &dst); err != nil {
+			rows.Close()
+			return err
+		}
+		if len(links[src]) == 0 {
+			srcs = append(srcs, src)
+		}
+		links[src] = append(links[src], dst)
+		dsts = append(dsts, dst)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// What the caller sees of a link cell: only the linked records
+	// they may see.
+	seen := func(string) bool { return true }
+	if tp != nil {
+		vis, err := s.VisibleIDs(ctx, tx, tp.Acc, tp.Prefix, tm.Sc.ByID[old.Options.Table], dsts)
+		if err != nil {
+			return err
+		}
+		seen = func(id string) bool { return vis[id] }
+	}
+	var fields []coffer.FieldError
+	hidden := false
+	for _, src := range srcs {
+		n := 0
+		for _, dst := range links[src] {
+			if seen(dst) {
+				n++
+			}
+		}
+		if readable != nil && !readable[src] || n < 2 {
+			hidden = true
+			continue
+		}
+		if len(fields) < MaxConversionErrors {
+			fields = append(fields, coffer.FieldError{Field: "records." + src, Message: "links to more than one record"})
+		}
+	}
+	if len(fields) > 0 {
+		return &coffer.Error{Code: coffer.ECONVERSION, Message: "some records link to several records; the column cannot hold only one", Fields: fields}
+	}
+	if hidden {
+		return errConversionBlocked(next.Type)
+	}
+	return nil
+}
+
+// conversion is one value converted for a column's new type.
+type conversion struct {
+	id string
+	v  any
+}
+
+// convertedValues reads and converts every value of cm to next's type,
+// before anything changes: ECONVERSION naming the failures the caller may
+// read, ECONVERSIONBLOCKED when only others fail.
+func (s *Service) convertedValues(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, readable map[string]bool) ([]conversion, error) {
+	// Read and convert every value before changing anything.
+	var changes []conversion
+	var fields []coffer.FieldError
+	failed, hiddenFailed := 0, false
+	old := cm.C
+	rows, err := tx.QueryContext(ctx, "SELECT id, "+cm.Phys+" FROM "+tm.SQL+" WHERE "+cm.Phys+" IS NOT NULL ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var v any
+		if err := rows.Scan(&id, &v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		nv, err := value.Convert(old, next, v)
+		if err != nil && readable != nil && !readable[id] {
+			hiddenFailed = true
+			continue
+		}
+		if err != nil {
+			failed++
+			if len(fields) < MaxConversionErrors {
+				fields = append(fields, coffer.FieldError{Field: "records." + id, Message: err.Error()})
+			}
+			continue
+		}
+		changes = append(changes, conversion{id, nv})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if failed > 0 {
+		return nil, &coffer.Error{Code: coffer.ECONVERSION,
+			Message: fmt.Sprintf("%d value(s) cannot be converted to %s; nothing was changed", failed, next.Type), Fields: fields}
+	}
+	if hiddenFailed {
+		return nil, errConversionBlocked(next.Type)
+	}
+	return changes, nil
 }
 
 // errConversionBlocked refuses a type change that fails only on cells the
