@@ -39,43 +39,15 @@ func (s *Service) Explain(ctx context.Context, notebook string, q coffer.Explain
 			return nil, coffer.Errorf(coffer.EFORBIDDEN, "only the notebook's owners and admins may explain access to one record")
 		}
 	}
-	acc := nc.Acc
-	if !self {
-		if !coffer.ValidID(coffer.PrefixUser, q.User) {
-			return nil, catalog.ErrUserNotFound
-		}
-		var email string
-		err := s.Inst.R.QueryRowContext(ctx, s.Rebind("SELECT email FROM "+s.Inst.Prefix+"users WHERE id = ?"), q.User).Scan(&email)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, catalog.ErrUserNotFound
-		}
-		if err != nil {
-			return nil, s.Wrap("Explain", err)
-		}
-		if acc, err = s.NotebookAccess(ctx, s.Inst.R, &coffer.Caller{UserID: q.User, Email: email}, nc.Nb, catalog.AccessVersions{}); err != nil {
-			return nil, s.Wrap("Explain", err)
-		}
+	acc, err := s.explainedAccess(ctx, nc, q.User, self)
+	if err != nil {
+		return nil, err
 	}
 	tm, err := nc.Schema.Table(q.Table)
 	if err != nil {
 		return nil, err
 	}
-	colIDs := make([]string, len(tm.Cols))
-	for i, cm := range tm.Cols {
-		colIDs[i] = cm.C.ID
-	}
-	views := map[string]*coffer.View{}
-	t := access.Table{ID: tm.T.ID, Columns: colIDs, View: func(id string) (*coffer.View, bool) {
-		if v, ok := views[id]; ok {
-			return v, v != nil
-		}
-		v, err := s.FindViewRaw(ctx, nc.DB.R, nc.DB.Prefix, tm, id)
-		if err != nil {
-			v = nil
-		}
-		views[id] = v
-		return v, v != nil
-	}}
+	t := s.accessTable(ctx, nc, tm)
 	d := access.Decide(acc.Subj, acc.Grants, t)
 	if !manager && !d.Visible() {
 		return nil, coffer.Errorf(coffer.ENOTFOUND, "table not found")
@@ -110,6 +82,68 @@ func (s *Service) Explain(ctx context.Context, notebook string, q coffer.Explain
 	if err != nil {
 		return nil, s.Wrap("Explain", err)
 	}
+	out.Sources, out.Visible = explainSources(nc.Nb.ID, stored, tm, d, conds, matches, manager, q.Record != "")
+	out.Columns = explainColumns(tm, d, conds, matches, manager)
+	for _, cp := range access.Capabilities {
+		for i, cd := range conds {
+			if matches[i] && containsCap(cd.Caps, cp) {
+				out.Capabilities[string(cp)] = append(out.Capabilities[string(cp)], cd.Source)
+			}
+		}
+	}
+	return out, nil
+}
+
+// explainedAccess returns the access whose explanation is asked: the
+// caller's own (self), or that of user, read afresh.
+func (s *Service) explainedAccess(ctx context.Context, nc *catalog.Conn, user string, self bool) (*catalog.Rights, error) {
+	if self {
+		return nc.Acc, nil
+	}
+	if !coffer.ValidID(coffer.PrefixUser, user) {
+		return nil, catalog.ErrUserNotFound
+	}
+	var email string
+	err := s.Inst.R.QueryRowContext(ctx, s.Rebind("SELECT email FROM "+s.Inst.Prefix+"users WHERE id = ?"), user).Scan(&email)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, catalog.ErrUserNotFound
+	}
+	if err != nil {
+		return nil, s.Wrap("Explain", err)
+	}
+	acc, err := s.NotebookAccess(ctx, s.Inst.R, &coffer.Caller{UserID: user, Email: email}, nc.Nb, catalog.AccessVersions{})
+	if err != nil {
+		return nil, s.Wrap("Explain", err)
+	}
+	return acc, nil
+}
+
+// accessTable describes table tm to the access engine, views read on
+// demand (once each).
+func (s *Service) accessTable(ctx context.Context, nc *catalog.Conn, tm *catalog.TableMeta) access.Table {
+	colIDs := make([]string, len(tm.Cols))
+	for i, cm := range tm.Cols {
+		colIDs[i] = cm.C.ID
+	}
+	views := map[string]*coffer.View{}
+	t := access.Table{ID: tm.T.ID, Columns: colIDs, View: func(id string) (*coffer.View, bool) {
+		if v, ok := views[id]; ok {
+			return v, v != nil
+		}
+		v, err := s.FindViewRaw(ctx, nc.DB.R, nc.DB.Prefix, tm, id)
+		if err != nil {
+			v = nil
+		}
+		views[id] = v
+		return v, v != nil
+	}}
+	return t
+}
+
+// explainSources lists the conditions that give access, each with its
+// grant when it comes from one, and whether any matches.
+func explainSources(notebook string, stored []catalog.StoredGrant, tm *catalog.TableMeta, d *access.Decision, conds []access.Cond, matches []bool, manager, forRecord bool) (sources []coffer.AccessSource, visible bool) {
+	sources = []coffer.AccessSource{}
 	byID := map[string]catalog.StoredGrant{}
 	for _, g := range stored {
 		byID[g.ID] = g
@@ -117,18 +151,26 @@ func (s *Service) Explain(ctx context.Context, notebook string, q coffer.Explain
 	for i, cd := range conds {
 		src := coffer.AccessSource{Source: cd.Source, Conditional: cd.Expr != nil}
 		if g, ok := byID[cd.Source]; ok {
-			src.Grant = grantOut(nc.Nb.ID, g)
+			src.Grant = grantOut(notebook, g)
 			if !manager {
 				hideColumns(src.Grant, tm, d)
 			}
 		}
-		if q.Record != "" {
+		if forRecord {
 			m := matches[i]
 			src.Matches = &m
 		}
-		out.Sources = append(out.Sources, src)
-		out.Visible = out.Visible || matches[i]
+		sources = append(sources, src)
+		visible = visible || matches[i]
 	}
+	return sources, visible
+}
+
+// explainColumns says, column by column, who may read and write it among
+// the conditions that match; columns hidden from a caller who is not a
+// manager are left out.
+func explainColumns(tm *catalog.TableMeta, d *access.Decision, conds []access.Cond, matches []bool, manager bool) []coffer.ColumnAccess {
+	out := []coffer.ColumnAccess{}
 	for _, cm := range tm.Cols {
 		if !manager && !d.Filterable(cm.C.ID) {
 			// Hidden from the caller in every row: to them, no column.
@@ -153,16 +195,9 @@ func (s *Service) Explain(ctx context.Context, notebook string, q coffer.Explain
 		case len(ca.ReadBy) > 0:
 			ca.Access = coffer.AccessRead
 		}
-		out.Columns = append(out.Columns, ca)
+		out = append(out, ca)
 	}
-	for _, cp := range access.Capabilities {
-		for i, cd := range conds {
-			if matches[i] && containsCap(cd.Caps, cp) {
-				out.Capabilities[string(cp)] = append(out.Capabilities[string(cp)], cd.Source)
-			}
-		}
-	}
-	return out, nil
+	return out
 }
 
 func containsCap(caps []access.Capability, c access.Capability) bool {

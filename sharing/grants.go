@@ -54,21 +54,7 @@ func (s *Service) resolveGrant(ctx context.Context, nc *catalog.Conn, d grantDra
 		Rows:      strings.TrimSpace(d.rows),
 		Columns:   map[string]access.Right{},
 	}
-	switch g.Principal.Type {
-	case access.PrincipalUser:
-		if g.Principal.ID != "" && !coffer.ValidID(coffer.PrefixUser, g.Principal.ID) {
-			errs = append(errs, coffer.FieldError{Field: "principal.id", Message: "must be a user id (usr_…)"})
-		}
-	case access.PrincipalGroup:
-		if g.Principal.ID != "" && !coffer.ValidID(coffer.PrefixGroup, g.Principal.ID) {
-			errs = append(errs, coffer.FieldError{Field: "principal.id", Message: "must be a group id (grp_…)"})
-		}
-	case access.PrincipalLink:
-		id := g.Principal.ID
-		if utf8.RuneCountInString(id) > maxLinkID || !utf8.ValidString(id) || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			errs = append(errs, coffer.FieldError{Field: "principal.id", Message: fmt.Sprintf("must be at most %d characters, without control characters", maxLinkID)})
-		}
-	}
+	errs = append(errs, checkPrincipalID(g.Principal)...)
 	var tm *catalog.TableMeta
 	if d.table != nil {
 		var err error
@@ -88,7 +74,65 @@ func (s *Service) resolveGrant(ctx context.Context, nc *catalog.Conn, d grantDra
 			return g, err
 		}
 	}
-	cols := d.columns
+	errs = append(errs, grantColumns(g, tm, d.columns)...)
+	g.Capabilities = []access.Capability{}
+	for _, c := range d.caps {
+		if !slices.Contains(g.Capabilities, access.Capability(c)) {
+			g.Capabilities = append(g.Capabilities, access.Capability(c))
+		}
+	}
+	var sch filter.Schema = systemSchema(catalog.SystemFields())
+	if tm != nil {
+		sch = tm
+	}
+	for _, fe := range access.CheckGrant(g, sch) {
+		if strings.HasPrefix(fe.Field, "capabilities[") {
+			// Report the index in the request, not in the deduplicated list.
+			for i, c := range d.caps {
+				if !slices.Contains(access.Capabilities, access.Capability(c)) {
+					errs = append(errs, coffer.FieldError{Field: fmt.Sprintf("capabilities[%d]", i), Message: fe.Message})
+				}
+			}
+			continue
+		}
+		errs = append(errs, fe)
+	}
+	if tm == nil && g.Rows != "" && !hasField(errs, "rows") {
+		errs = append(errs, s.checkRowsEverywhere(nc, g.Rows)...)
+	}
+	errs = dedupeCapErrors(errs)
+	if len(errs) > 0 {
+		return g, coffer.Invalid("the grant is not valid", errs...)
+	}
+	return g, nil
+}
+
+// checkPrincipalID checks the form of a grant's principal id.
+func checkPrincipalID(p access.Principal) []coffer.FieldError {
+	var errs []coffer.FieldError
+	switch p.Type {
+	case access.PrincipalUser:
+		if p.ID != "" && !coffer.ValidID(coffer.PrefixUser, p.ID) {
+			errs = append(errs, coffer.FieldError{Field: "principal.id", Message: "must be a user id (usr_…)"})
+		}
+	case access.PrincipalGroup:
+		if p.ID != "" && !coffer.ValidID(coffer.PrefixGroup, p.ID) {
+			errs = append(errs, coffer.FieldError{Field: "principal.id", Message: "must be a group id (grp_…)"})
+		}
+	case access.PrincipalLink:
+		id := p.ID
+		if utf8.RuneCountInString(id) > maxLinkID || !utf8.ValidString(id) || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			errs = append(errs, coffer.FieldError{Field: "principal.id", Message: fmt.Sprintf("must be at most %d characters, without control characters", maxLinkID)})
+		}
+	}
+	return errs
+}
+
+// grantColumns fills g.Columns from the columns as requested (ids or
+// names, "*" for every column; nil: read on every column), with one field
+// error per problem.
+func grantColumns(g access.Grant, tm *catalog.TableMeta, cols map[string]string) []coffer.FieldError {
+	var errs []coffer.FieldError
 	if cols == nil {
 		cols = map[string]string{"*": string(access.Read)}
 	}
@@ -119,45 +163,23 @@ func (s *Service) resolveGrant(ctx context.Context, nc *catalog.Conn, d grantDra
 		keyOf[cm.C.ID] = k
 		g.Columns[cm.C.ID] = r
 	}
-	g.Capabilities = []access.Capability{}
-	for _, c := range d.caps {
-		if !slices.Contains(g.Capabilities, access.Capability(c)) {
-			g.Capabilities = append(g.Capabilities, access.Capability(c))
-		}
-	}
-	var sch filter.Schema = systemSchema(catalog.SystemFields())
-	if tm != nil {
-		sch = tm
-	}
-	for _, fe := range access.CheckGrant(g, sch) {
-		if strings.HasPrefix(fe.Field, "capabilities[") {
-			// Report the index in the request, not in the deduplicated list.
-			for i, c := range d.caps {
-				if !slices.Contains(access.Capabilities, access.Capability(c)) {
-					errs = append(errs, coffer.FieldError{Field: fmt.Sprintf("capabilities[%d]", i), Message: fe.Message})
-				}
-			}
-			continue
-		}
-		errs = append(errs, fe)
-	}
-	if tm == nil && g.Rows != "" && !hasField(errs, "rows") {
-		// A condition on system fields holds on every table, unless a
-		// table has a column of the same name that it does not fit.
-		if e, err := filter.Parse(g.Rows); err == nil && e != nil {
-			for _, t := range nc.Schema.Tables {
-				if _, _, err := filter.Compile(e, t, filter.Env{UserID: "x", UserEmail: "x@example.com"}, s.Dialect); err != nil {
-					errs = append(errs, coffer.FieldError{Field: "rows", Message: fmt.Sprintf("does not fit the table %q: %s", t.T.Name, coffer.ErrorMessage(err))})
-					break
-				}
+	return errs
+}
+
+// checkRowsEverywhere checks a row condition of a grant on every table: a
+// condition on system fields holds on every table, unless a table has a
+// column of the same name that it does not fit.
+func (s *Service) checkRowsEverywhere(nc *catalog.Conn, rows string) []coffer.FieldError {
+	// A condition on system fields holds on every table, unless a
+	// table has a column of the same name that it does not fit.
+	if e, err := filter.Parse(rows); err == nil && e != nil {
+		for _, t := range nc.Schema.Tables {
+			if _, _, err := filter.Compile(e, t, filter.Env{UserID: "x", UserEmail: "x@example.com"}, s.Dialect); err != nil {
+				return []coffer.FieldError{{Field: "rows", Message: fmt.Sprintf("does not fit the table %q: %s", t.T.Name, coffer.ErrorMessage(err))}}
 			}
 		}
 	}
-	errs = dedupeCapErrors(errs)
-	if len(errs) > 0 {
-		return g, coffer.Invalid("the grant is not valid", errs...)
-	}
-	return g, nil
+	return nil
 }
 
 func hasField(errs []coffer.FieldError, field string) bool {
