@@ -132,20 +132,9 @@ func (s *Service) Login(ctx context.Context, email, password string) (*coffer.Lo
 	if !ok {
 		key = "-"
 	}
-	var a *account
-	var deactivated sql.NullInt64
-	if ok {
-		var err error
-		a, err = scanAccountDeactivated(s.Inst.R.QueryRowContext(ctx, s.Rebind("SELECT "+accountCols+", deactivated_at FROM "+s.Inst.Prefix+"users WHERE email_key = ?"), key), &deactivated)
-		switch {
-		case err == nil:
-			if deactivated.Valid {
-				a = nil
-			}
-		case errors.Is(err, sql.ErrNoRows):
-		default:
-			return nil, s.Wrap("Login", err)
-		}
+	a, err := s.loginAccount(ctx, key, ok)
+	if err != nil {
+		return nil, err
 	}
 	uid := ""
 	if a != nil {
@@ -178,28 +167,61 @@ func (s *Service) Login(ctx context.Context, email, password string) (*coffer.Lo
 		return nil, s.Wrap("Login", err)
 	}
 	if !match {
-		err := s.Write(ctx, s.Inst, "Login", func(tx *store.WriteTx) error {
-			if a != nil {
-				if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+s.Inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
-					return err
-				}
-			}
-			if locked {
-				msg := "unknown clients locked out after too many failed logins: a known device or a password reset lets the owner in"
-				if device != "" {
-					msg = "this device is locked out after too many failed logins: a password reset unlocks it"
-				}
-				return s.Event(ctx, tx, coffer.EventLoginLocked, uid, key, msg)
-			}
-			return s.Event(ctx, tx, coffer.EventLoginFailed, uid, key, "password"+deviceDetail(device))
-		})
-		if err != nil {
+		if err := s.loginFailed(ctx, a, uid, key, device, locked); err != nil {
 			return nil, err
 		}
 		return nil, errBadLogin
 	}
+	return s.loginSucceeded(ctx, a, password, limits)
+}
+
+// loginAccount finds the active account of the e-mail key (nil: none,
+// or the address was not valid).
+func (s *Service) loginAccount(ctx context.Context, key string, ok bool) (*account, error) {
+	var a *account
+	var deactivated sql.NullInt64
+	if ok {
+		var err error
+		a, err = scanAccountDeactivated(s.Inst.R.QueryRowContext(ctx, s.Rebind("SELECT "+accountCols+", deactivated_at FROM "+s.Inst.Prefix+"users WHERE email_key = ?"), key), &deactivated)
+		switch {
+		case err == nil:
+			if deactivated.Valid {
+				a = nil
+			}
+		case errors.Is(err, sql.ErrNoRows):
+		default:
+			return nil, s.Wrap("Login", err)
+		}
+	}
+	return a, nil
+}
+
+// loginFailed records a failed login: one more failure on the account,
+// and the event (locked or failed).
+func (s *Service) loginFailed(ctx context.Context, a *account, uid, key, device string, locked bool) error {
+	return s.Write(ctx, s.Inst, "Login", func(tx *store.WriteTx) error {
+		if a != nil {
+			if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+s.Inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
+				return err
+			}
+		}
+		if locked {
+			msg := "unknown clients locked out after too many failed logins: a known device or a password reset lets the owner in"
+			if device != "" {
+				msg = "this device is locked out after too many failed logins: a password reset unlocks it"
+			}
+			return s.Event(ctx, tx, coffer.EventLoginLocked, uid, key, msg)
+		}
+		return s.Event(ctx, tx, coffer.EventLoginFailed, uid, key, "password"+deviceDetail(device))
+	})
+}
+
+// loginSucceeded opens the session of a login whose password matched, or
+// the challenge of its second factor; it releases the login's limits and
+// rehashes a password hashed with old parameters.
+func (s *Service) loginSucceeded(ctx context.Context, a *account, password string, limits []limit) (*coffer.LoginResult, error) {
 	var res coffer.LoginResult
-	err = s.Write(ctx, s.Inst, "Login", func(tx *store.WriteTx) error {
+	err := s.Write(ctx, s.Inst, "Login", func(tx *store.WriteTx) error {
 		factors, err := s.secondFactors(ctx, tx, a.ID)
 		if err != nil {
 			return err
