@@ -178,6 +178,38 @@ func (s *Service) storePassword(ctx context.Context, q catalog.Querier, userID, 
 
 var errWrongPassword = coffer.Errorf(coffer.EUNAUTHORIZED, "the current password is not correct")
 
+// verifyCurrentPassword checks the current password given to change it:
+// a wrong one counts as a failed login and is EUNAUTHORIZED.
+func (s *Service) verifyCurrentPassword(ctx context.Context, a *account, current string) error {
+	// Guesses of the current password through a stolen session are
+	// throttled like logins of the account from the client's address.
+	// The attempt is reserved before the check (see throttle.go).
+	lim := limit{key: acctThrottleKey(strings.ToLower(a.Email), catalog.ClientIP(ctx)), free: acctFreeFailures, maxDelay: acctMaxDelay, clear: true}
+	if _, err := s.reserveAttempt(ctx, "ChangePassword", lim); err != nil {
+		return err
+	}
+	ok, err := auth.VerifyPassword(ctx, a.hash, current)
+	if err != nil {
+		return s.Wrap("ChangePassword", err)
+	}
+	if !ok {
+		err := s.Write(ctx, s.Inst, "ChangePassword", func(tx *store.WriteTx) error {
+			if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+s.Inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
+				return err
+			}
+			return s.Event(ctx, tx, coffer.EventLoginFailed, a.ID, a.Email, "change_password")
+		})
+		if err != nil {
+			return err
+		}
+		return errWrongPassword
+	}
+	if err := s.releaseAttempt(ctx, "ChangePassword", lim); err != nil {
+		return err
+	}
+	return nil
+}
+
 // ChangePassword replaces the caller's password. It needs the current
 // password: a wrong one is EUNAUTHORIZED and counts as a failed login. The
 // new one must satisfy the policy (EINVALID with field new_password) and
@@ -205,30 +237,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, newPassword strin
 		}
 		return 0, s.Wrap("ChangePassword", err)
 	}
-	// Guesses of the current password through a stolen session are
-	// throttled like logins of the account from the client's address.
-	// The attempt is reserved before the check (see throttle.go).
-	lim := limit{key: acctThrottleKey(strings.ToLower(a.Email), catalog.ClientIP(ctx)), free: acctFreeFailures, maxDelay: acctMaxDelay, clear: true}
-	if _, err := s.reserveAttempt(ctx, "ChangePassword", lim); err != nil {
-		return 0, err
-	}
-	ok, err := auth.VerifyPassword(ctx, a.hash, current)
-	if err != nil {
-		return 0, s.Wrap("ChangePassword", err)
-	}
-	if !ok {
-		err := s.Write(ctx, s.Inst, "ChangePassword", func(tx *store.WriteTx) error {
-			if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+s.Inst.Prefix+"users SET failed_logins = failed_logins + 1 WHERE id = ?"), a.ID); err != nil {
-				return err
-			}
-			return s.Event(ctx, tx, coffer.EventLoginFailed, a.ID, a.Email, "change_password")
-		})
-		if err != nil {
-			return 0, err
-		}
-		return 0, errWrongPassword
-	}
-	if err := s.releaseAttempt(ctx, "ChangePassword", lim); err != nil {
+	if err := s.verifyCurrentPassword(ctx, a, current); err != nil {
 		return 0, err
 	}
 	if norm.NFKC.String(current) == norm.NFKC.String(newPassword) {
