@@ -444,18 +444,7 @@ func (s *Service) ssoAccount(ctx context.Context, tx *store.WriteTx, p *ssoProvi
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	open := func(userID string) (*coffer.Session, error) {
-		a, err := s.loadAccount(ctx, tx, userID)
-		if errors.Is(err, errBadLogin) {
-			r := refuse("the account is deactivated")
-			r.userID = userID
-			return nil, r
-		}
-		if err != nil {
-			return nil, err
-		}
-		return s.openSession(ctx, tx, a, "sso", false)
-	}
+	open := func(userID string) (*coffer.Session, error) { return s.ssoOpen(ctx, tx, userID) }
 	switch {
 	case linkUser != "":
 		if linked != "" && linked != linkUser {
@@ -477,19 +466,45 @@ func (s *Service) ssoAccount(ctx context.Context, tx *store.WriteTx, p *ssoProvi
 	}
 
 	// No account is linked to this identity.
+	userID, err := s.ssoNewAccount(ctx, tx, p, id, unusable)
+	if err != nil {
+		return nil, err
+	}
+	return open(userID)
+}
+
+// ssoOpen opens the session of an account found by single sign-on,
+// refused when the account is deactivated.
+func (s *Service) ssoOpen(ctx context.Context, tx *store.WriteTx, userID string) (*coffer.Session, error) {
+	a, err := s.loadAccount(ctx, tx, userID)
+	if errors.Is(err, errBadLogin) {
+		r := refuse("the account is deactivated")
+		r.userID = userID
+		return nil, r
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.openSession(ctx, tx, a, "sso", false)
+}
+
+// ssoNewAccount creates the account of an identity that no account is
+// linked to, when its verified e-mail domain joins the provider's
+// organization automatically (never linking by e-mail), and links it.
+func (s *Service) ssoNewAccount(ctx context.Context, tx *store.WriteTx, p *ssoProviderRow, id *oidc.Identity, unusable string) (string, error) {
 	email, key, ok := normalizeEmail(id.Email)
 	if !ok {
-		return nil, refuse("the identity provider gave no valid e-mail address")
+		return "", refuse("the identity provider gave no valid e-mail address")
 	}
 	var existing string
-	err = tx.QueryRowContext(ctx, s.Rebind("SELECT id FROM "+s.Inst.Prefix+"users WHERE email_key = ?"), key).Scan(&existing)
+	err := tx.QueryRowContext(ctx, s.Rebind("SELECT id FROM "+s.Inst.Prefix+"users WHERE email_key = ?"), key).Scan(&existing)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
+		return "", err
 	}
 	if existing != "" {
 		// Never link by e-mail: whoever controls an identity provider
 		// could otherwise take over any account with a matching address.
-		return nil, &ssoRefusal{
+		return "", &ssoRefusal{
 			err: coffer.Errorf(coffer.EFORBIDDEN, "an account with this e-mail address already exists but is not linked to this identity provider: "+
 				"log in to that account and link the provider from it"),
 			reason: "e-mail collision with an unlinked account", userID: existing, email: key,
@@ -497,38 +512,38 @@ func (s *Service) ssoAccount(ctx context.Context, tx *store.WriteTx, p *ssoProvi
 	}
 	domains, err := s.orgSSODomains(ctx, tx, p.OrgID)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	_, domain, _ := strings.Cut(key, "@")
 	if !slices.Contains(domains, domain) {
 		r := &ssoRefusal{err: coffer.Errorf(coffer.EFORBIDDEN, "no account is linked to this identity and its e-mail domain does not join the organization automatically: ask an administrator"),
 			reason: "e-mail domain not allowed for just-in-time membership", email: key}
-		return nil, r
+		return "", r
 	}
 	if !id.EmailVerified {
 		r := &ssoRefusal{err: coffer.Errorf(coffer.EFORBIDDEN, "the identity provider has not verified this e-mail address"),
 			reason: "e-mail not verified", email: key}
-		return nil, r
+		return "", r
 	}
 	if unusable == "" {
 		// Linked meanwhile, then unlinked: rare enough to ask for a retry.
-		return nil, refuse("the identity changed during the login")
+		return "", refuse("the identity changed during the login")
 	}
 	userID, err := s.createSSOUser(ctx, tx, email, key, ssoName(id.Name, email), unusable)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)"),
 		p.OrgID, userID, coffer.OrgMember, s.NowMicros()); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := s.Event(ctx, tx, coffer.EventMembershipChange, userID, key, "joined "+p.OrgID+" as member at first single sign-on"); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := s.linkIdentity(ctx, tx, p, id, userID); err != nil {
-		return nil, err
+		return "", err
 	}
-	return open(userID)
+	return userID, nil
 }
 
 func (s *Service) linkIdentity(ctx context.Context, tx catalog.Querier, p *ssoProviderRow, id *oidc.Identity, userID string) error {
