@@ -421,26 +421,38 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, challenge string, cred
 		return nil, err
 	}
 	if challenge != "" {
-		if !strings.HasPrefix(challenge, ChallengePrefix) || len(challenge) > 100 {
-			return nil, errBadChallenge
-		}
-		// An assertion that does not verify still counts against the
-		// challenge: finishChallenge records it.
-		return s.finishChallenge(ctx, op, challenge, coffer.FactorPasskey, func(tx catalog.Querier, userID string) (bool, error) {
-			if cer == nil || cer.userID != userID || subtle.ConstantTimeCompare(cer.loginChallenge, hashChallenge(challenge)) != 1 {
-				return false, nil
-			}
-			u, err := s.loadPasskeyUser(ctx, tx, userID)
-			if err != nil {
-				return false, err
-			}
-			cred, err := s.webauthn.ValidateLogin(u, cer.data, parsed)
-			if err != nil {
-				return false, nil
-			}
-			return s.passkeyUsed(ctx, tx, parsed, cred)
-		})
+		return s.finishPasskeyChallenge(ctx, op, challenge, cer, parsed)
 	}
+	return s.passwordlessLogin(ctx, op, cer, parsed)
+}
+
+// finishPasskeyChallenge answers a password login's challenge with a
+// passkey assertion.
+func (s *Service) finishPasskeyChallenge(ctx context.Context, op, challenge string, cer *ceremony, parsed *protocol.ParsedCredentialAssertionData) (*coffer.Session, error) {
+	if !strings.HasPrefix(challenge, ChallengePrefix) || len(challenge) > 100 {
+		return nil, errBadChallenge
+	}
+	// An assertion that does not verify still counts against the
+	// challenge: finishChallenge records it.
+	return s.finishChallenge(ctx, op, challenge, coffer.FactorPasskey, func(tx catalog.Querier, userID string) (bool, error) {
+		if cer == nil || cer.userID != userID || subtle.ConstantTimeCompare(cer.loginChallenge, hashChallenge(challenge)) != 1 {
+			return false, nil
+		}
+		u, err := s.loadPasskeyUser(ctx, tx, userID)
+		if err != nil {
+			return false, err
+		}
+		cred, err := s.webauthn.ValidateLogin(u, cer.data, parsed)
+		if err != nil {
+			return false, nil
+		}
+		return s.passkeyUsed(ctx, tx, parsed, cred)
+	})
+}
+
+// passwordlessLogin opens a session on a discoverable passkey's assertion
+// alone.
+func (s *Service) passwordlessLogin(ctx context.Context, op string, cer *ceremony, parsed *protocol.ParsedCredentialAssertionData) (*coffer.Session, error) {
 	// The attempt is reserved against the client's address before the
 	// assertion is checked, and given back when it holds.
 	ipLimit := limit{key: ipThrottleKey(catalog.ClientIP(ctx)), free: ipFreeFailures, maxDelay: ipMaxDelay}
@@ -449,7 +461,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, challenge string, cred
 	}
 	var sess *coffer.Session
 	failed := false
-	err = s.Write(ctx, s.Inst, op, func(tx *store.WriteTx) error {
+	err := s.Write(ctx, s.Inst, op, func(tx *store.WriteTx) error {
 		if cer == nil || cer.userID != "" || cer.loginChallenge != nil {
 			failed = true
 			return errBadPasskey
