@@ -131,23 +131,9 @@ func (s *Service) planList(ctx context.Context, nc *catalog.Conn, rq catalog.Que
 	sortSrc := q.Sort
 	fields := q.Fields
 	if q.View != "" {
-		stored, err := s.LookupView(ctx, rq, nc.DB.Prefix, tm, q.View)
-		if err != nil {
+		var err error
+		if filters, sortSrc, fields, err = s.withView(ctx, rq, nc, tm, tp, q.View, filters, sortSrc, fields); err != nil {
 			return nil, err
-		}
-		// As the caller sees it: a view that filters or sorts on a column
-		// hidden from them is, to them, a view that does not exist, and
-		// the hidden columns it shows are left out, unnamed.
-		v, ok := s.viewAs(tp, stored)
-		if !ok {
-			return nil, catalog.ErrViewNotFound
-		}
-		filters = append(filters, v.Filter)
-		if sortSrc == "" {
-			sortSrc = v.Sort
-		}
-		if fields == nil && len(stored.Columns) > 0 {
-			fields = v.Columns
 		}
 	}
 	var errs []coffer.FieldError
@@ -158,47 +144,20 @@ func (s *Service) planList(ctx context.Context, nc *catalog.Conn, rq catalog.Que
 		errs = append(errs, coffer.FieldError{Field: "limit", Message: fmt.Sprintf("must be between 1 and %d", coffer.MaxPageSize)})
 	}
 	if fields != nil {
-		p.cols = nil
-		seen := map[*catalog.ColMeta]bool{}
-		visible := map[*catalog.ColMeta]bool{}
-		for _, cm := range tp.Cols {
-			visible[cm] = true
-		}
-		for _, f := range fields {
-			cm := tm.Column(f)
-			if cm == nil || !visible[cm] {
-				errs = append(errs, coffer.FieldError{Field: "fields", Message: fmt.Sprintf("%q is not a column of this table", f)})
-				continue
-			}
-			if !seen[cm] {
-				seen[cm] = true
-				p.cols = append(p.cols, cm)
-			}
-		}
+		var ferrs []coffer.FieldError
+		p.cols, ferrs = selectedColumns(tm, tp, fields)
+		errs = append(errs, ferrs...)
 	}
 	env := nc.Acc.Subj.Env()
 	// Filters and sorts see the caller's view of the table: a masked cell
 	// is NULL to them, a column hidden in every row is unknown to them.
 	sch := tp.Schema()
-	var wheres []string
-	for _, src := range filters {
-		e, err := filter.Parse(src)
-		if err == nil && e != nil {
-			var w string
-			var a []any
-			w, a, err = filter.Compile(e, sch, env, s.Dialect)
-			if err == nil {
-				wheres = append(wheres, "("+w+")")
-				p.args = append(p.args, a...)
-			}
-		}
-		if coffer.ErrorCode(err) == coffer.ETOOCOMPLEX {
-			return nil, err // over a cap: its own code
-		}
-		if err != nil {
-			errs = append(errs, coffer.ErrorFields(err)...)
-		}
+	wheres, args, ferrs, err := s.compileFilters(sch, env, filters)
+	if err != nil {
+		return nil, err
 	}
+	p.args = append(p.args, args...)
+	errs = append(errs, ferrs...)
 	keys, err := filter.ParseSort(sortSrc, sch)
 	if err != nil {
 		errs = append(errs, coffer.ErrorFields(err)...)
@@ -232,6 +191,78 @@ func (s *Service) planList(ctx context.Context, nc *catalog.Conn, rq catalog.Que
 		p.names = catalog.ColumnNames(p.cols)
 	}
 	return p, nil
+}
+
+// withView combines a list query with the view it names, as the caller
+// sees that view: its filter joins the query's, its sort and columns apply
+// where the query gives none.
+func (s *Service) withView(ctx context.Context, rq catalog.Querier, nc *catalog.Conn, tm *catalog.TableMeta, tp *catalog.TablePlan, view string, filters []string, sortSrc string, fields []string) ([]string, string, []string, error) {
+	stored, err := s.LookupView(ctx, rq, nc.DB.Prefix, tm, view)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	// As the caller sees it: a view that filters or sorts on a column
+	// hidden from them is, to them, a view that does not exist, and
+	// the hidden columns it shows are left out, unnamed.
+	v, ok := s.viewAs(tp, stored)
+	if !ok {
+		return nil, "", nil, catalog.ErrViewNotFound
+	}
+	filters = append(filters, v.Filter)
+	if sortSrc == "" {
+		sortSrc = v.Sort
+	}
+	if fields == nil && len(stored.Columns) > 0 {
+		fields = v.Columns
+	}
+	return filters, sortSrc, fields, nil
+}
+
+// selectedColumns resolves the fields a list asks for (ids or names) to
+// the columns the caller sees, once each, in the order asked.
+func selectedColumns(tm *catalog.TableMeta, tp *catalog.TablePlan, fields []string) (cols []*catalog.ColMeta, errs []coffer.FieldError) {
+	seen := map[*catalog.ColMeta]bool{}
+	visible := map[*catalog.ColMeta]bool{}
+	for _, cm := range tp.Cols {
+		visible[cm] = true
+	}
+	for _, f := range fields {
+		cm := tm.Column(f)
+		if cm == nil || !visible[cm] {
+			errs = append(errs, coffer.FieldError{Field: "fields", Message: fmt.Sprintf("%q is not a column of this table", f)})
+			continue
+		}
+		if !seen[cm] {
+			seen[cm] = true
+			cols = append(cols, cm)
+		}
+	}
+	return cols, errs
+}
+
+// compileFilters compiles a list's filters (its own and its view's) to SQL
+// conditions on the caller's view of the table. A filter over a cap is an
+// error of its own; other mistakes are field errors.
+func (s *Service) compileFilters(sch filter.Schema, env filter.Env, filters []string) (wheres []string, args []any, errs []coffer.FieldError, err error) {
+	for _, src := range filters {
+		e, err := filter.Parse(src)
+		if err == nil && e != nil {
+			var w string
+			var a []any
+			w, a, err = filter.Compile(e, sch, env, s.Dialect)
+			if err == nil {
+				wheres = append(wheres, "("+w+")")
+				args = append(args, a...)
+			}
+		}
+		if coffer.ErrorCode(err) == coffer.ETOOCOMPLEX {
+			return nil, nil, nil, err // over a cap: its own code
+		}
+		if err != nil {
+			errs = append(errs, coffer.ErrorFields(err)...)
+		}
+	}
+	return wheres, args, errs, nil
 }
 
 // FindRecords lists a page of records.
