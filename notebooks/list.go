@@ -296,25 +296,15 @@ func (s *Service) FindRecords(ctx context.Context, notebook, table string, q cof
 	return out, nil
 }
 
-// findRecords is FindRecords on one schema.
-func (s *Service) findRecords(ctx context.Context, nc *catalog.Conn, sc *catalog.Schema, rq catalog.Querier, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
-	tm, err := sc.Table(table)
-	if err != nil {
-		return nil, err
-	}
-	tp, err := s.Plan(ctx, nc, rq, tm)
-	if err != nil {
-		return nil, err
-	}
-	p, err := s.planList(ctx, nc, rq, tm, tp, q)
-	if err != nil {
-		return nil, err
-	}
+// pageQuery builds the SELECT of one page of plan p: after the cursor's
+// position when there is one, in the plan's order, one record more than
+// the page to tell whether another follows.
+func (s *Service) pageQuery(tp *catalog.TablePlan, p *listPlan, cursor string) (string, []any, error) {
 	where, args := p.where, append(append([]any(nil), p.fromArgs...), p.args...)
-	if q.Cursor != "" {
-		vals, err := decodeCursor(q.Cursor, p.keys)
+	if cursor != "" {
+		vals, err := decodeCursor(cursor, p.keys)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		seek, seekArgs := seekPredicate(p.keys, vals)
 		where += " AND " + seek
@@ -337,39 +327,64 @@ func (s *Service) findRecords(ctx context.Context, nc *catalog.Conn, sc *catalog
 	}
 	query := s.Rebind("SELECT " + s.SelectPlanned(tp, p.cols) + ", " + strings.Join(extra, ", ") + " FROM " + p.from + " WHERE " + where +
 		" ORDER BY " + strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", p.limit+1))
+	return query, args, nil
+}
 
-	out := &coffer.RecordList{Records: make([]*coffer.Record, 0, min(p.limit, 64))}
-	run := func(q catalog.Querier) error {
-		rows, err := q.QueryContext(ctx, query, args...)
+// readPage runs a page's query and appends its records to out, with the
+// cursor of the next page when there is one.
+func readPage(ctx context.Context, q catalog.Querier, query string, args []any, tp *catalog.TablePlan, p *listPlan, out *coffer.RecordList) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	keyVals := make([]any, len(p.keys))
+	dest := make([]any, len(p.keys))
+	for i := range keyVals {
+		dest[i] = &keyVals[i]
+	}
+	var last []any
+	order := p.names
+	for rows.Next() {
+		if len(out.Records) == p.limit {
+			cur := encodeCursor(cursor{Sig: sortSignature(p.keys), Values: last})
+			out.NextCursor = &cur
+			break
+		}
+		r, err := catalog.ScanPlanned(tp, rows, p.cols, order, dest...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		keyVals := make([]any, len(p.keys))
-		dest := make([]any, len(p.keys))
-		for i := range keyVals {
-			dest[i] = &keyVals[i]
+		out.Records = append(out.Records, r)
+		last = make([]any, len(keyVals))
+		for i, v := range keyVals {
+			last[i] = catalog.CursorOut(p.keys[i].Field, v)
 		}
-		var last []any
-		order := p.names
-		for rows.Next() {
-			if len(out.Records) == p.limit {
-				cur := encodeCursor(cursor{Sig: sortSignature(p.keys), Values: last})
-				out.NextCursor = &cur
-				break
-			}
-			r, err := catalog.ScanPlanned(tp, rows, p.cols, order, dest...)
-			if err != nil {
-				return err
-			}
-			out.Records = append(out.Records, r)
-			last = make([]any, len(keyVals))
-			for i, v := range keyVals {
-				last[i] = catalog.CursorOut(p.keys[i].Field, v)
-			}
-		}
-		return rows.Err()
 	}
+	return rows.Err()
+}
+
+// findRecords is FindRecords on one schema.
+func (s *Service) findRecords(ctx context.Context, nc *catalog.Conn, sc *catalog.Schema, rq catalog.Querier, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
+	tm, err := sc.Table(table)
+	if err != nil {
+		return nil, err
+	}
+	tp, err := s.Plan(ctx, nc, rq, tm)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.planList(ctx, nc, rq, tm, tp, q)
+	if err != nil {
+		return nil, err
+	}
+	query, args, err := s.pageQuery(tp, p, q.Cursor)
+	if err != nil {
+		return nil, err
+	}
+
+	out := &coffer.RecordList{Records: make([]*coffer.Record, 0, min(p.limit, 64))}
+	run := func(q catalog.Querier) error { return readPage(ctx, q, query, args, tp, p, out) }
 	if !q.Count {
 		if err := run(rq); err != nil {
 			return nil, s.Wrap("FindRecords", err)
