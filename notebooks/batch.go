@@ -84,34 +84,46 @@ func (s *Service) Batch(ctx context.Context, notebook, table string, ops []coffe
 			}
 		}
 		if code != "" {
-			msg := map[string]string{
-				coffer.EFORBIDDEN: "some operations are not allowed to you; nothing was written",
-				coffer.EINVALID:   "some operations are not valid; nothing was written",
-				coffer.ENOTFOUND:  "some records were not found; nothing was written",
-				coffer.EVERSION:   "some records have changed; nothing was written",
-			}[code]
-			return nil, &coffer.Error{Code: code, Message: msg, Fields: all}
+			return nil, batchFailure(code, all)
 		}
-		evs := make([]live.Event, 0, len(ops))
-		for i, op := range ops {
-			if op.Op == coffer.OpDelete {
-				out.Results[i] = &coffer.Record{ID: ids[i]}
-				evs = append(evs, live.Event{Record: ids[i], Op: live.OpDelete})
-				continue
-			}
-			if op.Op == coffer.OpCreate {
-				evs = append(evs, live.Event{Record: ids[i], Op: live.OpCreate, Version: out.Results[i].Version})
-				continue
-			}
-			if deletedLater(ops, i) {
-				continue // its delete event tells what happened
-			}
-			evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: out.Results[i].Version, Cols: setColumns(tm, op.Fields)})
-		}
-		return evs, nil
+		return batchEvents(tm, ops, ids, out.Results), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// batchFailure is the error of a failed batch: the code of its gravest
+// problem, and its problems.
+func batchFailure(code string, problems []coffer.FieldError) error {
+	msg := map[string]string{
+		coffer.EFORBIDDEN: "some operations are not allowed to you; nothing was written",
+		coffer.EINVALID:   "some operations are not valid; nothing was written",
+		coffer.ENOTFOUND:  "some records were not found; nothing was written",
+		coffer.EVERSION:   "some records have changed; nothing was written",
+	}[code]
+	return &coffer.Error{Code: code, Message: msg, Fields: problems}
+}
+
+// batchEvents returns the live events of a committed batch, and answers
+// its deletes with the deleted ids.
+func batchEvents(tm *catalog.TableMeta, ops []coffer.BatchOp, ids []string, results []*coffer.Record) []live.Event {
+	evs := make([]live.Event, 0, len(ops))
+	for i, op := range ops {
+		if op.Op == coffer.OpDelete {
+			results[i] = &coffer.Record{ID: ids[i]}
+			evs = append(evs, live.Event{Record: ids[i], Op: live.OpDelete})
+			continue
+		}
+		if op.Op == coffer.OpCreate {
+			evs = append(evs, live.Event{Record: ids[i], Op: live.OpCreate, Version: results[i].Version})
+			continue
+		}
+		if deletedLater(ops, i) {
+			continue // its delete event tells what happened
+		}
+		evs = append(evs, live.Event{Record: ids[i], Op: live.OpUpdate, Version: results[i].Version, Cols: setColumns(tm, op.Fields)})
+	}
+	return evs
 }
