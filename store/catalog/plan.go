@@ -83,20 +83,9 @@ func (s *Catalog) compilePlan(ctx context.Context, prefix string, q Querier, a *
 	for i, cm := range tm.Cols {
 		cols[i] = cm.C.ID
 	}
-	// The views that grants of this table are scoped to (a view deleted
-	// since gives its grants nothing).
-	views := map[string]*coffer.View{}
-	for _, g := range a.Grants {
-		if g.ViewID == "" || g.TableID != tm.T.ID {
-			continue
-		}
-		v, err := s.FindViewRaw(ctx, q, prefix, tm, g.ViewID)
-		switch {
-		case err == nil:
-			views[v.ID] = v
-		case coffer.ErrorCode(err) != coffer.ENOTFOUND:
-			return nil, err
-		}
+	views, err := s.grantViews(ctx, prefix, q, a, tm)
+	if err != nil {
+		return nil, err
 	}
 	t := access.Table{ID: tm.T.ID, Columns: cols, View: func(id string) (*coffer.View, bool) {
 		v, ok := views[id]
@@ -139,25 +128,51 @@ func (s *Catalog) compilePlan(ctx context.Context, prefix string, q Querier, a *
 			tp.Fields[cm.C.ID] = cm.field
 			continue
 		}
-		f := *cm.field
-		switch {
-		case m == "1=0" && cm.field.IsList():
-			f.Contains = func(string) string { return "1=0" }
-			f.Empty = "1=1"
-		case m == "1=0":
-			f.SQL = "NULL"
-			maskSort(&f, m)
-		case cm.field.IsList():
-			contains, empty := cm.field.Contains, cm.field.Empty
-			f.Contains = func(ph string) string { return "(" + m + " AND " + contains(ph) + ")" }
-			f.Empty = "(NOT " + m + " OR " + empty + ")"
-		default:
-			f.SQL = "CASE WHEN " + m + " THEN " + cm.field.SQL + " END"
-			maskSort(&f, m) // a hidden cell sorts as NULL
-		}
-		tp.Fields[cm.C.ID] = &f
+		tp.Fields[cm.C.ID] = maskedField(cm.field, m)
 	}
 	return tp, nil
+}
+
+// grantViews reads the views that the caller's grants on table tm are
+// scoped to (a view deleted since gives its grants nothing).
+func (s *Catalog) grantViews(ctx context.Context, prefix string, q Querier, a *Rights, tm *TableMeta) (map[string]*coffer.View, error) {
+	views := map[string]*coffer.View{}
+	for _, g := range a.Grants {
+		if g.ViewID == "" || g.TableID != tm.T.ID {
+			continue
+		}
+		v, err := s.FindViewRaw(ctx, q, prefix, tm, g.ViewID)
+		switch {
+		case err == nil:
+			views[v.ID] = v
+		case coffer.ErrorCode(err) != coffer.ENOTFOUND:
+			return nil, err
+		}
+	}
+	return views, nil
+}
+
+// maskedField is the field of a column shown where m holds and masked
+// elsewhere (m "1=0": masked everywhere): a masked cell is NULL, and sorts
+// as NULL.
+func maskedField(field *filter.Field, m string) *filter.Field {
+	f := *field
+	switch {
+	case m == "1=0" && field.IsList():
+		f.Contains = func(string) string { return "1=0" }
+		f.Empty = "1=1"
+	case m == "1=0":
+		f.SQL = "NULL"
+		maskSort(&f, m)
+	case field.IsList():
+		contains, empty := field.Contains, field.Empty
+		f.Contains = func(ph string) string { return "(" + m + " AND " + contains(ph) + ")" }
+		f.Empty = "(NOT " + m + " OR " + empty + ")"
+	default:
+		f.SQL = "CASE WHEN " + m + " THEN " + field.SQL + " END"
+		maskSort(&f, m) // a hidden cell sorts as NULL
+	}
+	return &f
 }
 
 // Row is the row predicate (no arguments of its own).
