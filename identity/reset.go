@@ -226,7 +226,7 @@ func (s *Service) dropUserSessions(userID string) {
 }
 
 // newPasswordHash checks a new password of userID against the full policy
-// (store/password.go: length, strength and context words, the
+// (identity/password.go: length, strength and context words, the
 // organizations' rules and history) and returns its hash. It is the one
 // place where resets apply the policy.
 func (s *Service) newPasswordHash(ctx context.Context, userID, password string) (string, error) {
