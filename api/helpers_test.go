@@ -16,12 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 )
 

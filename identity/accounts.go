@@ -4,10 +4,9 @@ import (
 	"context"
 	"database/sql"
 
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
-
-	"github.com/cofferhq/coffer"
 )
 
 // userAdmin checks that the caller may deactivate or reactivate u:

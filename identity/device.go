@@ -10,10 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
-
-	"github.com/cofferhq/coffer"
 )
 
 // Device cookies (OWASP Authentication Cheat Sheet, "Device cookies"). A

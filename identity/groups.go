@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
-
-	"github.com/cofferhq/coffer"
 )
 
 func checkGroupName(name string) (string, error) {

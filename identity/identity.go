@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth/oidc"
-	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // Throttling of logins. Counters live in the database, so every node sees

@@ -16,13 +16,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // Passkeys (WebAuthn). User verification (a PIN or biometric on the

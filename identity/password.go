@@ -5,12 +5,12 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
-	"golang.org/x/text/unicode/norm"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // maxPolicyHistory bounds Policy.History: each remembered password costs

@@ -10,11 +10,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // Limits of API keys.

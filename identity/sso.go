@@ -15,12 +15,11 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
 	"github.com/cofferhq/coffer/auth/oidc"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // Single sign-on with OpenID Connect.

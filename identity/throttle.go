@@ -4,10 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
-
-	"github.com/cofferhq/coffer"
 )
 
 // Attempts at a secret (a password, a second-factor code, a reset token)

@@ -9,11 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/value"
 )
 

@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
-
-	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/value"
 )
 

@@ -10,11 +10,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // cursor is the decoded form of a page cursor: the sort key values of the

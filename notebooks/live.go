@@ -6,10 +6,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
-
-	"github.com/cofferhq/coffer/live"
 )
 
 // Subscribe starts receiving the events of committed writes to a table

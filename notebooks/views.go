@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // errScopingView refuses a change to a view that scopes a grant (or its

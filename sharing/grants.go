@@ -10,12 +10,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 var errGrantNotFound = coffer.Errorf(coffer.ENOTFOUND, "grant not found")

@@ -9,11 +9,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cofferhq/coffer/store"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 var (

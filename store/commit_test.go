@@ -8,8 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cofferhq/coffer"
 	_ "modernc.org/sqlite"
+
+	"github.com/cofferhq/coffer"
 )
 
 // TestGroupCommitPanic: a write that panics fails alone; the writes of its

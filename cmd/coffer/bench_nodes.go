@@ -16,10 +16,9 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // Names and target of the two-node workloads (issue 5, "Performance").

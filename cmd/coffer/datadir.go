@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer/store/sqlite"
 )
 

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 const orgUsage = `Usage:

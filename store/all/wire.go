@@ -1,13 +1,12 @@
 package all
 
 import (
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/identity"
 	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/sharing"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
-
-	"github.com/cofferhq/coffer"
 )
 
 // Identity, Notebooks and Sharing name the services embedded in Store.

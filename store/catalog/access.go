@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/cofferhq/coffer/store"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store"
 )
 
 // Rights is what a caller may do in one notebook: their role and the

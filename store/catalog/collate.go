@@ -10,14 +10,13 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/cofferhq/coffer/store"
-
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/value"
 )
 

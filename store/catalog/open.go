@@ -9,9 +9,8 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
-	"github.com/cofferhq/coffer/store"
-
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
 )
 
 // CheckName validates the name of a notebook, table, column or view.

@@ -7,9 +7,8 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/cofferhq/coffer/store"
-
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/value"
 )
 

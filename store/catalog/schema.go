@@ -8,10 +8,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cofferhq/coffer/store"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/value"
 )
 

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer/store/storetest"
 )
 

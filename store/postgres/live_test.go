@@ -8,12 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/live"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 )
 

@@ -4,10 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/storetest"
 )

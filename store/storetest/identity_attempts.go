@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/identity"
 	"github.com/cofferhq/coffer/store/all"
-
-	"github.com/cofferhq/coffer"
 )
 
 // ConcurrentAttempts checks that failed attempts are reserved before the

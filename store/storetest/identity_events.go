@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofferhq/coffer/identity"
-
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/identity"
 )
 
 // testIdentity checks login throttling, its audit events and API keys on

@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // stepClock is a clock that tests move forward, in TOTP steps. It follows

@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // SSO runs the single sign-on flow through the store on backend b: a

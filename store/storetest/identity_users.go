@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofferhq/coffer/identity"
-
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/identity"
 )
 
 // testUsers covers accounts and sessions. Password hashing is deliberately

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // endlessQuery is a query that never finishes on its own: a recursive

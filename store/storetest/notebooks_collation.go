@@ -9,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/catalog"
-
-	"github.com/cofferhq/coffer"
 )
 
 // collationNames are the texts the collation tests sort: mixed case,

@@ -11,10 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/value"
 )
 

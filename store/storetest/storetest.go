@@ -26,9 +26,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofferhq/coffer/store/all"
-
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // Opener opens a fresh, empty store for one test. It registers its own

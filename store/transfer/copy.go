@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cofferhq/coffer/notebooks"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // ErrNotEmpty is returned (wrapped) when the destination already holds data.

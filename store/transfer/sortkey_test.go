@@ -6,11 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cofferhq/coffer/store/all"
-	"github.com/cofferhq/coffer/store/catalog"
-
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
+	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/store/storetest"
 	"github.com/cofferhq/coffer/store/transfer"
 )
