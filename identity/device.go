@@ -42,9 +42,9 @@ const (
 // insert wins and both read it back. The key is cached once it is known to
 // be committed.
 func (s *Service) deviceSecret(ctx context.Context, tx catalog.Querier) ([]byte, error) {
-	s.Auth.mu.Lock()
-	key := s.Auth.deviceKey
-	s.Auth.mu.Unlock()
+	s.auth.mu.Lock()
+	key := s.auth.deviceKey
+	s.auth.mu.Unlock()
 	if key != nil {
 		return key, nil
 	}
@@ -66,9 +66,9 @@ func (s *Service) deviceSecret(ctx context.Context, tx catalog.Querier) ([]byte,
 	if err := s.Write(ctx, s.Inst, "deviceSecret", func(tx *store.WriteTx) error { return get(tx) }); err != nil {
 		return nil, err
 	}
-	s.Auth.mu.Lock()
-	s.Auth.deviceKey = key
-	s.Auth.mu.Unlock()
+	s.auth.mu.Lock()
+	s.auth.deviceKey = key
+	s.auth.mu.Unlock()
 	return key, nil
 }
 

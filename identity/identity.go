@@ -467,21 +467,21 @@ type Service struct {
 	// (e-mail); it is called after the commit that records them and must
 	// not block.
 	Notify   func(coffer.Notice)
-	Auth     authState
+	auth     authState
 	webauthn *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)
 
 	ssoOnce sync.Once
 	oidc    *oidc.Client // OpenID Connect relying party, see ssoClient
 
-	Sessions *store.TTLCache[string, SessionEntry] // by key hash
+	sessions *store.TTLCache[string, sessionEntry] // by key hash
 }
 
 // DropSessions forgets the cached sessions.
 func (s *Service) DropSessions() {
-	s.Sessions.Drop(func(string, SessionEntry) bool { return true })
+	s.sessions.Drop(func(string, sessionEntry) bool { return true })
 }
 
 // New returns the identity service on the catalogue cat.
 func New(cat *catalog.Catalog) *Service {
-	return &Service{Catalog: cat, Auth: NewAuthState(), Sessions: store.NewTTLCache[string, SessionEntry]()}
+	return &Service{Catalog: cat, auth: newAuthState(), sessions: store.NewTTLCache[string, sessionEntry]()}
 }

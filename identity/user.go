@@ -26,16 +26,16 @@ type authState struct {
 	deviceKey []byte // see deviceSecret
 }
 
-func NewAuthState() authState { return authState{} }
+func newAuthState() authState { return authState{} }
 
 func (s *Service) dummyHash(ctx context.Context) string {
-	s.Auth.once.Do(func() {
+	s.auth.once.Do(func() {
 		h, err := auth.HashPassword(ctx, "coffer-timing-equalizer-password")
 		if err == nil {
-			s.Auth.dummyHash = h
+			s.auth.dummyHash = h
 		}
 	})
-	return s.Auth.dummyHash
+	return s.auth.dummyHash
 }
 
 func normalizeEmail(email string) (display, key string, ok bool) {
@@ -314,9 +314,9 @@ func (s *Service) SecondFactor(ctx context.Context, challenge, method, code stri
 
 var errBadSession = coffer.Errorf(coffer.EUNAUTHORIZED, "the session key is not valid or has expired")
 
-// SessionEntry is a cached session or API key: the caller, when it expires
+// sessionEntry is a cached session or API key: the caller, when it expires
 // and, for sessions, when it was last seen and its idle timeout.
-type SessionEntry struct {
+type sessionEntry struct {
 	c        coffer.Caller
 	expires  int64 // 0: never (API keys without expiry)
 	lastSeen int64
@@ -341,10 +341,10 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*coffer.Caller,
 	}
 	hash := auth.HashToken(key)
 	now := s.Now()
-	var e SessionEntry
+	var e sessionEntry
 	ok := false
 	if !s.Inst.Shared {
-		e, ok = s.Sessions.Get(string(hash), now)
+		e, ok = s.sessions.Get(string(hash), now)
 	}
 	if !ok {
 		var err error
@@ -357,7 +357,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*coffer.Caller,
 			return nil, err
 		}
 		if !s.Inst.Shared {
-			s.Sessions.Put(string(hash), e, now)
+			s.sessions.Put(string(hash), e, now)
 		}
 	}
 	us := now.UnixMicro()
@@ -374,8 +374,8 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*coffer.Caller,
 	return &c, nil
 }
 
-func (s *Service) loadSession(ctx context.Context, hash []byte) (SessionEntry, error) {
-	var e SessionEntry
+func (s *Service) loadSession(ctx context.Context, hash []byte) (sessionEntry, error) {
+	var e sessionEntry
 	var deactivated sql.NullInt64
 	row, err := s.Inst.QueryRow(ctx, s.Rebind("SELECT s.id, s.expires_at, s.last_seen_at, s.idle_timeout, s.mfa, s.restriction, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
 		s.Inst.Prefix+"sessions s JOIN "+s.Inst.Prefix+"users u ON u.id = s.user_id WHERE s.key_hash = ?"), hash)
@@ -389,8 +389,8 @@ func (s *Service) loadSession(ctx context.Context, hash []byte) (SessionEntry, e
 	return e, s.Wrap("Authenticate", err)
 }
 
-func (s *Service) loadAPIKey(ctx context.Context, hash []byte) (SessionEntry, error) {
-	var e SessionEntry
+func (s *Service) loadAPIKey(ctx context.Context, hash []byte) (sessionEntry, error) {
+	var e sessionEntry
 	var deactivated, expires, lastUsed sql.NullInt64
 	var notebooks sql.NullString
 	row, err := s.Inst.QueryRow(ctx, s.Rebind("SELECT k.id, k.expires_at, k.last_used_at, k.read_only, k.notebooks, u.id, u.email, u.name, u.operator, u.deactivated_at FROM "+
@@ -422,7 +422,7 @@ func (s *Service) loadAPIKey(ctx context.Context, hash []byte) (SessionEntry, er
 
 // touch records the last use of a session (which moves its idle deadline)
 // or an API key, at most once every touchEvery.
-func (s *Service) touch(ctx context.Context, hash string, e SessionEntry, apiKey bool, now int64) {
+func (s *Service) touch(ctx context.Context, hash string, e sessionEntry, apiKey bool, now int64) {
 	q := "UPDATE " + s.Inst.Prefix + "sessions SET last_seen_at = ? WHERE id = ?"
 	id := e.c.SessionID
 	if apiKey {
@@ -435,13 +435,13 @@ func (s *Service) touch(ctx context.Context, hash string, e SessionEntry, apiKey
 	})
 	if err == nil && !s.Inst.Shared {
 		e.lastSeen = now
-		s.Sessions.Put(hash, e, s.Now())
+		s.sessions.Put(hash, e, s.Now())
 	}
 }
 
 // dropCachedSessions forgets cached sessions and keys that match.
 func (s *Service) dropCachedSessions(match func(c *coffer.Caller) bool) {
-	s.Sessions.Drop(func(_ string, e SessionEntry) bool { return match(&e.c) })
+	s.sessions.Drop(func(_ string, e sessionEntry) bool { return match(&e.c) })
 }
 
 // Logout deletes the caller's session.

@@ -17,11 +17,11 @@ import (
 // backend shared by several nodes, the first subscription starts listening
 // to the database and returns once it listens.
 func (s *Service) Subscribe(ctx context.Context, notebook, table string) (*live.Subscription, error) {
-	if s.Notifier != nil {
+	if s.notifier != nil {
 		s.listenMu.Lock()
 		if !s.listening {
-			b := s.Broker
-			err := s.Notifier.Listen(ctx, func(evs []live.Event) { b.Publish(evs...) },
+			b := s.broker
+			err := s.notifier.Listen(ctx, func(evs []live.Event) { b.Publish(evs...) },
 				func() { b.DropAll("events may have been lost, subscribe again") })
 			if err != nil {
 				s.listenMu.Unlock()
@@ -31,7 +31,7 @@ func (s *Service) Subscribe(ctx context.Context, notebook, table string) (*live.
 		}
 		s.listenMu.Unlock()
 	}
-	return s.Broker.Subscribe(notebook, table), nil
+	return s.broker.Subscribe(notebook, table), nil
 }
 
 // SeesAllRows reports whether the caller sees every row of a table (an
@@ -60,17 +60,17 @@ func (s *Service) SeesAllRows(ctx context.Context, notebook, table string) (bool
 // that notifies (delivered only if it commits), nothing otherwise (see
 // published).
 func (s *Service) emit(ctx context.Context, tx *store.WriteTx, evs []live.Event) error {
-	if s.Notifier == nil || len(evs) == 0 {
+	if s.notifier == nil || len(evs) == 0 {
 		return nil
 	}
-	return s.Notifier.Notify(ctx, tx, evs)
+	return s.notifier.Notify(ctx, tx, evs)
 }
 
 // published publishes the events of a committed write in this process,
 // on a backend without notifications (SQLite: one process).
 func (s *Service) published(evs []live.Event) {
-	if s.Notifier == nil && len(evs) > 0 {
-		s.Broker.Publish(evs...)
+	if s.notifier == nil && len(evs) > 0 {
+		s.broker.Publish(evs...)
 	}
 }
 
@@ -166,8 +166,8 @@ type Service struct {
 	*catalog.Catalog
 	budget readBudget // lists' time budget and per-caller read slots
 
-	Broker    *live.Broker   // subscribers of record events in this process
-	Notifier  store.Notifier // nil: events are published in process after commit
+	broker    *live.Broker   // subscribers of record events in this process
+	notifier  store.Notifier // nil: events are published in process after commit
 	listenMu  sync.Mutex
 	listening bool
 }
@@ -176,7 +176,7 @@ type Service struct {
 // travel through the backend when it is a store.Notifier, in process
 // otherwise.
 func New(cat *catalog.Catalog) *Service {
-	s := &Service{Catalog: cat, Broker: live.NewBroker(0)}
-	s.Notifier, _ = cat.Storage.(store.Notifier)
+	s := &Service{Catalog: cat, broker: live.NewBroker(0)}
+	s.notifier, _ = cat.Storage.(store.Notifier)
 	return s
 }

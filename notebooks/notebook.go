@@ -142,6 +142,6 @@ func (s *Service) DeleteNotebook(ctx context.Context, id string) error {
 		return err
 	}
 	s.ForgetNotebook(id)
-	s.Nbs.Invalidate(id)
+	s.Schemas.Invalidate(id)
 	return s.Wrap("DeleteNotebook", s.Storage.DropNotebook(context.WithoutCancel(ctx), id))
 }

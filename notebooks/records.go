@@ -420,7 +420,7 @@ func (s *Service) readFresh(ctx context.Context, nc *catalog.Conn, read func(sc 
 	if err == nil || coffer.ErrorCode(err) != coffer.EINTERNAL {
 		return err
 	}
-	s.Nbs.Invalidate(nc.Nb.ID)
+	s.Schemas.Invalidate(nc.Nb.ID)
 	return s.ReadTx(ctx, nc.DB.R, "read", func(tx *sql.Tx) error {
 		// Where schema changes run concurrently with reads (PostgreSQL),
 		// hold the catalogue's version row shared: a schema change takes

@@ -44,7 +44,7 @@ func (s *Service) schemaChange(ctx context.Context, notebook, table, op string, 
 		_, err = tx.ExecContext(ctx, "UPDATE "+nc.DB.Prefix+"_schema_version SET version = version + 1")
 		return err
 	})
-	s.Nbs.Invalidate(notebook)
+	s.Schemas.Invalidate(notebook)
 	return err
 }
 

@@ -151,7 +151,7 @@ func (s *Catalog) OpenNotebook(ctx context.Context, id string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := s.Nbs.get(ctx, s, id, db, -1)
+	sc, err := s.Schemas.get(ctx, s, id, db, -1)
 	if err != nil {
 		release()
 		return nil, err
@@ -202,7 +202,7 @@ func (s *Catalog) openSharedNotebook(ctx context.Context, id string) (*Conn, err
 		release()
 		return nil, err
 	}
-	sc, err := s.Nbs.get(ctx, s, id, db, version)
+	sc, err := s.Schemas.get(ctx, s, id, db, version)
 	if err != nil {
 		release()
 		return nil, err
@@ -276,7 +276,7 @@ func ScanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
 // notebooks' schemas and the caller's rights, with their caches.
 type Catalog struct {
 	*store.Core
-	Nbs       *schemaCache
+	Schemas       *schemaCache
 	Notebooks *store.TTLCache[string, *coffer.Notebook] // registry rows by id
 	Access    *store.TTLCache[string, *Rights]          // by user id | notebook id
 	accessGen atomic.Uint64                             // moves on at every change of access
@@ -287,14 +287,14 @@ type Catalog struct {
 func (s *Catalog) DropCaches() {
 	s.Notebooks.Drop(func(string, *coffer.Notebook) bool { return true })
 	s.ForgetAccess("")
-	s.Nbs.invalidateAll()
+	s.Schemas.invalidateAll()
 }
 
 // New returns the catalogue on core, its caches empty.
 func New(core *store.Core) *Catalog {
 	return &Catalog{
 		Core:      core,
-		Nbs:       NewSchemaCache(),
+		Schemas:       newSchemaCache(),
 		Notebooks: store.NewTTLCache[string, *coffer.Notebook](),
 		Access:    store.NewTTLCache[string, *Rights](),
 	}

@@ -223,7 +223,7 @@ type schemaCache struct {
 	gen map[string]uint64
 }
 
-func NewSchemaCache() *schemaCache {
+func newSchemaCache() *schemaCache {
 	return &schemaCache{m: map[string]*Schema{}, gen: map[string]uint64{}}
 }
 
@@ -330,7 +330,7 @@ func (s *Catalog) CurrentSchema(ctx context.Context, nbID string, db *store.DB, 
 	if v == cached.version {
 		return cached, nil
 	}
-	s.Nbs.Invalidate(nbID)
+	s.Schemas.Invalidate(nbID)
 	return s.SchemaTx(ctx, nbID, db, tx)
 }
 
