@@ -73,7 +73,7 @@ func (s *Catalog) NotebookAccess(ctx context.Context, q Querier, c *coffer.Calle
 	// while a change commits carries the old generation and is never used.
 	gen := s.accessGen.Load()
 	if cache {
-		if a, ok := s.Access.Get(key, now); ok && a.gen == gen && a.ver == ver {
+		if a, ok := s.access.Get(key, now); ok && a.gen == gen && a.ver == ver {
 			return a, nil
 		}
 	}
@@ -131,7 +131,7 @@ func (s *Catalog) NotebookAccess(ctx context.Context, q Querier, c *coffer.Calle
 		}
 	}
 	if cache {
-		s.Access.Put(key, a, now)
+		s.access.Put(key, a, now)
 	}
 	return a, nil
 }
@@ -143,7 +143,7 @@ func (s *Catalog) NotebookAccess(ctx context.Context, q Querier, c *coffer.Calle
 // never served from the cache: a change takes effect at the next request.
 func (s *Catalog) ForgetAccess(nbID string) {
 	s.accessGen.Add(1)
-	s.Access.Drop(func(k string, _ *Rights) bool { return nbID == "" || strings.HasSuffix(k, "|"+nbID) })
+	s.access.Drop(func(k string, _ *Rights) bool { return nbID == "" || strings.HasSuffix(k, "|"+nbID) })
 }
 
 // StoredGrant is a grant row with its metadata.

@@ -106,7 +106,7 @@ func (s *Catalog) cachedNotebook(ctx context.Context, id string) (*coffer.Notebo
 	}
 	now := s.Now()
 	if !s.Inst.Shared {
-		if nb, ok := s.Notebooks.Get(id, now); ok {
+		if nb, ok := s.notebooks.Get(id, now); ok {
 			a, err := s.visible(ctx, s.Inst.R, c, nb)
 			return nb, a, err
 		}
@@ -126,14 +126,14 @@ func (s *Catalog) cachedNotebook(ctx context.Context, id string) (*coffer.Notebo
 		return nil, nil, err
 	}
 	if !s.Inst.Shared {
-		s.Notebooks.Put(id, nb, now)
+		s.notebooks.Put(id, nb, now)
 	}
 	a, err := s.visible(ctx, s.Inst.R, c, nb)
 	return nb, a, err
 }
 
 func (s *Catalog) ForgetNotebook(id string) {
-	s.Notebooks.Drop(func(k string, _ *coffer.Notebook) bool { return k == id })
+	s.notebooks.Drop(func(k string, _ *coffer.Notebook) bool { return k == id })
 }
 
 // OpenNotebook checks that the caller can see the notebook, opens its
@@ -276,16 +276,16 @@ func ScanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
 // notebooks' schemas and the caller's rights, with their caches.
 type Catalog struct {
 	*store.Core
-	Schemas       *schemaCache
-	Notebooks *store.TTLCache[string, *coffer.Notebook] // registry rows by id
-	Access    *store.TTLCache[string, *Rights]          // by user id | notebook id
+	Schemas   *schemaCache
+	notebooks *store.TTLCache[string, *coffer.Notebook] // registry rows by id
+	access    *store.TTLCache[string, *Rights]          // by user id | notebook id
 	accessGen atomic.Uint64                             // moves on at every change of access
 }
 
 // DropCaches forgets what the catalogue cached: the notebook registry,
 // access and notebook schemas.
 func (s *Catalog) DropCaches() {
-	s.Notebooks.Drop(func(string, *coffer.Notebook) bool { return true })
+	s.notebooks.Drop(func(string, *coffer.Notebook) bool { return true })
 	s.ForgetAccess("")
 	s.Schemas.invalidateAll()
 }
@@ -294,8 +294,8 @@ func (s *Catalog) DropCaches() {
 func New(core *store.Core) *Catalog {
 	return &Catalog{
 		Core:      core,
-		Schemas:       newSchemaCache(),
-		Notebooks: store.NewTTLCache[string, *coffer.Notebook](),
-		Access:    store.NewTTLCache[string, *Rights](),
+		Schemas:   newSchemaCache(),
+		notebooks: store.NewTTLCache[string, *coffer.Notebook](),
+		access:    store.NewTTLCache[string, *Rights](),
 	}
 }
