@@ -94,37 +94,42 @@ func ConcurrentAttempts(t *testing.T, nodes ...*all.Store) {
 	})
 
 	t.Run("WrongSecondFactors", func(t *testing.T) {
-		_, u := MustUser(t, s)
-		ctx := MustSession(t, s, u.Email)
-		e, err := s.BeginTOTP(ctx, TestPassword)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ConfirmTOTP(ctx, TOTPCode(t, e.Secret, clk.Now(), 0)); err != nil {
-			t.Fatal(err)
-		}
-		code := "000000"
-		for d := -1; d <= 1; d++ {
-			if TOTPCode(t, e.Secret, clk.Now(), d) == code {
-				code = "111111"
-			}
-		}
-		// Twenty challenges (a correct password each), answered wrongly at
-		// once: the account's five free failures and the sixth, no more.
-		var challenges []string
-		for range 20 {
-			res, err := s.Login(coffer.WithClient(bg, coffer.Client{IP: "192.0.2.77"}), u.Email, TestPassword)
-			if err != nil || res.Challenge == nil {
-				t.Fatalf("Login: %v", err)
-			}
-			challenges = append(challenges, res.Challenge.Token)
-		}
-		got := burst(20, func(i int, node *all.Store) error {
-			_, err := node.SecondFactor(bg, challenges[i], coffer.FactorTOTP, code)
-			return err
-		})
-		if got[coffer.EUNAUTHORIZED] != 6 || got[coffer.ETOOMANY] != 14 {
-			t.Errorf("20 concurrent wrong codes: %v, want 6 %s and 14 %s", got, coffer.EUNAUTHORIZED, coffer.ETOOMANY)
-		}
+		ConcurrentAttemptsWrongSecondFactors(t, s, clk, bg, burst)
 	})
+}
+
+// ConcurrentAttemptsWrongSecondFactors is the subtest WrongSecondFactors of ConcurrentAttempts.
+func ConcurrentAttemptsWrongSecondFactors(t *testing.T, s *all.Store, clk *clock, bg context.Context, burst func(n int, f func(i int, node *all.Store) error) map[string]int) {
+	_, u := MustUser(t, s)
+	ctx := MustSession(t, s, u.Email)
+	e, err := s.BeginTOTP(ctx, TestPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConfirmTOTP(ctx, TOTPCode(t, e.Secret, clk.Now(), 0)); err != nil {
+		t.Fatal(err)
+	}
+	code := "000000"
+	for d := -1; d <= 1; d++ {
+		if TOTPCode(t, e.Secret, clk.Now(), d) == code {
+			code = "111111"
+		}
+	}
+	// Twenty challenges (a correct password each), answered wrongly at
+	// once: the account's five free failures and the sixth, no more.
+	var challenges []string
+	for range 20 {
+		res, err := s.Login(coffer.WithClient(bg, coffer.Client{IP: "192.0.2.77"}), u.Email, TestPassword)
+		if err != nil || res.Challenge == nil {
+			t.Fatalf("Login: %v", err)
+		}
+		challenges = append(challenges, res.Challenge.Token)
+	}
+	got := burst(20, func(i int, node *all.Store) error {
+		_, err := node.SecondFactor(bg, challenges[i], coffer.FactorTOTP, code)
+		return err
+	})
+	if got[coffer.EUNAUTHORIZED] != 6 || got[coffer.ETOOMANY] != 14 {
+		t.Errorf("20 concurrent wrong codes: %v, want 6 %s and 14 %s", got, coffer.EUNAUTHORIZED, coffer.ETOOMANY)
+	}
 }

@@ -150,15 +150,7 @@ func testMFA(t *testing.T, open Opener) {
 	})
 
 	t.Run("Drift", func(t *testing.T) {
-		clock.Steps(3)
-		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), -2), coffer.EUNAUTHORIZED)
-		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), -1), "")
-		clock.Steps(3)
-		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 2), coffer.EUNAUTHORIZED)
-		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 1), "")
-		// A later step was used: this step's code is now spent too.
-		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), coffer.EUNAUTHORIZED)
-		clock.Steps(2)
+		testMFADrift(t, clock, answer, login, e)
 	})
 
 	t.Run("RecoveryCodesOnce", func(t *testing.T) {
@@ -171,76 +163,11 @@ func testMFA(t *testing.T, open Opener) {
 	})
 
 	t.Run("FiveWrongCodesEndTheChallenge", func(t *testing.T) {
-		// A success clears the account's count of wrong answers.
-		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
-		clock.Steps(1)
-		ch := login()
-		good := TOTPCode(t, e.Secret, clock.Now(), 0)
-		wrong := "000000"
-		if good == wrong {
-			wrong = "111111"
-		}
-		for range 5 {
-			answer(ch, coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
-		}
-		answer(ch, coffer.FactorTOTP, good, coffer.EUNAUTHORIZED)
-		answer(login(), coffer.FactorTOTP, good, "")
-		clock.Steps(1)
+		testMFAFiveWrongCodesEndTheChallenge(t, answer, login, e, clock)
 	})
 
 	t.Run("WrongAnswersLimitedPerAccount", func(t *testing.T) {
-		clock.Freeze()
-		var mu sync.Mutex
-		var notices []coffer.Notice
-		s.Notify = func(n coffer.Notice) { mu.Lock(); notices = append(notices, n); mu.Unlock() }
-		defer func() { s.Notify = nil }()
-		wrong := "000000"
-		if TOTPCode(t, e.Secret, clock.Now(), 0) == wrong || TOTPCode(t, e.Secret, clock.Now(), -1) == wrong || TOTPCode(t, e.Secret, clock.Now(), 1) == wrong {
-			wrong = "111111"
-		}
-		// Each correct password makes a new challenge, but no new tries:
-		// five wrong answers of the account are free, the sixth blocks its
-		// second factor for 1 s, the next for 2 s; even the right code
-		// waits.
-		for range 6 {
-			answer(login(), coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
-		}
-		_, err := s.SecondFactor(bg, login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0))
-		if wantCode(t, err, coffer.ETOOMANY) && coffer.RetryAfter(err) != 1 {
-			t.Errorf("Retry-After = %d, want 1", coffer.RetryAfter(err))
-		}
-		clock.Add(time.Second)
-		answer(login(), coffer.FactorRecovery, "aaaa-bbbb-cccc-dddd-eeee-ffff", coffer.EUNAUTHORIZED)
-		_, err = s.SecondFactor(bg, login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0))
-		if wantCode(t, err, coffer.ETOOMANY) && coffer.RetryAfter(err) != 2 {
-			t.Errorf("Retry-After = %d, want 2", coffer.RetryAfter(err))
-		}
-		// The sixth and seventh failures raised alerts, each an event and
-		// a notice to the person.
-		events, err := s.Events(bg, u.ID, 200)
-		if err != nil {
-			t.Fatal(err)
-		}
-		alerts := 0
-		for _, ev := range events {
-			if ev.Kind == coffer.EventSecondFactorAlert {
-				alerts++
-			}
-		}
-		mu.Lock()
-		if alerts != 2 || len(notices) != 2 || notices[0].Kind != coffer.NoticeSecondFactorFailed || notices[0].Email != u.Email || notices[1].Failures != 7 {
-			t.Errorf("%d alert events and notices %+v, want 2 of each (after 6 and 7 failures)", alerts, notices)
-		}
-		mu.Unlock()
-		// Once the delay has passed the right code works and clears the count.
-		clock.Add(2 * time.Second)
-		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
-		clock.Steps(1)
-		for range 5 {
-			answer(login(), coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
-		}
-		answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
-		clock.Steps(1)
+		testMFAWrongAnswersLimitedPerAccount(t, clock, s, e, answer, login, bg, u)
 	})
 
 	t.Run("RegenerateRecoveryCodes", func(t *testing.T) {
@@ -256,72 +183,175 @@ func testMFA(t *testing.T, open Opener) {
 	})
 
 	t.Run("Disable", func(t *testing.T) {
-		code := TOTPCode(t, e.Secret, clock.Now(), 0)
-		wantCode(t, s.DisableTOTP(ctx, "wrong password, surely", code), coffer.EUNAUTHORIZED)
-		err := s.DisableTOTP(ctx, TestPassword, "123x56")
-		if wantCode(t, err, coffer.EINVALID) {
-			wantFields(t, err, "code")
-		}
-		if err := s.DisableTOTP(ctx, TestPassword, codes[0]); err != nil {
-			t.Fatalf("DisableTOTP with a recovery code: %v", err)
-		}
-		if res, err := s.Login(bg, u.Email, TestPassword); err != nil || res.Session == nil {
-			t.Fatalf("Login after disabling TOTP: %v, want a session", err)
-		}
-		st, err := s.MFAStatus(ctx)
-		if err != nil || st.TOTP || st.RecoveryCodes != 0 {
-			t.Errorf("MFAStatus after disabling = %+v, %v; want no factor and no recovery codes", st, err)
-		}
-		wantCode(t, s.DisableTOTP(ctx, TestPassword, code), coffer.ENOTFOUND)
-		var kinds []string
-		evs, err := s.Events(bg, u.ID, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range evs {
-			kinds = append(kinds, ev.Kind)
-		}
-		for _, k := range []string{coffer.EventMFAEnabled, coffer.EventMFADisabled, coffer.EventRecoveryCodes, coffer.EventSecondFactorOK, coffer.EventSecondFactorBad} {
-			if !slices.Contains(kinds, k) {
-				t.Errorf("events %v lack %s", kinds, k)
-			}
-		}
+		testMFADisable(t, e, clock, s, ctx, codes, bg, u)
 	})
 
 	t.Run("WrongCodesThrottled", func(t *testing.T) {
-		_, v := MustUser(t, s)
-		vctx := MustSession(t, s, v.Email)
-		e, err := s.BeginTOTP(vctx, TestPassword)
-		if err != nil {
-			t.Fatal(err)
-		}
-		good := TOTPCode(t, e.Secret, clock.Now(), 0)
-		wrong := "000000"
-		if good == wrong {
-			wrong = "111111"
-		}
-		for i := range 6 {
-			_, err := s.ConfirmTOTP(vctx, wrong)
-			wantCode(t, err, coffer.EINVALID)
-			_ = i
-		}
-		_, err = s.ConfirmTOTP(vctx, good)
-		wantCode(t, err, coffer.ETOOMANY)
-		_, err = s.BeginTOTP(vctx, TestPassword)
-		wantCode(t, err, coffer.ETOOMANY)
+		testMFAWrongCodesThrottled(t, s, clock)
 	})
 
 	t.Run("NotWithAPIKeys", func(t *testing.T) {
-		kctx := coffer.WithCaller(bg, &coffer.Caller{UserID: u.ID, Email: u.Email, APIKeyID: "key_x"})
-		_, err := s.BeginTOTP(kctx, TestPassword)
-		wantCode(t, err, coffer.ESESSION)
-		_, err = s.MFAStatus(kctx)
-		wantCode(t, err, coffer.ESESSION)
-		_, err = s.ListSessions(kctx, u.ID)
-		wantCode(t, err, coffer.ESESSION)
-		_, err = s.ListAPIKeys(kctx, u.ID)
-		wantCode(t, err, coffer.ESESSION)
-		_, err = s.FindOrganizations(kctx)
-		wantCode(t, err, coffer.ESESSION)
+		testMFANotWithAPIKeys(t, bg, u, s)
 	})
+}
+
+// testMFADrift is the subtest Drift of testMFA.
+func testMFADrift(t *testing.T, clock *stepClock, answer func(ch string, method string, code string, want string), login func() string, e *coffer.TOTPEnrolment) {
+	clock.Steps(3)
+	answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), -2), coffer.EUNAUTHORIZED)
+	answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), -1), "")
+	clock.Steps(3)
+	answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 2), coffer.EUNAUTHORIZED)
+	answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 1), "")
+	// A later step was used: this step's code is now spent too.
+	answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), coffer.EUNAUTHORIZED)
+	clock.Steps(2)
+}
+
+// testMFAFiveWrongCodesEndTheChallenge is the subtest FiveWrongCodesEndTheChallenge of testMFA.
+func testMFAFiveWrongCodesEndTheChallenge(t *testing.T, answer func(ch string, method string, code string, want string), login func() string, e *coffer.TOTPEnrolment, clock *stepClock) {
+	// A success clears the account's count of wrong answers.
+	answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
+	clock.Steps(1)
+	ch := login()
+	good := TOTPCode(t, e.Secret, clock.Now(), 0)
+	wrong := "000000"
+	if good == wrong {
+		wrong = "111111"
+	}
+	for range 5 {
+		answer(ch, coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
+	}
+	answer(ch, coffer.FactorTOTP, good, coffer.EUNAUTHORIZED)
+	answer(login(), coffer.FactorTOTP, good, "")
+	clock.Steps(1)
+}
+
+// testMFAWrongAnswersLimitedPerAccount is the subtest WrongAnswersLimitedPerAccount of testMFA.
+func testMFAWrongAnswersLimitedPerAccount(t *testing.T, clock *stepClock, s *all.Store, e *coffer.TOTPEnrolment, answer func(ch string, method string, code string, want string), login func() string, bg context.Context, u *coffer.User) {
+	clock.Freeze()
+	var mu sync.Mutex
+	var notices []coffer.Notice
+	s.Notify = func(n coffer.Notice) { mu.Lock(); notices = append(notices, n); mu.Unlock() }
+	defer func() { s.Notify = nil }()
+	wrong := "000000"
+	if TOTPCode(t, e.Secret, clock.Now(), 0) == wrong || TOTPCode(t, e.Secret, clock.Now(), -1) == wrong || TOTPCode(t, e.Secret, clock.Now(), 1) == wrong {
+		wrong = "111111"
+	}
+	// Each correct password makes a new challenge, but no new tries:
+	// five wrong answers of the account are free, the sixth blocks its
+	// second factor for 1 s, the next for 2 s; even the right code
+	// waits.
+	for range 6 {
+		answer(login(), coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
+	}
+	_, err := s.SecondFactor(bg, login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0))
+	if wantCode(t, err, coffer.ETOOMANY) && coffer.RetryAfter(err) != 1 {
+		t.Errorf("Retry-After = %d, want 1", coffer.RetryAfter(err))
+	}
+	clock.Add(time.Second)
+	answer(login(), coffer.FactorRecovery, "aaaa-bbbb-cccc-dddd-eeee-ffff", coffer.EUNAUTHORIZED)
+	_, err = s.SecondFactor(bg, login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0))
+	if wantCode(t, err, coffer.ETOOMANY) && coffer.RetryAfter(err) != 2 {
+		t.Errorf("Retry-After = %d, want 2", coffer.RetryAfter(err))
+	}
+	// The sixth and seventh failures raised alerts, each an event and
+	// a notice to the person.
+	events, err := s.Events(bg, u.ID, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for _, ev := range events {
+		if ev.Kind == coffer.EventSecondFactorAlert {
+			alerts++
+		}
+	}
+	mu.Lock()
+	if alerts != 2 || len(notices) != 2 || notices[0].Kind != coffer.NoticeSecondFactorFailed || notices[0].Email != u.Email || notices[1].Failures != 7 {
+		t.Errorf("%d alert events and notices %+v, want 2 of each (after 6 and 7 failures)", alerts, notices)
+	}
+	mu.Unlock()
+	// Once the delay has passed the right code works and clears the count.
+	clock.Add(2 * time.Second)
+	answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
+	clock.Steps(1)
+	for range 5 {
+		answer(login(), coffer.FactorTOTP, wrong, coffer.EUNAUTHORIZED)
+	}
+	answer(login(), coffer.FactorTOTP, TOTPCode(t, e.Secret, clock.Now(), 0), "")
+	clock.Steps(1)
+}
+
+// testMFADisable is the subtest Disable of testMFA.
+func testMFADisable(t *testing.T, e *coffer.TOTPEnrolment, clock *stepClock, s *all.Store, ctx context.Context, codes []string, bg context.Context, u *coffer.User) {
+	code := TOTPCode(t, e.Secret, clock.Now(), 0)
+	wantCode(t, s.DisableTOTP(ctx, "wrong password, surely", code), coffer.EUNAUTHORIZED)
+	err := s.DisableTOTP(ctx, TestPassword, "123x56")
+	if wantCode(t, err, coffer.EINVALID) {
+		wantFields(t, err, "code")
+	}
+	if err := s.DisableTOTP(ctx, TestPassword, codes[0]); err != nil {
+		t.Fatalf("DisableTOTP with a recovery code: %v", err)
+	}
+	if res, err := s.Login(bg, u.Email, TestPassword); err != nil || res.Session == nil {
+		t.Fatalf("Login after disabling TOTP: %v, want a session", err)
+	}
+	st, err := s.MFAStatus(ctx)
+	if err != nil || st.TOTP || st.RecoveryCodes != 0 {
+		t.Errorf("MFAStatus after disabling = %+v, %v; want no factor and no recovery codes", st, err)
+	}
+	wantCode(t, s.DisableTOTP(ctx, TestPassword, code), coffer.ENOTFOUND)
+	var kinds []string
+	evs, err := s.Events(bg, u.ID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind)
+	}
+	for _, k := range []string{coffer.EventMFAEnabled, coffer.EventMFADisabled, coffer.EventRecoveryCodes, coffer.EventSecondFactorOK, coffer.EventSecondFactorBad} {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("events %v lack %s", kinds, k)
+		}
+	}
+}
+
+// testMFAWrongCodesThrottled is the subtest WrongCodesThrottled of testMFA.
+func testMFAWrongCodesThrottled(t *testing.T, s *all.Store, clock *stepClock) {
+	_, v := MustUser(t, s)
+	vctx := MustSession(t, s, v.Email)
+	e, err := s.BeginTOTP(vctx, TestPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := TOTPCode(t, e.Secret, clock.Now(), 0)
+	wrong := "000000"
+	if good == wrong {
+		wrong = "111111"
+	}
+	for i := range 6 {
+		_, err := s.ConfirmTOTP(vctx, wrong)
+		wantCode(t, err, coffer.EINVALID)
+		_ = i
+	}
+	_, err = s.ConfirmTOTP(vctx, good)
+	wantCode(t, err, coffer.ETOOMANY)
+	_, err = s.BeginTOTP(vctx, TestPassword)
+	wantCode(t, err, coffer.ETOOMANY)
+}
+
+// testMFANotWithAPIKeys is the subtest NotWithAPIKeys of testMFA.
+func testMFANotWithAPIKeys(t *testing.T, bg context.Context, u *coffer.User, s *all.Store) {
+	kctx := coffer.WithCaller(bg, &coffer.Caller{UserID: u.ID, Email: u.Email, APIKeyID: "key_x"})
+	_, err := s.BeginTOTP(kctx, TestPassword)
+	wantCode(t, err, coffer.ESESSION)
+	_, err = s.MFAStatus(kctx)
+	wantCode(t, err, coffer.ESESSION)
+	_, err = s.ListSessions(kctx, u.ID)
+	wantCode(t, err, coffer.ESESSION)
+	_, err = s.ListAPIKeys(kctx, u.ID)
+	wantCode(t, err, coffer.ESESSION)
+	_, err = s.FindOrganizations(kctx)
+	wantCode(t, err, coffer.ESESSION)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/identity"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // testPasswordReset covers reset links and operator resets: tickets only
@@ -129,22 +130,27 @@ func testPasswordReset(t *testing.T, open Opener) {
 	}
 
 	t.Run("SetPassword", func(t *testing.T) {
-		if err := s.SetPassword(ctx, "nobody@example.com", "an operator passphrase"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
-			t.Errorf("unknown account: %v, want ENOTFOUND", err)
-		}
-		if err := s.SetPassword(ctx, u.Email, "short"); coffer.ErrorCode(err) != coffer.EINVALID {
-			t.Errorf("short password: %v, want EINVALID", err)
-		}
-		if err := s.SetPassword(ctx, email, "an operator passphrase"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Login(ctx, u.Email, "an operator passphrase"); err != nil {
-			t.Errorf("login after SetPassword: %v", err)
-		}
-		if got := kinds(); got[coffer.EventPasswordReset] != 3 {
-			t.Errorf("password.reset events: %v", got)
-		}
+		testPasswordResetSetPassword(t, s, ctx, u, email, kinds)
 	})
+}
+
+// testPasswordResetSetPassword is the subtest SetPassword of testPasswordReset.
+func testPasswordResetSetPassword(t *testing.T, s *all.Store, ctx context.Context, u *coffer.User, email string, kinds func() map[string]int) {
+	if err := s.SetPassword(ctx, "nobody@example.com", "an operator passphrase"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("unknown account: %v, want ENOTFOUND", err)
+	}
+	if err := s.SetPassword(ctx, u.Email, "short"); coffer.ErrorCode(err) != coffer.EINVALID {
+		t.Errorf("short password: %v, want EINVALID", err)
+	}
+	if err := s.SetPassword(ctx, email, "an operator passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login(ctx, u.Email, "an operator passphrase"); err != nil {
+		t.Errorf("login after SetPassword: %v", err)
+	}
+	if got := kinds(); got[coffer.EventPasswordReset] != 3 {
+		t.Errorf("password.reset events: %v", got)
+	}
 }
 
 func hasField(err error, field string) bool {

@@ -83,37 +83,7 @@ func testListBudget(t *testing.T, open Opener) {
 	defer s.SetListTimeout(0)
 
 	t.Run("Timeout", func(t *testing.T) {
-		s.SetListTimeout(200 * time.Millisecond)
-		defer s.SetListTimeout(0)
-		mark := fmt.Sprintf("endless-%d", time.Now().UnixNano())
-		var readers *sql.DB
-		s.SetListHook(func(ctx context.Context, r *sql.DB) error {
-			readers = r
-			var n int64
-			return r.QueryRowContext(ctx, endlessQuery(r, mark)).Scan(&n)
-		})
-		r := recv(t, goList(s, e.ctx, e.nb))
-		if coffer.ErrorCode(r.err) != coffer.ETIMEOUT || !strings.Contains(coffer.ErrorMessage(r.err), "time budget") {
-			t.Fatalf("endless list: %v, want %s", r.err, coffer.ETIMEOUT)
-		}
-		if !isSQLite(readers) {
-			// The server stops the statement too (a cancel request), not
-			// only the client waiting for it: it leaves pg_stat_activity
-			// long before the statement timeout.
-			waitFor(t, "the cancelled statement to end on the server", func() bool {
-				var n int
-				err := readers.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()", mark).Scan(&n)
-				return err == nil && n == 0
-			})
-		}
-		// The interrupted connection serves the next list.
-		s.SetListHook(nil)
-		s.SetListTimeout(0)
-		for range 8 {
-			if r := recv(t, goList(s, e.ctx, e.nb)); r.err != nil || r.n != 1 {
-				t.Fatalf("list after a cancelled one: %v, %d records", r.err, r.n)
-			}
-		}
+		testListBudgetTimeout(t, s, e)
 	})
 
 	// hold makes the owner's lists block in the hook (holding their read
@@ -152,42 +122,87 @@ func testListBudget(t *testing.T, open Opener) {
 	}
 
 	t.Run("OthersServed", func(t *testing.T) {
-		release, held, extra := hold(t)
-		// Another caller's list is served meanwhile.
-		if r := recv(t, goList(s, bobCtx, e.nb)); r.err != nil || r.n != 1 {
-			t.Fatalf("the other caller's list: %v, %d records", r.err, r.n)
-		}
-		if n := s.ListsWaiting(); n != 1 {
-			t.Errorf("%d lists waiting after the other caller's, want the owner's extra one", n)
-		}
-		select {
-		case r := <-extra:
-			t.Fatalf("the owner's extra list ran while its slots were held: %v", r.err)
-		default:
-		}
-		close(release)
-		for _, ch := range append(held, extra) {
-			if r := recv(t, ch); r.err != nil || r.n != 1 {
-				t.Errorf("owner's list: %v, %d records", r.err, r.n)
-			}
-		}
+		testListBudgetOthersServed(t, hold, s, bobCtx, e)
 	})
 
 	t.Run("WaitBounded", func(t *testing.T) {
-		release, held, extra := hold(t)
-		// The extra list started with the default budget; one started now
-		// with a short budget gives up waiting with ETIMEOUT.
-		s.SetListTimeout(100 * time.Millisecond)
-		short := goList(s, e.ctx, e.nb)
-		if r := recv(t, short); coffer.ErrorCode(r.err) != coffer.ETIMEOUT {
-			t.Errorf("a list waiting for a slot past its budget: %v, want %s", r.err, coffer.ETIMEOUT)
-		}
-		s.SetListTimeout(0)
-		close(release)
-		for _, ch := range append(held, extra) {
-			if r := recv(t, ch); r.err != nil {
-				t.Errorf("owner's list: %v", r.err)
-			}
-		}
+		testListBudgetWaitBounded(t, hold, s, e)
 	})
+}
+
+// testListBudgetTimeout is the subtest Timeout of testListBudget.
+func testListBudgetTimeout(t *testing.T, s *all.Store, e *setup) {
+	s.SetListTimeout(200 * time.Millisecond)
+	defer s.SetListTimeout(0)
+	mark := fmt.Sprintf("endless-%d", time.Now().UnixNano())
+	var readers *sql.DB
+	s.SetListHook(func(ctx context.Context, r *sql.DB) error {
+		readers = r
+		var n int64
+		return r.QueryRowContext(ctx, endlessQuery(r, mark)).Scan(&n)
+	})
+	r := recv(t, goList(s, e.ctx, e.nb))
+	if coffer.ErrorCode(r.err) != coffer.ETIMEOUT || !strings.Contains(coffer.ErrorMessage(r.err), "time budget") {
+		t.Fatalf("endless list: %v, want %s", r.err, coffer.ETIMEOUT)
+	}
+	if !isSQLite(readers) {
+		// The server stops the statement too (a cancel request), not
+		// only the client waiting for it: it leaves pg_stat_activity
+		// long before the statement timeout.
+		waitFor(t, "the cancelled statement to end on the server", func() bool {
+			var n int
+			err := readers.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()", mark).Scan(&n)
+			return err == nil && n == 0
+		})
+	}
+	// The interrupted connection serves the next list.
+	s.SetListHook(nil)
+	s.SetListTimeout(0)
+	for range 8 {
+		if r := recv(t, goList(s, e.ctx, e.nb)); r.err != nil || r.n != 1 {
+			t.Fatalf("list after a cancelled one: %v, %d records", r.err, r.n)
+		}
+	}
+}
+
+// testListBudgetOthersServed is the subtest OthersServed of testListBudget.
+func testListBudgetOthersServed(t *testing.T, hold func(t *testing.T) (release chan struct{}, held []chan listResult, extra chan listResult), s *all.Store, bobCtx context.Context, e *setup) {
+	release, held, extra := hold(t)
+	// Another caller's list is served meanwhile.
+	if r := recv(t, goList(s, bobCtx, e.nb)); r.err != nil || r.n != 1 {
+		t.Fatalf("the other caller's list: %v, %d records", r.err, r.n)
+	}
+	if n := s.ListsWaiting(); n != 1 {
+		t.Errorf("%d lists waiting after the other caller's, want the owner's extra one", n)
+	}
+	select {
+	case r := <-extra:
+		t.Fatalf("the owner's extra list ran while its slots were held: %v", r.err)
+	default:
+	}
+	close(release)
+	for _, ch := range append(held, extra) {
+		if r := recv(t, ch); r.err != nil || r.n != 1 {
+			t.Errorf("owner's list: %v, %d records", r.err, r.n)
+		}
+	}
+}
+
+// testListBudgetWaitBounded is the subtest WaitBounded of testListBudget.
+func testListBudgetWaitBounded(t *testing.T, hold func(t *testing.T) (release chan struct{}, held []chan listResult, extra chan listResult), s *all.Store, e *setup) {
+	release, held, extra := hold(t)
+	// The extra list started with the default budget; one started now
+	// with a short budget gives up waiting with ETIMEOUT.
+	s.SetListTimeout(100 * time.Millisecond)
+	short := goList(s, e.ctx, e.nb)
+	if r := recv(t, short); coffer.ErrorCode(r.err) != coffer.ETIMEOUT {
+		t.Errorf("a list waiting for a slot past its budget: %v, want %s", r.err, coffer.ETIMEOUT)
+	}
+	s.SetListTimeout(0)
+	close(release)
+	for _, ch := range append(held, extra) {
+		if r := recv(t, ch); r.err != nil {
+			t.Errorf("owner's list: %v", r.err)
+		}
+	}
 }

@@ -159,57 +159,10 @@ func testCollation(t *testing.T, open Opener) {
 		wantOrder(t, ctx, s, nb.ID, tbl.ID, "-Raw", expectOrder(rows, true, true), lbl)
 	})
 	t.Run("Equality", func(t *testing.T) {
-		for _, c := range []struct {
-			filter string
-			want   []any
-		}{
-			{`Name = "apple"`, []any{"apple", "apple"}},
-			{`Name = "Émile"`, nil},
-			{`Name in ["ß", "zoe", "nobody"]`, []any{"ß", "zoe"}},
-			{`Name = ""`, nil}, // an empty text is no value
-			{`Raw = "Apple"`, []any{"Apple"}},
-		} {
-			got := MustListAll(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: c.filter, Sort: "Name"})
-			var vals []any
-			for _, r := range got {
-				vals = append(vals, r.Fields["Name"])
-			}
-			if !slices.Equal(vals, c.want) {
-				t.Errorf("filter %s: values %v, want %v", c.filter, vals, c.want)
-			}
-		}
-		// Negated, an equality still holds for empty cells.
-		for _, f := range []string{`!(Name = "apple")`, `Name != "apple"`, `!(Name in ["apple"])`} {
-			if got := MustListAll(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: f}); len(got) != len(rows)-2 {
-				t.Errorf("filter %s: %d records, want %d", f, len(got), len(rows)-2)
-			}
-		}
+		testCollationEquality(t, ctx, s, nb, tbl, rows)
 	})
 	t.Run("CursorOfAnotherCollation", func(t *testing.T) {
-		l := MustList(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Sort: "Raw", Limit: 3})
-		if l.NextCursor == nil {
-			t.Fatal("no cursor")
-		}
-		uni := coffer.ColumnOptions{Collation: "unicode"}
-		c, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Raw", coffer.ColumnUpdate{Options: &uni})
-		if !wantCode(t, err, "") {
-			return
-		}
-		if c.Options.Collation != "" {
-			t.Errorf("collation \"unicode\" is stored as %q, want the default \"\"", c.Options.Collation)
-		}
-		_, err = s.FindRecords(ctx, nb.ID, tbl.ID, coffer.ListQuery{Sort: "Raw", Limit: 3, Cursor: *l.NextCursor})
-		wantCode(t, err, coffer.EINVALID)
-		wantOrder(t, ctx, s, nb.ID, tbl.ID, "Raw", unicode, lbl)
-		if got := MustListAll(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: `Raw = "Apple"`}); len(got) != 1 {
-			t.Errorf("Raw = \"Apple\" after the change: %d records, want 1", len(got))
-		}
-		// And back: bytewise again.
-		bin := coffer.ColumnOptions{Collation: "binary"}
-		if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Raw", coffer.ColumnUpdate{Options: &bin}); !wantCode(t, err, "") {
-			return
-		}
-		wantOrder(t, ctx, s, nb.ID, tbl.ID, "Raw", binary, lbl)
+		testCollationCursorOfAnotherCollation(t, ctx, s, nb, tbl, unicode, lbl, binary)
 	})
 	t.Run("Options", func(t *testing.T) {
 		bad := coffer.ColumnOptions{Collation: "binary"}
@@ -221,77 +174,144 @@ func testCollation(t *testing.T, open Opener) {
 		wantFields(t, err, "options.collation")
 	})
 	t.Run("TypeChanges", func(t *testing.T) {
-		// Numbers become text: they sort as text, by collation.
-		text := coffer.TypeText
-		if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Code", coffer.ColumnUpdate{Type: &text}); !wantCode(t, err, "") {
-			return
-		}
-		var codes []collRow
-		for i, r := range rows {
-			code := i
-			if i >= len(collationNames) {
-				code = i - len(collationNames) + 1
-			}
-			codes = append(codes, collRow{r.id, fmt.Sprint(code)})
-		}
-		wantOrder(t, ctx, s, nb.ID, tbl.ID, "Code", expectOrder(codes, false, false), lbl)
-		// long_text to text keeps the keys (and gains an index).
-		if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Notes", coffer.ColumnUpdate{Type: &text}); !wantCode(t, err, "") {
-			return
-		}
-		wantOrder(t, ctx, s, nb.ID, tbl.ID, "-Notes", expectOrder(rows, false, true), lbl)
-		// A text column made binary with its type change.
-		bin := coffer.ColumnOptions{Collation: "binary"}
-		long := coffer.TypeLongText
-		if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Notes", coffer.ColumnUpdate{Type: &long, Options: &bin}); !wantCode(t, err, "") {
-			return
-		}
-		wantOrder(t, ctx, s, nb.ID, tbl.ID, "Notes", binary, lbl)
-		// Updates keep the key in step with the value.
-		first := rows[0].id // "émile"
-		if _, err := s.UpdateRecord(ctx, nb.ID, tbl.ID, first, map[string]any{"Name": "aardvark"}, 0); !wantCode(t, err, "") {
-			return
-		}
-		moved := slices.Clone(rows)
-		moved[0].v = "aardvark"
-		label[first] = `"aardvark"`
-		wantOrder(t, ctx, s, nb.ID, tbl.ID, "Name", expectOrder(moved, false, false), lbl)
-		if _, err := s.UpdateRecord(ctx, nb.ID, tbl.ID, first, map[string]any{"Name": "émile"}, 0); !wantCode(t, err, "") {
-			return
-		}
-		label[first] = `"émile"`
+		testCollationTypeChanges(t, s, ctx, nb, tbl, rows, lbl, binary, label)
 	})
 	t.Run("Masked", func(t *testing.T) {
-		// Dave reads Name only in red rows: elsewhere his Name is NULL,
-		// and it sorts as NULL.
-		_, dave := MustUser(t, s)
-		for _, g := range []coffer.GrantInput{
-			{Principal: coffer.Principal{Type: "user", ID: dave.ID}, Table: &tbl.Name, Columns: map[string]string{"Name": "none", "*": "read"}},
-			{Principal: coffer.Principal{Type: "user", ID: dave.ID}, Table: &tbl.Name, Rows: `Team = "red"`, Columns: map[string]string{"*": "read"}},
-		} {
-			if _, err := s.CreateGrant(ctx, nb.ID, g); !wantCode(t, err, "") {
-				return
-			}
-		}
-		daveCtx := CallerContext(dave)
-		var masked []collRow
-		for _, r := range rows {
-			rec := MustFindRecord(t, ctx, s, nb.ID, tbl.ID, r.id)
-			v := r.v
-			if rec.Fields["Team"] != "red" {
-				v = nil
-			}
-			masked = append(masked, collRow{r.id, v})
-		}
-		wantOrder(t, daveCtx, s, nb.ID, tbl.ID, "Name", expectOrder(masked, false, false), lbl)
-		wantOrder(t, daveCtx, s, nb.ID, tbl.ID, "-Name", expectOrder(masked, false, true), lbl)
-		// Equality on a masked cell finds only the visible ones.
-		for _, rec := range MustListAll(t, daveCtx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: `Name = "apple" || Name = "Apple"`}) {
-			if rec.Fields["Team"] != "red" {
-				t.Errorf("filter on a masked cell matched record %s of team %v", rec.ID, rec.Fields["Team"])
-			}
-		}
+		testCollationMasked(t, s, tbl, ctx, nb, rows, lbl)
 	})
+}
+
+// testCollationEquality is the subtest Equality of testCollation.
+func testCollationEquality(t *testing.T, ctx context.Context, s *all.Store, nb *coffer.Notebook, tbl *coffer.Table, rows []collRow) {
+	for _, c := range []struct {
+		filter string
+		want   []any
+	}{
+		{`Name = "apple"`, []any{"apple", "apple"}},
+		{`Name = "Émile"`, nil},
+		{`Name in ["ß", "zoe", "nobody"]`, []any{"ß", "zoe"}},
+		{`Name = ""`, nil}, // an empty text is no value
+		{`Raw = "Apple"`, []any{"Apple"}},
+	} {
+		got := MustListAll(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: c.filter, Sort: "Name"})
+		var vals []any
+		for _, r := range got {
+			vals = append(vals, r.Fields["Name"])
+		}
+		if !slices.Equal(vals, c.want) {
+			t.Errorf("filter %s: values %v, want %v", c.filter, vals, c.want)
+		}
+	}
+	// Negated, an equality still holds for empty cells.
+	for _, f := range []string{`!(Name = "apple")`, `Name != "apple"`, `!(Name in ["apple"])`} {
+		if got := MustListAll(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: f}); len(got) != len(rows)-2 {
+			t.Errorf("filter %s: %d records, want %d", f, len(got), len(rows)-2)
+		}
+	}
+}
+
+// testCollationCursorOfAnotherCollation is the subtest CursorOfAnotherCollation of testCollation.
+func testCollationCursorOfAnotherCollation(t *testing.T, ctx context.Context, s *all.Store, nb *coffer.Notebook, tbl *coffer.Table, unicode []string, lbl func(id string) string, binary []string) {
+	l := MustList(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Sort: "Raw", Limit: 3})
+	if l.NextCursor == nil {
+		t.Fatal("no cursor")
+	}
+	uni := coffer.ColumnOptions{Collation: "unicode"}
+	c, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Raw", coffer.ColumnUpdate{Options: &uni})
+	if !wantCode(t, err, "") {
+		return
+	}
+	if c.Options.Collation != "" {
+		t.Errorf("collation \"unicode\" is stored as %q, want the default \"\"", c.Options.Collation)
+	}
+	_, err = s.FindRecords(ctx, nb.ID, tbl.ID, coffer.ListQuery{Sort: "Raw", Limit: 3, Cursor: *l.NextCursor})
+	wantCode(t, err, coffer.EINVALID)
+	wantOrder(t, ctx, s, nb.ID, tbl.ID, "Raw", unicode, lbl)
+	if got := MustListAll(t, ctx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: `Raw = "Apple"`}); len(got) != 1 {
+		t.Errorf("Raw = \"Apple\" after the change: %d records, want 1", len(got))
+	}
+	// And back: bytewise again.
+	bin := coffer.ColumnOptions{Collation: "binary"}
+	if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Raw", coffer.ColumnUpdate{Options: &bin}); !wantCode(t, err, "") {
+		return
+	}
+	wantOrder(t, ctx, s, nb.ID, tbl.ID, "Raw", binary, lbl)
+}
+
+// testCollationTypeChanges is the subtest TypeChanges of testCollation.
+func testCollationTypeChanges(t *testing.T, s *all.Store, ctx context.Context, nb *coffer.Notebook, tbl *coffer.Table, rows []collRow, lbl func(id string) string, binary []string, label map[string]string) {
+	// Numbers become text: they sort as text, by collation.
+	text := coffer.TypeText
+	if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Code", coffer.ColumnUpdate{Type: &text}); !wantCode(t, err, "") {
+		return
+	}
+	var codes []collRow
+	for i, r := range rows {
+		code := i
+		if i >= len(collationNames) {
+			code = i - len(collationNames) + 1
+		}
+		codes = append(codes, collRow{r.id, fmt.Sprint(code)})
+	}
+	wantOrder(t, ctx, s, nb.ID, tbl.ID, "Code", expectOrder(codes, false, false), lbl)
+	// long_text to text keeps the keys (and gains an index).
+	if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Notes", coffer.ColumnUpdate{Type: &text}); !wantCode(t, err, "") {
+		return
+	}
+	wantOrder(t, ctx, s, nb.ID, tbl.ID, "-Notes", expectOrder(rows, false, true), lbl)
+	// A text column made binary with its type change.
+	bin := coffer.ColumnOptions{Collation: "binary"}
+	long := coffer.TypeLongText
+	if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Notes", coffer.ColumnUpdate{Type: &long, Options: &bin}); !wantCode(t, err, "") {
+		return
+	}
+	wantOrder(t, ctx, s, nb.ID, tbl.ID, "Notes", binary, lbl)
+	// Updates keep the key in step with the value.
+	first := rows[0].id // "émile"
+	if _, err := s.UpdateRecord(ctx, nb.ID, tbl.ID, first, map[string]any{"Name": "aardvark"}, 0); !wantCode(t, err, "") {
+		return
+	}
+	moved := slices.Clone(rows)
+	moved[0].v = "aardvark"
+	label[first] = `"aardvark"`
+	wantOrder(t, ctx, s, nb.ID, tbl.ID, "Name", expectOrder(moved, false, false), lbl)
+	if _, err := s.UpdateRecord(ctx, nb.ID, tbl.ID, first, map[string]any{"Name": "émile"}, 0); !wantCode(t, err, "") {
+		return
+	}
+	label[first] = `"émile"`
+}
+
+// testCollationMasked is the subtest Masked of testCollation.
+func testCollationMasked(t *testing.T, s *all.Store, tbl *coffer.Table, ctx context.Context, nb *coffer.Notebook, rows []collRow, lbl func(id string) string) {
+	// Dave reads Name only in red rows: elsewhere his Name is NULL,
+	// and it sorts as NULL.
+	_, dave := MustUser(t, s)
+	for _, g := range []coffer.GrantInput{
+		{Principal: coffer.Principal{Type: "user", ID: dave.ID}, Table: &tbl.Name, Columns: map[string]string{"Name": "none", "*": "read"}},
+		{Principal: coffer.Principal{Type: "user", ID: dave.ID}, Table: &tbl.Name, Rows: `Team = "red"`, Columns: map[string]string{"*": "read"}},
+	} {
+		if _, err := s.CreateGrant(ctx, nb.ID, g); !wantCode(t, err, "") {
+			return
+		}
+	}
+	daveCtx := CallerContext(dave)
+	var masked []collRow
+	for _, r := range rows {
+		rec := MustFindRecord(t, ctx, s, nb.ID, tbl.ID, r.id)
+		v := r.v
+		if rec.Fields["Team"] != "red" {
+			v = nil
+		}
+		masked = append(masked, collRow{r.id, v})
+	}
+	wantOrder(t, daveCtx, s, nb.ID, tbl.ID, "Name", expectOrder(masked, false, false), lbl)
+	wantOrder(t, daveCtx, s, nb.ID, tbl.ID, "-Name", expectOrder(masked, false, true), lbl)
+	// Equality on a masked cell finds only the visible ones.
+	for _, rec := range MustListAll(t, daveCtx, s, nb.ID, tbl.ID, coffer.ListQuery{Filter: `Name = "apple" || Name = "Apple"`}) {
+		if rec.Fields["Team"] != "red" {
+			t.Errorf("filter on a masked cell matched record %s of team %v", rec.ID, rec.Fields["Team"])
+		}
+	}
 }
 
 // TestSortKeyMigration checks that a notebook made before sort keys (its
