@@ -30,10 +30,12 @@ type ttlEntry[V any] struct {
 	at time.Time
 }
 
+// NewTTLCache returns an empty cache.
 func NewTTLCache[K comparable, V any]() *TTLCache[K, V] {
 	return &TTLCache[K, V]{m: map[K]ttlEntry[V]{}}
 }
 
+// Get returns the entry of k when it is younger than cacheTTL at now.
 func (c *TTLCache[K, V]) Get(k K, now time.Time) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
@@ -45,6 +47,7 @@ func (c *TTLCache[K, V]) Get(k K, now time.Time) (V, bool) {
 	return e.v, true
 }
 
+// Put stores v under k, read at now; a full cache starts afresh.
 func (c *TTLCache[K, V]) Put(k K, v V, now time.Time) {
 	c.mu.Lock()
 	if len(c.m) >= cacheMax {

@@ -201,6 +201,8 @@ func (db *DB) preparePending() {
 	db.wpending = nil
 }
 
+// ExecContext runs a statement in the transaction, prepared once where the
+// writer keeps statements.
 func (w *WriteTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if st := w.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -208,6 +210,8 @@ func (w *WriteTx) ExecContext(ctx context.Context, q string, args ...any) (sql.R
 	return w.Tx.ExecContext(ctx, q, args...)
 }
 
+// QueryContext runs a query in the transaction, prepared once where the
+// writer keeps statements.
 func (w *WriteTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if st := w.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -215,6 +219,8 @@ func (w *WriteTx) QueryContext(ctx context.Context, q string, args ...any) (*sql
 	return w.Tx.QueryContext(ctx, q, args...)
 }
 
+// QueryRowContext runs a one-row query in the transaction, prepared once
+// where the writer keeps statements.
 func (w *WriteTx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	if st := w.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)

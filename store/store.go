@@ -153,6 +153,8 @@ func (s *Core) Ping(ctx context.Context) error { return s.Storage.Ping(ctx) }
 // NowMicros returns the current time in microseconds, the unit of every stored timestamp.
 func (s *Core) NowMicros() int64 { return s.Now().UnixMicro() }
 
+// FromMicros turns a stored timestamp (microseconds since the epoch) into
+// a UTC time.
 func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // tx runs fn in a transaction on db and commits when fn returns nil.

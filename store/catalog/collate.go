@@ -171,6 +171,7 @@ func KeyOf(v any) any {
 	return nil
 }
 
+// SQLKey is the quoted name of the sort-key column of column colID.
 func SQLKey(colID string) string {
 	return `"k_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
 }

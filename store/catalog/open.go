@@ -25,6 +25,7 @@ func CheckName(field, name string) (string, *coffer.FieldError) {
 // NameKey is the form under which names are unique: case-insensitive.
 func NameKey(name string) string { return strings.ToLower(name) }
 
+// ScanNotebook reads a registry row selected with NotebookCols.
 func ScanNotebook(row interface{ Scan(...any) error }) (*coffer.Notebook, error) {
 	var nb coffer.Notebook
 	var created, updated int64
@@ -35,8 +36,11 @@ func ScanNotebook(row interface{ Scan(...any) error }) (*coffer.Notebook, error)
 	return &nb, nil
 }
 
+// NotebookCols are the registry columns that ScanNotebook reads.
 const NotebookCols = "id, name, owner_id, created_at, updated_at"
 
+// ErrNotebookNotFound is the answer for a notebook that does not exist for
+// the caller.
 var ErrNotebookNotFound = coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
 
 // LookupNotebook returns a notebook the caller can see, or ENOTFOUND.
@@ -132,6 +136,7 @@ func (s *Catalog) cachedNotebook(ctx context.Context, id string) (*coffer.Notebo
 	return nb, a, err
 }
 
+// ForgetNotebook drops the cached registry row of notebook id.
 func (s *Catalog) ForgetNotebook(id string) {
 	s.notebooks.Drop(func(k string, _ *coffer.Notebook) bool { return k == id })
 }
@@ -246,15 +251,20 @@ func (s *Catalog) FindViewRaw(ctx context.Context, q Querier, prefix string, tm 
 	return v, nil
 }
 
+// ErrViewNotFound is the answer for a view that does not exist.
 var ErrViewNotFound = coffer.Errorf(coffer.ENOTFOUND, "view not found")
 
+// ErrUserNotFound and ErrGroupNotFound answer for a principal that does
+// not exist.
 var (
 	ErrUserNotFound  = coffer.Errorf(coffer.ENOTFOUND, "the user does not exist")
 	ErrGroupNotFound = coffer.Errorf(coffer.ENOTFOUND, "the group does not exist")
 )
 
+// ViewCols are the view columns that ScanView reads.
 const ViewCols = "id, table_id, name, filter, sort, columns, created_at, updated_at"
 
+// ScanView reads a view row selected with ViewCols.
 func ScanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
 	var v coffer.View
 	var cols string

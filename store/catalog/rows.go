@@ -12,6 +12,8 @@ import (
 	"github.com/cofferhq/coffer/value"
 )
 
+// ErrRecordNotFound is the answer for a record that does not exist for the
+// caller.
 var ErrRecordNotFound = coffer.Errorf(coffer.ENOTFOUND, "record not found")
 
 const systemCols = "t.id, t.version, t.created_at, t.created_by, t.updated_at, t.updated_by"

@@ -83,14 +83,18 @@ func (tm *TableMeta) Field(name string) (*filter.Field, bool) {
 	return f, ok
 }
 
+// SQLTable is the qualified, quoted name of the SQL table of table tableID.
 func SQLTable(prefix, tableID string) string {
 	return prefix + `"t_` + strings.TrimPrefix(tableID, coffer.PrefixTable) + `"`
 }
 
+// SQLColumn is the quoted name of the SQL column of column colID.
 func SQLColumn(colID string) string {
 	return `"c_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
 }
 
+// SQLJunction is the qualified, quoted name of the junction table of link
+// column colID.
 func SQLJunction(prefix, colID string) string {
 	return prefix + `"l_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
 }
@@ -288,6 +292,7 @@ func (c *schemaCache) get(ctx context.Context, s *Catalog, nbID string, db *stor
 	return sc, nil
 }
 
+// Invalidate forgets the cached schema of notebook nbID.
 func (c *schemaCache) Invalidate(nbID string) {
 	c.mu.Lock()
 	delete(c.m, nbID)

@@ -56,6 +56,7 @@ type OpError struct {
 	Fields []coffer.FieldError
 }
 
+// Placeholders returns n comma-separated "?" placeholders.
 func Placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
@@ -73,8 +74,10 @@ func Indexable(t coffer.ColumnType) bool {
 	return false
 }
 
+// SQLIndex is the quoted name of the index of column colID.
 func SQLIndex(prefix, colID string) string {
 	return prefix + `"i_` + strings.TrimPrefix(colID, coffer.PrefixColumn) + `"`
 }
 
+// UnqualifiedIndex is SQLIndex without the schema, as CREATE INDEX wants it.
 func UnqualifiedIndex(colID string) string { return SQLIndex("", colID) }
