@@ -70,17 +70,10 @@ func MustSession(tb testing.TB, s *all.Store, email string) context.Context {
 	return coffer.WithCaller(ctx, c)
 }
 
-// testMFA covers TOTP and recovery codes: enrolment with re-authentication,
-// each code usable once, ±1 step of drift, the challenge's attempt limit,
-// throttling of wrong codes and removal.
-func testMFA(t *testing.T, open Opener) {
-	s := open(t)
-	clock := &stepClock{}
-	s.Now = clock.Now
-	bg := context.Background()
-	_, u := MustUser(t, s)
-	ctx := MustSession(t, s, u.Email)
-
+// mfaEnrol enrols u in TOTP (refused without the current password;
+// confirmed with the current step's code, which it returns) and returns
+// the enrolment and its recovery codes.
+func mfaEnrol(t *testing.T, s *all.Store, ctx, bg context.Context, u *coffer.User, clock *stepClock) (*coffer.TOTPEnrolment, string, []string) {
 	// Enrolment needs the current password.
 	_, err := s.BeginTOTP(ctx, "not the password at all")
 	wantCode(t, err, coffer.EUNAUTHORIZED)
@@ -117,6 +110,21 @@ func testMFA(t *testing.T, open Opener) {
 	}
 	_, err = s.BeginTOTP(ctx, TestPassword)
 	wantCode(t, err, coffer.ECONFLICT)
+	return e, first, codes
+}
+
+// testMFA covers TOTP and recovery codes: enrolment with re-authentication,
+// each code usable once, ±1 step of drift, the challenge's attempt limit,
+// throttling of wrong codes and removal.
+func testMFA(t *testing.T, open Opener) {
+	s := open(t)
+	clock := &stepClock{}
+	s.Now = clock.Now
+	bg := context.Background()
+	_, u := MustUser(t, s)
+	ctx := MustSession(t, s, u.Email)
+
+	e, first, codes := mfaEnrol(t, s, ctx, bg, u, clock)
 
 	login := func() string {
 		t.Helper()
@@ -141,12 +149,7 @@ func testMFA(t *testing.T, open Opener) {
 	}
 
 	t.Run("EachCodeOnce", func(t *testing.T) {
-		// The confirmation used this step's code.
-		answer(login(), coffer.FactorTOTP, first, coffer.EUNAUTHORIZED)
-		clock.Steps(1)
-		code := TOTPCode(t, e.Secret, clock.Now(), 0)
-		answer(login(), coffer.FactorTOTP, code, "")
-		answer(login(), coffer.FactorTOTP, code, coffer.EUNAUTHORIZED)
+		testMFAEachCodeOnce(t, answer, login, e, clock, first)
 	})
 
 	t.Run("Drift", func(t *testing.T) {
@@ -154,12 +157,7 @@ func testMFA(t *testing.T, open Opener) {
 	})
 
 	t.Run("RecoveryCodesOnce", func(t *testing.T) {
-		answer(login(), coffer.FactorRecovery, codes[0], "")
-		answer(login(), coffer.FactorRecovery, codes[0], coffer.EUNAUTHORIZED)
-		// Case, spaces and dashes do not matter.
-		answer(login(), coffer.FactorRecovery, " "+strings.ToUpper(strings.ReplaceAll(codes[1], "-", ""))+" ", "")
-		answer(login(), coffer.FactorRecovery, "aaaa-bbbb-cccc-dddd-eeee-ffff", coffer.EUNAUTHORIZED)
-		answer(login(), coffer.FactorTOTP, codes[2], coffer.EUNAUTHORIZED)
+		testMFARecoveryCodesOnce(t, answer, login, codes)
 	})
 
 	t.Run("FiveWrongCodesEndTheChallenge", func(t *testing.T) {
@@ -193,6 +191,27 @@ func testMFA(t *testing.T, open Opener) {
 	t.Run("NotWithAPIKeys", func(t *testing.T) {
 		testMFANotWithAPIKeys(t, bg, u, s)
 	})
+}
+
+// testMFAEachCodeOnce is the subtest EachCodeOnce of testMFA: a code
+// answers one challenge.
+func testMFAEachCodeOnce(t *testing.T, answer func(ch, method, code, want string), login func() string, e *coffer.TOTPEnrolment, clock *stepClock, first string) {
+	// The confirmation used this step's code.
+	answer(login(), coffer.FactorTOTP, first, coffer.EUNAUTHORIZED)
+	clock.Steps(1)
+	code := TOTPCode(t, e.Secret, clock.Now(), 0)
+	answer(login(), coffer.FactorTOTP, code, "")
+	answer(login(), coffer.FactorTOTP, code, coffer.EUNAUTHORIZED)
+}
+
+// testMFARecoveryCodesOnce is the subtest RecoveryCodesOnce of testMFA.
+func testMFARecoveryCodesOnce(t *testing.T, answer func(ch, method, code, want string), login func() string, codes []string) {
+	answer(login(), coffer.FactorRecovery, codes[0], "")
+	answer(login(), coffer.FactorRecovery, codes[0], coffer.EUNAUTHORIZED)
+	// Case, spaces and dashes do not matter.
+	answer(login(), coffer.FactorRecovery, " "+strings.ToUpper(strings.ReplaceAll(codes[1], "-", ""))+" ", "")
+	answer(login(), coffer.FactorRecovery, "aaaa-bbbb-cccc-dddd-eeee-ffff", coffer.EUNAUTHORIZED)
+	answer(login(), coffer.FactorTOTP, codes[2], coffer.EUNAUTHORIZED)
 }
 
 // testMFADrift is the subtest Drift of testMFA.
