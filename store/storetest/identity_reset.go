@@ -11,6 +11,72 @@ import (
 	"github.com/cofferhq/coffer/store/all"
 )
 
+// requestReset checks that unknown and malformed addresses get no
+// ticket, and that a known one (in any case) gets a well-formed one,
+// recorded as one request.
+func requestReset(t *testing.T, s *all.Store, ctx context.Context, u *coffer.User, email string, kinds func() map[string]int) *coffer.ResetTicket {
+	for _, addr := range []string{"nobody@example.com", "not an address", "", strings.Repeat("a", 400) + "@example.com"} {
+		tk, err := s.RequestPasswordReset(ctx, addr)
+		if err != nil || tk != nil {
+			t.Errorf("RequestPasswordReset(%.20q) = %v, %v; want nil, nil", addr, tk, err)
+		}
+	}
+
+	tk, err := s.RequestPasswordReset(ctx, email)
+	if err != nil || tk == nil {
+		t.Fatalf("RequestPasswordReset(known) = %v, %v", tk, err)
+	}
+	if !strings.HasPrefix(tk.Token, identity.ResetTokenPrefix) || len(tk.Token) != len(identity.ResetTokenPrefix)+43 {
+		t.Errorf("token %q: want %s and 256 bits in base64url", tk.Token, identity.ResetTokenPrefix)
+	}
+	if tk.UserID != u.ID || tk.Email != u.Email {
+		t.Errorf("ticket for %s <%s>, want %s <%s>", tk.UserID, tk.Email, u.ID, u.Email)
+	}
+	if d := tk.ExpiresAt.Sub(s.Now()); d < 29*time.Minute || d > 30*time.Minute {
+		t.Errorf("the link expires in %v, want 30 minutes", d)
+	}
+	if got := kinds(); got[coffer.EventResetRequested] != 1 || got[coffer.EventResetAlert] != 0 {
+		t.Errorf("events after one request: %v", got)
+	}
+	return tk
+}
+
+// checkResetEndsSessions resets the password with token while a session
+// and a streak of failed logins are pending: both end, the token is used
+// up, the old password no longer works and the new one does.
+func checkResetEndsSessions(t *testing.T, s *all.Store, ctx context.Context, u *coffer.User, token string) {
+	// A session and a pending failure streak, both ended by the reset.
+	for range 3 {
+		if _, err := s.Login(ctx, u.Email, "wrong password, wrong password"); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
+			t.Fatalf("wrong login: %v", err)
+		}
+	}
+	res, err := s.Login(coffer.WithClient(context.Background(), coffer.Client{IP: "192.0.2.8"}), u.Email, TestPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, res.Session.Key); err != nil {
+		t.Fatal(err)
+	}
+
+	const newPassword = "a brand new passphrase"
+	if err := s.ResetPassword(ctx, token, newPassword); err != nil {
+		t.Fatalf("ResetPassword: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, res.Session.Key); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
+		t.Errorf("a session from before the reset: %v, want EUNAUTHORIZED", err)
+	}
+	if err := s.ResetPassword(ctx, token, "another new passphrase"); coffer.ErrorCode(err) != coffer.EINVALID {
+		t.Errorf("second use of a token: %v, want EINVALID", err)
+	}
+	if _, err := s.Login(ctx, u.Email, TestPassword); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
+		t.Errorf("login with the old password: %v", err)
+	}
+	if _, err := s.Login(ctx, u.Email, newPassword); err != nil {
+		t.Errorf("login with the new password: %v", err)
+	}
+}
+
 // testPasswordReset covers reset links and operator resets: tickets only
 // for active accounts, the per-account cap and alert, single use, expiry,
 // policy, sessions ended and the account unlocked.
@@ -35,29 +101,7 @@ func testPasswordReset(t *testing.T, open Opener) {
 		return m
 	}
 
-	for _, addr := range []string{"nobody@example.com", "not an address", "", strings.Repeat("a", 400) + "@example.com"} {
-		tk, err := s.RequestPasswordReset(ctx, addr)
-		if err != nil || tk != nil {
-			t.Errorf("RequestPasswordReset(%.20q) = %v, %v; want nil, nil", addr, tk, err)
-		}
-	}
-
-	tk, err := s.RequestPasswordReset(ctx, email)
-	if err != nil || tk == nil {
-		t.Fatalf("RequestPasswordReset(known) = %v, %v", tk, err)
-	}
-	if !strings.HasPrefix(tk.Token, identity.ResetTokenPrefix) || len(tk.Token) != len(identity.ResetTokenPrefix)+43 {
-		t.Errorf("token %q: want %s and 256 bits in base64url", tk.Token, identity.ResetTokenPrefix)
-	}
-	if tk.UserID != u.ID || tk.Email != u.Email {
-		t.Errorf("ticket for %s <%s>, want %s <%s>", tk.UserID, tk.Email, u.ID, u.Email)
-	}
-	if d := tk.ExpiresAt.Sub(s.Now()); d < 29*time.Minute || d > 30*time.Minute {
-		t.Errorf("the link expires in %v, want 30 minutes", d)
-	}
-	if got := kinds(); got[coffer.EventResetRequested] != 1 || got[coffer.EventResetAlert] != 0 {
-		t.Errorf("events after one request: %v", got)
-	}
+	tk := requestReset(t, s, ctx, u, email, kinds)
 
 	t.Run("policy refused, token kept", func(t *testing.T) {
 		err := s.ResetPassword(ctx, tk.Token, "short")
@@ -73,36 +117,7 @@ func testPasswordReset(t *testing.T, open Opener) {
 		}
 	})
 
-	// A session and a pending failure streak, both ended by the reset.
-	for range 3 {
-		if _, err := s.Login(ctx, u.Email, "wrong password, wrong password"); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
-			t.Fatalf("wrong login: %v", err)
-		}
-	}
-	res, err := s.Login(coffer.WithClient(context.Background(), coffer.Client{IP: "192.0.2.8"}), u.Email, TestPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Authenticate(ctx, res.Session.Key); err != nil {
-		t.Fatal(err)
-	}
-
-	const newPassword = "a brand new passphrase"
-	if err := s.ResetPassword(ctx, tk.Token, newPassword); err != nil {
-		t.Fatalf("ResetPassword: %v", err)
-	}
-	if _, err := s.Authenticate(ctx, res.Session.Key); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
-		t.Errorf("a session from before the reset: %v, want EUNAUTHORIZED", err)
-	}
-	if err := s.ResetPassword(ctx, tk.Token, "another new passphrase"); coffer.ErrorCode(err) != coffer.EINVALID {
-		t.Errorf("second use of a token: %v, want EINVALID", err)
-	}
-	if _, err := s.Login(ctx, u.Email, TestPassword); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
-		t.Errorf("login with the old password: %v", err)
-	}
-	if _, err := s.Login(ctx, u.Email, newPassword); err != nil {
-		t.Errorf("login with the new password: %v", err)
-	}
+	checkResetEndsSessions(t, s, ctx, u, tk.Token)
 
 	// Expiry, the alert from the third request in an hour, the cap of three
 	// links an hour.
