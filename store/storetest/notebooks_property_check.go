@@ -81,18 +81,13 @@ func inOrder(keys []propKey, a, b *propRec) bool {
 	return true
 }
 
-// check runs case i: Eval against the service. It returns the number of
-// matches and whether the filter is valid.
-func (p *propTest) check(i int, src string, sp sortSpec, env filter.Env) (int, bool) {
+// reference evaluates filter src on every record with the reference
+// evaluator: the ids it keeps, or the error it refuses the filter with
+// (not ok when the reference and the compiler disagree, or the error is
+// not EINVALID).
+func (p *propTest) reference(desc, src string, env filter.Env) (map[string]bool, error, bool) {
 	t := p.t
 	t.Helper()
-	desc := fmt.Sprintf("seed %d case %d: filter %s sort %q", p.seed, i, src, sp.src)
-	if reason, ok := propKnownIssues[src]; ok {
-		t.Logf("%s: skipped, known discrepancy: %s", desc, reason)
-		return 0, true
-	}
-
-	// The expected answer, from the reference evaluator.
 	var want map[string]bool
 	e, evalErr := filter.Parse(src)
 	if evalErr == nil {
@@ -110,11 +105,85 @@ func (p *propTest) check(i int, src string, sp sortSpec, env filter.Env) (int, b
 		}
 		if (compileErr == nil) != (evalErr == nil) {
 			t.Errorf("%s: Compile error %v, Eval error %v", desc, compileErr, evalErr)
-			return 0, false
+			return nil, nil, false
 		}
 	}
 	if evalErr != nil && coffer.ErrorCode(evalErr) != coffer.EINVALID {
 		t.Errorf("%s: reference error is %q, not EINVALID: %v", desc, coffer.ErrorCode(evalErr), evalErr)
+		return nil, nil, false
+	}
+	return want, evalErr, true
+}
+
+// collect checks one page's records (each listed once, known, in the sort
+// order after the previous ones) and appends them to got.
+func (p *propTest) collect(desc string, page, limit int, sp sortSpec, recs []*coffer.Record, seen map[string]bool, byID map[string]*propRec, got []*propRec) []*propRec {
+	t := p.t
+	t.Helper()
+	for _, rec := range recs {
+		if seen[rec.ID] {
+			t.Errorf("%s: record %s listed twice (page %d, limit %d)", desc, rec.ID, page, limit)
+		}
+		seen[rec.ID] = true
+		pr := byID[rec.ID]
+		if pr == nil {
+			t.Errorf("%s: unknown record %s listed", desc, rec.ID)
+			continue
+		}
+		if len(got) > 0 && !inOrder(sp.keys, got[len(got)-1], pr) {
+			prev := got[len(got)-1]
+			t.Errorf("%s: page %d (limit %d): %s %v listed before %s %v", desc, page, limit,
+				prev.id, p.keyVals(sp, prev), pr.id, p.keyVals(sp, pr))
+		}
+		got = append(got, pr)
+	}
+	return got
+}
+
+// compareSets reports the records the service listed but the reference
+// filters out, and those it missed.
+func (p *propTest) compareSets(desc string, want, seen map[string]bool, byID map[string]*propRec) {
+	t := p.t
+	t.Helper()
+	var missing, extra []string
+	for id := range want {
+		if !seen[id] {
+			missing = append(missing, id)
+		}
+	}
+	for id := range seen {
+		if !want[id] {
+			extra = append(extra, id)
+		}
+	}
+	if len(missing) > 0 || len(extra) > 0 {
+		slices.Sort(missing)
+		slices.Sort(extra)
+		var b strings.Builder
+		for _, id := range missing {
+			fmt.Fprintf(&b, "\n  missing %s %s", id, p.describe(byID[id]))
+		}
+		for _, id := range extra {
+			fmt.Fprintf(&b, "\n  extra   %s %s", id, p.describe(byID[id]))
+		}
+		t.Errorf("%s: the service lists %d records, the reference %d:%s", desc, len(seen), len(want), b.String())
+	}
+}
+
+// check runs case i: Eval against the service. It returns the number of
+// matches and whether the filter is valid.
+func (p *propTest) check(i int, src string, sp sortSpec, env filter.Env) (int, bool) {
+	t := p.t
+	t.Helper()
+	desc := fmt.Sprintf("seed %d case %d: filter %s sort %q", p.seed, i, src, sp.src)
+	if reason, ok := propKnownIssues[src]; ok {
+		t.Logf("%s: skipped, known discrepancy: %s", desc, reason)
+		return 0, true
+	}
+
+	// The expected answer, from the reference evaluator.
+	want, evalErr, ok := p.reference(desc, src, env)
+	if !ok {
 		return 0, false
 	}
 
@@ -163,51 +232,13 @@ func (p *propTest) check(i int, src string, sp sortSpec, env filter.Env) (int, b
 			t.Errorf("%s: page %d is empty but has a cursor", desc, page)
 			return len(want), true
 		}
-		for _, rec := range l.Records {
-			if seen[rec.ID] {
-				t.Errorf("%s: record %s listed twice (page %d, limit %d)", desc, rec.ID, page, limit)
-			}
-			seen[rec.ID] = true
-			pr := byID[rec.ID]
-			if pr == nil {
-				t.Errorf("%s: unknown record %s listed", desc, rec.ID)
-				continue
-			}
-			if len(got) > 0 && !inOrder(sp.keys, got[len(got)-1], pr) {
-				prev := got[len(got)-1]
-				t.Errorf("%s: page %d (limit %d): %s %v listed before %s %v", desc, page, limit,
-					prev.id, p.keyVals(sp, prev), pr.id, p.keyVals(sp, pr))
-			}
-			got = append(got, pr)
-		}
+		got = p.collect(desc, page, limit, sp, l.Records, seen, byID, got)
 		if l.NextCursor == nil {
 			break
 		}
 		q.Cursor = *l.NextCursor
 	}
-	var missing, extra []string
-	for id := range want {
-		if !seen[id] {
-			missing = append(missing, id)
-		}
-	}
-	for id := range seen {
-		if !want[id] {
-			extra = append(extra, id)
-		}
-	}
-	if len(missing) > 0 || len(extra) > 0 {
-		slices.Sort(missing)
-		slices.Sort(extra)
-		var b strings.Builder
-		for _, id := range missing {
-			fmt.Fprintf(&b, "\n  missing %s %s", id, p.describe(byID[id]))
-		}
-		for _, id := range extra {
-			fmt.Fprintf(&b, "\n  extra   %s %s", id, p.describe(byID[id]))
-		}
-		t.Errorf("%s: the service lists %d records, the reference %d:%s", desc, len(seen), len(want), b.String())
-	}
+	p.compareSets(desc, want, seen, byID)
 	return len(want), true
 }
 
