@@ -118,6 +118,65 @@ func testViewsInvalidViews(t *testing.T, s *all.Store, e *setup) {
 	}
 }
 
+// checkRefusedViewUpdates makes updates of view id (now u) that are
+// refused, and checks that they change nothing; renaming it to another
+// case of its name (name) is fine, updating a missing view is not.
+func checkRefusedViewUpdates(t *testing.T, s *all.Store, e *setup, id string, u *coffer.View, name string) {
+	// Refused updates change nothing.
+	bad, taken := "Age >", "seniors"
+	_, err := s.UpdateView(e.ctx, e.nb, "People", id, coffer.ViewUpdate{Filter: &bad})
+	if wantCode(t, err, coffer.EINVALID) {
+		wantOnlyFields(t, err, "filter")
+	}
+	_, err = s.UpdateView(e.ctx, e.nb, "People", id, coffer.ViewUpdate{Name: &taken})
+	wantCode(t, err, coffer.ECONFLICT)
+	badCols := []string{"Nope"}
+	_, err = s.UpdateView(e.ctx, e.nb, "People", id, coffer.ViewUpdate{Columns: &badCols})
+	if wantCode(t, err, coffer.EINVALID) {
+		wantOnlyFields(t, err, "columns[0]")
+	}
+	if found, err := s.FindView(e.ctx, e.nb, "People", id); err != nil || mustJSON(t, found) != mustJSON(t, u) {
+		t.Errorf("view after refused updates = %+v, %v; want %+v", found, err, u)
+	}
+	// Renaming to another case of its own name is fine.
+	same := "YOUNG RED"
+	if _, err := s.UpdateView(e.ctx, e.nb, "People", id, coffer.ViewUpdate{Name: &same}); err != nil {
+		t.Errorf("UpdateView to another case of its name: %v", err)
+	}
+	_, err = s.UpdateView(e.ctx, e.nb, "People", "Nope", coffer.ViewUpdate{Name: &name})
+	wantCode(t, err, coffer.ENOTFOUND)
+}
+
+// checkViewDeletedColumns checks that a view's deleted columns drop out of
+// it (of its column list, and of the lists made with it).
+func checkViewDeletedColumns(t *testing.T, s *all.Store, e *setup, nameID string) {
+	// A view's deleted columns drop out of it.
+	if err := s.DeleteColumn(e.ctx, e.nb, "People", "Team"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateColumn(e.ctx, e.nb, "People", col("Extra", coffer.TypeText)); err != nil {
+		t.Fatal(err)
+	}
+	x, err := s.CreateView(e.ctx, e.nb, "People", coffer.ViewInput{Name: "Extra", Columns: []string{"Extra", "Name"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteColumn(e.ctx, e.nb, "People", "Extra"); err != nil {
+		t.Fatal(err)
+	}
+	x, err = s.FindView(e.ctx, e.nb, "People", x.ID)
+	if err != nil || !equalStrings(x.Columns, []string{nameID}) {
+		t.Errorf("view after deleting one of its columns = %+v, %v; want columns [%s]", x, err, nameID)
+	}
+	l := MustList(t, e.ctx, s, e.nb, "People", coffer.ListQuery{View: x.ID, Limit: 1})
+	if len(l.Records) != 1 || len(l.Records[0].Fields) != 1 {
+		t.Errorf("listing with the view gives %v, want only Name", mustJSON(t, l.Records))
+	}
+	if _, ok := l.Records[0].Fields["Name"].(string); !ok {
+		t.Errorf("Name = %#v", l.Records[0].Fields["Name"])
+	}
+}
+
 // testViewsUpdateAndDelete is the subtest UpdateAndDelete of testViews.
 func testViewsUpdateAndDelete(t *testing.T, s *all.Store, e *setup, tb *coffer.Table, nameID string) {
 	w, err := s.CreateView(e.ctx, e.nb, "People", coffer.ViewInput{Name: "All red", Filter: `Team = "red"`})
@@ -155,29 +214,7 @@ func testViewsUpdateAndDelete(t *testing.T, s *all.Store, e *setup, tb *coffer.T
 	if got := names(l.Records); !equalStrings(got, []string{"Ada"}) || len(l.Records[0].Fields) != 1 {
 		t.Errorf("updated view lists %v, want only Ada's name", mustJSON(t, l.Records))
 	}
-	// Refused updates change nothing.
-	bad, taken := "Age >", "seniors"
-	_, err = s.UpdateView(e.ctx, e.nb, "People", w.ID, coffer.ViewUpdate{Filter: &bad})
-	if wantCode(t, err, coffer.EINVALID) {
-		wantOnlyFields(t, err, "filter")
-	}
-	_, err = s.UpdateView(e.ctx, e.nb, "People", w.ID, coffer.ViewUpdate{Name: &taken})
-	wantCode(t, err, coffer.ECONFLICT)
-	badCols := []string{"Nope"}
-	_, err = s.UpdateView(e.ctx, e.nb, "People", w.ID, coffer.ViewUpdate{Columns: &badCols})
-	if wantCode(t, err, coffer.EINVALID) {
-		wantOnlyFields(t, err, "columns[0]")
-	}
-	if found, err := s.FindView(e.ctx, e.nb, "People", w.ID); err != nil || mustJSON(t, found) != mustJSON(t, u) {
-		t.Errorf("view after refused updates = %+v, %v; want %+v", found, err, u)
-	}
-	// Renaming to another case of its own name is fine.
-	same := "YOUNG RED"
-	if _, err := s.UpdateView(e.ctx, e.nb, "People", w.ID, coffer.ViewUpdate{Name: &same}); err != nil {
-		t.Errorf("UpdateView to another case of its name: %v", err)
-	}
-	_, err = s.UpdateView(e.ctx, e.nb, "People", "Nope", coffer.ViewUpdate{Name: &name})
-	wantCode(t, err, coffer.ENOTFOUND)
+	checkRefusedViewUpdates(t, s, e, w.ID, u, name)
 
 	if err := s.DeleteView(e.ctx, e.nb, "People", w.ID); err != nil {
 		t.Fatal(err)
@@ -190,29 +227,5 @@ func testViewsUpdateAndDelete(t *testing.T, s *all.Store, e *setup, tb *coffer.T
 	if views, _ := s.FindViews(e.ctx, e.nb, "People"); len(views) != 1 {
 		t.Errorf("FindViews after delete = %d views, want 1", len(views))
 	}
-	// A view's deleted columns drop out of it.
-	if err := s.DeleteColumn(e.ctx, e.nb, "People", "Team"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateColumn(e.ctx, e.nb, "People", col("Extra", coffer.TypeText)); err != nil {
-		t.Fatal(err)
-	}
-	x, err := s.CreateView(e.ctx, e.nb, "People", coffer.ViewInput{Name: "Extra", Columns: []string{"Extra", "Name"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteColumn(e.ctx, e.nb, "People", "Extra"); err != nil {
-		t.Fatal(err)
-	}
-	x, err = s.FindView(e.ctx, e.nb, "People", x.ID)
-	if err != nil || !equalStrings(x.Columns, []string{nameID}) {
-		t.Errorf("view after deleting one of its columns = %+v, %v; want columns [%s]", x, err, nameID)
-	}
-	l = MustList(t, e.ctx, s, e.nb, "People", coffer.ListQuery{View: x.ID, Limit: 1})
-	if len(l.Records) != 1 || len(l.Records[0].Fields) != 1 {
-		t.Errorf("listing with the view gives %v, want only Name", mustJSON(t, l.Records))
-	}
-	if _, ok := l.Records[0].Fields["Name"].(string); !ok {
-		t.Errorf("Name = %#v", l.Records[0].Fields["Name"])
-	}
+	checkViewDeletedColumns(t, s, e, nameID)
 }
