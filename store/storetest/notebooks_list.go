@@ -270,6 +270,62 @@ func testListsBadQueries(t *testing.T, s *all.Store, e *setup) {
 	}
 }
 
+// checkFilteredPaging checks that a cursor combined with a filter keeps
+// the filter, over the n records of testListsCursors.
+func checkFilteredPaging(t *testing.T, s *all.Store, e *setup, n int) {
+	// A cursor combined with a filter keeps the filter.
+	want := 0
+	for i := 0; i < n; i++ {
+		if i%7 == 3 && i%5 != 0 {
+			want++
+		}
+	}
+	got := MustListAll(t, e.ctx, s, e.nb, "T", coffer.ListQuery{Filter: "G = 3", Sort: "-N", Limit: 4})
+	if len(got) != want {
+		t.Errorf("filtered paging gives %d records, want %d", len(got), want)
+	}
+	for i := 1; i < len(got); i++ {
+		a, _ := got[i-1].Fields["N"].(json.Number).Int64()
+		b, _ := got[i].Fields["N"].(json.Number).Int64()
+		if a <= b {
+			t.Errorf("filtered paging by -N: %d before %d", a, b)
+		}
+	}
+}
+
+// checkBadCursors checks that a malformed cursor, or one from another
+// sort, is refused on the cursor field, and that the same sort written
+// differently accepts it.
+func checkBadCursors(t *testing.T, s *all.Store, e *setup) {
+	first := MustList(t, e.ctx, s, e.nb, "T", coffer.ListQuery{Sort: "G", Limit: 5})
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	badCursors := map[string]coffer.ListQuery{
+		"garbage":                     {Sort: "G", Cursor: "garbage!!"},
+		"base64 of garbage":           {Sort: "G", Cursor: b64("garbage")},
+		"base64 of another shape":     {Sort: "G", Cursor: b64(`{"s":"x","v":[1,2]}`)},
+		"base64 of null":              {Sort: "G", Cursor: b64(`null`)},
+		"standard base64":             {Sort: "G", Cursor: base64.StdEncoding.EncodeToString([]byte(`{"s":"x","v":[]}`))},
+		"from another sort":           {Sort: "-G", Cursor: *first.NextCursor},
+		"from the default sort":       {Sort: "", Cursor: *first.NextCursor},
+		"huge":                        {Sort: "G", Cursor: strings.Repeat("A", 100_000)},
+		"truncated":                   {Sort: "G", Cursor: (*first.NextCursor)[:len(*first.NextCursor)/2]},
+		"with a character added":      {Sort: "G", Cursor: *first.NextCursor + "!"},
+		"empty JSON object in base64": {Sort: "G", Cursor: b64(`{}`)},
+	}
+	for name, q := range badCursors {
+		t.Run("bad cursor "+name, func(t *testing.T) {
+			_, err := s.FindRecords(e.ctx, e.nb, "T", q)
+			if wantCode(t, err, coffer.EINVALID) {
+				wantOnlyFields(t, err, "cursor")
+			}
+		})
+	}
+	// The same sort written differently accepts the cursor.
+	if _, err := s.FindRecords(e.ctx, e.nb, "T", coffer.ListQuery{Sort: " +G ", Cursor: *first.NextCursor}); err != nil {
+		t.Errorf("cursor with the same sort written differently: %v", err)
+	}
+}
+
 // testListsCursors is the subtest Cursors of testLists.
 func testListsCursors(t *testing.T, s *all.Store) {
 	t.Parallel()
@@ -310,52 +366,8 @@ func testListsCursors(t *testing.T, s *all.Store) {
 	if len(l.Records) != 100 || l.NextCursor != nil {
 		t.Errorf("last page has %d records and cursor %v, want 100 and none", len(l.Records), l.NextCursor)
 	}
-	// A cursor combined with a filter keeps the filter.
-	want := 0
-	for i := 0; i < n; i++ {
-		if i%7 == 3 && i%5 != 0 {
-			want++
-		}
-	}
-	got := MustListAll(t, e.ctx, s, e.nb, "T", coffer.ListQuery{Filter: "G = 3", Sort: "-N", Limit: 4})
-	if len(got) != want {
-		t.Errorf("filtered paging gives %d records, want %d", len(got), want)
-	}
-	for i := 1; i < len(got); i++ {
-		a, _ := got[i-1].Fields["N"].(json.Number).Int64()
-		b, _ := got[i].Fields["N"].(json.Number).Int64()
-		if a <= b {
-			t.Errorf("filtered paging by -N: %d before %d", a, b)
-		}
-	}
-
-	first := MustList(t, e.ctx, s, e.nb, "T", coffer.ListQuery{Sort: "G", Limit: 5})
-	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-	badCursors := map[string]coffer.ListQuery{
-		"garbage":                     {Sort: "G", Cursor: "garbage!!"},
-		"base64 of garbage":           {Sort: "G", Cursor: b64("garbage")},
-		"base64 of another shape":     {Sort: "G", Cursor: b64(`{"s":"x","v":[1,2]}`)},
-		"base64 of null":              {Sort: "G", Cursor: b64(`null`)},
-		"standard base64":             {Sort: "G", Cursor: base64.StdEncoding.EncodeToString([]byte(`{"s":"x","v":[]}`))},
-		"from another sort":           {Sort: "-G", Cursor: *first.NextCursor},
-		"from the default sort":       {Sort: "", Cursor: *first.NextCursor},
-		"huge":                        {Sort: "G", Cursor: strings.Repeat("A", 100_000)},
-		"truncated":                   {Sort: "G", Cursor: (*first.NextCursor)[:len(*first.NextCursor)/2]},
-		"with a character added":      {Sort: "G", Cursor: *first.NextCursor + "!"},
-		"empty JSON object in base64": {Sort: "G", Cursor: b64(`{}`)},
-	}
-	for name, q := range badCursors {
-		t.Run("bad cursor "+name, func(t *testing.T) {
-			_, err := s.FindRecords(e.ctx, e.nb, "T", q)
-			if wantCode(t, err, coffer.EINVALID) {
-				wantOnlyFields(t, err, "cursor")
-			}
-		})
-	}
-	// The same sort written differently accepts the cursor.
-	if _, err := s.FindRecords(e.ctx, e.nb, "T", coffer.ListQuery{Sort: " +G ", Cursor: *first.NextCursor}); err != nil {
-		t.Errorf("cursor with the same sort written differently: %v", err)
-	}
+	checkFilteredPaging(t, s, e, n)
+	checkBadCursors(t, s, e)
 }
 
 // testListsCursorsUnderConcurrentInserts is the subtest CursorsUnderConcurrentInserts of testLists.
