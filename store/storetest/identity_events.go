@@ -7,6 +7,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/identity"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // testIdentity checks login throttling, its audit events and API keys on
@@ -24,6 +25,39 @@ func testIdentity(t *testing.T, open Opener) {
 	t.Run("APIKeys", func(t *testing.T) {
 		testIdentityAPIKeys(t, open)
 	})
+}
+
+// checkThrottlingEvents checks the events testIdentityThrottling leaves:
+// userID's failures (from the throttled address) and logins, and the
+// throttled attempts of every account.
+func checkThrottlingEvents(t *testing.T, s *all.Store, userID string) {
+	events, err := s.Events(context.Background(), userID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, e := range events {
+		count[e.Kind]++
+		if e.Kind == coffer.EventLoginFailed && e.IP != "192.0.2.1" {
+			t.Errorf("failure event from %q, want 192.0.2.1", e.IP)
+		}
+	}
+	if count[coffer.EventLoginFailed] != 8 || count[coffer.EventLoginSucceeded] != 3 {
+		t.Errorf("events %v: want 8 failures and 3 logins", count)
+	}
+	all, err := s.Events(context.Background(), "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttled := 0
+	for _, e := range all {
+		if e.Kind == coffer.EventLoginThrottled {
+			throttled++
+		}
+	}
+	if throttled != 3 {
+		t.Errorf("%d throttled events, want 3", throttled)
+	}
 }
 
 // testIdentityThrottling is the subtest Throttling of testIdentity.
@@ -86,33 +120,7 @@ func testIdentityThrottling(t *testing.T, open Opener) {
 		t.Fatalf("login after one new failure: %v", err)
 	}
 
-	events, err := s.Events(context.Background(), u.ID, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := map[string]int{}
-	for _, e := range events {
-		count[e.Kind]++
-		if e.Kind == coffer.EventLoginFailed && e.IP != "192.0.2.1" {
-			t.Errorf("failure event from %q, want 192.0.2.1", e.IP)
-		}
-	}
-	if count[coffer.EventLoginFailed] != 8 || count[coffer.EventLoginSucceeded] != 3 {
-		t.Errorf("events %v: want 8 failures and 3 logins", count)
-	}
-	all, err := s.Events(context.Background(), "", 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	throttled := 0
-	for _, e := range all {
-		if e.Kind == coffer.EventLoginThrottled {
-			throttled++
-		}
-	}
-	if throttled != 3 {
-		t.Errorf("%d throttled events, want 3", throttled)
-	}
+	checkThrottlingEvents(t, s, u.ID)
 }
 
 // testIdentityAPIKeys is the subtest APIKeys of testIdentity.
