@@ -66,6 +66,29 @@ func testTables(t *testing.T, open Opener) {
 	})
 }
 
+// checkCreatedColumns compares the columns a table was created with (in)
+// with those it got (cols): same names, types and options (links to the
+// tables companiesID and peopleID), and fresh ids.
+func checkCreatedColumns(t *testing.T, cols []*coffer.Column, in []coffer.ColumnInput, companiesID, peopleID string) {
+	seen := map[string]bool{}
+	for i, c := range cols {
+		want := in[i]
+		switch want.Name {
+		case "Employer", "Clients":
+			want.Options.Table = companiesID
+		case "Manager", "Reports":
+			want.Options.Table = peopleID
+		}
+		if c.Name != want.Name || c.Type != want.Type || !reflect.DeepEqual(c.Options, want.Options) {
+			t.Errorf("column %d = %s %s %+v, want %s %s %+v", i, c.Name, c.Type, c.Options, want.Name, want.Type, want.Options)
+		}
+		if !coffer.ValidID(coffer.PrefixColumn, c.ID) || seen[c.ID] {
+			t.Errorf("column %d id %q is not a fresh column id", i, c.ID)
+		}
+		seen[c.ID] = true
+	}
+}
+
 // testTablesEveryType is the subtest EveryType of testTables.
 func testTablesEveryType(t *testing.T, s *all.Store) {
 	t.Parallel()
@@ -79,23 +102,7 @@ func testTablesEveryType(t *testing.T, s *all.Store) {
 	if len(people.Columns) != len(in) {
 		t.Fatalf("CreateTable has %d columns, want %d", len(people.Columns), len(in))
 	}
-	seen := map[string]bool{}
-	for i, c := range people.Columns {
-		want := in[i]
-		switch want.Name {
-		case "Employer", "Clients":
-			want.Options.Table = companies.ID
-		case "Manager", "Reports":
-			want.Options.Table = people.ID
-		}
-		if c.Name != want.Name || c.Type != want.Type || !reflect.DeepEqual(c.Options, want.Options) {
-			t.Errorf("column %d = %s %s %+v, want %s %s %+v", i, c.Name, c.Type, c.Options, want.Name, want.Type, want.Options)
-		}
-		if !coffer.ValidID(coffer.PrefixColumn, c.ID) || seen[c.ID] {
-			t.Errorf("column %d id %q is not a fresh column id", i, c.ID)
-		}
-		seen[c.ID] = true
-	}
+	checkCreatedColumns(t, people.Columns, in, companies.ID, people.ID)
 	for _, ref := range []string{"People", "people", people.ID} {
 		got, err := s.FindTable(e.ctx, e.nb, ref)
 		if err != nil {
