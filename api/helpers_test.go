@@ -20,6 +20,7 @@ import (
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 )
 
@@ -70,7 +71,7 @@ func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 type Env struct {
 	TB    testing.TB
 	URL   string
-	Store *store.Store
+	Store *all.Store
 	DB    *store.DB // the instance database, for fixtures written in SQL
 	API   *api.Server
 	Clock *testClock
@@ -102,7 +103,7 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 		tb.Fatalf("sqlite.Open: %v", err)
 	}
 	tb.Cleanup(func() { b.Close() })
-	st := store.New(b)
+	st := all.New(b)
 	clock := &testClock{}
 	st.Now = clock.Now
 	logs := &syncBuffer{}

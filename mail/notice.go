@@ -8,7 +8,7 @@ import (
 )
 
 // Notifier returns the function that e-mails notices about people's
-// accounts (store.Store.Notify) through sender's queue, or nil when no SMTP
+// accounts (all.Store.Notify) through sender's queue, or nil when no SMTP
 // server is configured. publicURL is the base of links (no trailing slash).
 func Notifier(sender *Sender, publicURL string) func(coffer.Notice) {
 	if sender == nil {

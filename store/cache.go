@@ -6,8 +6,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"github.com/cofferhq/coffer"
 )
 
 // cacheTTL bounds how long a change made by another process (for example
@@ -20,9 +18,9 @@ const cacheTTL = time.Second
 // cacheMax bounds the entries of one cache; a full cache starts afresh.
 const cacheMax = 10000
 
-// ttlCache is a small in-process cache for rows read on every request
+// TTLCache is a small in-process cache for rows read on every request
 // (sessions, the notebook registry).
-type ttlCache[K comparable, V any] struct {
+type TTLCache[K comparable, V any] struct {
 	mu sync.RWMutex
 	m  map[K]ttlEntry[V]
 }
@@ -32,11 +30,13 @@ type ttlEntry[V any] struct {
 	at time.Time
 }
 
-func newTTLCache[K comparable, V any]() *ttlCache[K, V] {
-	return &ttlCache[K, V]{m: map[K]ttlEntry[V]{}}
+// NewTTLCache returns an empty cache.
+func NewTTLCache[K comparable, V any]() *TTLCache[K, V] {
+	return &TTLCache[K, V]{m: map[K]ttlEntry[V]{}}
 }
 
-func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
+// Get returns the entry of k when it is younger than cacheTTL at now.
+func (c *TTLCache[K, V]) Get(k K, now time.Time) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
@@ -47,7 +47,8 @@ func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
 	return e.v, true
 }
 
-func (c *ttlCache[K, V]) put(k K, v V, now time.Time) {
+// Put stores v under k, read at now; a full cache starts afresh.
+func (c *TTLCache[K, V]) Put(k K, v V, now time.Time) {
 	c.mu.Lock()
 	if len(c.m) >= cacheMax {
 		c.m = map[K]ttlEntry[V]{}
@@ -56,8 +57,8 @@ func (c *ttlCache[K, V]) put(k K, v V, now time.Time) {
 	c.mu.Unlock()
 }
 
-// drop removes the entries for which match is true.
-func (c *ttlCache[K, V]) drop(match func(K, V) bool) {
+// Drop removes the entries for which match is true.
+func (c *TTLCache[K, V]) Drop(match func(K, V) bool) {
 	c.mu.Lock()
 	for k, e := range c.m {
 		if match(k, e.v) {
@@ -67,9 +68,9 @@ func (c *ttlCache[K, V]) drop(match func(K, V) bool) {
 	c.mu.Unlock()
 }
 
-// queryRow runs a query that returns one row on db's readers, through a
+// QueryRow runs a query that returns one row on db's readers, through a
 // prepared statement unless db.NoPrepare is set.
-func (db *DB) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
 	if db.NoPrepare {
 		return db.R.QueryRowContext(ctx, query, args...), nil
 	}
@@ -110,14 +111,3 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 const maxReaderStmts = 2000
 
 var errStmtCacheFull = errors.New("statement cache full")
-
-// DropCaches forgets everything this process cached from the databases:
-// sessions, the notebook registry, access and notebook schemas. Another
-// process that changed the databases (the command line, while a server
-// runs) asks for it, so that its change holds at the next request.
-func (s *Store) DropCaches() {
-	s.sessions.drop(func(string, sessionEntry) bool { return true })
-	s.notebooks.drop(func(string, *coffer.Notebook) bool { return true })
-	s.forgetAccess("")
-	s.nbs.invalidateAll()
-}

@@ -34,22 +34,22 @@ type committer struct {
 
 type writeJob struct {
 	ctx  context.Context
-	fn   func(tx *wtx) error
+	fn   func(tx *WriteTx) error
 	done chan error    // the job's outcome, after the group's COMMIT
 	lead chan struct{} // closed when this job must lead the next group
 }
 
-// write runs fn in a transaction on db's writer and returns once it is
+// Write runs fn in a transaction on db's writer and returns once it is
 // committed. With db.GroupCommit, concurrent writes share commits.
-func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *wtx) error) error {
-	if err := writable(ctx, db != s.inst); err != nil {
+func (s *Core) Write(ctx context.Context, db *DB, op string, fn func(tx *WriteTx) error) error {
+	if err := Writable(ctx, db != s.Inst); err != nil {
 		return err
 	}
 	if !db.GroupCommit {
-		return s.tx(ctx, db.W, op, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, db: db}) })
+		return s.Tx(ctx, db.W, op, func(tx *sql.Tx) error { return fn(&WriteTx{Tx: tx, db: db}) })
 	}
 	if err := ctx.Err(); err != nil {
-		return s.wrap(op, err)
+		return s.Wrap(op, err)
 	}
 	c := &db.commits
 	j := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1), lead: make(chan struct{})}
@@ -61,7 +61,7 @@ func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *wtx) e
 	if !lead {
 		select {
 		case err := <-j.done:
-			return s.wrap(op, err)
+			return s.Wrap(op, err)
 		case <-j.lead:
 		}
 	}
@@ -79,12 +79,12 @@ func (s *Store) write(ctx context.Context, db *DB, op string, fn func(tx *wtx) e
 		c.busy = false
 	}
 	c.mu.Unlock()
-	return s.wrap(op, <-j.done)
+	return s.Wrap(op, <-j.done)
 }
 
 // runGroup runs the jobs in one transaction, each in a savepoint, and
 // reports every outcome after the commit.
-func (s *Store) runGroup(db *DB, group []*writeJob) {
+func (s *Core) runGroup(db *DB, group []*writeJob) {
 	results := make([]error, len(group))
 	fail := func(err error) {
 		// The group's transaction is gone (e.g. a cancelled request
@@ -103,7 +103,7 @@ func (s *Store) runGroup(db *DB, group []*writeJob) {
 		fail(err)
 		return
 	}
-	tx := &wtx{Tx: sqlTx, db: db}
+	tx := &WriteTx{Tx: sqlTx, db: db}
 	ctx := context.Background()
 	committed := 0
 	for i, j := range group {
@@ -147,11 +147,11 @@ func (s *Store) runGroup(db *DB, group []*writeJob) {
 	}
 }
 
-// wtx is a write transaction. On a database with group commit (a single
+// WriteTx is a write transaction. On a database with group commit (a single
 // writer connection) its statements are prepared once and reused by every
 // later transaction: SQLite then parses each query once instead of at
 // every write.
-type wtx struct {
+type WriteTx struct {
 	*sql.Tx
 	db *DB
 }
@@ -171,7 +171,7 @@ func cacheable(q string) bool {
 // nil when q is not prepared yet. A statement is prepared on the writer
 // after the transaction that first needed it (preparing needs the writer's
 // only connection, which the transaction holds).
-func (w *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
+func (w *WriteTx) stmt(ctx context.Context, q string) *sql.Stmt {
 	if !w.db.GroupCommit || !cacheable(q) {
 		return nil
 	}
@@ -201,21 +201,27 @@ func (db *DB) preparePending() {
 	db.wpending = nil
 }
 
-func (w *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+// ExecContext runs a statement in the transaction, prepared once where the
+// writer keeps statements.
+func (w *WriteTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if st := w.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return w.Tx.ExecContext(ctx, q, args...)
 }
 
-func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+// QueryContext runs a query in the transaction, prepared once where the
+// writer keeps statements.
+func (w *WriteTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if st := w.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return w.Tx.QueryContext(ctx, q, args...)
 }
 
-func (w *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+// QueryRowContext runs a one-row query in the transaction, prepared once
+// where the writer keeps statements.
+func (w *WriteTx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	if st := w.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -240,7 +246,7 @@ func (db *DB) resetStmtsIfFull() {
 
 // runJob runs one write, turning a panic into its error: a bug in one write
 // must not stop the group, or leave the committer waiting for ever.
-func runJob(j *writeJob, tx *wtx) (err error) {
+func runJob(j *writeJob, tx *WriteTx) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = coffer.Internal("write", fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
@@ -249,10 +255,10 @@ func runJob(j *writeJob, tx *wtx) (err error) {
 	return j.fn(tx)
 }
 
-// writable refuses changes to notebook data (and notebooks themselves) by
+// Writable refuses changes to notebook data (and notebooks themselves) by
 // a read-only API key. Instance writes that come with any request (the
 // last use of a key, for one) stay allowed.
-func writable(ctx context.Context, notebookData bool) error {
+func Writable(ctx context.Context, notebookData bool) error {
 	if c := coffer.CallerFrom(ctx); c != nil && c.ReadOnly && notebookData {
 		return coffer.Errorf(coffer.EFORBIDDEN, "this API key is read-only")
 	}

@@ -8,8 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cofferhq/coffer"
 	_ "modernc.org/sqlite"
+
+	"github.com/cofferhq/coffer"
 )
 
 // TestGroupCommitPanic: a write that panics fails alone; the writes of its
@@ -25,7 +26,7 @@ func TestGroupCommitPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := &DB{R: w, W: w, GroupCommit: true}
-	s := &Store{}
+	s := &Core{}
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
@@ -33,7 +34,7 @@ func TestGroupCommitPanic(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.write(ctx, db, "test", func(tx *wtx) error {
+			errs[i] = s.Write(ctx, db, "test", func(tx *WriteTx) error {
 				if _, err := tx.ExecContext(ctx, "INSERT INTO t (v) VALUES (?)", i); err != nil {
 					return err
 				}
@@ -58,7 +59,7 @@ func TestGroupCommitPanic(t *testing.T) {
 	if err := w.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 16 {
 		t.Errorf("rows = %d, %v; want 16 (the panicking writes rolled back, the others kept)", n, err)
 	}
-	if err := s.write(ctx, db, "test", func(tx *wtx) error { return nil }); err != nil {
+	if err := s.Write(ctx, db, "test", func(tx *WriteTx) error { return nil }); err != nil {
 		t.Errorf("a write after the panics: %v", err)
 	}
 }

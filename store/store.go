@@ -1,7 +1,16 @@
-// Package store implements Coffer's services on database/sql, once for every
-// backend. A Backend supplies the databases (one for the instance, one per
-// notebook) and a Dialect the few SQL differences; everything else (SQL,
-// validation, transactions) is written here.
+// Package store is Coffer's storage core, written once for every backend
+// on database/sql. A Backend supplies the databases (one for the instance,
+// one per notebook) and a Dialect the few SQL differences; the two dialects
+// live in store/sqlite and store/postgres. The core holds what every
+// service needs and nothing domain-specific: the database handles, group
+// commit and transactions (Core.Write, Core.Tx, Core.ReadTx), error
+// wrapping (Core.Wrap), placeholders (Core.Rebind), the statement and TTL
+// caches, the injectable clock (Core.Now) and the notifier of a shared
+// backend.
+//
+// The services are built on it: identity, notebooks and sharing at the
+// repository's root, on the shared catalogue of store/catalog; store/all
+// wires them into one value.
 //
 // Each service method runs in one transaction. Values are always bound
 // parameters; identifiers in SQL are only ids that Coffer generated.
@@ -15,10 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-webauthn/webauthn/webauthn"
-
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/auth/oidc"
 	"github.com/cofferhq/coffer/live"
 )
 
@@ -132,95 +138,44 @@ type Notifier interface {
 	Listen(ctx context.Context, publish func([]live.Event), lost func()) error
 }
 
-// Store implements the coffer services on a Backend.
-type Store struct {
-	b    Backend
-	d    Dialect
-	inst *DB
-	Now  func() time.Time // injectable clock
-	// Notify, when set, delivers notices to people about their accounts
-	// (e-mail); it is called after the commit that records them and must
-	// not block.
-	Notify   func(coffer.Notice)
-	nbs      *schemaCache
-	auth     authState
-	webauthn *webauthn.WebAuthn // passkeys' relying party (nil: passkeys off; see SetPublicURL)
-
-	ssoOnce sync.Once
-	oidc    *oidc.Client // OpenID Connect relying party, see ssoClient
-
-	sessions  *ttlCache[string, sessionEntry]     // by key hash
-	notebooks *ttlCache[string, *coffer.Notebook] // registry rows by id
-	access    *ttlCache[string, *nbAccess]        // by user id | notebook id
-	accessGen atomic.Uint64                       // moves on at every change of access
-
-	budget readBudget // lists' time budget and per-caller read slots
-
-	broker    *live.Broker // subscribers of record events in this process
-	notifier  Notifier     // nil: events are published in process after commit
-	listenMu  sync.Mutex
-	listening bool
-}
-
-// Compile-time checks that Store implements every service.
-var (
-	_ coffer.UserService     = (*Store)(nil)
-	_ coffer.AuthService     = (*Store)(nil)
-	_ coffer.NotebookService = (*Store)(nil)
-	_ coffer.TableService    = (*Store)(nil)
-	_ coffer.RecordService   = (*Store)(nil)
-	_ coffer.ViewService     = (*Store)(nil)
-	_ coffer.MFAService      = (*Store)(nil)
-	_ coffer.SSOService      = (*Store)(nil)
-)
-
-// New returns a Store on b.
-func New(b Backend) *Store {
-	s := &Store{
-		b:    b,
-		d:    b.Dialect(),
-		inst: b.Instance(),
-		Now:  func() time.Time { return time.Now().UTC() },
-		nbs:  newSchemaCache(),
-		auth: newAuthState(),
-
-		sessions:  newTTLCache[string, sessionEntry](),
-		notebooks: newTTLCache[string, *coffer.Notebook](),
-		access:    newTTLCache[string, *nbAccess](),
-
-		broker: live.NewBroker(0),
-	}
-	s.notifier, _ = b.(Notifier)
-	return s
+// Core is the storage core the services share: the backend, its dialect,
+// the instance database and the clock.
+type Core struct {
+	Storage Backend
+	Dialect Dialect
+	Inst    *DB
+	Now     func() time.Time // injectable clock
 }
 
 // Ping checks that storage answers.
-func (s *Store) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
+func (s *Core) Ping(ctx context.Context) error { return s.Storage.Ping(ctx) }
 
-// now returns the current time in microseconds, the unit of every stored timestamp.
-func (s *Store) now() int64 { return s.Now().UnixMicro() }
+// NowMicros returns the current time in microseconds, the unit of every stored timestamp.
+func (s *Core) NowMicros() int64 { return s.Now().UnixMicro() }
 
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+// FromMicros turns a stored timestamp (microseconds since the epoch) into
+// a UTC time.
+func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // tx runs fn in a transaction on db and commits when fn returns nil.
-func (s *Store) tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+func (s *Core) Tx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.wrap(op, err)
+		return s.Wrap(op, err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return s.wrap(op, err)
+		return s.Wrap(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
+		return s.Wrap(op, err)
 	}
 	return nil
 }
 
-// wrap turns driver errors into coffer errors: known ones get their code,
+// Wrap turns driver errors into coffer errors: known ones get their code,
 // the rest become EINTERNAL with the cause kept for logs.
-func (s *Store) wrap(op string, err error) error {
+func (s *Core) Wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -231,7 +186,7 @@ func (s *Store) wrap(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the request was cancelled or timed out", Op: op, Err: err}
 	}
-	mapped := s.d.MapError(err)
+	mapped := s.Dialect.MapError(err)
 	if ce, ok := mapped.(*coffer.Error); ok {
 		if ce.Op == "" {
 			ce.Op = op
@@ -241,14 +196,37 @@ func (s *Store) wrap(op string, err error) error {
 	return coffer.Internal(op, err)
 }
 
-// q rebinds a query for the dialect.
-func (s *Store) q(query string) string { return s.d.Rebind(query) }
+// Rebind rebinds a query for the dialect.
+func (s *Core) Rebind(query string) string { return s.Dialect.Rebind(query) }
 
-// caller returns the caller of ctx or EUNAUTHORIZED.
-func caller(ctx context.Context) (*coffer.Caller, error) {
+// Caller returns the caller of ctx or EUNAUTHORIZED.
+func Caller(ctx context.Context) (*coffer.Caller, error) {
 	c := coffer.CallerFrom(ctx)
 	if c == nil || c.UserID == "" {
 		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "authentication required")
 	}
 	return c, nil
+}
+
+// ReadTx runs fn in a read-only transaction.
+func (s *Core) ReadTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.Wrap(op, err)
+	}
+	defer tx.Rollback()
+	return s.Wrap(op, fn(tx))
+}
+
+// work below the service interfaces.
+func (s *Core) Backend() Backend { return s.Storage }
+
+// NewCore returns the core on b, with the real clock.
+func NewCore(b Backend) *Core {
+	return &Core{
+		Storage: b,
+		Dialect: b.Dialect(),
+		Inst:    b.Instance(),
+		Now:     func() time.Time { return time.Now().UTC() },
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 )
 
@@ -28,7 +29,7 @@ type benchEnv struct {
 	dataDir string
 	store   storeConfig
 	backend store.Backend
-	st      *store.Store
+	st      *all.Store
 	hs      *http.Server
 	base    string // http://127.0.0.1:port/api/v1
 	client  *benchClient
@@ -82,7 +83,7 @@ func startBenchEnv(ctx context.Context, parent string, concurrency int, dbURL st
 	if e.backend, err = openBackend(ctx, &e.store, warn); err != nil {
 		return nil, err
 	}
-	e.st = store.New(e.backend)
+	e.st = all.New(e.backend)
 	if err := e.startServer(); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // Names and target of the two-node workloads (issue 5, "Performance").
@@ -47,7 +48,7 @@ func (e *benchEnv) startSecondNode(ctx context.Context) (*secondNode, error) {
 	}
 	n := &secondNode{backend: b, base: "http://" + ln.Addr().String() + "/api/v1"}
 	n.hs = &http.Server{
-		Handler:           newAPI(store.New(b), api.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil).Handler(),
+		Handler:           newAPI(all.New(b), api.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 )
 
@@ -34,7 +34,7 @@ const controlTimeout = 5 * time.Second
 // "ok", "drop-caches" drops the store's caches and answers "ok". The
 // socket is made under a temporary name, set to 0600, then renamed, so it
 // is never reachable with a looser mode. stop closes it and removes it.
-func serveControl(dir string, st *store.Store, log *slog.Logger) (stop func(), err error) {
+func serveControl(dir string, st *all.Store, log *slog.Logger) (stop func(), err error) {
 	path := filepath.Join(dir, sqlite.SocketFile)
 	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d", sqlite.SocketFile, os.Getpid()))
 	_ = os.Remove(tmp)
@@ -151,7 +151,7 @@ func (g *dirGuard) done(stderr io.Writer) {
 // openCLIStore opens the storage for a command of the command line: on
 // SQLite, through guardDataDir. The returned close releases the data
 // directory or tells the server, after closing the store.
-func openCLIStore(ctx context.Context, sc *storeConfig, role string, stderr io.Writer) (*store.Store, func() error, error) {
+func openCLIStore(ctx context.Context, sc *storeConfig, role string, stderr io.Writer) (*all.Store, func() error, error) {
 	warn := func(w string) { fmt.Fprintln(stderr, "WARNING:", w) }
 	if sc.dbURL != "" {
 		return openStore(ctx, sc, warn)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 const orgUsage = `Usage:
@@ -41,7 +41,7 @@ func cliCaller(ctx context.Context) context.Context {
 
 // adminCommand parses the flags of an administration command and
 // opens the store.
-func adminCommand(ctx context.Context, name string, args []string, stderr io.Writer, define func(fs *flag.FlagSet)) (*store.Store, func() error, error) {
+func adminCommand(ctx context.Context, name string, args []string, stderr io.Writer, define func(fs *flag.FlagSet)) (*all.Store, func() error, error) {
 	fs := newFlagSet(name, stderr)
 	define(fs)
 	sc := storeFlags(fs)

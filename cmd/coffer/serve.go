@@ -19,6 +19,7 @@ import (
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/sqlite"
 )
@@ -62,12 +63,12 @@ func (c *storeConfig) postgresOptions() postgres.Options {
 // openStore opens the storage selected by c. On PostgreSQL it refuses a
 // server that runs with fsync=off and passes warn what else puts
 // acknowledged writes at risk.
-func openStore(ctx context.Context, c *storeConfig, warn func(string)) (*store.Store, func() error, error) {
+func openStore(ctx context.Context, c *storeConfig, warn func(string)) (*all.Store, func() error, error) {
 	b, err := openBackend(ctx, c, warn)
 	if err != nil {
 		return nil, nil, err
 	}
-	return store.New(b), b.Close, nil
+	return all.New(b), b.Close, nil
 }
 
 // openBackend is openStore's backend.
@@ -100,7 +101,7 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 
 // newAPI wires the store into the HTTP API. sender delivers e-mail (reset
 // links, alerts about an account); nil when no SMTP server is configured.
-func newAPI(st *store.Store, cfg api.Config, sender *mail.Sender) *api.Server {
+func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, Live: st, Ping: st.Ping,

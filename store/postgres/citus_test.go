@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/storetest"
 )
 
@@ -25,7 +25,7 @@ func TestCitusSchemaSharding(t *testing.T) {
 	}
 	ctx := context.Background()
 	b := openBackendOpts(t, url, testOptions())
-	s := store.New(b)
+	s := all.New(b)
 	uctx, _ := storetest.MustUser(t, s)
 	nb := storetest.MustNotebook(t, uctx, s, "Sharded")
 	schema, err := b.NotebookSchema(nb.ID)
@@ -39,7 +39,7 @@ func TestCitusSchemaSharding(t *testing.T) {
 	if distributed != 1 {
 		t.Errorf("notebook schema %s is not a distributed schema: enable citus.enable_schema_based_sharding for Coffer's connections", schema)
 	}
-	storetest.Run(t, func(t *testing.T) *store.Store {
-		return store.New(openBackendOpts(t, url, testOptions()))
+	storetest.Run(t, func(t *testing.T) *all.Store {
+		return all.New(openBackendOpts(t, url, testOptions()))
 	})
 }

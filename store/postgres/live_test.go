@@ -12,7 +12,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/live"
-	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 )
 
@@ -70,8 +70,8 @@ func TestLiveTwoStores(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	other := store.New(openBackend(t))
-	n1, n2 := store.New(b1), store.New(b2)
+	other := all.New(openBackend(t))
+	n1, n2 := all.New(b1), all.New(b2)
 	ctx1, nb, tb := mustLiveTable(t, n1, "live@example.com")
 	sub, err := n2.Subscribe(ctx, nb.ID, tb.ID)
 	if err != nil {
@@ -146,7 +146,7 @@ func TestLiveListenerReconnects(t *testing.T) {
 	ctx := context.Background()
 	opts := testOptions()
 	b := openBackendOpts(t, testURL(), opts)
-	st := store.New(b)
+	st := all.New(b)
 	owner, nb, tb := mustLiveTable(t, st, "reconnect@example.com")
 	sub, err := st.Subscribe(ctx, nb.ID, tb.ID)
 	if err != nil {
@@ -190,7 +190,7 @@ func TestLiveListenerReconnects(t *testing.T) {
 
 // mustLiveTable creates an account, and as it a notebook with a table T of
 // one number column A; it returns the owner's context.
-func mustLiveTable(t *testing.T, st *store.Store, email string) (context.Context, *coffer.Notebook, *coffer.Table) {
+func mustLiveTable(t *testing.T, st *all.Store, email string) (context.Context, *coffer.Notebook, *coffer.Table) {
 	t.Helper()
 	ctx := context.Background()
 	u, err := st.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Live", Password: "a long enough password, surely"})

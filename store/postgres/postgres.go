@@ -19,11 +19,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
 )
 
 //go:embed migrations

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/storetest"
 )
@@ -118,8 +118,8 @@ func openBackendOpts(t *testing.T, url string, opts postgres.Options) *postgres.
 // instance schema.
 func TestStore(t *testing.T) {
 	requirePostgres(t)
-	storetest.Run(t, func(t *testing.T) *store.Store {
-		return store.New(openBackend(t))
+	storetest.Run(t, func(t *testing.T) *all.Store {
+		return all.New(openBackend(t))
 	})
 }
 
@@ -227,7 +227,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	n1, n2 := store.New(b1), store.New(b2)
+	n1, n2 := all.New(b1), all.New(b2)
 	const email, password = "two@example.com", "a long enough password, surely"
 	if _, err := n1.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Two", Password: password}); err != nil {
 		t.Fatal(err)
@@ -360,5 +360,5 @@ func TestTwoNodesAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	storetest.ConcurrentAttempts(t, store.New(b1), store.New(b2))
+	storetest.ConcurrentAttempts(t, all.New(b1), all.New(b2))
 }

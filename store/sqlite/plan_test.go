@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/storetest"
 )
@@ -28,7 +28,7 @@ func TestSortedListWalksIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	s := store.New(b)
+	s := all.New(b)
 	uctx, _ := storetest.MustUser(t, s)
 	nb := storetest.MustNotebook(t, uctx, s, "Plan")
 	tbl := storetest.MustTable(t, uctx, s, nb.ID, "People",

@@ -27,10 +27,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
 )
 
 //go:embed migrations

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/storetest"
 )
@@ -13,7 +14,7 @@ import (
 // TestStore runs the behaviour suite on SQLite, each store in its own
 // temporary data directory.
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) *store.Store {
+	storetest.Run(t, func(t *testing.T) *all.Store {
 		return open(t, sqlite.Options{})
 	})
 }
@@ -25,12 +26,12 @@ func TestStoreSmallPool(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the second run of the suite in -short mode")
 	}
-	storetest.Run(t, func(t *testing.T) *store.Store {
+	storetest.Run(t, func(t *testing.T) *all.Store {
 		return open(t, sqlite.Options{MaxOpenNotebooks: 1, Readers: 1})
 	})
 }
 
-func open(t *testing.T, opts sqlite.Options) *store.Store {
+func open(t *testing.T, opts sqlite.Options) *all.Store {
 	t.Helper()
 	b, err := sqlite.Open(context.Background(), t.TempDir(), opts)
 	if err != nil {
@@ -41,7 +42,7 @@ func open(t *testing.T, opts sqlite.Options) *store.Store {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return store.New(b)
+	return all.New(b)
 }
 
 // TestNotebookPoolKeepsNewHandle opens more notebooks at once than the pool

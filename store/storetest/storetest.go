@@ -5,6 +5,10 @@
 // TableService, RecordService and ViewService), so that the same
 // expectations hold for SQLite and PostgreSQL alike.
 //
+// The suite is cut like the services: RunIdentity, RunNotebooks and
+// RunSharing run the groups of files identity_*.go, notebooks_*.go and
+// sharing_*.go; Run runs all three.
+//
 // Error expectations are exact: every client mistake the suite makes must
 // come back with its documented code, never EINTERNAL.
 //
@@ -23,23 +27,42 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 )
 
 // Opener opens a fresh, empty store for one test. It registers its own
 // cleanup with t.
-type Opener = func(t *testing.T) *store.Store
+type Opener = func(t *testing.T) *all.Store
 
-// Run runs the whole behaviour suite against the stores that open returns.
-// Groups run in parallel; each opens its own store.
-func Run(t *testing.T, open func(t *testing.T) *store.Store) {
-	groups := []struct {
-		name string
-		fn   func(t *testing.T, open Opener)
-	}{
+// group is one part of a suite: a name and its test.
+type group struct {
+	name string
+	fn   func(t *testing.T, open Opener)
+}
+
+// Run runs the whole behaviour suite against the stores that open returns:
+// the suites of the identity, notebooks and sharing services. Groups run
+// in parallel; each opens its own store.
+func Run(t *testing.T, open func(t *testing.T) *all.Store) {
+	RunIdentity(t, open)
+	RunNotebooks(t, open)
+	RunSharing(t, open)
+}
+
+// RunIdentity runs the suite of the identity service (files identity_*.go).
+func RunIdentity(t *testing.T, open Opener) {
+	runGroups(t, open, []group{
 		{"Users", testUsers},
 		{"MFA", testMFA},
 		{"PasswordReset", testPasswordReset},
+		{"Identity", testIdentity},
+		{"Orgs", testOrgs},
+	})
+}
+
+// RunNotebooks runs the suite of the notebooks service (files notebooks_*.go).
+func RunNotebooks(t *testing.T, open Opener) {
+	runGroups(t, open, []group{
 		{"Notebooks", testNotebooks},
 		{"Tables", testTables},
 		{"Values", testValues},
@@ -57,12 +80,19 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Concurrency", testConcurrency},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ClientMistakes", testClientMistakes},
-		{"Identity", testIdentity},
+	})
+}
+
+// RunSharing runs the suite of the sharing service (files sharing_*.go).
+func RunSharing(t *testing.T, open Opener) {
+	runGroups(t, open, []group{
 		{"SharingEvents", testSharingEvents},
 		{"AccessProperty", testAccessProperty},
-		{"Orgs", testOrgs},
 		{"Sharing", testSharing},
-	}
+	})
+}
+
+func runGroups(t *testing.T, open Opener, groups []group) {
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
@@ -289,13 +319,13 @@ func linkTo(table string, multiple bool) func(*coffer.ColumnOptions) {
 // setup is a store with one user and one notebook, the starting point of
 // most tests.
 type setup struct {
-	s   *store.Store
+	s   *all.Store
 	ctx context.Context
 	u   *coffer.User
 	nb  string
 }
 
-func newSetup(t *testing.T, s *store.Store, name string) *setup {
+func newSetup(t *testing.T, s *all.Store, name string) *setup {
 	t.Helper()
 	ctx, u := MustUser(t, s)
 	nb := MustNotebook(t, ctx, s, name)

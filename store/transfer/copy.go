@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // ErrNotEmpty is returned (wrapped) when the destination already holds data.
@@ -165,7 +167,7 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 	}
 	var links []string
 	for _, t := range nd.tables {
-		tableDDL, linkDDL := store.TableDDL(dd, ddb.Prefix, t)
+		tableDDL, linkDDL := notebooks.TableDDL(dd, ddb.Prefix, t)
 		for _, st := range tableDDL {
 			if _, err := dtx.ExecContext(ctx, st); err != nil {
 				return fmt.Errorf("create table %s: %w", t.ID, err)
@@ -186,7 +188,7 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 	}
 	// Sort keys are derived from the values: computed anew on the
 	// destination (the source may not have them yet), not copied.
-	if err := store.FillSortKeys(ctx, dtx, dd, ddb.Prefix, nd.tables); err != nil {
+	if err := catalog.FillSortKeys(ctx, dtx, dd, ddb.Prefix, nd.tables); err != nil {
 		return err
 	}
 	if err := dtx.Commit(); err != nil {

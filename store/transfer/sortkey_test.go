@@ -8,6 +8,8 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
+	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/store/storetest"
 	"github.com/cofferhq/coffer/store/transfer"
 )
@@ -26,7 +28,7 @@ func TestCopyComputesSortKeys(t *testing.T) {
 	} {
 		t.Run(dst.name, func(t *testing.T) {
 			a := openSQLite(t)
-			s := store.New(a)
+			s := all.New(a)
 			cctx, _ := storetest.MustUser(t, s)
 			nb := storetest.MustNotebook(t, cctx, s, "N")
 			tbl := storetest.MustTable(t, cctx, s, nb.ID, "T",
@@ -53,7 +55,7 @@ func TestCopyComputesSortKeys(t *testing.T) {
 				if err := db.R.QueryRowContext(ctx, d.Rebind("SELECT sort_key FROM "+db.Prefix+"_columns WHERE id = ?"), c.ID).Scan(&format); err != nil {
 					t.Fatal(err)
 				}
-				want := store.SortKeyFormat
+				want := catalog.SortKeyFormat
 				if c.Name == "Raw" {
 					want = ""
 				}
@@ -77,8 +79,8 @@ func TestCopyComputesSortKeys(t *testing.T) {
 				switch {
 				case v == nil && k != nil:
 					t.Errorf("NULL value with key %x", k)
-				case v != nil && !bytes.Equal(k, store.SortKey(*v)):
-					t.Errorf("%q: key %x, want %x", *v, k, store.SortKey(*v))
+				case v != nil && !bytes.Equal(k, catalog.SortKey(*v)):
+					t.Errorf("%q: key %x, want %x", *v, k, catalog.SortKey(*v))
 				}
 			}
 			if err := rows.Err(); err != nil || n != len(names)+1 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -95,7 +96,7 @@ func col(name string, t coffer.ColumnType, opts coffer.ColumnOptions) coffer.Col
 // populate fills an instance through the services: three accounts (one
 // operator), sessions, two notebooks with tables of every column type,
 // links, views, a column added after the fact, updated and deleted records.
-func populate(t *testing.T, s *store.Store) *fixture {
+func populate(t *testing.T, s *all.Store) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{owners: map[string]*coffer.User{}, password: "correct horse battery staple"}
@@ -267,7 +268,7 @@ func populate(t *testing.T, s *store.Store) *fixture {
 
 // sameThroughServices compares every notebook, table, view and record of
 // want and got as the services return them.
-func sameThroughServices(t *testing.T, f *fixture, want, got *store.Store) {
+func sameThroughServices(t *testing.T, f *fixture, want, got *all.Store) {
 	t.Helper()
 	for nbID, owner := range f.owners {
 		ctx := storetest.CallerContext(owner)
@@ -380,7 +381,7 @@ func mustMigrate(t *testing.T, src, dst store.Backend) *transfer.Report {
 func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 	ctx := context.Background()
 	a := openSQLite(t)
-	sa := store.New(a)
+	sa := all.New(a)
 	f := populate(t, sa)
 	before, err := transfer.Checksums(ctx, a)
 	if err != nil {
@@ -407,8 +408,8 @@ func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 	if !reflect.DeepEqual(before, after) {
 		t.Fatal("the source changed")
 	}
-	sameThroughServices(t, f, sa, store.New(pg))
-	sameThroughServices(t, f, sa, store.New(c))
+	sameThroughServices(t, f, sa, all.New(pg))
+	sameThroughServices(t, f, sa, all.New(c))
 
 	t.Run("NonEmptyDestination", func(t *testing.T) {
 		// (The logins of sameThroughServices added sessions on the copies.)
@@ -486,9 +487,9 @@ func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 // TestSQLiteToSQLite runs without PostgreSQL.
 func TestSQLiteToSQLite(t *testing.T) {
 	a := openSQLite(t)
-	sa := store.New(a)
+	sa := all.New(a)
 	f := populate(t, sa)
 	b := openSQLite(t)
 	mustMigrate(t, a, b)
-	sameThroughServices(t, f, sa, store.New(b))
+	sameThroughServices(t, f, sa, all.New(b))
 }

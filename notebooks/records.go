@@ -1,0 +1,536 @@
+package notebooks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/live"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
+	"github.com/cofferhq/coffer/value"
+)
+
+// prepareFields validates the fields of a write. Field names in errors are
+// prefixed with prefix (e.g. "operations[3].fields."). A column hidden from
+// the caller in every row is, to them, not a column of the table.
+func prepareFields(tp *catalog.TablePlan, fields map[string]any, prefix string) ([]catalog.Assignment, []coffer.FieldError) {
+	var out []catalog.Assignment
+	var errs []coffer.FieldError
+	seen := map[string]bool{}
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		raw := fields[key]
+		cm := tp.Visible(key)
+		if cm == nil {
+			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is not a column of this table"})
+			continue
+		}
+		if seen[cm.C.ID] {
+			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is given twice (by name and by id)"})
+			continue
+		}
+		seen[cm.C.ID] = true
+		v, err := value.FromJSON(cm.C, raw)
+		if err != nil {
+			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: err.Error()})
+			continue
+		}
+		out = append(out, catalog.Assignment{Cm: cm, V: v})
+	}
+	return out, errs
+}
+
+// setColumns returns the ids of the columns a (validated) write sets.
+func setColumns(tm *catalog.TableMeta, fields map[string]any) []string {
+	out := make([]string, 0, len(fields))
+	for key := range fields {
+		if cm := tm.Column(key); cm != nil && !slices.Contains(out, cm.C.ID) {
+			out = append(out, cm.C.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// writeLinks replaces the links of record id for each link assignment,
+// checking that every target exists.
+// Targets the caller cannot see (through tp's access) count as missing:
+// a link never confirms that a hidden record exists.
+func (s *Service) writeLinks(ctx context.Context, tx *store.WriteTx, sc *catalog.Schema, tp *catalog.TablePlan, id string, as []catalog.Assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
+	var errs []coffer.FieldError
+	for _, a := range as {
+		if a.Cm.Junction == "" {
+			continue
+		}
+		ids, _ := a.V.([]string)
+		if len(ids) > 0 {
+			target := sc.ByID[a.Cm.C.Options.Table]
+			if target == nil {
+				return nil, fmt.Errorf("link column %s: target table missing", a.Cm.C.ID)
+			}
+			var found map[string]bool
+			var err error
+			if tp.Full() {
+				found, err = s.existingIDs(ctx, tx, target, ids)
+			} else {
+				found, err = s.VisibleIDs(ctx, tx, tp.Acc, tp.Prefix, target, ids)
+			}
+			if err != nil {
+				return nil, err
+			}
+			var missing []string
+			for _, x := range ids {
+				if !found[x] {
+					missing = append(missing, x)
+				}
+			}
+			if len(missing) > 0 {
+				errs = append(errs, coffer.FieldError{Field: prefix + a.Cm.C.Name,
+					Message: fmt.Sprintf("links to records that do not exist in table %q: %s", target.T.Name, strings.Join(missing, ", "))})
+				continue
+			}
+		}
+		if !isNew {
+			if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+a.Cm.Junction+" WHERE src = ?"), id); err != nil {
+				return nil, err
+			}
+		}
+		for pos, dst := range ids {
+			if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+a.Cm.Junction+" (src, dst, pos) VALUES (?, ?, ?)"), id, dst, pos); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return errs, nil
+}
+
+// existingIDs returns which of ids are records of tm.
+func (s *Service) existingIDs(ctx context.Context, q catalog.Querier, tm *catalog.TableMeta, ids []string) (map[string]bool, error) {
+	args := make([]any, len(ids))
+	for i, x := range ids {
+		args[i] = x
+	}
+	rows, err := q.QueryContext(ctx, s.Rebind("SELECT id FROM "+tm.SQL+" WHERE id IN ("+catalog.Placeholders(len(ids))+")"), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := map[string]bool{}
+	for rows.Next() {
+		var x string
+		if err := rows.Scan(&x); err != nil {
+			return nil, err
+		}
+		found[x] = true
+	}
+	return found, rows.Err()
+}
+
+// createTx inserts one record and returns it, built from the values it
+// wrote (no read back).
+func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, fields map[string]any, prefix string) (*coffer.Record, *catalog.OpError, error) {
+	as, errs := prepareFields(tp, fields, prefix)
+	if len(errs) > 0 {
+		return nil, &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
+	}
+	// The conditions that let the caller create this record: the create
+	// capability and write on every column it sets; one of them must match
+	// the new record (checked once it is written).
+	var allowed []int
+	if !tp.Full() {
+		creators := tp.Dec.With(access.CapCreate)
+		if len(creators) == 0 {
+			return nil, catalog.Denied(prefix, "you may not create records in this table"), nil
+		}
+		writers := map[int]bool{}
+		for _, i := range tp.Dec.Writers(catalog.WriteColumns(as)) {
+			writers[i] = true
+		}
+		for _, i := range creators {
+			if writers[i] {
+				allowed = append(allowed, i)
+			}
+		}
+		if len(allowed) == 0 {
+			return nil, catalog.Denied(prefix, "you may not set the columns %s when creating a record", catalog.DeniedFor(tp, as, creators)), nil
+		}
+	}
+	id := coffer.NewID(coffer.PrefixRecord)
+	now := s.NowMicros()
+	cols := []string{"id", "version", "created_at", "created_by", "updated_at", "updated_by"}
+	args := []any{id, 1, now, by, now, by}
+	for _, a := range as {
+		if a.Cm.Phys != "" {
+			cols = append(cols, a.Cm.Phys)
+			args = append(args, a.V)
+		}
+		if a.Cm.Key != "" {
+			cols = append(cols, a.Cm.Key)
+			args = append(args, catalog.KeyOf(a.V))
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+tm.SQL+" ("+strings.Join(cols, ", ")+") VALUES ("+catalog.Placeholders(len(args))+")"), args...); err != nil {
+		return nil, nil, err
+	}
+	errs, err := s.writeLinks(ctx, tx, sc, tp, id, as, prefix, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(errs) > 0 {
+		return nil, &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
+	}
+	if !tp.Full() {
+		_, vals, err := s.CondsOn(ctx, tx, tp, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !catalog.AnyOf(vals, allowed) {
+			return nil, catalog.Denied(prefix, "the new record would be outside the rows you may create"), nil
+		}
+		r, err := s.FindPlanned(ctx, nil, tx, tp, id)
+		return r, nil, err
+	}
+	r := &coffer.Record{ID: id, Version: 1, CreatedAt: store.FromMicros(now), CreatedBy: by, UpdatedAt: store.FromMicros(now), UpdatedBy: by,
+		Fields: make(map[string]any, len(tm.Cols)), Order: tm.Names}
+	stored := make(map[*catalog.ColMeta]any, len(as))
+	for _, a := range as {
+		stored[a.Cm] = a.V
+	}
+	for _, cm := range tm.Cols {
+		v := stored[cm]
+		switch cm.C.Type {
+		case coffer.TypeCreatedAt, coffer.TypeUpdatedAt:
+			v = now
+		case coffer.TypeCreatedBy, coffer.TypeUpdatedBy:
+			v = by
+		}
+		r.Fields[cm.C.Name] = value.ToJSON(cm.C, v)
+	}
+	return r, nil, nil
+}
+
+// updateTx changes the given fields of one record.
+func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by, id string, fields map[string]any, version int64, prefix string) (*catalog.OpError, error) {
+	as, errs := prepareFields(tp, fields, prefix)
+	if len(errs) > 0 {
+		return &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
+	}
+	if len(as) == 0 {
+		// A write that changes nothing would still make a new version.
+		field := "fields"
+		if prefix != "" {
+			field = strings.TrimSuffix(prefix, ".")
+		}
+		return &catalog.OpError{Code: coffer.EINVALID, Fields: []coffer.FieldError{{Field: field, Message: "must name at least one column to change"}}}, nil
+	}
+	notFound := &catalog.OpError{Code: coffer.ENOTFOUND, Fields: []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "id", Message: "record not found"}}}
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return notFound, nil
+	}
+	// The conditions that let the caller make this change: write on every
+	// changed column and a match on the record before; one of the same
+	// must still match after.
+	var before []int
+	if !tp.Full() {
+		found, vals, err := s.CondsOn(ctx, tx, tp, id)
+		if err != nil {
+			return nil, err
+		}
+		if !found || !catalog.AnyOf(vals, catalog.AllConds(tp)) {
+			return notFound, nil
+		}
+		if before = catalog.Keep(vals, tp.Dec.Writers(catalog.WriteColumns(as))); len(before) == 0 {
+			return catalog.Denied(strings.TrimSuffix(prefix, "fields."), "you may not change %s of this record", catalog.DescribeCols(as)), nil
+		}
+	}
+	sets := []string{"version = version + 1", "updated_at = ?", "updated_by = ?"}
+	args := []any{s.NowMicros(), by}
+	for _, a := range as {
+		if a.Cm.Phys != "" {
+			sets = append(sets, a.Cm.Phys+" = ?")
+			args = append(args, a.V)
+		}
+		if a.Cm.Key != "" {
+			sets = append(sets, a.Cm.Key+" = ?")
+			args = append(args, catalog.KeyOf(a.V))
+		}
+	}
+	where := " WHERE id = ?"
+	args = append(args, id)
+	if version > 0 {
+		where += " AND version = ?"
+		args = append(args, version)
+	}
+	res, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+tm.SQL+" SET "+strings.Join(sets, ", ")+where), args...)
+	if err != nil {
+		return nil, err
+	}
+	if oe, err := s.checkAffected(ctx, tx, tm, res, id, version, prefix); oe != nil || err != nil {
+		return oe, err
+	}
+	errs, err = s.writeLinks(ctx, tx, sc, tp, id, as, prefix, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
+	}
+	if !tp.Full() {
+		_, vals, err := s.CondsOn(ctx, tx, tp, id)
+		if err != nil {
+			return nil, err
+		}
+		if !catalog.AnyOf(vals, before) {
+			return catalog.Denied(strings.TrimSuffix(prefix, "fields."), "the change would move the record out of the rows you may edit"), nil
+		}
+	}
+	return nil, nil
+}
+
+// checkAffected tells a missing record from a version conflict when an
+// UPDATE or DELETE matched no row.
+func (s *Service) checkAffected(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, res sql.Result, id string, version int64, prefix string) (*catalog.OpError, error) {
+	n, err := res.RowsAffected()
+	if err != nil || n > 0 {
+		return nil, err
+	}
+	field := strings.TrimSuffix(prefix, "fields.") + "id"
+	var current int64
+	err = tx.QueryRowContext(ctx, s.Rebind("SELECT version FROM "+tm.SQL+" WHERE id = ?"), id).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &catalog.OpError{Code: coffer.ENOTFOUND, Fields: []coffer.FieldError{{Field: field, Message: "record not found"}}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &catalog.OpError{Code: coffer.EVERSION, Fields: []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "version",
+		Message: fmt.Sprintf("the record has changed: expected version %d, it is now %d", version, current)}}}, nil
+}
+
+// deleteTx deletes one record.
+func (s *Service) deleteTx(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, tp *catalog.TablePlan, id string, version int64, prefix string) (*catalog.OpError, error) {
+	notFound := &catalog.OpError{Code: coffer.ENOTFOUND, Fields: []coffer.FieldError{{Field: prefix + "id", Message: "record not found"}}}
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return notFound, nil
+	}
+	if !tp.Full() {
+		found, vals, err := s.CondsOn(ctx, tx, tp, id)
+		if err != nil {
+			return nil, err
+		}
+		if !found || !catalog.AnyOf(vals, catalog.AllConds(tp)) {
+			return notFound, nil
+		}
+		if !catalog.AnyOf(vals, tp.Dec.With(access.CapDelete)) {
+			return catalog.Denied(prefix, "you may not delete this record"), nil
+		}
+	}
+	where, args := " WHERE id = ?", []any{id}
+	if version > 0 {
+		where += " AND version = ?"
+		args = append(args, version)
+	}
+	res, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+tm.SQL+where), args...)
+	if err != nil {
+		return nil, err
+	}
+	return s.checkAffected(ctx, tx, tm, res, id, version, prefix+"fields.")
+}
+
+// singleError turns the failure of a single-record operation into an error.
+func singleError(oe *catalog.OpError) error {
+	switch oe.Code {
+	case coffer.ENOTFOUND:
+		return catalog.ErrRecordNotFound
+	case coffer.EVERSION, coffer.EFORBIDDEN:
+		return &coffer.Error{Code: oe.Code, Message: oe.Fields[0].Message}
+	}
+	return &coffer.Error{Code: oe.Code, Message: "the record is not valid", Fields: oe.Fields}
+}
+
+// recordWrite opens the notebook and table and runs fn in a write
+// transaction. fn returns the changes it made (record, op and version of
+// each), which become the write's live events: sent inside the
+// transaction on a backend that notifies, published after the commit
+// otherwise.
+func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error)) error {
+	c, err := store.Caller(ctx)
+	if err != nil {
+		return err
+	}
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
+		return s.Wrap(op, err)
+	}
+	defer nc.Release()
+	if tm, err := nc.Schema.Table(table); err != nil {
+		return err
+	} else if _, err := s.Plan(ctx, nc, nc.DB.R, tm); err != nil {
+		return err
+	}
+	defer s.Storage.Wrote(notebook, rows)
+	var evs []live.Event
+	err = s.Write(ctx, nc.DB, op, func(tx *store.WriteTx) error {
+		sc, err := s.CurrentSchema(ctx, notebook, nc.DB, tx, nc.Schema)
+		if err != nil {
+			return err
+		}
+		tm, err := sc.Table(table)
+		if err != nil {
+			return err
+		}
+		tp, err := s.Plan(ctx, nc, tx, tm)
+		if err != nil {
+			return err
+		}
+		changes, err := fn(tx, sc, tm, tp, c.UserID)
+		if err != nil {
+			return err
+		}
+		changes = lastPerRecord(changes)
+		for i := range changes {
+			changes[i].Notebook, changes[i].Table = nc.Nb.ID, tm.T.ID
+		}
+		if err := s.emit(ctx, tx, changes); err != nil {
+			return err
+		}
+		evs = changes
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.published(evs)
+	return nil
+}
+
+// readFresh runs a read with the cached schema on the readers. If that
+// fails in a way a concurrent schema change can cause (a column or table
+// that no longer exists), it runs the read again inside a read transaction
+// with the schema loaded from that transaction's own snapshot, where the
+// Schema and the data always agree.
+func (s *Service) readFresh(ctx context.Context, nc *catalog.Conn, read func(sc *catalog.Schema, q catalog.Querier) error) error {
+	err := read(nc.Schema, nc.DB.R)
+	if err == nil || coffer.ErrorCode(err) != coffer.EINTERNAL {
+		return err
+	}
+	s.Schemas.Invalidate(nc.Nb.ID)
+	return s.ReadTx(ctx, nc.DB.R, "read", func(tx *sql.Tx) error {
+		// Where schema changes run concurrently with reads (PostgreSQL),
+		// hold the catalogue's version row shared: a schema change takes
+		// it exclusively first, so none can commit between loading the
+		// schema and reading the data.
+		if lock := s.Dialect.LockRows(false); lock != "" {
+			var v int64
+			if err := tx.QueryRowContext(ctx, "SELECT version FROM "+nc.DB.Prefix+"_schema_version"+lock).Scan(&v); err != nil {
+				return err
+			}
+		}
+		sc, err := s.LoadSchema(ctx, nc.Nb.ID, nc.DB.Prefix, tx)
+		if err != nil {
+			return err
+		}
+		return read(sc, tx)
+	})
+}
+
+// CreateRecord validates and inserts a record.
+func (s *Service) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
+	var out *coffer.Record
+	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error) {
+		r, oe, err := s.createTx(ctx, tx, sc, tm, tp, by, fields, "")
+		if err != nil {
+			return nil, err
+		}
+		if oe != nil {
+			return nil, singleError(oe)
+		}
+		out = r
+		return []live.Event{{Record: r.ID, Op: live.OpCreate, Version: r.Version}}, nil
+	})
+	return out, err
+}
+
+// FindRecord returns one record.
+func (s *Service) FindRecord(ctx context.Context, notebook, table, id string) (*coffer.Record, error) {
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.Wrap("FindRecord", err)
+	}
+	defer nc.Release()
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return nil, catalog.ErrRecordNotFound
+	}
+	var r *coffer.Record
+	err = s.readFresh(ctx, nc, func(sc *catalog.Schema, q catalog.Querier) error {
+		tm, err := sc.Table(table)
+		if err != nil {
+			return err
+		}
+		tp, err := s.Plan(ctx, nc, q, tm)
+		if err != nil {
+			return err
+		}
+		if !tp.Full() {
+			r, err = s.FindPlanned(ctx, nc, q, tp, id)
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return err
+			}
+			return s.Wrap("FindRecord", err)
+		}
+		query := tm.GetSQL
+		var row *sql.Row
+		if q == nc.DB.R {
+			if row, err = nc.DB.QueryRow(ctx, query, id); err != nil {
+				return s.Wrap("FindRecord", err)
+			}
+		} else {
+			row = q.QueryRowContext(ctx, query, id)
+		}
+		r, err = catalog.ScanRecord(row, tm.Cols, tm.Names)
+		if errors.Is(err, sql.ErrNoRows) {
+			return catalog.ErrRecordNotFound
+		}
+		return s.Wrap("FindRecord", err)
+	})
+	return r, err
+}
+
+// UpdateRecord changes the given fields of a record.
+func (s *Service) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
+	var out *coffer.Record
+	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error) {
+		oe, err := s.updateTx(ctx, tx, sc, tm, tp, by, id, fields, version, "")
+		if err != nil {
+			return nil, err
+		}
+		if oe != nil {
+			return nil, singleError(oe)
+		}
+		if out, err = s.ReadAs(ctx, tx, tm, tp, id); err != nil {
+			return nil, err
+		}
+		return []live.Event{{Record: id, Op: live.OpUpdate, Version: out.Version, Cols: setColumns(tm, fields)}}, nil
+	})
+	return out, err
+}
+
+// DeleteRecord deletes a record.
+func (s *Service) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
+	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error) {
+		oe, err := s.deleteTx(ctx, tx, tm, tp, id, version, "")
+		if err != nil {
+			return nil, err
+		}
+		if oe != nil {
+			return nil, singleError(oe)
+		}
+		return []live.Event{{Record: id, Op: live.OpDelete}}, nil
+	})
+}
