@@ -96,7 +96,7 @@ func (s *Service) readSlot(ctx context.Context, nc *catalog.Conn) (release func(
 	if err != nil {
 		return nil, err
 	}
-	k := c.UserID + "|" + nc.Nb.ID
+	k := c.UserID + "|" + nc.Notebook.ID
 	b := &s.budget
 	b.mu.Lock()
 	if b.slots == nil {

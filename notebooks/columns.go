@@ -39,17 +39,17 @@ func (s *Service) CreateColumn(ctx context.Context, notebook, table string, in c
 		}
 		c := &coffer.Column{ID: coffer.NewID(coffer.PrefixColumn), Name: in.Name, Type: in.Type, Options: in.Options, CreatedAt: store.FromMicros(s.NowMicros())}
 		var pos int
-		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT COALESCE(MAX(position), 0) + 1 FROM "+nc.DB.Prefix+"_columns WHERE table_id = ?"), tm.T.ID).Scan(&pos); err != nil {
+		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT COALESCE(MAX(position), 0) + 1 FROM "+nc.DB.Prefix+"_columns WHERE table_id = ?"), tm.Table.ID).Scan(&pos); err != nil {
 			return err
 		}
-		if err := s.insertColumnRow(ctx, tx, nc.DB.Prefix, tm.T.ID, c, pos); err != nil {
+		if err := s.insertColumnRow(ctx, tx, nc.DB.Prefix, tm.Table.ID, c, pos); err != nil {
 			return err
 		}
-		if _, err := s.addColumnSQL(ctx, tx, nc.DB.Prefix, tm.T.ID, c, false); err != nil {
+		if _, err := s.addColumnSQL(ctx, tx, nc.DB.Prefix, tm.Table.ID, c, false); err != nil {
 			return err
 		}
 		out = c
-		return s.touchTable(ctx, tx, nc.DB.Prefix, tm.T.ID)
+		return s.touchTable(ctx, tx, nc.DB.Prefix, tm.Table.ID)
 	})
 	return out, err
 }
@@ -66,8 +66,8 @@ func (s *Service) dropColumnSQL(ctx context.Context, tx *store.WriteTx, prefix s
 	case cm.Junction != "":
 		stmts = []string{"DROP TABLE " + cm.Junction}
 	case cm.Phys != "":
-		if catalog.Indexable(cm.C.Type) {
-			stmts = append(stmts, "DROP INDEX IF EXISTS "+catalog.SQLIndex(prefix, cm.C.ID))
+		if catalog.Indexable(cm.Column.Type) {
+			stmts = append(stmts, "DROP INDEX IF EXISTS "+catalog.SQLIndex(prefix, cm.Column.ID))
 		}
 		if cm.Key != "" {
 			stmts = append(stmts, "ALTER TABLE "+tm.SQL+" DROP COLUMN "+cm.Key)
@@ -103,20 +103,20 @@ func (s *Service) DeleteColumn(ctx context.Context, notebook, table, column stri
 		if err := s.dropColumnSQL(ctx, tx, nc.DB.Prefix, tm, cm); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+nc.DB.Prefix+"_columns WHERE id = ?"), cm.C.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+nc.DB.Prefix+"_columns WHERE id = ?"), cm.Column.ID); err != nil {
 			return err
 		}
-		return s.touchTable(ctx, tx, nc.DB.Prefix, tm.T.ID)
+		return s.touchTable(ctx, tx, nc.DB.Prefix, tm.Table.ID)
 	})
 }
 
 // schemaPlan is the caller's view of tm during a schema change: nil for
 // those who may manage grants (owners and admins), who see everything.
 func (s *Service) schemaPlan(ctx context.Context, nc *catalog.Conn, tx *store.WriteTx, tm *catalog.TableMeta) (*catalog.TablePlan, error) {
-	if nc.Acc.AtLeast(access.RoleAdmin) {
+	if nc.Rights.AtLeast(access.RoleAdmin) {
 		return nil, nil
 	}
-	return s.PlanWith(ctx, nc.Acc, nc.DB.Prefix, tx, tm)
+	return s.PlanWith(ctx, nc.Rights, nc.DB.Prefix, tx, tm)
 }
 
 var errColumnNotFound = coffer.Errorf(coffer.ENOTFOUND, "column not found")
@@ -145,17 +145,17 @@ func columnAs(tp *catalog.TablePlan, tm *catalog.TableMeta, column string) (*cat
 // so a rename could point a rule at another column: the right to change
 // what defines access is the right to grant it.
 func (s *Service) guardAccessRefs(ctx context.Context, nc *catalog.Conn, tx *store.WriteTx, tm *catalog.TableMeta, cm *catalog.ColMeta, newName string) error {
-	if nc.Acc.AtLeast(access.RoleAdmin) {
+	if nc.Rights.AtLeast(access.RoleAdmin) {
 		return nil
 	}
-	refs, err := s.AccessRefsOf(ctx, tx, nc.DB.Prefix, nc.Nb.ID, tm)
+	refs, err := s.AccessRefsOf(ctx, tx, nc.DB.Prefix, nc.Notebook.ID, tm)
 	if err != nil {
 		return err
 	}
-	if cm != nil && (refs.Cols[cm.C.ID] || refs.Names[catalog.NameKey(cm.C.Name)]) {
-		return coffer.Errorf(coffer.EFORBIDDEN, "the column %q is used by the notebook's access rules (a grant's row condition, or a view that scopes a grant): only the notebook's owners and admins may change or delete it", cm.C.Name)
+	if cm != nil && (refs.Cols[cm.Column.ID] || refs.Names[catalog.NameKey(cm.Column.Name)]) {
+		return coffer.Errorf(coffer.EFORBIDDEN, "the column %q is used by the notebook's access rules (a grant's row condition, or a view that scopes a grant): only the notebook's owners and admins may change or delete it", cm.Column.Name)
 	}
-	if newName != "" && (cm == nil || catalog.NameKey(newName) != catalog.NameKey(cm.C.Name)) && refs.Names[catalog.NameKey(newName)] {
+	if newName != "" && (cm == nil || catalog.NameKey(newName) != catalog.NameKey(cm.Column.Name)) && refs.Names[catalog.NameKey(newName)] {
 		return coffer.Errorf(coffer.EFORBIDDEN, "the name %q is used by the notebook's access rules (a grant's row condition, or a view that scopes a grant): only the notebook's owners and admins may give it to a column", newName)
 	}
 	return nil
@@ -169,7 +169,7 @@ func (s *Service) checkLinkTarget(ctx context.Context, nc *catalog.Conn, tx *sto
 	}
 	target := sc.ByID[in.Options.Table]
 	if target != nil {
-		if _, err := s.PlanWith(ctx, nc.Acc, nc.DB.Prefix, tx, target); err == nil {
+		if _, err := s.PlanWith(ctx, nc.Rights, nc.DB.Prefix, tx, target); err == nil {
 			return nil
 		} else if coffer.ErrorCode(err) != coffer.ENOTFOUND {
 			return err

@@ -31,7 +31,7 @@ func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column stri
 		if err != nil {
 			return err
 		}
-		old := cm.C
+		old := cm.Column
 		in := coffer.ColumnInput{Name: old.Name, Type: old.Type, Options: old.Options}
 		if upd.Name != nil {
 			in.Name = *upd.Name
@@ -78,7 +78,7 @@ func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column stri
 			next.Name, catalog.NameKey(next.Name), string(next.Type), string(opts), catalog.KeyFormat(next), next.ID); err != nil {
 			return err
 		}
-		if err := s.touchTable(ctx, tx, nc.DB.Prefix, tm.T.ID); err != nil {
+		if err := s.touchTable(ctx, tx, nc.DB.Prefix, tm.Table.ID); err != nil {
 			return err
 		}
 		out = next
@@ -107,7 +107,7 @@ func isSelect(t coffer.ColumnType) bool {
 // read fail, the change is refused with ECONVERSIONBLOCKED, which names
 // and counts nothing.
 func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, prefix string, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, tp *catalog.TablePlan) error {
-	old := cm.C
+	old := cm.Column
 	if old.Type == next.Type && optionsEqual(old.Options, next.Options) {
 		return nil
 	}
@@ -134,7 +134,7 @@ func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, prefix s
 		if err := s.dropColumnSQL(ctx, tx, prefix, tm, cm); err != nil {
 			return err
 		}
-		if _, err := s.addColumnSQL(ctx, tx, prefix, tm.T.ID, next, false); err != nil {
+		if _, err := s.addColumnSQL(ctx, tx, prefix, tm.Table.ID, next, false); err != nil {
 			return err
 		}
 	}
@@ -163,7 +163,7 @@ func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, prefix s
 // target table stay; a multiple link may become single only where no
 // record links to several.
 func (s *Service) convertLink(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, tp *catalog.TablePlan, readable map[string]bool) error {
-	old := cm.C
+	old := cm.Column
 	if old.Type != next.Type {
 		return coffer.Invalid("link columns cannot be converted to or from other types",
 			coffer.FieldError{Field: "type", Message: "cannot change a link column's type, or make another column a link"})
@@ -181,7 +181,7 @@ func (s *Service) convertLink(ctx context.Context, tx *store.WriteTx, tm *catalo
 // some record links to several records: ECONVERSION naming the records
 // the caller may read, ECONVERSIONBLOCKED when only others do.
 func (s *Service) checkSingleLinks(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, tp *catalog.TablePlan, readable map[string]bool) error {
-	old := cm.C
+	old := cm.Column
 	rows, err := tx.QueryContext(ctx, "SELECT src, dst FROM "+cm.Junction+" WHERE src IN (SELECT src FROM "+cm.Junction+" GROUP BY src HAVING count(*) > 1) ORDER BY src, dst")
 	if err != nil {
 		return err
@@ -208,7 +208,7 @@ func (s *Service) checkSingleLinks(ctx context.Context, tx *store.WriteTx, tm *c
 	// they may see.
 	seen := func(string) bool { return true }
 	if tp != nil {
-		vis, err := s.VisibleIDs(ctx, tx, tp.Acc, tp.Prefix, tm.Sc.ByID[old.Options.Table], dsts)
+		vis, err := s.VisibleIDs(ctx, tx, tp.Rights, tp.Prefix, tm.Schema.ByID[old.Options.Table], dsts)
 		if err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func (s *Service) convertedValues(ctx context.Context, tx *store.WriteTx, tm *ca
 	var changes []conversion
 	var fields []coffer.FieldError
 	failed, hiddenFailed := 0, false
-	old := cm.C
+	old := cm.Column
 	rows, err := tx.QueryContext(ctx, "SELECT id, "+cm.Phys+" FROM "+tm.SQL+" WHERE "+cm.Phys+" IS NOT NULL ORDER BY id")
 	if err != nil {
 		return nil, err
@@ -308,7 +308,7 @@ func (s *Service) readableCells(ctx context.Context, tx *store.WriteTx, tp *cata
 		return nil, nil
 	}
 	where := tp.Row()
-	if m := tp.P.Readable(cm.C.ID); m != "" {
+	if m := tp.Plan.Readable(cm.Column.ID); m != "" {
 		where += " AND " + m
 	}
 	rows, err := tx.QueryContext(ctx, s.Rebind("SELECT t.id FROM "+tp.From+" WHERE "+where), tp.Args...)

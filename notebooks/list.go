@@ -147,7 +147,7 @@ func (s *Service) planList(ctx context.Context, nc *catalog.Conn, rq catalog.Que
 		p.cols, ferrs = selectedColumns(tm, tp, fields)
 		errs = append(errs, ferrs...)
 	}
-	env := nc.Acc.Subj.Env()
+	env := nc.Rights.Subj.Env()
 	// Filters and sorts see the caller's view of the table: a masked cell
 	// is NULL to them, a column hidden in every row is unknown to them.
 	sch := tp.Schema()

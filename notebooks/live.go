@@ -53,7 +53,7 @@ func (s *Service) SeesAllRows(ctx context.Context, notebook, table string) (bool
 	if err != nil {
 		return false, s.Wrap("SeesAllRows", err)
 	}
-	return tp.Dec.AllRows(), nil
+	return tp.Decision.AllRows(), nil
 }
 
 // emit sends the events of a write: inside its transaction on a backend
@@ -127,12 +127,12 @@ func (s *Service) Noticeable(ctx context.Context, notebook, table string, e live
 	}
 	// A column that decides which rows or cells the caller sees: its
 	// change may show or hide something.
-	for _, cd := range tp.Dec.Conds {
+	for _, cd := range tp.Decision.Conds {
 		if cd.Expr == nil {
 			continue
 		}
 		for _, n := range catalog.ExprNames(cd.Expr) {
-			if cm := tm.Column(n); cm != nil && slices.Contains(e.Cols, cm.C.ID) {
+			if cm := tm.Column(n); cm != nil && slices.Contains(e.Cols, cm.Column.ID) {
 				return true, nil
 			}
 		}
@@ -143,7 +143,7 @@ func (s *Service) Noticeable(ctx context.Context, notebook, table string, e live
 		if cm == nil {
 			continue // hidden in every row
 		}
-		m := tp.P.Readable(cm.C.ID)
+		m := tp.Plan.Readable(cm.Column.ID)
 		if m == "" {
 			return true, nil
 		}

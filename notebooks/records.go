@@ -31,17 +31,17 @@ func prepareFields(tp *catalog.TablePlan, fields map[string]any, prefix string) 
 			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is not a column of this table"})
 			continue
 		}
-		if seen[cm.C.ID] {
+		if seen[cm.Column.ID] {
 			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: "is given twice (by name and by id)"})
 			continue
 		}
-		seen[cm.C.ID] = true
-		v, err := value.FromJSON(cm.C, raw)
+		seen[cm.Column.ID] = true
+		v, err := value.FromJSON(cm.Column, raw)
 		if err != nil {
 			errs = append(errs, coffer.FieldError{Field: prefix + key, Message: err.Error()})
 			continue
 		}
-		out = append(out, catalog.Assignment{Cm: cm, V: v})
+		out = append(out, catalog.Assignment{Col: cm, Value: v})
 	}
 	return out, errs
 }
@@ -50,8 +50,8 @@ func prepareFields(tp *catalog.TablePlan, fields map[string]any, prefix string) 
 func setColumns(tm *catalog.TableMeta, fields map[string]any) []string {
 	out := make([]string, 0, len(fields))
 	for key := range fields {
-		if cm := tm.Column(key); cm != nil && !slices.Contains(out, cm.C.ID) {
-			out = append(out, cm.C.ID)
+		if cm := tm.Column(key); cm != nil && !slices.Contains(out, cm.Column.ID) {
+			out = append(out, cm.Column.ID)
 		}
 	}
 	slices.Sort(out)
@@ -65,21 +65,21 @@ func setColumns(tm *catalog.TableMeta, fields map[string]any) []string {
 func (s *Service) writeLinks(ctx context.Context, tx *store.WriteTx, sc *catalog.Schema, tp *catalog.TablePlan, id string, as []catalog.Assignment, prefix string, isNew bool) ([]coffer.FieldError, error) {
 	var errs []coffer.FieldError
 	for _, a := range as {
-		if a.Cm.Junction == "" {
+		if a.Col.Junction == "" {
 			continue
 		}
-		ids, _ := a.V.([]string)
+		ids, _ := a.Value.([]string)
 		if len(ids) > 0 {
-			target := sc.ByID[a.Cm.C.Options.Table]
+			target := sc.ByID[a.Col.Column.Options.Table]
 			if target == nil {
-				return nil, fmt.Errorf("link column %s: target table missing", a.Cm.C.ID)
+				return nil, fmt.Errorf("link column %s: target table missing", a.Col.Column.ID)
 			}
 			var found map[string]bool
 			var err error
 			if tp.Full() {
 				found, err = s.existingIDs(ctx, tx, target, ids)
 			} else {
-				found, err = s.VisibleIDs(ctx, tx, tp.Acc, tp.Prefix, target, ids)
+				found, err = s.VisibleIDs(ctx, tx, tp.Rights, tp.Prefix, target, ids)
 			}
 			if err != nil {
 				return nil, err
@@ -91,18 +91,18 @@ func (s *Service) writeLinks(ctx context.Context, tx *store.WriteTx, sc *catalog
 				}
 			}
 			if len(missing) > 0 {
-				errs = append(errs, coffer.FieldError{Field: prefix + a.Cm.C.Name,
-					Message: fmt.Sprintf("links to records that do not exist in table %q: %s", target.T.Name, strings.Join(missing, ", "))})
+				errs = append(errs, coffer.FieldError{Field: prefix + a.Col.Column.Name,
+					Message: fmt.Sprintf("links to records that do not exist in table %q: %s", target.Table.Name, strings.Join(missing, ", "))})
 				continue
 			}
 		}
 		if !isNew {
-			if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+a.Cm.Junction+" WHERE src = ?"), id); err != nil {
+			if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+a.Col.Junction+" WHERE src = ?"), id); err != nil {
 				return nil, err
 			}
 		}
 		for pos, dst := range ids {
-			if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+a.Cm.Junction+" (src, dst, pos) VALUES (?, ?, ?)"), id, dst, pos); err != nil {
+			if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+a.Col.Junction+" (src, dst, pos) VALUES (?, ?, ?)"), id, dst, pos); err != nil {
 				return nil, err
 			}
 		}
@@ -144,12 +144,12 @@ func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 	// the new record (checked once it is written).
 	var allowed []int
 	if !tp.Full() {
-		creators := tp.Dec.With(access.CapCreate)
+		creators := tp.Decision.With(access.CapCreate)
 		if len(creators) == 0 {
 			return nil, catalog.Denied(prefix, "you may not create records in this table"), nil
 		}
 		writers := map[int]bool{}
-		for _, i := range tp.Dec.Writers(catalog.WriteColumns(as)) {
+		for _, i := range tp.Decision.Writers(catalog.WriteColumns(as)) {
 			writers[i] = true
 		}
 		for _, i := range creators {
@@ -166,13 +166,13 @@ func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 	cols := []string{"id", "version", "created_at", "created_by", "updated_at", "updated_by"}
 	args := []any{id, 1, now, by, now, by}
 	for _, a := range as {
-		if a.Cm.Phys != "" {
-			cols = append(cols, a.Cm.Phys)
-			args = append(args, a.V)
+		if a.Col.Phys != "" {
+			cols = append(cols, a.Col.Phys)
+			args = append(args, a.Value)
 		}
-		if a.Cm.Key != "" {
-			cols = append(cols, a.Cm.Key)
-			args = append(args, catalog.KeyOf(a.V))
+		if a.Col.Key != "" {
+			cols = append(cols, a.Col.Key)
+			args = append(args, catalog.KeyOf(a.Value))
 		}
 	}
 	if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+tm.SQL+" ("+strings.Join(cols, ", ")+") VALUES ("+catalog.Placeholders(len(args))+")"), args...); err != nil {
@@ -200,17 +200,17 @@ func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 		Fields: make(map[string]any, len(tm.Cols)), Order: tm.Names}
 	stored := make(map[*catalog.ColMeta]any, len(as))
 	for _, a := range as {
-		stored[a.Cm] = a.V
+		stored[a.Col] = a.Value
 	}
 	for _, cm := range tm.Cols {
 		v := stored[cm]
-		switch cm.C.Type {
+		switch cm.Column.Type {
 		case coffer.TypeCreatedAt, coffer.TypeUpdatedAt:
 			v = now
 		case coffer.TypeCreatedBy, coffer.TypeUpdatedBy:
 			v = by
 		}
-		r.Fields[cm.C.Name] = value.ToJSON(cm.C, v)
+		r.Fields[cm.Column.Name] = value.ToJSON(cm.Column, v)
 	}
 	return r, nil, nil
 }
@@ -245,20 +245,20 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 		if !found || !catalog.AnyOf(vals, catalog.AllConds(tp)) {
 			return notFound, nil
 		}
-		if before = catalog.Keep(vals, tp.Dec.Writers(catalog.WriteColumns(as))); len(before) == 0 {
+		if before = catalog.Keep(vals, tp.Decision.Writers(catalog.WriteColumns(as))); len(before) == 0 {
 			return catalog.Denied(strings.TrimSuffix(prefix, "fields."), "you may not change %s of this record", catalog.DescribeCols(as)), nil
 		}
 	}
 	sets := []string{"version = version + 1", "updated_at = ?", "updated_by = ?"}
 	args := []any{s.NowMicros(), by}
 	for _, a := range as {
-		if a.Cm.Phys != "" {
-			sets = append(sets, a.Cm.Phys+" = ?")
-			args = append(args, a.V)
+		if a.Col.Phys != "" {
+			sets = append(sets, a.Col.Phys+" = ?")
+			args = append(args, a.Value)
 		}
-		if a.Cm.Key != "" {
-			sets = append(sets, a.Cm.Key+" = ?")
-			args = append(args, catalog.KeyOf(a.V))
+		if a.Col.Key != "" {
+			sets = append(sets, a.Col.Key+" = ?")
+			args = append(args, catalog.KeyOf(a.Value))
 		}
 	}
 	where := " WHERE id = ?"
@@ -327,7 +327,7 @@ func (s *Service) deleteTx(ctx context.Context, tx *store.WriteTx, tm *catalog.T
 		if !found || !catalog.AnyOf(vals, catalog.AllConds(tp)) {
 			return notFound, nil
 		}
-		if !catalog.AnyOf(vals, tp.Dec.With(access.CapDelete)) {
+		if !catalog.AnyOf(vals, tp.Decision.With(access.CapDelete)) {
 			return catalog.Denied(prefix, "you may not delete this record"), nil
 		}
 	}
@@ -395,7 +395,7 @@ func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, r
 		}
 		changes = lastPerRecord(changes)
 		for i := range changes {
-			changes[i].Notebook, changes[i].Table = nc.Nb.ID, tm.T.ID
+			changes[i].Notebook, changes[i].Table = nc.Notebook.ID, tm.Table.ID
 		}
 		if err := s.emit(ctx, tx, changes); err != nil {
 			return err
@@ -420,7 +420,7 @@ func (s *Service) readFresh(ctx context.Context, nc *catalog.Conn, read func(sc 
 	if err == nil || coffer.ErrorCode(err) != coffer.EINTERNAL {
 		return err
 	}
-	s.Schemas.Invalidate(nc.Nb.ID)
+	s.Schemas.Invalidate(nc.Notebook.ID)
 	return s.ReadTx(ctx, nc.DB.R, "read", func(tx *sql.Tx) error {
 		// Where schema changes run concurrently with reads (PostgreSQL),
 		// hold the catalogue's version row shared: a schema change takes
@@ -432,7 +432,7 @@ func (s *Service) readFresh(ctx context.Context, nc *catalog.Conn, read func(sc 
 				return err
 			}
 		}
-		sc, err := s.LoadSchema(ctx, nc.Nb.ID, nc.DB.Prefix, tx)
+		sc, err := s.LoadSchema(ctx, nc.Notebook.ID, nc.DB.Prefix, tx)
 		if err != nil {
 			return err
 		}

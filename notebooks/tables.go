@@ -80,7 +80,7 @@ func (s *Service) checkColumn(i int, in *coffer.ColumnInput, sc *catalog.Schema,
 			if err != nil {
 				errs = append(errs, coffer.FieldError{Field: field("options.table"), Message: "must name a table of this notebook"})
 			} else {
-				in.Options.Table = target.T.ID
+				in.Options.Table = target.Table.ID
 			}
 		}
 	}
@@ -272,12 +272,12 @@ func (s *Service) tableAs(ctx context.Context, nc *catalog.Conn, tm *catalog.Tab
 		return nil, err
 	}
 	if tp.Full() {
-		return tm.T, nil
+		return tm.Table, nil
 	}
-	t := *tm.T
+	t := *tm.Table
 	t.Columns = make([]*coffer.Column, len(tp.Cols))
 	for i, cm := range tp.Cols {
-		t.Columns[i] = cm.C
+		t.Columns[i] = cm.Column
 	}
 	return &t, nil
 }
@@ -288,12 +288,12 @@ func (s *Service) tableAs(ctx context.Context, nc *catalog.Conn, tm *catalog.Tab
 // it covers the whole notebook. A table the caller cannot see answers
 // ENOTFOUND, whatever their rights elsewhere.
 func (s *Service) mayChangeSchema(ctx context.Context, nc *catalog.Conn, table string) error {
-	if nc.Acc.AtLeast(access.RoleAdmin) {
+	if nc.Rights.AtLeast(access.RoleAdmin) {
 		return nil
 	}
 	refuse := coffer.Errorf(coffer.EFORBIDDEN, "changing tables and columns needs the schema right in this notebook (owners and admins have it)")
 	if table == "" {
-		for _, g := range nc.Acc.Grants {
+		for _, g := range nc.Rights.Grants {
 			if g.TableID == "" && slices.Contains(g.Capabilities, access.CapSchema) {
 				return nil
 			}
@@ -308,7 +308,7 @@ func (s *Service) mayChangeSchema(ctx context.Context, nc *catalog.Conn, table s
 	if err != nil {
 		return err
 	}
-	if !tp.Dec.Can(access.CapSchema) {
+	if !tp.Decision.Can(access.CapSchema) {
 		return refuse
 	}
 	return nil
@@ -340,7 +340,7 @@ func (s *Service) UpdateTable(ctx context.Context, notebook, table string, upd c
 		if err != nil {
 			return err
 		}
-		out = tm.T
+		out = tm.Table
 		if upd.Name == nil {
 			return nil
 		}
@@ -354,10 +354,10 @@ func (s *Service) UpdateTable(ctx context.Context, notebook, table string, upd c
 		}
 		now := s.NowMicros()
 		if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+nc.DB.Prefix+"_tables SET name = ?, name_key = ?, updated_at = ? WHERE id = ?"),
-			name, catalog.NameKey(name), now, tm.T.ID); err != nil {
+			name, catalog.NameKey(name), now, tm.Table.ID); err != nil {
 			return err
 		}
-		t := *tm.T
+		t := *tm.Table
 		t.Name, t.UpdatedAt = name, store.FromMicros(now)
 		out = &t
 		return nil
@@ -396,10 +396,10 @@ func (s *Service) DeleteTable(ctx context.Context, notebook, table string) error
 		if err != nil {
 			return err
 		}
-		if !nc.Acc.AtLeast(access.RoleAdmin) {
+		if !nc.Rights.AtLeast(access.RoleAdmin) {
 			// Its views go with it: one that scopes a grant changes only
 			// by those who may manage grants.
-			refs, err := s.AccessRefsOf(ctx, tx, nc.DB.Prefix, nc.Nb.ID, tm)
+			refs, err := s.AccessRefsOf(ctx, tx, nc.DB.Prefix, nc.Notebook.ID, tm)
 			if err != nil {
 				return err
 			}
@@ -414,8 +414,8 @@ func (s *Service) DeleteTable(ctx context.Context, notebook, table string) error
 				continue
 			}
 			for _, cm := range other.Cols {
-				if cm.C.Type == coffer.TypeLink && cm.C.Options.Table == tm.T.ID {
-					return coffer.Errorf(coffer.ECONFLICT, "column %q of table %q links to this table: delete that column first", cm.C.Name, other.T.Name)
+				if cm.Column.Type == coffer.TypeLink && cm.Column.Options.Table == tm.Table.ID {
+					return coffer.Errorf(coffer.ECONFLICT, "column %q of table %q links to this table: delete that column first", cm.Column.Name, other.Table.Name)
 				}
 			}
 		}
@@ -430,7 +430,7 @@ func (s *Service) DeleteTable(ctx context.Context, notebook, table string) error
 		if _, err := tx.ExecContext(ctx, "DROP TABLE "+tm.SQL); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.Rebind("DELETE FROM "+p+"_tables WHERE id = ?"), tm.T.ID)
+		_, err = tx.ExecContext(ctx, s.Rebind("DELETE FROM "+p+"_tables WHERE id = ?"), tm.Table.ID)
 		return err
 	})
 }

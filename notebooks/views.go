@@ -48,9 +48,9 @@ func (s *Service) checkView(tp *catalog.TablePlan, name, filterSrc, sortSrc stri
 			errs = append(errs, coffer.FieldError{Field: fmt.Sprintf("columns[%d]", i), Message: "is not a column of this table"})
 			continue
 		}
-		if !seen[cm.C.ID] {
-			seen[cm.C.ID] = true
-			ids = append(ids, cm.C.ID)
+		if !seen[cm.Column.ID] {
+			seen[cm.Column.ID] = true
+			ids = append(ids, cm.Column.ID)
 		}
 	}
 	if len(errs) > 0 {
@@ -76,7 +76,7 @@ func (s *Service) viewWrite(ctx context.Context, notebook, table, op string, fn 
 		return err
 	}
 	// Editors save views; otherwise the schema right on this very table.
-	if !nc.Acc.AtLeast(access.RoleEditor) && !tp.Dec.Can(access.CapSchema) {
+	if !nc.Rights.AtLeast(access.RoleEditor) && !tp.Decision.Can(access.CapSchema) {
 		return coffer.Errorf(coffer.EFORBIDDEN, "saving views needs the editor role or the schema right in this notebook")
 	}
 	// Grants may be scoped to views: compiled rights are recomputed, here
@@ -114,8 +114,8 @@ func (vw *viewWriter) existing(ctx context.Context, tx *store.WriteTx, view stri
 	if !vw.tp.Full() && !vw.s.viewUsable(vw.tp, v) {
 		return nil, catalog.ErrViewNotFound
 	}
-	if !vw.nc.Acc.AtLeast(access.RoleAdmin) {
-		grants, err := vw.s.LoadGrants(ctx, vw.s.Inst.R, vw.nc.Nb.ID)
+	if !vw.nc.Rights.AtLeast(access.RoleAdmin) {
+		grants, err := vw.s.LoadGrants(ctx, vw.s.Inst.R, vw.nc.Notebook.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -156,13 +156,13 @@ func (s *Service) viewUsable(tp *catalog.TablePlan, v *coffer.View) bool {
 	sch := tp.Schema()
 	env := filter.Env{UserID: "x", UserEmail: "x@x.x"}
 	if e, err := filter.Parse(v.Filter); err == nil && e != nil {
-		if _, _, err := filter.Compile(e, tp.Tm, env, s.Dialect); err == nil {
+		if _, _, err := filter.Compile(e, tp.Table, env, s.Dialect); err == nil {
 			if _, _, err := filter.Compile(e, sch, env, s.Dialect); err != nil {
 				return false
 			}
 		}
 	}
-	if _, err := filter.ParseSort(v.Sort, tp.Tm); err == nil {
+	if _, err := filter.ParseSort(v.Sort, tp.Table); err == nil {
 		if _, err := filter.ParseSort(v.Sort, sch); err != nil {
 			return false
 		}
@@ -188,7 +188,7 @@ func (s *Service) CreateView(ctx context.Context, notebook, table string, in cof
 			return viewNameTaken(name)
 		}
 		now := s.NowMicros()
-		v := &coffer.View{ID: coffer.NewID(coffer.PrefixView), TableID: tm.T.ID, Name: name, Filter: in.Filter, Sort: in.Sort, Columns: ids,
+		v := &coffer.View{ID: coffer.NewID(coffer.PrefixView), TableID: tm.Table.ID, Name: name, Filter: in.Filter, Sort: in.Sort, Columns: ids,
 			CreatedAt: store.FromMicros(now), UpdatedAt: store.FromMicros(now)}
 		cols, _ := json.Marshal(ids)
 		if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+prefix+"_views (id, table_id, name, name_key, filter, sort, columns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -216,7 +216,7 @@ func (s *Service) FindViews(ctx context.Context, notebook, table string) ([]*cof
 	if err != nil {
 		return nil, s.WrapNotFound("FindViews", err)
 	}
-	rows, err := nc.DB.R.QueryContext(ctx, s.Rebind("SELECT "+catalog.ViewCols+" FROM "+nc.DB.Prefix+"_views WHERE table_id = ? ORDER BY name_key, id"), tm.T.ID)
+	rows, err := nc.DB.R.QueryContext(ctx, s.Rebind("SELECT "+catalog.ViewCols+" FROM "+nc.DB.Prefix+"_views WHERE table_id = ? ORDER BY name_key, id"), tm.Table.ID)
 	if err != nil {
 		return nil, s.Wrap("FindViews", err)
 	}

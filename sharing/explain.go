@@ -28,7 +28,7 @@ func (s *Service) Explain(ctx context.Context, notebook string, q coffer.Explain
 		return nil, s.Wrap("Explain", err)
 	}
 	defer nc.Release()
-	manager := nc.Acc.AtLeast(access.RoleAdmin)
+	manager := nc.Rights.AtLeast(access.RoleAdmin)
 	self := q.User == "" || q.User == "me" || q.User == c.UserID
 	if !manager {
 		if !self {
@@ -58,7 +58,7 @@ func (s *Service) Explain(ctx context.Context, notebook string, q coffer.Explain
 
 	out := &coffer.AccessExplanation{
 		User:         coffer.ExplainedUser{ID: acc.Subj.UserID, Email: acc.Subj.Email, Groups: append([]string{}, acc.Subj.Groups...)},
-		Table:        tm.T.ID,
+		Table:        tm.Table.ID,
 		Role:         acc.Subj.Role,
 		Sources:      []coffer.AccessSource{},
 		Columns:      []coffer.ColumnAccess{},
@@ -77,11 +77,11 @@ func (s *Service) Explain(ctx context.Context, notebook string, q coffer.Explain
 			return nil, err
 		}
 	}
-	stored, err := s.LoadGrants(ctx, s.Inst.R, nc.Nb.ID)
+	stored, err := s.LoadGrants(ctx, s.Inst.R, nc.Notebook.ID)
 	if err != nil {
 		return nil, s.Wrap("Explain", err)
 	}
-	out.Sources, out.Visible = explainSources(nc.Nb.ID, stored, tm, d, conds, matches, manager, q.Record != "")
+	out.Sources, out.Visible = explainSources(nc.Notebook.ID, stored, tm, d, conds, matches, manager, q.Record != "")
 	out.Columns = explainColumns(tm, d, conds, matches, manager)
 	for _, cp := range access.Capabilities {
 		for i, cd := range conds {
@@ -97,7 +97,7 @@ func (s *Service) Explain(ctx context.Context, notebook string, q coffer.Explain
 // caller's own (self), or that of user, read afresh.
 func (s *Service) explainedAccess(ctx context.Context, nc *catalog.Conn, user string, self bool) (*catalog.Rights, error) {
 	if self {
-		return nc.Acc, nil
+		return nc.Rights, nil
 	}
 	if !coffer.ValidID(coffer.PrefixUser, user) {
 		return nil, catalog.ErrUserNotFound
@@ -110,7 +110,7 @@ func (s *Service) explainedAccess(ctx context.Context, nc *catalog.Conn, user st
 	if err != nil {
 		return nil, s.Wrap("Explain", err)
 	}
-	acc, err := s.NotebookAccess(ctx, s.Inst.R, &coffer.Caller{UserID: user, Email: email}, nc.Nb, catalog.AccessVersions{})
+	acc, err := s.NotebookAccess(ctx, s.Inst.R, &coffer.Caller{UserID: user, Email: email}, nc.Notebook, catalog.AccessVersions{})
 	if err != nil {
 		return nil, s.Wrap("Explain", err)
 	}
@@ -122,10 +122,10 @@ func (s *Service) explainedAccess(ctx context.Context, nc *catalog.Conn, user st
 func (s *Service) accessTable(ctx context.Context, nc *catalog.Conn, tm *catalog.TableMeta) access.Table {
 	colIDs := make([]string, len(tm.Cols))
 	for i, cm := range tm.Cols {
-		colIDs[i] = cm.C.ID
+		colIDs[i] = cm.Column.ID
 	}
 	views := map[string]*coffer.View{}
-	t := access.Table{ID: tm.T.ID, Columns: colIDs, View: func(id string) (*coffer.View, bool) {
+	t := access.Table{ID: tm.Table.ID, Columns: colIDs, View: func(id string) (*coffer.View, bool) {
 		if v, ok := views[id]; ok {
 			return v, v != nil
 		}
@@ -171,16 +171,16 @@ func explainSources(notebook string, stored []catalog.StoredGrant, tm *catalog.T
 func explainColumns(tm *catalog.TableMeta, d *access.Decision, conds []access.Cond, matches []bool, manager bool) []coffer.ColumnAccess {
 	out := []coffer.ColumnAccess{}
 	for _, cm := range tm.Cols {
-		if !manager && !d.Filterable(cm.C.ID) {
+		if !manager && !d.Filterable(cm.Column.ID) {
 			// Hidden from the caller in every row: to them, no column.
 			continue
 		}
-		ca := coffer.ColumnAccess{Column: cm.C.ID, Name: cm.C.Name, Access: coffer.AccessHidden, ReadBy: []string{}, WriteBy: []string{}}
+		ca := coffer.ColumnAccess{Column: cm.Column.ID, Name: cm.Column.Name, Access: coffer.AccessHidden, ReadBy: []string{}, WriteBy: []string{}}
 		for i, cd := range conds {
 			if !matches[i] {
 				continue
 			}
-			switch cd.Right(cm.C.ID) {
+			switch cd.Right(cm.Column.ID) {
 			case access.Write:
 				ca.WriteBy = append(ca.WriteBy, cd.Source)
 				ca.ReadBy = append(ca.ReadBy, cd.Source)
@@ -258,7 +258,7 @@ func (s *Service) explainRecord(ctx context.Context, nc *catalog.Conn, tm *catal
 func hideColumns(g *coffer.Grant, tm *catalog.TableMeta, d *access.Decision) {
 	hidden := func(name string) bool {
 		cm := tm.Column(name)
-		return cm != nil && !d.Filterable(cm.C.ID)
+		return cm != nil && !d.Filterable(cm.Column.ID)
 	}
 	for k := range g.Columns {
 		if k != "*" && (tm.Column(k) == nil || hidden(k)) {

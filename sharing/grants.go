@@ -60,7 +60,7 @@ func (s *Service) resolveGrant(ctx context.Context, nc *catalog.Conn, d grantDra
 		if tm, err = nc.Schema.Table(*d.table); err != nil {
 			return g, err
 		}
-		g.TableID = tm.T.ID
+		g.TableID = tm.Table.ID
 	}
 	if d.view != nil {
 		if tm == nil {
@@ -68,7 +68,7 @@ func (s *Service) resolveGrant(ctx context.Context, nc *catalog.Conn, d grantDra
 		} else if v, err := s.LookupView(ctx, nc.DB.R, nc.DB.Prefix, tm, *d.view); err == nil {
 			g.ViewID = v.ID
 		} else if coffer.ErrorCode(err) == coffer.ENOTFOUND {
-			errs = append(errs, coffer.FieldError{Field: "view", Message: fmt.Sprintf("is not a view of the table %q", tm.T.Name)})
+			errs = append(errs, coffer.FieldError{Field: "view", Message: fmt.Sprintf("is not a view of the table %q", tm.Table.Name)})
 		} else {
 			return g, err
 		}
@@ -152,15 +152,15 @@ func grantColumns(g access.Grant, tm *catalog.TableMeta, cols map[string]string)
 		}
 		cm := tm.Column(k)
 		if cm == nil {
-			errs = append(errs, coffer.FieldError{Field: "columns." + k, Message: fmt.Sprintf("is not a column of the table %q", tm.T.Name)})
+			errs = append(errs, coffer.FieldError{Field: "columns." + k, Message: fmt.Sprintf("is not a column of the table %q", tm.Table.Name)})
 			continue
 		}
-		if prev, dup := keyOf[cm.C.ID]; dup {
+		if prev, dup := keyOf[cm.Column.ID]; dup {
 			errs = append(errs, coffer.FieldError{Field: "columns." + k, Message: fmt.Sprintf("names the same column as %q", prev)})
 			continue
 		}
-		keyOf[cm.C.ID] = k
-		g.Columns[cm.C.ID] = r
+		keyOf[cm.Column.ID] = k
+		g.Columns[cm.Column.ID] = r
 	}
 	return errs
 }
@@ -174,7 +174,7 @@ func (s *Service) checkRowsEverywhere(nc *catalog.Conn, rows string) []coffer.Fi
 	if e, err := filter.Parse(rows); err == nil && e != nil {
 		for _, t := range nc.Schema.Tables {
 			if _, _, err := filter.Compile(e, t, filter.Env{UserID: "x", UserEmail: "x@example.com"}, s.Dialect); err != nil {
-				return []coffer.FieldError{{Field: "rows", Message: fmt.Sprintf("does not fit the table %q: %s", t.T.Name, coffer.ErrorMessage(err))}}
+				return []coffer.FieldError{{Field: "rows", Message: fmt.Sprintf("does not fit the table %q: %s", t.Table.Name, coffer.ErrorMessage(err))}}
 			}
 		}
 	}
@@ -281,7 +281,7 @@ func (s *Service) openForGrants(ctx context.Context, notebook string) (*catalog.
 	if err != nil {
 		return nil, err
 	}
-	if err := requireManager(nc.Acc); err != nil {
+	if err := requireManager(nc.Rights); err != nil {
 		nc.Release()
 		return nil, err
 	}

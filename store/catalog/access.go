@@ -256,11 +256,11 @@ func (s *Catalog) AccessRefsOf(ctx context.Context, q Querier, prefix, nbID stri
 	name := func(n string) {
 		r.Names[NameKey(n)] = true
 		if cm := tm.Column(n); cm != nil {
-			r.Cols[cm.C.ID] = true
+			r.Cols[cm.Column.ID] = true
 		}
 	}
 	for _, g := range grants {
-		if g.TableID != "" && g.TableID != tm.T.ID {
+		if g.TableID != "" && g.TableID != tm.Table.ID {
 			continue
 		}
 		for _, n := range ExprFields(g.Rows) {

@@ -197,10 +197,10 @@ func IndexedColumn(c *coffer.Column) string {
 // sort_key says it is stored: writes maintain a key column that exists,
 // and sorts and equality filters use it when its keys are current.
 func (cm *ColMeta) setKey(format string) {
-	if format == "" || !Keyed(cm.C) || cm.Phys == "" {
+	if format == "" || !Keyed(cm.Column) || cm.Phys == "" {
 		return
 	}
-	cm.Key = SQLKey(cm.C.ID)
+	cm.Key = SQLKey(cm.Column.ID)
 	if format == SortKeyFormat {
 		cm.field.Sort = "t." + cm.Key
 		cm.field.Key = KeyOf
@@ -365,7 +365,7 @@ func FillSortKeys(ctx context.Context, tx *sql.Tx, d store.Dialect, prefix strin
 func (sc *Schema) staleKeys() bool {
 	for _, tm := range sc.Tables {
 		for _, cm := range tm.Cols {
-			if Keyed(cm.C) && cm.C.Type != coffer.TypeLink && cm.field.Sort == "" {
+			if Keyed(cm.Column) && cm.Column.Type != coffer.TypeLink && cm.field.Sort == "" {
 				return true
 			}
 		}

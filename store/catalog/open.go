@@ -94,11 +94,11 @@ func (s *Catalog) visible(ctx context.Context, q Querier, c *coffer.Caller, nb *
 
 // Conn is an open notebook for one service call.
 type Conn struct {
-	Nb      *coffer.Notebook
-	Acc     *Rights // what the caller may do in it
-	DB      *store.DB
-	Schema  *Schema
-	Release func()
+	Notebook *coffer.Notebook
+	Rights   *Rights // what the caller may do in it
+	DB       *store.DB
+	Schema   *Schema
+	Release  func()
 }
 
 // cachedNotebook is findNotebookAccess through the registry cache, for
@@ -161,7 +161,7 @@ func (s *Catalog) OpenNotebook(ctx context.Context, id string) (*Conn, error) {
 		release()
 		return nil, err
 	}
-	return &Conn{Nb: nb, Acc: acc, DB: db, Schema: sc, Release: release}, nil
+	return &Conn{Notebook: nb, Rights: acc, DB: db, Schema: sc, Release: release}, nil
 }
 
 // openSharedNotebook is openNotebook on a database shared by several nodes,
@@ -212,7 +212,7 @@ func (s *Catalog) openSharedNotebook(ctx context.Context, id string) (*Conn, err
 		release()
 		return nil, err
 	}
-	return &Conn{Nb: &nb, Acc: acc, DB: db, Schema: sc, Release: release}, nil
+	return &Conn{Notebook: &nb, Rights: acc, DB: db, Schema: sc, Release: release}, nil
 }
 
 // LookupView finds a view of table tm by id or name. Columns that were
@@ -241,7 +241,7 @@ func (s *Catalog) FindViewRaw(ctx context.Context, q Querier, prefix string, tm 
 		return nil, ErrViewNotFound // no view can have this name, and some databases refuse the text
 	}
 	v, err := ScanView(q.QueryRowContext(ctx, s.Rebind("SELECT "+ViewCols+" FROM "+prefix+"_views WHERE table_id = ? AND (id = ? OR name_key = ?)"),
-		tm.T.ID, idOrName, NameKey(idOrName)))
+		tm.Table.ID, idOrName, NameKey(idOrName)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrViewNotFound
 	}

@@ -18,16 +18,16 @@ import (
 // FROM source that adds the conditions' columns, and the filter schema
 // that shows the caller's view of each column.
 type TablePlan struct {
-	Dec    *access.Decision
-	P      *access.Plan
-	Tm     *TableMeta
-	From   string     // "<table> t", or a subquery aliased t
-	Args   []any      // of from
-	get    string     // the query reading one record by id (id last), rebound
-	Cols   []*ColMeta // the columns the caller may read somewhere
-	Names  []string   // their names, the field order of records
-	Acc    *Rights    // the access it was compiled for, and the notebook's
-	Prefix string     // table prefix: for the plans of linked tables
+	Decision *access.Decision
+	Plan     *access.Plan
+	Table    *TableMeta
+	From     string     // "<table> t", or a subquery aliased t
+	Args     []any      // of from
+	get      string     // the query reading one record by id (id last), rebound
+	Cols     []*ColMeta // the columns the caller may read somewhere
+	Names    []string   // their names, the field order of records
+	Rights   *Rights    // the access it was compiled for, and the notebook's
+	Prefix   string     // table prefix: for the plans of linked tables
 	// masked fields by column id; nil for a full plan.
 	Fields map[string]*filter.Field
 	// partialLinks are link columns whose target the caller sees in part.
@@ -35,7 +35,7 @@ type TablePlan struct {
 }
 
 // Full reports whether the caller sees and may change everything.
-func (tp *TablePlan) Full() bool { return tp.Dec.Full }
+func (tp *TablePlan) Full() bool { return tp.Decision.Full }
 
 // planCache holds the compiled plans of one nbAccess, by table.
 type planCache struct {
@@ -48,7 +48,7 @@ var errTableNotFound = coffer.Errorf(coffer.ENOTFOUND, "table not found")
 // Plan compiles (or returns the compiled) plan of the caller on tm. A table
 // the caller may see no row of answers ENOTFOUND, like a missing one.
 func (s *Catalog) Plan(ctx context.Context, nc *Conn, q Querier, tm *TableMeta) (*TablePlan, error) {
-	return s.PlanWith(ctx, nc.Acc, nc.DB.Prefix, q, tm)
+	return s.PlanWith(ctx, nc.Rights, nc.DB.Prefix, q, tm)
 }
 
 // PlanWith is plan for the access a to a notebook whose tables are
@@ -72,7 +72,7 @@ func (s *Catalog) PlanWith(ctx context.Context, a *Rights, prefix string, q Quer
 		a.plans.m[tm] = tp
 		a.plans.mu.Unlock()
 	}
-	if !tp.Dec.Visible() {
+	if !tp.Decision.Visible() {
 		return nil, errTableNotFound
 	}
 	return tp, nil
@@ -81,19 +81,19 @@ func (s *Catalog) PlanWith(ctx context.Context, a *Rights, prefix string, q Quer
 func (s *Catalog) compilePlan(ctx context.Context, prefix string, q Querier, a *Rights, tm *TableMeta) (*TablePlan, error) {
 	cols := make([]string, len(tm.Cols))
 	for i, cm := range tm.Cols {
-		cols[i] = cm.C.ID
+		cols[i] = cm.Column.ID
 	}
 	views, err := s.grantViews(ctx, prefix, q, a, tm)
 	if err != nil {
 		return nil, err
 	}
-	t := access.Table{ID: tm.T.ID, Columns: cols, View: func(id string) (*coffer.View, bool) {
+	t := access.Table{ID: tm.Table.ID, Columns: cols, View: func(id string) (*coffer.View, bool) {
 		v, ok := views[id]
 		return v, ok
 	}}
 	dec := access.Decide(a.Subj, a.Grants, t)
 	p := access.Compile(dec, tm, a.Subj.Env(), s.Dialect, "t")
-	tp := &TablePlan{Dec: dec, P: p, Tm: tm, From: tm.SQL + " t", Acc: a, Prefix: prefix}
+	tp := &TablePlan{Decision: dec, Plan: p, Table: tm, From: tm.SQL + " t", Rights: a, Prefix: prefix}
 	if dec.Full {
 		tp.Cols, tp.Names = tm.Cols, tm.Names
 		return tp, nil
@@ -109,26 +109,26 @@ func (s *Catalog) compilePlan(ctx context.Context, prefix string, q Querier, a *
 	tp.Fields = map[string]*filter.Field{}
 	tp.partialLinks = map[string]bool{}
 	for _, cm := range tm.Cols {
-		if cm.Junction != "" && !allRowsVisible(a, tm.Sc.ByID[cm.C.Options.Table]) {
+		if cm.Junction != "" && !allRowsVisible(a, tm.Schema.ByID[cm.Column.Options.Table]) {
 			// Links to a table the caller sees in part: the stored links
 			// include hidden records, so filtering on them would reveal
 			// those links. Refused (the values shown are filtered).
-			tp.partialLinks[cm.C.ID] = true
+			tp.partialLinks[cm.Column.ID] = true
 		}
 		// A column no condition gives read on is hidden in every row: left
 		// out. One that some condition gives read on is shown, NULL where
 		// that condition does not hold (everywhere, when it can never hold
 		// for this caller).
-		if !dec.Filterable(cm.C.ID) {
+		if !dec.Filterable(cm.Column.ID) {
 			continue
 		}
 		tp.Cols = append(tp.Cols, cm)
-		m := p.Readable(cm.C.ID)
+		m := p.Readable(cm.Column.ID)
 		if m == "" {
-			tp.Fields[cm.C.ID] = cm.field
+			tp.Fields[cm.Column.ID] = cm.field
 			continue
 		}
-		tp.Fields[cm.C.ID] = maskedField(cm.field, m)
+		tp.Fields[cm.Column.ID] = maskedField(cm.field, m)
 	}
 	return tp, nil
 }
@@ -138,7 +138,7 @@ func (s *Catalog) compilePlan(ctx context.Context, prefix string, q Querier, a *
 func (s *Catalog) grantViews(ctx context.Context, prefix string, q Querier, a *Rights, tm *TableMeta) (map[string]*coffer.View, error) {
 	views := map[string]*coffer.View{}
 	for _, g := range a.Grants {
-		if g.ViewID == "" || g.TableID != tm.T.ID {
+		if g.ViewID == "" || g.TableID != tm.Table.ID {
 			continue
 		}
 		v, err := s.FindViewRaw(ctx, q, prefix, tm, g.ViewID)
@@ -176,7 +176,7 @@ func maskedField(field *filter.Field, m string) *filter.Field {
 }
 
 // Row is the row predicate (no arguments of its own).
-func (tp *TablePlan) Row() string { return tp.P.Row }
+func (tp *TablePlan) Row() string { return tp.Plan.Row }
 
 // Schema returns the filter schema of the caller's view of the table:
 // masked cells are NULL, and columns hidden in every row do not exist.
@@ -193,7 +193,7 @@ type planSchema struct {
 // unknown (and its name, should it be a system field's, names that field),
 // so filters, sorts and views answer exactly as for any unknown column.
 func (ps *planSchema) Field(name string) (*filter.Field, bool) {
-	tm := ps.tp.Tm
+	tm := ps.tp.Table
 	cm := tm.Column(name)
 	if cm == nil {
 		return tm.Field(name) // system fields: visible with the row
@@ -201,9 +201,9 @@ func (ps *planSchema) Field(name string) (*filter.Field, bool) {
 	if ps.tp.Full() {
 		return cm.field, true
 	}
-	if f, ok := ps.tp.Fields[cm.C.ID]; ok {
-		if ps.tp.partialLinks[cm.C.ID] {
-			ps.partial = append(ps.partial, cm.C.Name)
+	if f, ok := ps.tp.Fields[cm.Column.ID]; ok {
+		if ps.tp.partialLinks[cm.Column.ID] {
+			ps.partial = append(ps.partial, cm.Column.Name)
 		}
 		return f, true
 	}
@@ -224,11 +224,11 @@ func (ps *planSchema) Check(what string) error {
 // caller may read it in some row, nil otherwise: a column hidden from
 // them in every row is, to them, a column that does not exist.
 func (tp *TablePlan) Visible(idOrName string) *ColMeta {
-	cm := tp.Tm.Column(idOrName)
+	cm := tp.Table.Column(idOrName)
 	if cm == nil || tp.Full() {
 		return cm
 	}
-	if _, ok := tp.Fields[cm.C.ID]; !ok {
+	if _, ok := tp.Fields[cm.Column.ID]; !ok {
 		return nil
 	}
 	return cm
@@ -248,7 +248,7 @@ func (s *Catalog) SelectPlanned(tp *TablePlan, cols []*ColMeta) string {
 		if cm.Junction != "" {
 			expr = s.Dialect.LinkArray(cm.Junction, "t.id")
 		}
-		b.WriteString(", " + tp.P.Mask(cm.C.ID, expr))
+		b.WriteString(", " + tp.Plan.Mask(cm.Column.ID, expr))
 	}
 	return b.String()
 }
@@ -292,12 +292,12 @@ func (s *Catalog) FindPlanned(ctx context.Context, nc *Conn, q Querier, tp *Tabl
 // CondsOn evaluates every condition of the plan on one stored record: found
 // is false when the record does not exist.
 func (s *Catalog) CondsOn(ctx context.Context, q Querier, tp *TablePlan, id string) (found bool, vals []bool, err error) {
-	n := len(tp.Dec.Conds)
+	n := len(tp.Decision.Conds)
 	sel := make([]string, 0, n+1)
 	var args []any
 	sel = append(sel, "t.id")
 	for i := 0; i < n; i++ {
-		c, a := tp.P.Cond(i)
+		c, a := tp.Plan.Cond(i)
 		sel = append(sel, "CASE WHEN "+c+" THEN 1 ELSE 0 END")
 		args = append(args, a...)
 	}
@@ -309,7 +309,7 @@ func (s *Catalog) CondsOn(ctx context.Context, q Querier, tp *TablePlan, id stri
 	for i := range ints {
 		dest[i+1] = &ints[i]
 	}
-	err = q.QueryRowContext(ctx, s.Rebind("SELECT "+strings.Join(sel, ", ")+" FROM "+tp.Tm.SQL+" t WHERE t.id = ?"), args...).Scan(dest...)
+	err = q.QueryRowContext(ctx, s.Rebind("SELECT "+strings.Join(sel, ", ")+" FROM "+tp.Table.SQL+" t WHERE t.id = ?"), args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil, nil
 	}
@@ -348,14 +348,14 @@ func Keep(vals []bool, idx []int) []int {
 func WriteColumns(as []Assignment) []string {
 	out := make([]string, len(as))
 	for i, a := range as {
-		out[i] = a.Cm.C.ID
+		out[i] = a.Col.Column.ID
 	}
 	return out
 }
 
 // AllConds is every condition of the plan: a row is visible when one holds.
 func AllConds(tp *TablePlan) []int {
-	out := make([]int, len(tp.Dec.Conds))
+	out := make([]int, len(tp.Decision.Conds))
 	for i := range out {
 		out[i] = i
 	}
@@ -379,13 +379,13 @@ func DeniedFor(tp *TablePlan, as []Assignment, idx []int) string {
 	for _, a := range as {
 		ok := false
 		for _, i := range idx {
-			if tp.Dec.Conds[i].Right(a.Cm.C.ID) == access.Write {
+			if tp.Decision.Conds[i].Right(a.Col.Column.ID) == access.Write {
 				ok = true
 				break
 			}
 		}
 		if !ok {
-			names = append(names, fmt.Sprintf("%q", a.Cm.C.Name))
+			names = append(names, fmt.Sprintf("%q", a.Col.Column.Name))
 		}
 	}
 	if len(names) == 0 {
@@ -401,7 +401,7 @@ func DescribeCols(as []Assignment) string {
 	}
 	names := make([]string, len(as))
 	for i, a := range as {
-		names[i] = fmt.Sprintf("%q", a.Cm.C.Name)
+		names[i] = fmt.Sprintf("%q", a.Col.Column.Name)
 	}
 	return "the columns " + strings.Join(names, ", ")
 }
@@ -466,17 +466,17 @@ func (s *Catalog) FilterLinks(ctx context.Context, q Querier, tp *TablePlan, rec
 		if cm.Junction == "" {
 			continue
 		}
-		target := tp.Tm.Sc.ByID[cm.C.Options.Table]
+		target := tp.Table.Schema.ByID[cm.Column.Options.Table]
 		if target == nil {
 			continue
 		}
-		if ttp, err := s.PlanWith(ctx, tp.Acc, tp.Prefix, q, target); err == nil && ttp.Dec.AllRows() {
+		if ttp, err := s.PlanWith(ctx, tp.Rights, tp.Prefix, q, target); err == nil && ttp.Decision.AllRows() {
 			continue // every record of the target is visible
 		}
 		var ids []string
 		seen := map[string]bool{}
 		for _, r := range recs {
-			links, _ := r.Fields[cm.C.Name].([]string)
+			links, _ := r.Fields[cm.Column.Name].([]string)
 			for _, id := range links {
 				if !seen[id] {
 					seen[id] = true
@@ -484,12 +484,12 @@ func (s *Catalog) FilterLinks(ctx context.Context, q Querier, tp *TablePlan, rec
 				}
 			}
 		}
-		visible, err := s.VisibleIDs(ctx, q, tp.Acc, tp.Prefix, target, ids)
+		visible, err := s.VisibleIDs(ctx, q, tp.Rights, tp.Prefix, target, ids)
 		if err != nil {
 			return err
 		}
 		for _, r := range recs {
-			links, ok := r.Fields[cm.C.Name].([]string)
+			links, ok := r.Fields[cm.Column.Name].([]string)
 			if !ok {
 				continue
 			}
@@ -500,9 +500,9 @@ func (s *Catalog) FilterLinks(ctx context.Context, q Querier, tp *TablePlan, rec
 				}
 			}
 			if len(kept) == 0 {
-				r.Fields[cm.C.Name] = nil
+				r.Fields[cm.Column.Name] = nil
 			} else {
-				r.Fields[cm.C.Name] = kept
+				r.Fields[cm.Column.Name] = kept
 			}
 		}
 	}
@@ -516,5 +516,5 @@ func allRowsVisible(a *Rights, tm *TableMeta) bool {
 	if tm == nil {
 		return true
 	}
-	return access.Decide(a.Subj, a.Grants, access.Table{ID: tm.T.ID, View: func(string) (*coffer.View, bool) { return nil, false }}).AllRows()
+	return access.Decide(a.Subj, a.Grants, access.Table{ID: tm.Table.ID, View: func(string) (*coffer.View, bool) { return nil, false }}).AllRows()
 }

@@ -69,7 +69,7 @@ func scanRecordAs(row interface{ Scan(...any) error }, cols []*ColMeta, order []
 		case cm.Phys != "" || auto:
 			v = vals[i]
 		default: // automatic types read the system columns
-			switch cm.C.Type {
+			switch cm.Column.Type {
 			case coffer.TypeCreatedAt:
 				v = created
 			case coffer.TypeUpdatedAt:
@@ -80,7 +80,7 @@ func scanRecordAs(row interface{ Scan(...any) error }, cols []*ColMeta, order []
 				v = r.UpdatedBy
 			}
 		}
-		r.Fields[cm.C.Name] = value.ToJSON(cm.C, v)
+		r.Fields[cm.Column.Name] = value.ToJSON(cm.Column, v)
 	}
 	return &r, nil
 }
@@ -89,7 +89,7 @@ func scanRecordAs(row interface{ Scan(...any) error }, cols []*ColMeta, order []
 func ColumnNames(cols []*ColMeta) []string {
 	names := make([]string, len(cols))
 	for i, cm := range cols {
-		names[i] = cm.C.Name
+		names[i] = cm.Column.Name
 	}
 	return names
 }

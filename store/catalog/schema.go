@@ -26,8 +26,8 @@ type Schema struct {
 
 // TableMeta is one table of a schema.
 type TableMeta struct {
-	Sc     *Schema // the schema it belongs to
-	T      *coffer.Table
+	Schema *Schema // the schema it belongs to
+	Table  *coffer.Table
 	SQL    string // qualified, quoted SQL name of the user table
 	Cols   []*ColMeta
 	Names  []string                 // column names in order, shared by records as their field order
@@ -37,7 +37,7 @@ type TableMeta struct {
 
 // ColMeta is one column with its SQL mapping.
 type ColMeta struct {
-	C        *coffer.Column
+	Column   *coffer.Column
 	Phys     string // quoted physical column ("" for links and automatic types)
 	expr     string // SQL expression of the stored value in queries on alias t ("" for links)
 	Junction string // qualified, quoted junction table of a link column
@@ -59,13 +59,13 @@ func (sc *Schema) Table(idOrName string) (*TableMeta, error) {
 // Column finds a column by id or name.
 func (tm *TableMeta) Column(idOrName string) *ColMeta {
 	for _, cm := range tm.Cols {
-		if cm.C.ID == idOrName {
+		if cm.Column.ID == idOrName {
 			return cm
 		}
 	}
 	k := NameKey(idOrName)
 	for _, cm := range tm.Cols {
-		if NameKey(cm.C.Name) == k {
+		if NameKey(cm.Column.Name) == k {
 			return cm
 		}
 	}
@@ -109,7 +109,7 @@ var systemExpr = map[coffer.ColumnType]string{
 
 // newColMeta derives the SQL mapping and filter field of a column.
 func (s *Catalog) newColMeta(prefix string, c *coffer.Column) *ColMeta {
-	cm := &ColMeta{C: c}
+	cm := &ColMeta{Column: c}
 	f := &filter.Field{Name: c.Name, Type: c.Type}
 	f.Convert = func(lit any) (any, error) { return value.FromFilter(c, lit) }
 	switch {
@@ -177,7 +177,7 @@ func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querie
 			return nil, err
 		}
 		t.CreatedAt, t.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
-		tm := &TableMeta{T: t, SQL: SQLTable(prefix, t.ID), Fields: SystemFields(), Sc: sc}
+		tm := &TableMeta{Table: t, SQL: SQLTable(prefix, t.ID), Fields: SystemFields(), Schema: sc}
 		sc.Tables = append(sc.Tables, tm)
 		sc.ByID[t.ID] = tm
 		sc.byKey[NameKey(t.Name)] = tm
@@ -206,7 +206,7 @@ func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querie
 		if tm == nil {
 			continue
 		}
-		tm.T.Columns = append(tm.T.Columns, &c)
+		tm.Table.Columns = append(tm.Table.Columns, &c)
 		cm := s.newColMeta(prefix, &c)
 		cm.setKey(keys)
 		tm.Cols = append(tm.Cols, cm)

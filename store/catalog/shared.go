@@ -46,8 +46,8 @@ func cursorValue(t coffer.ColumnType, v any) (any, bool) {
 
 // Assignment is one validated field of a write.
 type Assignment struct {
-	Cm *ColMeta
-	V  any // storage form
+	Col   *ColMeta
+	Value any // storage form
 }
 
 // OpError is the failure of one operation of a write.
