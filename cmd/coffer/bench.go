@@ -199,9 +199,13 @@ func runIdentityBench(ctx context.Context, cfg benchConfig, env *benchEnv, rep *
 	if err != nil {
 		return err
 	}
+	login, err := env.loginOp(ctx, min(cfg.concurrency, 254))
+	if err != nil {
+		return err
+	}
 	g := loadGen{concurrency: cfg.concurrency, duration: cfg.duration}
 	return runSteps(ctx, cfg, g, rep, []benchStep{
-		{wlLogin, env.loginOp(), &rep.workloads},
+		{wlLogin, login, &rep.workloads},
 		{limArgon, argon, &rep.limits},
 		{wlAuthKey, env.authOp(env.session), &rep.workloads},
 		{wlAuthAPIKey, env.authOp(apiKey), &rep.workloads},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +104,7 @@ func (e *benchEnv) startServer() error {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.hs = &http.Server{
-		Handler:           newAPI(e.st, api.Config{Logger: log}, nil).Handler(),
+		Handler:           newAPI(e.st, api.Config{Logger: log, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, nil).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

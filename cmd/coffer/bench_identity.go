@@ -6,12 +6,14 @@ package main
 // work) against a get by id over HTTP.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sync/atomic"
 	"text/tabwriter"
 
 	"github.com/cofferhq/coffer"
@@ -29,13 +31,43 @@ const (
 	authShareTarget = 0.05
 )
 
-// loginOp logs in over HTTP with the bench account's password.
-func (e *benchEnv) loginOp() opFunc {
-	body, _ := json.Marshal(map[string]string{"email": e.email, "password": e.password})
-	anon := &benchClient{hc: e.client.hc}
-	return func(ctx context.Context, rng *rand.Rand) error {
-		return anon.do(ctx, "POST", e.base+"/auth/login", body, http.StatusOK, nil)
+// loginOp logs in over HTTP as n people, each with an account of their
+// own and an address of their own (sent in X-Forwarded-For: the bench's
+// server trusts its loopback proxy), taken in turn. Login throttling
+// counts an attempt before checking it, so n concurrent logins to one
+// account from one address would be throttled as a burst; people signing
+// in are spread over accounts and addresses, and so is this load. The
+// addresses are in TEST-NET-1 (192.0.2.0/24): only header text, no
+// traffic goes there.
+func (e *benchEnv) loginOp(ctx context.Context, n int) (opFunc, error) {
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		email := fmt.Sprintf("login-%d@example.com", i)
+		if _, err := e.st.CreateUser(ctx, coffer.UserInput{Email: email, Name: fmt.Sprint("Login ", i), Password: e.password}); err != nil {
+			return nil, fmt.Errorf("login account %d: %w", i, err)
+		}
+		bodies[i], _ = json.Marshal(map[string]string{"email": email, "password": e.password})
 	}
+	var next atomic.Uint64
+	return func(ctx context.Context, rng *rand.Rand) error {
+		i := int(next.Add(1) % uint64(n))
+		req, err := http.NewRequestWithContext(ctx, "POST", e.base+"/auth/login", bytes.NewReader(bodies[i]))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i%254+1))
+		resp, err := e.client.hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST /auth/login: status %d", resp.StatusCode)
+		}
+		return nil
+	}, nil
 }
 
 // authOp validates a key as the API's middleware does, in process.
