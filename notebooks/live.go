@@ -40,19 +40,11 @@ func (s *Service) Subscribe(ctx context.Context, notebook, table string) (*live.
 // a record it never saw was deleted would reveal that it existed.
 // ENOTFOUND when the caller sees no row at all.
 func (s *Service) SeesAllRows(ctx context.Context, notebook, table string) (bool, error) {
-	nc, err := s.OpenNotebook(ctx, notebook)
-	if err != nil {
-		return false, s.Wrap("SeesAllRows", err)
-	}
-	defer nc.Release()
-	tm, err := nc.Schema.Table(table)
+	nc, tp, err := s.openPlan(ctx, "SeesAllRows", notebook, table)
 	if err != nil {
 		return false, err
 	}
-	tp, err := s.Plan(ctx, nc, nc.DB.R, tm)
-	if err != nil {
-		return false, s.Wrap("SeesAllRows", err)
-	}
+	defer nc.Release()
 	return tp.Decision.AllRows(), nil
 }
 
@@ -109,19 +101,12 @@ func (s *Service) Noticeable(ctx context.Context, notebook, table string, e live
 	if e.Op != live.OpUpdate || len(e.Cols) == 0 {
 		return true, nil
 	}
-	nc, err := s.OpenNotebook(ctx, notebook)
-	if err != nil {
-		return false, s.Wrap("Noticeable", err)
-	}
-	defer nc.Release()
-	tm, err := nc.Schema.Table(table)
+	nc, tp, err := s.openPlan(ctx, "Noticeable", notebook, table)
 	if err != nil {
 		return false, err
 	}
-	tp, err := s.Plan(ctx, nc, nc.DB.R, tm)
-	if err != nil {
-		return false, s.WrapNotFound("Noticeable", err)
-	}
+	defer nc.Release()
+	tm := tp.Table
 	if tp.Full() {
 		return true, nil
 	}
@@ -179,4 +164,26 @@ func New(cat *catalog.Catalog) *Service {
 	s := &Service{Catalog: cat, broker: live.NewBroker(0)}
 	s.notifier, _ = cat.Storage.(store.Notifier)
 	return s
+}
+
+// openPlan opens notebook for one read call and compiles the caller's plan
+// on table; the caller releases the connection. A table or notebook the
+// caller may not see answers ENOTFOUND, like a missing one; op names the
+// call in other errors.
+func (s *Service) openPlan(ctx context.Context, op, notebook, table string) (*catalog.Conn, *catalog.TablePlan, error) {
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
+		return nil, nil, s.Wrap(op, err)
+	}
+	tm, err := nc.Schema.Table(table)
+	if err != nil {
+		nc.Release()
+		return nil, nil, err
+	}
+	tp, err := s.Plan(ctx, nc, nc.DB.R, tm)
+	if err != nil {
+		nc.Release()
+		return nil, nil, s.WrapNotFound(op, err)
+	}
+	return nc, tp, nil
 }

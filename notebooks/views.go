@@ -203,19 +203,12 @@ func (s *Service) CreateView(ctx context.Context, notebook, table string, in cof
 
 // FindViews lists the views of a table by name.
 func (s *Service) FindViews(ctx context.Context, notebook, table string) ([]*coffer.View, error) {
-	nc, err := s.OpenNotebook(ctx, notebook)
-	if err != nil {
-		return nil, s.Wrap("FindViews", err)
-	}
-	defer nc.Release()
-	tm, err := nc.Schema.Table(table)
+	nc, tp, err := s.openPlan(ctx, "FindViews", notebook, table)
 	if err != nil {
 		return nil, err
 	}
-	tp, err := s.Plan(ctx, nc, nc.DB.R, tm)
-	if err != nil {
-		return nil, s.WrapNotFound("FindViews", err)
-	}
+	defer nc.Release()
+	tm := tp.Table
 	rows, err := nc.DB.R.QueryContext(ctx, s.Rebind("SELECT "+catalog.ViewCols+" FROM "+nc.DB.Prefix+"_views WHERE table_id = ? ORDER BY name_key, id"), tm.Table.ID)
 	if err != nil {
 		return nil, s.Wrap("FindViews", err)
@@ -236,19 +229,12 @@ func (s *Service) FindViews(ctx context.Context, notebook, table string) ([]*cof
 
 // FindView returns one view.
 func (s *Service) FindView(ctx context.Context, notebook, table, view string) (*coffer.View, error) {
-	nc, err := s.OpenNotebook(ctx, notebook)
-	if err != nil {
-		return nil, s.Wrap("FindView", err)
-	}
-	defer nc.Release()
-	tm, err := nc.Schema.Table(table)
+	nc, tp, err := s.openPlan(ctx, "FindView", notebook, table)
 	if err != nil {
 		return nil, err
 	}
-	tp, err := s.Plan(ctx, nc, nc.DB.R, tm)
-	if err != nil {
-		return nil, s.WrapNotFound("FindView", err)
-	}
+	defer nc.Release()
+	tm := tp.Table
 	v, err := s.LookupView(ctx, nc.DB.R, nc.DB.Prefix, tm, view)
 	if err != nil {
 		return nil, s.Wrap("FindView", err)
