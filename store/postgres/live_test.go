@@ -125,6 +125,14 @@ func TestLiveTwoStores(t *testing.T) {
 			t.Fatalf("batch event %d: %+v (the failed batch must send nothing)", i, e)
 		}
 	}
+	// An update carries the ids of the columns it set across nodes: the
+	// delivery checks them to say nothing of a change hidden from a reader.
+	if _, err := n1.UpdateRecord(ctx1, nb.ID, tb.ID, rec.ID, map[string]any{"A": 3}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Op != live.OpUpdate || e.Record != rec.ID || !reflect.DeepEqual(e.Cols, []string{tb.Columns[0].ID}) {
+		t.Fatalf("update event %+v, want the id of column A in Cols", e)
+	}
 	if err := n1.DeleteRecord(ctx1, nb.ID, tb.ID, rec.ID, 0); err != nil {
 		t.Fatal(err)
 	}
