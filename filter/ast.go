@@ -241,3 +241,32 @@ func (o *List) String() string {
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
+
+// FieldNames lists the field names (or ids) that e compares, in order, once
+// per comparison that names them.
+func FieldNames(e Expr) []string {
+	var out []string
+	var walk func(e Expr)
+	walk = func(e Expr) {
+		switch e := e.(type) {
+		case *Or:
+			for _, t := range e.Terms {
+				walk(t)
+			}
+		case *And:
+			for _, t := range e.Terms {
+				walk(t)
+			}
+		case *Not:
+			walk(e.X)
+		case *Compare:
+			for _, o := range []Operand{e.Left, e.Right} {
+				if f, ok := o.(*FieldRef); ok {
+					out = append(out, f.Name)
+				}
+			}
+		}
+	}
+	walk(e)
+	return out
+}

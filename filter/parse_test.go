@@ -2,6 +2,7 @@ package filter_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -289,5 +290,15 @@ func TestParseLimits(t *testing.T) {
 			continue
 		}
 		checkCode(t, err, coffer.ETOOCOMPLEX, "filter", tt.want)
+	}
+}
+
+func TestFieldNames(t *testing.T) {
+	e, err := filter.Parse(`(A = 1 || !(B ~ "x")) && C > 2 && D = "e"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := filter.FieldNames(e), []string{"A", "B", "C", "D"}; !slices.Equal(got, want) {
+		t.Errorf("FieldNames = %q, want %q", got, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cofferhq/coffer/filter"
 	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
@@ -116,7 +117,7 @@ func (s *Service) Noticeable(ctx context.Context, notebook, table string, e live
 		if cd.Expr == nil {
 			continue
 		}
-		for _, n := range catalog.ExprNames(cd.Expr) {
+		for _, n := range filter.FieldNames(cd.Expr) {
 			if cm := tm.Column(n); cm != nil && slices.Contains(e.Cols, cm.Column.ID) {
 				return true, nil
 			}

@@ -185,37 +185,7 @@ func ExprFields(src string) []string {
 	if err != nil || e == nil {
 		return nil
 	}
-	return ExprNames(e)
-}
-
-// ExprNames lists the field names (or ids) an expression names.
-func ExprNames(e filter.Expr) []string {
-	var out []string
-	operand := func(o filter.Operand) {
-		if f, ok := o.(*filter.FieldRef); ok {
-			out = append(out, f.Name)
-		}
-	}
-	var walk func(e filter.Expr)
-	walk = func(e filter.Expr) {
-		switch e := e.(type) {
-		case *filter.Or:
-			for _, t := range e.Terms {
-				walk(t)
-			}
-		case *filter.And:
-			for _, t := range e.Terms {
-				walk(t)
-			}
-		case *filter.Not:
-			walk(e.X)
-		case *filter.Compare:
-			operand(e.Left)
-			operand(e.Right)
-		}
-	}
-	walk(e)
-	return out
+	return filter.FieldNames(e)
 }
 
 // namesSchema records the names a sort asks for; every name is a field.

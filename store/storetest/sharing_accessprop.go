@@ -432,37 +432,7 @@ func containsWord(src, n string) bool {
 	if err != nil || e == nil {
 		return false
 	}
-	return slices.Contains(fieldNames(e), n)
-}
-
-// fieldNames lists the columns an expression names.
-func fieldNames(e filter.Expr) []string {
-	var out []string
-	var walk func(e filter.Expr)
-	operand := func(o filter.Operand) {
-		if f, ok := o.(*filter.FieldRef); ok {
-			out = append(out, f.Name)
-		}
-	}
-	walk = func(e filter.Expr) {
-		switch e := e.(type) {
-		case *filter.Or:
-			for _, t := range e.Terms {
-				walk(t)
-			}
-		case *filter.And:
-			for _, t := range e.Terms {
-				walk(t)
-			}
-		case *filter.Not:
-			walk(e.X)
-		case *filter.Compare:
-			operand(e.Left)
-			operand(e.Right)
-		}
-	}
-	walk(e)
-	return out
+	return slices.Contains(filter.FieldNames(e), n)
 }
 
 // diffStored compares a record's fields (JSON form) with storage values.
