@@ -82,18 +82,26 @@ func (s *Service) dropColumnSQL(ctx context.Context, tx *store.WriteTx, prefix s
 	return nil
 }
 
+// changedColumn finds the table and the column a schema change names, as
+// the caller sees them (a hidden column answers like a missing one), with
+// the caller's plan on the table.
+func (s *Service) changedColumn(ctx context.Context, nc *catalog.Conn, tx *store.WriteTx, sc *catalog.Schema, table, column string) (*catalog.TableMeta, *catalog.TablePlan, *catalog.ColMeta, error) {
+	tm, err := sc.Table(table)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tp, err := s.schemaPlan(ctx, nc, tx, tm)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cm, err := columnAs(tp, tm, column)
+	return tm, tp, cm, err
+}
+
 // DeleteColumn deletes a column and its values.
 func (s *Service) DeleteColumn(ctx context.Context, notebook, table, column string) error {
 	return s.schemaChange(ctx, notebook, table, "DeleteColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error {
-		tm, err := sc.Table(table)
-		if err != nil {
-			return err
-		}
-		tp, err := s.schemaPlan(ctx, nc, tx, tm)
-		if err != nil {
-			return err
-		}
-		cm, err := columnAs(tp, tm, column)
+		tm, _, cm, err := s.changedColumn(ctx, nc, tx, sc, table, column)
 		if err != nil {
 			return err
 		}

@@ -19,15 +19,7 @@ const MaxConversionErrors = 100
 func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
 	var out *coffer.Column
 	err := s.schemaChange(ctx, notebook, table, "UpdateColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error {
-		tm, err := sc.Table(table)
-		if err != nil {
-			return err
-		}
-		tp, err := s.schemaPlan(ctx, nc, tx, tm)
-		if err != nil {
-			return err
-		}
-		cm, err := columnAs(tp, tm, column)
+		tm, tp, cm, err := s.changedColumn(ctx, nc, tx, sc, table, column)
 		if err != nil {
 			return err
 		}
