@@ -10,11 +10,12 @@ import (
 	"github.com/cofferhq/coffer"
 )
 
-// TestOrgCLI walks the organization commands on one data directory.
-func TestOrgCLI(t *testing.T) {
+// newCLI runs command lines on a fresh data directory of t and returns
+// their output; an exit code other than wantCode fails the test.
+func newCLI(t *testing.T) func(wantCode int, stdin string, args ...string) string {
 	t.Setenv("COFFER_DB", "")
 	t.Setenv("COFFER_DATA", t.TempDir())
-	cli := func(wantCode int, stdin string, args ...string) string {
+	return func(wantCode int, stdin string, args ...string) string {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr); code != wantCode {
@@ -22,6 +23,11 @@ func TestOrgCLI(t *testing.T) {
 		}
 		return stdout.String() + stderr.String()
 	}
+}
+
+// TestOrgCLI walks the organization commands on one data directory.
+func TestOrgCLI(t *testing.T) {
+	cli := newCLI(t)
 	cli(0, walkPassword+"\n", "user", "create", "--email", "ada@example.com", "--name", "Ada", "--password-stdin")
 	cli(0, walkPassword+"\n", "user", "create", "--email", "bob@example.com", "--name", "Bob", "--password-stdin")
 	out := cli(0, "", "org", "create", "--name", "Acme", "--owner", "ada@example.com")

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,16 +10,7 @@ import (
 // remove undoes group add, and every subcommand that needs flags names
 // the one missing.
 func TestOrgSubcommands(t *testing.T) {
-	t.Setenv("COFFER_DB", "")
-	t.Setenv("COFFER_DATA", t.TempDir())
-	cli := func(wantCode int, stdin string, args ...string) string {
-		t.Helper()
-		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr); code != wantCode {
-			t.Fatalf("coffer %s: exit %d, want %d: %s%s", strings.Join(args, " "), code, wantCode, stdout.String(), stderr.String())
-		}
-		return stdout.String() + stderr.String()
-	}
+	cli := newCLI(t)
 	cli(0, walkPassword+"\n", "user", "create", "--email", "ada@example.com", "--name", "Ada", "--password-stdin")
 	org := regexp.MustCompile(`org_[0-9a-z]{26}`).FindString(cli(0, "", "org", "create", "--name", "Acme", "--owner", "ada@example.com"))
 	g := regexp.MustCompile(`grp_[0-9a-z]{26}`).FindString(cli(0, "", "org", "group", "create", "--org", org, "--name", "Sales"))
