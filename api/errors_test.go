@@ -92,6 +92,7 @@ func errorScenarios() []scenario {
 		{name: "patch with an empty object", method: "PATCH", path: recsPath + "/{rec}", body: map[string]any{}, status: 400, code: "invalid", fields: []string{"fields"}},
 		{name: "patch with no fields", method: "PATCH", path: recsPath + "/{rec}", body: map[string]any{"fields": map[string]any{}}, status: 400, code: "invalid", fields: []string{"fields"}},
 		{name: "batch update with no fields", method: "POST", path: recsPath + "/batch", body: map[string]any{"operations": []any{map[string]any{"op": "update", "id": "{rec}", "fields": map[string]any{}}}}, status: 400, code: "invalid", fields: []string{"operations[0].fields"}},
+		{name: "bidi override in an API key name", method: "POST", path: "/api/v1/api-keys", body: map[string]any{"name": "sync\u202Ejob"}, status: 400, code: "invalid", fields: []string{"name"}},
 		{name: "trailing garbage", method: "POST", path: "/api/v1/notebooks", header: jsonCT(), body: rawBody(`{"name":"x"} junk`), status: 400, code: "invalid", fields: []string{"body"}},
 		{name: "array instead of object", method: "POST", path: "/api/v1/notebooks", body: []any{}, status: 400, code: "invalid", fields: []string{"body"}},
 		{name: "mass assignment owner_id", method: "POST", path: "/api/v1/notebooks", body: map[string]any{"name": "x", "owner_id": "usr_x"}, status: 400, code: "invalid", fields: []string{"owner_id"}},

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -219,8 +218,9 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, name string, cr
 	if name == "" {
 		name = "Passkey"
 	}
-	if utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
-		return nil, nil, coffer.Invalid("the passkey is not valid", coffer.FieldError{Field: "name", Message: "must be at most 100 characters on one line"})
+	name, msg := coffer.CheckName(name, 100)
+	if msg != "" {
+		return nil, nil, coffer.Invalid("the passkey is not valid", coffer.FieldError{Field: "name", Message: msg})
 	}
 	done, err := s.mfaAttempt(ctx, op, c.UserID)
 	if err != nil {

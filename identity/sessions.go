@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
@@ -160,9 +158,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, in coffer.APIKeyInput) (*cof
 		return nil, err
 	}
 	var fields []coffer.FieldError
-	name := strings.TrimSpace(in.Name)
-	if name == "" || utf8.RuneCountInString(name) > maxAPIKeyName || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
-		fields = append(fields, coffer.FieldError{Field: "name", Message: "must be 1 to 100 characters on one line"})
+	name, msg := coffer.CheckName(in.Name, maxAPIKeyName)
+	if msg != "" {
+		fields = append(fields, coffer.FieldError{Field: "name", Message: msg})
 	}
 	now := s.Now()
 	if in.ExpiresAt != nil {

@@ -117,9 +117,9 @@ func validScope(sc string) bool {
 // issue) will encrypt it.
 func (s *Service) CreateSSOProvider(ctx context.Context, orgID string, in coffer.SSOProviderInput) (*coffer.SSOProvider, error) {
 	var fields []coffer.FieldError
-	in.Name = strings.TrimSpace(in.Name)
-	if !oneLine(in.Name, 100) {
-		fields = append(fields, coffer.FieldError{Field: "name", Message: "must be 1 to 100 characters on one line"})
+	var msg string
+	if in.Name, msg = coffer.CheckName(in.Name, 100); msg != "" {
+		fields = append(fields, coffer.FieldError{Field: "name", Message: msg})
 	}
 	if len(in.Issuer) > 300 {
 		fields = append(fields, coffer.FieldError{Field: "issuer", Message: "must be at most 300 characters"})
