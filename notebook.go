@@ -15,6 +15,19 @@ type Notebook struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// NotebookSettings are a notebook's switches, changed by its owners.
+type NotebookSettings struct {
+	// History keeps every cell's changes (on by default). Off, actions
+	// are kept only for undo, a day.
+	History bool `json:"history"`
+	// HistoryRetentionDays drops history older than that many days; 0
+	// keeps it.
+	HistoryRetentionDays int `json:"history_retention_days"`
+	// AccessLog records who opened the notebook, read records, downloaded
+	// files and exported (off by default).
+	AccessLog bool `json:"access_log"`
+}
+
 // NotebookUpdate lists the changes of UpdateNotebook; nil fields stay as they are.
 type NotebookUpdate struct {
 	Name *string `json:"name"`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/history"
 	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
@@ -34,7 +35,7 @@ func (s *Service) Batch(ctx context.Context, notebook, table string, ops []coffe
 			Fields: []coffer.FieldError{{Field: "operations", Message: fmt.Sprintf("must hold 1 to %d operations", coffer.MaxBatch)}}}
 	}
 	out := &coffer.BatchResult{Results: make([]*coffer.Record, len(ops))}
-	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error) {
+	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
 		var all []coffer.FieldError
 		code := ""
 		rank := map[string]int{coffer.EFORBIDDEN: 4, coffer.EINVALID: 3, coffer.ENOTFOUND: 2, coffer.EVERSION: 1}
@@ -46,13 +47,13 @@ func (s *Service) Batch(ctx context.Context, notebook, table string, ops []coffe
 			switch op.Op {
 			case coffer.OpCreate:
 				var r *coffer.Record
-				if r, oe, err = s.createTx(ctx, tx, sc, tm, tp, by, op.Fields, prefix+"fields."); r != nil {
+				if r, oe, err = s.createTx(ctx, tx, rec, sc, tm, tp, by, op.Fields, prefix+"fields."); r != nil {
 					ids[i] = r.ID
 					out.Results[i] = r // no operation of the batch can name a record it creates
 				}
 			case coffer.OpUpdate:
 				ids[i] = op.ID
-				oe, err = s.updateTx(ctx, tx, sc, tm, tp, by, op.ID, op.Fields, op.Version, prefix+"fields.")
+				oe, err = s.updateTx(ctx, tx, rec, sc, tm, tp, by, op.ID, op.Fields, op.Version, prefix+"fields.")
 				if err == nil && oe == nil && code == "" {
 					// The result is the record as this operation left it,
 					// before any later operation of the batch.
@@ -63,7 +64,7 @@ func (s *Service) Batch(ctx context.Context, notebook, table string, ops []coffe
 				if len(op.Fields) > 0 {
 					oe = &catalog.OpError{Code: coffer.EINVALID, Fields: []coffer.FieldError{{Field: prefix + "fields", Message: "must be empty for a delete"}}}
 				} else {
-					oe, err = s.deleteTx(ctx, tx, tm, tp, op.ID, op.Version, prefix)
+					oe, err = s.deleteTx(ctx, tx, rec, tm, tp, op.ID, op.Version, prefix)
 				}
 			default:
 				oe = &catalog.OpError{Code: coffer.EINVALID, Fields: []coffer.FieldError{{Field: prefix + "op", Message: "must be create, update or delete"}}}

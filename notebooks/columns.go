@@ -2,9 +2,11 @@ package notebooks
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/history"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
 )
@@ -12,7 +14,7 @@ import (
 // CreateColumn adds a column to a table.
 func (s *Service) CreateColumn(ctx context.Context, notebook, table string, in coffer.ColumnInput) (*coffer.Column, error) {
 	var out *coffer.Column
-	err := s.schemaChange(ctx, notebook, table, "CreateColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error {
+	err := s.schemaChange(ctx, notebook, table, "CreateColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		tm, err := sc.Table(table)
 		if err != nil {
 			return err
@@ -49,6 +51,8 @@ func (s *Service) CreateColumn(ctx context.Context, notebook, table string, in c
 			return err
 		}
 		out = c
+		rec.Begin(history.KindColumnCreate, tm.Table.ID, fmt.Sprintf("added column %s to table %s", c.Name, tm.Table.Name))
+		rec.Inverse = history.MustJSON(history.ColumnInverse{Column: c, Position: pos})
 		return s.touchTable(ctx, tx, nc.DB.Prefix, tm.Table.ID)
 	})
 	return out, err
@@ -100,12 +104,15 @@ func (s *Service) changedColumn(ctx context.Context, nc *catalog.Conn, tx *store
 
 // DeleteColumn deletes a column and its values.
 func (s *Service) DeleteColumn(ctx context.Context, notebook, table, column string) error {
-	return s.schemaChange(ctx, notebook, table, "DeleteColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error {
+	return s.schemaChange(ctx, notebook, table, "DeleteColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		tm, _, cm, err := s.changedColumn(ctx, nc, tx, sc, table, column)
 		if err != nil {
 			return err
 		}
 		if err := s.guardAccessRefs(ctx, nc, tx, tm, cm, ""); err != nil {
+			return err
+		}
+		if err := s.recordColumnDelete(ctx, tx, nc, tm, cm, rec); err != nil {
 			return err
 		}
 		if err := s.dropColumnSQL(ctx, tx, nc.DB.Prefix, tm, cm); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/history"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/value"
@@ -18,7 +19,7 @@ const MaxConversionErrors = 100
 // every value in the same transaction.
 func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
 	var out *coffer.Column
-	err := s.schemaChange(ctx, notebook, table, "UpdateColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error {
+	err := s.schemaChange(ctx, notebook, table, "UpdateColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		tm, tp, cm, err := s.changedColumn(ctx, nc, tx, sc, table, column)
 		if err != nil {
 			return err
@@ -59,7 +60,9 @@ func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column stri
 		if err := s.checkLinkTarget(ctx, nc, tx, sc, tp, &in); err != nil {
 			return err
 		}
-		if err := s.convertColumn(ctx, tx, nc.DB.Prefix, tm, cm, next, tp); err != nil {
+		rec.Begin(history.KindColumnUpdate, tm.Table.ID, fmt.Sprintf("changed column %s of table %s", old.Name, tm.Table.Name))
+		rec.Inverse = history.MustJSON(history.ColumnInverse{Column: old, Next: next})
+		if err := s.convertColumn(ctx, tx, rec, nc.DB.Prefix, tm, cm, next, tp); err != nil {
 			return err
 		}
 		opts, err := json.Marshal(next.Options)
@@ -98,7 +101,7 @@ func isSelect(t coffer.ColumnType) bool {
 // and counts only the cells they may read; when only cells they may not
 // read fail, the change is refused with ECONVERSIONBLOCKED, which names
 // and counts nothing.
-func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, prefix string, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, tp *catalog.TablePlan) error {
+func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, prefix string, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, tp *catalog.TablePlan) error {
 	old := cm.Column
 	if old.Type == next.Type && optionsEqual(old.Options, next.Options) {
 		return nil
@@ -140,6 +143,7 @@ func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, prefix s
 	}
 	defer stmt.Close()
 	for _, ch := range changes {
+		rec.Cell(tm.Table.ID, ch.id, old.ID, value.ToJSON(old, ch.old), value.ToJSON(next, ch.v))
 		args := []any{ch.v, ch.id}
 		if catalog.Keyed(next) {
 			args = []any{ch.v, catalog.KeyOf(ch.v), ch.id}
@@ -234,8 +238,8 @@ func (s *Service) checkSingleLinks(ctx context.Context, tx *store.WriteTx, tm *c
 
 // conversion is one value converted for a column's new type.
 type conversion struct {
-	id string
-	v  any
+	id     string
+	v, old any // the converted value, and the value before
 }
 
 // convertedValues reads and converts every value of cm to next's type,
@@ -270,7 +274,7 @@ func (s *Service) convertedValues(ctx context.Context, tx *store.WriteTx, tm *ca
 			}
 			continue
 		}
-		changes = append(changes, conversion{id, nv})
+		changes = append(changes, conversion{id: id, v: nv, old: v})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

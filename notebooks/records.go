@@ -11,6 +11,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/history"
 	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
@@ -134,7 +135,7 @@ func (s *Service) existingIDs(ctx context.Context, q catalog.Querier, tm *catalo
 
 // createTx inserts one record and returns it, built from the values it
 // wrote (no read back).
-func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, fields map[string]any, prefix string) (*coffer.Record, *catalog.OpError, error) {
+func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, fields map[string]any, prefix string) (*coffer.Record, *catalog.OpError, error) {
 	as, errs := prepareFields(tp, fields, prefix)
 	if len(errs) > 0 {
 		return nil, &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
@@ -185,6 +186,7 @@ func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 	if len(errs) > 0 {
 		return nil, &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
 	}
+	recordCreate(rec, tm, id, now, by, as)
 	if !tp.Full() {
 		_, vals, err := s.CondsOn(ctx, tx, tp, id)
 		if err != nil {
@@ -216,7 +218,7 @@ func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 }
 
 // updateTx changes the given fields of one record.
-func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by, id string, fields map[string]any, version int64, prefix string) (*catalog.OpError, error) {
+func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by, id string, fields map[string]any, version int64, prefix string) (*catalog.OpError, error) {
 	as, errs := prepareFields(tp, fields, prefix)
 	if len(errs) > 0 {
 		return &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
@@ -236,7 +238,7 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 	// The conditions that let the caller make this change: write on every
 	// changed column and a match on the record before; one of the same
 	// must still match after.
-	var before []int
+	var allowed []int
 	if !tp.Full() {
 		found, vals, err := s.CondsOn(ctx, tx, tp, id)
 		if err != nil {
@@ -245,9 +247,13 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 		if !found || !catalog.AnyOf(vals, catalog.AllConds(tp)) {
 			return notFound, nil
 		}
-		if before = catalog.Keep(vals, tp.Decision.Writers(catalog.WriteColumns(as))); len(before) == 0 {
+		if allowed = catalog.Keep(vals, tp.Decision.Writers(catalog.WriteColumns(as))); len(allowed) == 0 {
 			return catalog.Denied(strings.TrimSuffix(prefix, "fields."), "you may not change %s of this record", catalog.DescribeCols(as)), nil
 		}
+	}
+	before, err := s.rawRecord(ctx, tx, tm, id)
+	if err != nil {
+		return nil, err
 	}
 	sets := []string{"version = version + 1", "updated_at = ?", "updated_by = ?"}
 	args := []any{s.NowMicros(), by}
@@ -281,12 +287,13 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, sc *catalog.S
 	if len(errs) > 0 {
 		return &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
 	}
+	recordUpdate(rec, tm, id, before, as)
 	if !tp.Full() {
 		_, vals, err := s.CondsOn(ctx, tx, tp, id)
 		if err != nil {
 			return nil, err
 		}
-		if !catalog.AnyOf(vals, before) {
+		if !catalog.AnyOf(vals, allowed) {
 			return catalog.Denied(strings.TrimSuffix(prefix, "fields."), "the change would move the record out of the rows you may edit"), nil
 		}
 	}
@@ -314,7 +321,7 @@ func (s *Service) checkAffected(ctx context.Context, tx *store.WriteTx, tm *cata
 }
 
 // deleteTx deletes one record.
-func (s *Service) deleteTx(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, tp *catalog.TablePlan, id string, version int64, prefix string) (*catalog.OpError, error) {
+func (s *Service) deleteTx(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, tm *catalog.TableMeta, tp *catalog.TablePlan, id string, version int64, prefix string) (*catalog.OpError, error) {
 	notFound := &catalog.OpError{Code: coffer.ENOTFOUND, Fields: []coffer.FieldError{{Field: prefix + "id", Message: "record not found"}}}
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return notFound, nil
@@ -329,6 +336,15 @@ func (s *Service) deleteTx(ctx context.Context, tx *store.WriteTx, tm *catalog.T
 		}
 		if !catalog.AnyOf(vals, tp.Decision.With(access.CapDelete)) {
 			return catalog.Denied(prefix, "you may not delete this record"), nil
+		}
+	}
+	before, err := s.rawRecord(ctx, tx, tm, id)
+	if err != nil {
+		return nil, err
+	}
+	if before != nil {
+		if err := s.recordDelete(ctx, tx, rec, tm, before); err != nil {
+			return nil, err
 		}
 	}
 	where, args := " WHERE id = ?", []any{id}
@@ -359,7 +375,7 @@ func singleError(oe *catalog.OpError) error {
 // each), which become the write's live events: sent inside the
 // transaction on a backend that notifies, published after the commit
 // otherwise.
-func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error)) error {
+func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error)) error {
 	c, err := store.Caller(ctx)
 	if err != nil {
 		return err
@@ -389,8 +405,12 @@ func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, r
 		if err != nil {
 			return err
 		}
-		changes, err := fn(tx, sc, tm, tp, c.UserID)
+		rec := &history.Recorder{}
+		changes, err := fn(tx, sc, tm, tp, c.UserID, rec)
 		if err != nil {
+			return err
+		}
+		if _, err := s.record(ctx, tx, nc.DB, sc, rec); err != nil {
 			return err
 		}
 		changes = lastPerRecord(changes)
@@ -443,8 +463,8 @@ func (s *Service) readFresh(ctx context.Context, nc *catalog.Conn, read func(sc 
 // CreateRecord validates and inserts a record.
 func (s *Service) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error) {
-		r, oe, err := s.createTx(ctx, tx, sc, tm, tp, by, fields, "")
+	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		r, oe, err := s.createTx(ctx, tx, rec, sc, tm, tp, by, fields, "")
 		if err != nil {
 			return nil, err
 		}
@@ -505,8 +525,8 @@ func (s *Service) FindRecord(ctx context.Context, notebook, table, id string) (*
 // UpdateRecord changes the given fields of a record.
 func (s *Service) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
 	var out *coffer.Record
-	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error) {
-		oe, err := s.updateTx(ctx, tx, sc, tm, tp, by, id, fields, version, "")
+	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		oe, err := s.updateTx(ctx, tx, rec, sc, tm, tp, by, id, fields, version, "")
 		if err != nil {
 			return nil, err
 		}
@@ -523,8 +543,8 @@ func (s *Service) UpdateRecord(ctx context.Context, notebook, table, id string, 
 
 // DeleteRecord deletes a record.
 func (s *Service) DeleteRecord(ctx context.Context, notebook, table, id string, version int64) error {
-	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string) ([]live.Event, error) {
-		oe, err := s.deleteTx(ctx, tx, tm, tp, id, version, "")
+	return s.recordWrite(ctx, notebook, table, "DeleteRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		oe, err := s.deleteTx(ctx, tx, rec, tm, tp, id, version, "")
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/history"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/value"
@@ -21,7 +22,7 @@ const MaxColumns = 500
 // Schema, then drops the cached schema so the next request sees the change.
 // table names the existing table the change is about ("" to create one):
 // a table the caller cannot see answers ENOTFOUND like a missing one.
-func (s *Service) schemaChange(ctx context.Context, notebook, table, op string, fn func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error) error {
+func (s *Service) schemaChange(ctx context.Context, notebook, table, op string, fn func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error) error {
 	nc, err := s.OpenNotebook(ctx, notebook)
 	if err != nil {
 		return s.Wrap(op, err)
@@ -38,7 +39,11 @@ func (s *Service) schemaChange(ctx context.Context, notebook, table, op string, 
 		if err != nil {
 			return err
 		}
-		if err := fn(tx, nc, sc); err != nil {
+		rec := &history.Recorder{}
+		if err := fn(tx, nc, sc, rec); err != nil {
+			return err
+		}
+		if _, err := s.record(ctx, tx, nc.DB, sc, rec); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, "UPDATE "+nc.DB.Prefix+"_schema_version SET version = version + 1")
@@ -187,7 +192,7 @@ func (s *Service) insertColumnRow(ctx context.Context, tx *store.WriteTx, prefix
 // CreateTable creates a table with its columns.
 func (s *Service) CreateTable(ctx context.Context, notebook string, in coffer.TableInput) (*coffer.Table, error) {
 	var out *coffer.Table
-	err := s.schemaChange(ctx, notebook, "", "CreateTable", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error {
+	err := s.schemaChange(ctx, notebook, "", "CreateTable", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		var errs []coffer.FieldError
 		name, fe := catalog.CheckName("name", in.Name)
 		if fe != nil {
@@ -238,6 +243,8 @@ func (s *Service) CreateTable(ctx context.Context, notebook string, in coffer.Ta
 				return err
 			}
 		}
+		rec.Begin(history.KindTableCreate, t.ID, fmt.Sprintf("created table %s", t.Name))
+		rec.Inverse = history.MustJSON(history.TableInverse{Table: t})
 		out = t
 		return nil
 	})
@@ -335,7 +342,7 @@ func (s *Service) FindTable(ctx context.Context, notebook, table string) (*coffe
 // UpdateTable renames a table.
 func (s *Service) UpdateTable(ctx context.Context, notebook, table string, upd coffer.TableUpdate) (*coffer.Table, error) {
 	var out *coffer.Table
-	err := s.schemaChange(ctx, notebook, table, "UpdateTable", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error {
+	err := s.schemaChange(ctx, notebook, table, "UpdateTable", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		tm, err := sc.Table(table)
 		if err != nil {
 			return err
@@ -359,6 +366,8 @@ func (s *Service) UpdateTable(ctx context.Context, notebook, table string, upd c
 		}
 		t := *tm.Table
 		t.Name, t.UpdatedAt = name, store.FromMicros(now)
+		rec.Begin(history.KindTableUpdate, t.ID, fmt.Sprintf("renamed table %s to %s", tm.Table.Name, name))
+		rec.Inverse = history.MustJSON(history.TableInverse{Table: tm.Table, Next: &t})
 		out = &t
 		return nil
 	})
@@ -391,7 +400,7 @@ func (s *Service) tableOut(ctx context.Context, notebook string, t *coffer.Table
 
 // DeleteTable deletes a table, its records, its views and its link junctions.
 func (s *Service) DeleteTable(ctx context.Context, notebook, table string) error {
-	return s.schemaChange(ctx, notebook, table, "DeleteTable", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema) error {
+	return s.schemaChange(ctx, notebook, table, "DeleteTable", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		tm, err := sc.Table(table)
 		if err != nil {
 			return err
@@ -418,6 +427,9 @@ func (s *Service) DeleteTable(ctx context.Context, notebook, table string) error
 					return coffer.Errorf(coffer.ECONFLICT, "column %q of table %q links to this table: delete that column first", cm.Column.Name, other.Table.Name)
 				}
 			}
+		}
+		if err := s.recordTableDelete(ctx, tx, nc, tm, rec); err != nil {
+			return err
 		}
 		p := nc.DB.Prefix
 		for _, cm := range tm.Cols {

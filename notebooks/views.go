@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/filter"
+	"github.com/cofferhq/coffer/history"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
 )
@@ -83,7 +85,15 @@ func (s *Service) viewWrite(ctx context.Context, notebook, table, op string, fn 
 	// at once and, through the notebook's access_version, on every node.
 	defer s.ForgetAccess(notebook)
 	vw := &viewWriter{s: s, nc: nc, tm: tm, tp: tp, prefix: nc.DB.Prefix}
-	if err := s.Write(ctx, nc.DB, op, func(tx *store.WriteTx) error { return fn(tx, vw) }); err != nil {
+	err = s.Write(ctx, nc.DB, op, func(tx *store.WriteTx) error {
+		vw.rec = &history.Recorder{}
+		if err := fn(tx, vw); err != nil {
+			return err
+		}
+		_, err := s.record(ctx, tx, nc.DB, nc.Schema, vw.rec)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	return s.Write(ctx, s.Inst, op, func(tx *store.WriteTx) error {
@@ -100,6 +110,21 @@ type viewWriter struct {
 	tm     *catalog.TableMeta
 	tp     *catalog.TablePlan
 	prefix string
+	rec    *history.Recorder // the change, for history
+}
+
+// recordView records a view change: the view before (nil when created)
+// and after (nil when deleted).
+func (vw *viewWriter) recordView(kind string, before, after *coffer.View) {
+	name := ""
+	if after != nil {
+		name = after.Name
+	} else if before != nil {
+		name = before.Name
+	}
+	verb := map[string]string{history.KindViewCreate: "created", history.KindViewUpdate: "changed", history.KindViewDelete: "deleted"}[kind]
+	vw.rec.Begin(kind, vw.tm.Table.ID, fmt.Sprintf("%s view %s of table %s", verb, name, vw.tm.Table.Name))
+	vw.rec.Inverse = history.MustJSON(history.ViewInverse{Before: before, After: after})
 }
 
 // existing finds a view the caller may change: one they cannot see answers
@@ -195,6 +220,7 @@ func (s *Service) CreateView(ctx context.Context, notebook, table string, in cof
 			v.ID, v.TableID, v.Name, catalog.NameKey(v.Name), v.Filter, v.Sort, string(cols), now, now); err != nil {
 			return err
 		}
+		vw.recordView(history.KindViewCreate, nil, v)
 		out, _ = s.viewAs(vw.tp, v)
 		return nil
 	})
@@ -255,6 +281,8 @@ func (s *Service) UpdateView(ctx context.Context, notebook, table, view string, 
 		if err != nil {
 			return err
 		}
+		before := *v
+		before.Columns = slices.Clone(v.Columns)
 		// Columns of the view hidden from the caller stay as they are
 		// unless they give the list anew.
 		var kept []string
@@ -294,6 +322,7 @@ func (s *Service) UpdateView(ctx context.Context, notebook, table, view string, 
 			v.Name, catalog.NameKey(v.Name), v.Filter, v.Sort, string(cols), now, v.ID); err != nil {
 			return err
 		}
+		vw.recordView(history.KindViewUpdate, &before, v)
 		out, _ = s.viewAs(vw.tp, v)
 		return nil
 	})
@@ -307,6 +336,7 @@ func (s *Service) DeleteView(ctx context.Context, notebook, table, view string) 
 		if err != nil {
 			return err
 		}
+		vw.recordView(history.KindViewDelete, v, nil)
 		_, err = tx.ExecContext(ctx, s.Rebind("DELETE FROM "+vw.prefix+"_views WHERE id = ?"), v.ID)
 		return err
 	})

@@ -19,9 +19,11 @@ import (
 // once built; a schema change builds a new one.
 type Schema struct {
 	version int64 // of the catalogue, from _schema_version
-	Tables  []*TableMeta
-	ByID    map[string]*TableMeta
-	byKey   map[string]*TableMeta // by nameKey
+	// Settings are the notebook's switches, kept with the version.
+	Settings coffer.NotebookSettings
+	Tables   []*TableMeta
+	ByID     map[string]*TableMeta
+	byKey    map[string]*TableMeta // by nameKey
 }
 
 // TableMeta is one table of a schema.
@@ -32,6 +34,7 @@ type TableMeta struct {
 	Cols   []*ColMeta
 	Names  []string                 // column names in order, shared by records as their field order
 	GetSQL string                   // the query reading one record by id with every column
+	AllSQL string                   // the query reading every record with every column, by id
 	Fields map[string]*filter.Field // filter fields by column name and id
 }
 
@@ -162,9 +165,12 @@ func SystemFields() map[string]*filter.Field {
 func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querier) (*Schema, error) {
 	q := func(query string) string { return s.Rebind(strings.ReplaceAll(query, "{p}", prefix)) }
 	sc := &Schema{ByID: map[string]*TableMeta{}, byKey: map[string]*TableMeta{}}
-	if err := db.QueryRowContext(ctx, "SELECT version FROM "+prefix+"_schema_version").Scan(&sc.version); err != nil {
+	var history, accessLog int64
+	if err := db.QueryRowContext(ctx, "SELECT version, history, history_days, access_log FROM "+prefix+"_schema_version").
+		Scan(&sc.version, &history, &sc.Settings.HistoryRetentionDays, &accessLog); err != nil {
 		return nil, err
 	}
+	sc.Settings.History, sc.Settings.AccessLog = history != 0, accessLog != 0
 	rows, err := db.QueryContext(ctx, q("SELECT id, name, created_at, updated_at FROM {p}_tables ORDER BY position, id"))
 	if err != nil {
 		return nil, err
@@ -214,6 +220,7 @@ func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querie
 	}
 	for _, tm := range sc.Tables {
 		tm.GetSQL = s.Rebind("SELECT " + s.selectList(tm.Cols) + " FROM " + tm.SQL + " t WHERE t.id = ?")
+		tm.AllSQL = "SELECT " + s.selectList(tm.Cols) + " FROM " + tm.SQL + " t ORDER BY t.id"
 	}
 	return sc, rows.Err()
 }

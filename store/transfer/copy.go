@@ -165,6 +165,12 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
+	if dd.Name() == "postgres" {
+		// Copied sequence numbers leave the identity behind: move it on.
+		if _, err := dtx.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('"+ddb.Prefix+"_actions', 'seq'), COALESCE((SELECT max(seq) FROM "+ddb.Prefix+"_actions), 0) + 1, false)"); err != nil {
+			return fmt.Errorf("history sequence: %w", err)
+		}
+	}
 	var links []string
 	for _, t := range nd.tables {
 		tableDDL, linkDDL := notebooks.TableDDL(dd, ddb.Prefix, t)

@@ -89,10 +89,13 @@ var instanceTables = []table{
 
 // catalogueTables are a notebook's catalogue tables, in foreign key order.
 var catalogueTables = []table{
-	{name: "_schema_version", cols: cols("II", "id", "version"), order: []string{"id"}},
+	{name: "_schema_version", cols: cols("IIIII", "id", "version", "history", "history_days", "access_log"), order: []string{"id"}},
 	{name: "_tables", cols: cols("SSSIII", "id", "name", "name_key", "position", "created_at", "updated_at"), order: []string{"id"}},
 	{name: "_columns", cols: cols("SSSSSSII", "id", "table_id", "name", "name_key", "type", "options", "position", "created_at"), order: []string{"id"}},
 	{name: "_views", cols: cols("SSSSSSSII", "id", "table_id", "name", "name_key", "filter", "sort", "columns", "created_at", "updated_at"), order: []string{"id"}},
+	// History keeps its sequence numbers: changes and undo links refer to them.
+	{name: "_actions", cols: cols("IISSSSSSSSSIIII", "seq", "at", "actor", "api_key", "client", "ip", "user_agent", "kind", "table_id", "summary", "inverse", "undoes", "redoes", "undone_by", "history"), order: []string{"seq"}},
+	{name: "_changes", cols: cols("IISSSSS", "seq", "n", "table_id", "record_id", "column_id", "old", "new"), order: []string{"seq", "n"}},
 }
 
 func init() {
