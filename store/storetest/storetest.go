@@ -47,6 +47,17 @@ func Run(t *testing.T, open func(t *testing.T) *all.Store) {
 	RunIdentity(t, open)
 	RunNotebooks(t, open)
 	RunSharing(t, open)
+	RunHistory(t, open)
+}
+
+// historyGroups are the groups of the history suite (files history_*.go),
+// each registered by its file's init.
+var historyGroups []group
+
+// RunHistory runs the suite of history, undo, time travel, access records
+// and the audit log (files history_*.go).
+func RunHistory(t *testing.T, open Opener) {
+	runGroups(t, open, historyGroups)
 }
 
 // RunIdentity runs the suite of the identity service (files identity_*.go).
