@@ -31,6 +31,10 @@ const (
 	ETOOCOMPLEX = "filter_too_complex" // a filter is over a cap on its size, comparisons, nesting or lists
 	ETIMEOUT    = "query_timeout"      // a list or count ran past its time budget and was cancelled
 	ESTREAMS    = "too_many_streams"   // the caller already holds the most live-update streams allowed
+	// ENOTHINGTOUNDO and ENOTHINGTOREDO: the caller's undo (redo) stack in
+	// that notebook and client session is empty.
+	ENOTHINGTOUNDO = "nothing_to_undo"
+	ENOTHINGTOREDO = "nothing_to_redo"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.
@@ -46,6 +50,7 @@ type Error struct {
 	Code    string       // one of the E* constants
 	Message string       // human-readable, safe for the caller
 	Fields  []FieldError // per-field problems, for EINVALID and ECONVERSION
+	Cells   []CellRef    // the cells in conflict, for an undo's ECONFLICT
 	Op      string       // the operation that failed, for logs
 	Err     error        // the underlying cause, for logs
 }
@@ -110,6 +115,15 @@ func ErrorFields(err error) []FieldError {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Fields
+	}
+	return nil
+}
+
+// ErrorCells returns the cells in conflict that err lists, if any.
+func ErrorCells(err error) []CellRef {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Cells
 	}
 	return nil
 }

@@ -24,6 +24,8 @@ type Problem struct {
 	Detail string              `json:"detail"`
 	Code   string              `json:"code"`
 	Errors []coffer.FieldError `json:"errors,omitempty"`
+	// Cells are the cells in conflict of a refused undo.
+	Cells []coffer.CellRef `json:"cells,omitempty"`
 }
 
 // statusOf maps error codes to HTTP statuses.
@@ -44,6 +46,8 @@ var statusOf = map[string]int{
 	coffer.ETOOCOMPLEX:        http.StatusBadRequest,
 	coffer.ETIMEOUT:           http.StatusServiceUnavailable,
 	coffer.ESTREAMS:           http.StatusTooManyRequests,
+	coffer.ENOTHINGTOUNDO:     http.StatusConflict,
+	coffer.ENOTHINGTOREDO:     http.StatusConflict,
 	coffer.EINTERNAL:          http.StatusInternalServerError,
 	codeMethod:                http.StatusMethodNotAllowed,
 	codeMediaType:             http.StatusUnsupportedMediaType,
@@ -52,11 +56,17 @@ var statusOf = map[string]int{
 // writeProblem sends a problem document. Internal errors are logged with
 // their cause and answered with a generic message.
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, code, detail string, fields []coffer.FieldError) {
+	s.writeProblemCells(w, r, code, detail, fields, nil)
+}
+
+// writeProblemCells is writeProblem with the cells in conflict of a
+// refused undo.
+func (s *Server) writeProblemCells(w http.ResponseWriter, r *http.Request, code, detail string, fields []coffer.FieldError, cells []coffer.CellRef) {
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	p := Problem{Type: "urn:coffer:problem:" + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Errors: fields}
+	p := Problem{Type: "urn:coffer:problem:" + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Errors: fields, Cells: cells}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
 	}
@@ -80,7 +90,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if secs := coffer.RetryAfter(err); secs > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
-	s.writeProblem(w, r, code, coffer.ErrorMessage(err), coffer.ErrorFields(err))
+	s.writeProblemCells(w, r, code, coffer.ErrorMessage(err), coffer.ErrorFields(err), coffer.ErrorCells(err))
 }
 
 // writeJSON sends v as JSON with the status.
