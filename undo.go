@@ -19,13 +19,16 @@ type RecordRef struct {
 	Record string `json:"record"`
 }
 
-// CellRef names a cell in a conflict, as the caller sees it: the table's
+// CellRef names what is in conflict, as the caller sees it: the table's
 // and the column's names and the record's id. Column is empty when the
-// record itself is meant (it was deleted, or exists again, since).
+// record itself is meant (it was deleted, or exists again, since); Record
+// is empty for a column, or for cells of rows hidden from the caller;
+// View names a view in conflict.
 type CellRef struct {
 	Table  string `json:"table"`
 	Record string `json:"record,omitempty"`
 	Column string `json:"column,omitempty"`
+	View   string `json:"view,omitempty"`
 }
 
 // ActionDone is the action an undo, a redo or a restore made.
