@@ -100,12 +100,11 @@ type UndoService interface {
 	// caller made a new action since. ENOTHINGTOREDO, ECONFLICT, EFORBIDDEN.
 	Redo(ctx context.Context, notebook string, opts UndoOptions) (*ActionDone, error)
 	// FindTrash lists a table's deleted records, newest first, at most
-	// limit (1 to 1000, default 100) deleted before the deletion numbered
-	// before (0: from the newest). Needs the history capability on the
+	// limit (1 to 1000, default 100). Needs the history capability on the
 	// table; a record shows only if one of the caller's conditions with
-	// that capability matches its last values, with the cells the caller
-	// may read. EFORBIDDEN.
-	FindTrash(ctx context.Context, notebook, table string, limit int, before int64) ([]*TrashRecord, error)
+	// that capability matches its last values, with the cells they may
+	// read there. EFORBIDDEN, EINVALID.
+	FindTrash(ctx context.Context, notebook, table string, limit int) ([]*TrashRecord, error)
 	// RestoreRecord brings a deleted record back with its id and last
 	// values, as the caller could create it (create capability, write on
 	// each cell it sets). ENOTFOUND, ECONFLICT, EFORBIDDEN.

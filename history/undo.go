@@ -26,7 +26,7 @@ type Action struct {
 	Changes  []Change
 }
 
-// Inverted is the Inverse of an undo or redo action: the kind of change
+// Inverted is the Inverse of an undo, redo or restore action: the kind of change
 // it made (an undo of a column's creation deletes a column: "column.delete")
 // and what inverting it in turn needs, in the form that kind's own
 // actions keep (a TableInverse, ColumnInverse or ViewInverse; none for
@@ -41,7 +41,7 @@ type Inverted struct {
 // data of that kind: its own for ordinary actions, the one its Inverted
 // names for undo and redo actions.
 func (a *Action) Effective() (string, json.RawMessage, error) {
-	if a.Kind != KindUndo && a.Kind != KindRedo {
+	if a.Kind != KindUndo && a.Kind != KindRedo && a.Kind != KindRestore {
 		return a.Kind, a.Inverse, nil
 	}
 	var inv Inverted
@@ -238,3 +238,131 @@ func Net(changes []Change) []*NetRecord {
 
 // Same reports whether two JSON texts of values (nil: empty) are equal.
 func Same(a, b *string) bool { return same(a, b) }
+
+// Deletion is a record's deletion that nothing undid since: the record is
+// in the trash.
+type Deletion struct {
+	Seq    int64
+	At     int64 // microseconds
+	Actor  string
+	Record string
+	Meta   RecordMeta
+}
+
+// Deletions lists the records of table whose last existence change is a
+// deletion (they are in the trash), newest first, at most limit, deleted
+// by actions numbered below before (0: any).
+func Deletions(ctx context.Context, core *store.Core, q Querier, prefix, table string, before int64, limit int) ([]Deletion, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT c.seq, a.at, a.actor, c.record_id, c.old FROM "+prefix+"_changes c JOIN "+prefix+"_actions a ON a.seq = c.seq "+
+		"WHERE c.table_id = ? AND c.column_id = '' AND c.new IS NULL AND c.old IS NOT NULL AND c.seq < ? AND NOT EXISTS (SELECT 1 FROM "+prefix+"_changes l "+
+		"WHERE l.table_id = c.table_id AND l.record_id = c.record_id AND l.column_id = '' AND l.seq > c.seq) ORDER BY c.seq DESC, c.record_id LIMIT ?"), table, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Deletion
+	for rows.Next() {
+		var d Deletion
+		var meta string
+		if err := rows.Scan(&d.Seq, &d.At, &d.Actor, &d.Record, &meta); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(meta), &d.Meta); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// LastDeletion returns the deletion of record of table if it is in the
+// trash; nil otherwise.
+func LastDeletion(ctx context.Context, core *store.Core, q Querier, prefix, table, record string) (*Deletion, error) {
+	d := &Deletion{Record: record}
+	var old, now sql.NullString
+	err := q.QueryRowContext(ctx, core.Rebind("SELECT c.seq, a.at, a.actor, c.old, c.new FROM "+prefix+"_changes c JOIN "+prefix+"_actions a ON a.seq = c.seq "+
+		"WHERE c.table_id = ? AND c.record_id = ? AND c.column_id = '' ORDER BY c.seq DESC, c.n DESC LIMIT 1"), table, record).Scan(&d.Seq, &d.At, &d.Actor, &old, &now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil || now.Valid || !old.Valid {
+		return nil, err // its last existence change is not a deletion
+	}
+	return d, json.Unmarshal([]byte(old.String), &d.Meta)
+}
+
+// LastValues returns the values a record held when action seq deleted
+// it, by column id (JSON texts; empty cells left out).
+func LastValues(ctx context.Context, core *store.Core, q Querier, prefix string, seq int64, table, record string) (map[string]*string, error) {
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT column_id, old FROM "+prefix+"_changes WHERE seq = ? AND table_id = ? AND record_id = ? AND column_id <> '' ORDER BY n"), seq, table, record)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]*string{}
+	for rows.Next() {
+		var col string
+		var old sql.NullString
+		if err := rows.Scan(&col, &old); err != nil {
+			return nil, err
+		}
+		out[col] = str(old) // the last change of a cell is the one the deletion made
+	}
+	for col, v := range out {
+		if v == nil {
+			delete(out, col)
+		}
+	}
+	return out, rows.Err()
+}
+
+// SchemaDeletion is the deletion of a column or a table, with what it
+// kept to bring it back.
+type SchemaDeletion struct {
+	Seq     int64
+	At      int64
+	Actor   string
+	Kind    string // KindColumnDelete or KindTableDelete
+	Table   string // the table (of the column)
+	Column  *ColumnInverse
+	Deleted *TableInverse
+	Records int // of a table
+}
+
+// maxSchemaDeletions bounds the deletions SchemaDeletions reads.
+const maxSchemaDeletions = 1000
+
+// SchemaDeletions lists the deletions of columns and tables that history
+// keeps, newest first (at most 1000).
+func SchemaDeletions(ctx context.Context, core *store.Core, q Querier, prefix string) ([]*SchemaDeletion, error) {
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, at, actor, kind, table_id, inverse, (SELECT count(*) FROM "+prefix+"_changes c WHERE c.seq = a.seq AND c.column_id = '') FROM "+
+		prefix+"_actions a WHERE kind IN (?, ?) ORDER BY seq DESC LIMIT ?"), KindColumnDelete, KindTableDelete, maxSchemaDeletions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*SchemaDeletion
+	for rows.Next() {
+		d := &SchemaDeletion{}
+		var inverse string
+		if err := rows.Scan(&d.Seq, &d.At, &d.Actor, &d.Kind, &d.Table, &inverse, &d.Records); err != nil {
+			return nil, err
+		}
+		var err error
+		if d.Kind == KindColumnDelete {
+			d.Column = &ColumnInverse{}
+			err = json.Unmarshal([]byte(inverse), d.Column)
+		} else {
+			d.Deleted = &TableInverse{}
+			err = json.Unmarshal([]byte(inverse), d.Deleted)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

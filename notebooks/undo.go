@@ -144,11 +144,16 @@ func (inv *inversion) run(pick func(inv *inversion) (*history.Action, error)) (*
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := history.Claim(ctx, s.Core, inv.tx, prefix, a.Seq); err != nil || !ok {
-		if err == nil {
-			err = coffer.Errorf(coffer.ECONFLICT, "this action was just undone by another request")
+	// A restore takes from the trash what a deletion removed, which may
+	// be part of it only: the deletion stays as it was.
+	restore := inv.kind == history.KindRestore
+	if !restore {
+		if ok, err := history.Claim(ctx, s.Core, inv.tx, prefix, a.Seq); err != nil || !ok {
+			if err == nil {
+				err = coffer.Errorf(coffer.ECONFLICT, "this action was just undone by another request")
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	inv.target = a
 	eff, payload, err := a.Effective()
@@ -171,8 +176,10 @@ func (inv *inversion) run(pick func(inv *inversion) (*history.Action, error)) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := history.MarkUndone(ctx, s.Core, inv.tx, prefix, a.Seq, seq); err != nil {
-		return nil, err
+	if !restore {
+		if err := history.MarkUndone(ctx, s.Core, inv.tx, prefix, a.Seq, seq); err != nil {
+			return nil, err
+		}
 	}
 	if inv.schema {
 		if _, err := inv.tx.ExecContext(ctx, "UPDATE "+prefix+"_schema_version SET version = version + 1"); err != nil {
@@ -209,8 +216,11 @@ func (inv *inversion) apply(eff string, payload json.RawMessage) error {
 // done is the answer: the new action and the records it touched.
 func (inv *inversion) done(seq int64) *coffer.ActionDone {
 	out := &coffer.ActionDone{Seq: seq, Kind: inv.kind, Summary: inv.rec.Summary, Records: []coffer.RecordRef{}}
-	if inv.kind != history.KindRestore {
+	switch inv.kind {
+	case history.KindUndo:
 		out.Of = inv.target.Seq
+	case history.KindRedo:
+		out.Of = inv.target.Undoes // the target is the undo; the action redone is what it undid
 	}
 	seen := map[coffer.RecordRef]bool{}
 	for _, c := range inv.rec.Changes {

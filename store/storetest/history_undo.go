@@ -1,0 +1,471 @@
+package storetest
+
+import (
+	"context"
+
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store/all"
+)
+
+func init() { historyGroups = append(historyGroups, group{"Undo", testUndo}) }
+
+// testUndo covers undo and redo: round trips that restore exact values
+// (single writes, batches, links, schema changes, a dropped column with
+// its values, a deleted table with its rows, links and views), compare
+// and set with force, whose actions are undone, access, the stack per
+// client session and its time window.
+func testUndo(t *testing.T, open Opener) {
+	s := open(t)
+	t.Run("Records", func(t *testing.T) { testUndoRecords(t, s) })
+	t.Run("Batch", func(t *testing.T) { testUndoBatch(t, s) })
+	t.Run("Links", func(t *testing.T) { testUndoLinks(t, s) })
+	t.Run("Conflict", func(t *testing.T) { testUndoConflict(t, s) })
+	t.Run("OnlyMine", func(t *testing.T) { testUndoOnlyMine(t, s) })
+	t.Run("LostWriteAccess", func(t *testing.T) { testUndoLostAccess(t, s) })
+	t.Run("Sessions", func(t *testing.T) { testUndoSessions(t, s) })
+	t.Run("Columns", func(t *testing.T) { testUndoColumns(t, s) })
+	t.Run("ColumnCreateConflict", func(t *testing.T) { testUndoColumnCreateConflict(t, s) })
+	t.Run("Tables", func(t *testing.T) { testUndoTables(t, s) })
+	t.Run("Views", func(t *testing.T) { testUndoViews(t, s) })
+	t.Run("Window", func(t *testing.T) { testUndoWindow(t, open) })
+}
+
+// sessionContext returns a context whose caller is u in client session sid.
+func sessionContext(u *coffer.User, sid string) context.Context {
+	return coffer.WithCaller(context.Background(), &coffer.Caller{UserID: u.ID, Email: u.Email, Name: u.Name, SessionID: sid})
+}
+
+// mustUndo undoes (or redoes) and fails the test on any error.
+func mustUndo(tb testing.TB, ctx context.Context, s coffer.UndoService, notebook string, redo bool) *coffer.ActionDone {
+	tb.Helper()
+	f := s.Undo
+	if redo {
+		f = s.Redo
+	}
+	d, err := f(ctx, notebook, coffer.UndoOptions{})
+	if err != nil {
+		tb.Fatalf("undo (redo %v): %v (cells %v, fields %v)", redo, err, coffer.ErrorCells(err), coffer.ErrorFields(err))
+	}
+	return d
+}
+
+// wantRecord fails unless record id of table reads exactly as want
+// (fields, id, creation).
+func wantRecord(tb testing.TB, ctx context.Context, s *all.Store, notebook, table string, want *coffer.Record) {
+	tb.Helper()
+	got, err := s.FindRecord(ctx, notebook, table, want.ID)
+	if err != nil {
+		tb.Fatalf("FindRecord(%s): %v", want.ID, err)
+	}
+	if g, w := mustJSON(tb, got.Fields), mustJSON(tb, want.Fields); g != w {
+		tb.Errorf("record %s fields = %s, want %s", want.ID, g, w)
+	}
+	if !got.CreatedAt.Equal(want.CreatedAt) || got.CreatedBy != want.CreatedBy {
+		tb.Errorf("record %s created %v by %s, want %v by %s", want.ID, got.CreatedAt, got.CreatedBy, want.CreatedAt, want.CreatedBy)
+	}
+}
+
+// wantGone fails unless record id of table does not exist.
+func wantGone(tb testing.TB, ctx context.Context, s *all.Store, notebook, table, id string) {
+	tb.Helper()
+	_, err := s.FindRecord(ctx, notebook, table, id)
+	wantCode(tb, err, coffer.ENOTFOUND)
+}
+
+func testUndoRecords(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo records")
+	ctx, nb := st.ctx, st.nb
+	MustTable(t, ctx, s, nb, "People", col("Name", coffer.TypeText), col("Age", coffer.TypeNumber, precision(2)),
+		col("Tags", coffer.TypeMultiSelect, choices("a", "b")), col("Born", coffer.TypeDateTime))
+	r := MustRecord(t, ctx, s, nb, "People", map[string]any{"Name": "Ada", "Age": "36.25", "Tags": []any{"b", "a"}, "Born": "1815-12-10T08:00:00Z"})
+	created := MustFindRecord(t, ctx, s, nb, "People", r.ID)
+	if _, err := s.UpdateRecord(ctx, nb, "People", r.ID, map[string]any{"Name": "Ada L.", "Tags": nil}, 0); err != nil {
+		t.Fatal(err)
+	}
+	changed := MustFindRecord(t, ctx, s, nb, "People", r.ID)
+	d := mustUndo(t, ctx, s, nb, false)
+	if d.Kind != "undo" || d.Of == 0 || d.Seq <= d.Of || len(d.Records) != 1 || d.Records[0].Record != r.ID {
+		t.Errorf("undo answered %+v", d)
+	}
+	wantRecord(t, ctx, s, nb, "People", created)
+	mustUndo(t, ctx, s, nb, true)
+	wantRecord(t, ctx, s, nb, "People", changed)
+	mustUndo(t, ctx, s, nb, false)
+	mustUndo(t, ctx, s, nb, false) // the creation
+	wantGone(t, ctx, s, nb, "People", r.ID)
+	mustUndo(t, ctx, s, nb, true) // back, with its id and creation
+	wantRecord(t, ctx, s, nb, "People", created)
+	mustUndo(t, ctx, s, nb, true)
+	wantRecord(t, ctx, s, nb, "People", changed)
+	_, err := s.Redo(ctx, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.ENOTHINGTOREDO)
+
+	// A delete comes back with everything; a new action clears redo.
+	if err := s.DeleteRecord(ctx, nb, "People", r.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	wantRecord(t, ctx, s, nb, "People", changed)
+	MustRecord(t, ctx, s, nb, "People", map[string]any{"Name": "Grace"})
+	_, err = s.Redo(ctx, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.ENOTHINGTOREDO)
+}
+
+func testUndoBatch(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo batch")
+	ctx, nb := st.ctx, st.nb
+	MustTable(t, ctx, s, nb, "T", col("Name", coffer.TypeText), col("N", coffer.TypeNumber))
+	a := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "a", "N": 1})
+	b := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "b", "N": 2})
+	a, b = MustFindRecord(t, ctx, s, nb, "T", a.ID), MustFindRecord(t, ctx, s, nb, "T", b.ID)
+	res, err := s.Batch(ctx, nb, "T", []coffer.BatchOp{
+		{Op: coffer.OpUpdate, ID: a.ID, Fields: map[string]any{"N": 10}},
+		{Op: coffer.OpCreate, Fields: map[string]any{"Name": "c"}},
+		{Op: coffer.OpUpdate, ID: a.ID, Fields: map[string]any{"Name": "A"}},
+		{Op: coffer.OpDelete, ID: b.ID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Results[1].ID
+	after := MustFindRecord(t, ctx, s, nb, "T", a.ID)
+	cRec := MustFindRecord(t, ctx, s, nb, "T", c)
+	d := mustUndo(t, ctx, s, nb, false)
+	if len(d.Records) != 3 {
+		t.Errorf("undo of a batch touched %v, want 3 records", d.Records)
+	}
+	wantRecord(t, ctx, s, nb, "T", a)
+	wantRecord(t, ctx, s, nb, "T", b)
+	wantGone(t, ctx, s, nb, "T", c)
+	mustUndo(t, ctx, s, nb, true)
+	wantRecord(t, ctx, s, nb, "T", after)
+	wantRecord(t, ctx, s, nb, "T", cRec)
+	wantGone(t, ctx, s, nb, "T", b.ID)
+}
+
+func testUndoLinks(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo links")
+	ctx, nb := st.ctx, st.nb
+	MustTable(t, ctx, s, nb, "Authors", col("Name", coffer.TypeText))
+	authors, _ := s.FindTable(ctx, nb, "Authors")
+	MustTable(t, ctx, s, nb, "Books", col("Title", coffer.TypeText), col("By", coffer.TypeLink, linkTo(authors.ID, true)))
+	x := MustRecord(t, ctx, s, nb, "Authors", map[string]any{"Name": "X"})
+	y := MustRecord(t, ctx, s, nb, "Authors", map[string]any{"Name": "Y"})
+	book := MustRecord(t, ctx, s, nb, "Books", map[string]any{"Title": "T", "By": []any{y.ID, x.ID}})
+	book = MustFindRecord(t, ctx, s, nb, "Books", book.ID)
+	xr := MustFindRecord(t, ctx, s, nb, "Authors", x.ID)
+	if err := s.DeleteRecord(ctx, nb, "Authors", y.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := MustFindRecord(t, ctx, s, nb, "Books", book.ID).Fields["By"]; !slices.Equal(got.([]string), []string{x.ID}) {
+		t.Fatalf("after the delete, By = %v", got)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	wantRecord(t, ctx, s, nb, "Books", book) // the link back, in its place
+	wantRecord(t, ctx, s, nb, "Authors", xr)
+	mustUndo(t, ctx, s, nb, true)
+	wantGone(t, ctx, s, nb, "Authors", y.ID)
+}
+
+func testUndoConflict(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo conflict")
+	ctx, nb := st.ctx, st.nb
+	bobCtx, bob := MustUser(t, s)
+	if _, err := s.PutMember(ctx, nb, bob.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	MustTable(t, ctx, s, nb, "People", col("Name", coffer.TypeText), col("Team", coffer.TypeText))
+	r := MustRecord(t, ctx, s, nb, "People", map[string]any{"Name": "Ada", "Team": "red"})
+	if _, err := s.UpdateRecord(ctx, nb, "People", r.ID, map[string]any{"Name": "Alice", "Team": "blue"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRecord(bobCtx, nb, "People", r.ID, map[string]any{"Name": "Bob's"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Undo(ctx, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.ECONFLICT)
+	if cells := coffer.ErrorCells(err); len(cells) != 1 || cells[0] != (coffer.CellRef{Table: "People", Record: r.ID, Column: "Name"}) {
+		t.Errorf("conflict cells = %+v, want People/%s/Name", cells, r.ID)
+	}
+	got := MustFindRecord(t, ctx, s, nb, "People", r.ID)
+	if got.Fields["Name"] != "Bob's" || got.Fields["Team"] != "blue" {
+		t.Errorf("a refused undo changed the record: %v", got.Fields)
+	}
+	d, err := s.Undo(ctx, nb, coffer.UndoOptions{Force: true})
+	if !wantCode(t, err, "") {
+		return
+	}
+	got = MustFindRecord(t, ctx, s, nb, "People", r.ID)
+	if got.Fields["Name"] != "Ada" || got.Fields["Team"] != "red" {
+		t.Errorf("a forced undo left %v", got.Fields)
+	}
+	// The forced undo is an action like any other: redo gives back what
+	// it overwrote, Bob's value included.
+	if rd := mustUndo(t, ctx, s, nb, true); rd.Of != d.Of {
+		t.Errorf("redo of %d, want of %d", rd.Of, d.Of)
+	}
+	got = MustFindRecord(t, ctx, s, nb, "People", r.ID)
+	if got.Fields["Name"] != "Bob's" || got.Fields["Team"] != "blue" {
+		t.Errorf("redo left %v", got.Fields)
+	}
+}
+
+func testUndoOnlyMine(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo mine")
+	ctx, nb := st.ctx, st.nb
+	bobCtx, bob := MustUser(t, s)
+	if _, err := s.PutMember(ctx, nb, bob.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	MustTable(t, ctx, s, nb, "T", col("Name", coffer.TypeText))
+	_, err := s.Undo(bobCtx, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.ENOTHINGTOUNDO)
+	r1 := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "one"})
+	r2 := MustRecord(t, bobCtx, s, nb, "T", map[string]any{"Name": "two"})
+	mustUndo(t, ctx, s, nb, false) // Alice's creation, not Bob's later one
+	wantGone(t, ctx, s, nb, "T", r1.ID)
+	MustFindRecord(t, ctx, s, nb, "T", r2.ID)
+	mustUndo(t, bobCtx, s, nb, false)
+	wantGone(t, ctx, s, nb, "T", r2.ID)
+}
+
+func testUndoLostAccess(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo access")
+	ctx, nb := st.ctx, st.nb
+	bobCtx, bob := MustUser(t, s)
+	if _, err := s.PutMember(ctx, nb, bob.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	MustTable(t, ctx, s, nb, "T", col("Name", coffer.TypeText))
+	r := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "one"})
+	if _, err := s.UpdateRecord(bobCtx, nb, "T", r.ID, map[string]any{"Name": "bob"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := MustRecord(t, bobCtx, s, nb, "T", map[string]any{"Name": "bob's"})
+	if _, err := s.PutMember(ctx, nb, bob.ID, coffer.MemberInput{Role: "viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Undo(bobCtx, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.EFORBIDDEN)
+	_, err = s.Undo(bobCtx, nb, coffer.UndoOptions{Force: true})
+	wantCode(t, err, coffer.EFORBIDDEN)
+	MustFindRecord(t, ctx, s, nb, "T", b.ID)
+	if got := MustFindRecord(t, ctx, s, nb, "T", r.ID); got.Fields["Name"] != "bob" {
+		t.Errorf("a refused undo changed the record: %v", got.Fields)
+	}
+	// With write access back, the same undo passes.
+	if _, err := s.PutMember(ctx, nb, bob.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, bobCtx, s, nb, false)
+	wantGone(t, ctx, s, nb, "T", b.ID)
+}
+
+func testUndoSessions(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo sessions")
+	nb := st.nb
+	one, two := sessionContext(st.u, "ses_one"), sessionContext(st.u, "ses_two")
+	MustTable(t, one, s, nb, "T", col("A", coffer.TypeText), col("B", coffer.TypeText))
+	r := MustRecord(t, st.ctx, s, nb, "T", map[string]any{"A": "a0", "B": "b0"})
+	if _, err := s.UpdateRecord(one, nb, "T", r.ID, map[string]any{"A": "a1"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRecord(two, nb, "T", r.ID, map[string]any{"B": "b1"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, one, s, nb, false) // session one's change, though two's is newer
+	if got := MustFindRecord(t, one, s, nb, "T", r.ID).Fields; got["A"] != "a0" || got["B"] != "b1" {
+		t.Errorf("after undo in session one: %v", got)
+	}
+	_, err := s.Redo(two, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.ENOTHINGTOREDO)
+	mustUndo(t, two, s, nb, false)
+	if got := MustFindRecord(t, one, s, nb, "T", r.ID).Fields; got["A"] != "a0" || got["B"] != "b0" {
+		t.Errorf("after undo in session two: %v", got)
+	}
+}
+
+func testUndoColumns(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo columns")
+	ctx, nb := st.ctx, st.nb
+	tbl := MustTable(t, ctx, s, nb, "T", col("Name", coffer.TypeText), col("Age", coffer.TypeNumber, precision(1)), col("Note", coffer.TypeText))
+	r1 := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "a", "Age": "3.5", "Note": "n1"})
+	r2 := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "b", "Note": "n2"})
+	before1, before2 := MustFindRecord(t, ctx, s, nb, "T", r1.ID), MustFindRecord(t, ctx, s, nb, "T", r2.ID)
+	wantTable := func(what string, want *coffer.Table) {
+		t.Helper()
+		got, err := s.FindTable(ctx, nb, "T")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := mustJSON(t, got.Columns), mustJSON(t, want.Columns); g != w {
+			t.Errorf("%s: columns = %s, want %s", what, g, w)
+		}
+	}
+	// Delete a column: it comes back with its id, position and values.
+	if err := s.DeleteColumn(ctx, nb, "T", "Age"); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	wantTable("column delete undone", tbl)
+	wantRecord(t, ctx, s, nb, "T", before1)
+	wantRecord(t, ctx, s, nb, "T", before2)
+	// Retype and rename: exact values back.
+	typ, name := coffer.TypeText, "Years"
+	if _, err := s.UpdateColumn(ctx, nb, "T", "Age", coffer.ColumnUpdate{Type: &typ, Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	wantTable("retype undone", tbl)
+	wantRecord(t, ctx, s, nb, "T", before1)
+	mustUndo(t, ctx, s, nb, true)
+	if got := MustFindRecord(t, ctx, s, nb, "T", r1.ID).Fields["Years"]; got != "3.5" {
+		t.Errorf("redo of the retype: Years = %#v", got)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	// Create a column: undo drops it; redo brings it back with its id.
+	c, err := s.CreateColumn(ctx, nb, "T", col("Extra", coffer.TypeText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	wantTable("column create undone", tbl)
+	mustUndo(t, ctx, s, nb, true)
+	got, _ := s.FindTable(ctx, nb, "T")
+	if last := got.Columns[len(got.Columns)-1]; last.ID != c.ID || last.Name != "Extra" {
+		t.Errorf("redo of the column's creation: %+v", last)
+	}
+}
+
+func testUndoColumnCreateConflict(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo column create")
+	ctx, nb := st.ctx, st.nb
+	bobCtx, bob := MustUser(t, s)
+	if _, err := s.PutMember(ctx, nb, bob.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	MustTable(t, ctx, s, nb, "T", col("Name", coffer.TypeText))
+	r := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "a"})
+	if _, err := s.CreateColumn(ctx, nb, "T", col("Extra", coffer.TypeText)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRecord(bobCtx, nb, "T", r.ID, map[string]any{"Extra": "bob's"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Undo(ctx, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.ECONFLICT)
+	if cells := coffer.ErrorCells(err); len(cells) != 1 || cells[0] != (coffer.CellRef{Table: "T", Record: r.ID, Column: "Extra"}) {
+		t.Errorf("conflict cells = %+v", cells)
+	}
+	if _, err := s.Undo(ctx, nb, coffer.UndoOptions{Force: true}); !wantCode(t, err, "") {
+		return
+	}
+	if _, ok := MustFindRecord(t, ctx, s, nb, "T", r.ID).Fields["Extra"]; ok {
+		t.Error("the forced undo left the column")
+	}
+	// Redo brings Bob's value back with the column.
+	mustUndo(t, ctx, s, nb, true)
+	if got := MustFindRecord(t, ctx, s, nb, "T", r.ID).Fields["Extra"]; got != "bob's" {
+		t.Errorf("redo: Extra = %#v", got)
+	}
+}
+
+func testUndoTables(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo tables")
+	ctx, nb := st.ctx, st.nb
+	MustTable(t, ctx, s, nb, "Authors", col("Name", coffer.TypeText))
+	authors, _ := s.FindTable(ctx, nb, "Authors")
+	books := MustTable(t, ctx, s, nb, "Books", col("Title", coffer.TypeText), col("By", coffer.TypeLink, linkTo(authors.ID, true)),
+		col("Pages", coffer.TypeNumber))
+	x := MustRecord(t, ctx, s, nb, "Authors", map[string]any{"Name": "X"})
+	y := MustRecord(t, ctx, s, nb, "Authors", map[string]any{"Name": "Y"})
+	var recs []*coffer.Record
+	for i, by := range [][]any{{y.ID, x.ID}, {x.ID}, nil} {
+		r := MustRecord(t, ctx, s, nb, "Books", map[string]any{"Title": string(rune('A' + i)), "By": by, "Pages": i * 100})
+		recs = append(recs, MustFindRecord(t, ctx, s, nb, "Books", r.ID))
+	}
+	v, err := s.CreateView(ctx, nb, "Books", coffer.ViewInput{Name: "Long", Filter: "Pages > 50", Columns: []string{"Title"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		got, err := s.FindTable(ctx, nb, "Books")
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if g, w := mustJSON(t, got.Columns), mustJSON(t, books.Columns); got.ID != books.ID || g != w {
+			t.Errorf("%s: table %s columns %s, want %s %s", what, got.ID, g, books.ID, w)
+		}
+		for _, r := range recs {
+			wantRecord(t, ctx, s, nb, "Books", r)
+		}
+		if gv, err := s.FindView(ctx, nb, "Books", v.ID); err != nil || gv.Filter != v.Filter || !slices.Equal(gv.Columns, v.Columns) {
+			t.Errorf("%s: view = %+v, %v", what, gv, err)
+		}
+	}
+	if err := s.DeleteTable(ctx, nb, "Books"); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	check("table delete undone")
+	mustUndo(t, ctx, s, nb, true)
+	if _, err := s.FindTable(ctx, nb, "Books"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("redo of the delete: FindTable = %v", err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	check("table delete undone again")
+	// A rename, and a creation.
+	name := "Novels"
+	if _, err := s.UpdateTable(ctx, nb, "Books", coffer.TableUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	check("rename undone")
+	MustTable(t, ctx, s, nb, "Scratch", col("A", coffer.TypeText))
+	mustUndo(t, ctx, s, nb, false)
+	if _, err := s.FindTable(ctx, nb, "Scratch"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("undo of a creation: FindTable = %v", err)
+	}
+}
+
+func testUndoViews(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo views")
+	ctx, nb := st.ctx, st.nb
+	MustTable(t, ctx, s, nb, "T", col("Name", coffer.TypeText), col("N", coffer.TypeNumber))
+	v, err := s.CreateView(ctx, nb, "T", coffer.ViewInput{Name: "Big", Filter: "N > 5", Sort: "-N"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, n := "N > 9", "Bigger"
+	if _, err := s.UpdateView(ctx, nb, "T", v.ID, coffer.ViewUpdate{Filter: &f, Name: &n}); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	got, err := s.FindView(ctx, nb, "T", v.ID)
+	if err != nil || got.Name != "Big" || got.Filter != "N > 5" || got.Sort != "-N" {
+		t.Errorf("view change undone: %+v, %v", got, err)
+	}
+	if err := s.DeleteView(ctx, nb, "T", v.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	if got, err := s.FindView(ctx, nb, "T", v.ID); err != nil || got.Name != "Big" {
+		t.Errorf("view delete undone: %+v, %v", got, err)
+	}
+}
+
+func testUndoWindow(t *testing.T, open Opener) {
+	s := open(t)
+	clk := newClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	s.Now = clk.Now
+	st := newSetup(t, s, "Undo window")
+	MustTable(t, st.ctx, s, st.nb, "T", col("Name", coffer.TypeText))
+	clk.Add(24*time.Hour + time.Second)
+	_, err := s.Undo(st.ctx, st.nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.ENOTHINGTOUNDO)
+}
