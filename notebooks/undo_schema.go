@@ -215,9 +215,11 @@ func (inv *inversion) reviveColumn(payload json.RawMessage) error {
 		}
 	}
 	slices.Sort(ids)
-	exist, err := inv.s.existingIDs(inv.ctx, inv.tx, tm, ids)
-	if err != nil && len(ids) > 0 {
-		return err
+	exist := map[string]bool{}
+	if len(ids) > 0 {
+		if exist, err = inv.s.existingIDs(inv.ctx, inv.tx, tm, ids); err != nil {
+			return err
+		}
 	}
 	var back []string
 	for _, id := range ids {

@@ -260,6 +260,9 @@ func (inv *inversion) checkOutgoingLinks(t *coffer.Table, nets []*history.NetRec
 				if err := json.Unmarshal([]byte(*cell.Before), &ids); err != nil {
 					return err
 				}
+				if len(ids) == 0 {
+					continue
+				}
 				found, err := inv.s.existingIDs(inv.ctx, inv.tx, target, ids)
 				if err != nil {
 					return err
