@@ -34,6 +34,7 @@ type Services struct {
 	Orgs      coffer.OrgService
 	Accounts  coffer.AccountService
 	Sharing   coffer.SharingService
+	Undo      coffer.UndoService
 	// Live gives the events of record writes (live updates); nil turns
 	// the events endpoint off.
 	Live LiveService
@@ -250,6 +251,13 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/grants", map[string]endpoint{"POST": priv(s.createGrant), "GET": priv(s.listGrants)})
 	s.handle(nb+"/grants/{grant}", map[string]endpoint{"GET": priv(s.getGrant), "PATCH": priv(s.updateGrant), "DELETE": priv(s.deleteGrant)})
 	s.handle(nb+"/access/explain", map[string]endpoint{"GET": priv(s.explainAccess)})
+	s.handle(nb+"/undo", map[string]endpoint{"POST": priv(s.undo)})
+	s.handle(nb+"/redo", map[string]endpoint{"POST": priv(s.redo)})
+	s.handle(tb+"/trash", map[string]endpoint{"GET": priv(s.listTrash)})
+	s.handle(tb+"/trash/{record}/restore", map[string]endpoint{"POST": priv(s.restoreRecord)})
+	s.handle(nb+"/trash", map[string]endpoint{"GET": priv(s.listSchemaTrash)})
+	s.handle(nb+"/trash/columns/{column}/restore", map[string]endpoint{"POST": priv(s.restoreColumn)})
+	s.handle(nb+"/trash/tables/{table}/restore", map[string]endpoint{"POST": priv(s.restoreTable)})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, coffer.ENOTFOUND, "no such endpoint", nil)
 	})
