@@ -9,9 +9,9 @@ import (
 	"github.com/cofferhq/coffer/store"
 )
 
-// Action is one stored action with its cell changes, as undo, redo and
+// StoredAction is one stored action with its cell changes, as undo, redo and
 // the trash read it.
-type Action struct {
+type StoredAction struct {
 	Seq      int64
 	At       int64 // microseconds
 	Actor    string
@@ -40,7 +40,7 @@ type Inverted struct {
 // Effective returns the kind of change an action made and the inverse
 // data of that kind: its own for ordinary actions, the one its Inverted
 // names for undo and redo actions.
-func (a *Action) Effective() (string, json.RawMessage, error) {
+func (a *StoredAction) Effective() (string, json.RawMessage, error) {
 	if a.Kind != KindUndo && a.Kind != KindRedo && a.Kind != KindRestore {
 		return a.Kind, a.Inverse, nil
 	}
@@ -78,8 +78,8 @@ func Opposite(k string) string {
 	return KindBatch
 }
 
-// Querier is what a transaction and a database handle have in common.
-type Querier interface {
+// querier is what a transaction and a database handle have in common.
+type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -91,7 +91,7 @@ const actionCols = "seq, at, actor, client, kind, table_id, summary, inverse, un
 // LatestUndoable returns the sequence number of the newest action of
 // actor's client session at or after since (microseconds) that is still
 // undoable: not an undo itself and not undone; 0 for none.
-func LatestUndoable(ctx context.Context, core *store.Core, q Querier, prefix, actor, client string, since int64) (int64, error) {
+func LatestUndoable(ctx context.Context, core *store.Core, q querier, prefix, actor, client string, since int64) (int64, error) {
 	return latest(ctx, q, core.Rebind("SELECT seq FROM "+prefix+"_actions WHERE actor = ? AND client = ? AND kind <> ? AND undone_by IS NULL AND at >= ? ORDER BY seq DESC LIMIT 1"),
 		actor, client, KindUndo, since)
 }
@@ -100,13 +100,13 @@ func LatestUndoable(ctx context.Context, core *store.Core, q Querier, prefix, ac
 // actor's client session at or after since that is not redone yet and
 // that no ordinary action of the session followed (a new action clears
 // the redo stack, as in editors); 0 for none.
-func LatestRedoable(ctx context.Context, core *store.Core, q Querier, prefix, actor, client string, since int64) (int64, error) {
+func LatestRedoable(ctx context.Context, core *store.Core, q querier, prefix, actor, client string, since int64) (int64, error) {
 	return latest(ctx, q, core.Rebind("SELECT seq FROM "+prefix+"_actions WHERE actor = ? AND client = ? AND kind = ? AND undone_by IS NULL AND at >= ? "+
 		"AND seq > COALESCE((SELECT MAX(seq) FROM "+prefix+"_actions WHERE actor = ? AND client = ? AND kind <> ? AND kind <> ?), 0) ORDER BY seq DESC LIMIT 1"),
 		actor, client, KindUndo, since, actor, client, KindUndo, KindRedo)
 }
 
-func latest(ctx context.Context, q Querier, query string, args ...any) (int64, error) {
+func latest(ctx context.Context, q querier, query string, args ...any) (int64, error) {
 	var seq int64
 	err := q.QueryRowContext(ctx, query, args...).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -117,8 +117,8 @@ func latest(ctx context.Context, q Querier, query string, args ...any) (int64, e
 
 // ReadAction reads an action with its changes, in their order; nil when
 // there is none with that number.
-func ReadAction(ctx context.Context, core *store.Core, q Querier, prefix string, seq int64) (*Action, error) {
-	a := &Action{}
+func ReadAction(ctx context.Context, core *store.Core, q querier, prefix string, seq int64) (*StoredAction, error) {
+	a := &StoredAction{}
 	var inverse string
 	var undoes, redoes, undone sql.NullInt64
 	err := q.QueryRowContext(ctx, core.Rebind("SELECT "+actionCols+" FROM "+prefix+"_actions WHERE seq = ?"), seq).
@@ -161,7 +161,7 @@ func str(s sql.NullString) *string {
 // the transaction that does it; false when it already is, by a
 // concurrent request of the same session. MarkUndone then names the
 // action that did it.
-func Claim(ctx context.Context, core *store.Core, tx Querier, prefix string, seq int64) (bool, error) {
+func Claim(ctx context.Context, core *store.Core, tx querier, prefix string, seq int64) (bool, error) {
 	res, err := tx.ExecContext(ctx, core.Rebind("UPDATE "+prefix+"_actions SET undone_by = 0 WHERE seq = ? AND undone_by IS NULL"), seq)
 	if err != nil {
 		return false, err
@@ -172,7 +172,7 @@ func Claim(ctx context.Context, core *store.Core, tx Querier, prefix string, seq
 
 // MarkUndone records that action seq was undone (redone, restored) by
 // action by.
-func MarkUndone(ctx context.Context, core *store.Core, tx Querier, prefix string, seq, by int64) error {
+func MarkUndone(ctx context.Context, core *store.Core, tx querier, prefix string, seq, by int64) error {
 	_, err := tx.ExecContext(ctx, core.Rebind("UPDATE "+prefix+"_actions SET undone_by = ? WHERE seq = ?"), by, seq)
 	return err
 }
@@ -252,7 +252,7 @@ type Deletion struct {
 // Deletions lists the records of table whose last existence change is a
 // deletion (they are in the trash), newest first, at most limit, deleted
 // by actions numbered below before (0: any).
-func Deletions(ctx context.Context, core *store.Core, q Querier, prefix, table string, before int64, limit int) ([]Deletion, error) {
+func Deletions(ctx context.Context, core *store.Core, q querier, prefix, table string, before int64, limit int) ([]Deletion, error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
@@ -280,7 +280,7 @@ func Deletions(ctx context.Context, core *store.Core, q Querier, prefix, table s
 
 // LastDeletion returns the deletion of record of table if it is in the
 // trash; nil otherwise.
-func LastDeletion(ctx context.Context, core *store.Core, q Querier, prefix, table, record string) (*Deletion, error) {
+func LastDeletion(ctx context.Context, core *store.Core, q querier, prefix, table, record string) (*Deletion, error) {
 	d := &Deletion{Record: record}
 	var old, now sql.NullString
 	err := q.QueryRowContext(ctx, core.Rebind("SELECT c.seq, a.at, a.actor, c.old, c.new FROM "+prefix+"_changes c JOIN "+prefix+"_actions a ON a.seq = c.seq "+
@@ -296,7 +296,7 @@ func LastDeletion(ctx context.Context, core *store.Core, q Querier, prefix, tabl
 
 // LastValues returns the values a record held when action seq deleted
 // it, by column id (JSON texts; empty cells left out).
-func LastValues(ctx context.Context, core *store.Core, q Querier, prefix string, seq int64, table, record string) (map[string]*string, error) {
+func LastValues(ctx context.Context, core *store.Core, q querier, prefix string, seq int64, table, record string) (map[string]*string, error) {
 	rows, err := q.QueryContext(ctx, core.Rebind("SELECT column_id, old FROM "+prefix+"_changes WHERE seq = ? AND table_id = ? AND record_id = ? AND column_id <> '' ORDER BY n"), seq, table, record)
 	if err != nil {
 		return nil, err
@@ -337,7 +337,7 @@ const maxSchemaDeletions = 1000
 
 // SchemaDeletions lists the deletions of columns and tables that history
 // keeps, newest first (at most 1000).
-func SchemaDeletions(ctx context.Context, core *store.Core, q Querier, prefix string) ([]*SchemaDeletion, error) {
+func SchemaDeletions(ctx context.Context, core *store.Core, q querier, prefix string) ([]*SchemaDeletion, error) {
 	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, at, actor, kind, table_id, inverse, (SELECT count(*) FROM "+prefix+"_changes c WHERE c.seq = a.seq AND c.column_id = '') FROM "+
 		prefix+"_actions a WHERE kind IN (?, ?) ORDER BY seq DESC LIMIT ?"), KindColumnDelete, KindTableDelete, maxSchemaDeletions)
 	if err != nil {

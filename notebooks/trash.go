@@ -195,7 +195,7 @@ func (s *Service) visibleLinks(ctx context.Context, q catalog.Querier, tp *catal
 // creation and last values, and the links other records had to it (added
 // back to their links as they are now), as the caller could create it.
 func (s *Service) RestoreRecord(ctx context.Context, notebook, table, record string) (*coffer.ActionDone, error) {
-	pick := func(inv *inversion) (*history.Action, error) {
+	pick := func(inv *inversion) (*history.StoredAction, error) {
 		notFound := coffer.Errorf(coffer.ENOTFOUND, "record not found in the trash")
 		tm, err := inv.sc.Table(table)
 		if err != nil {
@@ -227,8 +227,8 @@ func (s *Service) RestoreRecord(ctx context.Context, notebook, table, record str
 // values and existence, and the links to it that other records lost,
 // given as leading from their links now to the same with the record put
 // back in its place.
-func (inv *inversion) restoreAction(tm *catalog.TableMeta, a *history.Action, record string) (*history.Action, error) {
-	out := &history.Action{Seq: a.Seq, Kind: history.KindRecordDelete, Table: tm.Table.ID, Summary: "a record of " + tm.Table.Name + " from the trash"}
+func (inv *inversion) restoreAction(tm *catalog.TableMeta, a *history.StoredAction, record string) (*history.StoredAction, error) {
+	out := &history.StoredAction{Seq: a.Seq, Kind: history.KindRecordDelete, Table: tm.Table.ID, Summary: "a record of " + tm.Table.Name + " from the trash"}
 	last := map[string]*string{}
 	var order []string
 	var meta *string
@@ -380,7 +380,7 @@ func (s *Service) RestoreTable(ctx context.Context, notebook, table string) (*co
 // restoreSchema inverts the latest deletion of a column or table that is
 // matches, as an action of kind restore.
 func (s *Service) restoreSchema(ctx context.Context, notebook, op string, match func(sc *catalog.Schema, d *history.SchemaDeletion) bool) (*coffer.ActionDone, error) {
-	pick := func(inv *inversion) (*history.Action, error) {
+	pick := func(inv *inversion) (*history.StoredAction, error) {
 		ds, err := history.SchemaDeletions(inv.ctx, s.Core, inv.tx, inv.nc.DB.Prefix)
 		if err != nil {
 			return nil, err

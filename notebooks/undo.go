@@ -34,7 +34,7 @@ func (s *Service) stackStep(ctx context.Context, notebook, op, kind string, forc
 		return nil, err
 	}
 	client := history.ClientOf(c)
-	pick := func(inv *inversion) (*history.Action, error) {
+	pick := func(inv *inversion) (*history.StoredAction, error) {
 		since := s.NowMicros() - history.UndoWindow.Microseconds()
 		latest, none := history.LatestUndoable, coffer.Errorf(coffer.ENOTHINGTOUNDO, "you have nothing to undo in this notebook (from this session, in the last day)")
 		if kind == history.KindRedo {
@@ -61,7 +61,7 @@ type inversion struct {
 	nc     *catalog.Conn
 	sc     *catalog.Schema
 	by     string // the caller's user id
-	target *history.Action
+	target *history.StoredAction
 	kind   string // of the new action: undo, redo or restore
 	force  bool
 	rec    *history.Recorder
@@ -96,7 +96,7 @@ func (inv *inversion) refuse() error {
 // invertAction runs one inversion in a write transaction: pick chooses the
 // action, which is claimed (so that two requests never invert it twice),
 // inverted by its kind's code, and recorded as a new action of kind kind.
-func (s *Service) invertAction(ctx context.Context, notebook, op, kind string, force bool, pick func(inv *inversion) (*history.Action, error)) (*coffer.ActionDone, error) {
+func (s *Service) invertAction(ctx context.Context, notebook, op, kind string, force bool, pick func(inv *inversion) (*history.StoredAction, error)) (*coffer.ActionDone, error) {
 	c, err := store.Caller(ctx)
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func (s *Service) invertAction(ctx context.Context, notebook, op, kind string, f
 }
 
 // run picks, claims, inverts and records, inside the transaction.
-func (inv *inversion) run(pick func(inv *inversion) (*history.Action, error)) (*coffer.ActionDone, error) {
+func (inv *inversion) run(pick func(inv *inversion) (*history.StoredAction, error)) (*coffer.ActionDone, error) {
 	s, ctx, prefix := inv.s, inv.ctx, inv.nc.DB.Prefix
 	a, err := pick(inv)
 	if err != nil {
