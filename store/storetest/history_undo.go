@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ func testUndo(t *testing.T, open Opener) {
 	t.Run("OnlyMine", func(t *testing.T) { testUndoOnlyMine(t, s) })
 	t.Run("LostWriteAccess", func(t *testing.T) { testUndoLostAccess(t, s) })
 	t.Run("Sessions", func(t *testing.T) { testUndoSessions(t, s) })
+	t.Run("Grants", func(t *testing.T) { testUndoGrants(t, s) })
 	t.Run("Columns", func(t *testing.T) { testUndoColumns(t, s) })
 	t.Run("ColumnCreateConflict", func(t *testing.T) { testUndoColumnCreateConflict(t, s) })
 	t.Run("Tables", func(t *testing.T) { testUndoTables(t, s) })
@@ -601,4 +604,49 @@ func testSchemaTrash(t *testing.T, s *all.Store) {
 	}
 	_, err = s.RestoreTable(ctx, nb, other.ID)
 	wantCode(t, err, coffer.ENOTFOUND)
+}
+
+// testUndoGrants: an editor whose right comes from a grant scoped to a
+// view undoes there; an undo that would write a column hidden from the
+// caller now is refused without naming it, and hidden cells stay as they
+// are.
+func testUndoGrants(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo grants")
+	ctx, nb := st.ctx, st.nb
+	veraCtx, vera := MustUser(t, s)
+	MustTable(t, ctx, s, nb, "People", col("Name", coffer.TypeText), col("Team", coffer.TypeText), col("Salary", coffer.TypeNumber))
+	if _, err := s.CreateView(ctx, nb, "People", coffer.ViewInput{Name: "Reds", Filter: `Team = "red"`, Columns: []string{"Name", "Team"}}); err != nil {
+		t.Fatal(err)
+	}
+	table, view := "People", "Reds"
+	g, err := s.CreateGrant(ctx, nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: vera.ID}, Table: &table, View: &view,
+		Columns: map[string]string{"*": "write"}, Capabilities: []string{"create", "delete"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := MustRecord(t, ctx, s, nb, "People", map[string]any{"Name": "Ada", "Team": "red", "Salary": 10})
+	if _, err := s.UpdateRecord(veraCtx, nb, "People", r.ID, map[string]any{"Name": "Ada L."}, 0); err != nil {
+		t.Fatal(err)
+	}
+	mine := MustRecord(t, veraCtx, s, nb, "People", map[string]any{"Name": "Vera's", "Team": "red"})
+	mustUndo(t, veraCtx, s, nb, false)
+	wantGone(t, ctx, s, nb, "People", mine.ID)
+	mustUndo(t, veraCtx, s, nb, false)
+	if got := MustFindRecord(t, ctx, s, nb, "People", r.ID).Fields; got["Name"] != "Ada" || fmt.Sprint(got["Salary"]) != "10" {
+		t.Errorf("after Vera's undo: %v", got)
+	}
+	mustUndo(t, veraCtx, s, nb, true)
+	// The owner narrows the grant to Team: Vera's redone change of Name
+	// can no longer be undone by her.
+	if _, err := s.UpdateGrant(ctx, nb, g.ID, coffer.GrantUpdate{Columns: map[string]string{"*": "none", "Team": "write"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Undo(veraCtx, nb, coffer.UndoOptions{Force: true})
+	wantCode(t, err, coffer.EFORBIDDEN)
+	if msg := coffer.ErrorMessage(err); strings.Contains(msg, "Name") {
+		t.Errorf("the refusal names the hidden column: %q", msg)
+	}
+	if got := MustFindRecord(t, ctx, s, nb, "People", r.ID).Fields; got["Name"] != "Ada L." {
+		t.Errorf("a refused undo changed the record: %v", got)
+	}
 }
