@@ -120,7 +120,9 @@ func (s *Service) invertAction(ctx context.Context, notebook, op, kind string, f
 		done, err = inv.run(pick)
 		return err
 	})
-	s.Schemas.Invalidate(notebook)
+	if inv != nil && inv.schema {
+		s.Schemas.Invalidate(notebook)
+	}
 	if err != nil {
 		return nil, err
 	}
