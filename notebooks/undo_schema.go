@@ -270,8 +270,16 @@ func (inv *inversion) mayAddColumn(tm *catalog.TableMeta, c *coffer.Column) erro
 // addColumn creates column c of tm again, at position pos.
 func (inv *inversion) addColumn(tm *catalog.TableMeta, c *coffer.Column, pos int) error {
 	s, ctx, tx, p := inv.s, inv.ctx, inv.tx, inv.nc.DB.Prefix
-	if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+p+"_columns SET position = position + 1 WHERE table_id = ? AND position >= ?"), tm.Table.ID, pos); err != nil {
+	// Deletes leave gaps: the position is usually free. When another
+	// column took it, the columns from there move one place on.
+	var taken int
+	if err := tx.QueryRowContext(ctx, s.Rebind("SELECT count(*) FROM "+p+"_columns WHERE table_id = ? AND position = ?"), tm.Table.ID, pos).Scan(&taken); err != nil {
 		return err
+	}
+	if taken > 0 {
+		if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+p+"_columns SET position = position + 1 WHERE table_id = ? AND position >= ?"), tm.Table.ID, pos); err != nil {
+			return err
+		}
 	}
 	if err := s.insertColumnRow(ctx, tx, p, tm.Table.ID, c, pos); err != nil {
 		return err
