@@ -10,22 +10,26 @@ import (
 	"github.com/cofferhq/coffer/store/all"
 )
 
-// undoWalk is a random walk of actions on one table (records, batches,
+// undoWalk is a random walk of actions on a table T (records, batches,
 // links between its records, columns added, renamed, retyped and
-// deleted), with the table's state after each.
+// deleted, views) and on tables linking to it (created, renamed, given
+// records, deleted), with the notebook's state after each.
 type undoWalk struct {
 	t      *testing.T
 	s      *all.Store
 	st     *setup
 	rnd    *rand.Rand
-	ids    []string // records that exist
+	table  string   // T's id
+	ids    []string // records of T that exist
 	states []string
 }
 
 // testUndoRandomWalk makes random actions, then undoes every one of them,
-// checking after each undo that the table is exactly as it was before the
-// action (columns, records, ids, creation, values, links), then redoes
-// them all, checking each state again.
+// checking after each undo that the notebook is exactly as it was before
+// the action (tables, columns and their order, views, records, ids,
+// creation, values, links), then redoes them all, checking each state
+// again. (Run with more seeds when changing undo: 40 pass on both
+// backends.)
 func testUndoRandomWalk(t *testing.T, s *all.Store) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -35,7 +39,7 @@ func testUndoRandomWalk(t *testing.T, s *all.Store) {
 			if _, err := s.CreateColumn(st.ctx, st.nb, "T", col("Link", coffer.TypeLink, linkTo(tbl.ID, true))); err != nil {
 				t.Fatal(err)
 			}
-			w := &undoWalk{t: t, s: s, st: st, rnd: rand.New(rand.NewPCG(seed, 7))}
+			w := &undoWalk{t: t, s: s, st: st, table: tbl.ID, rnd: rand.New(rand.NewPCG(seed, 7))}
 			w.states = append(w.states, w.state())
 			for i := 0; i < 40; i++ {
 				w.step()
@@ -64,28 +68,43 @@ func testUndoRandomWalk(t *testing.T, s *all.Store) {
 	}
 }
 
-// state is the table as JSON: columns, then records by id with their
-// creation and values; it also refreshes the ids of existing records.
+// state is the notebook as JSON: each table (columns, views, then records
+// by id with their creation and values); it also refreshes the ids of the
+// existing records of T.
 func (w *undoWalk) state() string {
 	w.t.Helper()
-	tbl, err := w.s.FindTable(w.st.ctx, w.st.nb, "T")
+	ctx, nb := w.st.ctx, w.st.nb
+	tables, err := w.s.FindTables(ctx, nb)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	recs := MustListAll(w.t, w.st.ctx, w.s, w.st.nb, "T", coffer.ListQuery{Sort: "id", Limit: 1000})
 	type rec struct {
 		ID        string
 		CreatedAt int64
 		CreatedBy string
 		Fields    map[string]any
 	}
-	out := make([]rec, len(recs))
-	w.ids = w.ids[:0]
-	for i, r := range recs {
-		out[i] = rec{r.ID, r.CreatedAt.UnixMicro(), r.CreatedBy, r.Fields}
-		w.ids = append(w.ids, r.ID)
+	out := ""
+	for _, tbl := range tables {
+		views, err := w.s.FindViews(ctx, nb, tbl.ID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		recs := MustListAll(w.t, ctx, w.s, nb, tbl.ID, coffer.ListQuery{Sort: "id", Limit: 1000})
+		rs := make([]rec, len(recs))
+		for i, r := range recs {
+			rs[i] = rec{r.ID, r.CreatedAt.UnixMicro(), r.CreatedBy, r.Fields}
+		}
+		if tbl.Name == "T" {
+			w.ids = ids(recs)
+		}
+		vs := make([][]any, len(views))
+		for i, v := range views {
+			vs[i] = []any{v.ID, v.Name, v.Filter, v.Sort, v.Columns}
+		}
+		out += tbl.ID + " " + tbl.Name + "\n" + mustJSON(w.t, tbl.Columns) + "\n" + mustJSON(w.t, vs) + "\n" + mustJSON(w.t, rs) + "\n"
 	}
-	return mustJSON(w.t, tbl.Columns) + "\n" + mustJSON(w.t, out)
+	return out
 }
 
 // columns returns the table's user columns.
@@ -195,12 +214,13 @@ func (w *undoWalk) batch() []coffer.BatchOp {
 }
 
 // schemaStep adds, renames, retypes (number to text) or deletes a
-// column; always one action.
+// column, changes a view, or creates, renames or deletes another table;
+// always one action.
 func (w *undoWalk) schemaStep() error {
 	s, ctx, nb := w.s, w.st.ctx, w.st.nb
 	cols := w.columns()
 	c := cols[w.rnd.IntN(len(cols))]
-	k := w.rnd.IntN(4)
+	k := w.rnd.IntN(6)
 	switch {
 	case k == 1:
 		name := fmt.Sprintf("R%d", w.rnd.IntN(1000000))
@@ -212,7 +232,70 @@ func (w *undoWalk) schemaStep() error {
 		return err
 	case k == 3 && len(cols) > 2:
 		return s.DeleteColumn(ctx, nb, "T", c.ID)
+	case k == 4:
+		return w.viewStep()
+	case k == 5:
+		return w.tableStep()
 	}
 	_, err := s.CreateColumn(ctx, nb, "T", col(fmt.Sprintf("C%d", w.rnd.IntN(1000000)), coffer.TypeNumber, precision(1)))
 	return err
+}
+
+// viewStep creates, changes or deletes a view of T.
+func (w *undoWalk) viewStep() error {
+	s, ctx, nb := w.s, w.st.ctx, w.st.nb
+	views, err := s.FindViews(ctx, nb, "T")
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("V%d", w.rnd.IntN(1000000))
+	if len(views) == 0 || w.rnd.IntN(3) == 0 {
+		_, err := s.CreateView(ctx, nb, "T", coffer.ViewInput{Name: name, Sort: "-created_at"})
+		return err
+	}
+	v := views[w.rnd.IntN(len(views))]
+	if w.rnd.IntN(2) == 0 {
+		return s.DeleteView(ctx, nb, "T", v.ID)
+	}
+	sort := "id"
+	_, err = s.UpdateView(ctx, nb, "T", v.ID, coffer.ViewUpdate{Name: &name, Sort: &sort})
+	return err
+}
+
+// tableStep creates a table linking to T with a view, or renames or
+// deletes (with its records, links and views) one made before.
+func (w *undoWalk) tableStep() error {
+	s, ctx, nb := w.s, w.st.ctx, w.st.nb
+	tables, err := s.FindTables(ctx, nb)
+	if err != nil {
+		return err
+	}
+	var others []*coffer.Table
+	for _, t := range tables {
+		if t.Name != "T" {
+			others = append(others, t)
+		}
+	}
+	if len(others) == 0 || w.rnd.IntN(3) == 0 {
+		_, err := s.CreateTable(ctx, nb, coffer.TableInput{Name: fmt.Sprintf("U%d", w.rnd.IntN(1000000)),
+			Columns: []coffer.ColumnInput{col("A", coffer.TypeText), col("To", coffer.TypeLink, linkTo(w.table, true))}})
+		return err
+	}
+	u := others[w.rnd.IntN(len(others))]
+	switch w.rnd.IntN(3) {
+	case 0:
+		name := fmt.Sprintf("U%d", w.rnd.IntN(1000000))
+		_, err := s.UpdateTable(ctx, nb, u.ID, coffer.TableUpdate{Name: &name})
+		return err
+	case 1:
+		var to []any
+		for _, id := range w.ids {
+			if w.rnd.IntN(2) == 0 {
+				to = append(to, id)
+			}
+		}
+		_, err := s.CreateRecord(ctx, nb, u.ID, map[string]any{"A": fmt.Sprint(w.rnd.IntN(100)), "To": to})
+		return err
+	}
+	return s.DeleteTable(ctx, nb, u.ID)
 }
