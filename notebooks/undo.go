@@ -260,7 +260,8 @@ func (inv *inversion) recordPlan(plans map[string]*catalog.TablePlan, tableID st
 	}
 	tp, err := inv.s.PlanWith(inv.ctx, inv.nc.Rights, inv.nc.DB.Prefix, inv.tx, tm)
 	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
-		return nil, coffer.Errorf(coffer.EFORBIDDEN, "you may no longer change table %q", tm.Table.Name)
+		// Not named: the caller no longer sees it.
+		return nil, coffer.Errorf(coffer.EFORBIDDEN, "you may no longer change a table this action changed")
 	}
 	if err != nil {
 		return nil, err
@@ -276,6 +277,20 @@ func (inv *inversion) seesRecord(tp *catalog.TablePlan, id string) (bool, []bool
 		return false, nil, err
 	}
 	return tp.Full() || catalog.AnyOf(vals, catalog.AllConds(tp)), vals, nil
+}
+
+// readableHere reports whether the caller may read column col in a
+// record where the conditions vals hold (CondsOn).
+func readableHere(tp *catalog.TablePlan, vals []bool, col string) bool {
+	if tp.Full() {
+		return true
+	}
+	for i, c := range tp.Decision.Conds {
+		if r := c.Right(col); vals[i] && (r == access.Read || r == access.Write) {
+			return true
+		}
+	}
+	return false
 }
 
 // opError turns the refusal of one record write of an inversion into

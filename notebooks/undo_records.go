@@ -154,8 +154,8 @@ func (inv *inversion) checkUncreate(tp *catalog.TablePlan, n *history.NetRecord)
 		wrote[c.Column] = c.After
 	}
 	for _, cm := range tp.Cols {
-		if cm.Column.Type.Automatic() {
-			continue
+		if cm.Column.Type.Automatic() || !readableHere(tp, vals, cm.Column.ID) {
+			continue // cells the caller may not read here are deleted with the record, unseen
 		}
 		if !history.Same(history.Encode(cur.Fields[cm.Column.Name]), wrote[cm.Column.ID]) {
 			inv.conflict(name, n.Record, cm.Column.Name)
@@ -202,13 +202,16 @@ func (inv *inversion) checkRevive(tp *catalog.TablePlan, n *history.NetRecord) (
 // holds what the action wrote (or already what it held before).
 func (inv *inversion) checkCells(tp *catalog.TablePlan, n *history.NetRecord) (*recordStep, error) {
 	name := tp.Table.Table.Name
-	sees, _, err := inv.seesRecord(tp, n.Record)
+	sees, vals, err := inv.seesRecord(tp, n.Record)
 	if err != nil {
 		return nil, err
 	}
 	if !sees {
 		inv.conflict(name, n.Record, "")
 		return nil, nil
+	}
+	if err := inv.mayWriteCells(tp, vals, n); err != nil {
+		return nil, err
 	}
 	cur, err := inv.s.rawRecord(inv.ctx, inv.tx, tp.Table, n.Record)
 	if err != nil {
@@ -236,6 +239,26 @@ func (inv *inversion) checkCells(tp *catalog.TablePlan, n *history.NetRecord) (*
 		return nil, nil
 	}
 	return st, nil
+}
+
+// mayWriteCells refuses, before comparing any value, to change back cells
+// of a record the caller may not write there now (updateTx's rule: one
+// condition that holds on the record gives write on every cell), without
+// naming them.
+func (inv *inversion) mayWriteCells(tp *catalog.TablePlan, vals []bool, n *history.NetRecord) error {
+	if tp.Full() {
+		return nil
+	}
+	var cols []string
+	for _, c := range n.Cells {
+		if cm := tp.Visible(c.Column); cm != nil && cm.Column.ID == c.Column {
+			cols = append(cols, c.Column)
+		}
+	}
+	if len(cols) > 0 && len(catalog.Keep(vals, tp.Decision.Writers(cols))) == 0 {
+		return coffer.Errorf(coffer.EFORBIDDEN, "you may no longer change some of the cells of this action in table %q", tp.Table.Table.Name)
+	}
+	return nil
 }
 
 // cellBack finds the column of a recorded cell and decodes its value

@@ -31,6 +31,7 @@ func testUndo(t *testing.T, open Opener) {
 	t.Run("LostWriteAccess", func(t *testing.T) { testUndoLostAccess(t, s) })
 	t.Run("Sessions", func(t *testing.T) { testUndoSessions(t, s) })
 	t.Run("Grants", func(t *testing.T) { testUndoGrants(t, s) })
+	t.Run("RowMoved", func(t *testing.T) { testUndoRowMoved(t, s) })
 	t.Run("Columns", func(t *testing.T) { testUndoColumns(t, s) })
 	t.Run("ColumnCreateConflict", func(t *testing.T) { testUndoColumnCreateConflict(t, s) })
 	t.Run("Tables", func(t *testing.T) { testUndoTables(t, s) })
@@ -649,5 +650,37 @@ func testUndoGrants(t *testing.T, s *all.Store) {
 	}
 	if got := MustFindRecord(t, ctx, s, nb, "People", r.ID).Fields; got["Name"] != "Ada L." {
 		t.Errorf("a refused undo changed the record: %v", got)
+	}
+}
+
+// testUndoRowMoved: a grant gives write where Team = "red"; once the
+// owner moves the record out of those rows (and changes the cell the
+// grantee wrote), the grantee's undo is refused as forbidden, before any
+// comparison could tell them about the cell they no longer see.
+func testUndoRowMoved(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo row moved")
+	ctx, nb := st.ctx, st.nb
+	gusCtx, gus := MustUser(t, s)
+	MustTable(t, ctx, s, nb, "People", col("Name", coffer.TypeText), col("Team", coffer.TypeText), col("Salary", coffer.TypeNumber))
+	table := "People"
+	if _, err := s.CreateGrant(ctx, nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: gus.ID}, Table: &table,
+		Rows: `Team = "red"`, Columns: map[string]string{"*": "write"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateGrant(ctx, nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: gus.ID}, Table: &table,
+		Columns: map[string]string{"Name": "read"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := MustRecord(t, ctx, s, nb, "People", map[string]any{"Name": "Ada", "Team": "red", "Salary": 10})
+	if _, err := s.UpdateRecord(gusCtx, nb, "People", r.ID, map[string]any{"Salary": 11}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRecord(ctx, nb, "People", r.ID, map[string]any{"Team": "blue", "Salary": 12}, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Undo(gusCtx, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.EFORBIDDEN)
+	if len(coffer.ErrorCells(err)) != 0 {
+		t.Errorf("the refusal lists cells: %v", coffer.ErrorCells(err))
 	}
 }
