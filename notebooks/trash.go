@@ -319,6 +319,17 @@ func mayBrowseSchemaTrash(nc *catalog.Conn) error {
 	return coffer.Errorf(coffer.EFORBIDDEN, "deleted tables and columns are shown to those with the schema right on the whole notebook (owners and admins have it)")
 }
 
+// mayReadColumn reports whether the caller's access would let them read
+// column id of tm (deleted or not): owners and admins; others when one of
+// their conditions on the table gives read on it.
+func (s *Service) mayReadColumn(ctx context.Context, nc *catalog.Conn, tm *catalog.TableMeta, id string) bool {
+	if nc.Rights.AtLeast(access.RoleAdmin) {
+		return true
+	}
+	tp, err := s.Plan(ctx, nc, nc.DB.R, tm)
+	return err == nil && tp.Decision.Filterable(id)
+}
+
 // FindSchemaTrash lists the deleted tables, and the deleted columns of
 // existing tables, that can still come back.
 func (s *Service) FindSchemaTrash(ctx context.Context, notebook string) (*coffer.SchemaTrash, error) {
@@ -341,7 +352,7 @@ func (s *Service) FindSchemaTrash(ctx context.Context, notebook string) (*coffer
 		switch {
 		case d.Column != nil && d.Column.Column != nil:
 			c, tm := d.Column.Column, nc.Schema.ByID[d.Table]
-			if seen[c.ID] || tm == nil || tm.Column(c.ID) != nil {
+			if seen[c.ID] || tm == nil || tm.Column(c.ID) != nil || !s.mayReadColumn(ctx, nc, tm, c.ID) {
 				continue
 			}
 			seen[c.ID] = true

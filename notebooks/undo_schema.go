@@ -258,6 +258,11 @@ func (inv *inversion) mayAddColumn(tm *catalog.TableMeta, c *coffer.Column) erro
 	if err := inv.s.guardAccessRefs(inv.ctx, inv.nc, inv.tx, tm, nil, c.Name); err != nil {
 		return err
 	}
+	if tp, err := inv.s.schemaPlan(inv.ctx, inv.nc, inv.tx, tm); err != nil {
+		return err
+	} else if tp != nil && !tp.Decision.Filterable(c.ID) {
+		return coffer.Errorf(coffer.EFORBIDDEN, "you may not bring back a column your access does not let you read")
+	}
 	if len(tm.Cols) >= MaxColumns {
 		return coffer.Errorf(coffer.EINVALID, "a table has at most %d columns", MaxColumns)
 	}

@@ -578,13 +578,30 @@ func testSchemaTrash(t *testing.T, s *all.Store) {
 	other := MustTable(t, ctx, s, nb, "Other", col("A", coffer.TypeText))
 	r := MustFindRecord(t, ctx, s, nb, "People", MustRecord(t, ctx, s, nb, "People", map[string]any{"Name": "Ada", "Salary": 10, "Team": "red"}).ID)
 	o := MustFindRecord(t, ctx, s, nb, "Other", MustRecord(t, ctx, s, nb, "Other", map[string]any{"A": "a"}).ID)
+	// Carol has the schema right on the whole notebook, and may read
+	// People but not its Salary.
+	carolCtx, carol := MustUser(t, s)
+	people := "People"
+	for _, g := range []coffer.GrantInput{
+		{Principal: coffer.Principal{Type: "user", ID: carol.ID}, Columns: map[string]string{"*": "none"}, Capabilities: []string{"schema"}},
+		{Principal: coffer.Principal{Type: "user", ID: carol.ID}, Table: &people, Columns: map[string]string{"Name": "read", "Team": "read"}},
+	} {
+		if _, err := s.CreateGrant(ctx, nb, g); err != nil {
+			t.Fatalf("%v %v", err, coffer.ErrorFields(err))
+		}
+	}
 	if err := s.DeleteColumn(ctx, nb, "People", "Salary"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteTable(ctx, nb, "Other"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.FindSchemaTrash(bobCtx, nb)
+	if tr, err := s.FindSchemaTrash(carolCtx, nb); err != nil || len(tr.Columns) != 0 || len(tr.Tables) != 1 {
+		t.Errorf("Carol's schema trash = %+v, %v; want the table only", tr, err)
+	}
+	_, err := s.RestoreColumn(carolCtx, nb, tbl.Columns[1].ID)
+	wantCode(t, err, coffer.EFORBIDDEN)
+	_, err = s.FindSchemaTrash(bobCtx, nb)
 	wantCode(t, err, coffer.EFORBIDDEN)
 	_, err = s.RestoreTable(bobCtx, nb, other.ID)
 	wantCode(t, err, coffer.EFORBIDDEN)
