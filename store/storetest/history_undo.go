@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func testUndo(t *testing.T, open Opener) {
 	t.Run("Sessions", func(t *testing.T) { testUndoSessions(t, s) })
 	t.Run("Grants", func(t *testing.T) { testUndoGrants(t, s) })
 	t.Run("RowMoved", func(t *testing.T) { testUndoRowMoved(t, s) })
+	t.Run("Concurrent", func(t *testing.T) { testUndoConcurrent(t, s) })
 	t.Run("Columns", func(t *testing.T) { testUndoColumns(t, s) })
 	t.Run("ColumnCreateConflict", func(t *testing.T) { testUndoColumnCreateConflict(t, s) })
 	t.Run("Tables", func(t *testing.T) { testUndoTables(t, s) })
@@ -700,4 +702,46 @@ func testUndoRowMoved(t *testing.T, s *all.Store) {
 	if len(coffer.ErrorCells(err)) != 0 {
 		t.Errorf("the refusal lists cells: %v", coffer.ErrorCells(err))
 	}
+}
+
+// testUndoConcurrent: several undos at once in one session with one
+// action on its stack undo it once.
+func testUndoConcurrent(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo concurrent")
+	ctx, nb := st.ctx, st.nb
+	bobCtx, bob := MustUser(t, s)
+	if _, err := s.PutMember(ctx, nb, bob.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	MustTable(t, ctx, s, nb, "T", col("Name", coffer.TypeText))
+	r := MustRecord(t, bobCtx, s, nb, "T", map[string]any{"Name": "bob's"})
+	const n = 6
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Undo(bobCtx, nb, coffer.UndoOptions{})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		switch coffer.ErrorCode(err) {
+		case "":
+			ok++
+		case coffer.ENOTHINGTOUNDO, coffer.ECONFLICT:
+		default:
+			t.Errorf("concurrent undo: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d concurrent undos succeeded, want 1", ok)
+	}
+	wantGone(t, ctx, s, nb, "T", r.ID)
+	mustUndo(t, bobCtx, s, nb, true)
+	MustFindRecord(t, ctx, s, nb, "T", r.ID)
 }
