@@ -92,7 +92,9 @@ func (inv *inversion) applySteps(steps []*recordStep) error {
 		if err != nil || oe != nil {
 			return orOpError(err, oe)
 		}
-		inv.event(st.tp, st.id, live.OpUpdate, fields)
+		if st.op == live.OpUpdate { // a record brought back has its create event
+			inv.event(st.tp, st.id, live.OpUpdate, fields)
+		}
 	}
 	for _, st := range steps {
 		if st.op != live.OpDelete {
