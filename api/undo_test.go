@@ -112,3 +112,24 @@ func TestTrashHTTP(t *testing.T) {
 	}
 	f.Do("GET", nb+"/tables/Teams", f.Alice, nil).WantStatus(http.StatusOK)
 }
+
+// TestUndoPerClient: each sign-in session and each API key has its own
+// undo stack; a read-only key may not undo.
+func TestUndoPerClient(t *testing.T) {
+	f := MustFixture(t)
+	nb := "/api/v1/notebooks/" + f.NB
+	var key, ro coffer.APIKey
+	f.Do("POST", "/api/v1/api-keys", f.Alice, map[string]any{"name": "script"}).WantStatus(http.StatusCreated).JSON(&key)
+	f.Do("POST", "/api/v1/api-keys", f.Alice, map[string]any{"name": "reader", "read_only": true}).WantStatus(http.StatusCreated).JSON(&ro)
+	f.Do("POST", nb+"/undo", key.Key, nil).WantProblem(http.StatusConflict, coffer.ENOTHINGTOUNDO)
+	rec := nb + "/tables/People/records/" + f.Recs[2]
+	f.Do("PATCH", rec, key.Key, map[string]any{"fields": map[string]any{"note": "by the script"}}).WantStatus(http.StatusOK)
+	f.Do("PATCH", rec, f.Alice, map[string]any{"fields": map[string]any{"name": "Linus T."}}).WantStatus(http.StatusOK)
+	f.Do("POST", nb+"/undo", ro.Key, nil).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
+	f.Do("POST", nb+"/undo", key.Key, nil).WantStatus(http.StatusOK)
+	var r coffer.Record
+	f.Do("GET", rec, f.Alice, nil).WantStatus(http.StatusOK).JSON(&r)
+	if r.Fields["note"] != nil || r.Fields["name"] != "Linus T." {
+		t.Errorf("after the key's undo: %v", r.Fields)
+	}
+}
