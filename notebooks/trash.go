@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
@@ -398,7 +399,11 @@ func (s *Service) restoreSchema(ctx context.Context, notebook, op string, match 
 		}
 		for _, d := range ds {
 			if match(inv.sc, d) {
-				return history.ReadAction(inv.ctx, s.Core, inv.tx, inv.nc.DB.Prefix, d.Seq)
+				a, err := history.ReadAction(inv.ctx, s.Core, inv.tx, inv.nc.DB.Prefix, d.Seq)
+				if a != nil {
+					a.Summary = strings.TrimPrefix(a.Summary, "deleted ") // "column … of table …", "table …"
+				}
+				return a, err
 			}
 		}
 		if err := mayBrowseSchemaTrash(inv.nc); err != nil {

@@ -146,6 +146,9 @@ func (inv *inversion) run(pick func(inv *inversion) (*history.StoredAction, erro
 	if err != nil {
 		return nil, err
 	}
+	if a == nil {
+		return nil, coffer.Errorf(coffer.ENOTFOUND, "action not found")
+	}
 	// A restore takes from the trash what a deletion removed, which may
 	// be part of it only: the deletion stays as it was.
 	restore := inv.kind == history.KindRestore
@@ -162,8 +165,12 @@ func (inv *inversion) run(pick func(inv *inversion) (*history.StoredAction, erro
 	if err != nil {
 		return nil, err
 	}
-	verb := map[string]string{history.KindUndo: "undid", history.KindRedo: "redid", history.KindRestore: "restored"}[inv.kind]
-	inv.rec.Begin(inv.kind, a.Table, verb+": "+strings.TrimPrefix(strings.TrimPrefix(a.Summary, "undid: "), "redid: "))
+	summary := "restored " + a.Summary // what the trash gave back
+	if !restore {
+		verb := map[string]string{history.KindUndo: "undid", history.KindRedo: "redid"}[inv.kind]
+		summary = verb + ": " + strings.TrimPrefix(strings.TrimPrefix(a.Summary, "undid: "), "redid: ")
+	}
+	inv.rec.Begin(inv.kind, a.Table, summary)
 	switch inv.kind {
 	case history.KindUndo:
 		inv.rec.Undoes = a.Seq

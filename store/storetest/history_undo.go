@@ -612,8 +612,8 @@ func testSchemaTrash(t *testing.T, s *all.Store) {
 		len(tr.Tables) != 1 || tr.Tables[0].ID != other.ID || tr.Tables[0].Records != 1 {
 		t.Fatalf("schema trash = %+v, %v", tr, err)
 	}
-	if _, err := s.RestoreColumn(ctx, nb, tbl.Columns[1].ID); err != nil {
-		t.Fatal(err)
+	if d, err := s.RestoreColumn(ctx, nb, tbl.Columns[1].ID); err != nil || d.Summary != "restored column Salary of table People" {
+		t.Fatalf("RestoreColumn = %+v, %v", d, err)
 	}
 	wantRecord(t, ctx, s, nb, "People", r)
 	if _, err := s.RestoreTable(ctx, nb, other.ID); err != nil {
