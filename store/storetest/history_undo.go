@@ -40,6 +40,7 @@ func testUndo(t *testing.T, open Opener) {
 	t.Run("Views", func(t *testing.T) { testUndoViews(t, s) })
 	t.Run("Window", func(t *testing.T) { testUndoWindow(t, open) })
 	t.Run("RandomWalk", func(t *testing.T) { testUndoRandomWalk(t, s) })
+	t.Run("CompareAndSet", func(t *testing.T) { testUndoCompareAndSet(t, s) })
 	t.Run("Trash", func(t *testing.T) { testTrash(t, s) })
 	t.Run("TrashLinks", func(t *testing.T) { testTrashLinks(t, s) })
 	t.Run("SchemaTrash", func(t *testing.T) { testSchemaTrash(t, s) })

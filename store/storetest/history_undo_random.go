@@ -299,3 +299,88 @@ func (w *undoWalk) tableStep() error {
 	}
 	return s.DeleteTable(ctx, nb, u.ID)
 }
+
+// testUndoCompareAndSet: Alice changes random cells, Bob sometimes
+// changes random cells after her, then Alice undoes. The undo must be
+// refused with a conflict, changing nothing, exactly when Bob changed one
+// of her cells; otherwise (or forced) her cells get back their values and
+// every other cell, Bob's included, stays as it was.
+func testUndoCompareAndSet(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo CAS")
+	ctx, nb := st.ctx, st.nb
+	aliceCtx, alice := MustUser(t, s)
+	bobCtx, bob := MustUser(t, s)
+	for _, u := range []*coffer.User{alice, bob} {
+		if _, err := s.PutMember(ctx, nb, u.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cols := []string{"A", "B", "C"}
+	MustTable(t, ctx, s, nb, "T", col("A", coffer.TypeText), col("B", coffer.TypeText), col("C", coffer.TypeText))
+	var recs []string
+	for i := 0; i < 4; i++ {
+		recs = append(recs, MustRecord(t, ctx, s, nb, "T", map[string]any{"A": "a", "B": "b", "C": "c"}).ID)
+	}
+	snapshot := func() map[string]map[string]any {
+		out := map[string]map[string]any{}
+		for _, r := range MustListAll(t, ctx, s, nb, "T", coffer.ListQuery{Limit: 100}) {
+			out[r.ID] = r.Fields
+		}
+		return out
+	}
+	rnd := rand.New(rand.NewPCG(11, 13))
+	n := 0
+	change := func() (string, map[string]any) {
+		f := map[string]any{}
+		for _, c := range cols {
+			if rnd.IntN(2) == 0 {
+				n++
+				f[c] = fmt.Sprintf("v%d", n)
+			}
+		}
+		if len(f) == 0 {
+			n++
+			f[cols[rnd.IntN(len(cols))]] = fmt.Sprintf("v%d", n)
+		}
+		return recs[rnd.IntN(len(recs))], f
+	}
+	for i := 0; i < 40; i++ {
+		before := snapshot()
+		ra, fa := change()
+		if _, err := s.UpdateRecord(aliceCtx, nb, "T", ra, fa, 0); err != nil {
+			t.Fatal(err)
+		}
+		clash := false
+		if rnd.IntN(2) == 0 {
+			rb, fb := change()
+			if _, err := s.UpdateRecord(bobCtx, nb, "T", rb, fb, 0); err != nil {
+				t.Fatal(err)
+			}
+			for c := range fb {
+				_, mine := fa[c]
+				clash = clash || (rb == ra && mine)
+			}
+		}
+		s0 := snapshot()
+		force := rnd.IntN(2) == 0
+		_, err := s.Undo(aliceCtx, nb, coffer.UndoOptions{Force: force})
+		after := snapshot()
+		if clash && !force {
+			wantCode(t, err, coffer.ECONFLICT)
+			if mustJSON(t, after) != mustJSON(t, s0) {
+				t.Fatalf("step %d: a refused undo changed the table", i)
+			}
+			continue
+		}
+		if !wantCode(t, err, "") {
+			t.Fatalf("step %d: undo refused without a clash", i)
+		}
+		want := s0
+		for c := range fa {
+			want[ra][c] = before[ra][c]
+		}
+		if g, w := mustJSON(t, after), mustJSON(t, want); g != w {
+			t.Fatalf("step %d: after the undo\n got %s\nwant %s", i, g, w)
+		}
+	}
+}
