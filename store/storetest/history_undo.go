@@ -443,6 +443,27 @@ func testUndoTables(t *testing.T, s *all.Store) {
 	if _, err := s.FindTable(ctx, nb, "Scratch"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Errorf("undo of a creation: FindTable = %v", err)
 	}
+	// A table someone else wrote in since is not dropped, unless forced;
+	// then redo brings it back with their record.
+	bobCtx, bob := MustUser(t, s)
+	if _, err := s.PutMember(ctx, nb, bob.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	MustTable(t, ctx, s, nb, "Scratch", col("A", coffer.TypeText))
+	theirs := MustFindRecord(t, ctx, s, nb, "Scratch", MustRecord(t, bobCtx, s, nb, "Scratch", map[string]any{"A": "bob's"}).ID)
+	_, err = s.Undo(ctx, nb, coffer.UndoOptions{})
+	wantCode(t, err, coffer.ECONFLICT)
+	if cells := coffer.ErrorCells(err); len(cells) != 1 || cells[0] != (coffer.CellRef{Table: "Scratch", Record: theirs.ID}) {
+		t.Errorf("conflict cells = %+v", cells)
+	}
+	if _, err := s.Undo(ctx, nb, coffer.UndoOptions{Force: true}); !wantCode(t, err, "") {
+		return
+	}
+	if _, err := s.FindTable(ctx, nb, "Scratch"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("forced undo of a creation: FindTable = %v", err)
+	}
+	mustUndo(t, ctx, s, nb, true)
+	wantRecord(t, ctx, s, nb, "Scratch", theirs)
 }
 
 func testUndoViews(t *testing.T, s *all.Store) {
