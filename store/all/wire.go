@@ -38,6 +38,7 @@ var (
 	_ coffer.SharingService  = (*Store)(nil)
 	_ coffer.OrgService      = (*Store)(nil)
 	_ coffer.AccountService  = (*Store)(nil)
+	_ coffer.HistoryService  = (*Store)(nil)
 )
 
 // New returns a Store on b.

@@ -1,0 +1,256 @@
+package notebooks
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/history"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
+)
+
+// maxHistoryScan bounds the actions one page reads looking for entries
+// the caller may see; past it, the page ends early with a cursor.
+const maxHistoryScan = 10_000
+
+// FindHistory returns a page of a notebook's history as the caller may see
+// it (see coffer.HistoryService).
+func (s *Service) FindHistory(ctx context.Context, notebook string, q coffer.HistoryQuery) (*coffer.HistoryPage, error) {
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.Wrap("FindHistory", err)
+	}
+	defer nc.Release()
+	limit, err := historyLimit(q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	var page *coffer.HistoryPage
+	err = s.readFresh(ctx, nc, func(sc *catalog.Schema, rq catalog.Querier) error {
+		hv, f, err := s.historyScope(ctx, nc, sc, rq, q)
+		if err != nil {
+			return err
+		}
+		page, err = hv.page(ctx, f, limit, maxHistoryScan)
+		return err
+	})
+	return page, s.WrapNotFound("FindHistory", err)
+}
+
+// historyLimit checks a page size.
+func historyLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return coffer.DefaultHistoryLimit, nil
+	case n < 1 || n > coffer.MaxHistoryLimit:
+		return 0, coffer.Invalid("the history query is not valid", coffer.FieldError{Field: "limit", Message: "must be between 1 and " + strconv.Itoa(coffer.MaxHistoryLimit)})
+	}
+	return n, nil
+}
+
+// historyView is what one caller may see of a notebook's history.
+type historyView struct {
+	s      *Service
+	nc     *catalog.Conn
+	sc     *catalog.Schema
+	q      catalog.Querier
+	full   bool                  // owners and admins: everything
+	tables map[string]*histTable // by table id; nil: no history there
+}
+
+// histTable is the caller's access to the history of one table.
+type histTable struct {
+	tm    *catalog.TableMeta
+	tp    *catalog.TablePlan
+	conds []int // the plan's conditions that give `history`
+	whole []int // those of conds without a row condition
+}
+
+// table returns the caller's access to the history of table id; nil when
+// they have none (or the table no longer exists).
+func (hv *historyView) table(ctx context.Context, id string) (*histTable, error) {
+	if ht, ok := hv.tables[id]; ok {
+		return ht, nil
+	}
+	var ht *histTable
+	if tm := hv.sc.ByID[id]; tm != nil {
+		tp, err := hv.s.Plan(ctx, hv.nc, hv.q, tm)
+		switch {
+		case coffer.ErrorCode(err) == coffer.ENOTFOUND:
+		case err != nil:
+			return nil, err
+		case hv.full:
+			ht = &histTable{tm: tm, tp: tp}
+		default:
+			if conds := tp.Decision.With(access.CapHistory); len(conds) > 0 {
+				ht = &histTable{tm: tm, tp: tp, conds: conds}
+				for _, i := range conds {
+					if tp.Decision.Conds[i].Expr == nil {
+						ht.whole = append(ht.whole, i)
+					}
+				}
+			}
+		}
+	}
+	hv.tables[id] = ht
+	return ht, nil
+}
+
+var errNoHistory = coffer.Errorf(coffer.EFORBIDDEN, "you may not read the history of this notebook")
+
+// historyScope checks a history query against the caller's access and
+// turns it into a storage query.
+func (s *Service) historyScope(ctx context.Context, nc *catalog.Conn, sc *catalog.Schema, rq catalog.Querier, q coffer.HistoryQuery) (*historyView, history.Query, error) {
+	hv := &historyView{s: s, nc: nc, sc: sc, q: rq, full: nc.Rights.AtLeast(access.RoleAdmin), tables: map[string]*histTable{}}
+	f := history.Query{Actor: q.Actor}
+	invalid := func(field, msg string) error {
+		return coffer.Invalid("the history query is not valid", coffer.FieldError{Field: field, Message: msg})
+	}
+	if q.Cursor != "" {
+		n, err := strconv.ParseInt(q.Cursor, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, f, invalid("cursor", "is not a cursor of this history")
+		}
+		f.Before = n
+	}
+	if !q.Since.IsZero() {
+		f.Since = q.Since.UnixMicro()
+	}
+	if !q.Until.IsZero() {
+		f.Until = q.Until.UnixMicro()
+		if f.Since != 0 && f.Until <= f.Since {
+			return nil, f, invalid("until", "must be after since")
+		}
+	}
+	if q.Table == "" {
+		switch {
+		case q.Record != "":
+			return nil, f, invalid("record", "needs a table")
+		case q.Column != "":
+			return nil, f, invalid("column", "needs a table")
+		}
+		return hv, f, hv.anyTable(ctx)
+	}
+	tm, err := sc.Table(q.Table)
+	if err != nil {
+		return nil, f, err
+	}
+	ht, err := hv.table(ctx, tm.Table.ID)
+	if err != nil {
+		return nil, f, err
+	}
+	if ht == nil {
+		if _, err := s.Plan(ctx, nc, rq, tm); err != nil {
+			return nil, f, err // a table the caller cannot see: as a missing one
+		}
+		return nil, f, coffer.Errorf(coffer.EFORBIDDEN, "you may not read the history of table %q", tm.Table.Name)
+	}
+	f.Table = tm.Table.ID
+	if q.Record != "" {
+		if !coffer.ValidID(coffer.PrefixRecord, q.Record) {
+			return nil, f, invalid("record", "is not a record id")
+		}
+		f.Record = q.Record
+	}
+	if q.Column != "" {
+		cm := ht.tp.Visible(q.Column)
+		if cm == nil {
+			return nil, f, errColumnNotFound
+		}
+		f.Column = cm.Column.ID
+	}
+	return hv, f, nil
+}
+
+// anyTable refuses a notebook-wide query of a caller who may read the
+// history of no table.
+func (hv *historyView) anyTable(ctx context.Context) error {
+	if hv.full {
+		return nil
+	}
+	for _, tm := range hv.sc.Tables {
+		ht, err := hv.table(ctx, tm.Table.ID)
+		if err != nil || ht != nil {
+			return err
+		}
+	}
+	return errNoHistory
+}
+
+// page reads up to limit entries the caller may see, newest first,
+// reading at most scan actions (0: no bound) before it ends the page with
+// a cursor.
+func (hv *historyView) page(ctx context.Context, f history.Query, limit, scan int) (*coffer.HistoryPage, error) {
+	page := &coffer.HistoryPage{Entries: []*coffer.HistoryEntry{}}
+	chunk := min(max(limit*2, 64), 1000)
+	cursor := func(seq int64) {
+		c := strconv.FormatInt(seq, 10)
+		page.NextCursor = &c
+	}
+	for scanned := 0; ; {
+		f.Limit = chunk
+		acts, err := history.Find(ctx, hv.s.Core, hv.q, hv.nc.DB.Prefix, f)
+		if err != nil {
+			return nil, err
+		}
+		entries, err := hv.entries(ctx, acts)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range entries {
+			if e == nil {
+				continue
+			}
+			page.Entries = append(page.Entries, e)
+			if len(page.Entries) == limit {
+				if i < len(acts)-1 || len(acts) == chunk {
+					cursor(e.Seq)
+				}
+				return page, nil
+			}
+		}
+		if len(acts) < chunk {
+			return page, nil
+		}
+		f.Before = acts[len(acts)-1].Seq
+		if scanned += len(acts); scan > 0 && scanned >= scan {
+			cursor(f.Before)
+			return page, nil
+		}
+	}
+}
+
+// entries turns actions into the entries the caller may see: nil for an
+// action none of whose changes they may see.
+func (hv *historyView) entries(ctx context.Context, acts []history.Action) ([]*coffer.HistoryEntry, error) {
+	rows, err := hv.rowConds(ctx, acts)
+	if err != nil {
+		return nil, err
+	}
+	links, err := hv.visibleLinks(ctx, acts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*coffer.HistoryEntry, len(acts))
+	for i, a := range acts {
+		e := &coffer.HistoryEntry{Seq: a.Seq, At: store.FromMicros(a.At), Actor: a.Actor, APIKey: a.APIKey, IP: a.IP, UserAgent: a.UserAgent,
+			Kind: a.Kind, Summary: a.Summary, Table: a.Table, Changes: []*coffer.HistoryChange{}}
+		for _, c := range a.Changes {
+			if hc := hv.change(c, rows, links); hc != nil {
+				e.Changes = append(e.Changes, hc)
+			}
+		}
+		switch {
+		case hv.full:
+		case len(e.Changes) == 0:
+			continue
+		default:
+			e.Table = e.Changes[0].Table
+			e.Summary = hv.summary(a.Kind, e.Changes)
+		}
+		out[i] = e
+	}
+	return out, nil
+}
