@@ -34,6 +34,7 @@ type Services struct {
 	Orgs      coffer.OrgService
 	Accounts  coffer.AccountService
 	Sharing   coffer.SharingService
+	History   coffer.HistoryService
 	// Live gives the events of record writes (live updates); nil turns
 	// the events endpoint off.
 	Live LiveService
@@ -250,6 +251,11 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/grants", map[string]endpoint{"POST": priv(s.createGrant), "GET": priv(s.listGrants)})
 	s.handle(nb+"/grants/{grant}", map[string]endpoint{"GET": priv(s.getGrant), "PATCH": priv(s.updateGrant), "DELETE": priv(s.deleteGrant)})
 	s.handle(nb+"/access/explain", map[string]endpoint{"GET": priv(s.explainAccess)})
+	s.handle(nb+"/settings", map[string]endpoint{"GET": priv(s.getSettings), "PATCH": priv(s.updateSettings)})
+	s.handle(nb+"/history", map[string]endpoint{"GET": priv(s.notebookHistory)})
+	s.handle(nb+"/history/export", map[string]endpoint{"GET": priv(s.exportHistory)})
+	s.handle(nb+"/history/size", map[string]endpoint{"GET": priv(s.historySize)})
+	s.handle(tb+"/records/{record}/history", map[string]endpoint{"GET": priv(s.recordHistory)})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, coffer.ENOTFOUND, "no such endpoint", nil)
 	})
