@@ -415,7 +415,10 @@ func testHistorySettings(t *testing.T, open Opener) {
 		t.Errorf("admin reads the history size: %v, want forbidden", err)
 	}
 	for _, err := range []error{
-		func() error { _, err := s.UpdateNotebookSettings(stranger, nb, coffer.NotebookSettingsUpdate{History: &off}); return err }(),
+		func() error {
+			_, err := s.UpdateNotebookSettings(stranger, nb, coffer.NotebookSettingsUpdate{History: &off})
+			return err
+		}(),
 		func() error { _, err := s.NotebookSettings(stranger, nb); return err }(),
 		func() error { _, err := s.HistorySize(stranger, nb); return err }(),
 	} {
