@@ -171,6 +171,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	st.SetListTimeout(o.listTimeout)
+	defer startPruner(ctx, st, log, pruneEvery)()
 	n, err := st.CountUsers(ctx)
 	if err != nil {
 		return err
