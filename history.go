@@ -46,7 +46,15 @@ type HistoryEntry struct {
 	Summary   string           `json:"summary"`
 	Table     string           `json:"table,omitempty"` // id of the table the action is about
 	Changes   []*HistoryChange `json:"changes"`
+	// Truncated is set when the action changed more cells than a page
+	// shows (MaxHistoryChanges): the history of one record shows them all.
+	Truncated bool `json:"truncated,omitempty"`
 }
+
+// MaxHistoryChanges bounds the changes of one action that a history page
+// reads (an action that deleted a table holds every cell of it), unless
+// the page is about one record.
+const MaxHistoryChanges = 1000
 
 // HistoryChange is one cell's change. Column and ColumnID are empty for
 // the record's existence: Old null and New the record's metadata

@@ -25,6 +25,10 @@ type Query struct {
 	Since, Until          int64  // µs; Since inclusive, Until exclusive; 0 does not bound
 	Before                int64  // only actions numbered below; 0 from the newest
 	Limit                 int    // at most that many actions
+	// MaxChanges bounds the changes read per action (the first ones), when
+	// no record is selected: an action that dropped a table holds every
+	// cell of it. 0 reads them all.
+	MaxChanges int
 }
 
 // Action is an action of the history with its changes.
@@ -32,6 +36,8 @@ type Action struct {
 	Seq, At                                            int64
 	Actor, APIKey, IP, UserAgent, Kind, Table, Summary string
 	Changes                                            []Change
+	// Truncated is set when the action has more changes than MaxChanges.
+	Truncated bool
 }
 
 // Find reads actions of the history, newest first, with their changes
@@ -118,18 +124,29 @@ func loadChanges(ctx context.Context, core *store.Core, q Querier, prefix string
 	}
 	cw, ca := changeFilter(f, "c")
 	args = append(args, ca...)
-	rows, err := q.QueryContext(ctx, core.Rebind("SELECT c.seq, c.table_id, c.record_id, c.column_id, c.old, c.new FROM "+prefix+"_changes c WHERE c.seq IN ("+
+	limit := f.MaxChanges > 0 && f.Record == ""
+	if limit {
+		cw += " AND c.n <= ?"
+		args = append(args, f.MaxChanges)
+	}
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT c.seq, c.n, c.table_id, c.record_id, c.column_id, c.old, c.new FROM "+prefix+"_changes c WHERE c.seq IN ("+
 		placeholders(len(actions))+") AND "+cw+" ORDER BY c.seq, c.n"), args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var seq int64
+		var seq, n int64
 		var c Change
 		var old, nw sql.NullString
-		if err := rows.Scan(&seq, &c.Table, &c.Record, &c.Column, &old, &nw); err != nil {
+		if err := rows.Scan(&seq, &n, &c.Table, &c.Record, &c.Column, &old, &nw); err != nil {
 			return err
+		}
+		if limit && n >= int64(f.MaxChanges) {
+			if a := bySeq[seq]; a != nil {
+				a.Truncated = true
+			}
+			continue
 		}
 		if old.Valid {
 			c.Old = &old.String

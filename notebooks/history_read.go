@@ -52,12 +52,14 @@ func historyLimit(n int) (int, error) {
 
 // historyView is what one caller may see of a notebook's history.
 type historyView struct {
-	s      *Service
-	nc     *catalog.Conn
-	sc     *catalog.Schema
-	q      catalog.Querier
-	full   bool                  // owners and admins: everything
-	tables map[string]*histTable // by table id; nil: no history there
+	s    *Service
+	nc   *catalog.Conn
+	sc   *catalog.Schema
+	q    catalog.Querier
+	full bool // owners and admins: everything
+	// maxChanges bounds the changes read per action (0: all).
+	maxChanges int
+	tables     map[string]*histTable // by table id; nil: no history there
 }
 
 // histTable is the caller's access to the history of one table.
@@ -103,7 +105,7 @@ var errNoHistory = coffer.Errorf(coffer.EFORBIDDEN, "you may not read the histor
 // historyScope checks a history query against the caller's access and
 // turns it into a storage query.
 func (s *Service) historyScope(ctx context.Context, nc *catalog.Conn, sc *catalog.Schema, rq catalog.Querier, q coffer.HistoryQuery) (*historyView, history.Query, error) {
-	hv := &historyView{s: s, nc: nc, sc: sc, q: rq, full: nc.Rights.AtLeast(access.RoleAdmin), tables: map[string]*histTable{}}
+	hv := &historyView{s: s, nc: nc, sc: sc, q: rq, full: nc.Rights.AtLeast(access.RoleAdmin), tables: map[string]*histTable{}, maxChanges: coffer.MaxHistoryChanges}
 	f := history.Query{Actor: q.Actor}
 	invalid := func(field, msg string) error {
 		return coffer.Invalid("the history query is not valid", coffer.FieldError{Field: field, Message: msg})
@@ -190,7 +192,7 @@ func (hv *historyView) page(ctx context.Context, f history.Query, limit, scan in
 		page.NextCursor = &c
 	}
 	for scanned := 0; ; {
-		f.Limit = chunk
+		f.Limit, f.MaxChanges = chunk, hv.maxChanges
 		acts, err := history.Find(ctx, hv.s.Core, hv.q, hv.nc.DB.Prefix, f)
 		if err != nil {
 			return nil, err
@@ -236,7 +238,7 @@ func (hv *historyView) entries(ctx context.Context, acts []history.Action) ([]*c
 	out := make([]*coffer.HistoryEntry, len(acts))
 	for i, a := range acts {
 		e := &coffer.HistoryEntry{Seq: a.Seq, At: store.FromMicros(a.At), Actor: a.Actor, APIKey: a.APIKey, IP: a.IP, UserAgent: a.UserAgent,
-			Kind: a.Kind, Summary: a.Summary, Table: a.Table, Changes: []*coffer.HistoryChange{}}
+			Kind: a.Kind, Summary: a.Summary, Table: a.Table, Changes: []*coffer.HistoryChange{}, Truncated: a.Truncated}
 		for _, c := range a.Changes {
 			if hc := hv.change(c, rows, links); hc != nil {
 				e.Changes = append(e.Changes, hc)

@@ -20,7 +20,9 @@ func init() {
 		group{"HistoryFilters", testHistoryFilters},
 		group{"HistoryAccess", testHistoryAccess},
 		group{"HistorySettings", testHistorySettings},
-		group{"HistoryPrune", testHistoryPrune})
+		group{"HistoryPrune", testHistoryPrune},
+		group{"HistoryLinks", testHistoryLinks},
+		group{"HistoryLargeAction", testHistoryLargeAction})
 }
 
 // MustHistory reads every entry of the history that q selects, following
@@ -531,5 +533,95 @@ func setHistory(t *testing.T, s *all.Store, ctx context.Context, nb string, on b
 	t.Helper()
 	if _, err := s.UpdateNotebookSettings(ctx, nb, coffer.NotebookSettingsUpdate{History: &on}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testHistoryLinks reads the history of a link column as a caller who sees
+// only some of the linked records: links to the others are left out of
+// old and new values, and a change only to such links is absent.
+func testHistoryLinks(t *testing.T, open Opener) {
+	s := open(t)
+	st := newSetup(t, s, "Links")
+	ctx, nb := st.ctx, st.nb
+	projects := MustTable(t, ctx, s, nb, "Projects", col("Name", coffer.TypeText), col("Level", coffer.TypeText))
+	tasks := MustTable(t, ctx, s, nb, "Tasks", col("Title", coffer.TypeText), col("Project", coffer.TypeLink, linkTo(projects.ID, true)))
+	open1 := MustRecord(t, ctx, s, nb, projects.ID, map[string]any{"Name": "open", "Level": "public"})
+	secret := MustRecord(t, ctx, s, nb, projects.ID, map[string]any{"Name": "secret", "Level": "secret"})
+	task := MustRecord(t, ctx, s, nb, tasks.ID, map[string]any{"Title": "t", "Project": []any{open1.ID, secret.ID}})
+	for _, links := range [][]any{{open1.ID}, {}} {
+		if _, err := s.UpdateRecord(ctx, nb, tasks.ID, task.ID, map[string]any{"Project": links}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uctx, u := MustUser(t, s)
+	for _, g := range []coffer.GrantInput{
+		{Principal: coffer.Principal{Type: "user", ID: u.ID}, Table: &tasks.ID, Columns: map[string]string{"*": "read"}, Capabilities: []string{"history"}},
+		{Principal: coffer.Principal{Type: "user", ID: u.ID}, Table: &projects.ID, Rows: `Level = "public"`, Columns: map[string]string{"*": "read"}},
+	} {
+		if _, err := s.CreateGrant(ctx, nb, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := map[string]string{task.ID: "task"}
+	es := MustHistory(t, uctx, s, nb, coffer.HistoryQuery{Table: "Tasks", Column: "Project"})
+	var got []string
+	for _, e := range es {
+		got = append(got, changeTexts(e, names)...)
+	}
+	wantTexts(t, "links as a caller who sees one project", got,
+		fmt.Sprintf(`task Project: null → ["%s"]`, open1.ID), fmt.Sprintf(`task Project: ["%s"] → null`, open1.ID))
+	if len(es) != 2 || strings.Contains(mustJSON(t, es), secret.ID) {
+		t.Errorf("the hidden project reaches the caller: %s", mustJSON(t, es))
+	}
+	es = MustHistory(t, ctx, s, nb, coffer.HistoryQuery{Table: "Tasks", Column: "Project"})
+	if len(es) != 3 || !strings.Contains(mustJSON(t, es), secret.ID) {
+		t.Errorf("the owner sees every link: %s", mustJSON(t, es))
+	}
+}
+
+// testHistoryLargeAction reads an action that changed more cells than a
+// page shows: the page marks it truncated, the record's history and the
+// export show every change.
+func testHistoryLargeAction(t *testing.T, open Opener) {
+	s := open(t)
+	st := newSetup(t, s, "Large")
+	ctx, nb := st.ctx, st.nb
+	tbl := MustTable(t, ctx, s, nb, "T", col("X", coffer.TypeText), col("Y", coffer.TypeText))
+	var last *coffer.Record
+	for range 2 {
+		ops := make([]coffer.BatchOp, 600)
+		for i := range ops {
+			ops[i] = coffer.BatchOp{Op: "create", Fields: map[string]any{"X": fmt.Sprint("x", i)}}
+		}
+		res, err := s.Batch(ctx, nb, tbl.ID, ops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.Results[len(res.Results)-1]
+	}
+	if err := s.DeleteColumn(ctx, nb, tbl.ID, "X"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.FindHistory(ctx, nb, coffer.HistoryQuery{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := p.Entries[0]; e.Kind != "column.delete" || !e.Truncated || len(e.Changes) != coffer.MaxHistoryChanges {
+		t.Fatalf("column delete: kind %s, truncated %v, %d changes; want %d changes and truncated", e.Kind, e.Truncated, len(e.Changes), coffer.MaxHistoryChanges)
+	}
+	es := MustHistory(t, ctx, s, nb, coffer.HistoryQuery{Table: tbl.ID, Record: last.ID, Limit: 1})
+	if len(es) != 2 || es[0].Truncated || len(es[0].Changes) != 1 || string(es[0].Changes[0].Old) != `"x599"` {
+		t.Errorf("history of the last record: %s", mustJSON(t, es))
+	}
+	var buf strings.Builder
+	if err := s.ExportHistory(ctx, nb, coffer.HistoryQuery{Table: tbl.ID}, coffer.HistoryJSON, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var exported []*coffer.HistoryEntry
+	if err := json.Unmarshal([]byte(buf.String()), &exported); err != nil {
+		t.Fatal(err)
+	}
+	if len(exported) != 4 || len(exported[0].Changes) != 1200 || exported[0].Truncated {
+		t.Errorf("export: %d entries, the first with %d changes; want 4, and 1200 changes", len(exported), len(exported[0].Changes))
 	}
 }
