@@ -437,6 +437,14 @@ func testHistorySettings(t *testing.T, open Opener) {
 	if got, _ := s.NotebookSettings(ctx, nb); *got != (coffer.NotebookSettings{History: true}) {
 		t.Errorf("after refused changes: %+v, want the defaults", got)
 	}
+	// An editor of a notebook without tables has history on every table: an empty page.
+	editor, e := MustUser(t, s)
+	if _, err := s.PutMember(ctx, nb, e.ID, coffer.MemberInput{Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.FindHistory(editor, nb, coffer.HistoryQuery{}); err != nil || len(p.Entries) != 0 || p.NextCursor != nil {
+		t.Errorf("editor, no table yet: %+v, %v; want an empty page", p, err)
+	}
 	tbl := MustTable(t, ctx, s, nb, "T", col("X", coffer.TypeText))
 	MustRecord(t, ctx, s, nb, tbl.ID, map[string]any{"X": "kept"})
 	before := len(MustHistory(t, ctx, s, nb, coffer.HistoryQuery{}))
