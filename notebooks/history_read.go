@@ -186,7 +186,9 @@ func (hv *historyView) anyTable(ctx context.Context) error {
 // a cursor.
 func (hv *historyView) page(ctx context.Context, f history.Query, limit, scan int) (*coffer.HistoryPage, error) {
 	page := &coffer.HistoryPage{Entries: []*coffer.HistoryEntry{}}
-	chunk := min(max(limit*2, 64), 1000)
+	// One more action than the page needs tells whether more follow; a
+	// caller who does not see every action reads more at each round.
+	chunk := limit + 1
 	cursor := func(seq int64) {
 		c := strconv.FormatInt(seq, 10)
 		page.NextCursor = &c
@@ -217,6 +219,7 @@ func (hv *historyView) page(ctx context.Context, f history.Query, limit, scan in
 			return page, nil
 		}
 		f.Before = acts[len(acts)-1].Seq
+		chunk = min(chunk*2, 1000)
 		if scanned += len(acts); scan > 0 && scanned >= scan {
 			cursor(f.Before)
 			return page, nil
