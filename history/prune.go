@@ -37,25 +37,31 @@ func Prune(ctx context.Context, core *store.Core, db *store.DB, historyBefore, u
 	sel := core.Rebind("SELECT seq FROM " + db.Prefix + "_actions WHERE " + cond + " ORDER BY seq LIMIT ?")
 	var total int64
 	for {
-		var n int
+		var selected int
+		var deleted int64
 		err := core.Write(ctx, db, "PruneHistory", func(tx *store.WriteTx) error {
 			seqs, err := pruneBatch(ctx, tx, sel, append(args, batch))
 			if err != nil || len(seqs) == 0 {
 				return err
 			}
-			n = len(seqs)
+			selected = len(seqs)
 			in := placeholders(len(seqs))
 			if _, err := tx.ExecContext(ctx, core.Rebind("DELETE FROM "+db.Prefix+"_changes WHERE seq IN ("+in+")"), seqs...); err != nil {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, core.Rebind("DELETE FROM "+db.Prefix+"_actions WHERE seq IN ("+in+")"), seqs...)
+			res, err := tx.ExecContext(ctx, core.Rebind("DELETE FROM "+db.Prefix+"_actions WHERE seq IN ("+in+")"), seqs...)
+			if err != nil {
+				return err
+			}
+			// Another node pruning at the same time may have deleted some.
+			deleted, err = res.RowsAffected()
 			return err
 		})
 		if err != nil {
 			return total, err
 		}
-		total += int64(n)
-		if n < batch {
+		total += deleted
+		if selected < batch {
 			return total, nil
 		}
 	}
