@@ -47,7 +47,8 @@ type HistoryEntry struct {
 	Table     string           `json:"table,omitempty"` // id of the table the action is about
 	Changes   []*HistoryChange `json:"changes"`
 	// Truncated is set when the action changed more cells than a page
-	// shows (MaxHistoryChanges): the history of one record shows them all.
+	// shows (MaxHistoryChanges, fewer on pages of many entries): the
+	// history of one record shows them all, as does an export.
 	Truncated bool `json:"truncated,omitempty"`
 }
 

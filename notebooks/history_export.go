@@ -38,7 +38,7 @@ func (s *Service) ExportHistory(ctx context.Context, notebook string, q coffer.H
 		entries = entries[:0]
 		hv.maxChanges = 0 // an export holds every change
 		for {
-			page, err := hv.page(ctx, f, coffer.MaxHistoryLimit, 0)
+			page, err := hv.page(ctx, f, coffer.MaxHistoryLimit, false)
 			if err != nil {
 				return err
 			}

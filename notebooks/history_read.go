@@ -11,9 +11,14 @@ import (
 	"github.com/cofferhq/coffer/store/catalog"
 )
 
-// maxHistoryScan bounds the actions one page reads looking for entries
-// the caller may see; past it, the page ends early with a cursor.
-const maxHistoryScan = 10_000
+// Bounds of the work of one page: the actions and changes it reads looking
+// for entries the caller may see (past them, the page ends early with a
+// cursor), and the changes one round of reading spreads over its actions.
+const (
+	maxHistoryScan        = 10_000
+	maxHistoryScanChanges = 100_000
+	historyRoundChanges   = 20_000
+)
 
 // FindHistory returns a page of a notebook's history as the caller may see
 // it (see coffer.HistoryService).
@@ -33,7 +38,7 @@ func (s *Service) FindHistory(ctx context.Context, notebook string, q coffer.His
 		if err != nil {
 			return err
 		}
-		page, err = hv.page(ctx, f, limit, maxHistoryScan)
+		page, err = hv.page(ctx, f, limit, true)
 		return err
 	})
 	return page, s.WrapNotFound("FindHistory", err)
@@ -181,10 +186,10 @@ func (hv *historyView) anyTable(ctx context.Context) error {
 	return errNoHistory
 }
 
-// page reads up to limit entries the caller may see, newest first,
-// reading at most scan actions (0: no bound) before it ends the page with
-// a cursor.
-func (hv *historyView) page(ctx context.Context, f history.Query, limit, scan int) (*coffer.HistoryPage, error) {
+// page reads up to limit entries the caller may see, newest first; when
+// bounded, it ends the page early (with a cursor) once it has read
+// maxHistoryScan actions or maxHistoryScanChanges changes.
+func (hv *historyView) page(ctx context.Context, f history.Query, limit int, bounded bool) (*coffer.HistoryPage, error) {
 	page := &coffer.HistoryPage{Entries: []*coffer.HistoryEntry{}}
 	// One more action than the page needs tells whether more follow; a
 	// caller who does not see every action reads more at each round.
@@ -193,8 +198,11 @@ func (hv *historyView) page(ctx context.Context, f history.Query, limit, scan in
 		c := strconv.FormatInt(seq, 10)
 		page.NextCursor = &c
 	}
-	for scanned := 0; ; {
+	for scanned, changes := 0, 0; ; {
 		f.Limit, f.MaxChanges = chunk, hv.maxChanges
+		if f.MaxChanges > 0 {
+			f.MaxChanges = min(f.MaxChanges, max(20, historyRoundChanges/chunk))
+		}
 		acts, err := history.Find(ctx, hv.s.Core, hv.q, hv.nc.DB.Prefix, f)
 		if err != nil {
 			return nil, err
@@ -220,7 +228,10 @@ func (hv *historyView) page(ctx context.Context, f history.Query, limit, scan in
 		}
 		f.Before = acts[len(acts)-1].Seq
 		chunk = min(chunk*2, 1000)
-		if scanned += len(acts); scan > 0 && scanned >= scan {
+		for _, a := range acts {
+			changes += len(a.Changes)
+		}
+		if scanned += len(acts); bounded && (scanned >= maxHistoryScan || changes >= maxHistoryScanChanges) {
 			cursor(f.Before)
 			return page, nil
 		}
