@@ -21,10 +21,14 @@ type Query struct {
 	// and only those changes of them. With Table alone, actions about the
 	// table that change no cell (a rename) are selected too.
 	Table, Record, Column string
-	Actor                 string // user id
-	Since, Until          int64  // µs; Since inclusive, Until exclusive; 0 does not bound
-	Before                int64  // only actions numbered below; 0 from the newest
-	Limit                 int    // at most that many actions
+	// Columns, when set, limits the changes to those of these columns
+	// (ids; "" is a record's existence), and the actions to those with
+	// such a change.
+	Columns      []string
+	Actor        string // user id
+	Since, Until int64  // µs; Since inclusive, Until exclusive; 0 does not bound
+	Before       int64  // only actions numbered below; 0 from the newest
+	Limit        int    // at most that many actions
 	// MaxChanges bounds the changes read per action (the first ones), when
 	// no record is selected: an action that dropped a table holds every
 	// cell of it. 0 reads them all.
@@ -68,6 +72,8 @@ func Find(ctx context.Context, core *store.Core, q Querier, prefix string, f Que
 		add("EXISTS (SELECT 1 FROM "+prefix+"_changes c WHERE c.seq = a.seq AND "+cw+")", ca...)
 	case f.Table != "":
 		add("(a.table_id = ? OR EXISTS (SELECT 1 FROM "+prefix+"_changes c WHERE c.seq = a.seq AND "+cw+"))", append([]any{f.Table}, ca...)...)
+	case len(f.Columns) > 0:
+		add("EXISTS (SELECT 1 FROM "+prefix+"_changes c WHERE c.seq = a.seq AND "+cw+")", ca...)
 	}
 	args = append(args, f.Limit)
 	rows, err := q.QueryContext(ctx, core.Rebind("SELECT a.seq, a.at, a.actor, a.api_key, a.ip, a.user_agent, a.kind, a.table_id, a.summary FROM "+
@@ -104,6 +110,9 @@ func changeFilter(f Query, c string) (string, []any) {
 	}
 	if f.Column != "" {
 		where, args = append(where, c+".column_id = ?"), append(args, f.Column)
+	}
+	if len(f.Columns) > 0 {
+		where, args = append(where, c+".column_id IN ("+placeholders(len(f.Columns))+")"), append(args, anys(f.Columns)...)
 	}
 	if len(where) == 0 {
 		return "1=1", nil
@@ -166,4 +175,12 @@ func placeholders(n int) string {
 		return ""
 	}
 	return strings.Repeat("?, ", n-1) + "?"
+}
+
+func anys(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package notebooks
 
 import (
 	"context"
+	"slices"
 	"strconv"
 
 	"github.com/cofferhq/coffer"
@@ -13,11 +14,11 @@ import (
 
 // Bounds of the work of one page: the actions and changes it reads looking
 // for entries the caller may see (past them, the page ends early with a
-// cursor), and the changes one round of reading spreads over its actions.
+// cursor), and the changes a page of entries spreads over its actions.
 const (
 	maxHistoryScan        = 10_000
 	maxHistoryScanChanges = 100_000
-	historyRoundChanges   = 20_000
+	historyPageChanges    = 20_000
 )
 
 // FindHistory returns a page of a notebook's history as the caller may see
@@ -138,7 +139,12 @@ func (s *Service) historyScope(ctx context.Context, nc *catalog.Conn, sc *catalo
 		case q.Column != "":
 			return nil, f, invalid("column", "needs a table")
 		}
-		return hv, f, hv.anyTable(ctx)
+		if err := hv.anyTable(ctx); err != nil {
+			return nil, f, err
+		}
+		cols, err := hv.columns(ctx)
+		f.Columns = cols
+		return hv, f, err
 	}
 	tm, err := sc.Table(q.Table)
 	if err != nil {
@@ -168,7 +174,36 @@ func (s *Service) historyScope(ctx context.Context, nc *catalog.Conn, sc *catalo
 		}
 		f.Column = cm.Column.ID
 	}
-	return hv, f, nil
+	f.Columns, err = hv.columns(ctx)
+	return hv, f, err
+}
+
+// columns lists, for a caller who does not see everything, the columns
+// whose changes they may see somewhere (and "", the records' existence):
+// the changes of other columns are not even read.
+func (hv *historyView) columns(ctx context.Context) ([]string, error) {
+	if hv.full {
+		return nil, nil
+	}
+	cols := []string{""}
+	for _, tm := range hv.sc.Tables {
+		ht, err := hv.table(ctx, tm.Table.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ht == nil {
+			continue
+		}
+		for _, cm := range tm.Cols {
+			if slices.ContainsFunc(ht.conds, func(i int) bool {
+				r := ht.tp.Decision.Conds[i].Right(cm.Column.ID)
+				return r == access.Read || r == access.Write
+			}) {
+				cols = append(cols, cm.Column.ID)
+			}
+		}
+	}
+	return cols, nil
 }
 
 // anyTable refuses a notebook-wide query of a caller who may read the
@@ -201,7 +236,8 @@ func (hv *historyView) page(ctx context.Context, f history.Query, limit int, bou
 	for scanned, changes := 0, 0; ; {
 		f.Limit, f.MaxChanges = chunk, hv.maxChanges
 		if f.MaxChanges > 0 {
-			f.MaxChanges = min(f.MaxChanges, max(20, historyRoundChanges/chunk))
+			// The same for every caller and round, given the page's size.
+			f.MaxChanges = min(f.MaxChanges, max(20, historyPageChanges/(limit+1)))
 		}
 		acts, err := history.Find(ctx, hv.s.Core, hv.q, hv.nc.DB.Prefix, f)
 		if err != nil {
