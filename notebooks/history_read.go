@@ -112,32 +112,16 @@ var errNoHistory = coffer.Errorf(coffer.EFORBIDDEN, "you may not read the histor
 // turns it into a storage query.
 func (s *Service) historyScope(ctx context.Context, nc *catalog.Conn, sc *catalog.Schema, rq catalog.Querier, q coffer.HistoryQuery) (*historyView, history.Query, error) {
 	hv := &historyView{s: s, nc: nc, sc: sc, q: rq, full: nc.Rights.AtLeast(access.RoleAdmin), tables: map[string]*histTable{}, maxChanges: coffer.MaxHistoryChanges}
-	f := history.Query{Actor: q.Actor}
-	invalid := func(field, msg string) error {
-		return coffer.Invalid("the history query is not valid", coffer.FieldError{Field: field, Message: msg})
-	}
-	if q.Cursor != "" {
-		n, err := strconv.ParseInt(q.Cursor, 10, 64)
-		if err != nil || n <= 0 {
-			return nil, f, invalid("cursor", "is not a cursor of this history")
-		}
-		f.Before = n
-	}
-	if !q.Since.IsZero() {
-		f.Since = q.Since.UnixMicro()
-	}
-	if !q.Until.IsZero() {
-		f.Until = q.Until.UnixMicro()
-		if f.Since != 0 && f.Until <= f.Since {
-			return nil, f, invalid("until", "must be after since")
-		}
+	f, err := historyBounds(q)
+	if err != nil {
+		return nil, f, err
 	}
 	if q.Table == "" {
 		switch {
 		case q.Record != "":
-			return nil, f, invalid("record", "needs a table")
+			return nil, f, invalidHistory("record", "needs a table")
 		case q.Column != "":
-			return nil, f, invalid("column", "needs a table")
+			return nil, f, invalidHistory("column", "needs a table")
 		}
 		if err := hv.anyTable(ctx); err != nil {
 			return nil, f, err
@@ -163,7 +147,7 @@ func (s *Service) historyScope(ctx context.Context, nc *catalog.Conn, sc *catalo
 	f.Table = tm.Table.ID
 	if q.Record != "" {
 		if !coffer.ValidID(coffer.PrefixRecord, q.Record) {
-			return nil, f, invalid("record", "is not a record id")
+			return nil, f, invalidHistory("record", "is not a record id")
 		}
 		f.Record = q.Record
 	}
@@ -176,6 +160,32 @@ func (s *Service) historyScope(ctx context.Context, nc *catalog.Conn, sc *catalo
 	}
 	f.Columns, err = hv.columns(ctx)
 	return hv, f, err
+}
+
+func invalidHistory(field, msg string) error {
+	return coffer.Invalid("the history query is not valid", coffer.FieldError{Field: field, Message: msg})
+}
+
+// historyBounds is the storage query of q's actor, times and cursor.
+func historyBounds(q coffer.HistoryQuery) (history.Query, error) {
+	f := history.Query{Actor: q.Actor}
+	if q.Cursor != "" {
+		n, err := strconv.ParseInt(q.Cursor, 10, 64)
+		if err != nil || n <= 0 {
+			return f, invalidHistory("cursor", "is not a cursor of this history")
+		}
+		f.Before = n
+	}
+	if !q.Since.IsZero() {
+		f.Since = q.Since.UnixMicro()
+	}
+	if !q.Until.IsZero() {
+		f.Until = q.Until.UnixMicro()
+		if f.Since != 0 && f.Until <= f.Since {
+			return f, invalidHistory("until", "must be after since")
+		}
+	}
+	return f, nil
 }
 
 // columns lists, for a caller who does not see everything, the columns
