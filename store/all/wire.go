@@ -39,6 +39,7 @@ var (
 	_ coffer.OrgService      = (*Store)(nil)
 	_ coffer.AccountService  = (*Store)(nil)
 	_ coffer.HistoryService  = (*Store)(nil)
+	_ coffer.AuditService    = (*Store)(nil)
 )
 
 // New returns a Store on b.
