@@ -98,6 +98,10 @@ type NotebookSettingsUpdate struct {
 // MaxHistoryRetentionDays bounds NotebookSettings.HistoryRetentionDays.
 const MaxHistoryRetentionDays = 36500
 
+// EventHistoryExported is the kind of the audit log's entry for an export
+// of history (who exported what, never the data).
+const EventHistoryExported = "history.exported"
+
 // Formats of ExportHistory.
 const (
 	HistoryCSV  = "csv"
@@ -127,7 +131,8 @@ type HistoryService interface {
 	// ExportHistory writes the whole history of a table or a record
 	// (q.Table is required; Cursor and Limit are ignored) to w, as CSV
 	// (one row per change) or JSON (an array of entries), under the
-	// rules of FindHistory. Nothing is written when it fails.
+	// rules of FindHistory. Nothing is written when it fails. Each export
+	// enters the audit log (EventHistoryExported).
 	ExportHistory(ctx context.Context, notebook string, q HistoryQuery, format string, w io.Writer) error
 	// NotebookSettings returns a notebook's settings to anyone who can
 	// see the notebook (else ENOTFOUND).

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
 )
 
@@ -64,8 +66,27 @@ func (s *Service) ExportHistory(ctx context.Context, notebook string, q coffer.H
 	if err != nil {
 		return s.Wrap("ExportHistory", err)
 	}
+	if err := s.auditExport(ctx, notebook, q, format, len(entries)); err != nil {
+		return err
+	}
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// auditExport records an export of history in the audit log.
+func (s *Service) auditExport(ctx context.Context, notebook string, q coffer.HistoryQuery, format string, n int) error {
+	c, err := store.Caller(ctx)
+	if err != nil {
+		return err
+	}
+	what := "table " + q.Table
+	if q.Record != "" {
+		what = "record " + q.Record + " of " + what
+	}
+	detail := fmt.Sprintf("history of %s of notebook %s as %s, %d entries", what, notebook, format, n)
+	return s.Write(ctx, s.Inst, "ExportHistory", func(tx *store.WriteTx) error {
+		return s.Event(ctx, tx, coffer.EventHistoryExported, c.UserID, c.Email, detail)
+	})
 }
 
 // historyCSVHeader names the columns of a CSV export: one row per change.

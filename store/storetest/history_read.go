@@ -632,4 +632,9 @@ func testHistoryLargeAction(t *testing.T, open Opener) {
 	if len(exported) != 4 || len(exported[0].Changes) != 1200 || exported[0].Truncated {
 		t.Errorf("export: %d entries, the first with %d changes; want 4, and 1200 changes", len(exported), len(exported[0].Changes))
 	}
+	// The export enters the audit log; its data does not.
+	logged := allEntries(t, auditOperator(t, s), s, "", coffer.AuditFilter{Kind: coffer.EventHistoryExported})
+	if len(logged) != 1 || logged[0].Actor != st.u.ID || !strings.Contains(logged[0].Detail, tbl.ID) || strings.Contains(logged[0].Detail, "x599") {
+		t.Errorf("audit log of the export: %s", mustJSON(t, logged))
+	}
 }
