@@ -71,6 +71,8 @@ func TestHistoryAPIBadParams(t *testing.T) {
 		{nb + "/history?until=2026-13-01T00:00:00Z", "until"},
 		{nb + "/history?since=2026-03-02T00:00:00Z&until=2026-03-01T00:00:00Z", "until"},
 		{nb + "/history?cursor=abc", "cursor"},
+		{nb + "/history?actor=%00", "actor"},
+		{nb + "/history?actor=%FF", "actor"},
 		{nb + "/history?bogus=1", "bogus"},
 		{nb + "/history?record=" + f.Recs[0], "record"},
 		{nb + "/history?table=People&record=nope", "record"},

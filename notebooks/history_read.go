@@ -169,6 +169,9 @@ func invalidHistory(field, msg string) error {
 // historyBounds is the storage query of q's actor, times and cursor.
 func historyBounds(q coffer.HistoryQuery) (history.Query, error) {
 	f := history.Query{Actor: q.Actor}
+	if q.Actor != "" && !coffer.ValidID(coffer.PrefixUser, q.Actor) {
+		return f, invalidHistory("actor", "is not a user id")
+	}
 	if q.Cursor != "" {
 		n, err := strconv.ParseInt(q.Cursor, 10, 64)
 		if err != nil || n <= 0 {

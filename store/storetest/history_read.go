@@ -253,6 +253,8 @@ func testHistoryFilters(t *testing.T, open Opener) {
 		code, field string
 	}{
 		{coffer.HistoryQuery{Cursor: "abc"}, coffer.EINVALID, "cursor"},
+		{coffer.HistoryQuery{Actor: "bob\x00"}, coffer.EINVALID, "actor"},
+		{coffer.HistoryQuery{Actor: "\xff"}, coffer.EINVALID, "actor"},
 		{coffer.HistoryQuery{Cursor: "-3"}, coffer.EINVALID, "cursor"},
 		{coffer.HistoryQuery{Limit: coffer.MaxHistoryLimit + 1}, coffer.EINVALID, "limit"},
 		{coffer.HistoryQuery{Limit: -1}, coffer.EINVALID, "limit"},
