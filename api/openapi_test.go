@@ -259,7 +259,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"Grant": coffer.Grant{}, "GrantInput": coffer.GrantInput{}, "GrantUpdate": coffer.GrantUpdate{},
 		"AccessExplanation": coffer.AccessExplanation{}, "AccessSource": coffer.AccessSource{}, "ColumnAccess": coffer.ColumnAccess{},
 		"ExplainedUser": coffer.ExplainedUser{},
-		"HistoryPoint": coffer.HistoryPoint{}, "RevertResult": coffer.RevertResult{},
+		"HistoryPoint":  coffer.HistoryPoint{}, "RevertResult": coffer.RevertResult{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {

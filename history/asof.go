@@ -109,28 +109,34 @@ type First struct {
 type Cells map[string]First
 
 // RecordChanges returns the first change after seq of each cell of one
-// record of table.
+// record of table. The rows come in the index's order (by seq); within
+// one action the change numbered first wins. Values are copied only for
+// the first change of each cell.
 func RecordChanges(ctx context.Context, core *store.Core, q Querier, prefix, table, record string, seq int64) (Cells, error) {
-	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, column_id, old FROM "+prefix+"_changes WHERE table_id = ? AND record_id = ? AND seq > ? ORDER BY seq, n"),
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, n, column_id, old FROM "+prefix+"_changes WHERE table_id = ? AND record_id = ? AND seq > ? ORDER BY seq"),
 		table, record, seq)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	out := Cells{}
+	ns := map[string]int64{}
 	for rows.Next() {
-		var f First
+		var s, n int64
 		var col string
-		var old sql.NullString
-		if err := rows.Scan(&f.Seq, &col, &old); err != nil {
+		var old sql.RawBytes
+		if err := rows.Scan(&s, &n, &col, &old); err != nil {
 			return nil, err
 		}
-		if _, seen := out[col]; !seen {
-			if old.Valid {
-				f.Old = &old.String
-			}
-			out[col] = f
+		if f, seen := out[col]; seen && (f.Seq < s || ns[col] <= n) {
+			continue
 		}
+		f := First{Seq: s}
+		if old != nil {
+			text := string(old)
+			f.Old = &text
+		}
+		out[col], ns[col] = f, n
 	}
 	return out, rows.Err()
 }

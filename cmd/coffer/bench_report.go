@@ -85,6 +85,7 @@ func (r *benchReport) print(w io.Writer) {
 	tw.Flush()
 
 	r.printAccess(w)
+	r.printAsOf(w)
 	r.printNodes(w)
 	r.printIdentity(w)
 
