@@ -57,7 +57,9 @@ func runAsOfBench(ctx context.Context, cfg benchConfig, env *benchEnv, rep *benc
 	if rec.Fields["Score"] != float64(0) {
 		return fmt.Errorf("as_of read: Score %v, want 0 (the value before every revision)", rec.Fields["Score"])
 	}
-	op := func(ctx context.Context, _ *rand.Rand) error { return env.client.do(ctx, "GET", u, nil, http.StatusOK, nil) }
+	op := func(ctx context.Context, _ *rand.Rand) error {
+		return env.client.do(ctx, "GET", u, nil, http.StatusOK, nil)
+	}
 	g := loadGen{concurrency: 1, duration: cfg.duration}
 	return runSteps(ctx, cfg, g, rep, []benchStep{{wlAsOf, op, &rep.workloads}})
 }
