@@ -15,6 +15,7 @@ type benchReport struct {
 	postgres  bool     // the run was on PostgreSQL
 	workloads []result // the HTTP workloads
 	limits    []result // L1 and L2, by name
+	history   []result // writes with and without history
 	memLoad   memPeak  // peaks up to the end of loading
 	memAll    memPeak  // peaks over the data workloads
 	memLogin  memPeak  // peaks once the identity workloads ran too
@@ -84,6 +85,7 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	tw.Flush()
 
+	r.printHistory(w)
 	r.printAccess(w)
 	r.printAsOf(w)
 	r.printNodes(w)
