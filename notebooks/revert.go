@@ -169,7 +169,7 @@ func sameJSON(a, b any) bool {
 // can be answered) and stops rec, so that recordWrite writes nothing more.
 func (s *Service) writeRevert(ctx context.Context, tx *store.WriteTx, tp *catalog.TablePlan, sc *catalog.Schema, rec *history.Recorder) (int64, error) {
 	defer rec.Off()
-	if NoHistory {
+	if NoHistory.Load() {
 		return 0, nil
 	}
 	return history.Write(ctx, s.Core, tx, tp.Prefix, rec, sc.Settings.History)
