@@ -24,6 +24,7 @@ func testAsOf(t *testing.T, open Opener) {
 	t.Run("RevertRecord", func(t *testing.T) { testRevertRecord(t, open(t)) })
 	t.Run("RevertTable", func(t *testing.T) { testRevertTable(t, open(t)) })
 	t.Run("Access", func(t *testing.T) { testAsOfAccess(t, open(t)) })
+	t.Run("AccessProperty", func(t *testing.T) { testAsOfAccessProperty(t, open(t)) })
 }
 
 // asOfFixture is a store on a settable clock, one owner, one notebook
