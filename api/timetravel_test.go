@@ -81,9 +81,26 @@ func TestTimeTravelHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec("UPDATE _actions SET history = 0 WHERE seq = (SELECT max(seq) FROM _actions)"); err != nil {
-		t.Fatal(err)
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
+	// A notebook that keeps a day of history does not reach back two.
+	exec("UPDATE _schema_version SET history_days = 1, version = version + 1")
+	f.Clock.Advance(48 * time.Hour)
+	f.Alice = f.MustLogin("alice@example.com") // the session expired meanwhile
+	f.Do("GET", rec+asOf, f.Alice, nil).WantProblem(http.StatusUnprocessableEntity, coffer.EHISTORY)
+	f.Do("GET", rec+"?as_of="+url.QueryEscape(f.Clock.Now().Format(time.RFC3339)), f.Alice, nil).WantStatus(http.StatusOK)
+	exec("UPDATE _schema_version SET history_days = 0, version = version + 1")
+	f.Do("GET", rec+asOf, f.Alice, nil).WantStatus(http.StatusOK)
+	// Once the oldest action is pruned, the moment before it is out of reach.
+	f.Do("GET", list+"?as_of=0", f.Alice, nil).WantStatus(http.StatusOK)
+	exec("DELETE FROM _changes WHERE seq = (SELECT min(seq) FROM _actions)")
+	exec("DELETE FROM _actions WHERE seq = (SELECT min(seq) FROM _actions)")
+	f.Do("GET", list+"?as_of=0", f.Alice, nil).WantProblem(http.StatusUnprocessableEntity, coffer.EHISTORY)
+	exec("UPDATE _actions SET history = 0 WHERE seq = (SELECT max(seq) FROM _actions)")
 	f.Do("GET", rec+asOf, f.Alice, nil).WantProblem(http.StatusUnprocessableEntity, coffer.EHISTORY)
 	f.Do("POST", rec+"/revert", f.Alice, map[string]any{"to": l.AsOf.Seq}).WantProblem(http.StatusUnprocessableEntity, coffer.EHISTORY)
 }
