@@ -93,6 +93,11 @@ func testAsOfProperty(t *testing.T, s *all.Store) {
 	}
 	f := newAsOfFixture(t, s)
 	tbl := MustTable(t, f.ctx, s, f.nb, "Prop", col("Name", coffer.TypeText), col("Score", coffer.TypeNumber), col("Team", coffer.TypeSingleSelect, choices("red", "blue")))
+	friends, err := s.CreateColumn(f.ctx, f.nb, "Prop", col("Friends", coffer.TypeLink, linkTo(tbl.ID, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl.Columns = append(tbl.Columns, friends)
 	run := &ttRun{t: t, s: s, f: f, rng: rand.New(rand.NewPCG(seed, 0x7173)), m: &ttModel{cols: tbl.Columns, recs: map[string]map[string]any{}, creator: map[string]string{}, types: map[string]coffer.ColumnType{}}}
 	for _, c := range tbl.Columns {
 		run.m.types[c.ID] = c.Type
@@ -155,7 +160,7 @@ func (r *ttRun) step(i, steps int) {
 		if err := s.DeleteRecord(ctx, r.f.nb, "Prop", id, 0); err != nil {
 			t.Fatal(err)
 		}
-		delete(m.recs, id)
+		r.deleted(id)
 	default:
 		r.batch(ctx, r.ids[who], live)
 	}
@@ -175,6 +180,15 @@ func (r *ttRun) fields() map[string]any {
 			out[c.Name] = json.Number(strconv.Itoa(r.rng.IntN(50)))
 		case c.Name == "Score": // retyped to text: still numbers
 			out[c.Name] = strconv.Itoa(r.rng.IntN(50))
+		case c.Type == coffer.TypeLink:
+			live := slices.Sorted(maps.Keys(r.m.recs))
+			var links []string
+			for _, id := range live {
+				if len(links) < 2 && r.rng.IntN(4) == 0 {
+					links = append(links, id)
+				}
+			}
+			out[c.Name] = links
 		case c.Type == coffer.TypeSingleSelect:
 			out[c.Name] = []any{"red", "blue", nil}[r.rng.IntN(3)]
 		default:
@@ -185,6 +199,34 @@ func (r *ttRun) fields() map[string]any {
 		out["Name"] = "zed"
 	}
 	return out
+}
+
+// batchFields is fields without links (a batch may delete their targets).
+func (r *ttRun) batchFields() map[string]any {
+	f := r.fields()
+	delete(f, "Friends")
+	if len(f) == 0 {
+		f["Name"] = "zed"
+	}
+	return f
+}
+
+// deleted removes a record from the model, and the links to it from the
+// other records, as the delete does.
+func (r *ttRun) deleted(id string) {
+	delete(r.m.recs, id)
+	for _, rec := range r.m.recs {
+		for cid, v := range rec {
+			if l, ok := v.([]string); ok && slices.Contains(l, id) {
+				l = slices.DeleteFunc(slices.Clone(l), func(x string) bool { return x == id })
+				if len(l) == 0 {
+					rec[cid] = nil
+				} else {
+					rec[cid] = l
+				}
+			}
+		}
+	}
 }
 
 func (r *ttRun) created(id, by string, fields map[string]any) {
@@ -199,7 +241,7 @@ func (r *ttRun) apply(id string, fields map[string]any) {
 	for name, v := range fields {
 		for _, c := range r.m.cols {
 			if c.Name == name {
-				if v == "" {
+				if l, ok := v.([]string); v == "" || (ok && len(l) == 0) {
 					v = nil
 				}
 				r.m.recs[id][c.ID] = v
@@ -236,10 +278,10 @@ func (r *ttRun) batch(ctx context.Context, by string, live []string) {
 		id := live[r.rng.IntN(len(live))]
 		switch k := r.rng.IntN(3); {
 		case k == 0 || used[id]:
-			ops = append(ops, coffer.BatchOp{Op: coffer.OpCreate, Fields: r.fields()})
+			ops = append(ops, coffer.BatchOp{Op: coffer.OpCreate, Fields: r.batchFields()})
 		case k == 1:
 			used[id] = true
-			ops = append(ops, coffer.BatchOp{Op: coffer.OpUpdate, ID: id, Fields: r.fields()})
+			ops = append(ops, coffer.BatchOp{Op: coffer.OpUpdate, ID: id, Fields: r.batchFields()})
 		default:
 			used[id] = true
 			ops = append(ops, coffer.BatchOp{Op: coffer.OpDelete, ID: id})
@@ -256,7 +298,7 @@ func (r *ttRun) batch(ctx context.Context, by string, live []string) {
 		case coffer.OpUpdate:
 			r.apply(op.ID, op.Fields)
 		case coffer.OpDelete:
-			delete(r.m.recs, op.ID)
+			r.deleted(op.ID)
 		}
 	}
 }
