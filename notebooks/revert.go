@@ -326,6 +326,7 @@ func (s *Service) RevertTable(ctx context.Context, notebook, table string, in co
 	if err != nil {
 		return nil, err
 	}
+	s.Storage.Wrote(notebook, len(res.Updated)+len(res.Restored)+len(res.Deleted)) // for its statistics, as batches count
 	return res, nil
 }
 
