@@ -32,26 +32,28 @@ type Querier interface {
 }
 
 // Point is a resolved moment: the state just after action Seq (0: before
-// the first action), and that action's time in microseconds (0 for none).
+// the first action), that action's time in microseconds (0 for none), and
+// the changes of column types of the table since (see Retype).
 type Point struct {
-	Seq int64
-	At  int64
+	Seq     int64
+	At      int64
+	Retypes []Retype
 }
 
 var errUnavailable = coffer.Errorf(coffer.EHISTORY, "the history of this notebook does not reach back to that moment")
 
-// Resolve turns a moment into the point whose state it names: a time into
-// the last action at or before it, a sequence number into itself. It
-// refuses (EHISTORY) a moment before the history's horizon, and (EINVALID,
-// field) a sequence number no action has yet. days is the notebook's
-// history retention (0: kept).
-func Resolve(ctx context.Context, core *store.Core, q Querier, prefix string, at *coffer.AsOf, days int, field string) (Point, error) {
+// Resolve turns a moment into the point of table whose state it names: a
+// time into the last action at or before it, a sequence number into
+// itself. It refuses (EHISTORY) a moment before the history's horizon,
+// and (EINVALID, field) a sequence number no action has yet. days is the
+// notebook's history retention (0: kept).
+func Resolve(ctx context.Context, core *store.Core, q Querier, prefix, table string, at *coffer.AsOf, days int, field string) (Point, error) {
 	var p Point
 	var last, first sql.NullInt64
 	if err := q.QueryRowContext(ctx, "SELECT max(seq), min(seq) FROM "+prefix+"_actions").Scan(&last, &first); err != nil {
 		return p, err
 	}
-	now := core.Now()
+	cutoff := core.Now().Add(-time.Duration(days) * 24 * time.Hour)
 	if at.Time.IsZero() {
 		if at.Seq > last.Int64 {
 			return p, coffer.Invalid("no history action has that number yet",
@@ -59,7 +61,7 @@ func Resolve(ctx context.Context, core *store.Core, q Querier, prefix string, at
 		}
 		p.Seq = at.Seq
 	} else {
-		if days > 0 && at.Time.Before(now.Add(-time.Duration(days)*24*time.Hour)) {
+		if days > 0 && at.Time.Before(cutoff) {
 			return p, errUnavailable
 		}
 		err := q.QueryRowContext(ctx, core.Rebind("SELECT seq FROM "+prefix+"_actions WHERE at <= ? ORDER BY at DESC, seq DESC LIMIT 1"), at.Time.UnixMicro()).Scan(&p.Seq)
@@ -72,29 +74,50 @@ func Resolve(ctx context.Context, core *store.Core, q Querier, prefix string, at
 	}
 	if days > 0 {
 		var cut sql.NullInt64
-		if err := q.QueryRowContext(ctx, core.Rebind("SELECT max(seq) FROM "+prefix+"_actions WHERE at < ?"),
-			now.Add(-time.Duration(days)*24*time.Hour).UnixMicro()).Scan(&cut); err != nil {
+		if err := q.QueryRowContext(ctx, core.Rebind("SELECT max(seq) FROM "+prefix+"_actions WHERE at < ?"), cutoff.UnixMicro()).Scan(&cut); err != nil {
 			return p, err
 		}
 		if cut.Valid && p.Seq < cut.Int64 {
 			return p, errUnavailable
 		}
 	}
-	var off int
-	err := q.QueryRowContext(ctx, core.Rebind("SELECT 1 FROM "+prefix+"_actions WHERE seq > ? AND history = 0 LIMIT 1"), p.Seq).Scan(&off)
-	switch {
-	case err == nil:
-		return p, errUnavailable // a change since then is not in the history
-	case !errors.Is(err, sql.ErrNoRows):
-		return p, err
+	return p, p.scanAfter(ctx, core, q, prefix, table)
+}
+
+// scanAfter reads, in one pass over the actions from p.Seq on, the time
+// of action p.Seq, the retypes of table since, and refuses (EHISTORY) a
+// moment followed by an action kept only for undo (recorded while the
+// history was off: the changes before it are not all known).
+func (p *Point) scanAfter(ctx context.Context, core *store.Core, q Querier, prefix, table string) error {
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, at, history, inverse FROM "+prefix+"_actions "+
+		"WHERE seq >= ? AND (seq = ? OR history = 0 OR (kind = ? AND table_id = ?)) ORDER BY seq"), p.Seq, p.Seq, KindColumnUpdate, table)
+	if err != nil {
+		return err
 	}
-	if p.Seq > 0 {
-		err := q.QueryRowContext(ctx, core.Rebind("SELECT at FROM "+prefix+"_actions WHERE seq = ?"), p.Seq).Scan(&p.At)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return p, err
+	defer rows.Close()
+	for rows.Next() {
+		var s, when int64
+		var kept int
+		var inverse string
+		if err := rows.Scan(&s, &when, &kept, &inverse); err != nil {
+			return err
+		}
+		switch {
+		case s == p.Seq:
+			p.At = when
+		case kept == 0:
+			return errUnavailable
+		default:
+			var inv ColumnInverse
+			if err := json.Unmarshal([]byte(inverse), &inv); err != nil {
+				return fmt.Errorf("action %d: inverse: %w", s, err)
+			}
+			if inv.Column != nil && inv.Next != nil {
+				p.Retypes = append(p.Retypes, Retype{Seq: s, From: inv.Column, To: inv.Next})
+			}
 		}
 	}
-	return p, nil
+	return rows.Err()
 }
 
 // First is the first change to a cell after a moment: its sequence number
@@ -205,84 +228,35 @@ func Revisions(ctx context.Context, core *store.Core, q Querier, prefix, table s
 }
 
 // revisionCounts fills out with the count and last action up to seq of
-// each record of ids.
+// each record of ids, in one query.
 func revisionCounts(ctx context.Context, core *store.Core, q Querier, prefix, table string, ids []string, seq int64, out map[string]Revision) error {
 	args := []any{table, seq}
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	rows, err := q.QueryContext(ctx, core.Rebind("SELECT record_id, count(DISTINCT seq), max(seq) FROM "+prefix+"_changes WHERE table_id = ? AND seq <= ? AND record_id IN ("+placeholders(len(ids))+") GROUP BY record_id"), args...)
-	if err != nil {
-		return err
-	}
-	var lasts []any
-	for rows.Next() {
-		var id string
-		var r Revision
-		if err := rows.Scan(&id, &r.Count, &r.Seq); err != nil {
-			rows.Close()
-			return err
-		}
-		out[id] = r
-		lasts = append(lasts, r.Seq)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(lasts) == 0 {
-		return err
-	}
-	rows, err = q.QueryContext(ctx, core.Rebind("SELECT seq, at, actor FROM "+prefix+"_actions WHERE seq IN ("+placeholders(len(lasts))+")"), lasts...)
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT r.record_id, r.n, r.last, a.at, a.actor FROM (SELECT record_id, count(DISTINCT seq) AS n, max(seq) AS last FROM "+prefix+"_changes "+
+		"WHERE table_id = ? AND seq <= ? AND record_id IN ("+placeholders(len(ids))+") GROUP BY record_id) r JOIN "+prefix+"_actions a ON a.seq = r.last"), args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	at := map[int64][2]any{}
 	for rows.Next() {
-		var s, when int64
-		var actor string
-		if err := rows.Scan(&s, &when, &actor); err != nil {
+		var id string
+		var r Revision
+		if err := rows.Scan(&id, &r.Count, &r.Seq, &r.At, &r.Actor); err != nil {
 			return err
 		}
-		at[s] = [2]any{when, actor}
-	}
-	for id, r := range out {
-		if a, ok := at[r.Seq]; ok {
-			r.At, r.Actor = a[0].(int64), a[1].(string)
-			out[id] = r
-		}
+		out[id] = r
 	}
 	return rows.Err()
 }
 
 // Retype is a change of a column's type or options after a moment, whose
-// conversion of the column's values a value from before it goes through.
+// conversion of the column's values a value from before it goes through
+// (read by Resolve).
 type Retype struct {
 	Seq      int64
 	From, To *coffer.Column
-}
-
-// Retypes returns the changes of columns of table after seq, in order.
-func Retypes(ctx context.Context, core *store.Core, q Querier, prefix, table string, seq int64) ([]Retype, error) {
-	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, inverse FROM "+prefix+"_actions WHERE seq > ? AND kind = ? AND table_id = ? ORDER BY seq"), seq, KindColumnUpdate, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Retype
-	for rows.Next() {
-		var s int64
-		var text string
-		if err := rows.Scan(&s, &text); err != nil {
-			return nil, err
-		}
-		var inv ColumnInverse
-		if err := json.Unmarshal([]byte(text), &inv); err != nil {
-			return nil, fmt.Errorf("action %d: inverse: %w", s, err)
-		}
-		if inv.Column != nil && inv.Next != nil {
-			out = append(out, Retype{Seq: s, From: inv.Column, To: inv.Next})
-		}
-	}
-	return out, rows.Err()
 }
 
 func placeholders(n int) string {

@@ -57,8 +57,7 @@ type timeTravel struct {
 	tm      *catalog.TableMeta
 	tp      *catalog.TablePlan
 	env     filter.Env
-	point   history.Point
-	retypes []history.Retype
+	point   history.Point    // with the retypes since
 	readers map[string][]int // conditions that give read, by column id
 	history []int            // conditions that give the history capability
 }
@@ -72,15 +71,11 @@ func (s *Service) newTimeTravel(ctx context.Context, q history.Querier, sc *cata
 	if at == nil {
 		return nil, coffer.Invalid("the moment is missing", coffer.FieldError{Field: field, Message: "is required"})
 	}
-	point, err := history.Resolve(ctx, s.Core, q, tp.Prefix, at, sc.Settings.HistoryRetentionDays, field)
+	point, err := history.Resolve(ctx, s.Core, q, tp.Prefix, tm.Table.ID, at, sc.Settings.HistoryRetentionDays, field)
 	if err != nil {
 		return nil, err
 	}
-	retypes, err := history.Retypes(ctx, s.Core, q, tp.Prefix, tm.Table.ID, point.Seq)
-	if err != nil {
-		return nil, err
-	}
-	tt := &timeTravel{s: s, q: q, prefix: tp.Prefix, tm: tm, tp: tp, env: tp.Rights.Subj.Env(), point: point, retypes: retypes}
+	tt := &timeTravel{s: s, q: q, prefix: tp.Prefix, tm: tm, tp: tp, env: tp.Rights.Subj.Env(), point: point}
 	if !tp.Full() {
 		tt.readers = map[string][]int{}
 		for _, cm := range tm.Cols {
@@ -157,7 +152,7 @@ func (tt *timeTravel) forward(colID string, f history.First) any {
 		}
 		v = s
 	}
-	for _, rt := range tt.retypes {
+	for _, rt := range tt.point.Retypes {
 		if rt.Seq < f.Seq || rt.From.ID != colID || v == nil {
 			continue
 		}
