@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,7 +51,8 @@ var errUnavailable = coffer.Errorf(coffer.EHISTORY, "the history of this noteboo
 func Resolve(ctx context.Context, core *store.Core, q Querier, prefix, table string, at *coffer.AsOf, days int, field string) (Point, error) {
 	var p Point
 	var last, first sql.NullInt64
-	if err := q.QueryRowContext(ctx, "SELECT max(seq), min(seq) FROM "+prefix+"_actions").Scan(&last, &first); err != nil {
+	// Two subqueries: each is one step down the primary key.
+	if err := q.QueryRowContext(ctx, "SELECT (SELECT max(seq) FROM "+prefix+"_actions), (SELECT min(seq) FROM "+prefix+"_actions)").Scan(&last, &first); err != nil {
 		return p, err
 	}
 	cutoff := core.Now().Add(-time.Duration(days) * 24 * time.Hour)
@@ -132,12 +134,35 @@ type First struct {
 type Cells map[string]First
 
 // RecordChanges returns the first change after seq of each cell of one
-// record of table. The rows come in the index's order (by seq); within
-// one action the change numbered first wins. Values are copied only for
-// the first change of each cell.
+// record of table: the database finds the first action of each cell,
+// then only those actions' changes are read (within one action the
+// change numbered first wins).
 func RecordChanges(ctx context.Context, core *store.Core, q Querier, prefix, table, record string, seq int64) (Cells, error) {
-	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, n, column_id, old FROM "+prefix+"_changes WHERE table_id = ? AND record_id = ? AND seq > ? ORDER BY seq"),
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT column_id, min(seq) FROM "+prefix+"_changes WHERE table_id = ? AND record_id = ? AND seq > ? GROUP BY column_id"),
 		table, record, seq)
+	if err != nil {
+		return nil, err
+	}
+	firsts := map[string]int64{}
+	var seqs []any
+	for rows.Next() {
+		var col string
+		var s int64
+		if err := rows.Scan(&col, &s); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if !slices.Contains(seqs, any(s)) {
+			seqs = append(seqs, s)
+		}
+		firsts[col] = s
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(seqs) == 0 {
+		return Cells{}, err
+	}
+	rows, err = q.QueryContext(ctx, core.Rebind("SELECT seq, n, column_id, old FROM "+prefix+"_changes WHERE table_id = ? AND record_id = ? AND seq IN ("+placeholders(len(seqs))+")"),
+		append([]any{table, record}, seqs...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +176,10 @@ func RecordChanges(ctx context.Context, core *store.Core, q Querier, prefix, tab
 		if err := rows.Scan(&s, &n, &col, &old); err != nil {
 			return nil, err
 		}
-		if f, seen := out[col]; seen && (f.Seq < s || ns[col] <= n) {
+		if firsts[col] != s {
+			continue
+		}
+		if _, seen := out[col]; seen && ns[col] <= n {
 			continue
 		}
 		f := First{Seq: s}
@@ -228,25 +256,50 @@ func Revisions(ctx context.Context, core *store.Core, q Querier, prefix, table s
 }
 
 // revisionCounts fills out with the count and last action up to seq of
-// each record of ids, in one query.
+// each record of ids.
 func revisionCounts(ctx context.Context, core *store.Core, q Querier, prefix, table string, ids []string, seq int64, out map[string]Revision) error {
 	args := []any{table, seq}
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	rows, err := q.QueryContext(ctx, core.Rebind("SELECT r.record_id, r.n, r.last, a.at, a.actor FROM (SELECT record_id, count(DISTINCT seq) AS n, max(seq) AS last FROM "+prefix+"_changes "+
-		"WHERE table_id = ? AND seq <= ? AND record_id IN ("+placeholders(len(ids))+") GROUP BY record_id) r JOIN "+prefix+"_actions a ON a.seq = r.last"), args...)
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT record_id, count(DISTINCT seq), max(seq) FROM "+prefix+"_changes WHERE table_id = ? AND seq <= ? AND record_id IN ("+placeholders(len(ids))+") GROUP BY record_id"), args...)
+	if err != nil {
+		return err
+	}
+	var lasts []any
+	for rows.Next() {
+		var id string
+		var r Revision
+		if err := rows.Scan(&id, &r.Count, &r.Seq); err != nil {
+			rows.Close()
+			return err
+		}
+		out[id] = r
+		lasts = append(lasts, r.Seq)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(lasts) == 0 {
+		return err
+	}
+	rows, err = q.QueryContext(ctx, core.Rebind("SELECT seq, at, actor FROM "+prefix+"_actions WHERE seq IN ("+placeholders(len(lasts))+")"), lasts...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	at := map[int64][2]any{}
 	for rows.Next() {
-		var id string
-		var r Revision
-		if err := rows.Scan(&id, &r.Count, &r.Seq, &r.At, &r.Actor); err != nil {
+		var s, when int64
+		var actor string
+		if err := rows.Scan(&s, &when, &actor); err != nil {
 			return err
 		}
-		out[id] = r
+		at[s] = [2]any{when, actor}
+	}
+	for id, r := range out {
+		if a, ok := at[r.Seq]; ok {
+			r.At, r.Actor = a[0].(int64), a[1].(string)
+			out[id] = r
+		}
 	}
 	return rows.Err()
 }
