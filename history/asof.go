@@ -194,19 +194,20 @@ func RecordChanges(ctx context.Context, core *store.Core, q Querier, prefix, tab
 
 // TableChanges returns the first change after seq of each cell of every
 // record of table changed since, by record id. It refuses (EASOFTOOLARGE)
-// more than max records.
+// more than max records. Values are copied only for first changes.
 func TableChanges(ctx context.Context, core *store.Core, q Querier, prefix, table string, seq int64, max int) (map[string]Cells, error) {
-	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, record_id, column_id, old FROM "+prefix+"_changes WHERE table_id = ? AND seq > ? ORDER BY seq, n"), table, seq)
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, n, record_id, column_id, old FROM "+prefix+"_changes WHERE table_id = ? AND seq > ? ORDER BY seq"), table, seq)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	out := map[string]Cells{}
+	ns := map[[2]string]int64{}
 	for rows.Next() {
-		var f First
+		var s, n int64
 		var rec, col string
-		var old sql.NullString
-		if err := rows.Scan(&f.Seq, &rec, &col, &old); err != nil {
+		var old sql.RawBytes
+		if err := rows.Scan(&s, &n, &rec, &col, &old); err != nil {
 			return nil, err
 		}
 		cells := out[rec]
@@ -217,12 +218,16 @@ func TableChanges(ctx context.Context, core *store.Core, q Querier, prefix, tabl
 			cells = Cells{}
 			out[rec] = cells
 		}
-		if _, seen := cells[col]; !seen {
-			if old.Valid {
-				f.Old = &old.String
-			}
-			cells[col] = f
+		k := [2]string{rec, col}
+		if f, seen := cells[col]; seen && (f.Seq < s || ns[k] <= n) {
+			continue
 		}
+		f := First{Seq: s}
+		if old != nil {
+			text := string(old)
+			f.Old = &text
+		}
+		cells[col], ns[k] = f, n
 	}
 	return out, rows.Err()
 }
