@@ -176,6 +176,14 @@ func testAsOfList(t *testing.T, s *all.Store) {
 	if !slicesEqual(names(now), names(past)) {
 		t.Errorf("as of now: %v, the list now: %v", names(past), names(now))
 	}
+	// A view's filter, sort and columns apply to the past state too.
+	if _, err := s.CreateView(ctx, f.nb, "People", coffer.ViewInput{Name: "Older", Filter: "Age >= 30", Sort: "-Age", Columns: []string{"Name"}}); err != nil {
+		t.Fatal(err)
+	}
+	got = MustListAll(t, ctx, s, f.nb, "People", coffer.ListQuery{AsOf: at(t1), View: "Older"})
+	if want := []string{"Dave", "carol", "Alice"}; !slicesEqual(names(got), want) || len(got[0].Fields) != 1 {
+		t.Errorf("as of t1 through the view: %v (fields %v), want %v with Name only", names(got), got[0].Fields, want)
+	}
 	// Cursors belong to their moment and sort.
 	l = MustList(t, ctx, s, f.nb, "People", coffer.ListQuery{AsOf: at(t1), Limit: 1})
 	if l.NextCursor == nil {
