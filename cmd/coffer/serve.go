@@ -105,6 +105,7 @@ func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, TimeTravel: st, Live: st, Ping: st.Ping,
+		Audit:  st,
 		Resets: mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
 	}, cfg)
 }
@@ -171,6 +172,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	st.SetListTimeout(o.listTimeout)
+	stopAudit, err := startAuditCheckpoints(ctx, st, sc.dataDir, o.auditEvery, o.auditPeriod, log)
+	if err != nil {
+		return err
+	}
+	defer stopAudit() // after the server has drained: the last checkpoint
 	n, err := st.CountUsers(ctx)
 	if err != nil {
 		return err
@@ -202,6 +208,8 @@ type serveOptions struct {
 	smtpFrom    string
 	listTimeout time.Duration // positive
 	maxStreams  int           // at least 1
+	auditEvery  int           // entries between audit checkpoints, at least 1
+	auditPeriod time.Duration // time between audit checkpoints, positive
 }
 
 // parseServeFlags reads and checks the flags of "coffer serve" (each
@@ -217,11 +225,17 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	queryTimeout := fs.String("query-timeout", env("COFFER_QUERY_TIMEOUT", "10s"), "time budget of a record list and its count, waiting for a read slot included; past it the list is cancelled with 503 query_timeout (COFFER_QUERY_TIMEOUT)")
 	maxStreams := fs.Int("max-streams", envInt("COFFER_MAX_STREAMS", 8), "live-update streams one account may hold open at once on this server; beyond it 429 too_many_streams (COFFER_MAX_STREAMS)")
 	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
+	auditEvery := fs.Int("audit-checkpoint-entries", envInt("COFFER_AUDIT_CHECKPOINT_ENTRIES", 1000), "sign an audit log checkpoint every this many entries (COFFER_AUDIT_CHECKPOINT_ENTRIES)")
+	auditPeriod := fs.String("audit-checkpoint-interval", env("COFFER_AUDIT_CHECKPOINT_INTERVAL", "10m"), "sign an audit log checkpoint this often when there are new entries, and at shutdown (COFFER_AUDIT_CHECKPOINT_INTERVAL)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams}
+	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams,
+		auditEvery: *auditEvery}
 	var err error
+	if o.auditPeriod, err = time.ParseDuration(*auditPeriod); err != nil || o.auditEvery < 1 || o.auditPeriod <= 0 {
+		return nil, fmt.Errorf("--audit-checkpoint-entries must be at least 1 and --audit-checkpoint-interval a positive duration such as 10m")
+	}
 	if o.trusted, err = parseProxies(*proxies); err != nil {
 		return nil, err
 	}
