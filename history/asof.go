@@ -213,7 +213,7 @@ func TableChanges(ctx context.Context, core *store.Core, q Querier, prefix, tabl
 		cells := out[rec]
 		if cells == nil {
 			if len(out) >= max {
-				return nil, TooLarge()
+				return nil, TooLarge(max)
 			}
 			cells = Cells{}
 			out[rec] = cells
@@ -232,9 +232,9 @@ func TableChanges(ctx context.Context, core *store.Core, q Querier, prefix, tabl
 	return out, rows.Err()
 }
 
-// TooLarge is the refusal of a reconstruction over coffer.MaxAsOfRows records.
-func TooLarge() error {
-	return coffer.Errorf(coffer.EASOFTOOLARGE, "the table has too many records to be read at a past moment (at most %d)", coffer.MaxAsOfRows)
+// TooLarge is the refusal of a reconstruction over max records.
+func TooLarge(max int) error {
+	return coffer.Errorf(coffer.EASOFTOOLARGE, "the table has too many records to be read at a past moment (at most %d)", max)
 }
 
 // Revision is what the history knows of a record up to a moment: how many

@@ -301,10 +301,23 @@ func (tt *timeTravel) readRecordAt(ctx context.Context, id string) (*pastRow, *c
 	return r, cur, nil
 }
 
+// SetAsOfLimit bounds the records a table rebuilt at a past moment may
+// hold (0: coffer.MaxAsOfRows); for tests.
+func (s *Service) SetAsOfLimit(n int) { s.asOfRows.Store(int64(n)) }
+
+func (s *Service) asOfLimit() int {
+	if n := s.asOfRows.Load(); n > 0 {
+		return int(n)
+	}
+	return coffer.MaxAsOfRows
+}
+
 // readTableAt rebuilds every record of the table that existed at the
 // moment, by id, and returns the records of now by id too. It refuses
-// (EASOFTOOLARGE) more than coffer.MaxAsOfRows records.
+// (EASOFTOOLARGE) to consider more than asOfLimit records: those of now
+// and those changed since (deleted since, among others).
 func (tt *timeTravel) readTableAt(ctx context.Context) (map[string]*pastRow, map[string]*coffer.Record, error) {
+	limit := tt.s.asOfLimit()
 	cur := map[string]*coffer.Record{}
 	rows, err := tt.q.QueryContext(ctx, tt.tm.AllSQL)
 	if err != nil {
@@ -316,16 +329,16 @@ func (tt *timeTravel) readTableAt(ctx context.Context) (map[string]*pastRow, map
 			rows.Close()
 			return nil, nil, err
 		}
-		if cur[r.ID] = r; len(cur) > coffer.MaxAsOfRows {
+		if cur[r.ID] = r; len(cur) > limit {
 			rows.Close()
-			return nil, nil, history.TooLarge()
+			return nil, nil, history.TooLarge(limit)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	changes, err := history.TableChanges(ctx, tt.s.Core, tt.q, tt.prefix, tt.tm.Table.ID, tt.point.Seq, coffer.MaxAsOfRows)
+	changes, err := history.TableChanges(ctx, tt.s.Core, tt.q, tt.prefix, tt.tm.Table.ID, tt.point.Seq, limit)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -342,13 +355,14 @@ func (tt *timeTravel) readTableAt(ctx context.Context) (map[string]*pastRow, map
 	for id := range cur {
 		add(id)
 	}
+	n := len(cur)
 	for id := range changes {
 		if cur[id] == nil {
+			if n++; n > limit {
+				return nil, nil, history.TooLarge(limit)
+			}
 			add(id)
 		}
-	}
-	if len(past) > coffer.MaxAsOfRows {
-		return nil, nil, history.TooLarge()
 	}
 	return past, cur, tt.revisions(ctx, changed)
 }

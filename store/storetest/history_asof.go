@@ -25,6 +25,7 @@ func testAsOf(t *testing.T, open Opener) {
 	t.Run("RevertTable", func(t *testing.T) { testRevertTable(t, open(t)) })
 	t.Run("Access", func(t *testing.T) { testAsOfAccess(t, open(t)) })
 	t.Run("AccessProperty", func(t *testing.T) { testAsOfAccessProperty(t, open(t)) })
+	t.Run("Bound", func(t *testing.T) { testAsOfBound(t, open(t)) })
 }
 
 // asOfFixture is a store on a settable clock, one owner, one notebook
@@ -221,4 +222,32 @@ func (f *asOfFixture) member(t *testing.T, role string) (context.Context, *coffe
 		t.Fatal(err)
 	}
 	return ctx, u
+}
+
+// testAsOfBound: a table rebuilt at a past moment considers at most the
+// bound of records, those of now and those deleted since; over it,
+// lists and table reverts answer as_of_too_large, a record read does not.
+func testAsOfBound(t *testing.T, s *all.Store) {
+	f := newAsOfFixture(t, s)
+	s.SetAsOfLimit(3)
+	ctx := f.ctx
+	f.tick()
+	a := MustRecord(t, ctx, s, f.nb, "People", map[string]any{"Name": "a"})
+	MustRecord(t, ctx, s, f.nb, "People", map[string]any{"Name": "b"})
+	t1 := f.clk.Now()
+	f.tick()
+	MustList(t, ctx, s, f.nb, "People", coffer.ListQuery{AsOf: at(t1)})
+	if err := s.DeleteRecord(ctx, f.nb, "People", a.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	MustRecord(t, ctx, s, f.nb, "People", map[string]any{"Name": "c"})
+	MustRecord(t, ctx, s, f.nb, "People", map[string]any{"Name": "d"})
+	f.tick()
+	_, err := s.FindRecords(ctx, f.nb, "People", coffer.ListQuery{AsOf: at(t1)})
+	wantCode(t, err, coffer.EASOFTOOLARGE)
+	_, err = s.RevertTable(ctx, f.nb, "People", coffer.RevertInput{To: at(t1)})
+	wantCode(t, err, coffer.EASOFTOOLARGE)
+	if _, err := s.FindRecordAsOf(ctx, f.nb, "People", a.ID, at(t1)); err != nil {
+		t.Errorf("one record over the bound: %v", err)
+	}
 }
