@@ -75,13 +75,6 @@ func (s *Service) UpdateNotebookSettings(ctx context.Context, notebook string, u
 	return &out, nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // HistorySize tells a notebook's owners how much history it keeps.
 func (s *Service) HistorySize(ctx context.Context, notebook string) (*coffer.HistorySize, error) {
 	nc, err := s.OpenNotebook(ctx, notebook)
