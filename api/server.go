@@ -34,8 +34,12 @@ type Services struct {
 	Orgs      coffer.OrgService
 	Accounts  coffer.AccountService
 	Sharing   coffer.SharingService
+	History   coffer.HistoryService
 	Undo      coffer.UndoService
 	Audit     coffer.AuditService
+	// TimeTravel reads records at past moments and reverts them
+	// (timetravel.go); nil answers those endpoints with not_found.
+	TimeTravel coffer.TimeTravelService
 	// Live gives the events of record writes (live updates); nil turns
 	// the events endpoint off.
 	Live LiveService
@@ -247,6 +251,8 @@ func (s *Server) routesInit() {
 	s.handle(tb+"/events", map[string]endpoint{"GET": pub(s.recordEvents)}) // authenticates itself, after checking Origin
 	s.handle(tb+"/records/batch", map[string]endpoint{"POST": priv(s.batchRecords)})
 	s.handle(tb+"/records/{record}", map[string]endpoint{"GET": priv(s.getRecord), "PATCH": priv(s.updateRecord), "DELETE": priv(s.deleteRecord)})
+	s.handle(tb+"/records/{record}/revert", map[string]endpoint{"POST": priv(s.revertRecord)})
+	s.handle(tb+"/revert", map[string]endpoint{"POST": priv(s.revertTable)})
 	s.handle(tb+"/views", map[string]endpoint{"POST": priv(s.createView), "GET": priv(s.listViews)})
 	s.handle(tb+"/views/{view}", map[string]endpoint{"GET": priv(s.getView), "PATCH": priv(s.updateView), "DELETE": priv(s.deleteView)})
 	s.handle(nb+"/members", map[string]endpoint{"GET": priv(s.listMembers)})
@@ -254,6 +260,11 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/grants", map[string]endpoint{"POST": priv(s.createGrant), "GET": priv(s.listGrants)})
 	s.handle(nb+"/grants/{grant}", map[string]endpoint{"GET": priv(s.getGrant), "PATCH": priv(s.updateGrant), "DELETE": priv(s.deleteGrant)})
 	s.handle(nb+"/access/explain", map[string]endpoint{"GET": priv(s.explainAccess)})
+	s.handle(nb+"/settings", map[string]endpoint{"GET": priv(s.getSettings), "PATCH": priv(s.updateSettings)})
+	s.handle(nb+"/history", map[string]endpoint{"GET": priv(s.notebookHistory)})
+	s.handle(nb+"/history/export", map[string]endpoint{"GET": priv(s.exportHistory)})
+	s.handle(nb+"/history/size", map[string]endpoint{"GET": priv(s.historySize)})
+	s.handle(tb+"/records/{record}/history", map[string]endpoint{"GET": priv(s.recordHistory)})
 	s.handle(nb+"/undo", map[string]endpoint{"POST": priv(s.undo)})
 	s.handle(nb+"/redo", map[string]endpoint{"POST": priv(s.redo)})
 	s.handle(tb+"/trash", map[string]endpoint{"GET": priv(s.listTrash)})

@@ -300,9 +300,9 @@ func readableHere(tp *catalog.TablePlan, vals []bool, col string) bool {
 	return false
 }
 
-// opError turns the refusal of one record write of an inversion into
+// undoOpError turns the refusal of one record write of an inversion into
 // its error.
-func opError(oe *catalog.OpError) error {
+func undoOpError(oe *catalog.OpError) error {
 	if oe.Code == coffer.EFORBIDDEN || oe.Code == coffer.EINVALID {
 		msg := "the record can no longer be written as it was"
 		if len(oe.Fields) > 0 {
@@ -311,80 +311,4 @@ func opError(oe *catalog.OpError) error {
 		return &coffer.Error{Code: oe.Code, Message: msg, Fields: oe.Fields}
 	}
 	return coffer.Errorf(coffer.ECONFLICT, "a record this action changed was changed or deleted meanwhile")
-}
-
-// mayCreateWith returns the conditions that let the caller create a
-// record setting as (createTx's rule): the create capability and write on
-// every column set; nil for a full plan.
-func mayCreateWith(tp *catalog.TablePlan, as []catalog.Assignment) ([]int, *catalog.OpError) {
-	if tp.Full() {
-		return nil, nil
-	}
-	creators := tp.Decision.With(access.CapCreate)
-	if len(creators) == 0 {
-		return nil, catalog.Denied("", "you may not create records in this table")
-	}
-	writers := map[int]bool{}
-	for _, i := range tp.Decision.Writers(catalog.WriteColumns(as)) {
-		writers[i] = true
-	}
-	var allowed []int
-	for _, i := range creators {
-		if writers[i] {
-			allowed = append(allowed, i)
-		}
-	}
-	if len(allowed) == 0 {
-		return nil, catalog.Denied("", "you may not set the columns %s when creating a record", catalog.DeniedFor(tp, as, creators))
-	}
-	return allowed, nil
-}
-
-// reviveTx inserts a deleted record again, with its id and creation
-// metadata, as the caller could create it: createTx's checks (create
-// capability, write on every column set, the new row inside the rows
-// they may create).
-func (s *Service) reviveTx(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, sc *catalog.Schema, tp *catalog.TablePlan, id string, meta history.RecordMeta, by string, fields map[string]any) (*catalog.OpError, error) {
-	tm := tp.Table
-	as, errs := prepareFields(tp, fields, "")
-	if len(errs) > 0 {
-		return &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
-	}
-	allowed, oe := mayCreateWith(tp, as)
-	if oe != nil {
-		return oe, nil
-	}
-	now := s.NowMicros()
-	cols := []string{"id", "version", "created_at", "created_by", "updated_at", "updated_by"}
-	args := []any{id, 1, meta.CreatedAt, meta.CreatedBy, now, by}
-	for _, a := range as {
-		if a.Col.Phys != "" {
-			cols = append(cols, a.Col.Phys)
-			args = append(args, a.Value)
-		}
-		if a.Col.Key != "" {
-			cols = append(cols, a.Col.Key)
-			args = append(args, catalog.KeyOf(a.Value))
-		}
-	}
-	if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+tm.SQL+" ("+strings.Join(cols, ", ")+") VALUES ("+catalog.Placeholders(len(args))+")"), args...); err != nil {
-		return nil, err
-	}
-	if errs, err := s.writeLinks(ctx, tx, sc, tp, id, as, "", true); err != nil || len(errs) > 0 {
-		if err == nil {
-			return &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
-		}
-		return nil, err
-	}
-	recordCreate(rec, tm, id, meta.CreatedAt, meta.CreatedBy, as)
-	if !tp.Full() {
-		_, vals, err := s.CondsOn(ctx, tx, tp, id)
-		if err != nil {
-			return nil, err
-		}
-		if !catalog.AnyOf(vals, allowed) {
-			return catalog.Denied("", "the record would be outside the rows you may create"), nil
-		}
-	}
-	return nil, nil
 }

@@ -74,7 +74,7 @@ func (inv *inversion) applySteps(steps []*recordStep) error {
 		if st.op != live.OpCreate {
 			continue
 		}
-		oe, err := s.reviveTx(ctx, tx, inv.rec, inv.sc, st.tp, st.id, st.meta, inv.by, st.fields)
+		oe, err := s.recreateTx(ctx, tx, inv.rec, inv.sc, st.tp.Table, st.tp, inv.by, st.id, st.meta, st.fields, "")
 		if err != nil || oe != nil {
 			return orOpError(err, oe)
 		}
@@ -113,7 +113,7 @@ func orOpError(err error, oe *catalog.OpError) error {
 	if err != nil {
 		return err
 	}
-	return opError(oe)
+	return undoOpError(oe)
 }
 
 // event notes the live event of a record write of the inversion.

@@ -87,6 +87,7 @@ func (r *benchReport) print(w io.Writer) {
 
 	r.printHistory(w)
 	r.printAccess(w)
+	r.printAsOf(w)
 	r.printNodes(w)
 	r.printIdentity(w)
 

@@ -26,6 +26,9 @@ type Schema struct {
 	byKey    map[string]*TableMeta // by nameKey
 }
 
+// Version is the catalogue's version the schema was loaded at.
+func (sc *Schema) Version() int64 { return sc.version }
+
 // TableMeta is one table of a schema.
 type TableMeta struct {
 	Schema *Schema // the schema it belongs to
