@@ -39,6 +39,7 @@ func testUndo(t *testing.T, open Opener) {
 	t.Run("Tables", func(t *testing.T) { testUndoTables(t, s) })
 	t.Run("Views", func(t *testing.T) { testUndoViews(t, s) })
 	t.Run("Window", func(t *testing.T) { testUndoWindow(t, open) })
+	t.Run("Revert", func(t *testing.T) { testUndoRevert(t, open(t)) })
 	t.Run("RandomWalk", func(t *testing.T) { testUndoRandomWalk(t, s) })
 	t.Run("CompareAndSet", func(t *testing.T) { testUndoCompareAndSet(t, s) })
 	t.Run("Trash", func(t *testing.T) { testTrash(t, s) })
@@ -766,4 +767,42 @@ func testUndoConcurrent(t *testing.T, s *all.Store) {
 	wantGone(t, ctx, s, nb, "T", r.ID)
 	mustUndo(t, bobCtx, s, nb, true)
 	MustFindRecord(t, ctx, s, nb, "T", r.ID)
+}
+
+// testUndoRevert: a revert is one action of its author: undo gives back
+// the values it overwrote, records it deleted and deletes those it
+// brought back; redo reverts again.
+func testUndoRevert(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Undo revert")
+	ctx, nb := st.ctx, st.nb
+	MustTable(t, ctx, s, nb, "T", col("Name", coffer.TypeText))
+	a := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "a"})
+	gone := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "gone"})
+	time0 := s.Now()
+	clk := newClock(time0.Add(time.Second))
+	s.Now = clk.Now
+	if _, err := s.UpdateRecord(ctx, nb, "T", a.ID, map[string]any{"Name": "A"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecord(ctx, nb, "T", gone.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	later := MustRecord(t, ctx, s, nb, "T", map[string]any{"Name": "later"})
+	clk.Add(time.Second)
+	res, err := s.RevertTable(ctx, nb, "T", coffer.RevertInput{To: &coffer.AsOf{Time: time0.Add(time.Millisecond)}})
+	if err != nil || len(res.Updated)+len(res.Restored)+len(res.Deleted) != 3 {
+		t.Fatalf("RevertTable = %+v, %v", res, err)
+	}
+	mustUndo(t, ctx, s, nb, false)
+	if got := MustFindRecord(t, ctx, s, nb, "T", a.ID).Fields["Name"]; got != "A" {
+		t.Errorf("after undoing the revert, Name = %v", got)
+	}
+	wantGone(t, ctx, s, nb, "T", gone.ID)
+	MustFindRecord(t, ctx, s, nb, "T", later.ID)
+	mustUndo(t, ctx, s, nb, true)
+	if got := MustFindRecord(t, ctx, s, nb, "T", a.ID).Fields["Name"]; got != "a" {
+		t.Errorf("after redoing the revert, Name = %v", got)
+	}
+	MustFindRecord(t, ctx, s, nb, "T", gone.ID)
+	wantGone(t, ctx, s, nb, "T", later.ID)
 }
