@@ -321,4 +321,3 @@ type Retype struct {
 	Seq      int64
 	From, To *coffer.Column
 }
-
