@@ -315,4 +315,3 @@ type Retype struct {
 	Seq      int64
 	From, To *coffer.Column
 }
-
