@@ -76,8 +76,8 @@ func Resolve(ctx context.Context, core *store.Core, q Querier, prefix, table str
 	if first.Valid && p.Seq < first.Int64-1 {
 		return p, errUnavailable // the actions after it are no longer all kept
 	}
-	if !st.History {
-		return p, errUnavailable
+	if !st.History || p.Seq < st.HistoryFrom {
+		return p, errUnavailable // off, or switched off and on since the moment
 	}
 	if days > 0 {
 		var cut sql.NullInt64

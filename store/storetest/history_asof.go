@@ -291,6 +291,15 @@ func testAsOfHorizon(t *testing.T, s *all.Store) {
 	}
 	_, err = s.RevertRecord(ctx, f.nb, "People", r.ID, coffer.RevertInput{To: at(t1)})
 	wantCode(t, err, coffer.EHISTORY)
+	// Once the actions made while it was off are pruned (a day later),
+	// nothing in the actions tells of that gap: the moment before it
+	// stays refused all the same.
+	f.clk.Add(25 * time.Hour)
+	if n, err := s.PruneHistory(context.Background()); err != nil || n == 0 {
+		t.Fatalf("prune: %d, %v; want the action made with history off pruned", n, err)
+	}
+	_, err = s.FindRecordAsOf(ctx, f.nb, "People", r.ID, at(t1))
+	wantCode(t, err, coffer.EHISTORY)
 	// A day of retention does not reach back two.
 	days := 1
 	settings(coffer.NotebookSettingsUpdate{HistoryRetentionDays: &days})
