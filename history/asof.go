@@ -45,9 +45,12 @@ var errUnavailable = coffer.Errorf(coffer.EHISTORY, "the history of this noteboo
 // Resolve turns a moment into the point of table whose state it names: a
 // time into the last action at or before it, a sequence number into
 // itself. It refuses (EHISTORY) a moment before the history's horizon,
-// and (EINVALID, field) a sequence number no action has yet. days is the
-// notebook's history retention (0: kept).
-func Resolve(ctx context.Context, core *store.Core, q Querier, prefix, table string, at *coffer.AsOf, days int, field string) (Point, error) {
+// and (EINVALID, field) a sequence number no action has yet. st are the
+// notebook's settings: its retention, and its history switch (off, the
+// actions since it was switched off are kept for undo only, and not even
+// that after a day: no past moment is known).
+func Resolve(ctx context.Context, core *store.Core, q Querier, prefix, table string, at *coffer.AsOf, st coffer.NotebookSettings, field string) (Point, error) {
+	days := st.HistoryRetentionDays
 	var p Point
 	var last, first sql.NullInt64
 	// Two subqueries: each is one step down the primary key.
@@ -72,6 +75,9 @@ func Resolve(ctx context.Context, core *store.Core, q Querier, prefix, table str
 	}
 	if first.Valid && p.Seq < first.Int64-1 {
 		return p, errUnavailable // the actions after it are no longer all kept
+	}
+	if !st.History || p.Seq < st.HistoryFrom {
+		return p, errUnavailable // off, or switched off and on since the moment
 	}
 	if days > 0 {
 		var cut sql.NullInt64
@@ -315,4 +321,3 @@ type Retype struct {
 	Seq      int64
 	From, To *coffer.Column
 }
-

@@ -71,7 +71,7 @@ func (s *Service) newTimeTravel(ctx context.Context, q history.Querier, sc *cata
 	if at == nil {
 		return nil, coffer.Invalid("the moment is missing", coffer.FieldError{Field: field, Message: "is required"})
 	}
-	point, err := history.Resolve(ctx, s.Core, q, tp.Prefix, tm.Table.ID, at, sc.Settings.HistoryRetentionDays, field)
+	point, err := history.Resolve(ctx, s.Core, q, tp.Prefix, tm.Table.ID, at, sc.Settings, field)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ func testAsOf(t *testing.T, open Opener) {
 	t.Run("Access", func(t *testing.T) { testAsOfAccess(t, open(t)) })
 	t.Run("AccessProperty", func(t *testing.T) { testAsOfAccessProperty(t, open(t)) })
 	t.Run("Bound", func(t *testing.T) { testAsOfBound(t, open(t)) })
+	t.Run("Horizon", func(t *testing.T) { testAsOfHorizon(t, open(t)) })
 }
 
 // asOfFixture is a store on a settable clock, one owner, one notebook
@@ -250,4 +251,61 @@ func testAsOfBound(t *testing.T, s *all.Store) {
 	if _, err := s.FindRecordAsOf(ctx, f.nb, "People", a.ID, at(t1)); err != nil {
 		t.Errorf("one record over the bound: %v", err)
 	}
+}
+
+// testAsOfHorizon: a moment the history no longer tells is refused
+// (history_unavailable): any while the history is off, one before a change
+// made while it was off, one before the retention.
+func testAsOfHorizon(t *testing.T, s *all.Store) {
+	f := newAsOfFixture(t, s)
+	ctx := f.ctx
+	f.tick()
+	r := MustRecord(t, ctx, s, f.nb, "People", map[string]any{"Name": "a"})
+	t1 := f.clk.Now()
+	settings := func(upd coffer.NotebookSettingsUpdate) {
+		t.Helper()
+		if _, err := s.UpdateNotebookSettings(ctx, f.nb, upd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update := func(name string) time.Time {
+		t.Helper()
+		f.tick()
+		if _, err := s.UpdateRecord(ctx, f.nb, "People", r.ID, map[string]any{"Name": name}, 0); err != nil {
+			t.Fatal(err)
+		}
+		return f.clk.Now()
+	}
+	on, off := true, false
+	settings(coffer.NotebookSettingsUpdate{History: &off})
+	_, err := s.FindRecordAsOf(ctx, f.nb, "People", r.ID, at(t1))
+	wantCode(t, err, coffer.EHISTORY) // what happens now is not kept
+	t2 := update("b")
+	settings(coffer.NotebookSettingsUpdate{History: &on})
+	update("c")
+	f.tick()
+	_, err = s.FindRecordAsOf(ctx, f.nb, "People", r.ID, at(t1))
+	wantCode(t, err, coffer.EHISTORY)
+	if got, err := s.FindRecordAsOf(ctx, f.nb, "People", r.ID, at(t2)); err != nil || got.Fields["Name"] != "b" {
+		t.Errorf("as of the change made with history off, now on again: %v, %v", got, err)
+	}
+	_, err = s.RevertRecord(ctx, f.nb, "People", r.ID, coffer.RevertInput{To: at(t1)})
+	wantCode(t, err, coffer.EHISTORY)
+	// Once the actions made while it was off are pruned (a day later),
+	// nothing in the actions tells of that gap: the moment before it
+	// stays refused all the same.
+	f.clk.Add(25 * time.Hour)
+	if n, err := s.PruneHistory(context.Background()); err != nil || n == 0 {
+		t.Fatalf("prune: %d, %v; want the action made with history off pruned", n, err)
+	}
+	_, err = s.FindRecordAsOf(ctx, f.nb, "People", r.ID, at(t1))
+	wantCode(t, err, coffer.EHISTORY)
+	// A day of retention does not reach back two.
+	days := 1
+	settings(coffer.NotebookSettingsUpdate{HistoryRetentionDays: &days})
+	f.clk.Add(48 * time.Hour)
+	_, err = s.FindRecordAsOf(ctx, f.nb, "People", r.ID, at(t2))
+	wantCode(t, err, coffer.EHISTORY)
+	_, err = s.FindRecords(ctx, f.nb, "People", coffer.ListQuery{AsOf: at(f.clk.Now())})
+	wantCode(t, err, "")
 }
