@@ -76,10 +76,10 @@ const (
 // Watch is a watch rule: tell its author when someone outside a group
 // reads, exports or changes records of a table that match a filter.
 type Watch struct {
-	ID       string `json:"id"`
-	TableID  string `json:"table_id"`
-	Name     string `json:"name"`
-	Filter   string `json:"filter"`
+	ID      string `json:"id"`
+	TableID string `json:"table_id"`
+	Name    string `json:"name"`
+	Filter  string `json:"filter"`
 	// OutsideGroup is the group whose members do not trigger the rule
 	// ("": everyone does).
 	OutsideGroup string   `json:"outside_group,omitempty"`
