@@ -104,28 +104,46 @@ func (s *Service) noteOpen(ctx context.Context, notebook string) {
 }
 
 // NoteExport records, when the notebook's access records are on, that the
-// caller exported data of a table (table id; "" for the whole notebook),
-// detail saying what (e.g. "history csv"): the hook of every export. It
-// returns at once and never fails the export.
-func (s *Service) NoteExport(ctx context.Context, nc *catalog.Conn, table, detail string, records ...string) {
-	s.note(ctx, nc, coffer.AccessExport, table, detail, records...)
+// caller exported data of a table (id or name; "" for the whole
+// notebook), detail saying what (e.g. "history csv"), and which records
+// when it names them: the hook that every export calls after its access
+// checks. It returns at once and never fails the export.
+func (s *Service) NoteExport(ctx context.Context, notebook, table, detail string, records ...string) {
+	s.noteBy(ctx, notebook, coffer.AccessExport, table, detail, records...)
 }
 
 // NoteFileDownload records that the caller downloaded the file of a cell
-// (the record's id; detail names the column and file): the hook of file
-// downloads.
-func (s *Service) NoteFileDownload(ctx context.Context, nc *catalog.Conn, table, record, detail string) {
-	s.note(ctx, nc, coffer.AccessFileDownload, table, detail, record)
+// (detail names the column and the file): the hook of file downloads.
+func (s *Service) NoteFileDownload(ctx context.Context, notebook, table, record, detail string) {
+	s.noteBy(ctx, notebook, coffer.AccessFileDownload, table, detail, record)
 }
 
 // NoteLinkUse records that a share link was used (detail: the link's id,
-// never its token): the hook of share links.
-func (s *Service) NoteLinkUse(ctx context.Context, nc *catalog.Conn, table, record, detail string) {
-	if record == "" {
-		s.note(ctx, nc, coffer.AccessLinkUse, table, detail)
+// never its token), for a table and record when it names them: the hook
+// of share links.
+func (s *Service) NoteLinkUse(ctx context.Context, notebook, table, record, detail string) {
+	var recs []string
+	if record != "" {
+		recs = []string{record}
+	}
+	s.noteBy(ctx, notebook, coffer.AccessLinkUse, table, detail, recs...)
+}
+
+// noteBy is note on a notebook named by id, and a table by id or name.
+func (s *Service) noteBy(ctx context.Context, notebook, kind, table, detail string, records ...string) {
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
 		return
 	}
-	s.note(ctx, nc, coffer.AccessLinkUse, table, detail, record)
+	defer nc.Release()
+	if table != "" {
+		tm, err := nc.Schema.Table(table)
+		if err != nil {
+			return
+		}
+		table = tm.Table.ID
+	}
+	s.note(ctx, nc, kind, table, detail, records...)
 }
 
 // accessScope is what access records a caller may read in one notebook.

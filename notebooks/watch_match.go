@@ -185,7 +185,8 @@ func (w *watcher) handle(ev watchEvent) {
 		return
 	}
 	for _, r := range rules {
-		if r.TableID != ev.Table || !strings.Contains(","+r.events+",", ","+ev.Kind+",") {
+		// A rule follows what happens once it exists.
+		if r.TableID != ev.Table || !strings.Contains(","+r.events+",", ","+ev.Kind+",") || ev.At < r.CreatedAt.UnixMicro() {
 			continue
 		}
 		if err := w.evaluate(ctx, r, ev); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -543,7 +544,11 @@ func watchMail(nc *catalog.Conn, r *storedWatch, ev watchEvent, actor person, n 
 	}
 	if n.fields != nil {
 		b.WriteString("\nThe record as you can see it:\n")
-		for _, k := range n.fields.Order {
+		order := n.fields.Order
+		if order == nil {
+			order = slices.Sorted(maps.Keys(n.fields.Fields))
+		}
+		for _, k := range order {
 			if v, ok := n.fields.Fields[k]; ok {
 				j, _ := json.Marshal(v)
 				fmt.Fprintf(&b, "  %s: %s\n", oneLine(k), oneLine(string(j)))
