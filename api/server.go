@@ -34,6 +34,9 @@ type Services struct {
 	Orgs      coffer.OrgService
 	Accounts  coffer.AccountService
 	Sharing   coffer.SharingService
+	// AccessLog and Watches read access records and manage watch rules.
+	AccessLog coffer.AccessLogService
+	Watches   coffer.WatchService
 	// Live gives the events of record writes (live updates); nil turns
 	// the events endpoint off.
 	Live LiveService
@@ -250,6 +253,13 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/grants", map[string]endpoint{"POST": priv(s.createGrant), "GET": priv(s.listGrants)})
 	s.handle(nb+"/grants/{grant}", map[string]endpoint{"GET": priv(s.getGrant), "PATCH": priv(s.updateGrant), "DELETE": priv(s.deleteGrant)})
 	s.handle(nb+"/access/explain", map[string]endpoint{"GET": priv(s.explainAccess)})
+	s.handle(nb+"/access-log", map[string]endpoint{"GET": priv(s.listAccess)})
+	s.handle(nb+"/access-log/export", map[string]endpoint{"GET": priv(s.exportAccess)})
+	s.handle(tb+"/records/{record}/readers", map[string]endpoint{"GET": priv(s.listReaders)})
+	s.handle(nb+"/watches", map[string]endpoint{"POST": priv(s.createWatch), "GET": priv(s.listWatches)})
+	s.handle(nb+"/watches/{watch}", map[string]endpoint{"GET": priv(s.getWatch), "PATCH": priv(s.updateWatch), "DELETE": priv(s.deleteWatch)})
+	s.handle(nb+"/watches/{watch}/deliveries", map[string]endpoint{"GET": priv(s.listWatchDeliveries)})
+	s.handle(nb+"/watches/{watch}/test", map[string]endpoint{"POST": priv(s.testWatch)})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, coffer.ENOTFOUND, "no such endpoint", nil)
 	})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/accesslog"
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
@@ -105,7 +106,8 @@ func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, Live: st, Ping: st.Ping,
-		Resets: mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
+		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
+		AccessLog: st, Watches: st,
 	}, cfg)
 }
 
@@ -162,6 +164,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeStore()
+	startAccessLog(st, sender, o.webhooksPrivate, log)
+	// Deferred after the store's close, so run before it: the waiting
+	// access records are written, and deliveries in flight end.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st.CloseAccessLog(ctx)
+	}()
 	if sc.dbURL == "" {
 		stopControl, err := serveControl(sc.dataDir, st, log)
 		if err != nil {
@@ -193,15 +203,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // serveOptions are the settings of "coffer serve", checked.
 type serveOptions struct {
-	addr        string
-	store       *storeConfig
-	log         *slog.Logger
-	publicURL   string // http or https, without query or fragment
-	trusted     []netip.Prefix
-	smtpURL     string // empty: no e-mail
-	smtpFrom    string
-	listTimeout time.Duration // positive
-	maxStreams  int           // at least 1
+	addr      string
+	store     *storeConfig
+	log       *slog.Logger
+	publicURL string // http or https, without query or fragment
+	trusted   []netip.Prefix
+	smtpURL   string // empty: no e-mail
+	smtpFrom  string
+	// webhooksPrivate lets watch rules' webhooks reach loopback and
+	// private addresses (off by default: server-side request forgery).
+	webhooksPrivate bool
+	listTimeout     time.Duration // positive
+	maxStreams      int           // at least 1
 }
 
 // parseServeFlags reads and checks the flags of "coffer serve" (each
@@ -217,10 +230,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	queryTimeout := fs.String("query-timeout", env("COFFER_QUERY_TIMEOUT", "10s"), "time budget of a record list and its count, waiting for a read slot included; past it the list is cancelled with 503 query_timeout (COFFER_QUERY_TIMEOUT)")
 	maxStreams := fs.Int("max-streams", envInt("COFFER_MAX_STREAMS", 8), "live-update streams one account may hold open at once on this server; beyond it 429 too_many_streams (COFFER_MAX_STREAMS)")
 	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
+	webhooksPrivate := fs.Bool("webhooks-allow-private", env("COFFER_WEBHOOKS_ALLOW_PRIVATE", "") == "true", "let watch rules' webhooks reach loopback and private addresses (COFFER_WEBHOOKS_ALLOW_PRIVATE=true; off by default)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams}
+	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams, webhooksPrivate: *webhooksPrivate}
 	var err error
 	if o.trusted, err = parseProxies(*proxies); err != nil {
 		return nil, err
@@ -328,4 +342,21 @@ func serveUntilStopped(ctx context.Context, hs *http.Server, ln net.Listener, sr
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startAccessLog sets up the delivery of watch notifications: e-mail
+// through sender (none without an SMTP server), webhooks to public
+// addresses only unless allowPrivate.
+func startAccessLog(st *all.Store, sender *mail.Sender, allowPrivate bool, log *slog.Logger) {
+	opts := accesslog.SenderOptions{AllowPrivate: allowPrivate, Logger: log}
+	if sender != nil {
+		opts.Mail = func(ctx context.Context, to, subject, text string) error {
+			return sender.Send(ctx, mail.Message{To: to, Subject: subject, Text: text, Kind: "watch"})
+		}
+	}
+	if allowPrivate {
+		log.Warn("watch rules' webhooks may reach loopback and private addresses (--webhooks-allow-private)")
+	}
+	st.SetWatchOptions(opts)
+	st.SetAccessLogOptions(accesslog.Options{Logger: log})
 }
