@@ -13,6 +13,7 @@ import (
 type benchReport struct {
 	records   int
 	postgres  bool     // the run was on PostgreSQL
+	accessLog string   // what the access record queue did, "" when not measured
 	workloads []result // the HTTP workloads
 	limits    []result // L1 and L2, by name
 	memLoad   memPeak  // peaks up to the end of loading
@@ -85,6 +86,7 @@ func (r *benchReport) print(w io.Writer) {
 	tw.Flush()
 
 	r.printAccess(w)
+	r.printAccessLog(w)
 	r.printNodes(w)
 	r.printIdentity(w)
 
