@@ -34,16 +34,17 @@ type watchEvent struct {
 // watcher matches events against the watch rules and hands the
 // notifications to the sender, off the request path.
 type watcher struct {
-	s       *Service
-	mu      sync.Mutex
-	sender  *accesslog.Sender
-	log     *slog.Logger
-	events  chan watchEvent
-	start   sync.Once
-	stop    chan struct{}
-	done    chan struct{}
-	dropped atomic.Int64
-	rules   map[string]cachedRules // by notebook id
+	s         *Service
+	mu        sync.Mutex
+	sender    *accesslog.Sender
+	log       *slog.Logger
+	events    chan watchEvent
+	start     sync.Once
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+	dropped   atomic.Int64
+	rules     map[string]cachedRules // by notebook id
 }
 
 // cachedRules are a notebook's rules as read at some time.
@@ -87,7 +88,14 @@ func (w *watcher) currentSender() *accesslog.Sender {
 // enqueue hands an event to the matching worker; a full queue drops it
 // (counted and logged): watching never slows a request.
 func (w *watcher) enqueue(ev watchEvent) {
-	w.start.Do(func() { go w.run() })
+	w.start.Do(func() {
+		select {
+		case <-w.stop: // closed before it ever started
+			close(w.done)
+		default:
+			go w.run()
+		}
+	})
 	select {
 	case w.events <- ev:
 	default:
@@ -109,21 +117,14 @@ func (w *watcher) run() {
 	}
 }
 
-// close stops matching and delivering.
+// close stops matching (events not yet matched are left) and waits, until
+// ctx ends, for the deliveries in flight.
 func (w *watcher) close(ctx context.Context) {
-	started := false
-	w.start.Do(func() {}) // a watcher never started stays so
+	w.closeOnce.Do(func() { close(w.stop) })
+	w.start.Do(func() { close(w.done) }) // never started: it never will
 	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-		started = true
-	}
-	if started {
-		select {
-		case <-w.done:
-		case <-time.After(time.Millisecond):
-		}
+	case <-w.done:
+	case <-ctx.Done():
 	}
 	w.currentSender().Close(ctx)
 }
@@ -148,7 +149,10 @@ func (w *watcher) written(nb string, es []accesslog.Entry) {
 		if kind == "" || e.Table == "" {
 			continue
 		}
-		if ev != nil && (ev.Table != e.Table || ev.Kind != kind || ev.Actor != e.Actor || ev.APIKey != e.APIKey || ev.IP != e.IP || len(ev.Records) >= 100) {
+		// A table-wide record (an export of the whole table) is an event
+		// of its own; records of records group by who read what.
+		if ev != nil && (e.Record == "" || len(ev.Records) == 0 || ev.Table != e.Table || ev.Kind != kind || ev.Actor != e.Actor ||
+			ev.APIKey != e.APIKey || ev.IP != e.IP || len(ev.Records) >= 100) {
 			flush()
 		}
 		if ev == nil {
