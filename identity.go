@@ -213,6 +213,7 @@ const (
 	EventMFADisabled      = "mfa.disabled"
 	EventAPIKeyCreated    = "api_key.created"
 	EventAPIKeyRevoked    = "api_key.revoked"
+	EventUserCreated      = "user.created"
 	EventUserDeactivated  = "user.deactivated"
 	EventUserReactivated  = "user.reactivated"
 	EventSSOLogin         = "sso.login"

@@ -37,6 +37,7 @@ type Services struct {
 	// AccessLog and Watches read access records and manage watch rules.
 	AccessLog coffer.AccessLogService
 	Watches   coffer.WatchService
+	Audit     coffer.AuditService
 	// Live gives the events of record writes (live updates); nil turns
 	// the events endpoint off.
 	Live LiveService
@@ -234,6 +235,8 @@ func (s *Server) routesInit() {
 	s.handle(org+"/groups", map[string]endpoint{"POST": account(priv(s.createGroup)), "GET": account(priv(s.listGroups))})
 	s.handle(org+"/groups/{group}", map[string]endpoint{"PATCH": account(priv(s.updateGroup)), "DELETE": account(priv(s.deleteGroup))})
 	s.handle(org+"/groups/{group}/members/{user}", map[string]endpoint{"PUT": account(priv(s.putGroupMember)), "DELETE": account(priv(s.deleteGroupMember))})
+	s.handle("/api/v1/audit", map[string]endpoint{"GET": account(priv(s.auditLog))})
+	s.handle(org+"/audit", map[string]endpoint{"GET": account(priv(s.orgAuditLog))})
 	s.handle("/api/v1/users/{user}/deactivate", map[string]endpoint{"POST": account(priv(s.deactivateUser))})
 	s.handle("/api/v1/users/{user}/reactivate", map[string]endpoint{"POST": account(priv(s.reactivateUser))})
 	s.handle("/api/v1/notebooks", map[string]endpoint{"POST": priv(s.createNotebook), "GET": priv(s.listNotebooks)})

@@ -23,6 +23,7 @@ package history
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -179,13 +180,28 @@ func Write(ctx context.Context, core *store.Core, tx *store.WriteTx, prefix stri
 	if err != nil {
 		return 0, err
 	}
-	ins := core.Rebind("INSERT INTO " + prefix + "_changes (seq, n, table_id, record_id, column_id, old, new) VALUES (?, ?, ?, ?, ?, ?, ?)")
-	for n, c := range r.Changes {
-		if _, err := tx.ExecContext(ctx, ins, seq, n, c.Table, c.Record, c.Column, nullable(c.Old), nullable(c.New)); err != nil {
-			return 0, err
+	return seq, writeChanges(ctx, core, tx, prefix, seq, r.Changes)
+}
+
+// changesPerInsert bounds the rows of one INSERT of changes.
+const changesPerInsert = 64
+
+// writeChanges inserts the changes of action seq, many rows per statement.
+func writeChanges(ctx context.Context, core *store.Core, tx *store.WriteTx, prefix string, seq int64, changes []Change) error {
+	const tuple = "(?, ?, ?, ?, ?, ?, ?)"
+	for start := 0; start < len(changes); start += changesPerInsert {
+		chunk := changes[start:min(start+changesPerInsert, len(changes))]
+		q := "INSERT INTO " + prefix + "_changes (seq, n, table_id, record_id, column_id, old, new) VALUES " +
+			strings.TrimSuffix(strings.Repeat(tuple+", ", len(chunk)), ", ")
+		args := make([]any, 0, 7*len(chunk))
+		for i, c := range chunk {
+			args = append(args, seq, start+i, c.Table, c.Record, c.Column, nullable(c.Old), nullable(c.New))
+		}
+		if _, err := tx.ExecContext(ctx, core.Rebind(q), args...); err != nil {
+			return err
 		}
 	}
-	return seq, nil
+	return nil
 }
 
 // ClientOf names the client session of a caller, the unit of an undo

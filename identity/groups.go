@@ -50,7 +50,7 @@ func (s *Service) CreateGroup(ctx context.Context, orgID, name string) (*coffer.
 		if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"user_groups (id, org_id, name, created_at) VALUES (?, ?, ?, ?)"), g.ID, orgID, name, now); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "group created "+g.ID)
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventOrgChanged, c.UserID, c.Email, "group created "+g.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func (s *Service) RenameGroup(ctx context.Context, orgID, groupID, name string) 
 		if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+s.Inst.Prefix+"user_groups SET name = ? WHERE id = ?"), name, groupID); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "group renamed "+groupID)
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventOrgChanged, c.UserID, c.Email, "group renamed "+groupID)
 	}))
 	if err != nil {
 		return nil, err
@@ -186,7 +186,7 @@ func (s *Service) DeleteGroup(ctx context.Context, orgID, groupID string) error 
 		if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+s.Inst.Prefix+"user_groups WHERE id = ?"), groupID); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "group deleted "+groupID)
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventOrgChanged, c.UserID, c.Email, "group deleted "+groupID)
 	}))
 }
 
@@ -219,7 +219,7 @@ func (s *Service) AddGroupMember(ctx context.Context, orgID, groupID, user strin
 		if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"group_members (group_id, user_id) VALUES (?, ?)"), groupID, u.ID); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("group %s added by %s", groupID, c.UserID))
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("group %s added by %s", groupID, c.UserID))
 	}))
 }
 
@@ -246,6 +246,6 @@ func (s *Service) RemoveGroupMember(ctx context.Context, orgID, groupID, user st
 		if n, _ := res.RowsAffected(); n == 0 {
 			return catalog.ErrUserNotFound
 		}
-		return s.Event(ctx, tx, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("group %s removed by %s", groupID, c.UserID))
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("group %s removed by %s", groupID, c.UserID))
 	}))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -79,17 +80,18 @@ func (s *Service) clearThrottle(ctx context.Context, tx catalog.Querier, key str
 	return err
 }
 
-// Events returns the authentication events of a user (all users when
-// userID is empty), newest first, at most limit. It is for operators, tests
-// and the audit export; callers check rights.
+// Events returns the audit log's events about a user (all events when
+// userID is empty), newest first, at most limit. It is for operators,
+// tests and the audit export; callers check rights. An event's ID is its
+// index in the log.
 func (s *Service) Events(ctx context.Context, userID string, limit int) ([]*coffer.Event, error) {
-	q := "SELECT id, at, kind, COALESCE(user_id, ''), email, ip, detail FROM " + s.Inst.Prefix + "auth_events"
+	q := "SELECT idx, at, kind, COALESCE(user_id, ''), email, ip, detail FROM " + s.Inst.Prefix + "audit_entries"
 	args := []any{}
 	if userID != "" {
 		q += " WHERE user_id = ?"
 		args = append(args, userID)
 	}
-	q += " ORDER BY seq DESC LIMIT ?"
+	q += " ORDER BY idx DESC LIMIT ?"
 	args = append(args, limit)
 	rows, err := s.Inst.R.QueryContext(ctx, s.Rebind(q), args...)
 	if err != nil {
@@ -99,11 +101,11 @@ func (s *Service) Events(ctx context.Context, userID string, limit int) ([]*coff
 	var out []*coffer.Event
 	for rows.Next() {
 		var e coffer.Event
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.UserID, &e.Email, &e.IP, &e.Detail); err != nil {
+		var at, idx int64
+		if err := rows.Scan(&idx, &at, &e.Kind, &e.UserID, &e.Email, &e.IP, &e.Detail); err != nil {
 			return nil, s.Wrap("Events", err)
 		}
-		e.At = store.FromMicros(at)
+		e.ID, e.At = strconv.FormatInt(idx, 10), store.FromMicros(at)
 		out = append(out, &e)
 	}
 	return out, s.Wrap("Events", rows.Err())

@@ -247,10 +247,10 @@ func (s *Service) CreateOrganization(ctx context.Context, in coffer.Organization
 			o.ID, owner.ID, coffer.OrgOwner, now); err != nil {
 			return err
 		}
-		if err := s.Event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "created "+o.ID); err != nil {
+		if err := s.OrgEvent(ctx, tx, o.ID, coffer.EventOrgChanged, c.UserID, c.Email, "created "+o.ID); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventMembershipChange, owner.ID, owner.Email, o.ID+" "+coffer.OrgOwner)
+		return s.OrgEvent(ctx, tx, o.ID, coffer.EventMembershipChange, owner.ID, owner.Email, o.ID+" "+coffer.OrgOwner)
 	})
 	if err != nil {
 		return nil, err
@@ -352,7 +352,7 @@ func (s *Service) UpdateOrganization(ctx context.Context, id string, upd coffer.
 			o.Name, string(raw), now, id); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "updated "+id)
+		return s.OrgEvent(ctx, tx, id, coffer.EventOrgChanged, c.UserID, c.Email, "updated "+id)
 	})
 	if err != nil {
 		return nil, err
@@ -415,7 +415,7 @@ func (s *Service) DeleteOrganization(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		return s.Event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "deleted "+id)
+		return s.OrgEvent(ctx, tx, id, coffer.EventOrgChanged, c.UserID, c.Email, "deleted "+id)
 	}))
 }
 
@@ -499,7 +499,7 @@ func (s *Service) SetOrgMember(ctx context.Context, orgID, user, role string) (*
 		if err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("%s %s by %s", orgID, role, c.UserID))
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("%s %s by %s", orgID, role, c.UserID))
 	}))
 	if err != nil {
 		return nil, false, err
@@ -551,6 +551,6 @@ func (s *Service) RemoveOrgMember(ctx context.Context, orgID, user string) error
 		if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+s.Inst.Prefix+"org_members WHERE org_id = ? AND user_id = ?"), orgID, u.ID); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("%s removed by %s", orgID, c.UserID))
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventMembershipChange, u.ID, u.Email, fmt.Sprintf("%s removed by %s", orgID, c.UserID))
 	}))
 }

@@ -81,7 +81,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) (*coff
 		hourAgo := now - time.Hour.Microseconds()
 		var requests, links int
 		err := tx.QueryRowContext(ctx, s.Rebind("SELECT "+
-			"(SELECT count(*) FROM "+s.Inst.Prefix+"auth_events WHERE user_id = ? AND kind = ? AND at > ?), "+
+			"(SELECT count(*) FROM "+s.Inst.Prefix+"audit_entries WHERE user_id = ? AND kind = ? AND at > ?), "+
 			"(SELECT count(*) FROM "+s.Inst.Prefix+"password_resets WHERE user_id = ? AND created_at > ?)"),
 			a.ID, coffer.EventResetRequested, hourAgo, a.ID, hourAgo).Scan(&requests, &links)
 		if err != nil {

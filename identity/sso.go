@@ -175,7 +175,7 @@ func (s *Service) CreateSSOProvider(ctx context.Context, orgID string, in coffer
 			p.ID, orgID, p.Name, p.Issuer, p.ClientID, in.ClientSecret, string(raw), now); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "sso provider added: "+p.ID+" "+p.Issuer)
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventOrgChanged, c.UserID, c.Email, "sso provider added: "+p.ID+" "+p.Issuer)
 	})
 	if err != nil {
 		return nil, err
@@ -247,7 +247,7 @@ func (s *Service) DeleteSSOProvider(ctx context.Context, orgID, providerID strin
 				return err
 			}
 		}
-		return s.Event(ctx, tx, coffer.EventOrgChanged, c.UserID, c.Email, "sso provider removed: "+providerID)
+		return s.OrgEvent(ctx, tx, orgID, coffer.EventOrgChanged, c.UserID, c.Email, "sso provider removed: "+providerID)
 	})
 	if err == nil {
 		s.ssoClient().Forget(issuer)

@@ -38,7 +38,7 @@ func (s *Service) ssoAccount(ctx context.Context, tx *store.WriteTx, p *ssoProvi
 			if err := s.linkIdentity(ctx, tx, p, id, linkUser); err != nil {
 				return nil, err
 			}
-			if err := s.Event(ctx, tx, coffer.EventSSOLinked, linkUser, "", "provider="+p.ID); err != nil {
+			if err := s.OrgEvent(ctx, tx, p.OrgID, coffer.EventSSOLinked, linkUser, "", "provider="+p.ID); err != nil {
 				return nil, err
 			}
 		}
@@ -119,7 +119,7 @@ func (s *Service) ssoNewAccount(ctx context.Context, tx *store.WriteTx, p *ssoPr
 		p.OrgID, userID, coffer.OrgMember, s.NowMicros()); err != nil {
 		return "", err
 	}
-	if err := s.Event(ctx, tx, coffer.EventMembershipChange, userID, key, "joined "+p.OrgID+" as member at first single sign-on"); err != nil {
+	if err := s.OrgEvent(ctx, tx, p.OrgID, coffer.EventMembershipChange, userID, key, "joined "+p.OrgID+" as member at first single sign-on"); err != nil {
 		return "", err
 	}
 	if err := s.linkIdentity(ctx, tx, p, id, userID); err != nil {

@@ -84,7 +84,14 @@ func (s *Service) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.
 		}
 		_, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"users (id, email, email_key, name, password_hash, operator, created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 			u.ID, email, key, name, hash, in.Operator, now, now, now)
-		return err
+		if err != nil {
+			return err
+		}
+		detail := ""
+		if in.Operator {
+			detail = "operator"
+		}
+		return s.Event(ctx, tx, coffer.EventUserCreated, u.ID, email, detail)
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/history"
@@ -16,15 +17,32 @@ import (
 
 // NoHistory, when set, stops recording actions: for benchmarks that
 // measure what recording costs, never for serving.
-var NoHistory bool
+var NoHistory atomic.Bool
 
 // record writes the action rec collected, in the write's transaction, as
 // the notebook's history switch says, and returns its sequence number.
 func (s *Service) record(ctx context.Context, tx *store.WriteTx, db *store.DB, sc *catalog.Schema, rec *history.Recorder) (int64, error) {
-	if NoHistory {
+	if NoHistory.Load() {
 		return 0, nil
 	}
 	return history.Write(ctx, s.Core, tx, db.Prefix, rec, sc.Settings.History)
+}
+
+// rawCells reads the cells of the columns that as assigns in record id,
+// unmasked, for history; nil when the record does not exist.
+func (s *Service) rawCells(ctx context.Context, tx *store.WriteTx, tm *catalog.TableMeta, id string, as []catalog.Assignment) (*coffer.Record, error) {
+	if NoHistory.Load() {
+		return nil, nil
+	}
+	cols := make([]*catalog.ColMeta, 0, len(as))
+	for _, a := range as {
+		cols = append(cols, a.Col)
+	}
+	r, err := catalog.ScanRecord(tx.QueryRowContext(ctx, s.CellsSQL(tm, cols), id), cols, nil)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return r, err
 }
 
 // rawRecord reads a record with every column, unmasked, for history; nil
@@ -75,6 +93,9 @@ func recordUpdate(rec *history.Recorder, tm *catalog.TableMeta, id string, befor
 // recordDelete records a record about to be deleted: its existence, every
 // value, and the links to it from other records, which the delete removes.
 func (s *Service) recordDelete(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, tm *catalog.TableMeta, before *coffer.Record) error {
+	if NoHistory.Load() {
+		return nil
+	}
 	if rec.Kind == "" {
 		rec.Begin(history.KindRecordDelete, tm.Table.ID, fmt.Sprintf("deleted a record in %s", tm.Table.Name))
 	}

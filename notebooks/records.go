@@ -251,7 +251,7 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, rec *history.
 			return catalog.Denied(strings.TrimSuffix(prefix, "fields."), "you may not change %s of this record", catalog.DescribeCols(as)), nil
 		}
 	}
-	before, err := s.rawRecord(ctx, tx, tm, id)
+	before, err := s.rawCells(ctx, tx, tm, id, as)
 	if err != nil {
 		return nil, err
 	}

@@ -106,6 +106,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rep.memLoad = loadPeak
 	rep.memAll = mem.peak()
+	if err := runHistoryBench(ctx, cfg, env, rep); err != nil {
+		return err
+	}
 	if err := runAccessBench(ctx, cfg, env, rep); err != nil {
 		return err
 	}

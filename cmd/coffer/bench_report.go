@@ -16,6 +16,7 @@ type benchReport struct {
 	accessLog string   // what the access record queue did, "" when not measured
 	workloads []result // the HTTP workloads
 	limits    []result // L1 and L2, by name
+	history   []result // writes with and without history
 	memLoad   memPeak  // peaks up to the end of loading
 	memAll    memPeak  // peaks over the data workloads
 	memLogin  memPeak  // peaks once the identity workloads ran too
@@ -85,6 +86,7 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	tw.Flush()
 
+	r.printHistory(w)
 	r.printAccess(w)
 	r.printAccessLog(w)
 	r.printNodes(w)

@@ -6,6 +6,7 @@
 //	coffer user deactivate|reactivate  end or restore an account's access
 //	coffer user sessions  list, or end, an account's sessions and API keys
 //	coffer org          manage organizations, members, groups and policy
+//	coffer audit        the audit log: verifier key, verify, prove, checkpoint, prune
 //	coffer bench        measure throughput against in-process limits
 //	coffer migrate      copy an instance between SQLite and PostgreSQL, verified
 //	coffer version      print the version
@@ -37,6 +38,7 @@ Usage:
   coffer user deactivate|reactivate --email E
   coffer user sessions --email E [--end]
   coffer org create|list|members|member|group|policy|delete …  (coffer org help)
+  coffer audit key|verify|prove N|checkpoint|prune --before T  (coffer audit help)
   coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
   coffer version
@@ -70,6 +72,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case "org":
 		err = cmdOrg(ctx, args[1:], stdout, stderr)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr)
 		if errors.Is(err, errUsage) {
 			return 2
 		}

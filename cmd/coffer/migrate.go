@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cofferhq/coffer/audit"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -57,6 +58,32 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if verr != nil {
 		return fmt.Errorf("VERIFICATION FAILED, do not use the destination: %w", verr)
+	}
+	return carryAuditFiles(*from, *to, stdout)
+}
+
+// carryAuditFiles copies the audit log's signing key and checkpoints file
+// (kept outside the database) from a source data directory to a
+// destination one, so that "coffer audit verify" passes there; with
+// PostgreSQL on either side, it says where they are to be kept.
+func carryAuditFiles(from, to string, stdout io.Writer) error {
+	if isPostgresURL(from) || isPostgresURL(to) {
+		fmt.Fprintf(stdout, "note: the audit log's signing key (%s) and checkpoints (%s) live in the --data directory of the servers, "+
+			"not in PostgreSQL: keep them with the destination's servers (coffer audit verify needs them)\n", audit.KeyFile, audit.CheckpointsFile)
+		return nil
+	}
+	for _, name := range []string{audit.KeyFile, audit.CheckpointsFile} {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, name), b, 0o600); err != nil {
+			return fmt.Errorf("copy %s: %w", name, err)
+		}
+		fmt.Fprintf(stdout, "copied %s\n", name)
 	}
 	return nil
 }

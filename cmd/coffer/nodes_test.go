@@ -91,7 +91,9 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("user create exited with %d", code)
 	}
 
-	env := []string{nodeChildEnv + "=1", "COFFER_DB=" + testPostgresURL(), "COFFER_DB_SCHEMA=" + schema}
+	// The nodes share the data directory of the audit key (as the nodes of
+	// an instance must share the key).
+	env := []string{nodeChildEnv + "=1", "COFFER_DB=" + testPostgresURL(), "COFFER_DB_SCHEMA=" + schema, "COFFER_DATA=" + t.TempDir()}
 	var nodes [2]*crashChild
 	for i := range nodes {
 		logPath := filepath.Join(t.TempDir(), "node.log")

@@ -34,8 +34,11 @@ Each takes the storage flags --data DIR or --db postgres://… (and --db-schema)
 // cliCaller is the caller of administration commands. The CLI runs on the
 // server with direct access to the database (whoever can run it can read
 // and change everything anyway), so it acts with operator authority; its
-// changes are recorded in the events as made by "cli".
+// changes are recorded in the audit log as made by "cli", from "cli".
 func cliCaller(ctx context.Context) context.Context {
+	if coffer.ClientFrom(ctx).IP == "" {
+		ctx = coffer.WithClient(ctx, coffer.Client{IP: "cli", UserAgent: "coffer CLI"})
+	}
 	return coffer.WithCaller(ctx, &coffer.Caller{UserID: "cli", Name: "coffer CLI", Operator: true})
 }
 

@@ -106,6 +106,7 @@ func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, Live: st, Ping: st.Ping,
+		Audit:     st,
 		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
 		AccessLog: st, Watches: st,
 	}, cfg)
@@ -181,6 +182,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	st.SetListTimeout(o.listTimeout)
+	stopAudit, err := startAuditCheckpoints(ctx, st, sc.dataDir, o.auditEvery, o.auditPeriod, log)
+	if err != nil {
+		return err
+	}
+	defer stopAudit() // after the server has drained: the last checkpoint
 	n, err := st.CountUsers(ctx)
 	if err != nil {
 		return err
@@ -203,18 +209,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // serveOptions are the settings of "coffer serve", checked.
 type serveOptions struct {
-	addr      string
-	store     *storeConfig
-	log       *slog.Logger
-	publicURL string // http or https, without query or fragment
-	trusted   []netip.Prefix
-	smtpURL   string // empty: no e-mail
-	smtpFrom  string
+	addr        string
+	store       *storeConfig
+	log         *slog.Logger
+	publicURL   string // http or https, without query or fragment
+	trusted     []netip.Prefix
+	smtpURL     string // empty: no e-mail
+	smtpFrom    string
+	listTimeout time.Duration // positive
+	maxStreams  int           // at least 1
+	auditEvery  int           // entries between audit checkpoints, at least 1
+	auditPeriod time.Duration // time between audit checkpoints, positive
 	// webhooksPrivate lets watch rules' webhooks reach loopback and
 	// private addresses (off by default: server-side request forgery).
 	webhooksPrivate bool
-	listTimeout     time.Duration // positive
-	maxStreams      int           // at least 1
 }
 
 // parseServeFlags reads and checks the flags of "coffer serve" (each
@@ -230,12 +238,18 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	queryTimeout := fs.String("query-timeout", env("COFFER_QUERY_TIMEOUT", "10s"), "time budget of a record list and its count, waiting for a read slot included; past it the list is cancelled with 503 query_timeout (COFFER_QUERY_TIMEOUT)")
 	maxStreams := fs.Int("max-streams", envInt("COFFER_MAX_STREAMS", 8), "live-update streams one account may hold open at once on this server; beyond it 429 too_many_streams (COFFER_MAX_STREAMS)")
 	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
+	auditEvery := fs.Int("audit-checkpoint-entries", envInt("COFFER_AUDIT_CHECKPOINT_ENTRIES", 1000), "sign an audit log checkpoint every this many entries (COFFER_AUDIT_CHECKPOINT_ENTRIES)")
+	auditPeriod := fs.String("audit-checkpoint-interval", env("COFFER_AUDIT_CHECKPOINT_INTERVAL", "10m"), "sign an audit log checkpoint this often when there are new entries, and at shutdown (COFFER_AUDIT_CHECKPOINT_INTERVAL)")
 	webhooksPrivate := fs.Bool("webhooks-allow-private", env("COFFER_WEBHOOKS_ALLOW_PRIVATE", "") == "true", "let watch rules' webhooks reach loopback and private addresses (COFFER_WEBHOOKS_ALLOW_PRIVATE=true; off by default)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams, webhooksPrivate: *webhooksPrivate}
+	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams,
+		auditEvery: *auditEvery, webhooksPrivate: *webhooksPrivate}
 	var err error
+	if o.auditPeriod, err = time.ParseDuration(*auditPeriod); err != nil || o.auditEvery < 1 || o.auditPeriod <= 0 {
+		return nil, fmt.Errorf("--audit-checkpoint-entries must be at least 1 and --audit-checkpoint-interval a positive duration such as 10m")
+	}
 	if o.trusted, err = parseProxies(*proxies); err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ func cmdUserCreate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return err
 	}
 	defer closeStore()
+	ctx = coffer.WithClient(ctx, coffer.Client{IP: "cli", UserAgent: "coffer user create"})
 	u, err := st.CreateUser(ctx, coffer.UserInput{Email: *email, Name: *name, Password: password, Operator: *operator})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/audit"
 	"github.com/cofferhq/coffer/store"
 )
 
@@ -287,6 +288,7 @@ func ScanView(row interface{ Scan(...any) error }) (*coffer.View, error) {
 type Catalog struct {
 	*store.Core
 	Schemas   *schemaCache
+	Audit     *audit.Log                                // the audit log, which Event appends to
 	notebooks *store.TTLCache[string, *coffer.Notebook] // registry rows by id
 	access    *store.TTLCache[string, *Rights]          // by user id | notebook id
 	accessGen atomic.Uint64                             // moves on at every change of access
@@ -305,6 +307,7 @@ func New(core *store.Core) *Catalog {
 	return &Catalog{
 		Core:      core,
 		Schemas:   newSchemaCache(),
+		Audit:     audit.New(core),
 		notebooks: store.NewTTLCache[string, *coffer.Notebook](),
 		access:    store.NewTTLCache[string, *Rights](),
 	}

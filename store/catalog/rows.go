@@ -123,3 +123,9 @@ func (s *Catalog) readRecord(ctx context.Context, q Querier, tm *TableMeta, id s
 	}
 	return r, err
 }
+
+// CellsSQL is the query reading the system columns and cols of one
+// record of tm by id, for ScanRecord(row, cols, …).
+func (s *Catalog) CellsSQL(tm *TableMeta, cols []*ColMeta) string {
+	return s.Rebind("SELECT " + s.selectList(cols) + " FROM " + tm.SQL + " t WHERE t.id = ?")
+}

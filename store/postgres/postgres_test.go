@@ -362,3 +362,17 @@ func TestTwoNodesAttempts(t *testing.T) {
 	defer b2.Close()
 	storetest.ConcurrentAttempts(t, all.New(b1), all.New(b2))
 }
+
+// TestTwoNodesAudit: appends and checkpoints from two stores on one
+// database (two nodes) make one consistent audit log.
+func TestTwoNodesAudit(t *testing.T) {
+	requirePostgres(t)
+	opts := testOptions()
+	b1 := openBackendOpts(t, testURL(), opts)
+	b2, err := postgres.Open(context.Background(), testURL(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	storetest.ConcurrentAudit(t, all.New(b1), all.New(b2))
+}

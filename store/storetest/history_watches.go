@@ -122,8 +122,6 @@ func fastRetries() accesslog.SenderOptions {
 	return accesslog.SenderOptions{AllowPrivate: true, Attempts: 3, Backoff: 10 * time.Millisecond}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // testWatches covers watch rules: a signed webhook verified by a real
 // receiver, retried after a 500, with its delivery log; e-mail through
 // mailpit; the author's access bounds what a rule sees; groups; SSRF.

@@ -5,9 +5,10 @@
 // TableService, RecordService and ViewService), so that the same
 // expectations hold for SQLite and PostgreSQL alike.
 //
-// The suite is cut like the services: RunIdentity, RunNotebooks and
-// RunSharing run the groups of files identity_*.go, notebooks_*.go and
-// sharing_*.go; Run runs all three.
+// The suite is cut like the services: RunIdentity, RunNotebooks,
+// RunSharing, RunHistory and RunAudit run the groups of files
+// identity_*.go, notebooks_*.go, sharing_*.go, history_*.go and
+// audit_*.go; Run runs them all.
 //
 // Error expectations are exact: every client mistake the suite makes must
 // come back with its documented code, never EINTERNAL.
@@ -41,13 +42,14 @@ type group struct {
 }
 
 // Run runs the whole behaviour suite against the stores that open returns:
-// the suites of the identity, notebooks and sharing services. Groups run
-// in parallel; each opens its own store.
+// the suites of the identity, notebooks and sharing services, of history
+// and of the audit log. Groups run in parallel; each opens its own store.
 func Run(t *testing.T, open func(t *testing.T) *all.Store) {
 	RunIdentity(t, open)
 	RunNotebooks(t, open)
 	RunSharing(t, open)
 	RunHistory(t, open)
+	RunAudit(t, open)
 }
 
 // historyGroups are the groups of the history suite (files history_*.go),

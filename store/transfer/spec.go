@@ -78,9 +78,12 @@ var instanceTables = []table{
 	{name: "sso_identities", cols: cols("SSSSI", "issuer", "subject", "user_id", "provider_id", "created_at"), order: []string{"issuer", "subject"}},
 	{name: "sso_states", cols: cols("XSSSSXSII", "state_hash", "provider_id", "nonce", "pkce_verifier", "redirect_uri", "binding_hash", "link_user_id", "created_at", "expires_at"), order: []string{"state_hash"}},
 	{name: "password_resets", cols: cols("SXSIII", "id", "token_hash", "user_id", "created_at", "expires_at", "used_at"), order: []string{"id"}},
-	// The events' sequence numbers are not copied: the copy numbers them
-	// anew, in the same order.
-	{name: "auth_events", cols: cols("SISSSSS", "id", "at", "kind", "user_id", "email", "ip", "detail"), order: []string{"seq"}},
+	// The audit log is copied as it is, indexes, record bytes, stored
+	// hashes and signed checkpoints included, so it verifies on the copy.
+	{name: "audit_head", cols: cols("ISIIS", "id", "origin", "size", "first_idx", "verifier"), order: []string{"id"}},
+	{name: "audit_entries", cols: cols("IISSSSSSSSX", "idx", "at", "kind", "actor", "user_id", "email", "org_id", "ip", "user_agent", "detail", "record"), order: []string{"idx"}},
+	{name: "audit_hashes", cols: cols("IX", "idx", "hash"), order: []string{"idx"}},
+	{name: "audit_checkpoints", cols: cols("IXSIII", "size", "root", "note", "at", "dropped_from", "dropped_to"), order: []string{"size"}},
 	{name: "notebooks", cols: cols("SSSIII", "id", "name", "owner_id", "created_at", "updated_at", "access_version"), order: []string{"id"}},
 	{name: "notebook_members", cols: cols("SSSSI", "notebook_id", "principal_type", "principal_id", "role", "created_at"), order: []string{"notebook_id", "principal_type", "principal_id"}},
 	{name: "access_epoch", cols: cols("II", "id", "epoch"), order: []string{"id"}},

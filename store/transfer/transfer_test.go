@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/audit"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
@@ -383,6 +384,7 @@ func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 	a := openSQLite(t)
 	sa := all.New(a)
 	f := populate(t, sa)
+	key, sink := auditCheckpoint(t, sa)
 	before, err := transfer.Checksums(ctx, a)
 	if err != nil {
 		t.Fatal(err)
@@ -401,6 +403,8 @@ func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 	if _, err := transfer.Verify(ctx, a, c); err != nil {
 		t.Fatalf("Verify original against the round trip: %v", err)
 	}
+	auditVerifies(t, all.New(pg), key, sink)
+	auditVerifies(t, all.New(c), key, sink)
 	after, err := transfer.Checksums(ctx, a)
 	if err != nil {
 		t.Fatal(err)
@@ -485,6 +489,38 @@ func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 }
 
 // TestSQLiteToSQLite runs without PostgreSQL.
+// auditCheckpoint signs a checkpoint of s's audit log with a new key.
+func auditCheckpoint(t *testing.T, s *all.Store) (*audit.Key, audit.Sink) {
+	t.Helper()
+	ctx := context.Background()
+	origin, err := s.Identity.Audit.Origin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := audit.Sink{Dir: t.TempDir()}
+	k, err := audit.LoadOrCreateKey(sink.Dir, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Identity.Audit.Checkpoint(ctx, k, sink); err != nil || c == nil || c.Size < 5 {
+		t.Fatalf("Checkpoint: %+v, %v", c, err)
+	}
+	return k, sink
+}
+
+// auditVerifies checks that the audit log of a copy verifies with the
+// source's key and checkpoints file.
+func auditVerifies(t *testing.T, s *all.Store, k *audit.Key, sink audit.Sink) {
+	t.Helper()
+	notes, err := audit.ReadCheckpointsFile(sink.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Identity.Audit.Verify(context.Background(), k, notes); err != nil || r.Checkpoints != 1 || r.FileCheckpoints != 1 {
+		t.Errorf("the copy's audit log: %+v, %v", r, err)
+	}
+}
+
 func TestSQLiteToSQLite(t *testing.T) {
 	a := openSQLite(t)
 	sa := all.New(a)
