@@ -35,7 +35,8 @@ type Entry struct {
 	IP        string
 	UserAgent string
 	Table     string // table id, "" for the notebook
-	Record    string // record id, ""
+	Record    string   // record id, "" for none or several
+	Records   []string // the ids of a read of several records at once (a list page)
 	Detail    string
 }
 
@@ -250,14 +251,14 @@ func Insert(ctx context.Context, core *store.Core, tx *store.WriteTx, prefix str
 	for len(es) > 0 {
 		n := min(len(es), insertRows)
 		var b strings.Builder
-		b.WriteString("INSERT INTO " + prefix + "_access_log (at, kind, actor, api_key, ip, user_agent, table_id, record_id, detail) VALUES ")
-		args := make([]any, 0, 9*n)
+		b.WriteString("INSERT INTO " + prefix + "_access_log (at, kind, actor, api_key, ip, user_agent, table_id, record_id, records, detail) VALUES ")
+		args := make([]any, 0, 10*n)
 		for i, e := range es[:n] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, e.At, e.Kind, e.Actor, e.APIKey, e.IP, Truncate(e.UserAgent, 512), e.Table, e.Record, Truncate(e.Detail, 200))
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.At, e.Kind, e.Actor, e.APIKey, e.IP, Truncate(e.UserAgent, 512), e.Table, e.Record, strings.Join(e.Records, " "), Truncate(e.Detail, 200))
 		}
 		if _, err := tx.ExecContext(ctx, core.Rebind(b.String()), args...); err != nil {
 			return err

@@ -22,7 +22,7 @@ type Querier interface {
 type Filter struct {
 	Kind, Actor, Table, Record string
 	Since, Until               int64 // microseconds; 0 for none (Until exclusive)
-	Before                     int64 // only seq < Before (keyset pagination); 0 for none
+	Before                     int64 // only seq <= Before (keyset pagination); 0 for none
 	Limit                      int
 }
 
@@ -45,7 +45,10 @@ func (f Filter) where() (string, []any) {
 		add("table_id = ?", f.Table)
 	}
 	if f.Record != "" {
-		add("record_id = ?", f.Record)
+		// Or among the ids of a list page's row (a superset: the caller
+		// keeps the exact id when it expands the row).
+		conds = append(conds, "(record_id = ? OR (record_id = '' AND records LIKE ?))")
+		args = append(args, f.Record, "%"+f.Record+"%")
 	}
 	if f.Since != 0 {
 		add("at >= ?", f.Since)
@@ -54,7 +57,7 @@ func (f Filter) where() (string, []any) {
 		add("at < ?", f.Until)
 	}
 	if f.Before != 0 {
-		add("seq < ?", f.Before)
+		add("seq <= ?", f.Before)
 	}
 	if len(conds) == 0 {
 		return "1 = 1", nil
@@ -62,29 +65,61 @@ func (f Filter) where() (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
+// Row is a stored access record: one entry, or a read of several records
+// (Records) that stands for one entry per record.
+type Row struct {
+	coffer.AccessEntry
+	Records []string
+}
+
+// Entries expands a row into its entries, in order: one per record of a
+// read of several, only record's when it is set.
+func (r *Row) Entries(record string) []*coffer.AccessEntry {
+	if len(r.Records) == 0 {
+		if record != "" && r.RecordID != record {
+			return nil
+		}
+		e := r.AccessEntry
+		return []*coffer.AccessEntry{&e}
+	}
+	out := make([]*coffer.AccessEntry, 0, len(r.Records))
+	for _, id := range r.Records {
+		if record == "" || id == record {
+			e := r.AccessEntry
+			e.RecordID = id
+			out = append(out, &e)
+		}
+	}
+	return out
+}
+
 // Find reads stored access records that f selects, newest first, from
 // the notebook whose tables prefix qualifies.
-func Find(ctx context.Context, core *store.Core, q Querier, prefix string, f Filter) ([]*coffer.AccessEntry, error) {
+func Find(ctx context.Context, core *store.Core, q Querier, prefix string, f Filter) ([]*Row, error) {
 	where, args := f.where()
 	limit := ""
 	if f.Limit > 0 {
 		limit = " LIMIT " + strconv.Itoa(f.Limit)
 	}
-	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, at, kind, actor, api_key, ip, user_agent, table_id, record_id, detail FROM "+
+	rows, err := q.QueryContext(ctx, core.Rebind("SELECT seq, at, kind, actor, api_key, ip, user_agent, table_id, record_id, records, detail FROM "+
 		prefix+"_access_log WHERE "+where+" ORDER BY seq DESC"+limit), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*coffer.AccessEntry
+	var out []*Row
 	for rows.Next() {
-		var e coffer.AccessEntry
+		var r Row
 		var at int64
-		if err := rows.Scan(&e.Seq, &at, &e.Kind, &e.UserID, &e.APIKeyID, &e.IP, &e.UserAgent, &e.TableID, &e.RecordID, &e.Detail); err != nil {
+		var recs string
+		if err := rows.Scan(&r.Seq, &at, &r.Kind, &r.UserID, &r.APIKeyID, &r.IP, &r.UserAgent, &r.TableID, &r.RecordID, &recs, &r.Detail); err != nil {
 			return nil, err
 		}
-		e.At = store.FromMicros(at)
-		out = append(out, &e)
+		r.At = store.FromMicros(at)
+		if recs != "" {
+			r.Records = strings.Fields(recs)
+		}
+		out = append(out, &r)
 	}
 	return out, rows.Err()
 }

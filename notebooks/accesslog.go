@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/cofferhq/coffer"
@@ -81,16 +82,14 @@ func (s *Service) note(ctx context.Context, nc *catalog.Conn, kind, table, detai
 	}
 	e := accesslog.Entry{Notebook: nc.Notebook.ID, At: s.NowMicros(), Kind: kind, Actor: c.UserID, APIKey: c.APIKeyID,
 		IP: ip, UserAgent: cl.UserAgent, Table: table, Detail: detail}
-	if len(records) == 0 {
-		s.accessQueue().Add(e)
-		return
+	switch len(records) {
+	case 0:
+	case 1:
+		e.Record = records[0]
+	default:
+		e.Records = records // one row for them all, read as one entry each
 	}
-	es := make([]accesslog.Entry, len(records))
-	for i, id := range records {
-		es[i] = e
-		es[i].Record = id
-	}
-	s.accessQueue().Add(es...)
+	s.accessQueue().Add(e)
 }
 
 // noteOpen records that the caller opened a notebook.
@@ -255,12 +254,9 @@ func (s *Service) accessFilter(nc *catalog.Conn, q coffer.AccessQuery) (accesslo
 		f.Until = q.Until.UnixMicro()
 	}
 	if q.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		n, perr := strconv.ParseInt(string(b), 10, 64)
-		if err != nil || perr != nil || n <= 0 {
+		if _, ok := parseAccessCursor(q.Cursor); !ok {
 			errs = append(errs, coffer.FieldError{Field: "cursor", Message: "is not a cursor of this list: start again without a cursor"})
 		}
-		f.Before = n
 	}
 	if len(errs) > 0 {
 		return f, coffer.Invalid("the access record query is not valid", errs...)
@@ -297,46 +293,78 @@ func (s *Service) FindAccess(ctx context.Context, notebook string, q coffer.Acce
 		}
 		return nil, coffer.Errorf(coffer.EFORBIDDEN, "reading the access records of this table needs the access_log capability")
 	}
-	out, err := s.findAccess(ctx, nc, sc, f)
+	from, _ := parseAccessCursor(q.Cursor)
+	out, err := s.findAccess(ctx, nc, sc, f, from)
 	return out, s.Wrap("FindAccess", err)
 }
 
-// findAccess reads pages of stored records until it has f.Limit that the
-// scope allows and knows whether more follow, or has looked at a bounded
-// number of pages (the cursor then continues after the last one looked
-// at), newest first.
-func (s *Service) findAccess(ctx context.Context, nc *catalog.Conn, sc *accessScope, f accesslog.Filter) (*coffer.AccessList, error) {
+// accessCursor is a position in a list of access records: the row's
+// sequence number and the index of the entry within the row's expansion.
+type accessCursor struct {
+	seq int64
+	idx int
+}
+
+func (c accessCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.seq, 10) + "." + strconv.Itoa(c.idx)))
+}
+
+func parseAccessCursor(s string) (accessCursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return accessCursor{}, false
+	}
+	seq, idx, ok := strings.Cut(string(b), ".")
+	c := accessCursor{}
+	var e1, e2 error
+	c.seq, e1 = strconv.ParseInt(seq, 10, 64)
+	c.idx, e2 = strconv.Atoi(idx)
+	return c, ok && e1 == nil && e2 == nil && c.seq > 0 && c.idx >= 0
+}
+
+// findAccess reads stored rows, newest first, and expands them into
+// entries until it has f.Limit that the scope allows and knows whether
+// more follow, or has looked at a bounded number of rows (the cursor then
+// continues after the last one looked at).
+func (s *Service) findAccess(ctx context.Context, nc *catalog.Conn, sc *accessScope, f accesslog.Filter, from accessCursor) (*coffer.AccessList, error) {
 	limit := f.Limit
 	f.Limit = limit + 1
+	f.Before = from.seq
 	out := &coffer.AccessList{Entries: []*coffer.AccessEntry{}}
-	cursor := func(seq int64) *string {
-		c := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(seq, 10)))
-		return &c
-	}
+	var last, scanned accessCursor
 	for round := 0; round < 20; round++ {
-		page, err := accesslog.Find(ctx, s.Core, nc.DB.R, nc.DB.Prefix, f)
+		rows, err := accesslog.Find(ctx, s.Core, nc.DB.R, nc.DB.Prefix, f)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range page {
-			ok, err := sc.allows(ctx, e)
-			if err != nil {
-				return nil, err
+		for _, r := range rows {
+			for i, e := range r.Entries(f.Record) {
+				if r.Seq == from.seq && i <= from.idx {
+					continue
+				}
+				ok, err := sc.allows(ctx, e)
+				if err != nil {
+					return nil, err
+				}
+				if ok && len(out.Entries) == limit {
+					cur := last.String()
+					out.NextCursor = &cur
+					return out, nil
+				}
+				if ok {
+					out.Entries = append(out.Entries, e)
+					last = accessCursor{r.Seq, i}
+				}
 			}
-			if ok && len(out.Entries) == limit {
-				out.NextCursor = cursor(out.Entries[limit-1].Seq)
-				return out, nil
-			}
-			if ok {
-				out.Entries = append(out.Entries, e)
-			}
-			f.Before = e.Seq
+			scanned = accessCursor{r.Seq, 1 << 30} // the whole row
+			f.Before = r.Seq - 1
 		}
-		if len(page) < f.Limit {
+		if len(rows) < f.Limit || f.Before < 1 {
 			return out, nil // nothing older
 		}
 	}
-	out.NextCursor = cursor(f.Before)
+	cur := scanned.String()
+	out.NextCursor = &cur
 	return out, nil
 }
 
@@ -378,7 +406,8 @@ func (s *Service) FindReaders(ctx context.Context, notebook, table, record strin
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.findAccess(ctx, nc, sc, f)
+	from, _ := parseAccessCursor(q.Cursor)
+	out, err := s.findAccess(ctx, nc, sc, f, from)
 	return out, s.Wrap("FindReaders", err)
 }
 

@@ -151,16 +151,18 @@ func (w *watcher) written(nb string, es []accesslog.Entry) {
 		}
 		// A table-wide record (an export of the whole table) is an event
 		// of its own; records of records group by who read what.
-		if ev != nil && (e.Record == "" || len(ev.Records) == 0 || ev.Table != e.Table || ev.Kind != kind || ev.Actor != e.Actor ||
-			ev.APIKey != e.APIKey || ev.IP != e.IP || len(ev.Records) >= 100) {
+		recs := e.Records
+		if e.Record != "" {
+			recs = []string{e.Record}
+		}
+		if ev != nil && (len(recs) == 0 || len(ev.Records) == 0 || ev.Table != e.Table || ev.Kind != kind || ev.Actor != e.Actor ||
+			ev.APIKey != e.APIKey || ev.IP != e.IP || len(ev.Records)+len(recs) > 1000) {
 			flush()
 		}
 		if ev == nil {
 			ev = &watchEvent{Notebook: nb, Table: e.Table, Kind: kind, Actor: e.Actor, APIKey: e.APIKey, IP: e.IP, UserAgent: e.UserAgent, At: e.At}
 		}
-		if e.Record != "" {
-			ev.Records = append(ev.Records, e.Record)
-		}
+		ev.Records = append(ev.Records, recs...)
 	}
 	flush()
 }

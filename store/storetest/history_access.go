@@ -135,7 +135,7 @@ func testAccessKinds(t *testing.T, s *all.Store) {
 		if e.UserID != f.u.ID || e.IP != "192.0.2.7" || e.UserAgent != "TestAgent/1.0" || e.At.Before(before) || e.At.After(time.Now().Add(time.Minute)) {
 			t.Errorf("entry %+v: want user %s, IP, user agent and a current time", e, f.u.ID)
 		}
-		if i > 0 && e.Seq >= es[i-1].Seq {
+		if i > 0 && e.Seq > es[i-1].Seq { // a page's entries share its row's seq
 			t.Errorf("entries not newest first: %d after %d", e.Seq, es[i-1].Seq)
 		}
 	}
@@ -217,9 +217,9 @@ func testAccessOverflow(t *testing.T, s *all.Store) {
 	for range 25 {
 		MustFindRecord(t, f.ctx, s, f.nb, f.table, f.recs[0].ID)
 	}
-	MustList(t, f.ctx, s, f.nb, f.table, coffer.ListQuery{}) // 3 more, all over
-	if st := s.AccessLogStats(); st.Queued != 10 || st.Dropped != 18 {
-		t.Errorf("stats = %+v, want 10 queued and 18 dropped", st)
+	MustList(t, f.ctx, s, f.nb, f.table, coffer.ListQuery{}) // a page: one entry for its 3 records, over too
+	if st := s.AccessLogStats(); st.Queued != 10 || st.Dropped != 16 {
+		t.Errorf("stats = %+v, want 10 queued and 16 dropped", st)
 	}
 	s.FlushAccessLog()
 	if es := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{}); len(es) != 10 {
@@ -304,24 +304,35 @@ func testAccessQuery(t *testing.T, s *all.Store) {
 	for _, r := range f.recs {
 		MustFindRecord(t, f.ctx, s, f.nb, f.table, r.ID)
 	}
+	MustList(t, f.ctx, s, f.nb, f.table, coffer.ListQuery{}) // one stored row, five entries
+	for _, r := range f.recs[:2] {
+		MustFindRecord(t, f.ctx, s, f.nb, f.table, r.ID)
+	}
 	s.FlushAccessLog()
 	l, err := s.FindAccess(f.ctx, f.nb, coffer.AccessQuery{Limit: 2})
 	if err != nil || len(l.Entries) != 2 || l.NextCursor == nil {
 		t.Fatalf("first page: %+v, %v", l, err)
 	}
-	all := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{Limit: 2})
-	if len(all) != 5 {
-		t.Errorf("paged through %d, want 5", len(all))
+	// Pages of 2 and 3 cut through the list page's row: every entry once.
+	for _, limit := range []int{2, 3, 12} {
+		all := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{Limit: limit})
+		seen := map[string]int{}
+		for _, e := range all {
+			seen[e.RecordID]++
+		}
+		if len(all) != 12 || seen[f.recs[0].ID] != 3 || seen[f.recs[4].ID] != 2 {
+			t.Errorf("paged by %d through %d entries (%v), want 12: 3 for the first two records, 2 for the others", limit, len(all), seen)
+		}
 	}
 	one := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{Table: "People", Record: f.recs[2].ID})
-	if len(one) != 1 || one[0].RecordID != f.recs[2].ID {
-		t.Errorf("filter by record: %+v", one)
+	if len(one) != 2 || one[0].RecordID != f.recs[2].ID || one[1].RecordID != f.recs[2].ID {
+		t.Errorf("filter by record: %+v, want its get and its list page", one)
 	}
 	if got := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{Since: time.Now().Add(time.Hour)}); len(got) != 0 {
 		t.Errorf("since an hour ahead: %d entries", len(got))
 	}
-	if got := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{Until: time.Now().Add(time.Hour), Since: time.Now().Add(-time.Hour)}); len(got) != 5 {
-		t.Errorf("within the last hour: %d entries, want 5", len(got))
+	if got := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{Until: time.Now().Add(time.Hour), Since: time.Now().Add(-time.Hour)}); len(got) != 12 {
+		t.Errorf("within the last hour: %d entries, want 12", len(got))
 	}
 	_, err = s.FindAccess(f.ctx, f.nb, coffer.AccessQuery{Kind: "record.write", Limit: 5000, Cursor: "!!", User: "bob"})
 	wantCode(t, err, coffer.EINVALID)

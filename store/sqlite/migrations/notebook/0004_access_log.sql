@@ -2,6 +2,11 @@
 -- list page), downloaded a file, exported or used a link; when, from
 -- which address and with which user agent. Written in batches, off the
 -- request path, while the notebook's access_log switch is on.
+--
+-- A read of several records at once (a list page) is one row: its record
+-- ids, space-separated, in records (record_id is then empty), so that a
+-- page costs one row, not one per record; reads expand it into one
+-- access record per record id.
 CREATE TABLE _access_log (
     seq        INTEGER PRIMARY KEY,
     at         INTEGER NOT NULL,
@@ -12,9 +17,9 @@ CREATE TABLE _access_log (
     user_agent TEXT NOT NULL,
     table_id   TEXT NOT NULL,
     record_id  TEXT NOT NULL,
+    records    TEXT NOT NULL,
     detail     TEXT NOT NULL
 );
-CREATE INDEX _access_log_at ON _access_log (at);
 CREATE INDEX _access_log_record ON _access_log (table_id, record_id, seq);
 CREATE INDEX _access_log_actor ON _access_log (actor, seq);
 
