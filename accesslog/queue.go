@@ -34,7 +34,7 @@ type Entry struct {
 	APIKey    string // API key id, "" for a session
 	IP        string
 	UserAgent string
-	Table     string // table id, "" for the notebook
+	Table     string   // table id, "" for the notebook
 	Record    string   // record id, "" for none or several
 	Records   []string // the ids of a read of several records at once (a list page)
 	Detail    string
