@@ -242,14 +242,24 @@ func (q *Queue) write(nb string, es []Entry) {
 	}
 }
 
-// insertRows is the number of rows of one INSERT statement.
-const insertRows = 100
+// insertRows is the number of rows of one INSERT statement: many where
+// each statement is a round trip (PostgreSQL); one on SQLite, where an
+// INSERT of several rows inside a transaction keeps a statement journal
+// that spills to a temporary file (measured: most of a flush's cost),
+// and a prepared one-row INSERT does not.
+func insertRows(core *store.Core) int {
+	if core.Dialect.Name() == "sqlite" {
+		return 1
+	}
+	return 100
+}
 
 // Insert writes entries to the access records of the notebook whose
 // tables prefix qualifies, in tx.
 func Insert(ctx context.Context, core *store.Core, tx *store.WriteTx, prefix string, es []Entry) error {
+	per := insertRows(core)
 	for len(es) > 0 {
-		n := min(len(es), insertRows)
+		n := min(len(es), per)
 		var b strings.Builder
 		b.WriteString("INSERT INTO " + prefix + "_access_log (at, kind, actor, api_key, ip, user_agent, table_id, record_id, records, detail) VALUES ")
 		args := make([]any, 0, 10*n)
