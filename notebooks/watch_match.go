@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,10 +176,21 @@ func (w *watcher) wrote(ctx context.Context, evs []live.Event) {
 	}
 	cl := coffer.ClientFrom(ctx)
 	now := w.s.NowMicros()
+	// Changes of the same kind (and columns) travel together: a batch is
+	// a few events, not one per record.
+	var ev *watchEvent
 	for _, e := range evs {
-		w.enqueue(watchEvent{Notebook: e.Notebook, Table: e.Table, Kind: coffer.WatchChange, Op: e.Op, Records: []string{e.Record}, Cols: e.Cols,
-			Actor: c.UserID, APIKey: c.APIKeyID, IP: cl.IP, UserAgent: cl.UserAgent, At: now})
+		if ev != nil && (ev.Notebook != e.Notebook || ev.Table != e.Table || ev.Op != e.Op || !slices.Equal(ev.Cols, e.Cols) || len(ev.Records) >= 1000) {
+			w.enqueue(*ev)
+			ev = nil
+		}
+		if ev == nil {
+			ev = &watchEvent{Notebook: e.Notebook, Table: e.Table, Kind: coffer.WatchChange, Op: e.Op, Cols: e.Cols,
+				Actor: c.UserID, APIKey: c.APIKeyID, IP: cl.IP, UserAgent: cl.UserAgent, At: now}
+		}
+		ev.Records = append(ev.Records, e.Record)
 	}
+	w.enqueue(*ev)
 }
 
 // handle matches one event against its table's rules.
