@@ -308,6 +308,20 @@ func testWatchReads(t *testing.T, s *all.Store) {
 	if got[0].payload["type"] != "watch.read" || data["record_id"] != f.recs[1].ID || actor["user_id"] != outsider.ID || data["ip"] != "198.51.100.4" {
 		t.Errorf("payload = %v", got[0].payload)
 	}
+	// An export of the whole table holds a matching record: told, once,
+	// without a record; the insider's export is not.
+	s.NoteExport(insiderCtx, f.nb, "People", "records csv")
+	s.NoteExport(outsiderCtx, f.nb, "People", "records csv")
+	s.FlushAccessLog()
+	waitDeliveries(t, s, f.ctx, f.nb, w.ID, 2)
+	got = rc.delivered()
+	if len(got) != 2 || got[1].payload["type"] != "watch.export" {
+		t.Fatalf("received %+v, want the outsider's export second", got)
+	}
+	data, _ = got[1].payload["data"].(map[string]any)
+	if _, ok := data["record_id"]; ok || data["table_name"] != "People" {
+		t.Errorf("export payload = %v", got[1].payload)
+	}
 }
 
 // testWatchEmail: a rule with e-mail tells its author through a real SMTP
