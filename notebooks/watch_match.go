@@ -336,7 +336,7 @@ func (w *watcher) evaluate(ctx context.Context, r *storedWatch, ev watchEvent) e
 // matches only a rule without filter whose author sees every row.
 func (w *watcher) matching(ctx context.Context, nc *catalog.Conn, tp *catalog.TablePlan, r *storedWatch, ev watchEvent) ([]string, error) {
 	if ev.Op == live.OpDelete {
-		if r.Filter == "" && tp.Decision.AllRows() {
+		if r.Filter == "" && watchesAllRows(tp) {
 			return ev.Records, nil
 		}
 		return nil, nil
@@ -359,7 +359,7 @@ func (w *watcher) matching(ctx context.Context, nc *catalog.Conn, tp *catalog.Ta
 	}
 	limit := ""
 	if len(ev.Records) == 0 {
-		limit = " LIMIT 1"
+		limit = " LIMIT 1000"
 	} else {
 		wheres = append(wheres, "t.id IN ("+catalog.Placeholders(len(ev.Records))+")")
 		for _, id := range ev.Records {
@@ -373,19 +373,75 @@ func (w *watcher) matching(ctx context.Context, nc *catalog.Conn, tp *catalog.Ta
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if ids, err = w.watchable(ctx, nc, tp, ids); err != nil {
+		return nil, err
+	}
+	if len(ev.Records) == 0 && len(ids) > 0 {
+		return []string{""}, nil
+	}
+	return ids, nil
+}
+
+// watchesAllRows reports whether the author's access_log covers every
+// row of the table.
+func watchesAllRows(tp *catalog.TablePlan) bool {
+	if tp.Full() {
+		return true
+	}
+	for _, i := range tp.Decision.With(access.CapAccessLog) {
+		if tp.Decision.Conds[i].Expr == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// watchable keeps the records where the author has access_log: a rule
+// tells its author only what the access records would show them.
+func (w *watcher) watchable(ctx context.Context, nc *catalog.Conn, tp *catalog.TablePlan, ids []string) ([]string, error) {
+	if len(ids) == 0 || watchesAllRows(tp) {
+		return ids, nil
+	}
+	var conds []string
+	var args []any
+	for _, i := range tp.Decision.With(access.CapAccessLog) {
+		c, a := tp.Plan.Cond(i)
+		conds = append(conds, "("+c+")")
+		args = append(args, a...)
+	}
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := nc.DB.R.QueryContext(ctx, w.s.Rebind("SELECT t.id FROM "+tp.Table.SQL+" t WHERE ("+strings.Join(conds, " OR ")+") AND t.id IN ("+catalog.Placeholders(len(ids))+")"), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, id)
 	}
-	if len(ev.Records) == 0 && len(ids) > 0 {
-		return []string{""}, rows.Err()
-	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 // notice is what a notification says about one record, as the author

@@ -128,6 +128,7 @@ func fastRetries() accesslog.SenderOptions {
 func testWatches(t *testing.T, open Opener) {
 	t.Run("Webhook", func(t *testing.T) { testWatchWebhook(t, open(t)) })
 	t.Run("HiddenCells", func(t *testing.T) { testWatchHidden(t, open(t)) })
+	t.Run("AccessLogRows", func(t *testing.T) { testWatchRows(t, open(t)) })
 	t.Run("ReadsOutsideGroup", func(t *testing.T) { testWatchReads(t, open(t)) })
 	t.Run("Email", func(t *testing.T) { testWatchEmail(t, open(t)) })
 	t.Run("Mistakes", func(t *testing.T) { testWatchMistakes(t, open(t)) })
@@ -394,4 +395,40 @@ func testWatchMistakes(t *testing.T, s *all.Store) {
 	wantCode(t, err, coffer.EINVALID)
 	_, err = s.UpdateWatch(viewerCtx, f.nb, w.ID, coffer.WatchInput{Name: ptr("mine")})
 	wantCode(t, err, coffer.ENOTFOUND)
+}
+
+// testWatchRows: the author reads every row (viewer) but has access_log
+// only on ada's rows: a rule tells them only about those, as the access
+// records would.
+func testWatchRows(t *testing.T, s *all.Store) {
+	s.SetWatchOptions(fastRetries())
+	f := newAccessFixture(t, s, 3)
+	authorCtx, author := MustUser(t, s)
+	if _, err := s.PutMember(f.ctx, f.nb, author.ID, coffer.MemberInput{Role: "viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	table := f.table
+	if _, err := s.CreateGrant(f.ctx, f.nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: author.ID}, Table: &table,
+		Rows: `Name = "ada"`, Columns: map[string]string{"*": "read"}, Capabilities: []string{"access_log"}}); err != nil {
+		t.Fatal(err)
+	}
+	rc := newReceiver(t)
+	w, err := s.CreateWatch(authorCtx, f.nb, coffer.WatchInput{Table: ptr("People"), Events: &[]string{"change"}, WebhookURL: ptr(rc.srv.URL)})
+	if err != nil {
+		t.Fatalf("CreateWatch: %v (%v)", err, coffer.ErrorFields(err))
+	}
+	rc.mu.Lock()
+	rc.secret = w.Secret
+	rc.mu.Unlock()
+	for _, r := range []*coffer.Record{f.recs[1], f.recs[0]} { // bob, then ada
+		if _, err := s.UpdateRecord(f.ctx, f.nb, f.table, r.ID, map[string]any{"Salary": 1}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDeliveries(t, s, authorCtx, f.nb, w.ID, 1)
+	got := rc.delivered()
+	data, _ := got[0].payload["data"].(map[string]any)
+	if len(got) != 1 || data["record_id"] != f.recs[0].ID {
+		t.Errorf("received %+v, want only the change of ada's record", got)
+	}
 }
