@@ -17,6 +17,8 @@ package accesslog
 import (
 	"context"
 	"log/slog"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,8 +228,9 @@ func (q *Queue) write(nb string, es []Entry) {
 			return err
 		}
 		defer release()
+		rows := compact(es)
 		return q.core.Write(ctx, db, "accesslog.write", func(tx *store.WriteTx) error {
-			return Insert(ctx, q.core, tx, db.Prefix, es)
+			return Insert(ctx, q.core, tx, db.Prefix, rows)
 		})
 	}()
 	if err != nil {
@@ -240,6 +243,65 @@ func (q *Queue) write(nb string, es []Entry) {
 	if q.opts.Written != nil {
 		q.opts.Written(nb, es)
 	}
+}
+
+// maxRowRecords bounds the records of one stored row.
+const maxRowRecords = 1000
+
+// compact merges the entries of one batch that differ only by time and
+// record (the reads of one client in one table) into one row each: its
+// time the latest, its records newest first, each as its id, or its id,
+// "-" and how many microseconds before the row's time it was read. An
+// entry without a record stays as it is; a lone record keeps its own row
+// (record_id, indexed). A page of records is read as one entry each.
+func compact(es []Entry) []Entry {
+	type key struct{ kind, actor, apiKey, ip, ua, table, detail string }
+	type read struct {
+		id string
+		at int64
+	}
+	idx := map[key]int{}
+	var out []Entry
+	var reads [][]read
+	for _, e := range es {
+		recs := e.Records
+		if e.Record != "" {
+			recs = []string{e.Record}
+		}
+		if len(recs) == 0 {
+			out, reads = append(out, e), append(reads, nil)
+			continue
+		}
+		k := key{e.Kind, e.Actor, e.APIKey, e.IP, e.UserAgent, e.Table, e.Detail}
+		i, ok := idx[k]
+		if !ok || len(reads[i])+len(recs) > maxRowRecords {
+			i = len(out)
+			idx[k] = i
+			out, reads = append(out, e), append(reads, nil)
+		}
+		for _, id := range recs {
+			reads[i] = append(reads[i], read{id, e.At})
+		}
+	}
+	for i, rs := range reads {
+		switch len(rs) {
+		case 0:
+			continue
+		case 1:
+			out[i].At, out[i].Record, out[i].Records = rs[0].at, rs[0].id, nil
+			continue
+		}
+		sort.SliceStable(rs, func(a, b int) bool { return rs[a].at > rs[b].at })
+		recs := make([]string, len(rs))
+		for j, r := range rs {
+			recs[j] = r.id
+			if d := rs[0].at - r.at; d > 0 {
+				recs[j] += "-" + strconv.FormatInt(d, 10)
+			}
+		}
+		out[i].At, out[i].Record, out[i].Records = rs[0].at, "", recs
+	}
+	return out
 }
 
 // insertRows is the number of rows of one INSERT statement: many where

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
@@ -65,15 +66,16 @@ func (f Filter) where() (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
-// Row is a stored access record: one entry, or a read of several records
-// (Records) that stands for one entry per record.
+// Row is a stored access record: one entry, or reads of several records
+// (Records: "<id>" or "<id>-<µs before the row's time>") that stand for
+// one entry each.
 type Row struct {
 	coffer.AccessEntry
 	Records []string
 }
 
-// Entries expands a row into its entries, in order: one per record of a
-// read of several, only record's when it is set.
+// Entries expands a row into its entries, in order (newest first): one
+// per record of a read of several, only record's when it is set.
 func (r *Row) Entries(record string) []*coffer.AccessEntry {
 	if len(r.Records) == 0 {
 		if record != "" && r.RecordID != record {
@@ -83,10 +85,14 @@ func (r *Row) Entries(record string) []*coffer.AccessEntry {
 		return []*coffer.AccessEntry{&e}
 	}
 	out := make([]*coffer.AccessEntry, 0, len(r.Records))
-	for _, id := range r.Records {
+	for _, tok := range r.Records {
+		id, delta, _ := strings.Cut(tok, "-")
 		if record == "" || id == record {
 			e := r.AccessEntry
 			e.RecordID = id
+			if d, err := strconv.ParseInt(delta, 10, 64); err == nil && d > 0 {
+				e.At = e.At.Add(-time.Duration(d) * time.Microsecond)
+			}
 			out = append(out, &e)
 		}
 	}
