@@ -44,10 +44,12 @@ type Entry struct {
 
 // Options tune a Queue; zero values take the defaults.
 type Options struct {
-	// Size bounds the entries waiting to be written (default 50 000).
+	// Size bounds the entries waiting to be written (default 100 000).
 	Size int
 	// Batch is the number of waiting entries that starts a flush before
-	// the interval (default 1 000).
+	// the interval (default 20 000). Each flush is a commit to the
+	// notebook's database, and on SQLite a commit makes every reader
+	// reload its page cache: fewer, larger flushes keep reads fast.
 	Batch int
 	// Interval is the longest an entry waits to be written (default 1 s).
 	Interval time.Duration
@@ -91,10 +93,10 @@ type Queue struct {
 // writer starts with the first entry.
 func NewQueue(core *store.Core, opts Options) *Queue {
 	if opts.Size <= 0 {
-		opts.Size = 50_000
+		opts.Size = 100_000
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 1_000
+		opts.Batch = 20_000
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
