@@ -21,16 +21,7 @@ func TestAccessLogAPI(t *testing.T) {
 	e.Do("POST", "/api/v1/notebooks/"+nb+"/tables", key, map[string]any{"name": "People", "columns": []map[string]any{{"name": "Name", "type": "text"}}}).WantStatus(http.StatusCreated)
 	rec := e.Do("POST", "/api/v1/notebooks/"+nb+"/tables/People/records", key, map[string]any{"fields": map[string]any{"Name": "Ada"}}).WantStatus(http.StatusCreated).Map()["id"].(string)
 	e.Do("PUT", "/api/v1/notebooks/"+nb+"/members/"+viewer.ID, key, map[string]any{"role": "viewer"}).WantStatus(http.StatusOK)
-	// The switch, as the settings store it.
-	db, release, err := e.Store.Storage.Notebook(context.Background(), nb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.W.Exec("UPDATE " + db.Prefix + "_schema_version SET access_log = 1, version = version + 1"); err != nil {
-		t.Fatal(err)
-	}
-	release()
-	e.Store.Notebooks.Schemas.Invalidate(nb)
+	e.Do("PATCH", "/api/v1/notebooks/"+nb+"/settings", key, map[string]any{"access_log": true}).WantStatus(http.StatusOK)
 
 	e.Do("GET", "/api/v1/notebooks/"+nb+"/tables/People/records/"+rec, vkey, nil, "User-Agent", "=HYPERLINK(\"http://x\")").WantStatus(http.StatusOK)
 	e.Do("GET", "/api/v1/notebooks/"+nb+"/tables/People/records", vkey, nil).WantStatus(http.StatusOK)

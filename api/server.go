@@ -34,6 +34,7 @@ type Services struct {
 	Orgs      coffer.OrgService
 	Accounts  coffer.AccountService
 	Sharing   coffer.SharingService
+	History   coffer.HistoryService
 	// AccessLog and Watches read access records and manage watch rules.
 	AccessLog coffer.AccessLogService
 	Watches   coffer.WatchService
@@ -263,6 +264,11 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/watches/{watch}", map[string]endpoint{"GET": priv(s.getWatch), "PATCH": priv(s.updateWatch), "DELETE": priv(s.deleteWatch)})
 	s.handle(nb+"/watches/{watch}/deliveries", map[string]endpoint{"GET": priv(s.listWatchDeliveries)})
 	s.handle(nb+"/watches/{watch}/test", map[string]endpoint{"POST": priv(s.testWatch)})
+	s.handle(nb+"/settings", map[string]endpoint{"GET": priv(s.getSettings), "PATCH": priv(s.updateSettings)})
+	s.handle(nb+"/history", map[string]endpoint{"GET": priv(s.notebookHistory)})
+	s.handle(nb+"/history/export", map[string]endpoint{"GET": priv(s.exportHistory)})
+	s.handle(nb+"/history/size", map[string]endpoint{"GET": priv(s.historySize)})
+	s.handle(tb+"/records/{record}/history", map[string]endpoint{"GET": priv(s.recordHistory)})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, coffer.ENOTFOUND, "no such endpoint", nil)
 	})

@@ -261,13 +261,6 @@ func (s *Service) CreateWatch(ctx context.Context, notebook string, in coffer.Wa
 	return &out, nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // FindWatches lists the rules the caller may see: their own, or all for
 // owners and admins.
 func (s *Service) FindWatches(ctx context.Context, notebook string) ([]*coffer.Watch, error) {

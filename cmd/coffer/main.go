@@ -38,6 +38,7 @@ Usage:
   coffer user deactivate|reactivate --email E
   coffer user sessions --email E [--end]
   coffer org create|list|members|member|group|policy|delete …  (coffer org help)
+  coffer history prune [--data DIR | --db postgres://…]
   coffer audit key|verify|prove N|checkpoint|prune --before T  (coffer audit help)
   coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
@@ -72,6 +73,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case "org":
 		err = cmdOrg(ctx, args[1:], stdout, stderr)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+	case "history":
+		err = cmdHistory(ctx, args[1:], stdout, stderr)
 		if errors.Is(err, errUsage) {
 			return 2
 		}

@@ -105,7 +105,7 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, Live: st, Ping: st.Ping,
+		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, Live: st, Ping: st.Ping,
 		Audit:     st,
 		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
 		AccessLog: st, Watches: st,
@@ -182,6 +182,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	st.SetListTimeout(o.listTimeout)
+	defer startPruner(ctx, st, log, pruneEvery)()
 	stopAudit, err := startAuditCheckpoints(ctx, st, sc.dataDir, o.auditEvery, o.auditPeriod, log)
 	if err != nil {
 		return err

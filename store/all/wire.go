@@ -38,6 +38,7 @@ var (
 	_ coffer.SharingService   = (*Store)(nil)
 	_ coffer.OrgService       = (*Store)(nil)
 	_ coffer.AccountService   = (*Store)(nil)
+	_ coffer.HistoryService   = (*Store)(nil)
 	_ coffer.AuditService     = (*Store)(nil)
 	_ coffer.AccessLogService = (*Store)(nil)
 	_ coffer.WatchService     = (*Store)(nil)

@@ -15,24 +15,13 @@ func init() {
 	historyGroups = append(historyGroups, group{"AccessLog", testAccessLog}, group{"Watches", testWatches})
 }
 
-// setAccessLog switches a notebook's access records on or off as its
-// settings do: in the catalogue's version row, moving the version on.
-func setAccessLog(t *testing.T, s *all.Store, nb string, on bool) {
+// setAccessLog switches a notebook's access records on or off through its
+// settings (the caller of ctx is an owner).
+func setAccessLog(t *testing.T, s *all.Store, ctx context.Context, nb string, on bool) {
 	t.Helper()
-	ctx := context.Background()
-	db, release, err := s.Storage.Notebook(ctx, nb)
-	if err != nil {
-		t.Fatal(err)
+	if st, err := s.UpdateNotebookSettings(ctx, nb, coffer.NotebookSettingsUpdate{AccessLog: &on}); err != nil || st.AccessLog != on {
+		t.Fatalf("UpdateNotebookSettings(access_log %v): %+v, %v", on, st, err)
 	}
-	defer release()
-	v := 0
-	if on {
-		v = 1
-	}
-	if _, err := db.W.ExecContext(ctx, s.Notebooks.Rebind("UPDATE "+db.Prefix+"_schema_version SET access_log = ?, version = version + 1"), v); err != nil {
-		t.Fatal(err)
-	}
-	s.Notebooks.Schemas.Invalidate(nb)
 }
 
 // withClient is ctx with a client address and user agent.
@@ -59,8 +48,8 @@ func mustAccess(t *testing.T, s *all.Store, ctx context.Context, nb string, q co
 	return nil
 }
 
-// kinds counts entries by kind.
-func kinds(es []*coffer.AccessEntry) map[string]int {
+// accessKinds counts entries by kind.
+func accessKinds(es []*coffer.AccessEntry) map[string]int {
 	out := map[string]int{}
 	for _, e := range es {
 		out[e.Kind]++
@@ -114,7 +103,7 @@ func testAccessLog(t *testing.T, open Opener) {
 // back with who, when, IP and user agent.
 func testAccessKinds(t *testing.T, s *all.Store) {
 	f := newAccessFixture(t, s, 3)
-	setAccessLog(t, s, f.nb, true)
+	setAccessLog(t, s, f.ctx, f.nb, true)
 	ctx := withClient(f.ctx, "192.0.2.7", "TestAgent/1.0")
 	before := time.Now().Add(-time.Minute)
 	if _, err := s.FindNotebook(ctx, f.nb); err != nil {
@@ -128,7 +117,7 @@ func testAccessKinds(t *testing.T, s *all.Store) {
 	s.FlushAccessLog()
 	es := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{})
 	want := map[string]int{coffer.AccessNotebookOpen: 1, coffer.AccessRecordRead: 1 + len(page.Records), coffer.AccessExport: 1, coffer.AccessFileDownload: 1, coffer.AccessLinkUse: 1}
-	if got := kinds(es); !mapsEqual(got, want) {
+	if got := accessKinds(es); !mapsEqual(got, want) {
 		t.Errorf("kinds = %v, want %v", got, want)
 	}
 	for i, e := range es {
@@ -178,7 +167,7 @@ func mapsEqual(a, b map[string]int) bool {
 // records are written in batches, not one transaction per read.
 func testAccessBatched(t *testing.T, s *all.Store) {
 	f := newAccessFixture(t, s, 10)
-	setAccessLog(t, s, f.nb, true)
+	setAccessLog(t, s, f.ctx, f.nb, true)
 	s.SetAccessLogOptions(accesslog.Options{Manual: true, Batch: 500})
 	const reads = 300
 	for i := range reads {
@@ -212,7 +201,7 @@ func testAccessBatched(t *testing.T, s *all.Store) {
 // counted, and what was queued is written.
 func testAccessOverflow(t *testing.T, s *all.Store) {
 	f := newAccessFixture(t, s, 3)
-	setAccessLog(t, s, f.nb, true)
+	setAccessLog(t, s, f.ctx, f.nb, true)
 	s.SetAccessLogOptions(accesslog.Options{Manual: true, Size: 10})
 	for range 25 {
 		MustFindRecord(t, f.ctx, s, f.nb, f.table, f.recs[0].ID)
@@ -237,7 +226,7 @@ func testAccessOverflow(t *testing.T, s *all.Store) {
 // rows it covers now, and never notebook-wide ones.
 func testAccessCapability(t *testing.T, s *all.Store) {
 	f := newAccessFixture(t, s, 6)
-	setAccessLog(t, s, f.nb, true)
+	setAccessLog(t, s, f.ctx, f.nb, true)
 	viewerCtx, viewer := MustUser(t, s)
 	auditorCtx, auditor := MustUser(t, s)
 	if _, err := s.PutMember(f.ctx, f.nb, viewer.ID, coffer.MemberInput{Role: "viewer"}); err != nil {
@@ -291,7 +280,7 @@ func testAccessCapability(t *testing.T, s *all.Store) {
 	_, err = s.FindReaders(auditorCtx, f.nb, f.table, other, coffer.AccessQuery{})
 	wantCode(t, err, coffer.ENOTFOUND)
 	// The owner sees everything: the viewer's opening too.
-	if got := kinds(mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{User: viewer.ID})); got[coffer.AccessNotebookOpen] != 1 || got[coffer.AccessRecordRead] != len(f.recs) {
+	if got := accessKinds(mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{User: viewer.ID})); got[coffer.AccessNotebookOpen] != 1 || got[coffer.AccessRecordRead] != len(f.recs) {
 		t.Errorf("the owner sees the viewer's %v", got)
 	}
 }
@@ -299,7 +288,7 @@ func testAccessCapability(t *testing.T, s *all.Store) {
 // testAccessQuery covers filters, pagination and mistakes.
 func testAccessQuery(t *testing.T, s *all.Store) {
 	f := newAccessFixture(t, s, 5)
-	setAccessLog(t, s, f.nb, true)
+	setAccessLog(t, s, f.ctx, f.nb, true)
 	s.SetAccessLogOptions(accesslog.Options{Manual: true})
 	for _, r := range f.recs {
 		MustFindRecord(t, f.ctx, s, f.nb, f.table, r.ID)

@@ -259,7 +259,7 @@ func testWatchHidden(t *testing.T, s *all.Store) {
 func testWatchReads(t *testing.T, s *all.Store) {
 	s.SetWatchOptions(fastRetries())
 	f := newAccessFixture(t, s, 3)
-	setAccessLog(t, s, f.nb, true)
+	setAccessLog(t, s, f.ctx, f.nb, true)
 	op, err := s.CreateUser(context.Background(), coffer.UserInput{Email: "op-watch-" + strconv.FormatInt(userSeq.Add(1), 10) + "@example.com", Name: "Op", Password: TestPassword, Operator: true})
 	if err != nil {
 		t.Fatal(err)

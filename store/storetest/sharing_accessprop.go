@@ -93,6 +93,7 @@ func testAccessProperty(t *testing.T, open Opener) {
 		}
 		checkGets(t, s, p.ctx, nb.ID, tbl.ID, where, cols, stored, want)
 		checkSchemaAccess(t, s, p.ctx, nb.ID, tbl.ID, where, names, stored, cellsOf, readable, named, slices.ContainsFunc(mine, func(g propGrant) bool { return g.schema }))
+		checkHistoryAccess(t, s, p.ctx, nb.ID, tbl.ID, where, cols, stored, mine, func(src string, row map[string]any) bool { return eval(src, env, row) })
 	}
 }
 
@@ -104,9 +105,10 @@ type propPerson struct {
 
 // propGrant is the reference's view of a grant given to the caller.
 type propGrant struct {
-	rows   string
-	read   map[string]bool
-	schema bool
+	rows    string
+	read    map[string]bool
+	schema  bool
+	history bool
 }
 
 // propRecords creates the random records of the access property test and
@@ -234,6 +236,10 @@ func propGrants(t *testing.T, rng *rand.Rand, s *all.Store, ownerCtx context.Con
 		if rng.IntN(2) == 0 {
 			caps = []string{"schema"}
 		}
+		history := rng.IntN(2) == 0
+		if history {
+			caps = append(caps, "history")
+		}
 		table := tbl
 		if _, err := s.CreateGrant(ownerCtx, nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: target.u.ID},
 			Table: &table, Rows: rows, Columns: gcols, Capabilities: caps}); err != nil {
@@ -242,7 +248,7 @@ func propGrants(t *testing.T, rng *rand.Rand, s *all.Store, ownerCtx context.Con
 		if target.u.ID != caller {
 			continue
 		}
-		g := propGrant{rows: rows, read: map[string]bool{}, schema: caps != nil}
+		g := propGrant{rows: rows, read: map[string]bool{}, schema: slices.Contains(caps, "schema"), history: history}
 		for _, n := range names {
 			r, ok := gcols[n]
 			if !ok {

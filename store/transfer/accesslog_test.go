@@ -1,7 +1,6 @@
 package transfer_test
 
 import (
-	"context"
 	"reflect"
 	"testing"
 
@@ -14,7 +13,6 @@ import (
 // rows included) and watch rules; on PostgreSQL the copy's sequence moves
 // past the copied records, so new ones follow them.
 func TestCopyAccessLog(t *testing.T) {
-	ctx := context.Background()
 	a := openSQLite(t)
 	sa := all.New(a)
 	uctx, _ := storetest.MustUser(t, sa)
@@ -22,15 +20,10 @@ func TestCopyAccessLog(t *testing.T) {
 	tb := storetest.MustTable(t, uctx, sa, nb.ID, "People", coffer.ColumnInput{Name: "Name", Type: coffer.TypeText})
 	r := storetest.MustRecord(t, uctx, sa, nb.ID, tb.ID, map[string]any{"Name": "Ada"})
 	storetest.MustRecord(t, uctx, sa, nb.ID, tb.ID, map[string]any{"Name": "Bob"})
-	db, release, err := a.Notebook(ctx, nb.ID)
-	if err != nil {
+	on := true
+	if _, err := sa.UpdateNotebookSettings(uctx, nb.ID, coffer.NotebookSettingsUpdate{AccessLog: &on}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.W.Exec("UPDATE _schema_version SET access_log = 1, version = version + 1"); err != nil {
-		t.Fatal(err)
-	}
-	release()
-	sa.Notebooks.Schemas.Invalidate(nb.ID)
 	storetest.MustFindRecord(t, uctx, sa, nb.ID, tb.ID, r.ID)
 	storetest.MustList(t, uctx, sa, nb.ID, tb.ID, coffer.ListQuery{})
 	sa.FlushAccessLog()
