@@ -26,6 +26,10 @@ type NotebookSettings struct {
 	// AccessLog records who opened the notebook, read records, downloaded
 	// files and exported (off by default).
 	AccessLog bool `json:"access_log"`
+	// HistoryFrom is the history action after which the history is whole:
+	// the last action before history was last switched back on (0: it
+	// always was on). Time travel refuses moments before it.
+	HistoryFrom int64 `json:"-"`
 }
 
 // NotebookUpdate lists the changes of UpdateNotebook; nil fields stay as they are.

@@ -38,6 +38,9 @@ type ListQuery struct {
 	Fields []string // column names or ids to return; nil = all
 	Count  bool     // also count every matching record
 	View   string   // a saved view whose filter, sort and columns apply (id or name)
+	// AsOf, when set, lists the records as they were at that moment
+	// (TimeTravelService.FindRecordsAsOf; timetravel.go).
+	AsOf *AsOf
 }
 
 // RecordList is one page of records.
@@ -45,6 +48,8 @@ type RecordList struct {
 	Records    []*Record `json:"records"`
 	NextCursor *string   `json:"next_cursor"`
 	Total      *int64    `json:"total,omitempty"`
+	// AsOf is the moment a list at a past moment shows (timetravel.go).
+	AsOf *HistoryPoint `json:"as_of,omitempty"`
 }
 
 // Batch operation kinds.

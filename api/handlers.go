@@ -193,6 +193,14 @@ func ifMatch(r *http.Request, body int64) (int64, error) {
 }
 
 func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
+	if at, err := asOfParam(r); err != nil || at != nil {
+		if err != nil {
+			s.writeError(w, r, err)
+		} else {
+			s.getRecordAsOf(w, r, at) // timetravel.go
+		}
+		return
+	}
 	rec, err := s.svc.Records.FindRecord(r.Context(), r.PathValue("notebook"), r.PathValue("table"), r.PathValue("record"))
 	if err != nil {
 		s.writeError(w, r, err)
@@ -257,7 +265,7 @@ func (s *Server) batchRecords(w http.ResponseWriter, r *http.Request) {
 }
 
 // listQueryParams are the query parameters of a record list.
-var listQueryParams = map[string]bool{"filter": true, "sort": true, "limit": true, "cursor": true, "fields": true, "count": true, "view": true}
+var listQueryParams = map[string]bool{"filter": true, "sort": true, "limit": true, "cursor": true, "fields": true, "count": true, "view": true, "as_of": true}
 
 func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
 	qv, err := url.ParseQuery(r.URL.RawQuery)
@@ -303,6 +311,11 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if v, ok := qv["as_of"]; ok && len(v) == 1 {
+		at, err := coffer.ParseAsOf("as_of", v[0])
+		errs = append(errs, coffer.ErrorFields(err)...)
+		q.AsOf = at
+	}
 	if len(errs) > 0 {
 		s.writeError(w, r, coffer.Invalid("the list query is not valid", errs...))
 		return
@@ -310,6 +323,10 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
 	list, err := s.svc.Records.FindRecords(r.Context(), r.PathValue("notebook"), r.PathValue("table"), q)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if list.AsOf != nil {
+		writeJSON(w, http.StatusOK, list) // with the moment shown (timetravel.go)
 		return
 	}
 	writeRecordList(w, list)

@@ -259,6 +259,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"Grant": coffer.Grant{}, "GrantInput": coffer.GrantInput{}, "GrantUpdate": coffer.GrantUpdate{},
 		"AccessExplanation": coffer.AccessExplanation{}, "AccessSource": coffer.AccessSource{}, "ColumnAccess": coffer.ColumnAccess{},
 		"ExplainedUser": coffer.ExplainedUser{},
+		"HistoryPoint":  coffer.HistoryPoint{}, "RevertResult": coffer.RevertResult{},
 	} {
 		s := obj(schemas[name])
 		if s == nil {
@@ -277,7 +278,7 @@ func TestOpenAPIContract(t *testing.T) {
 
 	codes := []string{coffer.EINVALID, coffer.ENOTFOUND, coffer.ECONFLICT, coffer.EVERSION, coffer.ECONVERSION,
 		coffer.EUNAUTHORIZED, coffer.EFORBIDDEN, coffer.ETOOLARGE, coffer.EUNAVAILABLE, coffer.EINTERNAL,
-		coffer.ETOOMANY, coffer.ERESTRICTED, coffer.ESESSION, coffer.ETOOCOMPLEX, coffer.ETIMEOUT, coffer.ESTREAMS, "method_not_allowed", "unsupported_media_type"}
+		coffer.ETOOMANY, coffer.ERESTRICTED, coffer.ESESSION, coffer.ETOOCOMPLEX, coffer.ETIMEOUT, coffer.ESTREAMS, coffer.EHISTORY, coffer.EASOFTOOLARGE, "method_not_allowed", "unsupported_media_type"}
 	enum := strings1(obj(obj(obj(schemas["Problem"])["properties"])["code"])["enum"])
 	for _, c := range codes {
 		if !slices.Contains(enum, c) {
@@ -307,7 +308,7 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	const recs = "/api/v1/notebooks/{notebook}/tables/{table}/records"
 	list := params(recs, "get")
-	for _, q := range []string{"filter", "sort", "limit", "cursor", "fields", "count", "view"} {
+	for _, q := range []string{"filter", "sort", "limit", "cursor", "fields", "count", "view", "as_of"} {
 		if _, ok := list["query:"+q]; !ok {
 			t.Errorf("GET %s lacks query parameter %s", recs, q)
 		}

@@ -39,6 +39,9 @@ type Services struct {
 	AccessLog coffer.AccessLogService
 	Watches   coffer.WatchService
 	Audit     coffer.AuditService
+	// TimeTravel reads records at past moments and reverts them
+	// (timetravel.go); nil answers those endpoints with not_found.
+	TimeTravel coffer.TimeTravelService
 	// Live gives the events of record writes (live updates); nil turns
 	// the events endpoint off.
 	Live LiveService
@@ -250,6 +253,8 @@ func (s *Server) routesInit() {
 	s.handle(tb+"/events", map[string]endpoint{"GET": pub(s.recordEvents)}) // authenticates itself, after checking Origin
 	s.handle(tb+"/records/batch", map[string]endpoint{"POST": priv(s.batchRecords)})
 	s.handle(tb+"/records/{record}", map[string]endpoint{"GET": priv(s.getRecord), "PATCH": priv(s.updateRecord), "DELETE": priv(s.deleteRecord)})
+	s.handle(tb+"/records/{record}/revert", map[string]endpoint{"POST": priv(s.revertRecord)})
+	s.handle(tb+"/revert", map[string]endpoint{"POST": priv(s.revertTable)})
 	s.handle(tb+"/views", map[string]endpoint{"POST": priv(s.createView), "GET": priv(s.listViews)})
 	s.handle(tb+"/views/{view}", map[string]endpoint{"GET": priv(s.getView), "PATCH": priv(s.updateView), "DELETE": priv(s.deleteView)})
 	s.handle(nb+"/members", map[string]endpoint{"GET": priv(s.listMembers)})

@@ -8,11 +8,6 @@ import (
 	"github.com/cofferhq/coffer/store"
 )
 
-// Querier runs queries: a database or a transaction.
-type Querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // Query selects actions of the per-cell history (those recorded while the
 // notebook's history was on). Every field is optional.
 type Query struct {

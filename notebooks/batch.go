@@ -36,6 +36,9 @@ func (s *Service) Batch(ctx context.Context, notebook, table string, ops []coffe
 	}
 	out := &coffer.BatchResult{Results: make([]*coffer.Record, len(ops))}
 	err := s.recordWrite(ctx, notebook, table, "Batch", len(ops), func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		if len(ops) > 1 {
+			rec.Begin(history.KindBatch, tm.Table.ID, fmt.Sprintf("%d changes to records of %s in one batch", len(ops), tm.Table.Name))
+		}
 		var all []coffer.FieldError
 		code := ""
 		rank := map[string]int{coffer.EFORBIDDEN: 4, coffer.EINVALID: 3, coffer.ENOTFOUND: 2, coffer.EVERSION: 1}

@@ -64,6 +64,13 @@ func (s *Service) UpdateNotebookSettings(ctx context.Context, notebook string, u
 		if upd.AccessLog != nil {
 			out.AccessLog = *upd.AccessLog
 		}
+		if out.History && hist == 0 {
+			// Back on: the actions while it was off are kept a day, for
+			// undo only; the history is whole from the latest one on.
+			if _, err := tx.ExecContext(ctx, "UPDATE "+nc.DB.Prefix+"_schema_version SET history_from = (SELECT COALESCE(max(seq), 0) FROM "+nc.DB.Prefix+"_actions)"); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+nc.DB.Prefix+"_schema_version SET history = ?, history_days = ?, access_log = ?, version = version + 1"),
 			boolInt(out.History), out.HistoryRetentionDays, boolInt(out.AccessLog))
 		return err
@@ -73,13 +80,6 @@ func (s *Service) UpdateNotebookSettings(ctx context.Context, notebook string, u
 		return nil, err
 	}
 	return &out, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // HistorySize tells a notebook's owners how much history it keeps.

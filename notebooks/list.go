@@ -264,10 +264,13 @@ func (s *Service) compileFilters(sch filter.Schema, env filter.Env, filters []st
 	return wheres, args, errs, nil
 }
 
-// FindRecords lists a page of records.
+// FindRecords lists a page of records (at a past moment when q.AsOf is set).
 // It runs within the list time budget (ListTimeout), holding one of the
 // caller's read slots on the notebook (see readSlot).
 func (s *Service) FindRecords(ctx context.Context, notebook, table string, q coffer.ListQuery) (*coffer.RecordList, error) {
+	if q.AsOf != nil {
+		return s.FindRecordsAsOf(ctx, notebook, table, q) // asof.go
+	}
 	ctx, cancel := s.listContext(ctx)
 	defer cancel()
 	nc, err := s.OpenNotebook(ctx, notebook)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cofferhq/coffer/filter"
 	"github.com/cofferhq/coffer/live"
@@ -150,7 +151,8 @@ func (s *Service) Noticeable(ctx context.Context, notebook, table string, e live
 // Service is the notebooks service.
 type Service struct {
 	*catalog.Catalog
-	budget readBudget // lists' time budget and per-caller read slots
+	budget   readBudget   // lists' time budget and per-caller read slots
+	asOfRows atomic.Int64 // bound of a table rebuilt at a past moment (asof.go); 0: coffer.MaxAsOfRows
 
 	broker    *live.Broker   // subscribers of record events in this process
 	notifier  store.Notifier // nil: events are published in process after commit

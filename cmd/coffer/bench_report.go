@@ -88,6 +88,7 @@ func (r *benchReport) print(w io.Writer) {
 
 	r.printHistory(w)
 	r.printAccess(w)
+	r.printAsOf(w)
 	r.printAccessLog(w)
 	r.printNodes(w)
 	r.printIdentity(w)

@@ -40,6 +40,7 @@ func TestBenchRuns(t *testing.T) {
 	}
 	for _, want := range []string{
 		"loaded 1500 records", "Cost of durability", "synchronous=FULL", "resident set (VmHWM):", "Go heap in use:", "target: < 200 MB",
+		"Time travel (one client): as_of of one record, 1000 revisions: median",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)

@@ -26,6 +26,9 @@ type Schema struct {
 	byKey    map[string]*TableMeta // by nameKey
 }
 
+// Version is the catalogue's version the schema was loaded at.
+func (sc *Schema) Version() int64 { return sc.version }
+
 // TableMeta is one table of a schema.
 type TableMeta struct {
 	Schema *Schema // the schema it belongs to
@@ -166,8 +169,8 @@ func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querie
 	q := func(query string) string { return s.Rebind(strings.ReplaceAll(query, "{p}", prefix)) }
 	sc := &Schema{ByID: map[string]*TableMeta{}, byKey: map[string]*TableMeta{}}
 	var history, accessLog int64
-	if err := db.QueryRowContext(ctx, "SELECT version, history, history_days, access_log FROM "+prefix+"_schema_version").
-		Scan(&sc.version, &history, &sc.Settings.HistoryRetentionDays, &accessLog); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT version, history, history_days, access_log, history_from FROM "+prefix+"_schema_version").
+		Scan(&sc.version, &history, &sc.Settings.HistoryRetentionDays, &accessLog, &sc.Settings.HistoryFrom); err != nil {
 		return nil, err
 	}
 	sc.Settings.History, sc.Settings.AccessLog = history != 0, accessLog != 0

@@ -115,7 +115,7 @@ func testHistoryRead(t *testing.T, open Opener) {
 	names := map[string]string{ann.ID: "ann", bob.ID: "bob", cy.ID: "cy"}
 
 	es := MustHistory(t, ctx, s, nb, coffer.HistoryQuery{})
-	if got, want := kinds(es), []string{"record.create", "record.delete", "record.create", "record.update", "record.create", "table.create"}; !slices.Equal(got, want) {
+	if got, want := kinds(es), []string{"record.batch", "record.delete", "record.create", "record.update", "record.create", "table.create"}; !slices.Equal(got, want) {
 		t.Fatalf("kinds = %v, want %v", got, want)
 	}
 	wantTexts(t, "batch", changeTexts(es[0], names), "cy created", `cy Name: null → "Cy"`, `ann Name: "Ann" → "Ann B"`)

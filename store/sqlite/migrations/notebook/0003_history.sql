@@ -6,10 +6,14 @@
 --
 -- The notebook's settings sit in the catalogue's version row, so that
 -- every write reads them with the version it already checks: history on
--- or off, history retention in days (0 = kept), access records on or off.
+-- or off, history retention in days (0 = kept), access records on or off;
+-- and history_from, the action after which the history is whole (set when
+-- history is switched back on: the actions while it was off are kept for
+-- undo only, a day, so no moment before is known).
 ALTER TABLE _schema_version ADD COLUMN history INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE _schema_version ADD COLUMN history_days INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE _schema_version ADD COLUMN access_log INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE _schema_version ADD COLUMN history_from INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE _actions (
     seq        INTEGER PRIMARY KEY,
