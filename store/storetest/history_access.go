@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -97,6 +98,7 @@ func testAccessLog(t *testing.T, open Opener) {
 	t.Run("Overflow", func(t *testing.T) { testAccessOverflow(t, open(t)) })
 	t.Run("Capability", func(t *testing.T) { testAccessCapability(t, open(t)) })
 	t.Run("Query", func(t *testing.T) { testAccessQuery(t, open(t)) })
+	t.Run("HistoryPaths", func(t *testing.T) { testAccessHistoryPaths(t, open(t)) })
 }
 
 // testAccessKinds writes one access record of each kind and reads them
@@ -328,4 +330,33 @@ func testAccessQuery(t *testing.T, s *all.Store) {
 	wantFields(t, err, "kind", "limit", "cursor", "user")
 	_, err = s.FindAccess(f.ctx, f.nb, coffer.AccessQuery{Table: "Nope"})
 	wantCode(t, err, coffer.ENOTFOUND)
+}
+
+// testAccessHistoryPaths: reading the past (as_of) is reading records, and
+// exporting history is an export, both recorded.
+func testAccessHistoryPaths(t *testing.T, s *all.Store) {
+	f := newAccessFixture(t, s, 3)
+	setAccessLog(t, s, f.ctx, f.nb, true)
+	now := &coffer.AsOf{Time: time.Now().Add(time.Hour)}
+	if _, err := s.FindRecordAsOf(f.ctx, f.nb, f.table, f.recs[0].ID, now); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.FindRecords(f.ctx, f.nb, f.table, coffer.ListQuery{AsOf: now, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExportHistory(f.ctx, f.nb, coffer.HistoryQuery{Table: f.table, Record: f.recs[1].ID}, coffer.HistoryCSV, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	s.FlushAccessLog()
+	es := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{})
+	want := map[string]int{coffer.AccessRecordRead: 1 + len(page.Records), coffer.AccessExport: 1}
+	if got := accessKinds(es); !mapsEqual(got, want) {
+		t.Errorf("kinds = %v, want %v", got, want)
+	}
+	for _, e := range es {
+		if e.Kind == coffer.AccessExport && e.RecordID != f.recs[1].ID {
+			t.Errorf("export of record %q, want %q", e.RecordID, f.recs[1].ID)
+		}
+	}
 }
