@@ -36,6 +36,9 @@ type Services struct {
 	Sharing   coffer.SharingService
 	History   coffer.HistoryService
 	Undo      coffer.UndoService
+	// AccessLog and Watches read access records and manage watch rules.
+	AccessLog coffer.AccessLogService
+	Watches   coffer.WatchService
 	Audit     coffer.AuditService
 	// TimeTravel reads records at past moments and reverts them
 	// (timetravel.go); nil answers those endpoints with not_found.
@@ -260,6 +263,13 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/grants", map[string]endpoint{"POST": priv(s.createGrant), "GET": priv(s.listGrants)})
 	s.handle(nb+"/grants/{grant}", map[string]endpoint{"GET": priv(s.getGrant), "PATCH": priv(s.updateGrant), "DELETE": priv(s.deleteGrant)})
 	s.handle(nb+"/access/explain", map[string]endpoint{"GET": priv(s.explainAccess)})
+	s.handle(nb+"/access-log", map[string]endpoint{"GET": priv(s.listAccess)})
+	s.handle(nb+"/access-log/export", map[string]endpoint{"GET": priv(s.exportAccess)})
+	s.handle(tb+"/records/{record}/readers", map[string]endpoint{"GET": priv(s.listReaders)})
+	s.handle(nb+"/watches", map[string]endpoint{"POST": priv(s.createWatch), "GET": priv(s.listWatches)})
+	s.handle(nb+"/watches/{watch}", map[string]endpoint{"GET": priv(s.getWatch), "PATCH": priv(s.updateWatch), "DELETE": priv(s.deleteWatch)})
+	s.handle(nb+"/watches/{watch}/deliveries", map[string]endpoint{"GET": priv(s.listWatchDeliveries)})
+	s.handle(nb+"/watches/{watch}/test", map[string]endpoint{"POST": priv(s.testWatch)})
 	s.handle(nb+"/settings", map[string]endpoint{"GET": priv(s.getSettings), "PATCH": priv(s.updateSettings)})
 	s.handle(nb+"/history", map[string]endpoint{"GET": priv(s.notebookHistory)})
 	s.handle(nb+"/history/export", map[string]endpoint{"GET": priv(s.exportHistory)})

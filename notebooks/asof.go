@@ -449,7 +449,11 @@ func (s *Service) FindRecordAsOf(ctx context.Context, notebook, table, id string
 			return catalog.ErrRecordNotFound
 		}
 		out = tt.record(r, tp.Cols, tp.Names)
-		return s.FilterLinks(ctx, tx, tp, []*coffer.Record{out})
+		if err := s.FilterLinks(ctx, tx, tp, []*coffer.Record{out}); err != nil {
+			return err
+		}
+		s.noteRead(ctx, nc, tm.Table.ID, out)
+		return nil
 	})
 	return out, err
 }
@@ -630,7 +634,11 @@ func (s *Service) FindRecordsAsOf(ctx context.Context, notebook, table string, q
 		if err != nil {
 			return err
 		}
-		return s.FilterLinks(ctx, tx, tp, out.Records)
+		if err := s.FilterLinks(ctx, tx, tp, out.Records); err != nil {
+			return err
+		}
+		s.noteRead(ctx, nc, tm.Table.ID, out.Records...)
+		return nil
 	})
 	return out, s.overBudget(ctx, "FindRecordsAsOf", err)
 }

@@ -69,6 +69,11 @@ func (s *Service) ExportHistory(ctx context.Context, notebook string, q coffer.H
 	if err := s.auditExport(ctx, notebook, q, format, len(entries)); err != nil {
 		return err
 	}
+	var recs []string
+	if q.Record != "" {
+		recs = append(recs, q.Record)
+	}
+	s.NoteExport(ctx, notebook, q.Table, "history as "+format, recs...)
 	_, err = w.Write(buf.Bytes())
 	return err
 }

@@ -295,6 +295,7 @@ func (s *Service) FindRecords(ctx context.Context, notebook, table string, q cof
 	if err != nil {
 		return nil, s.overBudget(ctx, "FindRecords", err)
 	}
+	s.noteRead(ctx, nc, table, out.Records...)
 	return out, nil
 }
 

@@ -158,6 +158,8 @@ type Service struct {
 	notifier  store.Notifier // nil: events are published in process after commit
 	listenMu  sync.Mutex
 	listening bool
+
+	al accessState // access records and watch rules (accesslog.go)
 }
 
 // New returns the notebooks service on the catalogue cat. Record events
@@ -166,6 +168,7 @@ type Service struct {
 func New(cat *catalog.Catalog) *Service {
 	s := &Service{Catalog: cat, broker: live.NewBroker(0)}
 	s.notifier, _ = cat.Storage.(store.Notifier)
+	s.initAccessLog()
 	return s
 }
 

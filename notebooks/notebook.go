@@ -85,6 +85,9 @@ func (s *Service) FindNotebooks(ctx context.Context) ([]*coffer.Notebook, error)
 // FindNotebook returns one notebook.
 func (s *Service) FindNotebook(ctx context.Context, id string) (*coffer.Notebook, error) {
 	nb, err := s.LookupNotebook(ctx, s.Inst.R, id)
+	if err == nil {
+		s.noteOpen(ctx, id)
+	}
 	return nb, s.Wrap("FindNotebook", err)
 }
 

@@ -427,6 +427,7 @@ func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, r
 		return err
 	}
 	s.published(evs)
+	s.al.watch.wrote(ctx, evs)
 	return nil
 }
 
@@ -519,6 +520,9 @@ func (s *Service) FindRecord(ctx context.Context, notebook, table, id string) (*
 		}
 		return s.Wrap("FindRecord", err)
 	})
+	if err == nil {
+		s.noteRead(ctx, nc, table, r)
+	}
 	return r, err
 }
 

@@ -13,6 +13,7 @@ import (
 type benchReport struct {
 	records   int
 	postgres  bool     // the run was on PostgreSQL
+	accessLog string   // what the access record queue did, "" when not measured
 	workloads []result // the HTTP workloads
 	limits    []result // L1 and L2, by name
 	history   []result // writes with and without history
@@ -88,6 +89,7 @@ func (r *benchReport) print(w io.Writer) {
 	r.printHistory(w)
 	r.printAccess(w)
 	r.printAsOf(w)
+	r.printAccessLog(w)
 	r.printNodes(w)
 	r.printIdentity(w)
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/accesslog"
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
@@ -105,8 +106,9 @@ func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping,
-		Audit:  st,
-		Resets: mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
+		Audit:     st,
+		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
+		AccessLog: st, Watches: st,
 	}, cfg)
 }
 
@@ -163,6 +165,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeStore()
+	startAccessLog(st, sender, o.webhooksPrivate, log)
+	// Deferred after the store's close, so run before it: the waiting
+	// access records are written, and deliveries in flight end.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st.CloseAccessLog(ctx)
+	}()
 	if sc.dbURL == "" {
 		stopControl, err := serveControl(sc.dataDir, st, log)
 		if err != nil {
@@ -211,6 +221,9 @@ type serveOptions struct {
 	maxStreams  int           // at least 1
 	auditEvery  int           // entries between audit checkpoints, at least 1
 	auditPeriod time.Duration // time between audit checkpoints, positive
+	// webhooksPrivate lets watch rules' webhooks reach loopback and
+	// private addresses (off by default: server-side request forgery).
+	webhooksPrivate bool
 }
 
 // parseServeFlags reads and checks the flags of "coffer serve" (each
@@ -228,11 +241,12 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
 	auditEvery := fs.Int("audit-checkpoint-entries", envInt("COFFER_AUDIT_CHECKPOINT_ENTRIES", 1000), "sign an audit log checkpoint every this many entries (COFFER_AUDIT_CHECKPOINT_ENTRIES)")
 	auditPeriod := fs.String("audit-checkpoint-interval", env("COFFER_AUDIT_CHECKPOINT_INTERVAL", "10m"), "sign an audit log checkpoint this often when there are new entries, and at shutdown (COFFER_AUDIT_CHECKPOINT_INTERVAL)")
+	webhooksPrivate := fs.Bool("webhooks-allow-private", env("COFFER_WEBHOOKS_ALLOW_PRIVATE", "") == "true", "let watch rules' webhooks reach loopback and private addresses (COFFER_WEBHOOKS_ALLOW_PRIVATE=true; off by default)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams,
-		auditEvery: *auditEvery}
+		auditEvery: *auditEvery, webhooksPrivate: *webhooksPrivate}
 	var err error
 	if o.auditPeriod, err = time.ParseDuration(*auditPeriod); err != nil || o.auditEvery < 1 || o.auditPeriod <= 0 {
 		return nil, fmt.Errorf("--audit-checkpoint-entries must be at least 1 and --audit-checkpoint-interval a positive duration such as 10m")
@@ -343,4 +357,21 @@ func serveUntilStopped(ctx context.Context, hs *http.Server, ln net.Listener, sr
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startAccessLog sets up the delivery of watch notifications: e-mail
+// through sender (none without an SMTP server), webhooks to public
+// addresses only unless allowPrivate.
+func startAccessLog(st *all.Store, sender *mail.Sender, allowPrivate bool, log *slog.Logger) {
+	opts := accesslog.SenderOptions{AllowPrivate: allowPrivate, Logger: log}
+	if sender != nil {
+		opts.Mail = func(ctx context.Context, to, subject, text string) error {
+			return sender.Send(ctx, mail.Message{To: to, Subject: subject, Text: text, Kind: "watch"})
+		}
+	}
+	if allowPrivate {
+		log.Warn("watch rules' webhooks may reach loopback and private addresses (--webhooks-allow-private)")
+	}
+	st.SetWatchOptions(opts)
+	st.SetAccessLogOptions(accesslog.Options{Logger: log})
 }

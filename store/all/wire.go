@@ -42,6 +42,8 @@ var (
 	_ coffer.AuditService      = (*Store)(nil)
 	_ coffer.TimeTravelService = (*Store)(nil)
 	_ coffer.UndoService       = (*Store)(nil)
+	_ coffer.AccessLogService  = (*Store)(nil)
+	_ coffer.WatchService      = (*Store)(nil)
 )
 
 // New returns a Store on b.

@@ -170,6 +170,9 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 		if _, err := dtx.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('"+ddb.Prefix+"_actions', 'seq'), COALESCE((SELECT max(seq) FROM "+ddb.Prefix+"_actions), 0) + 1, false)"); err != nil {
 			return fmt.Errorf("history sequence: %w", err)
 		}
+		if _, err := dtx.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('"+ddb.Prefix+"_access_log', 'seq'), COALESCE((SELECT max(seq) FROM "+ddb.Prefix+"_access_log), 0) + 1, false)"); err != nil {
+			return fmt.Errorf("access record sequence: %w", err)
+		}
 	}
 	var links []string
 	for _, t := range nd.tables {

@@ -99,6 +99,10 @@ var catalogueTables = []table{
 	// History keeps its sequence numbers: changes and undo links refer to them.
 	{name: "_actions", cols: cols("IISSSSSSSSSIIII", "seq", "at", "actor", "api_key", "client", "ip", "user_agent", "kind", "table_id", "summary", "inverse", "undoes", "redoes", "undone_by", "history"), order: []string{"seq"}},
 	{name: "_changes", cols: cols("IISSSSS", "seq", "n", "table_id", "record_id", "column_id", "old", "new"), order: []string{"seq", "n"}},
+	// Access records keep their sequence numbers too (pages' cursors).
+	{name: "_access_log", cols: cols("IISSSSSSSSS", "seq", "at", "kind", "actor", "api_key", "ip", "user_agent", "table_id", "record_id", "records", "detail"), order: []string{"seq"}},
+	{name: "_watches", cols: cols("SSSSSSISSSII", "id", "table_id", "name", "filter", "outside", "events", "email", "webhook_url", "secret", "created_by", "created_at", "updated_at"), order: []string{"id"}},
+	{name: "_watch_deliveries", cols: cols("SSSSSIISII", "id", "watch_id", "event", "channel", "status", "attempts", "http_status", "error", "created_at", "updated_at"), order: []string{"id"}},
 }
 
 func init() {
