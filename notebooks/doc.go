@@ -1,6 +1,11 @@
 // Package notebooks is the notebooks service: notebooks, tables and
 // columns, views, records, lists with their read budget, and live events
-// of record writes. It implements coffer.NotebookService, TableService,
-// RecordService and ViewService on the storage core, through the shared
-// catalogue (schemas, rights, plans); it imports no other service.
+// of record writes; and what needs its access plans and write paths: every
+// write records its action (package history), and reading history, undo,
+// redo and the trash, time travel and revert, access records and watch
+// rules are served here. It implements coffer.NotebookService,
+// TableService, RecordService, ViewService, HistoryService, UndoService,
+// TimeTravelService and the access-record services on the storage core,
+// through the shared catalogue (schemas, rights, plans); it imports no
+// other service.
 package notebooks
