@@ -115,6 +115,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := runAsOfBench(ctx, cfg, env, rep); err != nil { // bench_asof.go
 		return err
 	}
+	if err := runHistoryPageBench(ctx, cfg, env, rep); err != nil { // bench_asof.go
+		return err
+	}
 	if err := runAccessLogBench(ctx, cfg, env, rep); err != nil {
 		return err
 	}

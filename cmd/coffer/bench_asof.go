@@ -73,3 +73,40 @@ func (r *benchReport) printAsOf(w io.Writer) {
 	fmt.Fprintf(w, "\nTime travel (one client): %s: median %s, p99 %s, %.0f ops/s; target median < %s: %s\n",
 		wlAsOf, fmtDur(x.p50), fmtDur(x.p99), x.rate(), asOfTarget, yesNo(x.p50 < asOfTarget))
 }
+
+// The history-page workload: the newest page of 50 entries of the table's
+// history, as its owner, after the load and the write workloads (each
+// loaded batch is one action of 1,000 changes, each later write one of a
+// few). Issue 13's target: median under 20 ms.
+const (
+	wlHistoryPage     = "history page of 50 (owner)"
+	historyPageTarget = 20 * time.Millisecond
+)
+
+// runHistoryPageBench measures reading the newest page of the table's
+// history with a single client.
+func runHistoryPageBench(ctx context.Context, cfg benchConfig, env *benchEnv, rep *benchReport) error {
+	u := env.base + "/notebooks/" + env.notebook + "/history?limit=50&table=" + url.QueryEscape(env.table.ID)
+	var page coffer.HistoryPage
+	if err := env.client.do(ctx, "GET", u, nil, http.StatusOK, &page); err != nil {
+		return fmt.Errorf("history page: %w", err)
+	}
+	if len(page.Entries) != 50 {
+		return fmt.Errorf("history page: %d entries, want 50", len(page.Entries))
+	}
+	op := func(ctx context.Context, _ *rand.Rand) error {
+		return env.client.do(ctx, "GET", u, nil, http.StatusOK, nil)
+	}
+	g := loadGen{concurrency: 1, duration: cfg.duration}
+	return runSteps(ctx, cfg, g, rep, []benchStep{{wlHistoryPage, op, &rep.workloads}})
+}
+
+// printHistoryPage prints the history-page workload against its target.
+func (r *benchReport) printHistoryPage(w io.Writer) {
+	x, ok := r.find(r.workloads, wlHistoryPage)
+	if !ok {
+		return
+	}
+	fmt.Fprintf(w, "History (one client): %s: median %s, p99 %s, %.0f ops/s; target median < %s: %s\n",
+		wlHistoryPage, fmtDur(x.p50), fmtDur(x.p99), x.rate(), historyPageTarget, yesNo(x.p50 < historyPageTarget))
+}

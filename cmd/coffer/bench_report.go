@@ -89,6 +89,7 @@ func (r *benchReport) print(w io.Writer) {
 	r.printHistory(w)
 	r.printAccess(w)
 	r.printAsOf(w)
+	r.printHistoryPage(w)
 	r.printAccessLog(w)
 	r.printNodes(w)
 	r.printIdentity(w)

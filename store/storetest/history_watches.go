@@ -328,8 +328,8 @@ func testWatchReads(t *testing.T, s *all.Store) {
 // testWatchEmail: a rule with e-mail tells its author through a real SMTP
 // server.
 func testWatchEmail(t *testing.T, s *all.Store) {
-	mp := mustMailpit(t)
-	sender, err := mail.NewSender(mp.smtp, mail.Options{})
+	mp := MustMailpit(t)
+	sender, err := mail.NewSender(mp.SMTP, mail.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,11 +349,11 @@ func testWatchEmail(t *testing.T, s *all.Store) {
 	if ds[0].Status != coffer.DeliveryDelivered || ds[0].Channel != coffer.ChannelEmail {
 		t.Fatalf("delivery = %+v", ds[0])
 	}
-	msgs := mp.waitMessages(f.u.Email, 1)
+	msgs := mp.WaitMessages(f.u.Email, 1)
 	if !strings.Contains(msgs[0].Subject, "New people") {
 		t.Errorf("subject %q", msgs[0].Subject)
 	}
-	if text := mp.text(msgs[0].ID); !strings.Contains(text, r.ID) || !strings.Contains(text, "dora") {
+	if text := mp.Text(msgs[0].ID); !strings.Contains(text, r.ID) || !strings.Contains(text, "dora") {
 		t.Errorf("the e-mail does not name the record: %s", text)
 	}
 }

@@ -107,17 +107,17 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// mailpit is a real SMTP server with an HTTP API, started on loopback.
-type mailpit struct {
-	tb   testing.TB
-	smtp mail.Config
-	api  string
+// Mailpit is a real SMTP server with an HTTP API, started on loopback.
+type Mailpit struct {
+	TB   testing.TB
+	SMTP mail.Config // to send through it (no TLS: loopback)
+	API  string      // base URL of its HTTP API
 }
 
-// mustMailpit starts mailpit for the test and stops it at cleanup. Without
+// MustMailpit starts mailpit for the test and stops it at cleanup. Without
 // a way to build it the test is skipped, unless COFFER_TEST_REQUIRE names
 // smtp.
-func mustMailpit(tb testing.TB) *mailpit {
+func MustMailpit(tb testing.TB) *Mailpit {
 	tb.Helper()
 	bin, err := mailpitBinary()
 	if err != nil {
@@ -140,11 +140,11 @@ func mustMailpit(tb testing.TB) *mailpit {
 		cmd.Process.Kill()
 		<-exited
 	})
-	mp := &mailpit{tb: tb, api: "http://127.0.0.1:" + strconv.Itoa(httpPort),
-		smtp: mail.Config{Host: "127.0.0.1", Port: smtpPort, From: "coffer@localhost", TLS: mail.TLSNone, Timeout: 5 * time.Second}}
+	mp := &Mailpit{TB: tb, API: "http://127.0.0.1:" + strconv.Itoa(httpPort),
+		SMTP: mail.Config{Host: "127.0.0.1", Port: smtpPort, From: "coffer@localhost", TLS: mail.TLSNone, Timeout: 5 * time.Second}}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := http.Get(mp.api + "/api/v1/messages")
+		res, err := http.Get(mp.API + "/api/v1/messages")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
@@ -166,29 +166,29 @@ func mustMailpit(tb testing.TB) *mailpit {
 	}
 }
 
-// mailpitMessage is a message in mailpit's list.
-type mailpitMessage struct {
+// MailpitMessage is a message in mailpit's list.
+type MailpitMessage struct {
 	ID      string
 	Subject string
 	To      []struct{ Address string }
 }
 
-// waitMessages waits until n messages to addr arrived and returns them.
-func (m *mailpit) waitMessages(addr string, n int) []mailpitMessage {
-	m.tb.Helper()
+// WaitMessages waits until n messages to addr arrived and returns them.
+func (m *Mailpit) WaitMessages(addr string, n int) []MailpitMessage {
+	m.TB.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := http.Get(m.api + "/api/v1/messages")
+		res, err := http.Get(m.API + "/api/v1/messages")
 		if err != nil {
-			m.tb.Fatalf("mailpit messages: %v", err)
+			m.TB.Fatalf("mailpit messages: %v", err)
 		}
-		var list struct{ Messages []mailpitMessage }
+		var list struct{ Messages []MailpitMessage }
 		err = json.NewDecoder(res.Body).Decode(&list)
 		res.Body.Close()
 		if err != nil {
-			m.tb.Fatalf("mailpit messages: %v", err)
+			m.TB.Fatalf("mailpit messages: %v", err)
 		}
-		var got []mailpitMessage
+		var got []MailpitMessage
 		for _, s := range list.Messages {
 			for _, to := range s.To {
 				if strings.EqualFold(to.Address, addr) {
@@ -200,23 +200,23 @@ func (m *mailpit) waitMessages(addr string, n int) []mailpitMessage {
 			return got
 		}
 		if time.Now().After(deadline) {
-			m.tb.Fatalf("mailpit: %d messages to %s after 20 s, want %d", len(got), addr, n)
+			m.TB.Fatalf("mailpit: %d messages to %s after 20 s, want %d", len(got), addr, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// text returns the plain-text body of a message.
-func (m *mailpit) text(id string) string {
-	m.tb.Helper()
-	res, err := http.Get(m.api + "/api/v1/message/" + id)
+// Text returns the plain-text body of a message.
+func (m *Mailpit) Text(id string) string {
+	m.TB.Helper()
+	res, err := http.Get(m.API + "/api/v1/message/" + id)
 	if err != nil {
-		m.tb.Fatalf("mailpit message: %v", err)
+		m.TB.Fatalf("mailpit message: %v", err)
 	}
 	defer res.Body.Close()
 	var msg struct{ Text string }
 	if err := json.NewDecoder(res.Body).Decode(&msg); err != nil {
-		m.tb.Fatalf("mailpit message: %v", err)
+		m.TB.Fatalf("mailpit message: %v", err)
 	}
 	return msg.Text
 }
