@@ -173,14 +173,30 @@ func Write(ctx context.Context, core *store.Core, tx *store.WriteTx, prefix stri
 	if keep {
 		kept = 1
 	}
-	var seq int64
-	err := tx.QueryRowContext(ctx, core.Rebind("INSERT INTO "+prefix+"_actions (at, actor, api_key, client, ip, user_agent, kind, table_id, summary, inverse, undoes, redoes, history) "+
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"),
-		core.NowMicros(), actor, key, client, ip, truncate(cl.UserAgent, 512), r.Kind, r.Table, truncate(r.Summary, 200), inverse, undoes, redoes, kept).Scan(&seq)
+	insert := "INSERT INTO " + prefix + "_actions (at, actor, api_key, client, ip, user_agent, kind, table_id, summary, inverse, undoes, redoes, history) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	args := []any{core.NowMicros(), actor, key, client, ip, truncate(cl.UserAgent, 512), r.Kind, r.Table, truncate(r.Summary, 200), inverse, undoes, redoes, kept}
+	seq, err := insertAction(ctx, core, tx, insert, args)
 	if err != nil {
 		return 0, err
 	}
 	return seq, writeChanges(ctx, core, tx, prefix, seq, r.Changes)
+}
+
+// insertAction inserts an action and returns its sequence number: on
+// SQLite, where seq is the rowid, as the statement's last insert id (an
+// exec, cheaper than a query); elsewhere through RETURNING.
+func insertAction(ctx context.Context, core *store.Core, tx *store.WriteTx, insert string, args []any) (int64, error) {
+	if core.Dialect.Name() == "sqlite" {
+		res, err := tx.ExecContext(ctx, insert, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	var seq int64
+	err := tx.QueryRowContext(ctx, core.Rebind(insert+" RETURNING seq"), args...).Scan(&seq)
+	return seq, err
 }
 
 // changesPerInsert bounds the rows of one INSERT of changes.

@@ -44,5 +44,5 @@ CREATE TABLE _changes (
     old       TEXT,
     new       TEXT,
     PRIMARY KEY (seq, n)
-);
+) WITHOUT ROWID;
 CREATE INDEX _changes_record ON _changes (table_id, record_id, seq);
