@@ -116,21 +116,8 @@ func (s *Service) recordIncomingLinks(ctx context.Context, tx *store.WriteTx, re
 			if cm.Junction == "" || cm.Column.Options.Table != tm.Table.ID {
 				continue
 			}
-			rows, err := tx.QueryContext(ctx, s.Rebind("SELECT src FROM "+cm.Junction+" WHERE dst = ? AND src <> ?"), id, id)
+			srcs, err := catalog.Strings(tx.QueryContext(ctx, s.Rebind("SELECT src FROM "+cm.Junction+" WHERE dst = ? AND src <> ?"), id, id))
 			if err != nil {
-				return err
-			}
-			var srcs []string
-			for rows.Next() {
-				var x string
-				if err := rows.Scan(&x); err != nil {
-					rows.Close()
-					return err
-				}
-				srcs = append(srcs, x)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
 				return err
 			}
 			for _, x := range srcs {
@@ -228,21 +215,8 @@ func (s *Service) recordColumnDelete(ctx context.Context, tx *store.WriteTx, nc 
 
 // rawViews lists the views of tm as stored.
 func (s *Service) rawViews(ctx context.Context, tx *store.WriteTx, prefix string, tm *catalog.TableMeta) ([]*coffer.View, error) {
-	rows, err := tx.QueryContext(ctx, s.Rebind("SELECT id FROM "+prefix+"_views WHERE table_id = ? ORDER BY id"), tm.Table.ID)
+	ids, err := catalog.Strings(tx.QueryContext(ctx, s.Rebind("SELECT id FROM "+prefix+"_views WHERE table_id = ? ORDER BY id"), tm.Table.ID))
 	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	views := make([]*coffer.View, 0, len(ids))

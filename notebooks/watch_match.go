@@ -369,21 +369,8 @@ func (w *watcher) matching(ctx context.Context, nc *catalog.Conn, tp *catalog.Ta
 	if len(wheres) == 0 {
 		wheres = []string{"1 = 1"}
 	}
-	rows, err := nc.DB.R.QueryContext(ctx, w.s.Rebind("SELECT t.id FROM "+tp.From+" WHERE "+strings.Join(wheres, " AND ")+limit), args...)
+	ids, err := catalog.Strings(nc.DB.R.QueryContext(ctx, w.s.Rebind("SELECT t.id FROM "+tp.From+" WHERE "+strings.Join(wheres, " AND ")+limit), args...))
 	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	if ids, err = w.watchable(ctx, nc, tp, ids); err != nil {

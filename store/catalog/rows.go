@@ -129,3 +129,22 @@ func (s *Catalog) readRecord(ctx context.Context, q Querier, tm *TableMeta, id s
 func (s *Catalog) CellsSQL(tm *TableMeta, cols []*ColMeta) string {
 	return s.Rebind("SELECT " + s.selectList(cols) + " FROM " + tm.SQL + " t WHERE t.id = ?")
 }
+
+// Strings reads a one-column result of text into a slice and closes rows;
+// err is the query's error, passed along so that a call reads
+// Strings(q.QueryContext(…)).
+func Strings(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var x string
+		if err := rows.Scan(&x); err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
