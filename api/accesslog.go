@@ -1,12 +1,10 @@
 package api
 
 import (
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/accesslog"
@@ -23,28 +21,9 @@ func accessQuery(r *http.Request, allowed map[string]bool, extra ...string) (cof
 	if err != nil {
 		return q, nil, coffer.Invalid("the query string is not valid", coffer.FieldError{Field: "query", Message: "is not valid URL encoding"})
 	}
-	var errs []coffer.FieldError
-	for _, k := range slices.Sorted(maps.Keys(qv)) {
-		switch {
-		case !allowed[k] && !slices.Contains(extra, k):
-			errs = append(errs, coffer.FieldError{Field: k, Message: "is not a query parameter of this list"})
-		case len(qv[k]) > 1:
-			errs = append(errs, coffer.FieldError{Field: k, Message: "must be given once"})
-		}
-	}
+	errs := checkParams(qv, func(k string) bool { return allowed[k] || slices.Contains(extra, k) }, "is not a query parameter of this list")
 	q = coffer.AccessQuery{Kind: qv.Get("kind"), User: qv.Get("user"), Table: qv.Get("table"), Record: qv.Get("record"), Cursor: qv.Get("cursor")}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &q.Since}, {"until", &q.Until}} {
-		if v := qv.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				errs = append(errs, coffer.FieldError{Field: p.name, Message: "must be a time in RFC 3339 form, such as 2026-01-31T09:00:00Z"})
-			}
-			*p.dst = t
-		}
-	}
+	errs = append(errs, timeWindow(qv, &q.Since, &q.Until)...)
 	if v := qv.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {

@@ -1,12 +1,9 @@
 package api
 
 import (
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"time"
 
 	"github.com/cofferhq/coffer"
 )
@@ -20,15 +17,7 @@ func auditFilter(r *http.Request) (coffer.AuditFilter, error) {
 	if err != nil {
 		return coffer.AuditFilter{}, coffer.Invalid("the query string is not valid", coffer.FieldError{Field: "query", Message: "is not valid URL encoding"})
 	}
-	var errs []coffer.FieldError
-	for _, k := range slices.Sorted(maps.Keys(qv)) {
-		switch {
-		case !auditParams[k]:
-			errs = append(errs, coffer.FieldError{Field: k, Message: "is not a query parameter of this list"})
-		case len(qv[k]) > 1:
-			errs = append(errs, coffer.FieldError{Field: k, Message: "must be given once"})
-		}
-	}
+	errs := checkParams(qv, func(k string) bool { return auditParams[k] }, "is not a query parameter of this list")
 	f := coffer.AuditFilter{Kind: qv.Get("kind"), Actor: qv.Get("actor"), Cursor: qv.Get("cursor")}
 	if v := qv.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -37,18 +26,7 @@ func auditFilter(r *http.Request) (coffer.AuditFilter, error) {
 		}
 		f.Limit = n
 	}
-	for _, p := range []struct {
-		name string
-		t    *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if v := qv.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				errs = append(errs, coffer.FieldError{Field: p.name, Message: "must be a time in RFC 3339 form, such as 2025-01-31T00:00:00Z"})
-			}
-			*p.t = t
-		}
-	}
+	errs = append(errs, timeWindow(qv, &f.Since, &f.Until)...)
 	if len(errs) > 0 {
 		return f, coffer.Invalid("the audit log query is not valid", errs...)
 	}

@@ -2,12 +2,9 @@ package api
 
 import (
 	"bytes"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"time"
 
 	"github.com/cofferhq/coffer"
 )
@@ -30,28 +27,9 @@ func historyQuery(r *http.Request, kind string) (coffer.HistoryQuery, url.Values
 	if err != nil {
 		return q, nil, coffer.Invalid("the query string is not valid", coffer.FieldError{Field: "query", Message: "is not valid URL encoding"})
 	}
-	var errs []coffer.FieldError
-	for _, k := range slices.Sorted(maps.Keys(qv)) {
-		switch {
-		case !historyParams[kind][k]:
-			errs = append(errs, coffer.FieldError{Field: k, Message: "is not a query parameter of this endpoint"})
-		case len(qv[k]) > 1:
-			errs = append(errs, coffer.FieldError{Field: k, Message: "must be given once"})
-		}
-	}
+	errs := checkParams(qv, func(k string) bool { return historyParams[kind][k] }, "is not a query parameter of this endpoint")
 	q.Table, q.Record, q.Column, q.Actor, q.Cursor = qv.Get("table"), qv.Get("record"), qv.Get("column"), qv.Get("actor"), qv.Get("cursor")
-	for _, p := range []struct {
-		name string
-		to   *time.Time
-	}{{"since", &q.Since}, {"until", &q.Until}} {
-		if v := qv.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				errs = append(errs, coffer.FieldError{Field: p.name, Message: "must be a time in RFC 3339 form, such as 2026-03-01T09:00:00Z"})
-			}
-			*p.to = t
-		}
-	}
+	errs = append(errs, timeWindow(qv, &q.Since, &q.Until)...)
 	if v := qv.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		switch {
