@@ -108,7 +108,8 @@ func testHistoryRecording(t *testing.T, open Opener) {
 	}
 	bob := MustRecord(t, ctx, s, nb.ID, "People", map[string]any{"Name": "Bob", "Age": 5})
 	names[bob.ID] = "bob"
-	_, last = storedChanges(t, s, nb.ID, last, names)
+	got, last = storedChanges(t, s, nb.ID, last, names)
+	wantLines(t, got, "record.create People/bob/ - -> +", "record.create People/bob/Age - -> 5", `record.create People/bob/Name - -> "Bob"`)
 	if _, err := s.UpdateColumn(ctx, nb.ID, "People", "Age", coffer.ColumnUpdate{Type: ptr(coffer.TypeText)}); err != nil {
 		t.Fatal(err)
 	}
