@@ -94,7 +94,7 @@ func (r *receiver) delivered() []received {
 // are no longer pending, and returns the log.
 func waitDeliveries(t *testing.T, s *all.Store, ctx context.Context, nb, watch string, n int) []*coffer.WatchDelivery {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for {
 		ds, err := s.FindWatchDeliveries(ctx, nb, watch)
 		if err != nil {
@@ -110,7 +110,7 @@ func waitDeliveries(t *testing.T, s *all.Store, ctx context.Context, nb, watch s
 			return ds
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("delivery log after 30 s: %d of %d done: %+v", done, n, ds)
+			t.Fatalf("delivery log after 120 s: %d of %d done: %+v", done, n, ds)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
