@@ -66,6 +66,9 @@ type Config struct {
 	// MaxStreamsPerUser bounds the live-update streams one account holds
 	// open at once on this server (default 8).
 	MaxStreamsPerUser int
+	// UI serves every path outside /api/ and the health checks (the web
+	// UI, package ui); nil answers them not_found.
+	UI http.Handler
 }
 
 // Server is the HTTP API.
@@ -283,6 +286,13 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/trash/columns/{column}/restore", map[string]endpoint{"POST": priv(s.restoreColumn)})
 	s.handle(nb+"/trash/tables/{table}/restore", map[string]endpoint{"POST": priv(s.restoreTable)})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.UI != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			if ri := info(r.Context()); ri != nil {
+				ri.route = "ui"
+			}
+			s.cfg.UI.ServeHTTP(w, r)
+			return
+		}
 		s.writeProblem(w, r, coffer.ENOTFOUND, "no such endpoint", nil)
 	})
 }

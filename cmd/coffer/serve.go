@@ -23,6 +23,7 @@ import (
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/sqlite"
+	"github.com/cofferhq/coffer/ui"
 )
 
 // storeConfig selects the storage: SQLite in dataDir, or PostgreSQL at
@@ -199,7 +200,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := st.SetPublicURL(o.publicURL); err != nil {
 		log.Warn(err.Error())
 	}
-	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: o.trusted, PublicURL: strings.TrimSuffix(o.publicURL, "/"), MaxStreamsPerUser: o.maxStreams}, sender)
+	web, err := ui.New()
+	if err != nil {
+		return fmt.Errorf("the web UI is missing from this build: %w", err)
+	}
+	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: o.trusted, PublicURL: strings.TrimSuffix(o.publicURL, "/"), MaxStreamsPerUser: o.maxStreams, UI: web}, sender)
 	hs := newHTTPServer(srv.Handler(), log)
 	fmt.Fprintf(stdout, "Coffer %s listening on http://%s (%s)\n", coffer.Version, ln.Addr(), sc.where())
 	if n == 0 {
