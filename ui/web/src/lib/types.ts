@@ -40,11 +40,21 @@ export interface Column {
   created_at: string;
 }
 
+// TableLayout is how the grid shows a table's columns to everyone: order,
+// widths in pixels and hidden columns (a presentation choice, not access:
+// hiding is no protection). Set by owners and those with `schema`.
+export interface TableLayout {
+  order?: string[]; // column ids; columns missing here follow in table order
+  widths?: Record<string, number>;
+  hidden?: string[];
+}
+
 export interface Table {
   id: string;
   notebook_id: string;
   name: string;
   columns: Column[];
+  layout?: TableLayout;
   created_at: string;
   updated_at: string;
 }
