@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // gridUser is one account with an API client.
@@ -174,4 +176,32 @@ func waitToast(b *Browser, want string) string {
 func setWidth(b *Browser, w int64) {
 	b.t.Helper()
 	b.Run(fmt.Sprintf("width %d", w), chromedp.EmulateViewport(w, 800))
+}
+
+// press sends a key as a person's key press whose default action the page
+// prevented: keydown and keyup without the separate character event that
+// chromedp.KeyEvent adds (a browser sends no keypress after a prevented
+// keydown; CDP's char event would still type into whatever has focus).
+func press(key string, mods ...input.Modifier) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var m input.Modifier
+		for _, x := range mods {
+			m |= x
+		}
+		for _, r := range key {
+			for _, ev := range kb.Encode(r) {
+				if ev.Type == input.KeyChar {
+					continue
+				}
+				ev.Modifiers |= m
+				if ev.Type == input.KeyDown {
+					ev.Type = input.KeyRawDown
+				}
+				if err := ev.Do(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }

@@ -42,7 +42,7 @@ func editCell(b *Browser, row int, col string, control string) {
 	b.t.Helper()
 	ci := colIndex(b, col)
 	sel := cellSel(row, ci)
-	b.Run("edit "+col, chromedp.Click(sel, chromedp.ByQuery), chromedp.KeyEvent(kb.Enter),
+	b.Run("edit "+col, chromedp.Click(sel, chromedp.ByQuery), press(kb.Enter),
 		chromedp.WaitVisible(control, chromedp.ByQuery))
 }
 
@@ -68,7 +68,7 @@ func TestGridEditsEveryType(t *testing.T) {
 	typeText := func(col, control, text string) {
 		editCell(b, 1, col, control)
 		b.Run("type "+col, chromedp.SendKeys(control, text, chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
-		waitFor(b, col+" saved", `!document.querySelector('[role="grid"] input, [role="grid"] textarea')`, 10*time.Second)
+		waitFor(b, col+" saved", `!document.querySelector('[role="grid"] input:not([type="checkbox"]), [role="grid"] textarea, [role="grid"] select')`, 10*time.Second)
 	}
 	typeText("Name", `[role="grid"] input[aria-label="Name"]`, "Ada Lovelace")
 	// A long text takes Shift+Enter for a new line.
@@ -81,9 +81,9 @@ func TestGridEditsEveryType(t *testing.T) {
 	b.Run("tick Done", chromedp.Click(cellSel(1, colIndex(b, "Done")), chromedp.ByQuery), chromedp.KeyEvent(" "))
 	typeText("Due", `[role="grid"] input[aria-label="Due"]`, "2026-03-05")
 	typeText("Meeting", `[role="grid"] input[aria-label="Meeting"]`, "2026-03-05 14:30")
-	// A single select: type the choice's first letters, Enter.
-	editCell(b, 1, "Status", `select[aria-label="Status"]`)
-	b.Run("choose Status", chromedp.SendKeys(`select[aria-label="Status"]`, "Be", chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
+	// A single select: type to narrow the choices, Enter takes the first.
+	editCell(b, 1, "Status", `input[role="combobox"][aria-label="Status"]`)
+	b.Run("choose Status", chromedp.SendKeys(`input[aria-label="Status"]`, "et", chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
 	// A multiple select: arrows and Space tick choices, Enter saves.
 	editCell(b, 1, "Tags", `[role="group"][aria-label="Tags"]`)
 	b.Run("tick Tags", chromedp.KeyEvent(" "), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(" "), chromedp.KeyEvent(kb.Enter))
