@@ -376,3 +376,47 @@ func TestGridRollsBackRefusedWrites(t *testing.T) {
 	b.Shot("conflict")
 	b.NoProblems("401", "400 (Bad Request)", "409 (Conflict)", "412 (Precondition Failed)", "422")
 }
+
+func TestGridScrolls100kRows(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	u := newGridUser(t, s, "big@example.com", "Bea")
+	tb := makeTable(t, u.C, "Big", "Readings", []map[string]any{{"name": "Label", "type": "text"}, {"name": "Value", "type": "number"}})
+	const total = 100000
+	start := time.Now()
+	for i := 0; i < total; i += 1000 {
+		ops := make([]map[string]any, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			ops = append(ops, map[string]any{"op": "create", "fields": map[string]any{"Label": fmt.Sprintf("reading %06d", j+1), "Value": j + 1}})
+		}
+		u.C.Do("POST", tb.records()+"/batch", map[string]any{"operations": ops}, nil)
+	}
+	t.Logf("inserted %d rows in %v", total, time.Since(start).Round(time.Millisecond))
+
+	b := newBrowser(t)
+	browserSignIn(b, s, u)
+	openGrid(b, tb.page(s))
+	waitFor(b, "the count", fmt.Sprintf(`document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "%d"`, total+1), 30*time.Second)
+	label := colIndex(b, "Label")
+	last := cellSel(total, label)
+	start = time.Now()
+	b.Run("Ctrl+End", chromedp.Click(cellSel(1, label), chromedp.ByQuery), press(kb.End, input.ModifierCtrl))
+	waitFor(b, "the last row rendered", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "reading %06d" })()`, last, total), 120*time.Second)
+	fmt.Printf("grid: Ctrl+End to row %d of %d rendered in %v\n", total, total, time.Since(start).Round(time.Millisecond))
+	t.Logf("Ctrl+End to the last of %d rows: %v", total, time.Since(start).Round(time.Millisecond))
+	r, _, _ := activeCell(b)
+	if r != total {
+		t.Errorf("the focused cell is in row %d, want %d", r, total)
+	}
+	b.Shot("end")
+
+	// Scrolling back up by the scroll bar shows rows that were skipped on
+	// the way down.
+	start = time.Now()
+	mid := total / 2
+	b.Run("scroll to the middle", chromedp.Evaluate(fmt.Sprintf(`document.querySelector('[role="grid"]').scrollTop = %d * 34; true`, mid), nil))
+	waitFor(b, "the middle rows rendered", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "reading %06d" })()`, cellSel(mid+5, label), mid+5), 60*time.Second)
+	t.Logf("scrolling to the middle rendered its rows in %v", time.Since(start).Round(time.Millisecond))
+	b.Shot("middle")
+	b.NoProblems("401")
+}
