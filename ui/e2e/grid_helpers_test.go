@@ -205,3 +205,20 @@ func press(key string, mods ...input.Modifier) chromedp.Action {
 		return nil
 	})
 }
+
+// eventually polls cond (true when done; its text says what it saw) for
+// up to 20 seconds, then fails the test.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, saw := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s", what, saw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -5,12 +5,14 @@ package e2e
 // 100,000 rows scrolled to the end.
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -418,5 +420,111 @@ func TestGridScrolls100kRows(t *testing.T) {
 	waitFor(b, "the middle rows rendered", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "reading %06d" })()`, cellSel(mid+5, label), mid+5), 60*time.Second)
 	t.Logf("scrolling to the middle rendered its rows in %v", time.Since(start).Round(time.Millisecond))
 	b.Shot("middle")
+	b.NoProblems("401")
+}
+
+func TestGridRowsAndRecordPanel(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	u := newGridUser(t, s, "rows@example.com", "Rosa")
+	tb := makeTable(t, u.C, "Garden", "Plants", []map[string]any{
+		{"name": "Plant", "type": "text"}, {"name": "Height", "type": "number", "options": map[string]any{"precision": 1}},
+		{"name": "Kind", "type": "single_select", "options": map[string]any{"choices": []string{"herb", "tree"}}},
+		{"name": "Notes", "type": "long_text"}, {"name": "Planted", "type": "date"}, {"name": "Edible", "type": "boolean"},
+	})
+	for i, p := range []string{"Basil", "Oak", "Mint", "Fern", "Sage"} {
+		u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Plant": p, "Height": float64(i) + 0.5, "Kind": "herb", "Edible": i%2 == 0}}, nil)
+	}
+	b := newBrowser(t)
+	browserSignIn(b, s, u)
+	openGrid(b, tb.page(s))
+	plant := colIndex(b, "Plant")
+
+	// Screens at a laptop's and a tablet's width.
+	b.Run("select", chromedp.Click(cellSel(2, plant), chromedp.ByQuery))
+	b.Shot("grid-1366")
+	setWidth(b, 1024)
+	b.Shot("grid-1024")
+	setWidth(b, 1366)
+
+	// Add a row: it joins the end, its first cell active; typing fills it.
+	b.Run("add row", chromedp.Click(`//button[normalize-space()="Add row"]`, chromedp.BySearch))
+	waitFor(b, "six rows", `document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "7"`, 10*time.Second)
+	if r, c, _ := activeCell(b); r != 6 || c != plant {
+		t.Errorf("after Add row the active cell is row %d column %d, want row 6 column %d", r, c, plant)
+	}
+	b.Run("name it", chromedp.KeyEvent("R"), chromedp.WaitVisible(`[role="grid"] input[aria-label="Plant"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[role="grid"] input[aria-label="Plant"]`, "osemary", chromedp.ByQuery), press(kb.Enter))
+	waitFor(b, "Rosemary saved", `!document.querySelector('[role="grid"] input[aria-label="Plant"]')`, 10*time.Second)
+
+	// Shift+click selects rows 2 to 3; "Delete 2 rows" asks, then deletes
+	// them in one change.
+	eventually(t, "the new row through the API", func() (bool, string) {
+		recs := allRecords(t, u.C, tb)
+		return len(recs) == 6 && recs[5].Fields["Plant"] == "Rosemary", fmt.Sprintf("%d records, the last %v", len(recs), recs[len(recs)-1].Fields)
+	})
+	before := historyCount(t, u.C, tb.NB)
+	var nodes []*cdp.Node
+	b.Run("shift+click", chromedp.Click(cellSel(2, plant), chromedp.ByQuery),
+		chromedp.Nodes(cellSel(3, plant), &nodes, chromedp.ByQuery),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			return chromedp.MouseClickNode(nodes[0], chromedp.ButtonModifiers(input.ModifierShift)).Do(ctx)
+		}))
+	var n int
+	b.Run("count", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
+	if n != 2 {
+		t.Errorf("%d cells selected after shift+click, want 2", n)
+	}
+	b.Run("delete", chromedp.Click(`//button[normalize-space()="Delete 2 rows"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//dialog[@open]//h2[contains(., "Delete 2 rows?")]`, chromedp.BySearch))
+	b.Shot("confirm-delete")
+	b.Run("confirm", chromedp.Click(`//dialog[@open]//button[normalize-space()="Delete"]`, chromedp.BySearch))
+	waitFor(b, "four rows", `document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "5"`, 10*time.Second)
+	var left []string
+	for _, r := range allRecords(t, u.C, tb) {
+		left = append(left, fmt.Sprint(r.Fields["Plant"]))
+	}
+	if strings.Join(left, ",") != "Basil,Fern,Sage,Rosemary" {
+		t.Errorf("after deleting rows 2 and 3 the API shows %v", left)
+	}
+	if after := historyCount(t, u.C, tb.NB); after != before+1 {
+		t.Errorf("deleting two rows made %d history actions, want one", after-before)
+	}
+
+	// The record panel: the row number opens the record at its own URL;
+	// every field is there, labelled; a change is saved; Back returns.
+	b.Run("open record", chromedp.Click(`//a[@aria-label="Open row 2"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//aside//h2[normalize-space()="Record"]`, chromedp.BySearch))
+	var loc string
+	b.Run("location", chromedp.Location(&loc))
+	fern := allRecords(t, u.C, tb)[1]
+	if !strings.HasSuffix(loc, "/r/"+fern.ID) {
+		t.Errorf("the record panel's URL is %s, want …/r/%s", loc, fern.ID)
+	}
+	for _, label := range []string{"Plant", "Height", "Kind", "Notes", "Planted", "Edible"} {
+		var ok bool
+		b.Run("label "+label, chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll("aside label")].some(l => l.textContent.trim() === %q && (l.control || l.querySelector("input")))`, label), &ok))
+		if !ok {
+			t.Errorf("the record panel has no control labelled %s", label)
+		}
+	}
+	b.Shot("record-panel-1366")
+	setWidth(b, 1024)
+	b.Shot("record-panel-1024")
+	setWidth(b, 1366)
+	b.Run("edit notes", chromedp.SendKeys(`//aside//label[normalize-space()="Notes"]/following-sibling::textarea`, "Keep it wet", chromedp.BySearch), press(kb.Tab))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var got apiRecord
+		u.C.Do("GET", tb.records()+"/"+fern.ID, nil, &got)
+		if got.Fields["Notes"] == "Keep it wet" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the record's Notes through the API: %v", got.Fields["Notes"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Run("back", chromedp.NavigateBack(), chromedp.WaitNotPresent(`aside`, chromedp.ByQuery))
 	b.NoProblems("401")
 }
