@@ -323,8 +323,15 @@ func TestGridKeyboardNavigation(t *testing.T) {
 	b.Run("type and commit", chromedp.KeyEvent("y"), chromedp.WaitVisible(`[role="grid"] input[aria-label="Second"]`, chromedp.ByQuery),
 		chromedp.SendKeys(`[role="grid"] input[aria-label="Second"]`, "es", chromedp.ByQuery), press(kb.Enter))
 	expect("Enter in the editor", 2, second)
+	b.Shot("keyboard")
+	// Dragging the mouse selects a range too.
+	b.Run("drag", drag(cellSel(3, first), cellSel(5, second)))
+	b.Run("count after drag", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
+	if n != 6 {
+		t.Errorf("%d cells selected after dragging over three rows and two columns; want 6", n)
+	}
 	// Delete clears the selected cells.
-	b.Run("clear", press(kb.ArrowUp), press(kb.ArrowLeft), press(kb.Delete))
+	b.Run("clear", chromedp.Click(cellSel(1, second), chromedp.ByQuery), press(kb.ArrowLeft), press(kb.Delete))
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		recs := allRecords(t, u.C, tb)

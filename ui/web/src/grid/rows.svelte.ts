@@ -11,8 +11,9 @@
 //                         read it in a $derived/$effect to re-render
 //   store.loading, store.error             first page state ($state)
 //   store.query           the current {filter, sort, view} (read-only)
-//   store.fields          column names the server returned (null until known):
-//                         the grid shows only these (the server masks)
+//   store.fields          column names the server returned in any loaded
+//                         record (null until known): the grid shows only
+//                         these (the server masks)
 //   setQuery({filter, sort, view})         a new query: reloads from the top;
 //                                          resolves when the first page is in
 //   reload()              the same query again, from the top
@@ -161,7 +162,8 @@ export class RowStore {
       this.backFrom = this.total;
       this.backCursor = new Map([[this.total, ""]]);
       this.takeForward(0, page, false);
-      if (page.records.length > 0) this.fields = Object.keys(page.records[0].fields);
+      this.fields = null;
+      if (page.records.length > 0) this.noteFields(page.records);
       this.loading = false;
       this.bump();
       this.pump();
@@ -185,9 +187,21 @@ export class RowStore {
     this.byId.set(r.id, i);
   }
 
+  // noteFields adds the field names of records to fields: the columns the
+  // server answered with (a cell masked in one row may be given in another).
+  private noteFields(recs: RecordT[]): void {
+    const have = new Set(this.fields ?? []);
+    const before = have.size;
+    for (const r of recs) for (const k of Object.keys(r.fields)) have.add(k);
+    if (this.fields === null || have.size !== before) this.fields = [...have];
+  }
+
   // takeForward stores a page read forwards from row at.
   private takeForward(at: number, page: RecordList, skip: boolean): void {
-    if (!skip) page.records.forEach((r, j) => this.put(at + j, r));
+    if (!skip) {
+      page.records.forEach((r, j) => this.put(at + j, r));
+      if (at > 0) this.noteFields(page.records);
+    }
     const end = at + page.records.length;
     if (page.next_cursor) this.fwdCursor.set(end, page.next_cursor);
     if (end > this.fwdTo) this.fwdTo = end;
@@ -195,7 +209,10 @@ export class RowStore {
 
   // takeBackward stores a page read backwards from row at-1.
   private takeBackward(at: number, page: RecordList, skip: boolean): void {
-    if (!skip) page.records.forEach((r, j) => this.put(at - 1 - j, r));
+    if (!skip) {
+      page.records.forEach((r, j) => this.put(at - 1 - j, r));
+      this.noteFields(page.records);
+    }
     const start = at - page.records.length;
     if (page.next_cursor) this.backCursor.set(start, page.next_cursor);
     if (start < this.backFrom) this.backFrom = start;
