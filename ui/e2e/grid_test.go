@@ -535,3 +535,66 @@ func TestGridRowsAndRecordPanel(t *testing.T) {
 	b.Run("back", chromedp.NavigateBack(), chromedp.WaitNotPresent(`aside`, chromedp.ByQuery))
 	b.NoProblems("401")
 }
+
+func TestGridShowsOnlyWhatTheCallerMayRead(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	owner := newGridUser(t, s, "owner@example.com", "Olga")
+	reader := newGridUser(t, s, "reader@example.com", "Reto")
+	tb := makeTable(t, owner.C, "Company", "Staff", []map[string]any{
+		{"name": "Name", "type": "text"}, {"name": "Team", "type": "text"}, {"name": "Salary", "type": "number"},
+	})
+	for _, r := range []struct {
+		name, team string
+		salary     int
+	}{{"Ada Red", "red", 91357}, {"Bob Blue", "blue", 82468}, {"Cy Red", "red", 73579}} {
+		owner.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Name": r.name, "Team": r.team, "Salary": r.salary}}, nil)
+	}
+	var me struct{ ID string }
+	reader.C.Do("GET", "/api/v1/auth/me", nil, &me)
+	owner.C.Do("POST", "/api/v1/notebooks/"+tb.NB+"/grants", map[string]any{
+		"principal": map[string]any{"type": "user", "id": me.ID}, "table": tb.TB,
+		"rows": `Team = "red"`, "columns": map[string]string{"Salary": "none", "*": "read"},
+	}, nil)
+
+	b := newBrowser(t)
+	browserSignIn(b, s, reader)
+	openGrid(b, tb.page(s))
+	var headers []string
+	b.Run("headers", chromedp.Evaluate(`[...document.querySelectorAll('[role="columnheader"]')].map(h => h.getAttribute("aria-label")).filter(Boolean)`, &headers))
+	if strings.Join(headers, ",") != "Name,Team" {
+		t.Errorf("column headers %v, want Name and Team only", headers)
+	}
+	var html string
+	b.Run("html", chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+	for _, secret := range []string{"Salary", "91357", "73579", "Bob Blue", "82468"} {
+		if strings.Contains(html, secret) {
+			t.Errorf("the page holds %q", secret)
+		}
+	}
+	if !strings.Contains(html, "Ada Red") || !strings.Contains(html, "Cy Red") {
+		t.Errorf("the page lacks the rows the reader may see")
+	}
+	// A write the reader may not make is refused, rolled back and
+	// explained.
+	b.Run("edit", chromedp.Click(cellSel(1, colIndex(b, "Name")), chromedp.ByQuery), press(kb.Enter),
+		chromedp.WaitVisible(`[role="grid"] input[aria-label="Name"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[role="grid"] input[aria-label="Name"]`, " II", chromedp.ByQuery), press(kb.Enter))
+	t.Logf("message: %s", waitToast(b, "Your change to Name was undone"))
+	waitFor(b, "the old name back", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Ada Red"`, cellSel(1, colIndex(b, "Name"))), 10*time.Second)
+	b.Shot("reader")
+	time.Sleep(500 * time.Millisecond) // the response bodies are read in the background
+	sawRows := false
+	for _, r := range b.Responses() {
+		sawRows = sawRows || strings.Contains(r.Body, "Ada Red")
+		for _, secret := range []string{"Salary", "91357", "73579", "Bob Blue", "82468"} {
+			if strings.Contains(r.Body, secret) {
+				t.Errorf("the response of %s holds %q", r.URL, secret)
+			}
+		}
+	}
+	if !sawRows {
+		t.Errorf("no recorded response holds the reader's rows: the check above saw nothing")
+	}
+	b.NoProblems("401", "403 (Forbidden)", "404 (Not Found)")
+}
