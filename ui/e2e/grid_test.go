@@ -234,6 +234,22 @@ func TestGridPastesRangeAsOneChange(t *testing.T) {
 	if wantCopy := strings.TrimSuffix(text, "\n"); copied != wantCopy {
 		t.Errorf("copied %q, want %q", copied, wantCopy)
 	}
+
+	// One value pasted over a selected column range fills it, in one change.
+	before = historyCount(t, u.C, tb.NB)
+	qty := colIndex(b, "Qty")
+	b.Run("fill", chromedp.Click(cellSel(1, qty), chromedp.ByQuery),
+		press(kb.ArrowDown, input.ModifierShift), press(kb.ArrowDown, input.ModifierShift), chromedp.Evaluate(pasteJS("7"), nil))
+	eventually(t, "7 in every row", func() (bool, string) {
+		var got []any
+		for _, r := range allRecords(t, u.C, tb) {
+			got = append(got, r.Fields["Qty"])
+		}
+		return fmt.Sprint(got) == "[7 7 7]", fmt.Sprint(got)
+	})
+	if after := historyCount(t, u.C, tb.NB); after != before+1 {
+		t.Errorf("the fill made %d history actions, want one", after-before)
+	}
 	b.NoProblems("401")
 }
 

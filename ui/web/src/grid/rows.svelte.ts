@@ -17,7 +17,9 @@
 //   setQuery({filter, sort, view})         a new query: reloads from the top;
 //                                          resolves when the first page is in
 //   reload()              the same query again, from the top
-//   ensure(start, end)    load the rows [start, end) (called by the grid)
+//   ensure(start, end)    load the rows [start, end) (called by the grid):
+//                         pages are read from the nearer end, far pages
+//                         without their fields, one request at a time
 //   get(i)                the record at index i, or undefined (placeholder)
 //   indexOf(id)           the index of a loaded record, or -1
 //   upsert(record, flash=true)  a record changed elsewhere (live event):
@@ -29,8 +31,10 @@
 //                         once, PATCH with If-Match; rolled back with a
 //                         message on refusal. Resolves true when saved.
 //   setFields(id, fields) the same for several fields of one record
-//   batch(ops, label)     POST …/records/batch as ONE change; updates the
-//                         loaded rows from the results (creates appended)
+//   batch(ops)            POST …/records/batch as ONE change (one undo);
+//                         updates the loaded rows from the results
+//                         (creates appended); null (and a message) when
+//                         refused
 //   create(fields)        add a row (appended at the end of the loaded rows)
 //   deleteMany(ids)       delete records in one batch (one change)
 //   onChange(fn)          fn() after every change this store writes
