@@ -11,6 +11,7 @@
 //                         read it in a $derived/$effect to re-render
 //   store.loading, store.error             first page state ($state)
 //   store.query           the current {filter, sort, view} (read-only)
+//   store.epoch           bumps when setQuery's new query has its first page
 //   store.fields          column names the server returned in any loaded
 //                         record (null until known): the grid shows only
 //                         these (the server masks)
@@ -94,6 +95,7 @@ export class RowStore {
   loading = $state(true);
   error = $state("");
   fields = $state<string[] | null>(null);
+  epoch = $state(0); // bumps when a new query's first page is in (the grid returns to the top)
   query: Query = {};
 
   private rows: (RecordT | undefined)[] = [];
@@ -136,8 +138,11 @@ export class RowStore {
   }
 
   setQuery(query: Query): Promise<void> {
+    const changed = JSON.stringify(query) !== JSON.stringify(this.query);
     this.query = { ...query };
-    return this.reload();
+    return this.reload().then(() => {
+      if (changed) this.epoch++;
+    });
   }
 
   async reload(): Promise<void> {
