@@ -34,6 +34,7 @@ func everyType(people string) []map[string]any {
 		{"name": "Site", "type": "url"},
 		{"name": "Phone", "type": "phone"},
 		{"name": "Contact", "type": "link", "options": map[string]any{"table": people}},
+		{"name": "Helpers", "type": "link", "options": map[string]any{"table": people, "multiple": true}},
 		{"name": "Created", "type": "created_at"},
 	}
 }
@@ -57,7 +58,8 @@ func TestGridEditsEveryType(t *testing.T) {
 	people := makeTableIn(t, u.C, nb.ID, "People", []map[string]any{{"name": "Full name", "type": "text"}})
 	var grace apiRecord
 	u.C.Do("POST", people.records(), map[string]any{"fields": map[string]any{"Full name": "Grace Hopper"}}, &grace)
-	u.C.Do("POST", people.records(), map[string]any{"fields": map[string]any{"Full name": "Alan Turing"}}, nil)
+	var alan apiRecord
+	u.C.Do("POST", people.records(), map[string]any{"fields": map[string]any{"Full name": "Alan Turing"}}, &alan)
 	tasks := makeTableIn(t, u.C, nb.ID, "Tasks", everyType(people.TB))
 	var rec apiRecord
 	u.C.Do("POST", tasks.records(), map[string]any{"fields": map[string]any{}}, &rec)
@@ -98,6 +100,15 @@ func TestGridEditsEveryType(t *testing.T) {
 	waitFor(b, "Grace among the results", `(() => { const o = [...document.querySelectorAll('[role="option"]')]; return o.length === 1 && o[0].textContent.includes("Grace Hopper") })()`, 15*time.Second)
 	b.Run("pick Contact", chromedp.KeyEvent(kb.Enter))
 	waitFor(b, "Contact shows Grace", fmt.Sprintf(`document.querySelector(%q).textContent.includes("Grace Hopper")`, cellSel(1, colIndex(b, "Contact"))), 15*time.Second)
+	// A link to several records: Enter ticks each, Backspace unlinks the
+	// last, Ctrl+Enter saves.
+	editCell(b, 1, "Helpers", `input[aria-label="Search records for Helpers"]`)
+	b.Run("search Helpers", chromedp.SendKeys(`input[aria-label="Search records for Helpers"]`, "r", chromedp.ByQuery))
+	waitFor(b, "both people among the results", `document.querySelectorAll('[role="option"]').length === 2`, 15*time.Second)
+	b.Run("pick Helpers", press(kb.Enter), press(kb.ArrowDown), press(kb.Enter))
+	waitFor(b, "two chosen", `document.querySelectorAll('[role="option"][aria-selected="true"]').length === 2`, 5*time.Second)
+	b.Run("unlink and save", chromedp.KeyEvent(kb.Backspace), press(kb.Backspace), press(kb.Enter, input.ModifierCtrl))
+	waitFor(b, "Helpers shows Alan", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Alan Turing"`, cellSel(1, colIndex(b, "Helpers"))), 15*time.Second)
 	// The automatic column does not open an editor.
 	b.Run("Created", chromedp.Click(cellSel(1, colIndex(b, "Created")), chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
 	waitToast(b, "filled in automatically")
@@ -107,7 +118,7 @@ func TestGridEditsEveryType(t *testing.T) {
 	want := map[string]any{
 		"Name": "Ada Lovelace", "Notes": "first line\nsecond line", "Amount": 12.5, "Done": true, "Due": "2026-03-05",
 		"Meeting": wantMeeting, "Status": "Beta", "Tags": []any{"red", "blue"}, "Email": "ada@example.com",
-		"Site": "https://example.com/engine", "Phone": "+44 20 7946 0000", "Contact": []any{grace.ID},
+		"Site": "https://example.com/engine", "Phone": "+44 20 7946 0000", "Contact": []any{grace.ID}, "Helpers": []any{alan.ID},
 	}
 	var got apiRecord
 	deadline := time.Now().Add(20 * time.Second)
