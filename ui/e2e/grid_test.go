@@ -87,7 +87,9 @@ func TestGridEditsEveryType(t *testing.T) {
 	typeText("Meeting", `[role="grid"] input[aria-label="Meeting"]`, "2026-03-05 14:30")
 	// A single select: type to narrow the choices, Enter takes the first.
 	editCell(b, 1, "Status", `input[role="combobox"][aria-label="Status"]`)
-	b.Run("choose Status", chromedp.SendKeys(`input[aria-label="Status"]`, "et", chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
+	b.Run("narrow Status", chromedp.SendKeys(`input[aria-label="Status"]`, "a", chromedp.ByQuery))
+	b.Shot("single-select")
+	b.Run("choose Status", chromedp.SendKeys(`input[aria-label="Status"]`, kb.Backspace+"et", chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
 	// A multiple select: arrows and Space tick choices, Enter saves.
 	editCell(b, 1, "Tags", `[role="group"][aria-label="Tags"]`)
 	b.Run("tick Tags", chromedp.KeyEvent(" "), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(" "), chromedp.KeyEvent(kb.Enter))
@@ -107,6 +109,7 @@ func TestGridEditsEveryType(t *testing.T) {
 	waitFor(b, "both people among the results", `document.querySelectorAll('[role="option"]').length === 2`, 15*time.Second)
 	b.Run("pick Helpers", press(kb.Enter), press(kb.ArrowDown), press(kb.Enter))
 	waitFor(b, "two chosen", `document.querySelectorAll('[role="option"][aria-selected="true"]').length === 2`, 5*time.Second)
+	b.Shot("link-picker")
 	b.Run("unlink and save", chromedp.KeyEvent(kb.Backspace), press(kb.Backspace), press(kb.Enter, input.ModifierCtrl))
 	waitFor(b, "Helpers shows Alan", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Alan Turing"`, cellSel(1, colIndex(b, "Helpers"))), 15*time.Second)
 	// The automatic column does not open an editor.
@@ -454,6 +457,15 @@ func TestGridScrolls100kRows(t *testing.T) {
 	waitFor(b, "the middle rows rendered", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "reading %06d" })()`, cellSel(mid+5, label), mid+5), 60*time.Second)
 	t.Logf("scrolling to the middle rendered its rows in %v", time.Since(start).Round(time.Millisecond))
 	b.Shot("middle")
+	// The active cell (row 100,000) is scrolled away: the grid itself is
+	// the Tab stop, and reaching it brings the active cell back.
+	var tabindex string
+	b.Run("tab stop", chromedp.Evaluate(`document.querySelector('[role="grid"]').getAttribute("tabindex")`, &tabindex))
+	if tabindex != "0" {
+		t.Errorf("with its active cell scrolled away the grid's tabindex is %q, want 0", tabindex)
+	}
+	b.Run("focus the grid", chromedp.Evaluate(`document.querySelector('[role="grid"]').focus(); true`, nil))
+	waitFor(b, "the active cell back", fmt.Sprintf(`(() => { const r = document.activeElement.closest('[role="row"]'); return !!r && r.getAttribute("aria-rowindex") === "%d" })()`, total+1), 20*time.Second)
 	b.NoProblems("401")
 }
 
