@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -413,7 +414,17 @@ func TestGridRollsBackRefusedWrites(t *testing.T) {
 		t.Errorf("the record after refused writes: %v", got.Fields)
 	}
 	b.Shot("conflict")
-	b.NoProblems("401", "400 (Bad Request)", "409 (Conflict)", "412 (Precondition Failed)", "422")
+
+	// A network failure: the server cannot be reached for the write.
+	b.Run("cut the network", network.SetBlockedURLs([]string{"*/events*", "*/records/*"}))
+	b.Run("edit offline", chromedp.Click(cellSel(1, name), chromedp.ByQuery), press(kb.Enter),
+		chromedp.WaitVisible(`[role="grid"] input[aria-label="Name"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[role="grid"] input[aria-label="Name"]`, " (offline)", chromedp.ByQuery), press(kb.Enter))
+	t.Logf("message: %s", waitToast(b, "cannot be reached"))
+	waitFor(b, "the name back", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Ann (theirs)"`, cellSel(1, name)), 10*time.Second)
+	b.Run("restore the network", network.SetBlockedURLs([]string{}))
+
+	b.NoProblems("401", "400 (Bad Request)", "409 (Conflict)", "412 (Precondition Failed)", "422", "ERR_BLOCKED_BY_CLIENT")
 }
 
 func TestGridScrolls100kRows(t *testing.T) {

@@ -484,5 +484,6 @@ export function refusal(e: unknown, fields: string[]): string {
       return what + e.fields.map((f) => (f.field && f.field !== "body" ? `${f.field} ${f.message}` : f.message)).join("; ") + ".";
     }
   }
-  return what + plainWords(e);
+  const words = plainWords(e);
+  return what + words.charAt(0).toLowerCase() + words.slice(1);
 }
