@@ -355,6 +355,14 @@ func TestGridKeyboardNavigation(t *testing.T) {
 		chromedp.SendKeys(`[role="grid"] input[aria-label="Second"]`, "es", chromedp.ByQuery), press(kb.Enter))
 	expect("Enter in the editor", 2, second)
 	b.Shot("keyboard")
+	// A click on another cell while editing saves the edit and moves there.
+	b.Run("type and click away", chromedp.KeyEvent("z"), chromedp.WaitVisible(`[role="grid"] input[aria-label="Second"]`, chromedp.ByQuery),
+		chromedp.Click(cellSel(4, first), chromedp.ByQuery))
+	expect("a click while editing", 4, first)
+	eventually(t, "z saved in row 2", func() (bool, string) {
+		recs := allRecords(t, u.C, tb)
+		return recs[1].Fields["Second"] == "z", fmt.Sprint(recs[1].Fields)
+	})
 	// Dragging the mouse selects a range too.
 	b.Run("drag", drag(cellSel(3, first), cellSel(5, second)))
 	b.Run("count after drag", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
