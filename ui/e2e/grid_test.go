@@ -468,6 +468,28 @@ func TestGridScrolls100kRows(t *testing.T) {
 	}
 	b.Shot("end")
 
+	// Smoothness: from the end, scroll up 10 rows a frame for 120 frames
+	// (rows load as they come into view) and time the frames, next to the
+	// idle frame time of this machine (printed, not asserted).
+	var frames []float64
+	b.Run("frames", evalAwait(`new Promise(done => { const g = document.querySelector('[role="grid"]'); const out = []; let last = performance.now(), n = 0;
+		const step = (t) => { out.push(t - last); last = t; g.scrollTop -= 340; if (++n < 120) requestAnimationFrame(step); else done(out.slice(1)); };
+		requestAnimationFrame(step); })`, &frames))
+	var sum, worst float64
+	for _, f := range frames {
+		sum += f
+		worst = math.Max(worst, f)
+	}
+	fmt.Printf("grid: scrolling 10 rows a frame: %d frames, mean %.1f ms, worst %.1f ms\n", len(frames), sum/float64(len(frames)), worst)
+	b.Run("idle frames", evalAwait(`new Promise(done => { const out = []; let last = performance.now(), n = 0;
+		const step = (t) => { out.push(t - last); last = t; if (++n < 120) requestAnimationFrame(step); else done(out.slice(1)); };
+		requestAnimationFrame(step); })`, &frames))
+	sum = 0
+	for _, f := range frames {
+		sum += f
+	}
+	fmt.Printf("grid: idle frames (the machine's baseline): mean %.1f ms\n", sum/float64(len(frames)))
+
 	// Scrolling back up by the scroll bar shows rows that were skipped on
 	// the way down.
 	start = time.Now()
