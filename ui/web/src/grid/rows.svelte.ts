@@ -173,6 +173,7 @@ export class RowStore {
       this.fwdTo = 0;
       this.backFrom = this.total;
       this.backCursor = new Map([[this.total, ""]]);
+      this.want = [0, Math.min(this.want[1] - this.want[0], this.total)];
       this.takeForward(0, page, false);
       this.fields = null;
       if (page.records.length > 0) this.noteFields(page.records);
@@ -238,7 +239,7 @@ export class RowStore {
 
   private firstMissing(): number {
     const [a, b] = this.want;
-    for (let i = a; i < b; i++) if (!this.rows[i]) return i;
+    for (let i = a; i < Math.min(b, this.total); i++) if (!this.rows[i]) return i;
     return -1;
   }
 
