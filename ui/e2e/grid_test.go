@@ -204,10 +204,17 @@ func TestGridPastesRangeAsOneChange(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
 	u := newGridUser(t, s, "paste@example.com", "Pat")
-	tb := makeTable(t, u.C, "Sales", "Orders", []map[string]any{
+	var nb struct{ ID string }
+	u.C.Do("POST", "/api/v1/notebooks", map[string]any{"name": "Sales"}, &nb)
+	reps := makeTableIn(t, u.C, nb.ID, "Reps", []map[string]any{{"name": "Rep name", "type": "text"}})
+	var ann, ben apiRecord
+	u.C.Do("POST", reps.records(), map[string]any{"fields": map[string]any{"Rep name": "Ann"}}, &ann)
+	u.C.Do("POST", reps.records(), map[string]any{"fields": map[string]any{"Rep name": "Ben"}}, &ben)
+	tb := makeTableIn(t, u.C, nb.ID, "Orders", []map[string]any{
 		{"name": "Customer", "type": "text"},
 		{"name": "Qty", "type": "number"},
 		{"name": "Due", "type": "date"},
+		{"name": "Reps", "type": "link", "options": map[string]any{"table": reps.TB, "multiple": true}},
 	})
 	for _, name := range []string{"old one", "old two"} {
 		u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Customer": name}}, nil)
@@ -264,6 +271,25 @@ func TestGridPastesRangeAsOneChange(t *testing.T) {
 	})
 	if after := historyCount(t, u.C, tb.NB); after != before+1 {
 		t.Errorf("the fill made %d history actions, want one", after-before)
+	}
+
+	// Link cells paste by the linked records' labels (as they copy); a
+	// label no record has stops the paste with the reason.
+	rc := colIndex(b, "Reps")
+	b.Run("paste links", chromedp.Click(cellSel(2, rc), chromedp.ByQuery), chromedp.Evaluate(pasteJS("Ann, Ben"), nil))
+	eventually(t, "two reps linked", func() (bool, string) {
+		got := allRecords(t, u.C, tb)[1].Fields["Reps"]
+		return fmt.Sprint(got) == fmt.Sprint([]any{ann.ID, ben.ID}), fmt.Sprint(got)
+	})
+	var linkCopy string
+	b.Run("copy links", chromedp.Click(cellSel(2, rc), chromedp.ByQuery), chromedp.Evaluate(copyJS, &linkCopy))
+	if linkCopy != "Ann, Ben" {
+		t.Errorf("a link cell copies as %q, want the labels", linkCopy)
+	}
+	b.Run("paste an unknown rep", chromedp.Click(cellSel(1, rc), chromedp.ByQuery), chromedp.Evaluate(pasteJS("Zed"), nil))
+	waitToast(b, `no record is called "Zed"`)
+	if got := allRecords(t, u.C, tb)[0].Fields["Reps"]; got != nil && fmt.Sprint(got) != "[]" {
+		t.Errorf("a refused paste changed the row's Reps to %v", got)
 	}
 	b.NoProblems("401")
 }
