@@ -134,3 +134,5 @@ func noSessionKeys(b *Browser) {
 		}
 	}
 }
+
+func nowUTC() time.Time { return time.Now().UTC() }

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/cofferhq/coffer/store/storetest"
+)
+
+var resetLinkRE = regexp.MustCompile(`(http://\S+/reset-password#token=cfr_[A-Za-z0-9_-]{43})`)
+
+// TestPasswordResetInBrowser: the reset request answers alike for a known
+// and an unknown e-mail; the mailed link opens the reset page, which
+// shows the server's strength error at the field, sets the password, and
+// works once; the new password signs in.
+func TestPasswordResetInBrowser(t *testing.T) {
+	chromium(t)
+	mp := storetest.MustMailpit(t)
+	s := startServer(t, "--smtp-url", fmt.Sprintf("smtp://127.0.0.1:%d?tls=none&from=coffer@localhost", mp.SMTP.Port))
+	s.CreateUser(t, "ada@example.com", "Ada Lovelace", adaPassword, false)
+	const newPassword = "saffron glacier humming lantern"
+
+	b := newBrowser(t)
+	var unknown, known string
+	b.Run("forgot (unknown)", chromedp.Navigate(s.URL+"/login"), click("Forgot password?"),
+		chromedp.WaitVisible(heading("Forgot your password?"), chromedp.BySearch),
+		fill("E-mail address", "nobody@example.com"), click("Send the link"),
+		chromedp.WaitVisible(`[role=status].notice`, chromedp.ByQuery), chromedp.Text(`[role=status].notice`, &unknown, chromedp.ByQuery))
+	shotBoth(b, "forgot-sent")
+	b.Run("forgot (known)", chromedp.Navigate(s.URL+"/forgot-password"), fill("E-mail address", "ada@example.com"), click("Send the link"),
+		chromedp.WaitVisible(`[role=status].notice`, chromedp.ByQuery), chromedp.Text(`[role=status].notice`, &known, chromedp.ByQuery))
+	if known == "" || known != unknown {
+		t.Errorf("known e-mail: %q, unknown: %q: want the same answer", known, unknown)
+	}
+	msgs := mp.WaitMessages("ada@example.com", 1)
+	m := resetLinkRE.FindStringSubmatch(mp.Text(msgs[0].ID))
+	if m == nil || !strings.HasPrefix(m[1], s.URL+"/") {
+		t.Fatalf("no reset link to %s in the message:\n%s", s.URL, mp.Text(msgs[0].ID))
+	}
+	link := m[1]
+
+	b.Run("open link", chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.WaitVisible(field("New password"), chromedp.BySearch))
+	if href := location(b); strings.Contains(href, "token") {
+		t.Errorf("the token stays in the address bar: %s", href)
+	}
+	shotBoth(b, "reset-form")
+	var fieldErr string
+	b.Run("weak", fill("New password", "password"), fill("New password again", "password"), click("Save the new password"),
+		chromedp.WaitVisible(`#reset-password-error`, chromedp.ByQuery), chromedp.Text(`#reset-password-error`, &fieldErr, chromedp.ByQuery))
+	if fieldErr == "" {
+		t.Error("no strength error at the field")
+	}
+	shotBoth(b, "reset-weak")
+	b.Run("save", fill("New password", newPassword), fill("New password again", newPassword), click("Save the new password"),
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "Your password is changed")]`, chromedp.BySearch))
+	shotBoth(b, "reset-done")
+	b.Run("sign in", click("Sign in"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch),
+		fill("E-mail address", "ada@example.com"), fill("Password", newPassword), click("Sign in"),
+		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	b.NoProblems("401", "400")
+
+	// The link works once.
+	b2 := newBrowser(t)
+	var msg string
+	b2.Run("link again", chromedp.Navigate(link), fill("New password", "another fresh phrase here"), fill("New password again", "another fresh phrase here"),
+		click("Save the new password"), alertText(&msg))
+	if !strings.Contains(msg, "This reset link does not work") {
+		t.Errorf("used link says %q", msg)
+	}
+	b2.NoProblems("401", "400")
+}
+
+// TestEnrolSecondFactorWhenRequired: a member of an organization that
+// requires two-factor authentication signs in without one and may only
+// enrol: the app key, a code, then the recovery codes once. A recovery
+// code then signs in.
+func TestEnrolSecondFactorWhenRequired(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	s.CreateUser(t, "root@example.com", "Root", ownerPassword, true)
+	s.CreateUser(t, "ada@example.com", "Ada Lovelace", adaPassword, false)
+	op := s.Login(t, "root@example.com", ownerPassword)
+	ada := s.Login(t, "ada@example.com", adaPassword)
+	var me struct {
+		ID string `json:"id"`
+	}
+	ada.Do("GET", "/api/v1/auth/me", nil, &me)
+	var org struct {
+		ID string `json:"id"`
+	}
+	op.Do("POST", "/api/v1/organizations", map[string]string{"name": "Acme", "owner": "root@example.com"}, &org)
+	op.Do("PUT", "/api/v1/organizations/"+org.ID+"/members/"+me.ID, map[string]string{"role": "member"}, nil)
+	op.Do("PATCH", "/api/v1/organizations/"+org.ID, map[string]any{"policy": map[string]any{"require_2fa": true}}, nil)
+
+	b := newBrowser(t)
+	b.Run("sign in", chromedp.Navigate(s.URL+"/login"), fill("E-mail address", "ada@example.com"), fill("Password", adaPassword), click("Sign in"),
+		chromedp.WaitVisible(heading("Set up two-step sign-in"), chromedp.BySearch))
+	// Other screens are out of reach until then.
+	b.Run("elsewhere", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(heading("Set up two-step sign-in"), chromedp.BySearch))
+	shotBoth(b, "enrol-password")
+	var secret string
+	b.Run("begin", fill("Password", adaPassword), click("Continue"),
+		chromedp.WaitVisible(`[aria-label="Key for your authenticator app"]`, chromedp.ByQuery),
+		chromedp.Text(`[aria-label="Key for your authenticator app"]`, &secret, chromedp.ByQuery),
+		chromedp.WaitVisible(`img[alt="QR code of the key for your authenticator app"]`, chromedp.ByQuery))
+	shotBoth(b, "enrol-scan")
+	code, err := totp.GenerateCode(strings.TrimSpace(secret), nowUTC())
+	if err != nil {
+		t.Fatalf("key %q: %v", secret, err)
+	}
+	var codesText string
+	b.Run("confirm", fill("Code shown by the app", code), click("Turn on"),
+		chromedp.WaitVisible(`ul[aria-label="Recovery codes"] li`, chromedp.ByQuery),
+		chromedp.Text(`ul[aria-label="Recovery codes"]`, &codesText, chromedp.ByQuery))
+	shotBoth(b, "enrol-codes")
+	codes := strings.Fields(codesText)
+	if len(codes) < 5 {
+		t.Fatalf("recovery codes %q", codesText)
+	}
+	b.Run("done", click("I have saved them"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch),
+		click("Sign out"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch))
+
+	// Sign in again with a recovery code.
+	b.Run("again", fill("E-mail address", "ada@example.com"), fill("Password", adaPassword), click("Sign in"),
+		click("Use a recovery code"), fill("Recovery code", codes[0]), click("Continue"),
+		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	noSessionKeys(b)
+	b.NoProblems("401", "403")
+}
