@@ -1,15 +1,20 @@
 package e2e
 
 import (
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/cofferhq/coffer/store/storetest"
+
+	_ "modernc.org/sqlite"
 )
 
 var resetLinkRE = regexp.MustCompile(`(http://\S+/reset-password#token=cfr_[A-Za-z0-9_-]{43})`)
@@ -51,7 +56,8 @@ func TestPasswordResetInBrowser(t *testing.T) {
 	shotBoth(b, "reset-form")
 	var fieldErr string
 	b.Run("weak", fill("New password", "password"), fill("New password again", "password"), click("Save the new password"),
-		chromedp.WaitVisible(`#reset-password-error`, chromedp.ByQuery), chromedp.Text(`#reset-password-error`, &fieldErr, chromedp.ByQuery))
+		chromedp.WaitVisible(field("New password")+`[@aria-invalid="true"]`, chromedp.BySearch),
+		chromedp.Text(`//p[@id=substring-before(concat(`+field("New password")+`/@aria-describedby, " "), " ") or @id=substring-after(`+field("New password")+`/@aria-describedby, " ")][@class="field-error"]`, &fieldErr, chromedp.BySearch))
 	if fieldErr == "" {
 		t.Error("no strength error at the field")
 	}
@@ -131,4 +137,47 @@ func TestEnrolSecondFactorWhenRequired(t *testing.T) {
 		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
 	noSessionKeys(b)
 	b.NoProblems("401", "403")
+}
+
+// TestForcedPasswordChange: with an organization's maximum password age
+// past, the session may only change the password; the screen refuses a
+// wrong current password, then lets the person in.
+func TestForcedPasswordChange(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	s.CreateUser(t, "root@example.com", "Root", ownerPassword, true)
+	s.CreateUser(t, "ada@example.com", "Ada Lovelace", adaPassword, false)
+	op := s.Login(t, "root@example.com", ownerPassword)
+	var org struct {
+		ID string `json:"id"`
+	}
+	op.Do("POST", "/api/v1/organizations", map[string]string{"name": "Acme", "owner": "root@example.com"}, &org)
+	op.Do("PUT", "/api/v1/organizations/"+org.ID+"/members/ada@example.com", map[string]string{"role": "member"}, nil)
+	op.Do("PATCH", "/api/v1/organizations/"+org.ID, map[string]any{"policy": map[string]any{"password_max_age_days": 30}}, nil)
+	// Ada's password is 31 days old (the server reads it at each login).
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.Data, "coffer.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("UPDATE users SET password_changed_at = password_changed_at - ? WHERE email_key = ?",
+		(31 * 24 * time.Hour).Microseconds(), "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	const newPassword = "marble tangerine orbit cascade"
+
+	b := newBrowser(t)
+	b.Run("sign in", chromedp.Navigate(s.URL+"/login"), fill("E-mail address", "ada@example.com"), fill("Password", adaPassword), click("Sign in"),
+		chromedp.WaitVisible(heading("Your password has expired"), chromedp.BySearch))
+	b.Run("elsewhere", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(heading("Your password has expired"), chromedp.BySearch))
+	shotBoth(b, "expired")
+	b.Run("wrong current", fill("Current password", "this is not my password"), fill("New password", newPassword), fill("New password again", newPassword),
+		click("Change the password"), chromedp.WaitVisible(field("Current password")+`[@aria-invalid="true"]`, chromedp.BySearch))
+	b.Run("change", fill("Current password", adaPassword), click("Change the password"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	var me map[string]any
+	if st := pageJSON(b, "/api/v1/auth/me", &me); st != 200 || me["restriction"] != nil {
+		t.Fatalf("after the change: %d %v", st, me)
+	}
+	s.Login(t, "ada@example.com", newPassword)
+	b.NoProblems("401")
 }

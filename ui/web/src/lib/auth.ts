@@ -23,7 +23,8 @@ export function fieldErrors(err: unknown): Record<string, string> {
   if (err instanceof ApiError && err.fields.length > 0) {
     for (const f of err.fields) {
       const k = f.field || "";
-      out[k] = out[k] ? out[k] + "; " + f.message : f.message;
+      const msg = sentence(f.message) + (/[.!?]$/.test(f.message) ? "" : ".");
+      out[k] = out[k] ? out[k] + " " + msg : msg;
     }
     if (err.detail && !out[""]) out[""] = sentence(err.detail) + ".";
     return out;
