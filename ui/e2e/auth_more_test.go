@@ -181,3 +181,55 @@ func TestForcedPasswordChange(t *testing.T) {
 	s.Login(t, "ada@example.com", newPassword)
 	b.NoProblems("401")
 }
+
+// TestSingleSignOnInBrowser: the sign-in page shows the organization's
+// provider; a refused single sign-on comes back to the sign-in page with
+// plain words, an accepted one lands signed in on the notebooks. The
+// public provider list tells nothing of the provider's configuration.
+func TestSingleSignOnInBrowser(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	idp := startTestOP(t, "coffer-web")
+	s.CreateUser(t, "root@example.com", "Root", ownerPassword, true)
+	s.CreateUser(t, "ada@acme.test", "Ada", adaPassword, false)
+	op := s.Login(t, "root@example.com", ownerPassword)
+	var org struct {
+		ID string `json:"id"`
+	}
+	op.Do("POST", "/api/v1/organizations", map[string]string{"name": "Acme", "owner": "root@example.com"}, &org)
+	op.Do("PATCH", "/api/v1/organizations/"+org.ID, map[string]any{"policy": map[string]any{"sso_domains": []string{"acme.test"}}}, nil)
+	op.Do("POST", "/api/v1/organizations/"+org.ID+"/sso-providers",
+		map[string]any{"name": "Acme ID", "issuer": idp.issuer(), "client_id": "coffer-web", "client_secret": "idp-client-secret"}, nil)
+
+	b := newBrowser(t)
+	b.Run("login page", chromedp.Navigate(s.URL+"/login"), chromedp.WaitVisible(button("Sign in with Acme ID"), chromedp.BySearch))
+	shotBoth(b, "login-sso")
+	for _, r := range b.Responses() {
+		if strings.Contains(r.Body, idp.issuer()) || strings.Contains(r.Body, "coffer-web") || strings.Contains(r.Body, "acme.test") {
+			t.Errorf("%s reveals the provider's configuration: %s", r.URL, r.Body)
+		}
+	}
+
+	// An account with the e-mail exists but is not linked: refused.
+	idp.as("ada@acme.test")
+	var msg string
+	b.Run("refused", click("Sign in with Acme ID"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch), alertText(&msg))
+	waitPath(b, "/login?sso=not_linked")
+	if !strings.Contains(msg, "not linked") {
+		t.Errorf("refused single sign-on says %q", msg)
+	}
+	shotBoth(b, "login-sso-refused")
+
+	// A new person of the organization's domain: in, on the notebooks.
+	idp.as("zoe@acme.test")
+	b.Run("accepted", click("Sign in with Acme ID"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	waitPath(b, "/")
+	var me struct {
+		Email string `json:"email"`
+	}
+	if st := pageJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "zoe@acme.test" {
+		t.Fatalf("after single sign-on: %d %+v", st, me)
+	}
+	noSessionKeys(b)
+	b.NoProblems("401")
+}
