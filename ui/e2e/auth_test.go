@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,25 @@ func TestSignInNextStaysOnSite(t *testing.T) {
 		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
 	waitPath(b, "/")
 	b.NoProblems("401")
+}
+
+// TestSignInRateLimitInPlainWords: after the free failures of an account
+// from one address, the page says how long to wait. The form is sent
+// with the Enter key (keyboard only).
+func TestSignInRateLimitInPlainWords(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	s.CreateUser(t, "cy@example.com", "Cy", adaPassword, false)
+	b := newBrowser(t)
+	b.Run("open", chromedp.Navigate(s.URL+"/login"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch), fill("E-mail address", "cy@example.com"))
+	var msg string
+	for i := 0; i < 12 && !strings.HasPrefix(msg, "Too many attempts"); i++ {
+		b.Run("attempt", fill("Password", "wrong guess number "+string(rune('a'+i))), chromedp.KeyEvent("\r"),
+			chromedp.Sleep(400*time.Millisecond), alertText(&msg))
+	}
+	if ok, _ := regexp.MatchString(`^Too many attempts\. Try again in \d+ (seconds|minutes)\.$`, msg); !ok {
+		t.Fatalf("after repeated failures the page says %q", msg)
+	}
+	shotBoth(b, "login-rate-limited")
+	b.NoProblems("401", "429")
 }
