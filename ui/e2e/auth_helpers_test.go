@@ -75,7 +75,7 @@ func pageJSON(b *Browser, path string, out any) int64 {
 		Body   string `json:"body"`
 	}
 	js := fmt.Sprintf(`fetch(%q, {headers: {Accept: "application/json"}}).then(async r => ({status: r.status, body: await r.text()}))`, path)
-	b.Run("fetch "+path, chromedp.Evaluate(js, &res, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	b.Run("fetch "+path, chromedp.Evaluate(js, &res, awaitPromise))
 	if out != nil && res.Status/100 == 2 {
 		if err := json.Unmarshal([]byte(res.Body), out); err != nil {
 			b.t.Fatalf("%s: %v: %s", path, err, res.Body)
@@ -136,3 +136,6 @@ func noSessionKeys(b *Browser) {
 }
 
 func nowUTC() time.Time { return time.Now().UTC() }
+
+// awaitPromise makes chromedp.Evaluate wait for the promise the script returns.
+func awaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }
