@@ -213,7 +213,7 @@ func (s *Server) routesInit() {
 	s.handle("/readyz", map[string]endpoint{"GET": pub(s.readyz)})
 	s.handle("/api/v1/openapi.json", map[string]endpoint{"GET": pub(s.openapi)})
 	s.handle("/api/v1/setup", map[string]endpoint{"GET": pub(s.setupStatus), "POST": pub(s.claimSetup)})
-	s.handle("/api/v1/auth/sso-providers", map[string]endpoint{"GET": pub(s.publicSSOProviders)})
+	s.handle("/api/v1/auth/sign-in-options", map[string]endpoint{"GET": pub(s.signInOptions)})
 	s.handle("/api/v1/auth/login", map[string]endpoint{"POST": pub(s.login)})
 	s.handle("/api/v1/auth/login/second-factor", map[string]endpoint{"POST": pub(s.secondFactor)})
 	s.handle("/api/v1/auth/password-reset", map[string]endpoint{"POST": pub(s.requestPasswordReset)})

@@ -141,24 +141,36 @@ func (s *Server) deleteSSOProvider(w http.ResponseWriter, r *http.Request) {
 	s.replyEmpty(w, r, s.svc.SSO.DeleteSSOProvider(r.Context(), r.PathValue("org"), r.PathValue("provider")))
 }
 
-// publicSSOProviders lists the sign-in page's single sign-on buttons.
-func (s *Server) publicSSOProviders(w http.ResponseWriter, r *http.Request) {
-	if s.svc.SSO == nil || s.cfg.PublicURL == "" {
-		writeJSON(w, http.StatusOK, map[string]any{"providers": []coffer.SignInProvider{}})
-		return
+// signInOptions tells the sign-in page which buttons to show besides the
+// password: the single sign-on providers (see SSOService.SignInProviders)
+// and whether passkeys work on this server.
+func (s *Server) signInOptions(w http.ResponseWriter, r *http.Request) {
+	out := signInOptions{SSOProviders: []coffer.SignInProvider{}}
+	if s.svc.MFA != nil {
+		out.Passkeys = s.svc.MFA.PasskeysOn()
 	}
-	list, err := s.svc.SSO.SignInProviders(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if s.svc.SSO != nil && s.cfg.PublicURL != "" {
+		list, err := s.svc.SSO.SignInProviders(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out.SSOProviders = list
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"providers": list})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// signInOptions is the answer of GET /api/v1/auth/sign-in-options.
+type signInOptions struct {
+	SSOProviders []coffer.SignInProvider `json:"sso_providers"`
+	Passkeys     bool                    `json:"passkeys"`
 }
 
 // ssoFailure is the word the sign-in page gets for a refused single
 // sign-on: not_linked (an account uses the e-mail but is not linked to
-// the provider), unavailable (the provider could not be reached) or
-// refused (anything else: the details are in the sso.failed event).
+// the provider), unavailable (the provider could not be reached),
+// rate_limited, or refused (anything else: the details are in the
+// sso.failed event).
 func ssoFailure(err error) string {
 	switch coffer.ErrorCode(err) {
 	case coffer.EFORBIDDEN:

@@ -8,21 +8,23 @@ import (
 	"github.com/cofferhq/coffer"
 )
 
-// TestSignInProviders: the public list has each provider's id and name
+// TestSignInProviders: the sign-in page's public list has each provider's id and name
 // only, and the organization's name once two organizations have providers.
 func TestSignInProviders(t *testing.T) {
 	f := newSSOFixture(t, coffer.Policy{SSODomains: []string{"acme.test"}})
 	env := f.env
 	var list struct {
-		Providers []map[string]any `json:"providers"`
+		Providers []map[string]any `json:"sso_providers"`
+		Passkeys  *bool            `json:"passkeys"`
 	}
-	env.Do("GET", "/api/v1/auth/sso-providers", "", nil).WantStatus(http.StatusOK).JSON(&list)
-	if len(list.Providers) != 0 {
-		t.Fatalf("no provider yet: %v", list)
+	env.Do("GET", "/api/v1/auth/sign-in-options", "", nil).WantStatus(http.StatusOK).JSON(&list)
+	// The test server is reached as localhost: passkeys are on.
+	if len(list.Providers) != 0 || list.Passkeys == nil || !*list.Passkeys {
+		t.Fatalf("no provider yet: %+v", list)
 	}
 	o := startFakeOP(t)
 	id := f.addProvider("Acme Login", o.issuer(), "acme-client-id", "s3cret-value")
-	r := env.Do("GET", "/api/v1/auth/sso-providers", "", nil).WantStatus(http.StatusOK)
+	r := env.Do("GET", "/api/v1/auth/sign-in-options", "", nil).WantStatus(http.StatusOK)
 	for _, secret := range []string{o.issuer(), "acme-client-id", "s3cret-value", "acme.test", f.org} {
 		if strings.Contains(string(r.Body), secret) {
 			t.Errorf("public list reveals %q: %s", secret, r.Body)
@@ -39,7 +41,7 @@ func TestSignInProviders(t *testing.T) {
 	k2 := env.MustLogin("admin2@beta.test")
 	env.Do("POST", "/api/v1/organizations/"+org2+"/sso-providers", k2,
 		map[string]any{"name": "Beta Login", "issuer": o.issuer(), "client_id": "beta", "client_secret": "x-secret"}).WantStatus(http.StatusCreated)
-	env.Do("GET", "/api/v1/auth/sso-providers", "", nil).WantStatus(http.StatusOK).JSON(&list)
+	env.Do("GET", "/api/v1/auth/sign-in-options", "", nil).WantStatus(http.StatusOK).JSON(&list)
 	if len(list.Providers) != 2 {
 		t.Fatalf("two organizations: %v", list.Providers)
 	}

@@ -114,6 +114,12 @@ func TestSignInWithPasswordAndTOTP(t *testing.T) {
 	if wrong == "" || wrong != unknown {
 		t.Errorf("wrong password says %q, unknown e-mail says %q: want the same words", wrong, unknown)
 	}
+	// Passkeys are off on a server reached by its IP address: no button.
+	var passkeyButtons int
+	b.Run("no passkey button", chromedp.Evaluate(`document.evaluate(`+"`count("+button("Sign in with a passkey")+")`"+`, document, null, XPathResult.NUMBER_TYPE, null).numberValue`, &passkeyButtons))
+	if passkeyButtons != 0 {
+		t.Error("a passkey button on a server whose passkeys are off")
+	}
 
 	b.Run("password", fill("E-mail address", "ada@example.com"), fill("Password", adaPassword), click("Sign in"),
 		chromedp.WaitVisible(field("Code from your authenticator app"), chromedp.BySearch))
