@@ -136,7 +136,7 @@ func TestEnrolSecondFactorWhenRequired(t *testing.T) {
 		click("Use a recovery code"), fill("Recovery code", codes[0]), click("Continue"),
 		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
 	noSessionKeys(b)
-	b.NoProblems("401", "403")
+	b.NoProblems("401")
 }
 
 // TestForcedPasswordChange: with an organization's maximum password age
