@@ -365,6 +365,20 @@ func TestGridKeyboardNavigation(t *testing.T) {
 	if n != 6 {
 		t.Errorf("%d cells selected after Shift+Down, Shift+Down, Shift+Right; want 6", n)
 	}
+	// Shift+Space widens the range to whole rows, Ctrl+A to every cell.
+	b.Run("rows", press(" ", input.ModifierShift))
+	b.Run("count rows", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
+	if n != 9 {
+		t.Errorf("%d cells selected after Shift+Space over three rows; want 9", n)
+	}
+	b.Run("all", press("a", input.ModifierCtrl))
+	var all []string
+	b.Run("all selected", chromedp.Evaluate(`[document.querySelectorAll('[role="gridcell"]').length, document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length].map(String)`, &all))
+	if all[0] != all[1] {
+		t.Errorf("after Ctrl+A %s of %s rendered cells are selected", all[1], all[0])
+	}
+	expect("Ctrl+A", 1, first)
+	b.Run("back to the range", press(kb.Escape), press(kb.ArrowRight), press(kb.ArrowDown, input.ModifierShift), press(kb.ArrowDown, input.ModifierShift))
 	// Esc collapses the range; typing starts editing with the character;
 	// Esc cancels the edit; Enter commits and moves down.
 	b.Run("collapse", press(kb.Escape), press(kb.ArrowUp), press(kb.ArrowUp))
