@@ -163,6 +163,13 @@ func TestSignInNextStaysOnSite(t *testing.T) {
 		fill("E-mail address", "bo@example.com"), fill("Password", adaPassword), click("Sign in"),
 		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
 	waitPath(b, "/")
+	for _, next := range []string{`/\evil.example/x`, "https://evil.example/x"} {
+		b.Run("sign out", click("Sign out"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch),
+			chromedp.Navigate(s.URL+"/login?next="+url.QueryEscape(next)), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch),
+			fill("E-mail address", "bo@example.com"), fill("Password", adaPassword), click("Sign in"),
+			chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+		waitPath(b, "/")
+	}
 	b.NoProblems("401")
 }
 
