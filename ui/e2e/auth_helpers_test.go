@@ -56,10 +56,36 @@ func alertText(out *string) chromedp.Action {
 	}
 }
 
-// shotBoth takes the screenshot name at 1366 and 1024 pixels wide (a
-// laptop and a tablet), and leaves the window at 1366.
+// unnamedJS lists the visible controls without an accessible name: no
+// aria-label, label, aria-labelledby, text (buttons, links) or alt text.
+const unnamedJS = `[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href], img, [role=button]')]
+  .filter(el => el.getClientRects().length > 0)
+  .filter(el => {
+    const t = s => (s || '').trim();
+    const by = t(el.getAttribute('aria-labelledby')).split(/\s+/).filter(Boolean).map(id => document.getElementById(id)?.textContent || '').join('');
+    const name = t(el.getAttribute('aria-label')) || t(el.labels ? [...el.labels].map(l => l.textContent).join('') : '') || t(by) ||
+      (['BUTTON', 'A'].includes(el.tagName) || el.getAttribute('role') === 'button' ? t(el.textContent) : '') || (el.tagName === 'IMG' ? t(el.alt) : '');
+    return !name;
+  })
+  .map(el => el.outerHTML.slice(0, 160))`
+
+// namedControls fails the test when a visible control has no accessible
+// name (a person using a screen reader would not know what it does).
+func namedControls(b *Browser, page string) {
+	b.t.Helper()
+	var unnamed []string
+	b.Run("names "+page, chromedp.Evaluate(unnamedJS, &unnamed))
+	for _, u := range unnamed {
+		b.t.Errorf("%s: a control without an accessible name: %s", page, u)
+	}
+}
+
+// shotBoth checks that every visible control has a name, then takes the
+// screenshot name at 1366 and 1024 pixels wide (a laptop and a tablet),
+// and leaves the window at 1366.
 func shotBoth(b *Browser, name string) {
 	b.t.Helper()
+	namedControls(b, name)
 	for _, w := range []int64{1024, 1366} {
 		b.Run("width "+name, chromedp.EmulateViewport(w, 900), chromedp.Sleep(150*time.Millisecond))
 		b.Shot(fmt.Sprintf("%s-%d", name, w))
