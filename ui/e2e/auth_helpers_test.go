@@ -101,7 +101,7 @@ func pageFetchJSON(b *Browser, path string, out any) int64 {
 		Body   string `json:"body"`
 	}
 	js := fmt.Sprintf(`fetch(%q, {headers: {Accept: "application/json"}}).then(async r => ({status: r.status, body: await r.text()}))`, path)
-	b.Run("fetch "+path, chromedp.Evaluate(js, &res, evalAwait))
+	b.Run("fetch "+path, chromedp.Evaluate(js, &res, authAwaitPromise))
 	if out != nil && res.Status/100 == 2 {
 		if err := json.Unmarshal([]byte(res.Body), out); err != nil {
 			b.t.Fatalf("%s: %v: %s", path, err, res.Body)
@@ -161,7 +161,7 @@ func noSessionKeys(b *Browser) {
 	}
 }
 
-// evalAwait makes chromedp.Evaluate wait for the promise the script returns.
-func evalAwait(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams {
+// authAwaitPromise makes chromedp.Evaluate wait for the promise the script returns.
+func authAwaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams {
 	return p.WithAwaitPromise(true)
 }

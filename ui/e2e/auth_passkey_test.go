@@ -63,7 +63,7 @@ func TestSignInWithPasskey(t *testing.T) {
 	b.Run("sign in", chromedp.Navigate(base+"/login"), fillLabelled("E-mail address", "pia@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
 		chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
 	var res string
-	b.Run("register", chromedp.Evaluate(fmt.Sprintf(registerPasskeyJS, authUserPassword), &res, evalAwait))
+	b.Run("register", chromedp.Evaluate(fmt.Sprintf(registerPasskeyJS, authUserPassword), &res, authAwaitPromise))
 	if res != "ok" {
 		t.Fatalf("passkey registration: %s", res)
 	}
