@@ -43,7 +43,7 @@ func evalAwait(js string, out any) chromedp.Action {
 // notebooks screen.
 func browserSignIn(b *Browser, s *Server, u *gridUser) {
 	b.t.Helper()
-	b.Run("sign in", chromedp.Navigate(s.URL+"/login"), fill("E-mail address", u.Email), fill("Password", u.Password), click("Sign in"))
+	b.Run("sign in", chromedp.Navigate(s.URL+"/login"), fillLabelled("E-mail address", u.Email), fillLabelled("Password", u.Password), clickNamed("Sign in"))
 	waitFor(b, "the notebooks screen", `location.pathname === "/"`, 30*time.Second)
 }
 
