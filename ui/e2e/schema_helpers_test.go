@@ -62,7 +62,18 @@ func scType(label, text string) chromedp.Action {
 	sel := scField(label)
 	return chromedp.Tasks{
 		chromedp.WaitVisible(sel, chromedp.BySearch),
-		chromedp.SetValue(sel, "", chromedp.BySearch),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			var ok bool
+			js := fmt.Sprintf(`(() => { const e = document.evaluate(%s, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+				if (!e) return false; e.focus(); e.select(); return true; })()`, scJS(sel))
+			if err := chromedp.Evaluate(js, &ok).Do(ctx); err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("no field labelled %q", label)
+			}
+			return nil
+		}),
 		chromedp.SendKeys(sel, text, chromedp.BySearch),
 	}
 }
