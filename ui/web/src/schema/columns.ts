@@ -97,3 +97,10 @@ export function fieldErrors(errs: FieldError[], prefix = ""): Record<string, str
   }
   return out;
 }
+
+// inChoiceEntry reports whether focus is in a form's "New choice" field,
+// whose Enter adds the choice: the form must not take it as a submission.
+export function inChoiceEntry(): boolean {
+  const el = document.activeElement as HTMLElement | null;
+  return !!el && el.dataset.choiceEntry !== undefined;
+}
