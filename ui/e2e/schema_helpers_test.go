@@ -137,12 +137,15 @@ func scOpen(b *Browser, s *Server, path, h1 string) {
 	b.Run("open "+path, chromedp.Navigate(s.URL+path), chromedp.WaitVisible(scHeading(h1), chromedp.BySearch))
 }
 
-// scShots takes a screenshot at 1366 and at 1024 pixels wide (a tablet),
-// then goes back to 1366.
-func scShots(b *Browser, name string) {
+// scShots takes a screenshot at 1024 pixels wide (a tablet) and at 1366,
+// where it stays, running prepare after each resize.
+func scShots(b *Browser, name string, prepare ...chromedp.Action) {
 	b.t.Helper()
 	for _, w := range []int64{1024, 1366} {
 		b.Run(fmt.Sprintf("resize %d", w), chromedp.EmulateViewport(w, 800), chromedp.Sleep(150*time.Millisecond))
+		if len(prepare) > 0 {
+			b.Run(fmt.Sprintf("prepare %s at %d", name, w), prepare...)
+		}
 		b.Shot(fmt.Sprintf("%s-%d", name, w))
 	}
 }

@@ -266,7 +266,7 @@ func TestSchemaRetype(t *testing.T) {
 	)
 	scShots(b, "retype-refused")
 	report := strings.Join(scTexts(b, `//section[@aria-label="Conversion report"]`), " ")
-	if !strings.Contains(report, "nothing was changed") {
+	if !strings.Contains(report, "Nothing was changed: 2 values of Amount cannot become Number") {
 		t.Errorf("the report %q does not say that nothing changed", report)
 	}
 	var disabled bool
@@ -333,12 +333,12 @@ func TestSchemaLayout(t *testing.T) {
 
 	page := "/n/" + nb.ID + "/t/" + tb.ID + "/columns"
 	scOpen(b, s, page, "Columns of People")
-	b.Run("hide B",
+	b.Run("open the menu of B",
 		scClick(scButton("Column menu: B")),
 		chromedp.WaitVisible(`//*[@role="menu"]`, chromedp.BySearch),
 	)
 	scShots(b, "column-menu")
-	b.Run("hide B (choose)",
+	b.Run("hide B",
 		scClick(scMenuItem("Hide column")),
 		chromedp.WaitVisible(`//tr[th[normalize-space()="B"]]/td[normalize-space()="Hidden"]`, chromedp.BySearch),
 	)
