@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 const (
@@ -375,6 +376,27 @@ func TestSchemaLayout(t *testing.T) {
 		t.Errorf("Bob, without the schema right, has %d column menus", n)
 	}
 	scShots(bob, "columns-editor")
+
+	// The menu works with the keyboard alone: Enter opens it on its first
+	// item, arrows move, Enter chooses (Move right is disabled: A is the
+	// last shown column, so three steps down reach Move left).
+	b.Run("keyboard: move A left",
+		chromedp.Focus(scButton("Column menu: A"), chromedp.BySearch),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(`//*[@role="menuitem" and normalize-space()="Rename column…"][. = //*[@role="menuitem"][1]]`, chromedp.BySearch),
+		chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(`//tbody/tr[1]/th[normalize-space()="A"]`, chromedp.BySearch),
+	)
+	var focused string
+	b.Run("focus is back on the menu button", chromedp.Evaluate(`document.activeElement.getAttribute("aria-label")`, &focused))
+	if focused != "Column menu: A" {
+		t.Errorf("after choosing from the menu, focus is on %q, want the menu button", focused)
+	}
+	api.Do("GET", scAPI("notebooks", nb.ID, "tables", tb.ID), nil, &got)
+	if !slices.Equal(got.Layout.Order, []string{a, c, bCol}) {
+		t.Errorf("order after Move left with the keyboard: %v, want A, C, B", got.Layout.Order)
+	}
 	b.NoProblems("401")
 	bob.NoProblems("401")
 }
