@@ -376,6 +376,11 @@ func TestSchemaLayout(t *testing.T) {
 		t.Errorf("Bob, without the schema right, has %d column menus", n)
 	}
 	scShots(bob, "columns-editor")
+	scOpen(bob, s, "/n/"+nb.ID, "Team")
+	bob.Run("the notebook lists People", chromedp.WaitVisible(`//ul[@aria-label="Tables"][@aria-busy="false"]`+scLink("People"), chromedp.BySearch))
+	if n := len(scTexts(bob, `//button[@aria-label="Rename table People" or @aria-label="Delete table People"]`)); n != 0 {
+		t.Errorf("Bob, without the schema right, is offered %d rename or delete buttons for People", n)
+	}
 
 	// The menu works with the keyboard alone: Enter opens it on its first
 	// item, arrows move, Enter chooses (Move right is disabled: A is the
