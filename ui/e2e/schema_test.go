@@ -132,7 +132,27 @@ func TestSchemaColumnsOfEveryType(t *testing.T) {
 	var companies scTable
 	api.Do("POST", scAPI("notebooks", nb.ID, "tables"), map[string]any{"name": "Companies", "columns": []map[string]any{{"name": "Name", "type": "text"}}}, &companies)
 
+	var view struct{ ID string }
+	api.Do("POST", scAPI("notebooks", nb.ID, "tables", companies.ID, "views"), map[string]any{"name": "Big ones", "filter": `Name ~ "corp"`}, &view)
+
+	// The notebook lists its tables and their views as links with their
+	// own URLs; back and forward move between the screens.
 	scOpen(b, s, "/n/"+nb.ID, "Shop")
+	var href string
+	b.Run("the view's link", chromedp.AttributeValue(scLink("Big ones"), "href", &href, nil, chromedp.BySearch))
+	if want := "/n/" + nb.ID + "/t/" + companies.ID + "/v/" + view.ID; href != want {
+		t.Errorf("the view's link goes to %q, want %q", href, want)
+	}
+	b.Run("columns and back",
+		scClick(scLink("Columns of Companies")),
+		chromedp.WaitVisible(scHeading("Columns of Companies"), chromedp.BySearch),
+		chromedp.NavigateBack(),
+		chromedp.WaitVisible(scHeading("Shop"), chromedp.BySearch),
+		chromedp.NavigateForward(),
+		chromedp.WaitVisible(scHeading("Columns of Companies"), chromedp.BySearch),
+		chromedp.NavigateBack(),
+		chromedp.WaitVisible(scHeading("Shop"), chromedp.BySearch),
+	)
 	b.Run("new table",
 		scClick(scButton("New table")),
 		scType("Table name", "People"),
