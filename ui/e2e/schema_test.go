@@ -143,6 +143,7 @@ func TestSchemaColumnsOfEveryType(t *testing.T) {
 	if want := "/n/" + nb.ID + "/t/" + companies.ID + "/v/" + view.ID; href != want {
 		t.Errorf("the view's link goes to %q, want %q", href, want)
 	}
+	scShots(b, "notebook")
 	b.Run("columns and back",
 		scClick(scLink("Columns of Companies")),
 		chromedp.WaitVisible(scHeading("Columns of Companies"), chromedp.BySearch),
