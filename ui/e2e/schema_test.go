@@ -430,7 +430,8 @@ func TestSchemaLayout(t *testing.T) {
 // TestSchemaInTheGrid uses the column menu in the grid's column headers:
 // hiding a column takes its header out of the grid (for a reload too),
 // moving one reorders the headers, a rename shows in the header and the
-// cells keep their values, and a column added from the toolbar appears.
+// cells keep their values, a column added from the toolbar appears, and
+// one deleted after the confirmation naming it goes.
 func TestSchemaInTheGrid(t *testing.T) {
 	s, api, b := scSetup(t)
 	var nb scNotebook
@@ -492,9 +493,20 @@ func TestSchemaInTheGrid(t *testing.T) {
 		chromedp.WaitVisible(`//*[@role="columnheader"][@aria-label="Score"]`, chromedp.BySearch),
 	)
 	if got := headers(); !slices.Equal(got, []string{"C", "First", "Score"}) {
-		t.Errorf("grid headers at the end: %q, want C, First, Score", got)
+		t.Errorf("grid headers with Score: %q, want C, First, Score", got)
 	}
 	scShots(b, "grid")
+	b.Run("ask to delete Score",
+		scClick(scButton("Column menu: Score")),
+		scClick(scMenuItem("Delete column…")),
+		chromedp.WaitVisible(scDialog+`//p[contains(., "The column Score of table People")]`, chromedp.BySearch),
+	)
+	scShots(b, "column-delete")
+	b.Run("delete Score",
+		scType("Type Score to confirm", "Score"),
+		scClick(scDialog+`//button[normalize-space()="Delete column"]`),
+		chromedp.WaitNotPresent(`//*[@role="columnheader"][@aria-label="Score"]`, chromedp.BySearch),
+	)
 	var recs struct {
 		Records []struct{ Fields map[string]any } `json:"records"`
 	}
@@ -504,7 +516,7 @@ func TestSchemaInTheGrid(t *testing.T) {
 	}
 	var got scTable
 	api.Do("GET", scAPI("notebooks", nb.ID, "tables", tb.ID), nil, &got)
-	if got.col("First") == "" || got.col("Score") == "" || !slices.Equal(got.Layout.Hidden, []string{tb.col("B")}) {
+	if got.col("First") == "" || got.col("Score") != "" || !slices.Equal(got.Layout.Hidden, []string{tb.col("B")}) {
 		t.Errorf("table after the grid's menu: %+v", got)
 	}
 	b.NoProblems("401")
