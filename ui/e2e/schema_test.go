@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -297,6 +298,11 @@ func TestSchemaRetype(t *testing.T) {
 		t.Errorf("Apply the change is enabled although values would be lost")
 	}
 	b.Run("cancel", scClick(scDialog+`//button[normalize-space()="Cancel"]`), chromedp.WaitNotPresent(scDialog, chromedp.BySearch))
+	var focused string
+	b.Run("focus is back on the menu button", chromedp.Sleep(100*time.Millisecond), chromedp.Evaluate(`document.activeElement.getAttribute("aria-label")`, &focused))
+	if focused != "Column menu: Amount" {
+		t.Errorf("after the dialog closed, focus is on %q, want the column's menu button", focused)
+	}
 	var got scTable
 	api.Do("GET", scAPI("notebooks", nb.ID, "tables", tb.ID), nil, &got)
 	if got.Columns[0].Type != "text" {
