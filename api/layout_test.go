@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cofferhq/coffer"
@@ -56,6 +58,23 @@ func TestTableLayout(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("PATCH %v: fields %v, want %v", c.body, got, want)
 			}
+		}
+	}
+
+	// A layout full of mistakes names a bounded number, and never echoes a
+	// long key back whole.
+	many := make([]string, 300)
+	for i := range many {
+		many[i] = fmt.Sprintf("c_%d", i)
+	}
+	long := strings.Repeat("x", 5000)
+	p := e.Do("PATCH", base+"/People", ada, map[string]any{"layout": map[string]any{"hidden": many, "widths": map[string]int{long: 100}}}).WantProblem(http.StatusBadRequest, "invalid")
+	if n := len(p.Errors); n == 0 || n > 20 {
+		t.Errorf("a layout with 301 mistakes: %d field errors, want 1 to 20", n)
+	}
+	for _, fe := range p.Errors {
+		if len(fe.Field) > 100 {
+			t.Errorf("a field error echoes a %d-byte key", len(fe.Field))
 		}
 	}
 

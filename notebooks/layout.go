@@ -3,10 +3,23 @@ package notebooks
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store/catalog"
 )
+
+// maxLayoutErrors bounds the mistakes a refused layout names.
+const maxLayoutErrors = 20
+
+// shortID is a client's key as a field name: at most 40 bytes of it, so a
+// problem never echoes a long one back whole.
+func shortID(id string) string {
+	if len(id) <= 40 {
+		return id
+	}
+	return strings.ToValidUTF8(id[:40], "") + "…"
+}
 
 // checkLayout validates a new layout of tm against the columns the caller
 // sees (tp from schemaPlan; nil sees all) and returns the layout to store:
@@ -23,9 +36,14 @@ func checkLayout(tp *catalog.TablePlan, tm *catalog.TableMeta, in coffer.TableLa
 		return cm != nil && cm.Column.ID == id
 	}
 	var errs []coffer.FieldError
+	fail := func(field, msg string) {
+		if len(errs) < maxLayoutErrors {
+			errs = append(errs, coffer.FieldError{Field: field, Message: msg})
+		}
+	}
 	known := func(field, id string) bool {
 		if !visible(id) {
-			errs = append(errs, coffer.FieldError{Field: field, Message: "must be the id of a column of the table"})
+			fail(field, "must be the id of a column of the table")
 			return false
 		}
 		return true
@@ -38,19 +56,19 @@ func checkLayout(tp *catalog.TablePlan, tm *catalog.TableMeta, in coffer.TableLa
 			continue
 		}
 		if seen[id] {
-			errs = append(errs, coffer.FieldError{Field: f, Message: "names a column already in the order"})
+			fail(f, "names a column already in the order")
 			continue
 		}
 		seen[id] = true
 		out.Order = append(out.Order, id)
 	}
 	for id, w := range in.Widths {
-		f := "layout.widths." + id
+		f := "layout.widths." + shortID(id)
 		if !known(f, id) {
 			continue
 		}
 		if w < coffer.MinColumnWidth || w > coffer.MaxColumnWidth {
-			errs = append(errs, coffer.FieldError{Field: f, Message: fmt.Sprintf("must be between %d and %d pixels", coffer.MinColumnWidth, coffer.MaxColumnWidth)})
+			fail(f, fmt.Sprintf("must be between %d and %d pixels", coffer.MinColumnWidth, coffer.MaxColumnWidth))
 			continue
 		}
 		if out.Widths == nil {
