@@ -261,7 +261,38 @@ func TestSchemaColumnsOfEveryType(t *testing.T) {
 			}
 		}
 	}
-	b.NoProblems("401")
+	// Rename and delete tables from the notebook: a refused deletion says
+	// why in plain words, and the confirmation names the records that go.
+	api.Do("POST", scAPI("notebooks", nb.ID, "tables", people.ID, "records"), map[string]any{"fields": map[string]any{"Full name": "Ada"}}, nil)
+	scOpen(b, s, "/n/"+nb.ID, "Shop")
+	b.Run("rename People",
+		scClick(scButton("Rename table People")),
+		scType("Table name", "Persons"),
+		scClick(scDialog+`//button[normalize-space()="Rename"]`),
+		chromedp.WaitVisible(scLink("Persons"), chromedp.BySearch),
+	)
+	b.Run("delete Companies, which Persons links to",
+		scClick(scButton("Delete table Companies")),
+		chromedp.WaitVisible(scDialog+`//p[contains(normalize-space(), "its 0 records and its views")]`, chromedp.BySearch),
+		scType("Type Companies to confirm", "Companies"),
+		scClick(scDialog+`//button[normalize-space()="Delete table"]`),
+		chromedp.WaitVisible(scDialog+`//*[@role="alert"][contains(., "links to this table")]`, chromedp.BySearch),
+	)
+	scShots(b, "table-delete-refused")
+	b.Run("cancel", scClick(scDialog+`//button[normalize-space()="Cancel"]`), chromedp.WaitNotPresent(scDialog, chromedp.BySearch))
+	b.Run("delete Persons",
+		scClick(scButton("Delete table Persons")),
+		chromedp.WaitVisible(scDialog+`//p[contains(normalize-space(), "its 1 record and its views")]`, chromedp.BySearch),
+		scType("Type Persons to confirm", "Persons"),
+		scClick(scDialog+`//button[normalize-space()="Delete table"]`),
+		chromedp.WaitNotPresent(scLink("Persons"), chromedp.BySearch),
+	)
+	api.Do("GET", scAPI("notebooks", nb.ID, "tables"), nil, &tables)
+	if len(tables.Tables) != 1 || tables.Tables[0].Name != "Companies" {
+		t.Errorf("tables at the end: %+v, want Companies alone", tables.Tables)
+	}
+	// The refused deletion answered 409, which the browser logs.
+	b.NoProblems("401", "409")
 }
 
 // TestSchemaRetype changes a column's type from its menu: the server's dry
