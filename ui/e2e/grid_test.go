@@ -204,10 +204,17 @@ func TestGridPastesRangeAsOneChange(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
 	u := newGridUser(t, s, "paste@example.com", "Pat")
-	tb := makeTable(t, u.C, "Sales", "Orders", []map[string]any{
+	var nb struct{ ID string }
+	u.C.Do("POST", "/api/v1/notebooks", map[string]any{"name": "Sales"}, &nb)
+	reps := makeTableIn(t, u.C, nb.ID, "Reps", []map[string]any{{"name": "Rep name", "type": "text"}})
+	var ann, ben apiRecord
+	u.C.Do("POST", reps.records(), map[string]any{"fields": map[string]any{"Rep name": "Ann"}}, &ann)
+	u.C.Do("POST", reps.records(), map[string]any{"fields": map[string]any{"Rep name": "Ben"}}, &ben)
+	tb := makeTableIn(t, u.C, nb.ID, "Orders", []map[string]any{
 		{"name": "Customer", "type": "text"},
 		{"name": "Qty", "type": "number"},
 		{"name": "Due", "type": "date"},
+		{"name": "Reps", "type": "link", "options": map[string]any{"table": reps.TB, "multiple": true}},
 	})
 	for _, name := range []string{"old one", "old two"} {
 		u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Customer": name}}, nil)
@@ -264,6 +271,25 @@ func TestGridPastesRangeAsOneChange(t *testing.T) {
 	})
 	if after := historyCount(t, u.C, tb.NB); after != before+1 {
 		t.Errorf("the fill made %d history actions, want one", after-before)
+	}
+
+	// Link cells paste by the linked records' labels (as they copy); a
+	// label no record has stops the paste with the reason.
+	rc := colIndex(b, "Reps")
+	b.Run("paste links", chromedp.Click(cellSel(2, rc), chromedp.ByQuery), chromedp.Evaluate(pasteJS("Ann, Ben"), nil))
+	eventually(t, "two reps linked", func() (bool, string) {
+		got := allRecords(t, u.C, tb)[1].Fields["Reps"]
+		return fmt.Sprint(got) == fmt.Sprint([]any{ann.ID, ben.ID}), fmt.Sprint(got)
+	})
+	var linkCopy string
+	b.Run("copy links", chromedp.Click(cellSel(2, rc), chromedp.ByQuery), chromedp.Evaluate(copyJS, &linkCopy))
+	if linkCopy != "Ann, Ben" {
+		t.Errorf("a link cell copies as %q, want the labels", linkCopy)
+	}
+	b.Run("paste an unknown rep", chromedp.Click(cellSel(1, rc), chromedp.ByQuery), chromedp.Evaluate(pasteJS("Zed"), nil))
+	waitToast(b, `no record is called "Zed"`)
+	if got := allRecords(t, u.C, tb)[0].Fields["Reps"]; got != nil && fmt.Sprint(got) != "[]" {
+		t.Errorf("a refused paste changed the row's Reps to %v", got)
 	}
 	b.NoProblems("401")
 }
@@ -339,6 +365,20 @@ func TestGridKeyboardNavigation(t *testing.T) {
 	if n != 6 {
 		t.Errorf("%d cells selected after Shift+Down, Shift+Down, Shift+Right; want 6", n)
 	}
+	// Shift+Space widens the range to whole rows, Ctrl+A to every cell.
+	b.Run("rows", press(" ", input.ModifierShift))
+	b.Run("count rows", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
+	if n != 9 {
+		t.Errorf("%d cells selected after Shift+Space over three rows; want 9", n)
+	}
+	b.Run("all", press("a", input.ModifierCtrl))
+	var all []string
+	b.Run("all selected", chromedp.Evaluate(`[document.querySelectorAll('[role="gridcell"]').length, document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length].map(String)`, &all))
+	if all[0] != all[1] {
+		t.Errorf("after Ctrl+A %s of %s rendered cells are selected", all[1], all[0])
+	}
+	expect("Ctrl+A", 1, first)
+	b.Run("back to the range", press(kb.Escape), press(kb.ArrowRight), press(kb.ArrowDown, input.ModifierShift), press(kb.ArrowDown, input.ModifierShift))
 	// Esc collapses the range; typing starts editing with the character;
 	// Esc cancels the edit; Enter commits and moves down.
 	b.Run("collapse", press(kb.Escape), press(kb.ArrowUp), press(kb.ArrowUp))
@@ -467,6 +507,28 @@ func TestGridScrolls100kRows(t *testing.T) {
 		t.Errorf("the focused cell is in row %d, want %d", r, total)
 	}
 	b.Shot("end")
+
+	// Smoothness: from the end, scroll up 10 rows a frame for 120 frames
+	// (rows load as they come into view) and time the frames, next to the
+	// idle frame time of this machine (printed, not asserted).
+	var frames []float64
+	b.Run("frames", evalAwait(`new Promise(done => { const g = document.querySelector('[role="grid"]'); const out = []; let last = performance.now(), n = 0;
+		const step = (t) => { out.push(t - last); last = t; g.scrollTop -= 340; if (++n < 120) requestAnimationFrame(step); else done(out.slice(1)); };
+		requestAnimationFrame(step); })`, &frames))
+	var sum, worst float64
+	for _, f := range frames {
+		sum += f
+		worst = math.Max(worst, f)
+	}
+	fmt.Printf("grid: scrolling 10 rows a frame: %d frames, mean %.1f ms, worst %.1f ms\n", len(frames), sum/float64(len(frames)), worst)
+	b.Run("idle frames", evalAwait(`new Promise(done => { const out = []; let last = performance.now(), n = 0;
+		const step = (t) => { out.push(t - last); last = t; if (++n < 120) requestAnimationFrame(step); else done(out.slice(1)); };
+		requestAnimationFrame(step); })`, &frames))
+	sum = 0
+	for _, f := range frames {
+		sum += f
+	}
+	fmt.Printf("grid: idle frames (the machine's baseline): mean %.1f ms\n", sum/float64(len(frames)))
 
 	// Scrolling back up by the scroll bar shows rows that were skipped on
 	// the way down.
