@@ -90,12 +90,60 @@ type Column struct {
 
 // Table is a user table of a notebook.
 type Table struct {
-	ID         string    `json:"id"`
-	NotebookID string    `json:"notebook_id"`
-	Name       string    `json:"name"`
-	Columns    []*Column `json:"columns"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ID         string      `json:"id"`
+	NotebookID string      `json:"notebook_id"`
+	Name       string      `json:"name"`
+	Columns    []*Column   `json:"columns"`
+	Layout     TableLayout `json:"layout"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+}
+
+// TableLayout is how clients show a table's columns to everyone who opens
+// it: their order, widths in pixels and the hidden ones, by column id. It
+// is a presentation choice shared by all, not access: a hidden column is
+// still readable by whoever may read it. Columns missing from Order follow
+// the listed ones in table order; ids of columns deleted since are dropped
+// when the table is read.
+type TableLayout struct {
+	Order  []string       `json:"order,omitempty"`
+	Widths map[string]int `json:"widths,omitempty"`
+	Hidden []string       `json:"hidden,omitempty"`
+}
+
+// The bounds of a column width in a TableLayout, in pixels.
+const (
+	MinColumnWidth = 40
+	MaxColumnWidth = 2000
+)
+
+// Empty reports whether l sets nothing.
+func (l TableLayout) Empty() bool {
+	return len(l.Order) == 0 && len(l.Widths) == 0 && len(l.Hidden) == 0
+}
+
+// Only returns l without the column ids that keep reports false for.
+func (l TableLayout) Only(keep func(id string) bool) TableLayout {
+	var out TableLayout
+	for _, id := range l.Order {
+		if keep(id) {
+			out.Order = append(out.Order, id)
+		}
+	}
+	for id, w := range l.Widths {
+		if keep(id) {
+			if out.Widths == nil {
+				out.Widths = map[string]int{}
+			}
+			out.Widths[id] = w
+		}
+	}
+	for _, id := range l.Hidden {
+		if keep(id) {
+			out.Hidden = append(out.Hidden, id)
+		}
+	}
+	return out
 }
 
 // Column returns the column with the given id or name, or nil. Ids take
@@ -130,6 +178,10 @@ type TableInput struct {
 // TableUpdate lists the changes of UpdateTable; nil fields stay as they are.
 type TableUpdate struct {
 	Name *string `json:"name"`
+	// Layout replaces the table's layout (owners and those with the schema
+	// right). Entries of columns hidden from the caller by their access are
+	// kept as they were.
+	Layout *TableLayout `json:"layout"`
 }
 
 // ColumnUpdate lists the changes of UpdateColumn; nil fields stay as they are.
@@ -152,7 +204,8 @@ type TableService interface {
 	FindTables(ctx context.Context, notebook string) ([]*Table, error)
 	// FindTable returns one table. ENOTFOUND.
 	FindTable(ctx context.Context, notebook, table string) (*Table, error)
-	// UpdateTable renames a table. ENOTFOUND, EINVALID, ECONFLICT.
+	// UpdateTable renames a table or sets its layout. ENOTFOUND, EINVALID
+	// (unknown column ids, widths outside 40..2000), ECONFLICT.
 	UpdateTable(ctx context.Context, notebook, table string, upd TableUpdate) (*Table, error)
 	// DeleteTable deletes a table and its records. ENOTFOUND; ECONFLICT while
 	// link columns of other tables point to it.

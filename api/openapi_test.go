@@ -243,7 +243,7 @@ func TestOpenAPIContract(t *testing.T) {
 
 	for name, v := range map[string]any{
 		"Notebook": coffer.Notebook{}, "NotebookUpdate": coffer.NotebookUpdate{},
-		"Table": coffer.Table{}, "TableInput": coffer.TableInput{}, "TableUpdate": coffer.TableUpdate{},
+		"Table": coffer.Table{}, "TableInput": coffer.TableInput{}, "TableUpdate": coffer.TableUpdate{}, "TableLayout": coffer.TableLayout{},
 		"Column": coffer.Column{}, "ColumnInput": coffer.ColumnInput{}, "ColumnOptions": coffer.ColumnOptions{}, "ColumnUpdate": coffer.ColumnUpdate{},
 		"Record": coffer.Record{}, "RecordList": coffer.RecordList{}, "BatchOp": coffer.BatchOp{}, "BatchResult": coffer.BatchResult{},
 		"View": coffer.View{}, "ViewInput": coffer.ViewInput{}, "ViewUpdate": coffer.ViewUpdate{},

@@ -286,6 +286,7 @@ func (s *Service) tableAs(ctx context.Context, nc *catalog.Conn, tm *catalog.Tab
 	for i, cm := range tp.Cols {
 		t.Columns[i] = cm.Column
 	}
+	t.Layout = layoutAs(t.Layout, tp.Cols)
 	return &t, nil
 }
 
@@ -339,7 +340,7 @@ func (s *Service) FindTable(ctx context.Context, notebook, table string) (*coffe
 	return t, s.Wrap("FindTable", err)
 }
 
-// UpdateTable renames a table.
+// UpdateTable renames a table or sets its layout.
 func (s *Service) UpdateTable(ctx context.Context, notebook, table string, upd coffer.TableUpdate) (*coffer.Table, error) {
 	var out *coffer.Table
 	err := s.schemaChange(ctx, notebook, table, "UpdateTable", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
@@ -348,25 +349,44 @@ func (s *Service) UpdateTable(ctx context.Context, notebook, table string, upd c
 			return err
 		}
 		out = tm.Table
-		if upd.Name == nil {
+		if upd.Name == nil && upd.Layout == nil {
 			return nil
 		}
-		name, fe := catalog.CheckName("name", *upd.Name)
-		if fe != nil {
-			return coffer.Invalid("the table is not valid", *fe)
+		t := *tm.Table
+		var did []string
+		if upd.Name != nil {
+			name, fe := catalog.CheckName("name", *upd.Name)
+			if fe != nil {
+				return coffer.Invalid("the table is not valid", *fe)
+			}
+			if other, err := sc.Table(name); err == nil && other != tm {
+				return &coffer.Error{Code: coffer.ECONFLICT, Message: "a table with this name already exists",
+					Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another table"}}}
+			}
+			t.Name = name
+			did = append(did, fmt.Sprintf("renamed table %s to %s", tm.Table.Name, name))
 		}
-		if other, err := sc.Table(name); err == nil && other != tm {
-			return &coffer.Error{Code: coffer.ECONFLICT, Message: "a table with this name already exists",
-				Fields: []coffer.FieldError{{Field: "name", Message: "is already used by another table"}}}
+		if upd.Layout != nil {
+			tp, err := s.schemaPlan(ctx, nc, tx, tm)
+			if err != nil {
+				return err
+			}
+			if t.Layout, err = checkLayout(tp, tm, *upd.Layout); err != nil {
+				return err
+			}
+			did = append(did, fmt.Sprintf("changed the layout of table %s", t.Name))
 		}
-		now := s.NowMicros()
-		if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+nc.DB.Prefix+"_tables SET name = ?, name_key = ?, updated_at = ? WHERE id = ?"),
-			name, catalog.NameKey(name), now, tm.Table.ID); err != nil {
+		layout, err := json.Marshal(t.Layout)
+		if err != nil {
 			return err
 		}
-		t := *tm.Table
-		t.Name, t.UpdatedAt = name, store.FromMicros(now)
-		rec.Begin(history.KindTableUpdate, t.ID, fmt.Sprintf("renamed table %s to %s", tm.Table.Name, name))
+		now := s.NowMicros()
+		if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+nc.DB.Prefix+"_tables SET name = ?, name_key = ?, layout = ?, updated_at = ? WHERE id = ?"),
+			t.Name, catalog.NameKey(t.Name), string(layout), now, tm.Table.ID); err != nil {
+			return err
+		}
+		t.UpdatedAt = store.FromMicros(now)
+		rec.Begin(history.KindTableUpdate, t.ID, strings.Join(did, "; "))
 		rec.Inverse = history.MustJSON(history.TableInverse{Table: tm.Table, Next: &t})
 		out = &t
 		return nil
@@ -394,7 +414,7 @@ func (s *Service) tableOut(ctx context.Context, notebook string, t *coffer.Table
 		return nil, s.WrapNotFound("UpdateTable", err)
 	}
 	out := *t
-	out.Columns = seen.Columns
+	out.Columns, out.Layout = seen.Columns, seen.Layout
 	return &out, nil
 }
 

@@ -284,8 +284,12 @@ func (inv *inversion) createTable(t *coffer.Table) (*catalog.TableMeta, error) {
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) + 1 FROM "+p+"_tables").Scan(&pos); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+p+"_tables (id, name, name_key, position, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"),
-		t.ID, t.Name, catalog.NameKey(t.Name), pos, t.CreatedAt.UnixMicro(), s.NowMicros()); err != nil {
+	layout, err := json.Marshal(t.Layout)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+p+"_tables (id, name, name_key, position, created_at, updated_at, layout) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Name, catalog.NameKey(t.Name), pos, t.CreatedAt.UnixMicro(), s.NowMicros(), string(layout)); err != nil {
 		return nil, err
 	}
 	tableDDL, linkDDL := TableDDL(s.Dialect, p, t)
@@ -373,8 +377,8 @@ func (inv *inversion) insertView(v *coffer.View) error {
 	return err
 }
 
-// renameTable inverts a table's rename, if it still has the name the
-// action gave it and its old name is free.
+// renameTable inverts a table's rename or layout change, if it still has
+// the name and layout the action gave it and its old name is free.
 func (inv *inversion) renameTable(payload json.RawMessage) error {
 	var ti history.TableInverse
 	if err := json.Unmarshal(payload, &ti); err != nil || ti.Table == nil || ti.Next == nil {
@@ -387,7 +391,7 @@ func (inv *inversion) renameTable(payload json.RawMessage) error {
 	if err := inv.schemaRight(tm.Table.ID); err != nil {
 		return err
 	}
-	if tm.Table.Name != ti.Next.Name {
+	if tm.Table.Name != ti.Next.Name || !sameLayout(tm, tm.Table.Layout, ti.Next.Layout) {
 		inv.conflict(tm.Table.Name, "", "")
 	}
 	if other, err := inv.sc.Table(ti.Table.Name); err == nil && other != tm {
@@ -397,13 +401,18 @@ func (inv *inversion) renameTable(payload json.RawMessage) error {
 	if err := inv.refuse(); err != nil {
 		return err
 	}
+	layout := layoutAs(ti.Table.Layout, tm.Cols)
+	text, err := json.Marshal(layout)
+	if err != nil {
+		return err
+	}
 	s, now := inv.s, inv.s.NowMicros()
-	if _, err := inv.tx.ExecContext(inv.ctx, s.Rebind("UPDATE "+inv.nc.DB.Prefix+"_tables SET name = ?, name_key = ?, updated_at = ? WHERE id = ?"),
-		ti.Table.Name, catalog.NameKey(ti.Table.Name), now, tm.Table.ID); err != nil {
+	if _, err := inv.tx.ExecContext(inv.ctx, s.Rebind("UPDATE "+inv.nc.DB.Prefix+"_tables SET name = ?, name_key = ?, layout = ?, updated_at = ? WHERE id = ?"),
+		ti.Table.Name, catalog.NameKey(ti.Table.Name), string(text), now, tm.Table.ID); err != nil {
 		return err
 	}
 	t := *tm.Table
-	t.Name = ti.Table.Name
+	t.Name, t.Layout = ti.Table.Name, layout
 	inv.invertedAs(history.KindTableUpdate, history.TableInverse{Table: tm.Table, Next: &t})
 	return nil
 }

@@ -174,16 +174,21 @@ func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querie
 		return nil, err
 	}
 	sc.Settings.History, sc.Settings.AccessLog = history != 0, accessLog != 0
-	rows, err := db.QueryContext(ctx, q("SELECT id, name, created_at, updated_at FROM {p}_tables ORDER BY position, id"))
+	rows, err := db.QueryContext(ctx, q("SELECT id, name, created_at, updated_at, layout FROM {p}_tables ORDER BY position, id"))
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		t := &coffer.Table{NotebookID: nbID, Columns: []*coffer.Column{}}
 		var created, updated int64
-		if err := rows.Scan(&t.ID, &t.Name, &created, &updated); err != nil {
+		var layout string
+		if err := rows.Scan(&t.ID, &t.Name, &created, &updated, &layout); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		if err := json.Unmarshal([]byte(layout), &t.Layout); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("table %s layout: %w", t.ID, err)
 		}
 		t.CreatedAt, t.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
 		tm := &TableMeta{Table: t, SQL: SQLTable(prefix, t.ID), Fields: SystemFields(), Schema: sc}
@@ -222,6 +227,8 @@ func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querie
 		tm.Names = append(tm.Names, c.Name)
 	}
 	for _, tm := range sc.Tables {
+		// The layout names only the columns the table has now.
+		tm.Table.Layout = tm.Table.Layout.Only(func(id string) bool { return tm.Table.Column(id) != nil && tm.Table.Column(id).ID == id })
 		tm.GetSQL = s.Rebind("SELECT " + s.selectList(tm.Cols) + " FROM " + tm.SQL + " t WHERE t.id = ?")
 		tm.AllSQL = "SELECT " + s.selectList(tm.Cols) + " FROM " + tm.SQL + " t ORDER BY t.id"
 	}

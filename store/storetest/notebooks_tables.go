@@ -53,6 +53,10 @@ func testTables(t *testing.T, open Opener) {
 		testTablesRenameKeepsData(t, s)
 	})
 
+	t.Run("Layout", func(t *testing.T) {
+		testTablesLayout(t, s)
+	})
+
 	t.Run("AddAndDeleteColumns", func(t *testing.T) {
 		testTablesAddAndDeleteColumns(t, s)
 	})

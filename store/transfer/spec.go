@@ -93,7 +93,7 @@ var instanceTables = []table{
 // catalogueTables are a notebook's catalogue tables, in foreign key order.
 var catalogueTables = []table{
 	{name: "_schema_version", cols: cols("IIIIII", "id", "version", "history", "history_days", "access_log", "history_from"), order: []string{"id"}},
-	{name: "_tables", cols: cols("SSSIII", "id", "name", "name_key", "position", "created_at", "updated_at"), order: []string{"id"}},
+	{name: "_tables", cols: cols("SSSIIIS", "id", "name", "name_key", "position", "created_at", "updated_at", "layout"), order: []string{"id"}},
 	{name: "_columns", cols: cols("SSSSSSII", "id", "table_id", "name", "name_key", "type", "options", "position", "created_at"), order: []string{"id"}},
 	{name: "_views", cols: cols("SSSSSSSII", "id", "table_id", "name", "name_key", "filter", "sort", "columns", "created_at", "updated_at"), order: []string{"id"}},
 	// History keeps its sequence numbers: changes and undo links refer to them.
