@@ -242,3 +242,14 @@ func ctrlKey(key string, shift bool) chromedp.Action {
 	}
 	return chromedp.KeyEvent(key, chromedp.KeyModifiers(mods...))
 }
+
+// clearField empties a text field as typing would (an input event follows).
+func clearField(sel string) chromedp.Action {
+	return chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.focus(); e.value = ""; e.dispatchEvent(new Event("input", {bubbles: true})); return true })()`, sel), nil)
+}
+
+// meBeforeSignIn is the one expected problem of a page opened before
+// signing in: the app asks who is signed in, and the answer is 401.
+func meBeforeSignIn(s *Server) string {
+	return "status of 401 (Unauthorized) " + s.URL + "/api/v1/auth/me"
+}

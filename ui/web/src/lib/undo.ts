@@ -53,8 +53,9 @@ export function describeCells(cells: CellRef[]): string {
 export async function undoRedo(notebook: string, what: "undo" | "redo"): Promise<UndoResult> {
   try {
     const done = await api.post<ActionDone>(`/api/v1/notebooks/${enc(notebook)}/${what}`);
-    const verb = what === "undo" ? "Undone" : "Redone";
-    return { ok: true, message: `${verb}: ${done.summary || "your last change"}.`, done };
+    // The server's summary reads "undid: changed Age of a record in People".
+    const s = done.summary ? done.summary.charAt(0).toUpperCase() + done.summary.slice(1) : what === "undo" ? "Undid your last change" : "Redid your last change";
+    return { ok: true, message: s.endsWith(".") ? s : s + ".", done };
   } catch (e) {
     return { ok: false, message: whyNot(e, what) };
   }
