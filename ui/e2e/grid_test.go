@@ -1,0 +1,378 @@
+package e2e
+
+// The spreadsheet grid in a real browser: an editor per column type, the
+// keyboard, paste of a range as one change, refused writes rolled back,
+// 100,000 rows scrolled to the end.
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// everyType is a table with one column of each editable type, and one
+// automatic column.
+func everyType(people string) []map[string]any {
+	return []map[string]any{
+		{"name": "Name", "type": "text"},
+		{"name": "Notes", "type": "long_text"},
+		{"name": "Amount", "type": "number", "options": map[string]any{"precision": 2}},
+		{"name": "Done", "type": "boolean"},
+		{"name": "Due", "type": "date"},
+		{"name": "Meeting", "type": "datetime"},
+		{"name": "Status", "type": "single_select", "options": map[string]any{"choices": []string{"Alpha", "Beta", "Gamma"}}},
+		{"name": "Tags", "type": "multi_select", "options": map[string]any{"choices": []string{"red", "green", "blue"}}},
+		{"name": "Email", "type": "email"},
+		{"name": "Site", "type": "url"},
+		{"name": "Phone", "type": "phone"},
+		{"name": "Contact", "type": "link", "options": map[string]any{"table": people}},
+		{"name": "Created", "type": "created_at"},
+	}
+}
+
+// editCell opens the editor of a cell with Enter and waits for the
+// control named after the column (its accessible name).
+func editCell(b *Browser, row int, col string, control string) {
+	b.t.Helper()
+	ci := colIndex(b, col)
+	sel := cellSel(row, ci)
+	b.Run("edit "+col, chromedp.Click(sel, chromedp.ByQuery), press(kb.Enter),
+		chromedp.WaitVisible(control, chromedp.ByQuery))
+}
+
+func TestGridEditsEveryType(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	u := newGridUser(t, s, "ada@example.com", "Ada")
+	var nb struct{ ID string }
+	u.C.Do("POST", "/api/v1/notebooks", map[string]any{"name": "Office"}, &nb)
+	people := makeTableIn(t, u.C, nb.ID, "People", []map[string]any{{"name": "Full name", "type": "text"}})
+	var grace apiRecord
+	u.C.Do("POST", people.records(), map[string]any{"fields": map[string]any{"Full name": "Grace Hopper"}}, &grace)
+	u.C.Do("POST", people.records(), map[string]any{"fields": map[string]any{"Full name": "Alan Turing"}}, nil)
+	tasks := makeTableIn(t, u.C, nb.ID, "Tasks", everyType(people.TB))
+	var rec apiRecord
+	u.C.Do("POST", tasks.records(), map[string]any{"fields": map[string]any{}}, &rec)
+
+	b := newBrowser(t)
+	browserSignIn(b, s, u)
+	openGrid(b, tasks.page(s))
+	b.Shot("before")
+
+	typeText := func(col, control, text string) {
+		editCell(b, 1, col, control)
+		b.Run("type "+col, chromedp.SendKeys(control, text, chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
+		waitFor(b, col+" saved", `!document.querySelector('[role="grid"] input:not([type="checkbox"]), [role="grid"] textarea, [role="grid"] select')`, 10*time.Second)
+	}
+	typeText("Name", `[role="grid"] input[aria-label="Name"]`, "Ada Lovelace")
+	// A long text takes Shift+Enter for a new line.
+	editCell(b, 1, "Notes", `textarea[aria-label="Notes"]`)
+	b.Run("type Notes", chromedp.SendKeys(`textarea[aria-label="Notes"]`, "first line", chromedp.ByQuery),
+		chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(input.ModifierShift)),
+		chromedp.SendKeys(`textarea[aria-label="Notes"]`, "second line", chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
+	typeText("Amount", `[role="grid"] input[aria-label="Amount"]`, "12.5")
+	// A checkbox toggles with Space.
+	b.Run("tick Done", chromedp.Click(cellSel(1, colIndex(b, "Done")), chromedp.ByQuery), chromedp.KeyEvent(" "))
+	typeText("Due", `[role="grid"] input[aria-label="Due"]`, "2026-03-05")
+	typeText("Meeting", `[role="grid"] input[aria-label="Meeting"]`, "2026-03-05 14:30")
+	// A single select: type to narrow the choices, Enter takes the first.
+	editCell(b, 1, "Status", `input[role="combobox"][aria-label="Status"]`)
+	b.Run("choose Status", chromedp.SendKeys(`input[aria-label="Status"]`, "et", chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
+	// A multiple select: arrows and Space tick choices, Enter saves.
+	editCell(b, 1, "Tags", `[role="group"][aria-label="Tags"]`)
+	b.Run("tick Tags", chromedp.KeyEvent(" "), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(" "), chromedp.KeyEvent(kb.Enter))
+	typeText("Email", `[role="grid"] input[aria-label="Email"]`, "ada@example.com")
+	typeText("Site", `[role="grid"] input[aria-label="Site"]`, "https://example.com/engine")
+	typeText("Phone", `[role="grid"] input[aria-label="Phone"]`, "+44 20 7946 0000")
+	// A link: search the other table, Enter picks the record.
+	editCell(b, 1, "Contact", `input[aria-label="Search records for Contact"]`)
+	b.Run("search Contact", chromedp.SendKeys(`input[aria-label="Search records for Contact"]`, "grace", chromedp.ByQuery))
+	waitFor(b, "Grace among the results", `(() => { const o = [...document.querySelectorAll('[role="option"]')]; return o.length === 1 && o[0].textContent.includes("Grace Hopper") })()`, 15*time.Second)
+	b.Run("pick Contact", chromedp.KeyEvent(kb.Enter))
+	waitFor(b, "Contact shows Grace", fmt.Sprintf(`document.querySelector(%q).textContent.includes("Grace Hopper")`, cellSel(1, colIndex(b, "Contact"))), 15*time.Second)
+	// The automatic column does not open an editor.
+	b.Run("Created", chromedp.Click(cellSel(1, colIndex(b, "Created")), chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
+	waitToast(b, "filled in automatically")
+
+	var wantMeeting string
+	b.Run("local time", chromedp.Evaluate(`new Date(2026, 2, 5, 14, 30).toISOString().replace(/\.000Z$/, "Z")`, &wantMeeting))
+	want := map[string]any{
+		"Name": "Ada Lovelace", "Notes": "first line\nsecond line", "Amount": 12.5, "Done": true, "Due": "2026-03-05",
+		"Meeting": wantMeeting, "Status": "Beta", "Tags": []any{"red", "blue"}, "Email": "ada@example.com",
+		"Site": "https://example.com/engine", "Phone": "+44 20 7946 0000", "Contact": []any{grace.ID},
+	}
+	var got apiRecord
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		u.C.Do("GET", tasks.records()+"/"+rec.ID, nil, &got)
+		if diff := fieldDiff(want, got.Fields); diff == "" {
+			break
+		} else if time.Now().After(deadline) {
+			b.Shot("after")
+			t.Fatalf("the API shows other values than typed:\n%s", diff)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Shot("after")
+	b.NoProblems("401")
+}
+
+// fieldDiff describes the fields of got that differ from want ("" when
+// none do). Numbers compare by value.
+func fieldDiff(want, got map[string]any) string {
+	var out []string
+	for k, w := range want {
+		g := got[k]
+		if wf, ok := w.(float64); ok {
+			var gf float64
+			switch x := g.(type) {
+			case float64:
+				gf = x
+			case string:
+				fmt.Sscan(x, &gf)
+			default:
+				gf = math.NaN()
+			}
+			if math.Abs(gf-wf) > 1e-9 {
+				out = append(out, fmt.Sprintf("%s: got %#v, want %v", k, g, w))
+			}
+			continue
+		}
+		if fmt.Sprint(w) != fmt.Sprint(g) {
+			out = append(out, fmt.Sprintf("%s: got %#v, want %#v", k, g, w))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// pasteJS dispatches a paste event holding text at the focused element, as
+// the browser does for Ctrl+V.
+func pasteJS(text string) string {
+	return fmt.Sprintf(`(() => { const dt = new DataTransfer(); dt.setData("text/plain", %q); document.activeElement.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true})); return true })()`, text)
+}
+
+// copyJS dispatches a copy event at the focused element and returns the
+// text the page put on the clipboard.
+const copyJS = `(() => { const dt = new DataTransfer(); document.activeElement.dispatchEvent(new ClipboardEvent("copy", {clipboardData: dt, bubbles: true, cancelable: true})); return dt.getData("text/plain") })()`
+
+func historyCount(t *testing.T, c *Client, nb string) int {
+	t.Helper()
+	n := 0
+	cursor := ""
+	for {
+		var page struct {
+			Entries    []map[string]any `json:"entries"`
+			NextCursor *string          `json:"next_cursor"`
+		}
+		path := "/api/v1/notebooks/" + nb + "/history?limit=100"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		c.Do("GET", path, nil, &page)
+		n += len(page.Entries)
+		if page.NextCursor == nil {
+			return n
+		}
+		cursor = *page.NextCursor
+	}
+}
+
+func TestGridPastesRangeAsOneChange(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	u := newGridUser(t, s, "paste@example.com", "Pat")
+	tb := makeTable(t, u.C, "Sales", "Orders", []map[string]any{
+		{"name": "Customer", "type": "text"},
+		{"name": "Qty", "type": "number"},
+		{"name": "Due", "type": "date"},
+	})
+	for _, name := range []string{"old one", "old two"} {
+		u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Customer": name}}, nil)
+	}
+	before := historyCount(t, u.C, tb.NB)
+
+	b := newBrowser(t)
+	browserSignIn(b, s, u)
+	openGrid(b, tb.page(s))
+	// Three rows of three cells, as a spreadsheet copies them: the last row
+	// goes past the table's end (a new row); a quoted cell holds a tab and
+	// a quote.
+	text := "Acme\t3\t2026-01-02\n\"Bolt\t\"\"&\"\" Co\"\t4\t2026-01-03\nCogs Ltd\t5\t2026-01-04\n"
+	b.Run("paste", chromedp.Click(cellSel(1, colIndex(b, "Customer")), chromedp.ByQuery), chromedp.Evaluate(pasteJS(text), nil))
+	waitToast(b, "Pasted 3 rows")
+	waitFor(b, "three rows", `document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "4"`, 10*time.Second)
+	b.Shot("pasted")
+
+	recs := allRecords(t, u.C, tb)
+	if len(recs) != 3 {
+		t.Fatalf("%d records after the paste, want 3", len(recs))
+	}
+	want := [][3]any{{"Acme", 3.0, "2026-01-02"}, {"Bolt\t\"&\" Co", 4.0, "2026-01-03"}, {"Cogs Ltd", 5.0, "2026-01-04"}}
+	for i, w := range want {
+		if d := fieldDiff(map[string]any{"Customer": w[0], "Qty": w[1], "Due": w[2]}, recs[i].Fields); d != "" {
+			t.Errorf("row %d after the paste:\n%s", i+1, d)
+		}
+	}
+	if after := historyCount(t, u.C, tb.NB); after != before+1 {
+		t.Errorf("the paste made %d history actions, want one", after-before)
+	}
+
+	// Copy gives the same range back as tab-separated text.
+	var copied string
+	b.Run("select and copy", chromedp.Click(cellSel(1, colIndex(b, "Customer")), chromedp.ByQuery),
+		press(kb.ArrowDown, input.ModifierShift), press(kb.ArrowDown, input.ModifierShift),
+		press(kb.ArrowRight, input.ModifierShift), press(kb.ArrowRight, input.ModifierShift),
+		chromedp.Evaluate(copyJS, &copied))
+	if wantCopy := strings.TrimSuffix(text, "\n"); copied != wantCopy {
+		t.Errorf("copied %q, want %q", copied, wantCopy)
+	}
+	b.NoProblems("401")
+}
+
+func TestGridKeyboardNavigation(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	u := newGridUser(t, s, "keys@example.com", "Kim")
+	tb := makeTable(t, u.C, "Keys", "Cells", []map[string]any{
+		{"name": "First", "type": "text"}, {"name": "Second", "type": "text"}, {"name": "Third", "type": "number"},
+	})
+	var ops []map[string]any
+	for i := 1; i <= 60; i++ {
+		ops = append(ops, map[string]any{"op": "create", "fields": map[string]any{"First": fmt.Sprintf("r%d", i), "Third": i}})
+	}
+	u.C.Do("POST", tb.records()+"/batch", map[string]any{"operations": ops}, nil)
+
+	b := newBrowser(t)
+	browserSignIn(b, s, u)
+	openGrid(b, tb.page(s))
+	first, second, third := colIndex(b, "First"), colIndex(b, "Second"), colIndex(b, "Third")
+	b.Run("click", chromedp.Click(cellSel(1, first), chromedp.ByQuery))
+	expect := func(step string, row, col int) {
+		t.Helper()
+		var r, c int
+		var sel bool
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r, c, sel = activeCell(b)
+			if (r == row && c == col && sel) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if r != row || c != col || !sel {
+			b.Shot("keys-" + step)
+			t.Fatalf("after %s the focused cell is row %d column %d (selected %v), want row %d column %d, selected", step, r, c, sel, row, col)
+		}
+	}
+	expect("click", 1, first)
+	steps := []struct {
+		name     string
+		act      chromedp.Action
+		row, col int
+	}{
+		{"ArrowDown", press(kb.ArrowDown), 2, first},
+		{"ArrowRight", press(kb.ArrowRight), 2, second},
+		{"End", press(kb.End), 2, third},
+		{"Home", press(kb.Home), 2, first},
+		{"ArrowLeft to the row header", press(kb.ArrowLeft), 2, 1},
+		{"ArrowRight", press(kb.ArrowRight), 2, first},
+		{"Tab", press(kb.Tab), 2, second},
+		{"Shift+Tab", press(kb.Tab, input.ModifierShift), 2, first},
+		{"Ctrl+End", press(kb.End, input.ModifierCtrl), 60, third},
+		{"Ctrl+Home", press(kb.Home, input.ModifierCtrl), 1, first},
+		{"ArrowUp at the top", press(kb.ArrowUp), 1, first},
+	}
+	for _, st := range steps {
+		b.Run(st.name, st.act)
+		expect(st.name, st.row, st.col)
+	}
+	b.Run("PageDown", press(kb.PageDown))
+	if r, _, _ := activeCell(b); r <= 2 {
+		t.Errorf("PageDown moved to row %d", r)
+	}
+	b.Run("PageUp", press(kb.PageUp))
+	expect("PageUp", 1, first)
+
+	// Shift+arrows select a range: six cells, the active one among them.
+	b.Run("range", press(kb.ArrowDown, input.ModifierShift), press(kb.ArrowDown, input.ModifierShift), press(kb.ArrowRight, input.ModifierShift))
+	var n int
+	b.Run("count", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
+	if n != 6 {
+		t.Errorf("%d cells selected after Shift+Down, Shift+Down, Shift+Right; want 6", n)
+	}
+	// Esc collapses the range; typing starts editing with the character;
+	// Esc cancels the edit; Enter commits and moves down.
+	b.Run("collapse", press(kb.Escape), press(kb.ArrowUp), press(kb.ArrowUp))
+	expect("Escape", 1, second)
+	b.Run("type", chromedp.KeyEvent("x"))
+	var v string
+	b.Run("editor", chromedp.WaitVisible(`[role="grid"] input[aria-label="Second"]`, chromedp.ByQuery), chromedp.Value(`[role="grid"] input[aria-label="Second"]`, &v, chromedp.ByQuery))
+	if v != "x" {
+		t.Errorf("typing x opened the editor with %q", v)
+	}
+	b.Run("cancel", press(kb.Escape))
+	expect("Escape in the editor", 1, second)
+	b.Run("type and commit", chromedp.KeyEvent("y"), chromedp.WaitVisible(`[role="grid"] input[aria-label="Second"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[role="grid"] input[aria-label="Second"]`, "es", chromedp.ByQuery), press(kb.Enter))
+	expect("Enter in the editor", 2, second)
+	// Delete clears the selected cells.
+	b.Run("clear", press(kb.ArrowUp), press(kb.ArrowLeft), press(kb.Delete))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		recs := allRecords(t, u.C, tb)
+		if recs[0].Fields["Second"] == "yes" && recs[0].Fields["First"] == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("row 1 through the API: %v, want Second yes and First cleared", recs[0].Fields)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.NoProblems("401")
+}
+
+func TestGridRollsBackRefusedWrites(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	u := newGridUser(t, s, "refused@example.com", "Rue")
+	tb := makeTable(t, u.C, "Contacts", "People", []map[string]any{{"name": "Name", "type": "text"}, {"name": "Email", "type": "email"}})
+	var rec apiRecord
+	u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Name": "Ann", "Email": "ann@example.com"}}, &rec)
+
+	b := newBrowser(t)
+	browserSignIn(b, s, u)
+	openGrid(b, tb.page(s))
+	name, email := colIndex(b, "Name"), colIndex(b, "Email")
+
+	// An invalid e-mail: the server refuses it, the old value comes back
+	// and the message says why.
+	b.Run("bad email", chromedp.Click(cellSel(1, email), chromedp.ByQuery), press(kb.Enter),
+		chromedp.WaitVisible(`[role="grid"] input[aria-label="Email"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[role="grid"] input[aria-label="Email"]`, kb.End+" at nowhere", chromedp.ByQuery), press(kb.Enter))
+	msg := waitToast(b, "Your change to Email was undone")
+	t.Logf("message: %s", msg)
+	waitFor(b, "the old e-mail back", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "ann@example.com"`, cellSel(1, email)), 10*time.Second)
+	b.Shot("invalid-email")
+
+	// A version conflict: someone changes the row after the page read it.
+	u.C.Do("PATCH", tb.records()+"/"+rec.ID, map[string]any{"fields": map[string]any{"Name": "Ann (theirs)"}}, nil)
+	b.Run("conflicting edit", chromedp.Click(cellSel(1, name), chromedp.ByQuery), press(kb.Enter),
+		chromedp.WaitVisible(`[role="grid"] input[aria-label="Name"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[role="grid"] input[aria-label="Name"]`, " (mine)", chromedp.ByQuery), press(kb.Enter))
+	msg = waitToast(b, "someone else changed this row")
+	t.Logf("message: %s", msg)
+	waitFor(b, "their name shown", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Ann (theirs)"`, cellSel(1, name)), 10*time.Second)
+	var got apiRecord
+	u.C.Do("GET", tb.records()+"/"+rec.ID, nil, &got)
+	if got.Fields["Name"] != "Ann (theirs)" || got.Fields["Email"] != "ann@example.com" {
+		t.Errorf("the record after refused writes: %v", got.Fields)
+	}
+	b.Shot("conflict")
+	b.NoProblems("401", "400 (Bad Request)", "409 (Conflict)", "412 (Precondition Failed)", "422")
+}
