@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -124,27 +123,6 @@ func signIn(b *Browser, s *Server, email, password, target string) {
 
 func awaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams {
 	return p.WithAwaitPromise(true)
-}
-
-// waitFor polls a JavaScript condition until it is true (or fails the
-// test after timeout, with a screenshot).
-func waitFor(b *Browser, what, js string, timeout time.Duration) {
-	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		var ok bool
-		ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
-		err := chromedp.Run(ctx, chromedp.Evaluate("!!("+js+")", &ok))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Shot("timeout-" + strings.ReplaceAll(what, " ", "-"))
-			b.t.Fatalf("waiting for %s: %v (problems %q)", what, err, b.Problems())
-		}
-		time.Sleep(150 * time.Millisecond)
-	}
 }
 
 // eval runs js in the page and decodes its result into out.
