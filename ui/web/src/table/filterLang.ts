@@ -4,7 +4,7 @@
 // next at the caret — a column, an operator, a value, "&&" / "||" — and
 // never decides whether a filter is valid: the server answers that.
 
-import type { Column, ColumnType } from "../lib/types";
+import { columnTypes, type Column, type ColumnType } from "../lib/types";
 
 export const keywords = new Set(["in", "not", "is", "null", "true", "false"]);
 
@@ -135,10 +135,10 @@ export function operatorsFor(t: ColumnType | undefined): { op: string; hint: str
 
 // systemFields are the fields every record has, which filters may name.
 const systemFields: { name: string; type: ColumnType; hint: string }[] = [
-  { name: "created_at", type: "created_at", hint: "when the record was created" },
-  { name: "updated_at", type: "updated_at", hint: "when it last changed" },
-  { name: "created_by", type: "created_by", hint: "who created it" },
-  { name: "updated_by", type: "updated_by", hint: "who last changed it" },
+  { name: "created_at", type: "created_at", hint: "created when" },
+  { name: "updated_at", type: "updated_at", hint: "changed when" },
+  { name: "created_by", type: "created_by", hint: "created by" },
+  { name: "updated_by", type: "updated_by", hint: "changed by" },
 ];
 
 // Context is what the caret is in: the word being typed (from, to) and
@@ -194,11 +194,14 @@ export function suggest(src: string, caret: number, columns: Column[]): Context 
   if (expectColumn) {
     const list: Suggestion[] = [];
     for (const c of columns) {
-      if (matches(c.name, prefix)) list.push({ label: c.name, insert: quoteName(c.name) + " ", hint: "column" });
+      if (matches(c.name, prefix)) list.push({ label: c.name, insert: quoteName(c.name) + " ", hint: columnTypes.find((t) => t.type === c.type)?.label ?? "column" });
     }
     for (const f of systemFields) {
       if (prefix && matches(f.name, prefix) && !columns.some((c) => c.name === f.name)) list.push({ label: f.name, insert: f.name + " ", hint: f.hint });
     }
+    // Names that start with what was typed come first.
+    const p = prefix.toLowerCase();
+    list.sort((a, b) => Number(!a.label.toLowerCase().startsWith(p)) - Number(!b.label.toLowerCase().startsWith(p)));
     return { from, to, suggestions: list };
   }
   if (last.kind === "name") {
