@@ -285,6 +285,25 @@ func TestLiveChangesAppear(t *testing.T) {
 	if !same {
 		t.Errorf("the page was reloaded")
 	}
+
+	// Leaving the table closes its stream: after more visits than the
+	// server's streams per user (8), the page is still live.
+	for i := 0; i < 10; i++ {
+		b.Run(fmt.Sprintf("leave and come back %d", i),
+			chromedp.Click(`//nav[@aria-label="Breadcrumb"]//a[normalize-space(.)="Notebooks"]`, chromedp.BySearch),
+			chromedp.WaitVisible(`//h1[normalize-space(.)="Notebooks"]`, chromedp.BySearch),
+			chromedp.Evaluate(`history.back()`, nil),
+			chromedp.WaitVisible(`[role=grid]`, chromedp.ByQuery),
+		)
+	}
+	waitFor(b, "live again after ten visits", `[...document.querySelectorAll('[role=status]')].some(e => e.textContent.trim() === 'Live')`, 30*time.Second)
+	w.owner.Do("PATCH", w.tablePath()+"/records/"+w.recs["Ada Lovelace"], map[string]any{"fields": map[string]any{"Name": "Ada King"}}, nil)
+	b.Run("clear the filter", clearField(filterInput), chromedp.KeyEvent(kb.Enter))
+	waitCell(b, "Name", "Ada King")
+	b.Run("still the same page after the visits", chromedp.Evaluate(`window.__sameDocument === true`, &same))
+	if !same {
+		t.Errorf("the page was reloaded")
+	}
 	b.NoProblems(meBeforeSignIn(w.s))
 }
 
