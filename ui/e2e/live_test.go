@@ -327,3 +327,53 @@ func mustJSON(v []string) string {
 	sb.WriteString("]")
 	return sb.String()
 }
+
+// TestViewsSaveUpdateDelete: a view opened by its URL shows its rows; the
+// bar narrows it and "Save changes to view" stores the narrowed filter;
+// renaming and deleting (after a confirmation naming it) reach the API.
+func TestViewsSaveUpdateDelete(t *testing.T) {
+	w := mustLiveWorld(t)
+	var view struct{ ID, Name, Filter string }
+	w.owner.Do("POST", w.tablePath()+"/views", map[string]any{"name": "Reds and blues", "filter": `Team != "green"`, "sort": "Name"}, &view)
+	b := newBrowser(t)
+	signIn(b, w.s, "owner@example.com", w.ownerPw, w.pageURL()+"/v/"+view.ID)
+	want := w.listNames(w.owner, `Team != "green"`, "Name")
+	waitFor(b, "the view's rows", fmt.Sprintf(`%s && JSON.stringify(window.__columnTexts("Name")) === %q`, gridJS, mustJSON(want)), 30*time.Second)
+	b.Run("the view's name is shown", chromedp.WaitVisible(`//button[normalize-space(.)="View: Reds and blues"]`, chromedp.BySearch))
+
+	b.Run("narrow the view", chromedp.Click(filterInput, chromedp.ByQuery), chromedp.SendKeys(filterInput, `Age > 40`, chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
+	narrowed := w.listNames(w.owner, `Team != "green" && Age > 40`, "Name")
+	waitFor(b, "the narrowed rows", fmt.Sprintf(`%s && JSON.stringify(window.__columnTexts("Name")) === %q`, gridJS, mustJSON(narrowed)), 30*time.Second)
+	b.Shot("view-narrowed")
+	b.Run("save changes", chromedp.Click(`//button[normalize-space(.)="Save changes to view"]`, chromedp.BySearch))
+	waitAPI(t, "the view's filter saved", func() bool {
+		w.owner.Do("GET", w.tablePath()+"/views/"+view.ID, nil, &view)
+		return strings.Contains(view.Filter, "Age > 40") && strings.Contains(view.Filter, `Team != "green"`)
+	})
+	waitFor(b, "the rows after saving", fmt.Sprintf(`%s && JSON.stringify(window.__columnTexts("Name")) === %q`, gridJS, mustJSON(narrowed)), 30*time.Second)
+
+	b.Run("rename",
+		chromedp.Click(`//button[starts-with(normalize-space(.), "View:")]`, chromedp.BySearch),
+		chromedp.Click(`//button[normalize-space(.)="Rename view…"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`#view-name`, chromedp.ByQuery),
+		clearField("#view-name"),
+		chromedp.SendKeys(`#view-name`, "Seniors", chromedp.ByQuery),
+		chromedp.Click(`//button[normalize-space(.)="Rename"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//button[normalize-space(.)="View: Seniors"]`, chromedp.BySearch),
+	)
+	b.Run("delete",
+		chromedp.Click(`//button[starts-with(normalize-space(.), "View:")]`, chromedp.BySearch),
+		chromedp.Click(`//button[normalize-space(.)="Delete view…"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//dialog//h2[contains(., "Seniors")]`, chromedp.BySearch),
+	)
+	b.Shot("view-delete-confirm")
+	b.Run("confirm", chromedp.Click(`//dialog//button[normalize-space(.)="Delete view"]`, chromedp.BySearch))
+	waitFor(b, "back on the table", `!location.pathname.includes('/v/')`, 20*time.Second)
+	var views struct{ Views []any }
+	w.owner.Do("GET", w.tablePath()+"/views", nil, &views)
+	if len(views.Views) != 0 {
+		t.Errorf("views after deleting: %v", views.Views)
+	}
+	waitRows(b, len(people))
+	b.NoProblems(meBeforeSignIn(w.s))
+}
