@@ -377,3 +377,60 @@ func TestViewsSaveUpdateDelete(t *testing.T) {
 	waitRows(b, len(people))
 	b.NoProblems(meBeforeSignIn(w.s))
 }
+
+// TestLiveChangeDuringEdit: changes that arrive while a cell is being
+// edited wait for the edit to end. A row deleted above the edited one does
+// not move the edit to another record, and an edit over someone else's
+// change to the same record meets its conflict instead of erasing it.
+func TestLiveChangeDuringEdit(t *testing.T) {
+	w := mustLiveWorld(t)
+	b := w.openTable(t)
+	get := func(name string) map[string]any {
+		var rec struct{ Fields map[string]any }
+		w.owner.Do("GET", w.tablePath()+"/records/"+w.recs[name], nil, &rec)
+		return rec.Fields
+	}
+	// Open Linus's Age editor (third row), then Ada (first row) is deleted.
+	openEditor(b, "Linus Torvalds", "Age")
+	w.owner.Do("DELETE", w.tablePath()+"/records/"+w.recs["Ada Lovelace"], nil, nil)
+	time.Sleep(1500 * time.Millisecond) // the event arrives while the editor is open
+	b.Run("type and commit", chromedp.KeyEvent("31"), chromedp.KeyEvent(kb.Enter))
+	waitAPI(t, "Linus's new age", func() bool { return fmt.Sprint(get("Linus Torvalds")["Age"]) == "31" })
+	waitFor(b, "Ada's row gone after the edit", gridJS+` && !window.__columnTexts("Name").includes("Ada Lovelace")`, 30*time.Second)
+	if m := get("Margaret Hamilton"); fmt.Sprint(m["Age"]) != "33" {
+		t.Errorf("the edit landed on another record: Margaret's age is %v", m["Age"])
+	}
+
+	// Grace's age is being edited when someone else changes it.
+	openEditor(b, "Grace Hopper", "Age")
+	w.owner.Do("PATCH", w.tablePath()+"/records/"+w.recs["Grace Hopper"], map[string]any{"fields": map[string]any{"Age": 46}}, nil)
+	time.Sleep(1500 * time.Millisecond)
+	b.Run("type over their change", chromedp.KeyEvent("50"), chromedp.KeyEvent(kb.Enter))
+	waitFor(b, "the conflict message", `[...document.querySelectorAll('.toast, [role=alert]')].some(e => e.textContent.includes('someone else changed this row'))`, 20*time.Second)
+	waitCell(b, "Age", "46")
+	if got := fmt.Sprint(get("Grace Hopper")["Age"]); got != "46" {
+		t.Errorf("the edit erased the other change: Grace's age is %s", got)
+	}
+	b.NoProblems(meBeforeSignIn(w.s), "409 (Conflict)", "412 (Precondition Failed)")
+}
+
+// openEditor clicks the cell of column col in the row named name and opens
+// its editor (Enter).
+func openEditor(b *Browser, name, col string) {
+	b.t.Helper()
+	var ok bool
+	var box []float64
+	b.Run("find the cell", chromedp.Evaluate(gridJS, &ok), chromedp.Evaluate(fmt.Sprintf(`(() => {
+	  const grid = document.querySelector('[role=grid]');
+	  const heads = [...grid.querySelectorAll('[role=columnheader]')];
+	  const ci = heads.find(h => h.getAttribute('aria-label') === %q).getAttribute('aria-colindex');
+	  const ni = heads.find(h => h.getAttribute('aria-label') === 'Name').getAttribute('aria-colindex');
+	  const row = [...grid.querySelectorAll('[role=row]')].find(r => (r.querySelector('[aria-colindex="'+ni+'"]')||{}).textContent?.trim() === %q);
+	  const cell = row.querySelector('[role=gridcell][aria-colindex="'+ci+'"]');
+	  cell.scrollIntoView({block: 'center'});
+	  const r = cell.getBoundingClientRect();
+	  return [r.x + r.width / 2, r.y + r.height / 2];
+	})()`, col, name), &box))
+	b.Run("open the editor", chromedp.MouseClickXY(box[0], box[1]), chromedp.Sleep(200*time.Millisecond), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(`[role=grid] input`, chromedp.ByQuery))
+}
