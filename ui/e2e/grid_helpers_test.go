@@ -205,3 +205,56 @@ func press(key string, mods ...input.Modifier) chromedp.Action {
 		return nil
 	})
 }
+
+// eventually polls cond (true when done; its text says what it saw) for
+// up to 20 seconds, then fails the test.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, saw := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s", what, saw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// drag presses the mouse on one element, moves it to another and releases
+// it there.
+func drag(from, to string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		center := func(sel string) (float64, float64, error) {
+			var box []float64
+			js := fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2] })()`, sel)
+			if err := chromedp.Evaluate(js, &box).Do(ctx); err != nil {
+				return 0, 0, err
+			}
+			return box[0], box[1], nil
+		}
+		x1, y1, err := center(from)
+		if err != nil {
+			return err
+		}
+		x2, y2, err := center(to)
+		if err != nil {
+			return err
+		}
+		steps := []*input.DispatchMouseEventParams{
+			input.DispatchMouseEvent(input.MouseMoved, x1, y1),
+			input.DispatchMouseEvent(input.MousePressed, x1, y1).WithButton(input.Left).WithClickCount(1),
+			input.DispatchMouseEvent(input.MouseMoved, (x1+x2)/2, (y1+y2)/2).WithButton(input.Left).WithButtons(1),
+			input.DispatchMouseEvent(input.MouseMoved, x2, y2).WithButton(input.Left).WithButtons(1),
+			input.DispatchMouseEvent(input.MouseReleased, x2, y2).WithButton(input.Left).WithClickCount(1),
+		}
+		for _, s := range steps {
+			if err := s.Do(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -5,12 +5,14 @@ package e2e
 // 100,000 rows scrolled to the end.
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -33,6 +35,7 @@ func everyType(people string) []map[string]any {
 		{"name": "Site", "type": "url"},
 		{"name": "Phone", "type": "phone"},
 		{"name": "Contact", "type": "link", "options": map[string]any{"table": people}},
+		{"name": "Helpers", "type": "link", "options": map[string]any{"table": people, "multiple": true}},
 		{"name": "Created", "type": "created_at"},
 	}
 }
@@ -56,7 +59,8 @@ func TestGridEditsEveryType(t *testing.T) {
 	people := makeTableIn(t, u.C, nb.ID, "People", []map[string]any{{"name": "Full name", "type": "text"}})
 	var grace apiRecord
 	u.C.Do("POST", people.records(), map[string]any{"fields": map[string]any{"Full name": "Grace Hopper"}}, &grace)
-	u.C.Do("POST", people.records(), map[string]any{"fields": map[string]any{"Full name": "Alan Turing"}}, nil)
+	var alan apiRecord
+	u.C.Do("POST", people.records(), map[string]any{"fields": map[string]any{"Full name": "Alan Turing"}}, &alan)
 	tasks := makeTableIn(t, u.C, nb.ID, "Tasks", everyType(people.TB))
 	var rec apiRecord
 	u.C.Do("POST", tasks.records(), map[string]any{"fields": map[string]any{}}, &rec)
@@ -97,6 +101,15 @@ func TestGridEditsEveryType(t *testing.T) {
 	waitFor(b, "Grace among the results", `(() => { const o = [...document.querySelectorAll('[role="option"]')]; return o.length === 1 && o[0].textContent.includes("Grace Hopper") })()`, 15*time.Second)
 	b.Run("pick Contact", chromedp.KeyEvent(kb.Enter))
 	waitFor(b, "Contact shows Grace", fmt.Sprintf(`document.querySelector(%q).textContent.includes("Grace Hopper")`, cellSel(1, colIndex(b, "Contact"))), 15*time.Second)
+	// A link to several records: Enter ticks each, Backspace unlinks the
+	// last, Ctrl+Enter saves.
+	editCell(b, 1, "Helpers", `input[aria-label="Search records for Helpers"]`)
+	b.Run("search Helpers", chromedp.SendKeys(`input[aria-label="Search records for Helpers"]`, "r", chromedp.ByQuery))
+	waitFor(b, "both people among the results", `document.querySelectorAll('[role="option"]').length === 2`, 15*time.Second)
+	b.Run("pick Helpers", press(kb.Enter), press(kb.ArrowDown), press(kb.Enter))
+	waitFor(b, "two chosen", `document.querySelectorAll('[role="option"][aria-selected="true"]').length === 2`, 5*time.Second)
+	b.Run("unlink and save", chromedp.KeyEvent(kb.Backspace), press(kb.Backspace), press(kb.Enter, input.ModifierCtrl))
+	waitFor(b, "Helpers shows Alan", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Alan Turing"`, cellSel(1, colIndex(b, "Helpers"))), 15*time.Second)
 	// The automatic column does not open an editor.
 	b.Run("Created", chromedp.Click(cellSel(1, colIndex(b, "Created")), chromedp.ByQuery), chromedp.KeyEvent(kb.Enter))
 	waitToast(b, "filled in automatically")
@@ -106,7 +119,7 @@ func TestGridEditsEveryType(t *testing.T) {
 	want := map[string]any{
 		"Name": "Ada Lovelace", "Notes": "first line\nsecond line", "Amount": 12.5, "Done": true, "Due": "2026-03-05",
 		"Meeting": wantMeeting, "Status": "Beta", "Tags": []any{"red", "blue"}, "Email": "ada@example.com",
-		"Site": "https://example.com/engine", "Phone": "+44 20 7946 0000", "Contact": []any{grace.ID},
+		"Site": "https://example.com/engine", "Phone": "+44 20 7946 0000", "Contact": []any{grace.ID}, "Helpers": []any{alan.ID},
 	}
 	var got apiRecord
 	deadline := time.Now().Add(20 * time.Second)
@@ -233,6 +246,22 @@ func TestGridPastesRangeAsOneChange(t *testing.T) {
 	if wantCopy := strings.TrimSuffix(text, "\n"); copied != wantCopy {
 		t.Errorf("copied %q, want %q", copied, wantCopy)
 	}
+
+	// One value pasted over a selected column range fills it, in one change.
+	before = historyCount(t, u.C, tb.NB)
+	qty := colIndex(b, "Qty")
+	b.Run("fill", chromedp.Click(cellSel(1, qty), chromedp.ByQuery),
+		press(kb.ArrowDown, input.ModifierShift), press(kb.ArrowDown, input.ModifierShift), chromedp.Evaluate(pasteJS("7"), nil))
+	eventually(t, "7 in every row", func() (bool, string) {
+		var got []any
+		for _, r := range allRecords(t, u.C, tb) {
+			got = append(got, r.Fields["Qty"])
+		}
+		return fmt.Sprint(got) == "[7 7 7]", fmt.Sprint(got)
+	})
+	if after := historyCount(t, u.C, tb.NB); after != before+1 {
+		t.Errorf("the fill made %d history actions, want one", after-before)
+	}
 	b.NoProblems("401")
 }
 
@@ -322,8 +351,15 @@ func TestGridKeyboardNavigation(t *testing.T) {
 	b.Run("type and commit", chromedp.KeyEvent("y"), chromedp.WaitVisible(`[role="grid"] input[aria-label="Second"]`, chromedp.ByQuery),
 		chromedp.SendKeys(`[role="grid"] input[aria-label="Second"]`, "es", chromedp.ByQuery), press(kb.Enter))
 	expect("Enter in the editor", 2, second)
+	b.Shot("keyboard")
+	// Dragging the mouse selects a range too.
+	b.Run("drag", drag(cellSel(3, first), cellSel(5, second)))
+	b.Run("count after drag", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
+	if n != 6 {
+		t.Errorf("%d cells selected after dragging over three rows and two columns; want 6", n)
+	}
 	// Delete clears the selected cells.
-	b.Run("clear", press(kb.ArrowUp), press(kb.ArrowLeft), press(kb.Delete))
+	b.Run("clear", chromedp.Click(cellSel(1, second), chromedp.ByQuery), press(kb.ArrowLeft), press(kb.Delete))
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		recs := allRecords(t, u.C, tb)
@@ -380,4 +416,217 @@ func TestGridRollsBackRefusedWrites(t *testing.T) {
 	}
 	b.Shot("conflict")
 	b.NoProblems("401", "400 (Bad Request)", "409 (Conflict)", "412 (Precondition Failed)", "422", "ERR_BLOCKED_BY_CLIENT")
+}
+
+func TestGridScrolls100kRows(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	u := newGridUser(t, s, "big@example.com", "Bea")
+	tb := makeTable(t, u.C, "Big", "Readings", []map[string]any{{"name": "Label", "type": "text"}, {"name": "Value", "type": "number"}})
+	const total = 100000
+	start := time.Now()
+	for i := 0; i < total; i += 1000 {
+		ops := make([]map[string]any, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			ops = append(ops, map[string]any{"op": "create", "fields": map[string]any{"Label": fmt.Sprintf("reading %06d", j+1), "Value": j + 1}})
+		}
+		u.C.Do("POST", tb.records()+"/batch", map[string]any{"operations": ops}, nil)
+	}
+	t.Logf("inserted %d rows in %v", total, time.Since(start).Round(time.Millisecond))
+
+	b := newBrowser(t)
+	browserSignIn(b, s, u)
+	openGrid(b, tb.page(s))
+	waitFor(b, "the count", fmt.Sprintf(`document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "%d"`, total+1), 30*time.Second)
+	label := colIndex(b, "Label")
+	last := cellSel(total, label)
+	start = time.Now()
+	b.Run("Ctrl+End", chromedp.Click(cellSel(1, label), chromedp.ByQuery), press(kb.End, input.ModifierCtrl))
+	waitFor(b, "the last row rendered", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "reading %06d" })()`, last, total), 120*time.Second)
+	fmt.Printf("grid: Ctrl+End to row %d of %d rendered in %v\n", total, total, time.Since(start).Round(time.Millisecond))
+	t.Logf("Ctrl+End to the last of %d rows: %v", total, time.Since(start).Round(time.Millisecond))
+	r, _, _ := activeCell(b)
+	if r != total {
+		t.Errorf("the focused cell is in row %d, want %d", r, total)
+	}
+	b.Shot("end")
+
+	// Scrolling back up by the scroll bar shows rows that were skipped on
+	// the way down.
+	start = time.Now()
+	mid := total / 2
+	b.Run("scroll to the middle", chromedp.Evaluate(fmt.Sprintf(`document.querySelector('[role="grid"]').scrollTop = %d * 34; true`, mid), nil))
+	waitFor(b, "the middle rows rendered", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "reading %06d" })()`, cellSel(mid+5, label), mid+5), 60*time.Second)
+	t.Logf("scrolling to the middle rendered its rows in %v", time.Since(start).Round(time.Millisecond))
+	b.Shot("middle")
+	b.NoProblems("401")
+}
+
+func TestGridRowsAndRecordPanel(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	u := newGridUser(t, s, "rows@example.com", "Rosa")
+	tb := makeTable(t, u.C, "Garden", "Plants", []map[string]any{
+		{"name": "Plant", "type": "text"}, {"name": "Height", "type": "number", "options": map[string]any{"precision": 1}},
+		{"name": "Kind", "type": "single_select", "options": map[string]any{"choices": []string{"herb", "tree"}}},
+		{"name": "Notes", "type": "long_text"}, {"name": "Planted", "type": "date"}, {"name": "Edible", "type": "boolean"},
+	})
+	for i, p := range []string{"Basil", "Oak", "Mint", "Fern", "Sage"} {
+		u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Plant": p, "Height": float64(i) + 0.5, "Kind": "herb", "Edible": i%2 == 0}}, nil)
+	}
+	b := newBrowser(t)
+	browserSignIn(b, s, u)
+	openGrid(b, tb.page(s))
+	plant := colIndex(b, "Plant")
+
+	// Screens at a laptop's and a tablet's width.
+	b.Run("select", chromedp.Click(cellSel(2, plant), chromedp.ByQuery))
+	b.Shot("grid-1366")
+	setWidth(b, 1024)
+	b.Shot("grid-1024")
+	setWidth(b, 1366)
+
+	// Add a row: it joins the end, its first cell active; typing fills it.
+	b.Run("add row", chromedp.Click(`//button[normalize-space()="Add row"]`, chromedp.BySearch))
+	waitFor(b, "six rows", `document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "7"`, 10*time.Second)
+	if r, c, _ := activeCell(b); r != 6 || c != plant {
+		t.Errorf("after Add row the active cell is row %d column %d, want row 6 column %d", r, c, plant)
+	}
+	b.Run("name it", chromedp.KeyEvent("R"), chromedp.WaitVisible(`[role="grid"] input[aria-label="Plant"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[role="grid"] input[aria-label="Plant"]`, "osemary", chromedp.ByQuery), press(kb.Enter))
+	waitFor(b, "Rosemary saved", `!document.querySelector('[role="grid"] input[aria-label="Plant"]')`, 10*time.Second)
+
+	// Shift+click selects rows 2 to 3; "Delete 2 rows" asks, then deletes
+	// them in one change.
+	eventually(t, "the new row through the API", func() (bool, string) {
+		recs := allRecords(t, u.C, tb)
+		return len(recs) == 6 && recs[5].Fields["Plant"] == "Rosemary", fmt.Sprintf("%d records, the last %v", len(recs), recs[len(recs)-1].Fields)
+	})
+	before := historyCount(t, u.C, tb.NB)
+	var nodes []*cdp.Node
+	b.Run("shift+click", chromedp.Click(cellSel(2, plant), chromedp.ByQuery),
+		chromedp.Nodes(cellSel(3, plant), &nodes, chromedp.ByQuery),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			return chromedp.MouseClickNode(nodes[0], chromedp.ButtonModifiers(input.ModifierShift)).Do(ctx)
+		}))
+	var n int
+	b.Run("count", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
+	if n != 2 {
+		t.Errorf("%d cells selected after shift+click, want 2", n)
+	}
+	b.Run("delete", chromedp.Click(`//button[normalize-space()="Delete 2 rows"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//dialog[@open]//h2[contains(., "Delete 2 rows?")]`, chromedp.BySearch))
+	b.Shot("confirm-delete")
+	b.Run("confirm", chromedp.Click(`//dialog[@open]//button[normalize-space()="Delete"]`, chromedp.BySearch))
+	waitFor(b, "four rows", `document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "5"`, 10*time.Second)
+	var left []string
+	for _, r := range allRecords(t, u.C, tb) {
+		left = append(left, fmt.Sprint(r.Fields["Plant"]))
+	}
+	if strings.Join(left, ",") != "Basil,Fern,Sage,Rosemary" {
+		t.Errorf("after deleting rows 2 and 3 the API shows %v", left)
+	}
+	if after := historyCount(t, u.C, tb.NB); after != before+1 {
+		t.Errorf("deleting two rows made %d history actions, want one", after-before)
+	}
+
+	// The record panel: the row number opens the record at its own URL;
+	// every field is there, labelled; a change is saved; Back returns.
+	b.Run("open record", chromedp.Click(`//a[@aria-label="Open row 2"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//aside//h2[normalize-space()="Record"]`, chromedp.BySearch))
+	var loc string
+	b.Run("location", chromedp.Location(&loc))
+	fern := allRecords(t, u.C, tb)[1]
+	if !strings.HasSuffix(loc, "/r/"+fern.ID) {
+		t.Errorf("the record panel's URL is %s, want …/r/%s", loc, fern.ID)
+	}
+	for _, label := range []string{"Plant", "Height", "Kind", "Notes", "Planted", "Edible"} {
+		var ok bool
+		b.Run("label "+label, chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll("aside label")].some(l => l.textContent.trim() === %q && (l.control || l.querySelector("input")))`, label), &ok))
+		if !ok {
+			t.Errorf("the record panel has no control labelled %s", label)
+		}
+	}
+	b.Shot("record-panel-1366")
+	setWidth(b, 1024)
+	b.Shot("record-panel-1024")
+	setWidth(b, 1366)
+	b.Run("edit notes", chromedp.SendKeys(`//aside//label[normalize-space()="Notes"]/following-sibling::textarea`, "Keep it wet", chromedp.BySearch), press(kb.Tab))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var got apiRecord
+		u.C.Do("GET", tb.records()+"/"+fern.ID, nil, &got)
+		if got.Fields["Notes"] == "Keep it wet" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the record's Notes through the API: %v", got.Fields["Notes"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Run("back", chromedp.NavigateBack(), chromedp.WaitNotPresent(`aside`, chromedp.ByQuery))
+	b.NoProblems("401")
+}
+
+func TestGridShowsOnlyWhatTheCallerMayRead(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	owner := newGridUser(t, s, "owner@example.com", "Olga")
+	reader := newGridUser(t, s, "reader@example.com", "Reto")
+	tb := makeTable(t, owner.C, "Company", "Staff", []map[string]any{
+		{"name": "Name", "type": "text"}, {"name": "Team", "type": "text"}, {"name": "Salary", "type": "number"},
+	})
+	for _, r := range []struct {
+		name, team string
+		salary     int
+	}{{"Ada Red", "red", 91357}, {"Bob Blue", "blue", 82468}, {"Cy Red", "red", 73579}} {
+		owner.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Name": r.name, "Team": r.team, "Salary": r.salary}}, nil)
+	}
+	var me struct{ ID string }
+	reader.C.Do("GET", "/api/v1/auth/me", nil, &me)
+	owner.C.Do("POST", "/api/v1/notebooks/"+tb.NB+"/grants", map[string]any{
+		"principal": map[string]any{"type": "user", "id": me.ID}, "table": tb.TB,
+		"rows": `Team = "red"`, "columns": map[string]string{"Salary": "none", "*": "read"},
+	}, nil)
+
+	b := newBrowser(t)
+	browserSignIn(b, s, reader)
+	openGrid(b, tb.page(s))
+	var headers []string
+	b.Run("headers", chromedp.Evaluate(`[...document.querySelectorAll('[role="columnheader"]')].map(h => h.getAttribute("aria-label")).filter(Boolean)`, &headers))
+	if strings.Join(headers, ",") != "Name,Team" {
+		t.Errorf("column headers %v, want Name and Team only", headers)
+	}
+	var html string
+	b.Run("html", chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+	for _, secret := range []string{"Salary", "91357", "73579", "Bob Blue", "82468"} {
+		if strings.Contains(html, secret) {
+			t.Errorf("the page holds %q", secret)
+		}
+	}
+	if !strings.Contains(html, "Ada Red") || !strings.Contains(html, "Cy Red") {
+		t.Errorf("the page lacks the rows the reader may see")
+	}
+	// A write the reader may not make is refused, rolled back and
+	// explained.
+	b.Run("edit", chromedp.Click(cellSel(1, colIndex(b, "Name")), chromedp.ByQuery), press(kb.Enter),
+		chromedp.WaitVisible(`[role="grid"] input[aria-label="Name"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[role="grid"] input[aria-label="Name"]`, " II", chromedp.ByQuery), press(kb.Enter))
+	t.Logf("message: %s", waitToast(b, "Your change to Name was undone"))
+	waitFor(b, "the old name back", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Ada Red"`, cellSel(1, colIndex(b, "Name"))), 10*time.Second)
+	b.Shot("reader")
+	time.Sleep(500 * time.Millisecond) // the response bodies are read in the background
+	sawRows := false
+	for _, r := range b.Responses() {
+		sawRows = sawRows || strings.Contains(r.Body, "Ada Red")
+		for _, secret := range []string{"Salary", "91357", "73579", "Bob Blue", "82468"} {
+			if strings.Contains(r.Body, secret) {
+				t.Errorf("the response of %s holds %q", r.URL, secret)
+			}
+		}
+	}
+	if !sawRows {
+		t.Errorf("no recorded response holds the reader's rows: the check above saw nothing")
+	}
+	b.NoProblems("401", "403 (Forbidden)", "404 (Not Found)")
 }

@@ -11,12 +11,16 @@
 //                         read it in a $derived/$effect to re-render
 //   store.loading, store.error             first page state ($state)
 //   store.query           the current {filter, sort, view} (read-only)
-//   store.fields          column names the server returned (null until known):
-//                         the grid shows only these (the server masks)
+//   store.epoch           bumps when setQuery's new query has its first page
+//   store.fields          column names the server returned in any loaded
+//                         record (null until known): the grid shows only
+//                         these (the server masks)
 //   setQuery({filter, sort, view})         a new query: reloads from the top;
 //                                          resolves when the first page is in
 //   reload()              the same query again, from the top
-//   ensure(start, end)    load the rows [start, end) (called by the grid)
+//   ensure(start, end)    load the rows [start, end) (called by the grid):
+//                         pages are read from the nearer end, far pages
+//                         without their fields, one request at a time
 //   get(i)                the record at index i, or undefined (placeholder)
 //   indexOf(id)           the index of a loaded record, or -1
 //   upsert(record, flash=true)  a record changed elsewhere (live event):
@@ -28,8 +32,10 @@
 //                         once, PATCH with If-Match; rolled back with a
 //                         message on refusal. Resolves true when saved.
 //   setFields(id, fields) the same for several fields of one record
-//   batch(ops, label)     POST …/records/batch as ONE change; updates the
-//                         loaded rows from the results (creates appended)
+//   batch(ops)            POST …/records/batch as ONE change (one undo);
+//                         updates the loaded rows from the results
+//                         (creates appended); null (and a message) when
+//                         refused
 //   create(fields)        add a row (appended at the end of the loaded rows)
 //   deleteMany(ids)       delete records in one batch (one change)
 //   onChange(fn)          fn() after every change this store writes
@@ -51,11 +57,35 @@ export interface BatchOp {
   version?: number;
 }
 
-// PAGE is the size of a page of full records; SKIP pages carry no fields
-// and only move the cursor forward, to reach a far index quickly.
+// PAGE is the size of a page of full records. A keyset has no offset: to
+// reach a far row, pages are read in order from the nearer end (the query
+// read backwards, with its sort reversed, serves the end), and pages far
+// from the rows shown are read without their fields (SKIP rows each), only
+// to move the cursor. One request is in flight at a time.
 export const PAGE = 500;
 const SKIP = 1000;
 const FLASH_MS = 1500;
+
+// reverseSort flips every key of a sort ("" is creation order, by id).
+export function reverseSort(sort: string): string {
+  if (!sort.trim()) return "-id";
+  const keys: string[] = [];
+  let cur = "";
+  let tick = false;
+  for (const ch of sort) {
+    if (ch === "`") tick = !tick;
+    if (ch === "," && !tick) {
+      keys.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  keys.push(cur);
+  return keys
+    .map((k) => k.trim())
+    .filter(Boolean)
+    .map((k) => (k.startsWith("-") ? k.slice(1) : "-" + (k.startsWith("+") ? k.slice(1) : k)))
+    .join(",");
+}
 
 export class RowStore {
   readonly notebook: string;
@@ -65,21 +95,25 @@ export class RowStore {
   loading = $state(true);
   error = $state("");
   fields = $state<string[] | null>(null);
+  epoch = $state(0); // bumps when a new query's first page is in (the grid returns to the top)
   query: Query = {};
 
   private rows: (RecordT | undefined)[] = [];
   private byId = new Map<string, number>();
-  // The cursor that opens the rows from an index, by that index (a keyset
-  // cursor is only known once the rows before it were read).
-  private cursorAt = new Map<number, string>();
   private gen = 0;
-  private loadingTo = 0; // rows [0, loadingTo) are loaded or being loaded
-  private chain: Promise<void> = Promise.resolve();
-  private wantEnd = 0;
+  // Rows [0, fwdTo) were read (or skipped) from the start, rows
+  // [backFrom, total) from the end. fwdCursor.get(i) reads on from row i;
+  // backCursor.get(i) reads backwards from row i-1.
+  private fwdTo = 0;
+  private backFrom = 0;
+  private fwdCursor = new Map<number, string>();
+  private backCursor = new Map<number, string>();
+  private backSort = "";
+  private want: [number, number] = [0, 0];
+  private pumping = false;
   private flashes = new Map<string, number>();
   private pending = new Map<string, Promise<unknown>>();
   private listeners = new Set<() => void>();
-  private exhausted = false;
 
   constructor(notebook: string, table: string) {
     this.notebook = notebook;
@@ -104,34 +138,44 @@ export class RowStore {
   }
 
   setQuery(query: Query): Promise<void> {
+    const changed = JSON.stringify(query) !== JSON.stringify(this.query);
     this.query = { ...query };
-    return this.reload();
+    return this.reload().then(() => {
+      if (changed) this.epoch++;
+    });
   }
 
   async reload(): Promise<void> {
     const gen = ++this.gen;
     this.loading = true;
     this.error = "";
-    this.exhausted = false;
-    this.cursorAt = new Map([[0, ""]]);
-    this.loadingTo = 0;
-    this.chain = Promise.resolve();
-    this.skipped = [];
-    this.wantEnd = 0;
+    this.pumping = false;
     try {
-      const page = await api.get<RecordList>(this.base + q({ ...this.queryParams(), limit: PAGE, count: true }));
+      // The end of the list is read with the sort reversed: the view's
+      // sort when the query gives none.
+      let sort = this.query.sort ?? "";
+      if (!sort && this.query.view) {
+        const v = await api.get<{ sort: string }>(`/api/v1/notebooks/${enc(this.notebook)}/tables/${enc(this.table)}/views/${enc(this.query.view)}`);
+        sort = v.sort ?? "";
+      }
+      const page = await api.get<RecordList>(this.base + q({ ...this.params(), limit: PAGE, count: true }));
       if (gen !== this.gen) return;
+      this.backSort = reverseSort(sort);
       this.rows = [];
       this.byId.clear();
+      this.fwdCursor = new Map();
       this.total = page.total ?? page.records.length;
+      if (!page.next_cursor) this.total = page.records.length;
       this.rows.length = this.total;
-      this.take(0, page);
-      if (page.records.length > 0) this.fields = Object.keys(page.records[0].fields);
-      else if (this.fields === null) this.fields = null;
-      this.loadingTo = page.records.length;
+      this.fwdTo = 0;
+      this.backFrom = this.total;
+      this.backCursor = new Map([[this.total, ""]]);
+      this.takeForward(0, page, false);
+      this.fields = null;
+      if (page.records.length > 0) this.noteFields(page.records);
       this.loading = false;
       this.bump();
-      if (this.wantEnd > this.loadingTo) this.ensure(0, this.wantEnd);
+      this.pump();
     } catch (e) {
       if (gen !== this.gen) return;
       this.loading = false;
@@ -143,130 +187,122 @@ export class RowStore {
     }
   }
 
-  private queryParams(): Record<string, string | undefined> {
+  private params(): Record<string, string | undefined> {
     return { filter: this.query.filter || undefined, sort: this.query.sort || undefined, view: this.query.view || undefined };
   }
 
-  private take(start: number, page: RecordList): void {
-    page.records.forEach((r, j) => {
-      this.rows[start + j] = r;
-      this.byId.set(r.id, start + j);
-    });
-    const end = start + page.records.length;
-    if (page.next_cursor) this.cursorAt.set(end, page.next_cursor);
-    else {
-      this.exhausted = true;
-      if (end !== this.total) {
-        // Rows were added or removed since the count: believe the pages.
-        this.total = end;
-        this.rows.length = end;
-      }
-    }
+  private put(i: number, r: RecordT): void {
+    this.rows[i] = r;
+    this.byId.set(r.id, i);
   }
 
-  // ensure loads rows [start, end): pages are read in order (a keyset has
-  // no offset), one request in flight at a time; pages far before start
-  // are read without their fields, only to move the cursor.
+  // noteFields adds the field names of records to fields: the columns the
+  // server answered with (a cell masked in one row may be given in another).
+  private noteFields(recs: RecordT[]): void {
+    const have = new Set(this.fields ?? []);
+    const before = have.size;
+    for (const r of recs) for (const k of Object.keys(r.fields)) have.add(k);
+    if (this.fields === null || have.size !== before) this.fields = [...have];
+  }
+
+  // takeForward stores a page read forwards from row at.
+  private takeForward(at: number, page: RecordList, skip: boolean): void {
+    if (!skip) {
+      page.records.forEach((r, j) => this.put(at + j, r));
+      if (at > 0) this.noteFields(page.records);
+    }
+    const end = at + page.records.length;
+    if (page.next_cursor) this.fwdCursor.set(end, page.next_cursor);
+    if (end > this.fwdTo) this.fwdTo = end;
+  }
+
+  // takeBackward stores a page read backwards from row at-1.
+  private takeBackward(at: number, page: RecordList, skip: boolean): void {
+    if (!skip) {
+      page.records.forEach((r, j) => this.put(at - 1 - j, r));
+      this.noteFields(page.records);
+    }
+    const start = at - page.records.length;
+    if (page.next_cursor) this.backCursor.set(start, page.next_cursor);
+    if (start < this.backFrom) this.backFrom = start;
+  }
+
+  // ensure loads rows [start, end) (called by the grid for what it shows).
   ensure(start: number, end: number): void {
-    end = Math.min(end, this.total);
-    if (end > this.wantEnd) this.wantEnd = end;
-    if (this.skipped.length > 0) this.fill(start, end);
-    if (this.loading || this.exhausted || this.loadingTo >= this.wantEnd) {
-      // Rows beyond loadingTo are all loaded, or will be.
-      return;
-    }
+    this.want = [Math.max(0, start), Math.min(end, this.total)];
+    this.pump();
+  }
+
+  private firstMissing(): number {
+    const [a, b] = this.want;
+    for (let i = a; i < b; i++) if (!this.rows[i]) return i;
+    return -1;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping || this.loading) return;
+    this.pumping = true;
     const gen = this.gen;
-    this.chain = this.chain.then(() => this.step(gen, start));
-  }
-
-  private async step(gen: number, start: number): Promise<void> {
-    while (gen === this.gen && !this.exhausted && this.loadingTo < this.wantEnd) {
-      const from = this.loadingTo;
-      const cursor = this.cursorAt.get(from);
-      if (cursor === undefined) return;
-      const skip = from + SKIP < start - PAGE && from + SKIP < this.wantEnd - PAGE;
-      const limit = skip ? SKIP : PAGE;
-      let page: RecordList;
-      try {
-        const params: Record<string, string | number | undefined> = { ...this.queryParams(), limit, cursor: cursor || undefined };
-        page = await api.get<RecordList>(this.base + q(params) + (skip ? "&fields=" : ""));
-      } catch (e) {
-        if (gen === this.gen) {
-          this.error = plainWords(e);
-          toast("Rows could not be loaded: " + this.error, "error");
+    try {
+      let guard = 0;
+      while (gen === this.gen && guard++ < 1000) {
+        const m = this.firstMissing();
+        if (m < 0) break;
+        const [a, b] = this.want;
+        let ok: boolean;
+        if (m >= this.fwdTo && m < this.backFrom) {
+          // Not reached yet: read on from the nearer frontier.
+          if (m - this.fwdTo <= this.backFrom - b) {
+            const skip = this.fwdTo + SKIP <= a - PAGE;
+            ok = await this.read(gen, "fwd", this.fwdTo, Math.min(skip ? SKIP : PAGE, this.backFrom - this.fwdTo), skip);
+          } else {
+            const skip = this.backFrom - SKIP >= b + PAGE;
+            ok = await this.read(gen, "back", this.backFrom, Math.min(skip ? SKIP : PAGE, this.backFrom - this.fwdTo), skip);
+          }
+        } else if (m < this.fwdTo) {
+          // A skipped row: read from the nearest cursor before it.
+          let k = 0;
+          for (const c of this.fwdCursor.keys()) if (c <= m && c > k) k = c;
+          ok = await this.read(gen, "fwd", k, Math.min(1000, Math.max(PAGE, b - k)), false);
+        } else {
+          let k = this.total;
+          for (const c of this.backCursor.keys()) if (c > m && c < k) k = c;
+          ok = await this.read(gen, "back", k, Math.min(1000, Math.max(PAGE, k - a)), false);
         }
-        return;
+        if (!ok) break;
       }
-      if (gen !== this.gen) return;
-      if (skip) {
-        const end = from + page.records.length;
-        if (page.next_cursor) this.cursorAt.set(end, page.next_cursor);
-        else this.exhausted = true;
-        this.loadingTo = end;
-        // The skipped rows stay placeholders: ask for them again when the
-        // grid shows them (by re-reading from the nearest cursor).
-        this.skipped.push([from, end]);
-      } else {
-        this.take(from, page);
-        this.loadingTo = from + page.records.length;
-        this.bump();
-      }
-      if (page.records.length === 0) this.exhausted = true;
+    } finally {
+      if (gen === this.gen) this.pumping = false;
     }
   }
 
-  // Ranges read as skip pages: their rows are loaded when shown.
-  private skipped: [number, number][] = [];
-
-  // fill loads placeholders inside skipped ranges that the grid shows.
-  fill(start: number, end: number): void {
-    for (const [a, b] of this.skipped) {
-      if (b <= start || a >= end) continue;
-      let missing = false;
-      for (let i = Math.max(a, start); i < Math.min(b, end); i++) {
-        if (!this.rows[i]) {
-          missing = true;
-          break;
-        }
+  // read reads one page forwards from row at (or backwards from row at-1).
+  private async read(gen: number, dir: "fwd" | "back", at: number, limit: number, skip: boolean): Promise<boolean> {
+    if (limit <= 0) return false;
+    const cursor = dir === "fwd" ? (at === 0 ? "" : this.fwdCursor.get(at)) : at === this.total ? "" : this.backCursor.get(at);
+    if (cursor === undefined) return false;
+    const params: Record<string, string | number | undefined> = { ...this.params(), limit, cursor: cursor || undefined };
+    if (dir === "back") params.sort = this.backSort;
+    let page: RecordList;
+    try {
+      page = await api.get<RecordList>(this.base + q(params) + (skip ? "&fields=" : ""));
+    } catch (e) {
+      if (gen === this.gen) {
+        this.error = plainWords(e);
+        toast("Rows could not be loaded: " + this.error, "error");
       }
-      if (!missing) continue;
-      // The nearest cursor at or before start within [a, b).
-      let at = -1;
-      for (const k of this.cursorAt.keys()) if (k >= a && k <= Math.max(start, a) && k > at) at = k;
-      if (at < 0) continue;
-      const key = `${at}`;
-      if (this.filling.has(key)) continue;
-      this.filling.add(key);
-      const gen = this.gen;
-      const cursor = this.cursorAt.get(at)!;
-      void this.readFrom(gen, at, cursor, Math.min(b, end + PAGE) - at).finally(() => this.filling.delete(key));
+      return false;
     }
-  }
-  private filling = new Set<string>();
-
-  private async readFrom(gen: number, at: number, cursor: string, count: number): Promise<void> {
-    while (count > 0 && gen === this.gen) {
-      const limit = Math.min(1000, Math.max(count, 50));
-      let page: RecordList;
-      try {
-        page = await api.get<RecordList>(this.base + q({ ...this.queryParams(), limit, cursor: cursor || undefined }));
-      } catch (e) {
-        if (gen === this.gen) toast("Rows could not be loaded: " + plainWords(e), "error");
-        return;
-      }
-      if (gen !== this.gen) return;
-      page.records.forEach((r, j) => {
-        this.rows[at + j] = r;
-        this.byId.set(r.id, at + j);
-      });
-      const end = at + page.records.length;
-      if (page.next_cursor) this.cursorAt.set(end, page.next_cursor);
-      this.bump();
-      if (!page.next_cursor || page.records.length === 0) return;
-      count -= page.records.length;
-      at = end;
-      cursor = page.next_cursor;
+    if (gen !== this.gen) return false;
+    if (page.records.length === 0) {
+      // The rows changed since they were counted: read the list again.
+      void this.reload();
+      return false;
     }
+    if (dir === "fwd") this.takeForward(at, page, skip);
+    else this.takeBackward(at, page, skip);
+    if (!skip) this.bump();
+    return true;
   }
 
   get(i: number): RecordT | undefined {
@@ -286,8 +322,17 @@ export class RowStore {
   upsert(rec: RecordT, flash = true): void {
     const i = this.indexOf(rec.id);
     if (i < 0) {
+      // A new row joins the end (where creation order puts it); reading
+      // backwards now starts after it.
+      const end = this.rows.length;
+      const c = this.backCursor.get(end);
+      if (c === "") {
+        this.backCursor.delete(end);
+        this.backCursor.set(end + 1, "");
+      }
+      if (this.backFrom === end) this.backFrom = end + 1;
       this.rows.push(rec);
-      this.byId.set(rec.id, this.rows.length - 1);
+      this.byId.set(rec.id, end);
       this.total = this.rows.length;
       this.bump();
       return;
@@ -314,10 +359,13 @@ export class RowStore {
       const r = this.rows[j];
       if (r) this.byId.set(r.id, j);
     }
-    const shifted = new Map<number, string>();
-    for (const [k, c] of this.cursorAt) shifted.set(k > i ? k - 1 : k, c);
-    this.cursorAt = shifted;
-    if (this.loadingTo > i) this.loadingTo--;
+    // Cursors hold sort values, not positions: those after the row move
+    // up by one.
+    const shift = (m: Map<number, string>) => new Map([...m].map(([k, c]) => [k > i ? k - 1 : k, c] as [number, string]));
+    this.fwdCursor = shift(this.fwdCursor);
+    this.backCursor = shift(this.backCursor);
+    if (this.fwdTo > i) this.fwdTo--;
+    if (this.backFrom > i) this.backFrom--;
     this.total = Math.max(0, this.total - 1);
     this.bump();
   }
@@ -432,6 +480,9 @@ export function refusal(e: unknown, fields: string[]): string {
     if (e.status === 409 || e.status === 412) return what + "someone else changed this row at the same time. Their version is shown now.";
     if (e.status === 403) return what + "you do not have the right to change this.";
     if (e.status === 404) return what + "this row no longer exists, or you cannot see it.";
+    if (e.fields.length > 0) {
+      return what + e.fields.map((f) => (f.field && f.field !== "body" ? `${f.field} ${f.message}` : f.message)).join("; ") + ".";
+    }
   }
   return what + plainWords(e);
 }
