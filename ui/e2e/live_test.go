@@ -434,3 +434,27 @@ func openEditor(b *Browser, name, col string) {
 	b.Run("open the editor", chromedp.MouseClickXY(box[0], box[1]), chromedp.Sleep(200*time.Millisecond), chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(`[role=grid] input`, chromedp.ByQuery))
 }
+
+// TestLiveResyncAfterDrop: a burst of changes larger than the server's
+// buffer drops the page's stream ("event: end"); the page opens it again
+// after a short wait and reloads its rows, so nothing is missed.
+func TestLiveResyncAfterDrop(t *testing.T) {
+	w := mustLiveWorld(t)
+	b := newBrowser(t)
+	sse := listenSSE(b)
+	signIn(b, w.s, "owner@example.com", w.ownerPw, w.pageURL())
+	waitRows(b, len(people))
+	waitFor(b, "the live indicator", `[...document.querySelectorAll('[role=status]')].some(e => e.textContent.trim() === 'Live')`, 30*time.Second)
+	var ops []map[string]any
+	for i := 0; i < 600; i++ {
+		ops = append(ops, map[string]any{"op": "create", "fields": map[string]any{"Name": fmt.Sprintf("Burst %03d", i), "Age": i}})
+	}
+	w.owner.Do("POST", w.tablePath()+"/records/batch", map[string]any{"operations": ops}, nil)
+	sse.waitSSE(t, "end: ", 30*time.Second)
+	waitFor(b, "all rows counted", `document.querySelector('main').textContent.includes('605 rows')`, 60*time.Second)
+	waitFor(b, "live again", `[...document.querySelectorAll('[role=status]')].some(e => e.textContent.trim() === 'Live')`, 60*time.Second)
+	w.owner.Do("PATCH", w.tablePath()+"/records/"+w.recs["Ada Lovelace"], map[string]any{"fields": map[string]any{"Name": "Ada after the burst"}}, nil)
+	waitCell(b, "Name", "Ada after the burst")
+	t.Logf("event stream messages: %d", len(sse.Messages()))
+	b.NoProblems(meBeforeSignIn(w.s))
+}
