@@ -18,8 +18,8 @@ import (
 // Helpers of the filter, undo, live-update and page-security tests.
 
 // liveWorld is a server with an owner, a notebook and a table People
-// (Name text, Age number, Team single select, Salary number) holding a
-// few records, made through the API.
+// (Name text, Age number, Team single select, Salary number, Start date)
+// holding a few records, made through the API.
 type liveWorld struct {
 	s       *Server
 	owner   *Client
@@ -62,6 +62,7 @@ func mustLiveWorld(t *testing.T) *liveWorld {
 		{"name": "Age", "type": "number"},
 		{"name": "Team", "type": "single_select", "options": map[string]any{"choices": []string{"red", "blue", "green"}}},
 		{"name": "Salary", "type": "number"},
+		{"name": "Start date", "type": "date"},
 	}}, &tb)
 	w.table = tb.ID
 	for _, c := range tb.Columns {

@@ -61,7 +61,18 @@ func TestFilterBarMatchesAPI(t *testing.T) {
 		t.Errorf("after a column the list offers %q, want its operators", options)
 	}
 
-	filter := `Team in ["red", "blue"] && Age >= 36`
+	// A name with a space is written in backticks.
+	b.Run("complete a name with a space",
+		clearField(filterInput),
+		chromedp.SendKeys(filterInput, "Sta", chromedp.ByQuery),
+		chromedp.WaitVisible(`[role="listbox"] [role="option"]`, chromedp.ByQuery),
+		chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.Enter), chromedp.Sleep(200*time.Millisecond),
+		chromedp.Value(filterInput, &val, chromedp.ByQuery))
+	if val != "`Start date` " {
+		t.Fatalf("after choosing Start date the bar holds %q, want %q", val, "`Start date` ")
+	}
+
+	filter := `Team in ["red", "blue"] && Age >= 36 && ` + "`Start date`" + ` is null`
 	b.Run("type a filter",
 		clearField(filterInput),
 		chromedp.SendKeys(filterInput, filter, chromedp.ByQuery),
