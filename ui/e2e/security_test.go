@@ -169,5 +169,23 @@ func TestToolbarScreenshots(t *testing.T) {
 			t.Errorf("at %d px the page is wider than the window", width)
 		}
 	}
+	// With the keyboard alone: Enter opens the sort panel with the focus in
+	// it, Escape closes it and gives the focus back to its button.
+	var label string
+	b.Run("sort by keyboard",
+		chromedp.Focus(`//button[starts-with(normalize-space(.), "Sort")]`, chromedp.BySearch),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(`[aria-label="Sort column 1"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.activeElement.getAttribute('aria-label') || ''`, &label),
+	)
+	if label != "Sort column 1" {
+		t.Errorf("after opening the sort panel the focus is on %q", label)
+	}
+	var text string
+	b.Run("close by Escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(`[aria-label="Sort column 1"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.activeElement.textContent.trim()`, &text))
+	if !strings.HasPrefix(text, "Sort") {
+		t.Errorf("after Escape the focus is on %q, want the Sort button", text)
+	}
 	b.NoProblems("400", meBeforeSignIn(w.s))
 }
