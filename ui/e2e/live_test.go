@@ -199,7 +199,7 @@ func TestUndoRedoKeys(t *testing.T) {
 	// Someone else changes the cell since: the undo is refused, named.
 	w.owner.Do("PATCH", w.tablePath()+"/records/"+ada, map[string]any{"fields": map[string]any{"Age": 40}}, nil)
 	b.Run("undo over a later change", chromedp.Click(`//button[@aria-label="Undo my last change"]`, chromedp.BySearch))
-	waitFor(b, "the conflict message", `[...document.querySelectorAll('.toast, [role=alert], [role=status]')].some(e => e.textContent.includes('someone else changed') && e.textContent.includes('Age'))`, 20*time.Second)
+	waitFor(b, "the conflict message", `[...document.querySelectorAll('.toast, [role=alert], [role=status]')].some(e => e.textContent.includes('someone else changed') && e.textContent.includes('“Age” of “Ada Lovelace”'))`, 20*time.Second)
 	b.Shot("undo-conflict")
 	if got := age(); got != "40" {
 		t.Errorf("a refused undo changed the cell: age %s", got)

@@ -34,12 +34,19 @@ export interface UndoResult {
 
 // describeCells names the cells in conflict in plain words: "Name of
 // record rec_1, the record rec_2 (table People)".
-export function describeCells(cells: CellRef[]): string {
+// nameOf may give a record's name as the page shows it (its first column).
+export type RecordNamer = (table: string, record: string) => string | undefined;
+
+export function describeCells(cells: CellRef[], nameOf?: RecordNamer): string {
+  const rec = (c: CellRef) => {
+    const n = c.record ? nameOf?.(c.table, c.record) : undefined;
+    return n ? `“${n}”` : `record ${c.record}`;
+  };
   const parts = cells.slice(0, 5).map((c) => {
     if (c.view) return `the view “${c.view}”`;
-    if (c.column && c.record) return `“${c.column}” of record ${c.record}`;
+    if (c.column && c.record) return `“${c.column}” of ${rec(c)}`;
     if (c.column) return `the column “${c.column}”`;
-    if (c.record) return `the record ${c.record}`;
+    if (c.record) return `the ${rec(c)}`;
     return `a hidden cell of “${c.table}”`;
   });
   const tables = [...new Set(cells.map((c) => c.table))];
@@ -50,18 +57,18 @@ export function describeCells(cells: CellRef[]): string {
 }
 
 // undoRedo calls the server and words its answer.
-export async function undoRedo(notebook: string, what: "undo" | "redo"): Promise<UndoResult> {
+export async function undoRedo(notebook: string, what: "undo" | "redo", nameOf?: RecordNamer): Promise<UndoResult> {
   try {
     const done = await api.post<ActionDone>(`/api/v1/notebooks/${enc(notebook)}/${what}`);
     // The server's summary reads "undid: changed Age of a record in People".
     const s = done.summary ? done.summary.charAt(0).toUpperCase() + done.summary.slice(1) : what === "undo" ? "Undid your last change" : "Redid your last change";
     return { ok: true, message: s.endsWith(".") ? s : s + ".", done };
   } catch (e) {
-    return { ok: false, message: whyNot(e, what) };
+    return { ok: false, message: whyNot(e, what, nameOf) };
   }
 }
 
-function whyNot(e: unknown, what: "undo" | "redo"): string {
+function whyNot(e: unknown, what: "undo" | "redo", nameOf?: RecordNamer): string {
   if (!(e instanceof ApiError)) return `Could not ${what}: the server cannot be reached.`;
   switch (e.code) {
     case "nothing_to_undo":
@@ -70,7 +77,7 @@ function whyNot(e: unknown, what: "undo" | "redo"): string {
       return "Nothing to redo.";
     case "conflict": {
       const cells = Array.isArray(e.body.cells) ? (e.body.cells as CellRef[]) : [];
-      if (cells.length > 0) return `Could not ${what}: someone else changed ${describeCells(cells)} since. Nothing was changed.`;
+      if (cells.length > 0) return `Could not ${what}: someone else changed ${describeCells(cells, nameOf)} since. Nothing was changed.`;
       return `Could not ${what}: ${e.detail || "someone else changed it since"}.`;
     }
     case "forbidden":
