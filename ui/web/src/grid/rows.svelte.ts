@@ -12,6 +12,7 @@
 //   store.loading, store.error             first page state ($state)
 //   store.query           the current {filter, sort, view} (read-only)
 //   store.epoch           bumps when setQuery's new query has its first page
+//   store.sortInUse       the sort of the rows: the query's, else the view's
 //   store.fields          column names the server returned in any loaded
 //                         record (null until known): the grid shows only
 //                         these (the server masks)
@@ -95,6 +96,7 @@ export class RowStore {
   loading = $state(true);
   error = $state("");
   fields = $state<string[] | null>(null);
+  sortInUse = ""; // the sort the rows are in: the query's, else its view's ("" = creation order)
   epoch = $state(0); // bumps when a new query's first page is in (the grid returns to the top)
   query: Query = {};
 
@@ -161,6 +163,7 @@ export class RowStore {
       const page = await api.get<RecordList>(this.base + q({ ...this.params(), limit: PAGE, count: true }));
       if (gen !== this.gen) return;
       this.backSort = reverseSort(sort);
+      this.sortInUse = sort;
       this.rows = [];
       this.byId.clear();
       this.fwdCursor = new Map();
@@ -484,5 +487,6 @@ export function refusal(e: unknown, fields: string[]): string {
       return what + e.fields.map((f) => (f.field && f.field !== "body" ? `${f.field} ${f.message}` : f.message)).join("; ") + ".";
     }
   }
-  return what + plainWords(e);
+  const words = plainWords(e);
+  return what + words.charAt(0).toLowerCase() + words.slice(1);
 }
