@@ -35,6 +35,10 @@ const (
 	// that notebook and client session is empty.
 	ENOTHINGTOUNDO = "nothing_to_undo"
 	ENOTHINGTOREDO = "nothing_to_redo"
+	// ESETUPTOKEN: the first-run setup link's token is wrong, used,
+	// expired or missing. ESETUPDONE: the instance already has an account.
+	ESETUPTOKEN = "setup_token_invalid"
+	ESETUPDONE  = "setup_done"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

@@ -214,6 +214,7 @@ const (
 	EventAPIKeyCreated    = "api_key.created"
 	EventAPIKeyRevoked    = "api_key.revoked"
 	EventUserCreated      = "user.created"
+	EventInstanceClaimed  = "instance.claimed" // the first account, created through the setup link
 	EventUserDeactivated  = "user.deactivated"
 	EventUserReactivated  = "user.reactivated"
 	EventSSOLogin         = "sso.login"

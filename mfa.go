@@ -45,6 +45,9 @@ const (
 // (EUNAUTHORIZED for a wrong password, ETOOMANY after repeated wrong
 // passwords or codes). Every change is an audit event.
 type MFAService interface {
+	// PasskeysOn reports whether passkeys work on this server (they need
+	// a public URL with a host name).
+	PasskeysOn() bool
 	// MFAStatus returns the caller's enrolled factors.
 	MFAStatus(ctx context.Context) (*MFAStatus, error)
 	// BeginTOTP makes a new, unconfirmed TOTP secret for the caller.

@@ -78,6 +78,19 @@ type SSOService interface {
 	// refusal (the reason is in the sso.failed event); EFORBIDDEN when an
 	// account with the same e-mail exists but is not linked.
 	FinishSSO(ctx context.Context, cb SSOCallback) (*Session, error)
+	// SignInProviders lists every provider as a sign-in page shows it, to
+	// anyone: id and name, and the organization's name only when several
+	// organizations have providers (to tell the buttons apart).
+	SignInProviders(ctx context.Context) ([]SignInProvider, error)
+}
+
+// SignInProvider is a provider's button on the sign-in page: nothing
+// about its configuration (issuer, client id) or its organization's
+// domains, members or policy.
+type SignInProvider struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Organization string `json:"organization,omitempty"`
 }
 
 // SSOCallback is what the provider's redirect brings back: the state and

@@ -49,6 +49,16 @@ type UserService interface {
 	CountUsers(ctx context.Context) (int, error)
 }
 
+// SetupService claims an empty instance (the first-run setup link; the
+// link's token is checked by the caller, package firstrun).
+type SetupService interface {
+	// ClaimInstance creates the first account, an operator, and opens its
+	// session, only when no account exists: decided in the transaction
+	// that inserts. ESETUPDONE when an account exists; EINVALID for a bad
+	// e-mail, name or a password that breaks the policy.
+	ClaimInstance(ctx context.Context, in UserInput) (*Session, error)
+}
+
 // AuthService logs people in and authenticates requests.
 type AuthService interface {
 	// Login checks an e-mail and password. It opens a session, or returns a

@@ -32,7 +32,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			"methods": res.Challenge.Methods, "expires_at": res.Challenge.ExpiresAt})
 		return
 	}
-	s.startSession(w, res.Session)
+	s.startSession(w, r, res.Session)
 }
 
 // secondFactor finishes a login with a TOTP or recovery code.
@@ -51,16 +51,35 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.startSession(w, sess)
+	s.startSession(w, r, sess)
 }
 
 // startSession answers a finished login: the session in the body and, for
 // browsers, a new cookie (a new id at every login: no fixation). The
 // cookie is host-only (__Host-), HTTPS only, out of reach of scripts and
 // not sent by cross-site requests.
-func (s *Server) startSession(w http.ResponseWriter, sess *coffer.Session) {
+//
+// A same-origin browser request (Sec-Fetch-Site: same-origin, which a
+// page's script cannot forge) is the web UI: the cookie carries its
+// session, so the body leaves out the session key and the device token.
+// A script injected into the page could read a body, never the HttpOnly
+// cookie. API clients send no such header and get the key as before.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess *coffer.Session) {
 	s.setSessionCookie(w, sess)
+	if r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		out := *sess
+		out.Key, out.Device = "", ""
+		writeJSON(w, http.StatusOK, browserSession{Session: &out})
+		return
+	}
 	writeJSON(w, http.StatusOK, sess)
+}
+
+// browserSession is a finished login as the web UI receives it: no
+// session key (omitted rather than empty).
+type browserSession struct {
+	*coffer.Session
+	Key string `json:"session_key,omitempty"`
 }
 
 // setSessionCookie sets the session cookie of a finished login, and its

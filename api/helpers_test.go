@@ -18,6 +18,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
+	"github.com/cofferhq/coffer/firstrun"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
@@ -86,6 +87,8 @@ type EnvOptions struct {
 	SMTP *mail.Config
 	// TrustedProxies are passed to api.Config.
 	TrustedProxies []netip.Prefix
+	// Setup is the first-run setup link (api.Config.Setup).
+	Setup *firstrun.Link
 }
 
 // MustEnv starts a server on a fresh data directory. Its JSON logs go to
@@ -123,8 +126,8 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 	srv := api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping, Audit: st,
 		Resets:    mail.NewResets(st, sender, publicURL, log),
-		AccessLog: st, Watches: st,
-	}, api.Config{Logger: log, TrustedProxies: o.TrustedProxies, PublicURL: publicURL})
+		AccessLog: st, Watches: st, Setup: st,
+	}, api.Config{Logger: log, TrustedProxies: o.TrustedProxies, PublicURL: publicURL, Setup: setupLink(o.Setup)})
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	tb.Cleanup(ts.Close)
@@ -140,6 +143,14 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 		tb.Fatalf("SetPublicURL: %v", err)
 	}
 	return &Env{TB: tb, URL: ts.URL, Store: st, DB: b.Instance(), API: srv, Clock: clock, Logs: logs, Dir: dir, srv: ts}
+}
+
+// setupLink keeps a nil link a nil interface.
+func setupLink(l *firstrun.Link) api.SetupLink {
+	if l == nil {
+		return nil
+	}
+	return l
 }
 
 // Close stops the HTTP server and waits for requests in flight, so every

@@ -150,5 +150,5 @@ func (s *Server) finishPasskeyLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.startSession(w, sess)
+	s.startSession(w, r, sess)
 }

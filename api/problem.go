@@ -48,6 +48,8 @@ var statusOf = map[string]int{
 	coffer.ESTREAMS:           http.StatusTooManyRequests,
 	coffer.ENOTHINGTOUNDO:     http.StatusConflict,
 	coffer.ENOTHINGTOREDO:     http.StatusConflict,
+	coffer.ESETUPTOKEN:        http.StatusForbidden,
+	coffer.ESETUPDONE:         http.StatusConflict,
 	coffer.EINTERNAL:          http.StatusInternalServerError,
 	codeMethod:                http.StatusMethodNotAllowed,
 	codeMediaType:             http.StatusUnsupportedMediaType,

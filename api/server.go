@@ -46,6 +46,9 @@ type Services struct {
 	// Live gives the events of record writes (live updates); nil turns
 	// the events endpoint off.
 	Live LiveService
+	// Setup creates the first account of an empty instance (with
+	// Config.Setup); nil refuses every claim.
+	Setup coffer.SetupService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -69,6 +72,9 @@ type Config struct {
 	// UI serves every path outside /api/ and the health checks (the web
 	// UI, package ui); nil answers them not_found.
 	UI http.Handler
+	// Setup is the first-run setup link printed by a server started on
+	// an empty instance (firstrun.Link); nil: no claim is possible.
+	Setup SetupLink
 }
 
 // Server is the HTTP API.
@@ -206,6 +212,8 @@ func (s *Server) routesInit() {
 	s.handle("/healthz", map[string]endpoint{"GET": pub(s.healthz)})
 	s.handle("/readyz", map[string]endpoint{"GET": pub(s.readyz)})
 	s.handle("/api/v1/openapi.json", map[string]endpoint{"GET": pub(s.openapi)})
+	s.handle("/api/v1/setup", map[string]endpoint{"GET": pub(s.setupStatus), "POST": pub(s.claimSetup)})
+	s.handle("/api/v1/auth/sign-in-options", map[string]endpoint{"GET": pub(s.signInOptions)})
 	s.handle("/api/v1/auth/login", map[string]endpoint{"POST": pub(s.login)})
 	s.handle("/api/v1/auth/login/second-factor", map[string]endpoint{"POST": pub(s.secondFactor)})
 	s.handle("/api/v1/auth/password-reset", map[string]endpoint{"POST": pub(s.requestPasswordReset)})

@@ -95,11 +95,19 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SSOCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	sess, err := s.svc.SSO.FinishSSO(r.Context(), cb)
 	if err != nil {
-		s.writeError(w, r, err)
+		if wantsJSON(r) {
+			s.writeError(w, r, err)
+			return
+		}
+		// A browser lands on the sign-in page, which says in plain words
+		// what went wrong: only a fixed word travels in the URL, never a
+		// message (no text of anyone's choosing on the page).
+		s.log.Info("single sign-on refused", "code", coffer.ErrorCode(err), "error", err.Error())
+		http.Redirect(w, r, s.cfg.PublicURL+"/login?sso="+ssoFailure(err), http.StatusSeeOther)
 		return
 	}
 	if wantsJSON(r) {
-		s.startSession(w, sess)
+		s.startSession(w, r, sess)
 		return
 	}
 	s.setSessionCookie(w, sess)
@@ -131,4 +139,46 @@ func (s *Server) createSSOProvider(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteSSOProvider(w http.ResponseWriter, r *http.Request) {
 	s.replyEmpty(w, r, s.svc.SSO.DeleteSSOProvider(r.Context(), r.PathValue("org"), r.PathValue("provider")))
+}
+
+// signInOptions tells the sign-in page which buttons to show besides the
+// password: the single sign-on providers (see SSOService.SignInProviders)
+// and whether passkeys work on this server.
+func (s *Server) signInOptions(w http.ResponseWriter, r *http.Request) {
+	out := signInOptions{SSOProviders: []coffer.SignInProvider{}}
+	if s.svc.MFA != nil {
+		out.Passkeys = s.svc.MFA.PasskeysOn()
+	}
+	if s.svc.SSO != nil && s.cfg.PublicURL != "" {
+		list, err := s.svc.SSO.SignInProviders(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out.SSOProviders = list
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// signInOptions is the answer of GET /api/v1/auth/sign-in-options.
+type signInOptions struct {
+	SSOProviders []coffer.SignInProvider `json:"sso_providers"`
+	Passkeys     bool                    `json:"passkeys"`
+}
+
+// ssoFailure is the word the sign-in page gets for a refused single
+// sign-on: not_linked (an account uses the e-mail but is not linked to
+// the provider), unavailable (the provider could not be reached),
+// rate_limited, or refused (anything else: the details are in the
+// sso.failed event).
+func ssoFailure(err error) string {
+	switch coffer.ErrorCode(err) {
+	case coffer.EFORBIDDEN:
+		return "not_linked"
+	case coffer.EUNAVAILABLE, coffer.EINTERNAL:
+		return "unavailable"
+	case coffer.ETOOMANY:
+		return "rate_limited"
+	}
+	return "refused"
 }

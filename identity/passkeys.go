@@ -66,6 +66,9 @@ func (s *Service) SetPublicURL(publicURL string) error {
 	return nil
 }
 
+// PasskeysOn reports whether SetPublicURL turned passkeys on.
+func (s *Service) PasskeysOn() bool { return s.webauthn != nil }
+
 // passkeyUser is an account as the WebAuthn library sees it. Its user
 // handle is the account id.
 type passkeyUser struct {

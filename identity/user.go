@@ -48,6 +48,28 @@ func normalizeEmail(email string) (display, key string, ok bool) {
 
 // CreateUser creates an account.
 func (s *Service) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.User, error) {
+	nu, err := s.prepareUser(ctx, "CreateUser", in)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Write(ctx, s.Inst, "CreateUser", func(tx *store.WriteTx) error { return s.insertUser(ctx, tx, nu) })
+	if err != nil {
+		return nil, err
+	}
+	return &nu.User, nil
+}
+
+// newUser is an account checked and ready to insert.
+type newUser struct {
+	coffer.User
+	emailKey string
+	hash     string
+	now      int64
+}
+
+// prepareUser checks an account's e-mail, name and password and hashes
+// the password.
+func (s *Service) prepareUser(ctx context.Context, op string, in coffer.UserInput) (*newUser, error) {
 	var fields []coffer.FieldError
 	email, key, ok := normalizeEmail(in.Email)
 	if !ok {
@@ -61,7 +83,7 @@ func (s *Service) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.
 	// applies, with its name and e-mail as context words.
 	pwFields, err := s.checkNewPassword(ctx, s.Inst.R, passwordOwner{Email: email, Name: name}, "password", in.Password)
 	if err != nil {
-		return nil, s.Wrap("CreateUser", err)
+		return nil, s.Wrap(op, err)
 	}
 	fields = append(fields, pwFields...)
 	if len(fields) > 0 {
@@ -69,34 +91,34 @@ func (s *Service) CreateUser(ctx context.Context, in coffer.UserInput) (*coffer.
 	}
 	hash, err := auth.HashPassword(ctx, in.Password)
 	if err != nil {
-		return nil, s.Wrap("CreateUser", err)
+		return nil, s.Wrap(op, err)
 	}
 	now := s.NowMicros()
-	u := &coffer.User{ID: coffer.NewID(coffer.PrefixUser), Email: email, Name: name, Operator: in.Operator, CreatedAt: store.FromMicros(now)}
-	err = s.Write(ctx, s.Inst, "CreateUser", func(tx *store.WriteTx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT count(*) FROM "+s.Inst.Prefix+"users WHERE email_key = ?"), key).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return &coffer.Error{Code: coffer.ECONFLICT, Message: "an account with this e-mail already exists",
-				Fields: []coffer.FieldError{{Field: "email", Message: "is already used by another account"}}}
-		}
-		_, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"users (id, email, email_key, name, password_hash, operator, created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-			u.ID, email, key, name, hash, in.Operator, now, now, now)
-		if err != nil {
-			return err
-		}
-		detail := ""
-		if in.Operator {
-			detail = "operator"
-		}
-		return s.Event(ctx, tx, coffer.EventUserCreated, u.ID, email, detail)
-	})
-	if err != nil {
-		return nil, err
+	return &newUser{User: coffer.User{ID: coffer.NewID(coffer.PrefixUser), Email: email, Name: name, Operator: in.Operator, CreatedAt: store.FromMicros(now)},
+		emailKey: key, hash: hash, now: now}, nil
+}
+
+// insertUser inserts a prepared account and its event; ECONFLICT when
+// the e-mail is taken.
+func (s *Service) insertUser(ctx context.Context, tx *store.WriteTx, u *newUser) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, s.Rebind("SELECT count(*) FROM "+s.Inst.Prefix+"users WHERE email_key = ?"), u.emailKey).Scan(&n); err != nil {
+		return err
 	}
-	return u, nil
+	if n > 0 {
+		return &coffer.Error{Code: coffer.ECONFLICT, Message: "an account with this e-mail already exists",
+			Fields: []coffer.FieldError{{Field: "email", Message: "is already used by another account"}}}
+	}
+	_, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"users (id, email, email_key, name, password_hash, operator, created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		u.ID, u.Email, u.emailKey, u.Name, u.hash, u.Operator, u.now, u.now, u.now)
+	if err != nil {
+		return err
+	}
+	detail := ""
+	if u.Operator {
+		detail = "operator"
+	}
+	return s.Event(ctx, tx, coffer.EventUserCreated, u.ID, u.Email, detail)
 }
 
 // CountUsers returns the number of accounts.

@@ -220,8 +220,31 @@ func TestFirstRun(t *testing.T) {
 			t.Errorf("serve output lacks %q:\n%s", want, out)
 		}
 	}
+	// The one-time setup link: on the real port (the server was started
+	// on port 0), the token in the fragment, and only on stdout.
+	m := regexp.MustCompile(`(http://127\.0\.0\.1:(\d+))/setup#token=(cfu_[A-Za-z0-9_-]{43})\n`).FindStringSubmatch(out)
+	if m == nil || m[1] != s.url || m[2] == "0" {
+		t.Fatalf("serve output lacks the setup link on %s:\n%s", s.url, out)
+	}
+	token := m[3]
+	if strings.Contains(s.stderr.String(), token) {
+		t.Errorf("the setup token reached the log:\n%s", s.stderr)
+	}
+	claim := map[string]any{"token": token, "email": "owner@example.com", "name": "Owner", "password": walkPassword}
+	var sess struct {
+		Key string `json:"session_key"`
+	}
+	if st := walkCall(t, "POST", s.url+"/api/v1/setup", "", claim, &sess); st != 200 || sess.Key == "" {
+		t.Fatalf("claim with the printed link: %d", st)
+	}
+	if st := walkCall(t, "POST", s.url+"/api/v1/setup", "", claim, nil); st != 403 {
+		t.Errorf("second claim with the same link: %d, want 403", st)
+	}
 	if code := s.stop(); code != 0 {
 		t.Errorf("serve exited with %d: %s", code, s.stderr)
+	}
+	if strings.Contains(s.stderr.String(), token) {
+		t.Errorf("the setup token reached the log:\n%s", s.stderr)
 	}
 }
 

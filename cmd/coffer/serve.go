@@ -18,6 +18,7 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/accesslog"
 	"github.com/cofferhq/coffer/api"
+	"github.com/cofferhq/coffer/firstrun"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
@@ -106,7 +107,7 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
-		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping,
+		Setup: st, Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping,
 		Audit:     st,
 		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
 		AccessLog: st, Watches: st,
@@ -197,6 +198,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if o.publicURL == "" {
+		// The listener's real address: with --addr :0 the port is only
+		// known now.
+		o.publicURL = "http://" + ln.Addr().String()
+	}
 	if err := st.SetPublicURL(o.publicURL); err != nil {
 		log.Warn(err.Error())
 	}
@@ -204,11 +210,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("the web UI is missing from this build: %w", err)
 	}
-	srv := newAPI(st, api.Config{Logger: log, TrustedProxies: o.trusted, PublicURL: strings.TrimSuffix(o.publicURL, "/"), MaxStreamsPerUser: o.maxStreams, UI: web}, sender)
+	cfg := api.Config{Logger: log, TrustedProxies: o.trusted, PublicURL: strings.TrimSuffix(o.publicURL, "/"), MaxStreamsPerUser: o.maxStreams, UI: web}
+	var setupToken string
+	if n == 0 {
+		// The one-time setup link: its token only ever goes to stdout,
+		// never through the logger.
+		var link *firstrun.Link
+		link, setupToken = firstrun.New()
+		cfg.Setup = link
+	}
+	srv := newAPI(st, cfg, sender)
 	hs := newHTTPServer(srv.Handler(), log)
 	fmt.Fprintf(stdout, "Coffer %s listening on http://%s (%s)\n", coffer.Version, ln.Addr(), sc.where())
 	if n == 0 {
-		printFirstAccount(stdout, sc)
+		printFirstAccount(stdout, sc, firstrun.URL(cfg.PublicURL, setupToken))
 	}
 	return serveUntilStopped(ctx, hs, ln, srv, log)
 }
@@ -218,7 +233,7 @@ type serveOptions struct {
 	addr        string
 	store       *storeConfig
 	log         *slog.Logger
-	publicURL   string // http or https, without query or fragment
+	publicURL   string // http or https, without query or fragment; "" = http://<the listener's address>
 	trusted     []netip.Prefix
 	smtpURL     string // empty: no e-mail
 	smtpFrom    string
@@ -266,10 +281,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	if o.maxStreams < 1 {
 		return nil, fmt.Errorf("--max-streams must be a whole number of at least 1")
 	}
-	if o.publicURL == "" {
-		o.publicURL = "http://" + o.addr
-	}
-	if u, err := url.Parse(o.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+	if u, err := url.Parse(o.publicURL); o.publicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
 		return nil, fmt.Errorf("--public-url must be an http or https URL such as https://coffer.example.com")
 	}
 	if o.log, err = newLogger(*logFormat, stderr); err != nil {
@@ -328,8 +340,9 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // printFirstAccount tells how to create the first account, on the
-// storage of sc, when none exists yet.
-func printFirstAccount(stdout io.Writer, sc *storeConfig) {
+// storage of sc, when none exists yet: the one-time setup link to open in
+// a browser, or the command line.
+func printFirstAccount(stdout io.Writer, sc *storeConfig, setupURL string) {
 	storage := "--data " + sc.dataDir
 	if sc.dbURL != "" {
 		storage = "--db \"$COFFER_DB\""
@@ -337,9 +350,12 @@ func printFirstAccount(stdout io.Writer, sc *storeConfig) {
 			storage += " --db-schema " + sc.dbSchema
 		}
 	}
-	fmt.Fprintf(stdout, "\nNo account exists yet; there is no default account. Create the first one with:\n"+
+	fmt.Fprintf(stdout, "\nNo account exists yet; there is no default account. Open this one-time link in a browser to create\n"+
+		"the first account, the instance's owner (it works once, for one hour; restart the server for a new one):\n"+
+		"  %s\n"+
+		"or create it on the command line:\n"+
 		"  go run ./cmd/coffer user create %s --email you@example.com --name \"Your Name\" --password-stdin\n"+
-		"then type a password of at least 15 characters and press Enter.\n\n", storage)
+		"then type a password of at least 15 characters and press Enter.\n\n", setupURL, storage)
 }
 
 // serveUntilStopped serves ln until ctx ends (a signal), then drains srv

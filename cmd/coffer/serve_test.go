@@ -18,9 +18,11 @@ func TestServeFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.publicURL != "http://127.0.0.1:9999" || o.listTimeout != 10*time.Second || o.maxStreams != 8 || len(o.trusted) != 2 || o.smtpURL != "" || o.log == nil {
+	if o.publicURL != "" || o.listTimeout != 10*time.Second || o.maxStreams != 8 || len(o.trusted) != 2 || o.smtpURL != "" || o.log == nil {
 		t.Errorf("defaults: got %+v", o)
 	}
+	// Without --public-url, serve takes the listener's real address
+	// (TestFirstRun checks it with --addr 127.0.0.1:0).
 	for _, tt := range []struct {
 		args []string
 		want string

@@ -70,6 +70,7 @@ func RunIdentity(t *testing.T, open Opener) {
 		{"PasswordReset", testPasswordReset},
 		{"Identity", testIdentity},
 		{"Orgs", testOrgs},
+		{"ClaimInstance", testClaimInstance},
 	})
 }
 

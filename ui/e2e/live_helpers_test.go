@@ -11,7 +11,6 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -120,10 +119,6 @@ func signIn(b *Browser, s *Server, email, password, target string) {
 		b.t.Fatalf("sign in %s from the page: status %d", email, status)
 	}
 	b.Run("open "+target, chromedp.Navigate(target))
-}
-
-func awaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams {
-	return p.WithAwaitPromise(true)
 }
 
 // eval runs js in the page and decodes its result into out.
