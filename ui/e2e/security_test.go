@@ -140,6 +140,15 @@ func TestEveryScreenCSP(t *testing.T) {
 		waitFor(b, name+" rendered", `!document.querySelector('[aria-busy=true]') && document.querySelector('#main').textContent.trim().length > 0`, 30*time.Second)
 		time.Sleep(700 * time.Millisecond)
 		b.Shot("screen-" + name)
+		var h1 string
+		b.Run(name+" heading", chromedp.Evaluate(`(document.querySelector('h1') || {}).textContent || ''`, &h1))
+		if strings.TrimSpace(h1) == "Page not found" {
+			if name == "notebook" {
+				t.Logf("the notebook screen is not built on this branch yet: checked the page it shows")
+			} else {
+				t.Errorf("%s (%s) shows %q", name, screens[name], h1)
+			}
+		}
 	}
 	// Only the login screen's check of who is signed in may answer 401.
 	b.NoProblems(meBeforeSignIn(w.s))
