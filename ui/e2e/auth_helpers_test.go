@@ -16,66 +16,92 @@ import (
 // Helpers of the sign-in tests: they find things as a person does, by the
 // visible label of a field, the text of a button or a heading.
 
-// field is the XPath of the input labelled text (a <label for>).
-func field(text string) string {
+// labelled is the XPath of the input labelled text (a <label for>).
+func labelled(text string) string {
 	return fmt.Sprintf(`//input[@id=//label[normalize-space()=%q]/@for]`, text)
 }
 
-// button is the XPath of the button (or link styled as one) showing text.
-func button(text string) string {
+// buttonNamed is the XPath of the button (or link styled as one) showing text.
+func buttonNamed(text string) string {
 	return fmt.Sprintf(`//*[self::button or self::a][normalize-space()=%q]`, text)
 }
 
-// heading is the XPath of the page's h1 reading text.
-func heading(text string) string {
+// headingNamed is the XPath of the page's h1 reading text.
+func headingNamed(text string) string {
 	return fmt.Sprintf(`//h1[normalize-space()=%q]`, text)
 }
 
-// fill types value into the field labelled label.
-func fill(label, value string) chromedp.Action {
+// fillLabelled types value into the field labelled label.
+func fillLabelled(label, value string) chromedp.Action {
 	return chromedp.Tasks{
-		chromedp.WaitVisible(field(label), chromedp.BySearch),
-		chromedp.Evaluate(fmt.Sprintf(`(() => { const el = document.evaluate(%q, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue; el.value = ""; el.dispatchEvent(new Event("input", {bubbles: true})); })()`, field(label)), nil),
-		chromedp.SendKeys(field(label), value, chromedp.BySearch),
+		chromedp.WaitVisible(labelled(label), chromedp.BySearch),
+		chromedp.Evaluate(fmt.Sprintf(`(() => { const el = document.evaluate(%q, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue; el.value = ""; el.dispatchEvent(new Event("input", {bubbles: true})); })()`, labelled(label)), nil),
+		chromedp.SendKeys(labelled(label), value, chromedp.BySearch),
 	}
 }
 
-// click clicks the button showing text.
-func click(text string) chromedp.Action {
+// clickNamed clicks the button showing text.
+func clickNamed(text string) chromedp.Action {
 	return chromedp.Tasks{
-		chromedp.WaitVisible(button(text), chromedp.BySearch),
-		chromedp.Click(button(text), chromedp.BySearch),
+		chromedp.WaitVisible(buttonNamed(text), chromedp.BySearch),
+		chromedp.Click(buttonNamed(text), chromedp.BySearch),
 	}
 }
 
-// alertText waits for the page's alert and returns its text.
-func alertText(out *string) chromedp.Action {
+// readAlert waits for the page's alert and returns its text.
+func readAlert(out *string) chromedp.Action {
 	return chromedp.Tasks{
 		chromedp.WaitVisible(`[role=alert]`, chromedp.ByQuery),
 		chromedp.Text(`[role=alert]`, out, chromedp.ByQuery),
 	}
 }
 
-// shotBoth takes the screenshot name at 1366 and 1024 pixels wide (a
-// laptop and a tablet), and leaves the window at 1366.
-func shotBoth(b *Browser, name string) {
+// unnamedControlsJS lists the visible controls without an accessible name: no
+// aria-label, label, aria-labelledby, text (buttons, links) or alt text.
+const unnamedControlsJS = `[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href], img, [role=button]')]
+  .filter(el => el.getClientRects().length > 0)
+  .filter(el => {
+    const t = s => (s || '').trim();
+    const by = t(el.getAttribute('aria-labelledby')).split(/\s+/).filter(Boolean).map(id => document.getElementById(id)?.textContent || '').join('');
+    const name = t(el.getAttribute('aria-label')) || t(el.labels ? [...el.labels].map(l => l.textContent).join('') : '') || t(by) ||
+      (['BUTTON', 'A'].includes(el.tagName) || el.getAttribute('role') === 'button' ? t(el.textContent) : '') || (el.tagName === 'IMG' ? t(el.alt) : '');
+    return !name;
+  })
+  .map(el => el.outerHTML.slice(0, 160))`
+
+// checkControlNames fails the test when a visible control has no accessible
+// name (a person using a screen reader would not know what it does).
+func checkControlNames(b *Browser, page string) {
 	b.t.Helper()
+	var unnamed []string
+	b.Run("names "+page, chromedp.Evaluate(unnamedControlsJS, &unnamed))
+	for _, u := range unnamed {
+		b.t.Errorf("%s: a control without an accessible name: %s", page, u)
+	}
+}
+
+// shotWidths checks that every visible control has a name, then takes the
+// screenshot name at 1366 and 1024 pixels wide (a laptop and a tablet),
+// and leaves the window at 1366.
+func shotWidths(b *Browser, name string) {
+	b.t.Helper()
+	checkControlNames(b, name)
 	for _, w := range []int64{1024, 1366} {
 		b.Run("width "+name, chromedp.EmulateViewport(w, 900), chromedp.Sleep(150*time.Millisecond))
 		b.Shot(fmt.Sprintf("%s-%d", name, w))
 	}
 }
 
-// pageJSON fetches path from the page (same origin, with its cookie) and
+// pageFetchJSON fetches path from the page (same origin, with its cookie) and
 // decodes the JSON answer into out; it returns the status.
-func pageJSON(b *Browser, path string, out any) int64 {
+func pageFetchJSON(b *Browser, path string, out any) int64 {
 	b.t.Helper()
 	var res struct {
 		Status int64  `json:"status"`
 		Body   string `json:"body"`
 	}
 	js := fmt.Sprintf(`fetch(%q, {headers: {Accept: "application/json"}}).then(async r => ({status: r.status, body: await r.text()}))`, path)
-	b.Run("fetch "+path, chromedp.Evaluate(js, &res, awaitPromise))
+	b.Run("fetch "+path, chromedp.Evaluate(js, &res, authAwaitPromise))
 	if out != nil && res.Status/100 == 2 {
 		if err := json.Unmarshal([]byte(res.Body), out); err != nil {
 			b.t.Fatalf("%s: %v: %s", path, err, res.Body)
@@ -84,15 +110,15 @@ func pageJSON(b *Browser, path string, out any) int64 {
 	return res.Status
 }
 
-// location returns the page's address.
-func location(b *Browser) string {
+// pageLocation returns the page's address.
+func pageLocation(b *Browser) string {
 	var href string
 	b.Run("location", chromedp.Location(&href))
 	return href
 }
 
-// waitPath waits until the page's path (and query) is want.
-func waitPath(b *Browser, want string) {
+// waitForPath waits until the page's path (and query) is want.
+func waitForPath(b *Browser, want string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.Ctx, 30*time.Second)
 	defer cancel()
@@ -107,10 +133,10 @@ func waitPath(b *Browser, want string) {
 	b.t.Fatalf("the page is at %q, want %q", got, want)
 }
 
-// enrolTOTP turns on TOTP for c's account through the API and returns the
+// apiEnrolTOTP turns on TOTP for c's account through the API and returns the
 // secret. The confirming code is the previous step's, so that the
 // current and next steps' codes remain for a login (each code works once).
-func enrolTOTP(t *testing.T, c *Client, password string) string {
+func apiEnrolTOTP(t *testing.T, c *Client, password string) string {
 	t.Helper()
 	var e struct {
 		Secret string `json:"secret"`
@@ -135,7 +161,7 @@ func noSessionKeys(b *Browser) {
 	}
 }
 
-func nowUTC() time.Time { return time.Now().UTC() }
-
-// awaitPromise makes chromedp.Evaluate wait for the promise the script returns.
-func awaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }
+// authAwaitPromise makes chromedp.Evaluate wait for the promise the script returns.
+func authAwaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams {
+	return p.WithAwaitPromise(true)
+}

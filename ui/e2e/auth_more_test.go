@@ -27,17 +27,17 @@ func TestPasswordResetInBrowser(t *testing.T) {
 	chromium(t)
 	mp := storetest.MustMailpit(t)
 	s := startServer(t, "--smtp-url", fmt.Sprintf("smtp://127.0.0.1:%d?tls=none&from=coffer@localhost", mp.SMTP.Port))
-	s.CreateUser(t, "ada@example.com", "Ada Lovelace", adaPassword, false)
+	s.CreateUser(t, "ada@example.com", "Ada Lovelace", authUserPassword, false)
 	const newPassword = "saffron glacier humming lantern"
 
 	b := newBrowser(t)
 	var unknown, known string
-	b.Run("forgot (unknown)", chromedp.Navigate(s.URL+"/login"), click("Forgot password?"),
-		chromedp.WaitVisible(heading("Forgot your password?"), chromedp.BySearch),
-		fill("E-mail address", "nobody@example.com"), click("Send the link"),
+	b.Run("forgot (unknown)", chromedp.Navigate(s.URL+"/login"), clickNamed("Forgot password?"),
+		chromedp.WaitVisible(headingNamed("Forgot your password?"), chromedp.BySearch),
+		fillLabelled("E-mail address", "nobody@example.com"), clickNamed("Send the link"),
 		chromedp.WaitVisible(`[role=status].notice`, chromedp.ByQuery), chromedp.Text(`[role=status].notice`, &unknown, chromedp.ByQuery))
-	shotBoth(b, "forgot-sent")
-	b.Run("forgot (known)", chromedp.Navigate(s.URL+"/forgot-password"), fill("E-mail address", "ada@example.com"), click("Send the link"),
+	shotWidths(b, "forgot-sent")
+	b.Run("forgot (known)", chromedp.Navigate(s.URL+"/forgot-password"), fillLabelled("E-mail address", "ada@example.com"), clickNamed("Send the link"),
 		chromedp.WaitVisible(`[role=status].notice`, chromedp.ByQuery), chromedp.Text(`[role=status].notice`, &known, chromedp.ByQuery))
 	if known == "" || known != unknown {
 		t.Errorf("known e-mail: %q, unknown: %q: want the same answer", known, unknown)
@@ -49,32 +49,32 @@ func TestPasswordResetInBrowser(t *testing.T) {
 	}
 	link := m[1]
 
-	b.Run("open link", chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.WaitVisible(field("New password"), chromedp.BySearch))
-	if href := location(b); strings.Contains(href, "token") {
+	b.Run("open link", chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.WaitVisible(labelled("New password"), chromedp.BySearch))
+	if href := pageLocation(b); strings.Contains(href, "token") {
 		t.Errorf("the token stays in the address bar: %s", href)
 	}
-	shotBoth(b, "reset-form")
+	shotWidths(b, "reset-form")
 	var fieldErr string
-	b.Run("weak", fill("New password", "password"), fill("New password again", "password"), click("Save the new password"),
-		chromedp.WaitVisible(field("New password")+`[@aria-invalid="true"]`, chromedp.BySearch),
-		chromedp.Text(`//p[@id=substring-before(concat(`+field("New password")+`/@aria-describedby, " "), " ") or @id=substring-after(`+field("New password")+`/@aria-describedby, " ")][@class="field-error"]`, &fieldErr, chromedp.BySearch))
+	b.Run("weak", fillLabelled("New password", "password"), fillLabelled("New password again", "password"), clickNamed("Save the new password"),
+		chromedp.WaitVisible(labelled("New password")+`[@aria-invalid="true"]`, chromedp.BySearch),
+		chromedp.Text(`//p[@id=substring-before(concat(`+labelled("New password")+`/@aria-describedby, " "), " ") or @id=substring-after(`+labelled("New password")+`/@aria-describedby, " ")][@class="field-error"]`, &fieldErr, chromedp.BySearch))
 	if fieldErr == "" {
 		t.Error("no strength error at the field")
 	}
-	shotBoth(b, "reset-weak")
-	b.Run("save", fill("New password", newPassword), fill("New password again", newPassword), click("Save the new password"),
+	shotWidths(b, "reset-weak")
+	b.Run("save", fillLabelled("New password", newPassword), fillLabelled("New password again", newPassword), clickNamed("Save the new password"),
 		chromedp.WaitVisible(`//p[@role="status"][contains(., "Your password is changed")]`, chromedp.BySearch))
-	shotBoth(b, "reset-done")
-	b.Run("sign in", click("Sign in"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch),
-		fill("E-mail address", "ada@example.com"), fill("Password", newPassword), click("Sign in"),
-		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	shotWidths(b, "reset-done")
+	b.Run("sign in", clickNamed("Sign in"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch),
+		fillLabelled("E-mail address", "ada@example.com"), fillLabelled("Password", newPassword), clickNamed("Sign in"),
+		chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
 	b.NoProblems("401", "400")
 
 	// The link works once.
 	b2 := newBrowser(t)
 	var msg string
-	b2.Run("link again", chromedp.Navigate(link), fill("New password", "another fresh phrase here"), fill("New password again", "another fresh phrase here"),
-		click("Save the new password"), alertText(&msg))
+	b2.Run("link again", chromedp.Navigate(link), fillLabelled("New password", "another fresh phrase here"), fillLabelled("New password again", "another fresh phrase here"),
+		clickNamed("Save the new password"), readAlert(&msg))
 	if !strings.Contains(msg, "This reset link does not work") {
 		t.Errorf("used link says %q", msg)
 	}
@@ -88,10 +88,10 @@ func TestPasswordResetInBrowser(t *testing.T) {
 func TestEnrolSecondFactorWhenRequired(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
-	s.CreateUser(t, "root@example.com", "Root", ownerPassword, true)
-	s.CreateUser(t, "ada@example.com", "Ada Lovelace", adaPassword, false)
-	op := s.Login(t, "root@example.com", ownerPassword)
-	ada := s.Login(t, "ada@example.com", adaPassword)
+	s.CreateUser(t, "root@example.com", "Root", authOwnerPassword, true)
+	s.CreateUser(t, "ada@example.com", "Ada Lovelace", authUserPassword, false)
+	op := s.Login(t, "root@example.com", authOwnerPassword)
+	ada := s.Login(t, "ada@example.com", authUserPassword)
 	var me struct {
 		ID string `json:"id"`
 	}
@@ -104,37 +104,37 @@ func TestEnrolSecondFactorWhenRequired(t *testing.T) {
 	op.Do("PATCH", "/api/v1/organizations/"+org.ID, map[string]any{"policy": map[string]any{"require_2fa": true}}, nil)
 
 	b := newBrowser(t)
-	b.Run("sign in", chromedp.Navigate(s.URL+"/login"), fill("E-mail address", "ada@example.com"), fill("Password", adaPassword), click("Sign in"),
-		chromedp.WaitVisible(heading("Set up two-step sign-in"), chromedp.BySearch))
+	b.Run("sign in", chromedp.Navigate(s.URL+"/login"), fillLabelled("E-mail address", "ada@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
+		chromedp.WaitVisible(headingNamed("Set up two-step sign-in"), chromedp.BySearch))
 	// Other screens are out of reach until then.
-	b.Run("elsewhere", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(heading("Set up two-step sign-in"), chromedp.BySearch))
-	shotBoth(b, "enrol-password")
+	b.Run("elsewhere", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(headingNamed("Set up two-step sign-in"), chromedp.BySearch))
+	shotWidths(b, "enrol-password")
 	var secret string
-	b.Run("begin", fill("Password", adaPassword), click("Continue"),
+	b.Run("begin", fillLabelled("Password", authUserPassword), clickNamed("Continue"),
 		chromedp.WaitVisible(`[aria-label="Key for your authenticator app"]`, chromedp.ByQuery),
 		chromedp.Text(`[aria-label="Key for your authenticator app"]`, &secret, chromedp.ByQuery),
 		chromedp.WaitVisible(`img[alt="QR code of the key for your authenticator app"]`, chromedp.ByQuery))
-	shotBoth(b, "enrol-scan")
-	code, err := totp.GenerateCode(strings.TrimSpace(secret), nowUTC())
+	shotWidths(b, "enrol-scan")
+	code, err := totp.GenerateCode(strings.TrimSpace(secret), time.Now().UTC())
 	if err != nil {
 		t.Fatalf("key %q: %v", secret, err)
 	}
 	var codesText string
-	b.Run("confirm", fill("Code shown by the app", code), click("Turn on"),
+	b.Run("confirm", fillLabelled("Code shown by the app", code), clickNamed("Turn on"),
 		chromedp.WaitVisible(`ul[aria-label="Recovery codes"] li`, chromedp.ByQuery),
 		chromedp.Text(`ul[aria-label="Recovery codes"]`, &codesText, chromedp.ByQuery))
-	shotBoth(b, "enrol-codes")
+	shotWidths(b, "enrol-codes")
 	codes := strings.Fields(codesText)
 	if len(codes) < 5 {
 		t.Fatalf("recovery codes %q", codesText)
 	}
-	b.Run("done", click("I have saved them"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch),
-		click("Sign out"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch))
+	b.Run("done", clickNamed("I have saved them"), chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch),
+		clickNamed("Sign out"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch))
 
 	// Sign in again with a recovery code.
-	b.Run("again", fill("E-mail address", "ada@example.com"), fill("Password", adaPassword), click("Sign in"),
-		click("Use a recovery code"), fill("Recovery code", codes[0]), click("Continue"),
-		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	b.Run("again", fillLabelled("E-mail address", "ada@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
+		clickNamed("Use a recovery code"), fillLabelled("Recovery code", codes[0]), clickNamed("Continue"),
+		chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
 	noSessionKeys(b)
 	b.NoProblems("401")
 }
@@ -145,9 +145,9 @@ func TestEnrolSecondFactorWhenRequired(t *testing.T) {
 func TestForcedPasswordChange(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
-	s.CreateUser(t, "root@example.com", "Root", ownerPassword, true)
-	s.CreateUser(t, "ada@example.com", "Ada Lovelace", adaPassword, false)
-	op := s.Login(t, "root@example.com", ownerPassword)
+	s.CreateUser(t, "root@example.com", "Root", authOwnerPassword, true)
+	s.CreateUser(t, "ada@example.com", "Ada Lovelace", authUserPassword, false)
+	op := s.Login(t, "root@example.com", authOwnerPassword)
 	var org struct {
 		ID string `json:"id"`
 	}
@@ -167,15 +167,15 @@ func TestForcedPasswordChange(t *testing.T) {
 	const newPassword = "marble tangerine orbit cascade"
 
 	b := newBrowser(t)
-	b.Run("sign in", chromedp.Navigate(s.URL+"/login"), fill("E-mail address", "ada@example.com"), fill("Password", adaPassword), click("Sign in"),
-		chromedp.WaitVisible(heading("Your password has expired"), chromedp.BySearch))
-	b.Run("elsewhere", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(heading("Your password has expired"), chromedp.BySearch))
-	shotBoth(b, "expired")
-	b.Run("wrong current", fill("Current password", "this is not my password"), fill("New password", newPassword), fill("New password again", newPassword),
-		click("Change the password"), chromedp.WaitVisible(field("Current password")+`[@aria-invalid="true"]`, chromedp.BySearch))
-	b.Run("change", fill("Current password", adaPassword), click("Change the password"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	b.Run("sign in", chromedp.Navigate(s.URL+"/login"), fillLabelled("E-mail address", "ada@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
+		chromedp.WaitVisible(headingNamed("Your password has expired"), chromedp.BySearch))
+	b.Run("elsewhere", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(headingNamed("Your password has expired"), chromedp.BySearch))
+	shotWidths(b, "expired")
+	b.Run("wrong current", fillLabelled("Current password", "this is not my password"), fillLabelled("New password", newPassword), fillLabelled("New password again", newPassword),
+		clickNamed("Change the password"), chromedp.WaitVisible(labelled("Current password")+`[@aria-invalid="true"]`, chromedp.BySearch))
+	b.Run("change", fillLabelled("Current password", authUserPassword), clickNamed("Change the password"), chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
 	var me map[string]any
-	if st := pageJSON(b, "/api/v1/auth/me", &me); st != 200 || me["restriction"] != nil {
+	if st := pageFetchJSON(b, "/api/v1/auth/me", &me); st != 200 || me["restriction"] != nil {
 		t.Fatalf("after the change: %d %v", st, me)
 	}
 	s.Login(t, "ada@example.com", newPassword)
@@ -189,10 +189,10 @@ func TestForcedPasswordChange(t *testing.T) {
 func TestSingleSignOnInBrowser(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
-	idp := startTestOP(t, "coffer-web")
-	s.CreateUser(t, "root@example.com", "Root", ownerPassword, true)
-	s.CreateUser(t, "ada@acme.test", "Ada", adaPassword, false)
-	op := s.Login(t, "root@example.com", ownerPassword)
+	idp := startSSOTestOP(t, "coffer-web")
+	s.CreateUser(t, "root@example.com", "Root", authOwnerPassword, true)
+	s.CreateUser(t, "ada@acme.test", "Ada", authUserPassword, false)
+	op := s.Login(t, "root@example.com", authOwnerPassword)
 	var org struct {
 		ID string `json:"id"`
 	}
@@ -202,8 +202,8 @@ func TestSingleSignOnInBrowser(t *testing.T) {
 		map[string]any{"name": "Acme ID", "issuer": idp.issuer(), "client_id": "coffer-web", "client_secret": "idp-client-secret"}, nil)
 
 	b := newBrowser(t)
-	b.Run("login page", chromedp.Navigate(s.URL+"/login"), chromedp.WaitVisible(button("Sign in with Acme ID"), chromedp.BySearch))
-	shotBoth(b, "login-sso")
+	b.Run("login page", chromedp.Navigate(s.URL+"/login"), chromedp.WaitVisible(buttonNamed("Sign in with Acme ID"), chromedp.BySearch))
+	shotWidths(b, "login-sso")
 	for _, r := range b.Responses() {
 		if strings.Contains(r.Body, idp.issuer()) || strings.Contains(r.Body, "coffer-web") || strings.Contains(r.Body, "acme.test") {
 			t.Errorf("%s reveals the provider's configuration: %s", r.URL, r.Body)
@@ -213,21 +213,21 @@ func TestSingleSignOnInBrowser(t *testing.T) {
 	// An account with the e-mail exists but is not linked: refused.
 	idp.as("ada@acme.test")
 	var msg string
-	b.Run("refused", click("Sign in with Acme ID"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch), alertText(&msg))
-	waitPath(b, "/login?sso=not_linked")
+	b.Run("refused", clickNamed("Sign in with Acme ID"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch), readAlert(&msg))
+	waitForPath(b, "/login?sso=not_linked")
 	if !strings.Contains(msg, "not linked") {
 		t.Errorf("refused single sign-on says %q", msg)
 	}
-	shotBoth(b, "login-sso-refused")
+	shotWidths(b, "login-sso-refused")
 
 	// A new person of the organization's domain: in, on the notebooks.
 	idp.as("zoe@acme.test")
-	b.Run("accepted", click("Sign in with Acme ID"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
-	waitPath(b, "/")
+	b.Run("accepted", clickNamed("Sign in with Acme ID"), chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
+	waitForPath(b, "/")
 	var me struct {
 		Email string `json:"email"`
 	}
-	if st := pageJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "zoe@acme.test" {
+	if st := pageFetchJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "zoe@acme.test" {
 		t.Fatalf("after single sign-on: %d %+v", st, me)
 	}
 	noSessionKeys(b)

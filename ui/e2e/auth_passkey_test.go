@@ -56,36 +56,36 @@ func TestSignInWithPasskey(t *testing.T) {
 	port := freeLoopbackPort(t)
 	s := startServer(t, "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", fmt.Sprintf("http://localhost:%d", port))
 	base := fmt.Sprintf("http://localhost:%d", port)
-	s.CreateUser(t, "pia@example.com", "Pia", adaPassword, false)
+	s.CreateUser(t, "pia@example.com", "Pia", authUserPassword, false)
 
 	b := newBrowser(t)
 	b.Run("authenticator", virtualAuthenticator())
-	b.Run("sign in", chromedp.Navigate(base+"/login"), fill("E-mail address", "pia@example.com"), fill("Password", adaPassword), click("Sign in"),
-		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	b.Run("sign in", chromedp.Navigate(base+"/login"), fillLabelled("E-mail address", "pia@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
+		chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
 	var res string
-	b.Run("register", chromedp.Evaluate(fmt.Sprintf(registerPasskeyJS, adaPassword), &res, awaitPromise))
+	b.Run("register", chromedp.Evaluate(fmt.Sprintf(registerPasskeyJS, authUserPassword), &res, authAwaitPromise))
 	if res != "ok" {
 		t.Fatalf("passkey registration: %s", res)
 	}
-	b.Run("sign out", click("Sign out"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch))
+	b.Run("sign out", clickNamed("Sign out"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch))
 
 	// Password, then the passkey as the second step.
-	b.Run("password", fill("E-mail address", "pia@example.com"), fill("Password", adaPassword), click("Sign in"),
-		chromedp.WaitVisible(heading("Second step"), chromedp.BySearch), chromedp.WaitVisible(button("Use a passkey"), chromedp.BySearch))
-	shotBoth(b, "login-passkey-step")
-	b.Run("passkey", click("Use a passkey"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
+	b.Run("password", fillLabelled("E-mail address", "pia@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
+		chromedp.WaitVisible(headingNamed("Second step"), chromedp.BySearch), chromedp.WaitVisible(buttonNamed("Use a passkey"), chromedp.BySearch))
+	shotWidths(b, "login-passkey-step")
+	b.Run("passkey", clickNamed("Use a passkey"), chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
 	var me struct {
 		Email string `json:"email"`
 		MFA   bool   `json:"mfa"`
 	}
-	if st := pageJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "pia@example.com" || !me.MFA {
+	if st := pageFetchJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "pia@example.com" || !me.MFA {
 		t.Fatalf("after password and passkey: %d %+v", st, me)
 	}
 
 	// The passkey alone.
-	b.Run("sign out again", click("Sign out"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch))
-	b.Run("passkey only", click("Sign in with a passkey"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
-	if st := pageJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "pia@example.com" {
+	b.Run("sign out again", clickNamed("Sign out"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch))
+	b.Run("passkey only", clickNamed("Sign in with a passkey"), chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
+	if st := pageFetchJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "pia@example.com" {
 		t.Fatalf("after a passkey sign-in: %d %+v", st, me)
 	}
 	noSessionKeys(b)

@@ -16,27 +16,27 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// testOP is a minimal OpenID provider for the sign-in tests: discovery,
+// ssoTestOP is a minimal OpenID provider for the sign-in tests: discovery,
 // keys, an authorize endpoint that approves at once as the person set
 // with as, and a token endpoint that checks PKCE and signs an ID token.
-type testOP struct {
+type ssoTestOP struct {
 	t     *testing.T
 	srv   *httptest.Server
 	key   *rsa.PrivateKey
 	mu    sync.Mutex
-	codes map[string]opCode
+	codes map[string]ssoOPCode
 	email string
 }
 
-type opCode struct{ nonce, challenge, email string }
+type ssoOPCode struct{ nonce, challenge, email string }
 
-func startTestOP(t *testing.T, clientID string) *testOP {
+func startSSOTestOP(t *testing.T, clientID string) *ssoTestOP {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &testOP{t: t, key: key, codes: map[string]opCode{}}
+	o := &ssoTestOP{t: t, key: key, codes: map[string]ssoOPCode{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{
@@ -52,7 +52,7 @@ func startTestOP(t *testing.T, clientID string) *testOP {
 		q := r.URL.Query()
 		code := rand.Text()
 		o.mu.Lock()
-		o.codes[code] = opCode{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), email: o.email}
+		o.codes[code] = ssoOPCode{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), email: o.email}
 		o.mu.Unlock()
 		ru, err := url.Parse(q.Get("redirect_uri"))
 		if err != nil {
@@ -85,16 +85,16 @@ func startTestOP(t *testing.T, clientID string) *testOP {
 	return o
 }
 
-func (o *testOP) issuer() string { return o.srv.URL }
+func (o *ssoTestOP) issuer() string { return o.srv.URL }
 
 // as makes the next approvals sign in the person with this e-mail.
-func (o *testOP) as(email string) {
+func (o *ssoTestOP) as(email string) {
 	o.mu.Lock()
 	o.email = email
 	o.mu.Unlock()
 }
 
-func (o *testOP) sign(claims map[string]any) string {
+func (o *ssoTestOP) sign(claims map[string]any) string {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: o.key, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		o.t.Fatal(err)

@@ -13,8 +13,8 @@ import (
 )
 
 const (
-	ownerPassword = "lantern orchard velvet copper mosaic"
-	adaPassword   = "quiet harbour pencil tundra whistle"
+	authOwnerPassword = "lantern orchard velvet copper mosaic"
+	authUserPassword  = "quiet harbour pencil tundra whistle"
 )
 
 // TestFirstRunSetup: the printed setup link lets the first person create
@@ -37,56 +37,56 @@ func TestFirstRunSetup(t *testing.T) {
 	// Without the token: a plain explanation, and no claim possible.
 	b := newBrowser(t)
 	var msg string
-	b.Run("setup without token", chromedp.Navigate(s.URL+"/setup"), chromedp.WaitVisible(heading("Set up Coffer"), chromedp.BySearch), alertText(&msg))
+	b.Run("setup without token", chromedp.Navigate(s.URL+"/setup"), chromedp.WaitVisible(headingNamed("Set up Coffer"), chromedp.BySearch), readAlert(&msg))
 	if !strings.Contains(msg, "needs the setup link printed in the terminal") {
 		t.Errorf("setup without token says %q", msg)
 	}
-	shotBoth(b, "setup-no-token")
+	shotWidths(b, "setup-no-token")
 	for _, tok := range []string{"", "cfu_guessed", token + "x"} {
-		if code, body := api.Try("POST", "/api/v1/setup", map[string]string{"token": tok, "email": "eve@example.com", "name": "Eve", "password": ownerPassword}, nil); code != http.StatusForbidden || !strings.Contains(body, "setup_token_invalid") {
+		if code, body := api.Try("POST", "/api/v1/setup", map[string]string{"token": tok, "email": "eve@example.com", "name": "Eve", "password": authOwnerPassword}, nil); code != http.StatusForbidden || !strings.Contains(body, "setup_token_invalid") {
 			t.Errorf("claim with token %q: %d %s", tok, code, body)
 		}
 	}
 
 	// With the link: the owner is created and signed in.
-	b.Run("open setup link", chromedp.Navigate(s.SetupURL), chromedp.WaitVisible(field("Your name"), chromedp.BySearch))
-	if href := location(b); strings.Contains(href, "token") || strings.Contains(href, "#") {
+	b.Run("open setup link", chromedp.Navigate(s.SetupURL), chromedp.WaitVisible(labelled("Your name"), chromedp.BySearch))
+	if href := pageLocation(b); strings.Contains(href, "token") || strings.Contains(href, "#") {
 		t.Errorf("the token stays in the address bar: %s", href)
 	}
-	shotBoth(b, "setup-form")
+	shotWidths(b, "setup-form")
 	// Mismatched passwords are caught before sending.
-	b.Run("mismatch", fill("Your name", "Olive Owner"), fill("E-mail address", "olive@example.com"),
-		fill("Password", ownerPassword), fill("Password again", ownerPassword+"!"), click("Create the owner account"),
+	b.Run("mismatch", fillLabelled("Your name", "Olive Owner"), fillLabelled("E-mail address", "olive@example.com"),
+		fillLabelled("Password", authOwnerPassword), fillLabelled("Password again", authOwnerPassword+"!"), clickNamed("Create the owner account"),
 		chromedp.WaitVisible(`//p[@class="field-error"][contains(., "not the same")]`, chromedp.BySearch))
 	// A weak password: the server's words at the field, and the link still works.
-	b.Run("weak", fill("Password", "short"), fill("Password again", "short"), click("Create the owner account"),
-		chromedp.WaitVisible(field("Password")+`[@aria-invalid="true"][contains(@aria-describedby, "error")]`, chromedp.BySearch))
-	shotBoth(b, "setup-weak-password")
-	b.Run("create", fill("Password", ownerPassword), fill("Password again", ownerPassword), click("Create the owner account"),
-		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
-	waitPath(b, "/")
+	b.Run("weak", fillLabelled("Password", "short"), fillLabelled("Password again", "short"), clickNamed("Create the owner account"),
+		chromedp.WaitVisible(labelled("Password")+`[@aria-invalid="true"][contains(@aria-describedby, "error")]`, chromedp.BySearch))
+	shotWidths(b, "setup-weak-password")
+	b.Run("create", fillLabelled("Password", authOwnerPassword), fillLabelled("Password again", authOwnerPassword), clickNamed("Create the owner account"),
+		chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
+	waitForPath(b, "/")
 	var me struct {
 		Email    string `json:"email"`
 		Operator bool   `json:"operator"`
 	}
-	if st := pageJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "olive@example.com" || !me.Operator {
+	if st := pageFetchJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "olive@example.com" || !me.Operator {
 		t.Fatalf("after setup: /auth/me %d %+v", st, me)
 	}
-	shotBoth(b, "setup-done")
+	shotWidths(b, "setup-done")
 	noSessionKeys(b)
 	b.NoProblems("401", "400")
 
 	// The same link a second time: refused by the API, and the page says
 	// the instance is set up.
-	if code, body := api.Try("POST", "/api/v1/setup", map[string]string{"token": token, "email": "late@example.com", "name": "Late", "password": ownerPassword}, nil); code != http.StatusForbidden {
+	if code, body := api.Try("POST", "/api/v1/setup", map[string]string{"token": token, "email": "late@example.com", "name": "Late", "password": authOwnerPassword}, nil); code != http.StatusForbidden {
 		t.Errorf("second claim with the link: %d %s", code, body)
 	}
 	b2 := newBrowser(t)
 	b2.Run("setup link again", chromedp.Navigate(s.SetupURL), chromedp.WaitVisible(`//p[normalize-space()="This Coffer is already set up."]`, chromedp.BySearch))
-	shotBoth(b2, "setup-again")
+	shotWidths(b2, "setup-again")
 	b2.NoProblems("401")
 	// The owner signs in with the password chosen in the browser.
-	s.Login(t, "olive@example.com", ownerPassword)
+	s.Login(t, "olive@example.com", authOwnerPassword)
 }
 
 // TestSignInWithPasswordAndTOTP: a wrong password and an unknown e-mail
@@ -96,37 +96,37 @@ func TestFirstRunSetup(t *testing.T) {
 func TestSignInWithPasswordAndTOTP(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
-	s.CreateUser(t, "ada@example.com", "Ada Lovelace", adaPassword, false)
-	secret := enrolTOTP(t, s.Login(t, "ada@example.com", adaPassword), adaPassword)
+	s.CreateUser(t, "ada@example.com", "Ada Lovelace", authUserPassword, false)
+	secret := apiEnrolTOTP(t, s.Login(t, "ada@example.com", authUserPassword), authUserPassword)
 
 	b := newBrowser(t)
 	// A screen that needs a session sends the person to sign in, and back.
-	b.Run("open", chromedp.Navigate(s.URL+"/?view=mine"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch))
-	waitPath(b, "/login?next=%2F%3Fview%3Dmine")
-	shotBoth(b, "login")
+	b.Run("open", chromedp.Navigate(s.URL+"/?view=mine"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch))
+	waitForPath(b, "/login?next=%2F%3Fview%3Dmine")
+	shotWidths(b, "login")
 
 	var wrong, unknown string
-	b.Run("wrong password", fill("E-mail address", "ada@example.com"), fill("Password", "not the right password at all"),
-		click("Sign in"), alertText(&wrong))
-	shotBoth(b, "login-wrong-password")
-	b.Run("unknown e-mail", fill("E-mail address", "nobody@example.com"), fill("Password", "not the right password at all"),
-		click("Sign in"), chromedp.Sleep(300*time.Millisecond), alertText(&unknown))
+	b.Run("wrong password", fillLabelled("E-mail address", "ada@example.com"), fillLabelled("Password", "not the right password at all"),
+		clickNamed("Sign in"), readAlert(&wrong))
+	shotWidths(b, "login-wrong-password")
+	b.Run("unknown e-mail", fillLabelled("E-mail address", "nobody@example.com"), fillLabelled("Password", "not the right password at all"),
+		clickNamed("Sign in"), chromedp.Sleep(300*time.Millisecond), readAlert(&unknown))
 	if wrong == "" || wrong != unknown {
 		t.Errorf("wrong password says %q, unknown e-mail says %q: want the same words", wrong, unknown)
 	}
 	// Passkeys are off on a server reached by its IP address: no button.
 	var passkeyButtons int
-	b.Run("no passkey button", chromedp.Evaluate(`document.evaluate(`+"`count("+button("Sign in with a passkey")+")`"+`, document, null, XPathResult.NUMBER_TYPE, null).numberValue`, &passkeyButtons))
+	b.Run("no passkey button", chromedp.Evaluate(`document.evaluate(`+"`count("+buttonNamed("Sign in with a passkey")+")`"+`, document, null, XPathResult.NUMBER_TYPE, null).numberValue`, &passkeyButtons))
 	if passkeyButtons != 0 {
 		t.Error("a passkey button on a server whose passkeys are off")
 	}
 
-	b.Run("password", fill("E-mail address", "ada@example.com"), fill("Password", adaPassword), click("Sign in"),
-		chromedp.WaitVisible(field("Code from your authenticator app"), chromedp.BySearch))
-	shotBoth(b, "login-second-step")
+	b.Run("password", fillLabelled("E-mail address", "ada@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
+		chromedp.WaitVisible(labelled("Code from your authenticator app"), chromedp.BySearch))
+	shotWidths(b, "login-second-step")
 	// A wrong code is refused in plain words.
 	var bad string
-	b.Run("wrong code", fill("Code from your authenticator app", "000000"), click("Continue"), alertText(&bad))
+	b.Run("wrong code", fillLabelled("Code from your authenticator app", "000000"), clickNamed("Continue"), readAlert(&bad))
 	if !strings.Contains(bad, "not correct") {
 		t.Errorf("wrong code says %q", bad)
 	}
@@ -134,20 +134,20 @@ func TestSignInWithPasswordAndTOTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Run("code", fill("Code from your authenticator app", code), click("Continue"), chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
-	waitPath(b, "/?view=mine")
+	b.Run("code", fillLabelled("Code from your authenticator app", code), clickNamed("Continue"), chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
+	waitForPath(b, "/?view=mine")
 	var me struct {
 		Email string `json:"email"`
 		MFA   bool   `json:"mfa"`
 	}
-	if st := pageJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "ada@example.com" || !me.MFA {
+	if st := pageFetchJSON(b, "/api/v1/auth/me", &me); st != 200 || me.Email != "ada@example.com" || !me.MFA {
 		t.Fatalf("after sign-in: /auth/me %d %+v", st, me)
 	}
 	noSessionKeys(b)
 
 	// Sign out: back to the sign-in page, and the session is gone.
-	b.Run("sign out", click("Sign out"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch))
-	if st := pageJSON(b, "/api/v1/auth/me", nil); st != http.StatusUnauthorized {
+	b.Run("sign out", clickNamed("Sign out"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch))
+	if st := pageFetchJSON(b, "/api/v1/auth/me", nil); st != http.StatusUnauthorized {
 		t.Errorf("after sign out: /auth/me %d", st)
 	}
 	b.NoProblems("401")
@@ -157,12 +157,19 @@ func TestSignInWithPasswordAndTOTP(t *testing.T) {
 func TestSignInNextStaysOnSite(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
-	s.CreateUser(t, "bo@example.com", "Bo", adaPassword, false)
+	s.CreateUser(t, "bo@example.com", "Bo", authUserPassword, false)
 	b := newBrowser(t)
-	b.Run("open", chromedp.Navigate(s.URL+"/login?next="+url.QueryEscape("//evil.example/x")), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch),
-		fill("E-mail address", "bo@example.com"), fill("Password", adaPassword), click("Sign in"),
-		chromedp.WaitVisible(heading("Notebooks"), chromedp.BySearch))
-	waitPath(b, "/")
+	b.Run("open", chromedp.Navigate(s.URL+"/login?next="+url.QueryEscape("//evil.example/x")), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch),
+		fillLabelled("E-mail address", "bo@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
+		chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
+	waitForPath(b, "/")
+	for _, next := range []string{`/\evil.example/x`, "https://evil.example/x"} {
+		b.Run("sign out", clickNamed("Sign out"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch),
+			chromedp.Navigate(s.URL+"/login?next="+url.QueryEscape(next)), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch),
+			fillLabelled("E-mail address", "bo@example.com"), fillLabelled("Password", authUserPassword), clickNamed("Sign in"),
+			chromedp.WaitVisible(headingNamed("Notebooks"), chromedp.BySearch))
+		waitForPath(b, "/")
+	}
 	b.NoProblems("401")
 }
 
@@ -172,17 +179,17 @@ func TestSignInNextStaysOnSite(t *testing.T) {
 func TestSignInRateLimitInPlainWords(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
-	s.CreateUser(t, "cy@example.com", "Cy", adaPassword, false)
+	s.CreateUser(t, "cy@example.com", "Cy", authUserPassword, false)
 	b := newBrowser(t)
-	b.Run("open", chromedp.Navigate(s.URL+"/login"), chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch), fill("E-mail address", "cy@example.com"))
+	b.Run("open", chromedp.Navigate(s.URL+"/login"), chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch), fillLabelled("E-mail address", "cy@example.com"))
 	var msg string
 	for i := 0; i < 12 && !strings.HasPrefix(msg, "Too many attempts"); i++ {
-		b.Run("attempt", fill("Password", "wrong guess number "+string(rune('a'+i))), chromedp.KeyEvent("\r"),
-			chromedp.Sleep(400*time.Millisecond), alertText(&msg))
+		b.Run("attempt", fillLabelled("Password", "wrong guess number "+string(rune('a'+i))), chromedp.KeyEvent("\r"),
+			chromedp.Sleep(400*time.Millisecond), readAlert(&msg))
 	}
 	if ok, _ := regexp.MatchString(`^Too many attempts\. Try again in \d+ (seconds|minutes)\.$`, msg); !ok {
 		t.Fatalf("after repeated failures the page says %q", msg)
 	}
-	shotBoth(b, "login-rate-limited")
+	shotWidths(b, "login-rate-limited")
 	b.NoProblems("401", "429")
 }

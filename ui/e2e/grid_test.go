@@ -1,8 +1,9 @@
 package e2e
 
 // The spreadsheet grid in a real browser: an editor per column type, the
-// keyboard, paste of a range as one change, refused writes rolled back,
-// 100,000 rows scrolled to the end.
+// keyboard and the mouse, copy and paste of ranges as one change, adding
+// and deleting rows, the record panel (more in grid_scale_test.go and
+// grid_refusals_test.go).
 
 import (
 	"context"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -204,10 +204,17 @@ func TestGridPastesRangeAsOneChange(t *testing.T) {
 	chromium(t)
 	s := startServer(t)
 	u := newGridUser(t, s, "paste@example.com", "Pat")
-	tb := makeTable(t, u.C, "Sales", "Orders", []map[string]any{
+	var nb struct{ ID string }
+	u.C.Do("POST", "/api/v1/notebooks", map[string]any{"name": "Sales"}, &nb)
+	reps := makeTableIn(t, u.C, nb.ID, "Reps", []map[string]any{{"name": "Rep name", "type": "text"}})
+	var ann, ben apiRecord
+	u.C.Do("POST", reps.records(), map[string]any{"fields": map[string]any{"Rep name": "Ann"}}, &ann)
+	u.C.Do("POST", reps.records(), map[string]any{"fields": map[string]any{"Rep name": "Ben"}}, &ben)
+	tb := makeTableIn(t, u.C, nb.ID, "Orders", []map[string]any{
 		{"name": "Customer", "type": "text"},
 		{"name": "Qty", "type": "number"},
 		{"name": "Due", "type": "date"},
+		{"name": "Reps", "type": "link", "options": map[string]any{"table": reps.TB, "multiple": true}},
 	})
 	for _, name := range []string{"old one", "old two"} {
 		u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Customer": name}}, nil)
@@ -264,6 +271,25 @@ func TestGridPastesRangeAsOneChange(t *testing.T) {
 	})
 	if after := historyCount(t, u.C, tb.NB); after != before+1 {
 		t.Errorf("the fill made %d history actions, want one", after-before)
+	}
+
+	// Link cells paste by the linked records' labels (as they copy); a
+	// label no record has stops the paste with the reason.
+	rc := colIndex(b, "Reps")
+	b.Run("paste links", chromedp.Click(cellSel(2, rc), chromedp.ByQuery), chromedp.Evaluate(pasteJS("Ann, Ben"), nil))
+	eventually(t, "two reps linked", func() (bool, string) {
+		got := allRecords(t, u.C, tb)[1].Fields["Reps"]
+		return fmt.Sprint(got) == fmt.Sprint([]any{ann.ID, ben.ID}), fmt.Sprint(got)
+	})
+	var linkCopy string
+	b.Run("copy links", chromedp.Click(cellSel(2, rc), chromedp.ByQuery), chromedp.Evaluate(copyJS, &linkCopy))
+	if linkCopy != "Ann, Ben" {
+		t.Errorf("a link cell copies as %q, want the labels", linkCopy)
+	}
+	b.Run("paste an unknown rep", chromedp.Click(cellSel(1, rc), chromedp.ByQuery), chromedp.Evaluate(pasteJS("Zed"), nil))
+	waitToast(b, `no record is called "Zed"`)
+	if got := allRecords(t, u.C, tb)[0].Fields["Reps"]; got != nil && fmt.Sprint(got) != "[]" {
+		t.Errorf("a refused paste changed the row's Reps to %v", got)
 	}
 	b.NoProblems("401")
 }
@@ -339,6 +365,20 @@ func TestGridKeyboardNavigation(t *testing.T) {
 	if n != 6 {
 		t.Errorf("%d cells selected after Shift+Down, Shift+Down, Shift+Right; want 6", n)
 	}
+	// Shift+Space widens the range to whole rows, Ctrl+A to every cell.
+	b.Run("rows", press(" ", input.ModifierShift))
+	b.Run("count rows", chromedp.Evaluate(`document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length`, &n))
+	if n != 9 {
+		t.Errorf("%d cells selected after Shift+Space over three rows; want 9", n)
+	}
+	b.Run("all", press("a", input.ModifierCtrl))
+	var all []string
+	b.Run("all selected", chromedp.Evaluate(`[document.querySelectorAll('[role="gridcell"]').length, document.querySelectorAll('[role="gridcell"][aria-selected="true"]').length].map(String)`, &all))
+	if all[0] != all[1] {
+		t.Errorf("after Ctrl+A %s of %s rendered cells are selected", all[1], all[0])
+	}
+	expect("Ctrl+A", 1, first)
+	b.Run("back to the range", press(kb.Escape), press(kb.ArrowRight), press(kb.ArrowDown, input.ModifierShift), press(kb.ArrowDown, input.ModifierShift))
 	// Esc collapses the range; typing starts editing with the character;
 	// Esc cancels the edit; Enter commits and moves down.
 	b.Run("collapse", press(kb.Escape), press(kb.ArrowUp), press(kb.ArrowUp))
@@ -382,135 +422,6 @@ func TestGridKeyboardNavigation(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	b.NoProblems("401")
-}
-
-func TestGridRollsBackRefusedWrites(t *testing.T) {
-	chromium(t)
-	s := startServer(t)
-	u := newGridUser(t, s, "refused@example.com", "Rue")
-	tb := makeTable(t, u.C, "Contacts", "People", []map[string]any{{"name": "Name", "type": "text"}, {"name": "Email", "type": "email"}})
-	var rec apiRecord
-	u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Name": "Ann", "Email": "ann@example.com"}}, &rec)
-
-	b := newBrowser(t)
-	// The page must not hear of the other change before the edit (live
-	// updates would show it at once, and there would be no conflict):
-	// its event stream is blocked.
-	b.Run("block live updates", network.SetBlockedURLs([]string{"*/events"}))
-	browserSignIn(b, s, u)
-	openGrid(b, tb.page(s))
-	name, email := colIndex(b, "Name"), colIndex(b, "Email")
-
-	// An invalid e-mail: the server refuses it, the old value comes back
-	// and the message says why.
-	b.Run("bad email", chromedp.Click(cellSel(1, email), chromedp.ByQuery), press(kb.Enter),
-		chromedp.WaitVisible(`[role="grid"] input[aria-label="Email"]`, chromedp.ByQuery),
-		chromedp.SendKeys(`[role="grid"] input[aria-label="Email"]`, kb.End+" at nowhere", chromedp.ByQuery), press(kb.Enter))
-	msg := waitToast(b, "Your change to Email was undone")
-	t.Logf("message: %s", msg)
-	waitFor(b, "the old e-mail back", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "ann@example.com"`, cellSel(1, email)), 10*time.Second)
-	b.Shot("invalid-email")
-
-	// A version conflict: someone changes the row after the page read it.
-	u.C.Do("PATCH", tb.records()+"/"+rec.ID, map[string]any{"fields": map[string]any{"Name": "Ann (theirs)"}}, nil)
-	b.Run("conflicting edit", chromedp.Click(cellSel(1, name), chromedp.ByQuery), press(kb.Enter),
-		chromedp.WaitVisible(`[role="grid"] input[aria-label="Name"]`, chromedp.ByQuery),
-		chromedp.SendKeys(`[role="grid"] input[aria-label="Name"]`, " (mine)", chromedp.ByQuery), press(kb.Enter))
-	msg = waitToast(b, "someone else changed this row")
-	t.Logf("message: %s", msg)
-	waitFor(b, "their name shown", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Ann (theirs)"`, cellSel(1, name)), 10*time.Second)
-	var got apiRecord
-	u.C.Do("GET", tb.records()+"/"+rec.ID, nil, &got)
-	if got.Fields["Name"] != "Ann (theirs)" || got.Fields["Email"] != "ann@example.com" {
-		t.Errorf("the record after refused writes: %v", got.Fields)
-	}
-	b.Shot("conflict")
-
-	// A network failure: the server cannot be reached for the write.
-	b.Run("cut the network", network.SetBlockedURLs([]string{"*/events*", "*/records/*"}))
-	b.Run("edit offline", chromedp.Click(cellSel(1, name), chromedp.ByQuery), press(kb.Enter),
-		chromedp.WaitVisible(`[role="grid"] input[aria-label="Name"]`, chromedp.ByQuery),
-		chromedp.SendKeys(`[role="grid"] input[aria-label="Name"]`, " (offline)", chromedp.ByQuery), press(kb.Enter))
-	t.Logf("message: %s", waitToast(b, "cannot be reached"))
-	waitFor(b, "the name back", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Ann (theirs)"`, cellSel(1, name)), 10*time.Second)
-	b.Run("restore the network", network.SetBlockedURLs([]string{}))
-
-	b.NoProblems("401", "400 (Bad Request)", "409 (Conflict)", "412 (Precondition Failed)", "422", "ERR_BLOCKED_BY_CLIENT")
-}
-
-func TestGridScrolls100kRows(t *testing.T) {
-	chromium(t)
-	s := startServer(t)
-	u := newGridUser(t, s, "big@example.com", "Bea")
-	tb := makeTable(t, u.C, "Big", "Readings", []map[string]any{{"name": "Label", "type": "text"}, {"name": "Value", "type": "number"}})
-	const total = 100000
-	start := time.Now()
-	for i := 0; i < total; i += 1000 {
-		ops := make([]map[string]any, 0, 1000)
-		for j := i; j < i+1000; j++ {
-			ops = append(ops, map[string]any{"op": "create", "fields": map[string]any{"Label": fmt.Sprintf("reading %06d", j+1), "Value": j + 1}})
-		}
-		u.C.Do("POST", tb.records()+"/batch", map[string]any{"operations": ops}, nil)
-	}
-	t.Logf("inserted %d rows in %v", total, time.Since(start).Round(time.Millisecond))
-
-	b := newBrowser(t)
-	browserSignIn(b, s, u)
-	openGrid(b, tb.page(s))
-	waitFor(b, "the count", fmt.Sprintf(`document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "%d"`, total+1), 30*time.Second)
-	label := colIndex(b, "Label")
-	last := cellSel(total, label)
-	start = time.Now()
-	b.Run("Ctrl+End", chromedp.Click(cellSel(1, label), chromedp.ByQuery), press(kb.End, input.ModifierCtrl))
-	waitFor(b, "the last row rendered", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "reading %06d" })()`, last, total), 120*time.Second)
-	fmt.Printf("grid: Ctrl+End to row %d of %d rendered in %v\n", total, total, time.Since(start).Round(time.Millisecond))
-	t.Logf("Ctrl+End to the last of %d rows: %v", total, time.Since(start).Round(time.Millisecond))
-	r, _, _ := activeCell(b)
-	if r != total {
-		t.Errorf("the focused cell is in row %d, want %d", r, total)
-	}
-	b.Shot("end")
-
-	// Smoothness: from the end, scroll up 10 rows a frame for 120 frames
-	// (rows load as they come into view) and time the frames, next to the
-	// idle frame time of this machine (printed, not asserted).
-	var frames []float64
-	b.Run("frames", evalAwait(`new Promise(done => { const g = document.querySelector('[role="grid"]'); const out = []; let last = performance.now(), n = 0;
-		const step = (t) => { out.push(t - last); last = t; g.scrollTop -= 340; if (++n < 120) requestAnimationFrame(step); else done(out.slice(1)); };
-		requestAnimationFrame(step); })`, &frames))
-	var sum, worst float64
-	for _, f := range frames {
-		sum += f
-		worst = math.Max(worst, f)
-	}
-	fmt.Printf("grid: scrolling 10 rows a frame: %d frames, mean %.1f ms, worst %.1f ms\n", len(frames), sum/float64(len(frames)), worst)
-	b.Run("idle frames", evalAwait(`new Promise(done => { const out = []; let last = performance.now(), n = 0;
-		const step = (t) => { out.push(t - last); last = t; if (++n < 120) requestAnimationFrame(step); else done(out.slice(1)); };
-		requestAnimationFrame(step); })`, &frames))
-	sum = 0
-	for _, f := range frames {
-		sum += f
-	}
-	fmt.Printf("grid: idle frames (the machine's baseline): mean %.1f ms\n", sum/float64(len(frames)))
-
-	// Scrolling back up by the scroll bar shows rows that were skipped on
-	// the way down.
-	start = time.Now()
-	mid := total / 2
-	b.Run("scroll to the middle", chromedp.Evaluate(fmt.Sprintf(`document.querySelector('[role="grid"]').scrollTop = %d * 34; true`, mid), nil))
-	waitFor(b, "the middle rows rendered", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "reading %06d" })()`, cellSel(mid+5, label), mid+5), 60*time.Second)
-	t.Logf("scrolling to the middle rendered its rows in %v", time.Since(start).Round(time.Millisecond))
-	b.Shot("middle")
-	// The active cell (row 100,000) is scrolled away: the grid itself is
-	// the Tab stop, and reaching it brings the active cell back.
-	var tabindex string
-	b.Run("tab stop", chromedp.Evaluate(`document.querySelector('[role="grid"]').getAttribute("tabindex")`, &tabindex))
-	if tabindex != "0" {
-		t.Errorf("with its active cell scrolled away the grid's tabindex is %q, want 0", tabindex)
-	}
-	b.Run("focus the grid", chromedp.Evaluate(`document.querySelector('[role="grid"]').focus(); true`, nil))
-	waitFor(b, "the active cell back", fmt.Sprintf(`(() => { const r = document.activeElement.closest('[role="row"]'); return !!r && r.getAttribute("aria-rowindex") === "%d" })()`, total+1), 20*time.Second)
 	b.NoProblems("401")
 }
 
@@ -617,104 +528,5 @@ func TestGridRowsAndRecordPanel(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	b.Run("back", chromedp.NavigateBack(), chromedp.WaitNotPresent(`aside`, chromedp.ByQuery))
-	b.NoProblems("401")
-}
-
-func TestGridShowsOnlyWhatTheCallerMayRead(t *testing.T) {
-	chromium(t)
-	s := startServer(t)
-	owner := newGridUser(t, s, "owner@example.com", "Olga")
-	reader := newGridUser(t, s, "reader@example.com", "Reto")
-	tb := makeTable(t, owner.C, "Company", "Staff", []map[string]any{
-		{"name": "Name", "type": "text"}, {"name": "Team", "type": "text"}, {"name": "Salary", "type": "number"},
-	})
-	for _, r := range []struct {
-		name, team string
-		salary     int
-	}{{"Ada Red", "red", 91357}, {"Bob Blue", "blue", 82468}, {"Cy Red", "red", 73579}} {
-		owner.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Name": r.name, "Team": r.team, "Salary": r.salary}}, nil)
-	}
-	var me struct{ ID string }
-	reader.C.Do("GET", "/api/v1/auth/me", nil, &me)
-	owner.C.Do("POST", "/api/v1/notebooks/"+tb.NB+"/grants", map[string]any{
-		"principal": map[string]any{"type": "user", "id": me.ID}, "table": tb.TB,
-		"rows": `Team = "red"`, "columns": map[string]string{"Salary": "none", "*": "read"},
-	}, nil)
-
-	b := newBrowser(t)
-	browserSignIn(b, s, reader)
-	openGrid(b, tb.page(s))
-	var headers []string
-	b.Run("headers", chromedp.Evaluate(`[...document.querySelectorAll('[role="columnheader"]')].map(h => h.getAttribute("aria-label")).filter(Boolean)`, &headers))
-	if strings.Join(headers, ",") != "Name,Team" {
-		t.Errorf("column headers %v, want Name and Team only", headers)
-	}
-	var html string
-	b.Run("html", chromedp.OuterHTML("html", &html, chromedp.ByQuery))
-	for _, secret := range []string{"Salary", "91357", "73579", "Bob Blue", "82468"} {
-		if strings.Contains(html, secret) {
-			t.Errorf("the page holds %q", secret)
-		}
-	}
-	if !strings.Contains(html, "Ada Red") || !strings.Contains(html, "Cy Red") {
-		t.Errorf("the page lacks the rows the reader may see")
-	}
-	// A write the reader may not make is refused, rolled back and
-	// explained.
-	b.Run("edit", chromedp.Click(cellSel(1, colIndex(b, "Name")), chromedp.ByQuery), press(kb.Enter),
-		chromedp.WaitVisible(`[role="grid"] input[aria-label="Name"]`, chromedp.ByQuery),
-		chromedp.SendKeys(`[role="grid"] input[aria-label="Name"]`, " II", chromedp.ByQuery), press(kb.Enter))
-	t.Logf("message: %s", waitToast(b, "Your change to Name was undone"))
-	waitFor(b, "the old name back", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "Ada Red"`, cellSel(1, colIndex(b, "Name"))), 10*time.Second)
-	b.Shot("reader")
-	time.Sleep(500 * time.Millisecond) // the response bodies are read in the background
-	sawRows := false
-	for _, r := range b.Responses() {
-		sawRows = sawRows || strings.Contains(r.Body, "Ada Red")
-		for _, secret := range []string{"Salary", "91357", "73579", "Bob Blue", "82468"} {
-			if strings.Contains(r.Body, secret) {
-				t.Errorf("the response of %s holds %q", r.URL, secret)
-			}
-		}
-	}
-	if !sawRows {
-		t.Errorf("no recorded response holds the reader's rows: the check above saw nothing")
-	}
-	b.NoProblems("401", "403 (Forbidden)", "404 (Not Found)")
-}
-
-func TestGridOpensAViewAndReadsItsEnd(t *testing.T) {
-	chromium(t)
-	s := startServer(t)
-	u := newGridUser(t, s, "views@example.com", "Vic")
-	tb := makeTable(t, u.C, "Lab", "Samples", []map[string]any{{"name": "Name", "type": "text"}, {"name": "N", "type": "number"}, {"name": "Note", "type": "text"}})
-	for i := 0; i < 3000; i += 1000 {
-		var ops []map[string]any
-		for j := i + 1; j <= i+1000; j++ {
-			ops = append(ops, map[string]any{"op": "create", "fields": map[string]any{"Name": fmt.Sprintf("s%04d", j), "N": j, "Note": "n"}})
-		}
-		u.C.Do("POST", tb.records()+"/batch", map[string]any{"operations": ops}, nil)
-	}
-	var view struct{ ID string }
-	u.C.Do("POST", "/api/v1/notebooks/"+tb.NB+"/tables/"+tb.TB+"/views", map[string]any{"name": "Big ones", "filter": "N > 100", "sort": "-N", "columns": []string{"Name", "N"}}, &view)
-
-	b := newBrowser(t)
-	browserSignIn(b, s, u)
-	openGrid(b, tb.page(s)+"/v/"+view.ID)
-	waitFor(b, "the view's count", `document.querySelector('[role="grid"]').getAttribute("aria-rowcount") === "2901"`, 20*time.Second)
-	var sorts map[string]string
-	b.Run("aria-sort", chromedp.Evaluate(`Object.fromEntries([...document.querySelectorAll('[role="columnheader"][aria-label]')].map(h => [h.getAttribute("aria-label"), h.getAttribute("aria-sort") || ""]))`, &sorts))
-	if len(sorts) != 2 || sorts["N"] != "descending" || sorts["Name"] != "" {
-		t.Errorf("column headers and their aria-sort: %v; want Name and N (descending) only", sorts)
-	}
-	name := colIndex(b, "Name")
-	waitFor(b, "the first row", fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "s3000"`, cellSel(1, name)), 10*time.Second)
-	// The end of the view, read backwards with its sort reversed.
-	b.Run("Ctrl+End", chromedp.Click(cellSel(1, name), chromedp.ByQuery), press(kb.End, input.ModifierCtrl))
-	waitFor(b, "the view's last row", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "s0101" })()`, cellSel(2900, name)), 30*time.Second)
-	// Rows between the two ends come in order when scrolled to.
-	b.Run("scroll", chromedp.Evaluate(`document.querySelector('[role="grid"]').scrollTop = 1500 * 34; true`, nil))
-	waitFor(b, "row 1510", fmt.Sprintf(`(() => { const c = document.querySelector(%q); return !!c && c.textContent.trim() === "s%04d" })()`, cellSel(1510, name), 3000-1510+1), 30*time.Second)
-	b.Shot("view")
 	b.NoProblems("401")
 }

@@ -108,10 +108,10 @@ func signIn(b *Browser, s *Server, email, password, target string) {
 	b.t.Helper()
 	b.Run("sign in "+email,
 		chromedp.Navigate(target),
-		chromedp.WaitVisible(heading("Sign in"), chromedp.BySearch),
-		fill("E-mail address", email),
-		fill("Password", password),
-		click("Sign in"),
+		chromedp.WaitVisible(headingNamed("Sign in"), chromedp.BySearch),
+		fillLabelled("E-mail address", email),
+		fillLabelled("Password", password),
+		clickNamed("Sign in"),
 	)
 	want := strings.TrimPrefix(target, s.URL)
 	waitFor(b, "back at "+want, fmt.Sprintf(`location.pathname + location.search === %q`, want), 30*time.Second)
@@ -120,7 +120,7 @@ func signIn(b *Browser, s *Server, email, password, target string) {
 // eval runs js in the page and decodes its result into out.
 func eval(b *Browser, js string, out any) {
 	b.t.Helper()
-	b.Run("eval", chromedp.Evaluate(js, out, awaitPromise))
+	b.Run("eval", chromedp.Evaluate(js, out, authAwaitPromise))
 }
 
 // gridJS defines, in the page, columnTexts(name): the texts of the cells of

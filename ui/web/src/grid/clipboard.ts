@@ -28,6 +28,30 @@ export function clearOps(recs: (RecordT | undefined)[], cols: Column[]): BatchOp
   return ops;
 }
 
+// LinkIds gives the ids of the records of a table with a label (resolved
+// before the paste is planned).
+export type LinkIds = (table: string, label: string) => string[] | undefined;
+
+// linkLabels lists the labels a paste puts into link columns, by target
+// table (to resolve them first).
+export function linkLabels(text: string, columns: Column[], c0: number): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const line of parseTSV(text.replace(/\r?\n$/, ""))) {
+    line.forEach((cell, j) => {
+      const col = columns[c0 + j];
+      if (col?.type !== "link" || !col.options.table) return;
+      const list = out.get(col.options.table) ?? [];
+      list.push(...splitLabels(cell));
+      out.set(col.options.table, list);
+    });
+  }
+  return out;
+}
+
+function splitLabels(cell: string): string[] {
+  return cell.split(/\s*,\s*/).map((s) => s.trim()).filter(Boolean);
+}
+
 export interface PastePlan {
   ops: BatchOp[];
   problems: string[]; // values that do not fit their column, in plain words
@@ -50,6 +74,7 @@ export function pasteOps(
   selCols: number,
   total: number,
   get: (i: number) => RecordT | undefined,
+  linkIds?: LinkIds,
 ): PastePlan {
   const block = parseTSV(text.replace(/\r?\n$/, ""));
   const bw = Math.max(0, ...block.map((r) => r.length));
@@ -64,8 +89,19 @@ export function pasteOps(
       const cell = line[j % bw];
       const col = columns[c0 + j];
       if (!col || cell === undefined) continue;
-      if (readOnly(col) || col.type === "link") {
+      if (readOnly(col) || (col.type === "link" && !linkIds)) {
         plan.skipped++;
+        continue;
+      }
+      if (col.type === "link") {
+        // Linked records by their labels, as copied from a link cell.
+        const ids: string[] = [];
+        for (const l of splitLabels(cell)) {
+          const found = linkIds!(col.options.table ?? "", l) ?? [];
+          if (found.length === 1) ids.push(found[0]);
+          else plan.problems.push(`row ${r + 1}: ${col.name}: ` + (found.length === 0 ? `no record is called "${l}".` : `several records are called "${l}".`));
+        }
+        fields[col.name] = col.options.multiple ? ids : ids.slice(0, 1);
         continue;
       }
       try {

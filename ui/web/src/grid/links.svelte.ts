@@ -62,6 +62,28 @@ export class LinkLabels {
     return "…";
   };
 
+  // resolve finds records of a table by their label (exact), for a paste
+  // into a link column: label → ids (none when no record has it).
+  async resolve(table: string, labels: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>(labels.map((l) => [l, []]));
+    const t = await this.table(table);
+    const col = labelColumn(t);
+    if (!col) return out;
+    const names = [...new Set(labels)];
+    const base = `/api/v1/notebooks/${enc(this.notebook)}/tables/${enc(table)}/records`;
+    for (let i = 0; i < names.length; i += 100) {
+      const chunk = names.slice(i, i + 100);
+      const filter = `\`${col.replace(/`/g, "``")}\` in [${chunk.map(filterString).join(", ")}]`;
+      const page = await api.get<RecordList>(base + q({ filter, limit: 1000 }));
+      for (const r of page.records) {
+        const l = String(r.fields[col] ?? "");
+        out.get(l)?.push(r.id);
+        this.labels.set(table + "\u0000" + r.id, labelOf(t, r));
+      }
+    }
+    return out;
+  }
+
   private async flush(): Promise<void> {
     this.timer = null;
     const wanted = this.wanted;

@@ -173,6 +173,7 @@ export class RowStore {
       this.fwdTo = 0;
       this.backFrom = this.total;
       this.backCursor = new Map([[this.total, ""]]);
+      this.want = [0, Math.min(this.want[1] - this.want[0], this.total)];
       this.takeForward(0, page, false);
       this.fields = null;
       if (page.records.length > 0) this.noteFields(page.records);
@@ -238,7 +239,7 @@ export class RowStore {
 
   private firstMissing(): number {
     const [a, b] = this.want;
-    for (let i = a; i < b; i++) if (!this.rows[i]) return i;
+    for (let i = a; i < Math.min(b, this.total); i++) if (!this.rows[i]) return i;
     return -1;
   }
 
@@ -323,6 +324,13 @@ export class RowStore {
   }
 
   upsert(rec: RecordT, flash = true): void {
+    // Edits of this page not answered yet stay on top of what arrives.
+    const unsaved = this.unsaved.get(rec.id);
+    if (unsaved) {
+      const fields = { ...rec.fields };
+      for (const e of unsaved) Object.assign(fields, e.fields);
+      rec = { ...rec, fields };
+    }
     const i = this.indexOf(rec.id);
     if (i < 0) {
       // A new row joins the end (where creation order puts it); reading
@@ -398,28 +406,48 @@ export class RowStore {
     const before: Record<string, unknown> = {};
     for (const k of Object.keys(fields)) before[k] = rec.fields[k];
     this.rows[i] = { ...rec, fields: { ...rec.fields, ...fields } };
+    // The edits of this record not answered yet, oldest first: each answer
+    // is shown with the later ones still on top.
+    const edit = { fields };
+    const queue = this.unsaved.get(id) ?? [];
+    queue.push(edit);
+    this.unsaved.set(id, queue);
     this.bump();
+    const done = () => {
+      const q = this.unsaved.get(id) ?? [];
+      const k = q.indexOf(edit);
+      if (k >= 0) q.splice(k, 1);
+      if (q.length === 0) this.unsaved.delete(id);
+      return q;
+    };
     return this.serial(id, async () => {
       const cur = this.rows[this.indexOf(id)];
       const version = cur?.version ?? rec.version;
       try {
         const saved = await api.patch<RecordT>(`${this.base}/${enc(id)}`, { fields }, { headers: { "If-Match": `"${version}"` } });
+        const later = done();
         const j = this.indexOf(id);
         if (j >= 0) {
-          // Keep edits made meanwhile on top of the saved record.
-          this.rows[j] = { ...saved, fields: { ...saved.fields } };
+          const shown = { ...saved.fields };
+          for (const e of later) Object.assign(shown, e.fields);
+          this.rows[j] = { ...saved, fields: shown };
           this.bump();
         }
         this.changed();
         return true;
       } catch (e) {
-        this.rollback(id, before);
+        const later = done();
+        // Undo this edit's cells, except those a later edit sets again.
+        const back = { ...before };
+        for (const l of later) for (const k of Object.keys(l.fields)) delete back[k];
+        this.rollback(id, back);
         toast(refusal(e, Object.keys(fields)), "error", 8000);
         if (e instanceof ApiError && (e.status === 409 || e.status === 412)) void this.refresh(id);
         return false;
       }
     });
   }
+  private unsaved = new Map<string, { fields: Record<string, unknown> }[]>();
 
   private rollback(id: string, before: Record<string, unknown>): void {
     const j = this.indexOf(id);
