@@ -23,6 +23,10 @@ func TestGridRollsBackRefusedWrites(t *testing.T) {
 	u.C.Do("POST", tb.records(), map[string]any{"fields": map[string]any{"Name": "Ann", "Email": "ann@example.com"}}, &rec)
 
 	b := newBrowser(t)
+	// The page must not hear of the other change before the edit (live
+	// updates would show it at once, and there would be no conflict):
+	// its event stream is blocked.
+	b.Run("block live updates", network.SetBlockedURLs([]string{"*/events"}))
 	browserSignIn(b, s, u)
 	openGrid(b, tb.page(s))
 	name, email := colIndex(b, "Name"), colIndex(b, "Email")
