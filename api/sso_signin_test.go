@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cofferhq/coffer/auth/oidc/oidctest"
+
 	"github.com/cofferhq/coffer"
 )
 
@@ -22,10 +24,10 @@ func TestSignInProviders(t *testing.T) {
 	if len(list.Providers) != 0 || list.Passkeys == nil || !*list.Passkeys {
 		t.Fatalf("no provider yet: %+v", list)
 	}
-	o := startFakeOP(t)
-	id := f.addProvider("Acme Login", o.issuer(), "acme-client-id", "s3cret-value")
+	o := oidctest.Start(t, "fake-client")
+	id := f.addProvider("Acme Login", o.Issuer(), "acme-client-id", "s3cret-value")
 	r := env.Do("GET", "/api/v1/auth/sign-in-options", "", nil).WantStatus(http.StatusOK)
-	for _, secret := range []string{o.issuer(), "acme-client-id", "s3cret-value", "acme.test", f.org} {
+	for _, secret := range []string{o.Issuer(), "acme-client-id", "s3cret-value", "acme.test", f.org} {
 		if strings.Contains(string(r.Body), secret) {
 			t.Errorf("public list reveals %q: %s", secret, r.Body)
 		}
@@ -40,7 +42,7 @@ func TestSignInProviders(t *testing.T) {
 	env.mustMember(org2, env.MustUser("admin2@beta.test", "Admin Two").ID, coffer.OrgOwner)
 	k2 := env.MustLogin("admin2@beta.test")
 	env.Do("POST", "/api/v1/organizations/"+org2+"/sso-providers", k2,
-		map[string]any{"name": "Beta Login", "issuer": o.issuer(), "client_id": "beta", "client_secret": "x-secret"}).WantStatus(http.StatusCreated)
+		map[string]any{"name": "Beta Login", "issuer": o.Issuer(), "client_id": "beta", "client_secret": "x-secret"}).WantStatus(http.StatusCreated)
 	env.Do("GET", "/api/v1/auth/sign-in-options", "", nil).WantStatus(http.StatusOK).JSON(&list)
 	if len(list.Providers) != 2 {
 		t.Fatalf("two organizations: %v", list.Providers)
@@ -57,8 +59,8 @@ func TestSignInProviders(t *testing.T) {
 func TestSSOCallbackBrowserRefusal(t *testing.T) {
 	f := newSSOFixture(t, coffer.Policy{SSODomains: []string{"acme.test"}})
 	env := f.env
-	o := startFakeOP(t)
-	prov := f.addProvider("Fake", o.issuer(), "fake-client", "s3cret")
+	o := oidctest.Start(t, "fake-client")
+	prov := f.addProvider("Fake", o.Issuer(), "fake-client", "s3cret")
 	u, binding := ssoStart(t, env, prov)
 	cb := followToCallback(t, env, u)
 	// Another browser (no binding cookie) cannot finish it.

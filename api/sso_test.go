@@ -10,12 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cofferhq/coffer/auth/oidc/oidctest"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -357,104 +358,6 @@ func TestSSOEndToEndWithRealProvider(t *testing.T) {
 
 // ---- the hand-made provider for malicious tokens
 
-// fakeOP is a minimal OpenID provider: discovery, JWKS, an authorize
-// endpoint that approves at once and a token endpoint that checks PKCE and
-// answers an ID token made by mint.
-type fakeOP struct {
-	t      *testing.T
-	srv    *httptest.Server
-	key    *rsa.PrivateKey
-	mu     sync.Mutex
-	codes  map[string]fakeCode
-	mint   func(o *fakeOP, nonce string) string
-	claims map[string]any // overrides of the default claims
-	pkceOK bool
-}
-
-type fakeCode struct{ nonce, challenge, method string }
-
-func startFakeOP(t *testing.T) *fakeOP {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &fakeOP{t: t, key: key, codes: map[string]fakeCode{}}
-	o.mint = func(o *fakeOP, nonce string) string { return o.sign(o.key, jose.RS256, o.defaultClaims(nonce)) }
-	mux := http.NewServeMux()
-	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{
-			"issuer": o.issuer(), "authorization_endpoint": o.issuer() + "/authorize", "token_endpoint": o.issuer() + "/token",
-			"jwks_uri": o.issuer() + "/jwks", "response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"RS256"},
-		})
-	})
-	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &o.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	})
-	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		code := rand.Text()
-		o.mu.Lock()
-		o.codes[code] = fakeCode{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method")}
-		o.mu.Unlock()
-		ru, _ := url.Parse(q.Get("redirect_uri"))
-		v := url.Values{"code": {code}, "state": {q.Get("state")}}
-		ru.RawQuery = v.Encode()
-		http.Redirect(w, r, ru.String(), http.StatusFound)
-	})
-	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
-		o.mu.Lock()
-		c, ok := o.codes[r.Form.Get("code")]
-		delete(o.codes, r.Form.Get("code"))
-		o.mu.Unlock()
-		sum := sha256.Sum256([]byte(r.Form.Get("code_verifier")))
-		if !ok || c.method != "S256" || base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"error":"invalid_grant"}`))
-			return
-		}
-		o.mu.Lock()
-		o.pkceOK = true
-		o.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + rand.Text(), "token_type": "Bearer", "expires_in": 300, "id_token": o.mint(o, c.nonce)})
-	})
-	o.srv = httptest.NewServer(mux) // listens on 127.0.0.1
-	t.Cleanup(o.srv.Close)
-	return o
-}
-
-func (o *fakeOP) issuer() string { return o.srv.URL }
-
-func (o *fakeOP) defaultClaims(nonce string) map[string]any {
-	now := time.Now()
-	c := map[string]any{"iss": o.issuer(), "sub": "sub-1", "aud": "fake-client", "exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(),
-		"nonce": nonce, "email": "zoe@acme.test", "email_verified": true, "name": "Zoe"}
-	for k, v := range o.claims {
-		c[k] = v
-	}
-	return c
-}
-
-func (o *fakeOP) sign(key *rsa.PrivateKey, alg jose.SignatureAlgorithm, claims map[string]any) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	return s
-}
-
 func TestSSORefusesBadTokens(t *testing.T) {
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -469,26 +372,28 @@ func TestSSORefusesBadTokens(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		claims map[string]any
-		mint   func(o *fakeOP, nonce string) string
+		mint   func(o *oidctest.Provider, nonce string) string
 		reason string
 	}{
 		{name: "wrong issuer", claims: map[string]any{"iss": "http://127.0.0.1:1/other"}, reason: "wrong issuer"},
 		{name: "wrong audience", claims: map[string]any{"aud": "another-client"}, reason: "wrong audience"},
 		{name: "several audiences without azp", claims: map[string]any{"aud": []string{"fake-client", "another-client"}}, reason: "wrong audience"},
-		{name: "bad signature", mint: func(o *fakeOP, nonce string) string { return o.sign(other, jose.RS256, o.defaultClaims(nonce)) }, reason: "signature"},
-		{name: "alg none", mint: func(o *fakeOP, nonce string) string { return unsigned(o.defaultClaims(nonce)) }, reason: "algorithm"},
+		{name: "bad signature", mint: func(o *oidctest.Provider, nonce string) string {
+			return o.Sign(other, jose.RS256, o.DefaultClaims(nonce))
+		}, reason: "signature"},
+		{name: "alg none", mint: func(o *oidctest.Provider, nonce string) string { return unsigned(o.DefaultClaims(nonce)) }, reason: "algorithm"},
 		{name: "wrong nonce", claims: map[string]any{"nonce": "not-the-nonce"}, reason: "nonce"},
 		{name: "no nonce", claims: map[string]any{"nonce": ""}, reason: "nonce"},
 		{name: "expired token", claims: map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}, reason: "expired"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newSSOFixture(t, coffer.Policy{SSODomains: []string{"acme.test"}})
-			o := startFakeOP(t)
-			o.claims = tc.claims
+			o := oidctest.Start(t, "fake-client")
+			o.SetClaims(tc.claims)
 			if tc.mint != nil {
-				o.mint = tc.mint
+				o.Mint = tc.mint
 			}
-			prov := f.addProvider("Fake", o.issuer(), "fake-client", "s3cret")
+			prov := f.addProvider("Fake", o.Issuer(), "fake-client", "s3cret")
 			ssoLogin(t, f.env, prov).WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)
 			if e := lastEvent(t, f.env, coffer.EventSSOFailed); !strings.Contains(e.Detail, tc.reason) {
 				t.Errorf("sso.failed detail %q, want it to name %q", e.Detail, tc.reason)
@@ -503,15 +408,15 @@ func TestSSORefusesBadTokens(t *testing.T) {
 func TestSSOStateRules(t *testing.T) {
 	f := newSSOFixture(t, coffer.Policy{SSODomains: []string{"acme.test"}})
 	env := f.env
-	o := startFakeOP(t)
-	prov := f.addProvider("Fake", o.issuer(), "fake-client", "s3cret")
+	o := oidctest.Start(t, "fake-client")
+	prov := f.addProvider("Fake", o.Issuer(), "fake-client", "s3cret")
 
 	// The fake provider works, so the refusals below are meaningful; and
 	// the code exchange carried a PKCE verifier matching the S256 challenge.
 	u, binding := ssoStart(t, env, prov)
 	cb := followToCallback(t, env, u)
 	sessionOf(t, env, callback(t, env, cb, binding))
-	if !o.pkceOK {
+	if !o.PKCEChecked() {
 		t.Fatal("the token request did not prove PKCE")
 	}
 
@@ -557,13 +462,13 @@ func TestSSOStateRules(t *testing.T) {
 func TestSSOEmailCollisionAndLink(t *testing.T) {
 	f := newSSOFixture(t, coffer.Policy{SSODomains: []string{"acme.test"}})
 	env := f.env
-	a, b := startFakeOP(t), startFakeOP(t)
-	provA := f.addProvider("A", a.issuer(), "fake-client", "s3cret")
-	provB := f.addProvider("B", b.issuer(), "fake-client", "s3cret")
+	a, b := oidctest.Start(t, "fake-client"), oidctest.Start(t, "fake-client")
+	provA := f.addProvider("A", a.Issuer(), "fake-client", "s3cret")
+	provB := f.addProvider("B", b.Issuer(), "fake-client", "s3cret")
 
 	_, me := sessionOf(t, env, ssoLogin(t, env, provA)) // zoe@acme.test, created just in time
 	zoe := me["id"].(string)
-	b.claims = map[string]any{"sub": "someone-else"} // same e-mail, another issuer and subject
+	b.SetClaims(map[string]any{"sub": "someone-else"}) // same e-mail, another issuer and subject
 	p := ssoLogin(t, env, provB).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
 	if !strings.Contains(p.Detail, "link") {
 		t.Errorf("detail %q does not say how to link", p.Detail)
@@ -574,7 +479,7 @@ func TestSSOEmailCollisionAndLink(t *testing.T) {
 
 	// A password account meets an identity with its e-mail: refused too.
 	carol := env.MustUser("carol@acme.test", "Carol")
-	b.claims = map[string]any{"sub": "carol-at-b", "email": "carol@acme.test"}
+	b.SetClaims(map[string]any{"sub": "carol-at-b", "email": "carol@acme.test"})
 	ssoLogin(t, env, provB).WantProblem(http.StatusForbidden, coffer.EFORBIDDEN)
 
 	// Carol logs in with her password and links provider B herself.
