@@ -380,7 +380,7 @@ func (b *Browser) Responses() []Response {
 // screenshot) when one fails.
 func (b *Browser) Run(name string, actions ...chromedp.Action) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.Ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.Ctx, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Run(ctx, actions...); err != nil {
 		b.Shot("failed-" + name)
