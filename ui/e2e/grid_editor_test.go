@@ -1,9 +1,9 @@
 package e2e
 
-// An open cell editor outlives a moment in which the grid has no room
-// (the window squeezed to nothing, as Chrome does for a moment while it
-// takes a full-page screenshot): the edit goes on with what was typed and
-// ticked, and is saved only when the person says so.
+// An open cell editor, and the focused cell, outlive a moment in which
+// the grid has no room (the window squeezed to nothing, as Chrome does for
+// a moment while it takes a full-page screenshot): the edit goes on with
+// what was typed and ticked, and is saved only when the person says so.
 
 import (
 	"fmt"
@@ -63,6 +63,13 @@ func TestGridEditorSurvivesSqueeze(t *testing.T) {
 	squeeze(b)
 	stillEditing(b, "Name", name, `c.value === "Ada"`)
 	b.Run("finish Name", chromedp.SendKeys(name, " Lovelace", chromedp.ByQuery), press(kb.Enter))
+	// The active cell keeps the focus too: the keys still reach the grid.
+	waitFor(b, "the focus back in the grid", `document.activeElement.getAttribute("role") === "gridcell"`, 10*time.Second)
+	squeeze(b)
+	if r, c, _ := activeCell(b); r != 1 || c != colIndex(b, "Name") {
+		b.Shot("lost-active-cell")
+		t.Fatalf("after the page was squeezed, the focus is at row %d column %d, not in the active cell", r, c)
+	}
 
 	// A single select narrowed to a choice not taken yet.
 	status := `input[role="combobox"][aria-label="Status"]`
