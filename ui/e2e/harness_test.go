@@ -397,7 +397,10 @@ func ShotDir() string {
 	return filepath.Join(filepath.Dir(file), "out")
 }
 
-// Shot saves a full-page screenshot as <test>-<name>.png in ShotDir.
+// Shot saves a screenshot of the viewport as <test>-<name>.png in ShotDir.
+// Not a full-page one: to capture beyond the viewport Chromium resizes the
+// page for a moment, which fires resize handlers and disturbed what was
+// open (a grid squeezed to nothing dropped its editor's row).
 func (b *Browser) Shot(name string) {
 	dir := ShotDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -407,7 +410,7 @@ func (b *Browser) Shot(name string) {
 	var png []byte
 	ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
 	defer cancel()
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+	if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return
 	}
