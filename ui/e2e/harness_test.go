@@ -282,9 +282,17 @@ type Response struct {
 func newBrowser(t *testing.T) *Browser {
 	t.Helper()
 	exe := chromium(t)
+	// The profile is removed by hand, not by t.TempDir: Chromium's helper
+	// processes may still write to it for a moment after the browser has
+	// exited, and t.TempDir's cleanup fails the test on "directory not
+	// empty" (a failure with no line of the test's own).
+	profile, err := os.MkdirTemp("", "coffer-e2e-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
 		chromedp.Flag("disable-gpu", true),
@@ -302,7 +310,13 @@ func newBrowser(t *testing.T) *Browser {
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	b := &Browser{t: t, Ctx: ctx}
-	t.Cleanup(func() { cancel(); cancelA() })
+	t.Cleanup(func() {
+		cancel()
+		cancelA()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	chromedp.ListenTarget(ctx, b.listen)
 	if err := chromedp.Run(ctx, network.Enable(), log.Enable(), cdpruntime.Enable()); err != nil {
 		t.Fatalf("start Chromium: %v", err)
@@ -434,4 +448,13 @@ next:
 		}
 		b.t.Errorf("browser problem: %s", p)
 	}
+}
+
+// TestMain removes the coffer binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
