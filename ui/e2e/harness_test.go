@@ -104,8 +104,9 @@ func (s *syncBuffer) String() string {
 }
 
 var (
-	listenRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
-	setupRE  = regexp.MustCompile(`(http://\S+/setup#token=[A-Za-z0-9_-]+)`)
+	httpStatusRE = regexp.MustCompile(`^[1-5][0-9][0-9]$`)
+	listenRE     = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	setupRE      = regexp.MustCompile(`(http://\S+/setup#token=[A-Za-z0-9_-]+)`)
 )
 
 // startServer builds and starts `coffer serve` on a free loopback port with
@@ -436,12 +437,17 @@ func (b *Browser) Shot(name string) {
 
 // NoProblems fails the test when the pages reported console errors,
 // exceptions or CSP violations, except those matching allowed (for
-// expected failures, such as a refused login's 401).
+// expected failures, such as a refused login's 401). An allowed entry of
+// three digits is an HTTP status: it matches Chromium's "status of 401"
+// only, never the digits inside a URL (the servers' ports are random).
 func (b *Browser) NoProblems(allowed ...string) {
 	b.t.Helper()
 next:
 	for _, p := range b.Problems() {
 		for _, a := range allowed {
+			if httpStatusRE.MatchString(a) {
+				a = "status of " + a + " "
+			}
 			if strings.Contains(p, a) {
 				continue next
 			}
