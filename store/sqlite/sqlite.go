@@ -144,7 +144,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 // openDB opens one database file with its writer and reader pools.
 func (b *Backend) openDB(path string) (*store.DB, error) {
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
-	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(100000)&_pragma=temp_store(2)" +
+	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(" + analysisLimit + ")&_pragma=temp_store(2)" +
 		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
 	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate")
 	if err != nil {
@@ -368,9 +368,9 @@ func removeFiles(path string) error {
 // Wrote counts written rows and refreshes the query planner's statistics
 // in the background each time a notebook's written rows double (from 1,000
 // on), so filtered and sorted lists keep choosing the right index as a
-// table grows. ANALYZE reads at most analysis_limit rows per index (set
-// when the connection opens), so its cost stays bounded at any size;
-// doubling keeps its total cost proportional to the rows written.
+// table grows. analyze (stats.go) reads at most analysisLimit rows per
+// index of tables over statsFullRows, so its cost stays bounded at any
+// size; doubling keeps its total cost proportional to the rows written.
 func (b *Backend) Wrote(notebookID string, rows int) {
 	b.mu.Lock()
 	h := b.open[notebookID]
@@ -390,7 +390,7 @@ func (b *Backend) Wrote(notebookID string, rows int) {
 	go func() {
 		// An error only means the statistics stay as they were (for
 		// example when the notebook was closed meanwhile).
-		_, _ = h.db.W.Exec("ANALYZE")
+		_ = analyze(context.Background(), h.db.W) // stats.go
 	}()
 }
 

@@ -1,0 +1,112 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store/all"
+	"github.com/cofferhq/coffer/store/sqlite"
+	"github.com/cofferhq/coffer/store/storetest"
+)
+
+// countFixture is the bench's data shape: People with Age (18..77, so
+// age > 30 holds 80% of rows) and Team (four choices), n rows, and a
+// grantee whose row condition is Team = "red".
+type countFixture struct {
+	s            *all.Store
+	dir          string
+	owner, guest context.Context
+	nb, table    string
+	tbl          *coffer.Table
+}
+
+func newCountFixture(tb testing.TB, n int) *countFixture {
+	ctx := context.Background()
+	dir := tb.TempDir()
+	b, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	s := all.New(b)
+	uctx, _ := storetest.MustUser(tb, s)
+	nb := storetest.MustNotebook(tb, uctx, s, "Counts")
+	teams := []string{"red", "green", "blue", "yellow"}
+	tbl := storetest.MustTable(tb, uctx, s, nb.ID, "People",
+		coffer.ColumnInput{Name: "Name", Type: coffer.TypeText},
+		coffer.ColumnInput{Name: "Age", Type: coffer.TypeNumber},
+		coffer.ColumnInput{Name: "Team", Type: coffer.TypeSingleSelect, Options: coffer.ColumnOptions{Choices: teams}})
+	for done := 0; done < n; done += coffer.MaxBatch {
+		ops := make([]coffer.BatchOp, min(coffer.MaxBatch, n-done))
+		for i := range ops {
+			k := done + i
+			ops[i] = coffer.BatchOp{Op: coffer.OpCreate, Fields: map[string]any{"Name": fmt.Sprint("person ", k), "Age": 18 + k%60, "Team": teams[(k/7)%4]}}
+		}
+		if _, err := s.Batch(uctx, nb.ID, tbl.ID, ops); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	gctx, g := storetest.MustUser(tb, s)
+	if _, err := s.CreateGrant(uctx, nb.ID, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: g.ID}, Table: &tbl.ID,
+		Rows: `Team = "red"`, Columns: map[string]string{"*": "read"}}); err != nil {
+		tb.Fatal(err)
+	}
+	return &countFixture{s: s, dir: dir, owner: uctx, guest: gctx, nb: nb.ID, table: tbl.ID, tbl: tbl}
+}
+
+// BenchmarkFilteredCount measures a page of 50 with its total, filtered
+// on Team and Age and sorted by -Age, as the owner and as a grantee whose
+// row condition is Team = "red".
+func BenchmarkFilteredCount(b *testing.B) {
+	f := newCountFixture(b, 100_000)
+	q := coffer.ListQuery{Filter: `Team = "red" && Age > 30`, Sort: "-Age", Limit: 50, Count: true}
+	for _, who := range []struct {
+		name string
+		ctx  context.Context
+	}{{"owner", f.owner}, {"grantee", f.guest}} {
+		for _, count := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/count=%v", who.name, count), func(b *testing.B) {
+				q := q
+				q.Count = count
+				for b.Loop() {
+					l, err := f.s.FindRecords(who.ctx, f.nb, f.table, q)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if count && l.Total == nil {
+						b.Fatal("no total")
+					}
+				}
+			})
+		}
+	}
+}
+
+// planOf returns SQLite's plan of query on the notebook's database file.
+func planOf(tb testing.TB, f *countFixture, query string, args ...any) string {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(f.dir, "notebooks", f.nb+".db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			tb.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
+}
