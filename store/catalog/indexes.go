@@ -1,0 +1,110 @@
+package catalog
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
+)
+
+// IndexDef is the stored form of an index declared over several columns
+// of a table (_tables.indexes, a JSON list): its id and its keys, columns
+// by id. Its SQL index is named by the id alone, never by user text.
+type IndexDef struct {
+	ID        string     `json:"id"`
+	Keys      []IndexKey `json:"keys"`
+	CreatedAt int64      `json:"created_at"` // microseconds
+}
+
+// IndexKey is one column of a declared index.
+type IndexKey struct {
+	Column string `json:"column"` // column id
+	Desc   bool   `json:"desc,omitempty"`
+}
+
+// Uses reports whether the index has the column colID among its keys.
+func (d IndexDef) Uses(colID string) bool {
+	for _, k := range d.Keys {
+		if k.Column == colID {
+			return true
+		}
+	}
+	return false
+}
+
+// SameKeys reports whether d and o index the same columns in the same
+// directions.
+func (d IndexDef) SameKeys(o IndexDef) bool {
+	if len(d.Keys) != len(o.Keys) {
+		return false
+	}
+	for i := range d.Keys {
+		if d.Keys[i] != o.Keys[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseIndexes reads the stored list of a table's declared indexes.
+func parseIndexes(text string) ([]IndexDef, error) {
+	var out []IndexDef
+	if text == "" {
+		return nil, nil
+	}
+	err := json.Unmarshal([]byte(text), &out)
+	return out, err
+}
+
+// IndexesJSON is the stored form of a table's declared indexes.
+func IndexesJSON(defs []IndexDef) string {
+	if len(defs) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(defs)
+	return string(b)
+}
+
+// UnqualifiedDeclaredIndex is the SQL name of the declared index id, as
+// CREATE INDEX wants it: "x_" and the id without its prefix.
+func UnqualifiedDeclaredIndex(id string) string {
+	return `"x_` + strings.TrimPrefix(id, coffer.PrefixIndex) + `"`
+}
+
+// SQLDeclaredIndex is the qualified SQL name of the declared index id, as
+// DROP INDEX wants it.
+func SQLDeclaredIndex(prefix, id string) string { return prefix + UnqualifiedDeclaredIndex(id) }
+
+// DeclaredIndexDDL is the CREATE INDEX statement of the declared index d
+// on table tm: its keys in order (a keyed text column by its sort key, as
+// lists order and equality filters compare it), NULLs placed as lists
+// place them, then id in the direction of the last key, as lists break
+// ties. concurrently builds it without blocking writes (PostgreSQL,
+// outside a transaction). ok is false when a key names no physical
+// column of tm.
+func DeclaredIndexDDL(dl store.Dialect, tm *TableMeta, d IndexDef, concurrently bool) (ddl string, ok bool) {
+	var cols []string
+	desc := false
+	for _, k := range d.Keys {
+		cm := tm.Column(k.Column)
+		if cm == nil || cm.Column.ID != k.Column || cm.Phys == "" || !Indexable(cm.Column.Type) {
+			return "", false
+		}
+		dir := ""
+		if k.Desc {
+			dir = " DESC"
+		}
+		cols = append(cols, IndexedColumn(cm.Column)+dir+dl.NullsOrder(k.Desc))
+		desc = k.Desc
+	}
+	id := "id"
+	if desc {
+		id = "id DESC"
+	}
+	how := "CREATE INDEX "
+	if concurrently {
+		how = "CREATE INDEX CONCURRENTLY "
+	}
+	return how + UnqualifiedDeclaredIndex(d.ID) + " ON " + tm.SQL + " (" + strings.Join(cols, ", ") + ", " + id + ")", true
+}
