@@ -78,7 +78,8 @@ func SQLDeclaredIndex(prefix, id string) string { return prefix + UnqualifiedDec
 
 // DeclaredIndexDDL is the CREATE INDEX statement of the declared index d
 // on table tm: its keys in order (a keyed text column by its sort key, as
-// lists order and equality filters compare it), NULLs placed as lists
+// lists order by it, then its value, as equality filters compare both),
+// NULLs placed as lists
 // place them, then id in the direction of the last key, as lists break
 // ties. concurrently builds it without blocking writes (PostgreSQL,
 // outside a transaction). ok is false when a key names no physical
@@ -96,6 +97,11 @@ func DeclaredIndexDDL(dl store.Dialect, tm *TableMeta, d IndexDef, concurrently 
 			dir = " DESC"
 		}
 		cols = append(cols, IndexedColumn(cm.Column)+dir+dl.NullsOrder(k.Desc))
+		if Keyed(cm.Column) {
+			// Equality filters compare the key and the value: with both,
+			// the index alone answers them (a count reads no row).
+			cols = append(cols, cm.Phys+dir+dl.NullsOrder(k.Desc))
+		}
 		desc = k.Desc
 	}
 	id := "id"
