@@ -147,7 +147,7 @@ func (s *Service) CreateIndex(ctx context.Context, notebook, table string, in co
 		}
 		def.Keys, def.CreatedAt = keys, s.NowMicros()
 		if !built {
-			ddl, ok := catalog.DeclaredIndexDDL(s.Dialect, tm, def, false)
+			ddl, ok := catalog.DeclaredIndexDDL(s.Dialect, tm.SQL, tm.Table.Columns, def, false)
 			if !ok {
 				return fmt.Errorf("index %s: a key has no column", def.ID)
 			}
@@ -199,7 +199,7 @@ func (s *Service) buildIndex(ctx context.Context, notebook, table string, in cof
 	if def.Keys, err = checkIndex(tm, tp, in); err != nil {
 		return nil, err
 	}
-	ddl, ok := catalog.DeclaredIndexDDL(s.Dialect, tm, *def, true)
+	ddl, ok := catalog.DeclaredIndexDDL(s.Dialect, tm.SQL, tm.Table.Columns, *def, true)
 	if !ok {
 		return nil, fmt.Errorf("index %s: a key has no column", def.ID)
 	}

@@ -80,7 +80,7 @@ func (inv *inversion) redeclareIndex(payload json.RawMessage) error {
 	if len(tm.Indexes) >= coffer.MaxTableIndexes {
 		return coffer.Errorf(coffer.ECONFLICT, "the table has %d declared indexes by now: delete one first", coffer.MaxTableIndexes)
 	}
-	ddl, ok := catalog.DeclaredIndexDDL(inv.s.Dialect, tm, def, false)
+	ddl, ok := catalog.DeclaredIndexDDL(inv.s.Dialect, tm.SQL, tm.Table.Columns, def, false)
 	if !ok {
 		return coffer.Errorf(coffer.ECONFLICT, "a column of the index cannot be indexed any more")
 	}

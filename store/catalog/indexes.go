@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/cofferhq/coffer"
@@ -77,30 +78,31 @@ func UnqualifiedDeclaredIndex(id string) string {
 func SQLDeclaredIndex(prefix, id string) string { return prefix + UnqualifiedDeclaredIndex(id) }
 
 // DeclaredIndexDDL is the CREATE INDEX statement of the declared index d
-// on table tm: its keys in order (a keyed text column by its sort key, as
-// lists order by it, then its value, as equality filters compare both),
-// NULLs placed as lists
+// on the table tableSQL (qualified) whose columns are cols: its keys in
+// order (a keyed text column by its sort key, as lists order by it, then
+// its value, as equality filters compare both), NULLs placed as lists
 // place them, then id in the direction of the last key, as lists break
 // ties. concurrently builds it without blocking writes (PostgreSQL,
-// outside a transaction). ok is false when a key names no physical
-// column of tm.
-func DeclaredIndexDDL(dl store.Dialect, tm *TableMeta, d IndexDef, concurrently bool) (ddl string, ok bool) {
-	var cols []string
+// outside a transaction). ok is false when a key names no indexable
+// column of cols.
+func DeclaredIndexDDL(dl store.Dialect, tableSQL string, cols []*coffer.Column, d IndexDef, concurrently bool) (ddl string, ok bool) {
+	var keys []string
 	desc := false
 	for _, k := range d.Keys {
-		cm := tm.Column(k.Column)
-		if cm == nil || cm.Column.ID != k.Column || cm.Phys == "" || !Indexable(cm.Column.Type) {
+		i := slices.IndexFunc(cols, func(c *coffer.Column) bool { return c.ID == k.Column })
+		if i < 0 || !Indexable(cols[i].Type) {
 			return "", false
 		}
+		c := cols[i]
 		dir := ""
 		if k.Desc {
 			dir = " DESC"
 		}
-		cols = append(cols, IndexedColumn(cm.Column)+dir+dl.NullsOrder(k.Desc))
-		if Keyed(cm.Column) {
+		keys = append(keys, IndexedColumn(c)+dir+dl.NullsOrder(k.Desc))
+		if Keyed(c) {
 			// Equality filters compare the key and the value: with both,
 			// the index alone answers them (a count reads no row).
-			cols = append(cols, cm.Phys+dir+dl.NullsOrder(k.Desc))
+			keys = append(keys, SQLColumn(c.ID)+dir+dl.NullsOrder(k.Desc))
 		}
 		desc = k.Desc
 	}
@@ -112,5 +114,5 @@ func DeclaredIndexDDL(dl store.Dialect, tm *TableMeta, d IndexDef, concurrently 
 	if concurrently {
 		how = "CREATE INDEX CONCURRENTLY "
 	}
-	return how + UnqualifiedDeclaredIndex(d.ID) + " ON " + tm.SQL + " (" + strings.Join(cols, ", ") + ", " + id + ")", true
+	return how + UnqualifiedDeclaredIndex(d.ID) + " ON " + tableSQL + " (" + strings.Join(keys, ", ") + ", " + id + ")", true
 }
