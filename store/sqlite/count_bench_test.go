@@ -59,30 +59,38 @@ func newCountFixture(tb testing.TB, n int) *countFixture {
 	return &countFixture{s: s, dir: dir, owner: uctx, guest: gctx, nb: nb.ID, table: tbl.ID, tbl: tbl}
 }
 
-// BenchmarkFilteredCount measures a page of 50 with its total, filtered
-// on Team and Age and sorted by -Age, as the owner and as a grantee whose
-// row condition is Team = "red".
+// BenchmarkFilteredCount measures a page of 50 with and without its
+// total, filtered on Team and Age and sorted by -Age, as the owner and as
+// a grantee whose row condition is Team = "red"; then again once the
+// owner has declared an index over (Team, -Age).
 func BenchmarkFilteredCount(b *testing.B) {
 	f := newCountFixture(b, 100_000)
-	q := coffer.ListQuery{Filter: `Team = "red" && Age > 30`, Sort: "-Age", Limit: 50, Count: true}
-	for _, who := range []struct {
-		name string
-		ctx  context.Context
-	}{{"owner", f.owner}, {"grantee", f.guest}} {
-		for _, count := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%s/count=%v", who.name, count), func(b *testing.B) {
-				q := q
-				q.Count = count
-				for b.Loop() {
-					l, err := f.s.FindRecords(who.ctx, f.nb, f.table, q)
-					if err != nil {
-						b.Fatal(err)
+	q := coffer.ListQuery{Filter: `Team = "red" && Age > 30`, Sort: "-Age", Limit: 50}
+	for _, index := range []bool{false, true} {
+		if index {
+			if _, err := f.s.CreateIndex(f.owner, f.nb, f.table, coffer.IndexInput{Columns: []string{"Team", "-Age"}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, who := range []struct {
+			name string
+			ctx  context.Context
+		}{{"owner", f.owner}, {"grantee", f.guest}} {
+			for _, count := range []bool{false, true} {
+				b.Run(fmt.Sprintf("index=%v/%s/count=%v", index, who.name, count), func(b *testing.B) {
+					q := q
+					q.Count = count
+					for b.Loop() {
+						l, err := f.s.FindRecords(who.ctx, f.nb, f.table, q)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if count && l.Total == nil {
+							b.Fatal("no total")
+						}
 					}
-					if count && l.Total == nil {
-						b.Fatal("no total")
-					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
