@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"strings"
 )
 
@@ -36,62 +35,39 @@ const analysisLimit = "100000"
 const statsFullRows = 1_000_000
 
 // analyze refreshes the planner's statistics of the database db (a
-// notebook's writer), table by table.
-func analyze(ctx context.Context, db *sql.DB) (err error) {
-	conn, err := db.Conn(ctx)
+// notebook's writer), table by table. db has a single connection, the
+// writer's: no connection is held between statements, so writes go on
+// between them. A full analysis sets analysis_limit to 0 and back within
+// its one Exec, so the connection never keeps another limit.
+func analyze(ctx context.Context, db *sql.DB) error {
+	names, err := column(ctx, db, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	var names []string
-	rows, err := conn.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	// The connection goes back to the pool with the limit it opened with.
-	defer func() {
-		_, rerr := conn.ExecContext(context.Background(), "PRAGMA analysis_limit = "+analysisLimit)
-		err = errors.Join(err, rerr)
-	}()
-	limit := ""
 	for _, n := range names {
-		quoted := quote(n)
-		want := analysisLimit
+		full := false
 		if strings.HasPrefix(n, "t_") {
 			var size sql.NullInt64
-			if err := conn.QueryRowContext(ctx, "SELECT max(rowid) FROM "+quoted).Scan(&size); err != nil {
+			if err := db.QueryRowContext(ctx, "SELECT max(rowid) FROM "+quote(n)).Scan(&size); err != nil {
 				return err
 			}
-			if size.Int64 <= statsFullRows {
-				want = "0"
-			}
+			full = size.Int64 <= statsFullRows
 		}
-		if want != limit {
-			if _, err := conn.ExecContext(ctx, "PRAGMA analysis_limit = "+want); err != nil {
+		if !full {
+			if _, err := db.ExecContext(ctx, "ANALYZE "+quote(n)); err != nil {
 				return err
 			}
-			limit = want
+			continue
 		}
-		targets := []string{quoted}
-		if want == "0" {
-			if targets, err = indexesOf(ctx, conn, n); err != nil {
-				return err
-			}
+		indexes, err := column(ctx, db, "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?", n)
+		if err != nil {
+			return err
 		}
-		for _, t := range targets {
-			if _, err := conn.ExecContext(ctx, "ANALYZE "+t); err != nil {
+		for _, ix := range indexes {
+			if _, err := db.ExecContext(ctx, "PRAGMA analysis_limit = 0; ANALYZE "+quote(ix)+"; PRAGMA analysis_limit = "+analysisLimit); err != nil {
+				// The limit back, whatever failed (the connection may be
+				// another by now: it opens with the limit).
+				_, _ = db.ExecContext(context.Background(), "PRAGMA analysis_limit = "+analysisLimit)
 				return err
 			}
 		}
@@ -99,9 +75,9 @@ func analyze(ctx context.Context, db *sql.DB) (err error) {
 	return nil
 }
 
-// indexesOf lists the indexes of table, quoted.
-func indexesOf(ctx context.Context, conn *sql.Conn, table string) ([]string, error) {
-	rows, err := conn.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?", table)
+// column runs a query of one text column and returns its values.
+func column(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +88,7 @@ func indexesOf(ctx context.Context, conn *sql.Conn, table string) ([]string, err
 		if err := rows.Scan(&n); err != nil {
 			return nil, err
 		}
-		out = append(out, quote(n))
+		out = append(out, n)
 	}
 	return out, rows.Err()
 }
