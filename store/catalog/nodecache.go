@@ -43,17 +43,27 @@ func (s *Catalog) invalidate(kind, id string) {
 }
 
 // sharedState returns the registry row and versions of notebook id, from
-// the cache when this node hears invalidations, otherwise (and on a miss)
-// in one query on db, the notebook's database.
-func (s *Catalog) sharedState(ctx context.Context, id string, db *store.DB) (*sharedNotebook, error) {
+// the cache when this node hears invalidations and fresh is false,
+// otherwise (and on a miss) in one query on db, the notebook's database.
+// cached says whether it came from the cache.
+func (s *Catalog) sharedState(ctx context.Context, id string, db *store.DB, fresh bool) (st *sharedNotebook, cached bool, err error) {
 	cache := s.Caches.Usable()
 	now := s.Now()
 	gen := s.shared.Gen()
-	if cache {
+	if cache && !fresh {
 		if st, ok := s.shared.Get(id, now); ok {
-			return st, nil
+			return st, true, nil
 		}
 	}
+	st, err = s.loadSharedState(ctx, id, db)
+	if err == nil && cache {
+		s.shared.PutIf(id, st, now, gen)
+	}
+	return st, false, err
+}
+
+// loadSharedState reads the registry row and versions of notebook id.
+func (s *Catalog) loadSharedState(ctx context.Context, id string, db *store.DB) (*sharedNotebook, error) {
 	st := &sharedNotebook{ver: AccessVersions{known: true}}
 	var created, updated int64
 	err := db.R.QueryRowContext(ctx, s.Rebind("SELECT "+NotebookCols+", (SELECT version FROM "+db.Prefix+"_schema_version), access_version, "+
@@ -71,8 +81,5 @@ func (s *Catalog) sharedState(ctx context.Context, id string, db *store.DB) (*sh
 		return nil, s.Wrap("openNotebook", err)
 	}
 	st.nb.CreatedAt, st.nb.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
-	if cache {
-		s.shared.PutIf(id, st, now, gen)
-	}
 	return st, nil
 }

@@ -143,6 +143,7 @@ func (s *Catalog) cachedNotebook(ctx context.Context, id string) (*coffer.Notebo
 // ForgetNotebook drops the cached registry row of notebook id.
 func (s *Catalog) ForgetNotebook(id string) {
 	s.notebooks.Drop(func(k string, _ *coffer.Notebook) bool { return k == id })
+	s.shared.Drop(func(k string, _ *sharedNotebook) bool { return k == id })
 }
 
 // OpenNotebook checks that the caller can see the notebook, opens its
@@ -186,12 +187,20 @@ func (s *Catalog) openSharedNotebook(ctx context.Context, id string) (*Conn, err
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.sharedState(ctx, id, db)
+	st, cached, err := s.sharedState(ctx, id, db, false)
 	var nb coffer.Notebook
 	var acc *Rights
 	if err == nil {
 		nb = st.nb // a copy: the cached one is shared
 		acc, err = s.visible(ctx, s.Inst.R, c, &nb, st.ver)
+		if cached && coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			// Access given on another node a moment ago may not have
+			// reached this node's cache yet: a refusal asks the database.
+			if st, _, err = s.sharedState(ctx, id, db, true); err == nil {
+				nb = st.nb
+				acc, err = s.visible(ctx, s.Inst.R, c, &nb, st.ver)
+			}
+		}
 	}
 	if err != nil {
 		release()
