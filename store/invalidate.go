@@ -59,8 +59,9 @@ func NewInvalidations(b Backend) *Invalidations {
 	return v
 }
 
-// Usable reports whether caches may serve entries now (and keep new ones).
-func (v *Invalidations) Usable() bool { return !v.shared || v.up.Load() }
+// Usable reports whether caches may serve entries now (and keep new ones);
+// never without a gate.
+func (v *Invalidations) Usable() bool { return v != nil && (!v.shared || v.up.Load()) }
 
 // Shared reports whether the database is shared with other processes.
 func (v *Invalidations) Shared() bool { return v.shared }
