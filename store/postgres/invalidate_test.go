@@ -193,6 +193,34 @@ func TestNodeCacheInvalidation(t *testing.T) {
 		refusedWithin(t, "deleted grant", coffer.ENOTFOUND, func() error { return n.readOnB(n.bobKey) })
 	})
 
+	t.Run("group membership", func(t *testing.T) {
+		// Group memberships move the access epoch, which every notebook's
+		// cached rights depend on.
+		op := coffer.WithCaller(ctx, &coffer.Caller{UserID: n.bob.ID, Email: n.bob.Email, Operator: true})
+		org, err := n.a.CreateOrganization(op, coffer.OrganizationInput{Name: "Acme", Owner: "alice@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := n.a.SetOrgMember(n.owner, org.ID, n.bob.ID, coffer.OrgMember); err != nil {
+			t.Fatal(err)
+		}
+		g, err := n.a.CreateGroup(n.owner, org.ID, "Readers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.a.AddGroupMember(n.owner, org.ID, g.ID, n.bob.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.a.PutMember(n.owner, n.nb.ID, g.ID, coffer.MemberInput{Role: access.RoleViewer}); err != nil {
+			t.Fatal(err)
+		}
+		warm(t, func() error { return n.readOnB(n.bobKey) })
+		if err := n.a.RemoveGroupMember(n.owner, org.ID, g.ID, n.bob.ID); err != nil {
+			t.Fatal(err)
+		}
+		refusedWithin(t, "removed group member", coffer.ENOTFOUND, func() error { return n.readOnB(n.bobKey) })
+	})
+
 	t.Run("schema", func(t *testing.T) {
 		// A column added on node a can be written on node b within 1 s.
 		if _, err := n.b.FindRecord(n.owner, n.nb.ID, n.tb.ID, n.rec.ID); err != nil {
