@@ -63,6 +63,10 @@ func (b *Backend) WatchInvalidations(deliver func(keys []string), up func(bool))
 				deliver([]string{n.Payload})
 			}
 			conn.Close(context.Background())
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(b.invRetry.Load()) + backoff):
+			}
 		}
 	}()
 }

@@ -77,9 +77,9 @@ func (n *twoNodes) login(t *testing.T) string {
 // waitListening waits until the node hears invalidations (its caches serve).
 func waitListening(t *testing.T, s *all.Store) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !s.Caches.Usable(); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !s.Caches.Usable(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the node's invalidation listener is not up after 5 s")
+			t.Fatal("the node's invalidation listener is not up after 10 s")
 		}
 	}
 }
@@ -222,20 +222,29 @@ func TestNodeCacheInvalidation(t *testing.T) {
 	})
 
 	t.Run("schema", func(t *testing.T) {
-		// A column added on node a can be written on node b within 1 s.
-		if _, err := n.b.FindRecord(n.owner, n.nb.ID, n.tb.ID, n.rec.ID); err != nil {
-			t.Fatal(err)
+		// A column added on node a is seen on node b within 1 s, although
+		// b has the table's schema cached.
+		columns := func() int {
+			tb, err := n.b.FindTable(n.owner, n.nb.ID, n.tb.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(tb.Columns)
 		}
+		before := columns()
 		if _, err := n.a.CreateColumn(n.owner, n.nb.ID, n.tb.ID, coffer.ColumnInput{Name: "B", Type: coffer.TypeText}); err != nil {
 			t.Fatal(err)
 		}
-		var err error
-		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if _, err = n.b.UpdateRecord(n.owner, n.nb.ID, n.tb.ID, n.rec.ID, map[string]any{"B": "x"}, 0); err == nil {
-				return
-			}
+		got := before
+		for deadline := time.Now().Add(time.Second); got == before && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			got = columns()
 		}
-		t.Fatalf("write of a new column on node b: %v after 1 s", err)
+		if got != before+1 {
+			t.Fatalf("node b lists %d columns 1 s after a column was added on node a, want %d", got, before+1)
+		}
+		if _, err := n.b.UpdateRecord(n.owner, n.nb.ID, n.tb.ID, n.rec.ID, map[string]any{"B": "x"}, 0); err != nil {
+			t.Fatalf("write of the new column on node b: %v", err)
+		}
 	})
 }
 
@@ -266,10 +275,15 @@ func TestNodeCacheListenerLost(t *testing.T) {
 	if err := auth(); err != nil {
 		t.Fatalf("node b refused the cached session before its listener was lost: %v (is the cache on?)", err)
 	}
+	// b reconnects only after 3 s: until then it must serve uncached.
+	n.bb.DelayInvalidationReconnect(3 * time.Second)
 	if _, err := conn.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
 		t.Fatal(err)
 	}
 	refusedWithin(t, "session deleted while invalidations were lost", coffer.EUNAUTHORIZED, auth)
+	if n.b.Caches.Usable() {
+		t.Fatal("node b's caches serve while its listener is lost")
+	}
 	// b listens again, on a new connection.
 	waitListening(t, n.b)
 	if n.bb.InvalidationListenerPID() == pid {

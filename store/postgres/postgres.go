@@ -78,6 +78,7 @@ type Backend struct {
 	stopListen context.CancelFunc
 	listeners  sync.WaitGroup
 	invPID     atomic.Uint32 // server process of the invalidation listener (invalidate.go)
+	invRetry   atomic.Int64  // extra wait before it reconnects, for tests
 }
 
 var _ store.Backend = (*Backend)(nil)
