@@ -30,7 +30,16 @@ type committer struct {
 	mu    sync.Mutex
 	queue []*writeJob
 	busy  bool
+
+	onCommit func() // see DB.OnCommit; set before the DB is used
 }
+
+// OnCommit sets f to be called after each group of writes commits, by the
+// writer that led the group, once every write of the group has its answer.
+// f must return at once (signal a goroutine, say): the next group waits for
+// it. It tells a backend's upkeep (WAL checkpoints) that the writer wrote.
+// Set it before the DB is used; it applies to a DB with GroupCommit.
+func (db *DB) OnCommit(f func()) { db.commits.onCommit = f }
 
 type writeJob struct {
 	ctx  context.Context
@@ -144,6 +153,9 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 	}
 	for i, j := range group {
 		j.done <- results[i]
+	}
+	if committed > 0 && db.commits.onCommit != nil {
+		db.commits.onCommit()
 	}
 }
 
