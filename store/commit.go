@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/cofferhq/coffer"
 )
@@ -107,11 +108,13 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 	// The transaction outlives any one request: cancelling a request must
 	// not roll back the others' writes.
 	db.resetStmtsIfFull()
+	times := groupTimes{start: time.Now()}
 	sqlTx, err := db.W.BeginTx(context.Background(), nil)
 	if err != nil {
 		fail(err)
 		return
 	}
+	times.begun = time.Now()
 	tx := &WriteTx{Tx: sqlTx, db: db}
 	ctx := context.Background()
 	committed := 0
@@ -141,11 +144,14 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 			return
 		}
 	}
+	times.ran = time.Now()
 	if committed == 0 {
 		err = tx.Rollback()
 	} else {
 		err = tx.Commit()
 	}
+	times.committed = time.Now()
+	times.report(len(group))
 	db.preparePending()
 	if err != nil {
 		fail(err)
