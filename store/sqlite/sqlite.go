@@ -5,9 +5,10 @@
 // Every database runs in WAL mode with foreign keys on and
 // synchronous=FULL, so an acknowledged commit survives a crash of the
 // process or of the machine. Each database has one writer connection
-// (writes are serialized in Go rather than retried on SQLITE_BUSY) and a
-// small pool of read-only readers. Notebook databases are opened on demand
-// and kept in a bounded pool.
+// (writes are serialized in Go rather than retried on SQLITE_BUSY), a
+// small pool of read-only readers, and a maintenance connection that
+// checkpoints the WAL in the background, off the writer (maintain.go).
+// Notebook databases are opened on demand and kept in a bounded pool.
 package sqlite
 
 import (
