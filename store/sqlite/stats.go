@@ -20,11 +20,11 @@ import (
 // are analyzed in full up to statsFullRows rows, which costs about as much
 // as the limited analysis at 100,000 rows; beyond, and for the notebook's
 // own tables (history, catalogue), the analysis reads at most
-// analysisLimit rows per index and keeps only sqlite_stat1. ANALYZE holds
-// the database's write lock while it reads: each table is analyzed in a
-// statement of its own (about 0.3 s for 100,000 rows on this project's
-// machine, as the limited analysis took; 3 s at statsFullRows), so
-// writers wait for one table at a time. Not index by index: writes
+// analysisLimit rows per index and keeps only sqlite_stat1, one index at
+// a time (maintain.go). ANALYZE holds the database's write lock while it
+// reads: a user table is analyzed whole, in one statement (about 0.3 s for
+// 100,000 rows on this project's machine, as the limited analysis took;
+// 3 s at statsFullRows), during which writes wait. Not index by index: writes
 // between the indexes of one table leave their statistics with different
 // row counts, and with those the bench's filtered page took 30 to 140 ms
 // instead of 1 ms at 100,000 rows (measured through FindRecords; the
@@ -39,57 +39,71 @@ const analysisLimit = "100000"
 // analyzed in full, with samples.
 const statsFullRows = 1_000_000
 
-// analyze refreshes the planner's statistics of the database db (a
-// notebook's writer), table by table. db has a single connection, the
-// writer's: no connection is held between statements, so writes go on
-// between them. A full analysis sets analysis_limit to 0 and back within
-// the table's one Exec, so the connection never keeps another limit.
-func analyze(ctx context.Context, db *sql.DB) error {
-	names, err := column(ctx, db, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		full := false
-		if strings.HasPrefix(n, "t_") {
-			var size sql.NullInt64
-			if err := db.QueryRowContext(ctx, "SELECT max(rowid) FROM "+quote(n)).Scan(&size); err != nil {
-				return err
-			}
-			full = size.Int64 <= statsFullRows
-		}
-		stmt := "ANALYZE " + quote(n)
-		if full {
-			stmt = "PRAGMA analysis_limit = 0; " + stmt + "; PRAGMA analysis_limit = " + analysisLimit
-		}
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			if full {
-				// The limit back, whatever failed (the connection may be
-				// another by now: it opens with the limit).
-				_, _ = db.ExecContext(context.Background(), "PRAGMA analysis_limit = "+analysisLimit)
-			}
-			return err
-		}
-	}
-	return nil
+// statPiece is one statement of a statistics refresh, named by the index
+// or table it analyzes.
+type statPiece struct {
+	name, stmt string
+	full       bool // analysis_limit 0 for the statement
 }
 
-// column runs a query of one text column and returns its values.
-func column(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+// run runs the piece on db, the writer. A full analysis sets
+// analysis_limit to 0 and back within its one Exec, so the connection
+// never keeps another limit (and sets it back if the Exec failed).
+func (p statPiece) run(db *sql.DB) {
+	if _, err := db.ExecContext(context.Background(), p.stmt); err != nil && p.full {
+		_, _ = db.ExecContext(context.Background(), "PRAGMA analysis_limit = "+analysisLimit)
+	}
+}
+
+// samplePieces turns the pieces of a refresh (the names of indexes and
+// tables, maintainer.statPieces) into statements: the indexes of a user
+// table of at most statsFullRows rows give way to one full analysis of
+// the table, with samples; the rest are analyzed as named, with the
+// limit. conn reads the schema (the maintenance connection).
+func samplePieces(conn *sql.DB, names []string) ([]statPiece, error) {
+	ctx := context.Background()
+	tableOf := map[string]string{}
+	rows, err := conn.QueryContext(ctx, "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'index'")
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var ix, tbl string
+		if err := rows.Scan(&ix, &tbl); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		out = append(out, n)
+		tableOf[ix] = tbl
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var pieces []statPiece
+	whole := map[string]bool{} // user tables analyzed whole, by name
+	for _, n := range names {
+		tbl := tableOf[n]
+		if tbl == "" {
+			tbl = n // a table piece
+		}
+		full, seen := whole[tbl]
+		if !seen && strings.HasPrefix(tbl, "t_") {
+			var size sql.NullInt64
+			if err := conn.QueryRowContext(ctx, "SELECT max(rowid) FROM "+quote(tbl)).Scan(&size); err != nil {
+				return nil, err
+			}
+			full = size.Int64 <= statsFullRows
+			whole[tbl] = full
+			if full {
+				pieces = append(pieces, statPiece{name: tbl, full: true,
+					stmt: "PRAGMA analysis_limit = 0; ANALYZE " + quote(tbl) + "; PRAGMA analysis_limit = " + analysisLimit})
+			}
+		}
+		if !full {
+			pieces = append(pieces, statPiece{name: n, stmt: "ANALYZE " + quote(n)})
+		}
+	}
+	return pieces, nil
 }
 
 func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
