@@ -58,6 +58,15 @@ func checkIndex(tm *catalog.TableMeta, tp *catalog.TablePlan, in coffer.IndexInp
 			keys = append(keys, catalog.IndexKey{Column: cm.Column.ID, Desc: desc})
 		}
 	}
+	if len(errs) == 0 {
+		var cols []*coffer.Column
+		for _, k := range keys {
+			cols = append(cols, tm.Column(k.Column).Column)
+		}
+		if n := catalog.IndexEntryBytes(cols); n > catalog.IndexEntryBudget {
+			errs = append(errs, coffer.FieldError{Field: "columns", Message: fmt.Sprintf("could make index entries of %d bytes, over the %d an entry may take: use fewer text columns", n, catalog.IndexEntryBudget)})
+		}
+	}
 	if len(errs) > 0 {
 		return nil, coffer.Invalid("the index is not valid", errs...)
 	}

@@ -27,15 +27,18 @@ func testIndexes(t *testing.T, open Opener) {
 	t.Run("DroppedWithColumns", func(t *testing.T) { t.Parallel(); testIndexesDropped(t, s) })
 	t.Run("Undo", func(t *testing.T) { t.Parallel(); testIndexesUndo(t, s) })
 	t.Run("HiddenColumns", func(t *testing.T) { t.Parallel(); testIndexesHidden(t, s) })
+	t.Run("LongValues", func(t *testing.T) { t.Parallel(); testIndexesLongValues(t, s) })
 }
 
 var indexTeams = []string{"red", "green", "blue", "yellow"}
 
-// indexTable creates People (Name, Age, Team, Tags) with n records.
+// indexTable creates People (Name, Age, Team, Tags, Secret, Bio, Site, Raw)
+// with n records.
 func indexTable(t *testing.T, s *all.Store, ctx context.Context, nb string, n int) *coffer.Table {
 	t.Helper()
 	tbl := MustTable(t, ctx, s, nb, "People", col("Name", coffer.TypeText), col("Age", coffer.TypeNumber),
-		col("Team", coffer.TypeSingleSelect, choices(indexTeams...)), col("Tags", coffer.TypeMultiSelect, choices("a", "b")), col("Secret", coffer.TypeText))
+		col("Team", coffer.TypeSingleSelect, choices(indexTeams...)), col("Tags", coffer.TypeMultiSelect, choices("a", "b")), col("Secret", coffer.TypeText),
+		col("Bio", coffer.TypeText), col("Site", coffer.TypeURL), col("Raw", coffer.TypeText, func(o *coffer.ColumnOptions) { o.Collation = coffer.CollationBinary }))
 	for done := 0; done < n; done += coffer.MaxBatch {
 		ops := make([]coffer.BatchOp, min(coffer.MaxBatch, n-done))
 		for i := range ops {
@@ -216,6 +219,9 @@ func testIndexesMistakes(t *testing.T, s *all.Store) {
 		{coffer.IndexInput{Columns: []string{"Age", "-Age"}}, coffer.EINVALID, "columns[1]"},
 		{coffer.IndexInput{Columns: []string{"Name", "Age"}, Unique: true}, coffer.EINVALID, "unique"},
 		{coffer.IndexInput{Columns: []string{"Team", "Age"}}, coffer.ECONFLICT, "columns"},
+		// Entries that could outgrow what PostgreSQL takes in an index.
+		{coffer.IndexInput{Columns: []string{"Name", "Secret", "Bio", "Site", "Team"}}, coffer.EINVALID, "columns"},
+		{coffer.IndexInput{Columns: []string{"Raw", "Age"}}, coffer.EINVALID, "columns"},
 	} {
 		_, err := s.CreateIndex(ctx, nb, "People", c.in)
 		if !wantCode(t, err, c.code) {
@@ -362,4 +368,30 @@ func testIndexesHidden(t *testing.T, s *all.Store) {
 func mustJSONErr(err error) string {
 	b, _ := json.Marshal(map[string]any{"code": coffer.ErrorCode(err), "fields": coffer.ErrorFields(err)})
 	return string(b)
+}
+
+// testIndexesLongValues: the longest values of the columns a declared
+// index holds still write (PostgreSQL refuses index entries over 2,704
+// bytes): an index holds the sort key of a text column, not its value.
+func testIndexesLongValues(t *testing.T, s *all.Store) {
+	st := newSetup(t, s, "Indexes long values")
+	ctx, nb := st.ctx, st.nb
+	indexTable(t, s, ctx, nb, 5)
+	mustIndex(t, ctx, s, nb, "Name", "Bio", "Site", "Team")
+	mustIndex(t, ctx, s, nb, "Team", "-Age")
+	var b strings.Builder
+	x := uint32(1)
+	for b.Len() < 10_000 {
+		x = x*1664525 + 1013904223
+		b.WriteByte("abcdefghijklmnopqrstuvwxyz0123456789"[x>>26%36])
+	}
+	long := b.String()
+	r := MustRecord(t, ctx, s, nb, "People", map[string]any{"Name": long, "Bio": long[:9_999] + "!", "Site": "https://example.com/" + long[:2000], "Team": "red", "Age": 3})
+	if got := MustFindRecord(t, ctx, s, nb, "People", r.ID).Fields["Name"]; got != long {
+		t.Errorf("the long Name did not come back whole")
+	}
+	l := MustList(t, ctx, s, nb, "People", coffer.ListQuery{Filter: `Team = "red" && Age < 5`, Count: true})
+	if *l.Total != 1 || len(l.Records) != 1 || l.Records[0].ID != r.ID {
+		t.Errorf("list through the indexes: total %d, %d records", *l.Total, len(l.Records))
+	}
 }
