@@ -220,7 +220,8 @@ type TableService interface {
 	DeleteColumn(ctx context.Context, notebook, table, column string) error
 	// CreateIndex declares an index over several columns of a table
 	// (owners, admins and holders of the schema right). EINVALID (columns
-	// missing, hidden from the caller, repeated, not indexable, too many),
+	// missing, hidden from the caller, repeated, not indexable, too many,
+	// entries that could pass catalog.IndexEntryBudget bytes),
 	// ECONFLICT (the same index exists), EINVALID also for a table with
 	// MaxTableIndexes already; EFORBIDDEN without the right.
 	CreateIndex(ctx context.Context, notebook, table string, in IndexInput) (*TableIndex, error)
