@@ -151,8 +151,15 @@ func (s *Service) CreateIndex(ctx context.Context, notebook, table string, in co
 		if err != nil {
 			return err
 		}
-		if built && !def.SameKeys(catalog.IndexDef{Keys: keys}) {
-			return coffer.Errorf(coffer.ECONFLICT, "the table's columns changed while the index was built: try again")
+		if built {
+			// A column replaced meanwhile (a type change) took the index with it.
+			var exists bool
+			if err := tx.QueryRowContext(ctx, s.Rebind("SELECT to_regclass(?) IS NOT NULL"), catalog.SQLDeclaredIndex(nc.DB.Prefix, def.ID)).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists || !def.SameKeys(catalog.IndexDef{Keys: keys}) {
+				return coffer.Errorf(coffer.ECONFLICT, "the table's columns changed while the index was built: try again")
+			}
 		}
 		def.Keys, def.CreatedAt = keys, s.NowMicros()
 		if !built {
