@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"math"
 	"sync"
@@ -28,26 +30,26 @@ func (db *DB) committing(commit func() error) error {
 	return commit()
 }
 
-// StableVersion returns db's data version and true when no COMMIT is in
+// stableVersion returns db's data version and true when no COMMIT is in
 // progress: a read transaction whose first statement runs after this call,
-// and after which VersionUnchanged(v) still holds, read exactly the data
+// and after which versionUnchanged(v) still holds, read exactly the data
 // committed at version v.
 //
 // Proof sketch: ended is read before started; since ended ≤ started at every
 // moment and both only grow, ended = started = v at the first read, so
 // every COMMIT counted had returned (its data visible to any snapshot taken
-// later) and none was in progress. VersionUnchanged(v) afterwards means
+// later) and none was in progress. versionUnchanged(v) afterwards means
 // that no COMMIT began since, so the snapshot taken in between holds those
 // commits and nothing else.
-func (db *DB) StableVersion() (v uint64, ok bool) {
+func (db *DB) stableVersion() (v uint64, ok bool) {
 	e := db.version.ended.Load()
 	s := db.version.started.Load()
 	return s, s == e
 }
 
-// VersionUnchanged reports whether no COMMIT has begun on db since
-// StableVersion returned v.
-func (db *DB) VersionUnchanged(v uint64) bool { return db.version.started.Load() == v }
+// versionUnchanged reports whether no COMMIT has begun on db since
+// stableVersion returned v.
+func (db *DB) versionUnchanged(v uint64) bool { return db.version.started.Load() == v }
 
 // countCacheMax bounds the totals a database keeps; a full cache starts
 // afresh.
@@ -60,15 +62,16 @@ type countCache struct {
 	mu      sync.Mutex
 	version uint64
 	m       map[[sha256.Size]byte]int64
-	hits    atomic.Int64 // counts served from the cache (tests, metrics)
+	hits    atomic.Int64 // totals served from the cache
+	runs    atomic.Int64 // count queries run by Total
 }
 
-// CountKey identifies a count query at a data version: a hash of the
+// countKey identifies a count query at a data version: a hash of the
 // version, the query text and its arguments, each with its type and length
 // so that no two different queries encode alike. ok is false when an
 // argument has a type it does not know how to encode (the count is then
 // not cached).
-func CountKey(version uint64, query string, args []any) (key [sha256.Size]byte, ok bool) {
+func countKey(version uint64, query string, args []any) (key [sha256.Size]byte, ok bool) {
 	h := sha256.New()
 	var b [9]byte
 	put := func(tag byte, n uint64) {
@@ -117,9 +120,9 @@ func CountKey(version uint64, query string, args []any) (key [sha256.Size]byte, 
 	return key, true
 }
 
-// CachedCount returns the total stored under key, which must have been
-// made (CountKey) with version v.
-func (db *DB) CachedCount(v uint64, key [sha256.Size]byte) (int64, bool) {
+// cachedCount returns the total stored under key, which must have been
+// made (countKey) with version v.
+func (db *DB) cachedCount(v uint64, key [sha256.Size]byte) (int64, bool) {
 	c := &db.counts
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -127,16 +130,13 @@ func (db *DB) CachedCount(v uint64, key [sha256.Size]byte) (int64, bool) {
 		return 0, false
 	}
 	n, ok := c.m[key]
-	if ok {
-		c.hits.Add(1)
-	}
 	return n, ok
 }
 
-// StoreCount keeps total under key (made with version v). The caller must
-// have counted in a snapshot of version v: StableVersion gave v before the
-// snapshot was taken, and VersionUnchanged(v) held after.
-func (db *DB) StoreCount(v uint64, key [sha256.Size]byte, total int64) {
+// storeCount keeps total under key (made with version v). The caller must
+// have counted in a snapshot of version v: stableVersion gave v before the
+// snapshot was taken, and versionUnchanged(v) held after.
+func (db *DB) storeCount(v uint64, key [sha256.Size]byte, total int64) {
 	c := &db.counts
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -149,5 +149,59 @@ func (db *DB) StoreCount(v uint64, key [sha256.Size]byte, total int64) {
 	c.m[key] = total
 }
 
-// CountHits returns how many totals were served from db's count cache.
-func (db *DB) CountHits() int64 { return db.counts.hits.Load() }
+// CountStats returns how many totals Total served from db's cache and how
+// many count queries it ran.
+func (db *DB) CountStats() (hits, runs int64) {
+	return db.counts.hits.Load(), db.counts.runs.Load()
+}
+
+// CountStamp is the data version a read transaction started after: see
+// DB.CountStamp.
+type CountStamp struct {
+	v  uint64
+	ok bool
+}
+
+// CountStamp must be called just before a read transaction whose first
+// statement will take its snapshot, and passed to Total in that
+// transaction. On a database that other processes change too (Shared), or
+// while a COMMIT is in progress, it disables the cache for that
+// transaction.
+func (db *DB) CountStamp() CountStamp {
+	if db.Shared {
+		return CountStamp{}
+	}
+	v, ok := db.stableVersion()
+	return CountStamp{v: v, ok: ok}
+}
+
+// Total returns the result of query (a "SELECT count(*) …" with args) in
+// tx, a read transaction begun after st was taken that has already read
+// (so that its snapshot is taken). The total comes from db's cache when
+// the same query with the same arguments was counted at the same data
+// version, and the data version has not moved since st: the snapshot is
+// then that version's, so the cached total is tx's own. Otherwise the
+// query runs in tx, and its total is cached when the version still has
+// not moved. A zero st never uses the cache.
+func (db *DB) Total(ctx context.Context, tx *sql.Tx, st CountStamp, query string, args []any) (int64, error) {
+	var key [sha256.Size]byte
+	use := st.ok
+	if use {
+		key, use = countKey(st.v, query, args)
+	}
+	if use {
+		if n, ok := db.cachedCount(st.v, key); ok && db.versionUnchanged(st.v) {
+			db.counts.hits.Add(1)
+			return n, nil
+		}
+	}
+	db.counts.runs.Add(1)
+	var n int64
+	if err := tx.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, err
+	}
+	if use && db.versionUnchanged(st.v) {
+		db.storeCount(st.v, key, n)
+	}
+	return n, nil
+}

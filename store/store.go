@@ -68,9 +68,9 @@ type Dialect interface {
 // quoted schema and a dot on PostgreSQL).
 //
 // Every write transaction on W goes through Core.Write, which moves the
-// database's data version around its COMMIT (StableVersion): totals cached
-// by version (CachedCount) rely on it, so nothing may write rows through W
-// directly.
+// database's data version around its COMMIT: the totals cached by version
+// (DB.CountStamp, DB.Total) rely on it, so nothing may write rows through
+// W directly.
 type DB struct {
 	R, W   *sql.DB
 	Prefix string
