@@ -105,3 +105,15 @@ func TestCountCacheVersions(t *testing.T) {
 		t.Errorf("%d totals kept, at most %d", n, countCacheMax)
 	}
 }
+
+// TestCountCacheShared checks that a database other processes change too
+// never uses the cache: its stamp is the zero one, under which Total
+// neither serves nor keeps a total.
+func TestCountCacheShared(t *testing.T) {
+	if st := (&DB{Shared: true}).CountStamp(); st.ok {
+		t.Error("a shared database gave a usable stamp")
+	}
+	if st := (&DB{}).CountStamp(); !st.ok {
+		t.Error("a database of this process's own, idle, gave no usable stamp")
+	}
+}
