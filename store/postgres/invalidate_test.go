@@ -2,8 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
@@ -288,5 +293,59 @@ func TestNodeCacheListenerLost(t *testing.T) {
 	waitListening(t, n.b)
 	if n.bb.InvalidationListenerPID() == pid {
 		t.Fatal("the listener did not reconnect")
+	}
+}
+
+// TestInvalidationTriggers: the triggers send "kind:id" on the instance's
+// channel for changes of what nodes cache, and nothing for the columns
+// written on every use (a session's or key's last use, failed logins),
+// which would empty the caches all the time.
+func TestInvalidationTriggers(t *testing.T) {
+	n := openTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := pgx.Connect(ctx, testURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	sum := md5.Sum([]byte(n.opts.Schema))
+	if _, err := l.Exec(ctx, `LISTEN "coffer_inv_`+hex.EncodeToString(sum[:])+`"`); err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.a.Authenticate(ctx, n.bobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := n.a.CreateAPIKey(coffer.WithCaller(ctx, c), coffer.APIKeyInput{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nbSchema := `"` + n.opts.NotebookSchemaPrefix + strings.TrimPrefix(n.nb.ID, coffer.PrefixNotebook) + `"`
+	for _, tc := range []struct{ q, want string }{
+		{"UPDATE " + n.schema() + ".sessions SET last_seen_at = last_seen_at + 1", ""},
+		{"UPDATE " + n.schema() + ".api_keys SET last_used_at = 1", ""},
+		{"UPDATE " + n.schema() + ".users SET failed_logins = failed_logins + 1", ""},
+		{"UPDATE " + n.schema() + ".sessions SET restriction = 'x' WHERE id = '" + c.SessionID + "'", "session:" + c.SessionID},
+		{"DELETE FROM " + n.schema() + ".api_keys WHERE id = '" + k.ID + "'", "apikey:" + k.ID},
+		{"UPDATE " + n.schema() + ".users SET name = 'Robert' WHERE id = '" + n.bob.ID + "'", "user:" + n.bob.ID},
+		{"UPDATE " + n.schema() + ".notebooks SET access_version = access_version + 1", "notebook:" + n.nb.ID},
+		{"UPDATE " + nbSchema + "._schema_version SET version = version + 1", "notebook:" + n.nb.ID},
+		{"INSERT INTO " + n.schema() + ".access_epoch (id, epoch) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET epoch = access_epoch.epoch + 1", "access:1"},
+	} {
+		if _, err := n.ba.Pool().ExecContext(ctx, tc.q); err != nil {
+			t.Fatalf("%s: %v", tc.q, err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		got, err := l.WaitForNotification(wctx)
+		wcancel()
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%s: sent %q, want nothing", tc.q, got.Payload)
+		case tc.want != "" && err != nil:
+			t.Errorf("%s: sent nothing, want %q", tc.q, tc.want)
+		case tc.want != "" && got.Payload != tc.want:
+			t.Errorf("%s: sent %q, want %q", tc.q, got.Payload, tc.want)
+		}
 	}
 }
