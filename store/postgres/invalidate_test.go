@@ -264,25 +264,10 @@ func TestNodeCacheListenerLost(t *testing.T) {
 	auth := func() error { _, err := n.b.Authenticate(ctx, n.bobKey); return err }
 	warm(t, auth)
 	pid := n.bb.InvalidationListenerPID()
-	conn, err := n.ba.Pool().Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"SET session_replication_role = replica", "DELETE FROM " + n.schema() + ".sessions WHERE user_id = '" + n.bob.ID + "'", "RESET session_replication_role"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	// Nothing told b: it still serves the session from its cache (which
-	// shows that it caches at all).
-	time.Sleep(200 * time.Millisecond)
-	if err := auth(); err != nil {
-		t.Fatalf("node b refused the cached session before its listener was lost: %v (is the cache on?)", err)
-	}
+	n.deleteSessionsUnheard(t, auth)
 	// b reconnects only after 3 s: until then it must serve uncached.
 	n.bb.DelayInvalidationReconnect(3 * time.Second)
-	if _, err := conn.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+	if _, err := n.ba.Pool().ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
 		t.Fatal(err)
 	}
 	refusedWithin(t, "session deleted while invalidations were lost", coffer.EUNAUTHORIZED, auth)
@@ -338,6 +323,9 @@ func TestInvalidationTriggers(t *testing.T) {
 		}
 		wctx, wcancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		got, err := l.WaitForNotification(wctx)
+		for err == nil && strings.HasPrefix(got.Payload, "ping:") { // the nodes' heartbeats
+			got, err = l.WaitForNotification(wctx)
+		}
 		wcancel()
 		switch {
 		case tc.want == "" && err == nil:
@@ -348,4 +336,47 @@ func TestInvalidationTriggers(t *testing.T) {
 			t.Errorf("%s: sent %q, want %q", tc.q, got.Payload, tc.want)
 		}
 	}
+}
+
+// deleteSessionsUnheard deletes bob's sessions with the triggers off
+// (replica mode), as if their invalidation were lost, and checks that node
+// b still serves the session from its cache (which shows that it caches).
+func (n *twoNodes) deleteSessionsUnheard(t *testing.T, auth func() error) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := n.ba.Pool().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"SET session_replication_role = replica", "DELETE FROM " + n.schema() + ".sessions WHERE user_id = '" + n.bob.ID + "'", "RESET session_replication_role"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := auth(); err != nil {
+		t.Fatalf("node b refused the cached session before its listener was lost: %v (is the cache on?)", err)
+	}
+}
+
+// TestNodeCacheListenerSilent: a listener connection that dies without
+// an error (a silent network failure) is found out by the node's missing
+// heartbeat: the node then empties its caches, so a change whose
+// invalidation it missed holds within about two seconds, not at the end
+// of SharedCacheTTL.
+func TestNodeCacheListenerSilent(t *testing.T) {
+	n := openTwoNodes(t)
+	ctx := context.Background()
+	auth := func() error { _, err := n.b.Authenticate(ctx, n.bobKey); return err }
+	warm(t, auth)
+	n.deleteSessionsUnheard(t, auth)
+	n.bb.PauseInvalidationHeartbeat(true)
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err = auth(); coffer.ErrorCode(err) == coffer.EUNAUTHORIZED {
+			return
+		}
+	}
+	t.Fatalf("node b still answers %v 5 s after its listener fell silent, want %s", err, coffer.EUNAUTHORIZED)
 }
