@@ -79,6 +79,7 @@ type Backend struct {
 	listeners  sync.WaitGroup
 	invPID     atomic.Uint32 // server process of the invalidation listener (invalidate.go)
 	invRetry   atomic.Int64  // extra wait before it reconnects, for tests
+	invPaused  atomic.Bool   // its heartbeat paused, for tests
 }
 
 var _ store.Backend = (*Backend)(nil)
