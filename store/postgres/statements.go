@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -56,11 +57,12 @@ func (s *statements) resetSession(ctx context.Context, c *pgx.Conn) error {
 	if data[genKey] == g {
 		return nil
 	}
-	// DeallocateAll empties pgx's caches, then tells the server; a failure
-	// leaves a connection that cannot be trusted, which database/sql then
-	// discards (stdlib turns the error into driver.ErrBadConn).
+	// DeallocateAll empties pgx's caches, then tells the server; after a
+	// failure the server may still hold statements pgx forgot (and would
+	// prepare again under the same names): database/sql discards the
+	// connection on driver.ErrBadConn.
 	if err := c.DeallocateAll(ctx); err != nil {
-		return err
+		return driver.ErrBadConn
 	}
 	data[genKey] = g
 	return nil
