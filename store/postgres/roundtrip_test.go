@@ -111,57 +111,6 @@ func TestDumpRoundTrips(t *testing.T) {
 
 var _ = postgres.Options{}
 
-// BenchmarkFindRecord measures a get by id through the service on
-// PostgreSQL (no HTTP), for comparing pool settings; it asserts nothing.
-func BenchmarkFindRecord(b *testing.B) {
-	ctx := context.Background()
-	sep := "?"
-	if strings.Contains(testURL(), "?") {
-		sep = "&"
-	}
-	app := randomName("bench_")
-	opts := testOptions()
-	be, err := postgres.Open(ctx, testURL()+sep+"application_name="+app, opts)
-	if err != nil {
-		b.Skip(err)
-	}
-	defer be.Close()
-	defer be.Pool().ExecContext(ctx, "DROP SCHEMA "+opts.Schema+" CASCADE")
-	s := all.New(be)
-	u, err := s.CreateUser(ctx, coffer.UserInput{Email: "bench@example.com", Name: "B", Password: "a long enough password, surely"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cctx := coffer.WithCaller(ctx, &coffer.Caller{UserID: u.ID, Email: u.Email})
-	nb, err := s.CreateNotebook(cctx, "N")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.DeleteNotebook(cctx, nb.ID)
-	tb, err := s.CreateTable(cctx, nb.ID, coffer.TableInput{Name: "T", Columns: []coffer.ColumnInput{{Name: "A", Type: coffer.TypeText}, {Name: "B", Type: coffer.TypeNumber}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rec, err := s.CreateRecord(cctx, nb.ID, tb.ID, map[string]any{"A": "x", "B": 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetParallelism(8)
-	pg0, go0 := serverCPU(b, be, app), processCPU()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.FindRecord(cctx, nb.ID, tb.ID, rec.ID); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	b.ReportMetric(float64(serverCPU(b, be, app)-pg0)/float64(b.N), "pg-cpu-ns/op")
-	b.ReportMetric(float64(processCPU()-go0)/float64(b.N), "go-cpu-ns/op")
-}
-
 // serverCPU sums the CPU time of the server processes of the connections
 // named app, from /proc (Linux, server on this machine), in nanoseconds.
 func serverCPU(b *testing.B, be *postgres.Backend, app string) time.Duration {
