@@ -57,6 +57,12 @@ type Options struct {
 // DefaultMaxConns bounds each node's pool unless Options say otherwise.
 const DefaultMaxConns = 20
 
+// StatementCacheCapacity bounds the statements each connection keeps
+// prepared (least recently used ones are deallocated): a node's hot queries
+// fit, and the server's memory for them stays bounded with many notebooks
+// (each has queries of its own). A statement_cache_capacity in the URL wins.
+const StatementCacheCapacity = 128
+
 // DefaultStatementTimeout bounds each statement unless the URL or Options say otherwise.
 const DefaultStatementTimeout = 30 * time.Second
 
@@ -113,6 +119,9 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	// plans it at every request. statements.go keeps the prepared
 	// statements in step with schema changes.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	if !strings.Contains(url, "statement_cache_capacity") {
+		cfg.StatementCacheCapacity = StatementCacheCapacity
+	}
 	setStatementTimeout(cfg, opts.StatementTimeout)
 	st := &statements{next: opts.Tracer}
 	cfg.Tracer = st

@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cofferhq/coffer"
@@ -113,4 +115,54 @@ func TestStatementsAfterTypeChange(t *testing.T) {
 	f.changeType(t, f.writer)
 	f.use(t, f.writer, "seven", "seven")
 	f.use(t, f.other, "eight", "eight")
+}
+
+// TestStatementsPrepared: a connection keeps the statements it ran
+// prepared (the server parses and plans them once), at most
+// StatementCacheCapacity of them, and drops them all after a schema change.
+func TestStatementsPrepared(t *testing.T) {
+	f := newTypeChangeFixture(t)
+	b := f.other.Storage.(*postgres.Backend)
+	prepared := func() (n int, get bool) {
+		t.Helper()
+		rows, err := b.Pool().Query("SELECT statement FROM pg_prepared_statements")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			get = get || strings.Contains(s, "WHERE t.id = $1")
+		}
+		return n, get
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := f.other.FindRecord(f.ctx, f.nb, f.tb, f.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, get := prepared(); !get {
+		t.Errorf("after two gets, %d statements prepared on the connection, none of them the get's", n)
+	}
+	for i := 0; i < postgres.StatementCacheCapacity+50; i++ {
+		var v int
+		if err := b.Pool().QueryRow(fmt.Sprintf("SELECT $1::int + %d", i), 1).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The query asking evicts one, deallocated at the connection's next query.
+	if n, _ := prepared(); n > postgres.StatementCacheCapacity+1 {
+		t.Errorf("%d statements prepared on one connection, want at most %d", n, postgres.StatementCacheCapacity+1)
+	}
+	// A schema change on this node: the connection drops them all.
+	if _, err := f.other.CreateColumn(f.ctx, f.nb, f.tb, coffer.ColumnInput{Name: "C", Type: coffer.TypeText}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := prepared(); n > 1 {
+		t.Errorf("%d statements still prepared after a schema change, want at most 1 (the query asking)", n)
+	}
 }
