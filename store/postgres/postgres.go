@@ -49,7 +49,7 @@ type Options struct {
 	StatementTimeout time.Duration
 	// Logger receives the live-update listener's warnings (none when nil).
 	Logger *slog.Logger
-	// Tracer, when set, sees every statement of the pool's connections
+	// Tracer, when set, sees every statement of the backend's connections
 	// (for tests and tools that count round trips).
 	Tracer pgx.QueryTracer
 }
@@ -134,7 +134,7 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	}
 	pool.SetMaxOpenConns(opts.MaxConns)
 	pool.SetMaxIdleConns(opts.MaxConns)
-	mig := stdlib.OpenDB(*cfg)
+	mig := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(st.afterConnect), stdlib.OptionResetSession(st.resetSession))
 	mig.SetMaxOpenConns(1)
 	mig.SetMaxIdleConns(1)
 	b := &Backend{opts: opts, pool: pool, migrate: mig, nbs: map[string]*store.DB{}, cfg: cfg, stmts: st}
