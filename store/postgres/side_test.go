@@ -32,16 +32,13 @@ const sideRecords = 20_000
 func newSideEnv(b *testing.B, pgURL string) *sideEnv {
 	ctx := context.Background()
 	e := &sideEnv{}
-	var be interface {
-		Close() error
-	}
 	if pgURL == "" {
 		dir := b.TempDir()
 		sb, err := sqlite.Open(ctx, dir, sqlite.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		e.s, be = all.New(sb), sb
+		e.s = all.New(sb)
 		e.cleanup = func() { sb.Close() }
 	} else {
 		sep := "?"
@@ -54,7 +51,7 @@ func newSideEnv(b *testing.B, pgURL string) *sideEnv {
 		if err != nil {
 			b.Skip(err)
 		}
-		e.s, e.pg, be = all.New(pb), pb, pb
+		e.s, e.pg = all.New(pb), pb
 		e.cleanup = func() {
 			rows, err := pb.Pool().QueryContext(ctx, "SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $2)", opts.Schema, opts.NotebookSchemaPrefix)
 			if err == nil {
@@ -72,7 +69,6 @@ func newSideEnv(b *testing.B, pgURL string) *sideEnv {
 			pb.Close()
 		}
 	}
-	_ = be
 	u, err := e.s.CreateUser(ctx, coffer.UserInput{Email: "side@example.com", Name: "S", Password: "a long enough password, surely"})
 	if err != nil {
 		b.Fatal(err)
