@@ -123,7 +123,6 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
-
 // serverCPU sums the CPU time of the server processes of the connections
 // named app, from /proc (Linux, server on this machine), in nanoseconds.
 func serverCPU(b *testing.B, be *postgres.Backend, app string) time.Duration {
