@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -67,6 +68,37 @@ func newPeerPerson(rng *rand.Rand, n int) peerPerson {
 	}
 	s := strconv.Itoa(n)
 	return peerPerson{Name: "Person " + s, Email: "person" + s + "@example.com", Team: team, Age: 18 + rng.IntN(63)}
+}
+
+// peerFilter and peerSort are the page's query, the same on both servers.
+const (
+	peerFilter = `team = "red" && age > 30`
+	peerSort   = "-age"
+	peerLimit  = 50
+)
+
+// peerPageURL is the page's request on records: limitParam names the
+// page size; extra, when not empty, is one more parameter.
+func peerPageURL(records, limitParam, extra, value string) string {
+	q := url.Values{"filter": {peerFilter}, "sort": {peerSort}, limitParam: {strconv.Itoa(peerLimit)}}
+	if extra != "" {
+		q.Set(extra, value)
+	}
+	return records + "?" + q.Encode()
+}
+
+// checkPeerPage makes sure a page holds what the bench says it does: a
+// full page of red people over 30, oldest first.
+func checkPeerPage(server string, items []peerPerson) error {
+	if len(items) != peerLimit {
+		return fmt.Errorf("%s: the page holds %d records, not %d (use more --records)", server, len(items), peerLimit)
+	}
+	for i, p := range items {
+		if p.Team != "red" || p.Age <= 30 || (i > 0 && p.Age > items[i-1].Age) {
+			return fmt.Errorf("%s: the page's record %d is %+v: not red, not over 30 or out of order", server, i, p)
+		}
+	}
+	return nil
 }
 
 // peerSide is one server in the rotation and what it measured.

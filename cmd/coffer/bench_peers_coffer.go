@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -179,18 +178,29 @@ func (s *cofferServer) check(ctx context.Context, red, other string) error {
 			return fmt.Errorf("coffer: the grant does not hide other teams: %w", err)
 		}
 	}
-	return nil
+	var page struct {
+		Records []struct {
+			Fields peerPerson `json:"fields"`
+		} `json:"records"`
+	}
+	if err := s.grantee.do(ctx, "GET", peerPageURL(s.records, "limit", "", ""), nil, http.StatusOK, &page); err != nil {
+		return fmt.Errorf("coffer page: %w", err)
+	}
+	items := make([]peerPerson, len(page.Records))
+	for i, r := range page.Records {
+		items[i] = r.Fields
+	}
+	return checkPeerPage("coffer", items)
 }
 
 // specs returns the bench's requests on Coffer: the total is asked with
 // count=true.
 func (s *cofferServer) specs(all, red []string, bodies []string) map[string]peerLoadSpec {
 	page := func(total bool) string {
-		q := url.Values{"filter": {`team = "red" && age > 30`}, "sort": {"-age"}, "limit": {"50"}}
 		if total {
-			q.Set("count", "true")
+			return peerPageURL(s.records, "limit", "count", "true")
 		}
-		return s.records + "?" + q.Encode()
+		return peerPageURL(s.records, "limit", "", "")
 	}
 	owner := map[string]string{"Authorization": s.owner.auth}
 	grantee := map[string]string{"Authorization": s.grantee.auth}

@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -237,7 +236,14 @@ func (s *pbServer) check(ctx context.Context, red, other string) error {
 			return fmt.Errorf("pocketbase: the rule does not hide other teams: %w", err)
 		}
 	}
-	return nil
+	var page struct {
+		Items      []peerPerson `json:"items"`
+		TotalItems int          `json:"totalItems"`
+	}
+	if err := user.do(ctx, "GET", peerPageURL(s.people, "perPage", "skipTotal", "1"), nil, http.StatusOK, &page); err != nil {
+		return fmt.Errorf("pocketbase page: %w", err)
+	}
+	return checkPeerPage("pocketbase", page.Items)
 }
 
 // specs returns the bench's requests on PocketBase. The superuser is the
@@ -245,11 +251,10 @@ func (s *pbServer) check(ctx context.Context, red, other string) error {
 // past the rules.
 func (s *pbServer) specs(all, red []string, bodies []string) map[string]peerLoadSpec {
 	page := func(total bool) string {
-		q := url.Values{"filter": {`team = "red" && age > 30`}, "sort": {"-age"}, "perPage": {"50"}}
-		if !total {
-			q.Set("skipTotal", "1")
+		if total {
+			return peerPageURL(s.people, "perPage", "", "")
 		}
-		return s.people + "?" + q.Encode()
+		return peerPageURL(s.people, "perPage", "skipTotal", "1")
 	}
 	user := map[string]string{"Authorization": s.userToken}
 	admin := map[string]string{"Authorization": s.admin.auth}
