@@ -182,9 +182,9 @@ func cmdBenchPeers(ctx context.Context, cfg benchConfig, stdout io.Writer) (err 
 		if err != nil {
 			return err
 		}
-		side := &peerSide{name: "Coffer (SQLite)", durability: cofferSQLiteDurability, pid: c.proc.pid(), stop: c.close}
+		side := &peerSide{name: "Coffer (SQLite)", durability: c.durability, pid: c.proc.pid(), stop: c.close}
 		if dbURL != "" {
-			side.name, side.durability = "Coffer (PostgreSQL)", cofferPGDurability
+			side.name = "Coffer (PostgreSQL)"
 		}
 		sides = append(sides, side)
 		if err := side.load(ctx, people, bodies, c.loadBatch, c.check, c.specs); err != nil {
@@ -198,6 +198,8 @@ func cmdBenchPeers(ctx context.Context, cfg benchConfig, stdout io.Writer) (err 
 	}
 
 	rep := &peerReport{Records: cfg.records, Duration: cfg.duration, Concurrency: cfg.concurrency, Timeout: peerTimeout}
+	// The peak memory is per run where the kernel resets it (VmHWM).
+	rep.RSSPerRun = resetPeakRSS(pb.proc.pid()) == nil
 	minimalSpec := peerLoadSpec{Method: "GET", URL: minimalURL, Status: 200}
 	if rep.MinimalBefore, err = runLoadProc(ctx, cfg.peerSpec(minimalSpec)); err != nil {
 		return fmt.Errorf("minimal handler: %w", err)

@@ -22,22 +22,20 @@ import (
 )
 
 // Coffer's durability, as printed.
-const (
-	cofferSQLiteDurability = "journal_mode=WAL, synchronous=FULL with group commit (its default)"
-	cofferPGDurability     = "synchronous_commit as the PostgreSQL server sets it (on by default; fsync checked at start)"
-)
+const cofferSQLiteDurability = "journal_mode=WAL, synchronous=FULL with group commit (its default)"
 
 // peerGrantRows is the grantee's row condition (PocketBase's rule).
 const peerGrantRows = `team = "red"`
 
 // cofferServer is a "coffer serve" process set up for the bench.
 type cofferServer struct {
-	proc    *peerProc
-	store   storeConfig
-	base    string // http://127.0.0.1:port/api/v1
-	owner   *benchClient
-	grantee *benchClient
-	records string // URL of the people records
+	proc       *peerProc
+	store      storeConfig
+	durability string
+	base       string // http://127.0.0.1:port/api/v1
+	owner      *benchClient
+	grantee    *benchClient
+	records    string // URL of the people records
 }
 
 // startCoffer creates the two accounts in the storage of sc (as "coffer
@@ -54,6 +52,10 @@ func startCoffer(ctx context.Context, sc storeConfig, logPath string, concurrenc
 	var grantee *coffer.User
 	if err == nil {
 		grantee, err = st.CreateUser(ctx, coffer.UserInput{Email: "grantee@example.com", Name: "Grantee", Password: granteePW})
+	}
+	durability := cofferSQLiteDurability
+	if pg, ok := b.(*postgres.Backend); ok && err == nil {
+		durability, err = pgDurability(ctx, pg)
 	}
 	if err = errors.Join(err, b.Close()); err != nil {
 		return nil, err
@@ -75,7 +77,7 @@ func startCoffer(ctx context.Context, sc storeConfig, logPath string, concurrenc
 	if err != nil {
 		return nil, err
 	}
-	s := &cofferServer{proc: p, store: sc}
+	s := &cofferServer{proc: p, store: sc, durability: durability}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -216,6 +218,15 @@ func (s *cofferServer) specs(all, red []string, bodies []string) map[string]peer
 		wlPeerPageOwner: {Method: "GET", URL: page(false), Headers: owner, Status: http.StatusOK},
 		wlPeerCreate:    {Method: "POST", URL: s.records, Headers: owner, Bodies: wrapped, Status: http.StatusCreated},
 	}
+}
+
+// pgDurability describes the PostgreSQL server's durability settings.
+func pgDurability(ctx context.Context, b *postgres.Backend) (string, error) {
+	var commit, fsync string
+	if err := b.Pool().QueryRowContext(ctx, "SELECT current_setting('synchronous_commit'), current_setting('fsync')").Scan(&commit, &fsync); err != nil {
+		return "", err
+	}
+	return "PostgreSQL on the same machine, synchronous_commit=" + commit + ", fsync=" + fsync, nil
 }
 
 // close stops the server, then drops its PostgreSQL schemas (the data

@@ -25,9 +25,9 @@ import (
 // own keep-alive connection, for Duration after Warmup.
 type peerLoadSpec struct {
 	Concurrency int               `json:"concurrency"`
-	Warmup      time.Duration     `json:"warmup"`   // not measured
-	Duration    time.Duration     `json:"duration"` // measured
-	Timeout     time.Duration     `json:"timeout"`  // per request; a request past it counts at this latency
+	Warmup      time.Duration     `json:"warmup_ns"`   // not measured
+	Duration    time.Duration     `json:"duration_ns"` // measured
+	Timeout     time.Duration     `json:"timeout_ns"`  // per request; a request past it counts at this latency
 	Method      string            `json:"method"`
 	URL         string            `json:"url"` // "{id}" is replaced by a random element of IDs
 	IDs         []string          `json:"ids,omitempty"`
@@ -45,10 +45,10 @@ type peerLoadResult struct {
 	Errors     int           `json:"errors"`
 	Timeouts   int           `json:"timeouts"`
 	FirstError string        `json:"first_error,omitempty"`
-	Elapsed    time.Duration `json:"elapsed"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
 	OpsPerSec  float64       `json:"ops_per_sec"`
-	P50        time.Duration `json:"p50"`
-	P99        time.Duration `json:"p99"`
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
 }
 
 func (s *peerLoadSpec) check() error {
