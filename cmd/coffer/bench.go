@@ -43,7 +43,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.db, "db", "", "PostgreSQL URL (postgres://…): run on PostgreSQL, in a schema of the bench's own that is dropped at the end; empty = SQLite")
 	fs.IntVar(&c.nodes, "nodes", 1, "with --db: 2 also measures the get by id spread over two nodes (stores and servers) on the same database")
 	fs.BoolVar(&c.peers, "peers", false, "measure side by side with PocketBase (built from bench/pocketbase; run from the repository), each server in its own process")
-	fs.StringVar(&c.jsonFile, "json", "", "with --peers: also write the table to this file as JSON")
+	fs.StringVar(&c.jsonFile, "json", "", "with --peers: also write the table to `FILE` as JSON")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
