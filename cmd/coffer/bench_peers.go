@@ -109,6 +109,7 @@ type peerSide struct {
 	specs      map[string]peerLoadSpec
 	stop       func() error
 	loaded     time.Duration
+	loadRSS    uint64 // VmHWM once loaded: the peak since start
 	runs       map[string][]peerRun
 }
 
@@ -198,6 +199,9 @@ func cmdBenchPeers(ctx context.Context, cfg benchConfig, stdout io.Writer) (err 
 	}
 
 	rep := &peerReport{Records: cfg.records, Duration: cfg.duration, Concurrency: cfg.concurrency, Timeout: peerTimeout}
+	for _, s := range sides {
+		s.loadRSS = peakRSS(s.pid)
+	}
 	// The peak memory is per run where the kernel resets it (VmHWM).
 	rep.RSSPerRun = resetPeakRSS(pb.proc.pid()) == nil
 	minimalSpec := peerLoadSpec{Method: "GET", URL: minimalURL, Status: 200}

@@ -29,6 +29,7 @@ type peerServerInfo struct {
 	Name        string  `json:"name"`
 	Durability  string  `json:"durability"`
 	LoadSeconds float64 `json:"load_seconds"`
+	LoadPeakRSS uint64  `json:"load_peak_rss"` // VmHWM from start to the end of loading
 }
 
 // peerRow is one workload on every server.
@@ -86,7 +87,7 @@ func median[T ~int64 | ~float64](xs []T) T {
 func (r *peerReport) collect(sides []*peerSide) {
 	r.Semantics = peerSemantics
 	for _, s := range sides {
-		r.Servers = append(r.Servers, peerServerInfo{Name: s.name, Durability: s.durability, LoadSeconds: s.loaded.Seconds()})
+		r.Servers = append(r.Servers, peerServerInfo{Name: s.name, Durability: s.durability, LoadSeconds: s.loaded.Seconds(), LoadPeakRSS: s.loadRSS})
 	}
 	for _, wl := range peerWorkloads {
 		row := peerRow{Workload: wl}
@@ -119,9 +120,9 @@ func (r *peerReport) print(w io.Writer) {
 	fmt.Fprintf(w, "\nSide by side: %d people records on each server; each server, the minimal handler and the load generator are processes of their own;\n"+
 		"%d keep-alive connections, %s per run after a warm-up, each workload in the order %s.\n",
 		r.Records, r.Concurrency, r.Duration, r.orderText())
-	fmt.Fprintln(w, "Durability:")
+	fmt.Fprintln(w, "Durability, and loading (batches of 1000, two in flight):")
 	for _, s := range r.Servers {
-		fmt.Fprintf(w, "  %s: %s\n", s.Name, s.Durability)
+		fmt.Fprintf(w, "  %s: %s; loaded in %.1f s, peak memory %.0f MB up to then\n", s.Name, s.Durability, s.LoadSeconds, float64(s.LoadPeakRSS)/1e6)
 	}
 	fmt.Fprintln(w, "Semantics:")
 	for _, s := range r.Semantics {
