@@ -106,6 +106,7 @@ type peerSide struct {
 	name       string
 	durability string
 	pid        int
+	proc       *peerProc
 	specs      map[string]peerLoadSpec
 	stop       func() error
 	loaded     time.Duration
@@ -165,7 +166,7 @@ func cmdBenchPeers(ctx context.Context, cfg benchConfig, stdout io.Writer) (err 
 	if err != nil {
 		return err
 	}
-	side := &peerSide{name: "PocketBase " + pocketBaseVersion, durability: pbDurability, pid: pb.proc.pid(),
+	side := &peerSide{name: "PocketBase " + pocketBaseVersion, durability: pbDurability, pid: pb.proc.pid(), proc: pb.proc,
 		stop: func() error { pb.proc.stop(); return nil }}
 	sides = append(sides, side)
 	if err := side.load(ctx, people, bodies, pb.loadBatch, pb.check, pb.specs); err != nil {
@@ -183,7 +184,7 @@ func cmdBenchPeers(ctx context.Context, cfg benchConfig, stdout io.Writer) (err 
 		if err != nil {
 			return err
 		}
-		side := &peerSide{name: "Coffer (SQLite)", durability: c.durability, pid: c.proc.pid(), stop: c.close}
+		side := &peerSide{name: "Coffer (SQLite)", durability: c.durability, pid: c.proc.pid(), proc: c.proc, stop: c.close}
 		if dbURL != "" {
 			side.name = "Coffer (PostgreSQL)"
 		}
@@ -339,6 +340,11 @@ func (s *peerSide) run(ctx context.Context, cfg benchConfig, wl string) error {
 	}
 	resetPeakRSS(s.pid) // without it VmHWM is the peak since start
 	res, err := runLoadProc(ctx, cfg.peerSpec(spec))
+	select {
+	case <-s.proc.exited:
+		return fmt.Errorf("%s exited during %s: %s", s.name, wl, s.proc.tail())
+	default:
+	}
 	if err != nil {
 		return fmt.Errorf("%s, %s: %w", s.name, wl, err)
 	}
