@@ -73,16 +73,17 @@ func startCoffer(ctx context.Context, sc storeConfig, logPath string, concurrenc
 		cmd.Env = append(cmd.Env, "COFFER_DB="+sc.dbURL) // not in the process list
 	}
 	cmd.Args = append(cmd.Args, args...)
-	p, line, err := startPeerProc("Coffer", cmd, logPath, " listening on http://")
-	if err != nil {
-		return nil, err
-	}
-	s := &cofferServer{proc: p, store: sc, durability: durability}
+	s := &cofferServer{store: sc, durability: durability}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
+	p, line, err := startPeerProc("Coffer", cmd, logPath, " listening on http://")
+	if err != nil {
+		return nil, err
+	}
+	s.proc = p
 	_, addr, _ := strings.Cut(line, " listening on http://")
 	addr, _, _ = strings.Cut(addr, " ")
 	s.base = "http://" + addr + "/api/v1"
@@ -232,7 +233,9 @@ func pgDurability(ctx context.Context, b *postgres.Backend) (string, error) {
 // close stops the server, then drops its PostgreSQL schemas (the data
 // directory goes with the bench's temporary directory).
 func (s *cofferServer) close() error {
-	s.proc.stop()
+	if s.proc != nil {
+		s.proc.stop()
+	}
 	if s.store.dbURL == "" {
 		return nil
 	}

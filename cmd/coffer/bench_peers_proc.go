@@ -70,19 +70,18 @@ func startPeerProc(name string, cmd *exec.Cmd, logPath, lineWanted string) (*pee
 	}
 	lines := make(chan string, 1)
 	if stdout != nil {
-		// Copies the output to the log after the wanted line (the
-		// pipe must be drained or the child blocks).
+		// Looks for the wanted line, then drains the pipe to its end
+		// (a child writing to a full pipe would block).
 		go func() {
 			sc := bufio.NewScanner(stdout)
-			found := false
 			for sc.Scan() {
-				line := sc.Text()
-				if !found && strings.Contains(line, lineWanted) {
-					found = true
+				if line := sc.Text(); strings.Contains(line, lineWanted) {
 					lines <- line
+					break
 				}
 			}
 			close(lines)
+			io.Copy(io.Discard, stdout)
 		}()
 	}
 	go func() { cmd.Wait(); close(p.exited) }()
