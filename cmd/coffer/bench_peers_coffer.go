@@ -42,6 +42,12 @@ type cofferServer struct {
 // user create" does), starts "coffer serve" on it and sets up the table
 // and the grant over HTTP.
 func startCoffer(ctx context.Context, sc storeConfig, logPath string, concurrency int) (_ *cofferServer, err error) {
+	s := &cofferServer{store: sc}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.close())
+		}
+	}()
 	b, err := openBackend(ctx, &sc, func(string) {})
 	if err != nil {
 		return nil, err
@@ -73,12 +79,7 @@ func startCoffer(ctx context.Context, sc storeConfig, logPath string, concurrenc
 		cmd.Env = append(cmd.Env, "COFFER_DB="+sc.dbURL) // not in the process list
 	}
 	cmd.Args = append(cmd.Args, args...)
-	s := &cofferServer{store: sc, durability: durability}
-	defer func() {
-		if err != nil {
-			s.close()
-		}
-	}()
+	s.durability = durability
 	p, line, err := startPeerProc("Coffer", cmd, logPath, " listening on http://")
 	if err != nil {
 		return nil, err
