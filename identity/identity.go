@@ -485,5 +485,25 @@ func (s *Service) DropSessions() {
 
 // New returns the identity service on the catalogue cat.
 func New(cat *catalog.Catalog) *Service {
-	return &Service{Catalog: cat, auth: newAuthState(), sessions: store.NewTTLCache[string, sessionEntry]()}
+	s := &Service{Catalog: cat, auth: newAuthState(), sessions: store.NewSharedTTLCache[string, sessionEntry](cat.Inst)}
+	if cat.Caches != nil {
+		cat.Caches.Subscribe(s.invalidate)
+	}
+	return s
+}
+
+// invalidate drops the cached sessions and keys that an invalidation
+// names (see store.Invalidations): a session, a key, or every one of a
+// user.
+func (s *Service) invalidate(kind, id string) {
+	switch kind {
+	case "":
+		s.DropSessions()
+	case store.InvalidSession:
+		s.dropCachedSessions(func(c *coffer.Caller) bool { return c.SessionID == id })
+	case store.InvalidAPIKey:
+		s.dropCachedSessions(func(c *coffer.Caller) bool { return c.APIKeyID == id })
+	case store.InvalidUser:
+		s.dropCachedSessions(func(c *coffer.Caller) bool { return c.UserID == id })
+	}
 }

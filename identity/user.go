@@ -352,6 +352,13 @@ type sessionEntry struct {
 	idle     int64
 }
 
+// live reports whether the session or key is neither expired nor idle
+// for longer than its idle timeout at now.
+func (e *sessionEntry) live(now time.Time) bool {
+	us := now.UnixMicro()
+	return (e.expires == 0 || us < e.expires) && (e.idle <= 0 || us-e.lastSeen <= e.idle)
+}
+
 // touchEvery bounds how often the last use of a session or key is written.
 const touchEvery = time.Minute
 
@@ -370,10 +377,19 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*coffer.Caller,
 	}
 	hash := auth.HashToken(key)
 	now := s.Now()
+	// Where nodes share the database the cache serves only while this node
+	// hears the invalidations of sessions, keys and users (Core.Caches).
+	cache := s.Caches.Usable()
+	gen := s.sessions.Gen() // read before loading: see PutIf
 	var e sessionEntry
 	ok := false
-	if !s.Inst.Shared {
+	if cache {
 		e, ok = s.sessions.Get(string(hash), now)
+		if ok && !e.live(now) {
+			// Another node may have seen the session since this one
+			// cached it (moving its idle deadline): ask the database.
+			ok = false
+		}
 	}
 	if !ok {
 		var err error
@@ -385,19 +401,16 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*coffer.Caller,
 		if err != nil {
 			return nil, err
 		}
-		if !s.Inst.Shared {
-			s.sessions.Put(string(hash), e, now)
+		if cache {
+			s.sessions.PutIf(string(hash), e, now, gen)
 		}
 	}
+	if !e.live(now) {
+		return nil, errBadSession
+	}
 	us := now.UnixMicro()
-	if e.expires != 0 && us >= e.expires {
-		return nil, errBadSession
-	}
-	if e.idle > 0 && us-e.lastSeen > e.idle {
-		return nil, errBadSession
-	}
 	if us-e.lastSeen > touchEvery.Microseconds() {
-		s.touch(ctx, string(hash), e, apiKey, us)
+		s.touch(ctx, string(hash), e, apiKey, us, cache, gen)
 	}
 	c := e.c
 	return &c, nil
@@ -451,7 +464,7 @@ func (s *Service) loadAPIKey(ctx context.Context, hash []byte) (sessionEntry, er
 
 // touch records the last use of a session (which moves its idle deadline)
 // or an API key, at most once every touchEvery.
-func (s *Service) touch(ctx context.Context, hash string, e sessionEntry, apiKey bool, now int64) {
+func (s *Service) touch(ctx context.Context, hash string, e sessionEntry, apiKey bool, now int64, cache bool, gen uint64) {
 	q := "UPDATE " + s.Inst.Prefix + "sessions SET last_seen_at = ? WHERE id = ?"
 	id := e.c.SessionID
 	if apiKey {
@@ -462,9 +475,9 @@ func (s *Service) touch(ctx context.Context, hash string, e sessionEntry, apiKey
 		_, err := tx.ExecContext(ctx, s.Rebind(q), now, id)
 		return err
 	})
-	if err == nil && !s.Inst.Shared {
+	if err == nil && cache {
 		e.lastSeen = now
-		s.sessions.Put(hash, e, s.Now())
+		s.sessions.PutIf(hash, e, s.Now(), gen)
 	}
 }
 

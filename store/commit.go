@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/cofferhq/coffer"
 )
@@ -30,7 +31,16 @@ type committer struct {
 	mu    sync.Mutex
 	queue []*writeJob
 	busy  bool
+
+	onCommit func() // see DB.OnCommit; set before the DB is used
 }
+
+// OnCommit sets f to be called after each group of writes commits, by the
+// writer that led the group, once every write of the group has its answer.
+// f must return at once (signal a goroutine, say): the next group waits for
+// it. It tells a backend's upkeep (WAL checkpoints) that the writer wrote.
+// Set it before the DB is used; it applies to a DB with GroupCommit.
+func (db *DB) OnCommit(f func()) { db.commits.onCommit = f }
 
 type writeJob struct {
 	ctx  context.Context
@@ -98,11 +108,13 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 	// The transaction outlives any one request: cancelling a request must
 	// not roll back the others' writes.
 	db.resetStmtsIfFull()
+	times := groupTimes{start: time.Now()}
 	sqlTx, err := db.W.BeginTx(context.Background(), nil)
 	if err != nil {
 		fail(err)
 		return
 	}
+	times.begun = time.Now()
 	tx := &WriteTx{Tx: sqlTx, db: db}
 	ctx := context.Background()
 	committed := 0
@@ -132,11 +144,14 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 			return
 		}
 	}
+	times.ran = time.Now()
 	if committed == 0 {
 		err = tx.Rollback()
 	} else {
 		err = tx.Commit()
 	}
+	times.committed = time.Now()
+	times.report(len(group))
 	db.preparePending()
 	if err != nil {
 		fail(err)
@@ -144,6 +159,9 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 	}
 	for i, j := range group {
 		j.done <- results[i]
+	}
+	if committed > 0 && db.commits.onCommit != nil {
+		db.commits.onCommit()
 	}
 }
 

@@ -84,9 +84,10 @@ type DB struct {
 	SnapshotIsolation sql.IsolationLevel
 	// Shared marks a database that other processes (other coffer nodes)
 	// change too: nothing read from it may be served from this process's
-	// memory unchecked. On the instance database it turns off the session
-	// and notebook registry caches; on a notebook's, the cached schema is
-	// checked against _schema_version at every use.
+	// memory unchecked. The session and notebook registry caches then serve
+	// only while the backend hears the invalidations that committed writes
+	// send (Core.Caches); without them, the registry row and the notebook's
+	// schema and access versions are read at every request.
 	Shared bool
 	// Readers is the number of read connections of R (0: unknown, taken as
 	// 2): one caller's lists hold at most half of them at once.
@@ -145,6 +146,10 @@ type Core struct {
 	Dialect Dialect
 	Inst    *DB
 	Now     func() time.Time // injectable clock
+	// Caches gates the services' in-process caches: always open on a
+	// database of this process's own, open on a shared one only while
+	// invalidations are heard.
+	Caches *Invalidations
 }
 
 // Ping checks that storage answers.
@@ -228,5 +233,6 @@ func NewCore(b Backend) *Core {
 		Dialect: b.Dialect(),
 		Inst:    b.Instance(),
 		Now:     func() time.Time { return time.Now().UTC() },
+		Caches:  NewInvalidations(b),
 	}
 }

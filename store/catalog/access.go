@@ -144,6 +144,7 @@ func (s *Catalog) NotebookAccess(ctx context.Context, q Querier, c *coffer.Calle
 func (s *Catalog) ForgetAccess(nbID string) {
 	s.accessGen.Add(1)
 	s.access.Drop(func(k string, _ *Rights) bool { return nbID == "" || strings.HasSuffix(k, "|"+nbID) })
+	s.shared.Drop(func(k string, _ *sharedNotebook) bool { return nbID == "" || k == nbID })
 }
 
 // StoredGrant is a grant row with its metadata.

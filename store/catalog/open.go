@@ -103,14 +103,17 @@ type Conn struct {
 }
 
 // cachedNotebook is findNotebookAccess through the registry cache, for
-// reads (read from the database each time where the database is shared).
+// reads (read from the database each time where the database is shared
+// and this node does not hear invalidations).
 func (s *Catalog) cachedNotebook(ctx context.Context, id string) (*coffer.Notebook, *Rights, error) {
 	c, err := store.Caller(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := s.Now()
-	if !s.Inst.Shared {
+	cache := s.Caches.Usable()
+	gen := s.notebooks.Gen()
+	if cache {
 		if nb, ok := s.notebooks.Get(id, now); ok {
 			a, err := s.visible(ctx, s.Inst.R, c, nb)
 			return nb, a, err
@@ -130,8 +133,8 @@ func (s *Catalog) cachedNotebook(ctx context.Context, id string) (*coffer.Notebo
 	if err != nil {
 		return nil, nil, err
 	}
-	if !s.Inst.Shared {
-		s.notebooks.Put(id, nb, now)
+	if cache {
+		s.notebooks.PutIf(id, nb, now, gen)
 	}
 	a, err := s.visible(ctx, s.Inst.R, c, nb)
 	return nb, a, err
@@ -140,6 +143,7 @@ func (s *Catalog) cachedNotebook(ctx context.Context, id string) (*coffer.Notebo
 // ForgetNotebook drops the cached registry row of notebook id.
 func (s *Catalog) ForgetNotebook(id string) {
 	s.notebooks.Drop(func(k string, _ *coffer.Notebook) bool { return k == id })
+	s.shared.Drop(func(k string, _ *sharedNotebook) bool { return k == id })
 }
 
 // OpenNotebook checks that the caller can see the notebook, opens its
@@ -166,9 +170,11 @@ func (s *Catalog) OpenNotebook(ctx context.Context, id string) (*Conn, error) {
 }
 
 // openSharedNotebook is openNotebook on a database shared by several nodes,
-// where nothing may be cached without a check: the registry row and the
-// notebook's schema version are read in one query (one round trip), and
-// the cached schema is used only if its version is current.
+// where nothing may be cached without a check: the registry row, the
+// notebook's schema version and its access versions are read in one query
+// (one round trip), or taken from the cache while this node hears the
+// invalidations that drop them (sharedState); the cached schema and rights
+// are used only if their versions are those.
 func (s *Catalog) openSharedNotebook(ctx context.Context, id string) (*Conn, error) {
 	c, err := store.Caller(ctx)
 	if err != nil {
@@ -181,34 +187,26 @@ func (s *Catalog) openSharedNotebook(ctx context.Context, id string) (*Conn, err
 	if err != nil {
 		return nil, err
 	}
+	st, cached, err := s.sharedState(ctx, id, db, false)
 	var nb coffer.Notebook
-	var created, updated, version int64
-	ver := AccessVersions{known: true}
-	err = db.R.QueryRowContext(ctx, s.Rebind("SELECT "+NotebookCols+", (SELECT version FROM "+db.Prefix+"_schema_version), access_version, "+
-		"COALESCE((SELECT epoch FROM "+s.Inst.Prefix+"access_epoch WHERE id = 1), 0) FROM "+
-		s.Inst.Prefix+"notebooks WHERE id = ?"), id).Scan(&nb.ID, &nb.Name, &nb.OwnerID, &created, &updated, &version, &ver.version, &ver.epoch)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		err = ErrNotebookNotFound
-	case err != nil:
-		// Another node may have deleted the notebook, schema and all: the
-		// registry then says so.
-		if _, _, ferr := s.cachedNotebook(ctx, id); coffer.ErrorCode(ferr) == coffer.ENOTFOUND {
-			err = ferr
-		} else {
-			err = s.Wrap("openNotebook", err)
-		}
-	}
 	var acc *Rights
 	if err == nil {
-		nb.CreatedAt, nb.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
-		acc, err = s.visible(ctx, s.Inst.R, c, &nb, ver)
+		nb = st.nb // a copy: the cached one is shared
+		acc, err = s.visible(ctx, s.Inst.R, c, &nb, st.ver)
+		if cached && coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			// Access given on another node a moment ago may not have
+			// reached this node's cache yet: a refusal asks the database.
+			if st, _, err = s.sharedState(ctx, id, db, true); err == nil {
+				nb = st.nb
+				acc, err = s.visible(ctx, s.Inst.R, c, &nb, st.ver)
+			}
+		}
 	}
 	if err != nil {
 		release()
 		return nil, err
 	}
-	sc, err := s.Schemas.get(ctx, s, id, db, version)
+	sc, err := s.Schemas.get(ctx, s, id, db, st.version)
 	if err != nil {
 		release()
 		return nil, err
@@ -290,6 +288,7 @@ type Catalog struct {
 	Schemas   *schemaCache
 	Audit     *audit.Log                                // the audit log, which Event appends to
 	notebooks *store.TTLCache[string, *coffer.Notebook] // registry rows by id
+	shared    *store.TTLCache[string, *sharedNotebook]  // by notebook id, on a shared database
 	access    *store.TTLCache[string, *Rights]          // by user id | notebook id
 	accessGen atomic.Uint64                             // moves on at every change of access
 }
@@ -304,11 +303,16 @@ func (s *Catalog) DropCaches() {
 
 // New returns the catalogue on core, its caches empty.
 func New(core *store.Core) *Catalog {
-	return &Catalog{
+	s := &Catalog{
 		Core:      core,
 		Schemas:   newSchemaCache(),
 		Audit:     audit.New(core),
-		notebooks: store.NewTTLCache[string, *coffer.Notebook](),
-		access:    store.NewTTLCache[string, *Rights](),
+		notebooks: store.NewSharedTTLCache[string, *coffer.Notebook](core.Inst),
+		shared:    store.NewSharedTTLCache[string, *sharedNotebook](core.Inst),
+		access:    store.NewSharedTTLCache[string, *Rights](core.Inst),
 	}
+	if core.Caches != nil {
+		core.Caches.Subscribe(s.invalidate)
+	}
+	return s
 }

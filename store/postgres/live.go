@@ -89,11 +89,16 @@ func (b *Backend) Listen(ctx context.Context, publish func([]live.Event), lost f
 
 // listenConn opens a dedicated connection that listens on the instance's channel.
 func (b *Backend) listenConn(ctx context.Context) (*pgx.Conn, error) {
+	return b.listenConnOn(ctx, b.liveChannel())
+}
+
+// listenConnOn opens a dedicated connection that listens on channel ch.
+func (b *Backend) listenConnOn(ctx context.Context, ch string) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, b.cfg.Copy())
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(b.liveChannel())); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(ch)); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,6 +77,8 @@ type Backend struct {
 	listenCtx  context.Context
 	stopListen context.CancelFunc
 	listeners  sync.WaitGroup
+	invPID     atomic.Uint32 // server process of the invalidation listener (invalidate.go)
+	invRetry   atomic.Int64  // extra wait before it reconnects, for tests
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -247,6 +250,9 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	if err := b.migrateSchema(ctx, schema, "migrations/notebook", true); err != nil {
 		return nil, nil, err
 	}
+	if err := b.ensureInvalidateTrigger(ctx, schema, id); err != nil {
+		return nil, nil, err
+	}
 	db = &store.DB{R: b.pool, W: b.pool, Prefix: quoteIdent(schema) + ".", NoPrepare: true, Shared: true, SnapshotIsolation: sql.LevelRepeatableRead, Readers: b.opts.MaxConns}
 	b.mu.Lock()
 	if prev := b.nbs[id]; prev != nil {
@@ -272,7 +278,7 @@ func (b *Backend) CreateNotebook(ctx context.Context, id string) error {
 		_, _ = b.pool.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE")
 		return err
 	}
-	return nil
+	return b.ensureInvalidateTrigger(ctx, schema, id)
 }
 
 // DropNotebook drops the schema of a notebook with everything in it.

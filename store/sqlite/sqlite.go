@@ -5,9 +5,10 @@
 // Every database runs in WAL mode with foreign keys on and
 // synchronous=FULL, so an acknowledged commit survives a crash of the
 // process or of the machine. Each database has one writer connection
-// (writes are serialized in Go rather than retried on SQLITE_BUSY) and a
-// small pool of read-only readers. Notebook databases are opened on demand
-// and kept in a bounded pool.
+// (writes are serialized in Go rather than retried on SQLITE_BUSY), a
+// small pool of read-only readers, and a maintenance connection that
+// checkpoints the WAL in the background, off the writer (maintain.go).
+// Notebook databases are opened on demand and kept in a bounded pool.
 package sqlite
 
 import (
@@ -23,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,9 +72,10 @@ type Options struct {
 
 // Backend is the SQLite implementation of store.Backend.
 type Backend struct {
-	dir  string
-	opts Options
-	inst *store.DB
+	dir   string
+	opts  Options
+	inst  *store.DB
+	instM *maintainer
 
 	mu      sync.Mutex
 	open    map[string]*handle
@@ -88,6 +91,7 @@ type handle struct {
 	analyzeAt atomic.Int64 // written rows at which to refresh the planner's statistics
 	id        string
 	db        *store.DB
+	m         *maintainer
 	refs      int
 	elem      *list.Element
 	doomed    bool // dropped while in use: closed by the last release
@@ -129,26 +133,28 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 	}
 	f.Close()
 	b := &Backend{dir: dir, opts: opts, open: map[string]*handle{}, dropped: map[string]bool{}, lru: list.New(), tightened: tightened}
-	inst, err := b.openDB(instPath)
+	inst, m, err := b.openDB(instPath)
 	if err != nil {
 		return nil, err
 	}
 	if err := store.Migrate(ctx, dialect{}, inst.W, "", migrations, "migrations/instance"); err != nil {
-		closeDB(inst)
+		closeDB(inst, m)
 		return nil, err
 	}
-	b.inst = inst
+	b.inst, b.instM = inst, m
 	return b, nil
 }
 
-// openDB opens one database file with its writer and reader pools.
-func (b *Backend) openDB(path string) (*store.DB, error) {
+// openDB opens one database file with its writer and reader pools, and
+// its maintainer (maintain.go), which checkpoints the WAL off the writer.
+func (b *Backend) openDB(path string) (*store.DB, *maintainer, error) {
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(100000)&_pragma=temp_store(2)" +
 		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
-	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate")
+	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerCheckpointFrames)+")")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -157,21 +163,30 @@ func (b *Backend) openDB(path string) (*store.DB, error) {
 	// The writer creates the file and switches it to WAL before readers open it.
 	if err := w.Ping(); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open %s: %w", filepath.Base(path), err)
+		return nil, nil, fmt.Errorf("open %s: %w", filepath.Base(path), err)
 	}
 	r, err := sql.Open("sqlite", base+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	r.SetMaxOpenConns(b.opts.Readers)
 	r.SetMaxIdleConns(b.opts.Readers)
 	r.SetConnMaxIdleTime(0)
-	return &store.DB{R: r, W: w, GroupCommit: true, Readers: b.opts.Readers}, nil
+	m, err := newMaintainer(base+pragmas, w)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, nil, err
+	}
+	db := &store.DB{R: r, W: w, GroupCommit: true, Readers: b.opts.Readers}
+	db.OnCommit(m.committed)
+	return db, m, nil
 }
 
-func closeDB(db *store.DB) error {
-	return errors.Join(db.R.Close(), db.W.Close())
+// closeDB stops a database's maintainer and closes its connections.
+func closeDB(db *store.DB, m *maintainer) error {
+	return errors.Join(m.close(), db.R.Close(), db.W.Close())
 }
 
 // tightenModes makes every file under dir 0600 and every folder 0700
@@ -252,15 +267,15 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 			}
 			return nil, nil, err
 		}
-		db, err := b.openDB(path)
+		db, m, err := b.openDB(path)
 		if err != nil {
 			return nil, nil, err
 		}
 		if err := store.Migrate(ctx, dialect{}, db.W, "", migrations, "migrations/notebook"); err != nil {
-			closeDB(db)
+			closeDB(db, m)
 			return nil, nil, err
 		}
-		h = &handle{id: id, db: db}
+		h = &handle{id: id, db: db, m: m}
 		h.elem = b.lru.PushFront(h)
 		b.open[id] = h
 	} else {
@@ -274,7 +289,7 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 			b.mu.Lock()
 			h.refs--
 			if h.doomed && h.refs == 0 {
-				closeDB(h.db)
+				closeDB(h.db, h.m)
 				removeFiles(path)
 				delete(b.dropped, id)
 			}
@@ -293,7 +308,7 @@ func (b *Backend) evictLocked() {
 		if h.refs == 0 {
 			b.lru.Remove(e)
 			delete(b.open, h.id)
-			closeDB(h.db)
+			closeDB(h.db, h.m)
 		}
 		e = prev
 	}
@@ -349,7 +364,7 @@ func (b *Backend) DropNotebook(ctx context.Context, id string) error {
 			b.dropped[id] = true
 			return nil
 		}
-		closeDB(h.db)
+		closeDB(h.db, h.m)
 	}
 	return removeFiles(path)
 }
@@ -370,7 +385,9 @@ func removeFiles(path string) error {
 // on), so filtered and sorted lists keep choosing the right index as a
 // table grows. ANALYZE reads at most analysis_limit rows per index (set
 // when the connection opens), so its cost stays bounded at any size;
-// doubling keeps its total cost proportional to the rows written.
+// doubling keeps its total cost proportional to the rows written. The
+// refresh analyzes one index at a time (maintainer.refreshStats), so
+// writes wait at most for one index's piece, not for the whole ANALYZE.
 func (b *Backend) Wrote(notebookID string, rows int) {
 	b.mu.Lock()
 	h := b.open[notebookID]
@@ -387,11 +404,7 @@ func (b *Backend) Wrote(notebookID string, rows int) {
 	if n < next || !h.analyzeAt.CompareAndSwap(next, 2*n) {
 		return
 	}
-	go func() {
-		// An error only means the statistics stay as they were (for
-		// example when the notebook was closed meanwhile).
-		_, _ = h.db.W.Exec("ANALYZE")
-	}()
+	h.m.refreshStats()
 }
 
 // Ping checks the instance database.
@@ -404,12 +417,12 @@ func (b *Backend) Close() error {
 	b.close = true
 	var errs []error
 	for id, h := range b.open {
-		errs = append(errs, closeDB(h.db))
+		errs = append(errs, closeDB(h.db, h.m))
 		delete(b.open, id)
 	}
 	b.lru.Init()
 	if b.inst != nil {
-		errs = append(errs, closeDB(b.inst))
+		errs = append(errs, closeDB(b.inst, b.instM))
 	}
 	return errors.Join(errs...)
 }
