@@ -178,11 +178,15 @@ func cmdBenchPeers(ctx context.Context, cfg benchConfig, stdout io.Writer) (err 
 	if cfg.db != "" {
 		backends = append(backends, cfg.db)
 	}
+	cofferIndex := false
 	for i, dbURL := range backends {
 		sc := newCofferStore(tmp, "coffer-data-"+strconv.Itoa(i), dbURL)
 		c, err := startCoffer(ctx, sc, filepath.Join(tmp, "coffer-"+strconv.Itoa(i)+".log"), cfg.concurrency)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			cofferIndex = c.index
 		}
 		side := &peerSide{name: "Coffer (SQLite)", durability: c.durability, pid: c.proc.pid(), proc: c.proc, stop: c.close}
 		if dbURL != "" {
@@ -200,6 +204,7 @@ func cmdBenchPeers(ctx context.Context, cfg benchConfig, stdout io.Writer) (err 
 	}
 
 	rep := &peerReport{Records: cfg.records, Duration: cfg.duration, Concurrency: cfg.concurrency, Timeout: peerTimeout}
+	rep.Semantics = peerSemantics(cofferIndex)
 	for _, s := range sides {
 		s.loadRSS = peakRSS(s.pid)
 	}

@@ -7,10 +7,13 @@ package main
 // and hides email.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -32,6 +35,7 @@ type cofferServer struct {
 	proc       *peerProc
 	store      storeConfig
 	durability string
+	index      bool   // (team, age) declared
 	base       string // http://127.0.0.1:port/api/v1
 	owner      *benchClient
 	grantee    *benchClient
@@ -124,7 +128,11 @@ func (s *cofferServer) setup(ctx context.Context, granteeID string) error {
 	if err := s.owner.json(ctx, "POST", s.base+"/notebooks/"+nb.ID+"/tables", in, http.StatusCreated, &t); err != nil {
 		return fmt.Errorf("coffer table: %w", err)
 	}
-	s.records = s.base + "/notebooks/" + nb.ID + "/tables/" + t.ID + "/records"
+	tableURL := s.base + "/notebooks/" + nb.ID + "/tables/" + t.ID
+	s.records = tableURL + "/records"
+	if err := s.declareIndex(ctx, tableURL); err != nil {
+		return err
+	}
 	grant := coffer.GrantInput{
 		Principal: coffer.Principal{Type: access.PrincipalUser, ID: granteeID},
 		Table:     &t.ID, Rows: peerGrantRows,
@@ -134,6 +142,37 @@ func (s *cofferServer) setup(ctx context.Context, granteeID string) error {
 		return fmt.Errorf("coffer grant: %w", err)
 	}
 	return nil
+}
+
+// declareIndex declares the index over (team, age) that PocketBase's
+// collection has, where this build has the API for it (issue 15, item 2):
+// a 404 or 405 on …/indexes means it has not.
+func (s *cofferServer) declareIndex(ctx context.Context, tableURL string) error {
+	in := map[string]any{"columns": []string{"team", "age"}}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", tableURL+"/indexes", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", s.owner.auth)
+	res, err := s.owner.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+	switch res.StatusCode {
+	case http.StatusCreated:
+		s.index = true
+		return nil
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return nil
+	}
+	return fmt.Errorf("coffer index (team, age): status %d: %s", res.StatusCode, msg)
 }
 
 type cofferBatchOp struct {

@@ -55,12 +55,19 @@ type peerCell struct {
 	PeakRSS   uint64        `json:"peak_rss"` // the server's VmHWM, the higher run
 }
 
-// peerSemantics are the differences between what the two servers answer.
-var peerSemantics = []string{
-	`Coffer's grantee: grant with row condition team = "red" and email hidden; PocketBase's user: list/view rule team = "red", which shows every field (a PocketBase rule cannot hide one field for one user)`,
-	"Coffer's page returns a keyset cursor (next_cursor); PocketBase's returns page numbers (page, perPage) and, without skipTotal, totalItems and totalPages",
-	"owner: Coffer's notebook owner; PocketBase's superuser (it creates the records: the collection has no create rule, and reads past the rules)",
-	"indexes: PocketBase's collection declares team, age and (team, age); Coffer declares no index beyond its own (it cannot declare one over several columns)",
+// peerSemantics are the differences between what the two servers answer
+// and hold; index tells whether Coffer declared the (team, age) index.
+func peerSemantics(index bool) []string {
+	idx := "indexes: both declare (team, age); PocketBase also team and age, which Coffer indexes by itself (each column with id)"
+	if !index {
+		idx = "indexes: PocketBase's collection declares team, age and (team, age); Coffer has its own index on each column, and no index over several columns (this build has no API to declare one)"
+	}
+	return []string{
+		`Coffer's grantee: grant with row condition team = "red" and email hidden; PocketBase's user: list/view rule team = "red", which shows every field (a PocketBase rule cannot hide one field for one user)`,
+		"Coffer's page returns a keyset cursor (next_cursor); PocketBase's returns page numbers (page, perPage) and, without skipTotal, totalItems and totalPages",
+		"owner: Coffer's notebook owner; PocketBase's superuser (it creates the records: the collection has no create rule, and reads past the rules)",
+		idx,
+	}
 }
 
 // peerTargets are issue 15's targets on Coffer/PocketBase ratios.
@@ -85,7 +92,6 @@ func median[T ~int64 | ~float64](xs []T) T {
 
 // collect builds the rows from what each side measured.
 func (r *peerReport) collect(sides []*peerSide) {
-	r.Semantics = peerSemantics
 	for _, s := range sides {
 		r.Servers = append(r.Servers, peerServerInfo{Name: s.name, Durability: s.durability, LoadSeconds: s.loaded.Seconds(), LoadPeakRSS: s.loadRSS})
 	}
