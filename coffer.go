@@ -95,4 +95,5 @@ const (
 	PrefixGroup    = "grp_"
 	PrefixAPIKey   = "key_"
 	PrefixEvent    = "evt_"
+	PrefixIndex    = "idx_"
 )

@@ -218,4 +218,43 @@ type TableService interface {
 	UpdateColumn(ctx context.Context, notebook, table, column string, upd ColumnUpdate) (*Column, error)
 	// DeleteColumn deletes a column and its values. ENOTFOUND.
 	DeleteColumn(ctx context.Context, notebook, table, column string) error
+	// CreateIndex declares an index over several columns of a table
+	// (owners, admins and holders of the schema right). EINVALID (columns
+	// missing, hidden from the caller, repeated, not indexable, too many,
+	// entries that could pass catalog.IndexEntryBudget bytes),
+	// ECONFLICT (the same index exists), EINVALID also for a table with
+	// MaxTableIndexes already; EFORBIDDEN without the right.
+	CreateIndex(ctx context.Context, notebook, table string, in IndexInput) (*TableIndex, error)
+	// FindIndexes lists a table's declared indexes, but those over a
+	// column hidden from the caller. EFORBIDDEN without the schema right.
+	FindIndexes(ctx context.Context, notebook, table string) ([]*TableIndex, error)
+	// DeleteIndex drops a declared index. ENOTFOUND (also for one over a
+	// column hidden from the caller), EFORBIDDEN without the schema right.
+	DeleteIndex(ctx context.Context, notebook, table, index string) error
+}
+
+// The bounds of declared indexes (TableService.CreateIndex).
+const (
+	MaxIndexColumns = 5  // columns of one index
+	MaxTableIndexes = 10 // declared indexes of one table
+)
+
+// IndexInput declares an index over several columns of a table: column
+// names or ids, in order, each with "-" before it to order it descending.
+type IndexInput struct {
+	Columns []string `json:"columns"`
+	// Unique must be false: a unique index would tell a writer that a row
+	// they may not see holds the value they write.
+	Unique bool `json:"unique"`
+}
+
+// TableIndex is an index over several columns of a table, declared by its
+// owners so that filters on the leading columns, sorted by the next, are
+// served by it. The SQL index is named by ID; a renamed column keeps it,
+// a deleted column drops it.
+type TableIndex struct {
+	ID        string    `json:"id"`
+	Columns   []string  `json:"columns"` // names, "-" before descending ones
+	Unique    bool      `json:"unique"`
+	CreatedAt time.Time `json:"created_at"`
 }

@@ -320,3 +320,27 @@ func TestLiveSilentOnHiddenChange(t *testing.T) {
 		t.Errorf("frame reveals the hidden note: %s", fr.data)
 	}
 }
+
+// TestIndexOverHiddenColumn: declaring an index over a column hidden from
+// a caller with the schema right answers exactly as over an unknown
+// column; the owner's index over it is not listed to them, and deleting
+// it answers as for a missing index.
+func TestIndexOverHiddenColumn(t *testing.T) {
+	w := mustHiddenWorld(t)
+	ixs := w.people() + "/indexes"
+	want := w.Do("POST", ixs, w.gina, map[string]any{"columns": []string{"team", "nope"}})
+	want.WantProblem(http.StatusBadRequest, coffer.EINVALID)
+	sameAnswer(t, w.Do("POST", ixs, w.gina, map[string]any{"columns": []string{"team", "note"}}), want, "note", "nope")
+	sameAnswer(t, w.Do("POST", ixs, w.gina, map[string]any{"columns": []string{"team", w.noteID}}), want, w.noteID, "nope")
+	var ix coffer.TableIndex
+	w.Do("POST", ixs, w.Alice, map[string]any{"columns": []string{"team", "-note"}}).WantStatus(http.StatusCreated).JSON(&ix)
+	noLeak(t, w.Do("GET", ixs, w.gina, nil).WantStatus(http.StatusOK), "note", w.noteID, ix.ID)
+	missing := w.Do("DELETE", ixs+"/idx_00000000000000000000000000", w.gina, nil)
+	missing.WantProblem(http.StatusNotFound, coffer.ENOTFOUND)
+	sameAnswer(t, w.Do("DELETE", ixs+"/"+ix.ID, w.gina, nil), missing, ix.ID, "idx_00000000000000000000000000")
+	var list struct{ Indexes []coffer.TableIndex }
+	w.Do("GET", ixs, w.Alice, nil).WantStatus(http.StatusOK).JSON(&list)
+	if len(list.Indexes) != 1 || list.Indexes[0].ID != ix.ID {
+		t.Errorf("the owner's indexes after Gina's attempts: %+v", list.Indexes)
+	}
+}

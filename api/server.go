@@ -261,6 +261,8 @@ func (s *Server) routesInit() {
 	s.handle(tb, map[string]endpoint{"GET": priv(s.getTable), "PATCH": priv(s.updateTable), "DELETE": priv(s.deleteTable)})
 	s.handle(tb+"/columns", map[string]endpoint{"POST": priv(s.createColumn)})
 	s.handle(tb+"/columns/{column}", map[string]endpoint{"PATCH": priv(s.updateColumn), "DELETE": priv(s.deleteColumn)})
+	s.handle(tb+"/indexes", map[string]endpoint{"POST": priv(s.createIndex), "GET": priv(s.listIndexes)})
+	s.handle(tb+"/indexes/{index}", map[string]endpoint{"DELETE": priv(s.deleteIndex)})
 	s.handle(tb+"/records", map[string]endpoint{"POST": priv(s.createRecord), "GET": priv(s.listRecords)})
 	s.handle(tb+"/events", map[string]endpoint{"GET": pub(s.recordEvents)}) // authenticates itself, after checking Origin
 	s.handle(tb+"/records/batch", map[string]endpoint{"POST": priv(s.batchRecords)})

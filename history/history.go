@@ -45,6 +45,8 @@ const (
 	KindViewCreate   = "view.create"
 	KindViewUpdate   = "view.update"
 	KindViewDelete   = "view.delete"
+	KindIndexCreate  = "index.create"
+	KindIndexDelete  = "index.delete"
 	KindUndo         = "undo"
 	KindRedo         = "redo"
 	KindRevert       = "revert"
@@ -269,6 +271,13 @@ type ColumnInverse struct {
 type ViewInverse struct {
 	Before *coffer.View `json:"before,omitempty"`
 	After  *coffer.View `json:"after,omitempty"`
+}
+
+// IndexInverse is the Inverse of an index action: the table and the
+// index declared (catalog.IndexDef in its stored JSON form).
+type IndexInverse struct {
+	Table string          `json:"table"`
+	Index json.RawMessage `json:"index"`
 }
 
 // MustJSON encodes an inverse; the types above always encode.

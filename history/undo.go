@@ -72,6 +72,10 @@ func Opposite(k string) string {
 		return KindViewDelete
 	case KindViewDelete:
 		return KindViewCreate
+	case KindIndexCreate:
+		return KindIndexDelete
+	case KindIndexDelete:
+		return KindIndexCreate
 	case KindTableUpdate, KindColumnUpdate, KindViewUpdate, KindRecordUpdate:
 		return k
 	}

@@ -63,8 +63,12 @@ func (s *Service) touchTable(ctx context.Context, tx *store.WriteTx, prefix, tab
 	return err
 }
 
-// dropColumnSQL removes the storage of a column.
+// dropColumnSQL removes the storage of a column, with the declared
+// indexes that use it (indexes.go).
 func (s *Service) dropColumnSQL(ctx context.Context, tx *store.WriteTx, prefix string, tm *catalog.TableMeta, cm *catalog.ColMeta) error {
+	if err := s.dropIndexesUsing(ctx, tx, prefix, tm, cm.Column.ID); err != nil {
+		return err
+	}
 	var stmts []string
 	switch {
 	case cm.Junction != "":

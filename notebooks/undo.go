@@ -218,6 +218,10 @@ func (inv *inversion) apply(eff string, payload json.RawMessage) error {
 		return inv.renameTable(payload)
 	case history.KindViewCreate, history.KindViewUpdate, history.KindViewDelete:
 		return inv.invertView(eff, payload)
+	case history.KindIndexCreate:
+		return inv.undeclareIndex(payload)
+	case history.KindIndexDelete:
+		return inv.redeclareIndex(payload)
 	}
 	return inv.invertRecords()
 }

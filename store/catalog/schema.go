@@ -39,6 +39,9 @@ type TableMeta struct {
 	GetSQL string                   // the query reading one record by id with every column
 	AllSQL string                   // the query reading every record with every column, by id
 	Fields map[string]*filter.Field // filter fields by column name and id
+	// Indexes are the indexes its owners declared over several columns
+	// (indexes.go).
+	Indexes []IndexDef
 }
 
 // ColMeta is one column with its SQL mapping.
@@ -174,15 +177,15 @@ func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querie
 		return nil, err
 	}
 	sc.Settings.History, sc.Settings.AccessLog = history != 0, accessLog != 0
-	rows, err := db.QueryContext(ctx, q("SELECT id, name, created_at, updated_at, layout FROM {p}_tables ORDER BY position, id"))
+	rows, err := db.QueryContext(ctx, q("SELECT id, name, created_at, updated_at, layout, indexes FROM {p}_tables ORDER BY position, id"))
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		t := &coffer.Table{NotebookID: nbID, Columns: []*coffer.Column{}}
 		var created, updated int64
-		var layout string
-		if err := rows.Scan(&t.ID, &t.Name, &created, &updated, &layout); err != nil {
+		var layout, indexes string
+		if err := rows.Scan(&t.ID, &t.Name, &created, &updated, &layout, &indexes); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -192,6 +195,10 @@ func (s *Catalog) LoadSchema(ctx context.Context, nbID, prefix string, db Querie
 		}
 		t.CreatedAt, t.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
 		tm := &TableMeta{Table: t, SQL: SQLTable(prefix, t.ID), Fields: SystemFields(), Schema: sc}
+		if tm.Indexes, err = parseIndexes(indexes); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("table %s indexes: %w", t.ID, err)
+		}
 		sc.Tables = append(sc.Tables, tm)
 		sc.ByID[t.ID] = tm
 		sc.byKey[NameKey(t.Name)] = tm

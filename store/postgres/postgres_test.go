@@ -266,12 +266,17 @@ func TestTwoNodes(t *testing.T) {
 	if _, err := n1.CreateColumn(ctx1, nb.ID, tb.ID, coffer.ColumnInput{Name: "B", Type: coffer.TypeNumber}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := n2.FindTable(ctx2, nb.ID, tb.ID); err != nil || len(got.Columns) != 2 {
-		t.Fatalf("node 2 sees the new column: %v %v", got, err)
-	}
-	if _, err := n2.CreateRecord(ctx2, nb.ID, tb.ID, map[string]any{"A": "two", "B": 2}); err != nil {
-		t.Fatalf("node 2 writes the column added on node 1: %v", err)
-	}
+	withinSecond(t, "node 2 sees the new column", func() error {
+		got, err := n2.FindTable(ctx2, nb.ID, tb.ID)
+		if err == nil && len(got.Columns) != 2 {
+			err = fmt.Errorf("%d columns, want 2", len(got.Columns))
+		}
+		return err
+	})
+	withinSecond(t, "node 2 writes the column added on node 1", func() error {
+		_, err := n2.CreateRecord(ctx2, nb.ID, tb.ID, map[string]any{"A": "two", "B": 2})
+		return err
+	})
 	// Access across nodes: rights cached on node 2 follow changes made on
 	// node 1 at once (grants bump the notebook's access_version, group
 	// memberships the access epoch).
@@ -304,48 +309,87 @@ func TestTwoNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID); err != nil {
-		t.Fatalf("node 2, the group's grant made on node 1: %v", err)
-	}
+	withinSecond(t, "node 2, the group's grant made on node 1", func() error {
+		_, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID)
+		return err
+	})
 	if err := n1.RemoveGroupMember(opCtx, org.ID, grp.ID, reader.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
-		t.Fatalf("node 2 right after the removal from the group on node 1: %v, want not_found", err)
-	}
+	withinSecond(t, "node 2 after the removal from the group on node 1", wantCode(coffer.ENOTFOUND, func() error {
+		_, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID)
+		return err
+	}))
 	if err := n1.AddGroupMember(opCtx, org.ID, grp.ID, reader.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID); err != nil {
-		t.Fatalf("node 2 after the return to the group: %v", err)
-	}
+	withinSecond(t, "node 2 after the return to the group", func() error {
+		_, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID)
+		return err
+	})
 	if err := n1.DeleteGrant(ctx1, nb.ID, g.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
-		t.Fatalf("node 2 right after the grant's deletion on node 1: %v, want not_found", err)
-	}
+	withinSecond(t, "node 2 after the grant's deletion on node 1", wantCode(coffer.ENOTFOUND, func() error {
+		_, err := n2.FindRecord(rctx, nb.ID, tb.ID, rec.ID)
+		return err
+	}))
 
 	// Registry rows: a rename on node 1 is seen by node 2, as is a deletion.
 	name := "Renamed"
 	if _, err := n1.UpdateNotebook(ctx1, nb.ID, coffer.NotebookUpdate{Name: &name}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := n2.FindNotebook(ctx2, nb.ID); err != nil || got.Name != name {
-		t.Fatalf("node 2 sees the rename: %v %v", got, err)
-	}
+	withinSecond(t, "node 2 sees the rename", func() error {
+		got, err := n2.FindNotebook(ctx2, nb.ID)
+		if err == nil && got.Name != name {
+			err = fmt.Errorf("name %q, want %q", got.Name, name)
+		}
+		return err
+	})
 	if err := n1.DeleteNotebook(ctx1, nb.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n2.FindRecord(ctx2, nb.ID, tb.ID, rec.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
-		t.Fatalf("node 2 after deletion on node 1: got %v, want not_found", err)
-	}
+	withinSecond(t, "node 2 after deletion on node 1", wantCode(coffer.ENOTFOUND, func() error {
+		_, err := n2.FindRecord(ctx2, nb.ID, tb.ID, rec.ID)
+		return err
+	}))
 	// Logout on node 1 ends the session on node 2.
 	if err := n1.Logout(ctx1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n2.Authenticate(ctx, sess.Key); coffer.ErrorCode(err) != coffer.EUNAUTHORIZED {
-		t.Fatalf("node 2 after logout on node 1: got %v, want unauthorized", err)
+	withinSecond(t, "node 2 after logout on node 1", wantCode(coffer.EUNAUTHORIZED, func() error {
+		_, err := n2.Authenticate(ctx, sess.Key)
+		return err
+	}))
+}
+
+// withinSecond polls check until it returns nil, for up to the second in
+// which a change made on one node must hold on every other (its cache
+// invalidation travels over LISTEN/NOTIFY), and fails the test with what
+// and the last error otherwise.
+func withinSecond(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %v after 1 s", what, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// wantCode turns call into a check that holds when call fails with code.
+func wantCode(code string, call func() error) func() error {
+	return func() error {
+		if err := call(); coffer.ErrorCode(err) != code {
+			return fmt.Errorf("got %v, want %s", err, code)
+		}
+		return nil
 	}
 }
 

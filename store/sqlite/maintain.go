@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"strings"
 	"sync"
@@ -141,7 +140,11 @@ func (m *maintainer) refreshStats() {
 	go func() {
 		defer m.wg.Done()
 		defer m.analyzing.Unlock()
-		pieces, err := m.statPieces()
+		names, err := m.statPieces()
+		if err != nil {
+			return
+		}
+		pieces, err := samplePieces(m.conn, names) // stats.go
 		if err != nil {
 			return
 		}
@@ -153,9 +156,9 @@ func (m *maintainer) refreshStats() {
 			}
 			// An error only means these statistics stay as they were (the
 			// index dropped meanwhile, the database closing).
-			_, _ = m.w.ExecContext(context.Background(), "ANALYZE "+quoteName(p))
+			p.run(m.w)
 			if m.between != nil {
-				m.between(p)
+				m.between(p.name)
 			}
 		}
 	}()

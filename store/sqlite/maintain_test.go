@@ -212,3 +212,48 @@ func TestStatsRefreshLetsWritesThrough(t *testing.T) {
 		t.Errorf("sqlite_stat1 of t = %v; want ta \"2000 286\" and tb \"2000 1\" (or 2001)", stats)
 	}
 }
+
+// TestStatsReachReaders: a reader connection opened before a statistics
+// refresh plans with the refreshed statistics after it (the refresh runs on
+// the writer; the readers are open for as long as the database).
+func TestStatsReachReaders(t *testing.T) {
+	e := newMaintEnv(t)
+	for _, q := range []string{"CREATE TABLE t (a INTEGER, b INTEGER)", "CREATE INDEX ta ON t (a)", "CREATE INDEX tb ON t (b)"} {
+		if _, err := e.db.W.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a is unique, b has two values: with statistics, a = ? is the index to search.
+	e.write(t, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 5000) INSERT INTO t (a, b) SELECT v, v % 2 FROM s")
+	ctx := context.Background()
+	reader, err := e.db.R.Conn(ctx) // a reader open since before the refresh
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	plan := func() string {
+		// A statement that reads (EXPLAIN does not) lets the connection
+		// notice a schema change.
+		var n int
+		if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		var id, parent, unused int
+		var detail string
+		if err := reader.QueryRowContext(ctx, "EXPLAIN QUERY PLAN SELECT * FROM t WHERE b = 1 AND a = 7").Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		return detail
+	}
+	if got := plan(); got != "SEARCH t USING INDEX tb (b=?)" {
+		t.Fatalf("plan without statistics = %q; the test expects SQLite to pick tb then", got)
+	}
+	e.b.Wrote(e.id, 5000)
+	got := plan()
+	for deadline := time.Now().Add(60 * time.Second); got != "SEARCH t USING INDEX ta (a=?)" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = plan()
+	}
+	if got != "SEARCH t USING INDEX ta (a=?)" {
+		t.Errorf("reader's plan after the statistics refresh = %q; want a search of ta", got)
+	}
+}

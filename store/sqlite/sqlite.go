@@ -149,7 +149,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 // its maintainer (maintain.go), which checkpoints the WAL off the writer.
 func (b *Backend) openDB(path string) (*store.DB, *maintainer, error) {
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
-	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(100000)&_pragma=temp_store(2)" +
+	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(" + analysisLimit + ")&_pragma=temp_store(2)" +
 		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
 	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate"+
 		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerCheckpointFrames)+")")
@@ -384,7 +384,9 @@ func removeFiles(path string) error {
 // in the background each time a notebook's written rows double (from 1,000
 // on), so filtered and sorted lists keep choosing the right index as a
 // table grows. ANALYZE reads at most analysis_limit rows per index (set
-// when the connection opens), so its cost stays bounded at any size;
+// when the connection opens) but in user tables of up to statsFullRows
+// rows, analyzed in full with samples (stats.go), so its cost stays
+// bounded at any size;
 // doubling keeps its total cost proportional to the rows written. The
 // refresh analyzes one index at a time (maintainer.refreshStats), so
 // writes wait at most for one index's piece, not for the whole ANALYZE.

@@ -34,7 +34,7 @@ func testAccessProperty(t *testing.T, open Opener) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0xacce55))
 	s := open(t)
-	ownerCtx, _ := MustUser(t, s)
+	ownerCtx, owner := MustUser(t, s)
 	nb := MustNotebook(t, ownerCtx, s, "Access")
 	tbl := MustTable(t, ownerCtx, s, nb.ID, "Staff",
 		coffer.ColumnInput{Name: "owner", Type: coffer.TypeText},
@@ -53,6 +53,18 @@ func testAccessProperty(t *testing.T, open Opener) {
 	}
 	stored := propRecords(t, rng, s, ownerCtx, nb.ID, tbl.ID, cols, people) // storage values by column name, plus "id"
 	eval := propEvaluator(t, cols)
+	// Counts and lists go through a declared index as well as the
+	// single-column ones (and the owner's through none of the grants).
+	if _, err := s.CreateIndex(ownerCtx, nb.ID, tbl.ID, coffer.IndexInput{Columns: []string{"team", "-age"}}); err != nil {
+		t.Fatal(err)
+	}
+	everything := map[string]bool{}
+	for _, n := range names {
+		everything[n] = true
+	}
+	ownerEnv := filter.Env{UserID: owner.ID, UserEmail: owner.Email}
+	ownerEval := func(src string, row map[string]any) bool { return eval(src, ownerEnv, row) }
+	ownerWant, _ := propReference(stored, []propGrant{{read: everything}}, names, everything, ownerEval)
 	rowsConds := []string{"", "owner = @user.id", `team = "red"`, "age > 30", "salary is null", `owner != @user.id && team = "blue"`}
 	listFilters := []string{"", "age > 40", `team = "red"`, "owner = @user.id", "age is null"}
 
@@ -74,6 +86,12 @@ func testAccessProperty(t *testing.T, open Opener) {
 		where := fmt.Sprintf("case %d (COFFER_PROP_SEED=%d): caller %s role %q grants %+v", i, seed, p.u.ID, role, mine)
 
 		src := listFilters[rng.IntN(len(listFilters))]
+		// The owner's list and count, with the same filter.
+		own, err := s.FindRecords(ownerCtx, nb.ID, tbl.ID, coffer.ListQuery{Filter: src, Limit: 1000, Count: true})
+		if err != nil {
+			t.Fatalf("%s: the owner's list %q: %v", where, src, err)
+		}
+		checkList(t, own, src, where+" (the owner's list)", cols, ownerWant, ownerEval)
 		usesHidden := slices.ContainsFunc(names, func(n string) bool { return !readable[n] && containsWord(src, n) })
 		list, err := s.FindRecords(p.ctx, nb.ID, tbl.ID, coffer.ListQuery{Filter: src, Limit: 1000, Count: true})
 		switch {

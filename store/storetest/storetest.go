@@ -79,6 +79,7 @@ func RunNotebooks(t *testing.T, open Opener) {
 	runGroups(t, open, []group{
 		{"Notebooks", testNotebooks},
 		{"Tables", testTables},
+		{"Indexes", testIndexes},
 		{"Values", testValues},
 		{"TypeChanges", testTypeChanges},
 		{"Records", testRecords},

@@ -200,6 +200,18 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 	if err := catalog.FillSortKeys(ctx, dtx, dd, ddb.Prefix, nd.tables); err != nil {
 		return err
 	}
+	// Declared indexes over several columns (their keys may hold sort keys).
+	for _, t := range nd.tables {
+		for _, def := range nd.indexes[t.ID] {
+			ddl, ok := catalog.DeclaredIndexDDL(dd, catalog.SQLTable(ddb.Prefix, t.ID), t.Columns, def, false)
+			if !ok {
+				return fmt.Errorf("table %s: index %s names a column it does not have", t.ID, def.ID)
+			}
+			if _, err := dtx.ExecContext(ctx, ddl); err != nil {
+				return fmt.Errorf("create index %s: %w", def.ID, err)
+			}
+		}
+	}
 	if err := dtx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

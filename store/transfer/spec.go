@@ -23,6 +23,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // kind is how a column's values are read, written and checksummed.
@@ -93,7 +94,7 @@ var instanceTables = []table{
 // catalogueTables are a notebook's catalogue tables, in foreign key order.
 var catalogueTables = []table{
 	{name: "_schema_version", cols: cols("IIIIII", "id", "version", "history", "history_days", "access_log", "history_from"), order: []string{"id"}},
-	{name: "_tables", cols: cols("SSSIIIS", "id", "name", "name_key", "position", "created_at", "updated_at", "layout"), order: []string{"id"}},
+	{name: "_tables", cols: cols("SSSIIISS", "id", "name", "name_key", "position", "created_at", "updated_at", "layout", "indexes"), order: []string{"id"}},
 	{name: "_columns", cols: cols("SSSSSSII", "id", "table_id", "name", "name_key", "type", "options", "position", "created_at"), order: []string{"id"}},
 	{name: "_views", cols: cols("SSSSSSSII", "id", "table_id", "name", "name_key", "filter", "sort", "columns", "created_at", "updated_at"), order: []string{"id"}},
 	// History keeps its sequence numbers: changes and undo links refer to them.
@@ -128,25 +129,33 @@ func kindOf(t coffer.ColumnType) kind {
 // notebookData is what a notebook's catalogue says about its storage: the
 // tables of the store (for their DDL) and the SQL tables holding rows.
 type notebookData struct {
-	tables []*coffer.Table
-	user   []table // user tables, then link junctions
+	tables  []*coffer.Table
+	indexes map[string][]catalog.IndexDef // declared indexes by table id
+	user    []table                       // user tables, then link junctions
 }
 
 // readCatalogue reads the catalogue of a notebook through q (on a database
 // whose tables prefix qualifies) and derives the user tables and junctions.
 func readCatalogue(ctx context.Context, q querier, d store.Dialect, prefix string) (*notebookData, error) {
-	nd := &notebookData{}
+	nd := &notebookData{indexes: map[string][]catalog.IndexDef{}}
 	byID := map[string]*coffer.Table{}
-	rows, err := q.QueryContext(ctx, "SELECT id, name FROM "+prefix+"_tables ORDER BY id")
+	rows, err := q.QueryContext(ctx, "SELECT id, name, indexes FROM "+prefix+"_tables ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		t := &coffer.Table{}
-		if err := rows.Scan(&t.ID, &t.Name); err != nil {
+		var indexes string
+		if err := rows.Scan(&t.ID, &t.Name, &indexes); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		var defs []catalog.IndexDef
+		if err := json.Unmarshal([]byte(indexes), &defs); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("table %s indexes: %w", t.ID, err)
+		}
+		nd.indexes[t.ID] = defs
 		nd.tables = append(nd.tables, t)
 		byID[t.ID] = t
 	}
