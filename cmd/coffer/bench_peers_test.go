@@ -212,3 +212,18 @@ func TestBenchPeersFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestPocketBaseVersionPinned: the version the bench names (and caches the
+// binary under) is the one bench/pocketbase/go.mod pins.
+func TestPocketBaseVersionPinned(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "bench", "pocketbase", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\tgithub.com/pocketbase/pocketbase "+pocketBaseVersion+" ") {
+		t.Errorf("bench/pocketbase/go.mod does not pin github.com/pocketbase/pocketbase %s", pocketBaseVersion)
+	}
+	if !strings.Contains(string(b), "\ntool github.com/pocketbase/pocketbase/examples/base\n") {
+		t.Error("bench/pocketbase/go.mod lacks the tool line")
+	}
+}
