@@ -76,9 +76,9 @@ func startCoffer(ctx context.Context, sc storeConfig, logPath string, concurrenc
 	if err != nil {
 		return nil, err
 	}
-	if sc.dbURL == "" {
-		args = append(args, "--data", sc.dataDir)
-	} else {
+	// The data directory holds the audit log's key on PostgreSQL too.
+	args = append(args, "--data", sc.dataDir)
+	if sc.dbURL != "" {
 		args = append(args, "--db-schema", sc.dbSchema)
 		cmd.Env = append(cmd.Env, "COFFER_DB="+sc.dbURL) // not in the process list
 	}
