@@ -80,6 +80,14 @@ func (s *Server) writeProblemCells(w http.ResponseWriter, r *http.Request, code,
 // writeError sends err as a problem document.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := coffer.ErrorCode(err)
+	if code == coffer.EINTERNAL && r.Context().Err() != nil {
+		// The client went away (or the request timed out) mid-request:
+		// whatever broke on the way out is that, not a fault of ours. The
+		// storage layers say so themselves; this catches the paths that
+		// return a driver's error as it is.
+		err = &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the request was cancelled or timed out", Err: err}
+		code = coffer.EUNAVAILABLE
+	}
 	if code == coffer.EINTERNAL {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
 			slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))

@@ -29,6 +29,8 @@ type benchConfig struct {
 	profileDir  string
 	db          string
 	nodes       int
+	peers       bool   // side by side with PocketBase (bench_peers.go)
+	jsonFile    string // with peers: where to write the table as JSON
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
@@ -40,6 +42,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.dir, "dir", ".", "where to create the temporary data directory (keep it on the filesystem you serve from: fsync costs differ)")
 	fs.StringVar(&c.db, "db", "", "PostgreSQL URL (postgres://…): run on PostgreSQL, in a schema of the bench's own that is dropped at the end; empty = SQLite")
 	fs.IntVar(&c.nodes, "nodes", 1, "with --db: 2 also measures the get by id spread over two nodes (stores and servers) on the same database")
+	fs.BoolVar(&c.peers, "peers", false, "measure side by side with PocketBase (built from bench/pocketbase; run from the repository), each server in its own process")
+	fs.StringVar(&c.jsonFile, "json", "", "with --peers: also write the table to `FILE` as JSON")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -55,6 +59,10 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return c, errors.New("bench: --concurrency must be at least 1")
 	case c.nodes != 1 && (c.nodes != 2 || c.db == ""):
 		return c, errors.New("bench: --nodes is 1, or 2 with --db postgres://…")
+	case c.peers && (c.nodes != 1 || c.profileDir != ""):
+		return c, errors.New("bench: --peers runs the servers in processes of their own: no --nodes or --cpuprofile")
+	case c.jsonFile != "" && !c.peers:
+		return c, errors.New("bench: --json is for --peers")
 	}
 	return c, nil
 }
@@ -63,6 +71,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := parseBenchFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.peers {
+		return cmdBenchPeers(ctx, cfg, stdout)
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -110,7 +110,7 @@ func (l *sqlLimits) openPostgres(b *postgres.Backend, url string) error {
 	if err != nil {
 		return err
 	}
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec // as store/postgres
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement // as store/postgres
 	cfg.RuntimeParams["synchronous_commit"] = "off"
 	l.normal = stdlib.OpenDB(*cfg)
 	l.own = append(l.own, l.normal)

@@ -29,6 +29,10 @@ import (
 const crashChildEnv = "COFFER_CRASH_CHILD"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(benchChildEnv) != "" {
+		// A process of bench --peers (coffer serve, bench-load, bench-minimal).
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		os.Exit(run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, os.Stdin, os.Stdout, os.Stderr))
 	}

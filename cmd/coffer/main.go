@@ -40,7 +40,7 @@ Usage:
   coffer org create|list|members|member|group|policy|delete …  (coffer org help)
   coffer history prune [--data DIR | --db postgres://…]
   coffer audit key|verify|prove N|checkpoint|prune --before T  (coffer audit help)
-  coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…]
+  coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…] [--peers [--json FILE]]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
   coffer version
 `
@@ -88,6 +88,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "bench-load": // hidden: the load generator process of bench --peers
+		err = cmdBenchLoad(ctx, stdin, stdout)
+	case "bench-minimal": // hidden: the minimal handler process of bench --peers
+		err = cmdBenchMinimal(stdin, stdout)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -276,6 +276,11 @@ func (c *schemaCache) get(ctx context.Context, s *Catalog, nbID string, db *stor
 			}
 		}
 		if v != sc.version {
+			// Another node may have changed a column's type: statements
+			// a backend keeps prepared must be prepared afresh.
+			if sc, ok := s.Storage.(interface{ SchemaChanged() }); ok {
+				sc.SchemaChanged()
+			}
 			c.Invalidate(nbID)
 			c.mu.Lock()
 			gen = c.gen[nbID]

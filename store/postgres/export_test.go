@@ -12,3 +12,7 @@ func (b *Backend) InvalidationListenerPID() uint32 { return b.invPID.Load() }
 // DelayInvalidationReconnect makes the invalidation listener wait d more
 // before it reconnects after losing its connection.
 func (b *Backend) DelayInvalidationReconnect(d time.Duration) { b.invRetry.Store(int64(d)) }
+
+// PauseInvalidationHeartbeat stops (or restarts) the heartbeat that the
+// invalidation listener must hear to trust its connection.
+func (b *Backend) PauseInvalidationHeartbeat(pause bool) { b.invPaused.Store(pause) }

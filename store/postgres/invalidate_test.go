@@ -2,8 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
@@ -259,25 +264,10 @@ func TestNodeCacheListenerLost(t *testing.T) {
 	auth := func() error { _, err := n.b.Authenticate(ctx, n.bobKey); return err }
 	warm(t, auth)
 	pid := n.bb.InvalidationListenerPID()
-	conn, err := n.ba.Pool().Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"SET session_replication_role = replica", "DELETE FROM " + n.schema() + ".sessions WHERE user_id = '" + n.bob.ID + "'", "RESET session_replication_role"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	// Nothing told b: it still serves the session from its cache (which
-	// shows that it caches at all).
-	time.Sleep(200 * time.Millisecond)
-	if err := auth(); err != nil {
-		t.Fatalf("node b refused the cached session before its listener was lost: %v (is the cache on?)", err)
-	}
+	n.deleteSessionsUnheard(t, auth)
 	// b reconnects only after 3 s: until then it must serve uncached.
 	n.bb.DelayInvalidationReconnect(3 * time.Second)
-	if _, err := conn.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+	if _, err := n.ba.Pool().ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
 		t.Fatal(err)
 	}
 	refusedWithin(t, "session deleted while invalidations were lost", coffer.EUNAUTHORIZED, auth)
@@ -289,4 +279,104 @@ func TestNodeCacheListenerLost(t *testing.T) {
 	if n.bb.InvalidationListenerPID() == pid {
 		t.Fatal("the listener did not reconnect")
 	}
+}
+
+// TestInvalidationTriggers: the triggers send "kind:id" on the instance's
+// channel for changes of what nodes cache, and nothing for the columns
+// written on every use (a session's or key's last use, failed logins),
+// which would empty the caches all the time.
+func TestInvalidationTriggers(t *testing.T) {
+	n := openTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := pgx.Connect(ctx, testURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	sum := md5.Sum([]byte(n.opts.Schema))
+	if _, err := l.Exec(ctx, `LISTEN "coffer_inv_`+hex.EncodeToString(sum[:])+`"`); err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.a.Authenticate(ctx, n.bobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := n.a.CreateAPIKey(coffer.WithCaller(ctx, c), coffer.APIKeyInput{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nbSchema := `"` + n.opts.NotebookSchemaPrefix + strings.TrimPrefix(n.nb.ID, coffer.PrefixNotebook) + `"`
+	for _, tc := range []struct{ q, want string }{
+		{"UPDATE " + n.schema() + ".sessions SET last_seen_at = last_seen_at + 1", ""},
+		{"UPDATE " + n.schema() + ".api_keys SET last_used_at = 1", ""},
+		{"UPDATE " + n.schema() + ".users SET failed_logins = failed_logins + 1", ""},
+		{"UPDATE " + n.schema() + ".sessions SET restriction = 'x' WHERE id = '" + c.SessionID + "'", "session:" + c.SessionID},
+		{"DELETE FROM " + n.schema() + ".api_keys WHERE id = '" + k.ID + "'", "apikey:" + k.ID},
+		{"UPDATE " + n.schema() + ".users SET name = 'Robert' WHERE id = '" + n.bob.ID + "'", "user:" + n.bob.ID},
+		{"UPDATE " + n.schema() + ".notebooks SET access_version = access_version + 1", "notebook:" + n.nb.ID},
+		{"UPDATE " + nbSchema + "._schema_version SET version = version + 1", "notebook:" + n.nb.ID},
+		{"INSERT INTO " + n.schema() + ".access_epoch (id, epoch) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET epoch = access_epoch.epoch + 1", "access:1"},
+	} {
+		if _, err := n.ba.Pool().ExecContext(ctx, tc.q); err != nil {
+			t.Fatalf("%s: %v", tc.q, err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		got, err := l.WaitForNotification(wctx)
+		for err == nil && strings.HasPrefix(got.Payload, "ping:") { // the nodes' heartbeats
+			got, err = l.WaitForNotification(wctx)
+		}
+		wcancel()
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%s: sent %q, want nothing", tc.q, got.Payload)
+		case tc.want != "" && err != nil:
+			t.Errorf("%s: sent nothing, want %q", tc.q, tc.want)
+		case tc.want != "" && got.Payload != tc.want:
+			t.Errorf("%s: sent %q, want %q", tc.q, got.Payload, tc.want)
+		}
+	}
+}
+
+// deleteSessionsUnheard deletes bob's sessions with the triggers off
+// (replica mode), as if their invalidation were lost, and checks that node
+// b still serves the session from its cache (which shows that it caches).
+func (n *twoNodes) deleteSessionsUnheard(t *testing.T, auth func() error) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := n.ba.Pool().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"SET session_replication_role = replica", "DELETE FROM " + n.schema() + ".sessions WHERE user_id = '" + n.bob.ID + "'", "RESET session_replication_role"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := auth(); err != nil {
+		t.Fatalf("node b refused the cached session before its listener was lost: %v (is the cache on?)", err)
+	}
+}
+
+// TestNodeCacheListenerSilent: a listener connection that dies without
+// an error (a silent network failure) is found out by the node's missing
+// heartbeat: the node then empties its caches, so a change whose
+// invalidation it missed holds within about two seconds, not at the end
+// of SharedCacheTTL.
+func TestNodeCacheListenerSilent(t *testing.T) {
+	n := openTwoNodes(t)
+	ctx := context.Background()
+	auth := func() error { _, err := n.b.Authenticate(ctx, n.bobKey); return err }
+	warm(t, auth)
+	n.deleteSessionsUnheard(t, auth)
+	n.bb.PauseInvalidationHeartbeat(true)
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err = auth(); coffer.ErrorCode(err) == coffer.EUNAUTHORIZED {
+			return
+		}
+	}
+	t.Fatalf("node b still answers %v 5 s after its listener fell silent, want %s", err, coffer.EUNAUTHORIZED)
 }

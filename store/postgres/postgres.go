@@ -10,6 +10,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -49,10 +50,19 @@ type Options struct {
 	StatementTimeout time.Duration
 	// Logger receives the live-update listener's warnings (none when nil).
 	Logger *slog.Logger
+	// Tracer, when set, sees every statement of the backend's connections
+	// (for tests and tools that count round trips).
+	Tracer pgx.QueryTracer
 }
 
 // DefaultMaxConns bounds each node's pool unless Options say otherwise.
 const DefaultMaxConns = 20
+
+// StatementCacheCapacity bounds the statements each connection keeps
+// prepared (least recently used ones are deallocated): a node's hot queries
+// fit, and the server's memory for them stays bounded with many notebooks
+// (each has queries of its own). A statement_cache_capacity in the URL wins.
+const StatementCacheCapacity = 128
 
 // DefaultStatementTimeout bounds each statement unless the URL or Options say otherwise.
 const DefaultStatementTimeout = 30 * time.Second
@@ -73,12 +83,15 @@ type Backend struct {
 	// statistics each time they double (autovacuum may lag behind a bulk load).
 	growth map[string]*growth
 
+	stmts *statements // keeps the pool's prepared statements in step with the schema
+
 	cfg        *pgx.ConnConfig // for the live-update listener's own connection
 	listenCtx  context.Context
 	stopListen context.CancelFunc
 	listeners  sync.WaitGroup
 	invPID     atomic.Uint32 // server process of the invalidation listener (invalidate.go)
 	invRetry   atomic.Int64  // extra wait before it reconnects, for tests
+	invPaused  atomic.Bool   // its heartbeat paused, for tests
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -105,13 +118,18 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	// Each query is parsed and described by the server when it runs, in
-	// one round trip: a statement cached on a connection would fail once
-	// a column it reads changed type ("cached plan must not change result
-	// type"), and user tables change type at run time.
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	// Each query is prepared once per connection and then only bound and
+	// executed, its results in binary: the server no longer parses and
+	// plans it at every request. statements.go keeps the prepared
+	// statements in step with schema changes.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	if !strings.Contains(url, "statement_cache_capacity") {
+		cfg.StatementCacheCapacity = StatementCacheCapacity
+	}
 	setStatementTimeout(cfg, opts.StatementTimeout)
-	pool := stdlib.OpenDB(*cfg)
+	st := &statements{next: opts.Tracer}
+	cfg.Tracer = st
+	pool := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(st.afterConnect), stdlib.OptionResetSession(st.resetSession))
 	// Idle connections are kept up to the bound: database/sql keeps two by
 	// default, and a pool that closes and reopens connections under load
 	// pays a server process start for each.
@@ -120,10 +138,10 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	}
 	pool.SetMaxOpenConns(opts.MaxConns)
 	pool.SetMaxIdleConns(opts.MaxConns)
-	mig := stdlib.OpenDB(*cfg)
+	mig := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(st.afterConnect), stdlib.OptionResetSession(st.resetSession))
 	mig.SetMaxOpenConns(1)
 	mig.SetMaxIdleConns(1)
-	b := &Backend{opts: opts, pool: pool, migrate: mig, nbs: map[string]*store.DB{}, cfg: cfg}
+	b := &Backend{opts: opts, pool: pool, migrate: mig, nbs: map[string]*store.DB{}, cfg: cfg, stmts: st}
 	fail := func(err error) (*Backend, error) {
 		pool.Close()
 		mig.Close()
@@ -205,8 +223,15 @@ func (b *Backend) migrateSchema(ctx context.Context, schema, dir string, ifNotEx
 	if _, err := conn.ExecContext(ctx, create+quoteIdent(schema)); err != nil {
 		return b.d.MapError(err)
 	}
+	// A migration may change tables the pool has statements for.
+	defer b.stmts.changed()
 	return store.Migrate(ctx, b.d, conn, quoteIdent(schema)+".", migrations, dir)
 }
+
+// SchemaChanged tells the backend that a notebook's schema changed, as
+// noticed from its version (another node may have changed it): the pool's
+// connections prepare their statements afresh.
+func (b *Backend) SchemaChanged() { b.stmts.changed() }
 
 // Dialect returns the PostgreSQL dialect.
 func (b *Backend) Dialect() store.Dialect { return b.d }
@@ -242,7 +267,7 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	}
 	var exists bool
 	if err := b.pool.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
-		return nil, nil, err
+		return nil, nil, b.d.MapError(err)
 	}
 	if !exists {
 		return nil, nil, coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
@@ -485,13 +510,23 @@ func (dialect) LockRows(exclusive bool) string {
 	return " FOR SHARE"
 }
 
-// MapError maps errors by SQLSTATE, never by message text.
+// MapError maps errors by SQLSTATE, never by message text. A connection
+// lost mid-statement (a cancelled request's: pgx closes a connection whose
+// context ends during a query, and database/sql then answers
+// driver.ErrBadConn) is unavailability too.
 func (dialect) MapError(err error) error {
+	if errors.Is(err, driver.ErrBadConn) || pgconn.Timeout(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the request was cancelled or the database connection was lost, try again", Err: err}
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return err
 	}
 	switch pe.Code {
+	case "0A000": // feature_not_supported: "cached plan must not change result type"
+		// A statement prepared before another node changed a column's
+		// type; it is prepared afresh at the next try (statements.go).
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "the table changed during the request, try again", Err: err}
 	case "23505", // unique_violation
 		"42P06": // duplicate_schema
 		return &coffer.Error{Code: coffer.ECONFLICT, Message: "already exists", Err: err}
