@@ -21,6 +21,39 @@ func init() { historyGroups = append(historyGroups, group{"CountTotals", testCou
 func testCountTotals(t *testing.T, open Opener) {
 	t.Run("AfterWrites", func(t *testing.T) { testCountAfterWrites(t, open(t)) })
 	t.Run("PerCaller", func(t *testing.T) { testCountPerCaller(t, open(t)) })
+	t.Run("TypeChange", func(t *testing.T) { testCountTypeChange(t, open(t)) })
+}
+
+// testCountTypeChange checks totals across a column's type change, its
+// undo and a column delete. (Their filters compile to other SQL or bind
+// values of another type, so these check the totals rather than the
+// version: the writes above do that.)
+func testCountTypeChange(t *testing.T, s *all.Store) {
+	ctx, _ := MustUser(t, s)
+	nb := MustNotebook(t, ctx, s, "Totals")
+	tbl := MustTable(t, ctx, s, nb.ID, "Things",
+		coffer.ColumnInput{Name: "Name", Type: coffer.TypeText},
+		coffer.ColumnInput{Name: "Note", Type: coffer.TypeText})
+	for _, note := range []any{"12", "7", "30", nil} {
+		MustRecord(t, ctx, s, nb.ID, tbl.ID, map[string]any{"Name": "x", "Note": note})
+	}
+	checkTotal(t, ctx, s, nb.ID, tbl.ID, "Note is null", 1, "text")
+	checkTotal(t, ctx, s, nb.ID, tbl.ID, `Note = "7"`, 1, "text")
+	typ := coffer.TypeNumber
+	if _, err := s.UpdateColumn(ctx, nb.ID, tbl.ID, "Note", coffer.ColumnUpdate{Type: &typ}); err != nil {
+		t.Fatalf("change Note to a number: %v (fields %v)", err, coffer.ErrorFields(err))
+	}
+	checkTotal(t, ctx, s, nb.ID, tbl.ID, "Note > 10", 2, "after the type change")
+	checkTotal(t, ctx, s, nb.ID, tbl.ID, "Note is null", 1, "after the type change")
+	mustUndo(t, ctx, s, nb.ID, false)
+	checkTotal(t, ctx, s, nb.ID, tbl.ID, `Note = "7"`, 1, "after its undo")
+	if err := s.DeleteColumn(ctx, nb.ID, tbl.ID, "Note"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindRecords(ctx, nb.ID, tbl.ID, coffer.ListQuery{Filter: "Note is null", Count: true}); coffer.ErrorCode(err) != coffer.EINVALID {
+		t.Fatalf("total on a deleted column: %v, want EINVALID", err)
+	}
+	checkTotal(t, ctx, s, nb.ID, tbl.ID, "", 4, "after a column delete")
 }
 
 // checkTotal asks for the total of filter twice and fails unless both are
