@@ -5,7 +5,7 @@
 // service needs and nothing domain-specific: the database handles, group
 // commit and transactions (Core.Write, Core.Tx, Core.ReadTx), error
 // wrapping (Core.Wrap), placeholders (Core.Rebind), the statement and TTL
-// caches, the injectable clock (Core.Now) and the notifier of a shared
+// caches, each database's data version and count cache (DB.Total), the injectable clock (Core.Now) and the notifier of a shared
 // backend.
 //
 // The services are built on it: identity, notebooks and sharing at the
