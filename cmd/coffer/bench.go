@@ -31,6 +31,7 @@ type benchConfig struct {
 	nodes       int
 	peers       bool   // side by side with PocketBase (bench_peers.go)
 	jsonFile    string // with peers: where to write the table as JSON
+	pbSync      string // with peers: PocketBase's synchronous pragma
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
@@ -44,6 +45,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.IntVar(&c.nodes, "nodes", 1, "with --db: 2 also measures the get by id spread over two nodes (stores and servers) on the same database")
 	fs.BoolVar(&c.peers, "peers", false, "measure side by side with PocketBase (built from bench/pocketbase; run from the repository), each server in its own process")
 	fs.StringVar(&c.jsonFile, "json", "", "with --peers: also write the table to `FILE` as JSON")
+	fs.StringVar(&c.pbSync, "pb-synchronous", "FULL", "with --peers: PocketBase's SQLite synchronous setting, FULL (Coffer's durability) or NORMAL (PocketBase's default)")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -63,6 +65,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return c, errors.New("bench: --peers runs the servers in processes of their own: no --nodes or --cpuprofile")
 	case c.jsonFile != "" && !c.peers:
 		return c, errors.New("bench: --json is for --peers")
+	case c.pbSync != "FULL" && c.pbSync != "NORMAL":
+		return c, errors.New("bench: --pb-synchronous is FULL or NORMAL")
 	}
 	return c, nil
 }

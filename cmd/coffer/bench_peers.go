@@ -162,11 +162,11 @@ func cmdBenchPeers(ctx context.Context, cfg benchConfig, stdout io.Writer) (err 
 	}
 	defer minimal.stop()
 
-	pb, err := startPocketBase(ctx, bin, tmp, cfg.concurrency)
+	pb, err := startPocketBase(ctx, bin, tmp, cfg.pbSync, cfg.concurrency)
 	if err != nil {
 		return err
 	}
-	side := &peerSide{name: "PocketBase " + pocketBaseVersion, durability: pbDurability, pid: pb.proc.pid(), proc: pb.proc,
+	side := &peerSide{name: "PocketBase " + pocketBaseVersion, durability: pbDurability(cfg.pbSync), pid: pb.proc.pid(), proc: pb.proc,
 		stop: func() error { pb.proc.stop(); return nil }}
 	sides = append(sides, side)
 	if err := side.load(ctx, people, bodies, pb.loadBatch, pb.check, pb.specs); err != nil {

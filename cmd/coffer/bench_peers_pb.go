@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,9 +25,18 @@ import (
 // pocketBaseVersion is the version bench/pocketbase/go.mod pins.
 const pocketBaseVersion = "v0.39.11"
 
-// pbDurability is how PocketBase v0.39.11 opens its SQLite databases
-// (core/db_connect.go, DefaultDBConnect).
-const pbDurability = "journal_mode=WAL, synchronous=NORMAL (its default pragmas, core/db_connect.go)"
+// pbDurability says how PocketBase opens its SQLite databases: its own
+// pragmas (v0.39.11, core/db_connect.go) with synchronous as the bench set
+// it (bench/pocketbase/main.go).
+func pbDurability(sync string) string {
+	if sync == "NORMAL" {
+		return "journal_mode=WAL, synchronous=NORMAL (its default pragmas, core/db_connect.go)"
+	}
+	return "journal_mode=WAL, synchronous=" + sync + " (its default pragmas, core/db_connect.go, but synchronous=NORMAL raised to match Coffer's durability: --pb-synchronous)"
+}
+
+// pbSyncEnv is read by bench/pocketbase/main.go: FULL or NORMAL.
+const pbSyncEnv = "COFFER_BENCH_PB_SYNCHRONOUS"
 
 // pbRule is the list and view rule of people: the restricted user sees
 // red records only, with every field (a rule cannot hide a field).
@@ -61,21 +72,30 @@ func repoRoot() (string, error) {
 }
 
 // buildPocketBase builds PocketBase from bench/pocketbase with go build,
-// once per version: the binary is kept in the user cache directory
-// (coffer-bench/pocketbase-VERSION). It returns the binary's path.
+// once per version of that module: the binary is kept in the user cache
+// directory (coffer-bench/pocketbase-VERSION-HASH, HASH of the module's
+// main.go, go.mod and go.sum). It returns the binary's path.
 func buildPocketBase(ctx context.Context, say func(string)) (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, f := range []string{"main.go", "go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(root, "bench", "pocketbase", f))
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
 	dir := filepath.Join(cache, "coffer-bench")
-	bin := filepath.Join(dir, "pocketbase-"+pocketBaseVersion)
+	bin := filepath.Join(dir, "pocketbase-"+pocketBaseVersion+"-"+hex.EncodeToString(h.Sum(nil))[:12])
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 		return bin, nil
-	}
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -87,7 +107,7 @@ func buildPocketBase(ctx context.Context, say func(string)) (string, error) {
 	defer os.RemoveAll(tmp)
 	say(fmt.Sprintf("building PocketBase %s from bench/pocketbase (go build; the first time takes minutes) into %s", pocketBaseVersion, bin))
 	out := filepath.Join(tmp, "pocketbase")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/pocketbase/pocketbase/examples/base")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
 	cmd.Dir = filepath.Join(root, "bench", "pocketbase")
 	var msg bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &msg, &msg
@@ -110,7 +130,7 @@ type pbServer struct {
 }
 
 // startPocketBase starts PocketBase on a free port with its data in dir.
-func startPocketBase(ctx context.Context, bin, dir string, concurrency int) (_ *pbServer, err error) {
+func startPocketBase(ctx context.Context, bin, dir, sync string, concurrency int) (_ *pbServer, err error) {
 	data := filepath.Join(dir, "pb_data")
 	email, password := "admin@example.com", "pb-"+rand.Text()
 	up := exec.CommandContext(ctx, bin, "superuser", "upsert", email, password, "--dir", data)
@@ -124,6 +144,7 @@ func startPocketBase(ctx context.Context, bin, dir string, concurrency int) (_ *
 	}
 	cmd := exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(port), "--dir", data)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), pbSyncEnv+"="+sync)
 	dieWithParent(cmd)
 	p, _, err := startPeerProc("PocketBase", cmd, filepath.Join(dir, "pocketbase.log"), "")
 	if err != nil {
