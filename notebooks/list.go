@@ -394,26 +394,34 @@ func (s *Service) findRecords(ctx context.Context, nc *catalog.Conn, sc *catalog
 		}
 		return out, s.Wrap("FindRecords", s.FilterLinks(ctx, rq, tp, out.Records))
 	}
-	// With a total, the page and the count come from one snapshot.
-	withCount := func(tx catalog.Querier) error {
+	// With a total, the page and the count come from one snapshot. The
+	// total may come from the notebook's count cache (store.DB.Total): the
+	// count query holds the caller's access predicate and its arguments
+	// the caller's values, so only the same count at the same data version
+	// shares it.
+	countQuery := s.Rebind("SELECT count(*) FROM " + p.from + " WHERE " + p.where)
+	countArgs := append(append([]any(nil), p.fromArgs...), p.args...)
+	withCount := func(tx *sql.Tx, st store.CountStamp) error {
 		if err := run(tx); err != nil {
 			return err
 		}
-		var total int64
-		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT count(*) FROM "+p.from+" WHERE "+p.where), append(append([]any(nil), p.fromArgs...), p.args...)...).Scan(&total); err != nil {
+		total, err := nc.DB.Total(ctx, tx, st, countQuery, countArgs)
+		if err != nil {
 			return err
 		}
 		out.Total = &total
 		return s.FilterLinks(ctx, tx, tp, out.Records)
 	}
 	if tx, ok := rq.(*sql.Tx); ok {
-		return out, s.Wrap("FindRecords", withCount(tx))
+		// Its snapshot may predate any stamp taken now: no cache.
+		return out, s.Wrap("FindRecords", withCount(tx, store.CountStamp{}))
 	}
+	st := nc.DB.CountStamp() // before the transaction's first statement
 	tx, err := nc.DB.R.BeginTx(ctx, &sql.TxOptions{Isolation: nc.DB.SnapshotIsolation})
 	if err != nil {
 		return nil, s.Wrap("FindRecords", err)
 	}
 	defer tx.Rollback()
-	err = s.Wrap("FindRecords", withCount(tx))
+	err = s.Wrap("FindRecords", withCount(tx, st))
 	return out, err
 }

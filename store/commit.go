@@ -56,7 +56,7 @@ func (s *Core) Write(ctx context.Context, db *DB, op string, fn func(tx *WriteTx
 		return err
 	}
 	if !db.GroupCommit {
-		return s.Tx(ctx, db.W, op, func(tx *sql.Tx) error { return fn(&WriteTx{Tx: tx, db: db}) })
+		return s.commitTx(ctx, db, op, fn)
 	}
 	if err := ctx.Err(); err != nil {
 		return s.Wrap(op, err)
@@ -148,7 +148,7 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 	if committed == 0 {
 		err = tx.Rollback()
 	} else {
-		err = tx.Commit()
+		err = db.committing(tx.Commit)
 	}
 	times.committed = time.Now()
 	times.report(len(group))
@@ -163,6 +163,20 @@ func (s *Core) runGroup(db *DB, group []*writeJob) {
 	if committed > 0 && db.commits.onCommit != nil {
 		db.commits.onCommit()
 	}
+}
+
+// commitTx runs fn in one transaction on db's writer (a database without
+// group commit) and commits it between the moves of db's data version.
+func (s *Core) commitTx(ctx context.Context, db *DB, op string, fn func(tx *WriteTx) error) error {
+	tx, err := db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return s.Wrap(op, err)
+	}
+	if err := fn(&WriteTx{Tx: tx, db: db}); err != nil {
+		_ = tx.Rollback()
+		return s.Wrap(op, err)
+	}
+	return s.Wrap(op, db.committing(tx.Commit))
 }
 
 // WriteTx is a write transaction. On a database with group commit (a single

@@ -5,7 +5,7 @@
 // service needs and nothing domain-specific: the database handles, group
 // commit and transactions (Core.Write, Core.Tx, Core.ReadTx), error
 // wrapping (Core.Wrap), placeholders (Core.Rebind), the statement and TTL
-// caches, the injectable clock (Core.Now) and the notifier of a shared
+// caches, each database's data version and count cache (DB.Total), the injectable clock (Core.Now) and the notifier of a shared
 // backend.
 //
 // The services are built on it: identity, notebooks and sharing at the
@@ -66,6 +66,11 @@ type Dialect interface {
 // is a pool of readers and W a single writer connection; on PostgreSQL
 // both are the same pool. A DB must not be copied after first use. Prefix qualifies table names ("" on SQLite, the
 // quoted schema and a dot on PostgreSQL).
+//
+// Every write transaction on W goes through Core.Write, which moves the
+// database's data version around its COMMIT: the totals cached by version
+// (DB.CountStamp, DB.Total) rely on it, so nothing may write rows through
+// W directly.
 type DB struct {
 	R, W   *sql.DB
 	Prefix string
@@ -98,6 +103,8 @@ type DB struct {
 	wstmts   map[string]*sql.Stmt // query → *sql.Stmt prepared on W, used by group leaders only
 	wpending map[string]bool      // queries to prepare on W after the current transaction
 	commits  committer
+	version  dataVersion // moved around every COMMIT on W (countcache.go)
+	counts   countCache  // totals by data version (countcache.go)
 }
 
 // Backend opens the databases of one Coffer instance.
