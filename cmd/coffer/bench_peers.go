@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,12 +33,17 @@ const (
 	wlPeerGetGrant  = "get by id, restricted"
 	wlPeerPageGrant = "page of 50, restricted, no total"
 	wlPeerPageTotal = "page of 50, restricted, with total"
+	// wlPeerPageFresh asks for the same page and total with a filter that
+	// differs at every request by an always-true term (name != a random
+	// token), so that no total can come from a cache (Coffer keeps the
+	// totals it counted until the next write): what counting costs.
+	wlPeerPageFresh = "page of 50, restricted, with total, filter varies"
 	wlPeerGetOwner  = "get by id, owner"
 	wlPeerPageOwner = "page of 50, owner, no total"
 	wlPeerCreate    = "create one record, owner"
 )
 
-var peerWorkloads = []string{wlPeerGetGrant, wlPeerPageGrant, wlPeerPageTotal, wlPeerGetOwner, wlPeerPageOwner, wlPeerCreate}
+var peerWorkloads = []string{wlPeerGetGrant, wlPeerPageGrant, wlPeerPageTotal, wlPeerPageFresh, wlPeerGetOwner, wlPeerPageOwner, wlPeerCreate}
 
 // peerTimeout is the load generator's timeout per request: past it a
 // request counts as answered at this latency. It is longer than Coffer's
@@ -86,6 +92,30 @@ func peerPageURL(records, limitParam, extra, value string) string {
 	}
 	return records + "?" + q.Encode()
 }
+
+// peerVaryMark stands in a page URL for the load generator's random token.
+const peerVaryMark = "QQVARYQQ"
+
+// peerVariedPageURL is peerPageURL with the always-true term name !=
+// "{id}" added to the filter: the load generator puts one of peerTokens in
+// place of {id} at each request.
+func peerVariedPageURL(records, limitParam, extra, value string) string {
+	q := url.Values{"filter": {peerFilter + ` && name != "` + peerVaryMark + `"`}, "sort": {peerSort}, limitParam: {strconv.Itoa(peerLimit)}}
+	if extra != "" {
+		q.Set(extra, value)
+	}
+	return strings.Replace(records+"?"+q.Encode(), peerVaryMark, "{id}", 1)
+}
+
+// peerTokens are the random tokens of the varied filter: no person is
+// named so, and there are so many that a token rarely comes twice in a run.
+var peerTokens = func() []string {
+	t := make([]string, 50_000)
+	for i := range t {
+		t[i] = "zz" + strconv.FormatUint(rand.Uint64(), 36)
+	}
+	return t
+}()
 
 // checkPeerPage makes sure a page holds what the bench says it does: a
 // full page of red people over 30, oldest first.

@@ -255,6 +255,7 @@ func (s *cofferServer) specs(all, red []string, bodies []string) map[string]peer
 		wlPeerGetGrant:  {Method: "GET", URL: s.records + "/{id}", IDs: red, Headers: grantee, Status: http.StatusOK},
 		wlPeerPageGrant: {Method: "GET", URL: page(false), Headers: grantee, Status: http.StatusOK},
 		wlPeerPageTotal: {Method: "GET", URL: page(true), Headers: grantee, Status: http.StatusOK},
+		wlPeerPageFresh: {Method: "GET", URL: peerVariedPageURL(s.records, "limit", "count", "true"), IDs: peerTokens, Headers: grantee, Status: http.StatusOK},
 		wlPeerGetOwner:  {Method: "GET", URL: s.records + "/{id}", IDs: all, Headers: owner, Status: http.StatusOK},
 		wlPeerPageOwner: {Method: "GET", URL: page(false), Headers: owner, Status: http.StatusOK},
 		wlPeerCreate:    {Method: "POST", URL: s.records, Headers: owner, Bodies: wrapped, Status: http.StatusCreated},

@@ -283,6 +283,7 @@ func (s *pbServer) specs(all, red []string, bodies []string) map[string]peerLoad
 		wlPeerGetGrant:  {Method: "GET", URL: s.people + "/{id}", IDs: red, Headers: user, Status: http.StatusOK},
 		wlPeerPageGrant: {Method: "GET", URL: page(false), Headers: user, Status: http.StatusOK},
 		wlPeerPageTotal: {Method: "GET", URL: page(true), Headers: user, Status: http.StatusOK},
+		wlPeerPageFresh: {Method: "GET", URL: peerVariedPageURL(s.people, "perPage", "", ""), IDs: peerTokens, Headers: user, Status: http.StatusOK},
 		wlPeerGetOwner:  {Method: "GET", URL: s.people + "/{id}", IDs: all, Headers: admin, Status: http.StatusOK},
 		wlPeerPageOwner: {Method: "GET", URL: page(false), Headers: admin, Status: http.StatusOK},
 		wlPeerCreate:    {Method: "POST", URL: s.people, Headers: admin, Bodies: bodies, Status: http.StatusOK},
