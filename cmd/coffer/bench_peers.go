@@ -34,9 +34,10 @@ const (
 	wlPeerPageGrant = "page of 50, restricted, no total"
 	wlPeerPageTotal = "page of 50, restricted, with total"
 	// wlPeerPageFresh asks for the same page and total with a filter that
-	// differs at every request by an always-true term (name != a random
-	// token), so that no total can come from a cache (Coffer keeps the
-	// totals it counted until the next write): what counting costs.
+	// differs at every request by an always-true term (age != a random
+	// number no one's age is), so that no total can come from a cache
+	// (Coffer keeps the totals it counted until the next write): what
+	// counting costs.
 	wlPeerPageFresh = "page of 50, restricted, with total, filter varies"
 	wlPeerGetOwner  = "get by id, owner"
 	wlPeerPageOwner = "page of 50, owner, no total"
@@ -96,23 +97,23 @@ func peerPageURL(records, limitParam, extra, value string) string {
 // peerVaryMark stands in a page URL for the load generator's random token.
 const peerVaryMark = "QQVARYQQ"
 
-// peerVariedPageURL is peerPageURL with the always-true term name !=
-// "{id}" added to the filter: the load generator puts one of peerTokens in
-// place of {id} at each request.
+// peerVariedPageURL is peerPageURL with the always-true term age != {id}
+// added to the filter: the load generator puts one of peerTokens in place
+// of {id} at each request.
 func peerVariedPageURL(records, limitParam, extra, value string) string {
-	q := url.Values{"filter": {peerFilter + ` && name != "` + peerVaryMark + `"`}, "sort": {peerSort}, limitParam: {strconv.Itoa(peerLimit)}}
+	q := url.Values{"filter": {peerFilter + ` && age != ` + peerVaryMark}, "sort": {peerSort}, limitParam: {strconv.Itoa(peerLimit)}}
 	if extra != "" {
 		q.Set(extra, value)
 	}
 	return strings.Replace(records+"?"+q.Encode(), peerVaryMark, "{id}", 1)
 }
 
-// peerTokens are the random tokens of the varied filter: no person is
-// named so, and there are so many that a token rarely comes twice in a run.
+// peerTokens are the random numbers of the varied filter: no person is
+// that old, and there are so many that one rarely comes twice in a run.
 var peerTokens = func() []string {
 	t := make([]string, 50_000)
 	for i := range t {
-		t[i] = "zz" + strconv.FormatUint(rand.Uint64(), 36)
+		t[i] = strconv.Itoa(1000 + rand.IntN(1_000_000_000))
 	}
 	return t
 }()

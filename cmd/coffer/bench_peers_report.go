@@ -67,7 +67,7 @@ func peerSemantics(index bool) []string {
 		"Coffer's page returns a keyset cursor (next_cursor); PocketBase's returns page numbers (page, perPage) and, without skipTotal, totalItems and totalPages",
 		"owner: Coffer's notebook owner; PocketBase's superuser (it creates the records: the collection has no create rule, and reads past the rules)",
 		idx,
-		`totals: Coffer keeps a total it counted until the next write to the notebook (SQLite backend), so the repeated "with total" runs are served from that cache after their first request; "filter varies" adds an always-true name != "<random token>" at each request on both servers, so every total is counted`,
+		`totals: Coffer keeps a total it counted until the next write to the notebook (SQLite backend), so the repeated "with total" runs are served from that cache after their first request; "filter varies" adds an always-true age != <random number over 1000> at each request on both servers, so every total is counted`,
 	}
 }
 
