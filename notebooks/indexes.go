@@ -199,18 +199,9 @@ func (s *Service) buildIndex(ctx context.Context, notebook, table string, in cof
 		return nil, s.Wrap("CreateIndex", err)
 	}
 	defer nc.Release()
-	if err := s.mayChangeSchema(ctx, nc, table); err != nil {
-		return nil, err
-	}
-	tm, err := nc.Schema.Table(table)
+	tm, tp, err := s.indexTable(ctx, nc, table)
 	if err != nil {
 		return nil, err
-	}
-	var tp *catalog.TablePlan
-	if !nc.Rights.AtLeast(access.RoleAdmin) {
-		if tp, err = s.PlanWith(ctx, nc.Rights, nc.DB.Prefix, nc.DB.R, tm); err != nil {
-			return nil, err
-		}
 	}
 	if def.Keys, err = checkIndex(tm, tp, in); err != nil {
 		return nil, err
@@ -249,18 +240,9 @@ func (s *Service) FindIndexes(ctx context.Context, notebook, table string) ([]*c
 		return nil, s.Wrap("FindIndexes", err)
 	}
 	defer nc.Release()
-	if err := s.mayChangeSchema(ctx, nc, table); err != nil {
-		return nil, err
-	}
-	tm, err := nc.Schema.Table(table)
+	tm, tp, err := s.indexTable(ctx, nc, table)
 	if err != nil {
-		return nil, err
-	}
-	var tp *catalog.TablePlan
-	if !nc.Rights.AtLeast(access.RoleAdmin) {
-		if tp, err = s.PlanWith(ctx, nc.Rights, nc.DB.Prefix, nc.DB.R, tm); err != nil {
-			return nil, s.Wrap("FindIndexes", err)
-		}
+		return nil, s.Wrap("FindIndexes", err)
 	}
 	out := []*coffer.TableIndex{}
 	for _, d := range tm.Indexes {
@@ -342,4 +324,23 @@ func decodeIndexInverse(payload json.RawMessage) (string, catalog.IndexDef, erro
 	}
 	err := json.Unmarshal(ii.Index, &d)
 	return ii.Table, d, err
+}
+
+// indexTable returns table for an index operation by a caller who may
+// change its schema, and the caller's plan on it when the caller is below
+// admin (nil otherwise): columns hidden from the caller are then unknown
+// to the operation, as everywhere.
+func (s *Service) indexTable(ctx context.Context, nc *catalog.Conn, table string) (*catalog.TableMeta, *catalog.TablePlan, error) {
+	if err := s.mayChangeSchema(ctx, nc, table); err != nil {
+		return nil, nil, err
+	}
+	tm, err := nc.Schema.Table(table)
+	if err != nil {
+		return nil, nil, err
+	}
+	if nc.Rights.AtLeast(access.RoleAdmin) {
+		return tm, nil, nil
+	}
+	tp, err := s.PlanWith(ctx, nc.Rights, nc.DB.Prefix, nc.DB.R, tm)
+	return tm, tp, err
 }
