@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"database/sql"
-	"strings"
 	"sync"
 	"time"
 )
@@ -202,6 +201,3 @@ func (m *maintainer) close() error {
 	m.wg.Wait()
 	return m.conn.Close()
 }
-
-// quoteName quotes an SQL identifier.
-func quoteName(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
