@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
-	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -18,13 +17,7 @@ import (
 // declared indexes, in the catalogue and as SQL indexes on the destination.
 func TestCopyKeepsDeclaredIndexes(t *testing.T) {
 	ctx := context.Background()
-	for _, dst := range []struct {
-		name string
-		open func(*testing.T) store.Backend
-	}{
-		{"sqlite", func(t *testing.T) store.Backend { return openSQLite(t) }},
-		{"postgres", func(t *testing.T) store.Backend { return openPostgres(t) }},
-	} {
+	for _, dst := range destinations {
 		t.Run(dst.name, func(t *testing.T) {
 			a := openSQLite(t)
 			s := all.New(a)

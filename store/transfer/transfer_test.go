@@ -70,6 +70,15 @@ func openPostgres(t *testing.T) *postgres.Backend {
 	return b
 }
 
+// destinations are the backends a copy from SQLite is tested into.
+var destinations = []struct {
+	name string
+	open func(*testing.T) store.Backend
+}{
+	{"sqlite", func(t *testing.T) store.Backend { return openSQLite(t) }},
+	{"postgres", func(t *testing.T) store.Backend { return openPostgres(t) }},
+}
+
 func openSQLite(t *testing.T) *sqlite.Backend {
 	t.Helper()
 	b, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{})
