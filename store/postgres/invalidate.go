@@ -43,13 +43,7 @@ const (
 // then the caches are off. It returns at once: a database unreachable now
 // only keeps the caches off. The goroutines end when the backend is closed.
 func (b *Backend) WatchInvalidations(deliver func(keys []string), up func(bool)) {
-	b.mu.Lock()
-	if b.stopListen == nil {
-		b.listenCtx, b.stopListen = context.WithCancel(context.Background())
-	}
-	ctx := b.listenCtx
-	b.listeners.Add(2)
-	b.mu.Unlock()
+	ctx := b.listening(2)
 	ch := invalidateChannel(b.opts.Schema)
 	var token [8]byte
 	rand.Read(token[:])

@@ -51,13 +51,7 @@ func (b *Backend) Listen(ctx context.Context, publish func([]live.Event), lost f
 	if err != nil {
 		return fmt.Errorf("postgres: listen: %w", err)
 	}
-	b.mu.Lock()
-	if b.stopListen == nil {
-		b.listenCtx, b.stopListen = context.WithCancel(context.Background())
-	}
-	lctx := b.listenCtx
-	b.listeners.Add(1)
-	b.mu.Unlock()
+	lctx := b.listening(1)
 	go func() {
 		defer b.listeners.Done()
 		backoff := 100 * time.Millisecond
@@ -125,4 +119,16 @@ func (b *Backend) log(msg string, err error) {
 	if b.opts.Logger != nil && err != nil && !errors.Is(err, context.Canceled) {
 		b.opts.Logger.Warn(msg, "error", err.Error())
 	}
+}
+
+// listening returns the context of the backend's listening goroutines and
+// counts n more of them: Close cancels it and waits for them all.
+func (b *Backend) listening(n int) context.Context {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopListen == nil {
+		b.listenCtx, b.stopListen = context.WithCancel(context.Background())
+	}
+	b.listeners.Add(n)
+	return b.listenCtx
 }
