@@ -26,13 +26,15 @@ const (
 	TypeCreatedBy    ColumnType = "created_by"
 	TypeUpdatedAt    ColumnType = "updated_at"
 	TypeUpdatedBy    ColumnType = "updated_by"
+	// TypeFile holds encrypted files, added by upload only (file.go).
+	TypeFile ColumnType = "file"
 )
 
 // ColumnTypes lists every column type, in documentation order.
 var ColumnTypes = []ColumnType{
 	TypeText, TypeLongText, TypeNumber, TypeBoolean, TypeDate, TypeDateTime,
 	TypeSingleSelect, TypeMultiSelect, TypeEmail, TypeURL, TypePhone, TypeLink,
-	TypeCreatedAt, TypeCreatedBy, TypeUpdatedAt, TypeUpdatedBy,
+	TypeCreatedAt, TypeCreatedBy, TypeUpdatedAt, TypeUpdatedBy, TypeFile,
 }
 
 // Automatic reports whether values of the type are set by Coffer, never by clients.

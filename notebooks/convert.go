@@ -106,6 +106,10 @@ func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, rec *his
 	if old.Type == next.Type && optionsEqual(old.Options, next.Options) {
 		return nil
 	}
+	if (old.Type == coffer.TypeFile) != (next.Type == coffer.TypeFile) {
+		return coffer.Invalid("file columns cannot be converted to or from other types",
+			coffer.FieldError{Field: "type", Message: "cannot convert to or from the file type"})
+	}
 	readable, err := s.readableCells(ctx, tx, tp, cm)
 	if err != nil {
 		return err

@@ -47,6 +47,24 @@ func prepareFields(tp *catalog.TablePlan, fields map[string]any, prefix string) 
 	return out, errs
 }
 
+// refuseFiles refuses a write through the record API that names a file
+// column the caller can see: files come only by upload (UploadFile) and
+// leave by DeleteFile. Undo, revert and restore write file cells back
+// through updateTx and recreateTx, which take them.
+func refuseFiles(tp *catalog.TablePlan, fields map[string]any, prefix string) *catalog.OpError {
+	var errs []coffer.FieldError
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		if cm := tp.Visible(key); cm != nil && cm.Column.Type == coffer.TypeFile {
+			errs = append(errs, coffer.FieldError{Field: prefix + key,
+				Message: "holds files: upload them with POST …/records/{record}/files/{column} and remove them with DELETE /api/v1/files/{id}"})
+		}
+	}
+	if len(errs) > 0 {
+		return &catalog.OpError{Code: coffer.EINVALID, Fields: errs}
+	}
+	return nil
+}
+
 // setColumns returns the ids of the columns a (validated) write sets.
 func setColumns(tm *catalog.TableMeta, fields map[string]any) []string {
 	out := make([]string, 0, len(fields))
@@ -465,6 +483,9 @@ func (s *Service) readFresh(ctx context.Context, nc *catalog.Conn, read func(sc 
 func (s *Service) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
 	var out *coffer.Record
 	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		if oe := refuseFiles(tp, fields, ""); oe != nil {
+			return nil, singleError(oe)
+		}
 		r, oe, err := s.createTx(ctx, tx, rec, sc, tm, tp, by, fields, "")
 		if err != nil {
 			return nil, err
@@ -530,6 +551,9 @@ func (s *Service) FindRecord(ctx context.Context, notebook, table, id string) (*
 func (s *Service) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
 	var out *coffer.Record
 	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		if oe := refuseFiles(tp, fields, ""); oe != nil {
+			return nil, singleError(oe)
+		}
 		oe, err := s.updateTx(ctx, tx, rec, sc, tm, tp, by, id, fields, version, "")
 		if err != nil {
 			return nil, err

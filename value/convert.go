@@ -28,6 +28,9 @@ func Convert(from, to *coffer.Column, stored any) (any, error) {
 	if from.Type.Automatic() || to.Type.Automatic() {
 		return nil, problem("automatic columns cannot be converted")
 	}
+	if (from.Type == coffer.TypeFile) != (to.Type == coffer.TypeFile) {
+		return nil, problem("file columns cannot be converted")
+	}
 	if (from.Type == coffer.TypeLink) != (to.Type == coffer.TypeLink) {
 		return nil, problem("link columns cannot be converted")
 	}

@@ -50,6 +50,7 @@ var readers = map[coffer.ColumnType]reader{
 	coffer.TypeDate:         readDate,
 	coffer.TypeMultiSelect:  readMultiSelect,
 	coffer.TypeLink:         readLink,
+	coffer.TypeFile:         readFiles,
 }
 
 // readString reads a string; "" is empty.
