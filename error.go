@@ -39,6 +39,10 @@ const (
 	// expired or missing. ESETUPDONE: the instance already has an account.
 	ESETUPTOKEN = "setup_token_invalid"
 	ESETUPDONE  = "setup_done"
+	// EINTEGRITY: stored ciphertext failed its integrity check (tampered,
+	// moved to another object, or sealed under a key this instance does not
+	// hold or has destroyed). Nothing of it is returned.
+	EINTEGRITY = "integrity_failed"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

@@ -19,6 +19,7 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/firstrun"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
@@ -106,7 +107,7 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 		tb.Fatalf("sqlite.Open: %v", err)
 	}
 	tb.Cleanup(func() { b.Close() })
-	st := all.New(b)
+	st := all.New(b, keyring.ForTests())
 	clock := &testClock{}
 	st.Now = clock.Now
 	logs := &syncBuffer{}

@@ -50,6 +50,7 @@ var statusOf = map[string]int{
 	coffer.ENOTHINGTOREDO:     http.StatusConflict,
 	coffer.ESETUPTOKEN:        http.StatusForbidden,
 	coffer.ESETUPDONE:         http.StatusConflict,
+	coffer.EINTEGRITY:         http.StatusUnprocessableEntity,
 	coffer.EINTERNAL:          http.StatusInternalServerError,
 	codeMethod:                http.StatusMethodNotAllowed,
 	codeMediaType:             http.StatusUnsupportedMediaType,

@@ -3,6 +3,7 @@ package all
 import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/identity"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/sharing"
 	"github.com/cofferhq/coffer/store"
@@ -46,12 +47,15 @@ var (
 	_ coffer.WatchService      = (*Store)(nil)
 )
 
-// New returns a Store on b.
-func New(b store.Backend) *Store {
+// New returns a Store on b whose data keys are wrapped by m.
+func New(b store.Backend, m *keyring.Master) *Store {
 	core := store.NewCore(b)
-	cat := catalog.New(core)
+	cat := catalog.New(core, m)
 	return &Store{Core: core, Identity: identity.New(cat), Notebooks: notebooks.New(cat), Sharing: sharing.New(cat)}
 }
+
+// Ring returns the keyring: every data key, wrapped by the master key.
+func (s *Store) Ring() *keyring.Ring { return s.Identity.Catalog.Keys }
 
 // DropCaches forgets everything this process cached from the databases:
 // sessions, the notebook registry, access and notebook schemas. Another

@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 )
@@ -27,7 +28,7 @@ import (
 // 127.0.0.1; the API tests check every rule against a real one.
 func SSO(t *testing.T, b store.Backend) {
 	ctx := context.Background()
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	inst := b.Instance()
 	op := startMiniOP(t)
 
