@@ -139,10 +139,8 @@ func FileNotebook(id string) string {
 // FileURL is the authenticated link of file id.
 func FileURL(id string) string { return "/files/" + id }
 
-// The error codes of files.
+// The error codes of files (EINTEGRITY is in error.go).
 const (
-	// EINTEGRITY: stored encrypted data failed its integrity check.
-	EINTEGRITY = "integrity_failed"
 	// ERANGE: a byte range that a file does not have.
 	ERANGE = "range_not_satisfiable"
 )
