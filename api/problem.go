@@ -51,6 +51,7 @@ var statusOf = map[string]int{
 	coffer.ESETUPTOKEN:        http.StatusForbidden,
 	coffer.ESETUPDONE:         http.StatusConflict,
 	coffer.EINTEGRITY:         http.StatusUnprocessableEntity,
+	coffer.ERANGE:             http.StatusRequestedRangeNotSatisfiable,
 	coffer.EINTERNAL:          http.StatusInternalServerError,
 	codeMethod:                http.StatusMethodNotAllowed,
 	codeMediaType:             http.StatusUnsupportedMediaType,

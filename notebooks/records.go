@@ -249,6 +249,12 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, rec *history.
 		}
 		return &catalog.OpError{Code: coffer.EINVALID, Fields: []coffer.FieldError{{Field: field, Message: "must name at least one column to change"}}}, nil
 	}
+	return s.updateAssignTx(ctx, tx, rec, sc, tm, tp, by, id, as, version, prefix)
+}
+
+// updateAssignTx writes validated assignments to one record: updateTx's
+// write, also used by file uploads and deletions to set a file cell.
+func (s *Service) updateAssignTx(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by, id string, as []catalog.Assignment, version int64, prefix string) (*catalog.OpError, error) {
 	notFound := &catalog.OpError{Code: coffer.ENOTFOUND, Fields: []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "id", Message: "record not found"}}}
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return notFound, nil
@@ -298,7 +304,7 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, rec *history.
 	if oe, err := s.checkAffected(ctx, tx, tm, res, id, version, prefix); oe != nil || err != nil {
 		return oe, err
 	}
-	errs, err = s.writeLinks(ctx, tx, sc, tp, id, as, prefix, false)
+	errs, err := s.writeLinks(ctx, tx, sc, tp, id, as, prefix, false)
 	if err != nil {
 		return nil, err
 	}
