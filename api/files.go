@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/files"
@@ -44,6 +45,17 @@ func (s *Server) withFiles(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// transferDeadline is how long one upload or download may take: the
+// server's read and write timeouts are for requests of JSON.
+const transferDeadline = time.Hour
+
+// extendDeadlines gives a file transfer transferDeadline.
+func extendDeadlines(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(transferDeadline))
+	_ = rc.SetWriteDeadline(time.Now().Add(transferDeadline))
+}
+
 // uploadFile streams the multipart field "file" into a file cell. The
 // body is read part by part (mime/multipart's Reader), never parsed into
 // memory or temporary files; parts before "file" other than small form
@@ -59,6 +71,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 	if max <= 0 {
 		max = 100 << 20
 	}
+	extendDeadlines(w)
 	r.Body = http.MaxBytesReader(w, r.Body, max+MaxUploadOverhead)
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -228,6 +241,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, stat func(hea
 		w.WriteHeader(status)
 		return
 	}
+	extendDeadlines(w)
 	d, err := open(off, n)
 	if err != nil {
 		h.Del("Content-Range")

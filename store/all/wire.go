@@ -45,6 +45,7 @@ var (
 	_ coffer.UndoService       = (*Store)(nil)
 	_ coffer.AccessLogService  = (*Store)(nil)
 	_ coffer.WatchService      = (*Store)(nil)
+	_ coffer.FileService       = (*Store)(nil)
 )
 
 // New returns a Store on b whose data keys are wrapped by m.
