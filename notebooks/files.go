@@ -210,7 +210,7 @@ func (s *Service) filesBytes(ctx context.Context, q catalog.Querier, db *store.D
 
 // ownerBytes sums the files of every notebook owner owns.
 func (s *Service) ownerBytes(ctx context.Context, owner string) (int64, error) {
-	ids, err := catalog.Strings(s.Inst.R.QueryContext(ctx, s.Rebind("SELECT id FROM notebooks WHERE owner_id = ?"), owner))
+	ids, err := catalog.Strings(s.Inst.R.QueryContext(ctx, s.Rebind("SELECT id FROM "+s.Inst.Prefix+"notebooks WHERE owner_id = ?"), owner))
 	if err != nil {
 		return 0, err
 	}
@@ -782,8 +782,9 @@ func (s *Service) OpenFileLink(ctx context.Context, token string, offset, length
 		return nil, notFound
 	}
 	nb := coffer.PrefixNotebook + part
-	if _, err := s.LookupNotebook(ctx, s.Inst.R, nb); err != nil {
-		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+	// The registry row, whoever may see it: the link is the right.
+	if _, err := catalog.ScanNotebook(s.Inst.R.QueryRowContext(ctx, s.Rebind("SELECT "+catalog.NotebookCols+" FROM "+s.Inst.Prefix+"notebooks WHERE id = ?"), nb)); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound
 		}
 		return nil, s.Wrap("OpenFileLink", err)
@@ -896,7 +897,7 @@ func (s *Service) CollectFiles(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	cfg := s.FileConfig()
-	ids, err := catalog.Strings(s.Inst.R.QueryContext(ctx, "SELECT id FROM notebooks ORDER BY id"))
+	ids, err := catalog.Strings(s.Inst.R.QueryContext(ctx, "SELECT id FROM "+s.Inst.Prefix+"notebooks ORDER BY id"))
 	if err != nil {
 		return 0, s.Wrap("CollectFiles", err)
 	}
