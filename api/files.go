@@ -212,7 +212,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, stat func(hea
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox")
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("ETag", etag)
 	if kind == files.RangeUnsatisfiable {
