@@ -36,11 +36,11 @@ func CleanName(name string) string {
 		name = name[i+1:]
 	}
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
-			return -1
-		}
 		if unicode.IsSpace(r) {
 			return ' '
+		}
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			return -1
 		}
 		return r
 	}, name)
@@ -98,6 +98,10 @@ func DetectType(head []byte, declared string) string {
 	if t == dt {
 		return clean(dt, dparams)
 	}
+	if dt == "application/zip" && !Active(t) && (strings.HasPrefix(t, "application/vnd.openxmlformats-officedocument.") ||
+		strings.HasPrefix(t, "application/vnd.oasis.opendocument.") || t == "application/epub+zip") {
+		return t // office documents are ZIP files
+	}
 	generic := dt == "application/octet-stream" || dt == "text/plain"
 	if generic && !Active(t) {
 		if dt == "text/plain" && !strings.HasPrefix(t, "text/") && t != "application/json" && t != "application/csv" {
@@ -119,13 +123,13 @@ func Active(t string) bool {
 	if err != nil {
 		return true
 	}
-	switch {
-	case strings.Contains(mt, "html"), strings.Contains(mt, "xml"), strings.Contains(mt, "svg"),
-		strings.Contains(mt, "javascript"), strings.Contains(mt, "ecmascript"),
-		mt == "text/css", strings.HasPrefix(mt, "multipart/"):
+	mt = strings.ToLower(mt)
+	switch mt {
+	case "text/xml", "application/xml", "text/css", "text/xsl", "application/xslt+xml", "application/x-shockwave-flash", "application/pdf+html":
 		return true
 	}
-	return false
+	return strings.Contains(mt, "html") || strings.HasSuffix(mt, "+xml") || strings.Contains(mt, "svg") ||
+		strings.Contains(mt, "script") || strings.HasPrefix(mt, "multipart/")
 }
 
 // inlineTypes are the only types served inline: raster images that no

@@ -257,8 +257,8 @@ func testFilesNames(t *testing.T, s *all.Store, b blob.Store, dir string) {
 		t.Errorf("name = %q, want passwd", fl.Name)
 	}
 	fl2, err := f.upload(t, f.ctx, "..\\..\\x\x00\n.txt", "", []byte("y"))
-	if err != nil || fl2.Name != "x.txt" {
-		t.Errorf("name = %+v, %v; want x.txt", fl2, err)
+	if err != nil || fl2.Name != "x .txt" {
+		t.Errorf("name = %+v, %v; want \"x .txt\"", fl2, err)
 	}
 	var keys []string
 	if err := b.List(context.Background(), "", func(in blob.Info) error { keys = append(keys, in.Key); return nil }); err != nil {
