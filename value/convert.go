@@ -56,6 +56,7 @@ type converter func(from, to *coffer.Column, v any) (any, error)
 // converted to, keyed by the type of the destination column.
 var converters = map[coffer.ColumnType]converter{
 	coffer.TypeLink:         toLink,
+	coffer.TypeFile:         toFile,
 	coffer.TypeText:         toText,
 	coffer.TypeLongText:     toText,
 	coffer.TypeNumber:       toNumber,
@@ -67,6 +68,16 @@ var converters = map[coffer.ColumnType]converter{
 	coffer.TypeEmail:        toContact,
 	coffer.TypeURL:          toContact,
 	coffer.TypePhone:        toContact,
+}
+
+// toFile keeps a file cell as it is: file columns convert only to
+// themselves (Convert refuses the rest).
+func toFile(_, _ *coffer.Column, v any) (any, error) {
+	files, ok := v.([]coffer.File)
+	if !ok {
+		return nil, problem("the stored value cannot be read")
+	}
+	return EncodeFiles(files), nil
 }
 
 // toLink converts between single and multiple links: every id must be a

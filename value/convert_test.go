@@ -1,6 +1,7 @@
 package value_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -284,7 +285,7 @@ func TestCheckOptions(t *testing.T) {
 				{Field: "options.choices", Message: "apply only to single_select and multi_select columns"},
 			}},
 		{"unknown type", "money", coffer.ColumnOptions{},
-			[]coffer.FieldError{{Field: "type", Message: "must be one of text, long_text, number, boolean, date, datetime, single_select, multi_select, email, url, phone, link, created_at, created_by, updated_at, updated_by"}}},
+			[]coffer.FieldError{{Field: "type", Message: "must be one of text, long_text, number, boolean, date, datetime, single_select, multi_select, email, url, phone, link, created_at, created_by, updated_at, updated_by, file"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,6 +341,7 @@ func TestEveryTypeHasItsSteps(t *testing.T) {
 		coffer.TypeCreatedBy:    "usr_1",
 		coffer.TypeUpdatedAt:    int64(1),
 		coffer.TypeUpdatedBy:    "usr_1",
+		coffer.TypeFile:         []any{map[string]any{"id": "fil_" + strings.Repeat("a", 52), "name": "a.txt", "size": json.Number("1"), "type": "text/plain", "sha256": strings.Repeat("0", 64)}},
 	}
 	for _, ty := range coffer.ColumnTypes {
 		c := column(ty)

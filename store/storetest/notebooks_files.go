@@ -540,6 +540,19 @@ func testFilesLimits(t *testing.T, s *all.Store, b blob.Store) {
 	if keys != 2 {
 		t.Errorf("%d blobs after a failed upload, want 2", keys)
 	}
+	// The owner's total counts every notebook they own.
+	s.SetFiles(notebooks.FileConfig{Blobs: b, MaxFileSize: 1000, MaxNotebookBytes: 1500, MaxOwnerBytes: 2000})
+	nb2 := MustNotebook(t, f.ctx, s, "Second")
+	MustTable(t, f.ctx, s, nb2.ID, "Docs", col("Files", coffer.TypeFile))
+	r2 := MustRecord(t, f.ctx, s, nb2.ID, "Docs", map[string]any{})
+	up2 := func(n int) error {
+		_, err := s.UploadFile(f.ctx, nb2.ID, "Docs", r2.ID, "Files", coffer.FileUpload{Name: "o", Body: bytes.NewReader(make([]byte, n))})
+		return err
+	}
+	wantCode(t, up2(501), coffer.ETOOLARGE)
+	if err := up2(500); err != nil {
+		t.Errorf("upload within the owner's total: %v", err)
+	}
 	_, err = s.UploadFile(f.ctx, f.nb, "Docs", f.rec.ID, "Title", coffer.FileUpload{Name: "x", Body: bytes.NewReader(nil)})
 	wantCode(t, err, coffer.EINVALID)
 	_, err = s.UploadFile(f.ctx, f.nb, "Docs", "rec_"+strings.Repeat("0", 26), "Files", coffer.FileUpload{Name: "x", Body: bytes.NewReader(nil)})
