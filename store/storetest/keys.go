@@ -75,8 +75,11 @@ func testKeysEnvelope(t *testing.T, o KeysOpener) {
 		}
 	}
 	for name, open := range map[string]func() error{
-		"other object":   func() error { _, err := r.Open(ctx, nb, "file:abd", sealed); return err },
-		"other notebook": func() error { _, err := r.Open(ctx, coffer.NewID(coffer.PrefixNotebook), "file:abc", sealed); return err },
+		"other object": func() error { _, err := r.Open(ctx, nb, "file:abd", sealed); return err },
+		"other notebook": func() error {
+			_, err := r.Open(ctx, coffer.NewID(coffer.PrefixNotebook), "file:abc", sealed)
+			return err
+		},
 		"instance scope": func() error { _, err := r.Open(ctx, keyring.Instance, "file:abc", sealed); return err },
 		"truncated":      func() error { _, err := r.Open(ctx, nb, "file:abc", sealed[:len(sealed)-1]); return err },
 		"header only":    func() error { _, err := r.Open(ctx, nb, "file:abc", sealed[:33]); return err },
