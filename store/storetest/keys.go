@@ -164,6 +164,7 @@ type secretsFixture struct {
 	rc         *receiver
 	ownerCtx   context.Context
 	deliveries int
+	hashed     []string // recovery codes, a session key, an API key: stored only as hashes
 }
 
 // newSecretsFixture makes the secrets through the services of s.
@@ -175,15 +176,30 @@ func newSecretsFixture(t *testing.T, s *all.Store) *secretsFixture {
 	s.SetWatchOptions(fastRetries())
 	ctx, u := MustUser(t, s)
 	f.user = u
-	sctx := MustSession(t, s, u.Email)
+	res, err := s.Login(context.Background(), u.Email, TestPassword)
+	if err != nil || res.Session == nil {
+		t.Fatalf("Login: %v", err)
+	}
+	c, err := s.Authenticate(context.Background(), res.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx := coffer.WithCaller(context.Background(), c)
+	key, err := s.CreateAPIKey(sctx, coffer.APIKeyInput{Name: "script"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hashed = append(f.hashed, res.Key, key.Key)
 	e, err := s.BeginTOTP(sctx, TestPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.totp = e.Secret
-	if _, err := s.ConfirmTOTP(sctx, TOTPCode(t, e.Secret, f.clock.Now(), 0)); err != nil {
+	codes, err := s.ConfirmTOTP(sctx, TOTPCode(t, e.Secret, f.clock.Now(), 0))
+	if err != nil {
 		t.Fatal(err)
 	}
+	f.hashed = append(f.hashed, codes...)
 	f.clock.Steps(2)
 
 	srv := startMiniOP(t, f.ssoSecret)
@@ -226,9 +242,10 @@ func newSecretsFixture(t *testing.T, s *all.Store) *secretsFixture {
 	return f
 }
 
-// plaintexts are the secrets that must never be stored in clear.
+// plaintexts are the secrets that must never be stored in clear: the
+// sealed ones and the hashed ones.
 func (f *secretsFixture) plaintexts() []string {
-	return []string{f.totp, f.ssoSecret, f.watch.Secret}
+	return append([]string{f.totp, f.ssoSecret, f.watch.Secret}, f.hashed...)
 }
 
 // check proves, through s, that every secret still works: a TOTP login,
@@ -303,8 +320,9 @@ func (f *secretsFixture) stored(t *testing.T, b store.Backend) (totp, sso, watch
 }
 
 // KeysPlaintexts makes the secrets that are sealed at rest (a TOTP
-// secret, an SSO client secret, a webhook secret) through the services of
-// a store on b, and returns them in clear, for the backend's tests to
+// secret, an SSO client secret, a webhook secret) and those stored only as
+// hashes (recovery codes, a session key, an API key) through the services
+// of a store on b, and returns them in clear, for the backend's tests to
 // scan its storage for; control is a value stored in clear (the user's
 // e-mail address), which the scan must find.
 func KeysPlaintexts(t *testing.T, b store.Backend) (secrets []string, control string) {
