@@ -65,6 +65,10 @@ func TestKeysCLI(t *testing.T) {
 	if out := cli(0, "", "history", "prune"); strings.Contains(out, "created a new master key") {
 		t.Errorf("second command warned again: %q", out)
 	}
+	cli(2, "", "keys")
+	if out := cli(0, "", "keys", "help"); !strings.Contains(out, "coffer keys rotate") {
+		t.Errorf("keys help: %q", out)
+	}
 	first := mustMaster(t, keyFile).Current()
 	sealed := sealInStore(t, data, "kept across rotation")
 
