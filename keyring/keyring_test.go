@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,11 @@ import (
 
 // openRing opens a SQLite instance in a temporary folder and a ring on it.
 func openRing(t *testing.T, m *keyring.Master) (*keyring.Ring, *store.Core) {
+	t.Helper()
+	return openRingTB(t, m)
+}
+
+func openRingTB(t testing.TB, m *keyring.Master) (*keyring.Ring, *store.Core) {
 	t.Helper()
 	b, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{})
 	if err != nil {
@@ -236,5 +242,45 @@ func TestForeignMaster(t *testing.T) {
 	}
 	if err := ring.Check(ctx); err != nil {
 		t.Errorf("Check with the right master: %v", err)
+	}
+}
+
+// BenchmarkSeal and BenchmarkOpen measure the envelope on values of a
+// secret's size and of a 64 KiB chunk, with the data key in memory.
+func BenchmarkSeal(b *testing.B) {
+	for _, size := range []int{32, 64 << 10} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			ring, _ := openRingTB(b, keyring.ForTests())
+			ctx := context.Background()
+			pt := make([]byte, size)
+			if _, err := ring.Seal(ctx, keyring.Instance, "bench", pt); err != nil { // creates the data key
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := ring.Seal(ctx, keyring.Instance, "bench", pt); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	for _, size := range []int{32, 64 << 10} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			ring, _ := openRingTB(b, keyring.ForTests())
+			ctx := context.Background()
+			sealed, err := ring.Seal(ctx, keyring.Instance, "bench", make([]byte, size))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := ring.Open(ctx, keyring.Instance, "bench", sealed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
