@@ -129,9 +129,18 @@ func TestKeysCLI(t *testing.T) {
 	if out := cli(1, "", "history", "prune"); !strings.Contains(out, other) || !strings.Contains(out, second) {
 		t.Errorf("history prune with another key file: %q", out)
 	}
-	// The right file, named by COFFER_MASTER_KEY_FILE, opens it.
+	// The right file, named by COFFER_MASTER_KEY_FILE, opens it; a mode
+	// looser than 0600 is warned about.
 	t.Setenv("COFFER_MASTER_KEY_FILE", hidden)
-	cli(0, "", "history", "prune")
+	if out := cli(0, "", "history", "prune"); strings.Contains(out, "readable by others") {
+		t.Errorf("warned about a 0600 file: %q", out)
+	}
+	if err := os.Chmod(hidden, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := cli(0, "", "history", "prune"); !strings.Contains(out, "WARNING: the master key file "+hidden+" is readable by others (mode 0644)") {
+		t.Errorf("no warning about a 0644 key file: %q", out)
+	}
 }
 
 func mustMaster(t *testing.T, path string) *keyring.Master {
