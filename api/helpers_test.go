@@ -394,3 +394,14 @@ func (e *Env) MustExec(query string, args ...any) {
 		e.TB.Fatalf("%s: %v", q, err)
 	}
 }
+
+// sealTOTP seals a TOTP secret as the identity service stores it (under
+// the instance key, bound to the user), for fixtures written in SQL.
+func (e *Env) sealTOTP(userID, secret string) string {
+	e.TB.Helper()
+	sealed, err := e.Store.Ring().SealString(context.Background(), keyring.Instance, "totp:"+userID, secret)
+	if err != nil {
+		e.TB.Fatal(err)
+	}
+	return sealed
+}

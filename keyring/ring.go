@@ -165,6 +165,19 @@ func associated(header []byte, scope, aad string) []byte {
 // under a key this instance does not hold (or has shredded) fails with
 // coffer.EINTEGRITY.
 func (r *Ring) Open(ctx context.Context, scope, aad string, sealed []byte) ([]byte, error) {
+	return r.OpenIn(ctx, nil, scope, aad, sealed)
+}
+
+// Querier reads the instance database: a transaction on it, or a pool.
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// OpenIn is Open reading a data key it does not hold through q, a
+// transaction on the instance database (nil: a pool of its own). Call it
+// inside a transaction on the instance database, whose connection may be
+// the only one.
+func (r *Ring) OpenIn(ctx context.Context, q Querier, scope, aad string, sealed []byte) ([]byte, error) {
 	if len(sealed) < Overhead {
 		return nil, integrity("keyring.Open", errors.New("too short"))
 	}
@@ -173,7 +186,7 @@ func (r *Ring) Open(ctx context.Context, scope, aad string, sealed []byte) ([]by
 	}
 	var id [idSize]byte
 	copy(id[:], sealed[1:])
-	k, err := r.keyByID(ctx, id)
+	k, err := r.keyByID(ctx, q, id)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +226,11 @@ func (r *Ring) SealStringTx(ctx context.Context, tx *store.WriteTx, scope, aad, 
 // OpenString opens a value of SealString. Anything else, a value in clear
 // included, fails with coffer.EINTEGRITY.
 func (r *Ring) OpenString(ctx context.Context, scope, aad, sealed string) (string, error) {
+	return r.OpenStringIn(ctx, nil, scope, aad, sealed)
+}
+
+// OpenStringIn is OpenString reading keys through q (see OpenIn).
+func (r *Ring) OpenStringIn(ctx context.Context, q Querier, scope, aad, sealed string) (string, error) {
 	if !IsSealed(sealed) {
 		return "", integrity("keyring.OpenString", errors.New("not a sealed value"))
 	}
@@ -220,7 +238,7 @@ func (r *Ring) OpenString(ctx context.Context, scope, aad, sealed string) (strin
 	if err != nil {
 		return "", integrity("keyring.OpenString", err)
 	}
-	pt, err := r.Open(ctx, scope, aad, b)
+	pt, err := r.OpenIn(ctx, q, scope, aad, b)
 	if err != nil {
 		return "", err
 	}
@@ -410,7 +428,7 @@ func (r *Ring) unwrap(id [idSize]byte, scope, masterID string, wrapped []byte) (
 
 // keyByID returns the data key id: from memory, or read from the
 // database (another node, or a rotation, may have made it).
-func (r *Ring) keyByID(ctx context.Context, id [idSize]byte) (*dataKey, error) {
+func (r *Ring) keyByID(ctx context.Context, q Querier, id [idSize]byte) (*dataKey, error) {
 	r.mu.RLock()
 	k, ok := r.keys[id]
 	r.mu.RUnlock()
@@ -419,7 +437,10 @@ func (r *Ring) keyByID(ctx context.Context, id [idSize]byte) (*dataKey, error) {
 	}
 	var scope, masterID, state string
 	var wrapped []byte
-	err := r.core.Inst.R.QueryRowContext(ctx, r.core.Rebind("SELECT scope, master_id, wrapped, state FROM "+r.core.Inst.Prefix+"data_keys WHERE id = ?"), hex.EncodeToString(id[:])).Scan(&scope, &masterID, &wrapped, &state)
+	if q == nil {
+		q = r.core.Inst.R
+	}
+	err := q.QueryRowContext(ctx, r.core.Rebind("SELECT scope, master_id, wrapped, state FROM "+r.core.Inst.Prefix+"data_keys WHERE id = ?"), hex.EncodeToString(id[:])).Scan(&scope, &masterID, &wrapped, &state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, integrity("keyring.Open", errors.New("unknown data key"))
 	}

@@ -33,6 +33,21 @@ func (c *storeConfig) masterKeyPath() string {
 // them: otherwise it refuses, naming the file. When it holds none, a
 // missing file is created (mode 0600) with a loud warning on stderr.
 func openMaster(ctx context.Context, b store.Backend, c *storeConfig, stderr io.Writer) (*keyring.Master, error) {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	m, err := loadMaster(ctx, b, c, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(m.Path()); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(stderr, "WARNING: the master key file %s is readable by others (mode %04o): make it 0600 (chmod 600)\n", m.Path(), fi.Mode().Perm())
+	}
+	return m, nil
+}
+
+// loadMaster is openMaster without the check of the file's mode.
+func loadMaster(ctx context.Context, b store.Backend, c *storeConfig, stderr io.Writer) (*keyring.Master, error) {
 	path := c.masterKeyPath()
 	inst := b.Instance()
 	used, err := keyring.MastersInUse(ctx, inst.R, b.Dialect(), inst.Prefix)
@@ -65,9 +80,6 @@ func openMaster(ctx context.Context, b store.Backend, c *storeConfig, stderr io.
 		return nil, err
 	}
 	if created {
-		if stderr == nil {
-			stderr = os.Stderr
-		}
 		fmt.Fprintf(stderr, "\n"+
 			"WARNING: created a new master key file: %s (mode 0600).\n"+
 			"WARNING: it encrypts this instance's secrets and files. KEEP A COPY SOMEWHERE SAFE, apart from the\n"+

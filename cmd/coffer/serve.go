@@ -81,7 +81,12 @@ func openStore(ctx context.Context, c *storeConfig, warn func(string)) (*all.Sto
 		b.Close()
 		return nil, nil, err
 	}
-	return all.New(b, m), b.Close, nil
+	st, err := all.Open(ctx, b, m)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return st, b.Close, nil
 }
 
 // openBackend is openStore's backend.
