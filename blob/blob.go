@@ -142,12 +142,27 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// IncompleteCollector is implemented by stores where an interrupted Put
+// can leave space taken without a blob (an S3 multipart upload whose
+// process died before it could abort it).
+type IncompleteCollector interface {
+	// CollectIncomplete discards the unfinished writes under prefix begun
+	// before olderThan and returns how many.
+	CollectIncomplete(ctx context.Context, prefix string, olderThan time.Time) (int, error)
+}
+
 // Collect deletes the orphans among the blobs under prefix: those modified
 // before olderThan (the grace period protects uploads whose reference is
 // not committed yet) that keep does not claim. It returns the number
 // deleted. keep is asked about each old blob; its error stops the
-// collection.
+// collection. Unfinished writes begun before olderThan are discarded too
+// (see IncompleteCollector), without counting.
 func Collect(ctx context.Context, s Store, prefix string, olderThan time.Time, keep func(key string) (bool, error)) (deleted int, err error) {
+	if ic, ok := s.(IncompleteCollector); ok {
+		if _, err := ic.CollectIncomplete(ctx, prefix, olderThan); err != nil {
+			return 0, err
+		}
+	}
 	var doomed []string
 	err = s.List(ctx, prefix, func(in Info) error {
 		if !in.Modified.Before(olderThan) {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/cofferhq/coffer/blob"
 )
@@ -25,7 +26,10 @@ type Store struct {
 	root *os.Root
 }
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store               = (*Store)(nil)
+	_ blob.IncompleteCollector = (*Store)(nil)
+)
 
 // Open opens (creating it with mode 0700 if needed) the directory dir as a
 // blob store.
@@ -183,9 +187,10 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List implements blob.Store. It walks only the directory that holds the
-// prefix's last complete segment, skips temporary files and symbolic links.
-func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+// walk calls visit for every regular file (temporary ones included) in the
+// directories that can hold keys starting with prefix, and skips the
+// rest: other directories, symbolic links, directories named with a dot.
+func (s *Store) walk(ctx context.Context, prefix string, visit func(p string, d fs.DirEntry) error) error {
 	if err := blob.ValidPrefix(prefix); err != nil {
 		return err
 	}
@@ -193,8 +198,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) erro
 	if i := strings.LastIndexByte(prefix, '/'); i > 0 {
 		start = prefix[:i]
 	}
-	fsys := s.root.FS()
-	err := fs.WalkDir(fsys, start, func(p string, d fs.DirEntry, err error) error {
+	return fs.WalkDir(s.root.FS(), start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == start && errors.Is(err, fs.ErrNotExist) {
 				return fs.SkipAll
@@ -204,20 +208,25 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if p != "." && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
 		if d.IsDir() {
-			// Skip directories that cannot hold a key with the prefix.
-			if p != "." && !strings.HasPrefix(p+"/", prefix) && !strings.HasPrefix(prefix, p+"/") {
+			if p != "." && (strings.HasPrefix(d.Name(), ".") ||
+				!strings.HasPrefix(p+"/", prefix) && !strings.HasPrefix(prefix, p+"/")) {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() || !strings.HasPrefix(p, prefix) {
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		return visit(p, d)
+	})
+}
+
+// List implements blob.Store. It walks only the directories that can hold
+// keys with the prefix, and skips temporary files and symbolic links.
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	return s.walk(ctx, prefix, func(p string, d fs.DirEntry) error {
+		if strings.HasPrefix(d.Name(), ".") || !strings.HasPrefix(p, prefix) {
 			return nil
 		}
 		fi, err := d.Info()
@@ -229,5 +238,30 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) erro
 		}
 		return fn(blob.Info{Key: p, Size: fi.Size(), Modified: fi.ModTime()})
 	})
-	return err
+}
+
+// CollectIncomplete implements blob.IncompleteCollector: it removes the
+// temporary files of Puts begun before olderThan under the directories
+// the prefix can reach (left by a process that died mid-Put).
+func (s *Store) CollectIncomplete(ctx context.Context, prefix string, olderThan time.Time) (int, error) {
+	var old []string
+	err := s.walk(ctx, prefix, func(p string, d fs.DirEntry) error {
+		if strings.HasPrefix(d.Name(), ".tmp-") {
+			if fi, err := d.Info(); err == nil && fi.ModTime().Before(olderThan) {
+				old = append(old, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range old {
+		if err := s.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/cofferhq/coffer/blob"
 	"github.com/cofferhq/coffer/blob/blobtest"
@@ -121,5 +122,43 @@ func TestLocalFiles(t *testing.T) {
 	})
 	if len(names) != 1 || names[0] != "/n/1/f" {
 		t.Fatalf("files in the store: %q, want only /n/1/f", names)
+	}
+}
+
+// TestLocalCollectIncomplete checks that Collect removes the temporary
+// files of Puts interrupted by a crash once past the grace period.
+func TestLocalCollectIncomplete(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := mustOpen(t, root)
+	blobtest.MustPut(t, s, "n/1/kept", []byte("x"))
+	dead := filepath.Join(root, "n", "1", ".tmp-0123456789abcdef01234567")
+	fresh := filepath.Join(root, "n", "1", ".tmp-fresh")
+	for _, p := range []string{dead, fresh} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(dead, old, old); err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	s.List(ctx, "", func(in blob.Info) error { listed = append(listed, in.Key); return nil })
+	if len(listed) != 1 {
+		t.Fatalf("List shows temporary files: %q", listed)
+	}
+	keep := func(string) (bool, error) { return true, nil }
+	if _, err := blob.Collect(ctx, s, "n/", time.Now().Add(-time.Hour), keep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an old temporary file survived Collect: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a recent temporary file (a Put under way) was removed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "n", "1", "kept")); err != nil {
+		t.Errorf("a kept blob was removed: %v", err)
 	}
 }

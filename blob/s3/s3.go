@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -130,7 +131,10 @@ type Store struct {
 	part   uint64
 }
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store               = (*Store)(nil)
+	_ blob.IncompleteCollector = (*Store)(nil)
+)
 
 // Open connects to the bucket; it checks the bucket exists (creating it
 // when CreateBucket is set).
@@ -277,4 +281,33 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) erro
 		}
 	}
 	return ctx.Err()
+}
+
+// CollectIncomplete implements blob.IncompleteCollector: it aborts the
+// multipart uploads under prefix initiated before olderThan (left by a
+// process that died mid-upload; minio-go aborts those that fail).
+func (s *Store) CollectIncomplete(ctx context.Context, prefix string, olderThan time.Time) (int, error) {
+	if err := blob.ValidPrefix(prefix); err != nil {
+		return 0, err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type upload struct{ key, id string }
+	var old []upload
+	for u := range s.c.Client.ListIncompleteUploads(lctx, s.bucket, s.prefix+prefix, true) {
+		if u.Err != nil {
+			return 0, fmt.Errorf("s3: list unfinished uploads under %s: %w", prefix, u.Err)
+		}
+		if u.Initiated.Before(olderThan) {
+			old = append(old, upload{u.Key, u.UploadID})
+		}
+	}
+	n := 0
+	for _, u := range old {
+		if err := s.c.AbortMultipartUpload(ctx, s.bucket, u.key, u.id); err != nil && !s.notFound(err) {
+			return n, fmt.Errorf("s3: abort an unfinished upload: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -130,3 +131,38 @@ func TestS3PutMemory(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestS3CollectIncomplete checks that Collect aborts multipart uploads
+// left unfinished (as by a process killed mid-upload) once past the grace
+// period, and not before.
+func TestS3CollectIncomplete(t *testing.T) {
+	srv := blobtest.MustVersityGW(t)
+	ctx := context.Background()
+	st := mustOpen(t, srv.URL("incomplete", "p"))
+	core := minio.Core{Client: rawClient(t, srv)}
+	id, err := core.NewMultipartUpload(ctx, "incomplete", "p/n/1/dead", minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := blobtest.Pattern(1, s3.MinPartSize)
+	if _, err := core.PutObjectPart(ctx, "incomplete", "p/n/1/dead", id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		for u := range core.Client.ListIncompleteUploads(ctx, "incomplete", "p/", true) {
+			if u.Err != nil {
+				t.Fatal(u.Err)
+			}
+			n++
+		}
+		return n
+	}
+	never := func(string) (bool, error) { return false, nil }
+	if _, err := blob.Collect(ctx, st, "n/", time.Now().Add(-time.Hour), never); err != nil || count() != 1 {
+		t.Fatalf("within the grace period: %v, %d unfinished uploads, want 1", err, count())
+	}
+	if _, err := blob.Collect(ctx, st, "n/", time.Now().Add(time.Hour), never); err != nil || count() != 0 {
+		t.Fatalf("past the grace period: %v, %d unfinished uploads, want 0", err, count())
+	}
+}

@@ -144,16 +144,22 @@ func (c *chunker) set(index uint64, final bool) {
 }
 
 // Writer seals what is written to it into an underlying writer. Close seals
-// the final chunk; it does not close the underlying writer.
+// the final chunk; it does not close the underlying writer. The SHA-256 of
+// the plaintext is computed alongside: chunk i is hashed on another
+// goroutine while it is sealed and written and chunk i+1 is filled, so the
+// hash costs little time on a machine with two cores.
 type Writer struct {
 	chunker
 	w      io.Writer
-	buf    []byte // chunk plaintext, with room for the tag
-	n      int    // bytes in buf
+	bufs   [2][]byte // plaintext chunks: one filled while the other is hashed
+	cur    int       // the buffer being filled
+	out    []byte    // a sealed chunk
+	n      int       // bytes in bufs[cur]
 	chunk  int
 	index  uint64
 	size   int64
 	sum    hash.Hash
+	hashed chan struct{} // receives when the pending hash is done; nil when none
 	err    error
 	closed bool
 }
@@ -171,7 +177,8 @@ func NewWriterSize(w io.Writer, key []byte, fileID string, chunkSize int) (*Writ
 	if chunkSize < MinChunkSize || chunkSize > MaxChunkSize {
 		return nil, fmt.Errorf("sealed: chunk size %d out of [%d, %d]", chunkSize, MinChunkSize, MaxChunkSize)
 	}
-	sw := &Writer{w: w, chunk: chunkSize, buf: make([]byte, chunkSize+TagSize), sum: sha256.New()}
+	sw := &Writer{w: w, chunk: chunkSize, sum: sha256.New(), out: make([]byte, 0, chunkSize+TagSize),
+		bufs: [2][]byte{make([]byte, chunkSize), make([]byte, chunkSize)}}
 	h := sw.hdr[:]
 	copy(h, magic)
 	h[4] = version
@@ -199,7 +206,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, errors.New("sealed: write after close")
 	}
-	w.sum.Write(p)
 	written := 0
 	for len(p) > 0 {
 		if w.n == w.chunk {
@@ -207,7 +213,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 				return written, err
 			}
 		}
-		c := copy(w.buf[w.n:w.chunk], p)
+		c := copy(w.bufs[w.cur][w.n:], p)
 		w.n += c
 		w.size += int64(c)
 		written += c
@@ -216,27 +222,46 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// waitHash waits for the pending hash, if any.
+func (w *Writer) waitHash() {
+	if w.hashed != nil {
+		<-w.hashed
+		w.hashed = nil
+	}
+}
+
 func (w *Writer) seal(final bool) error {
+	plain := w.bufs[w.cur][:w.n]
+	w.waitHash() // of the other buffer: hashes go in order
+	done := make(chan struct{}, 1)
+	w.hashed = done
+	go func() {
+		w.sum.Write(plain)
+		done <- struct{}{}
+	}()
 	w.set(w.index, final)
-	out := w.aead.Seal(w.buf[:0], w.nonce[:], w.buf[:w.n], w.aad)
-	if _, err := w.w.Write(out); err != nil {
+	w.out = w.aead.Seal(w.out[:0], w.nonce[:], plain, w.aad)
+	if _, err := w.w.Write(w.out); err != nil {
 		w.err = err
 		return err
 	}
 	w.index++
-	w.n = 0
+	w.cur, w.n = 1-w.cur, 0
 	return nil
 }
 
 // Close seals the final chunk (an empty stream still has one).
 func (w *Writer) Close() error {
 	if w.err != nil {
+		w.waitHash()
 		return w.err
 	}
 	if w.closed {
 		return nil
 	}
-	if err := w.seal(true); err != nil {
+	err := w.seal(true)
+	w.waitHash()
+	if err != nil {
 		return err
 	}
 	w.closed = true
@@ -250,8 +275,11 @@ func (w *Writer) Size() int64 { return w.size }
 // once the Writer is closed.
 func (w *Writer) SealedSize() int64 { return SealedSizeChunk(w.size, w.chunk) }
 
-// Sum returns the SHA-256 of the plaintext written so far.
+// Sum returns the SHA-256 of the plaintext, once the Writer is closed.
 func (w *Writer) Sum() [sha256.Size]byte {
+	if !w.closed {
+		panic("sealed: Sum before Close")
+	}
 	var s [sha256.Size]byte
 	w.sum.Sum(s[:0])
 	return s

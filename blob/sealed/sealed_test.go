@@ -303,3 +303,24 @@ func TestTamperRanges(t *testing.T) {
 		t.Fatalf("range over chunk 2: %v", err)
 	}
 }
+
+func TestReaderArguments(t *testing.T) {
+	key := newKey(t)
+	s := seal(t, []byte("x"), key, "f", chunk)
+	if _, _, err := open(t, s, key[:31], "f"); err == nil || isIntegrity(err) {
+		t.Errorf("31-byte key: %v, want an argument error", err)
+	}
+	o := &opener{b: s}
+	boom := errors.New("store down")
+	if _, err := sealed.NewReader(func(int64, int64) (io.ReadCloser, error) { return nil, boom }, int64(len(s)), key, "f"); err != boom {
+		t.Errorf("open failing: %v, want its error", err)
+	}
+	r, err := sealed.NewReader(o.open, int64(len(s)), key, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.b = nil // the store lost the blob: the read fails, and not as a forgery
+	if _, err := readRange(r, 0, -1); err == nil || isIntegrity(err) {
+		t.Errorf("open failing on read: %v", err)
+	}
+}
