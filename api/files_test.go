@@ -270,7 +270,9 @@ func TestFileLinks(t *testing.T) {
 	}
 	var page struct {
 		Entries []struct {
-			UserID, RecordID, Detail string
+			UserID   string `json:"user_id"`
+			RecordID string `json:"record_id"`
+			Detail   string `json:"detail"`
 		} `json:"entries"`
 	}
 	r.JSON(&page)
