@@ -5,13 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/blob/bloburl"
@@ -351,4 +355,108 @@ func FuzzFileUpload(f *testing.F) {
 			}
 		}
 	})
+}
+
+// patternReader yields n bytes of a repeating pattern, without holding
+// them.
+type patternReader struct{ left, at int64 }
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(b)), p.left)
+	for i := range n {
+		b[i] = byte((p.at + i) * 7 / 3)
+	}
+	p.left -= n
+	p.at += n
+	return int(n), nil
+}
+
+// TestFileLargeFlatMemory streams a 96 MiB upload and download over
+// HTTP: the heap does not grow with the size (the multipart body is read
+// part by part, encrypted and decrypted a chunk at a time).
+func TestFileLargeFlatMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large file in -short mode")
+	}
+	const size = 96 << 20
+	f := mustFilesEnv(t)
+	cfg := f.Store.FileConfig()
+	cfg.MaxFileSize = 128 << 20
+	f.Store.SetFiles(cfg)
+	var peak atomic.Uint64
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	runtime.GC()
+	base := heap()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if h := heap(); h > peak.Load() {
+					peak.Store(h)
+				}
+			}
+		}
+	}()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		part, err := mw.CreateFormFile("file", "big.bin")
+		if err == nil {
+			_, err = io.Copy(part, &patternReader{left: size})
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	req, _ := http.NewRequest("POST", f.URL+"/api/v1/notebooks/"+f.nb+"/tables/Docs/records/"+f.rec+"/files/Files", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fl coffer.File
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", res.StatusCode, body)
+	}
+	json.Unmarshal(body, &fl)
+	want := sha256.New()
+	io.Copy(want, &patternReader{left: size})
+	if fl.Size != size || fl.SHA256 != hex.EncodeToString(want.Sum(nil)) {
+		t.Fatalf("upload answer: %+v", fl)
+	}
+	req, _ = http.NewRequest("GET", f.URL+fl.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sha256.New()
+	n, err := io.Copy(got, res.Body)
+	res.Body.Close()
+	close(stop)
+	<-done
+	if err != nil || n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		t.Fatalf("download: %d bytes, %v", n, err)
+	}
+	growth := int64(peak.Load()) - int64(base)
+	t.Logf("heap in use grew by at most %.1f MiB for a %d MiB upload and download", float64(growth)/(1<<20), size>>20)
+	if growth > 24<<20 {
+		t.Errorf("heap grew by %d MiB for a %d MiB file", growth>>20, size>>20)
+	}
 }
