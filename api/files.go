@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -108,8 +107,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 			coffer.FileUpload{Name: name, Type: part.Header.Get("Content-Type"), Body: &uploadBody{r: part}})
 		part.Close()
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) || coffer.ErrorCode(err) == coffer.EINVALID && strings.Contains(coffer.ErrorMessage(err), "cut short") && r.Context().Err() == nil {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 				err = coffer.Errorf(coffer.ETOOLARGE, "the upload is larger than allowed")
 			}
 			s.writeError(w, r, err)
