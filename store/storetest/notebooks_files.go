@@ -117,6 +117,11 @@ func randomBytes(n int, seed uint64) []byte {
 // whole and by ranges; the cell lists them; ranges outside are ERANGE.
 func testFilesRoundTrip(t *testing.T, s *all.Store, b blob.Store) {
 	f := newFilesFixture(t, s)
+	sub, err := s.Subscribe(f.ctx, f.nb, f.tbl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
 	var ids []string
 	for i, n := range []int{0, 1, sealed.ChunkSize - 1, sealed.ChunkSize, sealed.ChunkSize + 1, 2*sealed.ChunkSize + 3} {
 		body := randomBytes(n, uint64(i))
@@ -156,7 +161,21 @@ func testFilesRoundTrip(t *testing.T, s *all.Store, b blob.Store) {
 			t.Errorf("the blob of %d bytes holds plaintext", n)
 		}
 	}
+	// Each upload is a live update of the file column.
+	for i := range ids {
+		select {
+		case ev := <-sub.Events():
+			if ev.Record != f.rec.ID || ev.Op != "update" || len(ev.Cols) != 1 || ev.Cols[0] != f.tbl.Column("Files").ID || ev.Version != f.rec.Version+int64(i)+1 {
+				t.Errorf("live event %d: %+v", i, ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("live event %d did not come", i)
+		}
+	}
 	r := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID)
+	if !r.UpdatedAt.After(f.rec.UpdatedAt) && !r.UpdatedAt.Equal(f.rec.UpdatedAt) || r.UpdatedBy != f.u.ID {
+		t.Errorf("updated_at %v (was %v), updated_by %q", r.UpdatedAt, f.rec.UpdatedAt, r.UpdatedBy)
+	}
 	list, _ := r.Fields["Files"].([]coffer.File)
 	var got []string
 	for _, x := range list {
