@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -1020,10 +1019,4 @@ func (s *Service) collectNotebook(ctx context.Context, b blob.Store, cfg FileCon
 		n++
 	}
 	return n, nil
-}
-
-// FileSHA256 is the hex SHA-256 of p, as files record it.
-func FileSHA256(p []byte) string {
-	h := sha256.Sum256(p)
-	return hex.EncodeToString(h[:])
 }
