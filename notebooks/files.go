@@ -141,10 +141,17 @@ func (s *Service) loadFile(ctx context.Context, q catalog.Querier, db *store.DB,
 	return scanFile(q.QueryRowContext(ctx, s.Rebind("SELECT "+fileCols+" FROM "+db.Prefix+"_files WHERE id = ?"), id), nb)
 }
 
-// cellFiles reads the files a file cell lists, unmasked.
-func (s *Service) cellFiles(ctx context.Context, q catalog.Querier, tm *catalog.TableMeta, cm *catalog.ColMeta, record string) ([]coffer.File, bool, error) {
+// cellFiles reads the files a file cell lists, unmasked. With lock (in
+// a write that changes the cell) the record's row stays locked until the
+// write ends (PostgreSQL; SQLite has one writer), so that two changes of
+// one cell never both start from the same list.
+func (s *Service) cellFiles(ctx context.Context, q catalog.Querier, tm *catalog.TableMeta, cm *catalog.ColMeta, record string, lock bool) ([]coffer.File, bool, error) {
 	var raw any
-	err := q.QueryRowContext(ctx, s.Rebind("SELECT "+cm.Phys+" FROM "+tm.SQL+" WHERE id = ?"), record).Scan(&raw)
+	suffix := ""
+	if lock {
+		suffix = s.Dialect.LockRows(true)
+	}
+	err := q.QueryRowContext(ctx, s.Rebind("SELECT "+cm.Phys+" FROM "+tm.SQL+" t WHERE t.id = ?"+suffix), record).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -370,7 +377,9 @@ func (s *Service) UploadFile(ctx context.Context, notebook, table, record, colum
 	}
 	f := coffer.File{ID: id, Name: files.CleanName(up.Name), Size: put.size, Type: files.DetectType(put.head, up.Type),
 		SHA256: hex.EncodeToString(put.sum[:]), URL: coffer.FileURL(id)}
-	err = s.recordWrite(ctx, notebook, tm.Table.ID, "UploadFile", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+	// Uploads to one notebook run one at a time (recordWriteLocked), so
+	// that two cannot both pass the notebook's limit.
+	err = s.recordWriteLocked(ctx, notebook, tm.Table.ID, "UploadFile", 1, true, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
 		cm, err := fileColumn(tp, cm.Column.ID)
 		if err != nil {
 			return nil, err
@@ -380,7 +389,7 @@ func (s *Service) UploadFile(ctx context.Context, notebook, table, record, colum
 		} else if used+f.Size > cfg.MaxNotebookBytes {
 			return nil, coffer.Errorf(coffer.ETOOLARGE, "the notebook's files would pass its limit of %d bytes", cfg.MaxNotebookBytes)
 		}
-		list, found, err := s.cellFiles(ctx, tx, tm, cm, record)
+		list, found, err := s.cellFiles(ctx, tx, tm, cm, record, true)
 		if err != nil {
 			return nil, err
 		}
@@ -609,7 +618,7 @@ func (s *Service) DeleteFile(ctx context.Context, id string) error {
 			return nil, err
 		}
 		seen, _ := r.Fields[cm.Column.Name].([]coffer.File)
-		list, _, err := s.cellFiles(ctx, tx, tm, cm, record)
+		list, _, err := s.cellFiles(ctx, tx, tm, cm, record, true)
 		if err != nil {
 			return nil, err
 		}
@@ -832,7 +841,7 @@ func (s *Service) OpenFileLink(ctx context.Context, token string, offset, length
 		if cm == nil || cm.Column.ID != row.Column {
 			return notFound
 		}
-		list, _, err := s.cellFiles(ctx, tx, tm, cm, row.Record)
+		list, _, err := s.cellFiles(ctx, tx, tm, cm, row.Record, false)
 		if err != nil {
 			return err
 		}
@@ -974,7 +983,7 @@ func (s *Service) collectNotebook(ctx context.Context, b blob.Store, cfg FileCon
 			listed := false
 			if tm := sc.ByID[f.Table]; tm != nil {
 				if cm := tm.Column(f.Column); cm != nil && cm.Column.ID == f.Column {
-					list, _, err := s.cellFiles(ctx, tx, tm, cm, f.Record)
+					list, _, err := s.cellFiles(ctx, tx, tm, cm, f.Record, false)
 					if err != nil {
 						return err
 					}

@@ -400,6 +400,14 @@ func singleError(oe *catalog.OpError) error {
 // transaction on a backend that notifies, published after the commit
 // otherwise.
 func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error)) error {
+	return s.recordWriteLocked(ctx, notebook, table, op, rows, false, fn)
+}
+
+// recordWriteLocked is recordWrite; with exclusive, the write first takes
+// the notebook's catalogue version row exclusively (where rows lock:
+// PostgreSQL), as schema changes do, so that such writes of one notebook
+// run one at a time: file uploads, which check the notebook's total.
+func (s *Service) recordWriteLocked(ctx context.Context, notebook, table, op string, rows int, exclusive bool, fn func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error)) error {
 	c, err := store.Caller(ctx)
 	if err != nil {
 		return err
@@ -417,6 +425,12 @@ func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, r
 	defer s.Storage.Wrote(notebook, rows)
 	var evs []live.Event
 	err = s.Write(ctx, nc.DB, op, func(tx *store.WriteTx) error {
+		if lock := s.Dialect.LockRows(true); exclusive && lock != "" {
+			var v int64
+			if err := tx.QueryRowContext(ctx, "SELECT version FROM "+nc.DB.Prefix+"_schema_version"+lock).Scan(&v); err != nil {
+				return err
+			}
+		}
 		sc, err := s.CurrentSchema(ctx, notebook, nc.DB, tx, nc.Schema)
 		if err != nil {
 			return err

@@ -61,6 +61,7 @@ func testFiles(t *testing.T, open Opener) {
 	t.Run("Limits", func(t *testing.T) { s, b, _ := local(t); testFilesLimits(t, s, b) })
 	t.Run("Collect", func(t *testing.T) { s, b, _ := local(t); testFilesCollect(t, s, b) })
 	t.Run("RecordAPI", func(t *testing.T) { s, _, _ := local(t); testFilesRecordAPI(t, s) })
+	t.Run("Concurrent", func(t *testing.T) { s, _, _ := local(t); testFilesConcurrent(t, s) })
 }
 
 // filesFixture is an owner's notebook with a table Docs (Title text,
@@ -559,8 +560,32 @@ func testFilesLimits(t *testing.T, s *all.Store, b blob.Store) {
 	if keys != 2 {
 		t.Errorf("%d blobs after a failed upload, want 2", keys)
 	}
+	// Parallel uploads never pass the notebook's limit together.
+	nb3 := MustNotebook(t, f.ctx, s, "Parallel")
+	MustTable(t, f.ctx, s, nb3.ID, "Docs", col("Files", coffer.TypeFile))
+	r3 := MustRecord(t, f.ctx, s, nb3.ID, "Docs", map[string]any{})
+	var wg sync.WaitGroup
+	var okN atomic.Int64
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.UploadFile(f.ctx, nb3.ID, "Docs", r3.ID, "Files", coffer.FileUpload{Name: "p", Body: bytes.NewReader(make([]byte, 300))})
+			switch coffer.ErrorCode(err) {
+			case "":
+				okN.Add(1)
+			case coffer.ETOOLARGE, coffer.EUNAVAILABLE:
+			default:
+				t.Errorf("parallel upload: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := MustFindRecord(t, f.ctx, s, nb3.ID, "Docs", r3.ID).Fields["Files"]; len(got.([]coffer.File)) != int(okN.Load()) || okN.Load() > 5 || okN.Load() == 0 {
+		t.Errorf("%d parallel uploads of 300 bytes succeeded under a limit of 1500 (cell: %d files)", okN.Load(), len(got.([]coffer.File)))
+	}
 	// The owner's total counts every notebook they own.
-	s.SetFiles(notebooks.FileConfig{Blobs: b, MaxFileSize: 1000, MaxNotebookBytes: 1500, MaxOwnerBytes: 2000})
+	s.SetFiles(notebooks.FileConfig{Blobs: b, MaxFileSize: 1000, MaxNotebookBytes: 1500, MaxOwnerBytes: 2000 + int64(okN.Load())*300})
 	nb2 := MustNotebook(t, f.ctx, s, "Second")
 	MustTable(t, f.ctx, s, nb2.ID, "Docs", col("Files", coffer.TypeFile))
 	r2 := MustRecord(t, f.ctx, s, nb2.ID, "Docs", map[string]any{})
@@ -656,5 +681,54 @@ func testFilesRecordAPI(t *testing.T, s *all.Store) {
 	}
 	if r := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID); len(r.Fields["Files"].([]coffer.File)) != 1 {
 		t.Errorf("cell changed by refused writes: %#v", r.Fields["Files"])
+	}
+}
+
+// testFilesConcurrent: uploads and deletions of one cell at the same time
+// lose none of each other's changes.
+func testFilesConcurrent(t *testing.T, s *all.Store) {
+	f := newFilesFixture(t, s)
+	var old []string
+	for range 5 {
+		old = append(old, f.mustUpload(t, "old", []byte("o")).ID)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var added []string
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var err error
+				if i < 5 {
+					err = s.DeleteFile(f.ctx, old[i])
+				} else {
+					var fl *coffer.File
+					if fl, err = f.upload(t, f.ctx, "new", "", []byte("n")); err == nil {
+						mu.Lock()
+						added = append(added, fl.ID)
+						mu.Unlock()
+					}
+				}
+				if coffer.ErrorCode(err) == coffer.EUNAVAILABLE {
+					continue // busy: try again
+				}
+				if err != nil {
+					t.Errorf("concurrent change %d: %v", i, err)
+				}
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	var got []string
+	for _, x := range MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID).Fields["Files"].([]coffer.File) {
+		got = append(got, x.ID)
+	}
+	slices.Sort(got)
+	slices.Sort(added)
+	if !slices.Equal(got, added) {
+		t.Errorf("the cell lists %v after concurrent changes, want the 5 new files %v", got, added)
 	}
 }
