@@ -62,8 +62,10 @@ const (
 
 // currentTTL bounds how long a scope's current key is used from memory
 // before the database is asked again: other nodes (or `coffer keys
-// rotate`) may have made a new one current.
-const currentTTL = time.Minute
+// rotate`) may have made a new one current. It is a backstop: their
+// changes arrive sooner as invalidations (Ring.Invalidate) on a shared
+// database, or as a request to drop caches from the command line.
+const currentTTL = store.SharedCacheTTL
 
 // ErrIntegrity is the error of a value that does not open.
 var errIntegrity = &coffer.Error{Code: coffer.EINTEGRITY, Message: "stored encrypted data failed its integrity check"}
@@ -112,6 +114,20 @@ func (r *Ring) Drop() {
 	r.mu.Lock()
 	clear(r.current)
 	r.mu.Unlock()
+}
+
+// Invalidate forgets which key is current in every scope and the key id
+// (hexadecimal, as stored), which another process changed: made, retired,
+// re-wrapped or shredded. The key is read again from the database when a
+// value needs it.
+func (r *Ring) Invalidate(id string) {
+	raw, err := parseID(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.current)
+	if err == nil {
+		delete(r.keys, raw)
+	}
 }
 
 // Seal encrypts plaintext under scope's current data key (created on

@@ -368,6 +368,10 @@ func testKeysRotate(t *testing.T, o KeysOpener) {
 		t.Fatal(err)
 	}
 
+	// Node B has the notebook's current key in memory.
+	if _, err := sB.Ring().Seal(ctx, f.nb, "x:0", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
 	newID, err := mA.Add()
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +411,27 @@ func testKeysRotate(t *testing.T, o KeysOpener) {
 				t.Errorf("node %s opens %s after rotation: %v", name, v.aad, err)
 			}
 		}
+	}
+	// Node B seals with the new current key: at once where it hears the
+	// invalidation the rotation sent (a shared database), after the command
+	// line's request to drop caches otherwise.
+	if !b.Instance().Shared {
+		sB.DropCaches()
+	}
+	newCurrent := fresh[1:9]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := sB.Ring().Seal(ctx, f.nb, "x:4", []byte("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(v[1:9], newCurrent) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node B still seals with the old data key 10 s after the rotation")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	f.check(t, sB)
 	f.check(t, sA)

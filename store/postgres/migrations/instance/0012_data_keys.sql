@@ -16,3 +16,8 @@ CREATE TABLE {{prefix}}data_keys (
 );
 CREATE UNIQUE INDEX data_keys_current ON {{prefix}}data_keys (scope) WHERE state = 'current';
 CREATE INDEX data_keys_scope ON {{prefix}}data_keys (scope);
+
+-- Every change (a new key, a rotation, a shredding) tells the nodes, which
+-- then ask the database which key is current (store.InvalidDataKey).
+CREATE TRIGGER coffer_invalidate_write AFTER INSERT OR UPDATE OR DELETE ON {{prefix}}data_keys
+    FOR EACH ROW EXECUTE FUNCTION {{prefix}}coffer_invalidate_row('datakey');
