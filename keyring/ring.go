@@ -97,6 +97,10 @@ type Ring struct {
 	mu      sync.RWMutex
 	keys    map[[idSize]byte]*dataKey // by id
 	current map[string]currentKey     // by scope
+
+	// Audit, when set, records an event of the keyring in tx (a write
+	// transaction on the instance database): rotations.
+	Audit func(ctx context.Context, tx *store.WriteTx, kind, detail string) error
 }
 
 // New returns the ring of the instance database of core, its keys wrapped
@@ -571,7 +575,10 @@ func (r *Ring) Rotate(ctx context.Context) (Rotation, error) {
 			}
 			rot.Scopes++
 		}
-		return nil
+		if r.Audit == nil {
+			return nil
+		}
+		return r.Audit(ctx, tx, coffer.EventKeysRotated, fmt.Sprintf("master key %s; %d data keys re-wrapped; %d scopes given a new data key", rot.Master, rot.Rewrapped, rot.Scopes))
 	})
 	if err != nil {
 		return Rotation{}, err

@@ -143,7 +143,10 @@ func (s *Service) DeleteNotebook(ctx context.Context, id string) error {
 		if _, err = tx.ExecContext(ctx, s.Rebind("DELETE FROM "+s.Inst.Prefix+"notebooks WHERE id = ?"), id); err != nil {
 			return err
 		}
-		return s.Keys.ShredTx(ctx, tx, id)
+		if err := s.Keys.ShredTx(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.Event(ctx, tx, coffer.EventKeysShredded, "", "", "notebook "+id)
 	})
 	if err != nil {
 		return err

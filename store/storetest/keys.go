@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -383,6 +384,9 @@ func testKeysRotate(t *testing.T, o KeysOpener) {
 	if rot.Master != newID || rot.Rewrapped != 2 || rot.Scopes != 2 {
 		t.Errorf("rotation = %+v, want master %s, 2 keys re-wrapped, 2 scopes", rot, newID)
 	}
+	if evs := allEntries(t, auditOperator(t, sA), sA, "", coffer.AuditFilter{Kind: coffer.EventKeysRotated}); len(evs) != 1 || !strings.Contains(evs[0].Detail, newID) {
+		t.Errorf("audit events of the rotation: %+v", evs)
+	}
 	inst := a.Instance()
 	var n int
 	if err := inst.R.QueryRow(a.Dialect().Rebind("SELECT count(*) FROM "+inst.Prefix+"data_keys WHERE master_id <> ?"), newID).Scan(&n); err != nil || n != 0 {
@@ -484,6 +488,9 @@ func testKeysShred(t *testing.T, o KeysOpener) {
 		if _, err := r.Open(ctx, keep, "file:2", kept); err != nil {
 			t.Errorf("%s ring: another notebook's value: %v", name, err)
 		}
+	}
+	if evs := allEntries(t, auditOperator(t, s), s, "", coffer.AuditFilter{Kind: coffer.EventKeysShredded}); len(evs) != 1 || !strings.Contains(evs[0].Detail, nb) {
+		t.Errorf("audit events of the shredding: %+v", evs)
 	}
 	if c := countKeys(t, b, nb, "shredded"); c != 1 || countKeys(t, b, nb, "") != 1 {
 		t.Errorf("%d shredded keys of %d, want 1 of 1", c, countKeys(t, b, nb, ""))
