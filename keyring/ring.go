@@ -269,6 +269,11 @@ func (r *Ring) OpenStringIn(ctx context.Context, q Querier, scope, aad, sealed s
 // value still in clear, from before secrets were sealed, is not).
 func IsSealed(s string) bool { return strings.HasPrefix(s, textPrefix) }
 
+// IsSealedBytes reports whether b has the layout of a value written by
+// Seal (version 1 and at least the overhead long); a value still in
+// clear of less than Overhead bytes, such as a 32-byte key, never has.
+func IsSealedBytes(b []byte) bool { return len(b) >= Overhead && b[0] == version1 }
+
 // querier runs queries in a transaction or on a pool.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -320,6 +321,20 @@ func (f *secretsFixture) stored(t *testing.T, b store.Backend) (totp, sso, watch
 	return totp, sso, watch
 }
 
+// deviceKey returns the device-cookie key as stored, and opened.
+func deviceKey(t *testing.T, s *all.Store) (stored, key []byte) {
+	t.Helper()
+	inst := s.Storage.Instance()
+	if err := inst.R.QueryRow(s.Rebind("SELECT value FROM "+inst.Prefix+"instance_secrets WHERE name = ?"), "device_cookie").Scan(&stored); err != nil {
+		t.Fatalf("the device key: %v", err)
+	}
+	key, err := s.Ring().Open(context.Background(), keyring.Instance, "instance_secret:device_cookie", stored)
+	if err != nil || len(key) != 32 {
+		t.Fatalf("the device key does not open (%d bytes): %v", len(key), err)
+	}
+	return stored, key
+}
+
 // KeysPlaintexts makes the secrets that are sealed at rest (a TOTP
 // secret, an SSO client secret, a webhook secret) and those stored only as
 // hashes (recovery codes, a session key, an API key) through the services
@@ -330,7 +345,8 @@ func KeysPlaintexts(t *testing.T, b store.Backend) (secrets []string, control st
 	s := all.New(b, keyring.ForTests())
 	f := newSecretsFixture(t, s)
 	f.check(t, s)
-	return f.plaintexts(), f.user.Email
+	_, dev := deviceKey(t, s)
+	return append(f.plaintexts(), string(dev), fmt.Sprintf("%x", dev)), f.user.Email
 }
 
 func testKeysRotate(t *testing.T, o KeysOpener) {
@@ -518,10 +534,12 @@ func testKeysLegacy(t *testing.T, o KeysOpener) {
 	// Write the secrets in clear, as a version before sealing did.
 	inst := b.Instance()
 	d := b.Dialect()
+	_, dev := deviceKey(t, s)
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
+		{"UPDATE " + inst.Prefix + "instance_secrets SET value = ? WHERE name = ?", []any{dev, "device_cookie"}},
 		{"UPDATE " + inst.Prefix + "totp_secrets SET secret = ? WHERE user_id = ?", []any{f.totp, f.user.ID}},
 		{"UPDATE " + inst.Prefix + "sso_providers SET client_secret = ? WHERE id = ?", []any{f.ssoSecret, f.provider}},
 		{"DELETE FROM " + inst.Prefix + "instance_secrets WHERE name = ?", []any{"watch_secrets_sealed"}},
@@ -551,6 +569,9 @@ func testKeysLegacy(t *testing.T, o KeysOpener) {
 		if !keyring.IsSealed(v) {
 			t.Errorf("%s secret still in clear after open", name)
 		}
+	}
+	if stored, got := deviceKey(t, s2); !keyring.IsSealedBytes(stored) || !bytes.Equal(got, dev) {
+		t.Error("the device key is not sealed after open, or changed")
 	}
 	f.check(t, s2)
 	// Idempotent: a second open changes nothing.
