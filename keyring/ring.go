@@ -580,6 +580,10 @@ func (r *Ring) Rotate(ctx context.Context) (Rotation, error) {
 			}
 			rot.Scopes++
 		}
+		// Never commit data keys wrapped by a master key the file lost.
+		if err := r.m.persisted(mk.id); err != nil {
+			return err
+		}
 		if r.Audit == nil {
 			return nil
 		}
