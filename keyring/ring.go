@@ -15,7 +15,8 @@
 // Rotation (Ring.Rotate) re-wraps every data key under a new master key
 // and gives every scope a new current data key; old values still open,
 // their key id in the header. Shredding (Ring.ShredTx) destroys a scope's
-// data keys, so its values, in backups too, never open again.
+// data keys, so its values never open again from this database (a copy
+// made before keeps the wrapped keys).
 package keyring
 
 import (

@@ -126,8 +126,8 @@ func (s *Service) UpdateNotebook(ctx context.Context, id string, upd coffer.Note
 }
 
 // DeleteNotebook unregisters a notebook and shreds its data keys in one
-// transaction (what was sealed under them, in backups too, never opens
-// again), then removes its storage.
+// transaction (what was sealed under them never opens again from this
+// database or a copy made after), then removes its storage.
 func (s *Service) DeleteNotebook(ctx context.Context, id string) error {
 	if err := store.Writable(ctx, true); err != nil {
 		return err
