@@ -304,3 +304,21 @@ type TableIndex struct {
 	Unique    bool      `json:"unique"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// SecretColumnService opens encrypted columns for a session and checks
+// the values of password columns. Columns and tables are named by id or
+// name; a column hidden from the caller answers ENOTFOUND, like a missing
+// one. Every attempt goes into the audit log, never with a password.
+type SecretColumnService interface {
+	// UnlockColumn checks the password of an encrypted column and keeps
+	// the derived key in the server's memory for the caller's session (or
+	// API key) until the returned moment (a fixed 5 minutes). EKEY for a
+	// wrong password, EINVALID for a column of another type.
+	UnlockColumn(ctx context.Context, notebook, table, column, password string) (time.Time, error)
+	// LockColumn forgets the key the caller's session holds for the column.
+	LockColumn(ctx context.Context, notebook, table, column string) error
+	// VerifyCellPassword reports whether password matches the password
+	// cell of a record the caller may read (ENOTFOUND otherwise); an
+	// empty cell, or one the caller may not read in that row, never matches.
+	VerifyCellPassword(ctx context.Context, notebook, table, record, column, password string) (bool, error)
+}
