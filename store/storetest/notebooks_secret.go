@@ -364,6 +364,48 @@ func testSecretColumns(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("HiddenStaysHidden", func(t *testing.T) {
+		t.Parallel()
+		e := newSecretEnv(t, s, "SecretHidden")
+		r := MustRecord(t, e.keyed(e.ctx, secretColPassword), s, e.nb, e.tbl.ID, map[string]any{"Name": "n", "Secret": secretPlain, "Login": secretCellPass})
+		dctx, dave := MustUser(t, s)
+		if _, err := s.CreateGrant(e.ctx, e.nb, coffer.GrantInput{
+			Principal: coffer.Principal{Type: "user", ID: dave.ID}, Table: strp("People"),
+			Columns: map[string]string{"Secret": "none", "Login": "none", "*": "read"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// With the right password, the hidden column stays hidden: the
+		// password does not bypass grants.
+		kd := e.keyed(dctx, secretColPassword)
+		got := MustFindRecord(t, kd, s, e.nb, e.tbl.ID, r.ID)
+		j, _ := json.Marshal(got)
+		if _, ok := got.Fields["Secret"]; ok || strings.Contains(string(j), secretPlain) || strings.Contains(string(j), "Login") {
+			t.Fatalf("a hidden column reads: %s", j)
+		}
+		for _, c := range []string{"Secret", e.enc.ID} {
+			if _, err := s.UnlockColumn(colkey.WithRequest(kd, nil, colkey.NewUnlocks()), e.nb, e.tbl.ID, c, secretColPassword); coffer.ErrorCode(err) != coffer.ESESSION && coffer.ErrorCode(err) != coffer.ENOTFOUND {
+				t.Errorf("unlock of a hidden column: %v", err)
+			}
+		}
+		dc := *coffer.CallerFrom(dctx)
+		dc.SessionID = "ses_dave"
+		sd := colkey.WithRequest(coffer.WithCaller(context.Background(), &dc), nil, colkey.NewUnlocks())
+		if _, err := s.UnlockColumn(sd, e.nb, e.tbl.ID, "Secret", secretColPassword); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			t.Errorf("unlock of a hidden column: %v; want not_found", err)
+		}
+		if _, err := s.VerifyCellPassword(dctx, e.nb, e.tbl.ID, r.ID, "Login", secretCellPass); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			t.Errorf("verify on a hidden column: %v; want not_found", err)
+		}
+		_, err := s.FindRecords(kd, e.nb, e.tbl.ID, coffer.ListQuery{Filter: `Secret = "x"`})
+		if coffer.ErrorCode(err) != coffer.EINVALID || strings.Contains(fmt.Sprint(err, coffer.ErrorFields(err)), "encrypted") {
+			t.Errorf("filter on a hidden encrypted column: %v %v; want unknown column", err, coffer.ErrorFields(err))
+		}
+		if _, err := s.UpdateRecord(kd, e.nb, e.tbl.ID, r.ID, map[string]any{"Secret": "x"}, 0); coffer.ErrorCode(err) == "" {
+			t.Error("a write to a hidden column passed")
+		}
+	})
+
 	t.Run("Verify", func(t *testing.T) {
 		t.Parallel()
 		e := newSecretEnv(t, s, "SecretVerify")
