@@ -319,3 +319,19 @@ func scanDir(t *testing.T, dir string, secrets ...string) {
 }
 
 var _ = http.StatusOK
+
+// TestSecretColumnsLive: live updates carry a locked encrypted cell and a
+// password cell as {"set":true}, even to a session that unlocked the
+// column: the stream never carries plaintext nor a hash.
+func TestSecretColumnsLive(t *testing.T) {
+	s := newSecretAPI(t)
+	e, key := s.e, s.key
+	e.Do("POST", s.base+"/columns/Secret/unlock", key, map[string]string{"password": apiColPassword}).WantStatus(200)
+	st := openStreamAt(e, key, s.nb, s.tbl)
+	e.Do("POST", s.base+"/records", key, map[string]any{"fields": map[string]any{"Secret": apiPlain, "Login": apiCellPassword}}).WantStatus(201)
+	fr := st.next()
+	if fr.event != "create" || strings.Contains(fr.data, apiPlain) || strings.Contains(fr.data, "argon2") ||
+		!strings.Contains(fr.data, `"Secret":{"locked":true`) || !strings.Contains(fr.data, `"Login":{"set":true}`) {
+		t.Fatalf("live frame: %+v", fr)
+	}
+}
