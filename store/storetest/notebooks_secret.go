@@ -341,6 +341,19 @@ func testSecretColumns(t *testing.T, open Opener) {
 		if !strings.Contains(string(j), secretPlain) || strings.Contains(string(j), "argon2") {
 			t.Fatalf("history with the key: %s", j)
 		}
+		// As of the first write: sealed without the key, plaintext with it.
+		first := open.Entries[len(open.Entries)-1].Seq
+		past, err := s.FindRecordAsOf(kctx, e.nb, e.tbl.ID, r.ID, &coffer.AsOf{Seq: first})
+		if err != nil || past.Fields["Secret"] != secretPlain {
+			t.Fatalf("as of %d with the key: %v %v", first, past, err)
+		}
+		pastList, err := s.FindRecordsAsOf(e.ctx, e.nb, e.tbl.ID, coffer.ListQuery{AsOf: &coffer.AsOf{Seq: first}})
+		if err != nil || len(pastList.Records) != 1 {
+			t.Fatalf("as of %d: %v %v", first, pastList, err)
+		}
+		if _, ok := pastList.Records[0].Fields["Secret"].(value.Sealed); !ok {
+			t.Fatalf("as of %d without the key: %#v", first, pastList.Records[0].Fields["Secret"])
+		}
 		var buf strings.Builder
 		if err := s.ExportHistory(kctx, e.nb, coffer.HistoryQuery{Table: e.tbl.ID}, coffer.HistoryJSON, &buf); err != nil {
 			t.Fatal(err)
