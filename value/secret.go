@@ -102,6 +102,10 @@ func ScrubHistory(raw []byte) []byte {
 
 func encryptedFromJSON(_ *coffer.Column, v any) (any, error) {
 	switch x := v.(type) {
+	case Sealed: // ToJSON's form, back from Go callers (time travel, revert)
+		return encryptedFromJSON(nil, map[string]any{"sealed": x.B64})
+	case Plain:
+		return x, nil
 	case string:
 		if p := checkText(x, MaxLongText, true); p != textOK {
 			return nil, problem(textMessage(p, MaxLongText))
@@ -131,6 +135,11 @@ func encryptedFromJSON(_ *coffer.Column, v any) (any, error) {
 
 func passwordFromJSON(_ *coffer.Column, v any) (any, error) {
 	switch x := v.(type) {
+	case PasswordHash: // ToJSON's form, back from Go callers (time travel, revert)
+		if !acceptableHash(x.hash) {
+			return nil, problem("must be a string")
+		}
+		return x.hash, nil
 	case string:
 		if len(x) > MaxSecretPassword || !utf8.ValidString(x) {
 			return nil, problem(fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxSecretPassword))

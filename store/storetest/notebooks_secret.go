@@ -341,6 +341,25 @@ func testSecretColumns(t *testing.T, open Opener) {
 		if !strings.Contains(string(j), secretPlain) || strings.Contains(string(j), "argon2") {
 			t.Fatalf("history with the key: %s", j)
 		}
+		// A cell unchanged since reads as it is now at any past moment.
+		if ok, err := s.VerifyCellPassword(e.ctx, e.nb, e.tbl.ID, r.ID, "Login", "another one"); err != nil || !ok {
+			t.Fatalf("verify: %v %v", ok, err)
+		}
+		other := MustRecord(t, kctx, s, e.nb, e.tbl.ID, map[string]any{"Secret": "never changed", "Login": "x"})
+		if _, err := s.UpdateRecord(kctx, e.nb, e.tbl.ID, other.ID, map[string]any{"Name": "renamed"}, 0); err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.FindHistory(e.ctx, e.nb, coffer.HistoryQuery{Table: e.tbl.ID, Record: other.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unchanged, err := s.FindRecordAsOf(kctx, e.nb, e.tbl.ID, other.ID, &coffer.AsOf{Seq: h.Entries[0].Seq})
+		if err != nil || unchanged.Fields["Secret"] != "never changed" {
+			t.Fatalf("as of now, an unchanged encrypted cell: %v %v", unchanged, err)
+		}
+		if _, ok := unchanged.Fields["Login"].(value.PasswordHash); !ok {
+			t.Fatalf("as of now, an unchanged password cell: %#v", unchanged.Fields["Login"])
+		}
 		// As of the first write: sealed without the key, plaintext with it.
 		first := open.Entries[len(open.Entries)-1].Seq
 		past, err := s.FindRecordAsOf(kctx, e.nb, e.tbl.ID, r.ID, &coffer.AsOf{Seq: first})
