@@ -198,6 +198,17 @@ func (w *watcher) handle(ev watchEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rules, err := w.rulesOf(ctx, ev.Notebook)
+	// A failed read is tried again a few times before the event is given
+	// up: a transient failure (a connection lost, a statement re-prepared
+	// on a shared database) must not silently drop a notification.
+	for wait := 250 * time.Millisecond; err != nil && wait <= 2*time.Second && coffer.ErrorCode(err) != coffer.ENOTFOUND; wait *= 2 {
+		select {
+		case <-w.stop:
+			return
+		case <-time.After(wait):
+		}
+		rules, err = w.rulesOf(ctx, ev.Notebook)
+	}
 	if err != nil {
 		w.log.Warn("watch rules not read", "notebook", ev.Notebook, "error", err.Error())
 		return
