@@ -384,6 +384,14 @@ func testSecretColumns(t *testing.T, open Opener) {
 		if err := s.DeleteRecord(e.ctx, e.nb, e.tbl.ID, r.ID, 0); err != nil {
 			t.Fatal(err)
 		}
+		trash, err := s.FindTrash(e.ctx, e.nb, e.tbl.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, _ = json.Marshal(trash)
+		if strings.Contains(string(j), "argon2") || strings.Contains(string(j), "changed") || !strings.Contains(string(j), `"Login":{"set":true}`) || !strings.Contains(string(j), `"locked":true`) {
+			t.Fatalf("trash: %s", j)
+		}
 		if _, err := s.Undo(e.ctx, e.nb, coffer.UndoOptions{}); err != nil {
 			t.Fatalf("undo of the delete: %v", err)
 		}
