@@ -402,6 +402,26 @@ func testSecretColumns(t *testing.T, open Opener) {
 		if ok, err := s.VerifyCellPassword(e.ctx, e.nb, e.tbl.ID, r.ID, "Login", "another one"); err != nil || !ok {
 			t.Fatalf("password after undo: %v %v", ok, err)
 		}
+		// Undo of an update of both cells brings both back (compare and set
+		// on the sealed value and on the hash).
+		if _, err := s.UpdateRecord(kctx, e.nb, e.tbl.ID, r.ID, map[string]any{"Secret": "third", "Login": "third password"}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Undo(e.ctx, e.nb, coffer.UndoOptions{}); err != nil {
+			t.Fatalf("undo of the update: %v", err)
+		}
+		if got := MustFindRecord(t, kctx, s, e.nb, e.tbl.ID, r.ID).Fields["Secret"]; got != "changed" {
+			t.Fatalf("after undo of the update: %#v", got)
+		}
+		if ok, err := s.VerifyCellPassword(e.ctx, e.nb, e.tbl.ID, r.ID, "Login", "another one"); err != nil || !ok {
+			t.Fatalf("password after undo of the update: %v %v", ok, err)
+		}
+		if _, err := s.Redo(e.ctx, e.nb, coffer.UndoOptions{}); err != nil {
+			t.Fatalf("redo: %v", err)
+		}
+		if ok, err := s.VerifyCellPassword(e.ctx, e.nb, e.tbl.ID, r.ID, "Login", "third password"); err != nil || !ok {
+			t.Fatalf("password after redo: %v %v", ok, err)
+		}
 	})
 
 	t.Run("HiddenStaysHidden", func(t *testing.T) {
