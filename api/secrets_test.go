@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -334,4 +336,75 @@ func TestSecretColumnsLive(t *testing.T) {
 		!strings.Contains(fr.data, `"Secret":{"locked":true`) || !strings.Contains(fr.data, `"Login":{"set":true}`) {
 		t.Fatalf("live frame: %+v", fr)
 	}
+}
+
+// TestColumnKeysSeveralAndAPIKey: one header line per column opens two
+// encrypted columns at once; an API key unlocks for itself, not for the
+// session that made it; unlock attempts are throttled per client IP too.
+func TestColumnKeysSeveralAndAPIKey(t *testing.T) {
+	s := newSecretAPI(t)
+	e, key := s.e, s.key
+	var c2 struct{ ID string }
+	e.Do("POST", s.base+"/columns", key, map[string]any{"name": "Second", "type": "encrypted", "options": map[string]any{"password": "second column password"}}).WantStatus(201).JSON(&c2)
+	var rec struct{ ID string }
+	req := func(method, path string, body string, lines ...string) *http.Response {
+		t.Helper()
+		r, _ := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+key)
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		for _, l := range lines {
+			r.Header.Add("X-Coffer-Column-Key", l)
+		}
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	both := []string{s.enc + ":" + apiColPassword, c2.ID + ":second column password"}
+	res := req("POST", s.base+"/records", `{"fields":{"Secret":"one","Second":"two"}}`, both...)
+	if res.StatusCode != 201 {
+		t.Fatalf("create with two keys: %d", res.StatusCode)
+	}
+	json.NewDecoder(res.Body).Decode(&rec)
+	res.Body.Close()
+	res = req("GET", s.base+"/records/"+rec.ID, "", both...)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !bytes.Contains(body, []byte(`"Secret":"one"`)) || !bytes.Contains(body, []byte(`"Second":"two"`)) {
+		t.Fatalf("read with two keys: %s", body)
+	}
+	res = req("GET", s.base+"/records/"+rec.ID, "", both[0])
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if !bytes.Contains(body, []byte(`"Secret":"one"`)) || bytes.Contains(body, []byte(`"Second":"two"`)) {
+		t.Fatalf("read with one of two keys: %s", body)
+	}
+
+	var ak coffer.APIKey
+	e.Do("POST", "/api/v1/api-keys", key, map[string]any{"name": "robot"}).WantStatus(201).JSON(&ak)
+	e.Do("GET", s.base+"/records/"+rec.ID, ak.Key, nil, s.header(apiColPassword)...).WantStatus(200)
+	e.Do("POST", s.base+"/columns/Secret/unlock", ak.Key, map[string]string{"password": apiColPassword}).WantStatus(200)
+	if b := e.Do("GET", s.base+"/records/"+rec.ID, ak.Key, nil).WantStatus(200).Body; !bytes.Contains(b, []byte(`"Secret":"one"`)) {
+		t.Fatalf("read with the unlocked API key: %s", b)
+	}
+	if b := e.Do("GET", s.base+"/records/"+rec.ID, key, nil).WantStatus(200).Body; bytes.Contains(b, []byte(`"Secret":"one"`)) {
+		t.Fatalf("the session reads what its API key unlocked: %s", b)
+	}
+
+	// Per client IP: 20 attempts a minute over every column.
+	// One attempt was the API key's unlock; six pairs of column and
+	// holder keep each under its own limit of 5.
+	holders := []string{key, ak.Key, e.MustLogin("owner@example.com")}
+	var last *Response
+	for i := 0; i < 20; i++ {
+		col := []string{"Secret", "Second"}[i%2]
+		last = e.Do("POST", s.base+"/columns/"+col+"/unlock", holders[i/2%3], map[string]string{"password": "wrong password " + strconv.Itoa(i)})
+		if last.Status == 429 && i < 19 {
+			t.Fatalf("attempt %d throttled", i)
+		}
+	}
+	last.WantProblem(429, coffer.ETOOMANY)
 }
