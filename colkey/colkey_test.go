@@ -120,3 +120,34 @@ func TestUnlocksExpire(t *testing.T) {
 		t.Fatal("Forget kept the key")
 	}
 }
+
+// BenchmarkOpen80 opens an 80-byte value: the cost an unlocked read adds
+// per cell.
+func BenchmarkOpen80(b *testing.B) {
+	_, k, err := colkey.New(context.Background(), pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cell := colkey.Cell{Notebook: "nb_1", Table: "tbl_1", Record: "rec_1", Column: "col_1"}
+	sealed := k.Seal(cell, bytes.Repeat([]byte("x"), 80))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.Open(cell, sealed); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDerive is the argon2id derivation a request with the header
+// pays per column (an unlock pays it once).
+func BenchmarkDerive(b *testing.B) {
+	e, _, err := colkey.New(context.Background(), pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := colkey.Derive(context.Background(), e, pw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
