@@ -3,6 +3,7 @@ package colkey_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,4 +151,24 @@ func BenchmarkDerive(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func FuzzParseHeader(f *testing.F) {
+	f.Add(coffer.NewID(coffer.PrefixColumn) + ":a password")
+	f.Add("col_:x")
+	f.Add(":")
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := colkey.ParseHeader([]string{v})
+		if err != nil {
+			if strings.Contains(err.Error(), v) && len(v) > 8 {
+				t.Fatalf("the error echoes the header: %v", err)
+			}
+			return
+		}
+		for id, pw := range got {
+			if !coffer.ValidID(coffer.PrefixColumn, id) || pw == "" {
+				t.Fatalf("ParseHeader(%q) = %q:%q", v, id, pw)
+			}
+		}
+	})
 }
