@@ -140,10 +140,6 @@ func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, rec *history.
 	if len(errs) > 0 {
 		return nil, &catalog.OpError{Code: coffer.EINVALID, Fields: errs}, nil
 	}
-	id := coffer.NewID(coffer.PrefixRecord)
-	if err := sealAssignments(ctx, tm, id, as); err != nil {
-		return nil, nil, err
-	}
 	// The conditions that let the caller create this record: the create
 	// capability and write on every column it sets; one of them must match
 	// the new record (checked once it is written).
@@ -165,6 +161,10 @@ func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, rec *history.
 		if len(allowed) == 0 {
 			return nil, catalog.Denied(prefix, "you may not set the columns %s when creating a record", catalog.DeniedFor(tp, as, creators)), nil
 		}
+	}
+	id := coffer.NewID(coffer.PrefixRecord)
+	if err := sealAssignments(ctx, tm, id, as); err != nil {
+		return nil, nil, err
 	}
 	now := s.NowMicros()
 	cols := []string{"id", "version", "created_at", "created_by", "updated_at", "updated_by"}
