@@ -225,6 +225,39 @@ func testSecretColumns(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("DeleteAndRestore", func(t *testing.T) {
+		t.Parallel()
+		e := newSecretEnv(t, s, "SecretRestore")
+		kctx := e.keyed(e.ctx, secretColPassword)
+		r := MustRecord(t, kctx, s, e.nb, e.tbl.ID, map[string]any{"Secret": secretPlain, "Login": secretCellPass})
+		for _, c := range []string{e.enc.ID, e.pass.ID} {
+			if err := s.DeleteColumn(e.ctx, e.nb, e.tbl.ID, c); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RestoreColumn(e.ctx, e.nb, c); err != nil {
+				t.Fatalf("restore column: %v", err)
+			}
+		}
+		if got := MustFindRecord(t, kctx, s, e.nb, e.tbl.ID, r.ID).Fields["Secret"]; got != secretPlain {
+			t.Fatalf("after restoring the column: %#v", got)
+		}
+		if ok, err := s.VerifyCellPassword(e.ctx, e.nb, e.tbl.ID, r.ID, "Login", secretCellPass); err != nil || !ok {
+			t.Fatalf("password after restoring the column: %v %v", ok, err)
+		}
+		if err := s.DeleteTable(e.ctx, e.nb, e.tbl.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RestoreTable(e.ctx, e.nb, e.tbl.ID); err != nil {
+			t.Fatalf("restore table: %v", err)
+		}
+		if got := MustFindRecord(t, kctx, s, e.nb, e.tbl.ID, r.ID).Fields["Secret"]; got != secretPlain {
+			t.Fatalf("after restoring the table: %#v", got)
+		}
+		if ok, err := s.VerifyCellPassword(e.ctx, e.nb, e.tbl.ID, r.ID, "Login", secretCellPass); err != nil || !ok {
+			t.Fatalf("password after restoring the table: %v %v", ok, err)
+		}
+	})
+
 	t.Run("FilterSortRefused", func(t *testing.T) {
 		t.Parallel()
 		e := newSecretEnv(t, s, "SecretFilter")
