@@ -27,25 +27,27 @@ type Store struct {
 
 // Compile-time checks that Store implements every service.
 var (
-	_ coffer.UserService         = (*Store)(nil)
-	_ coffer.AuthService         = (*Store)(nil)
-	_ coffer.NotebookService     = (*Store)(nil)
-	_ coffer.TableService        = (*Store)(nil)
-	_ coffer.RecordService       = (*Store)(nil)
-	_ coffer.ViewService         = (*Store)(nil)
-	_ coffer.MFAService          = (*Store)(nil)
-	_ coffer.SSOService          = (*Store)(nil)
-	_ coffer.SharingService      = (*Store)(nil)
-	_ coffer.OrgService          = (*Store)(nil)
-	_ coffer.AccountService      = (*Store)(nil)
-	_ coffer.HistoryService      = (*Store)(nil)
-	_ coffer.AuditService        = (*Store)(nil)
-	_ coffer.TimeTravelService   = (*Store)(nil)
-	_ coffer.SecretColumnService = (*Store)(nil)
-	_ coffer.UndoService         = (*Store)(nil)
-	_ coffer.AccessLogService    = (*Store)(nil)
-	_ coffer.WatchService        = (*Store)(nil)
+	_ coffer.UserService       = (*Store)(nil)
+	_ coffer.AuthService       = (*Store)(nil)
+	_ coffer.NotebookService   = (*Store)(nil)
+	_ coffer.TableService      = (*Store)(nil)
+	_ coffer.RecordService     = (*Store)(nil)
+	_ coffer.ViewService       = (*Store)(nil)
+	_ coffer.MFAService        = (*Store)(nil)
+	_ coffer.SSOService        = (*Store)(nil)
+	_ coffer.SharingService    = (*Store)(nil)
+	_ coffer.OrgService        = (*Store)(nil)
+	_ coffer.AccountService    = (*Store)(nil)
+	_ coffer.HistoryService    = (*Store)(nil)
+	_ coffer.AuditService      = (*Store)(nil)
+	_ coffer.TimeTravelService = (*Store)(nil)
+	_ coffer.UndoService       = (*Store)(nil)
+	_ coffer.AccessLogService  = (*Store)(nil)
+	_ coffer.WatchService      = (*Store)(nil)
 )
+
+// The encrypted and password columns' service (notebooks/secret.go).
+var _ coffer.SecretColumnService = (*Store)(nil)
 
 // New returns a Store on b.
 func New(b store.Backend) *Store {
