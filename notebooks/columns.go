@@ -13,7 +13,7 @@ import (
 
 // CreateColumn adds a column to a table.
 func (s *Service) CreateColumn(ctx context.Context, notebook, table string, in coffer.ColumnInput) (*coffer.Column, error) {
-	if err := prepareEncryption(ctx, &in, ""); err != nil {
+	if err := s.prepareEncryption(ctx, notebook, table, &in, ""); err != nil {
 		return nil, err
 	}
 	var out *coffer.Column

@@ -26,6 +26,27 @@ const (
 // prepareEncryption turns the password of a new encrypted column into its
 // encryption (salt, parameters, check value); the password itself is
 // dropped. prefix names the column in errors ("columns[2]." or "").
+func (s *Service) prepareEncryption(ctx context.Context, notebook, table string, in *coffer.ColumnInput, prefix string) error {
+	if in.Type != coffer.TypeEncrypted {
+		return nil
+	}
+	// Deriving a key costs argon2id's time and memory: only a caller who
+	// may change the schema gets the server to do it (checked again in the
+	// change's transaction).
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
+		return err
+	}
+	err = s.mayChangeSchema(ctx, nc, table)
+	nc.Release()
+	if err != nil {
+		return err
+	}
+	return prepareEncryption(ctx, in, prefix)
+}
+
+// prepareEncryption derives the key of a new encrypted column from its
+// password (see Service.prepareEncryption).
 func prepareEncryption(ctx context.Context, in *coffer.ColumnInput, prefix string) error {
 	if in.Type != coffer.TypeEncrypted {
 		return nil

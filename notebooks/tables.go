@@ -193,7 +193,7 @@ func (s *Service) insertColumnRow(ctx context.Context, tx *store.WriteTx, prefix
 func (s *Service) CreateTable(ctx context.Context, notebook string, in coffer.TableInput) (*coffer.Table, error) {
 	in.Columns = slices.Clone(in.Columns)
 	for i := range in.Columns {
-		if err := prepareEncryption(ctx, &in.Columns[i], fmt.Sprintf("columns[%d].", i)); err != nil {
+		if err := s.prepareEncryption(ctx, notebook, "", &in.Columns[i], fmt.Sprintf("columns[%d].", i)); err != nil {
 			return nil, err
 		}
 	}

@@ -78,6 +78,23 @@ func testSecretColumns(t *testing.T, open Opener) {
 				t.Errorf("CreateColumn(%+v) = %v %v; want invalid on %s", c.opts, err, coffer.ErrorFields(err), c.field)
 			}
 		}
+		// A caller without the schema right is refused before any key is
+		// derived: even a valid password gets forbidden, and so does an
+		// invalid one (no argon2id work, no validation oracle).
+		sctx, stranger := MustUser(t, s)
+		if _, err := s.CreateGrant(e.ctx, e.nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: stranger.ID}, Columns: map[string]string{"*": "write"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, pw := range []string{secretColPassword, "short"} {
+			_, err := s.CreateColumn(sctx, e.nb, e.tbl.ID, coffer.ColumnInput{Name: "S3", Type: coffer.TypeEncrypted, Options: coffer.ColumnOptions{Password: pw}})
+			if coffer.ErrorCode(err) != coffer.EFORBIDDEN {
+				t.Errorf("CreateColumn by an editor (password %q) = %v; want forbidden", pw, err)
+			}
+			_, err = s.CreateTable(sctx, e.nb, coffer.TableInput{Name: "T3", Columns: []coffer.ColumnInput{{Name: "S", Type: coffer.TypeEncrypted, Options: coffer.ColumnOptions{Password: pw}}}})
+			if coffer.ErrorCode(err) != coffer.EFORBIDDEN {
+				t.Errorf("CreateTable by an editor (password %q) = %v; want forbidden", pw, err)
+			}
+		}
 		_, err = s.CreateColumn(e.ctx, e.nb, e.tbl.ID, coffer.ColumnInput{Name: "T2", Type: coffer.TypeText, Options: coffer.ColumnOptions{Password: secretColPassword}})
 		if coffer.ErrorCode(err) != coffer.EINVALID {
 			t.Errorf("a password on a text column: %v; want invalid", err)
