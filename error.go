@@ -39,6 +39,14 @@ const (
 	// expired or missing. ESETUPDONE: the instance already has an account.
 	ESETUPTOKEN = "setup_token_invalid"
 	ESETUPDONE  = "setup_done"
+	// ELOCKED: reading or writing the plaintext of an encrypted column
+	// needs its key (X-Coffer-Column-Key or an unlock), and none was given.
+	ELOCKED = "column_locked"
+	// EKEY: the password given for an encrypted column is not its password.
+	EKEY = "column_key_invalid"
+	// EINTEGRITY: stored ciphertext fails to open under its key and
+	// associated data (tampered, or moved from another cell).
+	EINTEGRITY = "integrity_failed"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

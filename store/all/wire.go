@@ -46,6 +46,9 @@ var (
 	_ coffer.WatchService      = (*Store)(nil)
 )
 
+// The encrypted and password columns' service (notebooks/secret.go).
+var _ coffer.SecretColumnService = (*Store)(nil)
+
 // New returns a Store on b.
 func New(b store.Backend) *Store {
 	core := store.NewCore(b)
