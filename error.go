@@ -39,9 +39,14 @@ const (
 	// expired or missing. ESETUPDONE: the instance already has an account.
 	ESETUPTOKEN = "setup_token_invalid"
 	ESETUPDONE  = "setup_done"
+	// ELOCKED: reading or writing the plaintext of an encrypted column
+	// needs its key (X-Coffer-Column-Key or an unlock), and none was given.
+	ELOCKED = "column_locked"
+	// EKEY: the password given for an encrypted column is not its password.
+	EKEY = "column_key_invalid"
 	// EINTEGRITY: stored ciphertext failed its integrity check (tampered,
-	// moved to another object, or sealed under a key this instance does not
-	// hold or has destroyed). Nothing of it is returned.
+	// moved to another object or cell, or sealed under a key this instance
+	// does not hold or has destroyed). Nothing of it is returned.
 	EINTEGRITY = "integrity_failed"
 )
 

@@ -2,6 +2,7 @@ package coffer
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -26,6 +27,12 @@ const (
 	TypeCreatedBy    ColumnType = "created_by"
 	TypeUpdatedAt    ColumnType = "updated_at"
 	TypeUpdatedBy    ColumnType = "updated_by"
+	// TypeEncrypted holds text sealed under a key derived from the
+	// column's password, which the server never stores (colkey).
+	TypeEncrypted ColumnType = "encrypted"
+	// TypePassword holds an argon2id hash of a password: write-only,
+	// checked by RecordService verification, never read back.
+	TypePassword ColumnType = "password"
 	// TypeFile holds encrypted files, added by upload only (file.go).
 	TypeFile ColumnType = "file"
 )
@@ -34,7 +41,14 @@ const (
 var ColumnTypes = []ColumnType{
 	TypeText, TypeLongText, TypeNumber, TypeBoolean, TypeDate, TypeDateTime,
 	TypeSingleSelect, TypeMultiSelect, TypeEmail, TypeURL, TypePhone, TypeLink,
-	TypeCreatedAt, TypeCreatedBy, TypeUpdatedAt, TypeUpdatedBy, TypeFile,
+	TypeCreatedAt, TypeCreatedBy, TypeUpdatedAt, TypeUpdatedBy,
+	TypeEncrypted, TypePassword, TypeFile,
+}
+
+// Secret reports whether values of the type are never compared by the
+// server: they cannot be filtered, sorted, grouped, indexed or converted.
+func (t ColumnType) Secret() bool {
+	return t == TypeEncrypted || t == TypePassword
 }
 
 // Automatic reports whether values of the type are set by Coffer, never by clients.
@@ -73,6 +87,38 @@ type ColumnOptions struct {
 	// collation order, case and accents second to the letters; "binary"
 	// bytewise, by the UTF-8 bytes of the values.
 	Collation string `json:"collation,omitempty"`
+	// Password is, on input only, the password of an encrypted column:
+	// at creation, or as the new one when changing it (with
+	// CurrentPassword). It is never stored nor encoded: MarshalJSON
+	// drops both.
+	Password        string `json:"password,omitempty"`
+	CurrentPassword string `json:"current_password,omitempty"`
+	// Encryption is how the key of an encrypted column is derived from
+	// its password and checked (set by the server, never by clients).
+	Encryption *ColumnEncryption `json:"encryption,omitempty"`
+}
+
+// MarshalJSON encodes the options without the passwords, wherever they
+// go: API answers, the catalogue, history.
+func (o ColumnOptions) MarshalJSON() ([]byte, error) {
+	type plain ColumnOptions
+	p := plain(o)
+	p.Password, p.CurrentPassword = "", ""
+	return json.Marshal(p)
+}
+
+// ColumnEncryption is the public part of an encrypted column's key: the
+// argon2id parameters and salt that derive it from the password, and a
+// check value that tells a right password from a wrong one. The format is
+// in docs/encrypted-columns.md.
+type ColumnEncryption struct {
+	Version int    `json:"version"` // 1
+	KDF     string `json:"kdf"`     // "argon2id"
+	Memory  uint32 `json:"memory"`  // KiB
+	Time    uint32 `json:"time"`
+	Threads uint8  `json:"threads"`
+	Salt    string `json:"salt"`  // standard base64 with padding
+	Check   string `json:"check"` // standard base64 with padding
 }
 
 // The collations of text-like columns (ColumnOptions.Collation).
@@ -259,4 +305,22 @@ type TableIndex struct {
 	Columns   []string  `json:"columns"` // names, "-" before descending ones
 	Unique    bool      `json:"unique"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// SecretColumnService opens encrypted columns for a session and checks
+// the values of password columns. Columns and tables are named by id or
+// name; a column hidden from the caller answers ENOTFOUND, like a missing
+// one. Every attempt goes into the audit log, never with a password.
+type SecretColumnService interface {
+	// UnlockColumn checks the password of an encrypted column and keeps
+	// the derived key in the server's memory for the caller's session (or
+	// API key) until the returned moment (a fixed 5 minutes). EKEY for a
+	// wrong password, EINVALID for a column of another type.
+	UnlockColumn(ctx context.Context, notebook, table, column, password string) (time.Time, error)
+	// LockColumn forgets the key the caller's session holds for the column.
+	LockColumn(ctx context.Context, notebook, table, column string) error
+	// VerifyCellPassword reports whether password matches the password
+	// cell of a record the caller may read (ENOTFOUND otherwise); an
+	// empty cell, or one the caller may not read in that row, never matches.
+	VerifyCellPassword(ctx context.Context, notebook, table, record, column, password string) (bool, error)
 }

@@ -50,6 +50,8 @@ var statusOf = map[string]int{
 	coffer.ENOTHINGTOREDO:     http.StatusConflict,
 	coffer.ESETUPTOKEN:        http.StatusForbidden,
 	coffer.ESETUPDONE:         http.StatusConflict,
+	coffer.ELOCKED:            http.StatusForbidden,
+	coffer.EKEY:               http.StatusForbidden,
 	coffer.EINTEGRITY:         http.StatusUnprocessableEntity,
 	coffer.ERANGE:             http.StatusRequestedRangeNotSatisfiable,
 	coffer.EINTERNAL:          http.StatusInternalServerError,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/colkey"
 )
 
 // Services are the domain services the API exposes.
@@ -52,6 +53,9 @@ type Services struct {
 	// Setup creates the first account of an empty instance (with
 	// Config.Setup); nil refuses every claim.
 	Setup coffer.SetupService
+	// Secrets unlocks encrypted columns and verifies password cells; nil
+	// answers those endpoints with not_found.
+	Secrets coffer.SecretColumnService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -97,6 +101,9 @@ type Server struct {
 
 	streamsMu sync.Mutex
 	streams   map[string]int // open live-update streams by user id
+
+	unlocks     *colkey.Unlocks // keys of encrypted columns unlocked by sessions
+	secretTries *attempts       // unlock and verification attempts
 }
 
 // Route is one path of the API with its methods, as documented in OpenAPI.
@@ -125,7 +132,8 @@ func New(svc Services, cfg Config) *Server {
 	if cfg.MaxStreamsPerUser <= 0 {
 		cfg.MaxStreamsPerUser = 8
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), stopping: make(chan struct{}), streams: map[string]int{}}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), stopping: make(chan struct{}), streams: map[string]int{},
+		unlocks: colkey.NewUnlocks(), secretTries: newAttempts()}
 	s.routesInit()
 	return s
 }
@@ -193,6 +201,12 @@ func (s *Server) handle(pattern string, methods map[string]endpoint) {
 				return
 			}
 			r = r.WithContext(ctx)
+			rk, err := s.withColumnKeys(r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			r = rk
 		}
 		ep.h(w, r)
 	})
@@ -268,6 +282,8 @@ func (s *Server) routesInit() {
 	s.handle(tb, map[string]endpoint{"GET": priv(s.getTable), "PATCH": priv(s.updateTable), "DELETE": priv(s.deleteTable)})
 	s.handle(tb+"/columns", map[string]endpoint{"POST": priv(s.createColumn)})
 	s.handle(tb+"/columns/{column}", map[string]endpoint{"PATCH": priv(s.updateColumn), "DELETE": priv(s.deleteColumn)})
+	s.handle(tb+"/columns/{column}/unlock", map[string]endpoint{"POST": priv(s.unlockColumn), "DELETE": priv(s.lockColumn)})
+	s.handle(tb+"/records/{record}/columns/{column}/verify", map[string]endpoint{"POST": priv(s.verifyCellPassword)})
 	s.handle(tb+"/indexes", map[string]endpoint{"POST": priv(s.createIndex), "GET": priv(s.listIndexes)})
 	s.handle(tb+"/indexes/{index}", map[string]endpoint{"DELETE": priv(s.deleteIndex)})
 	s.handle(tb+"/records", map[string]endpoint{"POST": priv(s.createRecord), "GET": priv(s.listRecords)})

@@ -120,6 +120,9 @@ func (c *checker) field(r *FieldRef) (*Field, error) {
 	if !ok || f == nil {
 		return nil, filterErr(r.P, "unknown column %s", quote(r.Name))
 	}
+	if f.Type.Secret() {
+		return nil, filterErr(r.P, "column %s is %s and cannot be filtered", quote(r.Name), secretWhat(f.Type))
+	}
 	if f.IsList() {
 		if f.Contains == nil || f.Empty == "" {
 			return nil, coffer.Internal("filter.check", fmt.Errorf("list field %q has no Contains or Empty", f.Name))
@@ -442,4 +445,12 @@ func (c *checker) valueIn(x *Compare) (node, error) {
 		return negate(leaf{kind: lHas, f: f, vals: []any{v}}, neg), nil
 	}
 	return nil, filterErr(x.P, "expected a column or @user.groups after '%s'", x.Op)
+}
+
+// secretWhat says what a secret column is, for messages.
+func secretWhat(t coffer.ColumnType) string {
+	if t == coffer.TypePassword {
+		return "a password column"
+	}
+	return "encrypted"
 }

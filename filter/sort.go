@@ -99,6 +99,9 @@ func (p *sortParser) field() (*Field, error) {
 	if f.IsList() || f.Type == coffer.TypeFile {
 		return nil, sortErr(namePos, "column %s holds a list and cannot be sorted", quote(name))
 	}
+	if f.Type.Secret() {
+		return nil, sortErr(namePos, "column %s is %s and cannot be sorted", quote(name), secretWhat(f.Type))
+	}
 	if p.seen[f.Name] {
 		return nil, sortErr(namePos, "column %s appears more than once", quote(name))
 	}

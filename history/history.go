@@ -108,6 +108,12 @@ func Encode(v any) *string {
 	if l, ok := v.([]string); ok && len(l) == 0 {
 		return nil
 	}
+	// A value with a storage form of its own for history (a password
+	// hash, which answers only {"set":true} elsewhere).
+	if h, ok := v.(interface{ HistoryJSON() []byte }); ok {
+		s := string(h.HistoryJSON())
+		return &s
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Values in API form always encode; keep the failure visible.

@@ -2,15 +2,17 @@ package identity
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 
 	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 )
 
-// SealClearSecrets seals, in one transaction, the TOTP secrets and single
-// sign-on client secrets still stored in clear (written before secrets
-// were sealed) under the instance's data key, and returns how many it
-// sealed. A sealed value is recognised by its prefix, so a second run
+// SealClearSecrets seals, in one transaction, the TOTP secrets, single
+// sign-on client secrets and the device-cookie key still stored in clear
+// (written before secrets were sealed) under the instance's data key, and
+// returns how many it sealed. A sealed value is recognised by its prefix, so a second run
 // seals nothing; each row is changed only if it still holds the value
 // read, so two nodes starting at once seal each row once. It is run when
 // the store is opened (all.Open); no caller.
@@ -61,7 +63,26 @@ func (s *Service) SealClearSecrets(ctx context.Context) (int, error) {
 				n += int(k)
 			}
 		}
-		return nil
+		var dev []byte
+		err := tx.QueryRowContext(ctx, s.Rebind("SELECT value FROM "+p+"instance_secrets WHERE name = ?"), deviceSecretName).Scan(&dev)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && keyring.IsSealedBytes(dev)) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		sealed, err := s.Keys.SealTx(ctx, tx, keyring.Instance, deviceAAD, dev)
+		clear(dev)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+p+"instance_secrets SET value = ? WHERE name = ? AND length(value) < ?"), sealed, deviceSecretName, keyring.Overhead)
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		n += int(k)
+		return err
 	})
 	return n, err
 }

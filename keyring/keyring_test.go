@@ -284,3 +284,85 @@ func BenchmarkOpen(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrentAdd: processes adding master keys to one file at once
+// lose none of them.
+func TestConcurrentAdd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	first, _, err := keyring.LoadOrCreate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := keyring.Load(path)
+			if err == nil {
+				ids[i], err = m.Add()
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got := mustLoadIDs(t, path)
+	if len(got) != n+1 || got[0] != first.Current() {
+		t.Fatalf("file holds %d keys %v, want %d", len(got), got, n+1)
+	}
+	for _, id := range ids {
+		if !slices.Contains(got, id) {
+			t.Errorf("key %s lost", id)
+		}
+	}
+}
+
+func mustLoadIDs(t *testing.T, path string) []string {
+	t.Helper()
+	m, err := keyring.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.IDs()
+}
+
+// TestRotateRefusesLostMasterKey: a rotation whose new master key is no
+// longer in the file (another process rewrote it) changes nothing.
+func TestRotateRefusesLostMasterKey(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "master.key")
+	m, _, err := keyring.LoadOrCreate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	ring, core := openRing(t, m)
+	sealed, err := ring.Seal(ctx, keyring.Instance, "a", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Add(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, before, 0o600); err != nil { // the new key is gone from the file
+		t.Fatal(err)
+	}
+	if _, err := ring.Rotate(ctx); err == nil {
+		t.Fatal("rotated under a master key the file does not hold")
+	}
+	fromFile, err := keyring.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := keyring.New(core, fromFile)
+	if err := fresh.Check(ctx); err != nil {
+		t.Errorf("after the refused rotation: %v", err)
+	}
+	if _, err := fresh.Open(ctx, keyring.Instance, "a", sealed); err != nil {
+		t.Errorf("after the refused rotation, the file's key opens nothing: %v", err)
+	}
+}

@@ -162,6 +162,23 @@ func (m *Master) Has(id string) bool {
 	return ok
 }
 
+// persisted reports whether the file of m (if any) holds the key id.
+func (m *Master) persisted(id string) error {
+	if m.path == "" {
+		return nil
+	}
+	keys, err := readFile(m.path)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.id == id {
+			return nil
+		}
+	}
+	return fmt.Errorf("the master key %s is not in %s (changed meanwhile by another process?)", id, m.path)
+}
+
 // current returns the current key.
 func (m *Master) current() masterKey {
 	m.mu.RLock()
@@ -216,7 +233,9 @@ func (m *Master) merge(keys []masterKey) {
 
 // Add makes a new master key current. A Master read from a file writes
 // the file again, whole, with the new key last (old keys kept: old
-// backups need them); the file is replaced atomically, mode 0600.
+// backups need them); the file is replaced atomically, mode 0600, under
+// an exclusive lock on <file>.lock, so that two processes adding keys at
+// once lose neither.
 func (m *Master) Add() (id string, err error) {
 	k, err := newMasterKey()
 	if err != nil {
@@ -226,6 +245,11 @@ func (m *Master) Add() (id string, err error) {
 	defer m.mu.Unlock()
 	keys := m.keys
 	if m.path != "" {
+		unlock, err := lockPath(m.path + ".lock")
+		if err != nil {
+			return "", fmt.Errorf("master key file %s: lock: %w", m.path, err)
+		}
+		defer unlock()
 		// Keep what another process may have added meanwhile.
 		onDisk, err := readFile(m.path)
 		if err != nil {

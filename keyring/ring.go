@@ -15,7 +15,8 @@
 // Rotation (Ring.Rotate) re-wraps every data key under a new master key
 // and gives every scope a new current data key; old values still open,
 // their key id in the header. Shredding (Ring.ShredTx) destroys a scope's
-// data keys, so its values, in backups too, never open again.
+// data keys, so its values never open again from this database (a copy
+// made before keeps the wrapped keys).
 package keyring
 
 import (
@@ -62,8 +63,10 @@ const (
 
 // currentTTL bounds how long a scope's current key is used from memory
 // before the database is asked again: other nodes (or `coffer keys
-// rotate`) may have made a new one current.
-const currentTTL = time.Minute
+// rotate`) may have made a new one current. It is a backstop: their
+// changes arrive sooner as invalidations (Ring.Invalidate) on a shared
+// database, or as a request to drop caches from the command line.
+const currentTTL = store.SharedCacheTTL
 
 // ErrIntegrity is the error of a value that does not open.
 var errIntegrity = &coffer.Error{Code: coffer.EINTEGRITY, Message: "stored encrypted data failed its integrity check"}
@@ -95,6 +98,10 @@ type Ring struct {
 	mu      sync.RWMutex
 	keys    map[[idSize]byte]*dataKey // by id
 	current map[string]currentKey     // by scope
+
+	// Audit, when set, records an event of the keyring in tx (a write
+	// transaction on the instance database): rotations.
+	Audit func(ctx context.Context, tx *store.WriteTx, kind, detail string) error
 }
 
 // New returns the ring of the instance database of core, its keys wrapped
@@ -112,6 +119,20 @@ func (r *Ring) Drop() {
 	r.mu.Lock()
 	clear(r.current)
 	r.mu.Unlock()
+}
+
+// Invalidate forgets which key is current in every scope and the key id
+// (hexadecimal, as stored), which another process changed: made, retired,
+// re-wrapped or shredded. The key is read again from the database when a
+// value needs it.
+func (r *Ring) Invalidate(id string) {
+	raw, err := parseID(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.current)
+	if err == nil {
+		delete(r.keys, raw)
+	}
 }
 
 // Seal encrypts plaintext under scope's current data key (created on
@@ -248,6 +269,11 @@ func (r *Ring) OpenStringIn(ctx context.Context, q Querier, scope, aad, sealed s
 // IsSealed reports whether a text value was written by SealString (a
 // value still in clear, from before secrets were sealed, is not).
 func IsSealed(s string) bool { return strings.HasPrefix(s, textPrefix) }
+
+// IsSealedBytes reports whether b has the layout of a value written by
+// Seal (version 1 and at least the overhead long); a value still in
+// clear of less than Overhead bytes, such as a 32-byte key, never has.
+func IsSealedBytes(b []byte) bool { return len(b) >= Overhead && b[0] == version1 }
 
 // querier runs queries in a transaction or on a pool.
 type querier interface {
@@ -555,7 +581,14 @@ func (r *Ring) Rotate(ctx context.Context) (Rotation, error) {
 			}
 			rot.Scopes++
 		}
-		return nil
+		// Never commit data keys wrapped by a master key the file lost.
+		if err := r.m.persisted(mk.id); err != nil {
+			return err
+		}
+		if r.Audit == nil {
+			return nil
+		}
+		return r.Audit(ctx, tx, coffer.EventKeysRotated, fmt.Sprintf("master key %s; %d data keys re-wrapped; %d scopes given a new data key", rot.Master, rot.Rewrapped, rot.Scopes))
 	})
 	if err != nil {
 		return Rotation{}, err

@@ -447,6 +447,9 @@ func (s *Service) FindRecordAsOf(ctx context.Context, notebook, table, id string
 		if err := s.FilterLinks(ctx, tx, tp, []*coffer.Record{out}); err != nil {
 			return err
 		}
+		if err := openRecords(ctx, tm, []*coffer.Record{out}); err != nil {
+			return err
+		}
 		s.noteRead(ctx, nc, tm.Table.ID, out)
 		return nil
 	})

@@ -196,6 +196,9 @@ func (s *Service) FindRecordsAsOf(ctx context.Context, notebook, table string, q
 		if err := s.FilterLinks(ctx, tx, tp, out.Records); err != nil {
 			return err
 		}
+		if err := openRecords(ctx, tm, out.Records); err != nil {
+			return err
+		}
 		s.noteRead(ctx, nc, tm.Table.ID, out.Records...)
 		return nil
 	})

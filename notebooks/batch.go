@@ -95,6 +95,9 @@ func (s *Service) Batch(ctx context.Context, notebook, table string, ops []coffe
 		if code != "" {
 			return nil, batchFailure(code, all)
 		}
+		if err := openRecords(ctx, tm, out.Results); err != nil {
+			return nil, err
+		}
 		return batchEvents(tm, ops, ids, out.Results), nil
 	})
 	if err != nil {

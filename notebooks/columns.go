@@ -13,6 +13,9 @@ import (
 
 // CreateColumn adds a column to a table.
 func (s *Service) CreateColumn(ctx context.Context, notebook, table string, in coffer.ColumnInput) (*coffer.Column, error) {
+	if err := s.prepareEncryption(ctx, notebook, table, &in, ""); err != nil {
+		return nil, err
+	}
 	var out *coffer.Column
 	err := s.schemaChange(ctx, notebook, table, "CreateColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		tm, err := sc.Table(table)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/colkey"
 	"github.com/cofferhq/coffer/history"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
@@ -19,6 +20,7 @@ const MaxConversionErrors = 100
 // every value in the same transaction.
 func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column string, upd coffer.ColumnUpdate) (*coffer.Column, error) {
 	var out *coffer.Column
+	var passwordChanged []string // notebook, table and column ids
 	err := s.schemaChange(ctx, notebook, table, "UpdateColumn", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		tm, tp, cm, err := s.changedColumn(ctx, nc, tx, sc, table, column)
 		if err != nil {
@@ -41,8 +43,23 @@ func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column stri
 				}
 			}
 		}
+		var newPassword, currentPassword string
 		if upd.Options != nil {
 			in.Options = *upd.Options
+			if old.Type == coffer.TypeEncrypted && in.Type == coffer.TypeEncrypted {
+				if in.Options.Encryption != nil {
+					return coffer.Invalid("the column is not valid", coffer.FieldError{Field: "options.encryption", Message: "is set by the server from options.password"})
+				}
+				newPassword, currentPassword = in.Options.Password, in.Options.CurrentPassword
+				if newPassword == "" && currentPassword != "" {
+					return coffer.Invalid("the column is not valid", coffer.FieldError{Field: "options.password", Message: "is required with options.current_password"})
+				}
+				in.Options.Password, in.Options.CurrentPassword = "", ""
+				in.Options.Encryption = old.Options.Encryption
+			}
+		}
+		if in.Type != old.Type && (in.Type.Secret() || old.Type.Secret()) {
+			return coffer.Invalid("the column is not valid", coffer.FieldError{Field: "type", Message: "encrypted and password columns cannot be converted to or from other types"})
 		}
 		if errs := s.checkColumn(-1, &in, sc, "", ""); len(errs) > 0 {
 			return coffer.Invalid("the column is not valid", errs...)
@@ -59,6 +76,20 @@ func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column stri
 		}
 		if err := s.checkLinkTarget(ctx, nc, tx, sc, tp, &in); err != nil {
 			return err
+		}
+		if newPassword != "" {
+			// A password change re-encrypts every value, in the table and
+			// in history; undoing it would restore a key that opens none
+			// of them, so it is not an undoable action.
+			enc, err := s.changePassword(ctx, tx, nc.DB.Prefix, tm, cm, currentPassword, newPassword)
+			if err != nil {
+				return err
+			}
+			next.Options.Encryption = enc
+			rec.Off()
+			if !upd.DryRun {
+				passwordChanged = []string{tm.Table.NotebookID, tm.Table.ID, next.ID}
+			}
 		}
 		rec.Begin(history.KindColumnUpdate, tm.Table.ID, fmt.Sprintf("changed column %s of table %s", old.Name, tm.Table.Name))
 		rec.Inverse = history.MustJSON(history.ColumnInverse{Column: old, Next: next})
@@ -85,6 +116,12 @@ func (s *Service) UpdateColumn(ctx context.Context, notebook, table, column stri
 	if err == errDryRun {
 		return out, nil
 	}
+	if err == nil && passwordChanged != nil {
+		colkey.UnlocksFrom(ctx).Forget(passwordChanged[0], passwordChanged[2])
+		if aerr := s.secretEvent(ctx, EventColumnPassword, fmt.Sprintf("column %s of table %s of notebook %s", passwordChanged[2], passwordChanged[1], passwordChanged[0])); aerr != nil {
+			return out, aerr
+		}
+	}
 	return out, err
 }
 
@@ -103,8 +140,8 @@ func isSelect(t coffer.ColumnType) bool {
 // and counts nothing.
 func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, prefix string, tm *catalog.TableMeta, cm *catalog.ColMeta, next *coffer.Column, tp *catalog.TablePlan) error {
 	old := cm.Column
-	if old.Type == next.Type && optionsEqual(old.Options, next.Options) {
-		return nil
+	if old.Type == next.Type && (optionsEqual(old.Options, next.Options) || old.Type.Secret()) {
+		return nil // a secret column's values do not change with its options
 	}
 	if (old.Type == coffer.TypeFile) != (next.Type == coffer.TypeFile) {
 		return coffer.Invalid("file columns cannot be converted to or from other types",

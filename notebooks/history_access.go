@@ -11,6 +11,7 @@ import (
 	"github.com/cofferhq/coffer/access"
 	"github.com/cofferhq/coffer/history"
 	"github.com/cofferhq/coffer/store/catalog"
+	"github.com/cofferhq/coffer/value"
 )
 
 // rowConds resolves the tables the changes of acts are in and, for a
@@ -213,11 +214,13 @@ func keepLinks(v *string, visible map[string]bool) json.RawMessage {
 	return b
 }
 
+// rawJSON is a stored history value as callers see it: a password hash
+// shows only as {"set":true}.
 func rawJSON(s *string) json.RawMessage {
 	if s == nil {
 		return nil
 	}
-	return json.RawMessage(*s)
+	return json.RawMessage(value.ScrubHistory([]byte(*s)))
 }
 
 // summary describes, for a caller who does not see everything, what an

@@ -39,8 +39,10 @@ func (s *Service) FindHistory(ctx context.Context, notebook string, q coffer.His
 		if err != nil {
 			return err
 		}
-		page, err = hv.page(ctx, f, limit, true)
-		return err
+		if page, err = hv.page(ctx, f, limit, true); err != nil {
+			return err
+		}
+		return openHistory(ctx, sc, page.Entries)
 	})
 	return page, s.WrapNotFound("FindHistory", err)
 }

@@ -290,7 +290,10 @@ func (s *Service) FindRecords(ctx context.Context, notebook, table string, q cof
 	err = s.readFresh(ctx, nc, func(sc *catalog.Schema, rq catalog.Querier) error {
 		var err error
 		out, err = s.findRecords(ctx, nc, sc, rq, table, q)
-		return err
+		if err != nil {
+			return err
+		}
+		return openInSchema(ctx, sc, table, out.Records)
 	})
 	if err != nil {
 		return nil, s.overBudget(ctx, "FindRecords", err)

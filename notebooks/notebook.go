@@ -126,8 +126,8 @@ func (s *Service) UpdateNotebook(ctx context.Context, id string, upd coffer.Note
 }
 
 // DeleteNotebook unregisters a notebook and shreds its data keys in one
-// transaction (what was sealed under them, in backups too, never opens
-// again), then removes its storage.
+// transaction (what was sealed under them never opens again from this
+// database or a copy made after), then removes its storage.
 func (s *Service) DeleteNotebook(ctx context.Context, id string) error {
 	if err := store.Writable(ctx, true); err != nil {
 		return err
@@ -143,7 +143,10 @@ func (s *Service) DeleteNotebook(ctx context.Context, id string) error {
 		if _, err = tx.ExecContext(ctx, s.Rebind("DELETE FROM "+s.Inst.Prefix+"notebooks WHERE id = ?"), id); err != nil {
 			return err
 		}
-		return s.Keys.ShredTx(ctx, tx, id)
+		if err := s.Keys.ShredTx(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.Event(ctx, tx, coffer.EventKeysShredded, "", "", "notebook "+id)
 	})
 	if err != nil {
 		return err

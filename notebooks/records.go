@@ -181,6 +181,9 @@ func (s *Service) createTx(ctx context.Context, tx *store.WriteTx, rec *history.
 		}
 	}
 	id := coffer.NewID(coffer.PrefixRecord)
+	if err := sealAssignments(ctx, tm, id, as); err != nil {
+		return nil, nil, err
+	}
 	now := s.NowMicros()
 	cols := []string{"id", "version", "created_at", "created_by", "updated_at", "updated_by"}
 	args := []any{id, 1, now, by, now, by}
@@ -274,6 +277,9 @@ func (s *Service) updateAssignTx(ctx context.Context, tx *store.WriteTx, rec *hi
 		if allowed = catalog.Keep(vals, tp.Decision.Writers(catalog.WriteColumns(as))); len(allowed) == 0 {
 			return catalog.Denied(strings.TrimSuffix(prefix, "fields."), "you may not change %s of this record", catalog.DescribeCols(as)), nil
 		}
+	}
+	if err := sealAssignments(ctx, tm, id, as); err != nil {
+		return nil, err
 	}
 	before, err := s.rawCells(ctx, tx, tm, id, as)
 	if err != nil {
@@ -513,6 +519,9 @@ func (s *Service) CreateRecord(ctx context.Context, notebook, table string, fiel
 		if oe != nil {
 			return nil, singleError(oe)
 		}
+		if err := openRecords(ctx, tm, []*coffer.Record{r}); err != nil {
+			return nil, err
+		}
 		out = r
 		return []live.Event{{Record: r.ID, Op: live.OpCreate, Version: r.Version}}, nil
 	})
@@ -530,11 +539,13 @@ func (s *Service) FindRecord(ctx context.Context, notebook, table, id string) (*
 		return nil, catalog.ErrRecordNotFound
 	}
 	var r *coffer.Record
+	var rtm *catalog.TableMeta
 	err = s.readFresh(ctx, nc, func(sc *catalog.Schema, q catalog.Querier) error {
 		tm, err := sc.Table(table)
 		if err != nil {
 			return err
 		}
+		rtm = tm
 		tp, err := s.Plan(ctx, nc, q, tm)
 		if err != nil {
 			return err
@@ -562,9 +573,13 @@ func (s *Service) FindRecord(ctx context.Context, notebook, table, id string) (*
 		return s.Wrap("FindRecord", err)
 	})
 	if err == nil {
-		s.noteRead(ctx, nc, table, r)
+		err = openRecords(ctx, rtm, []*coffer.Record{r})
 	}
-	return r, err
+	if err != nil {
+		return nil, err
+	}
+	s.noteRead(ctx, nc, table, r)
+	return r, nil
 }
 
 // UpdateRecord changes the given fields of a record.
@@ -582,6 +597,9 @@ func (s *Service) UpdateRecord(ctx context.Context, notebook, table, id string, 
 			return nil, singleError(oe)
 		}
 		if out, err = s.ReadAs(ctx, tx, tm, tp, id); err != nil {
+			return nil, err
+		}
+		if err := openRecords(ctx, tm, []*coffer.Record{out}); err != nil {
 			return nil, err
 		}
 		return []live.Event{{Record: id, Op: live.OpUpdate, Version: out.Version, Cols: setColumns(tm, fields)}}, nil

@@ -191,6 +191,12 @@ func (s *Service) insertColumnRow(ctx context.Context, tx *store.WriteTx, prefix
 
 // CreateTable creates a table with its columns.
 func (s *Service) CreateTable(ctx context.Context, notebook string, in coffer.TableInput) (*coffer.Table, error) {
+	in.Columns = slices.Clone(in.Columns)
+	for i := range in.Columns {
+		if err := s.prepareEncryption(ctx, notebook, "", &in.Columns[i], fmt.Sprintf("columns[%d].", i)); err != nil {
+			return nil, err
+		}
+	}
 	var out *coffer.Table
 	err := s.schemaChange(ctx, notebook, "", "CreateTable", func(tx *store.WriteTx, nc *catalog.Conn, sc *catalog.Schema, rec *history.Recorder) error {
 		var errs []coffer.FieldError

@@ -102,6 +102,14 @@ func (s *Service) trashRecord(ctx context.Context, q catalog.Querier, tp *catalo
 			continue
 		}
 		v := vals[cm.Column.ID]
+		if cm.Column.Type.Secret() && v != nil {
+			// History keeps a password's hash: the trash shows what a
+			// record read shows ({"set":true}, a locked sealed value).
+			v = nil
+			if st, err := value.FromJSON(cm.Column, vals[cm.Column.ID]); err == nil {
+				v = value.ToJSON(cm.Column, st)
+			}
+		}
 		if cm.Junction != "" && v != nil && !tp.Full() {
 			links, err := s.visibleLinks(ctx, q, tp, cm, v)
 			if err != nil {

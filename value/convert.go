@@ -34,6 +34,12 @@ func Convert(from, to *coffer.Column, stored any) (any, error) {
 	if (from.Type == coffer.TypeLink) != (to.Type == coffer.TypeLink) {
 		return nil, problem("link columns cannot be converted")
 	}
+	if from.Type.Secret() || to.Type.Secret() {
+		if from.Type != to.Type {
+			return nil, problem("encrypted and password columns cannot be converted to or from other types")
+		}
+		return stored, nil
+	}
 	v, ok := normalize(from, stored)
 	if !ok {
 		return nil, problem("the stored value cannot be read")

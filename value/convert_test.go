@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/colkey"
 	"github.com/cofferhq/coffer/value"
 )
 
@@ -206,6 +207,7 @@ func TestConvertEveryPair(t *testing.T) {
 		coffer.TypeCreatedBy:    "usr_1",
 		coffer.TypeUpdatedAt:    int64(0),
 		coffer.TypeUpdatedBy:    "usr_1",
+		coffer.TypeEncrypted:    sealedSample, // a password column's {"set":true} does not round-trip: left out
 	}
 	columnOf := func(ty coffer.ColumnType) *coffer.Column {
 		c := column(ty)
@@ -285,7 +287,7 @@ func TestCheckOptions(t *testing.T) {
 				{Field: "options.choices", Message: "apply only to single_select and multi_select columns"},
 			}},
 		{"unknown type", "money", coffer.ColumnOptions{},
-			[]coffer.FieldError{{Field: "type", Message: "must be one of text, long_text, number, boolean, date, datetime, single_select, multi_select, email, url, phone, link, created_at, created_by, updated_at, updated_by, file"}}},
+			[]coffer.FieldError{{Field: "type", Message: "must be one of text, long_text, number, boolean, date, datetime, single_select, multi_select, email, url, phone, link, created_at, created_by, updated_at, updated_by, encrypted, password, file"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,6 +343,8 @@ func TestEveryTypeHasItsSteps(t *testing.T) {
 		coffer.TypeCreatedBy:    "usr_1",
 		coffer.TypeUpdatedAt:    int64(1),
 		coffer.TypeUpdatedBy:    "usr_1",
+		coffer.TypeEncrypted:    map[string]any{"sealed": sealedSample},
+		coffer.TypePassword:     "a password",
 		coffer.TypeFile:         []any{map[string]any{"id": "fil_" + strings.Repeat("a", 52), "name": "a.txt", "size": json.Number("1"), "type": "text/plain", "sha256": strings.Repeat("0", 64)}},
 	}
 	for _, ty := range coffer.ColumnTypes {
@@ -367,3 +371,6 @@ func TestEveryTypeHasItsSteps(t *testing.T) {
 		}
 	}
 }
+
+// sealedSample has the layout of a sealed value (version 1, nonce, tag).
+var sealedSample = colkey.Encode(append([]byte{colkey.Version}, make([]byte, colkey.Overhead+3)...))

@@ -90,6 +90,9 @@ func CheckOptions(t coffer.ColumnType, o *coffer.ColumnOptions) []coffer.FieldEr
 	default:
 		add("options.collation", "must be %q or %q", coffer.CollationUnicode, coffer.CollationBinary)
 	}
+	if t != coffer.TypeEncrypted && (o.Password != "" || o.CurrentPassword != "" || o.Encryption != nil) {
+		add("options.password", "applies only to encrypted columns")
+	}
 	return errs
 }
 

@@ -50,6 +50,8 @@ var readers = map[coffer.ColumnType]reader{
 	coffer.TypeDate:         readDate,
 	coffer.TypeMultiSelect:  readMultiSelect,
 	coffer.TypeLink:         readLink,
+	coffer.TypeEncrypted:    readString,
+	coffer.TypePassword:     readString,
 	coffer.TypeFile:         readFiles,
 }
 

@@ -98,6 +98,8 @@ var parsers = map[coffer.ColumnType]parser{
 	coffer.TypeSingleSelect: singleFromJSON,
 	coffer.TypeMultiSelect:  multiFromJSON,
 	coffer.TypeLink:         linkFromJSON,
+	coffer.TypeEncrypted:    encryptedFromJSON,
+	coffer.TypePassword:     passwordFromJSON,
 	coffer.TypeFile:         fileFromJSON,
 }
 
@@ -236,6 +238,10 @@ func ToJSON(c *coffer.Column, stored any) any {
 		return jsonNumber(v.(int64), c.Options.Precision)
 	case coffer.TypeDateTime, coffer.TypeCreatedAt, coffer.TypeUpdatedAt:
 		return formatDateTime(v.(int64))
+	case coffer.TypeEncrypted:
+		return Sealed{B64: v.(string)}
+	case coffer.TypePassword:
+		return PasswordHash{hash: v.(string)}
 	}
 	return v
 }
@@ -256,6 +262,8 @@ func FromFilter(c *coffer.Column, literal any) (any, error) {
 	}
 	s, isString := literal.(string)
 	switch c.Type {
+	case coffer.TypeEncrypted, coffer.TypePassword:
+		return nil, problem("is a secret column and cannot be filtered or sorted")
 	case coffer.TypeText, coffer.TypeLongText, coffer.TypeEmail, coffer.TypeURL,
 		coffer.TypePhone, coffer.TypeCreatedBy, coffer.TypeUpdatedBy:
 		if !isString {

@@ -69,6 +69,16 @@ func versitygwBinary() (string, error) {
 			vgwErr = err
 			return
 		}
+		unlock, err := buildLock(bin + ".lock")
+		if err != nil {
+			vgwErr = err
+			return
+		}
+		defer unlock()
+		if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			vgwBin = bin // another test process built it meanwhile
+			return
+		}
 		tmp, err := os.CreateTemp(dir, "versitygw-build-*")
 		if err != nil {
 			vgwErr = err

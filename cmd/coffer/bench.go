@@ -136,6 +136,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := runAccessLogBench(ctx, cfg, env, rep); err != nil {
 		return err
 	}
+	if err := runSecretBench(ctx, cfg, env, rep); err != nil { // bench_secret.go
+		return err
+	}
 	if cfg.nodes == 2 {
 		if err := runNodesBench(ctx, cfg, env, rep); err != nil {
 			return err

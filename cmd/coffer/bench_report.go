@@ -14,6 +14,7 @@ type benchReport struct {
 	records   int
 	postgres  bool     // the run was on PostgreSQL
 	accessLog string   // what the access record queue did, "" when not measured
+	secret    bool     // the encrypted column workload ran
 	workloads []result // the HTTP workloads
 	limits    []result // L1 and L2, by name
 	history   []result // writes with and without history
@@ -91,6 +92,7 @@ func (r *benchReport) print(w io.Writer) {
 	r.printAsOf(w)
 	r.printHistoryPage(w)
 	r.printAccessLog(w)
+	r.printSecret(w)
 	r.printNodes(w)
 	r.printIdentity(w)
 

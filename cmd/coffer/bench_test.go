@@ -41,9 +41,15 @@ func TestBenchRuns(t *testing.T) {
 	for _, want := range []string{
 		"loaded 1500 records", "Cost of durability", "synchronous=FULL", "resident set (VmHWM):", "Go heap in use:", "target: < 200 MB",
 		"Time travel (one client): as_of of one record, 1000 revisions: median",
+		"time of an encrypted page vs a text page:",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, w := range []string{wlPagePlain, wlPageEncrypted} {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `\s+\d+\s+\S+\s+\S+\s+0$`).MatchString(text) {
+			t.Errorf("no row for %q", w)
 		}
 	}
 	m := regexp.MustCompile(`data directory: (\S+)`).FindStringSubmatch(text)

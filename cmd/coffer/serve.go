@@ -125,7 +125,7 @@ func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 		Setup: st, Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping,
 		Audit:     st,
 		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
-		AccessLog: st, Watches: st, Files: st,
+		AccessLog: st, Watches: st, Secrets: st, Files: st,
 	}, cfg)
 }
 

@@ -50,6 +50,9 @@ var (
 	_ coffer.FileService       = (*Store)(nil)
 )
 
+// The encrypted and password columns' service (notebooks/secret.go).
+var _ coffer.SecretColumnService = (*Store)(nil)
+
 // New returns a Store on b whose data keys are wrapped by m.
 func New(b store.Backend, m *keyring.Master) *Store {
 	core := store.NewCore(b)

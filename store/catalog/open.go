@@ -316,6 +316,9 @@ func New(core *store.Core, m *keyring.Master) *Catalog {
 		shared:    store.NewSharedTTLCache[string, *sharedNotebook](core.Inst),
 		access:    store.NewSharedTTLCache[string, *Rights](core.Inst),
 	}
+	s.Keys.Audit = func(ctx context.Context, tx *store.WriteTx, kind, detail string) error {
+		return s.Event(ctx, tx, kind, "", "", detail)
+	}
 	if core.Caches != nil {
 		core.Caches.Subscribe(s.invalidate)
 	}

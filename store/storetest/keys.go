@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -319,6 +321,20 @@ func (f *secretsFixture) stored(t *testing.T, b store.Backend) (totp, sso, watch
 	return totp, sso, watch
 }
 
+// deviceKey returns the device-cookie key as stored, and opened.
+func deviceKey(t *testing.T, s *all.Store) (stored, key []byte) {
+	t.Helper()
+	inst := s.Storage.Instance()
+	if err := inst.R.QueryRow(s.Rebind("SELECT value FROM "+inst.Prefix+"instance_secrets WHERE name = ?"), "device_cookie").Scan(&stored); err != nil {
+		t.Fatalf("the device key: %v", err)
+	}
+	key, err := s.Ring().Open(context.Background(), keyring.Instance, "instance_secret:device_cookie", stored)
+	if err != nil || len(key) != 32 {
+		t.Fatalf("the device key does not open (%d bytes): %v", len(key), err)
+	}
+	return stored, key
+}
+
 // KeysPlaintexts makes the secrets that are sealed at rest (a TOTP
 // secret, an SSO client secret, a webhook secret) and those stored only as
 // hashes (recovery codes, a session key, an API key) through the services
@@ -329,7 +345,8 @@ func KeysPlaintexts(t *testing.T, b store.Backend) (secrets []string, control st
 	s := all.New(b, keyring.ForTests())
 	f := newSecretsFixture(t, s)
 	f.check(t, s)
-	return f.plaintexts(), f.user.Email
+	_, dev := deviceKey(t, s)
+	return append(f.plaintexts(), string(dev), fmt.Sprintf("%x", dev)), f.user.Email
 }
 
 func testKeysRotate(t *testing.T, o KeysOpener) {
@@ -368,6 +385,10 @@ func testKeysRotate(t *testing.T, o KeysOpener) {
 		t.Fatal(err)
 	}
 
+	// Node B has the notebook's current key in memory.
+	if _, err := sB.Ring().Seal(ctx, f.nb, "x:0", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
 	newID, err := mA.Add()
 	if err != nil {
 		t.Fatal(err)
@@ -378,6 +399,9 @@ func testKeysRotate(t *testing.T, o KeysOpener) {
 	}
 	if rot.Master != newID || rot.Rewrapped != 2 || rot.Scopes != 2 {
 		t.Errorf("rotation = %+v, want master %s, 2 keys re-wrapped, 2 scopes", rot, newID)
+	}
+	if evs := allEntries(t, auditOperator(t, sA), sA, "", coffer.AuditFilter{Kind: coffer.EventKeysRotated}); len(evs) != 1 || !strings.Contains(evs[0].Detail, newID) {
+		t.Errorf("audit events of the rotation: %+v", evs)
 	}
 	inst := a.Instance()
 	var n int
@@ -407,6 +431,27 @@ func testKeysRotate(t *testing.T, o KeysOpener) {
 				t.Errorf("node %s opens %s after rotation: %v", name, v.aad, err)
 			}
 		}
+	}
+	// Node B seals with the new current key: at once where it hears the
+	// invalidation the rotation sent (a shared database), after the command
+	// line's request to drop caches otherwise.
+	if !b.Instance().Shared {
+		sB.DropCaches()
+	}
+	newCurrent := fresh[1:9]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := sB.Ring().Seal(ctx, f.nb, "x:4", []byte("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(v[1:9], newCurrent) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node B still seals with the old data key 10 s after the rotation")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	f.check(t, sB)
 	f.check(t, sA)
@@ -460,6 +505,9 @@ func testKeysShred(t *testing.T, o KeysOpener) {
 			t.Errorf("%s ring: another notebook's value: %v", name, err)
 		}
 	}
+	if evs := allEntries(t, auditOperator(t, s), s, "", coffer.AuditFilter{Kind: coffer.EventKeysShredded}); len(evs) != 1 || !strings.Contains(evs[0].Detail, nb) {
+		t.Errorf("audit events of the shredding: %+v", evs)
+	}
 	if c := countKeys(t, b, nb, "shredded"); c != 1 || countKeys(t, b, nb, "") != 1 {
 		t.Errorf("%d shredded keys of %d, want 1 of 1", c, countKeys(t, b, nb, ""))
 	}
@@ -486,10 +534,12 @@ func testKeysLegacy(t *testing.T, o KeysOpener) {
 	// Write the secrets in clear, as a version before sealing did.
 	inst := b.Instance()
 	d := b.Dialect()
+	_, dev := deviceKey(t, s)
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
+		{"UPDATE " + inst.Prefix + "instance_secrets SET value = ? WHERE name = ?", []any{dev, "device_cookie"}},
 		{"UPDATE " + inst.Prefix + "totp_secrets SET secret = ? WHERE user_id = ?", []any{f.totp, f.user.ID}},
 		{"UPDATE " + inst.Prefix + "sso_providers SET client_secret = ? WHERE id = ?", []any{f.ssoSecret, f.provider}},
 		{"DELETE FROM " + inst.Prefix + "instance_secrets WHERE name = ?", []any{"watch_secrets_sealed"}},
@@ -519,6 +569,9 @@ func testKeysLegacy(t *testing.T, o KeysOpener) {
 		if !keyring.IsSealed(v) {
 			t.Errorf("%s secret still in clear after open", name)
 		}
+	}
+	if stored, got := deviceKey(t, s2); !keyring.IsSealedBytes(stored) || !bytes.Equal(got, dev) {
+		t.Error("the device key is not sealed after open, or changed")
 	}
 	f.check(t, s2)
 	// Idempotent: a second open changes nothing.

@@ -95,6 +95,7 @@ func RunNotebooks(t *testing.T, open Opener) {
 		{"Concurrency", testConcurrency},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ClientMistakes", testClientMistakes},
+		{"SecretColumns", testSecretColumns},
 		{"Files", testFiles},
 	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/audit"
+	"github.com/cofferhq/coffer/colkey"
 	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
@@ -98,7 +99,18 @@ type fixture struct {
 	keys     []string     // session keys
 	grantee  *coffer.User // has a grant on Sales.People: red rows, no Salary
 	sales    string       // the Sales notebook
+	// vault is a table of the Journal notebook with an encrypted and a
+	// password column; vaultRecs are its records.
+	vault, journal string
+	vaultRecs      []string
+	vaultOwner     *coffer.User
 }
+
+// The passwords of the vault table's columns and cells.
+const (
+	vaultColumnPassword = "vault column password"
+	vaultCellPassword   = "vault cell password"
+)
 
 func col(name string, t coffer.ColumnType, opts coffer.ColumnOptions) coffer.ColumnInput {
 	return coffer.ColumnInput{Name: name, Type: t, Options: opts}
@@ -224,6 +236,15 @@ func populate(t *testing.T, s *all.Store) *fixture {
 		t.Fatal(err)
 	}
 	storetest.MustTable(t, c1, s, nb2.ID, "Empty")
+	vault := storetest.MustTable(t, c1, s, nb2.ID, "Vault",
+		col("Secret", coffer.TypeEncrypted, coffer.ColumnOptions{Password: vaultColumnPassword}),
+		col("Login", coffer.TypePassword, coffer.ColumnOptions{}))
+	f.vault, f.journal, f.vaultOwner = vault.ID, nb2.ID, users[1]
+	kc1 := colkey.WithRequest(c1, map[string]string{vault.Column("Secret").ID: vaultColumnPassword}, nil)
+	for i := range 3 {
+		r := storetest.MustRecord(t, kc1, s, nb2.ID, vault.ID, map[string]any{"Secret": fmt.Sprintf("secret %d", i), "Login": vaultCellPassword})
+		f.vaultRecs = append(f.vaultRecs, r.ID)
+	}
 
 	// Identity and sharing: an organization with a policy, members and a
 	// group; a member and a grant on the Sales notebook; an API key; a
@@ -424,6 +445,8 @@ func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 	}
 	sameThroughServices(t, f, sa, all.New(pg, keyring.ForTests()))
 	sameThroughServices(t, f, sa, all.New(c, keyring.ForTests()))
+	secretsOpen(t, f, all.New(pg, keyring.ForTests()))
+	secretsOpen(t, f, all.New(c, keyring.ForTests()))
 
 	t.Run("NonEmptyDestination", func(t *testing.T) {
 		// (The logins of sameThroughServices added sessions on the copies.)
@@ -538,4 +561,26 @@ func TestSQLiteToSQLite(t *testing.T) {
 	b := openSQLite(t)
 	mustMigrate(t, a, b)
 	sameThroughServices(t, f, sa, all.New(b, keyring.ForTests()))
+}
+
+// secretsOpen checks that a copy's encrypted cells open with the column
+// password (ids, and so the associated data, are kept) and its password
+// cells still verify.
+func secretsOpen(t *testing.T, f *fixture, st *all.Store) {
+	t.Helper()
+	ctx := storetest.CallerContext(f.vaultOwner)
+	tbl, err := st.FindTable(ctx, f.journal, f.vault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx := colkey.WithRequest(ctx, map[string]string{tbl.Column("Secret").ID: vaultColumnPassword}, nil)
+	for i, id := range f.vaultRecs {
+		r, err := st.FindRecord(kctx, f.journal, f.vault, id)
+		if err != nil || r.Fields["Secret"] != fmt.Sprintf("secret %d", i) {
+			t.Fatalf("vault record %d on the copy: %v %v", i, r, err)
+		}
+		if ok, err := st.VerifyCellPassword(ctx, f.journal, f.vault, id, "Login", vaultCellPassword); err != nil || !ok {
+			t.Fatalf("vault password %d on the copy: %v %v", i, ok, err)
+		}
+	}
 }

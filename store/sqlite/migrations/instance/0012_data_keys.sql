@@ -3,7 +3,7 @@
 -- ciphertext still opens. Each is wrapped (encrypted) by a master key that
 -- never enters the database; master_id names it. state is 'current', 'old'
 -- or 'shredded' (a deleted notebook's keys: wrapped emptied, so its
--- ciphertext, in backups too, can no longer be opened). The partial unique
+-- ciphertext can no longer be opened). The partial unique
 -- index makes the creation of a scope's first key race-safe: of two nodes
 -- creating it at once, one insert wins and both use its key.
 CREATE TABLE data_keys (
