@@ -62,6 +62,7 @@ func testFiles(t *testing.T, open Opener) {
 	t.Run("Collect", func(t *testing.T) { s, b, _ := local(t); testFilesCollect(t, s, b) })
 	t.Run("RecordAPI", func(t *testing.T) { s, _, _ := local(t); testFilesRecordAPI(t, s) })
 	t.Run("Concurrent", func(t *testing.T) { s, _, _ := local(t); testFilesConcurrent(t, s) })
+	t.Run("RecordTrash", func(t *testing.T) { s, b, _ := local(t); testFilesRecordTrash(t, s, b) })
 }
 
 // filesFixture is an owner's notebook with a table Docs (Title text,
@@ -730,5 +731,43 @@ func testFilesConcurrent(t *testing.T, s *all.Store) {
 	slices.Sort(added)
 	if !slices.Equal(got, added) {
 		t.Errorf("the cell lists %v after concurrent changes, want the 5 new files %v", got, added)
+	}
+}
+
+// testFilesRecordTrash: a deleted record's files are unreachable; the
+// collection keeps them through the grace period, so restoring the record
+// from the trash brings them back, downloadable.
+func testFilesRecordTrash(t *testing.T, s *all.Store, b blob.Store) {
+	clk := newClock(time.Now().UTC())
+	s.Now = clk.Now
+	s.SetFiles(notebooks.FileConfig{Blobs: b, DeletedGrace: 3 * time.Hour})
+	f := newFilesFixture(t, s)
+	fl := f.mustUpload(t, "kept.txt", []byte("kept"))
+	if err := s.DeleteRecord(f.ctx, f.nb, "Docs", f.rec.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readFile(t, s, f.ctx, fl.ID, 0, -1)
+	wantCode(t, err, coffer.ENOTFOUND)
+	ctx := context.Background()
+	clk.Add(time.Hour)
+	if _, err := s.CollectFiles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Hour)
+	if n, err := s.CollectFiles(ctx); err != nil || n != 0 {
+		t.Fatalf("collection inside the grace period: %d, %v", n, err)
+	}
+	if _, err := s.RestoreRecord(f.ctx, f.nb, "Docs", f.rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readFile(t, s, f.ctx, fl.ID, 0, -1); err != nil || string(got) != "kept" {
+		t.Errorf("after restoring the record: %q, %v", got, err)
+	}
+	clk.Add(10 * time.Hour)
+	if n, err := s.CollectFiles(ctx); err != nil || n != 0 {
+		t.Errorf("a restored file was collected: %d, %v", n, err)
+	}
+	if _, err := readFile(t, s, f.ctx, fl.ID, 0, -1); err != nil {
+		t.Errorf("after the collection: %v", err)
 	}
 }
