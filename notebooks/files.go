@@ -325,6 +325,10 @@ func (s *Service) UploadFile(ctx context.Context, notebook, table, record, colum
 	if err != nil {
 		return nil, s.Wrap("UploadFile", err)
 	}
+	if err := store.Writable(ctx, true); err != nil { // a read-only API key: before any byte is read
+		nc.Release()
+		return nil, err
+	}
 	defer nc.Release()
 	tm, err := nc.Schema.Table(table)
 	if err != nil {

@@ -209,6 +209,16 @@ func testFilesAccess(t *testing.T, s *all.Store) {
 	_, err := f.upload(t, viewerCtx, "b.txt", "", []byte("x"))
 	wantCode(t, err, coffer.EFORBIDDEN)
 	wantCode(t, s.DeleteFile(viewerCtx, fl.ID), coffer.EFORBIDDEN)
+	// A read-only API key reads, and is refused an upload or a deletion.
+	ro := *coffer.CallerFrom(f.ctx)
+	ro.ReadOnly = true
+	roCtx := coffer.WithCaller(context.Background(), &ro)
+	if _, err := readFile(t, s, roCtx, fl.ID, 0, -1); err != nil {
+		t.Errorf("read-only download: %v", err)
+	}
+	_, err = f.upload(t, roCtx, "ro.txt", "", []byte("x"))
+	wantCode(t, err, coffer.EFORBIDDEN)
+	wantCode(t, s.DeleteFile(roCtx, fl.ID), coffer.EFORBIDDEN)
 	strangerCtx, _ := MustUser(t, s)
 	_, err = readFile(t, s, strangerCtx, fl.ID, 0, -1)
 	wantCode(t, err, coffer.ENOTFOUND)
