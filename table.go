@@ -33,6 +33,8 @@ const (
 	// TypePassword holds an argon2id hash of a password: write-only,
 	// checked by RecordService verification, never read back.
 	TypePassword ColumnType = "password"
+	// TypeFile holds encrypted files, added by upload only (file.go).
+	TypeFile ColumnType = "file"
 )
 
 // ColumnTypes lists every column type, in documentation order.
@@ -40,7 +42,7 @@ var ColumnTypes = []ColumnType{
 	TypeText, TypeLongText, TypeNumber, TypeBoolean, TypeDate, TypeDateTime,
 	TypeSingleSelect, TypeMultiSelect, TypeEmail, TypeURL, TypePhone, TypeLink,
 	TypeCreatedAt, TypeCreatedBy, TypeUpdatedAt, TypeUpdatedBy,
-	TypeEncrypted, TypePassword,
+	TypeEncrypted, TypePassword, TypeFile,
 }
 
 // Secret reports whether values of the type are never compared by the

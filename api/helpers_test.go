@@ -18,9 +18,11 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
+	"github.com/cofferhq/coffer/blob/bloburl"
 	"github.com/cofferhq/coffer/firstrun"
 	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/mail"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -108,6 +110,12 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 	}
 	tb.Cleanup(func() { b.Close() })
 	st := all.New(b, keyring.ForTests())
+	blobs, err := bloburl.Open(ctx, "", dir)
+	if err != nil {
+		tb.Fatalf("bloburl.Open: %v", err)
+	}
+	tb.Cleanup(func() { blobs.Close() })
+	st.SetFiles(notebooks.FileConfig{Blobs: blobs})
 	clock := &testClock{}
 	st.Now = clock.Now
 	logs := &syncBuffer{}
@@ -127,7 +135,7 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 	srv := api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping, Audit: st,
 		Resets:    mail.NewResets(st, sender, publicURL, log),
-		AccessLog: st, Watches: st, Setup: st, Secrets: st,
+		AccessLog: st, Watches: st, Setup: st, Secrets: st, Files: st,
 	}, api.Config{Logger: log, TrustedProxies: o.TrustedProxies, PublicURL: publicURL, Setup: setupLink(o.Setup)})
 	ts.Config.Handler = srv.Handler()
 	ts.Start()

@@ -261,6 +261,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"ExplainedUser": coffer.ExplainedUser{},
 		"HistoryPoint":  coffer.HistoryPoint{}, "RevertResult": coffer.RevertResult{},
 		"UndoOptions": coffer.UndoOptions{}, "ActionDone": coffer.ActionDone{}, "RecordRef": coffer.RecordRef{}, "CellRef": coffer.CellRef{},
+		"File": coffer.File{}, "FileLink": coffer.FileLink{}, "FileLinkInput": coffer.FileLinkInput{},
 		"TrashRecord": coffer.TrashRecord{}, "TrashColumn": coffer.TrashColumn{}, "TrashTable": coffer.TrashTable{}, "SchemaTrash": coffer.SchemaTrash{},
 	} {
 		s := obj(schemas[name])
@@ -280,7 +281,7 @@ func TestOpenAPIContract(t *testing.T) {
 
 	codes := []string{coffer.EINVALID, coffer.ENOTFOUND, coffer.ECONFLICT, coffer.EVERSION, coffer.ECONVERSION,
 		coffer.EUNAUTHORIZED, coffer.EFORBIDDEN, coffer.ETOOLARGE, coffer.EUNAVAILABLE, coffer.EINTERNAL,
-		coffer.ETOOMANY, coffer.ERESTRICTED, coffer.ESESSION, coffer.ETOOCOMPLEX, coffer.ETIMEOUT, coffer.ESTREAMS, coffer.EHISTORY, coffer.EASOFTOOLARGE, coffer.ENOTHINGTOUNDO, coffer.ENOTHINGTOREDO, "method_not_allowed", "unsupported_media_type"}
+		coffer.ETOOMANY, coffer.ERESTRICTED, coffer.ESESSION, coffer.ETOOCOMPLEX, coffer.ETIMEOUT, coffer.ESTREAMS, coffer.EHISTORY, coffer.EASOFTOOLARGE, coffer.ENOTHINGTOUNDO, coffer.ENOTHINGTOREDO, coffer.EINTEGRITY, coffer.ERANGE, "method_not_allowed", "unsupported_media_type"}
 	enum := strings1(obj(obj(obj(schemas["Problem"])["properties"])["code"])["enum"])
 	for _, c := range codes {
 		if !slices.Contains(enum, c) {

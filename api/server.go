@@ -44,6 +44,9 @@ type Services struct {
 	// TimeTravel reads records at past moments and reverts them
 	// (timetravel.go); nil answers those endpoints with not_found.
 	TimeTravel coffer.TimeTravelService
+	// Files stores and serves the files of file cells; nil answers the
+	// file endpoints with not_found.
+	Files coffer.FileService
 	// Live gives the events of record writes (live updates); nil turns
 	// the events endpoint off.
 	Live LiveService
@@ -76,6 +79,10 @@ type Config struct {
 	// UI serves every path outside /api/ and the health checks (the web
 	// UI, package ui); nil answers them not_found.
 	UI http.Handler
+	// MaxFileBytes bounds the body of an upload (the file, plus
+	// MaxUploadOverhead); the service holds the limit itself (default
+	// 100 MiB).
+	MaxFileBytes int64
 	// Setup is the first-run setup link printed by a server started on
 	// an empty instance (firstrun.Link); nil: no claim is possible.
 	Setup SetupLink
@@ -311,6 +318,13 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/trash", map[string]endpoint{"GET": priv(s.listSchemaTrash)})
 	s.handle(nb+"/trash/columns/{column}/restore", map[string]endpoint{"POST": priv(s.restoreColumn)})
 	s.handle(nb+"/trash/tables/{table}/restore", map[string]endpoint{"POST": priv(s.restoreTable)})
+	fs := s.withFiles
+	s.handle(tb+"/records/{record}/files/{column}", map[string]endpoint{"POST": priv(fs(s.uploadFile))})
+	s.handle("/api/v1/files/{file}", map[string]endpoint{"DELETE": priv(fs(s.deleteFile))})
+	s.handle("/api/v1/files/{file}/links", map[string]endpoint{"POST": priv(fs(s.createFileLink)), "GET": priv(fs(s.listFileLinks))})
+	s.handle("/api/v1/files/{file}/links/{link}", map[string]endpoint{"DELETE": priv(fs(s.deleteFileLink))})
+	s.handle("/files/{file}", map[string]endpoint{"GET": priv(fs(s.downloadFile))})
+	s.handle("/f/{token}", map[string]endpoint{"GET": pub(fs(s.downloadLink))})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.UI != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
 			if ri := info(r.Context()); ri != nil {

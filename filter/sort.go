@@ -96,7 +96,7 @@ func (p *sortParser) field() (*Field, error) {
 	if !ok || f == nil {
 		return nil, sortErr(namePos, "unknown column %s", quote(name))
 	}
-	if f.IsList() {
+	if f.IsList() || f.Type == coffer.TypeFile {
 		return nil, sortErr(namePos, "column %s holds a list and cannot be sorted", quote(name))
 	}
 	if f.Type.Secret() {

@@ -47,6 +47,8 @@ const (
 	KindViewDelete   = "view.delete"
 	KindIndexCreate  = "index.create"
 	KindIndexDelete  = "index.delete"
+	KindFileUpload   = "file.upload" // a file added to a file cell: a change of records
+	KindFileDelete   = "file.delete" // a file removed from a file cell: a change of records
 	KindUndo         = "undo"
 	KindRedo         = "redo"
 	KindRevert       = "revert"

@@ -50,12 +50,18 @@ func (s *Service) Batch(ctx context.Context, notebook, table string, ops []coffe
 			switch op.Op {
 			case coffer.OpCreate:
 				var r *coffer.Record
+				if oe = refuseFiles(tp, op.Fields, prefix+"fields."); oe != nil {
+					break
+				}
 				if r, oe, err = s.createTx(ctx, tx, rec, sc, tm, tp, by, op.Fields, prefix+"fields."); r != nil {
 					ids[i] = r.ID
 					out.Results[i] = r // no operation of the batch can name a record it creates
 				}
 			case coffer.OpUpdate:
 				ids[i] = op.ID
+				if oe = refuseFiles(tp, op.Fields, prefix+"fields."); oe != nil {
+					break
+				}
 				oe, err = s.updateTx(ctx, tx, rec, sc, tm, tp, by, op.ID, op.Fields, op.Version, prefix+"fields.")
 				if err == nil && oe == nil && code == "" {
 					// The result is the record as this operation left it,

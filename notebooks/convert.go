@@ -143,6 +143,10 @@ func (s *Service) convertColumn(ctx context.Context, tx *store.WriteTx, rec *his
 	if old.Type == next.Type && (optionsEqual(old.Options, next.Options) || old.Type.Secret()) {
 		return nil // a secret column's values do not change with its options
 	}
+	if (old.Type == coffer.TypeFile) != (next.Type == coffer.TypeFile) {
+		return coffer.Invalid("file columns cannot be converted to or from other types",
+			coffer.FieldError{Field: "type", Message: "cannot convert to or from the file type"})
+	}
 	readable, err := s.readableCells(ctx, tx, tp, cm)
 	if err != nil {
 		return err

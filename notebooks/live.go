@@ -160,6 +160,7 @@ type Service struct {
 	listening bool
 
 	al accessState // access records and watch rules (accesslog.go)
+	fs fileState   // file storage and limits (files.go)
 }
 
 // New returns the notebooks service on the catalogue cat. Record events

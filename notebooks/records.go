@@ -47,6 +47,24 @@ func prepareFields(tp *catalog.TablePlan, fields map[string]any, prefix string) 
 	return out, errs
 }
 
+// refuseFiles refuses a write through the record API that names a file
+// column the caller can see: files come only by upload (UploadFile) and
+// leave by DeleteFile. Undo, revert and restore write file cells back
+// through updateTx and recreateTx, which take them.
+func refuseFiles(tp *catalog.TablePlan, fields map[string]any, prefix string) *catalog.OpError {
+	var errs []coffer.FieldError
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		if cm := tp.Visible(key); cm != nil && cm.Column.Type == coffer.TypeFile {
+			errs = append(errs, coffer.FieldError{Field: prefix + key,
+				Message: "holds files: upload them with POST …/records/{record}/files/{column} and remove them with DELETE /api/v1/files/{id}"})
+		}
+	}
+	if len(errs) > 0 {
+		return &catalog.OpError{Code: coffer.EINVALID, Fields: errs}
+	}
+	return nil
+}
+
 // setColumns returns the ids of the columns a (validated) write sets.
 func setColumns(tm *catalog.TableMeta, fields map[string]any) []string {
 	out := make([]string, 0, len(fields))
@@ -234,6 +252,12 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, rec *history.
 		}
 		return &catalog.OpError{Code: coffer.EINVALID, Fields: []coffer.FieldError{{Field: field, Message: "must name at least one column to change"}}}, nil
 	}
+	return s.updateAssignTx(ctx, tx, rec, sc, tm, tp, by, id, as, version, prefix)
+}
+
+// updateAssignTx writes validated assignments to one record: updateTx's
+// write, also used by file uploads and deletions to set a file cell.
+func (s *Service) updateAssignTx(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by, id string, as []catalog.Assignment, version int64, prefix string) (*catalog.OpError, error) {
 	notFound := &catalog.OpError{Code: coffer.ENOTFOUND, Fields: []coffer.FieldError{{Field: strings.TrimSuffix(prefix, "fields.") + "id", Message: "record not found"}}}
 	if !coffer.ValidID(coffer.PrefixRecord, id) {
 		return notFound, nil
@@ -286,7 +310,7 @@ func (s *Service) updateTx(ctx context.Context, tx *store.WriteTx, rec *history.
 	if oe, err := s.checkAffected(ctx, tx, tm, res, id, version, prefix); oe != nil || err != nil {
 		return oe, err
 	}
-	errs, err = s.writeLinks(ctx, tx, sc, tp, id, as, prefix, false)
+	errs, err := s.writeLinks(ctx, tx, sc, tp, id, as, prefix, false)
 	if err != nil {
 		return nil, err
 	}
@@ -382,6 +406,14 @@ func singleError(oe *catalog.OpError) error {
 // transaction on a backend that notifies, published after the commit
 // otherwise.
 func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, rows int, fn func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error)) error {
+	return s.recordWriteLocked(ctx, notebook, table, op, rows, false, fn)
+}
+
+// recordWriteLocked is recordWrite; with exclusive, the write first takes
+// the notebook's catalogue version row exclusively (where rows lock:
+// PostgreSQL), as schema changes do, so that such writes of one notebook
+// run one at a time: file uploads, which check the notebook's total.
+func (s *Service) recordWriteLocked(ctx context.Context, notebook, table, op string, rows int, exclusive bool, fn func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error)) error {
 	c, err := store.Caller(ctx)
 	if err != nil {
 		return err
@@ -399,6 +431,12 @@ func (s *Service) recordWrite(ctx context.Context, notebook, table, op string, r
 	defer s.Storage.Wrote(notebook, rows)
 	var evs []live.Event
 	err = s.Write(ctx, nc.DB, op, func(tx *store.WriteTx) error {
+		if lock := s.Dialect.LockRows(true); exclusive && lock != "" {
+			var v int64
+			if err := tx.QueryRowContext(ctx, "SELECT version FROM "+nc.DB.Prefix+"_schema_version"+lock).Scan(&v); err != nil {
+				return err
+			}
+		}
 		sc, err := s.CurrentSchema(ctx, notebook, nc.DB, tx, nc.Schema)
 		if err != nil {
 			return err
@@ -471,6 +509,9 @@ func (s *Service) readFresh(ctx context.Context, nc *catalog.Conn, read func(sc 
 func (s *Service) CreateRecord(ctx context.Context, notebook, table string, fields map[string]any) (*coffer.Record, error) {
 	var out *coffer.Record
 	err := s.recordWrite(ctx, notebook, table, "CreateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		if oe := refuseFiles(tp, fields, ""); oe != nil {
+			return nil, singleError(oe)
+		}
 		r, oe, err := s.createTx(ctx, tx, rec, sc, tm, tp, by, fields, "")
 		if err != nil {
 			return nil, err
@@ -545,6 +586,9 @@ func (s *Service) FindRecord(ctx context.Context, notebook, table, id string) (*
 func (s *Service) UpdateRecord(ctx context.Context, notebook, table, id string, fields map[string]any, version int64) (*coffer.Record, error) {
 	var out *coffer.Record
 	err := s.recordWrite(ctx, notebook, table, "UpdateRecord", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		if oe := refuseFiles(tp, fields, ""); oe != nil {
+			return nil, singleError(oe)
+		}
 		oe, err := s.updateTx(ctx, tx, rec, sc, tm, tp, by, id, fields, version, "")
 		if err != nil {
 			return nil, err

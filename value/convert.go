@@ -28,6 +28,9 @@ func Convert(from, to *coffer.Column, stored any) (any, error) {
 	if from.Type.Automatic() || to.Type.Automatic() {
 		return nil, problem("automatic columns cannot be converted")
 	}
+	if (from.Type == coffer.TypeFile) != (to.Type == coffer.TypeFile) {
+		return nil, problem("file columns cannot be converted")
+	}
 	if (from.Type == coffer.TypeLink) != (to.Type == coffer.TypeLink) {
 		return nil, problem("link columns cannot be converted")
 	}
@@ -59,6 +62,7 @@ type converter func(from, to *coffer.Column, v any) (any, error)
 // converted to, keyed by the type of the destination column.
 var converters = map[coffer.ColumnType]converter{
 	coffer.TypeLink:         toLink,
+	coffer.TypeFile:         toFile,
 	coffer.TypeText:         toText,
 	coffer.TypeLongText:     toText,
 	coffer.TypeNumber:       toNumber,
@@ -70,6 +74,16 @@ var converters = map[coffer.ColumnType]converter{
 	coffer.TypeEmail:        toContact,
 	coffer.TypeURL:          toContact,
 	coffer.TypePhone:        toContact,
+}
+
+// toFile keeps a file cell as it is: file columns convert only to
+// themselves (Convert refuses the rest).
+func toFile(_, _ *coffer.Column, v any) (any, error) {
+	files, ok := v.([]coffer.File)
+	if !ok {
+		return nil, problem("the stored value cannot be read")
+	}
+	return EncodeFiles(files), nil
 }
 
 // toLink converts between single and multiple links: every id must be a

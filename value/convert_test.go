@@ -1,6 +1,7 @@
 package value_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -286,7 +287,7 @@ func TestCheckOptions(t *testing.T) {
 				{Field: "options.choices", Message: "apply only to single_select and multi_select columns"},
 			}},
 		{"unknown type", "money", coffer.ColumnOptions{},
-			[]coffer.FieldError{{Field: "type", Message: "must be one of text, long_text, number, boolean, date, datetime, single_select, multi_select, email, url, phone, link, created_at, created_by, updated_at, updated_by, encrypted, password"}}},
+			[]coffer.FieldError{{Field: "type", Message: "must be one of text, long_text, number, boolean, date, datetime, single_select, multi_select, email, url, phone, link, created_at, created_by, updated_at, updated_by, encrypted, password, file"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,6 +345,7 @@ func TestEveryTypeHasItsSteps(t *testing.T) {
 		coffer.TypeUpdatedBy:    "usr_1",
 		coffer.TypeEncrypted:    map[string]any{"sealed": sealedSample},
 		coffer.TypePassword:     "a password",
+		coffer.TypeFile:         []any{map[string]any{"id": "fil_" + strings.Repeat("a", 52), "name": "a.txt", "size": json.Number("1"), "type": "text/plain", "sha256": strings.Repeat("0", 64)}},
 	}
 	for _, ty := range coffer.ColumnTypes {
 		c := column(ty)

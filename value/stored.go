@@ -52,6 +52,7 @@ var readers = map[coffer.ColumnType]reader{
 	coffer.TypeLink:         readLink,
 	coffer.TypeEncrypted:    readString,
 	coffer.TypePassword:     readString,
+	coffer.TypeFile:         readFiles,
 }
 
 // readString reads a string; "" is empty.

@@ -13,6 +13,7 @@
 //	datetime, created_at, updated_at       int64: microseconds since the Unix epoch, UTC
 //	multi_select                           string: a JSON array of choices, in the order of the column's choices
 //	link                                   []string: record ids, in input order
+//	file                                   string: a JSON array of files (id, name, size, type, sha256)
 //
 // nil is the empty value of every type: an empty string, an empty
 // selection and an empty list of links are all stored as nil.
@@ -99,6 +100,7 @@ var parsers = map[coffer.ColumnType]parser{
 	coffer.TypeLink:         linkFromJSON,
 	coffer.TypeEncrypted:    encryptedFromJSON,
 	coffer.TypePassword:     passwordFromJSON,
+	coffer.TypeFile:         fileFromJSON,
 }
 
 // textFromJSON takes a string within the size of text or long_text,
@@ -314,6 +316,8 @@ func FromFilter(c *coffer.Column, literal any) (any, error) {
 			return nil, problem("must be compared with a record id")
 		}
 		return s, nil
+	case coffer.TypeFile:
+		return nil, problem("holds files and cannot be compared: test it with `is null` or `is not null`")
 	}
 	return nil, errType
 }

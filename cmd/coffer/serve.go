@@ -21,6 +21,7 @@ import (
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/firstrun"
 	"github.com/cofferhq/coffer/mail"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
@@ -124,7 +125,7 @@ func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
 		Setup: st, Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping,
 		Audit:     st,
 		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
-		AccessLog: st, Watches: st, Secrets: st,
+		AccessLog: st, Watches: st, Secrets: st, Files: st,
 	}, cfg)
 }
 
@@ -198,6 +199,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	st.SetListTimeout(o.listTimeout)
+	blobs, err := openFiles(ctx, st, o.files, sc.dataDir)
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	defer startFileCollector(ctx, st, log, o.files.collectEvery)()
 	defer startPruner(ctx, st, log, pruneEvery)()
 	stopAudit, err := startAuditCheckpoints(ctx, st, sc.dataDir, o.auditEvery, o.auditPeriod, log)
 	if err != nil {
@@ -224,7 +231,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("the web UI is missing from this build: %w", err)
 	}
-	cfg := api.Config{Logger: log, TrustedProxies: o.trusted, PublicURL: strings.TrimSuffix(o.publicURL, "/"), MaxStreamsPerUser: o.maxStreams, UI: web}
+	cfg := api.Config{Logger: log, TrustedProxies: o.trusted, PublicURL: strings.TrimSuffix(o.publicURL, "/"), MaxStreamsPerUser: o.maxStreams, UI: web,
+		MaxFileBytes: o.files.maxFile}
 	var setupToken string
 	if n == 0 {
 		// The one-time setup link: its token only ever goes to stdout,
@@ -255,6 +263,7 @@ type serveOptions struct {
 	maxStreams  int           // at least 1
 	auditEvery  int           // entries between audit checkpoints, at least 1
 	auditPeriod time.Duration // time between audit checkpoints, positive
+	files       fileOptions
 	// webhooksPrivate lets watch rules' webhooks reach loopback and
 	// private addresses (off by default: server-side request forgery).
 	webhooksPrivate bool
@@ -275,6 +284,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	smtpFrom := fs.String("smtp-from", env("COFFER_SMTP_FROM", ""), "sender address of e-mail, overrides the URL's from parameter (COFFER_SMTP_FROM)")
 	auditEvery := fs.Int("audit-checkpoint-entries", envInt("COFFER_AUDIT_CHECKPOINT_ENTRIES", 1000), "sign an audit log checkpoint every this many entries (COFFER_AUDIT_CHECKPOINT_ENTRIES)")
 	auditPeriod := fs.String("audit-checkpoint-interval", env("COFFER_AUDIT_CHECKPOINT_INTERVAL", "10m"), "sign an audit log checkpoint this often when there are new entries, and at shutdown (COFFER_AUDIT_CHECKPOINT_INTERVAL)")
+	blobURL := fs.String("blob-url", env("COFFER_BLOB_URL", ""), "where file contents go, encrypted: empty for <data>/blobs, file:///absolute/dir, or s3://ACCESS:SECRET@host:port/bucket/prefix (COFFER_BLOB_URL; prefer the variable: a flag shows in the process list)")
+	maxFile := fs.String("max-file-size", env("COFFER_MAX_FILE_SIZE", "100MB"), "largest file one upload may hold (COFFER_MAX_FILE_SIZE)")
+	maxNotebook := fs.String("max-notebook-files", env("COFFER_MAX_NOTEBOOK_FILES", "10GB"), "total size of the files of one notebook (COFFER_MAX_NOTEBOOK_FILES)")
+	maxOwner := fs.String("max-owner-files", env("COFFER_MAX_OWNER_FILES", "50GB"), "total size of the files of all the notebooks one account owns (COFFER_MAX_OWNER_FILES)")
+	deletedGrace := fs.String("deleted-files-grace", env("COFFER_DELETED_FILES_GRACE", "168h"), "how long a deleted file's encrypted content is kept, so that undo can bring it back (COFFER_DELETED_FILES_GRACE)")
 	webhooksPrivate := fs.Bool("webhooks-allow-private", env("COFFER_WEBHOOKS_ALLOW_PRIVATE", "") == "true", "let watch rules' webhooks reach loopback and private addresses (COFFER_WEBHOOKS_ALLOW_PRIVATE=true; off by default)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -284,6 +298,19 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	var err error
 	if o.auditPeriod, err = time.ParseDuration(*auditPeriod); err != nil || o.auditEvery < 1 || o.auditPeriod <= 0 {
 		return nil, fmt.Errorf("--audit-checkpoint-entries must be at least 1 and --audit-checkpoint-interval a positive duration such as 10m")
+	}
+	o.files = fileOptions{blobURL: *blobURL, collectEvery: time.Hour, uploadGrace: notebooks.DefaultUploadGrace}
+	if o.files.maxFile, err = parseSize("max-file-size", *maxFile); err != nil {
+		return nil, err
+	}
+	if o.files.maxNotebook, err = parseSize("max-notebook-files", *maxNotebook); err != nil {
+		return nil, err
+	}
+	if o.files.maxOwner, err = parseSize("max-owner-files", *maxOwner); err != nil {
+		return nil, err
+	}
+	if o.files.deletedGrace, err = time.ParseDuration(*deletedGrace); err != nil || o.files.deletedGrace <= 0 {
+		return nil, fmt.Errorf("--deleted-files-grace must be a positive duration such as 168h")
 	}
 	if o.trusted, err = parseProxies(*proxies); err != nil {
 		return nil, err

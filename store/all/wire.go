@@ -47,6 +47,7 @@ var (
 	_ coffer.UndoService       = (*Store)(nil)
 	_ coffer.AccessLogService  = (*Store)(nil)
 	_ coffer.WatchService      = (*Store)(nil)
+	_ coffer.FileService       = (*Store)(nil)
 )
 
 // The encrypted and password columns' service (notebooks/secret.go).

@@ -96,6 +96,7 @@ func RunNotebooks(t *testing.T, open Opener) {
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ClientMistakes", testClientMistakes},
 		{"SecretColumns", testSecretColumns},
+		{"Files", testFiles},
 	})
 }
 

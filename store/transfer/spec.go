@@ -105,6 +105,9 @@ var catalogueTables = []table{
 	{name: "_access_log", cols: cols("IISSSSSSSSS", "seq", "at", "kind", "actor", "api_key", "ip", "user_agent", "table_id", "record_id", "records", "detail"), order: []string{"seq"}},
 	{name: "_watches", cols: cols("SSSSSSISSSII", "id", "table_id", "name", "filter", "outside", "events", "email", "webhook_url", "secret", "created_by", "created_at", "updated_at"), order: []string{"id"}},
 	{name: "_watch_deliveries", cols: cols("SSSSSIISII", "id", "watch_id", "event", "channel", "status", "attempts", "http_status", "error", "created_at", "updated_at"), order: []string{"id"}},
+	// Files keep their sealed keys as bytes; the blobs stay in the blob store.
+	{name: "_files", cols: cols("SSSSSISSSXSII", "id", "table_id", "record_id", "column_id", "name", "size", "type", "sha256", "blob_key", "file_key", "uploaded_by", "created_at", "deleted_at"), order: []string{"id"}},
+	{name: "_file_links", cols: cols("SSXIIISII", "id", "file_id", "token_hash", "expires_at", "max_downloads", "downloads", "created_by", "created_at", "revoked_at"), order: []string{"id"}},
 }
 
 func init() {

@@ -4,8 +4,19 @@ import type { Column, ColumnType } from "../lib/types";
 
 export const automatic = new Set<ColumnType>(["created_at", "created_by", "updated_at", "updated_by"]);
 
+// readOnly reports whether a person cannot type into a cell of col:
+// automatic columns, and file columns (files come by upload only).
 export function readOnly(col: Column): boolean {
-  return automatic.has(col.type);
+  return automatic.has(col.type) || col.type === "file";
+}
+
+// FileRef is one file of a file cell, as the API lists it.
+export type FileRef = { id: string; name: string; size: number; type: string; sha256: string; url: string };
+
+// files returns the files of a file cell's value (none for anything else).
+export function files(v: unknown): FileRef[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter((f): f is FileRef => typeof f === "object" && f !== null && typeof f.id === "string" && typeof f.url === "string" && f.url.startsWith("/files/"));
 }
 
 // defaultWidth is the width of a column the layout gives none.
@@ -47,6 +58,8 @@ export function display(col: Column, v: unknown, label?: Labels): string {
       return localDateTime(String(v));
     case "multi_select":
       return Array.isArray(v) ? v.join(", ") : String(v);
+    case "file":
+      return files(v).map((f) => f.name).join(", ");
     case "link":
       if (!Array.isArray(v)) return String(v);
       return v.map((id) => (label && col.options.table ? label(col.options.table, String(id)) : String(id))).join(", ");

@@ -3,7 +3,7 @@
 export type ColumnType =
   | "text" | "long_text" | "number" | "boolean" | "date" | "datetime"
   | "single_select" | "multi_select" | "email" | "url" | "phone" | "link"
-  | "created_at" | "created_by" | "updated_at" | "updated_by";
+  | "created_at" | "created_by" | "updated_at" | "updated_by" | "file";
 
 export const columnTypes: { type: ColumnType; label: string }[] = [
   { type: "text", label: "Text" },
@@ -21,6 +21,7 @@ export const columnTypes: { type: ColumnType; label: string }[] = [
   { type: "created_at", label: "Created at" },
   { type: "created_by", label: "Created by" },
   { type: "updated_at", label: "Updated at" },
+  { type: "file", label: "Files" },
   { type: "updated_by", label: "Updated by" },
 ];
 

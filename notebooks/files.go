@@ -1,0 +1,1035 @@
+package notebooks
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/accesslog"
+	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/blob/sealed"
+	"github.com/cofferhq/coffer/files"
+	"github.com/cofferhq/coffer/history"
+	"github.com/cofferhq/coffer/live"
+	"github.com/cofferhq/coffer/store"
+	"github.com/cofferhq/coffer/store/catalog"
+	"github.com/cofferhq/coffer/value"
+)
+
+// The defaults of FileConfig.
+const (
+	DefaultMaxFileSize      = 100 << 20 // 100 MiB per file
+	DefaultMaxNotebookBytes = 10 << 30  // 10 GiB of files per notebook
+	DefaultMaxOwnerBytes    = 50 << 30  // 50 GiB over the notebooks of one owner
+	DefaultDeletedGrace     = 7 * 24 * time.Hour
+	DefaultUploadGrace      = time.Hour
+)
+
+// FileConfig is where file contents go and how much of them is allowed.
+// Zero values take the defaults.
+type FileConfig struct {
+	// Blobs stores the sealed contents; nil refuses uploads and
+	// downloads (EUNAVAILABLE).
+	Blobs blob.Store
+	// MaxFileSize bounds one file, MaxNotebookBytes the files of one
+	// notebook, MaxOwnerBytes those of all the notebooks one account owns
+	// (notebooks belong to an owner, not to an organization), in bytes of
+	// plaintext; files deleted but not yet collected count.
+	MaxFileSize, MaxNotebookBytes, MaxOwnerBytes int64
+	// DeletedGrace is how long a file out of its cell keeps its blob (an
+	// undo brings it back meanwhile); UploadGrace how long a blob with no
+	// file row (an upload that never committed) is left alone.
+	DeletedGrace, UploadGrace time.Duration
+}
+
+func (c FileConfig) withDefaults() FileConfig {
+	if c.MaxFileSize <= 0 {
+		c.MaxFileSize = DefaultMaxFileSize
+	}
+	if c.MaxNotebookBytes <= 0 {
+		c.MaxNotebookBytes = DefaultMaxNotebookBytes
+	}
+	if c.MaxOwnerBytes <= 0 {
+		c.MaxOwnerBytes = DefaultMaxOwnerBytes
+	}
+	if c.DeletedGrace <= 0 {
+		c.DeletedGrace = DefaultDeletedGrace
+	}
+	if c.UploadGrace <= 0 {
+		c.UploadGrace = DefaultUploadGrace
+	}
+	return c
+}
+
+// fileState is the service's file configuration.
+type fileState struct {
+	mu  sync.RWMutex
+	cfg FileConfig
+}
+
+// SetFiles sets where files are stored and their limits. Call it before
+// serving.
+func (s *Service) SetFiles(cfg FileConfig) {
+	s.fs.mu.Lock()
+	s.fs.cfg = cfg.withDefaults()
+	s.fs.mu.Unlock()
+}
+
+// FileConfig returns the file configuration in force.
+func (s *Service) FileConfig() FileConfig {
+	s.fs.mu.RLock()
+	defer s.fs.mu.RUnlock()
+	if s.fs.cfg.MaxFileSize == 0 {
+		return FileConfig{}.withDefaults()
+	}
+	return s.fs.cfg
+}
+
+func (s *Service) blobs() (blob.Store, error) {
+	b := s.FileConfig().Blobs
+	if b == nil {
+		return nil, coffer.Errorf(coffer.EUNAVAILABLE, "file storage is not configured on this server")
+	}
+	return b, nil
+}
+
+// BlobKey is the blob key of a file: derived from ids only, never from
+// the file's name.
+func BlobKey(notebook, file string) string { return "files/" + notebook + "/" + file }
+
+// fileAAD is the associated data of a file's sealed key.
+func fileAAD(id string) string { return "file:" + id }
+
+var errFileNotFound = coffer.Errorf(coffer.ENOTFOUND, "file not found")
+
+// fileRow is a row of _files.
+type fileRow struct {
+	coffer.FileInfo
+	blobKey   string
+	fileKey   []byte
+	deletedAt int64
+}
+
+const fileCols = "id, table_id, record_id, column_id, name, size, type, sha256, blob_key, file_key, uploaded_by, created_at, deleted_at"
+
+func scanFile(row interface{ Scan(...any) error }, nb string) (*fileRow, error) {
+	f := &fileRow{}
+	var created int64
+	err := row.Scan(&f.ID, &f.Table, &f.Record, &f.Column, &f.Name, &f.Size, &f.Type, &f.SHA256, &f.blobKey, &f.fileKey, &f.UploadedBy, &created, &f.deletedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errFileNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.Notebook, f.CreatedAt, f.URL = nb, store.FromMicros(created), coffer.FileURL(f.ID)
+	return f, nil
+}
+
+func (s *Service) loadFile(ctx context.Context, q catalog.Querier, db *store.DB, nb, id string) (*fileRow, error) {
+	return scanFile(q.QueryRowContext(ctx, s.Rebind("SELECT "+fileCols+" FROM "+db.Prefix+"_files WHERE id = ?"), id), nb)
+}
+
+// cellFiles reads the files a file cell lists, unmasked. With lock (in
+// a write that changes the cell) the record's row stays locked until the
+// write ends (PostgreSQL; SQLite has one writer), so that two changes of
+// one cell never both start from the same list.
+func (s *Service) cellFiles(ctx context.Context, q catalog.Querier, tm *catalog.TableMeta, cm *catalog.ColMeta, record string, lock bool) ([]coffer.File, bool, error) {
+	var raw any
+	suffix := ""
+	if lock {
+		suffix = s.Dialect.LockRows(true)
+	}
+	err := q.QueryRowContext(ctx, s.Rebind("SELECT "+cm.Phys+" FROM "+tm.SQL+" t WHERE t.id = ?"+suffix), record).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	list, ok := value.DecodeFiles(raw)
+	if !ok {
+		return nil, false, fmt.Errorf("file cell %s of %s: unreadable", cm.Column.ID, record)
+	}
+	return list, true, nil
+}
+
+func listsFile(list []coffer.File, id string) bool {
+	return slices.ContainsFunc(list, func(f coffer.File) bool { return f.ID == id })
+}
+
+// fileColumn finds a file column of table tp the caller can see.
+func fileColumn(tp *catalog.TablePlan, column string) (*catalog.ColMeta, error) {
+	cm := tp.Visible(column)
+	if cm == nil || cm.Column.Type != coffer.TypeFile {
+		return nil, coffer.Invalid("not a file column", coffer.FieldError{Field: "column", Message: "is not a file column of this table"})
+	}
+	return cm, nil
+}
+
+// mayWriteCell checks, outside a write, that the caller may change column
+// cm of record id (the row as it is now): the early refusal of an upload,
+// before its content is read. The write checks again.
+func (s *Service) mayWriteCell(ctx context.Context, q catalog.Querier, tm *catalog.TableMeta, tp *catalog.TablePlan, cm *catalog.ColMeta, id string) error {
+	if !coffer.ValidID(coffer.PrefixRecord, id) {
+		return catalog.ErrRecordNotFound
+	}
+	if tp.Full() {
+		var one int
+		err := q.QueryRowContext(ctx, s.Rebind("SELECT 1 FROM "+tm.SQL+" WHERE id = ?"), id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return catalog.ErrRecordNotFound
+		}
+		return err
+	}
+	found, vals, err := s.CondsOn(ctx, q, tp, id)
+	if err != nil {
+		return err
+	}
+	if !found || !catalog.AnyOf(vals, catalog.AllConds(tp)) {
+		return catalog.ErrRecordNotFound
+	}
+	if len(catalog.Keep(vals, tp.Decision.Writers([]string{cm.Column.ID}))) == 0 {
+		return coffer.Errorf(coffer.EFORBIDDEN, "you may not change %s of this record", cm.Column.Name)
+	}
+	return nil
+}
+
+// filesBytes sums the sizes of a notebook's files, deleted ones not yet
+// collected included.
+func (s *Service) filesBytes(ctx context.Context, q catalog.Querier, db *store.DB) (int64, error) {
+	var n sql.NullInt64
+	err := q.QueryRowContext(ctx, "SELECT SUM(size) FROM "+db.Prefix+"_files").Scan(&n)
+	return n.Int64, err
+}
+
+// ownerBytes sums the files of every notebook owner owns.
+func (s *Service) ownerBytes(ctx context.Context, owner string) (int64, error) {
+	ids, err := catalog.Strings(s.Inst.R.QueryContext(ctx, s.Rebind("SELECT id FROM "+s.Inst.Prefix+"notebooks WHERE owner_id = ?"), owner))
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, id := range ids {
+		db, release, err := s.Storage.Notebook(ctx, id)
+		if err != nil {
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				continue
+			}
+			return 0, err
+		}
+		n, err := s.filesBytes(ctx, db.R, db)
+		release()
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// limitErr is the error of an upload over a limit.
+func limitErr(what string, limit int64) error {
+	return coffer.Errorf(coffer.ETOOLARGE, "the file is larger than %s allows (%d bytes)", what, limit)
+}
+
+// sealedUpload is what putSealed stored.
+type sealedUpload struct {
+	size int64
+	sum  [32]byte
+	head []byte
+}
+
+// putSealed encrypts r in chunks under key into the blob key, reading at
+// most max bytes (more is ETOOLARGE, and nothing stays stored). Memory
+// stays flat: the plaintext goes through a pipe, one chunk at a time.
+func putSealed(ctx context.Context, b blob.Store, bkey, fileID string, key []byte, r io.Reader, max int64, over error) (*sealedUpload, error) {
+	pr, pw := io.Pipe()
+	out := &sealedUpload{}
+	errOver := errors.New("over the limit")
+	go func() {
+		w, err := sealed.NewWriter(pw, key, fileID)
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		head := &headWriter{n: files.SniffLen}
+		lr := &io.LimitedReader{R: r, N: max + 1}
+		n, err := io.Copy(io.MultiWriter(w, head), lr)
+		if err == nil && n > max {
+			err = errOver
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err == nil {
+			out.size, out.sum, out.head = w.Size(), w.Sum(), head.b
+		}
+		pw.CloseWithError(err) // nil: EOF
+	}()
+	_, err := b.Put(ctx, bkey, pr)
+	pr.CloseWithError(io.ErrClosedPipe) // stop the writer if Put gave up early
+	if err != nil {
+		b.Delete(context.WithoutCancel(ctx), bkey)
+		if errors.Is(err, errOver) {
+			return nil, over
+		}
+		var ce *coffer.Error
+		if errors.As(err, &ce) {
+			return nil, err
+		}
+		if ctx.Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, coffer.Errorf(coffer.EINVALID, "the upload was cut short")
+		}
+		return nil, &coffer.Error{Code: coffer.EINVALID, Message: "the upload could not be read", Op: "putSealed", Err: err}
+	}
+	return out, nil
+}
+
+// headWriter keeps the first n bytes written to it.
+type headWriter struct {
+	n int
+	b []byte
+}
+
+func (h *headWriter) Write(p []byte) (int, error) {
+	if room := h.n - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// UploadFile streams a file into a file cell.
+func (s *Service) UploadFile(ctx context.Context, notebook, table, record, column string, up coffer.FileUpload) (*coffer.File, error) {
+	c, err := store.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.blobs()
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.FileConfig()
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
+		return nil, s.Wrap("UploadFile", err)
+	}
+	if err := store.Writable(ctx, true); err != nil { // a read-only API key: before any byte is read
+		nc.Release()
+		return nil, err
+	}
+	defer nc.Release()
+	tm, err := nc.Schema.Table(table)
+	if err != nil {
+		return nil, err
+	}
+	tp, err := s.Plan(ctx, nc, nc.DB.R, tm)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := fileColumn(tp, column)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mayWriteCell(ctx, nc.DB.R, tm, tp, cm, record); err != nil {
+		return nil, s.Wrap("UploadFile", err)
+	}
+	used, err := s.filesBytes(ctx, nc.DB.R, nc.DB)
+	if err != nil {
+		return nil, s.Wrap("UploadFile", err)
+	}
+	owned, err := s.ownerBytes(ctx, nc.Notebook.OwnerID)
+	if err != nil {
+		return nil, s.Wrap("UploadFile", err)
+	}
+	max, over := cfg.MaxFileSize, limitErr("the limit per file", cfg.MaxFileSize)
+	if left := cfg.MaxNotebookBytes - used; left < max {
+		max, over = left, coffer.Errorf(coffer.ETOOLARGE, "the notebook's files would pass its limit of %d bytes", cfg.MaxNotebookBytes)
+	}
+	if left := cfg.MaxOwnerBytes - owned; left < max {
+		max, over = left, coffer.Errorf(coffer.ETOOLARGE, "the files of the notebooks of this owner would pass their limit of %d bytes", cfg.MaxOwnerBytes)
+	}
+	if max < 0 {
+		return nil, over
+	}
+
+	id := coffer.NewFileID(nc.Notebook.ID)
+	key := make([]byte, sealed.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, coffer.Internal("UploadFile", err)
+	}
+	wrapped, err := s.Keys.Seal(ctx, nc.Notebook.ID, fileAAD(id), key)
+	if err != nil {
+		return nil, s.Wrap("UploadFile", err)
+	}
+	bkey := BlobKey(nc.Notebook.ID, id)
+	put, err := putSealed(ctx, b, bkey, id, key, up.Body, max, over)
+	clear(key)
+	if err != nil {
+		return nil, err
+	}
+	f := coffer.File{ID: id, Name: files.CleanName(up.Name), Size: put.size, Type: files.DetectType(put.head, up.Type),
+		SHA256: hex.EncodeToString(put.sum[:]), URL: coffer.FileURL(id)}
+	// Uploads to one notebook run one at a time (recordWriteLocked), so
+	// that two cannot both pass the notebook's limit.
+	err = s.recordWriteLocked(ctx, notebook, tm.Table.ID, "UploadFile", 1, true, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		cm, err := fileColumn(tp, cm.Column.ID)
+		if err != nil {
+			return nil, err
+		}
+		if used, err := s.filesBytes(ctx, tx, nc.DB); err != nil {
+			return nil, err
+		} else if used+f.Size > cfg.MaxNotebookBytes {
+			return nil, coffer.Errorf(coffer.ETOOLARGE, "the notebook's files would pass its limit of %d bytes", cfg.MaxNotebookBytes)
+		}
+		list, found, err := s.cellFiles(ctx, tx, tm, cm, record, true)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, catalog.ErrRecordNotFound
+		}
+		if len(list) >= value.MaxFiles {
+			return nil, coffer.Invalid("too many files", coffer.FieldError{Field: "file", Message: fmt.Sprintf("the cell already holds %d files, the most it can", value.MaxFiles)})
+		}
+		if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+nc.DB.Prefix+"_files ("+fileCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"),
+			f.ID, tm.Table.ID, record, cm.Column.ID, f.Name, f.Size, f.Type, f.SHA256, bkey, wrapped, c.UserID, s.NowMicros()); err != nil {
+			return nil, err
+		}
+		rec.Begin(history.KindFileUpload, tm.Table.ID, fmt.Sprintf("uploaded %s to %s of a record in %s", f.Name, cm.Column.Name, tm.Table.Name))
+		return s.setFiles(ctx, tx, rec, sc, tm, tp, by, record, cm, append(list, f))
+	})
+	if err != nil {
+		b.Delete(context.WithoutCancel(ctx), bkey)
+		return nil, err
+	}
+	return &f, nil
+}
+
+// setFiles writes a file cell as a change of the record, checked by the
+// access engine like any write of that cell.
+func (s *Service) setFiles(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by, record string, cm *catalog.ColMeta, list []coffer.File) ([]live.Event, error) {
+	oe, err := s.updateAssignTx(ctx, tx, rec, sc, tm, tp, by, record, []catalog.Assignment{{Col: cm, Value: value.EncodeFiles(list)}}, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	if oe != nil {
+		return nil, singleError(oe)
+	}
+	var version int64
+	if err := tx.QueryRowContext(ctx, s.Rebind("SELECT version FROM "+tm.SQL+" WHERE id = ?"), record).Scan(&version); err != nil {
+		return nil, err
+	}
+	return []live.Event{{Record: record, Op: live.OpUpdate, Version: version, Cols: []string{cm.Column.ID}}}, nil
+}
+
+// seenFile is a file the caller may read, with what serves it.
+type seenFile struct {
+	row *fileRow
+	nc  *catalog.Conn
+	tm  *catalog.TableMeta
+	tp  *catalog.TablePlan
+	cm  *catalog.ColMeta
+}
+
+// visibleFile finds file id as the caller sees it: its notebook, table,
+// column and row visible, its cell readable there and listing it. Any
+// failure is ENOTFOUND, as for a missing file. The caller releases nc.
+func (s *Service) visibleFile(ctx context.Context, op, id string) (*seenFile, error) {
+	nb := coffer.FileNotebook(id)
+	if nb == "" {
+		return nil, errFileNotFound
+	}
+	nc, err := s.OpenNotebook(ctx, nb)
+	if err != nil {
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			return nil, errFileNotFound
+		}
+		return nil, s.Wrap(op, err)
+	}
+	sf, err := s.visibleIn(ctx, nc, nc.DB.R, id)
+	if err != nil {
+		nc.Release()
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			return nil, errFileNotFound
+		}
+		return nil, s.Wrap(op, err)
+	}
+	return sf, nil
+}
+
+func (s *Service) visibleIn(ctx context.Context, nc *catalog.Conn, q catalog.Querier, id string) (*seenFile, error) {
+	row, err := s.loadFile(ctx, q, nc.DB, nc.Notebook.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	tm := nc.Schema.ByID[row.Table]
+	if tm == nil {
+		return nil, errFileNotFound
+	}
+	tp, err := s.Plan(ctx, nc, q, tm)
+	if err != nil {
+		return nil, err
+	}
+	cm := tp.Visible(row.Column)
+	if cm == nil || cm.Column.ID != row.Column || cm.Column.Type != coffer.TypeFile {
+		return nil, errFileNotFound
+	}
+	r, err := s.ReadAs(ctx, q, tm, tp, row.Record)
+	if err != nil {
+		return nil, err
+	}
+	list, _ := r.Fields[cm.Column.Name].([]coffer.File)
+	if !listsFile(list, id) {
+		return nil, errFileNotFound
+	}
+	return &seenFile{row: row, nc: nc, tm: tm, tp: tp, cm: cm}, nil
+}
+
+// StatFile returns a file's metadata to a caller who may read its cell.
+func (s *Service) StatFile(ctx context.Context, id string) (*coffer.FileInfo, error) {
+	sf, err := s.visibleFile(ctx, "StatFile", id)
+	if err != nil {
+		return nil, err
+	}
+	sf.nc.Release()
+	info := sf.row.FileInfo
+	return &info, nil
+}
+
+// OpenFile opens a file for a caller who may read its cell, and records
+// the download in the notebook's access records.
+func (s *Service) OpenFile(ctx context.Context, id string, offset, length int64) (*coffer.Download, error) {
+	sf, err := s.visibleFile(ctx, "OpenFile", id)
+	if err != nil {
+		return nil, err
+	}
+	defer sf.nc.Release()
+	d, err := s.openContent(ctx, sf.nc.Notebook.ID, sf.row, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	s.note(ctx, sf.nc, coffer.AccessFileDownload, sf.tm.Table.ID, "file "+id+" column "+sf.cm.Column.ID, sf.row.Record)
+	return d, nil
+}
+
+// openContent unwraps a file's key and opens its plaintext from offset,
+// length bytes (< 0: to the end). The first chunk read is checked before
+// it returns: a tampered file is EINTEGRITY here, before any byte is
+// given; later chunks are checked as they are read.
+func (s *Service) openContent(ctx context.Context, nb string, row *fileRow, offset, length int64) (*coffer.Download, error) {
+	b, err := s.blobs()
+	if err != nil {
+		return nil, err
+	}
+	if length < 0 {
+		length = row.Size - offset
+	}
+	if offset < 0 || offset > row.Size || length < 0 || offset+length > row.Size || (offset == row.Size && row.Size > 0) {
+		return nil, coffer.Errorf(coffer.ERANGE, "the file has %d bytes", row.Size)
+	}
+	key, err := s.Keys.Open(ctx, nb, fileAAD(row.ID), row.fileKey)
+	if err != nil {
+		return nil, s.integrity(row, err)
+	}
+	rd, err := sealed.NewReader(func(off, n int64) (io.ReadCloser, error) {
+		return b.Open(ctx, row.blobKey, off, n)
+	}, sealed.SealedSize(row.Size), key, row.ID)
+	clear(key)
+	if err != nil {
+		return nil, s.integrity(row, err)
+	}
+	if rd.Size() != row.Size {
+		return nil, s.integrity(row, fmt.Errorf("sealed size %d, recorded %d", rd.Size(), row.Size))
+	}
+	rc, err := rd.ReadRange(offset, length)
+	if err != nil {
+		return nil, s.integrity(row, err)
+	}
+	br := bufio.NewReaderSize(rc, 64<<10)
+	if length > 0 {
+		if _, err := br.Peek(1); err != nil {
+			rc.Close()
+			return nil, s.integrity(row, err)
+		}
+	}
+	info := row.FileInfo
+	return &coffer.Download{Info: &info, Offset: offset, Length: length, Body: &integrityReader{br: br, c: rc, s: s, row: row}}, nil
+}
+
+// integrity turns a failure to open a file's content into EINTEGRITY (or
+// the store's own error), logged with the file's id.
+func (s *Service) integrity(row *fileRow, err error) error {
+	if errors.Is(err, sealed.ErrIntegrity) || coffer.ErrorCode(err) == coffer.EINTEGRITY {
+		return &coffer.Error{Code: coffer.EINTEGRITY, Message: "the file's stored content failed its integrity check", Op: "file " + row.ID, Err: err}
+	}
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		// The row is there but its blob is not: the content was lost.
+		return &coffer.Error{Code: coffer.EINTEGRITY, Message: "the file's stored content is missing", Op: "file " + row.ID, Err: err}
+	}
+	var ce *coffer.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return coffer.Internal("file "+row.ID, err)
+}
+
+// integrityReader reads a download, turning a failure of a later chunk
+// into EINTEGRITY.
+type integrityReader struct {
+	br  *bufio.Reader
+	c   io.Closer
+	s   *Service
+	row *fileRow
+}
+
+func (r *integrityReader) Read(p []byte) (int, error) {
+	n, err := r.br.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.s.integrity(r.row, err)
+	}
+	return n, err
+}
+
+func (r *integrityReader) Close() error { return r.c.Close() }
+
+// DeleteFile removes a file from its cell.
+func (s *Service) DeleteFile(ctx context.Context, id string) error {
+	sf, err := s.visibleFile(ctx, "DeleteFile", id)
+	if err != nil {
+		return err
+	}
+	notebook, table, column, record, prefix := sf.nc.Notebook.ID, sf.tm.Table.ID, sf.cm.Column.ID, sf.row.Record, sf.nc.DB.Prefix
+	sf.nc.Release()
+	return s.recordWrite(ctx, notebook, table, "DeleteFile", 1, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
+		cm := tp.Visible(column)
+		if cm == nil || cm.Column.ID != column {
+			return nil, errFileNotFound
+		}
+		r, err := s.ReadAs(ctx, tx, tm, tp, record)
+		if err != nil {
+			return nil, err
+		}
+		seen, _ := r.Fields[cm.Column.Name].([]coffer.File)
+		list, _, err := s.cellFiles(ctx, tx, tm, cm, record, true)
+		if err != nil {
+			return nil, err
+		}
+		if !listsFile(seen, id) || !listsFile(list, id) {
+			return nil, errFileNotFound
+		}
+		var name string
+		list = slices.DeleteFunc(list, func(f coffer.File) bool {
+			if f.ID == id {
+				name = f.Name
+				return true
+			}
+			return false
+		})
+		rec.Begin(history.KindFileDelete, tm.Table.ID, fmt.Sprintf("deleted %s from %s of a record in %s", name, cm.Column.Name, tm.Table.Name))
+		evs, err := s.setFiles(ctx, tx, rec, sc, tm, tp, by, record, cm, list)
+		if err != nil {
+			return nil, err
+		}
+		_, err = tx.ExecContext(ctx, s.Rebind("UPDATE "+prefix+"_files SET deleted_at = ? WHERE id = ?"), s.NowMicros(), id)
+		return evs, err
+	})
+}
+
+// linkRights checks that the caller may manage the links of a file: an
+// owner or admin of the notebook, or a grantee with the share capability
+// under a condition that matches the file's row (who may read the cell,
+// as visibleFile checked).
+func (s *Service) linkRights(ctx context.Context, sf *seenFile) error {
+	if sf.tp.Full() {
+		return nil
+	}
+	found, vals, err := s.CondsOn(ctx, sf.nc.DB.R, sf.tp, sf.row.Record)
+	if err != nil {
+		return err
+	}
+	if !found || !catalog.AnyOf(vals, sf.tp.Decision.With(access.CapShare)) {
+		return coffer.Errorf(coffer.EFORBIDDEN, "links to files of this table need the share capability")
+	}
+	return nil
+}
+
+// MaxFileLinks bounds the live links of one file.
+const MaxFileLinks = 100
+
+// CreateFileLink makes a capability link to a file.
+func (s *Service) CreateFileLink(ctx context.Context, id string, in coffer.FileLinkInput) (*coffer.FileLink, error) {
+	c, err := store.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sf, err := s.visibleFile(ctx, "CreateFileLink", id)
+	if err != nil {
+		return nil, err
+	}
+	defer sf.nc.Release()
+	if err := s.linkRights(ctx, sf); err != nil {
+		return nil, err
+	}
+	now := s.NowMicros()
+	var errs []coffer.FieldError
+	var expires, max int64
+	if in.ExpiresAt != nil {
+		if expires = in.ExpiresAt.UnixMicro(); expires <= now {
+			errs = append(errs, coffer.FieldError{Field: "expires_at", Message: "must be in the future"})
+		}
+	}
+	if in.MaxDownloads != nil {
+		if max = *in.MaxDownloads; max < 1 || max > 1_000_000 {
+			errs = append(errs, coffer.FieldError{Field: "max_downloads", Message: "must be between 1 and 1000000"})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, coffer.Invalid("the link is not valid", errs...)
+	}
+	token := files.NewToken(strings.TrimPrefix(sf.nc.Notebook.ID, coffer.PrefixNotebook))
+	l := &coffer.FileLink{ID: coffer.NewID(coffer.PrefixFileLink), File: id, URL: "/f/" + token, CreatedBy: c.UserID, CreatedAt: store.FromMicros(now)}
+	if in.ExpiresAt != nil {
+		t := store.FromMicros(expires)
+		l.ExpiresAt = &t
+	}
+	if in.MaxDownloads != nil {
+		l.MaxDownloads = &max
+	}
+	prefix := sf.nc.DB.Prefix
+	err = s.Write(ctx, sf.nc.DB, "CreateFileLink", func(tx *store.WriteTx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT COUNT(*) FROM "+prefix+"_file_links WHERE file_id = ? AND revoked_at = 0"), id).Scan(&n); err != nil {
+			return err
+		}
+		if n >= MaxFileLinks {
+			return coffer.Errorf(coffer.ECONFLICT, "a file has at most %d links: revoke one first", MaxFileLinks)
+		}
+		_, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+prefix+"_file_links (id, file_id, token_hash, expires_at, max_downloads, downloads, created_by, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, 0)"),
+			l.ID, id, files.HashToken(token), expires, max, c.UserID, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// FindFileLinks lists a file's links that are not revoked.
+func (s *Service) FindFileLinks(ctx context.Context, id string) ([]*coffer.FileLink, error) {
+	sf, err := s.visibleFile(ctx, "FindFileLinks", id)
+	if err != nil {
+		return nil, err
+	}
+	defer sf.nc.Release()
+	if err := s.linkRights(ctx, sf); err != nil {
+		return nil, err
+	}
+	rows, err := sf.nc.DB.R.QueryContext(ctx, s.Rebind("SELECT id, expires_at, max_downloads, downloads, created_by, created_at FROM "+sf.nc.DB.Prefix+"_file_links WHERE file_id = ? AND revoked_at = 0 ORDER BY id"), id)
+	if err != nil {
+		return nil, s.Wrap("FindFileLinks", err)
+	}
+	defer rows.Close()
+	out := []*coffer.FileLink{}
+	for rows.Next() {
+		l := &coffer.FileLink{File: id}
+		var expires, max, created int64
+		if err := rows.Scan(&l.ID, &expires, &max, &l.Downloads, &l.CreatedBy, &created); err != nil {
+			return nil, s.Wrap("FindFileLinks", err)
+		}
+		if expires > 0 {
+			t := store.FromMicros(expires)
+			l.ExpiresAt = &t
+		}
+		if max > 0 {
+			l.MaxDownloads = &max
+		}
+		l.CreatedAt = store.FromMicros(created)
+		out = append(out, l)
+	}
+	return out, s.Wrap("FindFileLinks", rows.Err())
+}
+
+// DeleteFileLink revokes a link.
+func (s *Service) DeleteFileLink(ctx context.Context, id, link string) error {
+	sf, err := s.visibleFile(ctx, "DeleteFileLink", id)
+	if err != nil {
+		return err
+	}
+	defer sf.nc.Release()
+	if err := s.linkRights(ctx, sf); err != nil {
+		return err
+	}
+	return s.Write(ctx, sf.nc.DB, "DeleteFileLink", func(tx *store.WriteTx) error {
+		res, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+sf.nc.DB.Prefix+"_file_links SET revoked_at = ? WHERE id = ? AND file_id = ? AND revoked_at = 0"), s.NowMicros(), link, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = coffer.Errorf(coffer.ENOTFOUND, "link not found")
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// OpenFileLink opens the file of a capability link.
+func (s *Service) OpenFileLink(ctx context.Context, token string, offset, length int64, head bool) (*coffer.Download, error) {
+	notFound := coffer.Errorf(coffer.ENOTFOUND, "link not found")
+	part := files.TokenNotebook(token)
+	if part == "" {
+		return nil, notFound
+	}
+	nb := coffer.PrefixNotebook + part
+	// The registry row, whoever may see it: the link is the right.
+	if _, err := catalog.ScanNotebook(s.Inst.R.QueryRowContext(ctx, s.Rebind("SELECT "+catalog.NotebookCols+" FROM "+s.Inst.Prefix+"notebooks WHERE id = ?"), nb)); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notFound
+		}
+		return nil, s.Wrap("OpenFileLink", err)
+	}
+	db, release, err := s.Storage.Notebook(ctx, nb)
+	if err != nil {
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			return nil, notFound
+		}
+		return nil, s.Wrap("OpenFileLink", err)
+	}
+	defer release()
+	var row *fileRow
+	var linkID string
+	var logged bool
+	err = s.Write(ctx, db, "OpenFileLink", func(tx *store.WriteTx) error {
+		var fileID string
+		var expires, max, downloads, revoked int64
+		err := tx.QueryRowContext(ctx, s.Rebind("SELECT id, file_id, expires_at, max_downloads, downloads, revoked_at FROM "+db.Prefix+"_file_links WHERE token_hash = ?"),
+			files.HashToken(token)).Scan(&linkID, &fileID, &expires, &max, &downloads, &revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound
+		}
+		if err != nil {
+			return err
+		}
+		now := s.NowMicros()
+		if revoked != 0 || expires != 0 && expires <= now || max != 0 && downloads >= max {
+			return notFound
+		}
+		if row, err = s.loadFile(ctx, tx, db, nb, fileID); err != nil {
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return notFound
+			}
+			return err
+		}
+		sc, err := s.LoadSchema(ctx, nb, db.Prefix, tx)
+		if err != nil {
+			return err
+		}
+		tm := sc.ByID[row.Table]
+		if tm == nil {
+			return notFound
+		}
+		cm := tm.Column(row.Column)
+		if cm == nil || cm.Column.ID != row.Column {
+			return notFound
+		}
+		list, _, err := s.cellFiles(ctx, tx, tm, cm, row.Record, false)
+		if err != nil {
+			return err
+		}
+		if !listsFile(list, row.ID) {
+			return notFound
+		}
+		logged = sc.Settings.AccessLog
+		if head {
+			return nil
+		}
+		// Counted in the same statement that checks the bound: parallel
+		// downloads never pass max_downloads.
+		res, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+db.Prefix+"_file_links SET downloads = downloads + 1 WHERE id = ? AND revoked_at = 0 AND (max_downloads = 0 OR downloads < max_downloads)"), linkID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = notFound
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if head {
+		if length < 0 {
+			length = row.Size - offset
+		}
+		info := row.FileInfo
+		return &coffer.Download{Info: &info, Offset: offset, Length: length}, nil
+	}
+	d, err := s.openContent(ctx, nb, row, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	if logged {
+		cl := coffer.ClientFrom(ctx)
+		ip := cl.IP
+		if ip == "" {
+			ip = "-"
+		}
+		s.accessQueue().Add(accesslog.Entry{Notebook: nb, At: s.NowMicros(), Kind: coffer.AccessFileDownload, IP: ip, UserAgent: cl.UserAgent,
+			Table: row.Table, Record: row.Record, Detail: "file " + row.ID + " link " + linkID})
+	}
+	return d, nil
+}
+
+// CollectFiles is the orphan collection of files, for every notebook:
+// a file that its cell no longer lists (deleted, its record or column
+// deleted) is marked deleted; one marked longer than DeletedGrace ago
+// loses its blob, its links and its row; one listed again (an undo) is
+// unmarked. Then blobs under "files/" with no file row, older than
+// UploadGrace (uploads that never committed), are deleted. It returns
+// the number of blobs deleted.
+func (s *Service) CollectFiles(ctx context.Context) (int, error) {
+	b, err := s.blobs()
+	if err != nil {
+		return 0, err
+	}
+	cfg := s.FileConfig()
+	ids, err := catalog.Strings(s.Inst.R.QueryContext(ctx, "SELECT id FROM "+s.Inst.Prefix+"notebooks ORDER BY id"))
+	if err != nil {
+		return 0, s.Wrap("CollectFiles", err)
+	}
+	deleted := 0
+	for _, nb := range ids {
+		n, err := s.collectNotebook(ctx, b, cfg, nb)
+		deleted += n
+		if err != nil {
+			return deleted, s.Wrap("CollectFiles", err)
+		}
+	}
+	known := map[string]bool{}
+	for _, nb := range ids {
+		known[nb] = true
+	}
+	n, err := blob.Collect(ctx, b, "files/", s.Now().Add(-cfg.UploadGrace), func(key string) (bool, error) {
+		parts := strings.Split(key, "/")
+		if len(parts) != 3 || !known[parts[1]] {
+			return false, nil
+		}
+		db, release, err := s.Storage.Notebook(ctx, parts[1])
+		if err != nil {
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return false, nil
+			}
+			return false, err
+		}
+		defer release()
+		var one int
+		err = db.R.QueryRowContext(ctx, s.Rebind("SELECT 1 FROM "+db.Prefix+"_files WHERE id = ?"), parts[2]).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	return deleted + n, s.Wrap("CollectFiles", err)
+}
+
+// collectNotebook runs the collection of one notebook's files.
+func (s *Service) collectNotebook(ctx context.Context, b blob.Store, cfg FileConfig, nb string) (int, error) {
+	db, release, err := s.Storage.Notebook(ctx, nb)
+	if err != nil {
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			return 0, nil
+		}
+		return 0, err
+	}
+	defer release()
+	now := s.NowMicros()
+	var doomed []*fileRow
+	err = s.Write(ctx, db, "CollectFiles", func(tx *store.WriteTx) error {
+		doomed = nil
+		sc, err := s.LoadSchema(ctx, nb, db.Prefix, tx)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT "+fileCols+" FROM "+db.Prefix+"_files")
+		if err != nil {
+			return err
+		}
+		var all []*fileRow
+		for rows.Next() {
+			f, err := scanFile(rows, nb)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, f := range all {
+			listed := false
+			if tm := sc.ByID[f.Table]; tm != nil {
+				if cm := tm.Column(f.Column); cm != nil && cm.Column.ID == f.Column {
+					list, _, err := s.cellFiles(ctx, tx, tm, cm, f.Record, false)
+					if err != nil {
+						return err
+					}
+					listed = listsFile(list, f.ID)
+				}
+			}
+			var mark any
+			switch {
+			case listed && f.deletedAt != 0:
+				mark = int64(0)
+			case !listed && f.deletedAt == 0:
+				mark = now
+			case !listed && f.deletedAt <= now-cfg.DeletedGrace.Microseconds():
+				doomed = append(doomed, f)
+			}
+			if mark != nil {
+				if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+db.Prefix+"_files SET deleted_at = ? WHERE id = ?"), mark, f.ID); err != nil {
+					return err
+				}
+			}
+		}
+		for _, f := range doomed {
+			if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+db.Prefix+"_file_links WHERE file_id = ?"), f.ID); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM "+db.Prefix+"_files WHERE id = ?"), f.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	// The rows go first: a blob whose row is gone is an orphan the next
+	// collection removes if this delete fails.
+	n := 0
+	for _, f := range doomed {
+		if err := b.Delete(ctx, f.blobKey); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
