@@ -32,6 +32,7 @@ type benchConfig struct {
 	peers       bool   // side by side with PocketBase (bench_peers.go)
 	jsonFile    string // with peers: where to write the table as JSON
 	pbSync      string // with peers: PocketBase's synchronous pragma
+	fileSize    int64  // bytes of the file uploaded and downloaded (bench_files.go); 0: none
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
@@ -46,9 +47,16 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.BoolVar(&c.peers, "peers", false, "measure side by side with PocketBase (built from bench/pocketbase; run from the repository), each server in its own process")
 	fs.StringVar(&c.jsonFile, "json", "", "with --peers: also write the table to `FILE` as JSON")
 	fs.StringVar(&c.pbSync, "pb-synchronous", "FULL", "with --peers: PocketBase's SQLite synchronous setting, FULL (Coffer's durability) or NORMAL (PocketBase's default)")
+	fileSize := fs.String("file-size", "1GB", "size of the file uploaded and downloaded over HTTP against a plain copy on the same disk (KB, MB, GB; 0 skips it; the run needs about 4× this on the disk of --dir)")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	var err error
+	if *fileSize != "0" {
+		if c.fileSize, err = parseSize("file-size", *fileSize); err != nil {
+			return c, fmt.Errorf("bench: %w", err)
+		}
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -148,6 +156,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep.memLogin = mem.peak()
+	if err := runFilesBench(ctx, cfg, env, rep); err != nil { // bench_files.go, after the memory peaks: its RSS is its own
+		return err
+	}
 	rep.records = cfg.records
 	rep.postgres = cfg.db != ""
 	rep.print(stdout)

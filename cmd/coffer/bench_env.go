@@ -109,7 +109,7 @@ func (e *benchEnv) startServer() error {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.hs = &http.Server{
-		Handler:           newAPI(e.st, api.Config{Logger: log, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, nil).Handler(),
+		Handler:           newAPI(e.st, api.Config{Logger: log, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, MaxFileBytes: benchMaxFile}, nil).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

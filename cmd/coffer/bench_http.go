@@ -47,6 +47,12 @@ func (c *benchClient) do(ctx context.Context, method, u string, body []byte, wan
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.send(req, want, out)
+}
+
+// send sends req with the client's credentials; a status other than want
+// is an error. With out set, the answer is decoded into it.
+func (c *benchClient) send(req *http.Request, want int, out any) error {
 	if c.auth != "" {
 		req.Header.Set("Authorization", c.auth)
 	}
@@ -57,7 +63,7 @@ func (c *benchClient) do(ctx context.Context, method, u string, body []byte, wan
 	defer resp.Body.Close()
 	if resp.StatusCode != want {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("%s %s: status %d: %s", method, req.URL.Path, resp.StatusCode, msg)
+		return fmt.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, msg)
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)

@@ -21,6 +21,7 @@ type benchReport struct {
 	memLoad   memPeak  // peaks up to the end of loading
 	memAll    memPeak  // peaks over the data workloads
 	memLogin  memPeak  // peaks once the identity workloads ran too
+	files     *filesResult // the file transfers (bench_files.go), nil when not measured
 }
 
 // The limits, as printed.
@@ -95,6 +96,7 @@ func (r *benchReport) print(w io.Writer) {
 	r.printSecret(w)
 	r.printNodes(w)
 	r.printIdentity(w)
+	r.printFiles(w)
 
 	full, ok1 := r.find(r.limits, limInsertFull)
 	normal, ok2 := r.find(r.limits, limInsertNormal)

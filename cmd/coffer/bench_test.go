@@ -15,7 +15,7 @@ import (
 func TestBenchRuns(t *testing.T) {
 	parent := t.TempDir() // fsync speed does not matter here
 	var out, errOut bytes.Buffer
-	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", parent}
+	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", parent, "--file-size", "3MB"}
 	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
@@ -50,6 +50,17 @@ func TestBenchRuns(t *testing.T) {
 	for _, w := range []string{wlPagePlain, wlPageEncrypted} {
 		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `\s+\d+\s+\S+\s+\S+\s+0$`).MatchString(text) {
 			t.Errorf("no row for %q", w)
+		}
+	}
+	// The file transfers: both rows complete, and the file came back whole.
+	for _, re := range []string{
+		`(?m)^plain copy \(read, write, fsync\)\s+\S+ / \S+\s+\d+\s+\d+ MB / \d+ MB`,
+		`(?m)^upload over HTTP \(multipart, streamed\)\s+\S+\s+\d+\s+\d+\.\d\d×\s+≥ 0\.7×\s+\d+ MB\s+< 64 MB\s+(yes|no)$`,
+		`(?m)^download over HTTP \(/files/\{id\} to a file, fsync\)\s+\S+\s+\d+\s+\d+\.\d\d×\s+≥ 0\.7×\s+\d+ MB\s+< 64 MB\s+(yes|no)$`,
+		`one file of 3145728 bytes`, `the file came back byte for byte \(SHA-256 [0-9a-f]{16}…`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("output lacks %s", re)
 		}
 	}
 	m := regexp.MustCompile(`data directory: (\S+)`).FindStringSubmatch(text)
@@ -110,7 +121,7 @@ func TestBenchRunsPostgres(t *testing.T) {
 
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"--records", "0"}, {"--duration", "0s"}, {"--concurrency", "0"}, {"extra"}, {"--nodes", "2"}, {"--nodes", "3", "--db", "postgres://x"},
+		{"--records", "0"}, {"--duration", "0s"}, {"--file-size", "-1"}, {"--file-size", "big"}, {"--concurrency", "0"}, {"extra"}, {"--nodes", "2"}, {"--nodes", "3", "--db", "postgres://x"},
 	} {
 		var out bytes.Buffer
 		if err := cmdBench(context.Background(), args, &out, &out); err == nil {
