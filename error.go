@@ -44,8 +44,9 @@ const (
 	ELOCKED = "column_locked"
 	// EKEY: the password given for an encrypted column is not its password.
 	EKEY = "column_key_invalid"
-	// EINTEGRITY: stored ciphertext fails to open under its key and
-	// associated data (tampered, or moved from another cell).
+	// EINTEGRITY: stored ciphertext failed its integrity check (tampered,
+	// moved to another object or cell, or sealed under a key this instance
+	// does not hold or has destroyed). Nothing of it is returned.
 	EINTEGRITY = "integrity_failed"
 )
 

@@ -84,7 +84,7 @@ func TestLockoutAfter100Failures(t *testing.T) {
 	// clients out of every account, so no account gives an attacker more
 	// than 100 consecutive guesses.
 	g := env.MustUser("grace@example.com", "Grace")
-	env.exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, 'JBSWY3DPEHPK3PXP', 1, 1)", g.ID)
+	env.exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, ?, 1, 1)", g.ID, env.sealTOTP(g.ID, "JBSWY3DPEHPK3PXP"))
 	env.exec("INSERT INTO throttle (key, failures, last_at, blocked_until) VALUES ('pool:grace@example.com', 100, 0, 0)")
 	r := env.loginFrom("198.51.100.4", "grace@example.com", testPassword)
 	r.WantProblem(http.StatusUnauthorized, coffer.EUNAUTHORIZED)

@@ -19,6 +19,7 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/firstrun"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
@@ -106,7 +107,7 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 		tb.Fatalf("sqlite.Open: %v", err)
 	}
 	tb.Cleanup(func() { b.Close() })
-	st := all.New(b)
+	st := all.New(b, keyring.ForTests())
 	clock := &testClock{}
 	st.Now = clock.Now
 	logs := &syncBuffer{}
@@ -384,4 +385,15 @@ func (e *Env) MustExec(query string, args ...any) {
 	if _, err := e.DB.W.Exec(q, args...); err != nil {
 		e.TB.Fatalf("%s: %v", q, err)
 	}
+}
+
+// sealTOTP seals a TOTP secret as the identity service stores it (under
+// the instance key, bound to the user), for fixtures written in SQL.
+func (e *Env) sealTOTP(userID, secret string) string {
+	e.TB.Helper()
+	sealed, err := e.Store.Ring().SealString(context.Background(), keyring.Instance, "totp:"+userID, secret)
+	if err != nil {
+		e.TB.Fatal(err)
+	}
+	return sealed
 }

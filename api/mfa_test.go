@@ -386,7 +386,7 @@ func TestSecondFactorGuessing(t *testing.T) {
 	env.Clock.Freeze()
 	u := env.MustUser("ada@example.com", "Ada Lovelace")
 	const secret = "JBSWY3DPEHPK3PXP"
-	env.exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, ?, 1, 1)", u.ID, secret)
+	env.exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, ?, 1, 1)", u.ID, env.sealTOTP(u.ID, secret))
 	challenge := func() string {
 		t.Helper()
 		r := env.Do("POST", "/api/v1/auth/login", "", map[string]string{"email": "ada@example.com", "password": testPassword}).WantStatus(http.StatusOK)

@@ -191,7 +191,7 @@ func TestPasswordRules(t *testing.T) {
 	}
 	defer db.Close()
 	changePassword(e, k, "tq7 vmz bk4 wpx", "Kq7vXz2m", false).WantProblem(400, coffer.EINVALID)
-	if _, err := db.Exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, 'x', 1, 1)", o.stranger.ID); err != nil {
+	if _, err := db.Exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, ?, 1, 1)", o.stranger.ID, e.sealTOTP(o.stranger.ID, "JBSWY3DPEHPK3PXP")); err != nil {
 		t.Fatal(err)
 	}
 	wantJSON(t, changePassword(e, k, "tq7 vmz bk4 wpx", "Kq7vXz2m", false), 200)

@@ -178,7 +178,7 @@ func TestNoEnumeration(t *testing.T) {
 func TestResetKeepsSecondFactor(t *testing.T) {
 	env := MustEnv(t)
 	u := env.MustUser("ada@example.com", "Ada")
-	env.exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, 'JBSWY3DPEHPK3PXP', 1, 1)", u.ID)
+	env.exec("INSERT INTO totp_secrets (user_id, secret, confirmed_at, created_at) VALUES (?, ?, 1, 1)", u.ID, env.sealTOTP(u.ID, "JBSWY3DPEHPK3PXP"))
 	tk, err := env.Store.RequestPasswordReset(context.Background(), "ada@example.com")
 	if err != nil || tk == nil {
 		t.Fatalf("RequestPasswordReset: %v, %v", tk, err)

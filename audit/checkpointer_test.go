@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/audit"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -22,7 +23,7 @@ func TestCheckpointerEveryN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	log := s.Identity.Audit
 	dir := t.TempDir()
 	k, err := audit.LoadOrCreateKey(dir, "coffer.local/audit/test")
@@ -79,7 +80,7 @@ func TestClaimKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	log := all.New(b).Identity.Audit
+	log := all.New(b, keyring.ForTests()).Identity.Audit
 	k1, err := audit.LoadOrCreateKey(t.TempDir(), "coffer.local/audit/test")
 	if err != nil {
 		t.Fatal(err)

@@ -7,10 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
 )
@@ -36,11 +38,15 @@ const (
 	devicePayloadBytes = deviceNonceBytes + 8
 )
 
+// deviceAAD is the associated data of the sealed device-cookie key.
+const deviceAAD = "instance_secret:" + deviceSecretName
+
 // deviceSecret returns the instance's device-cookie key, making it on
-// first use, in tx when tx is not nil (a login's transaction) or else in a
-// transaction of its own. Of two nodes that make one at once, the first
-// insert wins and both read it back. The key is cached once it is known to
-// be committed.
+// first use, in tx when tx is not nil (a login's write transaction) or
+// else in a transaction of its own. Of two nodes that make one at once,
+// the first insert wins and both read it back. It is stored sealed under
+// the instance's data key. The key is cached once it is known to be
+// committed.
 func (s *Service) deviceSecret(ctx context.Context, tx catalog.Querier) ([]byte, error) {
 	s.auth.mu.Lock()
 	key := s.auth.deviceKey
@@ -52,18 +58,37 @@ func (s *Service) deviceSecret(ctx context.Context, tx catalog.Querier) ([]byte,
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	get := func(q catalog.Querier) error {
+	defer clear(fresh)
+	get := func(q catalog.Querier, sealed []byte) error {
 		if _, err := q.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"instance_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
-			deviceSecretName, fresh); err != nil {
+			deviceSecretName, sealed); err != nil {
 			return err
 		}
-		return q.QueryRowContext(ctx, s.Rebind("SELECT value FROM "+s.Inst.Prefix+"instance_secrets WHERE name = ?"), deviceSecretName).Scan(&key)
+		var stored []byte
+		if err := q.QueryRowContext(ctx, s.Rebind("SELECT value FROM "+s.Inst.Prefix+"instance_secrets WHERE name = ?"), deviceSecretName).Scan(&stored); err != nil {
+			return err
+		}
+		var err error
+		key, err = s.Keys.OpenIn(ctx, q, keyring.Instance, deviceAAD, stored)
+		return err
 	}
 	if tx != nil {
+		w, ok := tx.(*store.WriteTx)
+		if !ok {
+			return nil, coffer.Internal("deviceSecret", errors.New("a new device key needs a write transaction"))
+		}
+		sealed, err := s.Keys.SealTx(ctx, w, keyring.Instance, deviceAAD, fresh)
+		if err != nil {
+			return nil, err
+		}
 		// Not cached: tx may still roll back.
-		return key, get(tx)
+		return key, get(tx, sealed)
 	}
-	if err := s.Write(ctx, s.Inst, "deviceSecret", func(tx *store.WriteTx) error { return get(tx) }); err != nil {
+	sealed, err := s.Keys.Seal(ctx, keyring.Instance, deviceAAD, fresh)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Write(ctx, s.Inst, "deviceSecret", func(tx *store.WriteTx) error { return get(tx, sealed) }); err != nil {
 		return nil, err
 	}
 	s.auth.mu.Lock()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
 )
@@ -145,6 +146,10 @@ func (s *Service) totpMatch(secret, code string, last int64) (int64, bool) {
 	return step, found
 }
 
+// totpAAD is the associated data of a user's sealed TOTP secret: the
+// secret opens only in that user's row.
+func totpAAD(userID string) string { return "totp:" + userID }
+
 // useTOTP checks a code against the user's confirmed TOTP secret and marks
 // its step used.
 func (s *Service) useTOTP(ctx context.Context, tx catalog.Querier, userID, code string) (bool, error) {
@@ -155,6 +160,9 @@ func (s *Service) useTOTP(ctx context.Context, tx catalog.Querier, userID, code 
 		return false, nil
 	}
 	if err != nil {
+		return false, err
+	}
+	if secret, err = s.Keys.OpenStringIn(ctx, tx, keyring.Instance, totpAAD(userID), secret); err != nil {
 		return false, err
 	}
 	step, ok := s.totpMatch(secret, code, last)
@@ -329,10 +337,14 @@ func (s *Service) BeginTOTP(ctx context.Context, password string) (*coffer.TOTPE
 	if err := png.Encode(&buf, img); err != nil {
 		return nil, coffer.Internal(op, err)
 	}
+	sealed, err := s.Keys.SealString(ctx, keyring.Instance, totpAAD(c.UserID), key.Secret())
+	if err != nil {
+		return nil, err
+	}
 	err = s.Write(ctx, s.Inst, op, func(tx *store.WriteTx) error {
 		res, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"totp_secrets AS t (user_id, secret, confirmed_at, last_step, created_at) VALUES (?, ?, NULL, 0, ?) "+
 			"ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at WHERE t.confirmed_at IS NULL"),
-			c.UserID, key.Secret(), s.NowMicros())
+			c.UserID, sealed, s.NowMicros())
 		if err != nil {
 			return err
 		}
@@ -372,6 +384,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, code string) ([]string, error
 			return coffer.Errorf(coffer.ENOTFOUND, "no TOTP enrolment is pending: begin one first")
 		}
 		if err != nil {
+			return err
+		}
+		if secret, err = s.Keys.OpenStringIn(ctx, tx, keyring.Instance, totpAAD(c.UserID), secret); err != nil {
 			return err
 		}
 		step, ok := s.totpMatch(secret, code, 0)

@@ -16,6 +16,7 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/auth"
 	"github.com/cofferhq/coffer/auth/oidc"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
 )
@@ -80,12 +81,18 @@ func (s *Service) loadSSOProvider(ctx context.Context, q catalog.Querier, id str
 	if err != nil {
 		return nil, err
 	}
+	if p.secret, err = s.Keys.OpenStringIn(ctx, q, keyring.Instance, ssoAAD(p.ID), p.secret); err != nil {
+		return nil, err
+	}
 	if err := json.Unmarshal([]byte(scopes), &p.Scopes); err != nil {
 		return nil, fmt.Errorf("provider scopes: %w", err)
 	}
 	p.CreatedAt = store.FromMicros(created)
 	return &p, nil
 }
+
+// ssoAAD is the associated data of a provider's sealed client secret.
+func ssoAAD(providerID string) string { return "sso:" + providerID }
 
 func (p *ssoProviderRow) config(redirectURI string) oidc.Provider {
 	return oidc.Provider{Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: p.secret, Scopes: p.Scopes, RedirectURI: redirectURI}
@@ -113,8 +120,7 @@ func validScope(sc string) bool {
 }
 
 // CreateSSOProvider adds an OpenID Connect provider to an organization.
-// The client secret is stored as given for now: the master key (a later
-// issue) will encrypt it.
+// The client secret is stored sealed under the instance's data key.
 func (s *Service) CreateSSOProvider(ctx context.Context, orgID string, in coffer.SSOProviderInput) (*coffer.SSOProvider, error) {
 	var fields []coffer.FieldError
 	var msg string
@@ -158,7 +164,11 @@ func (s *Service) CreateSSOProvider(ctx context.Context, orgID string, in coffer
 	now := s.NowMicros()
 	p := &coffer.SSOProvider{ID: coffer.NewID(coffer.PrefixSSOProvider), OrgID: orgID, Name: in.Name, Issuer: in.Issuer,
 		ClientID: in.ClientID, Scopes: scopes, CreatedAt: store.FromMicros(now)}
-	err := s.Write(ctx, s.Inst, "CreateSSOProvider", func(tx *store.WriteTx) error {
+	sealed, err := s.Keys.SealString(ctx, keyring.Instance, ssoAAD(p.ID), in.ClientSecret)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Write(ctx, s.Inst, "CreateSSOProvider", func(tx *store.WriteTx) error {
 		c, err := s.requireOrgAdmin(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -172,7 +182,7 @@ func (s *Service) CreateSSOProvider(ctx context.Context, orgID string, in coffer
 				Fields: []coffer.FieldError{{Field: "name", Message: "is already used"}}}
 		}
 		if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"sso_providers (id, org_id, name, issuer, client_id, client_secret, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-			p.ID, orgID, p.Name, p.Issuer, p.ClientID, in.ClientSecret, string(raw), now); err != nil {
+			p.ID, orgID, p.Name, p.Issuer, p.ClientID, sealed, string(raw), now); err != nil {
 			return err
 		}
 		return s.OrgEvent(ctx, tx, orgID, coffer.EventOrgChanged, c.UserID, c.Email, "sso provider added: "+p.ID+" "+p.Issuer)

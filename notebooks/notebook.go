@@ -125,7 +125,9 @@ func (s *Service) UpdateNotebook(ctx context.Context, id string, upd coffer.Note
 	return nb, nil
 }
 
-// DeleteNotebook unregisters a notebook, then removes its storage.
+// DeleteNotebook unregisters a notebook and shreds its data keys in one
+// transaction (what was sealed under them never opens again from this
+// database or a copy made after), then removes its storage.
 func (s *Service) DeleteNotebook(ctx context.Context, id string) error {
 	if err := store.Writable(ctx, true); err != nil {
 		return err
@@ -138,12 +140,18 @@ func (s *Service) DeleteNotebook(ctx context.Context, id string) error {
 		if a.Role() != access.RoleOwner {
 			return coffer.Errorf(coffer.EFORBIDDEN, "only the notebook's owners may delete it")
 		}
-		_, err = tx.ExecContext(ctx, s.Rebind("DELETE FROM "+s.Inst.Prefix+"notebooks WHERE id = ?"), id)
-		return err
+		if _, err = tx.ExecContext(ctx, s.Rebind("DELETE FROM "+s.Inst.Prefix+"notebooks WHERE id = ?"), id); err != nil {
+			return err
+		}
+		if err := s.Keys.ShredTx(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.Event(ctx, tx, coffer.EventKeysShredded, "", "", "notebook "+id)
 	})
 	if err != nil {
 		return err
 	}
+	s.Keys.Forget(id)
 	s.ForgetNotebook(id)
 	s.Schemas.Invalidate(id)
 	return s.Wrap("DeleteNotebook", s.Storage.DropNotebook(context.WithoutCancel(ctx), id))

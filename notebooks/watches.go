@@ -23,10 +23,15 @@ import (
 type storedWatch struct {
 	coffer.Watch
 	events string // comma-separated
-	secret string
+	secret string // sealed under the notebook's data key (watchAAD)
 	// Outside is the group id of OutsideGroup.
 	Outside string
 }
+
+// watchAAD is the associated data of a rule's sealed webhook secret. The
+// secret is sealed under the notebook's data key, so deleting the notebook
+// shreds it with the rest.
+func watchAAD(id string) string { return "watch:" + id }
 
 const watchCols = "id, table_id, name, filter, outside, events, email, webhook_url, secret, created_by, created_at, updated_at"
 
@@ -247,9 +252,13 @@ func (s *Service) CreateWatch(ctx context.Context, notebook string, in coffer.Wa
 	}
 	now := s.NowMicros()
 	w.CreatedAt, w.UpdatedAt = store.FromMicros(now), store.FromMicros(now)
+	sealed, err := s.Keys.SealString(ctx, notebook, watchAAD(w.ID), w.secret)
+	if err != nil {
+		return nil, err
+	}
 	err = s.Write(ctx, nc.DB, "CreateWatch", func(tx *store.WriteTx) error {
 		_, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+nc.DB.Prefix+"_watches ("+watchCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-			w.ID, w.TableID, w.Name, w.Filter, w.Outside, w.events, boolInt(w.Email), w.WebhookURL, w.secret, w.CreatedBy, now, now)
+			w.ID, w.TableID, w.Name, w.Filter, w.Outside, w.events, boolInt(w.Email), w.WebhookURL, sealed, w.CreatedBy, now, now)
 		return err
 	})
 	if err != nil {
@@ -430,7 +439,11 @@ func (w *watcher) deliver(ctx context.Context, nc *catalog.Conn, r *storedWatch,
 		ns = append(ns, accesslog.Notification{Channel: coffer.ChannelEmail, To: author.email, Subject: subject, Text: text})
 	}
 	if r.WebhookURL != "" {
-		ns = append(ns, accesslog.Notification{Channel: coffer.ChannelWebhook, URL: r.WebhookURL, Secret: r.secret, Body: body})
+		secret, err := w.s.Keys.OpenString(ctx, nc.Notebook.ID, watchAAD(r.ID), r.secret)
+		if err != nil {
+			return nil, err
+		}
+		ns = append(ns, accesslog.Notification{Channel: coffer.ChannelWebhook, URL: r.WebhookURL, Secret: secret, Body: body})
 	}
 	now := w.s.NowMicros()
 	out := make([]*coffer.WatchDelivery, len(ns))

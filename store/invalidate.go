@@ -27,14 +27,16 @@ type Invalidator interface {
 // Invalidation keys name what a committed write changed. Each is a kind
 // and an id: "session:ID", "apikey:ID", "user:ID", "notebook:ID" (its
 // registry row, members, grants, access-scoping views or schema),
-// "access:1" (group or organisation memberships: every notebook's access).
-// The empty key stands for everything.
+// "access:1" (group or organisation memberships: every notebook's access),
+// "datakey:ID" (a data key made, re-wrapped, retired or shredded: which key
+// is current in its scope). The empty key stands for everything.
 const (
 	InvalidSession  = "session"
 	InvalidAPIKey   = "apikey"
 	InvalidUser     = "user"
 	InvalidNotebook = "notebook"
 	InvalidAccess   = "access"
+	InvalidDataKey  = "datakey"
 )
 
 // Invalidations is the gate of one process's caches over a database. Where

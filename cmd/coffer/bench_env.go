@@ -18,6 +18,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
@@ -84,7 +85,11 @@ func startBenchEnv(ctx context.Context, parent string, concurrency int, dbURL st
 	if e.backend, err = openBackend(ctx, &e.store, warn); err != nil {
 		return nil, err
 	}
-	e.st = all.New(e.backend)
+	master, err := keyring.Generate()
+	if err != nil {
+		return nil, err
+	}
+	e.st = all.New(e.backend, master)
 	if err := e.startServer(); err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func (e *benchEnv) startSecondNode(ctx context.Context) (*secondNode, error) {
 	}
 	n := &secondNode{backend: b, base: "http://" + ln.Addr().String() + "/api/v1"}
 	n.hs = &http.Server{
-		Handler:           newAPI(all.New(b), api.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil).Handler(),
+		Handler:           newAPI(all.New(b, e.st.Ring().Master()), api.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

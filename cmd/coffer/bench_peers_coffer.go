@@ -20,6 +20,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 )
@@ -56,7 +57,12 @@ func startCoffer(ctx context.Context, sc storeConfig, logPath string, concurrenc
 	if err != nil {
 		return nil, err
 	}
-	st := all.New(b)
+	master, err := keyring.Generate()
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	st := all.New(b, master)
 	ownerPW, granteePW := "owner-"+rand.Text(), "grantee-"+rand.Text()
 	_, err = st.CreateUser(ctx, coffer.UserInput{Email: "owner@example.com", Name: "Owner", Password: ownerPW})
 	var grantee *coffer.User

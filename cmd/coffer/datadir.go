@@ -153,6 +153,7 @@ func (g *dirGuard) done(stderr io.Writer) {
 // directory or tells the server, after closing the store.
 func openCLIStore(ctx context.Context, sc *storeConfig, role string, stderr io.Writer) (*all.Store, func() error, error) {
 	warn := func(w string) { fmt.Fprintln(stderr, "WARNING:", w) }
+	sc.stderr = stderr
 	if sc.dbURL != "" {
 		return openStore(ctx, sc, warn)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -24,7 +25,7 @@ func TestHistoryPruneCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := all.New(b)
+	st := all.New(b, keyring.ForTests())
 	st.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
 	uctx, _ := storetest.MustUser(t, st)
 	nb := storetest.MustNotebook(t, uctx, st, "Old")
@@ -58,7 +59,7 @@ func TestHistoryPruneCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	st = all.New(b)
+	st = all.New(b, keyring.ForTests())
 	size, err := st.HistorySize(uctx, nb.ID)
 	if err != nil || size.Actions != 1 {
 		t.Errorf("after prune: %+v, %v; want the one action of the history", size, err)

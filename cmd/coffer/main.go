@@ -7,6 +7,7 @@
 //	coffer user sessions  list, or end, an account's sessions and API keys
 //	coffer org          manage organizations, members, groups and policy
 //	coffer audit        the audit log: verifier key, verify, prove, checkpoint, prune
+//	coffer keys         master key and data keys: status, rotate
 //	coffer bench        measure throughput against in-process limits
 //	coffer migrate      copy an instance between SQLite and PostgreSQL, verified
 //	coffer version      print the version
@@ -40,6 +41,7 @@ Usage:
   coffer org create|list|members|member|group|policy|delete …  (coffer org help)
   coffer history prune [--data DIR | --db postgres://…]
   coffer audit key|verify|prove N|checkpoint|prune --before T  (coffer audit help)
+  coffer keys status|rotate [--data DIR | --db postgres://…]  (coffer keys help)
   coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…] [--peers [--json FILE]]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
   coffer version
@@ -83,6 +85,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+	case "keys":
+		err = cmdKeys(ctx, args[1:], stdout, stderr)
 		if errors.Is(err, errUsage) {
 			return 2
 		}

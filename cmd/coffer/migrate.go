@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cofferhq/coffer/audit"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -39,6 +40,10 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer unlockSrc()
 	defer src.Close()
+	keyFile, err := migrateKeyFile(ctx, src, *from)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
 	dst, unlockDst, err := openMigrateBackend(ctx, *to, false)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
@@ -59,7 +64,81 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if verr != nil {
 		return fmt.Errorf("VERIFICATION FAILED, do not use the destination: %w", verr)
 	}
+	if err := carryMasterKey(*from, *to, keyFile, stdout); err != nil {
+		return err
+	}
 	return carryAuditFiles(*from, *to, stdout)
+}
+
+// migrateKeyFile returns the master key file of the source (
+// COFFER_MASTER_KEY_FILE, or master.key in a source data directory; ""
+// when neither applies). When the source holds data keys, the copy is
+// useless without the master keys that wrap them: the file must hold
+// them all, or migrate refuses, naming it.
+func migrateKeyFile(ctx context.Context, src store.Backend, from string) (string, error) {
+	path := os.Getenv("COFFER_MASTER_KEY_FILE")
+	if path == "" && !isPostgresURL(from) {
+		path = filepath.Join(from, masterKeyFile)
+	}
+	inst := src.Instance()
+	used, err := keyring.MastersInUse(ctx, inst.R, src.Dialect(), inst.Prefix)
+	if err != nil {
+		return "", fmt.Errorf("read the data keys: %w", err)
+	}
+	if len(used) == 0 {
+		return path, nil
+	}
+	if path == "" {
+		return "", fmt.Errorf("it holds data encrypted under master key %s: set COFFER_MASTER_KEY_FILE to its master key file", strings.Join(used, ", "))
+	}
+	m, err := keyring.Load(path)
+	if err != nil {
+		return "", fmt.Errorf("it holds data encrypted under master key %s, and %w", strings.Join(used, ", "), err)
+	}
+	for _, id := range used {
+		if !m.Has(id) {
+			return "", fmt.Errorf("the master key file %s does not hold master key %s, which protects the source's encrypted data", path, id)
+		}
+	}
+	return path, nil
+}
+
+// carryMasterKey copies the source's master key file into a destination
+// data directory (when the source's is master.key in its data directory);
+// otherwise it says which file the destination's servers need.
+func carryMasterKey(from, to, keyFile string, stdout io.Writer) error {
+	if keyFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	if isPostgresURL(to) || os.Getenv("COFFER_MASTER_KEY_FILE") != "" {
+		fmt.Fprintf(stdout, "note: the copy's data keys are wrapped by the master keys in %s: the destination's servers need that file (COFFER_MASTER_KEY_FILE)\n", keyFile)
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(to, masterKeyFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", masterKeyFile, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("copy %s: %w", masterKeyFile, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("copy %s: %w", masterKeyFile, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("copy %s: %w", masterKeyFile, err)
+	}
+	fmt.Fprintf(stdout, "copied %s (keep a copy of it somewhere safe)\n", masterKeyFile)
+	return nil
 }
 
 // carryAuditFiles copies the audit log's signing key and checkpoints file

@@ -85,15 +85,16 @@ func TestTwoNodes(t *testing.T) {
 	})
 
 	const email, password = "nodes@example.com", "two-node-test-password"
-	if code := run(context.Background(), []string{"user", "create", "--db", testPostgresURL(), "--db-schema", schema,
+	// The nodes and the command line share the data directory of the audit
+	// key and the master key (as the nodes of an instance must share them).
+	dataDir := t.TempDir()
+	if code := run(context.Background(), []string{"user", "create", "--db", testPostgresURL(), "--db-schema", schema, "--data", dataDir,
 		"--email", email, "--name", "Nodes", "--password-stdin"},
 		strings.NewReader(password+"\n"), io.Discard, io.Discard); code != 0 {
 		t.Fatalf("user create exited with %d", code)
 	}
 
-	// The nodes share the data directory of the audit key (as the nodes of
-	// an instance must share the key).
-	env := []string{nodeChildEnv + "=1", "COFFER_DB=" + testPostgresURL(), "COFFER_DB_SCHEMA=" + schema, "COFFER_DATA=" + t.TempDir()}
+	env := []string{nodeChildEnv + "=1", "COFFER_DB=" + testPostgresURL(), "COFFER_DB_SCHEMA=" + schema, "COFFER_DATA=" + dataDir}
 	var nodes [2]*crashChild
 	for i := range nodes {
 		logPath := filepath.Join(t.TempDir(), "node.log")
@@ -173,7 +174,7 @@ func TestTwoNodes(t *testing.T) {
 	// A grant made on node 1 lets a second user read through node 2; once
 	// revoked on node 1, node 2 denies at the next request.
 	const email2 = "reader@example.com"
-	if code := run(context.Background(), []string{"user", "create", "--db", testPostgresURL(), "--db-schema", schema,
+	if code := run(context.Background(), []string{"user", "create", "--db", testPostgresURL(), "--db-schema", schema, "--data", dataDir,
 		"--email", email2, "--name", "Reader", "--password-stdin"},
 		strings.NewReader(password+"\n"), io.Discard, io.Discard); code != 0 {
 		t.Fatalf("user create exited with %d", code)

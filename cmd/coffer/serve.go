@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -34,6 +35,8 @@ type storeConfig struct {
 	dbURL    string       // postgres:// URL or key=value string; empty = SQLite
 	dbSchema string       // instance schema on PostgreSQL; empty = "coffer"
 	logger   *slog.Logger // for the backend's background work (live-update listener); nil = none
+	keyFile  string       // the master key file (COFFER_MASTER_KEY_FILE); empty = master.key in dataDir
+	stderr   io.Writer    // where the warning of a new master key goes; nil = os.Stderr
 }
 
 // storeFlags registers the storage flags on fs.
@@ -41,6 +44,7 @@ func storeFlags(fs *flag.FlagSet) *storeConfig {
 	c := &storeConfig{}
 	fs.StringVar(&c.dataDir, "data", env("COFFER_DATA", "./coffer-data"), "data directory (COFFER_DATA)")
 	fs.StringVar(&c.dbURL, "db", env("COFFER_DB", ""), "PostgreSQL URL, postgres://… (COFFER_DB); empty = SQLite in --data")
+	c.keyFile = os.Getenv("COFFER_MASTER_KEY_FILE")
 	fs.StringVar(&c.dbSchema, "db-schema", env("COFFER_DB_SCHEMA", ""), "PostgreSQL schema of the instance (COFFER_DB_SCHEMA; default coffer): several instances, or tests, can share one database")
 	return c
 }
@@ -71,7 +75,17 @@ func openStore(ctx context.Context, c *storeConfig, warn func(string)) (*all.Sto
 	if err != nil {
 		return nil, nil, err
 	}
-	return all.New(b), b.Close, nil
+	m, err := openMaster(ctx, b, c, c.stderr)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	st, err := all.Open(ctx, b, m)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return st, b.Close, nil
 }
 
 // openBackend is openStore's backend.
@@ -150,7 +164,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	sc.logger = log
+	sc.logger, sc.stderr = log, stderr
 	if sc.dbURL == "" {
 		// One server per data directory (its caches assume no other).
 		lock, err := sqlite.LockDir(sc.dataDir, "serve")

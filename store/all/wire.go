@@ -1,8 +1,11 @@
 package all
 
 import (
+	"context"
+
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/identity"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/sharing"
 	"github.com/cofferhq/coffer/store"
@@ -49,12 +52,34 @@ var (
 // The encrypted and password columns' service (notebooks/secret.go).
 var _ coffer.SecretColumnService = (*Store)(nil)
 
-// New returns a Store on b.
-func New(b store.Backend) *Store {
+// New returns a Store on b whose data keys are wrapped by m.
+func New(b store.Backend, m *keyring.Master) *Store {
 	core := store.NewCore(b)
-	cat := catalog.New(core)
+	cat := catalog.New(core, m)
 	return &Store{Core: core, Identity: identity.New(cat), Notebooks: notebooks.New(cat), Sharing: sharing.New(cat)}
 }
+
+// Open returns a Store on b whose data keys are wrapped by m, once it
+// has checked that m holds every master key that wraps the database's
+// data keys, and sealed the secrets that an older version left in clear
+// (TOTP and single sign-on client secrets, webhook secrets of watch
+// rules). The server and the command line open their store with it.
+func Open(ctx context.Context, b store.Backend, m *keyring.Master) (*Store, error) {
+	s := New(b, m)
+	if err := s.Ring().Check(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.Identity.SealClearSecrets(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.Notebooks.SealClearWatchSecrets(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ring returns the keyring: every data key, wrapped by the master key.
+func (s *Store) Ring() *keyring.Ring { return s.Identity.Catalog.Keys }
 
 // DropCaches forgets everything this process cached from the databases:
 // sessions, the notebook registry, access and notebook schemas. Another

@@ -35,6 +35,8 @@ func (s *Catalog) invalidate(kind, id string) {
 		s.shared.Drop(func(k string, _ *sharedNotebook) bool { return k == id })
 		s.ForgetNotebook(id)
 		s.ForgetAccess(id)
+	case store.InvalidDataKey:
+		s.Keys.Invalidate(id)
 	case store.InvalidAccess, store.InvalidUser:
 		// Group memberships, or a user (whose email grants may name).
 		s.shared.Drop(func(string, *sharedNotebook) bool { return true })

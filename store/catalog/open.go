@@ -11,6 +11,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/audit"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 )
 
@@ -287,6 +288,7 @@ type Catalog struct {
 	*store.Core
 	Schemas   *schemaCache
 	Audit     *audit.Log                                // the audit log, which Event appends to
+	Keys      *keyring.Ring                             // every data key: seals secrets, files, notebook data
 	notebooks *store.TTLCache[string, *coffer.Notebook] // registry rows by id
 	shared    *store.TTLCache[string, *sharedNotebook]  // by notebook id, on a shared database
 	access    *store.TTLCache[string, *Rights]          // by user id | notebook id
@@ -299,17 +301,23 @@ func (s *Catalog) DropCaches() {
 	s.notebooks.Drop(func(string, *coffer.Notebook) bool { return true })
 	s.ForgetAccess("")
 	s.Schemas.invalidateAll()
+	s.Keys.Drop()
 }
 
-// New returns the catalogue on core, its caches empty.
-func New(core *store.Core) *Catalog {
+// New returns the catalogue on core, its caches empty, its data keys
+// wrapped by m.
+func New(core *store.Core, m *keyring.Master) *Catalog {
 	s := &Catalog{
 		Core:      core,
+		Keys:      keyring.New(core, m),
 		Schemas:   newSchemaCache(),
 		Audit:     audit.New(core),
 		notebooks: store.NewSharedTTLCache[string, *coffer.Notebook](core.Inst),
 		shared:    store.NewSharedTTLCache[string, *sharedNotebook](core.Inst),
 		access:    store.NewSharedTTLCache[string, *Rights](core.Inst),
+	}
+	s.Keys.Audit = func(ctx context.Context, tx *store.WriteTx, kind, detail string) error {
+		return s.Event(ctx, tx, kind, "", "", detail)
 	}
 	if core.Caches != nil {
 		core.Caches.Subscribe(s.invalidate)

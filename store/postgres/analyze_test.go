@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/storetest"
 )
@@ -19,7 +20,7 @@ import (
 func TestStatisticsRefreshed(t *testing.T) {
 	ctx := context.Background()
 	b := openBackend(t)
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	uctx, _ := storetest.MustUser(t, s)
 	nb := storetest.MustNotebook(t, uctx, s, "Stats")
 	tbl := storetest.MustTable(t, uctx, s, nb.ID, "T", coffer.ColumnInput{Name: "N", Type: coffer.TypeNumber})

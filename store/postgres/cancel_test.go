@@ -15,6 +15,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
@@ -39,7 +40,7 @@ func newCancelFixture(t *testing.T) *cancelFixture {
 	opts := testOptions()
 	opts.MaxConns = 2
 	b := openBackendOpts(t, testURL(), opts)
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	const email, password = "cancel@example.com", "a long enough password, surely"
 	u, err := s.CreateUser(ctx, coffer.UserInput{Email: email, Name: "C", Password: password})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/storetest"
 )
@@ -25,7 +26,7 @@ func TestCitusSchemaSharding(t *testing.T) {
 	}
 	ctx := context.Background()
 	b := openBackendOpts(t, url, testOptions())
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	uctx, _ := storetest.MustUser(t, s)
 	nb := storetest.MustNotebook(t, uctx, s, "Sharded")
 	schema, err := b.NotebookSchema(nb.ID)
@@ -40,6 +41,6 @@ func TestCitusSchemaSharding(t *testing.T) {
 		t.Errorf("notebook schema %s is not a distributed schema: enable citus.enable_schema_based_sharding for Coffer's connections", schema)
 	}
 	storetest.Run(t, func(t *testing.T) *all.Store {
-		return all.New(openBackendOpts(t, url, testOptions()))
+		return all.New(openBackendOpts(t, url, testOptions()), keyring.ForTests())
 	})
 }

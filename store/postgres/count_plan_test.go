@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -20,7 +21,7 @@ import (
 func TestFilteredCountPlan(t *testing.T) {
 	ctx := context.Background()
 	b := openBackend(t)
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	uctx, _ := storetest.MustUser(t, s)
 	nb := storetest.MustNotebook(t, uctx, s, "Counts")
 	teams := []string{"red", "green", "blue", "yellow"}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -42,7 +43,7 @@ func openTwoNodes(t *testing.T) *twoNodes {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bb.Close() })
-	n := &twoNodes{a: all.New(ba), b: all.New(bb), ba: ba, bb: bb, opts: opts}
+	n := &twoNodes{a: all.New(ba, keyring.ForTests()), b: all.New(bb, keyring.ForTests()), ba: ba, bb: bb, opts: opts}
 	ctx := context.Background()
 	alice, err := n.a.CreateUser(ctx, coffer.UserInput{Email: "alice@example.com", Name: "Alice", Password: storetest.TestPassword})
 	if err != nil {

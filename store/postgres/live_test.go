@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
@@ -70,8 +71,8 @@ func TestLiveTwoStores(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	other := all.New(openBackend(t))
-	n1, n2 := all.New(b1), all.New(b2)
+	other := all.New(openBackend(t), keyring.ForTests())
+	n1, n2 := all.New(b1, keyring.ForTests()), all.New(b2, keyring.ForTests())
 	ctx1, nb, tb := mustLiveTable(t, n1, "live@example.com")
 	sub, err := n2.Subscribe(ctx, nb.ID, tb.ID)
 	if err != nil {
@@ -154,7 +155,7 @@ func TestLiveListenerReconnects(t *testing.T) {
 	ctx := context.Background()
 	opts := testOptions()
 	b := openBackendOpts(t, testURL(), opts)
-	st := all.New(b)
+	st := all.New(b, keyring.ForTests())
 	owner, nb, tb := mustLiveTable(t, st, "reconnect@example.com")
 	sub, err := st.Subscribe(ctx, nb.ID, tb.ID)
 	if err != nil {

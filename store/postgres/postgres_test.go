@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -119,7 +120,7 @@ func openBackendOpts(t *testing.T, url string, opts postgres.Options) *postgres.
 func TestStore(t *testing.T) {
 	requirePostgres(t)
 	storetest.Run(t, func(t *testing.T) *all.Store {
-		return all.New(openBackend(t))
+		return all.New(openBackend(t), keyring.ForTests())
 	})
 }
 
@@ -227,7 +228,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	n1, n2 := all.New(b1), all.New(b2)
+	n1, n2 := all.New(b1, keyring.ForTests()), all.New(b2, keyring.ForTests())
 	const email, password = "two@example.com", "a long enough password, surely"
 	if _, err := n1.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Two", Password: password}); err != nil {
 		t.Fatal(err)
@@ -404,7 +405,7 @@ func TestTwoNodesAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	storetest.ConcurrentAttempts(t, all.New(b1), all.New(b2))
+	storetest.ConcurrentAttempts(t, all.New(b1, keyring.ForTests()), all.New(b2, keyring.ForTests()))
 }
 
 // TestTwoNodesAudit: appends and checkpoints from two stores on one
@@ -418,5 +419,5 @@ func TestTwoNodesAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	storetest.ConcurrentAudit(t, all.New(b1), all.New(b2))
+	storetest.ConcurrentAudit(t, all.New(b1, keyring.ForTests()), all.New(b2, keyring.ForTests()))
 }

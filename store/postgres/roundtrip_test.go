@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 )
@@ -63,7 +64,7 @@ func TestRoundTrips(t *testing.T) {
 	opts := testOptions()
 	opts.Tracer = log
 	b := openBackendOpts(t, testURL(), opts)
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	const email, password = "rt@example.com", "a long enough password, surely"
 	if _, err := s.CreateUser(ctx, coffer.UserInput{Email: email, Name: "RT", Password: password}); err != nil {
 		t.Fatal(err)

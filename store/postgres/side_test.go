@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -38,7 +39,7 @@ func newSideEnv(b *testing.B, pgURL string) *sideEnv {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e.s = all.New(sb)
+		e.s = all.New(sb, keyring.ForTests())
 		e.cleanup = func() { sb.Close() }
 	} else {
 		sep := "?"
@@ -51,7 +52,7 @@ func newSideEnv(b *testing.B, pgURL string) *sideEnv {
 		if err != nil {
 			b.Skip(err)
 		}
-		e.s, e.pg = all.New(pb), pb
+		e.s, e.pg = all.New(pb, keyring.ForTests()), pb
 		e.cleanup = func() {
 			rows, err := pb.Pool().QueryContext(ctx, "SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $2)", opts.Schema, opts.NotebookSchemaPrefix)
 			if err == nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 )
@@ -36,7 +37,7 @@ func newTypeChangeFixture(t *testing.T) *typeChangeFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b2.Close() })
-	s1, s2 := all.New(b1), all.New(b2)
+	s1, s2 := all.New(b1, keyring.ForTests()), all.New(b2, keyring.ForTests())
 	u, err := s1.CreateUser(ctx, coffer.UserInput{Email: "tc@example.com", Name: "TC", Password: "a long enough password, surely"})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/audit"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -74,7 +75,7 @@ func TestAuditMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	if err := s.Identity.Audit.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -36,7 +37,7 @@ func newCountFixture(tb testing.TB, n int) *countFixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { b.Close() })
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	uctx, _ := storetest.MustUser(tb, s)
 	nb := storetest.MustNotebook(tb, uctx, s, "Counts")
 	teams := []string{"red", "green", "blue", "yellow"}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -33,7 +34,7 @@ func newCountCacheFixture(t *testing.T) *countCacheFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	uctx, _ := storetest.MustUser(t, s)
 	nb := storetest.MustNotebook(t, uctx, s, "Counts")
 	tbl := storetest.MustTable(t, uctx, s, nb.ID, "People",

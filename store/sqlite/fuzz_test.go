@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -23,7 +24,7 @@ func FuzzFindRecords(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer b.Close()
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	uctx, _ := storetest.MustUser(f, s)
 	nb := storetest.MustNotebook(f, uctx, s, "Fuzz")
 	tbl := storetest.MustTable(f, uctx, s, nb.ID, "T",

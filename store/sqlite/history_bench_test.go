@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -21,7 +22,7 @@ func BenchmarkHistoryPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { be.Close() })
-	s := all.New(be)
+	s := all.New(be, keyring.ForTests())
 	ctx, _ := storetest.MustUser(b, s)
 	nb := storetest.MustNotebook(b, ctx, s, "Bench")
 	tbl := storetest.MustTable(b, ctx, s, nb.ID, "T",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -28,7 +29,7 @@ func TestSortedListWalksIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	uctx, _ := storetest.MustUser(t, s)
 	nb := storetest.MustNotebook(t, uctx, s, "Plan")
 	tbl := storetest.MustTable(t, uctx, s, nb.ID, "People",

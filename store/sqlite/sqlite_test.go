@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
@@ -42,7 +43,7 @@ func open(t *testing.T, opts sqlite.Options) *all.Store {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return all.New(b)
+	return all.New(b, keyring.ForTests())
 }
 
 // TestNotebookPoolKeepsNewHandle opens more notebooks at once than the pool

@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 )
@@ -27,9 +28,9 @@ import (
 // 127.0.0.1; the API tests check every rule against a real one.
 func SSO(t *testing.T, b store.Backend) {
 	ctx := context.Background()
-	s := all.New(b)
+	s := all.New(b, keyring.ForTests())
 	inst := b.Instance()
-	op := startMiniOP(t)
+	op := startMiniOP(t, "s3cret")
 
 	admin, err := s.CreateUser(ctx, coffer.UserInput{Email: "sso-admin@acme.test", Name: "Admin", Password: TestPassword})
 	if err != nil {
@@ -106,8 +107,10 @@ var noFollow = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http
 
 // startMiniOP starts an OpenID provider that approves every login as
 // zoe@acme.test (subject "zoe") and signs with RS256. It does not check
-// PKCE; the API tests' provider does.
-func startMiniOP(t *testing.T) *httptest.Server {
+// PKCE; the API tests' provider does. Its token endpoint wants the client
+// secret clientSecret (HTTP basic or form), so a login proves the store
+// kept and opened it right.
+func startMiniOP(t *testing.T, clientSecret string) *httptest.Server {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +137,19 @@ func startMiniOP(t *testing.T) *httptest.Server {
 	})
 	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
+		id, secret, basic := r.BasicAuth()
+		if !basic {
+			id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
+		} else {
+			id, _ = url.QueryUnescape(id)
+			secret, _ = url.QueryUnescape(secret)
+		}
+		if id != "mini-client" || secret != clientSecret {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
 		mu.Lock()
 		nonce, ok := nonces[r.Form.Get("code")]
 		delete(nonces, r.Form.Get("code"))
@@ -145,7 +161,7 @@ func startMiniOP(t *testing.T) *httptest.Server {
 			return
 		}
 		signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k"}}, nil)
-		claims, _ := json.Marshal(map[string]any{"iss": srv.URL, "sub": "zoe", "aud": "mini-client", "exp": time.Now().Add(time.Minute).Unix(),
+		claims, _ := json.Marshal(map[string]any{"iss": srv.URL, "sub": "zoe", "aud": "mini-client", "exp": time.Now().Add(time.Hour).Unix(),
 			"iat": time.Now().Unix(), "nonce": nonce, "email": "zoe@acme.test", "email_verified": true, "name": "Zoe"})
 		obj, _ := signer.Sign(claims)
 		tok, _ := obj.CompactSerialize()

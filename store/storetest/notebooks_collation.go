@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/catalog"
 )
@@ -385,7 +386,7 @@ func testSortKeyMigration(t *testing.T, open Opener) {
 
 	// A store opened anew on the same backend brings the notebook forward,
 	// even when the first to open it is a read-only API key.
-	s2 := all.New(b)
+	s2 := all.New(b, keyring.ForTests())
 	ro := *coffer.CallerFrom(ctx)
 	ro.ReadOnly = true
 	wantOrder(t, coffer.WithCaller(context.Background(), &ro), s2, nb.ID, tbl.ID, "Name", want, lbl)

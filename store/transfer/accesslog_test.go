@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/storetest"
 )
@@ -14,7 +15,7 @@ import (
 // past the copied records, so new ones follow them.
 func TestCopyAccessLog(t *testing.T) {
 	a := openSQLite(t)
-	sa := all.New(a)
+	sa := all.New(a, keyring.ForTests())
 	uctx, _ := storetest.MustUser(t, sa)
 	nb := storetest.MustNotebook(t, uctx, sa, "Logged")
 	tb := storetest.MustTable(t, uctx, sa, nb.ID, "People", coffer.ColumnInput{Name: "Name", Type: coffer.TypeText})
@@ -39,11 +40,11 @@ func TestCopyAccessLog(t *testing.T) {
 	dsts := []*all.Store{}
 	b := openSQLite(t)
 	mustMigrate(t, a, b)
-	dsts = append(dsts, all.New(b))
+	dsts = append(dsts, all.New(b, keyring.ForTests()))
 	if pgURL() != "" {
 		p := openPostgres(t)
 		mustMigrate(t, a, p)
-		dsts = append(dsts, all.New(p))
+		dsts = append(dsts, all.New(p, keyring.ForTests()))
 	}
 	for _, d := range dsts {
 		got, err := d.FindAccess(uctx, nb.ID, coffer.AccessQuery{})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -20,7 +21,7 @@ func TestCopyKeepsDeclaredIndexes(t *testing.T) {
 	for _, dst := range destinations {
 		t.Run(dst.name, func(t *testing.T) {
 			a := openSQLite(t)
-			s := all.New(a)
+			s := all.New(a, keyring.ForTests())
 			cctx, _ := storetest.MustUser(t, s)
 			nb := storetest.MustNotebook(t, cctx, s, "N")
 			tbl := storetest.MustTable(t, cctx, s, nb.ID, "T",
@@ -35,7 +36,7 @@ func TestCopyKeepsDeclaredIndexes(t *testing.T) {
 			if err := transfer.Copy(ctx, a, b); err != nil {
 				t.Fatalf("Copy: %v", err)
 			}
-			got, err := all.New(b).FindIndexes(cctx, nb.ID, tbl.ID)
+			got, err := all.New(b, keyring.ForTests()).FindIndexes(cctx, nb.ID, tbl.ID)
 			if err != nil || len(got) != 1 || got[0].ID != ix.ID || !slices.Equal(got[0].Columns, []string{"Name", "-Age"}) {
 				t.Fatalf("FindIndexes on the copy = %+v, %v", got, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/catalog"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -21,7 +22,7 @@ func TestCopyComputesSortKeys(t *testing.T) {
 	for _, dst := range destinations {
 		t.Run(dst.name, func(t *testing.T) {
 			a := openSQLite(t)
-			s := all.New(a)
+			s := all.New(a, keyring.ForTests())
 			cctx, _ := storetest.MustUser(t, s)
 			nb := storetest.MustNotebook(t, cctx, s, "N")
 			tbl := storetest.MustTable(t, cctx, s, nb.ID, "T",

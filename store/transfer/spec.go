@@ -71,6 +71,7 @@ var instanceTables = []table{
 	{name: "login_challenges", cols: cols("SXSSIII", "id", "token_hash", "user_id", "method", "created_at", "expires_at", "attempts"), order: []string{"id"}},
 	{name: "throttle", cols: cols("SIII", "key", "failures", "last_at", "blocked_until"), order: []string{"key"}},
 	{name: "instance_secrets", cols: cols("SX", "name", "value"), order: []string{"name"}},
+	{name: "data_keys", cols: cols("SSISXS", "id", "scope", "created_at", "master_id", "wrapped", "state"), order: []string{"id"}},
 	{name: "totp_secrets", cols: cols("SSIII", "user_id", "secret", "confirmed_at", "last_step", "created_at"), order: []string{"user_id"}},
 	{name: "recovery_codes", cols: cols("SXII", "user_id", "code_hash", "used_at", "created_at"), order: []string{"user_id", "code_hash"}},
 	{name: "passkeys", cols: cols("SSSSIIS", "id", "user_id", "name", "credential", "created_at", "last_used_at", "credential_id"), order: []string{"id"}},

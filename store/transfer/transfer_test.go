@@ -16,6 +16,7 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/audit"
 	"github.com/cofferhq/coffer/colkey"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
@@ -412,7 +413,7 @@ func mustMigrate(t *testing.T, src, dst store.Backend) *transfer.Report {
 func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 	ctx := context.Background()
 	a := openSQLite(t)
-	sa := all.New(a)
+	sa := all.New(a, keyring.ForTests())
 	f := populate(t, sa)
 	key, sink := auditCheckpoint(t, sa)
 	before, err := transfer.Checksums(ctx, a)
@@ -433,8 +434,8 @@ func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 	if _, err := transfer.Verify(ctx, a, c); err != nil {
 		t.Fatalf("Verify original against the round trip: %v", err)
 	}
-	auditVerifies(t, all.New(pg), key, sink)
-	auditVerifies(t, all.New(c), key, sink)
+	auditVerifies(t, all.New(pg, keyring.ForTests()), key, sink)
+	auditVerifies(t, all.New(c, keyring.ForTests()), key, sink)
 	after, err := transfer.Checksums(ctx, a)
 	if err != nil {
 		t.Fatal(err)
@@ -442,10 +443,10 @@ func TestRoundTripSQLitePostgresSQLite(t *testing.T) {
 	if !reflect.DeepEqual(before, after) {
 		t.Fatal("the source changed")
 	}
-	sameThroughServices(t, f, sa, all.New(pg))
-	sameThroughServices(t, f, sa, all.New(c))
-	secretsOpen(t, f, all.New(pg))
-	secretsOpen(t, f, all.New(c))
+	sameThroughServices(t, f, sa, all.New(pg, keyring.ForTests()))
+	sameThroughServices(t, f, sa, all.New(c, keyring.ForTests()))
+	secretsOpen(t, f, all.New(pg, keyring.ForTests()))
+	secretsOpen(t, f, all.New(c, keyring.ForTests()))
 
 	t.Run("NonEmptyDestination", func(t *testing.T) {
 		// (The logins of sameThroughServices added sessions on the copies.)
@@ -555,11 +556,11 @@ func auditVerifies(t *testing.T, s *all.Store, k *audit.Key, sink audit.Sink) {
 
 func TestSQLiteToSQLite(t *testing.T) {
 	a := openSQLite(t)
-	sa := all.New(a)
+	sa := all.New(a, keyring.ForTests())
 	f := populate(t, sa)
 	b := openSQLite(t)
 	mustMigrate(t, a, b)
-	sameThroughServices(t, f, sa, all.New(b))
+	sameThroughServices(t, f, sa, all.New(b, keyring.ForTests()))
 }
 
 // secretsOpen checks that a copy's encrypted cells open with the column
