@@ -1,22 +1,34 @@
 // Cell values: how each column type shows a value as text, reads text
 // typed or pasted by a person, and which types nobody edits (automatic).
-import type { Column, ColumnType } from "../lib/types";
+import type { Column, ColumnType, FileRef } from "../lib/types";
 
 export const automatic = new Set<ColumnType>(["created_at", "created_by", "updated_at", "updated_by"]);
 
-// readOnly reports whether a person cannot type into a cell of col:
-// automatic columns, and file columns (files come by upload only).
+// secretOrFile are the types the grid shows but does not edit in place:
+// files come by upload, an encrypted cell needs its column unlocked and a
+// password cell is write-only (their screens come with the second UI issue).
+const secretOrFile = new Set<ColumnType>(["encrypted", "password", "file"]);
+
 export function readOnly(col: Column): boolean {
-  return automatic.has(col.type) || col.type === "file";
+  return automatic.has(col.type) || secretOrFile.has(col.type);
 }
 
-// FileRef is one file of a file cell, as the API lists it.
-export type FileRef = { id: string; name: string; size: number; type: string; sha256: string; url: string };
+// locked reports whether v is an encrypted cell read without its key
+// ({"locked":true,…}).
+export function locked(v: unknown): boolean {
+  return typeof v === "object" && v !== null && (v as { locked?: unknown }).locked === true;
+}
 
-// files returns the files of a file cell's value (none for anything else).
+// files are the files of a file cell (none when v is not a list of them).
 export function files(v: unknown): FileRef[] {
   if (!Array.isArray(v)) return [];
-  return v.filter((f): f is FileRef => typeof f === "object" && f !== null && typeof f.id === "string" && typeof f.url === "string" && f.url.startsWith("/files/"));
+  return v.filter((f): f is FileRef => typeof f === "object" && f !== null && typeof (f as FileRef).id === "string" && typeof (f as FileRef).url === "string");
+}
+
+// fileHref is the authenticated link of a file: only a same-site path
+// under /files/ is ever used as a link.
+export function fileHref(f: FileRef): string {
+  return /^\/files\/[A-Za-z0-9_-]+$/.test(f.url) ? f.url : "/files/" + encodeURIComponent(f.id);
 }
 
 // defaultWidth is the width of a column the layout gives none.
@@ -29,6 +41,7 @@ export function defaultWidth(col: Column): number {
       return 130;
     case "long_text":
     case "link":
+    case "file":
     case "multi_select":
       return 240;
     default:
@@ -58,8 +71,14 @@ export function display(col: Column, v: unknown, label?: Labels): string {
       return localDateTime(String(v));
     case "multi_select":
       return Array.isArray(v) ? v.join(", ") : String(v);
+    case "encrypted":
+      return locked(v) ? "Locked" : typeof v === "string" ? v : "";
+    case "password":
+      return typeof v === "object" && (v as { set?: unknown }).set === true ? "Set" : "";
     case "file":
-      return files(v).map((f) => f.name).join(", ");
+      return files(v)
+        .map((f) => f.name)
+        .join(", ");
     case "link":
       if (!Array.isArray(v)) return String(v);
       return v.map((id) => (label && col.options.table ? label(col.options.table, String(id)) : String(id))).join(", ");

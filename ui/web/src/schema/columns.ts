@@ -1,6 +1,6 @@
 // Column definitions as the forms edit them (a draft), and as the API
 // takes them: only the options that apply to the type are sent.
-import { columnTypes, type Column, type ColumnOptions, type ColumnType, type Table } from "../lib/types";
+import { type Column, type ColumnOptions, type ColumnType, type Table } from "../lib/types";
 import type { FieldError } from "../lib/api";
 
 export interface ColumnDraft {
@@ -58,9 +58,7 @@ export function sameOptions(a: ColumnOptions, b: ColumnOptions): boolean {
   return norm(a) === norm(b);
 }
 
-export function typeLabel(t: ColumnType): string {
-  return columnTypes.find((x) => x.type === t)?.label ?? t;
-}
+export { typeLabel } from "../lib/types";
 
 // hasOptions reports whether columns of type t have options to edit.
 export function hasOptions(t: ColumnType): boolean {

@@ -4,7 +4,7 @@
 // next at the caret — a column, an operator, a value, "&&" / "||" — and
 // never decides whether a filter is valid: the server answers that.
 
-import { columnTypes, type Column, type ColumnType } from "../lib/types";
+import { typeLabel, type Column, type ColumnType } from "../lib/types";
 
 export const keywords = new Set(["in", "not", "is", "null", "true", "false"]);
 
@@ -194,7 +194,7 @@ export function suggest(src: string, caret: number, columns: Column[]): Context 
   if (expectColumn) {
     const list: Suggestion[] = [];
     for (const c of columns) {
-      if (matches(c.name, prefix)) list.push({ label: c.name, insert: quoteName(c.name) + " ", hint: columnTypes.find((t) => t.type === c.type)?.label ?? "column" });
+      if (matches(c.name, prefix)) list.push({ label: c.name, insert: quoteName(c.name) + " ", hint: typeLabel(c.type) });
     }
     for (const f of systemFields) {
       if (prefix && matches(f.name, prefix) && !columns.some((c) => c.name === f.name)) list.push({ label: f.name, insert: f.name + " ", hint: f.hint });
