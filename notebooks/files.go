@@ -417,6 +417,34 @@ func (s *Service) UploadFile(ctx context.Context, notebook, table, record, colum
 	return &f, nil
 }
 
+// filesKept refuses (EFILEGONE) assignments that list in a file cell a
+// file the orphan collection removed: its row and its blob are gone, so
+// an undo, redo, revert or restore would bring back an entry whose
+// content cannot be read. The collection deletes a file's row before its
+// blob, so a row found here means the blob is still kept.
+func (s *Service) filesKept(ctx context.Context, q catalog.Querier, prefix string, as []catalog.Assignment) error {
+	for _, a := range as {
+		if a.Col.Column.Type != coffer.TypeFile || a.Value == nil {
+			continue
+		}
+		list, ok := value.DecodeFiles(a.Value)
+		if !ok {
+			return fmt.Errorf("file cell %s: unreadable value", a.Col.Column.ID)
+		}
+		for _, f := range list {
+			var one int
+			err := q.QueryRowContext(ctx, s.Rebind("SELECT 1 FROM "+prefix+"_files WHERE id = ?"), f.ID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return coffer.Errorf(coffer.EFILEGONE, "the file %q of %s was removed for good after its grace period: its content is gone, so nothing was changed", f.Name, a.Col.Column.Name)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // setFiles writes a file cell as a change of the record, checked by the
 // access engine like any write of that cell.
 func (s *Service) setFiles(ctx context.Context, tx *store.WriteTx, rec *history.Recorder, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by, record string, cm *catalog.ColMeta, list []coffer.File) ([]live.Event, error) {

@@ -657,9 +657,42 @@ func testFilesCollect(t *testing.T, s *all.Store, b blob.Store) {
 	if got, err := readFile(t, s, f.ctx, live.ID, 0, -1); err != nil || string(got) != "stays" {
 		t.Errorf("live file after collections: %q, %v", got, err)
 	}
-	// An undo after the collection brings the entry back, not the content.
-	mustUndo(t, f.ctx, s, f.nb, false)
+	// An undo after the collection is refused (file_gone), forced or
+	// not, and writes nothing: the cell, the history and the version stay.
+	before := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID)
+	hBefore := MustHistory(t, f.ctx, s, f.nb, coffer.HistoryQuery{Table: "Docs"})
+	for _, force := range []bool{false, true} {
+		_, err := s.Undo(f.ctx, f.nb, coffer.UndoOptions{Force: force})
+		wantCode(t, err, coffer.EFILEGONE)
+		if err != nil && !strings.Contains(err.Error(), "gone") {
+			t.Errorf("undo after the collection: message %q", err)
+		}
+	}
+	after := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID)
+	if list, _ := after.Fields["Files"].([]coffer.File); len(list) != 1 || list[0].ID != live.ID || after.Version != before.Version {
+		t.Errorf("a refused undo changed the cell: %#v (version %d, was %d)", after.Fields["Files"], after.Version, before.Version)
+	}
+	if h := MustHistory(t, f.ctx, s, f.nb, coffer.HistoryQuery{Table: "Docs"}); len(h) != len(hBefore) {
+		t.Errorf("a refused undo wrote history: %v, was %v", historyKinds(h), historyKinds(hBefore))
+	}
 	_, err := readFile(t, s, f.ctx, gone.ID, 0, -1)
+	wantCode(t, err, coffer.ENOTFOUND)
+	// A record in the trash whose files were collected is not restored.
+	doomed := MustRecord(t, f.ctx, s, f.nb, "Docs", map[string]any{"Title": "t"})
+	if _, err := s.UploadFile(f.ctx, f.nb, "Docs", doomed.ID, "Files", coffer.FileUpload{Name: "t.txt", Body: strings.NewReader("trash")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecord(f.ctx, f.nb, "Docs", doomed.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.CollectFiles(ctx)
+	clk.Add(4 * time.Hour)
+	if n, err := s.CollectFiles(ctx); err != nil || n != 1 {
+		t.Fatalf("collection of the trashed record's file: %d, %v", n, err)
+	}
+	_, err = s.RestoreRecord(f.ctx, f.nb, "Docs", doomed.ID)
+	wantCode(t, err, coffer.EFILEGONE)
+	_, err = s.FindRecord(f.ctx, f.nb, "Docs", doomed.ID)
 	wantCode(t, err, coffer.ENOTFOUND)
 }
 
