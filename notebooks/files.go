@@ -737,6 +737,16 @@ func (s *Service) CreateFileLink(ctx context.Context, id string, in coffer.FileL
 	}
 	prefix := sf.nc.DB.Prefix
 	err = s.Write(ctx, sf.nc.DB, "CreateFileLink", func(tx *store.WriteTx) error {
+		// The file's row stays locked until the write ends (PostgreSQL;
+		// SQLite has one writer), so that parallel creations count one
+		// after the other and never pass MaxFileLinks together.
+		var one int
+		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT 1 FROM "+prefix+"_files WHERE id = ?"+s.Dialect.LockRows(true)), id).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return errFileNotFound
+			}
+			return err
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT COUNT(*) FROM "+prefix+"_file_links WHERE file_id = ? AND revoked_at = 0"), id).Scan(&n); err != nil {
 			return err

@@ -63,6 +63,9 @@ func testFiles(t *testing.T, open Opener) {
 	t.Run("RecordAPI", func(t *testing.T) { s, _, _ := local(t); testFilesRecordAPI(t, s) })
 	t.Run("Concurrent", func(t *testing.T) { s, _, _ := local(t); testFilesConcurrent(t, s) })
 	t.Run("RecordTrash", func(t *testing.T) { s, b, _ := local(t); testFilesRecordTrash(t, s, b) })
+	t.Run("Hidden", func(t *testing.T) { s, _, _ := local(t); testFilesHidden(t, s) })
+	t.Run("RevokeRace", func(t *testing.T) { s, _, _ := local(t); testFilesRevokeRace(t, s) })
+	t.Run("LinkRace", func(t *testing.T) { s, _, _ := local(t); testFilesLinkRace(t, s) })
 }
 
 // filesFixture is an owner's notebook with a table Docs (Title text,

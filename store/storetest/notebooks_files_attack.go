@@ -1,0 +1,225 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/notebooks"
+	"github.com/cofferhq/coffer/store/all"
+)
+
+// testFilesHidden: a file in a column a grant hides, or in a row a grant's
+// condition does not match, is for that grantee exactly a missing file:
+// not downloadable (whole or by range), no link can be made, listed or
+// revoked, it cannot be deleted, and its name, id and SHA-256 appear in
+// none of what the grantee reads: the record, lists, history and its
+// export, records as of a past moment, the trash, errors.
+func testFilesHidden(t *testing.T, s *all.Store) {
+	f := newFilesFixture(t, s)
+	secret := f.mustUpload(t, "secret-plan.pdf", []byte("the content nobody else may see"))
+	link, err := s.CreateFileLink(f.ctx, secret.ID, coffer.FileLinkInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := f.tbl.ID
+	hist := []string{"history", "export"}
+	colCtx, col := MustUser(t, s)
+	if _, err := s.CreateGrant(f.ctx, f.nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: col.ID}, Table: &table,
+		Columns: map[string]string{"*": "write", "Files": "none"}, Capabilities: append(hist, "share", "delete", "restore")}); err != nil {
+		t.Fatal(err)
+	}
+	rowCtx, row := MustUser(t, s)
+	if _, err := s.CreateGrant(f.ctx, f.nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: row.ID}, Table: &table,
+		Rows: `Owner = "someone else"`, Columns: map[string]string{"*": "write"}, Capabilities: append(hist, "share", "delete", "restore")}); err != nil {
+		t.Fatal(err)
+	}
+	// A second record both see, whose changes they may read.
+	MustRecord(t, f.ctx, s, f.nb, "Docs", map[string]any{"Title": "public", "Owner": "someone else"})
+	missing := coffer.NewFileID(f.nb)
+	leaks := func(t *testing.T, what string, v any) {
+		t.Helper()
+		b, _ := json.Marshal(v)
+		if str, ok := v.(string); ok {
+			b = []byte(str)
+		}
+		for _, secretPart := range []string{secret.Name, "secret-plan", secret.ID, secret.SHA256, link.ID, strings.TrimPrefix(link.URL, "/f/")} {
+			if bytes.Contains(b, []byte(secretPart)) {
+				t.Errorf("%s shows %q: %s", what, secretPart, b)
+			}
+		}
+	}
+	sameAsMissing := func(t *testing.T, what string, got, want error) {
+		t.Helper()
+		if coffer.ErrorCode(got) != coffer.ENOTFOUND || got.Error() != want.Error() {
+			t.Errorf("%s: %v; a missing file: %v", what, got, want)
+		}
+		leaks(t, what+" error", got.Error())
+	}
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+	}{{"hidden column", colCtx}, {"invisible row", rowCtx}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := c.ctx
+			_, err := s.StatFile(ctx, secret.ID)
+			_, werr := s.StatFile(ctx, missing)
+			sameAsMissing(t, "StatFile", err, werr)
+			for _, r := range [][2]int64{{0, -1}, {0, 1}, {3, 4}, {1000, -1}} {
+				_, err = s.OpenFile(ctx, secret.ID, r[0], r[1])
+				_, werr = s.OpenFile(ctx, missing, r[0], r[1])
+				sameAsMissing(t, "OpenFile range", err, werr)
+			}
+			_, err = s.CreateFileLink(ctx, secret.ID, coffer.FileLinkInput{})
+			_, werr = s.CreateFileLink(ctx, missing, coffer.FileLinkInput{})
+			sameAsMissing(t, "CreateFileLink", err, werr)
+			_, err = s.FindFileLinks(ctx, secret.ID)
+			_, werr = s.FindFileLinks(ctx, missing)
+			sameAsMissing(t, "FindFileLinks", err, werr)
+			sameAsMissing(t, "DeleteFileLink", s.DeleteFileLink(ctx, secret.ID, link.ID), s.DeleteFileLink(ctx, missing, link.ID))
+			sameAsMissing(t, "DeleteFile", s.DeleteFile(ctx, secret.ID), s.DeleteFile(ctx, missing))
+
+			if r, err := s.FindRecord(ctx, f.nb, "Docs", f.rec.ID); err == nil {
+				leaks(t, "FindRecord", r)
+				if v := r.Fields["Files"]; v != nil {
+					t.Errorf("the hidden cell reads %#v", v)
+				}
+			} else {
+				wantCode(t, err, coffer.ENOTFOUND)
+			}
+			leaks(t, "FindRecords", MustList(t, ctx, s, f.nb, "Docs", coffer.ListQuery{}))
+			h := MustHistory(t, ctx, s, f.nb, coffer.HistoryQuery{Table: "Docs"})
+			if len(h) == 0 {
+				t.Error("the grantee reads no history at all: the test proves nothing")
+			}
+			leaks(t, "FindHistory", h)
+			for _, format := range []string{"json", "csv"} {
+				var buf bytes.Buffer
+				if err := s.ExportHistory(ctx, f.nb, coffer.HistoryQuery{Table: "Docs"}, format, &buf); err != nil {
+					t.Fatalf("export %s: %v", format, err)
+				}
+				leaks(t, "ExportHistory "+format, buf.String())
+			}
+			l, err := s.FindRecordsAsOf(ctx, f.nb, "Docs", coffer.ListQuery{AsOf: &coffer.AsOf{Time: s.Now()}})
+			if err != nil {
+				t.Fatalf("as of: %v", err)
+			}
+			leaks(t, "FindRecordsAsOf", l)
+			if r, err := s.FindRecordAsOf(ctx, f.nb, "Docs", f.rec.ID, &coffer.AsOf{Time: s.Now()}); err == nil {
+				leaks(t, "FindRecordAsOf", r)
+			}
+		})
+	}
+	// The record in the trash: the grantees' view of the trash and its
+	// history shows none of the file either.
+	if err := s.DeleteRecord(f.ctx, f.nb, "Docs", f.rec.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, ctx := range []context.Context{colCtx, rowCtx} {
+		tr, err := s.FindTrash(ctx, f.nb, "Docs", 100)
+		if err != nil {
+			t.Fatalf("trash: %v", err)
+		}
+		leaks(t, "FindTrash", tr)
+		leaks(t, "FindHistory after the deletion", MustHistory(t, ctx, s, f.nb, coffer.HistoryQuery{Table: "Docs"}))
+	}
+}
+
+// testFilesRevokeRace: downloads in flight while a grant is removed:
+// once DeleteGrant has returned, no download that starts afterwards
+// succeeds.
+func testFilesRevokeRace(t *testing.T, s *all.Store) {
+	f := newFilesFixture(t, s)
+	fl := f.mustUpload(t, "r.txt", []byte("raced"))
+	gCtx, g := MustUser(t, s)
+	table := f.tbl.ID
+	grant, err := s.CreateGrant(f.ctx, f.nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: g.ID}, Table: &table, Columns: map[string]string{"*": "read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revoked atomic.Bool
+	var before, late atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				after := revoked.Load()
+				got, err := readFile(t, s, gCtx, fl.ID, 0, -1)
+				switch {
+				case err == nil && string(got) == "raced" && after:
+					late.Add(1)
+				case err == nil && !after:
+					before.Add(1)
+				case err != nil && coffer.ErrorCode(err) != coffer.ENOTFOUND && coffer.ErrorCode(err) != coffer.EUNAVAILABLE:
+					t.Errorf("download during the revoke: %v", err)
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for before.Load() < 8 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.DeleteGrant(f.ctx, f.nb, grant.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked.Store(true)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if before.Load() == 0 {
+		t.Error("no download succeeded before the revoke: the test proves nothing")
+	}
+	if late.Load() != 0 {
+		t.Errorf("%d downloads that started after the revoke succeeded", late.Load())
+	}
+}
+
+// testFilesLinkRace: parallel link creations never pass MaxFileLinks.
+func testFilesLinkRace(t *testing.T, s *all.Store) {
+	f := newFilesFixture(t, s)
+	fl := f.mustUpload(t, "l.txt", []byte("links"))
+	for range notebooks.MaxFileLinks - 3 {
+		if _, err := s.CreateFileLink(f.ctx, fl.ID, coffer.FileLinkInput{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var made atomic.Int64
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.CreateFileLink(f.ctx, fl.ID, coffer.FileLinkInput{})
+			switch coffer.ErrorCode(err) {
+			case "":
+				made.Add(1)
+			case coffer.ECONFLICT, coffer.EUNAVAILABLE:
+			default:
+				t.Errorf("parallel link: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	ls, err := s.FindFileLinks(f.ctx, fl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) > notebooks.MaxFileLinks || made.Load() > 3 {
+		t.Errorf("%d parallel links made, %d live: more than the %d allowed", made.Load(), len(ls), notebooks.MaxFileLinks)
+	}
+}
