@@ -76,6 +76,9 @@ func (c FileConfig) withDefaults() FileConfig {
 type fileState struct {
 	mu  sync.RWMutex
 	cfg FileConfig
+	// owners holds a mutex per owner account: the last check of the
+	// owner's limit and the commit of an upload run one at a time.
+	owners sync.Map
 }
 
 // SetFiles sets where files are stored and their limits. Call it before
@@ -239,6 +242,38 @@ func (s *Service) ownerBytes(ctx context.Context, owner string) (int64, error) {
 	return total, nil
 }
 
+// lockOwner serializes, across the notebooks of one owner, the last
+// check of the owner's limit and the commit of an upload: a mutex per
+// owner in this process (SQLite is one process), and on PostgreSQL, for
+// several nodes, the owner's row of users locked in a short transaction
+// of the instance database until release. Whoever takes it next sees
+// the committed upload in the owner's total.
+func (s *Service) lockOwner(ctx context.Context, owner string) (func(), error) {
+	v, _ := s.fs.owners.LoadOrStore(owner, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	suffix := s.Dialect.LockRows(true)
+	if suffix == "" {
+		return mu.Unlock, nil
+	}
+	tx, err := s.Inst.W.BeginTx(ctx, nil)
+	if err != nil {
+		mu.Unlock()
+		return nil, err
+	}
+	var one int
+	err = tx.QueryRowContext(ctx, s.Rebind("SELECT 1 FROM "+s.Inst.Prefix+"users WHERE id = ?"+suffix), owner).Scan(&one)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		tx.Rollback()
+		mu.Unlock()
+		return nil, err
+	}
+	return func() {
+		tx.Rollback()
+		mu.Unlock()
+	}, nil
+}
+
 // limitErr is the error of an upload over a limit.
 func limitErr(what string, limit int64) error {
 	return coffer.Errorf(coffer.ETOOLARGE, "the file is larger than %s allows (%d bytes)", what, limit)
@@ -381,6 +416,22 @@ func (s *Service) UploadFile(ctx context.Context, notebook, table, record, colum
 	}
 	f := coffer.File{ID: id, Name: files.CleanName(up.Name), Size: put.size, Type: files.DetectType(put.head, up.Type),
 		SHA256: hex.EncodeToString(put.sum[:]), URL: coffer.FileURL(id)}
+	// The owner's total is checked again, with the size known, under the
+	// owner's lock held until the commit: parallel uploads into several
+	// notebooks of one owner cannot pass the owner's limit together.
+	unlock, err := s.lockOwner(ctx, nc.Notebook.OwnerID)
+	if err != nil {
+		b.Delete(context.WithoutCancel(ctx), bkey)
+		return nil, s.Wrap("UploadFile", err)
+	}
+	defer unlock()
+	if owned, err := s.ownerBytes(ctx, nc.Notebook.OwnerID); err != nil {
+		b.Delete(context.WithoutCancel(ctx), bkey)
+		return nil, s.Wrap("UploadFile", err)
+	} else if owned+f.Size > cfg.MaxOwnerBytes {
+		b.Delete(context.WithoutCancel(ctx), bkey)
+		return nil, coffer.Errorf(coffer.ETOOLARGE, "the files of the notebooks of this owner would pass their limit of %d bytes", cfg.MaxOwnerBytes)
+	}
 	// Uploads to one notebook run one at a time (recordWriteLocked), so
 	// that two cannot both pass the notebook's limit.
 	err = s.recordWriteLocked(ctx, notebook, tm.Table.ID, "UploadFile", 1, true, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {

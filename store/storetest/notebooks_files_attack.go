@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/blob"
 	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store/all"
 )
@@ -221,5 +223,53 @@ func testFilesLinkRace(t *testing.T, s *all.Store) {
 	}
 	if len(ls) > notebooks.MaxFileLinks || made.Load() > 3 {
 		t.Errorf("%d parallel links made, %d live: more than the %d allowed", made.Load(), len(ls), notebooks.MaxFileLinks)
+	}
+}
+
+// testFilesOwnerRace: parallel uploads into several notebooks of one
+// owner never pass the owner's limit together.
+func testFilesOwnerRace(t *testing.T, s *all.Store, b blob.Store) {
+	s.SetFiles(notebooks.FileConfig{Blobs: b, MaxFileSize: 1000, MaxNotebookBytes: 100_000, MaxOwnerBytes: 1000})
+	ctx, _ := MustUser(t, s)
+	type cell struct{ nb, rec string }
+	var cells []cell
+	for i := range 5 {
+		nb := MustNotebook(t, ctx, s, "Owner race "+strconv.Itoa(i))
+		MustTable(t, ctx, s, nb.ID, "Docs", col("Files", coffer.TypeFile))
+		cells = append(cells, cell{nb.ID, MustRecord(t, ctx, s, nb.ID, "Docs", map[string]any{}).ID})
+	}
+	var wg sync.WaitGroup
+	var okN atomic.Int64
+	start := make(chan struct{})
+	for i := range 10 {
+		c := cells[i%len(cells)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := s.UploadFile(ctx, c.nb, "Docs", c.rec, "Files", coffer.FileUpload{Name: "p", Body: bytes.NewReader(make([]byte, 300))})
+			switch coffer.ErrorCode(err) {
+			case "":
+				okN.Add(1)
+			case coffer.ETOOLARGE, coffer.EUNAVAILABLE:
+			default:
+				t.Errorf("parallel upload: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var total int
+	for _, c := range cells {
+		list, _ := MustFindRecord(t, ctx, s, c.nb, "Docs", c.rec).Fields["Files"].([]coffer.File)
+		total += len(list)
+	}
+	if okN.Load() > 3 || int64(total) != okN.Load() || okN.Load() == 0 {
+		t.Errorf("%d parallel uploads of 300 bytes succeeded (%d files stored) under an owner's limit of 1000", okN.Load(), total)
+	}
+	var blobs int
+	b.List(context.Background(), "", func(blob.Info) error { blobs++; return nil })
+	if blobs != total {
+		t.Errorf("%d blobs for %d files: refused uploads left theirs", blobs, total)
 	}
 }
