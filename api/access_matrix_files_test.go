@@ -271,3 +271,55 @@ func (w *fWorld) cell(t *testing.T) string {
 	rec := w.Do("GET", "/api/v1/notebooks/"+w.nb+"/tables/Docs/records/"+w.rec, w.key, nil).WantStatus(http.StatusOK).Map()
 	return jsonString(rec["fields"].(map[string]any)["Files"])
 }
+
+// TestFileCrossNotebook: a file id or a link token of one notebook, its
+// notebook part replaced by that of a notebook the caller owns, answers
+// exactly like a missing file or link, and changes nothing.
+func TestFileCrossNotebook(t *testing.T) {
+	f := mustFilesEnv(t)
+	fl := f.mustUpload(t, "theirs.txt", "text/plain", []byte("not yours"))
+	var link struct{ URL string }
+	f.Do("POST", "/api/v1/files/"+fl.ID+"/links", f.key, map[string]any{}).WantStatus(http.StatusCreated).JSON(&link)
+
+	f.MustUser("mallory-f@example.com", "Mallory")
+	mkey := f.MustLogin("mallory-f@example.com")
+	mnb := f.Do("POST", "/api/v1/notebooks", mkey, map[string]any{"name": "Mine"}).WantStatus(http.StatusCreated).Map()["id"].(string)
+	f.Do("POST", "/api/v1/notebooks/"+mnb+"/tables", mkey, map[string]any{"name": "Docs",
+		"columns": []map[string]any{{"name": "Files", "type": "file"}}}).WantStatus(http.StatusCreated)
+	mrec := f.Do("POST", "/api/v1/notebooks/"+mnb+"/tables/Docs/records", mkey, map[string]any{"fields": map[string]any{}}).WantStatus(http.StatusCreated).Map()["id"].(string)
+	ct, body := multipartBody(t, "file", "mine.txt", "text/plain", []byte("mine"))
+	f.Do("POST", "/api/v1/notebooks/"+mnb+"/tables/Docs/records/"+mrec+"/files/Files", mkey, rawBody(body), "Content-Type", ct).WantStatus(http.StatusCreated)
+
+	mpart := strings.TrimPrefix(mnb, coffer.PrefixNotebook)
+	forged := coffer.PrefixFile + mpart + fl.ID[len(coffer.PrefixFile)+26:]
+	missing := coffer.NewFileID(mnb)
+	for _, c := range []struct{ method, path, missing string }{
+		{"GET", "/files/" + forged, "/files/" + missing},
+		{"HEAD", "/files/" + forged, "/files/" + missing},
+		{"DELETE", "/api/v1/files/" + forged, "/api/v1/files/" + missing},
+		{"GET", "/api/v1/files/" + forged + "/links", "/api/v1/files/" + missing + "/links"},
+		{"POST", "/api/v1/files/" + forged + "/links", "/api/v1/files/" + missing + "/links"},
+	} {
+		var in any
+		if c.method == "POST" {
+			in = map[string]any{}
+		}
+		r := f.Do(c.method, c.path, mkey, in)
+		if r.Status != http.StatusNotFound {
+			t.Errorf("%s %s: %d %s", c.method, c.path, r.Status, r.Body)
+		}
+		fSame(t, r, f.Do(c.method, c.missing, mkey, in))
+	}
+	token := strings.TrimPrefix(link.URL, "/f/")
+	forgedToken := mpart + token[26:]
+	r := f.Do("GET", "/f/"+forgedToken, mkey, nil)
+	fSame(t, r, f.Do("GET", "/f/"+mpart+strings.Repeat("A", len(token)-26), mkey, nil))
+	if r.Status != http.StatusNotFound {
+		t.Errorf("forged token: %d", r.Status)
+	}
+	// The owner's file is untouched, its link still works.
+	if got := f.Do("GET", "/files/"+fl.ID, f.key, nil).WantStatus(http.StatusOK); string(got.Body) != "not yours" {
+		t.Errorf("the owner's file reads %q", got.Body)
+	}
+	f.Do("GET", link.URL, "", nil).WantStatus(http.StatusOK)
+}
