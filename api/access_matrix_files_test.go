@@ -323,3 +323,35 @@ func TestFileCrossNotebook(t *testing.T) {
 	}
 	f.Do("GET", link.URL, "", nil).WantStatus(http.StatusOK)
 }
+
+// TestFileHiddenLive: uploads and deletions of files in a column hidden
+// from a grantee (or in a row they cannot see) send them no live event;
+// a change they may see comes without the file cell; an owner's stream
+// gets the upload with the file.
+func TestFileHiddenLive(t *testing.T) {
+	w := mustFileMatrix(t)
+	col := openStreamAt(w.Env, w.keys[fHiddenCol], w.nb, "Docs")
+	row := openStreamAt(w.Env, w.keys[fHiddenRow], w.nb, "Docs")
+	own := openStreamAt(w.Env, w.key, w.nb, "Docs")
+	fl := w.mustUpload(t, "hidden-name.txt", "text/plain", []byte("hidden content"))
+	w.Do("DELETE", "/api/v1/files/"+fl.ID, w.key, nil).WantStatus(http.StatusNoContent)
+	w.Do("PATCH", "/api/v1/notebooks/"+w.nb+"/tables/Docs/records/"+w.rec, w.key, map[string]any{"fields": map[string]any{"Title": "visible change"}}).WantStatus(http.StatusOK)
+	other := w.Do("POST", "/api/v1/notebooks/"+w.nb+"/tables/Docs/records", w.key, map[string]any{"fields": map[string]any{"Title": "other"}}).WantStatus(http.StatusCreated).Map()["id"].(string)
+	if fr := own.next(); fr.event != "update" || !strings.Contains(fr.data, fl.ID) {
+		t.Errorf("the owner's first frame %+v: want the upload with the file", fr)
+	}
+	// The hidden column: the first frame is the Title change, without files.
+	fr := col.next()
+	if fr.event != "update" || !strings.Contains(fr.data, "visible change") {
+		t.Errorf("hidden column: first frame %+v, want the Title change", fr)
+	}
+	for _, s := range []string{"hidden-name", fl.ID, fl.SHA256, "Files"} {
+		if strings.Contains(fr.data, s) {
+			t.Errorf("hidden column: frame shows %q: %s", s, fr.data)
+		}
+	}
+	// The invisible row: the first frame is the record it matches.
+	if fr := row.next(); fr.event != "create" || !strings.Contains(fr.data, other) || strings.Contains(fr.data, "hidden-name") {
+		t.Errorf("invisible row: first frame %+v, want the create of the other record", fr)
+	}
+}
