@@ -980,7 +980,7 @@ func (s *Service) OpenFileLink(ctx context.Context, token string, offset, length
 			ip = "-"
 		}
 		s.accessQueue().Add(accesslog.Entry{Notebook: nb, At: s.NowMicros(), Kind: coffer.AccessFileDownload, IP: ip, UserAgent: cl.UserAgent,
-			Table: row.Table, Record: row.Record, Detail: "file " + row.ID + " link " + linkID})
+			Table: row.Table, Record: row.Record, Detail: "file " + row.ID + " column " + row.Column + " link " + linkID})
 	}
 	return d, nil
 }

@@ -66,6 +66,7 @@ func testFiles(t *testing.T, open Opener) {
 	t.Run("Hidden", func(t *testing.T) { s, _, _ := local(t); testFilesHidden(t, s) })
 	t.Run("RevokeRace", func(t *testing.T) { s, _, _ := local(t); testFilesRevokeRace(t, s) })
 	t.Run("LinkRace", func(t *testing.T) { s, _, _ := local(t); testFilesLinkRace(t, s) })
+	t.Run("HiddenAccessLog", func(t *testing.T) { s, _, _ := local(t); testFilesHiddenAccessLog(t, s) })
 	t.Run("OwnerRace", func(t *testing.T) { s, b, _ := local(t); testFilesOwnerRace(t, s, b) })
 }
 

@@ -273,3 +273,71 @@ func testFilesOwnerRace(t *testing.T, s *all.Store, b blob.Store) {
 		t.Errorf("%d blobs for %d files: refused uploads left theirs", blobs, total)
 	}
 }
+
+// testFilesHiddenAccessLog: a grantee with access_log on the table's rows
+// but the file column hidden reads the access records of that table
+// without the downloads of files in the hidden column (their ids, the
+// column), and with those of a file column they see.
+func testFilesHiddenAccessLog(t *testing.T, s *all.Store) {
+	f := newFilesFixture(t, s)
+	setAccessLog(t, s, f.ctx, f.nb, true)
+	secret := f.mustUpload(t, "secret.txt", []byte("secret"))
+	table := f.tbl.ID
+	gCtx, g := MustUser(t, s)
+	if _, err := s.CreateGrant(f.ctx, f.nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: g.ID}, Table: &table,
+		Columns: map[string]string{"*": "read", "Files": "none"}, Capabilities: []string{"access_log"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readFile(t, s, f.ctx, secret.ID, 0, -1); err != nil {
+		t.Fatal(err)
+	}
+	link, err := s.CreateFileLink(f.ctx, secret.ID, coffer.FileLinkInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.OpenFileLink(context.Background(), strings.TrimPrefix(link.URL, "/f/"), 0, -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Body.Close()
+	if _, err := s.FindRecord(f.ctx, f.nb, "Docs", f.rec.ID); err != nil { // a read the grantee may see
+		t.Fatal(err)
+	}
+	s.FlushAccessLog()
+	owner := mustAccess(t, s, f.ctx, f.nb, coffer.AccessQuery{})
+	if n := countKind(owner, coffer.AccessFileDownload); n != 2 {
+		t.Fatalf("the owner reads %d file downloads, want 2", n)
+	}
+	entries := mustAccess(t, s, gCtx, f.nb, coffer.AccessQuery{})
+	if len(entries) == 0 {
+		t.Fatal("the grantee reads no access record at all: the test proves nothing")
+	}
+	b, _ := json.Marshal(entries)
+	for _, part := range []string{secret.ID, f.tbl.Column("Files").ID, link.ID} {
+		if bytes.Contains(b, []byte(part)) {
+			t.Errorf("the grantee's access records show %q: %s", part, b)
+		}
+	}
+	if n := countKind(entries, coffer.AccessFileDownload); n != 0 {
+		t.Errorf("the grantee reads %d downloads of a file in a column hidden from them", n)
+	}
+	// A grantee who reads the column reads both downloads.
+	sCtx, sees := MustUser(t, s)
+	if _, err := s.CreateGrant(f.ctx, f.nb, coffer.GrantInput{Principal: coffer.Principal{Type: "user", ID: sees.ID}, Table: &table,
+		Columns: map[string]string{"*": "read"}, Capabilities: []string{"access_log"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKind(mustAccess(t, s, sCtx, f.nb, coffer.AccessQuery{}), coffer.AccessFileDownload); n != 2 {
+		t.Errorf("a grantee who reads the file column reads %d downloads, want 2", n)
+	}
+}
+
+func countKind(es []*coffer.AccessEntry, kind string) int {
+	n := 0
+	for _, e := range es {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
