@@ -178,6 +178,15 @@ func TestAccessMatrixFiles(t *testing.T) {
 			if after := w.cell(t); after != before {
 				t.Errorf("a refused upload changed the cell from %s to %s", before, after)
 			}
+			// A hidden column answers like a column that does not exist, a
+			// hidden row like a missing record.
+			ct, body := multipartBody(t, "file", "m.txt", "text/plain", []byte("from the matrix"))
+			switch want {
+			case bad:
+				fSame(t, r, w.Do("POST", "/api/v1/notebooks/"+w.nb+"/tables/Docs/records/"+w.rec+"/files/NoSuchColumn", w.keys[i], rawBody(body), "Content-Type", ct))
+			case nf:
+				fSame(t, r, w.Do("POST", "/api/v1/notebooks/"+w.nb+"/tables/Docs/records/"+coffer.NewID(coffer.PrefixRecord)+"/files/Files", w.keys[i], rawBody(body), "Content-Type", ct))
+			}
 		}},
 		{"DELETE_file", fRow{gone, gone, gone, no, gone, gone, nf, nf, nf, nf, no, anon}, func(t *testing.T, i, want int) {
 			fl := w.mustUpload(t, "d.txt", "text/plain", []byte("delete me"))
