@@ -67,6 +67,7 @@ func testFiles(t *testing.T, open Opener) {
 	t.Run("RevokeRace", func(t *testing.T) { s, _, _ := local(t); testFilesRevokeRace(t, s) })
 	t.Run("LinkRace", func(t *testing.T) { s, _, _ := local(t); testFilesLinkRace(t, s) })
 	t.Run("HiddenAccessLog", func(t *testing.T) { s, _, _ := local(t); testFilesHiddenAccessLog(t, s) })
+	t.Run("Revert", func(t *testing.T) { s, _, _ := local(t); testFilesRevert(t, s) })
 	t.Run("OwnerRace", func(t *testing.T) { s, b, _ := local(t); testFilesOwnerRace(t, s, b) })
 }
 
@@ -684,7 +685,13 @@ func testFilesCollect(t *testing.T, s *all.Store, b blob.Store) {
 	if h := MustHistory(t, f.ctx, s, f.nb, coffer.HistoryQuery{Table: "Docs"}); len(h) != len(hBefore) {
 		t.Errorf("a refused undo wrote history: %v, was %v", historyKinds(h), historyKinds(hBefore))
 	}
-	_, err := readFile(t, s, f.ctx, gone.ID, 0, -1)
+	// A revert of the cell to a moment when it listed the file: the same.
+	_, err := s.RevertRecord(f.ctx, f.nb, "Docs", f.rec.ID, coffer.RevertInput{To: &coffer.AsOf{Seq: hBefore[len(hBefore)-1].Seq + 3}, Columns: []string{"Files"}})
+	wantCode(t, err, coffer.EFILEGONE)
+	if after := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID); after.Version != before.Version {
+		t.Errorf("a refused revert changed the record: version %d, was %d: %#v", after.Version, before.Version, after.Fields)
+	}
+	_, err = readFile(t, s, f.ctx, gone.ID, 0, -1)
 	wantCode(t, err, coffer.ENOTFOUND)
 	// A record in the trash whose files were collected is not restored.
 	doomed := MustRecord(t, f.ctx, s, f.nb, "Docs", map[string]any{"Title": "t"})

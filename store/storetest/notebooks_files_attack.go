@@ -341,3 +341,34 @@ func countKind(es []*coffer.AccessEntry, kind string) int {
 	}
 	return n
 }
+
+// testFilesRevert: a file cell read as of a past moment lists the files
+// it listed then, and a revert of the cell brings them back, downloadable
+// (a revert once emptied the cell: the past list was read as strings).
+func testFilesRevert(t *testing.T, s *all.Store) {
+	f := newFilesFixture(t, s)
+	a := f.mustUpload(t, "a.txt", []byte("first"))
+	h := MustHistory(t, f.ctx, s, f.nb, coffer.HistoryQuery{Table: "Docs"})
+	at := &coffer.AsOf{Seq: h[0].Seq}
+	if err := s.DeleteFile(f.ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.mustUpload(t, "b.txt", []byte("second"))
+	r, err := s.FindRecordAsOf(f.ctx, f.nb, "Docs", f.rec.ID, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := r.Fields["Files"].([]coffer.File); len(list) != 1 || list[0].ID != a.ID || list[0].Name != "a.txt" || list[0].SHA256 != a.SHA256 {
+		t.Errorf("the cell as of the first upload: %#v", r.Fields["Files"])
+	}
+	if _, err := s.RevertRecord(f.ctx, f.nb, "Docs", f.rec.ID, coffer.RevertInput{To: at, Columns: []string{"Files"}}); err != nil {
+		t.Fatal(err)
+	}
+	cur := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID)
+	if list, _ := cur.Fields["Files"].([]coffer.File); len(list) != 1 || list[0].ID != a.ID {
+		t.Errorf("the cell after the revert: %#v", cur.Fields["Files"])
+	}
+	if got, err := readFile(t, s, f.ctx, a.ID, 0, -1); err != nil || string(got) != "first" {
+		t.Errorf("the reverted file: %q, %v", got, err)
+	}
+}
