@@ -29,6 +29,7 @@ type Store struct {
 var (
 	_ blob.Store               = (*Store)(nil)
 	_ blob.IncompleteCollector = (*Store)(nil)
+	_ blob.WriterPutter        = (*Store)(nil)
 )
 
 // Open opens (creating it with mode 0700 if needed) the directory dir as a
@@ -57,6 +58,35 @@ func tempName(key string) (string, error) {
 
 // Put implements blob.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	return s.put(ctx, key, func(f *os.File) (int64, error) {
+		return io.Copy(f, blob.ContextReader(ctx, r))
+	})
+}
+
+// PutWriter implements blob.WriterPutter: write writes straight to the
+// temporary file (through a check of ctx), in the pieces it chooses.
+func (s *Store) PutWriter(ctx context.Context, key string, write func(io.Writer) error) (int64, error) {
+	return s.put(ctx, key, func(f *os.File) (int64, error) {
+		cw := &countWriter{w: blob.ContextWriter(ctx, f)}
+		err := write(cw)
+		return cw.n, err
+	})
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// put writes a blob with fill into a temporary file, then syncs it and
+// renames it into place.
+func (s *Store) put(ctx context.Context, key string, fill func(*os.File) (int64, error)) (int64, error) {
 	if err := blob.ValidKey(key); err != nil {
 		return 0, err
 	}
@@ -84,7 +114,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 			s.root.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, blob.ContextReader(ctx, r))
+	n, err := fill(f)
 	if err != nil {
 		return 0, err
 	}

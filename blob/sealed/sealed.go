@@ -222,6 +222,51 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// ReadFrom implements io.ReaderFrom: it reads r to its end straight into
+// the chunk being filled (no copy through another buffer), sealing chunks
+// as they fill, as Write does. It does not Close.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if w.err != nil {
+			return total, w.err
+		}
+		if w.closed {
+			return total, errors.New("sealed: write after close")
+		}
+		if w.n == w.chunk {
+			// A full chunk is sealed as final unless a byte follows:
+			// look one byte ahead before sealing it.
+			var one [1]byte
+			m, err := r.Read(one[:])
+			if m == 1 {
+				if err := w.seal(false); err != nil {
+					return total, err
+				}
+				w.bufs[w.cur][0] = one[0]
+				w.n, w.size, total = 1, w.size+1, total+1
+			}
+			if err == io.EOF {
+				return total, nil
+			}
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		m, err := r.Read(w.bufs[w.cur][w.n:w.chunk])
+		w.n += m
+		w.size += int64(m)
+		total += int64(m)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // waitHash waits for the pending hash, if any.
 func (w *Writer) waitHash() {
 	if w.hashed != nil {

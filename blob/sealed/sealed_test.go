@@ -324,3 +324,69 @@ func TestReaderArguments(t *testing.T) {
 		t.Errorf("open failing on read: %v", err)
 	}
 }
+
+// pieces yields its bytes in reads of at most max bytes, and its error
+// (io.EOF when nil) with the last bytes when together is set.
+type pieces struct {
+	b        []byte
+	max      int
+	err      error
+	together bool
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	end := p.err
+	if end == nil {
+		end = io.EOF
+	}
+	if len(p.b) == 0 {
+		return 0, end
+	}
+	n := copy(b[:min(len(b), p.max)], p.b)
+	p.b = p.b[n:]
+	if len(p.b) == 0 && p.together {
+		return n, end
+	}
+	return n, nil
+}
+
+// TestReadFrom: ReadFrom seals what it reads into the same layout as
+// Write (a full last chunk is final, never followed by an empty one),
+// whatever the pieces the reader hands out and however it signals EOF,
+// and stops at the reader's error.
+func TestReadFrom(t *testing.T) {
+	key := newKey(t)
+	const cs = sealed.MinChunkSize
+	for _, n := range []int{0, 1, cs - 1, cs, cs + 1, 2*cs - 1, 2 * cs, 2*cs + 1} {
+		plain := blobtest.Pattern(uint64(n), n)
+		for _, r := range []*pieces{{b: plain, max: 1 << 30}, {b: plain, max: 4096, together: true}, {b: plain, max: 7919}} {
+			var buf bytes.Buffer
+			w, err := sealed.NewWriterSize(&buf, key, "f", cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.Copy(w, r) // through ReadFrom
+			if err != nil || got != int64(n) {
+				t.Fatalf("%d bytes: ReadFrom = %d, %v", n, got, err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if w.Size() != int64(n) || w.Sum() != sha256.Sum256(plain) || int64(buf.Len()) != sealed.SealedSizeChunk(int64(n), cs) {
+				t.Fatalf("%d bytes: Size %d, sealed %d, want %d", n, w.Size(), buf.Len(), sealed.SealedSizeChunk(int64(n), cs))
+			}
+			back, err := readAll(buf.Bytes(), key, "f")
+			if err != nil || !bytes.Equal(back, plain) {
+				t.Fatalf("%d bytes (pieces of %d): read back %d bytes, %v", n, r.max, len(back), err)
+			}
+		}
+	}
+	boom := errors.New("boom")
+	w, err := sealed.NewWriterSize(io.Discard, key, "f", cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ReadFrom(&pieces{b: blobtest.Pattern(1, 3*cs), max: 5000, err: boom}); err != boom {
+		t.Fatalf("ReadFrom of a failing reader: %v, want its error", err)
+	}
+}
