@@ -58,7 +58,7 @@ func tempName(key string) (string, error) {
 
 // Put implements blob.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
-	return s.put(ctx, key, func(f *os.File) (int64, error) {
+	return s.put(ctx, key, func(f io.Writer) (int64, error) {
 		return io.Copy(f, blob.ContextReader(ctx, r))
 	})
 }
@@ -66,7 +66,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 // PutWriter implements blob.WriterPutter: write writes straight to the
 // temporary file (through a check of ctx), in the pieces it chooses.
 func (s *Store) PutWriter(ctx context.Context, key string, write func(io.Writer) error) (int64, error) {
-	return s.put(ctx, key, func(f *os.File) (int64, error) {
+	return s.put(ctx, key, func(f io.Writer) (int64, error) {
 		cw := &countWriter{w: blob.ContextWriter(ctx, f)}
 		err := write(cw)
 		return cw.n, err
@@ -84,9 +84,31 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// writebackEvery is how many bytes a blob's file takes between two
+// requests to the kernel to start writing them out (startWriteback).
+const writebackEvery = 8 << 20
+
+// writeback writes to a blob's temporary file and, every writebackEvery
+// bytes, has the kernel start writing them to the disk, so that the
+// disk works while the blob is still coming instead of all at the fsync.
+type writeback struct {
+	f                *os.File
+	written, started int64
+}
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if w.written-w.started >= writebackEvery {
+		startWriteback(w.f, w.started, w.written-w.started)
+		w.started = w.written
+	}
+	return n, err
+}
+
 // put writes a blob with fill into a temporary file, then syncs it and
 // renames it into place.
-func (s *Store) put(ctx context.Context, key string, fill func(*os.File) (int64, error)) (int64, error) {
+func (s *Store) put(ctx context.Context, key string, fill func(io.Writer) (int64, error)) (int64, error) {
 	if err := blob.ValidKey(key); err != nil {
 		return 0, err
 	}
@@ -114,7 +136,7 @@ func (s *Store) put(ctx context.Context, key string, fill func(*os.File) (int64,
 			s.root.Remove(tmp)
 		}
 	}()
-	n, err := fill(f)
+	n, err := fill(&writeback{f: f})
 	if err != nil {
 		return 0, err
 	}

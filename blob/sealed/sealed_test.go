@@ -390,3 +390,57 @@ func TestReadFrom(t *testing.T) {
 		t.Fatalf("ReadFrom of a failing reader: %v, want its error", err)
 	}
 }
+
+// failAfter accepts n bytes, then fails.
+type failAfter struct {
+	n   int
+	err error
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		return 0, f.err
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriterFailingSink: sealed chunks are written on another goroutine,
+// but a failure of the underlying writer still reaches the caller, by the
+// next Write, ReadFrom or by Close, and Close never reports success.
+func TestWriterFailingSink(t *testing.T) {
+	key := newKey(t)
+	const cs = sealed.MinChunkSize
+	boom := errors.New("disk full")
+	for _, after := range []int{sealed.HeaderSize, sealed.HeaderSize + cs + sealed.TagSize, sealed.HeaderSize + 3*(cs+sealed.TagSize)} {
+		for _, viaReadFrom := range []bool{false, true} {
+			w, err := sealed.NewWriterSize(&failAfter{n: after, err: boom}, key, "f", cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := blobtest.Pattern(2, 6*cs)
+			if viaReadFrom {
+				_, err = w.ReadFrom(bytes.NewReader(plain))
+			} else {
+				_, err = w.Write(plain)
+			}
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			if !errors.Is(err, boom) {
+				t.Fatalf("sink failing after %d bytes (ReadFrom %v): %v, want its error", after, viaReadFrom, err)
+			}
+			if err := w.Close(); !errors.Is(err, boom) {
+				t.Fatalf("Close again after a failed write: %v", err)
+			}
+		}
+	}
+	// A sink failing on the final chunk only: Close reports it.
+	w, _ := sealed.NewWriterSize(&failAfter{n: sealed.HeaderSize + cs + sealed.TagSize, err: boom}, key, "f", cs)
+	if _, err := w.Write(blobtest.Pattern(3, cs+10)); err != nil {
+		t.Fatalf("Write before the failure: %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, boom) {
+		t.Fatalf("Close with the final chunk's write failing: %v", err)
+	}
+}
