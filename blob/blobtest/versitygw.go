@@ -2,7 +2,6 @@ package blobtest
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -10,100 +9,19 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cofferhq/coffer/internal/toolbin"
 )
 
 // versitygwVersion is the version pinned by tools/versitygw/go.mod.
 const versitygwVersion = "v1.8.0"
 
-var (
-	vgwOnce sync.Once
-	vgwBin  string
-	vgwErr  error
-)
-
-// moduleRoot finds the directory of Coffer's go.mod from the working
-// directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/cofferhq/coffer\n")) {
-			return dir, nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", fmt.Errorf("go.mod of github.com/cofferhq/coffer not found above the working directory")
-		}
-		dir = up
-	}
-}
-
-// versitygwBinary builds versitygw from the tool module tools/versitygw
-// once and keeps it in the user cache directory.
-func versitygwBinary() (string, error) {
-	vgwOnce.Do(func() {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		dir := filepath.Join(cache, "coffer-test")
-		bin := filepath.Join(dir, "versitygw-"+versitygwVersion)
-		if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-			vgwBin = bin
-			return
-		}
-		root, err := moduleRoot()
-		if err != nil {
-			vgwErr = err
-			return
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			vgwErr = err
-			return
-		}
-		unlock, err := buildLock(bin + ".lock")
-		if err != nil {
-			vgwErr = err
-			return
-		}
-		defer unlock()
-		if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-			vgwBin = bin // another test process built it meanwhile
-			return
-		}
-		tmp, err := os.CreateTemp(dir, "versitygw-build-*")
-		if err != nil {
-			vgwErr = err
-			return
-		}
-		tmp.Close()
-		defer os.Remove(tmp.Name())
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp.Name(), "github.com/versity/versitygw/cmd/versitygw")
-		cmd.Dir = filepath.Join(root, "tools", "versitygw")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			vgwErr = fmt.Errorf("go build github.com/versity/versitygw/cmd/versitygw in tools/versitygw: %v\n%s", err, out.String())
-			return
-		}
-		if err := os.Rename(tmp.Name(), bin); err != nil {
-			vgwErr = err
-			return
-		}
-		vgwBin = bin
-	})
-	return vgwBin, vgwErr
-}
+// versitygw is the server the tests start, built from its tool module.
+var versitygwTool = toolbin.Tool{Dir: "versitygw", Version: versitygwVersion, Package: "github.com/versity/versitygw/cmd/versitygw"}
 
 // S3Server is a real S3-compatible server (versitygw with its posix
 // backend in a temporary directory) on loopback.
@@ -125,7 +43,7 @@ func (s *S3Server) URL(bucket, prefix string) string {
 // reason, or fails if COFFER_TEST_REQUIRE names s3 (as in CI).
 func MustVersityGW(tb testing.TB) *S3Server {
 	tb.Helper()
-	bin, err := versitygwBinary()
+	bin, err := versitygwTool.Binary()
 	if err != nil {
 		if strings.Contains(os.Getenv("COFFER_TEST_REQUIRE"), "s3") {
 			tb.Fatalf("versitygw is required (COFFER_TEST_REQUIRE) but could not be built: %v", err)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cofferhq/coffer/blob"
@@ -55,33 +54,16 @@ func openFiles(ctx context.Context, st *all.Store, o fileOptions, dataDir string
 	return b, nil
 }
 
-// startFileCollector runs the orphan collection of files every period,
-// until stop is called.
+// startFileCollector runs the orphan collection of files at once, then
+// every period, until stop is called.
 func startFileCollector(ctx context.Context, st *all.Store, log *slog.Logger, period time.Duration) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			n, err := st.CollectFiles(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Error("collecting deleted files failed", "deleted", n, "error", err.Error())
-			case n > 0:
-				log.Info("deleted files collected", "blobs", n)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	return every(ctx, period, func(ctx context.Context) {
+		n, err := st.CollectFiles(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("collecting deleted files failed", "deleted", n, "error", err.Error())
+		case n > 0:
+			log.Info("deleted files collected", "blobs", n)
 		}
-	}()
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	})
 }

@@ -60,6 +60,21 @@ func cmdHistoryPrune(ctx context.Context, args []string, stdout, stderr io.Write
 // in the background, until stop is called (stop waits for a prune in
 // flight to end).
 func startPruner(ctx context.Context, st *all.Store, log *slog.Logger, period time.Duration) (stop func()) {
+	return every(ctx, period, func(ctx context.Context) {
+		n, err := st.PruneHistory(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("pruning history failed", "pruned", n, "error", err.Error())
+		case n > 0:
+			log.Info("history pruned", "actions", n)
+		}
+	})
+}
+
+// every runs job at once, then every period, in the background, until
+// stop is called; stop waits for a run in flight to end (its ctx is
+// cancelled).
+func every(ctx context.Context, period time.Duration, job func(ctx context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -68,13 +83,7 @@ func startPruner(ctx context.Context, st *all.Store, log *slog.Logger, period ti
 		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
-			n, err := st.PruneHistory(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Error("pruning history failed", "pruned", n, "error", err.Error())
-			case n > 0:
-				log.Info("history pruned", "actions", n)
-			}
+			job(ctx)
 			select {
 			case <-ctx.Done():
 				return

@@ -1,7 +1,11 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -41,14 +45,34 @@ func TestKeys(t *testing.T) {
 }
 
 // TestKeysAtRest reads every row of every table of the instance's and
-// its notebooks' schemas as text and finds no TOTP, SSO or webhook secret
-// in clear.
+// its notebooks' schemas as text, and every blob of the file store, and
+// finds none of the secrets in clear (see storetest.KeysPlaintexts).
 func TestKeysAtRest(t *testing.T) {
 	requirePostgres(t)
 	ctx := context.Background()
 	o := testOptions()
 	b := openBackendOpts(t, testURL(), o)
-	secrets, control := storetest.KeysPlaintexts(t, b)
+	secrets, control, blobDir := storetest.KeysPlaintexts(t, b)
+	blobs := 0
+	err := filepath.WalkDir(blobDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		blobs++
+		for _, s := range secrets {
+			if bytes.Contains(data, []byte(s)) {
+				t.Errorf("blob %s holds the secret %.8s… in clear", path, s)
+			}
+		}
+		return nil
+	})
+	if err != nil || blobs == 0 {
+		t.Fatalf("scanned %d blobs: %v", blobs, err)
+	}
 	found := false
 	rows, err := b.Pool().QueryContext(ctx, "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = $1 OR starts_with(schemaname, $2)", o.Schema, o.NotebookSchemaPrefix)
 	if err != nil {

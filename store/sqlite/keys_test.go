@@ -34,13 +34,15 @@ func TestKeys(t *testing.T) {
 }
 
 // TestKeysAtRest scans every file of the data directory (databases and
-// their write-ahead logs) for the TOTP, SSO and webhook secrets in clear.
+// their write-ahead logs) and of the blob store for the secrets in clear:
+// TOTP, SSO and webhook secrets, keys kept as hashes, a file's content,
+// an encrypted cell, its column's password and a password cell.
 func TestKeysAtRest(t *testing.T) {
 	dir := t.TempDir()
 	b := openSQLite(t, dir)
-	secrets, control := storetest.KeysPlaintexts(t, b)
+	secrets, control, blobDir := storetest.KeysPlaintexts(t, b)
 	files, found := 0, false
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	scan := func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Type()&fs.ModeSocket != 0 {
 			return err
 		}
@@ -56,11 +58,15 @@ func TestKeysAtRest(t *testing.T) {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	if files < 2 || !found {
+	// The data directory (databases and their write-ahead logs) and the
+	// blob store holding the files.
+	for _, root := range []string{dir, blobDir} {
+		if err := filepath.WalkDir(root, scan); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files < 3 || !found {
 		t.Fatalf("scanned %d files; the control value found: %v", files, found)
 	}
 }

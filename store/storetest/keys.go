@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,7 +16,11 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/blob/bloburl"
+	"github.com/cofferhq/coffer/colkey"
 	"github.com/cofferhq/coffer/keyring"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 )
@@ -167,6 +172,16 @@ type secretsFixture struct {
 	ownerCtx   context.Context
 	deliveries int
 	hashed     []string // recovery codes, a session key, an API key: stored only as hashes
+
+	// The notebook's own secrets: a file (its content sealed under a key
+	// the notebook's data key wraps), an encrypted cell (its column
+	// password never stored) and a password cell (stored as a hash).
+	blobs                  blob.Store
+	blobDir                string // the local blob store's directory
+	vault, record          string // a table apart from the watched one, and its record
+	fileID, fileContent    string
+	encColumn, colPassword string
+	encPlain, cellPassword string
 }
 
 // newSecretsFixture makes the secrets through the services of s.
@@ -232,6 +247,7 @@ func newSecretsFixture(t *testing.T, s *all.Store) *secretsFixture {
 	f.ownerCtx = ctx
 	f.nb = MustNotebook(t, ctx, s, "Keys").ID
 	f.table = MustTable(t, ctx, s, f.nb, "People", col("Name", coffer.TypeText)).ID
+	f.addCellSecrets(t, ctx)
 	f.rc = newReceiver(t)
 	w, err := s.CreateWatch(ctx, f.nb, coffer.WatchInput{Table: ptr("People"), Events: &[]string{"change"}, WebhookURL: ptr(f.rc.srv.URL + "/hook")})
 	if err != nil {
@@ -244,10 +260,70 @@ func newSecretsFixture(t *testing.T, s *all.Store) *secretsFixture {
 	return f
 }
 
+// addCellSecrets stores a file, an encrypted cell and a password cell in
+// a record of a table of their own (the watch rule follows the other),
+// the files on a local blob store of their own (f.blobDir).
+func (f *secretsFixture) addCellSecrets(t *testing.T, ctx context.Context) {
+	t.Helper()
+	s := f.s
+	f.blobDir = t.TempDir()
+	b, err := bloburl.Open(ctx, "", f.blobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	f.blobs = b
+	s.SetFiles(notebooks.FileConfig{Blobs: b})
+	f.colPassword = "column-password-" + rand.Text()
+	f.encPlain = "encrypted-cell-" + rand.Text()
+	f.cellPassword = "cell-password-" + rand.Text()
+	f.fileContent = strings.Repeat("file-content-"+rand.Text()+"\n", 3)
+	vault := MustTable(t, ctx, s, f.nb, "Vault", col("Name", coffer.TypeText),
+		coffer.ColumnInput{Name: "Secret", Type: coffer.TypeEncrypted, Options: coffer.ColumnOptions{Password: f.colPassword}},
+		col("Login", coffer.TypePassword), col("Files", coffer.TypeFile))
+	f.vault, f.encColumn = vault.ID, vault.Column("Secret").ID
+	keyed := colkey.WithRequest(ctx, map[string]string{f.encColumn: f.colPassword}, nil)
+	r := MustRecord(t, keyed, s, f.nb, f.vault, map[string]any{"Name": "n", "Secret": f.encPlain, "Login": f.cellPassword})
+	f.record = r.ID
+	file, err := s.UploadFile(ctx, f.nb, f.vault, r.ID, "Files", coffer.FileUpload{Name: "notes.txt", Body: strings.NewReader(f.fileContent)})
+	if err != nil {
+		t.Fatalf("UploadFile: %v", err)
+	}
+	f.fileID = file.ID
+}
+
+// checkCellSecrets proves, through s, that the file downloads whole, the
+// encrypted cell opens with its column password and the password cell
+// verifies.
+func (f *secretsFixture) checkCellSecrets(t *testing.T, s *all.Store) {
+	t.Helper()
+	s.SetFiles(notebooks.FileConfig{Blobs: f.blobs})
+	ctx := f.ownerCtx
+	d, err := s.OpenFile(ctx, f.fileID, 0, -1)
+	if err != nil {
+		t.Fatalf("OpenFile: %v", err)
+	}
+	var got strings.Builder
+	_, err = io.Copy(&got, d.Body)
+	d.Body.Close()
+	if err != nil || got.String() != f.fileContent {
+		t.Fatalf("the file reads %q (%v), want %q", got.String(), err, f.fileContent)
+	}
+	keyed := colkey.WithRequest(ctx, map[string]string{f.encColumn: f.colPassword}, nil)
+	r, err := s.FindRecord(keyed, f.nb, f.vault, f.record)
+	if err != nil || r.Fields["Secret"] != f.encPlain {
+		t.Fatalf("the encrypted cell reads %v (%v), want %q", r.Fields["Secret"], err, f.encPlain)
+	}
+	if ok, err := s.VerifyCellPassword(ctx, f.nb, f.vault, f.record, "Login", f.cellPassword); err != nil || !ok {
+		t.Fatalf("VerifyCellPassword = %v, %v; want true", ok, err)
+	}
+}
+
 // plaintexts are the secrets that must never be stored in clear: the
-// sealed ones and the hashed ones.
+// sealed ones, the hashed ones, and the notebook's file, encrypted cell,
+// column password and password cell.
 func (f *secretsFixture) plaintexts() []string {
-	return append([]string{f.totp, f.ssoSecret, f.watch.Secret}, f.hashed...)
+	return append([]string{f.totp, f.ssoSecret, f.watch.Secret, f.fileContent, f.encPlain, f.colPassword, f.cellPassword}, f.hashed...)
 }
 
 // check proves, through s, that every secret still works: a TOTP login,
@@ -297,6 +373,7 @@ func (f *secretsFixture) check(t *testing.T, s *all.Store) {
 	if got := f.rc.delivered(); len(got) != f.deliveries {
 		t.Fatalf("receiver accepted %d signed deliveries, want %d", len(got), f.deliveries)
 	}
+	f.checkCellSecrets(t, s)
 }
 
 // stored returns the three secrets as stored in the databases.
@@ -336,17 +413,25 @@ func deviceKey(t *testing.T, s *all.Store) (stored, key []byte) {
 }
 
 // KeysPlaintexts makes the secrets that are sealed at rest (a TOTP
-// secret, an SSO client secret, a webhook secret) and those stored only as
-// hashes (recovery codes, a session key, an API key) through the services
-// of a store on b, and returns them in clear, for the backend's tests to
-// scan its storage for; control is a value stored in clear (the user's
-// e-mail address), which the scan must find.
-func KeysPlaintexts(t *testing.T, b store.Backend) (secrets []string, control string) {
+// secret, an SSO client secret, a webhook secret, a file's content, an
+// encrypted cell) and those stored only as hashes or not at all (recovery
+// codes, a session key, an API key, a password cell, an encrypted
+// column's password) through the services of a store on b, and returns
+// them in clear, for the backend's tests to scan its storage and blobDir
+// (where the files went) for; control is a value stored in clear (the
+// user's e-mail address), which the scan must find.
+func KeysPlaintexts(t *testing.T, b store.Backend) (secrets []string, control, blobDir string) {
 	s := all.New(b, keyring.ForTests())
 	f := newSecretsFixture(t, s)
 	f.check(t, s)
 	_, dev := deviceKey(t, s)
-	return append(f.plaintexts(), string(dev), fmt.Sprintf("%x", dev)), f.user.Email
+	secrets = f.plaintexts()
+	// Byte strings may be stored as BLOB or bytea: look for their hex form
+	// too (PostgreSQL prints bytea as hex).
+	for _, p := range append(secrets, string(dev)) {
+		secrets = append(secrets, fmt.Sprintf("%x", p))
+	}
+	return append(secrets, string(dev)), f.user.Email, f.blobDir
 }
 
 func testKeysRotate(t *testing.T, o KeysOpener) {

@@ -2,20 +2,17 @@ package storetest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/toolbin"
 	"github.com/cofferhq/coffer/mail"
 )
 
@@ -23,79 +20,8 @@ import (
 // tests build the same binary into the same cache).
 const mailpitVersion = "v1.33.1"
 
-var (
-	mailpitOnce sync.Once
-	mailpitBin  string
-	mailpitErr  error
-)
-
-// moduleRoot finds the directory of the module's go.mod from the working
-// directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/cofferhq/coffer\n")) {
-			return dir, nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", fmt.Errorf("go.mod of github.com/cofferhq/coffer not found above the working directory")
-		}
-		dir = up
-	}
-}
-
-// mailpitBinary builds mailpit from the tool module tools/mailpit once and
-// keeps it in the user cache directory.
-func mailpitBinary() (string, error) {
-	mailpitOnce.Do(func() {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		dir := filepath.Join(cache, "coffer-test")
-		bin := filepath.Join(dir, "mailpit-"+mailpitVersion)
-		if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-			mailpitBin = bin
-			return
-		}
-		root, err := moduleRoot()
-		if err != nil {
-			mailpitErr = err
-			return
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			mailpitErr = err
-			return
-		}
-		tmp, err := os.CreateTemp(dir, "mailpit-build-*")
-		if err != nil {
-			mailpitErr = err
-			return
-		}
-		tmp.Close()
-		defer os.Remove(tmp.Name())
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp.Name(), "github.com/axllent/mailpit")
-		cmd.Dir = filepath.Join(root, "tools", "mailpit")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			mailpitErr = fmt.Errorf("go build github.com/axllent/mailpit in tools/mailpit: %v\n%s", err, out.String())
-			return
-		}
-		if err := os.Rename(tmp.Name(), bin); err != nil {
-			mailpitErr = err
-			return
-		}
-		mailpitBin = bin
-	})
-	return mailpitBin, mailpitErr
-}
+// mailpit is the server the tests start, built from its tool module.
+var mailpitTool = toolbin.Tool{Dir: "mailpit", Version: mailpitVersion, Package: "github.com/axllent/mailpit"}
 
 func freePort(tb testing.TB) int {
 	tb.Helper()
@@ -119,7 +45,7 @@ type Mailpit struct {
 // smtp.
 func MustMailpit(tb testing.TB) *Mailpit {
 	tb.Helper()
-	bin, err := mailpitBinary()
+	bin, err := mailpitTool.Binary()
 	if err != nil {
 		if strings.Contains(os.Getenv("COFFER_TEST_REQUIRE"), "smtp") {
 			tb.Fatalf("mailpit is required (COFFER_TEST_REQUIRE) but could not be built: %v", err)

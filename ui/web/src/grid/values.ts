@@ -13,6 +13,20 @@ export function readOnly(col: Column): boolean {
   return automatic.has(col.type) || secretOrFile.has(col.type);
 }
 
+// whyReadOnly says, for a person, why a cell of col cannot be typed into.
+export function whyReadOnly(col: Column): string {
+  switch (col.type) {
+    case "encrypted":
+      return `${col.name} is encrypted: it is read and written only with its column password, not in the grid.`;
+    case "password":
+      return `${col.name} holds passwords: they are write-only and never shown.`;
+    case "file":
+      return `${col.name} holds files: they are added by upload, not typed.`;
+    default:
+      return `${col.name} is filled in automatically and cannot be edited.`;
+  }
+}
+
 // locked reports whether v is an encrypted cell read without its key
 // ({"locked":true,…}).
 export function locked(v: unknown): boolean {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package blobtest
+package toolbin
 
 import (
 	"os"

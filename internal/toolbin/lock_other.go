@@ -1,6 +1,6 @@
 //go:build !unix
 
-package blobtest
+package toolbin
 
 // buildLock does not lock here: concurrent test processes may each build
 // the server (each into its own temporary file, renamed into place).
