@@ -271,6 +271,8 @@ func putSealed(ctx context.Context, b blob.Store, bkey, fileID string, key []byt
 		}
 		if err == nil {
 			err = w.Close()
+		} else {
+			w.Abandon() // no write may outlive this function
 		}
 		if err == nil {
 			out.size, out.sum, out.head = w.Size(), w.Sum(), head.b

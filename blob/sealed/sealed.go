@@ -346,6 +346,18 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// Abandon stops the Writer without sealing a final chunk, when what is
+// being written is given up: it waits for the pending hash and write, so
+// that nothing touches the underlying writer once it returns. Later
+// calls fail.
+func (w *Writer) Abandon() {
+	w.waitHash()
+	w.waitWrite()
+	if w.err == nil {
+		w.err = errors.New("sealed: writer abandoned")
+	}
+}
+
 // Size returns the number of plaintext bytes written.
 func (w *Writer) Size() int64 { return w.size }
 

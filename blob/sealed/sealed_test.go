@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/blob/blobtest"
 	"github.com/cofferhq/coffer/blob/sealed"
@@ -442,5 +444,47 @@ func TestWriterFailingSink(t *testing.T) {
 	}
 	if err := w.Close(); !errors.Is(err, boom) {
 		t.Fatalf("Close with the final chunk's write failing: %v", err)
+	}
+}
+
+// slowSink takes 5 ms per write and notes whether one is under way.
+type slowSink struct {
+	busy, writes atomic.Int32
+}
+
+func (s *slowSink) Write(p []byte) (int, error) {
+	s.busy.Add(1)
+	time.Sleep(5 * time.Millisecond)
+	s.writes.Add(1)
+	s.busy.Add(-1)
+	return len(p), nil
+}
+
+// TestAbandon: once Abandon returns no write is under way or to come, and
+// the Writer refuses more.
+func TestAbandon(t *testing.T) {
+	sink := &slowSink{}
+	w, err := sealed.NewWriterSize(sink, newKey(t), "f", sealed.MinChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("client went away")
+	if _, err := w.ReadFrom(&pieces{b: blobtest.Pattern(4, 3*sealed.MinChunkSize+1), max: 1 << 20, err: boom, together: true}); err != boom {
+		t.Fatalf("ReadFrom: %v", err)
+	}
+	w.Abandon()
+	n := sink.writes.Load()
+	if sink.busy.Load() != 0 || n != 4 { // the header and 3 full chunks
+		t.Fatalf("after Abandon: %d writes under way, %d done, want 0 and 4", sink.busy.Load(), n)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if sink.writes.Load() != n {
+		t.Fatal("a write came after Abandon")
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("Write after Abandon succeeded")
+	}
+	if err := w.Close(); err == nil {
+		t.Fatal("Close after Abandon succeeded")
 	}
 }
