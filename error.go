@@ -48,6 +48,10 @@ const (
 	// moved to another object or cell, or sealed under a key this instance
 	// does not hold or has destroyed). Nothing of it is returned.
 	EINTEGRITY = "integrity_failed"
+	// EFILEGONE: a write (an undo, redo, revert or restore) would list in
+	// a file cell a file whose content the orphan collection has removed.
+	// Nothing is written.
+	EFILEGONE = "file_gone"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

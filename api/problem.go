@@ -53,6 +53,7 @@ var statusOf = map[string]int{
 	coffer.ELOCKED:            http.StatusForbidden,
 	coffer.EKEY:               http.StatusForbidden,
 	coffer.EINTEGRITY:         http.StatusUnprocessableEntity,
+	coffer.EFILEGONE:          http.StatusConflict,
 	coffer.ERANGE:             http.StatusRequestedRangeNotSatisfiable,
 	coffer.EINTERNAL:          http.StatusInternalServerError,
 	codeMethod:                http.StatusMethodNotAllowed,

@@ -209,6 +209,9 @@ func (sc *accessScope) allows(ctx context.Context, e *coffer.AccessEntry) (bool,
 		return sc.notebook, nil
 	}
 	ts := sc.tables[e.TableID]
+	if ts != nil && e.Kind == coffer.AccessFileDownload {
+		return sc.allowsFile(ctx, ts, e)
+	}
 	switch {
 	case ts == nil:
 		return false, nil
@@ -226,6 +229,35 @@ func (sc *accessScope) allows(ctx context.Context, e *coffer.AccessEntry) (bool,
 	ok := found && catalog.AnyOf(vals, ts.tp.Decision.With(access.CapAccessLog))
 	sc.records[key] = ok
 	return ok, nil
+}
+
+// allowsFile decides on the download of a file: besides access_log on
+// its row, the caller must be able to read the file's column there, so
+// that a file in a column hidden from them (its id, its column, its
+// links) shows in none of their access records. A download whose column
+// the entry does not name is shown to owners and admins only.
+func (sc *accessScope) allowsFile(ctx context.Context, ts *tableScope, e *coffer.AccessEntry) (bool, error) {
+	col := fileDownloadColumn(e.Detail)
+	if col == "" || ts.tp.Visible(col) == nil || e.RecordID == "" {
+		return false, nil
+	}
+	found, vals, err := sc.s.CondsOn(ctx, sc.nc.DB.R, ts.tp, e.RecordID)
+	if err != nil || !found {
+		return false, err
+	}
+	return catalog.AnyOf(vals, ts.tp.Decision.With(access.CapAccessLog)) && readableHere(ts.tp, vals, col), nil
+}
+
+// fileDownloadColumn returns the column named by the detail of a
+// file.download record ("file <id> column <id>[ link <id>]"), or "".
+func fileDownloadColumn(detail string) string {
+	f := strings.Fields(detail)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "column" && coffer.ValidID(coffer.PrefixColumn, f[i+1]) {
+			return f[i+1]
+		}
+	}
+	return ""
 }
 
 // accessFilter checks a query and turns it into a stored filter.

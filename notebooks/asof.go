@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/cofferhq/coffer"
@@ -138,7 +139,9 @@ func (tt *timeTravel) forward(colID string, f history.First) any {
 	if dec.Decode(&v) != nil {
 		return nil
 	}
-	if l, ok := v.([]any); ok {
+	// A list of strings (choices, linked ids) as []string; a list of
+	// objects (a file cell's files) stays as it is.
+	if l, ok := v.([]any); ok && !slices.ContainsFunc(l, func(x any) bool { _, str := x.(string); return !str }) {
 		s := make([]string, 0, len(l))
 		for _, x := range l {
 			if str, ok := x.(string); ok {

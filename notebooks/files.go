@@ -76,6 +76,9 @@ func (c FileConfig) withDefaults() FileConfig {
 type fileState struct {
 	mu  sync.RWMutex
 	cfg FileConfig
+	// owners holds a mutex per owner account: the last check of the
+	// owner's limit and the commit of an upload run one at a time.
+	owners sync.Map
 }
 
 // SetFiles sets where files are stored and their limits. Call it before
@@ -239,6 +242,38 @@ func (s *Service) ownerBytes(ctx context.Context, owner string) (int64, error) {
 	return total, nil
 }
 
+// lockOwner serializes, across the notebooks of one owner, the last
+// check of the owner's limit and the commit of an upload: a mutex per
+// owner in this process (SQLite is one process), and on PostgreSQL, for
+// several nodes, the owner's row of users locked in a short transaction
+// of the instance database until release. Whoever takes it next sees
+// the committed upload in the owner's total.
+func (s *Service) lockOwner(ctx context.Context, owner string) (func(), error) {
+	v, _ := s.fs.owners.LoadOrStore(owner, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	suffix := s.Dialect.LockRows(true)
+	if suffix == "" {
+		return mu.Unlock, nil
+	}
+	tx, err := s.Inst.W.BeginTx(ctx, nil)
+	if err != nil {
+		mu.Unlock()
+		return nil, err
+	}
+	var one int
+	err = tx.QueryRowContext(ctx, s.Rebind("SELECT 1 FROM "+s.Inst.Prefix+"users WHERE id = ?"+suffix), owner).Scan(&one)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		tx.Rollback()
+		mu.Unlock()
+		return nil, err
+	}
+	return func() {
+		tx.Rollback()
+		mu.Unlock()
+	}, nil
+}
+
 // limitErr is the error of an upload over a limit.
 func limitErr(what string, limit int64) error {
 	return coffer.Errorf(coffer.ETOOLARGE, "the file is larger than %s allows (%d bytes)", what, limit)
@@ -382,6 +417,22 @@ func (s *Service) UploadFile(ctx context.Context, notebook, table, record, colum
 	}
 	f := coffer.File{ID: id, Name: files.CleanName(up.Name), Size: put.size, Type: files.DetectType(put.head, up.Type),
 		SHA256: hex.EncodeToString(put.sum[:]), URL: coffer.FileURL(id)}
+	// The owner's total is checked again, with the size known, under the
+	// owner's lock held until the commit: parallel uploads into several
+	// notebooks of one owner cannot pass the owner's limit together.
+	unlock, err := s.lockOwner(ctx, nc.Notebook.OwnerID)
+	if err != nil {
+		b.Delete(context.WithoutCancel(ctx), bkey)
+		return nil, s.Wrap("UploadFile", err)
+	}
+	defer unlock()
+	if owned, err := s.ownerBytes(ctx, nc.Notebook.OwnerID); err != nil {
+		b.Delete(context.WithoutCancel(ctx), bkey)
+		return nil, s.Wrap("UploadFile", err)
+	} else if owned+f.Size > cfg.MaxOwnerBytes {
+		b.Delete(context.WithoutCancel(ctx), bkey)
+		return nil, coffer.Errorf(coffer.ETOOLARGE, "the files of the notebooks of this owner would pass their limit of %d bytes", cfg.MaxOwnerBytes)
+	}
 	// Uploads to one notebook run one at a time (recordWriteLocked), so
 	// that two cannot both pass the notebook's limit.
 	err = s.recordWriteLocked(ctx, notebook, tm.Table.ID, "UploadFile", 1, true, func(tx *store.WriteTx, sc *catalog.Schema, tm *catalog.TableMeta, tp *catalog.TablePlan, by string, rec *history.Recorder) ([]live.Event, error) {
@@ -416,6 +467,34 @@ func (s *Service) UploadFile(ctx context.Context, notebook, table, record, colum
 		return nil, err
 	}
 	return &f, nil
+}
+
+// filesKept refuses (EFILEGONE) assignments that list in a file cell a
+// file the orphan collection removed: its row and its blob are gone, so
+// an undo, redo, revert or restore would bring back an entry whose
+// content cannot be read. The collection deletes a file's row before its
+// blob, so a row found here means the blob is still kept.
+func (s *Service) filesKept(ctx context.Context, q catalog.Querier, prefix string, as []catalog.Assignment) error {
+	for _, a := range as {
+		if a.Col.Column.Type != coffer.TypeFile || a.Value == nil {
+			continue
+		}
+		list, ok := value.DecodeFiles(a.Value)
+		if !ok {
+			return fmt.Errorf("file cell %s: unreadable value", a.Col.Column.ID)
+		}
+		for _, f := range list {
+			var one int
+			err := q.QueryRowContext(ctx, s.Rebind("SELECT 1 FROM "+prefix+"_files WHERE id = ?"), f.ID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return coffer.Errorf(coffer.EFILEGONE, "the file %q of %s was removed for good after its grace period: its content is gone, so nothing was changed", f.Name, a.Col.Column.Name)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // setFiles writes a file cell as a change of the record, checked by the
@@ -710,6 +789,16 @@ func (s *Service) CreateFileLink(ctx context.Context, id string, in coffer.FileL
 	}
 	prefix := sf.nc.DB.Prefix
 	err = s.Write(ctx, sf.nc.DB, "CreateFileLink", func(tx *store.WriteTx) error {
+		// The file's row stays locked until the write ends (PostgreSQL;
+		// SQLite has one writer), so that parallel creations count one
+		// after the other and never pass MaxFileLinks together.
+		var one int
+		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT 1 FROM "+prefix+"_files WHERE id = ?"+s.Dialect.LockRows(true)), id).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return errFileNotFound
+			}
+			return err
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT COUNT(*) FROM "+prefix+"_file_links WHERE file_id = ? AND revoked_at = 0"), id).Scan(&n); err != nil {
 			return err
@@ -892,7 +981,7 @@ func (s *Service) OpenFileLink(ctx context.Context, token string, offset, length
 			ip = "-"
 		}
 		s.accessQueue().Add(accesslog.Entry{Notebook: nb, At: s.NowMicros(), Kind: coffer.AccessFileDownload, IP: ip, UserAgent: cl.UserAgent,
-			Table: row.Table, Record: row.Record, Detail: "file " + row.ID + " link " + linkID})
+			Table: row.Table, Record: row.Record, Detail: "file " + row.ID + " column " + row.Column + " link " + linkID})
 	}
 	return d, nil
 }

@@ -281,6 +281,9 @@ func (s *Service) updateAssignTx(ctx context.Context, tx *store.WriteTx, rec *hi
 	if err := sealAssignments(ctx, tm, id, as); err != nil {
 		return nil, err
 	}
+	if err := s.filesKept(ctx, tx, tp.Prefix, as); err != nil {
+		return nil, err
+	}
 	before, err := s.rawCells(ctx, tx, tm, id, as)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,9 @@ func (s *Service) recreateTx(ctx context.Context, tx *store.WriteTx, rec *histor
 			return catalog.Denied(prefix, "you may not set the columns %s when creating a record", catalog.DeniedFor(tp, as, creators)), nil
 		}
 	}
+	if err := s.filesKept(ctx, tx, tp.Prefix, as); err != nil {
+		return nil, err
+	}
 	now := s.NowMicros()
 	cols := []string{"id", "version", "created_at", "created_by", "updated_at", "updated_by"}
 	args := []any{id, 1, meta.CreatedAt, meta.CreatedBy, now, by}

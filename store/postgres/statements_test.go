@@ -136,6 +136,11 @@ func TestStatementsPrepared(t *testing.T) {
 			if err := rows.Scan(&s); err != nil {
 				t.Fatal(err)
 			}
+			if strings.Contains(s, "pg_notify") {
+				// The invalidation heartbeat's own statement, prepared
+				// on whichever connection it borrowed meanwhile.
+				continue
+			}
 			n++
 			get = get || strings.Contains(s, "WHERE t.id = $1")
 		}

@@ -63,6 +63,12 @@ func testFiles(t *testing.T, open Opener) {
 	t.Run("RecordAPI", func(t *testing.T) { s, _, _ := local(t); testFilesRecordAPI(t, s) })
 	t.Run("Concurrent", func(t *testing.T) { s, _, _ := local(t); testFilesConcurrent(t, s) })
 	t.Run("RecordTrash", func(t *testing.T) { s, b, _ := local(t); testFilesRecordTrash(t, s, b) })
+	t.Run("Hidden", func(t *testing.T) { s, _, _ := local(t); testFilesHidden(t, s) })
+	t.Run("RevokeRace", func(t *testing.T) { s, _, _ := local(t); testFilesRevokeRace(t, s) })
+	t.Run("LinkRace", func(t *testing.T) { s, _, _ := local(t); testFilesLinkRace(t, s) })
+	t.Run("HiddenAccessLog", func(t *testing.T) { s, _, _ := local(t); testFilesHiddenAccessLog(t, s) })
+	t.Run("Revert", func(t *testing.T) { s, _, _ := local(t); testFilesRevert(t, s) })
+	t.Run("OwnerRace", func(t *testing.T) { s, b, _ := local(t); testFilesOwnerRace(t, s, b) })
 }
 
 // filesFixture is an owner's notebook with a table Docs (Title text,
@@ -443,7 +449,11 @@ func testFilesLinks(t *testing.T, s *all.Store) {
 	}
 	// A wrong token, or a token of another shape.
 	token := strings.TrimPrefix(plain.URL, "/f/")
-	wantCode(t, open("/f/"+token[:len(token)-1]+"A"), coffer.ENOTFOUND)
+	other := "A" // another last character (the same one would be the token itself)
+	if strings.HasSuffix(token, other) {
+		other = "B"
+	}
+	wantCode(t, open("/f/"+token[:len(token)-1]+other), coffer.ENOTFOUND)
 	wantCode(t, open("/f/x"), coffer.ENOTFOUND)
 	// Revoked.
 	if err := s.DeleteFileLink(f.ctx, fl.ID, plain.ID); err != nil {
@@ -657,9 +667,48 @@ func testFilesCollect(t *testing.T, s *all.Store, b blob.Store) {
 	if got, err := readFile(t, s, f.ctx, live.ID, 0, -1); err != nil || string(got) != "stays" {
 		t.Errorf("live file after collections: %q, %v", got, err)
 	}
-	// An undo after the collection brings the entry back, not the content.
-	mustUndo(t, f.ctx, s, f.nb, false)
-	_, err := readFile(t, s, f.ctx, gone.ID, 0, -1)
+	// An undo after the collection is refused (file_gone), forced or
+	// not, and writes nothing: the cell, the history and the version stay.
+	before := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID)
+	hBefore := MustHistory(t, f.ctx, s, f.nb, coffer.HistoryQuery{Table: "Docs"})
+	for _, force := range []bool{false, true} {
+		_, err := s.Undo(f.ctx, f.nb, coffer.UndoOptions{Force: force})
+		wantCode(t, err, coffer.EFILEGONE)
+		if err != nil && !strings.Contains(err.Error(), "gone") {
+			t.Errorf("undo after the collection: message %q", err)
+		}
+	}
+	after := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID)
+	if list, _ := after.Fields["Files"].([]coffer.File); len(list) != 1 || list[0].ID != live.ID || after.Version != before.Version {
+		t.Errorf("a refused undo changed the cell: %#v (version %d, was %d)", after.Fields["Files"], after.Version, before.Version)
+	}
+	if h := MustHistory(t, f.ctx, s, f.nb, coffer.HistoryQuery{Table: "Docs"}); len(h) != len(hBefore) {
+		t.Errorf("a refused undo wrote history: %v, was %v", historyKinds(h), historyKinds(hBefore))
+	}
+	// A revert of the cell to a moment when it listed the file: the same.
+	_, err := s.RevertRecord(f.ctx, f.nb, "Docs", f.rec.ID, coffer.RevertInput{To: &coffer.AsOf{Seq: hBefore[len(hBefore)-1].Seq + 3}, Columns: []string{"Files"}})
+	wantCode(t, err, coffer.EFILEGONE)
+	if after := MustFindRecord(t, f.ctx, s, f.nb, "Docs", f.rec.ID); after.Version != before.Version {
+		t.Errorf("a refused revert changed the record: version %d, was %d: %#v", after.Version, before.Version, after.Fields)
+	}
+	_, err = readFile(t, s, f.ctx, gone.ID, 0, -1)
+	wantCode(t, err, coffer.ENOTFOUND)
+	// A record in the trash whose files were collected is not restored.
+	doomed := MustRecord(t, f.ctx, s, f.nb, "Docs", map[string]any{"Title": "t"})
+	if _, err := s.UploadFile(f.ctx, f.nb, "Docs", doomed.ID, "Files", coffer.FileUpload{Name: "t.txt", Body: strings.NewReader("trash")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecord(f.ctx, f.nb, "Docs", doomed.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.CollectFiles(ctx)
+	clk.Add(4 * time.Hour)
+	if n, err := s.CollectFiles(ctx); err != nil || n != 1 {
+		t.Fatalf("collection of the trashed record's file: %d, %v", n, err)
+	}
+	_, err = s.RestoreRecord(f.ctx, f.nb, "Docs", doomed.ID)
+	wantCode(t, err, coffer.EFILEGONE)
+	_, err = s.FindRecord(f.ctx, f.nb, "Docs", doomed.ID)
 	wantCode(t, err, coffer.ENOTFOUND)
 }
 
