@@ -58,6 +58,64 @@ type Store interface {
 	Close() error
 }
 
+// WriterPutter is implemented by stores that can take a blob from a
+// function writing to them, without a pipe between the writer and the
+// store (blob/local hands over its temporary file). PutWith uses it.
+type WriterPutter interface {
+	// PutWriter stores under key what write writes, with Put's
+	// guarantees: it streams, the blob becomes visible only once write
+	// has returned nil and the blob is complete and durable, and when
+	// write fails (its error is returned) or ctx is cancelled the key
+	// keeps its previous content, or stays absent.
+	PutWriter(ctx context.Context, key string, write func(w io.Writer) error) (size int64, err error)
+}
+
+// PutWith stores under key what write writes to the writer it is given,
+// and returns the number of bytes stored: through the store's PutWriter
+// when it has one, else through a pipe into Put. Either way write has
+// returned before PutWith does, and its error, if any, is returned (or
+// the store's, when the store failed first).
+func PutWith(ctx context.Context, s Store, key string, write func(w io.Writer) error) (int64, error) {
+	if wp, ok := s.(WriterPutter); ok {
+		return wp.PutWriter(ctx, key, write)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		pw.CloseWithError(err) // nil: EOF
+		done <- err
+	}()
+	n, err := s.Put(ctx, key, pr)
+	pr.CloseWithError(io.ErrClosedPipe) // stop write if Put gave up early
+	werr := <-done
+	if err != nil {
+		if werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
+			return 0, werr
+		}
+		return 0, err
+	}
+	return n, nil
+}
+
+// ContextWriter returns a writer to w that fails with ctx's error once
+// ctx is done, checked before each write.
+func ContextWriter(ctx context.Context, w io.Writer) io.Writer {
+	return &ctxWriter{ctx: ctx, w: w}
+}
+
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
 // ValidKey reports whether key may name a blob, as an EINVALID error if
 // not: 1 to MaxKeyLen bytes of [a-z0-9/_.-], segments separated by single
 // slashes, no leading or trailing slash, no "..", and no segment starting

@@ -288,33 +288,32 @@ type sealedUpload struct {
 
 // putSealed encrypts r in chunks under key into the blob key, reading at
 // most max bytes (more is ETOOLARGE, and nothing stays stored). Memory
-// stays flat: the plaintext goes through a pipe, one chunk at a time.
+// stays flat: the plaintext is read into the sealed writer's chunk
+// buffer, and each sealed chunk is written whole to the blob store's
+// writer (blob.PutWith: the local store's file, without a pipe).
 func putSealed(ctx context.Context, b blob.Store, bkey, fileID string, key []byte, r io.Reader, max int64, over error) (*sealedUpload, error) {
-	pr, pw := io.Pipe()
 	out := &sealedUpload{}
 	errOver := errors.New("over the limit")
-	go func() {
-		w, err := sealed.NewWriter(pw, key, fileID)
+	_, err := blob.PutWith(ctx, b, bkey, func(bw io.Writer) error {
+		w, err := sealed.NewWriter(bw, key, fileID)
 		if err != nil {
-			pw.CloseWithError(err)
-			return
+			return err
 		}
-		head := &headWriter{n: files.SniffLen}
-		lr := &io.LimitedReader{R: r, N: max + 1}
-		n, err := io.Copy(io.MultiWriter(w, head), lr)
+		head := &headReader{r: &io.LimitedReader{R: r, N: max + 1}, n: files.SniffLen}
+		n, err := w.ReadFrom(head)
 		if err == nil && n > max {
 			err = errOver
 		}
 		if err == nil {
 			err = w.Close()
+		} else {
+			w.Abandon() // no write may outlive this function
 		}
 		if err == nil {
 			out.size, out.sum, out.head = w.Size(), w.Sum(), head.b
 		}
-		pw.CloseWithError(err) // nil: EOF
-	}()
-	_, err := b.Put(ctx, bkey, pr)
-	pr.CloseWithError(io.ErrClosedPipe) // stop the writer if Put gave up early
+		return err
+	})
 	if err != nil {
 		b.Delete(context.WithoutCancel(ctx), bkey)
 		if errors.Is(err, errOver) {
@@ -332,17 +331,19 @@ func putSealed(ctx context.Context, b blob.Store, bkey, fileID string, key []byt
 	return out, nil
 }
 
-// headWriter keeps the first n bytes written to it.
-type headWriter struct {
+// headReader reads r and keeps the first n bytes read.
+type headReader struct {
+	r io.Reader
 	n int
 	b []byte
 }
 
-func (h *headWriter) Write(p []byte) (int, error) {
-	if room := h.n - len(h.b); room > 0 {
-		h.b = append(h.b, p[:min(room, len(p))]...)
+func (h *headReader) Read(p []byte) (int, error) {
+	m, err := h.r.Read(p)
+	if room := h.n - len(h.b); room > 0 && m > 0 {
+		h.b = append(h.b, p[:min(room, m)]...)
 	}
-	return len(p), nil
+	return m, err
 }
 
 // UploadFile streams a file into a file cell.

@@ -296,6 +296,70 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	// PutWith goes through the store's PutWriter when it has one, else
+	// through a pipe into Put: the same guarantees either way.
+	t.Run("PutWith", func(t *testing.T) {
+		s := newStore(t)
+		data := Pattern(9, 3<<20+5)
+		writeAll := func(p []byte) func(io.Writer) error {
+			return func(w io.Writer) error {
+				for len(p) > 0 {
+					n := min(len(p), 262160)
+					if _, err := w.Write(p[:n]); err != nil {
+						return err
+					}
+					p = p[n:]
+				}
+				return nil
+			}
+		}
+		n, err := blob.PutWith(ctx, s, "w/x", writeAll(data))
+		if err != nil || n != int64(len(data)) {
+			t.Fatalf("PutWith = %d, %v, want %d", n, err, len(data))
+		}
+		if got := MustRead(t, s, "w/x", 0, -1); !bytes.Equal(got, data) {
+			t.Fatalf("PutWith: read back %d bytes, differing", len(got))
+		}
+		if n, err := blob.PutWith(ctx, s, "w/empty", writeAll(nil)); err != nil || n != 0 {
+			t.Fatalf("PutWith empty = %d, %v", n, err)
+		}
+		if got := MustRead(t, s, "w/empty", 0, -1); len(got) != 0 {
+			t.Fatalf("PutWith empty: read back %d bytes", len(got))
+		}
+		boom := errors.New("boom")
+		for _, key := range []string{"w/failed", "w/x"} {
+			_, err := blob.PutWith(ctx, s, key, func(w io.Writer) error {
+				if err := writeAll(Pattern(5, 1<<20))(w); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("PutWith(%q) with write failing: %v, want its error", key, err)
+			}
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		if _, err := blob.PutWith(cctx, s, "w/cancelled", func(w io.Writer) error {
+			if err := writeAll(Pattern(6, 1<<20))(w); err != nil {
+				return err
+			}
+			cancel()
+			return writeAll(Pattern(7, 1<<20))(w)
+		}); err == nil {
+			t.Fatal("PutWith with its context cancelled midway succeeded")
+		}
+		cancel()
+		if _, err := blob.PutWith(ctx, s, "../x", writeAll(data)); code(err) != coffer.EINVALID {
+			t.Errorf("PutWith(../x): %v, want EINVALID", err)
+		}
+		if got := MustRead(t, s, "w/x", 0, -1); !bytes.Equal(got, data) {
+			t.Errorf("a failed PutWith changed w/x: %d bytes", len(got))
+		}
+		if got := keys(t, s, ""); !slices.Equal(got, []string{"w/empty", "w/x"}) {
+			t.Errorf("after failed PutWith calls List = %q", got)
+		}
+	})
+
 	t.Run("Collect", func(t *testing.T) {
 		s := newStore(t)
 		for _, k := range []string{"g/kept", "g/orphan", "g/orphan2", "other/orphan"} {

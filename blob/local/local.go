@@ -29,6 +29,7 @@ type Store struct {
 var (
 	_ blob.Store               = (*Store)(nil)
 	_ blob.IncompleteCollector = (*Store)(nil)
+	_ blob.WriterPutter        = (*Store)(nil)
 )
 
 // Open opens (creating it with mode 0700 if needed) the directory dir as a
@@ -57,6 +58,57 @@ func tempName(key string) (string, error) {
 
 // Put implements blob.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	return s.put(ctx, key, func(f io.Writer) (int64, error) {
+		return io.Copy(f, blob.ContextReader(ctx, r))
+	})
+}
+
+// PutWriter implements blob.WriterPutter: write writes straight to the
+// temporary file (through a check of ctx), in the pieces it chooses.
+func (s *Store) PutWriter(ctx context.Context, key string, write func(io.Writer) error) (int64, error) {
+	return s.put(ctx, key, func(f io.Writer) (int64, error) {
+		cw := &countWriter{w: blob.ContextWriter(ctx, f)}
+		err := write(cw)
+		return cw.n, err
+	})
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writebackEvery is how many bytes a blob's file takes between two
+// requests to the kernel to start writing them out (startWriteback).
+const writebackEvery = 8 << 20
+
+// writeback writes to a blob's temporary file and, every writebackEvery
+// bytes, has the kernel start writing them to the disk, so that the
+// disk works while the blob is still coming instead of all at the fsync.
+type writeback struct {
+	f                *os.File
+	written, started int64
+}
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if w.written-w.started >= writebackEvery {
+		startWriteback(w.f, w.started, w.written-w.started)
+		w.started = w.written
+	}
+	return n, err
+}
+
+// put writes a blob with fill into a temporary file, then syncs it and
+// renames it into place.
+func (s *Store) put(ctx context.Context, key string, fill func(io.Writer) (int64, error)) (int64, error) {
 	if err := blob.ValidKey(key); err != nil {
 		return 0, err
 	}
@@ -84,7 +136,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 			s.root.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, blob.ContextReader(ctx, r))
+	n, err := fill(&writeback{f: f})
 	if err != nil {
 		return 0, err
 	}

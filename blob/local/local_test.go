@@ -162,3 +162,41 @@ func TestLocalCollectIncomplete(t *testing.T) {
 		t.Errorf("a kept blob was removed: %v", err)
 	}
 }
+
+// TestLocalLargePuts: blobs past several writeback requests (every 8 MiB
+// the kernel is asked to start writing) come back byte for byte, through
+// Put and through PutWriter, with no temporary file left.
+func TestLocalLargePuts(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	ctx := context.Background()
+	data := blobtest.Pattern(21, 20<<20+3)
+	n, err := s.Put(ctx, "big/put", iotest.HalfReader(bytesReader(data)))
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("Put = %d, %v", n, err)
+	}
+	n, err = s.PutWriter(ctx, "big/writer", func(w io.Writer) error {
+		for p := data; len(p) > 0; {
+			k := min(len(p), 262160)
+			if _, err := w.Write(p[:k]); err != nil {
+				return err
+			}
+			p = p[k:]
+		}
+		return nil
+	})
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("PutWriter = %d, %v", n, err)
+	}
+	for _, k := range []string{"big/put", "big/writer"} {
+		if got := blobtest.MustRead(t, s, k, 0, -1); string(got) != string(data) {
+			t.Fatalf("%s: read back %d bytes, differing", k, len(got))
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "big"))
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("directory holds %d entries (%v), want the 2 blobs", len(entries), err)
+	}
+}
+
+func bytesReader(b []byte) io.Reader { return strings.NewReader(string(b)) }

@@ -146,20 +146,27 @@ func (c *chunker) set(index uint64, final bool) {
 // Writer seals what is written to it into an underlying writer. Close seals
 // the final chunk; it does not close the underlying writer. The SHA-256 of
 // the plaintext is computed alongside: chunk i is hashed on another
-// goroutine while it is sealed and written and chunk i+1 is filled, so the
-// hash costs little time on a machine with two cores.
+// goroutine while it is sealed and chunk i+1 is filled, so the hash costs
+// little time on a machine with two cores. Each sealed chunk is written
+// whole, in one Write, on a goroutine of its own while the next chunk is
+// filled and sealed (one write pending at a time, in order): a write that
+// blocks (a disk behind, a slow network) does not stop the reading. An
+// error of the underlying writer is returned by a later Write, ReadFrom or
+// Close.
 type Writer struct {
 	chunker
 	w      io.Writer
 	bufs   [2][]byte // plaintext chunks: one filled while the other is hashed
 	cur    int       // the buffer being filled
-	out    []byte    // a sealed chunk
+	outs   [2][]byte // sealed chunks: one sealed into while the other is written
+	curOut int       // the buffer sealed into next
 	n      int       // bytes in bufs[cur]
 	chunk  int
 	index  uint64
 	size   int64
 	sum    hash.Hash
 	hashed chan struct{} // receives when the pending hash is done; nil when none
+	wrote  chan error    // receives the pending write's error; nil when none
 	err    error
 	closed bool
 }
@@ -177,7 +184,8 @@ func NewWriterSize(w io.Writer, key []byte, fileID string, chunkSize int) (*Writ
 	if chunkSize < MinChunkSize || chunkSize > MaxChunkSize {
 		return nil, fmt.Errorf("sealed: chunk size %d out of [%d, %d]", chunkSize, MinChunkSize, MaxChunkSize)
 	}
-	sw := &Writer{w: w, chunk: chunkSize, sum: sha256.New(), out: make([]byte, 0, chunkSize+TagSize),
+	sw := &Writer{w: w, chunk: chunkSize, sum: sha256.New(),
+		outs: [2][]byte{make([]byte, 0, chunkSize+TagSize), make([]byte, 0, chunkSize+TagSize)},
 		bufs: [2][]byte{make([]byte, chunkSize), make([]byte, chunkSize)}}
 	h := sw.hdr[:]
 	copy(h, magic)
@@ -222,6 +230,63 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// ReadFrom implements io.ReaderFrom: it reads r to its end straight into
+// the chunk being filled (no copy through another buffer), sealing chunks
+// as they fill, as Write does. It does not Close.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if w.err != nil {
+			return total, w.err
+		}
+		if w.closed {
+			return total, errors.New("sealed: write after close")
+		}
+		if w.n == w.chunk {
+			// A full chunk is sealed as final unless a byte follows:
+			// look one byte ahead before sealing it.
+			var one [1]byte
+			m, err := r.Read(one[:])
+			if m == 1 {
+				if err := w.seal(false); err != nil {
+					return total, err
+				}
+				w.bufs[w.cur][0] = one[0]
+				w.n, w.size, total = 1, w.size+1, total+1
+			}
+			if err == io.EOF {
+				return total, nil
+			}
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		m, err := r.Read(w.bufs[w.cur][w.n:w.chunk])
+		w.n += m
+		w.size += int64(m)
+		total += int64(m)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// waitWrite waits for the pending write of a sealed chunk, if any, and
+// returns the Writer's error.
+func (w *Writer) waitWrite() error {
+	if w.wrote != nil {
+		if err := <-w.wrote; err != nil && w.err == nil {
+			w.err = err
+		}
+		w.wrote = nil
+	}
+	return w.err
+}
+
 // waitHash waits for the pending hash, if any.
 func (w *Writer) waitHash() {
 	if w.hashed != nil {
@@ -240,32 +305,57 @@ func (w *Writer) seal(final bool) error {
 		done <- struct{}{}
 	}()
 	w.set(w.index, final)
-	w.out = w.aead.Seal(w.out[:0], w.nonce[:], plain, w.aad)
-	if _, err := w.w.Write(w.out); err != nil {
-		w.err = err
+	out := w.aead.Seal(w.outs[w.curOut][:0], w.nonce[:], plain, w.aad)
+	// The previous chunk's write used the other buffer: wait for it, so
+	// that writes go in order, one at a time.
+	if err := w.waitWrite(); err != nil {
 		return err
 	}
+	wrote := make(chan error, 1)
+	w.wrote = wrote
+	go func() {
+		_, err := w.w.Write(out)
+		wrote <- err
+	}()
+	w.curOut = 1 - w.curOut
 	w.index++
 	w.cur, w.n = 1-w.cur, 0
 	return nil
 }
 
-// Close seals the final chunk (an empty stream still has one).
+// Close seals the final chunk (an empty stream still has one) and
+// returns once everything is written to the underlying writer.
 func (w *Writer) Close() error {
 	if w.err != nil {
 		w.waitHash()
+		w.waitWrite()
 		return w.err
 	}
 	if w.closed {
 		return nil
 	}
 	err := w.seal(true)
+	if werr := w.waitWrite(); err == nil {
+		err = werr
+	}
 	w.waitHash()
 	if err != nil {
 		return err
 	}
 	w.closed = true
 	return nil
+}
+
+// Abandon stops the Writer without sealing a final chunk, when what is
+// being written is given up: it waits for the pending hash and write, so
+// that nothing touches the underlying writer once it returns. Later
+// calls fail.
+func (w *Writer) Abandon() {
+	w.waitHash()
+	w.waitWrite()
+	if w.err == nil {
+		w.err = errors.New("sealed: writer abandoned")
+	}
 }
 
 // Size returns the number of plaintext bytes written.

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/blob/blobtest"
 	"github.com/cofferhq/coffer/blob/sealed"
@@ -322,5 +324,167 @@ func TestReaderArguments(t *testing.T) {
 	o.b = nil // the store lost the blob: the read fails, and not as a forgery
 	if _, err := readRange(r, 0, -1); err == nil || isIntegrity(err) {
 		t.Errorf("open failing on read: %v", err)
+	}
+}
+
+// pieces yields its bytes in reads of at most max bytes, and its error
+// (io.EOF when nil) with the last bytes when together is set.
+type pieces struct {
+	b        []byte
+	max      int
+	err      error
+	together bool
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	end := p.err
+	if end == nil {
+		end = io.EOF
+	}
+	if len(p.b) == 0 {
+		return 0, end
+	}
+	n := copy(b[:min(len(b), p.max)], p.b)
+	p.b = p.b[n:]
+	if len(p.b) == 0 && p.together {
+		return n, end
+	}
+	return n, nil
+}
+
+// TestReadFrom: ReadFrom seals what it reads into the same layout as
+// Write (a full last chunk is final, never followed by an empty one),
+// whatever the pieces the reader hands out and however it signals EOF,
+// and stops at the reader's error.
+func TestReadFrom(t *testing.T) {
+	key := newKey(t)
+	const cs = sealed.MinChunkSize
+	for _, n := range []int{0, 1, cs - 1, cs, cs + 1, 2*cs - 1, 2 * cs, 2*cs + 1} {
+		plain := blobtest.Pattern(uint64(n), n)
+		for _, r := range []*pieces{{b: plain, max: 1 << 30}, {b: plain, max: 4096, together: true}, {b: plain, max: 7919}} {
+			var buf bytes.Buffer
+			w, err := sealed.NewWriterSize(&buf, key, "f", cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.Copy(w, r) // through ReadFrom
+			if err != nil || got != int64(n) {
+				t.Fatalf("%d bytes: ReadFrom = %d, %v", n, got, err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if w.Size() != int64(n) || w.Sum() != sha256.Sum256(plain) || int64(buf.Len()) != sealed.SealedSizeChunk(int64(n), cs) {
+				t.Fatalf("%d bytes: Size %d, sealed %d, want %d", n, w.Size(), buf.Len(), sealed.SealedSizeChunk(int64(n), cs))
+			}
+			back, err := readAll(buf.Bytes(), key, "f")
+			if err != nil || !bytes.Equal(back, plain) {
+				t.Fatalf("%d bytes (pieces of %d): read back %d bytes, %v", n, r.max, len(back), err)
+			}
+		}
+	}
+	boom := errors.New("boom")
+	w, err := sealed.NewWriterSize(io.Discard, key, "f", cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ReadFrom(&pieces{b: blobtest.Pattern(1, 3*cs), max: 5000, err: boom}); err != boom {
+		t.Fatalf("ReadFrom of a failing reader: %v, want its error", err)
+	}
+}
+
+// failAfter accepts n bytes, then fails.
+type failAfter struct {
+	n   int
+	err error
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		return 0, f.err
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriterFailingSink: sealed chunks are written on another goroutine,
+// but a failure of the underlying writer still reaches the caller, by the
+// next Write, ReadFrom or by Close, and Close never reports success.
+func TestWriterFailingSink(t *testing.T) {
+	key := newKey(t)
+	const cs = sealed.MinChunkSize
+	boom := errors.New("disk full")
+	for _, after := range []int{sealed.HeaderSize, sealed.HeaderSize + cs + sealed.TagSize, sealed.HeaderSize + 3*(cs+sealed.TagSize)} {
+		for _, viaReadFrom := range []bool{false, true} {
+			w, err := sealed.NewWriterSize(&failAfter{n: after, err: boom}, key, "f", cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := blobtest.Pattern(2, 6*cs)
+			if viaReadFrom {
+				_, err = w.ReadFrom(bytes.NewReader(plain))
+			} else {
+				_, err = w.Write(plain)
+			}
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			if !errors.Is(err, boom) {
+				t.Fatalf("sink failing after %d bytes (ReadFrom %v): %v, want its error", after, viaReadFrom, err)
+			}
+			if err := w.Close(); !errors.Is(err, boom) {
+				t.Fatalf("Close again after a failed write: %v", err)
+			}
+		}
+	}
+	// A sink failing on the final chunk only: Close reports it.
+	w, _ := sealed.NewWriterSize(&failAfter{n: sealed.HeaderSize + cs + sealed.TagSize, err: boom}, key, "f", cs)
+	if _, err := w.Write(blobtest.Pattern(3, cs+10)); err != nil {
+		t.Fatalf("Write before the failure: %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, boom) {
+		t.Fatalf("Close with the final chunk's write failing: %v", err)
+	}
+}
+
+// slowSink takes 5 ms per write and notes whether one is under way.
+type slowSink struct {
+	busy, writes atomic.Int32
+}
+
+func (s *slowSink) Write(p []byte) (int, error) {
+	s.busy.Add(1)
+	time.Sleep(5 * time.Millisecond)
+	s.writes.Add(1)
+	s.busy.Add(-1)
+	return len(p), nil
+}
+
+// TestAbandon: once Abandon returns no write is under way or to come, and
+// the Writer refuses more.
+func TestAbandon(t *testing.T) {
+	sink := &slowSink{}
+	w, err := sealed.NewWriterSize(sink, newKey(t), "f", sealed.MinChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("client went away")
+	if _, err := w.ReadFrom(&pieces{b: blobtest.Pattern(4, 3*sealed.MinChunkSize+1), max: 1 << 20, err: boom, together: true}); err != boom {
+		t.Fatalf("ReadFrom: %v", err)
+	}
+	w.Abandon()
+	n := sink.writes.Load()
+	if sink.busy.Load() != 0 || n != 4 { // the header and 3 full chunks
+		t.Fatalf("after Abandon: %d writes under way, %d done, want 0 and 4", sink.busy.Load(), n)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if sink.writes.Load() != n {
+		t.Fatal("a write came after Abandon")
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("Write after Abandon succeeded")
+	}
+	if err := w.Close(); err == nil {
+		t.Fatal("Close after Abandon succeeded")
 	}
 }

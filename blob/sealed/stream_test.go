@@ -49,7 +49,10 @@ func TestGigabyte(t *testing.T) {
 	start := time.Now()
 	growth := blobtest.HeapGrowth(func() {
 		pr, pw := io.Pipe()
+		wdone := make(chan struct{})
+		defer func() { <-wdone }() // werr and wantSum are read after the writer is done
 		go func() {
+			defer close(wdone)
 			w, err := sealed.NewWriter(pw, key, "big")
 			if err == nil {
 				_, err = io.Copy(w, src)
