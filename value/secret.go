@@ -49,9 +49,6 @@ func (Plain) MarshalJSON() ([]byte, error) {
 	return nil, errors.New("value: an unsealed plaintext cannot be encoded")
 }
 
-// PlainText returns a Plain, for the service that opened a sealed value.
-func PlainText(s string) Plain { return Plain{s} }
-
 // Sealed is the JSON form of an encrypted cell read without its key.
 type Sealed struct{ B64 string }
 
