@@ -2,6 +2,7 @@ package value
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -45,6 +46,9 @@ func CheckOptions(t coffer.ColumnType, o *coffer.ColumnOptions) []coffer.FieldEr
 	case isSelect && len(o.Choices) > MaxChoices:
 		add("options.choices", "must list at most %d choices", MaxChoices)
 	case isSelect:
+		// Normalized in a copy: the caller's slice may be shared (a
+		// table of choices reused across requests or goroutines).
+		o.Choices = slices.Clone(o.Choices)
 		first := make(map[string]int, len(o.Choices))
 		for i, c := range o.Choices {
 			c = strings.TrimSpace(c)

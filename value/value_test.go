@@ -527,3 +527,16 @@ func TestDecodedJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckOptionsLeavesCallerChoices: choices are normalized in a copy,
+// never in the caller's slice (which callers may share between requests).
+func TestCheckOptionsLeavesCallerChoices(t *testing.T) {
+	shared := []string{" red ", "green"}
+	o := coffer.ColumnOptions{Choices: shared}
+	if errs := value.CheckOptions(coffer.TypeSingleSelect, &o); errs != nil {
+		t.Fatal(errs)
+	}
+	if o.Choices[0] != "red" || shared[0] != " red " {
+		t.Errorf("options %q, caller's slice %q; want the options trimmed and the caller's slice untouched", o.Choices, shared)
+	}
+}
