@@ -10,10 +10,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/blob/bloburl"
-	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/notebooks"
-	"github.com/cofferhq/coffer/store/all"
-	"github.com/cofferhq/coffer/store/postgres"
 )
 
 // TestTwoNodesOwnerLimit: parallel uploads through two nodes into five
@@ -23,40 +20,16 @@ import (
 func TestTwoNodesOwnerLimit(t *testing.T) {
 	requirePostgres(t)
 	ctx := context.Background()
-	opts := testOptions()
-	b1 := openBackendOpts(t, testURL(), opts)
-	b2, err := postgres.Open(ctx, testURL(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
+	n1, n2 := nodePair(t, testOptions())
 	blobs, err := bloburl.Open(ctx, "", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer blobs.Close()
-	keys := keyring.ForTests()
-	n1, n2 := all.New(b1, keys), all.New(b2, keys)
 	cfg := notebooks.FileConfig{Blobs: blobs, MaxFileSize: 1000, MaxNotebookBytes: 100_000, MaxOwnerBytes: 1000}
 	n1.SetFiles(cfg)
 	n2.SetFiles(cfg)
-	const email, password = "owner-limit@example.com", "a long enough password, surely"
-	if _, err := n1.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Owner", Password: password}); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := n1.Login(ctx, email, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c1, err := n1.Authenticate(ctx, sess.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, err := n2.Authenticate(ctx, sess.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx1, ctx2 := coffer.WithCaller(ctx, c1), coffer.WithCaller(ctx, c2)
+	ctx1, ctx2, _ := signedInOnBoth(t, n1, n2, "owner-limit@example.com")
 	type cell struct{ nb, rec string }
 	var cells []cell
 	for i := range 5 {

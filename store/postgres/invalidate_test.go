@@ -12,7 +12,6 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/access"
-	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
 	"github.com/cofferhq/coffer/store/storetest"
@@ -37,13 +36,8 @@ func openTwoNodes(t *testing.T) *twoNodes {
 	t.Helper()
 	requirePostgres(t)
 	opts := testOptions()
-	ba := openBackendOpts(t, testURL(), opts)
-	bb, err := postgres.Open(context.Background(), testURL(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bb.Close() })
-	n := &twoNodes{a: all.New(ba, keyring.ForTests()), b: all.New(bb, keyring.ForTests()), ba: ba, bb: bb, opts: opts}
+	a, b := nodePair(t, opts)
+	n := &twoNodes{a: a, b: b, ba: a.Storage.(*postgres.Backend), bb: b.Storage.(*postgres.Backend), opts: opts}
 	ctx := context.Background()
 	alice, err := n.a.CreateUser(ctx, coffer.UserInput{Email: "alice@example.com", Name: "Alice", Password: storetest.TestPassword})
 	if err != nil {

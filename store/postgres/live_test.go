@@ -14,7 +14,6 @@ import (
 	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/store/all"
-	"github.com/cofferhq/coffer/store/postgres"
 )
 
 // TestNotifyRolledBack checks what the live-update events rely on:
@@ -64,15 +63,8 @@ func TestNotifyRolledBack(t *testing.T) {
 func TestLiveTwoStores(t *testing.T) {
 	requirePostgres(t)
 	ctx := context.Background()
-	opts := testOptions()
-	b1 := openBackendOpts(t, testURL(), opts)
-	b2, err := postgres.Open(ctx, testURL(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
+	n1, n2 := nodePair(t, testOptions())
 	other := all.New(openBackend(t), keyring.ForTests())
-	n1, n2 := all.New(b1, keyring.ForTests()), all.New(b2, keyring.ForTests())
 	ctx1, nb, tb := mustLiveTable(t, n1, "live@example.com")
 	sub, err := n2.Subscribe(ctx, nb.ID, tb.ID)
 	if err != nil {

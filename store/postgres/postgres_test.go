@@ -216,20 +216,27 @@ func TestCheckDurabilityHere(t *testing.T) {
 	}
 }
 
-// TestTwoNodes: two stores on one database, as two coffer nodes, see each
-// other's changes at once: nothing is served from one node's memory.
-func TestTwoNodes(t *testing.T) {
-	requirePostgres(t)
-	ctx := context.Background()
-	opts := testOptions()
+// nodePair opens two stores on one instance schema of opts, as two coffer
+// nodes with one master key; the schemas are dropped at cleanup.
+func nodePair(t *testing.T, opts postgres.Options) (n1, n2 *all.Store) {
+	t.Helper()
 	b1 := openBackendOpts(t, testURL(), opts)
-	b2, err := postgres.Open(ctx, testURL(), opts)
+	b2, err := postgres.Open(context.Background(), testURL(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b2.Close()
-	n1, n2 := all.New(b1, keyring.ForTests()), all.New(b2, keyring.ForTests())
-	const email, password = "two@example.com", "a long enough password, surely"
+	t.Cleanup(func() { b2.Close() })
+	keys := keyring.ForTests()
+	return all.New(b1, keys), all.New(b2, keys)
+}
+
+// signedInOnBoth creates an account through n1, signs it in there and
+// returns its caller on each node (n2 must know n1's session at once) and
+// the session key.
+func signedInOnBoth(t *testing.T, n1, n2 *all.Store, email string) (ctx1, ctx2 context.Context, key string) {
+	t.Helper()
+	ctx := context.Background()
+	const password = "a long enough password, surely"
 	if _, err := n1.CreateUser(ctx, coffer.UserInput{Email: email, Name: "Two", Password: password}); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +252,17 @@ func TestTwoNodes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node 2 does not know node 1's session: %v", err)
 	}
-	ctx1, ctx2 := coffer.WithCaller(ctx, c1), coffer.WithCaller(ctx, c2)
+	return coffer.WithCaller(ctx, c1), coffer.WithCaller(ctx, c2), sess.Key
+}
+
+// TestTwoNodes: two stores on one database, as two coffer nodes, see each
+// other's changes at once: nothing is served from one node's memory.
+func TestTwoNodes(t *testing.T) {
+	requirePostgres(t)
+	ctx := context.Background()
+	n1, n2 := nodePair(t, testOptions())
+	ctx1, ctx2, key := signedInOnBoth(t, n1, n2, "two@example.com")
+	const password = "a long enough password, surely"
 
 	nb, err := n1.CreateNotebook(ctx1, "Shared")
 	if err != nil {
@@ -291,7 +308,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	rctx := coffer.WithCaller(ctx, &coffer.Caller{UserID: reader.ID, Email: reader.Email})
-	org, err := n1.CreateOrganization(opCtx, coffer.OrganizationInput{Name: "Org", Owner: c1.UserID})
+	org, err := n1.CreateOrganization(opCtx, coffer.OrganizationInput{Name: "Org", Owner: coffer.CallerFrom(ctx1).UserID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +377,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	withinSecond(t, "node 2 after logout on node 1", wantCode(coffer.EUNAUTHORIZED, func() error {
-		_, err := n2.Authenticate(ctx, sess.Key)
+		_, err := n2.Authenticate(ctx, key)
 		return err
 	}))
 }
