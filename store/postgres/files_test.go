@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/blob/bloburl"
 	"github.com/cofferhq/coffer/notebooks"
+	"github.com/cofferhq/coffer/store/storetest"
 )
 
 // TestTwoNodesOwnerLimit: parallel uploads through two nodes into five
@@ -46,31 +45,15 @@ func TestTwoNodesOwnerLimit(t *testing.T) {
 		}
 		cells = append(cells, cell{nb.ID, rec.ID})
 	}
-	var wg sync.WaitGroup
-	var okN atomic.Int64
-	start := make(chan struct{})
-	for i := range 10 {
+	okN := storetest.Parallel(t, 10, func(i int) error {
 		node, cctx, c := n1, ctx1, cells[i%len(cells)]
 		if i%2 == 1 {
 			node, cctx = n2, ctx2
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := node.UploadFile(cctx, c.nb, "Docs", c.rec, "Files", coffer.FileUpload{Name: "p", Body: bytes.NewReader(make([]byte, 300))})
-			switch coffer.ErrorCode(err) {
-			case "":
-				okN.Add(1)
-			case coffer.ETOOLARGE, coffer.EUNAVAILABLE:
-			default:
-				t.Errorf("parallel upload: %v", err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if okN.Load() > 3 || okN.Load() == 0 {
-		t.Errorf("%d parallel uploads of 300 bytes through two nodes succeeded under an owner's limit of 1000", okN.Load())
+		_, err := node.UploadFile(cctx, c.nb, "Docs", c.rec, "Files", coffer.FileUpload{Name: "p", Body: bytes.NewReader(make([]byte, 300))})
+		return err
+	}, coffer.ETOOLARGE)
+	if okN > 3 || okN == 0 {
+		t.Errorf("%d parallel uploads of 300 bytes through two nodes succeeded under an owner's limit of 1000", okN)
 	}
 }

@@ -200,29 +200,16 @@ func testFilesLinkRace(t *testing.T, s *all.Store) {
 			t.Fatal(err)
 		}
 	}
-	var wg sync.WaitGroup
-	var made atomic.Int64
-	for range 12 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.CreateFileLink(f.ctx, fl.ID, coffer.FileLinkInput{})
-			switch coffer.ErrorCode(err) {
-			case "":
-				made.Add(1)
-			case coffer.ECONFLICT, coffer.EUNAVAILABLE:
-			default:
-				t.Errorf("parallel link: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
+	made := Parallel(t, 12, func(int) error {
+		_, err := s.CreateFileLink(f.ctx, fl.ID, coffer.FileLinkInput{})
+		return err
+	}, coffer.ECONFLICT)
 	ls, err := s.FindFileLinks(f.ctx, fl.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ls) > notebooks.MaxFileLinks || made.Load() > 3 {
-		t.Errorf("%d parallel links made, %d live: more than the %d allowed", made.Load(), len(ls), notebooks.MaxFileLinks)
+	if len(ls) > notebooks.MaxFileLinks || made > 3 {
+		t.Errorf("%d parallel links made, %d live: more than the %d allowed", made, len(ls), notebooks.MaxFileLinks)
 	}
 }
 
@@ -238,34 +225,18 @@ func testFilesOwnerRace(t *testing.T, s *all.Store, b blob.Store) {
 		MustTable(t, ctx, s, nb.ID, "Docs", col("Files", coffer.TypeFile))
 		cells = append(cells, cell{nb.ID, MustRecord(t, ctx, s, nb.ID, "Docs", map[string]any{}).ID})
 	}
-	var wg sync.WaitGroup
-	var okN atomic.Int64
-	start := make(chan struct{})
-	for i := range 10 {
+	okN := Parallel(t, 10, func(i int) error {
 		c := cells[i%len(cells)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := s.UploadFile(ctx, c.nb, "Docs", c.rec, "Files", coffer.FileUpload{Name: "p", Body: bytes.NewReader(make([]byte, 300))})
-			switch coffer.ErrorCode(err) {
-			case "":
-				okN.Add(1)
-			case coffer.ETOOLARGE, coffer.EUNAVAILABLE:
-			default:
-				t.Errorf("parallel upload: %v", err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+		_, err := s.UploadFile(ctx, c.nb, "Docs", c.rec, "Files", coffer.FileUpload{Name: "p", Body: bytes.NewReader(make([]byte, 300))})
+		return err
+	}, coffer.ETOOLARGE)
 	var total int
 	for _, c := range cells {
 		list, _ := MustFindRecord(t, ctx, s, c.nb, "Docs", c.rec).Fields["Files"].([]coffer.File)
 		total += len(list)
 	}
-	if okN.Load() > 3 || int64(total) != okN.Load() || okN.Load() == 0 {
-		t.Errorf("%d parallel uploads of 300 bytes succeeded (%d files stored) under an owner's limit of 1000", okN.Load(), total)
+	if okN > 3 || total != okN || okN == 0 {
+		t.Errorf("%d parallel uploads of 300 bytes succeeded (%d files stored) under an owner's limit of 1000", okN, total)
 	}
 	var blobs int
 	b.List(context.Background(), "", func(blob.Info) error { blobs++; return nil })

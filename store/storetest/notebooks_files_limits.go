@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,28 +49,15 @@ func testFilesLimits(t *testing.T, s *all.Store, b blob.Store) {
 	nb3 := MustNotebook(t, f.ctx, s, "Parallel")
 	MustTable(t, f.ctx, s, nb3.ID, "Docs", col("Files", coffer.TypeFile))
 	r3 := MustRecord(t, f.ctx, s, nb3.ID, "Docs", map[string]any{})
-	var wg sync.WaitGroup
-	var okN atomic.Int64
-	for range 10 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.UploadFile(f.ctx, nb3.ID, "Docs", r3.ID, "Files", coffer.FileUpload{Name: "p", Body: bytes.NewReader(make([]byte, 300))})
-			switch coffer.ErrorCode(err) {
-			case "":
-				okN.Add(1)
-			case coffer.ETOOLARGE, coffer.EUNAVAILABLE:
-			default:
-				t.Errorf("parallel upload: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
-	if got := MustFindRecord(t, f.ctx, s, nb3.ID, "Docs", r3.ID).Fields["Files"]; len(got.([]coffer.File)) != int(okN.Load()) || okN.Load() > 5 || okN.Load() == 0 {
-		t.Errorf("%d parallel uploads of 300 bytes succeeded under a limit of 1500 (cell: %d files)", okN.Load(), len(got.([]coffer.File)))
+	okN := Parallel(t, 10, func(int) error {
+		_, err := s.UploadFile(f.ctx, nb3.ID, "Docs", r3.ID, "Files", coffer.FileUpload{Name: "p", Body: bytes.NewReader(make([]byte, 300))})
+		return err
+	}, coffer.ETOOLARGE)
+	if got := MustFindRecord(t, f.ctx, s, nb3.ID, "Docs", r3.ID).Fields["Files"]; len(got.([]coffer.File)) != int(okN) || okN > 5 || okN == 0 {
+		t.Errorf("%d parallel uploads of 300 bytes succeeded under a limit of 1500 (cell: %d files)", okN, len(got.([]coffer.File)))
 	}
 	// The owner's total counts every notebook they own.
-	s.SetFiles(notebooks.FileConfig{Blobs: b, MaxFileSize: 1000, MaxNotebookBytes: 1500, MaxOwnerBytes: 2000 + int64(okN.Load())*300})
+	s.SetFiles(notebooks.FileConfig{Blobs: b, MaxFileSize: 1000, MaxNotebookBytes: 1500, MaxOwnerBytes: 2000 + int64(okN)*300})
 	nb2 := MustNotebook(t, f.ctx, s, "Second")
 	MustTable(t, f.ctx, s, nb2.ID, "Docs", col("Files", coffer.TypeFile))
 	r2 := MustRecord(t, f.ctx, s, nb2.ID, "Docs", map[string]any{})
