@@ -147,14 +147,14 @@ type ErrorInfo struct {
 
 // Restored says what a restore did (or, for a preview, would do).
 type Restored struct {
-	Seq      int64          `json:"seq"` // the history action, 0 for none or a preview
-	Created  []string       `json:"created"`
-	Updated  []string       `json:"updated"`
-	Deleted  []string       `json:"deleted"`
-	Table    *Table         `json:"table,omitempty"`    // the table made by a copy
-	Notebook *Notebook      `json:"notebook,omitempty"` // the notebook made by a copy
-	Safety   string         `json:"safety,omitempty"`   // the safety snapshot taken first
-	Diff     []RecordCompare `json:"diff,omitempty"`    // a preview's changes
+	Seq      int64           `json:"seq"` // the history action, 0 for none or a preview
+	Created  []string        `json:"created"`
+	Updated  []string        `json:"updated"`
+	Deleted  []string        `json:"deleted"`
+	Table    *Table          `json:"table,omitempty"`    // the table made by a copy
+	Notebook *Notebook       `json:"notebook,omitempty"` // the notebook made by a copy
+	Safety   string          `json:"safety,omitempty"`   // the safety snapshot taken first
+	Diff     []RecordCompare `json:"diff,omitempty"`     // a preview's changes
 }
 
 // BackupService lets owners (and grantees with the restore capability)
