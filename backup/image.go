@@ -215,7 +215,7 @@ func (im *image) versions(ctx context.Context, notebook string) (schema int64, m
 // fileRefs returns the files of a notebook image that are not deleted:
 // the blobs a snapshot must hold.
 func (im *image) fileRefs(ctx context.Context) ([]fileRef, error) {
-	rows, err := im.db.R.QueryContext(ctx, "SELECT id, sha256, blob_key, size FROM _files WHERE deleted_at IS NULL ORDER BY id")
+	rows, err := im.db.R.QueryContext(ctx, "SELECT id, sha256, blob_key, size FROM _files WHERE deleted_at = 0 ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
