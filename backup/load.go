@@ -91,3 +91,42 @@ func (s *Service) notebookMigration(ctx context.Context) (int, error) {
 	s.migration = v
 	return v, nil
 }
+
+// LoadInstance fills the live instance database, which must be empty of
+// accounts, notebooks and every other instance row (data keys and the
+// backup catalogue aside), with the instance image at imagePath (from
+// Image): disaster recovery onto an empty machine. Restore the keyring
+// first (LatestKeyring, keyring.Ring.Import) and adopt the location's
+// snapshots (Adopt); then load each notebook's newest snapshot with Load,
+// its storage id being its notebook id. A non-empty instance is
+// ECONFLICT; an image of another schema version EINVALID.
+func (s *Service) LoadInstance(ctx context.Context, imagePath string) error {
+	im, err := openImage(imagePath)
+	if err != nil {
+		return coffer.Internal("backup.LoadInstance", err)
+	}
+	defer im.Close()
+	if bad, err := im.integrity(ctx); err != nil || len(bad) > 0 {
+		return integrityErr("the image fails SQLite's integrity check")
+	}
+	live := s.st.Storage
+	if err := transfer.InstanceEmpty(ctx, live.Instance(), skipInstance...); err != nil {
+		return coffer.Errorf(coffer.ECONFLICT, "the instance is not empty: disaster recovery loads into an empty one")
+	}
+	_, got, err := im.versions(ctx, "")
+	if err != nil {
+		return integrityErr("the image is not an instance database")
+	}
+	var want int
+	if err := live.Instance().R.QueryRowContext(ctx, "SELECT max(version) FROM "+live.Instance().Prefix+"schema_migrations").Scan(&want); err != nil {
+		return coffer.Internal("backup.LoadInstance", err)
+	}
+	if got != want {
+		return coffer.Errorf(coffer.EINVALID, "the snapshot has instance schema %d, this Coffer has %d: load it with a Coffer of its version", got, want)
+	}
+	if err := transfer.CopyInstance(ctx, sqliteDialect, im.db, live.Dialect(), live.Instance(), skipInstance...); err != nil {
+		return coffer.Internal("backup.LoadInstance", err)
+	}
+	s.st.DropCaches()
+	return nil
+}
