@@ -76,7 +76,6 @@ func openPostgres(t *testing.T) store.Backend {
 	return b
 }
 
-
 // TestBrowseWithBackupService: the backup service's own snapshots (sealed
 // images in a location) browse and restore through the notebooks service:
 // a record read in the snapshot, a record restore, a whole notebook in
