@@ -152,6 +152,30 @@ func testBackupBrowse(t *testing.T, s *all.Store) {
 		t.Errorf("Uma's snapshot list: %v, %v", l, err)
 	}
 
+	// A column deleted since: hidden from the grantee (no grant can name
+	// it today), shown to the owner.
+	if _, err := s.CreateColumn(f.ctx, f.nb, "Staff", col("Bonus", coffer.TypeNumber)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRecord(f.ctx, f.nb, "Staff", f.x.ID, map[string]any{"Bonus": 5}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindRecord(f.uctx, f.nb, "Staff", f.x.ID); err != nil {
+		t.Fatal(err)
+	} else if r, _ := s.FindRecord(f.uctx, f.nb, "Staff", f.x.ID); r.Fields["Bonus"] == nil {
+		t.Fatalf("Uma does not read Bonus today: %v", r.Fields)
+	}
+	withBonus := f.src.MustTake(t, f.ctx, f.nb)
+	if err := s.DeleteColumn(f.ctx, f.nb, "Staff", "Bonus"); err != nil {
+		t.Fatal(err)
+	}
+	if r := MustFindRecord(t, f.browse(t, f.uctx, withBonus.ID), s, f.nb, "Staff", f.x.ID); r.Fields["Bonus"] != nil || r.Fields["Name"] != "x2" {
+		t.Errorf("Uma reads a column deleted since in the snapshot: %v", r.Fields)
+	}
+	if r := MustFindRecord(t, f.browse(t, f.ctx, withBonus.ID), s, f.nb, "Staff", f.x.ID); r.Fields["Bonus"] == nil {
+		t.Errorf("the owner does not read Bonus in the snapshot: %v", r.Fields)
+	}
+
 	// Vic (no restore), unknown ids and another notebook's snapshot: not found.
 	missing := "bks_" + coffer.NewID("")
 	for _, c := range []struct {
