@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store/all"
 )
 
@@ -345,5 +346,31 @@ func testBackupSandboxes(t *testing.T, s *all.Store) {
 	MustFindRecord(t, bctx, s, f.nb, "Staff", f.x.ID)
 	if f.src.Loads != 2 {
 		t.Errorf("after the sweep: %d loads, want 2", f.src.Loads)
+	}
+	// At most notebooks.MaxSandboxes at once (one is held above): when
+	// all are in use, one more is refused; released, they make room.
+	s.SetSnapshotIdle(time.Hour)
+	var releases []func()
+	for i := 0; i < notebooks.MaxSandboxes-1; i++ {
+		sn := f.src.MustTake(t, f.ctx, f.nb)
+		_, release, err := s.BrowseSnapshot(f.ctx, f.nb, sn.ID)
+		if err != nil {
+			t.Fatalf("snapshot %d: %v", i, err)
+		}
+		releases = append(releases, release)
+	}
+	if n := s.Sandboxes(); n != notebooks.MaxSandboxes {
+		t.Errorf("%d sandboxes, want %d", n, notebooks.MaxSandboxes)
+	}
+	one := f.src.MustTake(t, f.ctx, f.nb)
+	_, _, err := s.BrowseSnapshot(f.ctx, f.nb, one.ID)
+	wantCode(t, err, coffer.EUNAVAILABLE)
+	for _, r := range releases {
+		r()
+	}
+	if _, release, err := s.BrowseSnapshot(f.ctx, f.nb, one.ID); err != nil {
+		t.Errorf("once released: %v", err)
+	} else {
+		release()
 	}
 }
