@@ -1,0 +1,109 @@
+package location_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/backup/location"
+	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/blob/blobtest"
+	"github.com/cofferhq/coffer/blob/s3"
+)
+
+func mustS3(tb testing.TB, url string) *s3.Store {
+	tb.Helper()
+	cfg, err := s3.ParseURL(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := s3.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestSecondLocationS3 replicates a local primary to a real S3-compatible
+// server (versitygw on loopback), plainly and under object lock, deletes
+// the primary entirely, and restores every object from the second
+// location into a new primary.
+func TestSecondLocationS3(t *testing.T) {
+	srv := blobtest.MustVersityGW(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, url string
+		locked    bool
+	}{
+		{"plain", srv.URL("second", "backups"), false},
+		{"object lock", srv.URL("second-locked", "backups") + "&lock=compliance&lock_days=1", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			primary := location.New("primary", mustLocal(t, dir))
+			fill(t, primary.Store)
+			want := contents(t, primary.Store, "")
+			second := location.New("second", mustS3(t, c.url))
+			if second.Locked != c.locked {
+				t.Fatalf("Locked = %v, want %v", second.Locked, c.locked)
+			}
+			if n, err := location.Replicate(ctx, primary, second, ""); err != nil || n != len(want) {
+				t.Fatalf("Replicate = %d, %v; want %d", n, err, len(want))
+			}
+			// Idempotent: a second run over a locked bucket must not try
+			// to overwrite anything (it would be refused).
+			if n, err := location.Replicate(ctx, primary, second, ""); err != nil || n != 0 {
+				t.Fatalf("Replicate again = %d, %v; want 0", n, err)
+			}
+			if c.locked {
+				n, err := location.Sweep(ctx, second, "", func(string) bool { return false }, time.Now().Add(time.Hour))
+				if n != 0 || code(err) != coffer.EFORBIDDEN || !errors.Is(err, location.ErrLocked) {
+					t.Fatalf("Sweep on the locked second location = %d, %v", n, err)
+				}
+				// Not even a direct delete gets through.
+				if err := second.Store.Delete(ctx, "snapshots/nb_1/s1/image"); err == nil {
+					t.Fatal("a locked object was deleted")
+				}
+			}
+
+			// The primary is lost.
+			primary.Store.Close()
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			fresh := location.New("primary", mustLocal(t, t.TempDir()))
+			if n, err := location.Replicate(ctx, second, fresh, ""); err != nil || n != len(want) {
+				t.Fatalf("Replicate back = %d, %v; want %d", n, err, len(want))
+			}
+			if got := contents(t, fresh.Store, ""); !maps.Equal(got, want) {
+				t.Fatal("restored primary differs from the lost one")
+			}
+		})
+	}
+}
+
+// TestSweepS3 sweeps an unlocked S3 location: the live and the young stay.
+func TestSweepS3(t *testing.T) {
+	srv := blobtest.MustVersityGW(t)
+	ctx := context.Background()
+	l := location.New("second", mustS3(t, srv.URL("sweep", "")))
+	fill(t, l.Store)
+	live := func(k string) bool { return k == "blobs/nb_1/aa" }
+	// Grace in the past: everything is young, nothing goes.
+	if n, err := location.Sweep(ctx, l, "blobs/", live, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("Sweep within the grace period = %d, %v; want 0", n, err)
+	}
+	if n, err := location.Sweep(ctx, l, "blobs/", live, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1", n, err)
+	}
+	var left []string
+	l.Store.List(ctx, "blobs/", func(in blob.Info) error { left = append(left, in.Key); return nil })
+	if len(left) != 1 || left[0] != "blobs/nb_1/aa" {
+		t.Fatalf("after Sweep: %v", left)
+	}
+}
