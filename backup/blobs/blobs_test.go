@@ -272,3 +272,38 @@ func TestNoIdentityInLocation(t *testing.T) {
 		t.Fatal("the content id does not depend on the file id and hash")
 	}
 }
+
+// TestManyPacks fills more than one pack; a ref listed twice, before and
+// after a pack is written out, gets one entry.
+func TestManyPacks(t *testing.T) {
+	ctx := context.Background()
+	files := mustLocal(t, t.TempDir())
+	dst := &counting{Store: mustLocal(t, t.TempDir())}
+	var fs []file
+	for i := range 300 {
+		fs = append(fs, mustFile(t, files, i, 40_000+i))
+	}
+	all := append(slices.Clone(fs), fs[0], fs[299])
+	es, err := blobs.Backup(ctx, macKey(), files, dst, nb, refsOf(all))
+	if err != nil {
+		t.Fatal(err)
+	}
+	puts, _, written := dst.reset()
+	if want := int(written/blobs.PackSize) + 1; puts != want || puts < 2 {
+		t.Fatalf("%d packs for %d bytes, want %d", puts, written, want)
+	}
+	if es[300] != es[0] || es[301] != es[299] || es[0].Object == es[299].Object {
+		t.Fatalf("duplicate refs: %v %v, %v %v", es[0], es[300], es[299], es[301])
+	}
+	for i, f := range all {
+		if got, err := open(t, dst, es[i], f); err != nil || !bytes.Equal(got, f.plain) {
+			t.Fatalf("file %d: %v", i, err)
+		}
+	}
+	if _, err := blobs.Backup(ctx, macKey(), files, dst, nb, refsOf(all)); err != nil {
+		t.Fatal(err)
+	}
+	if puts, _, _ := dst.reset(); puts != 0 {
+		t.Fatalf("second Backup: %d Puts", puts)
+	}
+}
