@@ -106,7 +106,7 @@ func refsOf(fs []file) []blobs.Ref {
 }
 
 // open decrypts the file f from the entry e in dst.
-func open(tb testing.TB, dst blob.Store, e blobs.Entry, f file) ([]byte, error) {
+func openFile(tb testing.TB, dst blob.Store, e blobs.Entry, f file) ([]byte, error) {
 	tb.Helper()
 	r, err := sealed.NewReader(blobs.Opener(context.Background(), dst, e), e.Length, f.key, f.ref.FileID)
 	if err != nil {
@@ -170,7 +170,7 @@ func TestBackupOnce(t *testing.T) {
 		} else if e.Object != blobs.Prefix(nb)+e.ContentID || e.Offset != 0 {
 			t.Fatalf("large blob %d at %+v", i, e)
 		}
-		got, err := open(t, dst, e, f)
+		got, err := openFile(t, dst, e, f)
 		if err != nil || !bytes.Equal(got, f.plain) {
 			t.Fatalf("file %d read back from its entry: %d bytes, %v", i, len(got), err)
 		}
@@ -226,7 +226,7 @@ func TestBackupOnce(t *testing.T) {
 		t.Fatalf("third Backup entries: %v", es3)
 	}
 	for i, f := range all {
-		if got, err := open(t, dst, es3[i], f); err != nil || !bytes.Equal(got, f.plain) {
+		if got, err := openFile(t, dst, es3[i], f); err != nil || !bytes.Equal(got, f.plain) {
 			t.Fatalf("file %d after the third Backup: %v", i, err)
 		}
 	}
@@ -296,7 +296,7 @@ func TestManyPacks(t *testing.T) {
 		t.Fatalf("duplicate refs: %v %v, %v %v", es[0], es[300], es[299], es[301])
 	}
 	for i, f := range all {
-		if got, err := open(t, dst, es[i], f); err != nil || !bytes.Equal(got, f.plain) {
+		if got, err := openFile(t, dst, es[i], f); err != nil || !bytes.Equal(got, f.plain) {
 			t.Fatalf("file %d: %v", i, err)
 		}
 	}

@@ -56,13 +56,13 @@ func TestCorruptPack(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			flipByte(t, dir, es[c.i].Object, es[c.i].Offset+c.off)
-			if _, err := open(t, dst, es[c.i], fs[c.i]); !errors.Is(err, sealed.ErrIntegrity) {
+			if _, err := openFile(t, dst, es[c.i], fs[c.i]); !errors.Is(err, sealed.ErrIntegrity) {
 				t.Fatalf("opening the corrupt file: %v, want ErrIntegrity", err)
 			}
 			flipByte(t, dir, es[c.i].Object, es[c.i].Offset+c.off) // repair
 		})
 	}
-	if got, err := open(t, dst, es[1], fs[1]); err != nil || !bytes.Equal(got, fs[1].plain) {
+	if got, err := openFile(t, dst, es[1], fs[1]); err != nil || !bytes.Equal(got, fs[1].plain) {
 		t.Fatalf("neighbour after repair: %v", err)
 	}
 	// Another file's key (or id) does not open a blob.
@@ -92,7 +92,7 @@ func TestCorruptPackHeader(t *testing.T) {
 		t.Fatalf("after a corrupt pack header: %d Puts, entries %v", puts, es2)
 	}
 	for i, f := range fs {
-		if got, err := open(t, dst, es2[i], f); err != nil || !bytes.Equal(got, f.plain) {
+		if got, err := openFile(t, dst, es2[i], f); err != nil || !bytes.Equal(got, f.plain) {
 			t.Fatalf("file %d: %v", i, err)
 		}
 	}
