@@ -19,6 +19,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -66,9 +68,9 @@ var ErrLocked = errors.New("location: objects in this location cannot be deleted
 // deletes, in either location. It is idempotent and restartable: a run
 // cut short (error, cancelled context, crash) leaves only complete objects
 // (blob.Store's Put is atomic), and the next run copies what is still
-// missing. Objects whose last key segment is "manifest" are copied after
-// all others, so a manifest appears in to only once what it describes is
-// there.
+// missing. Up to Workers objects are copied at once; objects whose last
+// key segment is "manifest" are copied after all others, so a manifest
+// appears in to only once what it describes is there.
 func Replicate(ctx context.Context, from, to Location, prefix string) (copied int, err error) {
 	if err := blob.ValidPrefix(prefix); err != nil {
 		return 0, err
@@ -89,27 +91,65 @@ func Replicate(ctx context.Context, from, to Location, prefix string) (copied in
 	}); err != nil {
 		return 0, fail("Replicate", from, err)
 	}
-	// Manifests last; otherwise in key order, so runs are reproducible.
-	slices.SortFunc(todo, func(a, b blob.Info) int {
-		am, bm := isManifest(a.Key), isManifest(b.Key)
-		switch {
-		case am && !bm:
-			return 1
-		case bm && !am:
-			return -1
-		}
-		return strings.Compare(a.Key, b.Key)
-	})
+	// Manifests last, once everything else is there.
+	var rest, manifests []blob.Info
 	for _, in := range todo {
-		if err := ctx.Err(); err != nil {
-			return copied, err
+		if isManifest(in.Key) {
+			manifests = append(manifests, in)
+		} else {
+			rest = append(rest, in)
 		}
-		if err := copyObject(ctx, from.Store, to.Store, in); err != nil {
-			return copied, err
-		}
-		copied++
 	}
-	return copied, nil
+	var n atomic.Int64
+	for _, batch := range [][]blob.Info{rest, manifests} {
+		slices.SortFunc(batch, func(a, b blob.Info) int { return strings.Compare(a.Key, b.Key) })
+		err := parallel(ctx, len(batch), func(ctx context.Context, i int) error {
+			if err := copyObject(ctx, from.Store, to.Store, batch[i]); err != nil {
+				return err
+			}
+			n.Add(1)
+			return nil
+		})
+		if err != nil {
+			return int(n.Load()), err
+		}
+	}
+	return int(n.Load()), nil
+}
+
+// Workers is how many objects Replicate copies at once.
+const Workers = 4
+
+// parallel calls fn(ctx, i) for i in [0, n) on up to Workers goroutines
+// and returns the first error, after which no new call starts.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64
+		once  sync.Once
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(Workers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || cctx.Err() != nil {
+					return
+				}
+				if err := fn(cctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }
 
 func isManifest(key string) bool {
