@@ -55,7 +55,7 @@ func TestBackupS3(t *testing.T) {
 				t.Fatalf("%s: file %d: %v", url, i, err)
 			}
 		}
-		if es2[0] != es[0] || location.IsLocked(st) != (url != srv.URL("plain", "backups")) {
+		if es2[0] != es[0] || location.New("l", st).Locked != (url != srv.URL("plain", "backups")) {
 			t.Fatalf("%s: entries moved or lock misreported", url)
 		}
 	}

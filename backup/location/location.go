@@ -31,36 +31,45 @@ import (
 type Location struct {
 	Name  string     // shown to people and recorded in the catalogue ("primary", "second", …)
 	Store blob.Store // keys are relative to the location
-	// Locked says objects cannot be deleted here (S3 object lock, or
-	// credentials without delete): Sweep refuses to run on it. See
-	// IsLocked.
+	// Locked says objects cannot be deleted here, or not yet (S3 object
+	// lock, or credentials without delete).
 	Locked bool
+	// LockFor, on a Locked location, is how long after it was written an
+	// object may be deleted: Sweep leaves younger objects alone. 0 means
+	// never, and Sweep refuses to run. New sets it from the store, with a
+	// day's margin for clocks.
+	LockFor time.Duration
 }
 
-// New returns the location name over s, Locked when the store says its
-// objects are written under an object lock (see IsLocked).
+// LockMargin is what New adds to a store's lock period, so that Sweep does
+// not try to delete an object whose lock the store still holds because
+// the clocks disagree.
+const LockMargin = 24 * time.Hour
+
+// New returns the location name over s, Locked for the store's lock
+// period (plus LockMargin) when the store writes objects under an object
+// lock (see Locker).
 func New(name string, s blob.Store) Location {
-	return Location{Name: name, Store: s, Locked: IsLocked(s)}
+	l := Location{Name: name, Store: s}
+	if lk, ok := s.(Locker); ok {
+		if d := lk.ObjectLock(); d > 0 {
+			l.Locked, l.LockFor = true, d+LockMargin
+		}
+	}
+	return l
 }
 
 // Locker is implemented by stores that may write objects that cannot be
-// deleted (blob/s3 with an object-lock mode).
+// deleted for a while (blob/s3 with lock=compliance or governance).
 type Locker interface {
-	// ObjectLocked reports whether objects written by this store are
-	// protected from deletion.
-	ObjectLocked() bool
-}
-
-// IsLocked reports whether s says its objects cannot be deleted.
-func IsLocked(s blob.Store) bool {
-	l, ok := s.(Locker)
-	return ok && l.ObjectLocked()
+	// ObjectLock returns how long after it is written an object of this
+	// store cannot be deleted: 0 when objects are not locked.
+	ObjectLock() time.Duration
 }
 
 // ErrLocked is the cause (errors.Is) of the EFORBIDDEN error Sweep returns
-// on a Locked location: it deletes nothing there, and the store's own
-// expiry (object-lock retention, then a lifecycle rule) removes old
-// objects instead.
+// on a Locked location whose LockFor is 0: nothing there may ever be
+// deleted by Coffer (the store's own lifecycle rules must expire objects).
 var ErrLocked = errors.New("location: objects in this location cannot be deleted")
 
 // Replicate copies every object under prefix in from that to lacks, or
@@ -203,16 +212,25 @@ func (e *exactReader) Read(p []byte) (int, error) {
 // Sweep deletes the objects under prefix in l that live does not claim
 // and that were last written before olderThan (the grace period protects
 // objects of a backup still running, or whose snapshot is not recorded
-// yet), and returns how many it deleted. On a Locked location it deletes
-// nothing and returns an EFORBIDDEN error wrapping ErrLocked. Sweep must
-// not run while a backup of the same objects runs.
+// yet), and returns how many it deleted. On a Locked location it also
+// leaves alone the objects written within LockFor (they are still locked
+// and would be refused), and when LockFor is 0 it deletes nothing and
+// returns an EFORBIDDEN error wrapping ErrLocked. Unfinished writes (S3
+// multipart uploads of a process that died) begun before olderThan are
+// discarded, uncounted, where l is not Locked. Sweep must not run while a
+// backup of the same objects runs.
 func Sweep(ctx context.Context, l Location, prefix string, live func(key string) bool, olderThan time.Time) (deleted int, err error) {
-	if l.Locked {
+	if l.Locked && l.LockFor <= 0 {
 		return 0, &coffer.Error{Code: coffer.EFORBIDDEN, Message: "backup location " + l.Name + " does not allow deletion (object lock)",
 			Op: "location.Sweep", Err: ErrLocked}
 	}
 	if err := blob.ValidPrefix(prefix); err != nil {
 		return 0, err
+	}
+	if l.Locked {
+		if unlocked := time.Now().Add(-l.LockFor); unlocked.Before(olderThan) {
+			olderThan = unlocked
+		}
 	}
 	n, err := blob.Collect(ctx, l.Store, prefix, olderThan, func(key string) (bool, error) { return live(key), nil })
 	if err != nil {

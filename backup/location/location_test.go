@@ -219,10 +219,25 @@ func TestSweep(t *testing.T) {
 	locked.Locked = true
 	n, err = location.Sweep(ctx, locked, "", func(string) bool { return false }, time.Now().Add(time.Hour))
 	if n != 0 || code(err) != coffer.EFORBIDDEN || !errors.Is(err, location.ErrLocked) {
-		t.Fatalf("Sweep on a locked location = %d, %v; want 0 and EFORBIDDEN wrapping ErrLocked", n, err)
+		t.Fatalf("Sweep on a location locked for ever = %d, %v; want 0 and EFORBIDDEN wrapping ErrLocked", n, err)
 	}
 	if got := slices.Sorted(maps.Keys(contents(t, l.Store, ""))); !slices.Equal(got, want) {
 		t.Fatalf("Sweep on a locked location deleted: %v", got)
+	}
+	// Locked for 72 hours: the objects written 48 hours ago still are.
+	locked.LockFor = 72 * time.Hour
+	if n, err := location.Sweep(ctx, locked, "", isLive, grace); n != 0 || err != nil {
+		t.Fatalf("Sweep within the lock = %d, %v; want 0, nil", n, err)
+	}
+	// Locked for 36 hours: they no longer are; pack-02 is.
+	locked.LockFor = 36 * time.Hour
+	if n, err := location.Sweep(ctx, locked, "", isLive, time.Now().Add(time.Hour)); n != 3 || err != nil {
+		t.Fatalf("Sweep after the lock = %d, %v; want 3 (other/x and the two objects of s3)", n, err)
+	}
+	got = slices.Sorted(maps.Keys(contents(t, l.Store, "")))
+	want = []string{"blobs/nb_1/aa", "blobs/nb_1/pack-02", "snapshots/nb_1/s2/image", "snapshots/nb_1/s2/manifest"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after Sweep past the lock: %v, want %v", got, want)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -47,8 +48,8 @@ func TestS3ObjectLock(t *testing.T) {
 	srv := blobtest.MustVersityGW(t)
 	ctx := context.Background()
 	st := mustOpen(t, srv.URL("locked", "p")+"&lock=compliance&lock_days=1")
-	if !st.ObjectLocked() {
-		t.Fatal("ObjectLocked() = false with lock=compliance")
+	if st.ObjectLock() != 24*time.Hour {
+		t.Fatalf("ObjectLock() = %v with lock_days=1, want 24h", st.ObjectLock())
 	}
 	data := blobtest.Pattern(3, 2000)
 	blobtest.MustPut(t, st, "snapshots/x/manifest", data)

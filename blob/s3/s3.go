@@ -202,9 +202,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// ObjectLocked reports whether objects are written under an object-lock
-// retention (Config.LockMode), so that they cannot be deleted.
-func (s *Store) ObjectLocked() bool { return s.lockMode != "" }
+// ObjectLock returns how long after it is written an object cannot be
+// deleted (Config.LockDays), or 0 when objects are written without an
+// object-lock retention. It implements backup/location.Locker.
+func (s *Store) ObjectLock() time.Duration {
+	if s.lockMode == "" {
+		return 0
+	}
+	return s.lockFor
+}
 
 // Close implements blob.Store (nothing to release).
 func (s *Store) Close() error { return nil }
