@@ -108,7 +108,7 @@ func refsOf(fs []file) []blobs.Ref {
 // open decrypts the file f from the entry e in dst.
 func openFile(tb testing.TB, dst blob.Store, e blobs.Entry, f file) ([]byte, error) {
 	tb.Helper()
-	r, err := sealed.NewReader(blobs.Opener(context.Background(), dst, e), e.Length, f.key, f.ref.FileID)
+	r, err := blobs.Open(context.Background(), dst, e, f.key, f.ref.FileID)
 	if err != nil {
 		return nil, err
 	}
@@ -305,5 +305,34 @@ func TestManyPacks(t *testing.T) {
 	}
 	if puts, _, _ := dst.reset(); puts != 0 {
 		t.Fatalf("second Backup: %d Puts", puts)
+	}
+}
+
+// TestSlice: n consecutive slices are disjoint and cover every entry, in
+// parts of about the same size.
+func TestSlice(t *testing.T) {
+	var es []blobs.Entry
+	for i := range 1000 {
+		es = append(es, blobs.Entry{ContentID: blobs.ContentID(macKey(), fmt.Sprint(i), "x"), Object: fmt.Sprint(i)})
+	}
+	for _, n := range []int{1, 3, 7} {
+		seen := map[string]int{}
+		for week := 10; week < 10+n; week++ {
+			part := blobs.Slice(es, week, n)
+			if len(part) < 1000/n/2 || len(part) > 2*1000/n {
+				t.Errorf("n=%d week %d: %d entries", n, week, len(part))
+			}
+			for _, e := range part {
+				seen[e.Object]++
+			}
+		}
+		for _, e := range es {
+			if seen[e.Object] != 1 {
+				t.Fatalf("n=%d: entry %s in %d slices", n, e.Object, seen[e.Object])
+			}
+		}
+	}
+	if len(blobs.Slice(es, -1, 3)) == 0 || len(blobs.Slice(es, 0, 0)) != len(es) {
+		t.Fatal("negative i or n < 1")
 	}
 }
