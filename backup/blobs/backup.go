@@ -92,33 +92,46 @@ func Present(ctx context.Context, dst blob.Store, notebook string) (map[string]E
 
 var errPack = errors.New("blobs: malformed pack header")
 
-// readPackHeader reads the entries of the pack p.
+// headRead is how much of a pack readPackHeader reads at first: the
+// header of a full pack of small blobs usually fits.
+const headRead = 32 << 10
+
+// readPackHeader reads the entries of the pack p: in one read when the
+// header is under headRead bytes.
 func readPackHeader(ctx context.Context, s blob.Store, p blob.Info) ([]Entry, error) {
-	rc, err := s.Open(ctx, p.Key, 0, packFixed)
+	rc, err := s.Open(ctx, p.Key, 0, min(p.Size, headRead))
 	if err != nil {
 		return nil, err
 	}
-	var fixed [packFixed]byte
-	_, err = io.ReadFull(rc, fixed[:])
+	head, err := io.ReadAll(io.LimitReader(rc, headRead))
 	rc.Close()
 	if err != nil {
+		return nil, err
+	}
+	if len(head) < packFixed || string(head[:4]) != packMagic || head[4] != packVersion {
 		return nil, errPack
 	}
-	if string(fixed[:4]) != packMagic || fixed[4] != packVersion {
-		return nil, errPack
-	}
-	hlen := int64(binary.BigEndian.Uint32(fixed[5:]))
+	hlen := int64(binary.BigEndian.Uint32(head[5:packFixed]))
 	if hlen > maxHeader || packFixed+hlen > p.Size {
 		return nil, errPack
 	}
-	rc, err = s.Open(ctx, p.Key, packFixed, hlen)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := io.ReadAll(io.LimitReader(rc, hlen))
-	rc.Close()
-	if err != nil || int64(len(raw)) != hlen {
-		return nil, errPack
+	raw := head[packFixed:]
+	if int64(len(raw)) >= hlen {
+		raw = raw[:hlen]
+	} else {
+		rc, err := s.Open(ctx, p.Key, int64(len(head)), packFixed+hlen-int64(len(head)))
+		if err != nil {
+			return nil, err
+		}
+		rest, err := io.ReadAll(io.LimitReader(rc, hlen))
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, rest...)
+		if int64(len(raw)) != hlen {
+			return nil, errPack
+		}
 	}
 	var h packHeader
 	if err := json.Unmarshal(raw, &h); err != nil {
