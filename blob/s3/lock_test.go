@@ -61,9 +61,9 @@ func TestS3ObjectLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mode, until := oi.Metadata.Get("X-Amz-Object-Lock-Mode"), oi.Metadata.Get("X-Amz-Object-Lock-Retain-Until-Date")
-	if mode != "COMPLIANCE" || until == "" {
-		t.Fatalf("object lock headers: mode %q until %q; want COMPLIANCE with a date", mode, until)
+	mode, untilHdr := oi.Metadata.Get("X-Amz-Object-Lock-Mode"), oi.Metadata.Get("X-Amz-Object-Lock-Retain-Until-Date")
+	if mode != "COMPLIANCE" || untilHdr == "" {
+		t.Fatalf("object lock headers: mode %q until %q; want COMPLIANCE with a date", mode, untilHdr)
 	}
 	if err := st.Delete(ctx, "snapshots/x/manifest"); err == nil {
 		t.Fatal("Delete of a locked object succeeded")
@@ -78,8 +78,27 @@ func TestS3ObjectLock(t *testing.T) {
 		t.Fatal("a locked object changed")
 	}
 
+	// The lock can be extended, not shortened.
+	until, err := st.LockedUntil(ctx, "snapshots/x/manifest")
+	if err != nil || time.Until(until) < 23*time.Hour || time.Until(until) > 25*time.Hour {
+		t.Fatalf("LockedUntil = %v, %v; want in a day", until, err)
+	}
+	later := time.Now().Add(72 * time.Hour).Truncate(time.Second)
+	if err := st.ExtendLock(ctx, "snapshots/x/manifest", later); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.LockedUntil(ctx, "snapshots/x/manifest"); err != nil || !got.Equal(later) {
+		t.Fatalf("after ExtendLock: LockedUntil = %v, %v; want %v", got, err, later)
+	}
+	if err := st.ExtendLock(ctx, "snapshots/x/manifest", time.Now().Add(time.Hour)); err == nil {
+		t.Fatal("a COMPLIANCE lock was shortened")
+	}
+
 	plain := mustOpen(t, srv.URL("plain", ""))
 	blobtest.MustPut(t, plain, "x", []byte("x"))
+	if got, err := plain.LockedUntil(ctx, "x"); err == nil && !got.IsZero() {
+		t.Fatalf("LockedUntil without a lock = %v", got)
+	}
 	cfg, err := s3.ParseURL(srv.URL("plain", "") + "&lock=governance&lock_days=1")
 	if err != nil {
 		t.Fatal(err)

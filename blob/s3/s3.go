@@ -248,6 +248,50 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 	return info.Size, nil
 }
 
+// LockedUntil returns when the object-lock retention of the object under
+// key ends: the zero time when it has none.
+func (s *Store) LockedUntil(ctx context.Context, key string) (time.Time, error) {
+	if err := blob.ValidKey(key); err != nil {
+		return time.Time{}, err
+	}
+	oi, err := s.c.Client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
+	if err != nil {
+		if s.notFound(err) {
+			return time.Time{}, blob.NotFound("blob/s3.LockedUntil", key)
+		}
+		return time.Time{}, fmt.Errorf("s3: stat %s: %w", key, err)
+	}
+	v := oi.Metadata.Get("X-Amz-Object-Lock-Retain-Until-Date")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("s3: %s: retain-until date %q does not parse", key, v)
+	}
+	return t, nil
+}
+
+// ExtendLock sets the object-lock retention of the object under key to
+// end at until, in the store's lock mode (Config.LockMode). The server
+// refuses to shorten a retention.
+func (s *Store) ExtendLock(ctx context.Context, key string, until time.Time) error {
+	if err := blob.ValidKey(key); err != nil {
+		return err
+	}
+	if s.lockMode == "" {
+		return fmt.Errorf("s3: extend the lock of %s: the store writes without object lock", key)
+	}
+	mode := s.lockMode
+	if err := s.c.Client.PutObjectRetention(ctx, s.bucket, s.prefix+key, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &until}); err != nil {
+		if s.notFound(err) {
+			return blob.NotFound("blob/s3.ExtendLock", key)
+		}
+		return fmt.Errorf("s3: extend the lock of %s: %w", key, err)
+	}
+	return nil
+}
+
 // Open implements blob.Store.
 func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	if err := blob.ValidKey(key); err != nil {
