@@ -41,11 +41,6 @@ type Location struct {
 	LockFor time.Duration
 }
 
-// LockMargin is what New adds to a store's lock period, so that Sweep does
-// not try to delete an object whose lock the store still holds because
-// the clocks disagree.
-const LockMargin = 24 * time.Hour
-
 // New returns the location name over s, Locked for the store's lock
 // period (plus LockMargin) when the store writes objects under an object
 // lock (see Locker).
@@ -58,19 +53,6 @@ func New(name string, s blob.Store) Location {
 	}
 	return l
 }
-
-// Locker is implemented by stores that may write objects that cannot be
-// deleted for a while (blob/s3 with lock=compliance or governance).
-type Locker interface {
-	// ObjectLock returns how long after it is written an object of this
-	// store cannot be deleted: 0 when objects are not locked.
-	ObjectLock() time.Duration
-}
-
-// ErrLocked is the cause (errors.Is) of the EFORBIDDEN error Sweep returns
-// on a Locked location whose LockFor is 0: nothing there may ever be
-// deleted by Coffer (the store's own lifecycle rules must expire objects).
-var ErrLocked = errors.New("location: objects in this location cannot be deleted")
 
 // Replicate copies every object under prefix in from that to lacks, or
 // holds with another size, and returns how many it copied. It never
@@ -213,9 +195,11 @@ func (e *exactReader) Read(p []byte) (int, error) {
 // and that were last written before olderThan (the grace period protects
 // objects of a backup still running, or whose snapshot is not recorded
 // yet), and returns how many it deleted. On a Locked location it also
-// leaves alone the objects written within LockFor (they are still locked
-// and would be refused), and when LockFor is 0 it deletes nothing and
-// returns an EFORBIDDEN error wrapping ErrLocked. Unfinished writes (S3
+// leaves alone the objects written within LockFor and, when the store is
+// a Locker, those whose lock (maybe extended by Relock) has not ended a
+// LockMargin ago: the store would refuse to delete them. When LockFor is
+// 0 it deletes nothing and returns an EFORBIDDEN error wrapping
+// ErrLocked. Unfinished writes (S3
 // multipart uploads of a process that died) begun before olderThan are
 // discarded, uncounted, where l is not Locked. Sweep must not run while a
 // backup of the same objects runs.
@@ -227,12 +211,27 @@ func Sweep(ctx context.Context, l Location, prefix string, live func(key string)
 	if err := blob.ValidPrefix(prefix); err != nil {
 		return 0, err
 	}
+	keep := func(key string) (bool, error) { return live(key), nil }
 	if l.Locked {
-		if unlocked := time.Now().Add(-l.LockFor); unlocked.Before(olderThan) {
+		now := time.Now()
+		if unlocked := now.Add(-l.LockFor); unlocked.Before(olderThan) {
 			olderThan = unlocked
 		}
+		if lk, ok := l.Store.(Locker); ok {
+			// A lock may have been extended (Relock): ask.
+			keep = func(key string) (bool, error) {
+				if live(key) {
+					return true, nil
+				}
+				until, err := lk.LockedUntil(ctx, key)
+				if err != nil {
+					return true, err
+				}
+				return until.Add(LockMargin).After(now), nil
+			}
+		}
 	}
-	n, err := blob.Collect(ctx, l.Store, prefix, olderThan, func(key string) (bool, error) { return live(key), nil })
+	n, err := blob.Collect(ctx, l.Store, prefix, olderThan, keep)
 	if err != nil {
 		return n, fail("Sweep", l, err)
 	}

@@ -1,11 +1,15 @@
 package location_test
 
 import (
+	"bytes"
 	"context"
 	"maps"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/cofferhq/coffer/backup/location"
 	"github.com/cofferhq/coffer/blob"
@@ -111,5 +115,60 @@ func TestSweepS3(t *testing.T) {
 	l.Store.List(ctx, "blobs/", func(in blob.Info) error { left = append(left, in.Key); return nil })
 	if len(left) != 1 || left[0] != "blobs/nb_1/aa" {
 		t.Fatalf("after Sweep: %v", left)
+	}
+}
+
+// TestRelockS3: on a location under a one-day COMPLIANCE lock (versitygw),
+// Relock extends the locks of the live objects only; a sweep that would
+// delete everything at once (no grace, no lock period) still leaves every
+// object whose lock holds, and deletes one written without a lock.
+func TestRelockS3(t *testing.T) {
+	srv := blobtest.MustVersityGW(t)
+	ctx := context.Background()
+	st := mustS3(t, srv.URL("relock", "b")+"&lock=compliance&lock_days=1")
+	l := location.New("second", st)
+	fill(t, l.Store)
+	live := func(k string) bool { return k == "blobs/nb_1/aa" || k == "snapshots/nb_1/s1/image" }
+
+	if n, err := location.Relock(ctx, l, "", live, time.Hour); err != nil || n != 0 {
+		t.Fatalf("Relock with a day left = %d, %v; want 0", n, err)
+	}
+	n, err := location.Relock(ctx, l, "", live, 30*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("Relock wanting 30 h left = %d, %v; want 2", n, err)
+	}
+	for _, k := range []string{"blobs/nb_1/aa", "snapshots/nb_1/s1/image", "other/x"} {
+		until, err := st.LockedUntil(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		extended := time.Until(until) > 29*time.Hour
+		if extended != live(k) {
+			t.Errorf("%s locked until %v (extended %v, live %v)", k, until, extended, live(k))
+		}
+	}
+	if n, err := location.Relock(ctx, location.New("plain", mustLocal(t, t.TempDir())), "", live, time.Hour); n != 0 || err != nil {
+		t.Fatalf("Relock on an unlocked location = %d, %v", n, err)
+	}
+
+	// An object in the bucket without a lock (written by other means).
+	cl, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutObject(ctx, "relock", "b/other/unlocked", bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eager := l
+	eager.LockFor = time.Nanosecond // every object past its lock period, as far as ages go
+	n, err = location.Sweep(ctx, eager, "", func(string) bool { return false }, time.Now().Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 (only the unlocked object)", n, err)
+	}
+	if _, err := st.Stat(ctx, "other/unlocked"); err == nil {
+		t.Fatal("the unlocked object is still there")
+	}
+	if _, err := st.Stat(ctx, "other/x"); err != nil {
+		t.Fatalf("a locked object is gone: %v", err)
 	}
 }
