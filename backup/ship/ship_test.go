@@ -288,3 +288,59 @@ func TestPointInTime(t *testing.T) {
 		t.Errorf("restore before the first generation: %v, want ENOTFOUND", err)
 	}
 }
+
+// TestCheckpointStorm: many checkpoints between rounds — one after every
+// commit, one as each notebook closes (two notebooks, one open at a time,
+// so each write closes the other, and SQLite checkpoints the whole WAL
+// and deletes it), one of a transaction larger than the writer's
+// checkpoint bound — while small writes keep coming; a restore of each
+// notebook equals its live state, row for row.
+func TestCheckpointStorm(t *testing.T) {
+	e := newEnv(t, sqlite.Options{MaxOpenNotebooks: 1})
+	a, b := e.notebook(t), e.notebook(t)
+	e.write(t, a, "INSERT INTO t (n, note) VALUES (0, 'first')")
+	e.write(t, b, "INSERT INTO t (n, note) VALUES (0, 'first')")
+	e.ship(t) // both get a generation
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := int64(1_000_000); ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := e.tryWrite(a, "INSERT INTO t (n, note, pad) VALUES (?, 'small', randomblob(100))", n); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := range 12 {
+		for _, id := range []string{a, b} {
+			e.write(t, id, "INSERT INTO t (n, note, pad) VALUES (?, 'big', randomblob(262144))", 10+i)
+			e.write(t, id, "UPDATE t SET note = note || '+' WHERE n % 3 = ?", i%3)
+		}
+		if i == 5 {
+			// About 5,000 frames in one transaction: above the checkpoint bound.
+			e.write(t, b, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 20) INSERT INTO t (n, note, pad) SELECT 100 + v, 'huge', randomblob(1048576) FROM s")
+			e.write(t, b, "DELETE FROM t WHERE n BETWEEN 105 AND 110")
+		}
+		if i%4 == 3 {
+			e.ship(t)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	e.ship(t)
+	for _, id := range []string{a, b} {
+		want, n := e.liveDigest(t, id)
+		got, m := digest(t, e.restore(t, id, time.Now()))
+		if got != want || m != n {
+			t.Errorf("notebook %s restored: %d rows, digest %s; live %d rows, %s", id, m, got, n, want)
+		}
+	}
+}

@@ -441,10 +441,13 @@ func (b *Backend) Wrote(notebookID string, rows int) {
 // Ping checks the instance database.
 func (b *Backend) Ping(ctx context.Context) error { return b.inst.R.PingContext(ctx) }
 
-// Close closes every database.
+// Close closes every database. Closing again does nothing.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.close {
+		return nil
+	}
 	b.close = true
 	var errs []error
 	for id, h := range b.open {

@@ -82,6 +82,12 @@ type shipping struct {
 	salt       uint64 // the WAL's salt at the last checkpoint
 	copied     int    // frames of that WAL in the database file
 	captureErr error  // the last capture's error (tests)
+
+	// Tests: freed is called once the writer is freed and before the
+	// checkpoint; checkpointed after it, with the frames the hook read
+	// and the frames the checkpoint found copied.
+	freed        func()
+	checkpointed func(read, copied int)
 }
 
 // openPin opens the pin connection of a maintainer.
@@ -125,6 +131,9 @@ func (m *maintainer) shippedCheckpoint() {
 			return
 		}
 		w.Close()
+		if m.ship.freed != nil {
+			m.ship.freed()
+		}
 	}
 	var busy, log, copied int
 	err = m.conn.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
@@ -135,6 +144,9 @@ func (m *maintainer) shippedCheckpoint() {
 	}
 	if err == nil {
 		m.ship.known, m.ship.salt, m.ship.copied = true, salt, copied
+		if m.ship.checkpointed != nil {
+			m.ship.checkpointed(frames, copied)
+		}
 	}
 }
 
