@@ -148,6 +148,17 @@ func (s *Shipper) Committed(notebook string) {
 	s.mu.Unlock()
 }
 
+// Reset forgets what was read of notebook's WAL (sqlite.WALHook): its
+// database file is made anew or removed, so the next round begins a new
+// generation (or forgets the notebook when it is gone).
+func (s *Shipper) Reset(notebook string) {
+	nb := s.state(notebook)
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	nb.pos, nb.frames, nb.pageSize, nb.broken = walPos{}, 0, 0, true
+	nb.pending.Reset()
+}
+
 // state returns the state of notebook, made on first use.
 func (s *Shipper) state(notebook string) *nbState {
 	s.mu.Lock()

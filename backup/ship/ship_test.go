@@ -1,6 +1,7 @@
 package ship_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -342,5 +344,154 @@ func TestCheckpointStorm(t *testing.T) {
 		if got != want || m != n {
 			t.Errorf("notebook %s restored: %d rows, digest %s; live %d rows, %s", id, m, got, n, want)
 		}
+	}
+}
+
+// TestIdleNotebooksCostNothing: once every notebook has a generation, a
+// round with no commit puts nothing and reads no WAL, whatever the number
+// of notebooks; a commit to one notebook costs that notebook one segment.
+func TestIdleNotebooksCostNothing(t *testing.T) {
+	e := newEnv(t, sqlite.Options{MaxOpenNotebooks: 8})
+	var ids []string
+	for i := range 40 {
+		id := e.notebook(t)
+		e.write(t, id, "INSERT INTO t (n, note) VALUES (?, 'x')", i)
+		ids = append(ids, id)
+	}
+	e.ship(t) // bases: key, base and first segment each
+	if got := e.st.puts.Load(); got != 3*40 {
+		t.Errorf("first round: %d puts, want %d (key, base, first segment of 40 notebooks)", got, 3*40)
+	}
+	e.ship(t) // commits that raced the first round
+	e.st.puts.Store(0)
+	for range 3 {
+		e.ship(t)
+	}
+	if got := e.st.puts.Load(); got != 0 {
+		t.Errorf("three rounds without a commit: %d puts, want 0", got)
+	}
+	e.write(t, ids[7], "INSERT INTO t (n, note) VALUES (1000, 'y')")
+	e.ship(t)
+	if got := e.st.puts.Load(); got != 1 {
+		t.Errorf("a round after one commit: %d puts, want 1", got)
+	}
+}
+
+// TestShippedObjectsSealed: no shipped object holds a marker written in
+// the notebook (the restore does); a changed byte in a segment fails the
+// restore with EINTEGRITY; once the notebook's keys are shredded, its
+// shipped WAL does not restore.
+func TestShippedObjectsSealed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, sqlite.Options{})
+	id := e.notebook(t)
+	const marker = "MARKER-plaintext-7c1f"
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (1, ?)", marker+" in the base")
+	e.ship(t)
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (2, ?)", marker+" in a segment")
+	e.ship(t)
+	var db *sql.DB = e.restore(t, id, time.Now())
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM t WHERE note LIKE ?", marker+"%").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("restored notebook holds %d marked rows (%v), want 2", n, err)
+	}
+	var segments []string
+	err := filepath.WalkDir(e.stDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(marker)) {
+			t.Errorf("%s holds the marker in plaintext", path)
+		}
+		if strings.Contains(filepath.Base(path), "-") && strings.HasPrefix(filepath.Base(path), "s") {
+			segments = append(segments, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segments) < 2 {
+		t.Fatalf("%d segments shipped, want 2", len(segments))
+	}
+
+	// A changed byte.
+	last := segments[len(segments)-1]
+	orig, _ := os.ReadFile(last)
+	bad := bytes.Clone(orig)
+	bad[len(bad)/2] ^= 1
+	os.WriteFile(last, bad, 0o600)
+	out := filepath.Join(t.TempDir(), "bad.db")
+	if err := ship.RestoreAt(ctx, e.st, e.ring, id, time.Now(), out); coffer.ErrorCode(err) != coffer.EINTEGRITY {
+		t.Errorf("restore with a changed byte: %v, want EINTEGRITY", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed restore left its output")
+	}
+	os.WriteFile(last, orig, 0o600)
+
+	// Shredded keys.
+	if err := e.core.Write(ctx, e.core.Inst, "test", func(tx *store.WriteTx) error {
+		return e.ring.ShredTx(ctx, tx, id)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.ring.Forget(id)
+	if err := ship.RestoreAt(ctx, e.st, e.ring, id, time.Now(), filepath.Join(t.TempDir(), "shredded.db")); coffer.ErrorCode(err) != coffer.EINTEGRITY {
+		t.Errorf("restore after shredding: %v, want EINTEGRITY", err)
+	}
+}
+
+// TestPruneAndNewGenerations: a notebook dropped and made again under
+// the same id begins a new generation (the old base does not fit its
+// frames), as does a round past the generation age; Prune keeps the
+// newest generation that began by the given time and every later one.
+func TestPruneAndNewGenerations(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, sqlite.Options{})
+	id := e.notebook(t)
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (1, 'old file')")
+	e.ship(t)
+	if err := e.b.DropNotebook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.b.CreateNotebook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.write(t, id, "CREATE TABLE t (n INTEGER PRIMARY KEY, note TEXT, pad BLOB)")
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (2, 'new file')")
+	e.ship(t)
+	e.ship(t)
+	gens, err := ship.Generations(ctx, e.st, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gens) != 2 {
+		t.Fatalf("%d generations, want 2 (the replaced file begins one)", len(gens))
+	}
+	if got := rows(t, e.restore(t, id, time.Now())); len(got) != 1 || !got[2] {
+		t.Errorf("restore of the new file: rows %v, want only 2", got)
+	}
+	if got := rows(t, e.restore(t, id, gens[0].Last)); len(got) != 1 || !got[1] {
+		t.Errorf("restore in the first generation: rows %v, want only 1", got)
+	}
+	n, err := ship.Prune(ctx, e.st, id, gens[0].Last)
+	if err != nil || n != 0 {
+		t.Errorf("Prune keeping from inside the first generation: %d deleted, %v; want none", n, err)
+	}
+	n, err = ship.Prune(ctx, e.st, id, time.Now())
+	if err != nil || n != len(gens[0].Objects) {
+		t.Errorf("Prune keeping from now: %d deleted, %v; want the %d objects of the first generation", n, err, len(gens[0].Objects))
+	}
+	if got := rows(t, e.restore(t, id, time.Now())); !got[2] {
+		t.Error("after Prune the newest generation no longer restores")
+	}
+	nbs, err := ship.Notebooks(ctx, e.st)
+	if err != nil || len(nbs) != 1 || nbs[0] != id {
+		t.Errorf("Notebooks: %v, %v", nbs, err)
 	}
 }

@@ -358,6 +358,9 @@ func (b *Backend) CreateNotebook(ctx context.Context, id string) error {
 	}
 	// Create the file (never over an existing one), then open it through
 	// the pool, which migrates it.
+	b.mu.Lock()
+	b.resetWAL(id)
+	b.mu.Unlock()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if os.IsExist(err) {
 		return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
@@ -385,6 +388,7 @@ func (b *Backend) DropNotebook(ctx context.Context, id string) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.resetWAL(id)
 	if h := b.open[id]; h != nil {
 		b.lru.Remove(h.elem)
 		delete(b.open, id)

@@ -50,6 +50,9 @@ type WALHook interface {
 	// up to its last commit frame and the WAL's salt, which changes when
 	// the WAL starts over. An error skips the checkpoint.
 	Capture(notebook, dbPath string) (frames int, salt uint64, err error)
+	// Reset is called when notebook's database file is made anew or
+	// removed: frames read before do not apply to what comes next.
+	Reset(notebook string)
 }
 
 // SetWALHook sets the hook told of the WAL frames of every notebook
@@ -60,6 +63,14 @@ func (b *Backend) SetWALHook(h WALHook) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.hook = h
+}
+
+// resetWAL tells the hook, if any, that notebook's database file is made
+// anew or removed. The caller holds b.mu.
+func (b *Backend) resetWAL(notebook string) {
+	if b.hook != nil {
+		b.hook.Reset(notebook)
+	}
 }
 
 // walHook returns the hook for the database of notebook id ("" for the

@@ -25,6 +25,7 @@ type shmHook struct {
 }
 
 func (h *shmHook) Committed(string) { h.committed.Add(1) }
+func (h *shmHook) Reset(string)     {}
 
 func (h *shmHook) Capture(id, dbPath string) (int, uint64, error) {
 	h.captures.Add(1)
