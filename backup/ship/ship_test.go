@@ -495,3 +495,35 @@ func TestPruneAndNewGenerations(t *testing.T) {
 		t.Errorf("Notebooks: %v, %v", nbs, err)
 	}
 }
+
+// TestBurstBeginsGeneration: more than MaxPending written between two
+// rounds is not held in memory: the next round begins a new generation,
+// and the restore still equals the live state.
+func TestBurstBeginsGeneration(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, sqlite.Options{})
+	e.s.Close()
+	s, err := ship.New(ship.Config{Backend: e.b, Ring: e.ring, Stores: []blob.Store{e.st}, TempDir: t.TempDir(), MaxPending: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s = s
+	id := e.notebook(t)
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (1, 'small')")
+	e.ship(t)
+	for i := range 4 {
+		e.write(t, id, "INSERT INTO t (n, note, pad) VALUES (?, 'big', randomblob(200000))", 10+i)
+	}
+	e.ship(t)
+	gens, err := ship.Generations(ctx, e.st, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gens) != 2 {
+		t.Errorf("%d generations after a burst past MaxPending, want 2", len(gens))
+	}
+	want, n := e.liveDigest(t, id)
+	if got, m := digest(t, e.restore(t, id, time.Now())); got != want || m != n {
+		t.Errorf("restore: %d rows, %s; live %d rows, %s", m, got, n, want)
+	}
+}
