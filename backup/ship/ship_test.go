@@ -527,3 +527,47 @@ func TestBurstBeginsGeneration(t *testing.T) {
 		t.Errorf("restore: %d rows, %s; live %d rows, %s", m, got, n, want)
 	}
 }
+
+// TestShipperAfterNotebooksOpened: a shipper made while a notebook is
+// already open (its writer still checkpointing by itself) ships it all
+// the same, through transactions larger than the writer's checkpoint
+// bound.
+func TestShipperAfterNotebooksOpened(t *testing.T) {
+	ctx := context.Background()
+	b, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	core := store.NewCore(b)
+	e := &env{b: b, core: core, ring: keyring.New(core, keyring.ForTests())}
+	id := e.notebook(t)
+	db, release, err := b.Notebook(ctx, id) // stays open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	_ = db
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (1, 'before the shipper')")
+	ls, err := local.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st = &countingStore{Store: ls}
+	e.s, err = ship.New(ship.Config{Backend: b, Ring: e.ring, Stores: []blob.Store{e.st}, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.s.Close()
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (2, 'after')")
+	e.ship(t)
+	for i := range 3 {
+		e.write(t, id, "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 18) INSERT INTO t (n, note, pad) SELECT ? + v, 'big', randomblob(1048576) FROM s", 100*(i+1))
+		e.write(t, id, "DELETE FROM t WHERE n % 2 = 0 AND n > ?", 100*(i+1))
+	}
+	e.ship(t)
+	want, n := e.liveDigest(t, id)
+	if got, m := digest(t, e.restore(t, id, time.Now())); got != want || m != n {
+		t.Errorf("restore: %d rows, %s; live %d rows, %s", m, got, n, want)
+	}
+}

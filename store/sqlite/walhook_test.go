@@ -124,14 +124,31 @@ func TestShippedCheckpointsCopyOnlyWhatWasRead(t *testing.T) {
 	}
 }
 
-// TestShippingWriterNeverCheckpoints: with a WAL hook and the background
+// TestShippingWriterNeverCheckpoints: with a WAL hook (set before the
+// notebook opened, or after and armed by HoldCheckpoints) and the background
 // checkpoints paused, the writer copies nothing, even past its usual
 // bound (only the maintainer checkpoints, after the hook); once resumed,
 // the maintainer copies everything; closing the backend has the hook read
 // the WAL one last time.
 func TestShippingWriterNeverCheckpoints(t *testing.T) {
-	h := &shmHook{}
-	e := newShipEnv(t, h)
+	t.Run("hook before open", func(t *testing.T) {
+		h := &shmHook{}
+		writerNeverCheckpoints(t, h, newShipEnv(t, h))
+	})
+	t.Run("hook set later", func(t *testing.T) {
+		// The notebook is open before the hook is set; HoldCheckpoints
+		// (a shipper's start) takes the checkpoints from its writer.
+		h := &shmHook{}
+		e := newMaintEnv(t)
+		e.b.SetWALHook(h)
+		if err := e.b.HoldCheckpoints(context.Background(), e.id, func(string) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		writerNeverCheckpoints(t, h, e)
+	})
+}
+
+func writerNeverCheckpoints(t *testing.T, h *shmHook, e *maintEnv) {
 	resume := sqlite.PauseCheckpoints(e.b, e.id)
 	for range 18 {
 		e.writeBlob(t)
