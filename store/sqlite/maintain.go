@@ -30,6 +30,10 @@ import (
 // A checkpoint never loses committed data: it copies frames that are
 // already durable in the WAL, and a crash in the middle leaves them in the
 // WAL to be copied again.
+//
+// With continuous WAL shipping on (a WALHook, walhook.go), a notebook's
+// writer does not checkpoint at all: each background checkpoint first has
+// the hook read the new frames, then copies no frame beyond them.
 
 const (
 	// writerCheckpointFrames is the writer's wal_autocheckpoint: the WAL
