@@ -571,3 +571,60 @@ func TestShipperAfterNotebooksOpened(t *testing.T) {
 		t.Errorf("restore: %d rows, %s; live %d rows, %s", m, got, n, want)
 	}
 }
+
+// TestAnotherProcessWrites: a second process (a second backend on the
+// same data directory, without a shipper, as a command run beside the
+// server) writes to a notebook and checkpoints it, with the notebook open
+// in the shipping process and with it closed there; the shipping process
+// notices that the database file changed behind it and begins a new
+// generation, so a restore still equals the live state.
+func TestAnotherProcessWrites(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := sqlite.Open(ctx, dir, sqlite.Options{MaxOpenNotebooks: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	core := store.NewCore(b)
+	e := &env{b: b, core: core, ring: keyring.New(core, keyring.ForTests())}
+	ls, err := local.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st = &countingStore{Store: ls}
+	if e.s, err = ship.New(ship.Config{Backend: b, Ring: e.ring, Stores: []blob.Store{e.st}, TempDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.s.Close()
+	id, other := e.notebook(t), e.notebook(t)
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (1, 'server')")
+	e.ship(t)
+
+	b2, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	e2 := &env{b: b2, core: store.NewCore(b2)}
+	for round, keepOpen := range []bool{true, false} {
+		if !keepOpen {
+			e.write(t, other, "INSERT INTO t (n, note) VALUES (1, 'closes the other')") // MaxOpenNotebooks 1
+		}
+		for i := range 3 {
+			e2.write(t, id, "INSERT INTO t (n, note, pad) VALUES (?, 'command', randomblob(1048576))", 100*(round+1)+i)
+		}
+		e2.write(t, id, "UPDATE t SET note = note || '+'")
+		if err := b2.CaptureWAL(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // the command's checkpoints
+		e.write(t, id, "INSERT INTO t (n, note) VALUES (?, 'server again')", 10+round)
+		e.ship(t)
+		e.ship(t)
+		want, n := e.liveDigest(t, id)
+		if got, m := digest(t, e.restore(t, id, time.Now())); got != want || m != n {
+			t.Errorf("notebook kept open %v: restore %d rows, %s; live %d rows, %s", keepOpen, m, got, n, want)
+		}
+	}
+}
