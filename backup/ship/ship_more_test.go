@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,5 +325,67 @@ func TestSecondLocation(t *testing.T) {
 	want, n := e.liveDigest(t, id)
 	if got, m := digest(t, db); got != want || m != n {
 		t.Errorf("restore from the second location: %d rows, %s; live %d rows, %s", m, got, n, want)
+	}
+}
+
+// failingStore fails the next Put of a segment once armed.
+type failingStore struct {
+	blob.Store
+	fail atomic.Bool
+}
+
+func (f *failingStore) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	if strings.Contains(key, "/s0") && f.fail.CompareAndSwap(true, false) {
+		return 0, errors.New("second location down")
+	}
+	return f.Store.Put(ctx, key, r)
+}
+
+// TestRoundFailsHalfway: a round whose segment reaches the first
+// location but not the second fails and ships the frames again next
+// round, under the same sequence number: both locations restore the live
+// state, and the first one (holding both copies) restores the time
+// between them too.
+func TestRoundFailsHalfway(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, sqlite.Options{})
+	e.s.Close()
+	ls, err := local.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	second := &failingStore{Store: ls}
+	if e.s, err = ship.New(ship.Config{Backend: e.b, Ring: e.ring, Stores: []blob.Store{e.st, second}, TempDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	id := e.notebook(t)
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (1, 'x')")
+	e.ship(t)
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (2, 'x')")
+	second.fail.Store(true)
+	if err := e.s.Ship(ctx); err == nil {
+		t.Fatal("a round whose second location failed reported no error")
+	}
+	between := time.Now()
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (3, 'x')")
+	e.ship(t)
+	if got := rows(t, e.restore(t, id, between)); len(got) != 2 || !got[1] || !got[2] {
+		t.Errorf("restore between the two rounds: rows %v, want 1 and 2", got)
+	}
+	want, n := e.liveDigest(t, id)
+	for i, st := range []blob.Store{e.st, second} {
+		out := filepath.Join(t.TempDir(), "r.db")
+		if err := ship.RestoreAt(ctx, st, e.ring, id, time.Now(), out); err != nil {
+			t.Fatalf("location %d: %v", i+1, err)
+		}
+		db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: out}).EscapedPath()+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, m := digest(t, db); got != want || m != n {
+			t.Errorf("location %d: %d rows, %s; live %d rows, %s", i+1, m, got, n, want)
+		}
+		db.Close()
 	}
 }
