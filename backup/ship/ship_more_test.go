@@ -367,6 +367,9 @@ func TestRoundFailsHalfway(t *testing.T) {
 	if err := e.s.Ship(ctx); err == nil {
 		t.Fatal("a round whose second location failed reported no error")
 	}
+	if st := e.s.Status(); st.Failed != 1 || !strings.Contains(st.Error, "second location down") {
+		t.Errorf("status after the failed round: %+v", st)
+	}
 	between := time.Now()
 	e.write(t, id, "INSERT INTO t (n, note) VALUES (3, 'x')")
 	e.ship(t)
