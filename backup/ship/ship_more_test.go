@@ -19,6 +19,8 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/backup/ship"
 	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/blob/blobtest"
+	"github.com/cofferhq/coffer/blob/bloburl"
 	"github.com/cofferhq/coffer/blob/local"
 	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
@@ -390,5 +392,41 @@ func TestRoundFailsHalfway(t *testing.T) {
 			t.Errorf("location %d: %d rows, %s; live %d rows, %s", i+1, m, got, n, want)
 		}
 		db.Close()
+	}
+}
+
+// TestShipToS3: shipping to a real S3-compatible server (versitygw on
+// loopback) as the second location, which alone then restores the live
+// state.
+func TestShipToS3(t *testing.T) {
+	ctx := context.Background()
+	srv := blobtest.MustVersityGW(t)
+	s3st, err := bloburl.Open(ctx, srv.URL("ship", "loc"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3st.Close()
+	e := newEnv(t, sqlite.Options{})
+	e.s.Close()
+	if e.s, err = ship.New(ship.Config{Backend: e.b, Ring: e.ring, Stores: []blob.Store{e.st, s3st}, TempDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	id := e.notebook(t)
+	for i := range 3 {
+		e.write(t, id, "INSERT INTO t (n, note, pad) VALUES (?, 'x', randomblob(100000))", i)
+		e.ship(t)
+	}
+	out := filepath.Join(t.TempDir(), "r.db")
+	if err := ship.RestoreAt(ctx, s3st, e.ring, id, time.Now(), out); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: out}).EscapedPath()+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want, n := e.liveDigest(t, id)
+	if got, m := digest(t, db); got != want || m != n {
+		t.Errorf("restore from S3: %d rows, %s; live %d rows, %s", m, got, n, want)
 	}
 }
