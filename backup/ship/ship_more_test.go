@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -428,5 +429,42 @@ func TestShipToS3(t *testing.T) {
 	want, n := e.liveDigest(t, id)
 	if got, m := digest(t, db); got != want || m != n {
 		t.Errorf("restore from S3: %d rows, %s; live %d rows, %s", m, got, n, want)
+	}
+}
+
+// TestHalfGeneration: a generation whose start died after its key and
+// base (kill -9 before the first segment) is never restored from, and
+// Prune removes it once older than the time kept from.
+func TestHalfGeneration(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, sqlite.Options{})
+	id := e.notebook(t)
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (1, 'x')")
+	e.ship(t)
+	gens, err := ship.Generations(ctx, e.st, id)
+	if err != nil || len(gens) != 1 {
+		t.Fatalf("generations %v, %v", gens, err)
+	}
+	half := fmt.Sprintf("g%016d-00000000", time.Now().Add(time.Second).UnixMicro())
+	for _, name := range []string{"key", "base"} {
+		rc, err := e.st.Open(ctx, ship.Prefix(id)+gens[0].ID+"/"+name, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.Put(ctx, ship.Prefix(id)+half+"/"+name, rc); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+	}
+	later := time.Now().Add(time.Hour)
+	if got := rows(t, e.restore(t, id, later)); len(got) != 1 || !got[1] {
+		t.Errorf("restore with a half generation present: rows %v", got)
+	}
+	n, err := ship.Prune(ctx, e.st, id, later)
+	if err != nil || n != 2 {
+		t.Errorf("Prune: %d deleted, %v; want the half generation's 2 objects", n, err)
+	}
+	if got := rows(t, e.restore(t, id, later)); !got[1] {
+		t.Error("the good generation no longer restores after Prune")
 	}
 }
