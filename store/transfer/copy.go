@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/notebooks"
@@ -79,11 +81,8 @@ func Copy(ctx context.Context, src, dst store.Backend) (err error) {
 		return fmt.Errorf("instance: %w", err)
 	}
 	defer dtx.Rollback()
-	for i := range instanceTables {
-		t := &instanceTables[i]
-		if _, err := copyTable(ctx, stx, sinst.Prefix, dtx, dst.Dialect(), dinst.Prefix, t); err != nil {
-			return fmt.Errorf("instance: %s: %w", t.name, err)
-		}
+	if err := copyInstance(ctx, stx, sinst.Prefix, dtx, dst.Dialect(), dinst.Prefix, nil); err != nil {
+		return err
 	}
 	if err := dtx.Commit(); err != nil {
 		return fmt.Errorf("instance: commit: %w", err)
@@ -91,11 +90,55 @@ func Copy(ctx context.Context, src, dst store.Backend) (err error) {
 	return nil
 }
 
+// copyInstance copies the instance tables but those named in skip.
+func copyInstance(ctx context.Context, q querier, sp string, dtx *sql.Tx, dd store.Dialect, dp string, skip []string) error {
+	for i := range instanceTables {
+		t := &instanceTables[i]
+		if slices.Contains(skip, t.name) {
+			continue
+		}
+		if _, err := copyTable(ctx, q, sp, dtx, dd, dp, t); err != nil {
+			return fmt.Errorf("instance: %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// CopyInstance copies the instance database src (dialect sd) into dst
+// (dialect dd), freshly migrated and empty, but for the tables named in
+// skip (a backup leaves out "data_keys": keys live only in the keyring).
+// The source is read in one snapshot, the destination written in one
+// transaction. Unlike Copy it copies no notebook.
+func CopyInstance(ctx context.Context, sd store.Dialect, src *store.DB, dd store.Dialect, dst *store.DB, skip ...string) error {
+	stx, err := readTx(ctx, sd, src)
+	if err != nil {
+		return err
+	}
+	defer stx.Rollback()
+	dtx, err := dst.W.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer dtx.Rollback()
+	if err := copyInstance(ctx, stx, src.Prefix, dtx, dd, dst.Prefix, skip); err != nil {
+		return err
+	}
+	return dtx.Commit()
+}
+
 // checkEmpty refuses a destination whose instance holds any row.
 func checkEmpty(ctx context.Context, dst store.Backend) error {
-	inst := dst.Instance()
+	return InstanceEmpty(ctx, dst.Instance())
+}
+
+// InstanceEmpty returns an error wrapping ErrNotEmpty, saying what it
+// holds, when any instance table of inst but those named in skip has a row.
+func InstanceEmpty(ctx context.Context, inst *store.DB, skip ...string) error {
 	var counts []string
 	for _, t := range instanceTables {
+		if slices.Contains(skip, t.name) {
+			continue
+		}
 		var n int64
 		if err := inst.R.QueryRowContext(ctx, "SELECT count(*) FROM "+inst.Prefix+quote(t.name)).Scan(&n); err != nil {
 			return fmt.Errorf("read destination: %w", err)
@@ -140,7 +183,20 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 		return fmt.Errorf("open destination: %w", err)
 	}
 	defer drelease()
-	stx, err := readTx(ctx, src.Dialect(), sdb)
+	return CopyNotebook(ctx, src.Dialect(), sdb, dst.Dialect(), ddb)
+}
+
+// CopyNotebook copies the catalogue and data of one notebook database
+// (src, of dialect sd) into another (dst, of dialect dd), which must be
+// freshly created and migrated, holding no table and no row. The source
+// is read in one snapshot (a repeatable-read, read-only transaction on
+// PostgreSQL; a read transaction in WAL mode on SQLite), so the copy is
+// the notebook at one moment, whatever writers do meanwhile; the
+// destination is written in one transaction, so it holds all of it or
+// nothing. Any two dialects work: backups use it to turn a PostgreSQL
+// notebook into a SQLite image and an image into a live notebook.
+func CopyNotebook(ctx context.Context, sd store.Dialect, sdb *store.DB, dd store.Dialect, ddb *store.DB) error {
+	stx, err := readTx(ctx, sd, sdb)
 	if err != nil {
 		return err
 	}
@@ -150,8 +206,7 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 		return err
 	}
 	defer dtx.Rollback()
-	dd := dst.Dialect()
-	nd, err := readCatalogue(ctx, stx, src.Dialect(), sdb.Prefix)
+	nd, err := readCatalogue(ctx, stx, sd, sdb.Prefix)
 	if err != nil {
 		return fmt.Errorf("read catalogue: %w", err)
 	}
@@ -224,8 +279,10 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 }
 
 // copyTable copies every row of t from q (prefix sp) into tx (dialect d,
-// prefix dp) with multi-row INSERTs, and returns how many it copied.
-func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Dialect, dp string, t *table) (int64, error) {
+// prefix dp) with multi-row INSERTs, and returns how many it copied. The
+// rows are read on this goroutine while another inserts the batches
+// already read, so the wait on one database overlaps the work on the other.
+func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Dialect, dp string, t *table) (n int64, err error) {
 	rows, err := q.QueryContext(ctx, t.selectSQL(sp))
 	if err != nil {
 		return 0, err
@@ -238,19 +295,36 @@ func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Di
 	head := "INSERT INTO " + dp + quote(t.name) + " (" + strings.Join(names, ", ") + ") VALUES "
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(t.cols)), ", ") + ")"
 	batch := max(1, maxParams/len(t.cols))
-	var args []any
-	var pending, n int64
-	flush := func() error {
-		if pending == 0 {
-			return nil
-		}
-		query := head + strings.TrimSuffix(strings.Repeat(tuple+", ", int(pending)), ", ")
-		if _, err := tx.ExecContext(ctx, d.Rebind(query), args...); err != nil {
-			return d.MapError(err)
-		}
-		args, pending = args[:0], 0
-		return nil
+	type chunk struct {
+		args []any
+		rows int
 	}
+	chunks := make(chan chunk, 2)
+	done := make(chan error, 1)
+	var failed atomic.Bool
+	go func(chunks <-chan chunk) {
+		var werr error
+		for c := range chunks {
+			if werr != nil {
+				continue
+			}
+			query := head + strings.TrimSuffix(strings.Repeat(tuple+", ", c.rows), ", ")
+			if _, err := tx.ExecContext(ctx, d.Rebind(query), c.args...); err != nil {
+				werr = d.MapError(err)
+				failed.Store(true)
+			}
+		}
+		done <- werr
+	}(chunks)
+	open := true
+	defer func() {
+		if open {
+			close(chunks)
+			<-done
+		}
+	}()
+	args := make([]any, 0, batch*len(t.cols))
+	pending := 0
 	h := t.holders()
 	for rows.Next() {
 		if err := rows.Scan(h...); err != nil {
@@ -261,14 +335,21 @@ func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Di
 		}
 		pending++
 		n++
-		if pending == int64(batch) {
-			if err := flush(); err != nil {
-				return n, err
+		if pending == batch {
+			if failed.Load() {
+				break
 			}
+			chunks <- chunk{args, pending}
+			args, pending = make([]any, 0, batch*len(t.cols)), 0
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return n, err
 	}
-	return n, flush()
+	if pending > 0 {
+		chunks <- chunk{args, pending}
+	}
+	close(chunks)
+	open = false
+	return n, <-done
 }
