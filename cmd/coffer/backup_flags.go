@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cofferhq/coffer/backup/location"
+	"github.com/cofferhq/coffer/backup/retention"
+	"github.com/cofferhq/coffer/backup/schedule"
+	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/blob/bloburl"
+	"github.com/cofferhq/coffer/blob/local"
+)
+
+// backupConfig are the backup settings, shared by `coffer serve` and the
+// backup commands (which must name the same locations as the server).
+type backupConfig struct {
+	url, copyURL string // the primary and second locations ("" = <data>/backups, and none)
+	at           string
+	days, months int
+	drillEvery   string
+	off          bool
+
+	// Checked by check.
+	atTime schedule.TimeOfDay
+	every  time.Duration
+}
+
+// backupFlags registers the backup flags on fs. serve says whether the
+// schedule flags (time of day, drills, off switch) apply.
+func backupFlags(fs *flag.FlagSet, serve bool) *backupConfig {
+	c := &backupConfig{}
+	fs.StringVar(&c.url, "backup-url", env("COFFER_BACKUP_URL", ""), "where backups go: empty for <data>/backups, file:///absolute/dir, or s3://ACCESS:SECRET@host:port/bucket/prefix (COFFER_BACKUP_URL; prefer the variable: a flag shows in the process list)")
+	fs.StringVar(&c.copyURL, "backup-copy-url", env("COFFER_BACKUP_COPY_URL", ""), "the second location every backup is copied to: file:///absolute/dir on another disk, or s3://… with credentials that cannot delete, ideally with object lock (COFFER_BACKUP_COPY_URL); empty: none")
+	fs.IntVar(&c.days, "backup-days", envInt("COFFER_BACKUP_DAYS", 30), "keep every daily backup this many days (COFFER_BACKUP_DAYS)")
+	fs.IntVar(&c.months, "backup-months", envInt("COFFER_BACKUP_MONTHS", 12), "keep the first good backup of each month this many months (COFFER_BACKUP_MONTHS)")
+	c.at, c.drillEvery = env("COFFER_BACKUP_AT", "04:00"), env("COFFER_DRILL_EVERY", "168h")
+	if serve {
+		fs.StringVar(&c.at, "backup-at", c.at, "time of day of the daily backup, instance local time (TZ), HH:MM (COFFER_BACKUP_AT)")
+		fs.StringVar(&c.drillEvery, "drill-every", c.drillEvery, "how often a restore drill runs, checking backups from every location (COFFER_DRILL_EVERY)")
+		fs.BoolVar(&c.off, "backup-off", env("COFFER_BACKUP_OFF", "") == "true", "no daily backup and no drills in this server (COFFER_BACKUP_OFF=true): for extra nodes of a PostgreSQL instance, or when backups are taken otherwise")
+	}
+	return c
+}
+
+// check reads the values of c.
+func (c *backupConfig) check() error {
+	var err error
+	if c.atTime, err = schedule.ParseTimeOfDay(c.at); err != nil {
+		return fmt.Errorf("--backup-at: %w", err)
+	}
+	if c.every, err = time.ParseDuration(c.drillEvery); err != nil || c.every < time.Hour {
+		return fmt.Errorf("--drill-every must be a duration of at least 1h, such as 168h")
+	}
+	if c.days < 1 || c.months < 0 {
+		return fmt.Errorf("--backup-days must be at least 1 and --backup-months at least 0")
+	}
+	if c.url != "" && c.url == c.copyURL {
+		return fmt.Errorf("--backup-copy-url must name another place than --backup-url")
+	}
+	return nil
+}
+
+// policy is the retention policy of c, in the instance's time zone.
+func (c *backupConfig) policy() retention.Policy {
+	months := c.months
+	if months == 0 {
+		months = -1 // none (0 is the default in retention.Policy)
+	}
+	return retention.Policy{Days: c.days, Months: months, Zone: time.Local}
+}
+
+// openLocation opens a backup location: "" is <data>/backups.
+func openLocation(ctx context.Context, name, rawURL, dataDir string) (location.Location, error) {
+	var s blob.Store
+	var err error
+	if rawURL == "" {
+		s, err = local.Open(filepath.Join(dataDir, "backups"))
+	} else {
+		s, err = bloburl.Open(ctx, rawURL, dataDir)
+	}
+	if err != nil {
+		return location.Location{}, fmt.Errorf("backup location %s: %w", name, err)
+	}
+	return location.New(name, s), nil
+}
+
+// describeLocation names a location for people, without credentials.
+func describeLocation(rawURL, dataDir string) string {
+	switch {
+	case rawURL == "":
+		return filepath.Join(dataDir, "backups")
+	case strings.HasPrefix(rawURL, "s3:"):
+		rest := strings.TrimPrefix(strings.TrimPrefix(rawURL, "s3:"), "//")
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			rest = rest[i+1:]
+		}
+		if i := strings.Index(rest, "?"); i >= 0 {
+			rest = rest[:i]
+		}
+		return "s3://" + rest
+	}
+	return rawURL
+}
