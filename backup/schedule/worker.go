@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cofferhq/coffer/mail"
 )
 
 // LeaseName is the lease a backup run holds.
@@ -389,4 +391,14 @@ func Describe(r *Run) string {
 		s += " (" + r.Error + ")"
 	}
 	return s
+}
+
+// AlertMessage is the e-mail to one operator about a failed run. It names
+// notebooks by id and steps, never data.
+func AlertMessage(to string, r *Run, publicURL string) mail.Message {
+	text := fmt.Sprintf("The %s backup of your Coffer instance %s failed.\n\n"+
+		"Run %s, started %s UTC: %d new snapshot(s), %d unchanged, %d failed.\n\nWhat failed: %s\n\n"+
+		"Check with `coffer backup status`, fix the cause, then run `coffer backup now`.\n",
+		r.Kind, publicURL, r.ID, r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Taken, r.Skipped, r.Failed, strings.Join(strings.Fields(r.Error), " "))
+	return mail.Message{To: to, Subject: "Coffer: a backup failed", Text: text, Kind: "backup_failed"}
 }

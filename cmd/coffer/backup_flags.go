@@ -30,8 +30,8 @@ type backupConfig struct {
 	every  time.Duration
 }
 
-// backupFlags registers the backup flags on fs. serve says whether the
-// schedule flags (time of day, drills, off switch) apply.
+// backupFlags registers the backup flags on fs. serve adds the off
+// switch; the commands take the schedule flags too, to tell the next run.
 func backupFlags(fs *flag.FlagSet, serve bool) *backupConfig {
 	c := &backupConfig{}
 	fs.StringVar(&c.url, "backup-url", env("COFFER_BACKUP_URL", ""), "where backups go: empty for <data>/backups, file:///absolute/dir, or s3://ACCESS:SECRET@host:port/bucket/prefix (COFFER_BACKUP_URL; prefer the variable: a flag shows in the process list)")
@@ -39,9 +39,9 @@ func backupFlags(fs *flag.FlagSet, serve bool) *backupConfig {
 	fs.IntVar(&c.days, "backup-days", envInt("COFFER_BACKUP_DAYS", 30), "keep every daily backup this many days (COFFER_BACKUP_DAYS)")
 	fs.IntVar(&c.months, "backup-months", envInt("COFFER_BACKUP_MONTHS", 12), "keep the first good backup of each month this many months (COFFER_BACKUP_MONTHS)")
 	c.at, c.drillEvery = env("COFFER_BACKUP_AT", "04:00"), env("COFFER_DRILL_EVERY", "168h")
+	fs.StringVar(&c.at, "backup-at", c.at, "time of day of the daily backup, instance local time (TZ), HH:MM (COFFER_BACKUP_AT)")
+	fs.StringVar(&c.drillEvery, "drill-every", c.drillEvery, "how often a restore drill runs, checking backups from every location (COFFER_DRILL_EVERY)")
 	if serve {
-		fs.StringVar(&c.at, "backup-at", c.at, "time of day of the daily backup, instance local time (TZ), HH:MM (COFFER_BACKUP_AT)")
-		fs.StringVar(&c.drillEvery, "drill-every", c.drillEvery, "how often a restore drill runs, checking backups from every location (COFFER_DRILL_EVERY)")
 		fs.BoolVar(&c.off, "backup-off", env("COFFER_BACKUP_OFF", "") == "true", "no daily backup and no drills in this server (COFFER_BACKUP_OFF=true): for extra nodes of a PostgreSQL instance, or when backups are taken otherwise")
 	}
 	return c

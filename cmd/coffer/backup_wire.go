@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cofferhq/coffer/api"
+	"github.com/cofferhq/coffer/backup"
+	"github.com/cofferhq/coffer/backup/blobs"
+	"github.com/cofferhq/coffer/backup/drill"
+	"github.com/cofferhq/coffer/backup/location"
+	"github.com/cofferhq/coffer/backup/schedule"
+	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/mail"
+	"github.com/cofferhq/coffer/store/all"
+	"github.com/cofferhq/coffer/store/catalog"
+)
+
+// backups is the backup machinery of one process: the service of package
+// backup, its locations, the worker that drives it and the drill source.
+type backups struct {
+	cfg     *backupConfig
+	dataDir string
+	st      *all.Store
+	svc     *backup.Service
+	primary location.Location
+	second  *location.Location
+	ledger  *schedule.Ledger
+	worker  *schedule.Worker
+	log     *slog.Logger
+	close   func()
+	// onRunFailure, when set, hears of a failed run (e-mail to operators).
+	onRunFailure func(context.Context, *schedule.Run)
+}
+
+// openBackups opens the locations of cfg and the backup service on st,
+// reading file blobs from files (nil: none). progress, when set, hears
+// the byte progress of each snapshot.
+func openBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir string, files blob.Store, log *slog.Logger, progress func(backup.Progress)) (*backups, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &backups{cfg: cfg, dataDir: dataDir, st: st, log: log}
+	var err error
+	if b.primary, err = openLocation(ctx, "primary", cfg.url, dataDir); err != nil {
+		return nil, err
+	}
+	closers := []func() error{b.primary.Store.Close}
+	if cfg.copyURL != "" {
+		l, err := openLocation(ctx, "second", cfg.copyURL, dataDir)
+		if err != nil {
+			b.primary.Store.Close()
+			return nil, err
+		}
+		b.second = &l
+		closers = append(closers, l.Store.Close)
+	}
+	b.close = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	tmp := filepath.Join(dataDir, "backup-tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		tmp = "" // PostgreSQL without a data directory: the system's
+	}
+	b.svc = backup.New(st, backup.Config{Primary: b.primary, Second: b.second, Files: files, TempDir: tmp,
+		Retention: cfg.policy(), Logger: log, Progress: progress})
+	b.ledger = schedule.NewLedger(st.Core)
+	b.worker = schedule.New(b.ledger, b.jobs(), schedule.Config{At: cfg.atTime, Zone: time.Local, Logger: log,
+		OnFailure: func(ctx context.Context, r *schedule.Run) {
+			if b.onRunFailure != nil {
+				b.onRunFailure(ctx, r)
+			}
+		}})
+	return b, nil
+}
+
+// locations names the locations, the primary first.
+func (b *backups) locations() []location.Location {
+	out := []location.Location{b.primary}
+	if b.second != nil {
+		out = append(out, *b.second)
+	}
+	return out
+}
+
+// allNotebooks lists every notebook id of the instance.
+func allNotebooks(ctx context.Context, st *all.Store) ([]string, error) {
+	return catalog.Strings(st.Inst.R.QueryContext(ctx, "SELECT id FROM "+st.Inst.Prefix+"notebooks ORDER BY id"))
+}
+
+// jobs is the work of a backup run on b's service.
+func (b *backups) jobs() schedule.Jobs {
+	return schedule.Jobs{
+		Notebooks: func(ctx context.Context) ([]string, error) { return allNotebooks(ctx, b.st) },
+		Snapshot: func(ctx context.Context, nb, kind string, force bool) (schedule.Outcome, error) {
+			start := time.Now()
+			if kind != backup.KindDaily {
+				kind = backup.KindManual
+			}
+			sn, err := b.svc.Snapshot(ctx, nb, kind, force)
+			if err != nil {
+				return schedule.Outcome{}, err
+			}
+			if sn.StartedAt.Before(start.Add(-time.Second)) {
+				return schedule.Outcome{ID: sn.ID, Skipped: true}, nil
+			}
+			return schedule.Outcome{ID: sn.ID, Bytes: sn.Size}, nil
+		},
+		After: []schedule.Step{
+			{Name: "replicate", Run: b.replicate},
+			{Name: "keyring", Full: true, Run: func(ctx context.Context) error { return b.svc.BackupKeyring(ctx) }},
+			{Name: "prune", Full: true, Run: b.svc.Prune},
+		},
+	}
+}
+
+// replicate copies to the second location what it lacks (what a failed
+// copy at snapshot time left out), never deleting.
+func (b *backups) replicate(ctx context.Context) error {
+	if b.second == nil {
+		return nil
+	}
+	n, err := location.Replicate(ctx, b.primary, *b.second, "")
+	if n > 0 {
+		b.log.Info("backup: objects copied to the second location", "objects", n)
+	}
+	return err
+}
+
+// drillSource is what drills read: b's snapshots in every location.
+type drillSource struct{ b *backups }
+
+func (d drillSource) Targets(ctx context.Context) ([]drill.Target, error) {
+	nbs, err := allNotebooks(ctx, d.b.st)
+	if err != nil {
+		return nil, err
+	}
+	var out []drill.Target
+	for _, nb := range append([]string{""}, nbs...) {
+		list, err := d.b.svc.List(ctx, nb)
+		if err != nil {
+			return nil, err
+		}
+		for _, sn := range list {
+			if sn.Status != backup.StatusGood {
+				continue
+			}
+			t := drill.Target{Notebook: nb, Snapshot: sn.ID}
+			if sn.Blobs > 0 {
+				if t.Blobs, err = d.b.svc.BlobEntries(ctx, sn.ID); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, t)
+			break
+		}
+	}
+	return out, nil
+}
+
+func (d drillSource) Locations() []string {
+	var out []string
+	for _, l := range d.b.locations() {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+func (d drillSource) Verify(ctx context.Context, snapshot, loc string) error {
+	rep, err := d.b.svc.Verify(ctx, snapshot, loc)
+	if err != nil {
+		return err
+	}
+	if !rep.OK {
+		return fmt.Errorf("%v", rep.Problems)
+	}
+	return nil
+}
+
+func (d drillSource) Restore(ctx context.Context, snapshot, loc, sandbox string) (func(context.Context) error, error) {
+	path, cleanup, err := d.b.svc.Image(ctx, snapshot, loc)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if err := d.b.svc.Load(ctx, path, sandbox); err != nil {
+		d.b.st.Backend().DropNotebook(context.WithoutCancel(ctx), sandbox)
+		return nil, err
+	}
+	return func(ctx context.Context) error { return d.b.st.Backend().DropNotebook(ctx, sandbox) }, nil
+}
+
+func (d drillSource) ReadBlob(ctx context.Context, loc string, e blobs.Entry) error {
+	for _, l := range d.b.locations() {
+		if l.Name != loc {
+			continue
+		}
+		rc, err := blobs.Fetch(ctx, l.Store, e)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.Copy(io.Discard, rc)
+		return err
+	}
+	return fmt.Errorf("no location %s", loc)
+}
+
+// drillConfig is the drill configuration of b.
+func (b *backups) drillConfig(alert func(context.Context, *drill.Drill)) drill.Config {
+	return drill.Config{Logger: b.log, Alert: alert}
+}
+
+// startBackups starts, unless cfg.off, the daily backup worker and the
+// restore drills of a server, alerting the operators by e-mail (through
+// sender) when one fails, and sets extra's backup status for the API.
+// stop waits for them to stop.
+func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir string, files blob.Store, sender *mail.Sender,
+	publicURL string, log *slog.Logger, extra *api.Services) (stop func(), err error) {
+	if cfg.off {
+		log.Warn("backups are off in this server (--backup-off): no daily backup, no restore drill")
+		return func() {}, nil
+	}
+	b, err := openBackups(ctx, st, cfg, dataDir, files, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := b.svc.Recover(ctx); err != nil {
+		log.Warn("backup: cannot mark interrupted snapshots", "error", err.Error())
+	} else if n > 0 {
+		log.Warn("backup: snapshots interrupted by a stop were marked failed", "snapshots", n)
+	}
+	mailOps := func(ctx context.Context, what string, msg func(to string) mail.Message) {
+		if sender == nil {
+			log.Warn(what+" and no SMTP server is configured (--smtp-url): no operator was e-mailed")
+			return
+		}
+		ops, err := drill.Operators(ctx, st.Core)
+		if err != nil {
+			log.Error(what+" and the operators could not be listed", "error", err.Error())
+			return
+		}
+		for _, to := range ops {
+			sender.Enqueue(msg(to))
+		}
+	}
+	b.onRunFailure = func(ctx context.Context, r *schedule.Run) {
+		mailOps(ctx, "a backup failed", func(to string) mail.Message { return schedule.AlertMessage(to, r, publicURL) })
+	}
+	stopWorker := b.worker.Start(ctx)
+	stopDrills := drill.Start(ctx, b.ledger, drillSource{b}, cfg.every, b.drillConfig(func(ctx context.Context, d *drill.Drill) {
+		mailOps(ctx, "a restore drill failed", func(to string) mail.Message { return drill.AlertMessage(to, d, publicURL) })
+	}))
+	extra.BackupStatus = func(ctx context.Context) (any, error) { return b.report(ctx, true) }
+	where := describeLocation(cfg.url, dataDir)
+	if b.second != nil {
+		where += " and " + describeLocation(cfg.copyURL, dataDir)
+	} else {
+		log.Warn("backups have no second location (--backup-copy-url): one disk or bucket holds them all")
+	}
+	log.Info("backups on", "at", cfg.atTime.String(), "to", where, "drill_every", cfg.every.String())
+	return func() {
+		stopDrills()
+		stopWorker()
+		b.close()
+	}, nil
+}
