@@ -359,7 +359,7 @@ func cmdBackupVerify(ctx context.Context, args []string, stdout, stderr io.Write
 	if *snap != "" {
 		ids = []string{*snap}
 	} else {
-		ts, err := drillSource{b}.Targets(ctx)
+		ts, err := b.drillSource().Targets(ctx)
 		if err != nil {
 			return err
 		}
@@ -401,7 +401,7 @@ func cmdBackupDrill(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer done()
-	d, err := drill.Run(ctx, b.ledger, drillSource{b}, b.drillConfig(nil))
+	d, err := drill.Run(ctx, b.ledger, b.drillSource(), b.drillConfig(nil))
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,14 +9,12 @@ import (
 
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/backup"
-	"github.com/cofferhq/coffer/backup/blobs"
 	"github.com/cofferhq/coffer/backup/drill"
 	"github.com/cofferhq/coffer/backup/location"
 	"github.com/cofferhq/coffer/backup/schedule"
 	"github.com/cofferhq/coffer/blob"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store/all"
-	"github.com/cofferhq/coffer/store/catalog"
 )
 
 // backups is the backup machinery of one process: the service of package
@@ -92,7 +88,7 @@ func (b *backups) locations() []location.Location {
 
 // allNotebooks lists every notebook id of the instance.
 func allNotebooks(ctx context.Context, st *all.Store) ([]string, error) {
-	return catalog.Strings(st.Inst.R.QueryContext(ctx, "SELECT id FROM "+st.Inst.Prefix+"notebooks ORDER BY id"))
+	return drill.Notebooks(ctx, st.Core)
 }
 
 // jobs is the work of a backup run on b's service.
@@ -115,8 +111,8 @@ func (b *backups) jobs() schedule.Jobs {
 		},
 		After: []schedule.Step{
 			{Name: "replicate", Run: b.replicate},
-			{Name: "keyring", Full: true, Run: func(ctx context.Context) error { return b.svc.BackupKeyring(ctx) }},
-			{Name: "prune", Full: true, Run: b.svc.Prune},
+			{Name: "keyring", Full: true, Run: func(ctx context.Context) error { _, err := b.svc.BackupKeyring(ctx); return err }},
+			{Name: "prune", Full: true, Run: b.prune},
 		},
 	}
 }
@@ -134,83 +130,19 @@ func (b *backups) replicate(ctx context.Context) error {
 	return err
 }
 
-// drillSource is what drills read: b's snapshots in every location.
-type drillSource struct{ b *backups }
-
-func (d drillSource) Targets(ctx context.Context) ([]drill.Target, error) {
-	nbs, err := allNotebooks(ctx, d.b.st)
-	if err != nil {
-		return nil, err
-	}
-	var out []drill.Target
-	for _, nb := range append([]string{""}, nbs...) {
-		list, err := d.b.svc.List(ctx, nb)
-		if err != nil {
-			return nil, err
-		}
-		for _, sn := range list {
-			if sn.Status != backup.StatusGood {
-				continue
-			}
-			t := drill.Target{Notebook: nb, Snapshot: sn.ID}
-			if sn.Blobs > 0 {
-				if t.Blobs, err = d.b.svc.BlobEntries(ctx, sn.ID); err != nil {
-					return nil, err
-				}
-			}
-			out = append(out, t)
-			break
-		}
-	}
-	return out, nil
-}
-
-func (d drillSource) Locations() []string {
-	var out []string
-	for _, l := range d.b.locations() {
-		out = append(out, l.Name)
-	}
-	return out
-}
-
-func (d drillSource) Verify(ctx context.Context, snapshot, loc string) error {
-	rep, err := d.b.svc.Verify(ctx, snapshot, loc)
+// prune applies retention, then sweeps, logging what it did.
+func (b *backups) prune(ctx context.Context) error {
+	rep, err := b.svc.Prune(ctx)
 	if err != nil {
 		return err
 	}
-	if !rep.OK {
-		return fmt.Errorf("%v", rep.Problems)
-	}
+	b.log.Info("backup: pruned", "kept", rep.Kept, "marked", rep.Marked, "swept", rep.Swept, "not_swept", rep.Skipped)
 	return nil
 }
 
-func (d drillSource) Restore(ctx context.Context, snapshot, loc, sandbox string) (func(context.Context) error, error) {
-	path, cleanup, err := d.b.svc.Image(ctx, snapshot, loc)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	if err := d.b.svc.Load(ctx, path, sandbox); err != nil {
-		d.b.st.Backend().DropNotebook(context.WithoutCancel(ctx), sandbox)
-		return nil, err
-	}
-	return func(ctx context.Context) error { return d.b.st.Backend().DropNotebook(ctx, sandbox) }, nil
-}
-
-func (d drillSource) ReadBlob(ctx context.Context, loc string, e blobs.Entry) error {
-	for _, l := range d.b.locations() {
-		if l.Name != loc {
-			continue
-		}
-		rc, err := blobs.Fetch(ctx, l.Store, e)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		_, err = io.Copy(io.Discard, rc)
-		return err
-	}
-	return fmt.Errorf("no location %s", loc)
+// drillSource is what drills read: b's snapshots in every location.
+func (b *backups) drillSource() drill.Source {
+	return drill.FromService(b.svc, b.st.Core, b.locations())
 }
 
 // drillConfig is the drill configuration of b.
@@ -255,7 +187,7 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 		mailOps(ctx, "a backup failed", func(to string) mail.Message { return schedule.AlertMessage(to, r, publicURL) })
 	}
 	stopWorker := b.worker.Start(ctx)
-	stopDrills := drill.Start(ctx, b.ledger, drillSource{b}, cfg.every, b.drillConfig(func(ctx context.Context, d *drill.Drill) {
+	stopDrills := drill.Start(ctx, b.ledger, b.drillSource(), cfg.every, b.drillConfig(func(ctx context.Context, d *drill.Drill) {
 		mailOps(ctx, "a restore drill failed", func(to string) mail.Message { return drill.AlertMessage(to, d, publicURL) })
 	}))
 	extra.BackupStatus = func(ctx context.Context) (any, error) { return b.report(ctx, true) }
