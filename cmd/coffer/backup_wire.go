@@ -171,7 +171,7 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 	}
 	mailOps := func(ctx context.Context, what string, msg func(to string) mail.Message) {
 		if sender == nil {
-			log.Warn(what+" and no SMTP server is configured (--smtp-url): no operator was e-mailed")
+			log.Warn(what + " and no SMTP server is configured (--smtp-url): no operator was e-mailed")
 			return
 		}
 		ops, err := drill.Operators(ctx, st.Core)
