@@ -139,12 +139,21 @@ func InSlice(cid string, seq, cycle int) bool {
 	return int(h.Sum32()%uint32(cycle)) == seq%cycle
 }
 
+// ErrNothing is the error of a drill with no good snapshot to check: no
+// backup has run yet. Such a drill is not recorded.
+var ErrNothing = coffer.Errorf(coffer.ENOTFOUND, "there is no good snapshot to drill: run a backup first (coffer backup now)")
+
 // Run runs one drill now, under the drill lease (ECONFLICT wrapping
 // schedule.ErrBusy when another process runs one), records it and
 // returns it. A failed drill is not an error; the error is for a drill
 // that could not run or be recorded.
 func Run(ctx context.Context, l *schedule.Ledger, src Source, cfg Config) (*Drill, error) {
 	cfg = cfg.withDefaults()
+	if ts, err := src.Targets(ctx); err != nil {
+		return nil, err
+	} else if len(ts) == 0 {
+		return nil, ErrNothing
+	}
 	if err := l.Acquire(ctx, LeaseName, time.Hour); err != nil {
 		return nil, err
 	}

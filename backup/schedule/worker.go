@@ -298,7 +298,11 @@ type Status struct {
 
 // Status returns the live progress and the latest runs.
 func (w *Worker) Status(ctx context.Context) (*Status, error) {
-	st := &Status{At: w.cfg.At.String(), Zone: w.cfg.Zone.String()}
+	zone, _ := w.l.core.Now().In(w.cfg.Zone).Zone()
+	if name := w.cfg.Zone.String(); name != "Local" {
+		zone = name
+	}
+	st := &Status{At: w.cfg.At.String(), Zone: zone}
 	w.mu.Lock()
 	if w.live != nil {
 		c := *w.live
