@@ -111,6 +111,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if errors.Is(err, errUsage) {
 			return 2
 		}
+	case "restore":
+		err = cmdRestore(ctx, args[1:], stdout, stderr)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "coffer", coffer.Version)
 	case "help", "--help", "-h":
