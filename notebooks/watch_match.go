@@ -45,21 +45,11 @@ type watcher struct {
 	stop      chan struct{}
 	done      chan struct{}
 	dropped   atomic.Int64
-	rules     map[string]cachedRules // by notebook id
+	rules     ruleCache
 }
-
-// cachedRules are a notebook's rules as read at some time.
-type cachedRules struct {
-	rules []*storedWatch
-	at    time.Time
-}
-
-// rulesTTL is how long a notebook's rules are used before they are read
-// again (changes made through this process apply at once).
-const rulesTTL = 2 * time.Second
 
 func newWatcher(s *Service) *watcher {
-	w := &watcher{s: s, log: slog.Default(), events: make(chan watchEvent, 4096), stop: make(chan struct{}), done: make(chan struct{}), rules: map[string]cachedRules{}}
+	w := &watcher{s: s, log: slog.Default(), events: make(chan watchEvent, 4096), stop: make(chan struct{}), done: make(chan struct{})}
 	w.sender = accesslog.NewSender(accesslog.SenderOptions{}, w.report)
 	return w
 }
@@ -226,11 +216,9 @@ func (w *watcher) handle(ev watchEvent) {
 
 // rulesOf returns a notebook's rules, cached briefly.
 func (w *watcher) rulesOf(ctx context.Context, nb string) ([]*storedWatch, error) {
-	w.mu.Lock()
-	c, ok := w.rules[nb]
-	w.mu.Unlock()
-	if ok && time.Since(c.at) < rulesTTL {
-		return c.rules, nil
+	cached, ok, epoch := w.rules.lookup(nb, time.Now())
+	if ok {
+		return cached, nil
 	}
 	db, release, err := w.s.Storage.Notebook(ctx, nb)
 	if err != nil {
@@ -241,18 +229,12 @@ func (w *watcher) rulesOf(ctx context.Context, nb string) ([]*storedWatch, error
 	if err != nil {
 		return nil, err
 	}
-	w.mu.Lock()
-	w.rules[nb] = cachedRules{rules: rules, at: time.Now()}
-	w.mu.Unlock()
+	w.rules.store(nb, rules, epoch, time.Now())
 	return rules, nil
 }
 
 // forget drops a notebook's cached rules (after a change of its rules).
-func (w *watcher) forget(nb string) {
-	w.mu.Lock()
-	delete(w.rules, nb)
-	w.mu.Unlock()
-}
+func (w *watcher) forget(nb string) { w.rules.forget(nb) }
 
 // person is a user as the watcher needs them.
 type person struct{ id, email, name string }
