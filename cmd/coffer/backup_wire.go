@@ -96,15 +96,18 @@ func (b *backups) jobs() schedule.Jobs {
 	return schedule.Jobs{
 		Notebooks: func(ctx context.Context) ([]string, error) { return allNotebooks(ctx, b.st) },
 		Snapshot: func(ctx context.Context, nb, kind string, force bool) (schedule.Outcome, error) {
-			start := time.Now()
 			if kind != backup.KindDaily {
 				kind = backup.KindManual
+			}
+			prev, err := b.newestGood(ctx, nb)
+			if err != nil {
+				return schedule.Outcome{}, err
 			}
 			sn, err := b.svc.Snapshot(ctx, nb, kind, force)
 			if err != nil {
 				return schedule.Outcome{}, err
 			}
-			if sn.StartedAt.Before(start.Add(-time.Second)) {
+			if sn.ID == prev {
 				return schedule.Outcome{ID: sn.ID, Skipped: true}, nil
 			}
 			return schedule.Outcome{ID: sn.ID, Bytes: sn.Size}, nil
@@ -115,6 +118,20 @@ func (b *backups) jobs() schedule.Jobs {
 			{Name: "prune", Full: true, Run: b.prune},
 		},
 	}
+}
+
+// newestGood returns the id of the newest good snapshot of nb, or "".
+func (b *backups) newestGood(ctx context.Context, nb string) (string, error) {
+	list, err := b.svc.List(ctx, nb)
+	if err != nil {
+		return "", err
+	}
+	for _, sn := range list {
+		if sn.Status == backup.StatusGood {
+			return sn.ID, nil
+		}
+	}
+	return "", nil
 }
 
 // replicate copies to the second location what it lacks (what a failed

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cofferhq/coffer"
+)
+
+// backupFixture is a served data directory with an operator, a notebook
+// of three contacts and a second backup location.
+type backupFixture struct {
+	data, second string
+	s            *walkServer
+	key          string // the operator's session key
+	nb           coffer.Notebook
+	recs         string // the records URL of Contacts
+	ids          []string
+}
+
+func newBackupFixture(t *testing.T) *backupFixture {
+	t.Helper()
+	f := &backupFixture{data: t.TempDir(), second: t.TempDir()}
+	t.Setenv("COFFER_BACKUP_COPY_URL", "file://"+f.second)
+	if code, out, errOut := walkRun(t, walkPassword+"\n", "user", "create", "--data", f.data, "--email", "ops@example.com", "--name", "Ops",
+		"--password-stdin", "--operator"); code != 0 {
+		t.Fatalf("user create: %d %s %s", code, out, errOut)
+	}
+	f.s = walkServe(t, f.data)
+	api := f.s.url + "/api/v1"
+	var sess struct {
+		Key string `json:"session_key"`
+	}
+	if st := walkCall(t, "POST", api+"/auth/login", "", map[string]any{"email": "ops@example.com", "password": walkPassword}, &sess); st != 200 {
+		t.Fatalf("login: %d", st)
+	}
+	f.key = sess.Key
+	if st := walkCall(t, "POST", api+"/notebooks", f.key, map[string]any{"name": "CRM"}, &f.nb); st != 201 {
+		t.Fatalf("create notebook: %d", st)
+	}
+	if st := walkCall(t, "POST", api+"/notebooks/"+f.nb.ID+"/tables", f.key, map[string]any{"name": "Contacts",
+		"columns": []map[string]any{{"name": "name", "type": "text"}, {"name": "age", "type": "number"}}}, nil); st != 201 {
+		t.Fatalf("create table: %d", st)
+	}
+	f.recs = api + "/notebooks/" + f.nb.ID + "/tables/Contacts/records"
+	for _, name := range []string{"Ada", "Grace", "Alan"} {
+		var r coffer.Record
+		if st := walkCall(t, "POST", f.recs, f.key, map[string]any{"fields": map[string]any{"name": name, "age": 40}}, &r); st != 201 {
+			t.Fatalf("create record: %d", st)
+		}
+		f.ids = append(f.ids, r.ID)
+	}
+	return f
+}
+
+// cli runs a command of the command line on f's data directory.
+func (f *backupFixture) cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return walkRun(t, "", append(args, "--data", f.data)...)
+}
+
+type listed struct {
+	Snapshots []snapshotJSON `json:"snapshots"`
+}
+
+// TestBackupCommandsBesideServer: backup now, list, verify, drill and
+// status, run beside a serving server on the same data directory, and
+// the status endpoint for operators.
+func TestBackupCommandsBesideServer(t *testing.T) {
+	f := newBackupFixture(t)
+	code, out, errOut := f.cli(t, "backup", "now")
+	if code != 0 {
+		t.Fatalf("backup now: %d\n%s%s", code, out, errOut)
+	}
+	// Not a terminal: plain progress lines, one per snapshot, then the steps.
+	for _, want := range []string{"snapshot instance", "snapshot " + f.nb.ID, "replicate", "keyring", "prune", "good: 2 new snapshot(s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("backup now output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\r") {
+		t.Errorf("a progress bar was drawn on a non-terminal:\n%q", out)
+	}
+	// Unchanged: the notebook is skipped.
+	if code, out, errOut := f.cli(t, "backup", "now"); code != 0 || !strings.Contains(out, "good: 1 new snapshot(s)") || !strings.Contains(out, "1 unchanged") {
+		t.Errorf("second backup now: %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = f.cli(t, "backup", "list", "--json", "--notebook", f.nb.ID)
+	var l listed
+	if code != 0 || json.Unmarshal([]byte(out), &l) != nil || len(l.Snapshots) != 1 {
+		t.Fatalf("backup list --json: %d %s %s", code, out, errOut)
+	}
+	sn := l.Snapshots[0]
+	if sn.Notebook != f.nb.ID || sn.Status != "good" || sn.Rows == 0 || strings.Join(sn.Locations, ",") != "primary,second" {
+		t.Errorf("snapshot = %+v", sn)
+	}
+	if code, out, _ := f.cli(t, "backup", "list"); code != 0 || !strings.Contains(out, "instance") || !strings.Contains(out, sn.ID) {
+		t.Errorf("backup list: %d\n%s", code, out)
+	}
+	if code, out, errOut := f.cli(t, "backup", "verify"); code != 0 || strings.Count(out, "ok ") != 4 {
+		t.Errorf("backup verify (instance and notebook, two locations): %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := f.cli(t, "backup", "verify", "--snapshot", sn.ID, "--location", "second"); code != 0 || strings.Count(out, "ok ") != 1 {
+		t.Errorf("backup verify one: %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := f.cli(t, "backup", "drill"); code != 0 || !strings.Contains(out, ": good;") || !strings.Contains(out, "2 notebook restore(s)") {
+		t.Errorf("backup drill: %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = f.cli(t, "backup", "status", "--json")
+	var rep struct {
+		Enabled   bool `json:"enabled"`
+		Last      struct{ Status, Kind string }
+		Locations []locationReport
+		Snapshots int
+		LastDrill *struct {
+			Status    string
+			RestoreNS int64 `json:"restore_ns"`
+			Notebooks int
+		} `json:"last_drill"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("backup status --json: %d %s %s", code, out, errOut)
+	}
+	if rep.Last.Status != "good" || rep.Last.Kind != "manual" || len(rep.Locations) != 2 || rep.Snapshots != 3 || rep.LastDrill == nil ||
+		rep.LastDrill.Status != "good" || rep.LastDrill.RestoreNS <= 0 || rep.LastDrill.Notebooks != 2 {
+		t.Errorf("status = %s", out)
+	}
+	if code, out, _ := f.cli(t, "backup", "status"); code != 0 || !strings.Contains(out, "last drill: good") || !strings.Contains(out, "next run:") {
+		t.Errorf("backup status: %d\n%s", code, out)
+	}
+	// The server's status endpoint sees what the command line did.
+	var api map[string]any
+	if st := walkCall(t, "GET", f.s.url+"/api/v1/backups/status", f.key, nil, &api); st != 200 {
+		t.Fatalf("GET backups/status: %d", st)
+	}
+	if last, _ := api["last"].(map[string]any); last["status"] != "good" || api["enabled"] != true {
+		t.Errorf("status endpoint: %v", api)
+	}
+	if st := walkCall(t, "GET", f.s.url+"/api/v1/backups/status", "", nil, nil); st != 401 {
+		t.Errorf("status without credentials: %d", st)
+	}
+	// Images are plaintext only while they are read: none is left behind.
+	filepath.Walk(f.data, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && strings.Contains(p, "backup-tmp") && !fi.IsDir() {
+			t.Errorf("left behind: %s", p)
+		}
+		return nil
+	})
+}
