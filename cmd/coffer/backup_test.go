@@ -150,3 +150,74 @@ func TestBackupCommandsBesideServer(t *testing.T) {
 		return nil
 	})
 }
+
+// snapshotOf backs up and returns the newest snapshot of the notebook.
+func (f *backupFixture) snapshotOf(t *testing.T) string {
+	t.Helper()
+	if code, out, errOut := f.cli(t, "backup", "now", "--notebook", f.nb.ID); code != 0 {
+		t.Fatalf("backup now: %d %s %s", code, out, errOut)
+	}
+	code, out, _ := f.cli(t, "backup", "list", "--json", "--notebook", f.nb.ID)
+	var l listed
+	if code != 0 || json.Unmarshal([]byte(out), &l) != nil || len(l.Snapshots) == 0 {
+		t.Fatalf("backup list: %d %s", code, out)
+	}
+	return l.Snapshots[0].ID
+}
+
+func (f *backupFixture) name(t *testing.T, id string) (string, int) {
+	t.Helper()
+	var r coffer.Record
+	st := walkCall(t, "GET", f.recs+"/"+id, f.key, nil, &r)
+	name, _ := r.Fields["name"].(string)
+	return name, st
+}
+
+// TestRestoreCommands: records (with a preview first), then the whole
+// notebook in place and as a copy, from the command line beside the
+// server, each visible through the server's API at once.
+func TestRestoreCommands(t *testing.T) {
+	f := newBackupFixture(t)
+	snap := f.snapshotOf(t)
+	if st := walkCall(t, "PATCH", f.recs+"/"+f.ids[0], f.key, map[string]any{"fields": map[string]any{"name": "Ada (wrong)"}}, nil); st != 200 {
+		t.Fatalf("patch: %d", st)
+	}
+	if st := walkCall(t, "DELETE", f.recs+"/"+f.ids[1], f.key, nil, nil); st != 204 {
+		t.Fatalf("delete: %d", st)
+	}
+	base := []string{"restore", "--notebook", f.nb.ID, "--snapshot", snap}
+	code, out, errOut := f.cli(t, append(base, "--table", "Contacts", "--record", f.ids[0], "--preview")...)
+	if code != 0 || !strings.Contains(out, "changed "+f.ids[0]) || !strings.Contains(out, "Ada (wrong) → Ada") || !strings.Contains(out, "nothing was written") {
+		t.Errorf("preview: %d\n%s%s", code, out, errOut)
+	}
+	if name, _ := f.name(t, f.ids[0]); name != "Ada (wrong)" {
+		t.Errorf("the preview wrote: %q", name)
+	}
+	code, out, errOut = f.cli(t, append(base, "--table", "Contacts", "--record", f.ids[0])...)
+	if code != 0 || !strings.Contains(out, "1 updated") {
+		t.Errorf("restore record: %d\n%s%s", code, out, errOut)
+	}
+	if name, _ := f.name(t, f.ids[0]); name != "Ada" {
+		t.Errorf("after restoring the record: %q", name)
+	}
+	if _, st := f.name(t, f.ids[1]); st != 404 {
+		t.Errorf("a record not asked for came back: %d", st)
+	}
+	code, out, errOut = f.cli(t, append(base, "--as-copy")...)
+	if code != 0 || !strings.Contains(out, "restored as a new notebook") {
+		t.Errorf("restore as a copy: %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = f.cli(t, base...)
+	if code != 0 || !strings.Contains(out, "safety snapshot taken first: bks_") {
+		t.Errorf("restore the notebook: %d\n%s%s", code, out, errOut)
+	}
+	if name, st := f.name(t, f.ids[1]); st != 200 || name != "Grace" {
+		t.Errorf("after restoring the notebook: %d %q", st, name)
+	}
+	if code, _, errOut := f.cli(t, "restore", "--notebook", f.nb.ID, "--snapshot", "bks_nope"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("unknown snapshot: %d %s", code, errOut)
+	}
+	if code, _, _ := f.cli(t, "restore", "--notebook", f.nb.ID); code != 2 {
+		t.Errorf("no snapshot: %d, want usage (2)", code)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/backup"
+	"github.com/cofferhq/coffer/backup/browse"
 	"github.com/cofferhq/coffer/backup/drill"
 	"github.com/cofferhq/coffer/backup/location"
 	"github.com/cofferhq/coffer/backup/schedule"
@@ -57,6 +58,7 @@ func openBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir 
 		closers = append(closers, l.Store.Close)
 	}
 	b.close = func() {
+		st.CloseSnapshots()
 		for _, c := range closers {
 			c()
 		}
@@ -67,6 +69,8 @@ func openBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir 
 	}
 	b.svc = backup.New(st, backup.Config{Primary: b.primary, Second: b.second, Files: files, TempDir: tmp,
 		Retention: cfg.policy(), Logger: log, Progress: progress})
+	// Browsing (?snapshot=) and restoring read snapshots through it.
+	st.SetSnapshots(browse.Source(b.svc), time.Local)
 	b.ledger = schedule.NewLedger(st.Core)
 	b.worker = schedule.New(b.ledger, b.jobs(), schedule.Config{At: cfg.atTime, Zone: time.Local, Logger: log,
 		OnFailure: func(ctx context.Context, r *schedule.Run) {
@@ -208,6 +212,8 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 		mailOps(ctx, "a restore drill failed", func(to string) mail.Message { return drill.AlertMessage(to, d, publicURL) })
 	}))
 	extra.BackupStatus = func(ctx context.Context) (any, error) { return b.report(ctx, true) }
+	extra.Backups = st
+	stopSweep := every(ctx, time.Minute, func(context.Context) { st.SweepSnapshots() })
 	where := describeLocation(cfg.url, dataDir)
 	if b.second != nil {
 		where += " and " + describeLocation(cfg.copyURL, dataDir)
@@ -216,6 +222,7 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 	}
 	log.Info("backups on", "at", cfg.atTime.String(), "to", where, "drill_every", cfg.every.String())
 	return func() {
+		stopSweep()
 		stopDrills()
 		stopWorker()
 		b.close()
