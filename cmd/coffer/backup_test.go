@@ -221,3 +221,72 @@ func TestRestoreCommands(t *testing.T) {
 		t.Errorf("no snapshot: %d, want usage (2)", code)
 	}
 }
+
+// TestRestoreInstanceOntoEmptyMachine: back up, lose the data directory
+// but for the master key file, restore the instance from the second
+// location into a new data directory: the same accounts, notebooks and
+// records, and the restored instance serves them.
+func TestRestoreInstanceOntoEmptyMachine(t *testing.T) {
+	f := newBackupFixture(t)
+	if code, out, errOut := f.cli(t, "backup", "now"); code != 0 {
+		t.Fatalf("backup now: %d %s %s", code, out, errOut)
+	}
+	var before struct{ Records []coffer.Record }
+	if st := walkCall(t, "GET", f.recs+"?sort=name", f.key, nil, &before); st != 200 || len(before.Records) != 3 {
+		t.Fatalf("list: %d %d", st, len(before.Records))
+	}
+	f.s.stop()
+	// The machine is lost; the master key file and the audit log's
+	// signing key were kept apart.
+	key, err := os.ReadFile(filepath.Join(f.data, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := t.TempDir()
+	t.Setenv("COFFER_BACKUP_COPY_URL", "")
+	from := "file://" + f.second
+	if code, _, errOut := walkRun(t, "", "restore", "--instance", "--from", from, "--data", fresh); code != 1 || !strings.Contains(errOut, "master key file") {
+		t.Errorf("without the master key: %d %s", code, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(fresh, "master.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := walkRun(t, "", "restore", "--instance", "--from", from, "--data", fresh); code != 1 || !strings.Contains(errOut, "audit.key") {
+		t.Errorf("without the audit key: %d %s", code, errOut)
+	}
+	for _, name := range []string{"audit.key", "audit-checkpoints"} {
+		b, err := os.ReadFile(filepath.Join(f.data, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(fresh, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := walkRun(t, "", "restore", "--instance", "--from", from, "--data", fresh)
+	if code != 0 || !strings.Contains(out, "restored the instance from snapshot bks_") || !strings.Contains(out, "and 1 notebook(s)") {
+		t.Fatalf("restore --instance: %d\n%s%s", code, out, errOut)
+	}
+	// Not twice into the same directory.
+	if code, _, errOut := walkRun(t, "", "restore", "--instance", "--from", from, "--data", fresh); code != 1 || !strings.Contains(errOut, "empty data directory") {
+		t.Errorf("restore into a used directory: %d %s", code, errOut)
+	}
+	s := walkServe(t, fresh)
+	var sess struct {
+		Key string `json:"session_key"`
+	}
+	if st := walkCall(t, "POST", s.url+"/api/v1/auth/login", "", map[string]any{"email": "ops@example.com", "password": walkPassword}, &sess); st != 200 {
+		t.Fatalf("login on the restored instance: %d", st)
+	}
+	var after struct{ Records []coffer.Record }
+	recs := s.url + "/api/v1/notebooks/" + f.nb.ID + "/tables/Contacts/records?sort=name"
+	if st := walkCall(t, "GET", recs, sess.Key, nil, &after); st != 200 || len(after.Records) != len(before.Records) {
+		t.Fatalf("restored records: %d %d", st, len(after.Records))
+	}
+	for i := range before.Records {
+		b, a := before.Records[i], after.Records[i]
+		if b.ID != a.ID || b.Version != a.Version || b.Fields["name"] != a.Fields["name"] || b.Fields["age"] != a.Fields["age"] {
+			t.Errorf("record %d: before %+v, after %+v", i, b, a)
+		}
+	}
+}

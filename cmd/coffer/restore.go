@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/audit"
 	"github.com/cofferhq/coffer/backup"
 	"github.com/cofferhq/coffer/backup/location"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/transfer"
@@ -30,7 +32,8 @@ const restoreUsage = `Usage:
   coffer restore --instance --from <location URL>
       disaster recovery onto an empty machine: into an empty --data (or
       --db), with the master key file of the lost instance in place
-      (COFFER_MASTER_KEY_FILE or <data>/master.key). Reads the keyring's
+      (COFFER_MASTER_KEY_FILE or <data>/master.key), and its audit.key (and
+      audit-checkpoints) in --data. Reads the keyring's
       backup and the newest good snapshot of the instance, then of every
       notebook, from the location (a directory: file:///…, or s3://…).
 Both take the storage flags (--data or --db) and the location flags of
@@ -106,6 +109,11 @@ func cmdRestoreInstance(ctx context.Context, c *backupCmd, args []string, from *
 	if _, err := os.Stat(keyPath); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("restore --instance needs the master key file of the lost instance at %s (or COFFER_MASTER_KEY_FILE): "+
 			"backups are sealed under keys it wraps; without it they cannot be read", keyPath)
+	}
+	if _, err := os.Stat(filepath.Join(c.sc.dataDir, audit.KeyFile)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("restore --instance needs the audit log's signing key of the lost instance at %s: the restored log's checkpoints "+
+			"are signed with it, and a server refuses another key. Copy %s (and %s, the checkpoints kept outside the database) there",
+			filepath.Join(c.sc.dataDir, audit.KeyFile), audit.KeyFile, audit.CheckpointsFile)
 	}
 	if c.sc.dbURL == "" {
 		if _, err := os.Stat(filepath.Join(c.sc.dataDir, "coffer.db")); err == nil {
@@ -268,5 +276,14 @@ func loadInstanceImage(ctx context.Context, st *all.Store, svc *backup.Service, 
 		return err
 	}
 	defer img.Close()
+	// Opening the empty store left markers (instance_secrets) that the
+	// image holds too: the image's win.
+	err = st.Write(ctx, st.Inst, "restore", func(tx *store.WriteTx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM "+st.Inst.Prefix+"instance_secrets")
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	return transfer.CopyInstance(ctx, img.Dialect(), img.Instance(), st.Dialect, st.Inst, "data_keys")
 }
