@@ -1,6 +1,7 @@
 package schedule_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,15 @@ func TestNextCatchUpOnce(t *testing.T) {
 	}
 	if got, want := schedule.Next(at, z, now, now.Add(time.Second)), time.Date(2026, 3, 10, 4, 0, 0, 0, z); !got.Equal(want) {
 		t.Errorf("after the catch-up: %v, want %v", got, want)
+	}
+}
+
+func TestAlertMessage(t *testing.T) {
+	r := &schedule.Run{ID: "run_1", Kind: schedule.KindDaily, StartedAt: time.Date(2026, 5, 1, 4, 0, 0, 0, time.UTC), Taken: 3, Failed: 1,
+		Error: "snapshot nb_x: disk\nfull"}
+	m := schedule.AlertMessage("ops@example.com", r, "https://c.example.com")
+	if m.To != "ops@example.com" || m.Kind != "backup_failed" || !strings.Contains(m.Text, "snapshot nb_x: disk full") ||
+		!strings.Contains(m.Text, "2026-05-01 04:00") || !strings.Contains(m.Text, "https://c.example.com") {
+		t.Errorf("message = %+v", m)
 	}
 }

@@ -41,11 +41,17 @@ the server (--backup-url, --backup-copy-url, --blob-url).
 `
 
 func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && isHelp(args[0]) {
-		fmt.Fprint(stdout, restoreUsage)
+	c := newBackupCmd("restore", stderr)
+	flagsUsage := c.fs.Usage
+	c.fs.Usage = func() {
+		fmt.Fprint(c.fs.Output(), restoreUsage+"\n")
+		flagsUsage()
+	}
+	if len(args) > 0 && args[0] == "help" {
+		c.fs.SetOutput(stdout)
+		c.fs.Usage()
 		return nil
 	}
-	c := newBackupCmd("restore", stderr)
 	nb := c.fs.String("notebook", "", "the notebook to restore into (its id)")
 	snap := c.fs.String("snapshot", "", "the snapshot to restore from (its id, see coffer backup list)")
 	table := c.fs.String("table", "", "restore only this table (its id or name)")
