@@ -258,13 +258,16 @@ func run(ctx context.Context, d *Drill, src Source, cfg Config) {
 			}
 			c = base
 			c.Step = "restore"
-			c = check(c, func() error {
-				drop, err := src.Restore(ctx, t.Snapshot, loc, cfg.Sandbox())
-				if err != nil {
-					return err
-				}
-				return drop(context.WithoutCancel(ctx))
+			var drop func(context.Context) error
+			c = check(c, func() (err error) {
+				drop, err = src.Restore(ctx, t.Snapshot, loc, cfg.Sandbox())
+				return err
 			})
+			if drop != nil {
+				if err := drop(context.WithoutCancel(ctx)); err != nil {
+					cfg.Logger.Warn("restore drill: a sandbox was not dropped", "error", err.Error())
+				}
+			}
 			if c.OK {
 				d.Notebooks++
 				d.RestoreTime = max(d.RestoreTime, c.Took)

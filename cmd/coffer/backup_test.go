@@ -23,8 +23,17 @@ type backupFixture struct {
 
 func newBackupFixture(t *testing.T) *backupFixture {
 	t.Helper()
-	f := &backupFixture{data: t.TempDir(), second: t.TempDir()}
-	t.Setenv("COFFER_BACKUP_COPY_URL", "file://"+f.second)
+	second := t.TempDir()
+	f := newBackupFixtureTo(t, "file://"+second)
+	f.second = second
+	return f
+}
+
+// newBackupFixtureTo is newBackupFixture with the second location at copyURL.
+func newBackupFixtureTo(t *testing.T, copyURL string) *backupFixture {
+	t.Helper()
+	f := &backupFixture{data: t.TempDir()}
+	t.Setenv("COFFER_BACKUP_COPY_URL", copyURL)
 	if code, out, errOut := walkRun(t, walkPassword+"\n", "user", "create", "--data", f.data, "--email", "ops@example.com", "--name", "Ops",
 		"--password-stdin", "--operator"); code != 0 {
 		t.Fatalf("user create: %d %s %s", code, out, errOut)

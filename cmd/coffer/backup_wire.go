@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/api"
 	"github.com/cofferhq/coffer/backup"
 	"github.com/cofferhq/coffer/backup/browse"
@@ -108,6 +109,9 @@ func (b *backups) jobs() schedule.Jobs {
 				return schedule.Outcome{}, err
 			}
 			sn, err := b.svc.Snapshot(ctx, nb, kind, force)
+			if nb != "" && coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return schedule.Outcome{Skipped: true}, nil // deleted since the run began
+			}
 			if err != nil {
 				return schedule.Outcome{}, err
 			}
