@@ -35,6 +35,11 @@ import (
 // DefaultSnapshotIdle is how long an unused sandbox is kept.
 const DefaultSnapshotIdle = 10 * time.Minute
 
+// MaxSandboxes bounds the snapshots loaded at once on one node: each is a
+// whole notebook's copy on disk. Beyond it the least recently used idle
+// one goes; when every one is in use, opening another is EUNAVAILABLE.
+const MaxSandboxes = 8
+
 // backupState is the service's view of the backups: the source of
 // snapshots, the sandboxes loaded from it and the restore jobs.
 type backupState struct {
@@ -237,6 +242,16 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 	}
 	box := s.bk.boxes[sn.ID]
 	load := box == nil
+	if load && len(s.bk.boxes) >= MaxSandboxes {
+		lru := s.lruIdleLocked()
+		if lru == nil {
+			s.bk.mu.Unlock()
+			s.drop(gone)
+			return nil, nil, coffer.Errorf(coffer.EUNAVAILABLE, "too many snapshots are open on this server: try again in a few minutes")
+		}
+		delete(s.bk.boxes, lru.snapshot)
+		gone = append(gone, lru)
+	}
 	if load {
 		box = &sandbox{snapshot: sn.ID, notebook: sn.Notebook, storage: sandboxID(sn.ID), ready: make(chan struct{})}
 		s.bk.boxes[sn.ID] = box
@@ -361,6 +376,23 @@ func (s *Service) idleLocked(now time.Time) []*sandbox {
 		}
 	}
 	return gone
+}
+
+// lruIdleLocked returns the loaded sandbox not in use that was used
+// least recently, or nil.
+func (s *Service) lruIdleLocked() *sandbox {
+	var lru *sandbox
+	for _, b := range s.bk.boxes {
+		select {
+		case <-b.ready:
+		default:
+			continue
+		}
+		if b.refs == 0 && (lru == nil || b.used.Before(lru.used)) {
+			lru = b
+		}
+	}
+	return lru
 }
 
 // drop removes the storage of sandboxes taken out of the cache.

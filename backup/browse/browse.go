@@ -67,7 +67,7 @@ func (s *source) Load(ctx context.Context, id, storageID string) error {
 	if len(locs) == 0 {
 		locs = []string{""}
 	}
-	var first error
+	var first, damaged error
 	for _, loc := range locs {
 		err := s.load(ctx, id, loc, storageID)
 		if err == nil {
@@ -76,12 +76,16 @@ func (s *source) Load(ctx context.Context, id, storageID string) error {
 		if first == nil {
 			first = err
 		}
-		if c := coffer.ErrorCode(err); c != coffer.ENOTFOUND && c != coffer.EINTEGRITY {
+		c := coffer.ErrorCode(err)
+		if c == coffer.EINTEGRITY && damaged == nil {
+			damaged = err
+		}
+		if c != coffer.ENOTFOUND && c != coffer.EINTEGRITY {
 			break
 		}
 	}
-	if coffer.ErrorCode(first) == coffer.EINTEGRITY {
-		return &coffer.Error{Code: coffer.ESNAPSHOTUNREADABLE, Message: "the snapshot cannot be read: its key was destroyed or its data is damaged", Op: "browse.Load", Err: first}
+	if damaged != nil {
+		return &coffer.Error{Code: coffer.ESNAPSHOTUNREADABLE, Message: "the snapshot cannot be read: its key was destroyed or its data is damaged", Op: "browse.Load", Err: damaged}
 	}
 	return first
 }

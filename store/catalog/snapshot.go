@@ -3,8 +3,10 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"maps"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/access"
 )
 
 // openSnapshot opens notebook sr.Notebook as the snapshot loaded into the
@@ -33,5 +35,65 @@ func (s *Catalog) openSnapshot(ctx context.Context, sr *coffer.SnapshotRead) (*C
 		release()
 		return nil, err
 	}
+	if err := s.markGone(ctx, sr.Notebook, sc); err != nil {
+		release()
+		return nil, err
+	}
 	return &Conn{Notebook: nb, Rights: acc, DB: db, Schema: sc, Release: release}, nil
+}
+
+// markGone marks in the snapshot's schema sc the tables and columns that
+// the live notebook no longer has. Grants cannot name what no longer
+// exists, so, to everyone but owners and admins, those are hidden
+// (compilePlan): a grant never shows through a snapshot what it could
+// not show today.
+func (s *Catalog) markGone(ctx context.Context, notebook string, sc *Schema) error {
+	db, release, err := s.Storage.Notebook(ctx, notebook)
+	if err != nil {
+		return err
+	}
+	defer release()
+	live, err := s.Schemas.get(ctx, s, notebook, db, -1)
+	if err != nil {
+		return err
+	}
+	sc.gone = map[string]bool{}
+	for _, tm := range sc.Tables {
+		ltm := live.ByID[tm.Table.ID]
+		if ltm == nil {
+			sc.gone[tm.Table.ID] = true
+			continue
+		}
+		for _, cm := range tm.Cols {
+			if ltm.Column(cm.Column.ID) == nil {
+				sc.gone[cm.Column.ID] = true
+			}
+		}
+	}
+	return nil
+}
+
+// hideGone takes out of a decision on a snapshot's table what the live
+// notebook no longer has (see markGone); owners and admins keep all.
+func hideGone(dec *access.Decision, tm *TableMeta) {
+	gone := tm.Schema.gone
+	if dec.Full || len(gone) == 0 {
+		return
+	}
+	if gone[tm.Table.ID] {
+		dec.Conds = nil
+		return
+	}
+	for i := range dec.Conds {
+		cols := maps.Clone(dec.Conds[i].Cols)
+		if cols == nil {
+			cols = map[string]access.Right{}
+		}
+		for _, cm := range tm.Cols {
+			if gone[cm.Column.ID] {
+				cols[cm.Column.ID] = access.None
+			}
+		}
+		dec.Conds[i].Cols = cols
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store/all"
 )
 
@@ -150,6 +151,30 @@ func testBackupBrowse(t *testing.T, s *all.Store) {
 	}
 	if l, err := s.FindSnapshots(f.uctx, f.nb, coffer.SnapshotQuery{}); err != nil || len(l) != 1 || l[0].ID != f.snap.ID {
 		t.Errorf("Uma's snapshot list: %v, %v", l, err)
+	}
+
+	// A column deleted since: hidden from the grantee (no grant can name
+	// it today), shown to the owner.
+	if _, err := s.CreateColumn(f.ctx, f.nb, "Staff", col("Bonus", coffer.TypeNumber)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRecord(f.ctx, f.nb, "Staff", f.x.ID, map[string]any{"Bonus": 5}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindRecord(f.uctx, f.nb, "Staff", f.x.ID); err != nil {
+		t.Fatal(err)
+	} else if r, _ := s.FindRecord(f.uctx, f.nb, "Staff", f.x.ID); r.Fields["Bonus"] == nil {
+		t.Fatalf("Uma does not read Bonus today: %v", r.Fields)
+	}
+	withBonus := f.src.MustTake(t, f.ctx, f.nb)
+	if err := s.DeleteColumn(f.ctx, f.nb, "Staff", "Bonus"); err != nil {
+		t.Fatal(err)
+	}
+	if r := MustFindRecord(t, f.browse(t, f.uctx, withBonus.ID), s, f.nb, "Staff", f.x.ID); r.Fields["Bonus"] != nil || r.Fields["Name"] != "x2" {
+		t.Errorf("Uma reads a column deleted since in the snapshot: %v", r.Fields)
+	}
+	if r := MustFindRecord(t, f.browse(t, f.ctx, withBonus.ID), s, f.nb, "Staff", f.x.ID); r.Fields["Bonus"] == nil {
+		t.Errorf("the owner does not read Bonus in the snapshot: %v", r.Fields)
 	}
 
 	// Vic (no restore), unknown ids and another notebook's snapshot: not found.
@@ -321,5 +346,31 @@ func testBackupSandboxes(t *testing.T, s *all.Store) {
 	MustFindRecord(t, bctx, s, f.nb, "Staff", f.x.ID)
 	if f.src.Loads != 2 {
 		t.Errorf("after the sweep: %d loads, want 2", f.src.Loads)
+	}
+	// At most notebooks.MaxSandboxes at once (one is held above): when
+	// all are in use, one more is refused; released, they make room.
+	s.SetSnapshotIdle(time.Hour)
+	var releases []func()
+	for i := 0; i < notebooks.MaxSandboxes-1; i++ {
+		sn := f.src.MustTake(t, f.ctx, f.nb)
+		_, release, err := s.BrowseSnapshot(f.ctx, f.nb, sn.ID)
+		if err != nil {
+			t.Fatalf("snapshot %d: %v", i, err)
+		}
+		releases = append(releases, release)
+	}
+	if n := s.Sandboxes(); n != notebooks.MaxSandboxes {
+		t.Errorf("%d sandboxes, want %d", n, notebooks.MaxSandboxes)
+	}
+	one := f.src.MustTake(t, f.ctx, f.nb)
+	_, _, err := s.BrowseSnapshot(f.ctx, f.nb, one.ID)
+	wantCode(t, err, coffer.EUNAVAILABLE)
+	for _, r := range releases {
+		r()
+	}
+	if _, release, err := s.BrowseSnapshot(f.ctx, f.nb, one.ID); err != nil {
+		t.Errorf("once released: %v", err)
+	} else {
+		release()
 	}
 }
