@@ -16,8 +16,6 @@ import (
 	"github.com/cofferhq/coffer/backup/location"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
-	"github.com/cofferhq/coffer/store/sqlite"
-	"github.com/cofferhq/coffer/store/transfer"
 )
 
 const restoreUsage = `Usage:
@@ -211,7 +209,7 @@ func restoreInstance(ctx context.Context, st *all.Store, svc *backup.Service, lo
 	if inst == nil {
 		return nil, coffer.Errorf(coffer.ENOTFOUND, "the location holds no usable snapshot of the instance")
 	}
-	if err := loadInstanceImage(ctx, st, svc, inst.ID, tmp); err != nil {
+	if err := loadInstanceImage(ctx, st, svc, inst.ID); err != nil {
 		return nil, fmt.Errorf("instance snapshot %s: %w", inst.ID, err)
 	}
 	fmt.Fprintf(stdout, "restored the instance database from snapshot %s of %s\n", inst.ID, inst.StartedAt.Local().Format(time.RFC3339))
@@ -260,28 +258,15 @@ func loadNotebook(ctx context.Context, svc *backup.Service, id, nb string) error
 	return svc.Load(ctx, path, nb)
 }
 
-// loadInstanceImage copies the instance image of snapshot id into st's
+// loadInstanceImage loads the instance image of snapshot id into st's
 // empty instance database (whatever its backend), but for the data keys,
 // which the keyring backup restored.
-func loadInstanceImage(ctx context.Context, st *all.Store, svc *backup.Service, id, tmp string) error {
+func loadInstanceImage(ctx context.Context, st *all.Store, svc *backup.Service, id string) error {
 	path, cleanup, err := svc.Image(ctx, id, "")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	dir, err := os.MkdirTemp(tmp, "instance-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Rename(path, filepath.Join(dir, "coffer.db")); err != nil {
-		return err
-	}
-	img, err := sqlite.Open(ctx, dir, sqlite.Options{Readers: 1})
-	if err != nil {
-		return err
-	}
-	defer img.Close()
 	// Opening the empty store left markers (instance_secrets) that the
 	// image holds too: the image's win.
 	err = st.Write(ctx, st.Inst, "restore", func(tx *store.WriteTx) error {
@@ -291,5 +276,5 @@ func loadInstanceImage(ctx context.Context, st *all.Store, svc *backup.Service, 
 	if err != nil {
 		return err
 	}
-	return transfer.CopyInstance(ctx, img.Dialect(), img.Instance(), st.Dialect, st.Inst, "data_keys")
+	return svc.LoadInstance(ctx, path)
 }
