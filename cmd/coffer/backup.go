@@ -111,7 +111,8 @@ func cmdBackupNow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	c := newBackupCmd("backup now", stderr)
 	nb := c.fs.String("notebook", "", "only this notebook (its id)")
 	force := c.fs.Bool("force", false, "snapshot even notebooks unchanged since their last snapshot")
-	b, done, err := c.open(ctx, args, stderr, nil)
+	p := newProgressPrinter(stdout)
+	b, done, err := c.open(ctx, args, stderr, p.snapshot)
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func cmdBackupNow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := b.svc.Recover(ctx); err != nil {
 		return err
 	}
-	o := schedule.Options{Kind: schedule.KindManual, Force: *force, Progress: newProgressPrinter(stdout).update}
+	o := schedule.Options{Kind: schedule.KindManual, Force: *force, Progress: p.update}
 	if *nb != "" {
 		o.Notebooks = []string{*nb}
 	}

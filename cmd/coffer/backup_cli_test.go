@@ -5,7 +5,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cofferhq/coffer/backup"
 	"github.com/cofferhq/coffer/backup/schedule"
 )
 
@@ -88,6 +90,15 @@ func TestProgressPrinter(t *testing.T) {
 	if !strings.HasPrefix(out, "\r[") || !strings.Contains(out, "[##############################] 4/4") || !strings.HasSuffix(out, "\n") ||
 		strings.Count(out, "\n") != 1 || !strings.Contains(out, "4.0 KB") {
 		t.Errorf("terminal progress: %q", out)
+	}
+	// Within a snapshot, how far it has come.
+	term.Reset()
+	p = &progressPrinter{w: &term, terminal: true}
+	p.update(runs[2])
+	p.drawn = time.Time{}
+	p.snapshot(backup.Progress{Phase: "seal", Done: 1 << 20, Total: 2 << 20})
+	if !strings.Contains(term.String(), "snapshot nb_1 (seal 1.0 MB/2.0 MB)") {
+		t.Errorf("snapshot progress: %q", term.String())
 	}
 	if got := bar(schedule.Run{Done: 1, Total: 4}, 8); got != "[##......]" {
 		t.Errorf("bar = %q", got)

@@ -5,19 +5,24 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/cofferhq/coffer/backup"
 	"github.com/cofferhq/coffer/backup/schedule"
 )
 
 // progressPrinter shows a backup run's progress: a bar redrawn in place
 // on a terminal, plain lines (one per snapshot and step) otherwise.
 type progressPrinter struct {
+	mu       sync.Mutex
 	w        io.Writer
 	terminal bool
 	last     string // the last plain line, not repeated
 	width    int    // of the last bar, to blank it
 	drawn    time.Time
+	run      schedule.Run
+	detail   string // where the snapshot in hand is (terminal only)
 }
 
 // isTerminal reports whether w is a terminal.
@@ -51,20 +56,40 @@ func what(r schedule.Run) string {
 	return r.Phase
 }
 
+// snapshot shows how far the snapshot in hand has come (on a terminal).
+func (p *progressPrinter) snapshot(pr backup.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.terminal || p.run.Status != schedule.StatusRunning {
+		return
+	}
+	switch pr.Phase {
+	case "image", "seal":
+		p.detail = pr.Phase + " " + humanBytes(pr.Done)
+		if pr.Total > 0 {
+			p.detail += "/" + humanBytes(pr.Total)
+		}
+	case "blobs", "replicate":
+		p.detail = fmt.Sprintf("%s %d", pr.Phase, pr.Done)
+		if pr.Total > 0 {
+			p.detail += fmt.Sprintf("/%d", pr.Total)
+		}
+	default:
+		p.detail = ""
+	}
+	p.draw(false)
+}
+
 // update shows r.
 func (p *progressPrinter) update(r schedule.Run) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.Current != p.run.Current || r.Phase != p.run.Phase {
+		p.detail = ""
+	}
+	p.run = r
 	if p.terminal {
-		if r.Status == schedule.StatusRunning && time.Since(p.drawn) < 100*time.Millisecond && r.Done < r.Total {
-			return
-		}
-		p.drawn = time.Now()
-		line := fmt.Sprintf("%s %d/%d %-40s %s", bar(r, 30), r.Done, r.Total, what(r), humanBytes(r.Bytes))
-		pad := max(0, p.width-len(line))
-		fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
-		p.width = len(line)
-		if r.Status != schedule.StatusRunning {
-			fmt.Fprintln(p.w)
-		}
+		p.draw(r.Status != schedule.StatusRunning || r.Done >= r.Total)
 		return
 	}
 	if r.Status != schedule.StatusRunning {
@@ -74,6 +99,28 @@ func (p *progressPrinter) update(r schedule.Run) {
 	if line != p.last {
 		fmt.Fprintln(p.w, line)
 		p.last = line
+	}
+}
+
+// draw redraws the bar in place, at most ten times a second unless force.
+func (p *progressPrinter) draw(force bool) {
+	r := p.run
+	if !force && time.Since(p.drawn) < 100*time.Millisecond {
+		return
+	}
+	p.drawn = time.Now()
+	{
+		doing := what(r)
+		if p.detail != "" {
+			doing += " (" + p.detail + ")"
+		}
+		line := fmt.Sprintf("%s %d/%d %-40s %s", bar(r, 30), r.Done, r.Total, doing, humanBytes(r.Bytes))
+		pad := max(0, p.width-len(line))
+		fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
+		p.width = len(line)
+		if r.Status != schedule.StatusRunning {
+			fmt.Fprintln(p.w)
+		}
 	}
 }
 

@@ -151,6 +151,19 @@ func TestBackupCommandsBesideServer(t *testing.T) {
 	if st := walkCall(t, "GET", f.s.url+"/api/v1/backups/status", "", nil, nil); st != 401 {
 		t.Errorf("status without credentials: %d", st)
 	}
+	// Not for people who are not operators.
+	if code, _, errOut := walkRun(t, walkPassword+"\n", "user", "create", "--data", f.data, "--email", "bob@example.com", "--name", "Bob", "--password-stdin"); code != 0 {
+		t.Fatalf("user create: %s", errOut)
+	}
+	var bob struct {
+		Key string `json:"session_key"`
+	}
+	if st := walkCall(t, "POST", f.s.url+"/api/v1/auth/login", "", map[string]any{"email": "bob@example.com", "password": walkPassword}, &bob); st != 200 {
+		t.Fatalf("login: %d", st)
+	}
+	if st := walkCall(t, "GET", f.s.url+"/api/v1/backups/status", bob.Key, nil, nil); st != 403 {
+		t.Errorf("status for a non-operator: %d, want 403", st)
+	}
 	// Images are plaintext only while they are read: none is left behind.
 	filepath.Walk(f.data, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && strings.Contains(p, "backup-tmp") && !fi.IsDir() {
