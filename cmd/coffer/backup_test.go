@@ -115,6 +115,20 @@ func TestBackupCommandsBesideServer(t *testing.T) {
 	if code, out, errOut := f.cli(t, "backup", "verify", "--snapshot", sn.ID, "--location", "second"); code != 0 || strings.Count(out, "ok ") != 1 {
 		t.Errorf("backup verify one: %d\n%s%s", code, out, errOut)
 	}
+	// The second location lost the notebook's snapshot: verify says so,
+	// and the next run copies it again although the notebook is unchanged.
+	if err := os.RemoveAll(filepath.Join(f.second, "snapshots", f.nb.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := f.cli(t, "backup", "verify", "--snapshot", sn.ID, "--location", "second"); code != 1 || !strings.Contains(out, "FAIL "+sn.ID+" in second") {
+		t.Errorf("verify of a lost copy: %d\n%s", code, out)
+	}
+	if code, out, errOut := f.cli(t, "backup", "now"); code != 0 || !strings.Contains(out, "1 unchanged") {
+		t.Errorf("backup now: %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := f.cli(t, "backup", "verify", "--snapshot", sn.ID, "--location", "second"); code != 0 {
+		t.Errorf("verify after the run copied it again: %d\n%s%s", code, out, errOut)
+	}
 	if code, out, errOut := f.cli(t, "backup", "drill"); code != 0 || !strings.Contains(out, ": good;") || !strings.Contains(out, "2 notebook restore(s)") {
 		t.Errorf("backup drill: %d\n%s%s", code, out, errOut)
 	}
@@ -133,7 +147,7 @@ func TestBackupCommandsBesideServer(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Fatalf("backup status --json: %d %s %s", code, out, errOut)
 	}
-	if rep.Last.Status != "good" || rep.Last.Kind != "manual" || len(rep.Locations) != 2 || rep.Snapshots != 3 || rep.LastDrill == nil ||
+	if rep.Last.Status != "good" || rep.Last.Kind != "manual" || len(rep.Locations) != 2 || rep.Snapshots != 4 || rep.LastDrill == nil ||
 		rep.LastDrill.Status != "good" || rep.LastDrill.RestoreNS <= 0 || rep.LastDrill.Notebooks != 2 {
 		t.Errorf("status = %s", out)
 	}

@@ -142,17 +142,26 @@ func (b *backups) newestGood(ctx context.Context, nb string) (string, error) {
 	return "", nil
 }
 
-// replicate copies to the second location what it lacks (what a failed
-// copy at snapshot time left out), never deleting.
+// replicate copies to the second location the file blobs, then the
+// snapshots, it lacks (what a failed copy at snapshot time left out),
+// never deleting. The keyring's backups are left to the backup service:
+// they must never reach a location that cannot forget a destroyed key.
 func (b *backups) replicate(ctx context.Context) error {
 	if b.second == nil {
 		return nil
 	}
-	n, err := location.Replicate(ctx, b.primary, *b.second, "")
-	if n > 0 {
-		b.log.Info("backup: objects copied to the second location", "objects", n)
+	total := 0
+	for _, prefix := range []string{"blobs/", "snapshots/"} {
+		n, err := location.Replicate(ctx, b.primary, *b.second, prefix)
+		total += n
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	if total > 0 {
+		b.log.Info("backup: objects copied to the second location", "objects", total)
+	}
+	return nil
 }
 
 // prune applies retention, then sweeps, logging what it did.
