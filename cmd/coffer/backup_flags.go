@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ type backupConfig struct {
 	at           string
 	days, months int
 	drillEvery   string
+	shipEvery    time.Duration // WAL shipping interval on SQLite; 0: off
 	off          bool
 
 	// Checked by check.
@@ -42,6 +44,7 @@ func backupFlags(fs *flag.FlagSet, serve bool) *backupConfig {
 	fs.StringVar(&c.at, "backup-at", c.at, "time of day of the daily backup, instance local time (TZ), HH:MM (COFFER_BACKUP_AT)")
 	fs.StringVar(&c.drillEvery, "drill-every", c.drillEvery, "how often a restore drill runs, checking backups from every location (COFFER_DRILL_EVERY)")
 	if serve {
+		fs.DurationVar(&c.shipEvery, "ship-every", envDuration("COFFER_SHIP_EVERY", 30*time.Second), "on SQLite, ship the write-ahead log of notebooks that changed to the backup locations this often, encrypted, for point-in-time restore: about the most work lost with the machine (COFFER_SHIP_EVERY; 0 = off)")
 		fs.BoolVar(&c.off, "backup-off", env("COFFER_BACKUP_OFF", "") == "true", "no daily backup and no drills in this server (COFFER_BACKUP_OFF=true): for extra nodes of a PostgreSQL instance, or when backups are taken otherwise")
 	}
 	return c
@@ -55,6 +58,9 @@ func (c *backupConfig) check() error {
 	}
 	if c.every, err = time.ParseDuration(c.drillEvery); err != nil || c.every < time.Hour {
 		return fmt.Errorf("--drill-every must be a duration of at least 1h, such as 168h")
+	}
+	if c.shipEvery < 0 || (c.shipEvery > 0 && c.shipEvery < time.Second) {
+		return fmt.Errorf("--ship-every must be 0 (off) or at least 1s, such as 30s")
 	}
 	if c.days < 1 || c.months < 0 {
 		return fmt.Errorf("--backup-days must be at least 1 and --backup-months at least 0")
@@ -72,6 +78,19 @@ func (c *backupConfig) policy() retention.Policy {
 		months = -1 // none (0 is the default in retention.Policy)
 	}
 	return retention.Policy{Days: c.days, Months: months, Zone: time.Local}
+}
+
+// envDuration returns the environment variable as a duration, or def;
+// a value that is not a duration gives -1 (refused by check).
+func envDuration(name string, def time.Duration) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return -1
+		}
+		return d
+	}
+	return def
 }
 
 // openLocation opens a backup location: "" is <data>/backups.

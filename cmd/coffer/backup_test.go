@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer"
 )
@@ -324,5 +325,36 @@ func TestRestoreInstanceOntoEmptyMachine(t *testing.T) {
 		if b.ID != a.ID || b.Version != a.Version || b.Fields["name"] != a.Fields["name"] || b.Fields["age"] != a.Fields["age"] {
 			t.Errorf("record %d: before %+v, after %+v", i, b, a)
 		}
+	}
+}
+
+// TestServeShipsWAL: a server on SQLite ships the write-ahead log of a
+// notebook that changed to both locations within its interval, and
+// prints the backup settings in its log.
+func TestServeShipsWAL(t *testing.T) {
+	t.Setenv("COFFER_SHIP_EVERY", "1s")
+	f := newBackupFixture(t)
+	for _, dir := range []string{filepath.Join(f.data, "backups"), f.second} {
+		wal := filepath.Join(dir, "wal", f.nb.ID)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			entries, _ := os.ReadDir(wal)
+			if len(entries) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no shipped WAL in %s after 15 s", wal)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	logs := f.s.stderr.String()
+	for _, want := range []string{`"msg":"backups on"`, `"at":"04:00"`, `"msg":"write-ahead log shipping on"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("serve log lacks %s", want)
+		}
+	}
+	if strings.Contains(logs, "Ada") {
+		t.Errorf("data in the log")
 	}
 }

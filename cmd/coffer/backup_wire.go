@@ -14,9 +14,11 @@ import (
 	"github.com/cofferhq/coffer/backup/drill"
 	"github.com/cofferhq/coffer/backup/location"
 	"github.com/cofferhq/coffer/backup/schedule"
+	"github.com/cofferhq/coffer/backup/ship"
 	"github.com/cofferhq/coffer/blob"
 	"github.com/cofferhq/coffer/mail"
 	"github.com/cofferhq/coffer/store/all"
+	"github.com/cofferhq/coffer/store/sqlite"
 )
 
 // backups is the backup machinery of one process: the service of package
@@ -31,6 +33,7 @@ type backups struct {
 	ledger  *schedule.Ledger
 	worker  *schedule.Worker
 	log     *slog.Logger
+	tmp     string // where images and shipped bases are made
 	close   func()
 	// onRunFailure, when set, hears of a failed run (e-mail to operators).
 	onRunFailure func(context.Context, *schedule.Run)
@@ -68,6 +71,7 @@ func openBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir 
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		tmp = "" // PostgreSQL without a data directory: the system's
 	}
+	b.tmp = tmp
 	b.svc = backup.New(st, backup.Config{Primary: b.primary, Second: b.second, Files: files, TempDir: tmp,
 		Retention: cfg.policy(), Logger: log, Progress: progress})
 	// Browsing (?snapshot=) and restoring read snapshots through it.
@@ -170,7 +174,70 @@ func (b *backups) prune(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := b.pruneShipped(ctx); err != nil {
+		return err
+	}
 	b.log.Info("backup: pruned", "kept", rep.Kept, "marked", rep.Marked, "swept", rep.Swept, "not_swept", rep.Skipped)
+	return nil
+}
+
+// startShipping ships, on SQLite, the write-ahead log of the notebooks
+// that changed to every location each interval (backup/ship); stop ships
+// a last round. Nothing on PostgreSQL (its WAL archiving is the
+// database's own: docs/postgres-pitr.md) or when every is 0.
+func (b *backups) startShipping(every time.Duration) (stop func(), err error) {
+	sb, ok := b.st.Storage.(*sqlite.Backend)
+	if !ok || every <= 0 {
+		return func() {}, nil
+	}
+	var stores []blob.Store
+	for _, l := range b.locations() {
+		stores = append(stores, l.Store)
+	}
+	sh, err := ship.New(ship.Config{Backend: sb, Ring: b.st.Ring(), Stores: stores, Interval: every, TempDir: b.tmp, Logger: b.log})
+	if err != nil {
+		return nil, err
+	}
+	sh.Start()
+	b.log.Info("write-ahead log shipping on", "every", every.String())
+	return func() {
+		if err := sh.Close(); err != nil {
+			b.log.Warn("ship: the last round failed", "error", err.Error())
+		}
+	}, nil
+}
+
+// pruneShipped deletes the shipped WAL that no restore since the oldest
+// kept snapshot of its notebook needs, in every location not under
+// object lock.
+func (b *backups) pruneShipped(ctx context.Context) error {
+	for _, l := range b.locations() {
+		if l.Locked {
+			continue
+		}
+		nbs, err := ship.Notebooks(ctx, l.Store)
+		if err != nil {
+			return err
+		}
+		for _, nb := range nbs {
+			list, err := b.svc.List(ctx, nb)
+			if err != nil {
+				return err
+			}
+			var oldest time.Time
+			for _, sn := range list {
+				if sn.Status == backup.StatusGood {
+					oldest = sn.StartedAt // newest first: the last good is the oldest kept
+				}
+			}
+			if oldest.IsZero() {
+				continue // no snapshot yet: the shipped WAL is all there is
+			}
+			if _, err := ship.Prune(ctx, l.Store, nb, oldest); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -220,6 +287,11 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 	b.onRunFailure = func(ctx context.Context, r *schedule.Run) {
 		mailOps(ctx, "a backup failed", func(to string) mail.Message { return schedule.AlertMessage(to, r, publicURL) })
 	}
+	stopShip, err := b.startShipping(cfg.shipEvery)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
 	stopWorker := b.worker.Start(ctx)
 	stopDrills := drill.Start(ctx, b.ledger, b.drillSource(), cfg.every, b.drillConfig(func(ctx context.Context, d *drill.Drill) {
 		mailOps(ctx, "a restore drill failed", func(to string) mail.Message { return drill.AlertMessage(to, d, publicURL) })
@@ -238,6 +310,7 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 		stopSweep()
 		stopDrills()
 		stopWorker()
+		stopShip()
 		b.close()
 	}, nil
 }
