@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cofferhq/coffer"
@@ -55,7 +56,9 @@ func TestRestoreInstanceIntoPostgresFromS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeStore()
+	var once sync.Once
+	closeOnce := func() { once.Do(func() { closeStore() }) }
+	defer closeOnce()
 	owner := coffer.WithCaller(context.Background(), &coffer.Caller{UserID: before.Records[0].CreatedBy, SessionID: "test"})
 	after := storetest.MustListAll(t, owner, st, f.nb.ID, "Contacts", coffer.ListQuery{Sort: "name"})
 	if len(after) != len(before.Records) {
@@ -65,6 +68,25 @@ func TestRestoreInstanceIntoPostgresFromS3(t *testing.T) {
 		b := before.Records[i]
 		if a.ID != b.ID || a.Fields["name"] != b.Fields["name"] || a.Version != b.Version {
 			t.Errorf("record %d: %+v, want %+v", i, a, b)
+		}
+	}
+	closeOnce()
+	// The restored PostgreSQL instance backs up, verifies and drills from
+	// the command line like any other.
+	pgArgs := []string{"--data", fresh, "--db", testPostgresURL(), "--db-schema", schema}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"backup", "now"}, "good: 2 new snapshot(s)"},
+		{[]string{"backup", "verify"}, "ok "},
+		{[]string{"backup", "drill"}, ": good;"},
+		{[]string{"backup", "status"}, "last drill: good"},
+	} {
+		stdout.Reset()
+		stderr.Reset()
+		if code := run(context.Background(), append(c.args, pgArgs...), strings.NewReader(""), &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), c.want) {
+			t.Errorf("%v on PostgreSQL: %d\n%s%s", c.args, code, stdout.String(), stderr.String())
 		}
 	}
 }
