@@ -82,6 +82,10 @@ func TestDrillOnRealBackups(t *testing.T) {
 	cfg := drill.Config{Sample: 5, Alert: drill.MailAlert(st.Core, sender, "https://coffer.example.com", slog.New(slog.DiscardHandler))}
 	l := schedule.NewLedger(st.Core)
 
+	// A drill that died left its sandbox: the next one replaces it.
+	if err := st.Storage.CreateNotebook(ctx, drill.SandboxID(snaps[nbs[0].ID].ID, "primary")); err != nil {
+		t.Fatal(err)
+	}
 	d, err := drill.Run(ctx, l, src, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ package drill
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,8 +49,9 @@ type Source interface {
 	// Verify checks a snapshot in a location: its manifest, the image's
 	// integrity check, row counts and hashes.
 	Verify(ctx context.Context, snapshot, location string) error
-	// Restore loads a notebook snapshot from a location into a new
-	// storage named sandbox; drop removes it.
+	// Restore loads a notebook snapshot from a location into the storage
+	// named sandbox (replacing one a dead drill left there); drop removes
+	// it.
 	Restore(ctx context.Context, snapshot, location, sandbox string) (drop func(context.Context) error, err error)
 	// ReadBlob reads a file blob in a location to its end and checks it.
 	ReadBlob(ctx context.Context, location string, e blobs.Entry) error
@@ -90,9 +93,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Alert, when set, is told of a failed drill (see MailAlert).
 	Alert func(ctx context.Context, d *Drill)
-	// Sandbox names the throwaway storage of a restore (default: a new
-	// notebook id).
-	Sandbox func() string
+	// Sandbox names the throwaway storage of a restore of snapshot from
+	// location (default SandboxID).
+	Sandbox func(snapshot, location string) string
 }
 
 func (c Config) withDefaults() Config {
@@ -106,9 +109,18 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Sandbox == nil {
-		c.Sandbox = func() string { return coffer.NewID("nb_") }
+		c.Sandbox = SandboxID
 	}
 	return c
+}
+
+// SandboxID is the storage id a drill restores snapshot from location
+// into: a notebook id no notebook has, derived from both, so that a
+// sandbox left behind by a process that died mid-drill is found and
+// dropped by the next drill of the same snapshot.
+func SandboxID(snapshot, location string) string {
+	h := sha256.Sum256([]byte("coffer drill sandbox\x00" + snapshot + "\x00" + location))
+	return coffer.PrefixNotebook + hex.EncodeToString(h[:13])
 }
 
 // Sample returns the notebooks (ids sorted) that drill number seq
@@ -260,7 +272,7 @@ func run(ctx context.Context, d *Drill, src Source, cfg Config) {
 			c.Step = "restore"
 			var drop func(context.Context) error
 			c = check(c, func() (err error) {
-				drop, err = src.Restore(ctx, t.Snapshot, loc, cfg.Sandbox())
+				drop, err = src.Restore(ctx, t.Snapshot, loc, cfg.Sandbox(t.Snapshot, loc))
 				return err
 			})
 			if drop != nil {

@@ -86,6 +86,8 @@ func (s *service) Restore(ctx context.Context, snapshot, loc, sandbox string) (f
 		return nil, err
 	}
 	defer cleanup()
+	// A sandbox left by a drill that died is dropped first.
+	_ = s.core.Storage.DropNotebook(ctx, sandbox)
 	if err := s.svc.Load(ctx, path, sandbox); err != nil {
 		return nil, err // Load drops the storage it made
 	}
