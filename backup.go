@@ -2,6 +2,7 @@ package coffer
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -63,6 +64,14 @@ type SnapshotSource interface {
 	Take(ctx context.Context, notebook, kind string) (*Snapshot, error)
 }
 
+// SnapshotFiles is implemented by a SnapshotSource that also keeps the
+// files of snapshots: FetchFile returns the sealed blob (as the files
+// store held it) whose content id (backup/blobs.ContentID) is contentID,
+// from snapshot id. ENOTFOUND when the snapshot does not hold it.
+type SnapshotFiles interface {
+	FetchFile(ctx context.Context, id, contentID string) (io.ReadCloser, error)
+}
+
 // SnapshotQuery narrows a list of snapshots: Group "day" or "month" keeps
 // the newest good snapshot of each day or month.
 type SnapshotQuery struct {
@@ -120,6 +129,8 @@ type RestoreInput struct {
 	Records  []string `json:"records,omitempty"`
 	Mode     string   `json:"mode,omitempty"` // replace (default) or copy
 	Preview  bool     `json:"preview,omitempty"`
+	// File is a file id: its content and its place in its cell come back.
+	File string `json:"file,omitempty"`
 }
 
 // RestoreJob is a restore and its progress. Done and Total count
@@ -128,7 +139,7 @@ type RestoreJob struct {
 	ID       string     `json:"id"`
 	Notebook string     `json:"notebook"`
 	Snapshot string     `json:"snapshot"`
-	Kind     string     `json:"kind"` // records | table | notebook
+	Kind     string     `json:"kind"` // records | table | notebook | file
 	Mode     string     `json:"mode"`
 	Status   string     `json:"status"` // running | done | failed
 	Done     int        `json:"done"`

@@ -134,10 +134,17 @@ func (s *Service) Restore(ctx context.Context, notebook string, in coffer.Restor
 	if in.Preview && in.Records == nil {
 		errs = append(errs, coffer.FieldError{Field: "preview", Message: "is available for chosen records"})
 	}
+	if in.File != "" && (in.Table != "" || in.Records != nil || in.Mode != coffer.RestoreReplace) {
+		errs = append(errs, coffer.FieldError{Field: "file", Message: "is restored alone, in place"})
+	}
 	if len(errs) > 0 {
 		return nil, coffer.Invalid("the restore is not valid", errs...)
 	}
 	switch {
+	case in.File != "":
+		j := s.newJob(c.UserID, notebook, in.Snapshot, "file", in.Mode, 1)
+		res, err := s.RestoreFile(ctx, notebook, in.Snapshot, in.File)
+		return s.ended(j, res, err)
 	case in.Records != nil:
 		j := s.newJob(c.UserID, notebook, in.Snapshot, "records", in.Mode, len(in.Records))
 		res, err := s.restoreRecords(ctx, notebook, in.Table, in.Snapshot, in.Records, in.Preview, j)

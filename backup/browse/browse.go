@@ -7,9 +7,11 @@ package browse
 
 import (
 	"context"
+	"io"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/backup"
+	"github.com/cofferhq/coffer/backup/blobs"
 )
 
 // Source returns the snapshot source of the backup service b. Load reads
@@ -19,7 +21,10 @@ func Source(b *backup.Service) coffer.SnapshotSource { return &source{b: b} }
 
 type source struct{ b *backup.Service }
 
-var _ coffer.SnapshotSource = (*source)(nil)
+var (
+	_ coffer.SnapshotSource = (*source)(nil)
+	_ coffer.SnapshotFiles  = (*source)(nil)
+)
 
 // view is a snapshot as owners see it.
 func view(sn *backup.Snapshot) *coffer.Snapshot {
@@ -105,4 +110,46 @@ func (s *source) Take(ctx context.Context, notebook, kind string) (*coffer.Snaps
 		return nil, err
 	}
 	return view(sn), nil
+}
+
+// FetchFile finds the blob of content id cid among the snapshot's blob
+// entries (its manifest) and reads it, from the primary location or else
+// the second.
+func (s *source) FetchFile(ctx context.Context, id, cid string) (io.ReadCloser, error) {
+	sn, err := s.b.Find(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	locs := sn.Locations
+	if len(locs) == 0 {
+		locs = []string{""}
+	}
+	var first error
+	for _, loc := range locs {
+		rc, err := s.fetch(ctx, id, loc, cid)
+		if err == nil {
+			return rc, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
+}
+
+func (s *source) fetch(ctx context.Context, id, loc, cid string) (io.ReadCloser, error) {
+	m, err := s.b.Manifest(ctx, id, loc)
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.b.Location(loc)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range m.Blobs {
+		if e.ContentID == cid {
+			return blobs.Fetch(ctx, l.Store, e)
+		}
+	}
+	return nil, coffer.Errorf(coffer.ENOTFOUND, "the snapshot does not hold this file")
 }

@@ -3,6 +3,7 @@ package browse_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/cofferhq/coffer/blob"
 	"github.com/cofferhq/coffer/blob/local"
 	"github.com/cofferhq/coffer/keyring"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 	"github.com/cofferhq/coffer/store/postgres"
@@ -88,8 +90,10 @@ func TestBrowseWithBackupService(t *testing.T) {
 	}{{"sqlite", openSQLite}, {"postgres", openPostgres}} {
 		t.Run(bk.name, func(t *testing.T) {
 			st := all.New(bk.open(t), keyring.ForTests())
+			files := mustLocal(t)
+			st.SetFiles(notebooks.FileConfig{Blobs: files, DeletedGrace: time.Nanosecond})
 			primary, second := location.New("primary", mustLocal(t)), location.New("second", mustLocal(t))
-			svc := backup.New(st, backup.Config{Primary: primary, Second: &second, TempDir: t.TempDir()})
+			svc := backup.New(st, backup.Config{Primary: primary, Second: &second, Files: files, TempDir: t.TempDir()})
 			src := browse.Source(svc)
 			st.SetSnapshots(src, nil)
 			t.Cleanup(st.CloseSnapshots)
@@ -152,6 +156,9 @@ func TestBrowseWithBackupService(t *testing.T) {
 				t.Errorf("compare from the second location: %+v, %v", cmp, err)
 			}
 
+			// A file removed for good comes back from the snapshot's blobs.
+			testRestoreFile(t, st, svc, ctx)
+
 			// A shredded key: the snapshot no longer opens.
 			if err := st.DeleteNotebook(ctx, nb.ID); err != nil {
 				t.Fatal(err)
@@ -162,5 +169,57 @@ func TestBrowseWithBackupService(t *testing.T) {
 				t.Errorf("load after shredding: %v (%s), want %s", err, b, coffer.ESNAPSHOTUNREADABLE)
 			}
 		})
+	}
+}
+
+// testRestoreFile: a file deleted and collected (row and blob gone) comes
+// back from a snapshot: content, row and place in its cell, as one action.
+func testRestoreFile(t *testing.T, st *all.Store, svc *backup.Service, ctx context.Context) {
+	t.Helper()
+	nb := storetest.MustNotebook(t, ctx, st, "Files")
+	storetest.MustTable(t, ctx, st, nb.ID, "Docs", coffer.ColumnInput{Name: "Name", Type: coffer.TypeText}, coffer.ColumnInput{Name: "Doc", Type: coffer.TypeFile})
+	r := storetest.MustRecord(t, ctx, st, nb.ID, "Docs", map[string]any{"Name": "a"})
+	content := strings.Repeat("the file's content ", 100)
+	f, err := st.UploadFile(ctx, nb.ID, "Docs", r.ID, "Doc", coffer.FileUpload{Name: "a.txt", Type: "text/plain", Body: strings.NewReader(content)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, err := svc.Snapshot(ctx, nb.ID, backup.KindManual, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteFile(ctx, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	if _, err := st.CollectFiles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.OpenFile(ctx, f.ID, 0, -1); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Fatalf("the file is not gone: %v", err)
+	}
+	job, err := st.Restore(ctx, nb.ID, coffer.RestoreInput{Snapshot: sn.ID, File: f.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Kind != "file" || job.Status != "done" || len(job.Result.Updated) != 1 {
+		t.Errorf("file restore job: %+v", job)
+	}
+	d, err := st.OpenFile(ctx, f.ID, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(d.Body)
+	d.Body.Close()
+	if string(b) != content {
+		t.Errorf("restored content: %d bytes, want %d", len(b), len(content))
+	}
+	cell := storetest.MustFindRecord(t, ctx, st, nb.ID, "Docs", r.ID).Fields["Doc"]
+	if js, _ := json.Marshal(cell); !strings.Contains(string(js), f.ID) {
+		t.Errorf("the cell does not list the file again: %s", js)
+	}
+	_, err = st.Restore(ctx, nb.ID, coffer.RestoreInput{Snapshot: sn.ID, File: "fil_" + strings.Repeat("a", 26)})
+	if coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("a file the snapshot lacks: %v", err)
 	}
 }
