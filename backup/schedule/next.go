@@ -1,7 +1,7 @@
 // Package schedule runs Coffer's daily backup: one low-priority worker
 // per server that starts at a configured time of day (04:00 instance time
-// by default), snapshots the instance and then each notebook with a pause
-// between them, replicates to the second location, backs up the keyring
+// by default), snapshots each notebook and then the instance, with a
+// pause between them, replicates to the second location, backs up the keyring
 // and prunes. Its progress is kept in memory for the API and in the
 // instance database (backup_runs) for the command line and other nodes;
 // a lease (backup_leases) keeps two processes from running at once.

@@ -128,7 +128,7 @@ func (w *Worker) Run(ctx context.Context, o Options) (*Run, error) {
 	log.Info("backup started")
 	var problems []string
 	fail := func(what string, err error) {
-		problems = append(problems, what+": "+errText(err))
+		problems = append(problems, what+": "+err.Error())
 		log.Error("backup step failed", "step", what, "error", err.Error())
 	}
 	progress := func() {
@@ -148,7 +148,9 @@ func (w *Worker) Run(ctx context.Context, o Options) (*Run, error) {
 		if err != nil {
 			fail("list notebooks", err)
 		}
-		targets = append([]string{""}, nbs...)
+		// The instance last: its image then registers every notebook
+		// snapshotted before it (what a disaster recovery loads).
+		targets = append(nbs, "")
 	}
 	r.Total = len(targets)
 	progress()
@@ -219,11 +221,6 @@ func (w *Worker) Run(ctx context.Context, o Options) (*Run, error) {
 		w.cfg.OnFailure(context.WithoutCancel(ctx), r)
 	}
 	return r, nil
-}
-
-// errText is an error's message for people.
-func errText(err error) string {
-	return err.Error()
 }
 
 // renew keeps the lease while a run goes on.

@@ -112,8 +112,8 @@ func TestRunRecordsProgressAndOutcome(t *testing.T) {
 			if failed == nil || failed.ID != r.ID {
 				t.Errorf("OnFailure not called with the failed run")
 			}
-			if got := strings.Join(f.calls, " "); got != "/manual/false nb1/manual/false nb2/manual/false bad/manual/false nb4/manual/false" {
-				t.Errorf("snapshots = %s (the instance first, then each notebook)", got)
+			if got := strings.Join(f.calls, " "); got != "nb1/manual/false nb2/manual/false bad/manual/false nb4/manual/false /manual/false" {
+				t.Errorf("snapshots = %s (each notebook, then the instance)", got)
 			}
 			if got := strings.Join(f.after, " "); got != "replicate prune" {
 				t.Errorf("steps after = %s", got)
@@ -125,7 +125,7 @@ func TestRunRecordsProgressAndOutcome(t *testing.T) {
 					currents = append(currents, p.Current)
 				}
 			}
-			if got := strings.Join(currents, " "); got != "instance nb1 nb2 bad nb4" {
+			if got := strings.Join(currents, " "); got != "nb1 nb2 bad nb4 instance" {
 				t.Errorf("progress named %s", got)
 			}
 			// The ledger has it, as the command line and other nodes see it.
