@@ -120,10 +120,11 @@ func cmdBackupNow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := b.svc.Recover(ctx); err != nil {
 		return err
 	}
-	o := schedule.Options{Kind: schedule.KindManual, Force: *force, Progress: p.update}
-	if *nb != "" {
-		o.Notebooks = []string{*nb}
+	o, err := b.options(ctx, *nb, *force)
+	if err != nil {
+		return err
 	}
+	o.Progress = p.update
 	r, err := b.worker.Run(ctx, o)
 	if err != nil {
 		return err

@@ -179,6 +179,37 @@ func TestBackupCommandsBesideServer(t *testing.T) {
 	if st := walkCall(t, "GET", f.s.url+"/api/v1/backups/status", bob.Key, nil, nil); st != 403 {
 		t.Errorf("status for a non-operator: %d, want 403", st)
 	}
+	// A backup started through the API runs in the server.
+	runs := f.s.url + "/api/v1/backups/runs"
+	if st := walkCall(t, "POST", runs, bob.Key, map[string]any{}, nil); st != 403 {
+		t.Errorf("backup now by a non-operator: %d, want 403", st)
+	}
+	if st := walkCall(t, "POST", runs, f.key, map[string]any{"notebook": "nb_06h54zyt51ma4yqptybe289w98"}, nil); st != 404 {
+		t.Errorf("backup now of an unknown notebook: %d, want 404", st)
+	}
+	if st := walkCall(t, "POST", runs, f.key, map[string]any{"notebook": f.nb.ID, "force": true, "extra": 1}, nil); st != 400 {
+		t.Errorf("backup now with an unknown field: %d, want 400", st)
+	}
+	var started map[string]any
+	if st := walkCall(t, "POST", runs, f.key, map[string]any{"notebook": f.nb.ID, "force": true}, &started); st != 202 {
+		t.Fatalf("backup now through the API: %d", st)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var now map[string]any
+		walkCall(t, "GET", f.s.url+"/api/v1/backups/status", f.key, nil, &now)
+		last, _ := now["last"].(map[string]any)
+		if now["running"] == nil && last["status"] == "good" && last["taken"] == float64(1) && last["total"] == float64(1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API's backup did not finish: %v", now)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _, errOut := f.cli(t, "backup", "now", "--notebook", "nb_06h54zyt51ma4yqptybe289w98"); code != 1 || !strings.Contains(errOut, "notebook not found") {
+		t.Errorf("backup now of an unknown notebook: %d %s", code, errOut)
+	}
 	// Images are plaintext only while they are read: none is left behind.
 	filepath.Walk(f.data, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && strings.Contains(p, "backup-tmp") && !fi.IsDir() {

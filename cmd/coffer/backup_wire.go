@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -130,6 +132,58 @@ func (b *backups) jobs() schedule.Jobs {
 			{Name: "prune", Full: true, Run: b.prune},
 		},
 	}
+}
+
+// checkNotebook refuses (ENOTFOUND) a notebook id the instance lacks.
+func (b *backups) checkNotebook(ctx context.Context, nb string) error {
+	ids, err := allNotebooks(ctx, b.st)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(ids, nb) {
+		return coffer.Errorf(coffer.ENOTFOUND, "notebook not found")
+	}
+	return nil
+}
+
+// options are the options of a manual run of nb ("" = all).
+func (b *backups) options(ctx context.Context, nb string, force bool) (schedule.Options, error) {
+	o := schedule.Options{Kind: schedule.KindManual, Force: force}
+	if nb != "" {
+		if err := b.checkNotebook(ctx, nb); err != nil {
+			return o, err
+		}
+		o.Notebooks = []string{nb}
+	}
+	return o, nil
+}
+
+// startNow starts a manual run in the server (until srvCtx ends) and
+// returns the state of backups once it has started (or ended, or failed
+// to start: ECONFLICT while another runs).
+func (b *backups) startNow(srvCtx, rctx context.Context, nb string, force bool) (any, error) {
+	o, err := b.options(rctx, nb, force)
+	if err != nil {
+		return nil, err
+	}
+	started := make(chan struct{})
+	var once sync.Once
+	o.Progress = func(schedule.Run) { once.Do(func() { close(started) }) }
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.worker.Run(srvCtx, o)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return nil, err
+		}
+	case <-started:
+	case <-rctx.Done():
+		return nil, rctx.Err()
+	}
+	return b.report(rctx, true)
 }
 
 // newestGood returns the id of the newest good snapshot of nb, or "".
@@ -298,6 +352,9 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 	}))
 	extra.BackupStatus = func(ctx context.Context) (any, error) { return b.report(ctx, true) }
 	extra.Backups = st
+	extra.BackupNow = func(rctx context.Context, nb string, force bool) (any, error) {
+		return b.startNow(ctx, rctx, nb, force)
+	}
 	stopSweep := every(ctx, time.Minute, func(context.Context) { st.SweepSnapshots() })
 	where := describeLocation(cfg.url, dataDir)
 	if b.second != nil {

@@ -132,7 +132,7 @@ func newAPIWith(st *all.Store, cfg api.Config, sender *mail.Sender, extra api.Se
 		Audit:     st,
 		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
 		AccessLog: st, Watches: st, Secrets: st, Files: st,
-		BackupStatus: extra.BackupStatus, Backups: extra.Backups,
+		BackupStatus: extra.BackupStatus, BackupNow: extra.BackupNow, Backups: extra.Backups,
 	}, cfg)
 }
 
