@@ -104,3 +104,18 @@ func TestProgressPrinter(t *testing.T) {
 		t.Errorf("bar = %q", got)
 	}
 }
+
+func TestPointID(t *testing.T) {
+	at := time.Date(2026, 5, 1, 10, 30, 0, 0, time.UTC)
+	id := pointID("nb_06h54zyt51ma4yqptybe289w98", at)
+	nb, got, ok := parsePoint(id)
+	if !ok || nb != "nb_06h54zyt51ma4yqptybe289w98" || !got.Equal(at) {
+		t.Errorf("parsePoint(%q) = %q %v %v", id, nb, got, ok)
+	}
+	for _, bad := range []string{"bks_06h54zyt51ma4yqptybe289w98", "pit_", "pit_nb_x_12", "pit_nb_06h54zyt51ma4yqptybe289w98_", "pit_nb_06h54zyt51ma4yqptybe289w98_-5",
+		"pit_nb_06h54zyt51ma4yqptybe289w98_abc"} {
+		if _, _, ok := parsePoint(bad); ok {
+			t.Errorf("parsePoint(%q) accepted", bad)
+		}
+	}
+}

@@ -77,7 +77,7 @@ func openBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir 
 	b.svc = backup.New(st, backup.Config{Primary: b.primary, Second: b.second, Files: files, TempDir: tmp,
 		Retention: cfg.policy(), Logger: log, Progress: progress})
 	// Browsing (?snapshot=) and restoring read snapshots through it.
-	st.SetSnapshots(browse.Source(b.svc), time.Local)
+	st.SetSnapshots(&pointSource{SnapshotSource: browse.Source(b.svc), svc: b.svc, ring: st.Ring(), locs: b.locations(), tmp: tmp}, time.Local)
 	b.ledger = schedule.NewLedger(st.Core)
 	b.worker = schedule.New(b.ledger, b.jobs(), schedule.Config{At: cfg.atTime, Zone: time.Local, Logger: log,
 		OnFailure: func(ctx context.Context, r *schedule.Run) {

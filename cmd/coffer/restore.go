@@ -19,14 +19,16 @@ import (
 )
 
 const restoreUsage = `Usage:
-  coffer restore --notebook N --snapshot S [--table T] [--record R]… [--as-copy] [--preview] [--as EMAIL]
+  coffer restore --notebook N --snapshot S|--at TIME [--table T] [--record R]… [--as-copy] [--preview] [--as EMAIL]
       restore from a snapshot (see coffer backup list): the whole notebook
       (in place, after an automatic safety snapshot, or --as-copy a new
       notebook), one table (in place, or --as-copy a new table), or chosen
       records (upsert; --preview shows the changes and writes nothing).
       Each restore is an action in the notebook's history and an event of
       the audit log, done as the notebook's owner (or --as, who needs the
-      restore right). Works beside a running server on the same --data.
+      restore right). --at restores to a moment instead, from the write-ahead
+      log the server ships (SQLite, --ship-every). Works beside a running
+      server on the same --data.
   coffer restore --instance --from <location URL>
       disaster recovery onto an empty machine: into an empty --data (or
       --db), with the master key file of the lost instance in place
@@ -52,6 +54,7 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	nb := c.fs.String("notebook", "", "the notebook to restore into (its id)")
 	snap := c.fs.String("snapshot", "", "the snapshot to restore from (its id, see coffer backup list)")
+	at := c.fs.String("at", "", "instead of --snapshot: the moment to restore to, from the shipped write-ahead log (RFC 3339, e.g. 2026-05-01T10:30:00Z; SQLite)")
 	table := c.fs.String("table", "", "restore only this table (its id or name)")
 	var records []string
 	c.fs.Func("record", "restore only this record of --table (its id; repeat the flag for several)", func(s string) error {
@@ -71,6 +74,13 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer done()
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil || *snap != "" {
+			return fmt.Errorf("--at takes a time such as 2026-05-01T10:30:00Z, instead of --snapshot")
+		}
+		*snap = pointID(*nb, t)
+	}
 	if *nb == "" || *snap == "" {
 		fmt.Fprint(stderr, restoreUsage)
 		return errUsage
