@@ -78,17 +78,27 @@ func newBackupCmd(name string, stderr io.Writer) *backupCmd {
 	return c
 }
 
-// open parses args and opens the backup machinery; close releases it.
-func (c *backupCmd) open(ctx context.Context, args []string, stderr io.Writer, progress func(backup.Progress)) (*backups, func(), error) {
+// parse reads and checks the command's flags.
+func (c *backupCmd) parse(args []string) error {
 	if err := c.fs.Parse(args); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if c.fs.NArg() > 0 {
-		return nil, nil, fmt.Errorf("%s: unexpected argument %q", c.fs.Name(), c.fs.Arg(0))
+		return fmt.Errorf("%s: unexpected argument %q", c.fs.Name(), c.fs.Arg(0))
 	}
-	if err := c.bc.check(); err != nil {
+	return c.bc.check()
+}
+
+// open parses args and opens the backup machinery; close releases it.
+func (c *backupCmd) open(ctx context.Context, args []string, stderr io.Writer, progress func(backup.Progress)) (*backups, func(), error) {
+	if err := c.parse(args); err != nil {
 		return nil, nil, err
 	}
+	return c.openParsed(ctx, stderr, progress)
+}
+
+// openParsed opens the backup machinery once the flags are parsed.
+func (c *backupCmd) openParsed(ctx context.Context, stderr io.Writer, progress func(backup.Progress)) (*backups, func(), error) {
 	st, closeStore, err := openCLIStore(ctx, c.sc, c.fs.Name(), stderr)
 	if err != nil {
 		return nil, nil, err

@@ -66,14 +66,12 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	as := c.fs.String("as", "", "the account (e-mail) the restore is done as: it needs the restore right (default: the notebook's owner)")
 	instance := c.fs.Bool("instance", false, "disaster recovery: restore a whole instance into an empty --data or --db")
 	from := c.fs.String("from", "", "with --instance: the backup location to restore from (file:///dir or s3://…)")
-	if *instance || containsFlag(args, "instance") {
-		return cmdRestoreInstance(ctx, c, args, from, stdout, stderr)
-	}
-	b, done, err := c.open(ctx, args, stderr, nil)
-	if err != nil {
+	if err := c.parse(args); err != nil {
 		return err
 	}
-	defer done()
+	if *instance {
+		return cmdRestoreInstance(ctx, c, *from, stdout, stderr)
+	}
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339, *at)
 		if err != nil || *snap != "" {
@@ -85,6 +83,11 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprint(stderr, restoreUsage)
 		return errUsage
 	}
+	b, done, err := c.openParsed(ctx, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
 	in := coffer.RestoreInput{Snapshot: *snap, Table: *table, Preview: *preview}
 	if records != nil {
 		in.Records = records
@@ -95,28 +98,11 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return restoreNotebook(ctx, b, *nb, *as, in, stdout)
 }
 
-// containsFlag reports whether args hold --name (or -name), before any
-// flag value could hide it.
-func containsFlag(args []string, name string) bool {
-	for _, a := range args {
-		if a == "--"+name || a == "-"+name || a == "--"+name+"=true" || a == "-"+name+"=true" {
-			return true
-		}
-	}
-	return false
-}
-
 // cmdRestoreInstance restores a whole instance from a location into empty
 // storage: the keyring's backup, the newest good instance snapshot, then
 // the newest good snapshot of every notebook.
-func cmdRestoreInstance(ctx context.Context, c *backupCmd, args []string, from *string, stdout, stderr io.Writer) error {
-	if err := c.fs.Parse(args); err != nil {
-		return err
-	}
-	if c.fs.NArg() > 0 {
-		return fmt.Errorf("restore: unexpected argument %q", c.fs.Arg(0))
-	}
-	if *from == "" {
+func cmdRestoreInstance(ctx context.Context, c *backupCmd, from string, stdout, stderr io.Writer) error {
+	if from == "" {
 		return fmt.Errorf("restore --instance needs --from <location URL>: the directory (file:///…) or bucket (s3://…) the backups are in")
 	}
 	keyPath := c.sc.masterKeyPath()
@@ -144,7 +130,7 @@ func cmdRestoreInstance(ctx context.Context, c *backupCmd, args []string, from *
 	} else if n > 0 {
 		return fmt.Errorf("restore --instance restores into empty storage, and this one has %d account(s)", n)
 	}
-	loc, err := openLocation(ctx, "primary", *from, c.sc.dataDir)
+	loc, err := openLocation(ctx, "primary", from, c.sc.dataDir)
 	if err != nil {
 		return err
 	}
