@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -356,6 +357,10 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 		return b.startNow(ctx, rctx, nb, force)
 	}
 	stopSweep := every(ctx, time.Minute, func(context.Context) { st.SweepSnapshots() })
+	if _, ok := st.Storage.(*sqlite.Backend); !ok && !strings.HasPrefix(cfg.url, "s3:") {
+		log.Warn("backups go to a directory of this node (--backup-url): with several nodes on one PostgreSQL database, " +
+			"whichever runs the backup keeps it; put them in shared storage (s3://…)")
+	}
 	where := describeLocation(cfg.url, dataDir)
 	if b.second != nil {
 		where += " and " + describeLocation(cfg.copyURL, dataDir)
