@@ -486,3 +486,28 @@ func TestServeCatchesUpDailyBackup(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestServeBackupOff: with --backup-off a server runs no backup, ships
+// nothing and drills nothing, but still answers the status (enabled
+// false) and serves snapshots taken elsewhere.
+func TestServeBackupOff(t *testing.T) {
+	t.Setenv("COFFER_BACKUP_OFF", "true")
+	t.Setenv("COFFER_SHIP_EVERY", "1s")
+	f := newBackupFixture(t)
+	var rep map[string]any
+	if st := walkCall(t, "GET", f.s.url+"/api/v1/backups/status", f.key, nil, &rep); st != 200 || rep["enabled"] != false || rep["next"] != nil {
+		t.Errorf("status with backups off: %d %v", st, rep)
+	}
+	snap := f.snapshotOf(t)
+	var list struct{ Records []coffer.Record }
+	if st := walkCall(t, "GET", f.recs+"?snapshot="+snap, f.key, nil, &list); st != 200 || len(list.Records) != 3 {
+		t.Errorf("browse a snapshot with backups off: %d %d", st, len(list.Records))
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(f.data, "backups", "wal")); err == nil {
+		t.Errorf("WAL shipped with backups off")
+	}
+	if !strings.Contains(f.s.stderr.String(), "--backup-off") {
+		t.Errorf("no warning in the log")
+	}
+}
