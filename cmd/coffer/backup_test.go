@@ -287,6 +287,16 @@ func TestRestoreCommands(t *testing.T) {
 	if code, _, errOut := f.cli(t, "restore", "--notebook", f.nb.ID, "--snapshot", "bks_nope"); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("unknown snapshot: %d %s", code, errOut)
 	}
+	// Done as someone without the restore right: as if there were no snapshot.
+	if code, _, errOut := walkRun(t, walkPassword+"\n", "user", "create", "--data", f.data, "--email", "eve@example.com", "--name", "Eve", "--password-stdin"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, errOut := f.cli(t, append(base, "--as", "eve@example.com")...); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("restore as someone without the right: %d %s", code, errOut)
+	}
+	if code, _, errOut := f.cli(t, append(base, "--as", "nobody@example.com")...); code != 1 || !strings.Contains(errOut, "no active account") {
+		t.Errorf("restore as nobody: %d %s", code, errOut)
+	}
 	if code, _, _ := f.cli(t, "restore", "--notebook", f.nb.ID); code != 2 {
 		t.Errorf("no snapshot: %d, want usage (2)", code)
 	}
