@@ -1,0 +1,96 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/backup"
+	"github.com/cofferhq/coffer/backup/blobs"
+	"github.com/cofferhq/coffer/store/storetest"
+)
+
+// TestCheckBlobsDecrypts: CheckBlobs reads every blob of a snapshot
+// through its file's key; one byte flipped inside a large (own object)
+// blob and inside a packed small one in the second location are two
+// problems naming the snapshot's file ids (not names, not content), while
+// the presence check of Verify still passes and the primary stays clean.
+func TestCheckBlobsDecrypts(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, openSQLite(t))
+	nb, _ := e.notebook(t, 3, "blobcheck")
+	recs := storetest.MustListAll(t, e.ctx, e.st, nb.ID, "People", coffer.ListQuery{})
+	upload := func(rec, name string, body []byte) *coffer.File {
+		f, err := e.st.UploadFile(e.ctx, nb.ID, "People", rec, "Doc", coffer.FileUpload{Name: name, Type: "application/octet-stream", Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	big := upload(recs[0].ID, "secret-big.bin", bytes.Repeat([]byte("big secret content "), 10000))
+	small := upload(recs[1].ID, "secret-small.txt", []byte("small secret content"))
+	other := upload(recs[2].ID, "other.txt", []byte("another small one"))
+	sn, err := e.svc.Snapshot(ctx, nb.ID, backup.KindManual, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.svc.Manifest(ctx, sn.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Blobs) != 3 {
+		t.Fatalf("%d blobs in the manifest, want 3", len(m.Blobs))
+	}
+	for _, loc := range []string{"primary", "second"} {
+		rep, err := e.svc.CheckBlobs(ctx, sn.ID, loc, m.Blobs)
+		if err != nil || rep.Checked != 3 || len(rep.Problems) != 0 || rep.Bytes <= 0 {
+			t.Fatalf("intact blobs in %s: %+v, %v", loc, rep, err)
+		}
+	}
+	var bigE, smallE blobs.Entry
+	for _, b := range m.Blobs {
+		switch {
+		case b.Length >= blobs.SmallSize:
+			bigE = b
+		case smallE.Object == "":
+			smallE = b
+		}
+	}
+	if bigE.Object == "" || !strings.Contains(smallE.Object, "/pack-") {
+		t.Fatalf("want one own-object blob and packed ones: %+v", m.Blobs)
+	}
+	flip(t, e.second.Store, bigE.Object, int(bigE.Offset+bigE.Length/2))
+	flip(t, e.second.Store, smallE.Object, int(smallE.Offset+smallE.Length/2))
+
+	if rep, err := e.svc.Verify(ctx, sn.ID, "second"); err != nil || !rep.OK {
+		t.Logf("verify (presence only) of the second location: %+v, %v", rep, err)
+	}
+	rep, err := e.svc.CheckBlobs(ctx, sn.ID, "second", m.Blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Checked != 1 || len(rep.Problems) != 2 {
+		t.Fatalf("after two flipped bytes: %+v", rep)
+	}
+	bad := map[string]bool{}
+	for _, p := range rep.Problems {
+		bad[p.FileID] = true
+		msg := p.Error()
+		if !strings.Contains(msg, p.FileID) || strings.Contains(msg, "secret") {
+			t.Errorf("problem %q", msg)
+		}
+	}
+	if !bad[big.ID] || !bad[small.ID] || bad[other.ID] {
+		t.Errorf("bad files %v, want %s and %s", bad, big.ID, small.ID)
+	}
+	if rep, err := e.svc.CheckBlobs(ctx, sn.ID, "primary", m.Blobs); err != nil || rep.Checked != 3 {
+		t.Errorf("the primary is intact: %+v, %v", rep, err)
+	}
+	// An entry no file of the snapshot has is a problem too.
+	stray := blobs.Entry{ContentID: strings.Repeat("ab", 32), Object: bigE.Object, Length: bigE.Length}
+	if rep, err := e.svc.CheckBlobs(ctx, sn.ID, "primary", []blobs.Entry{stray}); err != nil || len(rep.Problems) != 1 || rep.Problems[0].FileID != "" {
+		t.Errorf("a stray entry: %+v, %v", rep, err)
+	}
+}
