@@ -53,8 +53,12 @@ type Source interface {
 	// named sandbox (replacing one a dead drill left there); drop removes
 	// it.
 	Restore(ctx context.Context, snapshot, location, sandbox string) (drop func(context.Context) error, err error)
-	// ReadBlob reads a file blob in a location to its end and checks it.
-	ReadBlob(ctx context.Context, location string, e blobs.Entry) error
+	// CheckBlobs reads the file blobs entries of snapshot in a location
+	// to their end, decrypted with their files' keys, and checks their
+	// content (see backup.Service.CheckBlobs). It returns one error per
+	// entry, nil for a good blob; an error naming a file names it by id
+	// only. err is for blobs it could not check at all.
+	CheckBlobs(ctx context.Context, snapshot, location string, entries []blobs.Entry) (bad []error, err error)
 }
 
 // Check is one thing a drill checked.
@@ -292,15 +296,31 @@ func run(ctx context.Context, d *Drill, src Source, cfg Config) {
 			seen := map[blobs.Entry]bool{}
 			var errs []error
 			for _, t := range targets {
+				var slice []blobs.Entry
 				for _, e := range t.Blobs {
 					if seen[e] || !InSlice(e.ContentID, d.Seq, cfg.Cycle) {
 						continue
 					}
 					seen[e] = true
-					if err := src.ReadBlob(ctx, loc, e); err != nil {
-						errs = append(errs, fmt.Errorf("blob %s of %s: %w", e.ContentID[:min(12, len(e.ContentID))], nameOf(t.Notebook), err))
-						if len(errs) >= 10 {
-							return errors.Join(errs...)
+					slice = append(slice, e)
+				}
+				if len(slice) == 0 {
+					continue
+				}
+				bad, err := src.CheckBlobs(ctx, t.Snapshot, loc, slice)
+				if err != nil {
+					// As text: a coded error in the join would hide the rest.
+					msg := coffer.ErrorMessage(err)
+					if coffer.ErrorCode(err) == coffer.EINTERNAL {
+						msg = err.Error()
+					}
+					errs = append(errs, fmt.Errorf("%s snapshot %s: %s", nameOf(t.Notebook), t.Snapshot, msg))
+					continue
+				}
+				for i, e := range slice {
+					if i < len(bad) && bad[i] != nil {
+						if len(errs) < 10 {
+							errs = append(errs, fmt.Errorf("%s snapshot %s: %w", nameOf(t.Notebook), t.Snapshot, bad[i]))
 						}
 						continue
 					}

@@ -78,14 +78,17 @@ func (s *source) Restore(_ context.Context, snap, loc, sandbox string) (func(con
 	s.mu.Unlock()
 	return func(context.Context) error { s.mu.Lock(); s.dropped++; s.mu.Unlock(); return nil }, nil
 }
-func (s *source) ReadBlob(_ context.Context, loc string, e blobs.Entry) error {
+func (s *source) CheckBlobs(_ context.Context, snap, loc string, entries []blobs.Entry) ([]error, error) {
 	s.mu.Lock()
-	s.read[e.ContentID+"@"+loc]++
-	s.mu.Unlock()
-	if s.broken[e.ContentID+"@"+loc] {
-		return errors.New("short object")
+	defer s.mu.Unlock()
+	bad := make([]error, len(entries))
+	for i, e := range entries {
+		s.read[e.ContentID+"@"+loc]++
+		if s.broken[e.ContentID+"@"+loc] {
+			bad[i] = errors.New("file fil_x: the blob does not decrypt")
+		}
 	}
-	return nil
+	return bad, nil
 }
 
 func newSource() *source {
