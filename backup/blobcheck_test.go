@@ -9,6 +9,7 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/backup"
 	"github.com/cofferhq/coffer/backup/blobs"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/storetest"
 )
 
@@ -16,10 +17,17 @@ import (
 // through its file's key; one byte flipped inside a large (own object)
 // blob and inside a packed small one in the second location are two
 // problems naming the snapshot's file ids (not names, not content), while
-// the presence check of Verify still passes and the primary stays clean.
+// the presence check of Verify still passes and the primary stays clean;
+// on both live backends.
 func TestCheckBlobsDecrypts(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testCheckBlobs(t, be.open(t)) })
+	}
+}
+
+func testCheckBlobs(t *testing.T, b store.Backend) {
 	ctx := context.Background()
-	e := newEnv(t, openSQLite(t))
+	e := newEnv(t, b)
 	nb, _ := e.notebook(t, 3, "blobcheck")
 	recs := storetest.MustListAll(t, e.ctx, e.st, nb.ID, "People", coffer.ListQuery{})
 	upload := func(rec, name string, body []byte) *coffer.File {
