@@ -127,7 +127,7 @@ func (s *Service) snapshotFiles(ctx context.Context, l blob.Store, notebook, id 
 		return nil, err
 	}
 	defer im.Close()
-	macKey, err := s.st.Ring().Derive(ctx, notebook, "backup blob ids")
+	macKey, err := s.st.Ring().Derive(ctx, notebook, BlobKeyPurpose)
 	if err != nil {
 		return nil, err
 	}
