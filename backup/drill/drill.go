@@ -309,18 +309,13 @@ func run(ctx context.Context, d *Drill, src Source, cfg Config) {
 				}
 				bad, err := src.CheckBlobs(ctx, t.Snapshot, loc, slice)
 				if err != nil {
-					// As text: a coded error in the join would hide the rest.
-					msg := coffer.ErrorMessage(err)
-					if coffer.ErrorCode(err) == coffer.EINTERNAL {
-						msg = err.Error()
-					}
-					errs = append(errs, fmt.Errorf("%s snapshot %s: %s", nameOf(t.Notebook), t.Snapshot, msg))
+					errs = append(errs, fmt.Errorf("%s snapshot %s: %s", nameOf(t.Notebook), t.Snapshot, errText(err)))
 					continue
 				}
 				for i, e := range slice {
 					if i < len(bad) && bad[i] != nil {
 						if len(errs) < 10 {
-							errs = append(errs, fmt.Errorf("%s snapshot %s: %w", nameOf(t.Notebook), t.Snapshot, bad[i]))
+							errs = append(errs, fmt.Errorf("%s snapshot %s: %s", nameOf(t.Notebook), t.Snapshot, errText(bad[i])))
 						}
 						continue
 					}
@@ -335,6 +330,16 @@ func run(ctx context.Context, d *Drill, src Source, cfg Config) {
 		d.Blobs += n
 		d.BlobBytes += size
 	}
+}
+
+// errText is err as text for a check's error: a coded error's message
+// (kept as text, since a coded error wrapped in a join would hide the
+// rest), the whole text of another.
+func errText(err error) string {
+	if coffer.ErrorCode(err) == coffer.EINTERNAL {
+		return err.Error()
+	}
+	return coffer.ErrorMessage(err)
 }
 
 // recorder keeps drills in backup_drills.
