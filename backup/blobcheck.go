@@ -4,6 +4,7 @@ package backup
 // coffer backup verify) does beyond checking that their objects exist.
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -11,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/backup/blobs"
@@ -88,16 +91,51 @@ func (s *Service) CheckBlobs(ctx context.Context, id, loc string, entries []blob
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		f, ok := files[e.ContentID]
-		if !ok {
-			rep.Problems = append(rep.Problems, BlobProblem{ContentID: e.ContentID, Problem: "no file of the snapshot has this blob"})
-			continue
-		}
-		if problem, err := s.checkBlob(ctx, l.Store, sn.Notebook, e, f); err != nil {
-			return nil, err
-		} else if problem != "" {
-			rep.Problems = append(rep.Problems, BlobProblem{ContentID: e.ContentID, FileID: f.id, Problem: problem})
+	// Blobs are read by a few workers (a remote location is
+	// latency-bound); problems are reported in the order of entries.
+	problems := make([]string, len(entries))
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		mu    sync.Mutex
+		first error
+	)
+	for range min(blobWorkers, len(entries)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(entries) || cctx.Err() != nil {
+					return
+				}
+				f, ok := files[entries[i].ContentID]
+				if !ok {
+					problems[i] = "no file of the snapshot has this blob"
+					continue
+				}
+				p, err := s.checkBlob(cctx, l.Store, sn.Notebook, entries[i], f)
+				if err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+					cancel()
+					return
+				}
+				problems[i] = p
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, e := range entries {
+		if problems[i] != "" {
+			rep.Problems = append(rep.Problems, BlobProblem{ContentID: e.ContentID, FileID: files[e.ContentID].id, Problem: problems[i]})
 			continue
 		}
 		rep.Checked++
@@ -105,6 +143,9 @@ func (s *Service) CheckBlobs(ctx context.Context, id, loc string, entries []blob
 	}
 	return rep, nil
 }
+
+// blobWorkers is how many blobs CheckBlobs reads at once.
+const blobWorkers = 4
 
 // snapshotFiles decrypts snapshot id of notebook from l and returns its
 // files by content id.
