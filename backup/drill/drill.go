@@ -3,7 +3,8 @@
 // a sandbox (a throwaway storage, dropped afterwards), checks each
 // snapshot (manifest, integrity check, row counts and hashes), and reads
 // a rotating slice of the file blobs so that every blob is read once per
-// cycle of drills. It records the measured restore time and the outcome
+// cycle of drills: decrypted with its file's key and checked against the
+// file's SHA-256 (backup.Service.CheckBlobs), so a changed byte is found. It records the measured restore time and the outcome
 // (backup_drills, instance migration 0014), and alerts the instance
 // operators by e-mail when a drill fails.
 package drill
