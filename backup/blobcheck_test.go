@@ -168,3 +168,35 @@ func TestCheckBlobsS3(t *testing.T) {
 		t.Fatalf("a flipped byte in a pack on S3: %+v, %v", rep, err)
 	}
 }
+
+// TestCheckBlobsShredded: once a notebook is deleted (its keys destroyed),
+// the file blobs of its old snapshots no longer open: CheckBlobs is
+// EINTEGRITY in either location, and reads no blob as good.
+func TestCheckBlobsShredded(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, openSQLite(t))
+	nb, _ := e.notebook(t, 1, "shredblobs")
+	recs := storetest.MustListAll(t, e.ctx, e.st, nb.ID, "People", coffer.ListQuery{})
+	if _, err := e.st.UploadFile(e.ctx, nb.ID, "People", recs[0].ID, "Doc", coffer.FileUpload{Name: "f", Type: "application/octet-stream", Body: strings.NewReader("to be shredded")}); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := e.svc.Snapshot(ctx, nb.ID, backup.KindManual, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.svc.Manifest(ctx, sn.ID, "")
+	if err != nil || len(m.Blobs) != 1 {
+		t.Fatalf("manifest: %+v %v", m, err)
+	}
+	if rep, err := e.svc.CheckBlobs(ctx, sn.ID, "second", m.Blobs); err != nil || rep.Checked != 1 {
+		t.Fatalf("before shredding: %+v %v", rep, err)
+	}
+	if err := e.st.DeleteNotebook(e.ctx, nb.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, loc := range []string{"primary", "second"} {
+		if rep, err := e.svc.CheckBlobs(ctx, sn.ID, loc, m.Blobs); coffer.ErrorCode(err) != coffer.EINTEGRITY {
+			t.Errorf("%s: CheckBlobs after shredding: %+v %v, want EINTEGRITY", loc, rep, err)
+		}
+	}
+}
