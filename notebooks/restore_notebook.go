@@ -77,8 +77,23 @@ func (s *Service) copyNotebook(ctx context.Context, nb *coffer.Notebook, sn *cof
 	return &coffer.Restored{Created: []string{}, Updated: []string{}, Deleted: []string{}, Notebook: cp}, nil
 }
 
-// notebookInPlace sets a notebook back to the snapshot, table by table,
-// after a safety snapshot.
+// RestoreHook runs in a whole-notebook restore in place after each table
+// it sets back (its id); an error fails the restore there. For tests.
+type RestoreHook func(table string) error
+
+// SetRestoreHook installs (nil: removes) the restore hook; for tests only.
+func (s *Service) SetRestoreHook(h RestoreHook) {
+	s.bk.mu.Lock()
+	s.bk.hook = h
+	s.bk.mu.Unlock()
+}
+
+// notebookInPlace sets a notebook back to the snapshot after a safety
+// snapshot, in one transaction on the notebook's database: every table
+// deleted, created and set back runs in it through its ordinary code
+// (nested writes, store.WithWriteTx), so a failure anywhere leaves the
+// notebook exactly as it was. Live events of the tables set back may be
+// sent before the whole commits.
 func (s *Service) notebookInPlace(ctx context.Context, nb *coffer.Notebook, sn *coffer.Snapshot, job *restoreJob) (*coffer.Restored, error) {
 	src, _, err := s.source()
 	if err != nil {
@@ -98,50 +113,76 @@ func (s *Service) notebookInPlace(ctx context.Context, nb *coffer.Notebook, sn *
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.FindTables(ctx, nb.ID)
+	nc, err := s.OpenNotebook(ctx, nb.ID)
+	if err != nil {
+		return nil, s.Wrap("RestoreNotebook", err)
+	}
+	db := nc.DB
+	nc.Release()
+	s.bk.mu.Lock()
+	hook := s.bk.hook
+	s.bk.mu.Unlock()
+	err = s.Write(ctx, db, "RestoreNotebook", func(tx *store.WriteTx) error {
+		r := &coffer.Restored{Created: []string{}, Updated: []string{}, Deleted: []string{}}
+		tctx := store.WithWriteTx(ctx, db, tx)
+		cur, err := s.FindTables(tctx, nb.ID)
+		if err != nil {
+			return err
+		}
+		had := map[string]bool{}
+		for _, t := range old {
+			had[t.ID] = true
+		}
+		has := map[string]bool{}
+		for _, t := range cur {
+			has[t.ID] = true
+		}
+		if job != nil {
+			job.mu.Lock()
+			job.job.Total, job.job.Done = len(old)+len(cur), 0
+			job.mu.Unlock()
+		}
+		for _, t := range cur {
+			if !had[t.ID] {
+				if err := s.DeleteTable(tctx, nb.ID, t.ID); err != nil {
+					return err
+				}
+			}
+			job.step()
+		}
+		for _, t := range old {
+			st, err := s.readSnapTable(bctx, nb.ID, t.ID, nil)
+			if err != nil {
+				return err
+			}
+			var one *coffer.Restored
+			if has[t.ID] {
+				summary := fmt.Sprintf("restored table %s from snapshot %s", t.Name, sn.ID)
+				one, err = s.restoreInTable(tctx, nb.ID, st, false, nil, summary, func(r *restoreRun) error { return r.table() })
+			} else {
+				one, err = s.copyTable(tctx, nb.ID, st, sn, nil)
+			}
+			if err != nil {
+				return err
+			}
+			r.Created = append(r.Created, one.Created...)
+			r.Updated = append(r.Updated, one.Updated...)
+			r.Deleted = append(r.Deleted, one.Deleted...)
+			if hook != nil {
+				if err := hook(t.ID); err != nil {
+					return err
+				}
+			}
+			job.step()
+		}
+		res.Created, res.Updated, res.Deleted = r.Created, r.Updated, r.Deleted
+		return nil
+	})
+	// Schemas read inside the transaction are not the catalogue's if it
+	// rolled back; read it again either way.
+	s.Schemas.Invalidate(nb.ID)
 	if err != nil {
 		return nil, err
-	}
-	had := map[string]bool{}
-	for _, t := range old {
-		had[t.ID] = true
-	}
-	has := map[string]bool{}
-	for _, t := range cur {
-		has[t.ID] = true
-	}
-	if job != nil {
-		job.mu.Lock()
-		job.job.Total = len(old) + len(cur)
-		job.mu.Unlock()
-	}
-	for _, t := range cur {
-		if !had[t.ID] {
-			if err := s.DeleteTable(ctx, nb.ID, t.ID); err != nil {
-				return nil, err
-			}
-		}
-		job.step()
-	}
-	for _, t := range old {
-		st, err := s.readSnapTable(bctx, nb.ID, t.ID, nil)
-		if err != nil {
-			return nil, err
-		}
-		var r *coffer.Restored
-		if has[t.ID] {
-			summary := fmt.Sprintf("restored table %s from snapshot %s", t.Name, sn.ID)
-			r, err = s.restoreInTable(ctx, nb.ID, st, false, nil, summary, func(r *restoreRun) error { return r.table() })
-		} else {
-			r, err = s.copyTable(ctx, nb.ID, st, sn, nil)
-		}
-		if err != nil {
-			return nil, err
-		}
-		res.Created = append(res.Created, r.Created...)
-		res.Updated = append(res.Updated, r.Updated...)
-		res.Deleted = append(res.Deleted, r.Deleted...)
-		job.step()
 	}
 	return res, s.auditRestore(ctx, fmt.Sprintf("restored notebook %s in place from snapshot %s (safety snapshot %s)", nb.ID, sn.ID, safety.ID))
 }

@@ -51,6 +51,7 @@ type backupState struct {
 	boxes map[string]*sandbox // by snapshot id
 	salt  string              // of sandbox ids, random per process (sandboxID)
 	jobs  map[string]*restoreJob
+	hook  RestoreHook // see SetRestoreHook
 }
 
 // sandbox is one snapshot loaded into storage of its own.
