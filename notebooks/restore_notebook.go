@@ -15,8 +15,10 @@ import (
 //
 // As a copy: the snapshot is loaded into the storage of a new notebook
 // owned by the caller (owners and admins only: they see every cell), named
-// "<name> (restored <day>)". Its encrypted columns and files stay sealed
-// under the original notebook's key and do not open in the copy.
+// "<name> (restored <day>)". Its files become files of its own, sealed
+// under its key (restore_copy.go). Its encrypted columns do not open: their
+// associated data names the original notebook, and they cannot be sealed
+// again without their password.
 //
 // In place (owners only): a safety snapshot of the notebook is taken
 // first; then every table of the snapshot that still exists is set back to
@@ -58,6 +60,11 @@ func (s *Service) copyNotebook(ctx context.Context, nb *coffer.Notebook, sn *cof
 		_ = s.Storage.DropNotebook(context.WithoutCancel(ctx), cp.ID)
 		return nil, s.Wrap("RestoreNotebook", err)
 	}
+	written, err := s.rekeyCopy(ctx, nb.ID, sn.ID, cp.ID)
+	if err != nil {
+		_ = s.Storage.DropNotebook(context.WithoutCancel(ctx), cp.ID)
+		return nil, s.Wrap("RestoreNotebook", err)
+	}
 	err = s.Write(ctx, s.Inst, "RestoreNotebook", func(tx *store.WriteTx) error {
 		if _, err := tx.ExecContext(ctx, s.Rebind("INSERT INTO "+s.Inst.Prefix+"notebooks ("+catalog.NotebookCols+") VALUES (?, ?, ?, ?, ?)"),
 			cp.ID, cp.Name, cp.OwnerID, now, now); err != nil {
@@ -71,6 +78,11 @@ func (s *Service) copyNotebook(ctx context.Context, nb *coffer.Notebook, sn *cof
 	})
 	if err != nil {
 		_ = s.Storage.DropNotebook(context.WithoutCancel(ctx), cp.ID)
+		if b, berr := s.blobs(); berr == nil {
+			for _, k := range written {
+				_ = b.Delete(context.WithoutCancel(ctx), k)
+			}
+		}
 		return nil, err
 	}
 	job.step()

@@ -1,11 +1,19 @@
 package storetest
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/blob/bloburl"
+	"github.com/cofferhq/coffer/colkey"
+	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store/all"
 )
 
@@ -19,6 +27,7 @@ func init() {
 // sandbox a crash left behind goes at the next start.
 func testRestoreGaps(t *testing.T, open Opener) {
 	t.Run("NotebookAtomic", func(t *testing.T) { testRestoreNotebookAtomic(t, open(t)) })
+	t.Run("CopyFiles", func(t *testing.T) { testRestoreCopyFiles(t, open(t)) })
 }
 
 // testRestoreNotebookAtomic: a failure injected after the second table
@@ -106,4 +115,89 @@ func testRestoreNotebookAtomic(t *testing.T, s *all.Store) {
 // equalStates compares two notebooks' contents, table by table.
 func equalStates(a, b map[string]map[string]string) bool {
 	return maps.EqualFunc(a, b, func(x, y map[string]string) bool { return maps.Equal(x, y) })
+}
+
+// testRestoreCopyFiles: a notebook restored as a copy opens its files,
+// byte for byte, as files of its own; they still open once the original
+// notebook is deleted (its key shredded). An encrypted column's values do
+// not open in the copy (their associated data names the original
+// notebook, and the copy cannot seal them again without the password):
+// they fail closed, never as plaintext nor as another value.
+func testRestoreCopyFiles(t *testing.T, s *all.Store) {
+	dir := t.TempDir()
+	b, err := bloburl.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	s.SetFiles(notebooks.FileConfig{Blobs: b})
+	src := MustCopySnapshots(t, s)
+	ctx, _ := MustUser(t, s)
+	nb := MustNotebook(t, ctx, s, "Papers").ID
+	tbl := MustTable(t, ctx, s, nb, "Docs", col("Title", coffer.TypeText), col("Files", coffer.TypeFile),
+		coffer.ColumnInput{Name: "Secret", Type: coffer.TypeEncrypted, Options: coffer.ColumnOptions{Password: secretColPassword}})
+	kctx := colkey.WithRequest(ctx, map[string]string{tbl.Column("Secret").ID: secretColPassword}, nil)
+	rec := MustRecord(t, kctx, s, nb, "Docs", map[string]any{"Title": "a", "Secret": secretPlain})
+	body := randomBytes(300_000, 7)
+	small := []byte("a small file")
+	var up []*coffer.File
+	for i, data := range [][]byte{body, small} {
+		fl, err := s.UploadFile(ctx, nb, "Docs", rec.ID, "Files", coffer.FileUpload{Name: fmt.Sprintf("f%d.bin", i), Body: bytes.NewReader(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up = append(up, fl)
+	}
+	snap := src.MustTake(t, ctx, nb)
+	// Deleted since: the copy takes it from the files store as it was.
+	if err := s.DeleteFile(ctx, up[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	job, err := s.Restore(ctx, nb, coffer.RestoreInput{Snapshot: snap.ID, Mode: "copy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &backupFixture{s: s, ctx: ctx}
+	if job = waitRestore(t, f, job); job.Status != "done" {
+		t.Fatalf("copy: %+v (error %+v)", job, job.Error)
+	}
+	cp := job.Result.Notebook.ID
+	check := func(when string) {
+		t.Helper()
+		r := MustFindRecord(t, ctx, s, cp, "Docs", rec.ID)
+		files, _ := r.Fields["Files"].([]coffer.File)
+		if len(files) != 2 {
+			t.Fatalf("%s: the copy's cell lists %v", when, r.Fields["Files"])
+		}
+		for i, fl := range files {
+			if fl.ID == up[i].ID || coffer.FileNotebook(fl.ID) != cp || fl.Name != up[i].Name || fl.SHA256 != up[i].SHA256 {
+				t.Errorf("%s: file %d of the copy is %+v; the original's was %+v", when, i, fl, up[i])
+			}
+			got, err := readFile(t, s, ctx, fl.ID, 0, -1)
+			if err != nil {
+				t.Fatalf("%s: download %d from the copy: %v", when, i, err)
+			}
+			if want := [][]byte{body, small}[i]; !bytes.Equal(got, want) {
+				t.Errorf("%s: file %d of the copy differs (%d bytes, want %d)", when, i, len(got), len(want))
+			}
+		}
+	}
+	check("with the original")
+	if err := s.DeleteNotebook(ctx, nb); err != nil {
+		t.Fatal(err)
+	}
+	// The original's blobs go too, as the collector would take them.
+	if _, err := os.Stat(filepath.Join(dir, "blobs", "files", nb)); err != nil {
+		t.Fatalf("the original's blobs are not where the test looks: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "blobs", "files", nb)); err != nil {
+		t.Fatal(err)
+	}
+	check("after the original was deleted")
+	r, err := s.FindRecord(colkey.WithRequest(ctx, map[string]string{tbl.Column("Secret").ID: secretColPassword}, nil), cp, "Docs", rec.ID)
+	if err == nil && r.Fields["Secret"] != nil {
+		if v, ok := r.Fields["Secret"].(string); ok {
+			t.Errorf("an encrypted value opened in the copy as %q", v)
+		}
+	}
 }
