@@ -194,7 +194,6 @@ func testRestoreCopyFiles(t *testing.T, s *all.Store) {
 		t.Fatal(err)
 	}
 	check("after the original was deleted")
-	r, err := s.FindRecord(colkey.WithRequest(ctx, map[string]string{tbl.Column("Secret").ID: secretColPassword}, nil), cp, "Docs", rec.ID)
 	_, err = s.FindRecord(colkey.WithRequest(ctx, map[string]string{tbl.Column("Secret").ID: secretColPassword}, nil), cp, "Docs", rec.ID)
 	wantCode(t, err, coffer.EINTEGRITY)
 }
