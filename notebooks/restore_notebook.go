@@ -180,6 +180,7 @@ func (s *Service) notebookInPlace(ctx context.Context, nb *coffer.Notebook, sn *
 			r.Created = append(r.Created, one.Created...)
 			r.Updated = append(r.Updated, one.Updated...)
 			r.Deleted = append(r.Deleted, one.Deleted...)
+			r.Kept = append(r.Kept, one.Kept...)
 			if hook != nil {
 				if err := hook(t.ID); err != nil {
 					return err
@@ -187,7 +188,7 @@ func (s *Service) notebookInPlace(ctx context.Context, nb *coffer.Notebook, sn *
 			}
 			job.step()
 		}
-		res.Created, res.Updated, res.Deleted = r.Created, r.Updated, r.Deleted
+		res.Created, res.Updated, res.Deleted, res.Kept = r.Created, r.Updated, r.Deleted, r.Kept
 		return nil
 	})
 	// Schemas read inside the transaction are not the catalogue's if it

@@ -28,6 +28,7 @@ func init() {
 func testRestoreGaps(t *testing.T, open Opener) {
 	t.Run("NotebookAtomic", func(t *testing.T) { testRestoreNotebookAtomic(t, open(t)) })
 	t.Run("CopyFiles", func(t *testing.T) { testRestoreCopyFiles(t, open(t)) })
+	t.Run("Secrets", func(t *testing.T) { testRestoreSecrets(t, open(t)) })
 }
 
 // testRestoreNotebookAtomic: a failure injected after the second table
@@ -196,4 +197,65 @@ func testRestoreCopyFiles(t *testing.T, s *all.Store) {
 	check("after the original was deleted")
 	_, err = s.FindRecord(colkey.WithRequest(ctx, map[string]string{tbl.Column("Secret").ID: secretColPassword}, nil), cp, "Docs", rec.ID)
 	wantCode(t, err, coffer.EINTEGRITY)
+}
+
+// testRestoreSecrets: a record restore brings back an encrypted value
+// sealed as it was (it opens under the same password) and a password
+// cell's hash (the old password verifies), when the column's key is the
+// same as then; once the column's password changed, the encrypted value
+// stays today's and the result names the column in Kept.
+func testRestoreSecrets(t *testing.T, s *all.Store) {
+	src := MustCopySnapshots(t, s)
+	e := newSecretEnv(t, s, "SecretRestore")
+	kctx := e.keyed(e.ctx, secretColPassword)
+	r := MustRecord(t, kctx, s, e.nb, e.tbl.ID, map[string]any{"Name": "a", "Secret": "then", "Login": "login then 1"})
+	snap := src.MustTake(t, e.ctx, e.nb)
+	if _, err := s.UpdateRecord(kctx, e.nb, e.tbl.ID, r.ID, map[string]any{"Secret": "now", "Login": "login now 22"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(ctx context.Context, pw string) bool {
+		t.Helper()
+		ok, err := s.VerifyCellPassword(ctx, e.nb, e.tbl.ID, r.ID, e.pass.ID, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	job, err := s.Restore(e.ctx, e.nb, coffer.RestoreInput{Snapshot: snap.ID, Table: e.tbl.ID, Records: []string{r.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(job.Result.Kept) != 0 || len(job.Result.Updated) != 1 {
+		t.Errorf("restore with the same key: %+v", job.Result)
+	}
+	if got := MustFindRecord(t, kctx, s, e.nb, e.tbl.ID, r.ID).Fields["Secret"]; got != "then" {
+		t.Errorf("the encrypted value after the restore opens as %v, want then", got)
+	}
+	if !verify(e.ctx, "login then 1") || verify(e.ctx, "login now 22") {
+		t.Errorf("the password cell was not set back to its hash of then")
+	}
+
+	// The column's password changes: the snapshot's sealed value would
+	// not open under the new key, so today's stays.
+	if _, err := s.UpdateRecord(kctx, e.nb, e.tbl.ID, r.ID, map[string]any{"Secret": "now", "Login": "login now 22"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	next := "the next column password"
+	if _, err := s.UpdateColumn(e.ctx, e.nb, e.tbl.ID, "Secret", coffer.ColumnUpdate{Options: &coffer.ColumnOptions{Password: next, CurrentPassword: secretColPassword}}); err != nil {
+		t.Fatal(err)
+	}
+	nctx := e.keyed(e.ctx, next)
+	job, err = s.Restore(e.ctx, e.nb, coffer.RestoreInput{Snapshot: snap.ID, Table: e.tbl.ID, Records: []string{r.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(job.Result.Kept) != 1 || job.Result.Kept[0] != e.enc.ID {
+		t.Errorf("restore after a password change: kept %v, want the encrypted column", job.Result.Kept)
+	}
+	if got := MustFindRecord(t, nctx, s, e.nb, e.tbl.ID, r.ID).Fields["Secret"]; got != "now" {
+		t.Errorf("the encrypted value after a password change opens as %v, want today's (now)", got)
+	}
+	if !verify(e.ctx, "login then 1") {
+		t.Errorf("the password cell was not set back after the column's key changed")
+	}
 }
