@@ -56,6 +56,12 @@ func (s *Service) copyNotebook(ctx context.Context, nb *coffer.Notebook, sn *cof
 	}
 	now := s.NowMicros()
 	cp := &coffer.Notebook{ID: coffer.NewID(coffer.PrefixNotebook), Name: name, OwnerID: c.UserID, CreatedAt: store.FromMicros(now), UpdatedAt: store.FromMicros(now)}
+	// Until it is registered, the copy is storage that a crash would leave
+	// behind: it holds a lease as sandboxes do (snapshot_lease.go).
+	if err := s.takeLease(ctx, cp.ID); err != nil {
+		return nil, s.Wrap("RestoreNotebook", err)
+	}
+	defer s.dropLease(ctx, cp.ID)
 	if err := src.Load(ctx, sn.ID, cp.ID); err != nil {
 		_ = s.Storage.DropNotebook(context.WithoutCancel(ctx), cp.ID)
 		return nil, s.Wrap("RestoreNotebook", err)

@@ -52,6 +52,9 @@ type backupState struct {
 	salt  string              // of sandbox ids, random per process (sandboxID)
 	jobs  map[string]*restoreJob
 	hook  RestoreHook // see SetRestoreHook
+	// leases this process holds on sandbox storages (snapshot_lease.go)
+	leases   map[string]bool
+	renewing bool
 }
 
 // sandbox is one snapshot loaded into storage of its own.
@@ -72,6 +75,8 @@ func (s *Service) SetSnapshots(src coffer.SnapshotSource, zone *time.Location) {
 	s.bk.mu.Lock()
 	s.bk.src, s.bk.zone = src, zone
 	s.bk.mu.Unlock()
+	// At start: the sandboxes of processes that died go.
+	_, _ = s.SweepOrphanSandboxes(context.Background())
 }
 
 // SetSnapshotIdle sets how long an unused sandbox is kept (0: the default).
@@ -87,8 +92,8 @@ var errSnapshotNotFound = coffer.Errorf(coffer.ENOTFOUND, "snapshot not found")
 // no notebook has, salted with a random value of this process, so that
 // processes on one database (nodes sharing PostgreSQL, or the command line
 // beside a server on one SQLite data directory) never load into, or drop,
-// each other's sandboxes. A sandbox a crash leaves behind is unregistered
-// storage that nothing reads.
+// each other's sandboxes. A sandbox a crash leaves behind goes once its
+// lease runs out (snapshot_lease.go).
 func (s *Service) sandboxID(snapshot string) string {
 	if s.bk.salt == "" {
 		s.bk.salt = rand.Text()
@@ -307,8 +312,11 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 // its views with the live notebook's (views scope grants: today's apply).
 func (s *Service) loadSandbox(ctx context.Context, src coffer.SnapshotSource, box *sandbox) error {
 	_ = s.Storage.DropNotebook(ctx, box.storage) // one this process failed to drop before
+	if err := s.takeLease(ctx, box.storage); err != nil {
+		return s.Wrap("LoadSnapshot", err)
+	}
 	if err := src.Load(ctx, box.snapshot, box.storage); err != nil {
-		_ = s.Storage.DropNotebook(ctx, box.storage)
+		s.dropStorage(ctx, box.storage)
 		if c := coffer.ErrorCode(err); c == coffer.ENOTFOUND || c == coffer.ESNAPSHOTUNREADABLE || c == coffer.EINTEGRITY {
 			if c == coffer.EINTEGRITY {
 				return &coffer.Error{Code: coffer.ESNAPSHOTUNREADABLE, Message: "the snapshot cannot be read: its key was destroyed or its data is damaged", Op: "LoadSnapshot", Err: err}
@@ -318,7 +326,7 @@ func (s *Service) loadSandbox(ctx context.Context, src coffer.SnapshotSource, bo
 		return s.Wrap("LoadSnapshot", err)
 	}
 	if err := s.liveViews(ctx, box.notebook, box.storage); err != nil {
-		_ = s.Storage.DropNotebook(ctx, box.storage)
+		s.dropStorage(ctx, box.storage)
 		return s.Wrap("LoadSnapshot", err)
 	}
 	return nil
@@ -413,8 +421,21 @@ func (s *Service) lruIdleLocked() *sandbox {
 // drop removes the storage of sandboxes taken out of the cache.
 func (s *Service) drop(gone []*sandbox) {
 	for _, b := range gone {
-		_ = s.Storage.DropNotebook(context.Background(), b.storage)
+		s.dropStorage(context.Background(), b.storage)
 	}
+}
+
+// dropStorage removes a sandbox's storage, then its lease; a storage
+// that could not be removed keeps its lease until it runs out, and goes
+// at a later sweep.
+func (s *Service) dropStorage(ctx context.Context, storage string) {
+	if err := s.Storage.DropNotebook(context.WithoutCancel(ctx), storage); err != nil {
+		s.bk.mu.Lock()
+		delete(s.bk.leases, storage)
+		s.bk.mu.Unlock()
+		return
+	}
+	s.dropLease(ctx, storage)
 }
 
 // SweepSnapshots removes the sandboxes unused for longer than the idle
@@ -424,7 +445,8 @@ func (s *Service) SweepSnapshots() int {
 	gone := s.idleLocked(s.Now())
 	s.bk.mu.Unlock()
 	s.drop(gone)
-	return len(gone)
+	n, _ := s.SweepOrphanSandboxes(context.Background())
+	return len(gone) + n
 }
 
 // CloseSnapshots removes every sandbox not in use (at shutdown, before

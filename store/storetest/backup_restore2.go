@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/blob/bloburl"
 	"github.com/cofferhq/coffer/colkey"
+	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/notebooks"
 	"github.com/cofferhq/coffer/store/all"
 )
@@ -29,6 +31,7 @@ func testRestoreGaps(t *testing.T, open Opener) {
 	t.Run("NotebookAtomic", func(t *testing.T) { testRestoreNotebookAtomic(t, open(t)) })
 	t.Run("CopyFiles", func(t *testing.T) { testRestoreCopyFiles(t, open(t)) })
 	t.Run("Secrets", func(t *testing.T) { testRestoreSecrets(t, open(t)) })
+	t.Run("OrphanSandbox", func(t *testing.T) { testOrphanSandbox(t, open(t)) })
 }
 
 // testRestoreNotebookAtomic: a failure injected after the second table
@@ -257,5 +260,50 @@ func testRestoreSecrets(t *testing.T, s *all.Store) {
 	}
 	if !verify(e.ctx, "login then 1") {
 		t.Errorf("the password cell was not set back after the column's key changed")
+	}
+}
+
+// testOrphanSandbox: a process loads a snapshot into a sandbox and dies
+// without removing it (no release, no close). Another process on the same
+// database keeps it while the lease of the first may still run, and drops
+// it as it starts once that lease ran out.
+func testOrphanSandbox(t *testing.T, s *all.Store) {
+	f := newBackupFixture(t, s)
+	bctx, _, err := s.BrowseSnapshot(f.ctx, f.nb, f.snap.ID) // never released: the crash
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage := coffer.SnapshotReadFrom(bctx).Storage
+	exists := func() bool {
+		t.Helper()
+		_, release, err := s.Storage.Notebook(context.Background(), storage)
+		if err == nil {
+			release()
+			return true
+		}
+		if coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			t.Fatalf("open the sandbox's storage: %v", err)
+		}
+		return false
+	}
+	if !exists() {
+		t.Fatal("the sandbox's storage is not there")
+	}
+	// A second process starting at once: the first may be alive.
+	next := all.New(s.Storage, keyring.ForTests())
+	MustCopySnapshots(t, next)
+	if !exists() {
+		t.Fatal("a process starting beside a live one dropped its sandbox")
+	}
+	// Later, the first has not renewed its lease: it died.
+	later := all.New(s.Storage, keyring.ForTests())
+	later.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	MustCopySnapshots(t, later)
+	if exists() {
+		t.Fatal("the sandbox a crash left behind is still on disk")
+	}
+	// The live notebook is untouched.
+	if got := fieldsOf(t, f.ctx, s, f.nb, "Staff"); len(got) != 2 {
+		t.Errorf("the notebook after the sweep: %v", got)
 	}
 }
