@@ -209,6 +209,13 @@ func TestAttackNarrowRestore(t *testing.T) {
 			t.Errorf("Carol (read only) restore %v: status %d %s", b, res.Status, res.Body)
 		}
 	}
+	var nbs struct{ Notebooks []coffer.Notebook }
+	f.Do("GET", "/api/v1/notebooks", f.Carol, nil).WantStatus(http.StatusOK).JSON(&nbs)
+	for _, n := range nbs.Notebooks {
+		if n.ID != f.NB {
+			t.Errorf("Carol got a notebook of her own from the snapshot: %+v", n)
+		}
+	}
 	if got := f.names(t); !sameRecords(got, before) {
 		t.Errorf("Carol's refused restores changed People:\nbefore %v\nafter  %v", before, got)
 	}
