@@ -421,3 +421,97 @@ func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestAttackRestoreFile: a file comes back only into a cell the caller
+// may write today and could read in the snapshot.
+func TestAttackRestoreFile(t *testing.T) {
+	f := mustBackupFixture(t)
+	erin := f.MustUser("erin@example.com", "Erin")
+	erinKey := f.MustLogin("erin@example.com")
+	for _, c := range []string{"doc", "secret"} {
+		f.Do("POST", f.P("/api/v1/notebooks/{nb}/tables/People/columns"), f.Alice, map[string]any{"name": c, "type": "file"}).WantStatus(http.StatusCreated)
+	}
+	f.Do("POST", f.P("/api/v1/notebooks/{nb}/grants"), f.Alice, map[string]any{
+		"principal": map[string]any{"type": "user", "id": erin.ID}, "table": "People", "rows": `team = "red"`,
+		"columns": map[string]string{"*": "write", "note": "none", "secret": "none"}, "capabilities": []string{"restore"},
+	}).WantStatus(http.StatusCreated)
+	upload := func(rec, col, text string) coffer.File {
+		ct, body := multipartBody(t, "file", col+".txt", "text/plain", []byte(text))
+		var fl coffer.File
+		f.Do("POST", f.P("/api/v1/notebooks/{nb}/tables/People/records/"+rec+"/files/"+col), f.Alice, rawBody(body), "Content-Type", ct).WantStatus(http.StatusCreated).JSON(&fl)
+		return fl
+	}
+	ada, linus := f.Recs[0], f.Recs[2]
+	adaDoc, adaSecret, linusDoc := upload(ada, "doc", "ada's doc"), upload(ada, "secret", "ada's secret"), upload(linus, "doc", "linus's doc")
+	f.snap = f.src.MustTake(t, context.Background(), f.NB).ID
+	for _, fl := range []coffer.File{adaDoc, adaSecret, linusDoc} {
+		f.Do("DELETE", "/api/v1/files/"+fl.ID, f.Alice, nil).WantStatus(http.StatusNoContent)
+	}
+	f.Do("PATCH", f.P("/api/v1/notebooks/{nb}/tables/People/records/"+linus), f.Alice, map[string]any{"fields": map[string]any{"team": "blue"}}).WantStatus(http.StatusOK)
+	before := f.names(t)
+	restore := func(key string, fl coffer.File) *Response {
+		return f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), key, map[string]any{"snapshot": f.snap, "file": fl.ID})
+	}
+	miss := restore(erinKey, coffer.File{ID: "fil_" + strings.Repeat("0", 52)}).WantProblem(http.StatusNotFound, "not_found")
+	// Carol reads the red rows but writes nothing.
+	if res := restore(f.Carol, adaDoc); res.Status < 400 || res.Status >= 500 {
+		t.Errorf("Carol (read only) restored a file: %d %s", res.Status, res.Body)
+	}
+	// Erin: not a column she cannot read (secret): as a missing file; not
+	// a row she saw then and cannot see today (Linus is blue now): not
+	// found (that the record is there is no news: the record restore
+	// says as much, it cannot bring back an id that exists).
+	for _, fl := range []coffer.File{adaSecret, linusDoc} {
+		p := restore(erinKey, fl).WantProblem(http.StatusNotFound, "not_found")
+		if p.Detail != miss.Detail && fl.ID != linusDoc.ID {
+			t.Errorf("Erin restoring %s: %q, a missing file: %q", fl.Name, p.Detail, miss.Detail)
+		}
+	}
+	if got := f.names(t); !sameRecords(got, before) {
+		t.Errorf("refused file restores changed People:\nbefore %v\nafter  %v", before, got)
+	}
+	// Her own cell: back.
+	restore(erinKey, adaDoc).WantStatus(http.StatusOK)
+	if res := f.Do("GET", "/files/"+adaDoc.ID, f.Alice, nil); res.Status != http.StatusOK || string(res.Body) != "ada's doc" {
+		t.Errorf("restored file: %d %s", res.Status, res.Body)
+	}
+}
+
+// TestAttackRestoreKeys: a read-only API key restores nothing (a preview
+// writes nothing either), a key limited to other notebooks reaches no
+// snapshot of this one.
+func TestAttackRestoreKeys(t *testing.T) {
+	f := mustBackupFixture(t)
+	var ro, scoped coffer.APIKey
+	var other coffer.Notebook
+	f.Do("POST", "/api/v1/notebooks", f.Alice, map[string]any{"name": "Other"}).WantStatus(http.StatusCreated).JSON(&other)
+	f.Do("POST", "/api/v1/api-keys", f.Alice, map[string]any{"name": "ro", "read_only": true}).WantStatus(http.StatusCreated).JSON(&ro)
+	f.Do("POST", "/api/v1/api-keys", f.Alice, map[string]any{"name": "other", "notebooks": []string{other.ID}}).WantStatus(http.StatusCreated).JSON(&scoped)
+	before := f.names(t)
+	for _, b := range []map[string]any{
+		{"snapshot": f.snap, "table": "People"},
+		{"snapshot": f.snap, "table": "People", "records": []string{f.Recs[0], f.Recs[1]}},
+		{"snapshot": f.snap, "table": "People", "mode": "copy"},
+		{"snapshot": f.snap, "mode": "copy"},
+		{"snapshot": f.snap},
+	} {
+		f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), ro.Key, b).WantProblem(http.StatusForbidden, "forbidden")
+		f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), scoped.Key, b).WantProblem(http.StatusNotFound, "not_found")
+	}
+	f.Do("GET", f.P("/api/v1/notebooks/{nb}/snapshots"), scoped.Key, nil).WantProblem(http.StatusNotFound, "not_found")
+	f.Do("GET", f.P("/api/v1/notebooks/{nb}/tables/People/records?snapshot={snap}"), scoped.Key, nil).WantProblem(http.StatusNotFound, "not_found")
+	// A preview by the read-only key: refused or a preview, never a write.
+	if res := f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), ro.Key, map[string]any{"snapshot": f.snap, "table": "People", "records": []string{f.Recs[0], f.Recs[1]}, "preview": true}); res.Status != http.StatusOK && res.Status != http.StatusForbidden {
+		t.Errorf("preview by a read-only key: %d %s", res.Status, res.Body)
+	}
+	if got := f.names(t); !sameRecords(got, before) {
+		t.Errorf("restores by restricted keys changed People:\nbefore %v\nafter  %v", before, got)
+	}
+	var tables struct{ Tables []coffer.Table }
+	f.Do("GET", f.P("/api/v1/notebooks/{nb}/tables"), f.Alice, nil).WantStatus(http.StatusOK).JSON(&tables)
+	var nbs struct{ Notebooks []coffer.Notebook }
+	f.Do("GET", "/api/v1/notebooks", f.Alice, nil).WantStatus(http.StatusOK).JSON(&nbs)
+	if len(tables.Tables) != 2 || len(nbs.Notebooks) != 2 {
+		t.Errorf("restricted keys made %d tables, %d notebooks", len(tables.Tables), len(nbs.Notebooks))
+	}
+}
