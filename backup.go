@@ -39,7 +39,7 @@ type Snapshot struct {
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	VerifiedAt *time.Time `json:"verified_at"`
-	Size       int64      `json:"size"`
+	Size       int64      `json:"size"` // Size and Rows: the whole notebook's, 0 to all but owners and admins
 	Rows       int64      `json:"rows"`
 	Locations  []string   `json:"locations"`
 	Day        string     `json:"day"`

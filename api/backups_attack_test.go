@@ -515,3 +515,50 @@ func TestAttackRestoreKeys(t *testing.T) {
 		t.Errorf("restricted keys made %d tables, %d notebooks", len(tables.Tables), len(nbs.Notebooks))
 	}
 }
+
+// sizedSnapshots is a snapshot source that reports sizes and row counts,
+// as the backup service's does (the test source reports none).
+type sizedSnapshots struct{ coffer.SnapshotSource }
+
+func (s sizedSnapshots) sized(sn *coffer.Snapshot) *coffer.Snapshot {
+	c := *sn
+	c.Size, c.Rows = 4096, 3
+	return &c
+}
+
+func (s sizedSnapshots) Snapshots(ctx context.Context, nb string) ([]*coffer.Snapshot, error) {
+	list, err := s.SnapshotSource.Snapshots(ctx, nb)
+	for i, sn := range list {
+		list[i] = s.sized(sn)
+	}
+	return list, err
+}
+
+func (s sizedSnapshots) Snapshot(ctx context.Context, id string) (*coffer.Snapshot, error) {
+	sn, err := s.SnapshotSource.Snapshot(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.sized(sn), nil
+}
+
+// TestAttackSnapshotCounts: a snapshot's size and row count are the whole
+// notebook's: a grantee who sees part of it (Carol: the red people) must
+// not learn how many rows she cannot see; owners do.
+func TestAttackSnapshotCounts(t *testing.T) {
+	f := mustBackupFixture(t)
+	f.Store.SetSnapshots(sizedSnapshots{f.src}, nil)
+	var out struct{ Snapshots []coffer.Snapshot }
+	f.Do("GET", f.P("/api/v1/notebooks/{nb}/snapshots"), f.Alice, nil).WantStatus(http.StatusOK).JSON(&out)
+	if len(out.Snapshots) != 1 || out.Snapshots[0].Rows != 3 || out.Snapshots[0].Size != 4096 {
+		t.Errorf("the owner's list: %+v", out.Snapshots)
+	}
+	f.Do("GET", f.P("/api/v1/notebooks/{nb}/snapshots"), f.Carol, nil).WantStatus(http.StatusOK).JSON(&out)
+	var one coffer.Snapshot
+	f.Do("GET", f.P("/api/v1/notebooks/{nb}/snapshots/{snap}"), f.Carol, nil).WantStatus(http.StatusOK).JSON(&one)
+	for _, sn := range append(out.Snapshots, one) {
+		if sn.Rows != 0 || sn.Size != 0 {
+			t.Errorf("Carol learns the whole notebook's size and rows: %+v", sn)
+		}
+	}
+}
