@@ -5,8 +5,13 @@ package backup
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/transfer"
 )
 
@@ -35,6 +40,11 @@ func (s *Service) Load(ctx context.Context, imagePath, storageID string) (err er
 		return err
 	}
 	live := s.st.Storage
+	if lite, ok := live.(*sqlite.Backend); ok {
+		// An image is a SQLite notebook database: it becomes the
+		// notebook's file as it is.
+		return placeImage(ctx, lite, imagePath, storageID)
+	}
 	if err := live.CreateNotebook(ctx, storageID); err != nil {
 		return err
 	}
@@ -52,6 +62,62 @@ func (s *Service) Load(ctx context.Context, imagePath, storageID string) (err er
 		return coffer.Internal("backup.Load", fmt.Errorf("copy image: %w", err))
 	}
 	return nil
+}
+
+// placeImage copies the image at path into the SQLite backend b as the
+// database file of notebook storageID (created, never over an existing
+// one, mode 0600, synced with its directory), then opens it through b.
+func placeImage(ctx context.Context, b *sqlite.Backend, path, storageID string) (err error) {
+	dst := filepath.Join(b.Dir(), "notebooks", storageID+".db")
+	in, err := os.Open(path)
+	if err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if os.IsExist(err) {
+		return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
+	}
+	if err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	defer func() {
+		if err != nil {
+			out.Close()
+			_ = b.DropNotebook(context.WithoutCancel(ctx), storageID)
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				_ = os.Remove(dst + suffix)
+			}
+		}
+	}()
+	if _, err := io.Copy(out, blob.ContextReader(ctx, in)); err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	if err := out.Sync(); err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	if err := out.Close(); err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	_, release, err := b.Notebook(ctx, storageID)
+	if err != nil {
+		return err
+	}
+	release()
+	return nil
+}
+
+// syncDir makes a directory's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // checkMigration refuses an image whose notebook migrations are not the

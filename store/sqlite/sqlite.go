@@ -84,6 +84,9 @@ type Backend struct {
 	close   bool
 
 	tightened []string // paths whose modes Open tightened
+
+	hook   atomic.Pointer[hookRef] // set by SetWALHook (walhook.go)
+	stamps sync.Map                // notebook id → fileStamp after this process last changed the file (walhook.go)
 }
 
 type handle struct {
@@ -148,11 +151,24 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 // openDB opens one database file with its writer and reader pools, and
 // its maintainer (maintain.go), which checkpoints the WAL off the writer.
 func (b *Backend) openDB(path string) (*store.DB, *maintainer, error) {
+	return b.openNotebookDB(path, "")
+}
+
+// openNotebookDB is openDB for notebook id ("": the instance database).
+// With a WAL hook set (walhook.go), a notebook's writer never
+// checkpoints: only its maintainer does, after the hook has read the
+// frames a checkpoint may copy.
+func (b *Backend) openNotebookDB(path, id string) (*store.DB, *maintainer, error) {
+	hook := b.walHook(id) // set now: the writer never checkpoints
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(" + analysisLimit + ")&_pragma=temp_store(2)" +
 		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
+	autocheckpoint := writerCheckpointFrames
+	if hook != nil {
+		autocheckpoint = 0
+	}
 	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate"+
-		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerCheckpointFrames)+")")
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(autocheckpoint)+")")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,7 +189,7 @@ func (b *Backend) openDB(path string) (*store.DB, *maintainer, error) {
 	r.SetMaxOpenConns(b.opts.Readers)
 	r.SetMaxIdleConns(b.opts.Readers)
 	r.SetConnMaxIdleTime(0)
-	m, err := newMaintainer(base+pragmas, w)
+	m, err := newMaintainer(base+pragmas, w, shipping{cell: &b.hook, stamps: &b.stamps, id: id, path: path, armed: hook != nil})
 	if err != nil {
 		r.Close()
 		w.Close()
@@ -186,7 +202,9 @@ func (b *Backend) openDB(path string) (*store.DB, *maintainer, error) {
 
 // closeDB stops a database's maintainer and closes its connections.
 func closeDB(db *store.DB, m *maintainer) error {
-	return errors.Join(m.close(), db.R.Close(), db.W.Close())
+	err := errors.Join(m.close(), db.R.Close(), db.W.Close())
+	m.afterClose() // walhook.go
+	return err
 }
 
 // tightenModes makes every file under dir 0600 and every folder 0700
@@ -247,6 +265,16 @@ func (b *Backend) notebookPath(id string) (string, error) {
 
 // Notebook opens the database of an existing notebook, or reuses an open one.
 func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), error) {
+	h, release, err := b.acquire(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h.db, release, nil
+}
+
+// acquire opens the database of an existing notebook, or reuses an open
+// one, and holds it open until release.
+func (b *Backend) acquire(ctx context.Context, id string) (*handle, func(), error) {
 	path, err := b.notebookPath(id)
 	if err != nil {
 		return nil, nil, err
@@ -267,7 +295,7 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 			}
 			return nil, nil, err
 		}
-		db, m, err := b.openDB(path)
+		db, m, err := b.openNotebookDB(path, id)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -284,20 +312,24 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	h.refs++
 	b.evictLocked() // after refs++, so the handle being returned is never closed
 	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			b.mu.Lock()
-			h.refs--
-			if h.doomed && h.refs == 0 {
-				closeDB(h.db, h.m)
-				removeFiles(path)
-				delete(b.dropped, id)
-			}
-			b.evictLocked()
-			b.mu.Unlock()
-		})
+	release := func() { once.Do(func() { b.releaseHandle(h) }) }
+	return h, release, nil
+}
+
+// releaseHandle gives back a reference taken on an open handle: a
+// notebook dropped while in use is closed and deleted by the last one.
+func (b *Backend) releaseHandle(h *handle) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h.refs--
+	if h.doomed && h.refs == 0 {
+		closeDB(h.db, h.m)
+		if path, err := b.notebookPath(h.id); err == nil {
+			removeFiles(path)
+		}
+		delete(b.dropped, h.id)
 	}
-	return h.db, release, nil
+	b.evictLocked()
 }
 
 // evictLocked closes the least recently used idle notebooks above the bound.
@@ -329,6 +361,9 @@ func (b *Backend) CreateNotebook(ctx context.Context, id string) error {
 	}
 	// Create the file (never over an existing one), then open it through
 	// the pool, which migrates it.
+	b.mu.Lock()
+	b.resetWAL(id)
+	b.mu.Unlock()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if os.IsExist(err) {
 		return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
@@ -356,6 +391,7 @@ func (b *Backend) DropNotebook(ctx context.Context, id string) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.resetWAL(id)
 	if h := b.open[id]; h != nil {
 		b.lru.Remove(h.elem)
 		delete(b.open, id)
@@ -412,10 +448,13 @@ func (b *Backend) Wrote(notebookID string, rows int) {
 // Ping checks the instance database.
 func (b *Backend) Ping(ctx context.Context) error { return b.inst.R.PingContext(ctx) }
 
-// Close closes every database.
+// Close closes every database. Closing again does nothing.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.close {
+		return nil
+	}
 	b.close = true
 	var errs []error
 	for id, h := range b.open {
