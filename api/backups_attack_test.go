@@ -21,9 +21,10 @@ import (
 // read on the red people without note, with restore.
 
 // attackSandboxID is the storage id notebooks gives the sandbox of a
-// snapshot (notebooks.sandboxID), recomputed to try reaching it directly.
+// snapshot on SQLite (notebooks.sandboxID, unsalted), recomputed to try
+// reaching it directly.
 func attackSandboxID(snapshot string) string {
-	h := sha256.Sum256([]byte("coffer snapshot sandbox\x00" + snapshot))
+	h := sha256.Sum256([]byte("coffer snapshot sandbox\x00\x00" + snapshot))
 	return coffer.PrefixNotebook + hex.EncodeToString(h[:13])
 }
 
@@ -97,6 +98,11 @@ func TestAttackSnapshotExistence(t *testing.T) {
 	// A loaded sandbox is no notebook, not even to the owner.
 	f.Do("GET", f.P("/api/v1/notebooks/{nb}/tables/People/records?snapshot={snap}"), f.Alice, nil).WantStatus(http.StatusOK)
 	box := attackSandboxID(f.snap)
+	if _, release, err := f.Store.Storage.Notebook(context.Background(), box); err != nil {
+		t.Fatalf("the sandbox's storage %s: %v (is attackSandboxID still notebooks.sandboxID?)", box, err)
+	} else {
+		release()
+	}
 	for _, p := range []string{"/api/v1/notebooks/" + box, "/api/v1/notebooks/" + box + "/tables", "/api/v1/notebooks/" + box + "/tables/People/records", "/api/v1/notebooks/" + box + "/snapshots"} {
 		f.Do("GET", p, f.Alice, nil).WantProblem(http.StatusNotFound, "not_found")
 	}
