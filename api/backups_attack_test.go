@@ -568,3 +568,47 @@ func TestAttackSnapshotCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackReadWideWriteNarrow: Fay reads every person but writes only
+// the red ones. A table restore must not delete, bring back or overwrite
+// a blue one: refused whole, or limited to the red rows.
+func TestAttackReadWideWriteNarrow(t *testing.T) {
+	f := mustBackupFixture(t)
+	fay := f.MustUser("fay@example.com", "Fay")
+	fayKey := f.MustLogin("fay@example.com")
+	f.Do("POST", f.P("/api/v1/notebooks/{nb}/grants"), f.Alice, map[string]any{
+		"principal": map[string]any{"type": "user", "id": fay.ID}, "table": "People",
+		"columns": map[string]string{"*": "read"}, "capabilities": []string{"restore"},
+	}).WantStatus(http.StatusCreated)
+	f.Do("POST", f.P("/api/v1/notebooks/{nb}/grants"), f.Alice, map[string]any{
+		"principal": map[string]any{"type": "user", "id": fay.ID}, "table": "People", "rows": `team = "red"`,
+		"columns": map[string]string{"*": "write"}, "capabilities": []string{"create", "delete"},
+	}).WantStatus(http.StatusCreated)
+	// Since the snapshot (besides Ada2 and Grace, blue, deleted): Zed
+	// (blue) added, Linus (red) renamed, Nia (blue) added.
+	var zed coffer.Record
+	f.Do("POST", f.P("/api/v1/notebooks/{nb}/tables/People/records"), f.Alice, map[string]any{"fields": map[string]any{"name": "Zed", "team": "blue"}}).WantStatus(http.StatusCreated).JSON(&zed)
+	f.Do("PATCH", f.P("/api/v1/notebooks/{nb}/tables/People/records/"+f.Recs[2]), f.Alice, map[string]any{"fields": map[string]any{"name": "Linus2"}}).WantStatus(http.StatusOK)
+	before := f.names(t)
+	res := f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), fayKey, map[string]any{"snapshot": f.snap, "table": "People"})
+	after := f.names(t)
+	t.Logf("Fay's table restore: %d %s", res.Status, res.Body)
+	if res.Status >= 500 {
+		t.Fatalf("Fay's table restore: %d %s", res.Status, res.Body)
+	}
+	if res.Status >= 400 {
+		if !sameRecords(after, before) {
+			t.Errorf("a refused restore changed People:\nbefore %v\nafter  %v", before, after)
+		}
+		return
+	}
+	if after[zed.ID] == nil {
+		t.Errorf("Fay's table restore deleted Zed (blue), whom she may not delete")
+	}
+	if after[f.Recs[1]] != nil {
+		t.Errorf("Fay's table restore brought back Grace (blue), whom she may not create")
+	}
+	if after[f.Recs[2]]["name"] != "Linus" || after[f.Recs[0]]["name"] != "Ada" {
+		t.Errorf("Fay's table restore left her red rows: %v", after)
+	}
+}
