@@ -59,6 +59,7 @@ type sandbox struct {
 	ready                       chan struct{} // closed once loaded (or failed)
 	err                         error
 	refs                        int
+	doomed                      bool // its notebook was deleted: dropped at its last release
 	used                        time.Time
 }
 
@@ -278,7 +279,13 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 		s.bk.mu.Lock()
 		box.refs--
 		box.used = s.Now()
+		var gone []*sandbox
+		if box.doomed && box.refs == 0 && s.bk.boxes[box.snapshot] == box {
+			delete(s.bk.boxes, box.snapshot)
+			gone = append(gone, box)
+		}
 		s.bk.mu.Unlock()
+		s.drop(gone)
 	}
 	if load {
 		// Loaded without the caller's cancellation: others may wait on it.
@@ -415,6 +422,31 @@ func (s *Service) drop(gone []*sandbox) {
 	for _, b := range gone {
 		_ = s.Storage.DropNotebook(context.Background(), b.storage)
 	}
+}
+
+// dropSandboxes removes the sandboxes of a deleted notebook (decrypted
+// copies of snapshots its shredded key no longer opens): at once those
+// not in use, the others at their last release.
+func (s *Service) dropSandboxes(notebook string) {
+	s.bk.mu.Lock()
+	var gone []*sandbox
+	for id, b := range s.bk.boxes {
+		if b.notebook != notebook {
+			continue
+		}
+		b.doomed = true
+		select {
+		case <-b.ready:
+		default:
+			continue // loading: its loader and waiters release it
+		}
+		if b.refs == 0 {
+			delete(s.bk.boxes, id)
+			gone = append(gone, b)
+		}
+	}
+	s.bk.mu.Unlock()
+	s.drop(gone)
 }
 
 // SweepSnapshots removes the sandboxes unused for longer than the idle

@@ -23,6 +23,60 @@ func testBackupAttack(t *testing.T, open Opener) {
 	t.Run("ParallelBurst", func(t *testing.T) { testAttackParallelBurst(t, open(t)) })
 	t.Run("SandboxChurn", func(t *testing.T) { testAttackSandboxChurn(t, open(t)) })
 	t.Run("RestoreRaces", func(t *testing.T) { testAttackRestoreRaces(t, open(t)) })
+	t.Run("DeletedNotebookSandboxes", func(t *testing.T) { testAttackDeletedNotebookSandboxes(t, open(t)) })
+}
+
+// testAttackDeletedNotebookSandboxes: deleting a notebook shreds its key
+// so that its snapshots no longer open; the decrypted copies of its
+// snapshots loaded for browsing must go with it (at once when idle, at
+// their release when in use), not linger until the idle time ends.
+func testAttackDeletedNotebookSandboxes(t *testing.T, s *all.Store) {
+	f := newBackupFixture(t, s)
+	second := f.src.MustTake(t, f.ctx, f.nb)
+	var storages []string
+	var held func()
+	for i, id := range []string{f.snap.ID, second.ID} {
+		bctx, release, err := s.BrowseSnapshot(f.ctx, f.nb, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		MustFindRecord(t, bctx, s, f.nb, "Staff", f.x.ID)
+		storages = append(storages, coffer.SnapshotReadFrom(bctx).Storage)
+		if i == 0 {
+			release() // idle
+		} else {
+			held = release // in use while the notebook goes
+		}
+	}
+	// Another notebook's sandbox stays.
+	octx, orelease, err := s.BrowseSnapshot(f.ctx, f.other, f.otherSnap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orelease()
+	if err := s.DeleteNotebook(f.ctx, f.nb); err != nil {
+		t.Fatal(err)
+	}
+	gone := func(storage string) bool {
+		_, release, err := s.Storage.Notebook(context.Background(), storage)
+		if err == nil {
+			release()
+		}
+		return coffer.ErrorCode(err) == coffer.ENOTFOUND
+	}
+	if !gone(storages[0]) {
+		t.Errorf("the idle sandbox of a deleted notebook is still there")
+	}
+	held()
+	if !gone(storages[1]) {
+		t.Errorf("the sandbox of a deleted notebook in use during the deletion is still there after its release")
+	}
+	if n := s.Sandboxes(); n != 1 {
+		t.Errorf("%d sandboxes, want 1 (the other notebook's)", n)
+	}
+	if gone(coffer.SnapshotReadFrom(octx).Storage) {
+		t.Errorf("another notebook's sandbox went too")
+	}
 }
 
 // testAttackParallelBurst: owner, narrow grantee (Uma), reader without
