@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store/storetest"
 )
 
 // Attacks on browsing, comparing and restoring snapshots (brief G): every
@@ -611,4 +612,32 @@ func TestAttackReadWideWriteNarrow(t *testing.T) {
 	if after[f.Recs[2]]["name"] != "Linus" || after[f.Recs[0]]["name"] != "Ada" {
 		t.Errorf("Fay's table restore left her red rows: %v", after)
 	}
+}
+
+// TestAttackSnapshotEncryptedColumn: an encrypted column whose password
+// changed since the snapshot. A key is checked against the column as the
+// snapshot has it: the old password opens the snapshot's values (those it
+// opened then: nothing written since), today's password is refused there.
+// Without a key the cell stays locked; never a server error.
+func TestAttackSnapshotEncryptedColumn(t *testing.T) {
+	s := newSecretAPI(t)
+	e, key := s.e, s.key
+	src := storetest.MustCopySnapshots(t, e.Store)
+	var rec struct{ ID string }
+	e.Do("POST", s.base+"/records", key, map[string]any{"fields": map[string]any{"Name": "a", "Secret": apiPlain}}, s.header(apiColPassword)...).WantStatus(201).JSON(&rec)
+	snap := src.MustTake(t, context.Background(), s.nb).ID
+	next := "a new column password 2026"
+	e.Do("PATCH", s.base+"/columns/Secret", key, map[string]any{"options": map[string]any{"password": next, "current_password": apiColPassword}}).WantStatus(200)
+	path := s.base + "/records/" + rec.ID + "?snapshot=" + snap
+	// Without a key: locked.
+	if b := e.Do("GET", path, key, nil).WantStatus(200).Body; strings.Contains(string(b), apiPlain) {
+		t.Errorf("the snapshot's secret without a key: %s", b)
+	}
+	// The old password: the snapshot's values, and nothing of today.
+	e.Do("GET", s.base+"/records/"+rec.ID, key, nil, s.header(apiColPassword)...).WantProblem(403, coffer.EKEY)
+	if b := e.Do("GET", path, key, nil, s.header(apiColPassword)...).WantStatus(200).Body; !strings.Contains(string(b), apiPlain) {
+		t.Errorf("the snapshot's value with the password of its time: %s", b)
+	}
+	// Today's password: refused on the snapshot, no server error.
+	e.Do("GET", path, key, nil, "X-Coffer-Column-Key", s.enc+":"+next).WantProblem(403, coffer.EKEY)
 }
