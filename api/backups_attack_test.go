@@ -641,3 +641,30 @@ func TestAttackSnapshotEncryptedColumn(t *testing.T) {
 	// Today's password: refused on the snapshot, no server error.
 	e.Do("GET", path, key, nil, "X-Coffer-Column-Key", s.enc+":"+next).WantProblem(403, coffer.EKEY)
 }
+
+// TestAttackAdminRestore: an admin (not owner) may copy a whole snapshot
+// (they see every cell) but not set the notebook back in place.
+func TestAttackAdminRestore(t *testing.T) {
+	f := mustBackupFixture(t)
+	dave := f.MustUser("dave@example.com", "Dave")
+	daveKey := f.MustLogin("dave@example.com")
+	f.Do("PUT", f.P("/api/v1/notebooks/{nb}/members/"+dave.ID), f.Alice, map[string]any{"role": "admin"}).WantStatus(http.StatusOK)
+	before := f.names(t)
+	f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), daveKey, map[string]any{"snapshot": f.snap}).WantProblem(http.StatusForbidden, "forbidden")
+	if got := f.names(t); !sameRecords(got, before) {
+		t.Errorf("a refused in-place restore changed People")
+	}
+	var job coffer.RestoreJob
+	f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), daveKey, map[string]any{"snapshot": f.snap, "mode": "copy"}).WantStatus(http.StatusAccepted).JSON(&job)
+	for i := 0; i < 200 && job.Status == "running"; i++ {
+		time.Sleep(50 * time.Millisecond)
+		f.Do("GET", "/api/v1/restores/"+job.ID, daveKey, nil).WantStatus(http.StatusOK).JSON(&job)
+	}
+	if job.Status != "done" || job.Result.Notebook == nil || job.Result.Notebook.OwnerID != dave.ID {
+		t.Fatalf("Dave's copy: %+v", job)
+	}
+	// The original's owner is not made a member of Dave's copy, nor the
+	// original's grantees.
+	f.Do("GET", "/api/v1/notebooks/"+job.Result.Notebook.ID, f.Carol, nil).WantProblem(http.StatusNotFound, "not_found")
+	f.Do("GET", "/api/v1/restores/"+job.ID, f.Alice, nil).WantProblem(http.StatusNotFound, "not_found")
+}
