@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -21,12 +19,19 @@ import (
 // (red); since then Ada became Ada2 and Grace was deleted. Carol holds
 // read on the red people without note, with restore.
 
-// attackSandboxID is the storage id notebooks gives the sandbox of a
-// snapshot on SQLite (notebooks.sandboxID, unsalted), recomputed to try
-// reaching it directly.
-func attackSandboxID(snapshot string) string {
-	h := sha256.Sum256([]byte("coffer snapshot sandbox\x00\x00" + snapshot))
-	return coffer.PrefixNotebook + hex.EncodeToString(h[:13])
+// sandboxOf returns the storage id of the sandbox loaded for browsing
+// snapshot of notebook nb as user (salted per process: read, not computed).
+func sandboxOf(t *testing.T, f *apiBackupFixture, key, nb, snapshot string) string {
+	t.Helper()
+	var me struct{ ID, Email string }
+	f.Do("GET", "/api/v1/auth/me", key, nil).WantStatus(http.StatusOK).JSON(&me)
+	ctx := coffer.WithCaller(context.Background(), &coffer.Caller{UserID: me.ID, Email: me.Email})
+	bctx, release, err := f.Store.BrowseSnapshot(ctx, nb, snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	return coffer.SnapshotReadFrom(bctx).Storage
 }
 
 // names lists the names of a table's records as Alice sees them today.
@@ -91,16 +96,16 @@ func TestAttackSnapshotExistence(t *testing.T) {
 	f.Do("GET", f.P("/api/v1/notebooks/{nb}/tables?snapshot="+bobSnap), f.Alice, nil).WantProblem(http.StatusNotFound, "not_found")
 
 	// Guessed and malformed ids: 404, never a 500 or an internal message.
-	for _, id := range []string{"..%2F..%2Fx", strings.Repeat("a", 300), "bks_%00", "%27%20OR%201%3D1", attackSandboxID(f.snap), f.NB} {
+	box := sandboxOf(t, f, f.Alice, f.NB, f.snap)
+	for _, id := range []string{"..%2F..%2Fx", strings.Repeat("a", 300), "bks_%00", "%27%20OR%201%3D1", box, f.NB} {
 		f.Do("GET", f.P("/api/v1/notebooks/{nb}/tables/People/records?snapshot="+id), f.Alice, nil).WantProblem(http.StatusNotFound, "not_found")
 		f.Do("GET", f.P("/api/v1/notebooks/{nb}/snapshots/"+id), f.Alice, nil).WantProblem(http.StatusNotFound, "not_found")
 	}
 
 	// A loaded sandbox is no notebook, not even to the owner.
 	f.Do("GET", f.P("/api/v1/notebooks/{nb}/tables/People/records?snapshot={snap}"), f.Alice, nil).WantStatus(http.StatusOK)
-	box := attackSandboxID(f.snap)
 	if _, release, err := f.Store.Storage.Notebook(context.Background(), box); err != nil {
-		t.Fatalf("the sandbox's storage %s: %v (is attackSandboxID still notebooks.sandboxID?)", box, err)
+		t.Fatalf("the sandbox's storage %s: %v", box, err)
 	} else {
 		release()
 	}
@@ -560,6 +565,7 @@ func TestAttackSnapshotCounts(t *testing.T) {
 	if len(out.Snapshots) != 1 || out.Snapshots[0].Rows != 3 || out.Snapshots[0].Size != 4096 {
 		t.Errorf("the owner's list: %+v", out.Snapshots)
 	}
+	out.Snapshots = nil // absent fields would keep the owner's values
 	f.Do("GET", f.P("/api/v1/notebooks/{nb}/snapshots"), f.Carol, nil).WantStatus(http.StatusOK).JSON(&out)
 	var one coffer.Snapshot
 	f.Do("GET", f.P("/api/v1/notebooks/{nb}/snapshots/{snap}"), f.Carol, nil).WantStatus(http.StatusOK).JSON(&one)
@@ -663,8 +669,7 @@ func TestAttackAdminRestore(t *testing.T) {
 	if job.Status != "done" || job.Result.Notebook == nil || job.Result.Notebook.OwnerID != dave.ID {
 		t.Fatalf("Dave's copy: %+v", job)
 	}
-	// The original's owner is not made a member of Dave's copy, nor the
-	// original's grantees.
+	// The original's grantees do not reach Dave's copy; the job is his.
 	f.Do("GET", "/api/v1/notebooks/"+job.Result.Notebook.ID, f.Carol, nil).WantProblem(http.StatusNotFound, "not_found")
 	f.Do("GET", "/api/v1/restores/"+job.ID, f.Alice, nil).WantProblem(http.StatusNotFound, "not_found")
 }
