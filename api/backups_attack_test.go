@@ -86,6 +86,13 @@ func TestAttackSnapshotExistence(t *testing.T) {
 		f.Do(d.method, f.P(d.path), f.Bob, d.body).WantProblem(http.StatusNotFound, "not_found")
 	}
 
+	// HEAD is a GET; the live-update channel takes no snapshot.
+	f.Do("HEAD", f.P("/api/v1/notebooks/{nb}/tables/People/records?snapshot={snap}"), daveKey, nil).WantStatus(http.StatusNotFound)
+	f.Do("HEAD", f.P("/api/v1/notebooks/{nb}/tables/People/records?snapshot={snap}"), f.Alice, nil).WantStatus(http.StatusOK)
+	if res := f.Do("GET", f.P("/api/v1/notebooks/{nb}/tables/People/events?snapshot={snap}"), f.Alice, nil); res.Status != http.StatusBadRequest {
+		t.Errorf("live updates with ?snapshot=: %d %s", res.Status, res.Body)
+	}
+
 	// Ids across notebooks, both ways.
 	bobSnap := f.src.MustTake(t, context.Background(), f.BobNB).ID
 	f.Do("GET", f.P("/api/v1/notebooks/{bobnb}?snapshot={snap}"), f.Bob, nil).WantProblem(http.StatusNotFound, "not_found")
