@@ -61,6 +61,11 @@ type Services struct {
 	Backups coffer.BackupService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
+	// BackupStatus reports the state of backups to operators
+	// (backup_status.go); nil answers not_found.
+	BackupStatus BackupStatusFunc
+	// BackupNow starts a backup for operators; nil answers not_found.
+	BackupNow BackupNowFunc
 }
 
 // Config tunes the server; zero values take the defaults.
@@ -339,6 +344,8 @@ func (s *Server) routesInit() {
 	s.handle("/api/v1/files/{file}/links/{link}", map[string]endpoint{"DELETE": priv(fs(s.deleteFileLink))})
 	s.handle("/files/{file}", map[string]endpoint{"GET": priv(fs(s.downloadFile))})
 	s.handle("/f/{token}", map[string]endpoint{"GET": pub(fs(s.downloadLink))})
+	s.handle("/api/v1/backups/status", map[string]endpoint{"GET": account(priv(s.backupStatus))})
+	s.handle("/api/v1/backups/runs", map[string]endpoint{"POST": account(priv(s.backupNow))})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.UI != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
 			if ri := info(r.Context()); ri != nil {
