@@ -64,6 +64,7 @@ type sandbox struct {
 	err                         error
 	refs                        int
 	used                        time.Time
+	doomed                      bool // its notebook was deleted: dropped at its last release
 }
 
 // SetSnapshots makes browsing and restoring read snapshots from src; zone
@@ -283,7 +284,13 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 		s.bk.mu.Lock()
 		box.refs--
 		box.used = s.Now()
+		var gone []*sandbox
+		if box.doomed && box.refs == 0 && s.bk.boxes[box.snapshot] == box {
+			delete(s.bk.boxes, box.snapshot)
+			gone = append(gone, box)
+		}
 		s.bk.mu.Unlock()
+		s.drop(gone)
 	}
 	if load {
 		// Loaded without the caller's cancellation: others may wait on it.
@@ -436,6 +443,31 @@ func (s *Service) dropStorage(ctx context.Context, storage string) {
 		return
 	}
 	s.dropLease(ctx, storage)
+}
+
+// dropSandboxes removes the sandboxes of a deleted notebook (decrypted
+// copies of snapshots its shredded key no longer opens): at once those
+// not in use, the others at their last release.
+func (s *Service) dropSandboxes(notebook string) {
+	s.bk.mu.Lock()
+	var gone []*sandbox
+	for id, b := range s.bk.boxes {
+		if b.notebook != notebook {
+			continue
+		}
+		b.doomed = true
+		select {
+		case <-b.ready:
+		default:
+			continue // loading: its loader and waiters release it
+		}
+		if b.refs == 0 {
+			delete(s.bk.boxes, id)
+			gone = append(gone, b)
+		}
+	}
+	s.bk.mu.Unlock()
+	s.drop(gone)
 }
 
 // SweepSnapshots removes the sandboxes unused for longer than the idle
