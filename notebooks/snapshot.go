@@ -49,9 +49,12 @@ type backupState struct {
 	zone  *time.Location
 	idle  time.Duration
 	boxes map[string]*sandbox // by snapshot id
-	salt  string              // of sandbox ids, random per process (sandboxID)
-	jobs  map[string]*restoreJob
-	hook  RestoreHook // see SetRestoreHook
+	// dropping: the storage ids of sandboxes taken out of boxes whose drop
+	// has not ended (closed when it has); a new load of one waits.
+	dropping map[string]chan struct{}
+	salt     string // of sandbox ids, random per process (sandboxID)
+	jobs     map[string]*restoreJob
+	hook     RestoreHook // see SetRestoreHook
 	// leases this process holds on sandbox storages (snapshot_lease.go)
 	leases   map[string]bool
 	renewing bool
@@ -64,7 +67,8 @@ type sandbox struct {
 	err                         error
 	refs                        int
 	used                        time.Time
-	doomed                      bool // its notebook was deleted: dropped at its last release
+	doomed                      bool          // its notebook was deleted: dropped at its last release
+	dropped                     chan struct{} // closed once its storage is dropped (retireLocked)
 }
 
 // SetSnapshots makes browsing and restoring read snapshots from src; zone
@@ -270,12 +274,13 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 			s.drop(gone)
 			return nil, nil, coffer.Errorf(coffer.EUNAVAILABLE, "too many snapshots are open on this server: try again in a few minutes")
 		}
-		delete(s.bk.boxes, lru.snapshot)
-		gone = append(gone, lru)
+		gone = append(gone, s.retireLocked(lru))
 	}
+	var wait chan struct{}
 	if load {
 		box = &sandbox{snapshot: sn.ID, notebook: sn.Notebook, storage: s.sandboxID(sn.ID), ready: make(chan struct{})}
 		s.bk.boxes[sn.ID] = box
+		wait = s.bk.dropping[box.storage] // an earlier sandbox of it still being dropped
 	}
 	box.refs++
 	s.bk.mu.Unlock()
@@ -286,13 +291,15 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 		box.used = s.Now()
 		var gone []*sandbox
 		if box.doomed && box.refs == 0 && s.bk.boxes[box.snapshot] == box {
-			delete(s.bk.boxes, box.snapshot)
-			gone = append(gone, box)
+			gone = append(gone, s.retireLocked(box))
 		}
 		s.bk.mu.Unlock()
 		s.drop(gone)
 	}
 	if load {
+		if wait != nil {
+			<-wait // else its late drop would remove the storage loaded now
+		}
 		// Loaded without the caller's cancellation: others may wait on it.
 		box.err = s.loadSandbox(context.WithoutCancel(ctx), src, box)
 		if box.err != nil {
@@ -394,15 +401,14 @@ func (s *Service) idleLocked(now time.Time) []*sandbox {
 		idle = DefaultSnapshotIdle
 	}
 	var gone []*sandbox
-	for id, b := range s.bk.boxes {
+	for _, b := range s.bk.boxes {
 		select {
 		case <-b.ready:
 		default:
 			continue // still loading
 		}
 		if b.refs == 0 && now.Sub(b.used) >= idle {
-			delete(s.bk.boxes, id)
-			gone = append(gone, b)
+			gone = append(gone, s.retireLocked(b))
 		}
 	}
 	return gone
@@ -429,6 +435,12 @@ func (s *Service) lruIdleLocked() *sandbox {
 func (s *Service) drop(gone []*sandbox) {
 	for _, b := range gone {
 		s.dropStorage(context.Background(), b.storage)
+		s.bk.mu.Lock()
+		if s.bk.dropping[b.storage] == b.dropped {
+			delete(s.bk.dropping, b.storage)
+		}
+		s.bk.mu.Unlock()
+		close(b.dropped)
 	}
 }
 
@@ -445,13 +457,26 @@ func (s *Service) dropStorage(ctx context.Context, storage string) {
 	s.dropLease(ctx, storage)
 }
 
+// retireLocked takes b out of the cache (s.bk.mu held) for drop, which
+// removes its storage after the lock is released; until it has, a new
+// load of the same snapshot waits (acquire).
+func (s *Service) retireLocked(b *sandbox) *sandbox {
+	delete(s.bk.boxes, b.snapshot)
+	if s.bk.dropping == nil {
+		s.bk.dropping = map[string]chan struct{}{}
+	}
+	b.dropped = make(chan struct{})
+	s.bk.dropping[b.storage] = b.dropped
+	return b
+}
+
 // dropSandboxes removes the sandboxes of a deleted notebook (decrypted
 // copies of snapshots its shredded key no longer opens): at once those
 // not in use, the others at their last release.
 func (s *Service) dropSandboxes(notebook string) {
 	s.bk.mu.Lock()
 	var gone []*sandbox
-	for id, b := range s.bk.boxes {
+	for _, b := range s.bk.boxes {
 		if b.notebook != notebook {
 			continue
 		}
@@ -462,8 +487,7 @@ func (s *Service) dropSandboxes(notebook string) {
 			continue // loading: its loader and waiters release it
 		}
 		if b.refs == 0 {
-			delete(s.bk.boxes, id)
-			gone = append(gone, b)
+			gone = append(gone, s.retireLocked(b))
 		}
 	}
 	s.bk.mu.Unlock()
@@ -486,15 +510,14 @@ func (s *Service) SweepSnapshots() int {
 func (s *Service) CloseSnapshots() {
 	s.bk.mu.Lock()
 	var gone []*sandbox
-	for id, b := range s.bk.boxes {
+	for _, b := range s.bk.boxes {
 		select {
 		case <-b.ready:
 		default:
 			continue
 		}
 		if b.refs == 0 {
-			delete(s.bk.boxes, id)
-			gone = append(gone, b)
+			gone = append(gone, s.retireLocked(b))
 		}
 	}
 	s.bk.mu.Unlock()

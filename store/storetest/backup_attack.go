@@ -3,10 +3,12 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/all"
 )
 
@@ -24,6 +26,53 @@ func testBackupAttack(t *testing.T, open Opener) {
 	t.Run("SandboxChurn", func(t *testing.T) { testAttackSandboxChurn(t, open(t)) })
 	t.Run("RestoreRaces", func(t *testing.T) { testAttackRestoreRaces(t, open(t)) })
 	t.Run("DeletedNotebookSandboxes", func(t *testing.T) { testAttackDeletedNotebookSandboxes(t, open(t)) })
+	t.Run("SlowDropReload", func(t *testing.T) { testAttackSlowDropReload(t, open(t)) })
+}
+
+// slowDrop is a backend whose first drop of storage target takes a while
+// (a large notebook's DROP SCHEMA, a slow disk).
+type slowDrop struct {
+	store.Backend
+	target string
+	done   atomic.Bool
+}
+
+func (b *slowDrop) DropNotebook(ctx context.Context, id string) error {
+	if id == b.target && b.done.CompareAndSwap(false, true) {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return b.Backend.DropNotebook(ctx, id)
+}
+
+// testAttackSlowDropReload: the sweep drops an idle sandbox slowly while a
+// reader opens the same snapshot again: the reader's freshly loaded
+// sandbox must not be dropped under it by the sweep's late drop.
+func testAttackSlowDropReload(t *testing.T, s *all.Store) {
+	f := newBackupFixture(t, s)
+	bctx, release, err := s.BrowseSnapshot(f.ctx, f.nb, f.snap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage := coffer.SnapshotReadFrom(bctx).Storage
+	release()
+	slow := &slowDrop{Backend: s.Storage, target: storage}
+	s.Storage = slow
+	t.Cleanup(func() { s.Storage = slow.Backend })
+	s.SetSnapshotIdle(time.Nanosecond)
+	time.Sleep(time.Millisecond)
+	swept := make(chan int)
+	go func() { swept <- s.SweepSnapshots() }()
+	time.Sleep(50 * time.Millisecond) // the sweep is in its slow drop
+	s.SetSnapshotIdle(time.Hour)
+	bctx, release, err = s.BrowseSnapshot(f.ctx, f.nb, f.snap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	<-swept
+	if _, err := s.FindRecord(bctx, f.nb, "Staff", f.y.ID); err != nil {
+		t.Errorf("the reloaded sandbox after the sweep's late drop: %v", err)
+	}
 }
 
 // testAttackDeletedNotebookSandboxes: deleting a notebook shreds its key
