@@ -1,0 +1,341 @@
+package main
+
+// The backup workloads of coffer bench (issue 17, "Performance"), in one
+// run on the bench's backend: a notebook of --backup-size filled through
+// the store; the rate of a steady writer (HTTP creates into that notebook)
+// alone, then while the notebook is snapshotted and sealed into a local
+// backup location, then alone again; the restore of the whole notebook
+// from that snapshot (decrypted image, then loaded into new storage); the
+// restore of one record; a file store of --backup-files backed up twice,
+// the second time unchanged; and the recovery point and time objectives
+// these give.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/backup"
+	"github.com/cofferhq/coffer/backup/location"
+	"github.com/cofferhq/coffer/blob/local"
+	"github.com/cofferhq/coffer/value"
+)
+
+// The backup targets (issue 17, "Performance"), for a notebook of
+// backupTargetSize bytes.
+const (
+	backupTargetSize  = 1 << 30
+	snapshotMax       = 30 * time.Second
+	writerMinShare    = 0.8
+	restoreMax        = 60 * time.Second
+	recordRestoreMax  = 2 * time.Second
+	unchangedMaxShare = 0.01
+	snapshotOnlyRPO   = 24 * time.Hour // one snapshot a day
+)
+
+// backupWriters is the number of clients of the steady writer: a few
+// people typing into the notebook, not a load test.
+const backupWriters = 4
+
+// writerRun is what the steady writer did over one period.
+type writerRun struct {
+	ops, errors int
+	firstErr    error
+	elapsed     time.Duration
+}
+
+func (w writerRun) rate() float64 {
+	if w.elapsed <= 0 {
+		return 0
+	}
+	return float64(w.ops) / w.elapsed.Seconds()
+}
+
+// backupResult is what the backup workloads measured.
+type backupResult struct {
+	postgres bool
+	size     int64 // bytes of the notebook's database when the snapshot began
+	rows     int   // records loaded
+	fillTook time.Duration
+
+	writers               int       // clients of the steady writer
+	before, during, after writerRun // the steady writer alone, during the snapshot, alone again
+
+	snapTook  time.Duration
+	snapshot  *backup.Snapshot
+	imageSize int64 // bytes of the sealed image in the location
+
+	imageTook, loadTook time.Duration // whole restore: decrypted image, loaded into new storage
+	restoredRows        int64
+
+	recordCold time.Duration // one record: image decrypted, opened, the record read and written back
+	recordWarm time.Duration // one record from an image already decrypted: opened, read, written back
+
+	files *filesBackupResult // nil when --backup-files is 0
+
+	shipped bool          // WAL shipping measured
+	rpo     time.Duration // measured (shipped) or the snapshot interval
+	rpoNote string
+}
+
+// normal is the writer's normal rate: the mean of its runs alone before
+// and after the snapshot.
+func (b *backupResult) normal() float64 { return (b.before.rate() + b.after.rate()) / 2 }
+
+// runBackupBench runs the backup workloads; progress goes to out, the
+// figures to rep.backup.
+func runBackupBench(ctx context.Context, cfg benchConfig, env *benchEnv, rep *benchReport, out io.Writer) error {
+	if cfg.backupSize <= 0 && cfg.backupFiles <= 0 {
+		return nil
+	}
+	dir, err := os.MkdirTemp(env.dataDir, "backup-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	res := &backupResult{postgres: cfg.db != ""}
+	if cfg.backupSize > 0 {
+		if err := runNotebookBackup(ctx, cfg, env, dir, res, out); err != nil {
+			return err
+		}
+	}
+	if cfg.backupFiles > 0 {
+		fmt.Fprintf(out, "backup: writing a file store of %s and backing it up twice…\n", fmtSize(cfg.backupFiles))
+		if res.files, err = runFileStoreBackup(ctx, filepath.Join(dir, "filestore"), cfg.backupFiles); err != nil {
+			return err
+		}
+	}
+	res.rpo, res.rpoNote = snapshotOnlyRPO, "snapshots only (one a day): WAL shipping is not measured"
+	rep.backup = res
+	return nil
+}
+
+// runNotebookBackup fills the notebook, then measures the writer, the
+// snapshot and both restores.
+func runNotebookBackup(ctx context.Context, cfg benchConfig, env *benchEnv, dir string, res *backupResult, out io.Writer) error {
+	fmt.Fprintf(out, "backup: filling a notebook to %s through the store's batches…\n", fmtSize(cfg.backupSize))
+	start := time.Now()
+	nb, err := fillBackupNotebook(ctx, env, cfg.backupSize)
+	if err != nil {
+		return err
+	}
+	res.fillTook, res.rows = time.Since(start), nb.rows
+	fmt.Fprintf(out, "backup: %d records in %s\n", nb.rows, res.fillTook.Round(time.Millisecond))
+
+	primary, err := local.Open(filepath.Join(dir, "primary"))
+	if err != nil {
+		return err
+	}
+	defer primary.Close()
+	files, err := local.Open(filepath.Join(dir, "nbfiles"))
+	if err != nil {
+		return err
+	}
+	defer files.Close()
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	svc := backup.New(env.st, backup.Config{Primary: location.New("primary", primary), Files: files, TempDir: tmp})
+
+	w := &steadyWriter{g: loadGen{concurrency: min(cfg.concurrency, backupWriters)}, op: env.backupWriterOp(nb)}
+	res.writers = w.g.concurrency
+	if res.before, err = w.run(ctx, cfg.duration); err != nil {
+		return err
+	}
+	if res.size, err = notebookBytes(ctx, env, nb.id); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "backup: snapshot of %s while %d writers run…\n", fmtSize(res.size), w.g.concurrency)
+	var snapErr error
+	res.during, err = w.runWhile(ctx, func() {
+		start := time.Now()
+		res.snapshot, snapErr = svc.Snapshot(ctx, nb.id, "manual", true)
+		res.snapTook = time.Since(start)
+	})
+	if err = errors.Join(snapErr, err); err != nil {
+		return err
+	}
+	if res.snapshot.Status != "good" {
+		return fmt.Errorf("backup: snapshot %s ended %s: %s", res.snapshot.ID, res.snapshot.Status, res.snapshot.Error)
+	}
+	if res.after, err = w.run(ctx, cfg.duration); err != nil {
+		return err
+	}
+	res.imageSize = res.snapshot.Size
+
+	if err := res.restoreWhole(ctx, env, svc); err != nil {
+		return err
+	}
+	return res.restoreRecord(ctx, env, svc, nb)
+}
+
+// restoreWhole decrypts the snapshot's image and loads it into new storage
+// on the live backend, then checks that it holds the snapshot's rows.
+func (res *backupResult) restoreWhole(ctx context.Context, env *benchEnv, svc *backup.Service) error {
+	start := time.Now()
+	path, cleanup, err := svc.Image(ctx, res.snapshot.ID, "primary")
+	if err != nil {
+		return fmt.Errorf("backup: image: %w", err)
+	}
+	defer cleanup()
+	res.imageTook = time.Since(start)
+	storage := coffer.NewID(coffer.PrefixNotebook)
+	start = time.Now()
+	if err := svc.Load(ctx, path, storage); err != nil {
+		return fmt.Errorf("backup: load: %w", err)
+	}
+	res.loadTook = time.Since(start)
+	defer env.backend.DropNotebook(context.WithoutCancel(ctx), storage)
+	db, release, err := env.backend.Notebook(ctx, storage)
+	if err != nil {
+		return err
+	}
+	defer release()
+	res.restoredRows = 0
+	for _, t := range res.snapshot.Tables {
+		if strings.HasPrefix(t.Name, "t_") {
+			var n int64
+			if err := db.R.QueryRowContext(ctx, "SELECT count(*) FROM "+db.Prefix+`"`+t.Name+`"`).Scan(&n); err != nil {
+				return err
+			}
+			if n != t.Rows {
+				return fmt.Errorf("backup: restored table %s has %d rows, the snapshot %d", t.Name, n, t.Rows)
+			}
+			res.restoredRows += n
+		}
+	}
+	if res.restoredRows < int64(res.rows) {
+		return fmt.Errorf("backup: the restored notebook has %d records, %d were loaded before the snapshot", res.restoredRows, res.rows)
+	}
+	return nil
+}
+
+// restoreRecord changes one record loaded before the snapshot, then puts
+// it back as it was in the snapshot, twice: from the location (the image
+// decrypted first: cold) and from the image that decryption left (warm).
+// Each restore reads the record's row in the image and writes its fields
+// through the store, as an update, and the record must read back as it
+// was.
+func (res *backupResult) restoreRecord(ctx context.Context, env *benchEnv, svc *backup.Service, nb *backupNotebook) error {
+	owner := env.owner(ctx)
+	id := nb.ids[len(nb.ids)/2]
+	want, err := env.st.FindRecord(owner, nb.id, nb.table.ID, id)
+	if err != nil {
+		return err
+	}
+	var path string
+	for _, cold := range []bool{true, false} {
+		if _, err := env.st.UpdateRecord(owner, nb.id, nb.table.ID, id, map[string]any{"Title": "changed after the snapshot", "Amount": 0}, 0); err != nil {
+			return err
+		}
+		start := time.Now()
+		if cold {
+			var cleanup func()
+			if path, cleanup, err = svc.Image(ctx, res.snapshot.ID, "primary"); err != nil {
+				return err
+			}
+			defer cleanup()
+		}
+		if err := restoreOneRecord(ctx, env, path, nb, id); err != nil {
+			return fmt.Errorf("backup: restore one record: %w", err)
+		}
+		took := time.Since(start)
+		if cold {
+			res.recordCold = took
+		} else {
+			res.recordWarm = took
+		}
+		got, err := env.st.FindRecord(owner, nb.id, nb.table.ID, id)
+		if err != nil {
+			return err
+		}
+		if fmt.Sprint(got.Fields) != fmt.Sprint(want.Fields) {
+			return fmt.Errorf("backup: the restored record reads %v, it was %v", got.Fields, want.Fields)
+		}
+	}
+	return nil
+}
+
+// restoreOneRecord opens the image read-only, reads record id's row in
+// the table and writes its fields back through the store.
+func restoreOneRecord(ctx context.Context, env *benchEnv, image string, nb *backupNotebook, id string) error {
+	img, err := sql.Open("sqlite", "file:"+image+"?mode=ro&_pragma=query_only(1)")
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	var cols []*coffer.Column
+	var names []string
+	for _, c := range nb.table.Columns {
+		cols = append(cols, c)
+		names = append(names, `"c_`+strings.TrimPrefix(c.ID, coffer.PrefixColumn)+`"`)
+	}
+	row := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range row {
+		ptrs[i] = &row[i]
+	}
+	q := "SELECT " + strings.Join(names, ", ") + ` FROM "t_` + strings.TrimPrefix(nb.table.ID, coffer.PrefixTable) + `" WHERE id = ?`
+	if err := img.QueryRowContext(ctx, q, id).Scan(ptrs...); err != nil {
+		return err
+	}
+	fields := make(map[string]any, len(cols))
+	for i, c := range cols {
+		fields[c.Name] = value.ToJSON(c, row[i])
+	}
+	_, err = env.st.UpdateRecord(env.owner(ctx), nb.id, nb.table.ID, id, fields, 0)
+	return err
+}
+
+// steadyWriter is the writer that runs beside the snapshot: loadGen's
+// goroutines, each creating records back to back.
+type steadyWriter struct {
+	g  loadGen
+	op opFunc
+}
+
+// run measures the writer alone for d.
+func (w *steadyWriter) run(ctx context.Context, d time.Duration) (writerRun, error) {
+	return w.runWhile(ctx, func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	})
+}
+
+// runWhile measures the writer for as long as fn runs.
+func (w *steadyWriter) runWhile(ctx context.Context, fn func()) (writerRun, error) {
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan writerRun, 1)
+	go func() {
+		lat, errs, _ := w.g.drive(wctx, 24*time.Hour, w.op)
+		done <- writerRun{ops: lat.ops, errors: errs.n, firstErr: errs.first, elapsed: lat.elapsed}
+	}()
+	fn()
+	stop()
+	r := <-done
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	if total := r.ops + r.errors; total == 0 || float64(r.errors) > maxErrorShare*float64(total) {
+		return r, fmt.Errorf("bench backup writer: %d of %d writes failed, first: %v", r.errors, total, r.firstErr)
+	}
+	return r, nil
+}
+
+// fmtSize prints a size in bytes in MB or GB (powers of 1024, as the flags).
+func fmtSize(n int64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// checkBackupReport checks that the backup section of a bench report has
+// every row, complete. Timing is not checked.
+func checkBackupReport(t *testing.T, text, backend string) {
+	t.Helper()
+	for _, re := range []string{
+		`(?m)^Backups \(` + backend + `; a notebook of \d+\.\d MiB, \d+ records loaded in \S+;`,
+		`(?m)^snapshot and seal, \d writers running\s+\S+\s+≤ 30s\s+\d+\.\d\d\s+at 1 GiB only$`,
+		`(?m)^writes during the snapshot vs normal\s+\d+/s vs \d+/s\s+≥ 0\.8×\s+\d+\.\d\d\s+(yes|no)$`,
+		`(?m)^restore whole notebook \(image \+ load\)\s+\S+ \(\S+ \+ \S+\)\s+≤ 1m0s\s+\d+\.\d\d\s+at 1 GiB only$`,
+		`(?m)^restore one record, cold \(decrypt image, open, read, update\)\s+\S+\s+≤ 2s\s+\d+\.\d\d\s+at 1 GiB only$`,
+		`(?m)^restore one record, warm \(image already decrypted\)\s+\S+\s+≤ 2s\s+\d+\.\d\d\s+(yes|no)$`,
+		`(?m)^writer alone: \d+/s before, \d+/s after`,
+		`(?m)^snapshot \S+: \d+ rows, sealed image \d+\.\d MiB \(\d+\.\d\d× the database\); restored \d+ records`,
+		`(?m)^Unchanged file store backed up again \(2\.0 MiB in \d+ blobs, \d+ of them packed`,
+		`(?m)^first\s+\S+\s+\d+ bytes\s+\d+\s+\d+ bytes\s+\d+\.\d{4}%\s*$`,
+		`(?m)^second, unchanged\s+\S+\s+\d+ bytes\s+\d+\s+\d+ bytes\s+\d+\.\d{4}%\s+≤ 1%\s+(yes|no)$`,
+		`(?m)^  RPO: \S+ \(.+\)$`,
+		`(?m)^  RTO: \S+, the measured restore of the whole notebook of \d+\.\d MiB \(one record: \S+\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("output lacks %s", re)
+		}
+	}
+}
+
+// TestBenchBackupRuns runs the backup workloads alone with tiny sizes: the
+// report has every row and the data directory is removed.
+func TestBenchBackupRuns(t *testing.T) {
+	parent := t.TempDir()
+	var out, errOut bytes.Buffer
+	args := []string{"--backup-only", "--backup-size", "3MB", "--backup-files", "2MB", "--duration", "200ms", "--concurrency", "2", "--dir", parent}
+	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	text := out.String()
+	t.Log("\n" + text)
+	checkBackupReport(t, text, "SQLite")
+	if strings.Contains(text, "HTTP workloads") {
+		t.Error("--backup-only ran the HTTP workloads")
+	}
+	if left, _ := filepath.Glob(filepath.Join(parent, "coffer-bench-*")); len(left) > 0 {
+		t.Errorf("bench left its data directory behind: %v", left)
+	}
+}
+
+// TestBenchBackupRunsPostgres is TestBenchBackupRuns on PostgreSQL.
+func TestBenchBackupRunsPostgres(t *testing.T) {
+	testPostgres(t)
+	var out, errOut bytes.Buffer
+	args := []string{"--backup-only", "--backup-size", "3MB", "--backup-files", "2MB", "--duration", "200ms", "--concurrency", "2", "--dir", t.TempDir(), "--db", testPostgresURL()}
+	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	text := out.String()
+	t.Log("\n" + text)
+	checkBackupReport(t, text, "PostgreSQL")
+}
+
+// TestBenchFileStoreBackup backs up a small file store twice: the first
+// backup writes at least every byte, the second (nothing changed) writes
+// next to nothing.
+func TestBenchFileStoreBackup(t *testing.T) {
+	res, err := runFileStoreBackup(context.Background(), t.TempDir(), 3<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.bytes != 3<<20 || res.blobs < 10 || res.small == 0 || res.small == res.blobs {
+		t.Errorf("file store of %d bytes in %d blobs (%d small): want 3 MiB, small and large blobs", res.bytes, res.blobs, res.small)
+	}
+	if res.first.written < res.bytes || res.first.objects == 0 {
+		t.Errorf("first backup wrote %d bytes in %d objects of a %d-byte store", res.first.written, res.first.objects, res.bytes)
+	}
+	if res.second.written != 0 || res.second.objects != 0 || res.share() != 0 {
+		t.Errorf("second backup of an unchanged store wrote %d bytes in %d objects", res.second.written, res.second.objects)
+	}
+}
+
+func TestBenchBackupFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--backup-size", "-1"}, {"--backup-size", "big"}, {"--backup-files", "1XB"},
+		{"--backup-only", "--backup-size", "0", "--backup-files", "0"}, {"--backup-only", "--peers"},
+	} {
+		var out bytes.Buffer
+		if err := cmdBench(context.Background(), args, &out, &out); err == nil {
+			t.Errorf("bench %v: no error", args)
+		}
+	}
+}
