@@ -48,7 +48,7 @@ func backupFields(rng *rand.Rand, n int) map[string]any {
 	day := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(6*365*24)) * time.Hour)
 	return map[string]any{
 		"Title":    "Invoice " + strconv.Itoa(n) + " " + benchText(rng, 24),
-		"Notes":    benchText(rng, 500+rng.IntN(500)),
+		"Notes":    benchText(rng, 1000+rng.IntN(2000)),
 		"Amount":   float64(rng.IntN(10_000_000)) / 100,
 		"Quantity": rng.IntN(1000),
 		"Due":      day.Format("2006-01-02"),
@@ -92,7 +92,7 @@ func fillBackupNotebook(ctx context.Context, env *benchEnv, size int64) (*backup
 		wg       sync.WaitGroup
 		full     atomic.Bool
 	)
-	const checkEvery = 16 // batches between two measures of the size
+	const checkEvery = 4 // batches between two measures of the size
 	for w := range 2 {
 		wg.Add(1)
 		go func() {
