@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"errors"
 	"sync"
 	"time"
 )
@@ -58,12 +59,14 @@ type maintainer struct {
 	// between, if set, is called after each piece of a statistics refresh
 	// with the piece just analyzed, while the writer is free (tests).
 	between func(piece string)
+
+	ship shipping // continuous WAL shipping (walhook.go); zero when off
 }
 
 // newMaintainer opens the maintenance connection of a database and starts
 // its background checkpoints. dsn is the database's reader DSN without
 // query_only.
-func newMaintainer(dsn string, w *sql.DB) (*maintainer, error) {
+func newMaintainer(dsn string, w *sql.DB, ship shipping) (*maintainer, error) {
 	conn, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -72,7 +75,13 @@ func newMaintainer(dsn string, w *sql.DB) (*maintainer, error) {
 	conn.SetMaxIdleConns(1)
 	conn.SetConnMaxIdleTime(0)
 	conn.SetConnMaxLifetime(0)
-	m := &maintainer{conn: conn, w: w, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	if ship.hook != nil {
+		if ship.pin, err = openPin(dsn); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	m := &maintainer{conn: conn, w: w, wake: make(chan struct{}, 1), quit: make(chan struct{}), ship: ship}
 	m.wg.Add(1)
 	go m.checkpoints()
 	return m, nil
@@ -81,6 +90,9 @@ func newMaintainer(dsn string, w *sql.DB) (*maintainer, error) {
 // committed tells the maintainer that writes committed. It never blocks:
 // the writer calls it after each group commit.
 func (m *maintainer) committed() {
+	if m.ship.hook != nil {
+		m.ship.hook.Committed(m.ship.id)
+	}
 	select {
 	case m.wake <- struct{}{}:
 	default:
@@ -115,6 +127,10 @@ func (m *maintainer) checkpoints() {
 func (m *maintainer) checkpoint() {
 	m.hold.Lock()
 	defer m.hold.Unlock()
+	if m.ship.hook != nil {
+		m.shippedCheckpoint() // walhook.go
+		return
+	}
 	var busy, frames, copied int
 	// An error (the database closing, say) only leaves the copy to the
 	// next checkpoint or to the writer's own.
@@ -199,5 +215,11 @@ func (m *maintainer) close() error {
 	close(m.quit)
 	m.mu.Unlock()
 	m.wg.Wait()
+	if m.ship.hook != nil {
+		// SQLite checkpoints the whole WAL when the last connection
+		// closes: the hook reads it first.
+		m.capture()
+		return errors.Join(m.ship.pin.Close(), m.conn.Close())
+	}
 	return m.conn.Close()
 }

@@ -84,6 +84,8 @@ type Backend struct {
 	close   bool
 
 	tightened []string // paths whose modes Open tightened
+
+	hook WALHook // set by SetWALHook; read under mu
 }
 
 type handle struct {
@@ -148,11 +150,24 @@ func Open(ctx context.Context, dir string, opts Options) (*Backend, error) {
 // openDB opens one database file with its writer and reader pools, and
 // its maintainer (maintain.go), which checkpoints the WAL off the writer.
 func (b *Backend) openDB(path string) (*store.DB, *maintainer, error) {
+	return b.openNotebookDB(path, "")
+}
+
+// openNotebookDB is openDB for notebook id ("": the instance database).
+// With a WAL hook set (walhook.go), a notebook's writer never
+// checkpoints: only its maintainer does, after the hook has read the
+// frames a checkpoint may copy.
+func (b *Backend) openNotebookDB(path, id string) (*store.DB, *maintainer, error) {
+	hook := b.walHook(id)
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(" + analysisLimit + ")&_pragma=temp_store(2)" +
 		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
+	autocheckpoint := writerCheckpointFrames
+	if hook != nil {
+		autocheckpoint = 0
+	}
 	w, err := sql.Open("sqlite", base+pragmas+"&_txlock=immediate"+
-		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerCheckpointFrames)+")")
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(autocheckpoint)+")")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,7 +188,7 @@ func (b *Backend) openDB(path string) (*store.DB, *maintainer, error) {
 	r.SetMaxOpenConns(b.opts.Readers)
 	r.SetMaxIdleConns(b.opts.Readers)
 	r.SetConnMaxIdleTime(0)
-	m, err := newMaintainer(base+pragmas, w)
+	m, err := newMaintainer(base+pragmas, w, shipping{hook: hook, id: id, path: path})
 	if err != nil {
 		r.Close()
 		w.Close()
@@ -247,6 +262,16 @@ func (b *Backend) notebookPath(id string) (string, error) {
 
 // Notebook opens the database of an existing notebook, or reuses an open one.
 func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), error) {
+	h, release, err := b.acquire(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h.db, release, nil
+}
+
+// acquire opens the database of an existing notebook, or reuses an open
+// one, and holds it open until release.
+func (b *Backend) acquire(ctx context.Context, id string) (*handle, func(), error) {
 	path, err := b.notebookPath(id)
 	if err != nil {
 		return nil, nil, err
@@ -267,7 +292,7 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 			}
 			return nil, nil, err
 		}
-		db, m, err := b.openDB(path)
+		db, m, err := b.openNotebookDB(path, id)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -284,20 +309,24 @@ func (b *Backend) Notebook(ctx context.Context, id string) (*store.DB, func(), e
 	h.refs++
 	b.evictLocked() // after refs++, so the handle being returned is never closed
 	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			b.mu.Lock()
-			h.refs--
-			if h.doomed && h.refs == 0 {
-				closeDB(h.db, h.m)
-				removeFiles(path)
-				delete(b.dropped, id)
-			}
-			b.evictLocked()
-			b.mu.Unlock()
-		})
+	release := func() { once.Do(func() { b.releaseHandle(h) }) }
+	return h, release, nil
+}
+
+// releaseHandle gives back a reference taken on an open handle: a
+// notebook dropped while in use is closed and deleted by the last one.
+func (b *Backend) releaseHandle(h *handle) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h.refs--
+	if h.doomed && h.refs == 0 {
+		closeDB(h.db, h.m)
+		if path, err := b.notebookPath(h.id); err == nil {
+			removeFiles(path)
+		}
+		delete(b.dropped, h.id)
 	}
-	return h.db, release, nil
+	b.evictLocked()
 }
 
 // evictLocked closes the least recently used idle notebooks above the bound.

@@ -1,0 +1,189 @@
+package sqlite
+
+// Continuous WAL shipping (package backup/ship) reads every committed WAL
+// frame of a notebook before a checkpoint can copy it into the database
+// file, after which SQLite may start the WAL over and overwrite it.
+//
+// With a hook set, a notebook's checkpoints all go through its
+// maintainer (the writer's wal_autocheckpoint is 0, and the WAL is read
+// again before the last connection closes, whose checkpoint copies
+// everything). Each checkpoint then:
+//
+//  1. takes the writer connection, so no write is in progress and none
+//     starts, and has the hook read the WAL up to its last commit frame;
+//  2. opens a read transaction on a connection of its own (the pin),
+//     whose snapshot is exactly the frames the hook read, and frees the
+//     writer: writes go on, into the WAL;
+//  3. runs a PASSIVE checkpoint, which copies no frame past the oldest
+//     snapshot of a reader, hence none the hook has not read; and while
+//     the pin is open the WAL cannot start over;
+//  4. ends the pin.
+//
+// SQLite gives a reader no WAL snapshot (read mark 0) when every frame of
+// the WAL is already copied; the pin would then bound nothing, so a
+// checkpoint runs only when the hook read frames past those the last
+// checkpoint copied. Since only checkpoints after a read copy frames, and
+// the WAL starts over only once every frame is copied, no frame is
+// overwritten unread. Above writerCheckpointFrames frames the checkpoint
+// runs holding the writer instead (step 2 skipped), as the writer's own
+// would have: the WAL can then start over even under a steady stream of
+// writes.
+
+import (
+	"context"
+	"database/sql"
+)
+
+// WALHook receives the committed WAL frames of notebook databases.
+// Its methods are called from the backend's own goroutines, some while
+// the backend's lock is held: they must not call the backend.
+type WALHook interface {
+	// Committed is called after each group commit on notebook's
+	// database. It must return at once.
+	Committed(notebook string)
+	// Capture must read, from the WAL of the database file at dbPath
+	// (dbPath+"-wal"), every committed frame it has not read yet: once
+	// it returns they may be copied into the database file and
+	// overwritten. It is called with no write in progress on the
+	// notebook and none able to start, before each checkpoint and before
+	// the database closes. It returns how many valid frames the WAL holds
+	// up to its last commit frame and the WAL's salt, which changes when
+	// the WAL starts over. An error skips the checkpoint.
+	Capture(notebook, dbPath string) (frames int, salt uint64, err error)
+}
+
+// SetWALHook sets the hook told of the WAL frames of every notebook
+// database opened from now on (not the instance database). Call it
+// before notebooks are opened: one already open keeps checkpointing
+// without it.
+func (b *Backend) SetWALHook(h WALHook) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.hook = h
+}
+
+// walHook returns the hook for the database of notebook id ("" for the
+// instance database: none). The caller holds b.mu or is Open.
+func (b *Backend) walHook(id string) WALHook {
+	if id == "" {
+		return nil
+	}
+	return b.hook
+}
+
+// shipping is a maintainer's share of WAL shipping.
+type shipping struct {
+	hook WALHook
+	id   string
+	path string  // the database file
+	pin  *sql.DB // one read-only connection holding a snapshot during a checkpoint
+
+	known      bool   // salt and copied describe the WAL
+	salt       uint64 // the WAL's salt at the last checkpoint
+	copied     int    // frames of that WAL in the database file
+	captureErr error  // the last capture's error (tests)
+}
+
+// openPin opens the pin connection of a maintainer.
+func openPin(dsn string) (*sql.DB, error) {
+	pin, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	pin.SetMaxOpenConns(1)
+	pin.SetMaxIdleConns(1)
+	pin.SetConnMaxIdleTime(0)
+	pin.SetConnMaxLifetime(0)
+	return pin, nil
+}
+
+// shippedCheckpoint is a checkpoint with shipping on (see the top of the
+// file). The caller holds m.hold.
+func (m *maintainer) shippedCheckpoint() {
+	ctx := context.Background()
+	w, err := m.w.Conn(ctx) // the writer: no write runs until it is closed
+	if err != nil {
+		return
+	}
+	frames, salt, err := m.ship.hook.Capture(m.ship.id, m.ship.path)
+	m.ship.captureErr = err
+	if err != nil || frames == 0 || (m.ship.known && salt == m.ship.salt && frames <= m.ship.copied) {
+		w.Close()
+		return
+	}
+	var pin *sql.Tx
+	if frames <= writerCheckpointFrames {
+		if pin, err = m.ship.pin.BeginTx(ctx, nil); err == nil {
+			var n int
+			err = pin.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n) // the read starts the snapshot
+		}
+		if err != nil {
+			if pin != nil {
+				pin.Rollback()
+			}
+			w.Close()
+			return
+		}
+		w.Close()
+	}
+	var busy, log, copied int
+	err = m.conn.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
+	if pin != nil {
+		pin.Rollback()
+	} else {
+		w.Close()
+	}
+	if err == nil {
+		m.ship.known, m.ship.salt, m.ship.copied = true, salt, copied
+	}
+}
+
+// capture has the hook read the WAL now, holding the writer. The caller
+// must not hold m.hold.
+func (m *maintainer) capture() error {
+	m.hold.Lock()
+	defer m.hold.Unlock()
+	w, err := m.w.Conn(context.Background())
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	_, _, err = m.ship.hook.Capture(m.ship.id, m.ship.path)
+	m.ship.captureErr = err
+	return err
+}
+
+// CaptureWAL has the WAL hook read notebook's committed frames now, if
+// its database is open (one closed was read as it closed). With no hook
+// it does nothing.
+func (b *Backend) CaptureWAL(ctx context.Context, notebook string) error {
+	b.mu.Lock()
+	h := b.open[notebook]
+	if h == nil || h.m.ship.hook == nil {
+		b.mu.Unlock()
+		return nil
+	}
+	h.refs++
+	b.mu.Unlock()
+	defer b.releaseHandle(h)
+	return h.m.capture()
+}
+
+// HoldCheckpoints opens notebook's database, stops its checkpoints and
+// calls fn with the path of its database file, which nothing changes
+// until fn returns: writes go on, into the WAL. fn must not call the
+// backend for this notebook.
+func (b *Backend) HoldCheckpoints(ctx context.Context, notebook string, fn func(dbPath string) error) error {
+	h, release, err := b.acquire(ctx, notebook)
+	if err != nil {
+		return err
+	}
+	defer release()
+	path, err := b.notebookPath(notebook)
+	if err != nil {
+		return err
+	}
+	h.m.hold.Lock()
+	defer h.m.hold.Unlock()
+	return fn(path)
+}
