@@ -29,13 +29,14 @@ type benchConfig struct {
 	profileDir  string
 	db          string
 	nodes       int
-	peers       bool   // side by side with PocketBase (bench_peers.go)
-	jsonFile    string // with peers: where to write the table as JSON
-	pbSync      string // with peers: PocketBase's synchronous pragma
-	fileSize    int64  // bytes of the file uploaded and downloaded (bench_files.go); 0: none
-	backupSize  int64  // bytes of the notebook snapshotted and restored (bench_backup.go); 0: none
-	backupFiles int64  // bytes of the file store backed up twice (bench_backup.go); 0: none
-	backupOnly  bool   // run only the backup workloads
+	peers       bool          // side by side with PocketBase (bench_peers.go)
+	jsonFile    string        // with peers: where to write the table as JSON
+	pbSync      string        // with peers: PocketBase's synchronous pragma
+	fileSize    int64         // bytes of the file uploaded and downloaded (bench_files.go); 0: none
+	backupSize  int64         // bytes of the notebook snapshotted and restored (bench_backup.go); 0: none
+	backupFiles int64         // bytes of the file store backed up twice (bench_backup.go); 0: none
+	backupOnly  bool          // run only the backup workloads
+	shipEvery   time.Duration // with the backup workloads on SQLite: WAL shipping interval of the RPO measure
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
@@ -53,6 +54,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fileSize := fs.String("file-size", "1GB", "size of the file uploaded and downloaded over HTTP against a plain copy on the same disk (KB, MB, GB; 0 skips it; the run needs about 4× this on the disk of --dir)")
 	backupSize := fs.String("backup-size", "1GB", "size of the notebook snapshotted and restored while a writer runs (KB, MB, GB; 0 skips the backup workloads; the run needs about 4× this on the disk of --dir)")
 	backupFiles := fs.String("backup-files", "1GB", "size of the file store backed up twice, to measure what an unchanged store adds (KB, MB, GB; 0 skips it; needs about 2× this on the disk of --dir)")
+	fs.DurationVar(&c.shipEvery, "ship-interval", 30*time.Second, "with the backup workloads on SQLite: the WAL shipping interval under which the RPO is measured (the run takes about 2.5× it)")
 	fs.BoolVar(&c.backupOnly, "backup-only", false, "run only the backup workloads (no records loaded, no HTTP workloads)")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +93,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return c, errors.New("bench: --json is for --peers")
 	case c.pbSync != "FULL" && c.pbSync != "NORMAL":
 		return c, errors.New("bench: --pb-synchronous is FULL or NORMAL")
+	case c.shipEvery <= 0:
+		return c, errors.New("bench: --ship-interval must be positive")
 	case c.backupOnly && (c.peers || c.backupSize == 0 && c.backupFiles == 0):
 		return c, errors.New("bench: --backup-only needs --backup-size or --backup-files above 0, and no --peers")
 	}
