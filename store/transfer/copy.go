@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cofferhq/coffer"
@@ -79,16 +80,49 @@ func Copy(ctx context.Context, src, dst store.Backend) (err error) {
 		return fmt.Errorf("instance: %w", err)
 	}
 	defer dtx.Rollback()
-	for i := range instanceTables {
-		t := &instanceTables[i]
-		if _, err := copyTable(ctx, stx, sinst.Prefix, dtx, dst.Dialect(), dinst.Prefix, t); err != nil {
-			return fmt.Errorf("instance: %s: %w", t.name, err)
-		}
+	if err := copyInstance(ctx, stx, sinst.Prefix, dtx, dst.Dialect(), dinst.Prefix, nil); err != nil {
+		return err
 	}
 	if err := dtx.Commit(); err != nil {
 		return fmt.Errorf("instance: commit: %w", err)
 	}
 	return nil
+}
+
+// copyInstance copies the instance tables but those named in skip.
+func copyInstance(ctx context.Context, q querier, sp string, dtx *sql.Tx, dd store.Dialect, dp string, skip []string) error {
+	for i := range instanceTables {
+		t := &instanceTables[i]
+		if slices.Contains(skip, t.name) {
+			continue
+		}
+		if _, err := copyTable(ctx, q, sp, dtx, dd, dp, t); err != nil {
+			return fmt.Errorf("instance: %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// CopyInstance copies the instance database src (dialect sd) into dst
+// (dialect dd), freshly migrated and empty, but for the tables named in
+// skip (a backup leaves out "data_keys": keys live only in the keyring).
+// The source is read in one snapshot, the destination written in one
+// transaction. Unlike Copy it copies no notebook.
+func CopyInstance(ctx context.Context, sd store.Dialect, src *store.DB, dd store.Dialect, dst *store.DB, skip ...string) error {
+	stx, err := readTx(ctx, sd, src)
+	if err != nil {
+		return err
+	}
+	defer stx.Rollback()
+	dtx, err := dst.W.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer dtx.Rollback()
+	if err := copyInstance(ctx, stx, src.Prefix, dtx, dd, dst.Prefix, skip); err != nil {
+		return err
+	}
+	return dtx.Commit()
 }
 
 // checkEmpty refuses a destination whose instance holds any row.
@@ -140,7 +174,20 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 		return fmt.Errorf("open destination: %w", err)
 	}
 	defer drelease()
-	stx, err := readTx(ctx, src.Dialect(), sdb)
+	return CopyNotebook(ctx, src.Dialect(), sdb, dst.Dialect(), ddb)
+}
+
+// CopyNotebook copies the catalogue and data of one notebook database
+// (src, of dialect sd) into another (dst, of dialect dd), which must be
+// freshly created and migrated, holding no table and no row. The source
+// is read in one snapshot (a repeatable-read, read-only transaction on
+// PostgreSQL; a read transaction in WAL mode on SQLite), so the copy is
+// the notebook at one moment, whatever writers do meanwhile; the
+// destination is written in one transaction, so it holds all of it or
+// nothing. Any two dialects work: backups use it to turn a PostgreSQL
+// notebook into a SQLite image and an image into a live notebook.
+func CopyNotebook(ctx context.Context, sd store.Dialect, sdb *store.DB, dd store.Dialect, ddb *store.DB) error {
+	stx, err := readTx(ctx, sd, sdb)
 	if err != nil {
 		return err
 	}
@@ -150,8 +197,7 @@ func copyNotebook(ctx context.Context, src, dst store.Backend, id string) error 
 		return err
 	}
 	defer dtx.Rollback()
-	dd := dst.Dialect()
-	nd, err := readCatalogue(ctx, stx, src.Dialect(), sdb.Prefix)
+	nd, err := readCatalogue(ctx, stx, sd, sdb.Prefix)
 	if err != nil {
 		return fmt.Errorf("read catalogue: %w", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -18,6 +20,7 @@ import (
 type Sum struct {
 	Database string // "instance" or a notebook id
 	Table    string // SQL name, with the user's name for user tables and junctions
+	Name     string // SQL name only (no user's name: safe to keep in clear)
 	Rows     int64
 	// Checksum is the hex SHA-256 of the canonical encoding of every row in
 	// the table's total order (by id; junctions by src, dst). The encoding
@@ -41,7 +44,7 @@ func Checksums(ctx context.Context, b store.Backend) ([]Sum, error) {
 	defer tx.Rollback()
 	var out []Sum
 	for i := range instanceTables {
-		s, err := checksum(ctx, tx, inst.Prefix, &instanceTables[i])
+		s, err := checksum(ctx, tx, inst.Prefix, &instanceTables[i], sha256.New)
 		if err != nil {
 			return nil, fmt.Errorf("instance: %s: %w", instanceTables[i].name, err)
 		}
@@ -68,37 +71,72 @@ func notebookChecksums(ctx context.Context, b store.Backend, id string) ([]Sum, 
 		return nil, err
 	}
 	defer release()
-	tx, err := readTx(ctx, b.Dialect(), db)
+	sums, err := NotebookSums(ctx, b.Dialect(), db, sha256.New)
+	for i := range sums {
+		sums[i].Database = id
+	}
+	return sums, err
+}
+
+// NotebookSums computes the Sum of every table of one notebook database
+// (catalogue tables, user tables, junctions), read in one snapshot, with
+// the hash newHash makes: sha256.New gives Checksums' sums; a keyed hash
+// (an HMAC) gives sums that reveal nothing of small tables' contents.
+// Database is left empty.
+func NotebookSums(ctx context.Context, d store.Dialect, db *store.DB, newHash func() hash.Hash) ([]Sum, error) {
+	tx, err := readTx(ctx, d, db)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	nd, err := readCatalogue(ctx, tx, b.Dialect(), db.Prefix)
+	nd, err := readCatalogue(ctx, tx, d, db.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("read catalogue: %w", err)
 	}
 	tables := append(append([]table{}, catalogueTables...), nd.user...)
 	var out []Sum
 	for i := range tables {
-		s, err := checksum(ctx, tx, db.Prefix, &tables[i])
+		s, err := checksum(ctx, tx, db.Prefix, &tables[i], newHash)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", tables[i].label, err)
 		}
-		s.Database = id
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// InstanceSums is NotebookSums for an instance database, leaving out the
+// tables named in skip. Database is "instance".
+func InstanceSums(ctx context.Context, d store.Dialect, db *store.DB, newHash func() hash.Hash, skip ...string) ([]Sum, error) {
+	tx, err := readTx(ctx, d, db)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var out []Sum
+	for i := range instanceTables {
+		if slices.Contains(skip, instanceTables[i].name) {
+			continue
+		}
+		s, err := checksum(ctx, tx, db.Prefix, &instanceTables[i], newHash)
+		if err != nil {
+			return nil, fmt.Errorf("instance: %s: %w", instanceTables[i].name, err)
+		}
+		s.Database = "instance"
 		out = append(out, s)
 	}
 	return out, nil
 }
 
 // checksum reads every row of t and hashes its canonical encoding.
-func checksum(ctx context.Context, q querier, prefix string, t *table) (Sum, error) {
-	s := Sum{Table: t.label}
+func checksum(ctx context.Context, q querier, prefix string, t *table, newHash func() hash.Hash) (Sum, error) {
+	s := Sum{Table: t.label, Name: t.name}
 	rows, err := q.QueryContext(ctx, t.selectSQL(prefix))
 	if err != nil {
 		return s, err
 	}
 	defer rows.Close()
-	h := sha256.New()
+	h := newHash()
 	holders := t.holders()
 	var buf []byte
 	for rows.Next() {
