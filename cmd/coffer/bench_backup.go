@@ -171,13 +171,13 @@ func runNotebookBackup(ctx context.Context, cfg benchConfig, env *benchEnv, dir 
 	var snapErr error
 	res.during, err = w.runWhile(ctx, func() {
 		start := time.Now()
-		res.snapshot, snapErr = svc.Snapshot(ctx, nb.id, "manual", true)
+		res.snapshot, snapErr = svc.Snapshot(ctx, nb.id, backup.KindManual, true)
 		res.snapTook = time.Since(start)
 	})
 	if err = errors.Join(snapErr, err); err != nil {
 		return err
 	}
-	if res.snapshot.Status != "good" {
+	if res.snapshot.Status != backup.StatusGood {
 		return fmt.Errorf("backup: snapshot %s ended %s: %s", res.snapshot.ID, res.snapshot.Status, res.snapshot.Error)
 	}
 	if res.after, err = w.run(ctx, cfg.duration); err != nil {
@@ -195,7 +195,7 @@ func runNotebookBackup(ctx context.Context, cfg benchConfig, env *benchEnv, dir 
 // on the live backend, then checks that it holds the snapshot's rows.
 func (res *backupResult) restoreWhole(ctx context.Context, env *benchEnv, svc *backup.Service) error {
 	start := time.Now()
-	path, cleanup, err := svc.Image(ctx, res.snapshot.ID, "primary")
+	path, cleanup, err := svc.Image(ctx, res.snapshot.ID, "")
 	if err != nil {
 		return fmt.Errorf("backup: image: %w", err)
 	}
@@ -215,13 +215,13 @@ func (res *backupResult) restoreWhole(ctx context.Context, env *benchEnv, svc *b
 	defer release()
 	res.restoredRows = 0
 	for _, t := range res.snapshot.Tables {
-		if strings.HasPrefix(t.Name, "t_") {
+		if strings.HasPrefix(t.Table, "t_") {
 			var n int64
-			if err := db.R.QueryRowContext(ctx, "SELECT count(*) FROM "+db.Prefix+`"`+t.Name+`"`).Scan(&n); err != nil {
+			if err := db.R.QueryRowContext(ctx, "SELECT count(*) FROM "+db.Prefix+`"`+t.Table+`"`).Scan(&n); err != nil {
 				return err
 			}
 			if n != t.Rows {
-				return fmt.Errorf("backup: restored table %s has %d rows, the snapshot %d", t.Name, n, t.Rows)
+				return fmt.Errorf("backup: restored table %s has %d rows, the snapshot %d", t.Table, n, t.Rows)
 			}
 			res.restoredRows += n
 		}
@@ -253,7 +253,7 @@ func (res *backupResult) restoreRecord(ctx context.Context, env *benchEnv, svc *
 		start := time.Now()
 		if cold {
 			var cleanup func()
-			if path, cleanup, err = svc.Image(ctx, res.snapshot.ID, "primary"); err != nil {
+			if path, cleanup, err = svc.Image(ctx, res.snapshot.ID, ""); err != nil {
 				return err
 			}
 			defer cleanup()
