@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/backup"
 	"github.com/cofferhq/coffer/backup/blobs"
 	"github.com/cofferhq/coffer/blob/local"
 )
@@ -26,6 +28,10 @@ type filesBackupResult struct {
 	bytes         int64 // of the file store
 	blobs, small  int   // blobs, and those packed
 	first, second blobRun
+	// listBytes is the size of the blob entries as a snapshot's manifest
+	// lists them (JSON): what every new snapshot of the notebook writes
+	// again even when no file changed.
+	listBytes int64
 }
 
 // runFileStoreBackup fills a file store of size bytes under dir and backs
@@ -61,13 +67,19 @@ func runFileStoreBackup(ctx context.Context, dir string, size int64) (*filesBack
 	if !slices.Equal(entries[0], entries[1]) {
 		return nil, fmt.Errorf("file store backup: the second backup of an unchanged store gave other entries than the first")
 	}
+	list, err := json.Marshal(backup.Manifest{Blobs: entries[1]}.Blobs)
+	if err != nil {
+		return nil, err
+	}
+	res.listBytes = int64(len(list))
 	if res.first.written < fs.bytes {
 		return nil, fmt.Errorf("file store backup: the first backup wrote %d bytes of a %d-byte store", res.first.written, fs.bytes)
 	}
 	return res, nil
 }
 
-// share is the second backup's bytes written as a share of the store.
+// share is what the second backup adds, the blob objects it wrote and
+// the manifest's list of blobs, as a share of the store.
 func (f *filesBackupResult) share() float64 {
-	return float64(f.second.written) / float64(f.bytes)
+	return float64(f.second.written+f.listBytes) / float64(f.bytes)
 }

@@ -24,8 +24,8 @@ func checkBackupReport(t *testing.T, text, backend string) {
 		`(?m)^snapshot \S+: \d+ rows, sealed image \d+\.\d MiB \(\d+\.\d\d× the database\); restored \d+ records`,
 		`(?m)^Unchanged file store backed up again \(2\.0 MiB in \d+ blobs, \d+ of them packed`,
 		`(?m)^first\s+\S+\s+\d+ bytes\s+\d+\s+\d+ bytes\s+\d+\.\d{4}%\s*$`,
-		`(?m)^second, unchanged\s+\S+\s+\d+ bytes\s+\d+\s+\d+ bytes\s+\d+\.\d{4}%\s+≤ 1%\s+(yes|no)$`,
-		`(?m)^  RPO: \S+ \(.+\)$`,
+		`(?m)^second, unchanged\s+\S+\s+\d+ bytes\s+\d+\s+\d+ bytes\s+\d+ bytes\s+\d+\.\d{4}%\s+≤ 1%\s+(yes|no)$`,
+		`(?m)^  RPO: \S+ \(.+\); target ≤ 1m0s: (yes|no)$`,
 		`(?m)^  RTO: \S+, the measured restore of the whole notebook of \d+\.\d MiB \(one record: \S+\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(text) {
@@ -39,13 +39,21 @@ func checkBackupReport(t *testing.T, text, backend string) {
 func TestBenchBackupRuns(t *testing.T) {
 	parent := t.TempDir()
 	var out, errOut bytes.Buffer
-	args := []string{"--backup-only", "--backup-size", "3MB", "--backup-files", "2MB", "--duration", "200ms", "--concurrency", "2", "--dir", parent}
+	args := []string{"--backup-only", "--backup-size", "3MB", "--backup-files", "2MB", "--duration", "200ms", "--concurrency", "2", "--dir", parent, "--ship-interval", "300ms"}
 	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
 	text := out.String()
 	t.Log("\n" + text)
 	checkBackupReport(t, text, "SQLite")
+	for _, re := range []string{
+		`(?m)^  RPO: \S+ \(WAL shipped every 300ms: .*worst of 8 random moments; median \S+; bound: the interval\); target`,
+		`(?m)^  shipping: \d+ writes \(one per 20ms\), \d+ segments, \d+\.\d MiB shipped; at most \d+ acknowledged writes lost at one moment; a point-in-time restore took \S+ \(median\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("output lacks %s", re)
+		}
+	}
 	if strings.Contains(text, "HTTP workloads") {
 		t.Error("--backup-only ran the HTTP workloads")
 	}
@@ -65,6 +73,9 @@ func TestBenchBackupRunsPostgres(t *testing.T) {
 	text := out.String()
 	t.Log("\n" + text)
 	checkBackupReport(t, text, "PostgreSQL")
+	if !strings.Contains(text, "RPO: 24h0m0s (snapshots only (one a day); PostgreSQL's WAL archiving") {
+		t.Error("on PostgreSQL the RPO is not the snapshots' own")
+	}
 }
 
 // TestBenchFileStoreBackup backs up a small file store twice: the first
@@ -81,8 +92,15 @@ func TestBenchFileStoreBackup(t *testing.T) {
 	if res.first.written < res.bytes || res.first.objects == 0 {
 		t.Errorf("first backup wrote %d bytes in %d objects of a %d-byte store", res.first.written, res.first.objects, res.bytes)
 	}
-	if res.second.written != 0 || res.second.objects != 0 || res.share() != 0 {
+	if res.second.written != 0 || res.second.objects != 0 {
 		t.Errorf("second backup of an unchanged store wrote %d bytes in %d objects", res.second.written, res.second.objects)
+	}
+	// The manifest lists each blob in one JSON entry of about 150 bytes.
+	if per := res.listBytes / int64(res.blobs); per < 100 || per > 300 {
+		t.Errorf("the manifest's list of %d blobs takes %d bytes", res.blobs, res.listBytes)
+	}
+	if want := float64(res.listBytes) / float64(res.bytes); res.share() != want {
+		t.Errorf("share of the second backup = %v, want %v (the list alone)", res.share(), want)
 	}
 }
 
