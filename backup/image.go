@@ -7,12 +7,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
 	"hash"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/store"
@@ -47,8 +49,8 @@ func (s *Service) makeImage(ctx context.Context, notebook, dir string) (string, 
 			defer release()
 			db = nb
 		}
-		if _, err := db.R.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
-			return "", fmt.Errorf("vacuum into: %w", err)
+		if err := vacuumInto(ctx, db.R, path); err != nil {
+			return "", err
 		}
 		if notebook == "" {
 			if err := dropKeys(ctx, path); err != nil {
@@ -61,12 +63,13 @@ func (s *Service) makeImage(ctx context.Context, notebook, dir string) (string, 
 	if err != nil {
 		return "", err
 	}
-	defer b.Close()
+	closeOnce := sync.OnceValue(b.Close) // Close must not run twice
+	defer closeOnce()
 	if notebook == "" {
 		if err := transfer.CopyInstance(ctx, live.Dialect(), live.Instance(), b.Dialect(), b.Instance(), skipInstance...); err != nil {
 			return "", err
 		}
-		return filepath.Join(b.Dir(), "coffer.db"), b.Close()
+		return filepath.Join(b.Dir(), "coffer.db"), closeOnce()
 	}
 	if err := b.CreateNotebook(ctx, notebook); err != nil {
 		return "", err
@@ -87,7 +90,32 @@ func (s *Service) makeImage(ctx context.Context, notebook, dir string) (string, 
 		return "", err
 	}
 	// Closing the last connection checkpoints the WAL into the file.
-	return filepath.Join(b.Dir(), "notebooks", notebook+".db"), b.Close()
+	return filepath.Join(b.Dir(), "notebooks", notebook+".db"), closeOnce()
+}
+
+// vacuumInto writes the database of pool r into a new file at path with
+// VACUUM INTO, on one of r's read connections: it reads one snapshot in
+// a read transaction and never takes the write lock, so writers go on.
+// The readers run with query_only, which VACUUM INTO (writing another
+// file) trips over: it is lifted on that connection for the statement,
+// and the connection is discarded if it cannot be set back.
+func vacuumInto(ctx context.Context, r *sql.DB, path string) error {
+	conn, err := r.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA query_only = 0"); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM INTO ?", path)
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA query_only = 1"); rerr != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	if err != nil {
+		return fmt.Errorf("vacuum into: %w", err)
+	}
+	return nil
 }
 
 // dropKeys deletes the data keys from an instance image, overwriting
@@ -187,7 +215,7 @@ func (im *image) versions(ctx context.Context, notebook string) (schema int64, m
 // fileRefs returns the files of a notebook image that are not deleted:
 // the blobs a snapshot must hold.
 func (im *image) fileRefs(ctx context.Context) ([]fileRef, error) {
-	rows, err := im.db.R.QueryContext(ctx, "SELECT id, sha256, blob_key, size FROM _files WHERE deleted_at IS NULL ORDER BY id")
+	rows, err := im.db.R.QueryContext(ctx, "SELECT id, sha256, blob_key, size FROM _files WHERE deleted_at = 0 ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
