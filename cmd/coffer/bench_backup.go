@@ -161,7 +161,7 @@ func runNotebookBackup(ctx context.Context, cfg benchConfig, env *benchEnv, dir 
 
 	w := &steadyWriter{g: loadGen{concurrency: min(cfg.concurrency, backupWriters)}, op: env.backupWriterOp(nb)}
 	res.writers = w.g.concurrency
-	if _, err := w.run(ctx, min(cfg.duration/10, 500*time.Millisecond)); err != nil { // warm-up, as loadGen.run's
+	if _, _, err := w.g.drive(ctx, min(cfg.duration/10, 500*time.Millisecond), w.op); err != nil { // warm-up, as loadGen.run's
 		return err
 	}
 	if res.before, err = w.run(ctx, cfg.duration); err != nil {
