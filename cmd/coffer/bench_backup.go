@@ -16,9 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -70,6 +73,7 @@ type backupResult struct {
 	before, during, after writerRun // the steady writer alone, during the snapshot, alone again
 
 	snapTook  time.Duration
+	phases    []phaseRate // the writer's rate in each phase of the snapshot
 	snapshot  *backup.Snapshot
 	imageSize int64 // bytes of the sealed image in the location
 
@@ -157,9 +161,10 @@ func runNotebookBackup(ctx context.Context, cfg benchConfig, env *benchEnv, dir 
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return err
 	}
-	svc := backup.New(env.st, backup.Config{Primary: location.New("primary", primary), Files: files, TempDir: tmp})
+	phases := &phaseLog{}
+	svc := backup.New(env.st, backup.Config{Primary: location.New("primary", primary), Files: files, TempDir: tmp, Progress: phases.progress})
 
-	w := &steadyWriter{g: loadGen{concurrency: min(cfg.concurrency, backupWriters)}, op: env.backupWriterOp(nb)}
+	w := &steadyWriter{g: loadGen{concurrency: min(cfg.concurrency, backupWriters)}, op: phases.counted(env.backupWriterOp(nb))}
 	res.writers = w.g.concurrency
 	if _, _, err := w.g.drive(ctx, min(cfg.duration/10, 500*time.Millisecond), w.op); err != nil { // warm-up, as loadGen.run's
 		return err
@@ -174,9 +179,12 @@ func runNotebookBackup(ctx context.Context, cfg benchConfig, env *benchEnv, dir 
 	var snapErr error
 	res.during, err = w.runWhile(ctx, func() {
 		start := time.Now()
+		phases.mark("start")
 		res.snapshot, snapErr = svc.Snapshot(ctx, nb.id, backup.KindManual, true)
 		res.snapTook = time.Since(start)
+		phases.mark("end")
 	})
+	res.phases = phases.rates()
 	if err = errors.Join(snapErr, err); err != nil {
 		return err
 	}
@@ -355,4 +363,77 @@ func fmtSize(n int64) string {
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// phaseLog notes when a snapshot enters each phase (backup.Progress) and
+// how many writes had succeeded by then, so the writer's rate can be told
+// per phase: making the image, sealing it, its blobs.
+type phaseLog struct {
+	acked atomic.Int64
+	mu    sync.Mutex
+	on    bool
+	marks []phaseMark
+}
+
+type phaseMark struct {
+	phase string
+	at    time.Time
+	ops   int64
+}
+
+// phaseRate is the writer's rate over one phase of a snapshot.
+type phaseRate struct {
+	phase string
+	took  time.Duration
+	rate  float64
+}
+
+// counted wraps op to count its successes.
+func (l *phaseLog) counted(op opFunc) opFunc {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		err := op(ctx, rng)
+		if err == nil {
+			l.acked.Add(1)
+		}
+		return err
+	}
+}
+
+// mark notes phase now: "start" begins a log, "end" closes it.
+func (l *phaseLog) mark(phase string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if phase == "start" {
+		l.on, l.marks = true, nil
+	}
+	if !l.on || len(l.marks) > 0 && l.marks[len(l.marks)-1].phase == phase {
+		return
+	}
+	l.marks = append(l.marks, phaseMark{phase, time.Now(), l.acked.Load()})
+	if phase == "end" {
+		l.on = false
+	}
+}
+
+// progress is the snapshot service's Progress callback.
+func (l *phaseLog) progress(p backup.Progress) { l.mark(p.Phase) }
+
+// rates returns the writer's rate in each phase between "start" and
+// "end"; the time before the first phase is named "begin".
+func (l *phaseLog) rates() []phaseRate {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []phaseRate
+	for i := 1; i < len(l.marks); i++ {
+		a, b := l.marks[i-1], l.marks[i]
+		name := a.phase
+		if name == "start" {
+			name = "begin"
+		}
+		d := b.at.Sub(a.at)
+		if d > 0 {
+			out = append(out, phaseRate{name, d, float64(b.ops-a.ops) / d.Seconds()})
+		}
+	}
+	return out
 }

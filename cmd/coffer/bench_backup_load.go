@@ -69,7 +69,7 @@ type backupNotebook struct {
 
 // fillBackupNotebook creates a notebook of its own with one ledger table
 // and fills it through the store's batches of loadBatch records, two in
-// flight, until its database holds size bytes. Nothing is recorded in
+// flight, until its database holds size bytes (measured after each batch). Nothing is recorded in
 // history while it loads (notebooks.NoHistory): the load is the notebook's
 // past, not a workload.
 func fillBackupNotebook(ctx context.Context, env *benchEnv, size int64) (*backupNotebook, error) {
@@ -92,7 +92,6 @@ func fillBackupNotebook(ctx context.Context, env *benchEnv, size int64) (*backup
 		wg       sync.WaitGroup
 		full     atomic.Bool
 	)
-	const checkEvery = 4 // batches between two measures of the size
 	for w := range 2 {
 		wg.Add(1)
 		go func() {
@@ -105,7 +104,7 @@ func fillBackupNotebook(ctx context.Context, env *benchEnv, size int64) (*backup
 					ops[i] = coffer.BatchOp{Op: coffer.OpCreate, Fields: backupFields(rng, k*loadBatch+i)}
 				}
 				res, err := env.st.Batch(owner, b.id, tbl.ID, ops)
-				if err == nil && k%checkEvery == 0 {
+				if err == nil {
 					var n int64
 					if n, err = notebookBytes(ctx, env, b.id); err == nil && n >= size {
 						full.Store(true)

@@ -51,6 +51,13 @@ func (r *benchReport) printBackup(w io.Writer) {
 		tw.Flush()
 		fmt.Fprintf(w, "writer alone: %.0f/s before, %.0f/s after (normal: their mean); during: %d writes, %d errors\n",
 			b.before.rate(), b.after.rate(), b.during.ops, b.during.errors)
+		if len(b.phases) > 0 {
+			fmt.Fprint(w, "writes by phase of the snapshot:")
+			for i, p := range b.phases {
+				fmt.Fprintf(w, "%s %s %s %.0f/s (%.2f×)", map[bool]string{true: ",", false: ""}[i > 0], p.phase, fmtDur(p.took), p.rate, p.rate/max(b.normal(), 1e-9))
+			}
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintf(w, "snapshot %s: %d rows, sealed image %s (%.2f× the database); restored %d records, as many as the snapshot holds\n",
 			b.snapshot.ID, b.snapshot.Rows, fmtSize(b.imageSize), float64(b.imageSize)/float64(max(b.size, 1)), b.restoredRows)
 	}
