@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"text/tabwriter"
 	"time"
 )
@@ -49,8 +50,8 @@ func (r *benchReport) printBackup(w io.Writer) {
 		row("restore one record, warm (image already decrypted)", fmtDur(b.recordWarm), "≤ "+recordRestoreMax.String(),
 			ratioOf(b.recordWarm, recordRestoreMax), yesNo(b.recordWarm <= recordRestoreMax))
 		tw.Flush()
-		fmt.Fprintf(w, "writer alone: %.0f/s before, %.0f/s after (normal: their mean); during: %d writes, %d errors\n",
-			b.before.rate(), b.after.rate(), b.during.ops, b.during.errors)
+		fmt.Fprintf(w, "writer alone: %.0f/s before, %.0f/s after (normal: their mean); during: %d writes, %d errors; beside one goroutine that only spins (a core of %d taken): %.0f/s (%.2f×)\n",
+			b.before.rate(), b.after.rate(), b.during.ops, b.during.errors, runtime.GOMAXPROCS(0), b.spin.rate(), b.spin.rate()/max(b.normal(), 1e-9))
 		if len(b.phases) > 0 {
 			fmt.Fprint(w, "writes by phase of the snapshot:")
 			for i, p := range b.phases {
