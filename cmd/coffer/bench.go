@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/cofferhq/coffer/backup/ship"
 )
 
 // benchConfig holds the flags of coffer bench.
@@ -52,9 +54,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.jsonFile, "json", "", "with --peers: also write the table to `FILE` as JSON")
 	fs.StringVar(&c.pbSync, "pb-synchronous", "FULL", "with --peers: PocketBase's SQLite synchronous setting, FULL (Coffer's durability) or NORMAL (PocketBase's default)")
 	fileSize := fs.String("file-size", "1GB", "size of the file uploaded and downloaded over HTTP against a plain copy on the same disk (KB, MB, GB; 0 skips it; the run needs about 4× this on the disk of --dir)")
-	backupSize := fs.String("backup-size", "1GB", "size of the notebook snapshotted and restored while a writer runs (KB, MB, GB; 0 skips the backup workloads; the run needs about 4× this on the disk of --dir)")
+	backupSize := fs.String("backup-size", "1GB", "size of the notebook snapshotted and restored while a writer runs (KB, MB, GB; 0 skips the notebook backup workloads; the run needs about 5× this on the disk of --dir)")
 	backupFiles := fs.String("backup-files", "1GB", "size of the file store backed up twice, to measure what an unchanged store adds (KB, MB, GB; 0 skips it; needs about 2× this on the disk of --dir)")
-	fs.DurationVar(&c.shipEvery, "ship-interval", 30*time.Second, "with the backup workloads on SQLite: the WAL shipping interval under which the RPO is measured (the run takes about 2.5× it)")
+	fs.DurationVar(&c.shipEvery, "ship-interval", ship.DefaultInterval, "with the backup workloads on SQLite: the WAL shipping interval under which the RPO is measured (the run takes about 2.5× it)")
 	fs.BoolVar(&c.backupOnly, "backup-only", false, "run only the backup workloads (no records loaded, no HTTP workloads)")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
