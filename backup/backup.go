@@ -134,7 +134,7 @@ type Manifest struct {
 type Progress struct {
 	Snapshot string
 	Notebook string // "" for the instance
-	Phase    string // "image", "seal", "blobs", "replicate", "done"
+	Phase    string // "image", "sums", "seal", "blobs", "replicate", "done"
 	Done     int64  // bytes (image, seal) or objects (blobs, replicate) done in the phase
 	Total    int64  // the phase's total, when known (else 0)
 }

@@ -5,8 +5,13 @@ package backup
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/store/sqlite"
 	"github.com/cofferhq/coffer/store/transfer"
 )
 
@@ -35,6 +40,11 @@ func (s *Service) Load(ctx context.Context, imagePath, storageID string) (err er
 		return err
 	}
 	live := s.st.Storage
+	if lite, ok := live.(*sqlite.Backend); ok {
+		// An image is a SQLite notebook database: it becomes the
+		// notebook's file as it is.
+		return placeImage(ctx, lite, imagePath, storageID)
+	}
 	if err := live.CreateNotebook(ctx, storageID); err != nil {
 		return err
 	}
@@ -52,6 +62,62 @@ func (s *Service) Load(ctx context.Context, imagePath, storageID string) (err er
 		return coffer.Internal("backup.Load", fmt.Errorf("copy image: %w", err))
 	}
 	return nil
+}
+
+// placeImage copies the image at path into the SQLite backend b as the
+// database file of notebook storageID (created, never over an existing
+// one, mode 0600, synced with its directory), then opens it through b.
+func placeImage(ctx context.Context, b *sqlite.Backend, path, storageID string) (err error) {
+	dst := filepath.Join(b.Dir(), "notebooks", storageID+".db")
+	in, err := os.Open(path)
+	if err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if os.IsExist(err) {
+		return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
+	}
+	if err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	defer func() {
+		if err != nil {
+			out.Close()
+			_ = b.DropNotebook(context.WithoutCancel(ctx), storageID)
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				_ = os.Remove(dst + suffix)
+			}
+		}
+	}()
+	if _, err := io.Copy(out, blob.ContextReader(ctx, in)); err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	if err := out.Sync(); err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	if err := out.Close(); err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return coffer.Internal("backup.Load", err)
+	}
+	_, release, err := b.Notebook(ctx, storageID)
+	if err != nil {
+		return err
+	}
+	release()
+	return nil
+}
+
+// syncDir makes a directory's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // checkMigration refuses an image whose notebook migrations are not the
@@ -90,4 +156,43 @@ func (s *Service) notebookMigration(ctx context.Context) (int, error) {
 	}
 	s.migration = v
 	return v, nil
+}
+
+// LoadInstance fills the live instance database, which must be empty of
+// accounts, notebooks and every other instance row (data keys and the
+// backup catalogue aside), with the instance image at imagePath (from
+// Image): disaster recovery onto an empty machine. Restore the keyring
+// first (LatestKeyring, keyring.Ring.Import) and adopt the location's
+// snapshots (Adopt); then load each notebook's newest snapshot with Load,
+// its storage id being its notebook id. A non-empty instance is
+// ECONFLICT; an image of another schema version EINVALID.
+func (s *Service) LoadInstance(ctx context.Context, imagePath string) error {
+	im, err := openImage(imagePath)
+	if err != nil {
+		return coffer.Internal("backup.LoadInstance", err)
+	}
+	defer im.Close()
+	if bad, err := im.integrity(ctx); err != nil || len(bad) > 0 {
+		return integrityErr("the image fails SQLite's integrity check")
+	}
+	live := s.st.Storage
+	if err := transfer.InstanceEmpty(ctx, live.Instance(), skipInstance...); err != nil {
+		return coffer.Errorf(coffer.ECONFLICT, "the instance is not empty: disaster recovery loads into an empty one")
+	}
+	_, got, err := im.versions(ctx, "")
+	if err != nil {
+		return integrityErr("the image is not an instance database")
+	}
+	var want int
+	if err := live.Instance().R.QueryRowContext(ctx, "SELECT max(version) FROM "+live.Instance().Prefix+"schema_migrations").Scan(&want); err != nil {
+		return coffer.Internal("backup.LoadInstance", err)
+	}
+	if got != want {
+		return coffer.Errorf(coffer.EINVALID, "the snapshot has instance schema %d, this Coffer has %d: load it with a Coffer of its version", got, want)
+	}
+	if err := transfer.CopyInstance(ctx, sqliteDialect, im.db, live.Dialect(), live.Instance(), skipInstance...); err != nil {
+		return coffer.Internal("backup.LoadInstance", err)
+	}
+	s.st.DropCaches()
+	return nil
 }

@@ -94,6 +94,7 @@ func (s *Service) take(ctx context.Context, id, notebook, kind string) (*Snapsho
 	if err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
+	s.progress(Progress{Snapshot: id, Notebook: notebook, Phase: "sums"})
 	k, err := s.newKey(ctx, notebook, id)
 	if err != nil {
 		return nil, err

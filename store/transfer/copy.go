@@ -127,9 +127,17 @@ func CopyInstance(ctx context.Context, sd store.Dialect, src *store.DB, dd store
 
 // checkEmpty refuses a destination whose instance holds any row.
 func checkEmpty(ctx context.Context, dst store.Backend) error {
-	inst := dst.Instance()
+	return InstanceEmpty(ctx, dst.Instance())
+}
+
+// InstanceEmpty returns an error wrapping ErrNotEmpty, saying what it
+// holds, when any instance table of inst but those named in skip has a row.
+func InstanceEmpty(ctx context.Context, inst *store.DB, skip ...string) error {
 	var counts []string
 	for _, t := range instanceTables {
+		if slices.Contains(skip, t.name) {
+			continue
+		}
 		var n int64
 		if err := inst.R.QueryRowContext(ctx, "SELECT count(*) FROM "+inst.Prefix+quote(t.name)).Scan(&n); err != nil {
 			return fmt.Errorf("read destination: %w", err)
