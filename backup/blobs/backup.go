@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/blob"
@@ -90,33 +92,46 @@ func Present(ctx context.Context, dst blob.Store, notebook string) (map[string]E
 
 var errPack = errors.New("blobs: malformed pack header")
 
-// readPackHeader reads the entries of the pack p.
+// headRead is how much of a pack readPackHeader reads at first: the
+// header of a full pack of small blobs usually fits.
+const headRead = 32 << 10
+
+// readPackHeader reads the entries of the pack p: in one read when the
+// header is under headRead bytes.
 func readPackHeader(ctx context.Context, s blob.Store, p blob.Info) ([]Entry, error) {
-	rc, err := s.Open(ctx, p.Key, 0, packFixed)
+	rc, err := s.Open(ctx, p.Key, 0, min(p.Size, headRead))
 	if err != nil {
 		return nil, err
 	}
-	var fixed [packFixed]byte
-	_, err = io.ReadFull(rc, fixed[:])
+	head, err := io.ReadAll(io.LimitReader(rc, headRead))
 	rc.Close()
 	if err != nil {
+		return nil, err
+	}
+	if len(head) < packFixed || string(head[:4]) != packMagic || head[4] != packVersion {
 		return nil, errPack
 	}
-	if string(fixed[:4]) != packMagic || fixed[4] != packVersion {
-		return nil, errPack
-	}
-	hlen := int64(binary.BigEndian.Uint32(fixed[5:]))
+	hlen := int64(binary.BigEndian.Uint32(head[5:packFixed]))
 	if hlen > maxHeader || packFixed+hlen > p.Size {
 		return nil, errPack
 	}
-	rc, err = s.Open(ctx, p.Key, packFixed, hlen)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := io.ReadAll(io.LimitReader(rc, hlen))
-	rc.Close()
-	if err != nil || int64(len(raw)) != hlen {
-		return nil, errPack
+	raw := head[packFixed:]
+	if int64(len(raw)) >= hlen {
+		raw = raw[:hlen]
+	} else {
+		rc, err := s.Open(ctx, p.Key, int64(len(head)), packFixed+hlen-int64(len(head)))
+		if err != nil {
+			return nil, err
+		}
+		rest, err := io.ReadAll(io.LimitReader(rc, hlen))
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, rest...)
+		if int64(len(raw)) != hlen {
+			return nil, errPack
+		}
 	}
 	var h packHeader
 	if err := json.Unmarshal(raw, &h); err != nil {
@@ -139,7 +154,7 @@ type packer struct {
 	prefix  string
 	items   []packItem
 	data    bytes.Buffer
-	written map[string]Entry // content id → entry, filled by flush
+	written map[string]Entry // content id → entry, added to by flush
 }
 
 func (p *packer) add(cid string, b []byte) {
@@ -179,6 +194,17 @@ func (p *packer) flush(ctx context.Context) error {
 	return nil
 }
 
+// job is a blob to copy.
+type job struct {
+	ref  Ref
+	cid  string
+	size int64
+}
+
+// smallBatch is how many small blobs are read at once (in parallel)
+// before they go into the pack being filled.
+const smallBatch = 64
+
 // backup is Backup after its checks.
 func backup(ctx context.Context, macKey []byte, files, to blob.Store, notebook string, refs []Ref) ([]Entry, error) {
 	have, err := Present(ctx, to, notebook)
@@ -186,51 +212,77 @@ func backup(ctx context.Context, macKey []byte, files, to blob.Store, notebook s
 		return nil, err
 	}
 	prefix := Prefix(notebook)
-	pk := &packer{dst: to, prefix: prefix, written: map[string]Entry{}}
 	cids := make([]string, len(refs))
-	pending := map[string]bool{} // content ids in the pack being filled
+	queued := map[string]bool{}
+	var jobs []job
 	for i, r := range refs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		cid := ContentID(macKey, r.FileID, r.SHA256)
 		cids[i] = cid
-		if pending[cid] {
+		if queued[cid] {
 			continue
 		}
-		size := r.Size
-		if e, ok := have[cid]; ok && (size <= 0 || e.Length == size) {
+		if e, ok := have[cid]; ok && (r.Size <= 0 || e.Length == r.Size) {
 			continue
 		}
-		if size <= 0 {
-			in, err := files.Stat(ctx, r.BlobKey)
-			if err != nil {
-				return nil, err
-			}
-			size = in.Size
-			if e, ok := have[cid]; ok && e.Length == size {
-				continue
-			}
+		queued[cid] = true
+		jobs = append(jobs, job{ref: r, cid: cid, size: r.Size})
+	}
+	// Sizes not given are asked of the files store.
+	err = parallel(ctx, len(jobs), func(ctx context.Context, i int) error {
+		if jobs[i].size > 0 {
+			return nil
 		}
-		if size >= SmallSize {
-			e, err := copyBig(ctx, files, to, r.BlobKey, prefix+cid, cid, size)
-			if err != nil {
-				return nil, err
-			}
-			have[cid] = e
+		in, err := files.Stat(ctx, jobs[i].ref.BlobKey)
+		jobs[i].size = in.Size
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var big, small []job
+	for _, j := range jobs {
+		if e, ok := have[j.cid]; ok && e.Length == j.size {
 			continue
 		}
-		b, err := readSmall(ctx, files, r.BlobKey, size)
+		if j.size >= SmallSize {
+			big = append(big, j)
+		} else {
+			small = append(small, j)
+		}
+	}
+
+	copied := make([]Entry, len(big))
+	err = parallel(ctx, len(big), func(ctx context.Context, i int) error {
+		var err error
+		copied[i], err = copyBig(ctx, files, to, big[i].ref.BlobKey, prefix+big[i].cid, big[i].cid, big[i].size)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range copied {
+		have[e.ContentID] = e
+	}
+
+	pk := &packer{dst: to, prefix: prefix, written: have}
+	for start := 0; start < len(small); start += smallBatch {
+		batch := small[start:min(start+smallBatch, len(small))]
+		bufs := make([][]byte, len(batch))
+		err := parallel(ctx, len(batch), func(ctx context.Context, i int) error {
+			var err error
+			bufs[i], err = readSmall(ctx, files, batch[i].ref.BlobKey, batch[i].size)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
-		pk.add(cid, b)
-		pending[cid] = true
-		if pk.data.Len() >= PackSize {
-			if err := pk.flush(ctx); err != nil {
-				return nil, err
+		for i, b := range bufs {
+			pk.add(batch[i].cid, b)
+			if pk.data.Len() >= PackSize {
+				if err := pk.flush(ctx); err != nil {
+					return nil, err
+				}
 			}
-			clear(pending)
 		}
 	}
 	if err := pk.flush(ctx); err != nil {
@@ -238,13 +290,44 @@ func backup(ctx context.Context, macKey []byte, files, to blob.Store, notebook s
 	}
 	out := make([]Entry, len(refs))
 	for i, cid := range cids {
-		if e, ok := pk.written[cid]; ok {
-			out[i] = e
-		} else {
-			out[i] = have[cid]
-		}
+		out[i] = have[cid]
 	}
 	return out, nil
+}
+
+// Workers is how many blobs Backup reads or copies at once.
+const Workers = 4
+
+// parallel calls fn(ctx, i) for i in [0, n) on up to Workers goroutines
+// and returns the first error, after which no new call starts.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64
+		once  sync.Once
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(Workers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || cctx.Err() != nil {
+					return
+				}
+				if err := fn(cctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }
 
 func sizeErr(key string, got, want int64) error {

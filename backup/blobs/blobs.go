@@ -30,9 +30,11 @@ import (
 	"encoding/hex"
 	"io"
 	"slices"
+	"strconv"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/blob/sealed"
 )
 
 const (
@@ -87,6 +89,35 @@ func Objects(entries []Entry) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// Slice returns the entries of part i of n (i taken modulo n), by content
+// id: the parts of n consecutive values of i are disjoint and together
+// hold every entry, so a drill that reads Slice(entries, week, n) each
+// week reads every blob once every n weeks. n < 1 counts as 1.
+func Slice(entries []Entry, i, n int) []Entry {
+	if n < 1 {
+		n = 1
+	}
+	part := uint64(((i % n) + n) % n)
+	var out []Entry
+	for _, e := range entries {
+		var h uint64
+		if len(e.ContentID) >= 16 {
+			h, _ = strconv.ParseUint(e.ContentID[:16], 16, 64)
+		}
+		if h%uint64(n) == part {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Open opens the file whose blob e locates in src with its file key and
+// id (what package files keeps, the key unwrapped): reads of it check the
+// sealed blob's integrity (blob/sealed).
+func Open(ctx context.Context, src blob.Store, e Entry, fileKey []byte, fileID string) (*sealed.Reader, error) {
+	return sealed.NewReader(Opener(ctx, src, e), e.Length, fileKey, fileID)
 }
 
 // Backup makes sure every ref's sealed blob is in dst under

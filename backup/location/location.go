@@ -19,6 +19,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -29,46 +31,37 @@ import (
 type Location struct {
 	Name  string     // shown to people and recorded in the catalogue ("primary", "second", …)
 	Store blob.Store // keys are relative to the location
-	// Locked says objects cannot be deleted here (S3 object lock, or
-	// credentials without delete): Sweep refuses to run on it. See
-	// IsLocked.
+	// Locked says objects cannot be deleted here, or not yet (S3 object
+	// lock, or credentials without delete).
 	Locked bool
+	// LockFor, on a Locked location, is how long after it was written an
+	// object may be deleted: Sweep leaves younger objects alone. 0 means
+	// never, and Sweep refuses to run. New sets it from the store, with a
+	// day's margin for clocks.
+	LockFor time.Duration
 }
 
-// New returns the location name over s, Locked when the store says its
-// objects are written under an object lock (see IsLocked).
+// New returns the location name over s, Locked for the store's lock
+// period (plus LockMargin) when the store writes objects under an object
+// lock (see Locker).
 func New(name string, s blob.Store) Location {
-	return Location{Name: name, Store: s, Locked: IsLocked(s)}
+	l := Location{Name: name, Store: s}
+	if lk, ok := s.(Locker); ok {
+		if d := lk.ObjectLock(); d > 0 {
+			l.Locked, l.LockFor = true, d+LockMargin
+		}
+	}
+	return l
 }
-
-// Locker is implemented by stores that may write objects that cannot be
-// deleted (blob/s3 with an object-lock mode).
-type Locker interface {
-	// ObjectLocked reports whether objects written by this store are
-	// protected from deletion.
-	ObjectLocked() bool
-}
-
-// IsLocked reports whether s says its objects cannot be deleted.
-func IsLocked(s blob.Store) bool {
-	l, ok := s.(Locker)
-	return ok && l.ObjectLocked()
-}
-
-// ErrLocked is the cause (errors.Is) of the EFORBIDDEN error Sweep returns
-// on a Locked location: it deletes nothing there, and the store's own
-// expiry (object-lock retention, then a lifecycle rule) removes old
-// objects instead.
-var ErrLocked = errors.New("location: objects in this location cannot be deleted")
 
 // Replicate copies every object under prefix in from that to lacks, or
 // holds with another size, and returns how many it copied. It never
 // deletes, in either location. It is idempotent and restartable: a run
 // cut short (error, cancelled context, crash) leaves only complete objects
 // (blob.Store's Put is atomic), and the next run copies what is still
-// missing. Objects whose last key segment is "manifest" are copied after
-// all others, so a manifest appears in to only once what it describes is
-// there.
+// missing. Up to Workers objects are copied at once; objects whose last
+// key segment is "manifest" are copied after all others, so a manifest
+// appears in to only once what it describes is there.
 func Replicate(ctx context.Context, from, to Location, prefix string) (copied int, err error) {
 	if err := blob.ValidPrefix(prefix); err != nil {
 		return 0, err
@@ -89,27 +82,65 @@ func Replicate(ctx context.Context, from, to Location, prefix string) (copied in
 	}); err != nil {
 		return 0, fail("Replicate", from, err)
 	}
-	// Manifests last; otherwise in key order, so runs are reproducible.
-	slices.SortFunc(todo, func(a, b blob.Info) int {
-		am, bm := isManifest(a.Key), isManifest(b.Key)
-		switch {
-		case am && !bm:
-			return 1
-		case bm && !am:
-			return -1
-		}
-		return strings.Compare(a.Key, b.Key)
-	})
+	// Manifests last, once everything else is there.
+	var rest, manifests []blob.Info
 	for _, in := range todo {
-		if err := ctx.Err(); err != nil {
-			return copied, err
+		if isManifest(in.Key) {
+			manifests = append(manifests, in)
+		} else {
+			rest = append(rest, in)
 		}
-		if err := copyObject(ctx, from.Store, to.Store, in); err != nil {
-			return copied, err
-		}
-		copied++
 	}
-	return copied, nil
+	var n atomic.Int64
+	for _, batch := range [][]blob.Info{rest, manifests} {
+		slices.SortFunc(batch, func(a, b blob.Info) int { return strings.Compare(a.Key, b.Key) })
+		err := parallel(ctx, len(batch), func(ctx context.Context, i int) error {
+			if err := copyObject(ctx, from.Store, to.Store, batch[i]); err != nil {
+				return err
+			}
+			n.Add(1)
+			return nil
+		})
+		if err != nil {
+			return int(n.Load()), err
+		}
+	}
+	return int(n.Load()), nil
+}
+
+// Workers is how many objects Replicate copies at once.
+const Workers = 4
+
+// parallel calls fn(ctx, i) for i in [0, n) on up to Workers goroutines
+// and returns the first error, after which no new call starts.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64
+		once  sync.Once
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(Workers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || cctx.Err() != nil {
+					return
+				}
+				if err := fn(cctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }
 
 func isManifest(key string) bool {
@@ -163,18 +194,44 @@ func (e *exactReader) Read(p []byte) (int, error) {
 // Sweep deletes the objects under prefix in l that live does not claim
 // and that were last written before olderThan (the grace period protects
 // objects of a backup still running, or whose snapshot is not recorded
-// yet), and returns how many it deleted. On a Locked location it deletes
-// nothing and returns an EFORBIDDEN error wrapping ErrLocked. Sweep must
-// not run while a backup of the same objects runs.
+// yet), and returns how many it deleted. On a Locked location it also
+// leaves alone the objects written within LockFor and, when the store is
+// a Locker, those whose lock (maybe extended by Relock) has not ended a
+// LockMargin ago: the store would refuse to delete them. When LockFor is
+// 0 it deletes nothing and returns an EFORBIDDEN error wrapping
+// ErrLocked. Unfinished writes (S3
+// multipart uploads of a process that died) begun before olderThan are
+// discarded, uncounted, where l is not Locked. Sweep must not run while a
+// backup of the same objects runs.
 func Sweep(ctx context.Context, l Location, prefix string, live func(key string) bool, olderThan time.Time) (deleted int, err error) {
-	if l.Locked {
+	if l.Locked && l.LockFor <= 0 {
 		return 0, &coffer.Error{Code: coffer.EFORBIDDEN, Message: "backup location " + l.Name + " does not allow deletion (object lock)",
 			Op: "location.Sweep", Err: ErrLocked}
 	}
 	if err := blob.ValidPrefix(prefix); err != nil {
 		return 0, err
 	}
-	n, err := blob.Collect(ctx, l.Store, prefix, olderThan, func(key string) (bool, error) { return live(key), nil })
+	keep := func(key string) (bool, error) { return live(key), nil }
+	if l.Locked {
+		now := time.Now()
+		if unlocked := now.Add(-l.LockFor); unlocked.Before(olderThan) {
+			olderThan = unlocked
+		}
+		if lk, ok := l.Store.(Locker); ok {
+			// A lock may have been extended (Relock): ask.
+			keep = func(key string) (bool, error) {
+				if live(key) {
+					return true, nil
+				}
+				until, err := lk.LockedUntil(ctx, key)
+				if err != nil {
+					return true, err
+				}
+				return until.Add(LockMargin).After(now), nil
+			}
+		}
+	}
+	n, err := blob.Collect(ctx, l.Store, prefix, olderThan, keep)
 	if err != nil {
 		return n, fail("Sweep", l, err)
 	}

@@ -48,13 +48,21 @@ type Config struct {
 	Region    string // "" lets minio-go discover it
 	TLS       bool   // https (the default of ParseURL); plain http only on trusted networks
 	PartSize  int64  // multipart part size, ≥ MinPartSize; 0: DefaultPartSize
-	// CreateBucket creates the bucket when it does not exist.
+	// CreateBucket creates the bucket when it does not exist (with
+	// object lock enabled when LockMode is set).
 	CreateBucket bool
+	// LockMode, when set ("compliance" or "governance"), writes every
+	// object under an object-lock retention of that mode for LockDays
+	// days, so that these credentials cannot delete or replace it
+	// meanwhile (compliance: nobody can; governance: only with the
+	// bypass permission). The bucket must have object lock enabled.
+	LockMode string
+	LockDays int
 }
 
 // ParseURL reads a configuration of the form
 //
-//	s3://ACCESS:SECRET@host:port/bucket/prefix?tls=false&region=R&part_size=BYTES&create=true
+//	s3://ACCESS:SECRET@host:port/bucket/prefix?tls=false&region=R&part_size=BYTES&create=true&lock=compliance&lock_days=N
 //
 // Access key and secret are percent-decoded; tls defaults to true.
 func ParseURL(raw string) (Config, error) {
@@ -94,6 +102,13 @@ func ParseURL(raw string) (Config, error) {
 			if err != nil {
 				return Config{}, fmt.Errorf("s3: create=%q is not true or false", v)
 			}
+		case "lock":
+			c.LockMode = v
+		case "lock_days":
+			c.LockDays, err = strconv.Atoi(v)
+			if err != nil {
+				return Config{}, fmt.Errorf("s3: lock_days=%q is not a number of days", v)
+			}
 		default:
 			return Config{}, fmt.Errorf("s3: unknown parameter %q in the blob store URL", k)
 		}
@@ -114,6 +129,18 @@ func (c *Config) validate() error {
 	if c.PartSize < MinPartSize || c.PartSize > 5<<30 {
 		return fmt.Errorf("s3: part size %d out of [%d, %d]", c.PartSize, MinPartSize, int64(5<<30))
 	}
+	switch c.LockMode {
+	case "":
+		if c.LockDays != 0 {
+			return errors.New("s3: lock_days without lock=compliance or lock=governance")
+		}
+	case "compliance", "governance":
+		if c.LockDays < 1 || c.LockDays > 36500 {
+			return fmt.Errorf("s3: lock_days %d out of [1, 36500]", c.LockDays)
+		}
+	default:
+		return fmt.Errorf("s3: lock=%q is not compliance or governance", c.LockMode)
+	}
 	if c.Prefix != "" {
 		c.Prefix = strings.TrimSuffix(c.Prefix, "/") + "/"
 		if err := blob.ValidPrefix(c.Prefix); err != nil {
@@ -125,10 +152,12 @@ func (c *Config) validate() error {
 
 // Store is a blob store in an S3 bucket.
 type Store struct {
-	c      *minio.Core
-	bucket string
-	prefix string
-	part   uint64
+	c        *minio.Core
+	bucket   string
+	prefix   string
+	part     uint64
+	lockMode minio.RetentionMode // "" when objects are written without a lock
+	lockFor  time.Duration
 }
 
 var (
@@ -150,7 +179,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
 	}
-	s := &Store{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, part: uint64(cfg.PartSize)}
+	s := &Store{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, part: uint64(cfg.PartSize),
+		lockMode: minio.RetentionMode(strings.ToUpper(cfg.LockMode)), lockFor: time.Duration(cfg.LockDays) * 24 * time.Hour}
 	ok, err := c.BucketExists(ctx, cfg.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("s3: bucket %q at %s: %w", cfg.Bucket, cfg.Endpoint, err)
@@ -159,11 +189,27 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if !cfg.CreateBucket {
 			return nil, fmt.Errorf("s3: bucket %q does not exist at %s", cfg.Bucket, cfg.Endpoint)
 		}
-		if err := c.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region}); err != nil {
+		if err := c.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region, ObjectLocking: s.lockMode != ""}); err != nil {
 			return nil, fmt.Errorf("s3: create bucket %q: %w", cfg.Bucket, err)
 		}
 	}
+	if s.lockMode != "" {
+		enabled, _, _, _, err := c.Client.GetObjectLockConfig(ctx, cfg.Bucket)
+		if err != nil || enabled != "Enabled" {
+			return nil, fmt.Errorf("s3: lock=%s needs object lock enabled on bucket %q", cfg.LockMode, cfg.Bucket)
+		}
+	}
 	return s, nil
+}
+
+// ObjectLock returns how long after it is written an object cannot be
+// deleted (Config.LockDays), or 0 when objects are written without an
+// object-lock retention. It implements backup/location.Locker.
+func (s *Store) ObjectLock() time.Duration {
+	if s.lockMode == "" {
+		return 0
+	}
+	return s.lockFor
 }
 
 // Close implements blob.Store (nothing to release).
@@ -183,6 +229,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 	small := make([]byte, SmallSize)
 	n, err := io.ReadFull(r, small)
 	opts := minio.PutObjectOptions{PartSize: s.part, ContentType: "application/octet-stream"}
+	if s.lockMode != "" {
+		opts.Mode, opts.RetainUntilDate = s.lockMode, time.Now().Add(s.lockFor)
+	}
 	var info minio.UploadInfo
 	switch err {
 	case io.EOF, io.ErrUnexpectedEOF:
@@ -197,6 +246,50 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 		return 0, fmt.Errorf("s3: put %s: %w", key, err)
 	}
 	return info.Size, nil
+}
+
+// LockedUntil returns when the object-lock retention of the object under
+// key ends: the zero time when it has none.
+func (s *Store) LockedUntil(ctx context.Context, key string) (time.Time, error) {
+	if err := blob.ValidKey(key); err != nil {
+		return time.Time{}, err
+	}
+	oi, err := s.c.Client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
+	if err != nil {
+		if s.notFound(err) {
+			return time.Time{}, blob.NotFound("blob/s3.LockedUntil", key)
+		}
+		return time.Time{}, fmt.Errorf("s3: stat %s: %w", key, err)
+	}
+	v := oi.Metadata.Get("X-Amz-Object-Lock-Retain-Until-Date")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("s3: %s: retain-until date %q does not parse", key, v)
+	}
+	return t, nil
+}
+
+// ExtendLock sets the object-lock retention of the object under key to
+// end at until, in the store's lock mode (Config.LockMode). The server
+// refuses to shorten a retention.
+func (s *Store) ExtendLock(ctx context.Context, key string, until time.Time) error {
+	if err := blob.ValidKey(key); err != nil {
+		return err
+	}
+	if s.lockMode == "" {
+		return fmt.Errorf("s3: extend the lock of %s: the store writes without object lock", key)
+	}
+	mode := s.lockMode
+	if err := s.c.Client.PutObjectRetention(ctx, s.bucket, s.prefix+key, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &until}); err != nil {
+		if s.notFound(err) {
+			return blob.NotFound("blob/s3.ExtendLock", key)
+		}
+		return fmt.Errorf("s3: extend the lock of %s: %w", key, err)
+	}
+	return nil
 }
 
 // Open implements blob.Store.
