@@ -51,6 +51,7 @@ const (
 	DefaultInterval        = 30 * time.Second
 	DefaultGenerationAge   = 24 * time.Hour
 	DefaultGenerationBytes = 256 << 20
+	DefaultMaxPending      = 64 << 20
 )
 
 // Config configures a Shipper.
@@ -74,7 +75,11 @@ type Config struct {
 	// TempDir holds the copy of a database file while its base is
 	// shipped (default the system's).
 	TempDir string
-	Logger  *slog.Logger
+	// MaxPending bounds the frames held in memory per notebook between
+	// rounds (default 64 MiB): past it they are dropped and the next
+	// round begins a new generation.
+	MaxPending int
+	Logger     *slog.Logger
 }
 
 // Shipper ships notebooks' WAL. It implements sqlite.WALHook.
@@ -103,6 +108,7 @@ type nbState struct {
 	pageSize int
 	dbFile   os.FileInfo // the database file the generation's base was copied from
 	broken   bool        // frames may be missing: the next round begins a new generation
+	starting bool        // between a base's copy and its first segment (the whole WAL, however large)
 	gen      *generation // nil: none yet
 }
 
@@ -133,6 +139,9 @@ func New(cfg Config) (*Shipper, error) {
 	if cfg.GenerationBytes <= 0 {
 		cfg.GenerationBytes = DefaultGenerationBytes
 	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -146,6 +155,17 @@ func (s *Shipper) Committed(notebook string) {
 	s.mu.Lock()
 	s.dirty[notebook] = true
 	s.mu.Unlock()
+}
+
+// Reset forgets what was read of notebook's WAL (sqlite.WALHook): its
+// database file is made anew or removed, so the next round begins a new
+// generation (or forgets the notebook when it is gone).
+func (s *Shipper) Reset(notebook string) {
+	nb := s.state(notebook)
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	nb.pos, nb.frames, nb.pageSize, nb.broken = walPos{}, 0, 0, true
+	nb.pending.Reset()
 }
 
 // state returns the state of notebook, made on first use.
@@ -197,7 +217,13 @@ func (s *Shipper) Capture(notebook, dbPath string) (int, uint64, error) {
 		return 0, 0, err
 	}
 	nb.pos = pos
-	if nb.frames > before {
+	if nb.pending.Len() > s.cfg.MaxPending && !nb.starting {
+		// A burst too large to hold until the round: a new base costs
+		// less than the memory.
+		nb.pending, nb.frames, nb.broken = bytes.Buffer{}, 0, true
+		s.log.Info("ship: more than MaxPending written between rounds; the next round begins a new generation", "notebook", notebook)
+	}
+	if nb.frames > before || nb.broken {
 		s.Committed(notebook)
 	}
 	return pos.frames, pos.salt, nil
@@ -357,7 +383,7 @@ func (s *Shipper) newGeneration(ctx context.Context, id string, nb *nbState) (er
 		if err != nil {
 			nb.mu.Lock()
 			if nb.gen == g {
-				nb.broken = true
+				nb.broken, nb.starting = true, false
 			}
 			nb.mu.Unlock()
 		}
@@ -384,6 +410,7 @@ func (s *Shipper) newGeneration(ctx context.Context, id string, nb *nbState) (er
 		// bring the base up to date.
 		nb.mu.Lock()
 		nb.pos, nb.frames, nb.pageSize, nb.broken, nb.dbFile, nb.gen = walPos{}, 0, 0, false, fi, g
+		nb.starting = true
 		nb.pending.Reset()
 		nb.mu.Unlock()
 		f, err := os.Open(dbPath)
@@ -423,6 +450,7 @@ func (s *Shipper) newGeneration(ctx context.Context, id string, nb *nbState) (er
 		return err
 	}
 	nb.mu.Lock()
+	nb.starting = false
 	data := bytes.Clone(nb.pending.Bytes())
 	nb.pending.Reset()
 	nb.frames = 0

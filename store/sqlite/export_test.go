@@ -23,3 +23,15 @@ func BetweenStatPieces(b *Backend, notebook string, f func(piece string)) {
 	defer b.mu.Unlock()
 	b.open[notebook].m.between = f
 }
+
+// ShippingTestHooks sets, on an open notebook with a WAL hook, a function
+// called between the writer's release and each checkpoint, and one
+// called after it with the frames the hook read and those copied.
+func ShippingTestHooks(b *Backend, notebook string, freed func(), checkpointed func(read, copied int)) {
+	b.mu.Lock()
+	m := b.open[notebook].m
+	b.mu.Unlock()
+	m.hold.Lock()
+	defer m.hold.Unlock()
+	m.ship.freed, m.ship.checkpointed = freed, checkpointed
+}

@@ -30,6 +30,10 @@ import (
 // A checkpoint never loses committed data: it copies frames that are
 // already durable in the WAL, and a crash in the middle leaves them in the
 // WAL to be copied again.
+//
+// With continuous WAL shipping on (a WALHook, walhook.go), a notebook's
+// writer does not checkpoint at all: each background checkpoint first has
+// the hook read the new frames, then copies no frame beyond them.
 
 const (
 	// writerCheckpointFrames is the writer's wal_autocheckpoint: the WAL
@@ -75,7 +79,8 @@ func newMaintainer(dsn string, w *sql.DB, ship shipping) (*maintainer, error) {
 	conn.SetMaxIdleConns(1)
 	conn.SetConnMaxIdleTime(0)
 	conn.SetConnMaxLifetime(0)
-	if ship.hook != nil {
+	ship.dsn = dsn
+	if ship.armed {
 		if ship.pin, err = openPin(dsn); err != nil {
 			conn.Close()
 			return nil, err
@@ -90,8 +95,8 @@ func newMaintainer(dsn string, w *sql.DB, ship shipping) (*maintainer, error) {
 // committed tells the maintainer that writes committed. It never blocks:
 // the writer calls it after each group commit.
 func (m *maintainer) committed() {
-	if m.ship.hook != nil {
-		m.ship.hook.Committed(m.ship.id)
+	if h := m.hook(); h != nil {
+		h.Committed(m.ship.id)
 	}
 	select {
 	case m.wake <- struct{}{}:
@@ -127,8 +132,8 @@ func (m *maintainer) checkpoints() {
 func (m *maintainer) checkpoint() {
 	m.hold.Lock()
 	defer m.hold.Unlock()
-	if m.ship.hook != nil {
-		m.shippedCheckpoint() // walhook.go
+	if h := m.hook(); h != nil {
+		m.shippedCheckpoint(h) // walhook.go
 		return
 	}
 	var busy, frames, copied int
@@ -215,10 +220,12 @@ func (m *maintainer) close() error {
 	close(m.quit)
 	m.mu.Unlock()
 	m.wg.Wait()
-	if m.ship.hook != nil {
+	if h := m.hook(); h != nil {
 		// SQLite checkpoints the whole WAL when the last connection
 		// closes: the hook reads it first.
-		m.capture()
+		m.capture(h)
+	}
+	if m.ship.pin != nil {
 		return errors.Join(m.ship.pin.Close(), m.conn.Close())
 	}
 	return m.conn.Close()

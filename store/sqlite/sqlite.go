@@ -85,7 +85,7 @@ type Backend struct {
 
 	tightened []string // paths whose modes Open tightened
 
-	hook WALHook // set by SetWALHook; read under mu
+	hook atomic.Pointer[hookRef] // set by SetWALHook (walhook.go)
 }
 
 type handle struct {
@@ -158,7 +158,7 @@ func (b *Backend) openDB(path string) (*store.DB, *maintainer, error) {
 // checkpoints: only its maintainer does, after the hook has read the
 // frames a checkpoint may copy.
 func (b *Backend) openNotebookDB(path, id string) (*store.DB, *maintainer, error) {
-	hook := b.walHook(id)
+	hook := b.walHook(id) // set now: the writer never checkpoints
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	pragmas := "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=analysis_limit(" + analysisLimit + ")&_pragma=temp_store(2)" +
 		"&_pragma=synchronous(" + b.opts.Synchronous + ")"
@@ -188,7 +188,7 @@ func (b *Backend) openNotebookDB(path, id string) (*store.DB, *maintainer, error
 	r.SetMaxOpenConns(b.opts.Readers)
 	r.SetMaxIdleConns(b.opts.Readers)
 	r.SetConnMaxIdleTime(0)
-	m, err := newMaintainer(base+pragmas, w, shipping{hook: hook, id: id, path: path})
+	m, err := newMaintainer(base+pragmas, w, shipping{cell: &b.hook, id: id, path: path, armed: hook != nil})
 	if err != nil {
 		r.Close()
 		w.Close()
@@ -358,6 +358,9 @@ func (b *Backend) CreateNotebook(ctx context.Context, id string) error {
 	}
 	// Create the file (never over an existing one), then open it through
 	// the pool, which migrates it.
+	b.mu.Lock()
+	b.resetWAL(id)
+	b.mu.Unlock()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if os.IsExist(err) {
 		return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
@@ -385,6 +388,7 @@ func (b *Backend) DropNotebook(ctx context.Context, id string) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.resetWAL(id)
 	if h := b.open[id]; h != nil {
 		b.lru.Remove(h.elem)
 		delete(b.open, id)
@@ -441,10 +445,13 @@ func (b *Backend) Wrote(notebookID string, rows int) {
 // Ping checks the instance database.
 func (b *Backend) Ping(ctx context.Context) error { return b.inst.R.PingContext(ctx) }
 
-// Close closes every database.
+// Close closes every database. Closing again does nothing.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.close {
+		return nil
+	}
 	b.close = true
 	var errs []error
 	for id, h := range b.open {

@@ -5,9 +5,12 @@ package sqlite
 // file, after which SQLite may start the WAL over and overwrite it.
 //
 // With a hook set, a notebook's checkpoints all go through its
-// maintainer (the writer's wal_autocheckpoint is 0, and the WAL is read
-// again before the last connection closes, whose checkpoint copies
-// everything). Each checkpoint then:
+// maintainer (the writer's wal_autocheckpoint is 0: from the start for a
+// database opened after SetWALHook, else from the maintainer's first
+// checkpoint with the hook or HoldCheckpoints, which a shipper calls
+// before it reads anything; and the WAL is read again before the last
+// connection closes, whose checkpoint copies everything). Each
+// checkpoint then:
 //
 //  1. takes the writer connection, so no write is in progress and none
 //     starts, and has the hook read the WAL up to its last commit frame;
@@ -32,6 +35,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
 )
 
 // WALHook receives the committed WAL frames of notebook databases.
@@ -50,38 +54,86 @@ type WALHook interface {
 	// up to its last commit frame and the WAL's salt, which changes when
 	// the WAL starts over. An error skips the checkpoint.
 	Capture(notebook, dbPath string) (frames int, salt uint64, err error)
+	// Reset is called when notebook's database file is made anew or
+	// removed: frames read before do not apply to what comes next.
+	Reset(notebook string)
 }
 
 // SetWALHook sets the hook told of the WAL frames of every notebook
-// database opened from now on (not the instance database). Call it
-// before notebooks are opened: one already open keeps checkpointing
-// without it.
+// database (not the instance database). A notebook opened before takes
+// it at its next checkpoint, or when HoldCheckpoints begins shipping it.
 func (b *Backend) SetWALHook(h WALHook) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.hook = h
+	b.hook.Store(&hookRef{h})
+}
+
+// hookRef holds a WALHook in an atomic.Pointer.
+type hookRef struct{ h WALHook }
+
+// resetWAL tells the hook, if any, that notebook's database file is made
+// anew or removed.
+func (b *Backend) resetWAL(notebook string) {
+	if h := b.walHook(notebook); h != nil {
+		h.Reset(notebook)
+	}
 }
 
 // walHook returns the hook for the database of notebook id ("" for the
-// instance database: none). The caller holds b.mu or is Open.
+// instance database: none).
 func (b *Backend) walHook(id string) WALHook {
-	if id == "" {
-		return nil
+	if r := b.hook.Load(); r != nil && id != "" {
+		return r.h
 	}
-	return b.hook
+	return nil
 }
 
 // shipping is a maintainer's share of WAL shipping.
 type shipping struct {
-	hook WALHook
-	id   string
-	path string  // the database file
-	pin  *sql.DB // one read-only connection holding a snapshot during a checkpoint
+	cell  *atomic.Pointer[hookRef] // the backend's hook
+	id    string                   // the notebook ("": the instance database, never shipped)
+	path  string                   // the database file
+	dsn   string
+	armed bool    // the writer's wal_autocheckpoint is 0 and pin is open
+	pin   *sql.DB // one read-only connection holding a snapshot during a checkpoint
 
 	known      bool   // salt and copied describe the WAL
 	salt       uint64 // the WAL's salt at the last checkpoint
 	copied     int    // frames of that WAL in the database file
 	captureErr error  // the last capture's error (tests)
+
+	// Tests: freed is called once the writer is freed and before the
+	// checkpoint; checkpointed after it, with the frames the hook read
+	// and the frames the checkpoint found copied.
+	freed        func()
+	checkpointed func(read, copied int)
+}
+
+// hook returns the WAL hook of the maintainer's database, or nil.
+func (m *maintainer) hook() WALHook {
+	if m.ship.id == "" || m.ship.cell == nil {
+		return nil
+	}
+	if r := m.ship.cell.Load(); r != nil {
+		return r.h
+	}
+	return nil
+}
+
+// arm makes the maintainer the only one to checkpoint: the writer's
+// wal_autocheckpoint becomes 0 (w is the writer's connection), and the
+// pin connection opens. The caller holds m.hold.
+func (m *maintainer) arm(ctx context.Context, w *sql.Conn) error {
+	if m.ship.armed {
+		return nil
+	}
+	if _, err := w.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
+		return err
+	}
+	pin, err := openPin(m.ship.dsn)
+	if err != nil {
+		return err
+	}
+	m.ship.pin, m.ship.armed = pin, true
+	return nil
 }
 
 // openPin opens the pin connection of a maintainer.
@@ -99,13 +151,17 @@ func openPin(dsn string) (*sql.DB, error) {
 
 // shippedCheckpoint is a checkpoint with shipping on (see the top of the
 // file). The caller holds m.hold.
-func (m *maintainer) shippedCheckpoint() {
+func (m *maintainer) shippedCheckpoint(h WALHook) {
 	ctx := context.Background()
 	w, err := m.w.Conn(ctx) // the writer: no write runs until it is closed
 	if err != nil {
 		return
 	}
-	frames, salt, err := m.ship.hook.Capture(m.ship.id, m.ship.path)
+	if err := m.arm(ctx, w); err != nil {
+		w.Close()
+		return
+	}
+	frames, salt, err := h.Capture(m.ship.id, m.ship.path)
 	m.ship.captureErr = err
 	if err != nil || frames == 0 || (m.ship.known && salt == m.ship.salt && frames <= m.ship.copied) {
 		w.Close()
@@ -125,6 +181,9 @@ func (m *maintainer) shippedCheckpoint() {
 			return
 		}
 		w.Close()
+		if m.ship.freed != nil {
+			m.ship.freed()
+		}
 	}
 	var busy, log, copied int
 	err = m.conn.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
@@ -135,12 +194,15 @@ func (m *maintainer) shippedCheckpoint() {
 	}
 	if err == nil {
 		m.ship.known, m.ship.salt, m.ship.copied = true, salt, copied
+		if m.ship.checkpointed != nil {
+			m.ship.checkpointed(frames, copied)
+		}
 	}
 }
 
 // capture has the hook read the WAL now, holding the writer. The caller
 // must not hold m.hold.
-func (m *maintainer) capture() error {
+func (m *maintainer) capture(h WALHook) error {
 	m.hold.Lock()
 	defer m.hold.Unlock()
 	w, err := m.w.Conn(context.Background())
@@ -148,7 +210,7 @@ func (m *maintainer) capture() error {
 		return err
 	}
 	defer w.Close()
-	_, _, err = m.ship.hook.Capture(m.ship.id, m.ship.path)
+	_, _, err = h.Capture(m.ship.id, m.ship.path)
 	m.ship.captureErr = err
 	return err
 }
@@ -159,20 +221,22 @@ func (m *maintainer) capture() error {
 func (b *Backend) CaptureWAL(ctx context.Context, notebook string) error {
 	b.mu.Lock()
 	h := b.open[notebook]
-	if h == nil || h.m.ship.hook == nil {
+	hook := b.walHook(notebook)
+	if h == nil || hook == nil {
 		b.mu.Unlock()
 		return nil
 	}
 	h.refs++
 	b.mu.Unlock()
 	defer b.releaseHandle(h)
-	return h.m.capture()
+	return h.m.capture(hook)
 }
 
 // HoldCheckpoints opens notebook's database, stops its checkpoints and
 // calls fn with the path of its database file, which nothing changes
-// until fn returns: writes go on, into the WAL. fn must not call the
-// backend for this notebook.
+// until fn returns: writes go on, into the WAL. With a WAL hook set, from
+// then on only the maintainer checkpoints the database, after the hook.
+// fn must not call the backend for this notebook.
 func (b *Backend) HoldCheckpoints(ctx context.Context, notebook string, fn func(dbPath string) error) error {
 	h, release, err := b.acquire(ctx, notebook)
 	if err != nil {
@@ -185,5 +249,14 @@ func (b *Backend) HoldCheckpoints(ctx context.Context, notebook string, fn func(
 	}
 	h.m.hold.Lock()
 	defer h.m.hold.Unlock()
+	w, err := h.db.W.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	err = h.m.arm(ctx, w)
+	w.Close()
+	if err != nil {
+		return err
+	}
 	return fn(path)
 }
