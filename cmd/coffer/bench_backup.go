@@ -233,7 +233,9 @@ func (w *steadyWriter) runWhile(ctx context.Context, fn func()) (writerRun, erro
 	if err := ctx.Err(); err != nil {
 		return r, err
 	}
-	if total := r.ops + r.errors; total == 0 || float64(r.errors) > maxErrorShare*float64(total) {
+	// No write at all is a measure (a rate of 0), not a failure: on a
+	// loaded machine a short window may see none finish.
+	if total := r.ops + r.errors; float64(r.errors) > maxErrorShare*float64(total) {
 		return r, fmt.Errorf("bench backup writer: %d of %d writes failed, first: %v", r.errors, total, r.firstErr)
 	}
 	return r, nil
