@@ -64,9 +64,10 @@ func TestBenchBackupRuns(t *testing.T) {
 	}
 }
 
-// TestBenchBackupRunsPostgres is TestBenchBackupRuns on PostgreSQL.
+// TestBenchBackupRunsPostgres is TestBenchBackupRuns on PostgreSQL: the
+// bench's schemas, the restored notebook's included, are dropped at the end.
 func TestBenchBackupRunsPostgres(t *testing.T) {
-	testPostgres(t)
+	pg := testPostgres(t)
 	var out, errOut bytes.Buffer
 	args := []string{"--backup-only", "--backup-size", "3MB", "--backup-files", "2MB", "--duration", "200ms", "--concurrency", "2", "--dir", t.TempDir(), "--db", testPostgresURL()}
 	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
@@ -77,6 +78,14 @@ func TestBenchBackupRunsPostgres(t *testing.T) {
 	checkBackupReport(t, text, "PostgreSQL")
 	if !strings.Contains(text, "RPO: 24h0m0s (snapshots only (one a day); PostgreSQL's WAL archiving") {
 		t.Error("on PostgreSQL the RPO is not the snapshots' own")
+	}
+	m := regexp.MustCompile(`schema (coffer_bench_[a-z0-9]+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("output does not name the schema")
+	}
+	var n int
+	if err := pg.QueryRow("SELECT count(*) FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')", m[1]).Scan(&n); err != nil || n != 0 {
+		t.Errorf("bench left %d schemas behind (%v)", n, err)
 	}
 }
 
