@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,7 @@ type backupResult struct {
 	spin                  writerRun // the steady writer beside one goroutine that only spins: what losing a core costs
 
 	snapTook  time.Duration
+	pressure  string      // the machine's CPU and I/O pressure as the snapshot ended ("" where unknown)
 	phases    []phaseRate // the writer's rate in each phase of the snapshot
 	snapshot  *backup.Snapshot
 	imageSize int64 // bytes of the sealed image in the location
@@ -178,11 +180,14 @@ func runNotebookBackup(ctx context.Context, cfg benchConfig, env *benchEnv, dir 
 	fmt.Fprintf(out, "backup: snapshot of %s while %d writers run…\n", fmtSize(res.size), w.g.concurrency)
 	var snapErr error
 	res.during, err = w.runWhile(ctx, func() {
+		stopProfile := profileStep(cfg, "backup snapshot")
 		start := time.Now()
 		phases.mark("start")
 		res.snapshot, snapErr = svc.Snapshot(ctx, nb.id, backup.KindManual, true)
 		res.snapTook = time.Since(start)
 		phases.mark("end")
+		stopProfile()
+		res.pressure = pressure()
 	})
 	res.phases = phases.rates()
 	if err = errors.Join(snapErr, err); err != nil {
@@ -196,7 +201,7 @@ func runNotebookBackup(ctx context.Context, cfg benchConfig, env *benchEnv, dir 
 	}
 	res.imageSize = res.snapshot.Size
 
-	if err := res.restoreWhole(ctx, env, svc); err != nil {
+	if err := res.restoreWhole(ctx, cfg, env, svc); err != nil {
 		return err
 	}
 	return res.restoreRecord(ctx, env, svc, nb)
@@ -239,6 +244,42 @@ func (w *steadyWriter) runWhile(ctx context.Context, fn func()) (writerRun, erro
 		return r, fmt.Errorf("bench backup writer: %d of %d writes failed, first: %v", r.errors, total, r.firstErr)
 	}
 	return r, nil
+}
+
+// profileStep starts a CPU profile of one step when --cpuprofile is set
+// (<dir>/<step>.pprof); the returned function stops it, once however
+// often it is called. A profile that cannot start is skipped: the step is
+// measured all the same.
+func profileStep(cfg benchConfig, step string) func() {
+	if cfg.profileDir == "" {
+		return func() {}
+	}
+	stop, err := startCPUProfile(cfg.profileDir, step)
+	if err != nil {
+		return func() {}
+	}
+	return sync.OnceFunc(stop)
+}
+
+// pressure is the share of the last 10 s in which some task waited for a
+// CPU and for I/O (Linux pressure stall information), as "cpu 90%, io 5%";
+// "" where /proc/pressure is not readable. On a shared machine it says
+// how much of what the bench measured is others' load.
+func pressure() string {
+	var parts []string
+	for _, res := range []string{"cpu", "io"} {
+		b, err := os.ReadFile("/proc/pressure/" + res)
+		if err != nil {
+			return ""
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "avg10="); ok && strings.HasPrefix(line, "some ") {
+				parts = append(parts, res+" "+v+"%")
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // spinFor keeps one goroutine busy computing for d (or until ctx ends).

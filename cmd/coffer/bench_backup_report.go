@@ -59,6 +59,9 @@ func (r *benchReport) printBackup(w io.Writer) {
 			}
 			fmt.Fprintln(w)
 		}
+		if b.pressure != "" {
+			fmt.Fprintf(w, "the machine as the snapshot ended (time some task waited, last 10 s; others' load included): %s\n", b.pressure)
+		}
 		fmt.Fprintf(w, "snapshot %s: %d rows, sealed image %s (%.2f× the database); restored %d records, as many as the snapshot holds\n",
 			b.snapshot.ID, b.snapshot.Rows, fmtSize(b.imageSize), float64(b.imageSize)/float64(max(b.size, 1)), b.restoredRows)
 	}

@@ -14,7 +14,9 @@ import (
 
 // restoreWhole decrypts the snapshot's image and loads it into new storage
 // on the live backend, then checks that it holds the snapshot's rows.
-func (res *backupResult) restoreWhole(ctx context.Context, env *benchEnv, svc *backup.Service) error {
+func (res *backupResult) restoreWhole(ctx context.Context, cfg benchConfig, env *benchEnv, svc *backup.Service) error {
+	stopProfile := profileStep(cfg, "backup restore")
+	defer stopProfile()
 	start := time.Now()
 	path, cleanup, err := svc.Image(ctx, res.snapshot.ID, "")
 	if err != nil {
@@ -28,6 +30,7 @@ func (res *backupResult) restoreWhole(ctx context.Context, env *benchEnv, svc *b
 		return fmt.Errorf("backup: load: %w", err)
 	}
 	res.loadTook = time.Since(start)
+	stopProfile()
 	defer env.backend.DropNotebook(context.WithoutCancel(ctx), storage)
 	db, release, err := env.backend.Notebook(ctx, storage)
 	if err != nil {
