@@ -79,8 +79,8 @@ func (r *benchReport) printBackup(w io.Writer) {
 	fmt.Fprintf(w, "\nRecovery objectives (%s):\n", backend)
 	fmt.Fprintf(w, "  RPO: %s (%s); target ≤ %s: %s\n", fmtDur(b.rpo), b.rpoNote, rpoMax, yesNo(b.rpo <= rpoMax))
 	if s := b.ship; s != nil {
-		fmt.Fprintf(w, "  shipping: %d writes (one per %s), %d segments, %s shipped; at most %d acknowledged writes lost at one moment; a point-in-time restore took %s (median)\n",
-			s.writes, shipWriteEvery, s.segments, fmtSize(s.shipped), s.lostWrites, fmtDur(s.restoreMedian))
+		fmt.Fprintf(w, "  shipping: %d writes (one per %s), %d segments, %s shipped; at most %d acknowledged writes lost at one moment, %d of them acknowledged an interval or more before it (promised: 0); a point-in-time restore took %s (median)\n",
+			s.writes, shipWriteEvery, s.segments, fmtSize(s.shipped), s.lostWrites, s.lostOld, fmtDur(s.restoreMedian))
 	}
 	if b.snapshot != nil {
 		fmt.Fprintf(w, "  RTO: %s, the measured restore of the whole notebook of %s (one record: %s)\n", fmtDur(b.imageTook+b.loadTook), fmtSize(b.size), fmtDur(b.recordCold))

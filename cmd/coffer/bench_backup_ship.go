@@ -33,6 +33,7 @@ type shipResult struct {
 	writes        int
 	losses        []time.Duration // one per moment, sorted
 	lostWrites    int             // the most writes lost at one moment
+	lostOld       int             // writes lost that were acknowledged an interval or more before their moment (promised: none)
 	segments      int
 	shipped       int64 // bytes of the shipped objects
 	restoreMedian time.Duration
@@ -138,6 +139,9 @@ func runShipBench(ctx context.Context, env *benchEnv, dir string, interval time.
 					loss = at.Sub(w.at)
 				}
 				lost++
+				if at.Sub(w.at) >= interval {
+					res.lostOld++
+				}
 			}
 		}
 		res.losses = append(res.losses, loss)

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"math/rand/v2"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer/backup"
 )
 
 // checkBackupReport checks that the backup section of a bench report has
@@ -50,7 +55,7 @@ func TestBenchBackupRuns(t *testing.T) {
 	checkBackupReport(t, text, "SQLite")
 	for _, re := range []string{
 		`(?m)^  RPO: \S+ \(WAL shipped every 300ms: .*worst of 8 random moments; median \S+; bound: the interval\); target`,
-		`(?m)^  shipping: \d+ writes \(one per 20ms\), \d+ segments, \d+\.\d MiB shipped; at most \d+ acknowledged writes lost at one moment; a point-in-time restore took \S+ \(median\)$`,
+		`(?m)^  shipping: \d+ writes \(one per 20ms\), \d+ segments, \d+\.\d MiB shipped; at most \d+ acknowledged writes lost at one moment, \d+ of them acknowledged an interval or more before it \(promised: 0\); a point-in-time restore took \S+ \(median\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("output lacks %s", re)
@@ -123,6 +128,40 @@ func TestBenchBackupFlags(t *testing.T) {
 		var out bytes.Buffer
 		if err := cmdBench(context.Background(), args, &out, &out); err == nil {
 			t.Errorf("bench %v: no error", args)
+		}
+	}
+}
+
+// TestPhaseLog checks the writer's rates by phase of a snapshot: phases in
+// order, each with the writes that finished in it, none before "start"
+// or after "end", none shorter than 10 ms.
+func TestPhaseLog(t *testing.T) {
+	l := &phaseLog{}
+	op := l.counted(func(context.Context, *rand.Rand) error { return nil })
+	fail := l.counted(func(context.Context, *rand.Rand) error { return errors.New("no") })
+	op(context.Background(), nil) // before start: not in any phase
+	l.progress(backup.Progress{Phase: "image"})
+	l.mark("start")
+	l.progress(backup.Progress{Phase: "image"})
+	for range 3 {
+		op(context.Background(), nil)
+		fail(context.Background(), nil)
+	}
+	time.Sleep(20 * time.Millisecond)
+	l.progress(backup.Progress{Phase: "seal", Done: 1})
+	l.progress(backup.Progress{Phase: "seal", Done: 2}) // the same phase again
+	op(context.Background(), nil)
+	time.Sleep(20 * time.Millisecond)
+	l.progress(backup.Progress{Phase: "done"}) // under 10 ms: left out
+	l.mark("end")
+	l.progress(backup.Progress{Phase: "image"}) // after end: ignored
+	got := l.rates()
+	if len(got) != 2 || got[0].phase != "image" || got[1].phase != "seal" {
+		t.Fatalf("phases %+v, want image then seal", got)
+	}
+	for i, want := range []int{3, 1} {
+		if n := got[i].rate * got[i].took.Seconds(); n < float64(want)-0.01 || n > float64(want)+0.01 {
+			t.Errorf("phase %s: %.2f writes, want %d", got[i].phase, n, want)
 		}
 	}
 }
