@@ -54,8 +54,8 @@ func isContentID(s string) bool {
 
 // Present returns what dst already holds of notebook's blobs, by content
 // id: it lists Prefix(notebook) and reads every pack's header. A pack
-// whose header does not read back is left out (its blobs count as
-// missing, and are copied again into a new pack).
+// whose header is malformed is left out (its blobs count as missing, and
+// are copied again into a new pack); an error reading one is returned.
 func Present(ctx context.Context, dst blob.Store, notebook string) (map[string]Entry, error) {
 	prefix := Prefix(notebook)
 	have := map[string]Entry{}
@@ -73,14 +73,22 @@ func Present(ctx context.Context, dst blob.Store, notebook string) (map[string]E
 	if err != nil {
 		return nil, fmt.Errorf("blobs: list %s: %w", prefix, err)
 	}
-	for _, p := range packs {
-		entries, err := readPackHeader(ctx, dst, p)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			continue
+	found := make([][]Entry, len(packs))
+	err = parallel(ctx, len(packs), func(ctx context.Context, i int) error {
+		entries, err := readPackHeader(ctx, dst, packs[i])
+		switch {
+		case errors.Is(err, errPack), errors.Is(err, blob.ErrNotFound):
+			return nil // not trusted, or swept meanwhile: its blobs count as missing
+		case err != nil:
+			return fmt.Errorf("blobs: read %s: %w", packs[i].Key, err)
 		}
+		found[i] = entries
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, entries := range found {
 		for _, e := range entries {
 			if _, ok := have[e.ContentID]; !ok {
 				have[e.ContentID] = e
@@ -140,7 +148,7 @@ func readPackHeader(ctx context.Context, s blob.Store, p blob.Info) ([]Entry, er
 	base := packFixed + hlen
 	out := make([]Entry, 0, len(h.Blobs))
 	for _, b := range h.Blobs {
-		if !isContentID(b.CID) || b.Off < 0 || b.Len < 0 || base+b.Off+b.Len > p.Size {
+		if !isContentID(b.CID) || b.Off < 0 || b.Len < 0 || b.Off > p.Size-base || b.Len > p.Size-base-b.Off {
 			return nil, errPack
 		}
 		out = append(out, Entry{ContentID: b.CID, Object: p.Key, Offset: base + b.Off, Length: b.Len})

@@ -162,7 +162,7 @@ func Opener(ctx context.Context, src blob.Store, e Entry) func(off, n int64) (io
 			return nil, coffer.Errorf(coffer.EINVALID, "a blob range has an offset ≥ 0 and a length ≥ -1")
 		}
 		off = min(off, e.Length)
-		if n < 0 || off+n > e.Length {
+		if n < 0 || n > e.Length-off {
 			n = e.Length - off
 		}
 		return Fetch(ctx, src, Entry{ContentID: e.ContentID, Object: e.Object, Offset: e.Offset + off, Length: n})

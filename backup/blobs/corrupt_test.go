@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -156,4 +157,44 @@ func TestBackupErrors(t *testing.T) {
 	if _, err := blobs.Backup(cctx, macKey(), files, dst, nb, unknown); err == nil {
 		t.Fatal("Backup with a done context succeeded")
 	}
+}
+
+// TestOpenerRanges: ranges of an entry never reach past it into its
+// neighbours in the pack.
+func TestOpenerRanges(t *testing.T) {
+	ctx := context.Background()
+	files, dst := mustLocal(t, t.TempDir()), mustLocal(t, t.TempDir())
+	fs := []file{mustFile(t, files, 1, 300), mustFile(t, files, 2, 400), mustFile(t, files, 3, 500)}
+	es, err := blobs.Backup(ctx, macKey(), files, dst, nb, refsOf(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := io.ReadAll(must(blobs.Fetch(ctx, dst, es[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := blobs.Opener(ctx, dst, es[1])
+	for _, c := range []struct{ off, n int64 }{{0, -1}, {0, 10}, {5, math.MaxInt64}, {es[1].Length - 1, -1}, {es[1].Length, 5}, {es[1].Length + 7, 5}} {
+		got, err := io.ReadAll(must(open(c.off, c.n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := whole[min(c.off, int64(len(whole))):]
+		if c.n >= 0 && c.n < int64(len(want)) {
+			want = want[:c.n]
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("range (%d, %d): %d bytes, want %d", c.off, c.n, len(got), len(want))
+		}
+	}
+	if _, err := open(-1, 1); code(err) != coffer.EINVALID {
+		t.Errorf("negative offset: %v", err)
+	}
+}
+
+func must(rc io.ReadCloser, err error) io.ReadCloser {
+	if err != nil {
+		panic(err)
+	}
+	return rc
 }

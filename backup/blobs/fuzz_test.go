@@ -60,6 +60,7 @@ func FuzzPackHeader(f *testing.F) {
 	f.Add(packOf(`{"blobs":[{"cid":"`+cid+`","off":2,"len":3}]}`, []byte("abc")))
 	f.Add(packOf(`{"blobs":[{"cid":"`+cid+`","off":-1,"len":1}]}`, []byte("abc")))
 	f.Add(packOf(`{"blobs":[]}`, nil))
+	f.Add(packOf(`{"blobs":[{"cid":"`+cid+`","off":4611686018427387904,"len":4611686018427387904}]}`, []byte("abc")))
 	f.Add([]byte("CFBP\x01\xff\xff\xff\xff{"))
 	f.Add([]byte("CFBP"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -69,7 +70,7 @@ func FuzzPackHeader(f *testing.F) {
 			t.Fatalf("Present: %v", err)
 		}
 		for id, e := range have {
-			if e.ContentID != id || e.Object != st.key || e.Offset < 0 || e.Length < 0 || e.Offset+e.Length > int64(len(data)) {
+			if e.ContentID != id || e.Object != st.key || e.Offset < 0 || e.Length < 0 || e.Offset > int64(len(data)) || e.Length > int64(len(data))-e.Offset {
 				t.Fatalf("entry %+v out of a %d-byte pack", e, len(data))
 			}
 		}

@@ -59,7 +59,8 @@ func New(name string, s blob.Store) Location {
 // deletes, in either location. It is idempotent and restartable: a run
 // cut short (error, cancelled context, crash) leaves only complete objects
 // (blob.Store's Put is atomic), and the next run copies what is still
-// missing. Up to Workers objects are copied at once; objects whose last
+// missing. An object deleted from from after it was listed (swept) is
+// skipped. Up to Workers objects are copied at once; objects whose last
 // key segment is "manifest" are copied after all others, so a manifest
 // appears in to only once what it describes is there.
 func Replicate(ctx context.Context, from, to Location, prefix string) (copied int, err error) {
@@ -95,7 +96,11 @@ func Replicate(ctx context.Context, from, to Location, prefix string) (copied in
 	for _, batch := range [][]blob.Info{rest, manifests} {
 		slices.SortFunc(batch, func(a, b blob.Info) int { return strings.Compare(a.Key, b.Key) })
 		err := parallel(ctx, len(batch), func(ctx context.Context, i int) error {
-			if err := copyObject(ctx, from.Store, to.Store, batch[i]); err != nil {
+			err := copyObject(ctx, from.Store, to.Store, batch[i])
+			switch {
+			case errors.Is(err, errGone):
+				return nil
+			case err != nil:
 				return err
 			}
 			n.Add(1)
@@ -152,6 +157,9 @@ func isManifest(key string) bool {
 // than leave a mix at the destination).
 func copyObject(ctx context.Context, from, to blob.Store, in blob.Info) error {
 	rc, err := from.Open(ctx, in.Key, 0, -1)
+	if errors.Is(err, blob.ErrNotFound) {
+		return errGone
+	}
 	if err != nil {
 		return fmt.Errorf("location: replicate %s: %w", in.Key, err)
 	}
@@ -168,6 +176,10 @@ func copyObject(ctx context.Context, from, to blob.Store, in blob.Info) error {
 	}
 	return nil
 }
+
+// errGone is returned by copyObject when the object was deleted (swept)
+// from the source since it was listed: there is nothing to copy.
+var errGone = errors.New("location: the object is gone")
 
 // errSize is returned by exactReader when the source does not hold the
 // size it was listed with.

@@ -241,6 +241,29 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+// vanishing lists an object that it no longer holds.
+type vanishing struct{ blob.Store }
+
+func (v vanishing) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	if err := v.Store.List(ctx, prefix, fn); err != nil {
+		return err
+	}
+	return fn(blob.Info{Key: "blobs/nb_1/swept", Size: 5, Modified: time.Now()})
+}
+
+// TestReplicateVanished: an object swept from the source after it was
+// listed is skipped, not an error.
+func TestReplicateVanished(t *testing.T) {
+	real := mustLocal(t, t.TempDir())
+	fill(t, real)
+	src := location.Location{Name: "primary", Store: vanishing{real}}
+	dst := location.New("second", mustLocal(t, t.TempDir()))
+	n, err := location.Replicate(context.Background(), src, dst, "")
+	if want := contents(t, real, ""); err != nil || n != len(want) || !maps.Equal(contents(t, dst.Store, ""), want) {
+		t.Fatalf("Replicate = %d, %v", n, err)
+	}
+}
+
 // TestReplicateLarge copies an object bigger than any buffer, and reads it
 // back the same.
 func TestReplicateLarge(t *testing.T) {
