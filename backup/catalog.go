@@ -197,8 +197,8 @@ func (s *Service) finish(ctx context.Context, sn *Snapshot) error {
 	}
 	inst := s.st.Inst
 	return s.st.Write(ctx, inst, "backup.Snapshot", func(tx *store.WriteTx) error {
-		res, err := tx.ExecContext(ctx, s.st.Rebind("UPDATE "+inst.Prefix+"backup_snapshots SET status = ?, finished_at = ?, size = ?, image_size = ?, rows = ?, tables = ?, blobs = ?, blob_bytes = ?, schema_version = ?, key_id = ?, locations = ?, state = ? WHERE id = ? AND status = ?"),
-			StatusGood, sn.FinishedAt.UnixMicro(), sn.Size, sn.ImageSize, sn.Rows, string(tables), sn.Blobs, sn.BlobBytes, sn.SchemaVersion, sn.KeyID, string(locs), sn.state, sn.ID, StatusRunning)
+		res, err := tx.ExecContext(ctx, s.st.Rebind("UPDATE "+inst.Prefix+"backup_snapshots SET status = ?, finished_at = ?, size = ?, image_size = ?, rows = ?, tables = ?, blobs = ?, blob_bytes = ?, schema_version = ?, key_id = ?, locations = ?, state = ?, error = ? WHERE id = ? AND status = ?"),
+			StatusGood, sn.FinishedAt.UnixMicro(), sn.Size, sn.ImageSize, sn.Rows, string(tables), sn.Blobs, sn.BlobBytes, sn.SchemaVersion, sn.KeyID, string(locs), sn.state, sn.Error, sn.ID, StatusRunning)
 		if err != nil {
 			return err
 		}

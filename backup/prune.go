@@ -30,8 +30,8 @@ type PruneReport struct {
 // snapshots of every notebook and of the instance, marks the others
 // deleted, then sweeps, in each location, the snapshot and blob objects
 // that no good or running snapshot references and that are older than
-// Config.Grace. A locked location is not swept (its object lock expires
-// objects itself). It must not run while snapshots are being taken by
+// Config.Grace. In a locked location only objects past their lock are
+// deleted (location.Sweep); one whose lock never ends is not swept. It must not run while snapshots are being taken by
 // another process (the grace period covers what they have written).
 func (s *Service) Prune(ctx context.Context) (*PruneReport, error) {
 	rep := &PruneReport{Swept: map[string]int{}}
@@ -90,8 +90,8 @@ func (s *Service) Prune(ctx context.Context) (*PruneReport, error) {
 		locs = append(locs, *s.cfg.Second)
 	}
 	for _, l := range locs {
-		if l.Locked {
-			rep.Skipped = append(rep.Skipped, l.Name+": locked (object lock)")
+		if l.Locked && l.LockFor <= 0 {
+			rep.Skipped = append(rep.Skipped, l.Name+": locked (object lock without expiry)")
 			continue
 		}
 		n, err := location.Sweep(ctx, l, "snapshots/", func(key string) bool {

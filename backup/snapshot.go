@@ -106,31 +106,41 @@ func (s *Service) take(ctx context.Context, id, notebook, kind string) (*Snapsho
 	if err != nil {
 		return nil, err
 	}
+	// The image is read (sums, versions, files) while it is sealed: two
+	// passes over it at once, on two cores when there are.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var refs []fileRef
-	err = func() error {
-		defer im.Close()
-		if m.SchemaVersion, m.Migration, err = im.versions(ctx, notebook); err != nil {
-			return err
-		}
-		if m.Tables, m.Rows, err = im.sums(ctx, notebook, k.sumHash()); err != nil {
-			return err
-		}
-		if notebook != "" {
-			if sn.state, err = fingerprint(ctx, im.db.R, ""); err != nil {
+	read := make(chan error, 1)
+	go func() {
+		read <- func() error {
+			defer im.Close()
+			var err error
+			if m.SchemaVersion, m.Migration, err = im.versions(rctx, notebook); err != nil {
 				return err
 			}
-			if refs, err = im.fileRefs(ctx); err != nil {
+			if m.Tables, m.Rows, err = im.sums(rctx, notebook, k.sumHash()); err != nil {
 				return err
 			}
-		}
-		return nil
+			if notebook != "" {
+				if sn.state, err = fingerprint(rctx, im.db.R, ""); err != nil {
+					return err
+				}
+				if refs, err = im.fileRefs(rctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
 	}()
-	if err != nil {
-		return nil, fmt.Errorf("read image: %w", err)
-	}
 	primary := s.cfg.Primary
 	if err := s.sealImage(ctx, primary.Store, path, m, k); err != nil {
+		cancel()
+		<-read
 		return nil, fmt.Errorf("seal image: %w", err)
+	}
+	if err := <-read; err != nil {
+		return nil, fmt.Errorf("read image: %w", err)
 	}
 	if len(refs) > 0 && s.cfg.Files != nil {
 		s.progress(Progress{Snapshot: id, Notebook: notebook, Phase: "blobs", Total: int64(len(refs))})

@@ -202,18 +202,35 @@ func (s *Service) Verify(ctx context.Context, id, loc string) (*VerifyReport, er
 		return nil, err
 	}
 	defer im.Close()
-	bad, err := im.integrity(ctx)
-	if err != nil {
+	// integrity_check on a connection of its own, while the tables are
+	// summed on the other.
+	type checked struct {
+		bad []string
+		err error
+	}
+	ich := make(chan checked, 1)
+	go func() {
+		im2, err := openImage(path)
+		if err != nil {
+			ich <- checked{err: err}
+			return
+		}
+		defer im2.Close()
+		bad, err := im2.integrity(ctx)
+		ich <- checked{bad, err}
+	}()
+	sums, rows, serr := im.sums(ctx, sn.Notebook, k.sumHash())
+	ic := <-ich
+	if ic.err != nil {
 		return problem(integrityErr("the image is not a readable database"))
 	}
-	for _, b := range bad {
+	for _, b := range ic.bad {
 		rep.Problems = append(rep.Problems, "integrity_check: "+b)
 	}
-	if len(bad) == 0 {
-		sums, rows, err := im.sums(ctx, sn.Notebook, k.sumHash())
-		if err != nil {
-			return problem(integrityErr("the image's tables do not read"))
-		}
+	switch {
+	case serr != nil && len(ic.bad) == 0:
+		return problem(integrityErr("the image's tables do not read"))
+	case serr == nil:
 		rep.Tables, rep.Rows = len(sums), rows
 		rep.Problems = append(rep.Problems, compareSums(m.Tables, sums)...)
 	}
