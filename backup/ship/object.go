@@ -204,7 +204,12 @@ func badSegment(format string, args ...any) error {
 }
 
 func sortSegments(s []Segment) {
-	slices.SortFunc(s, func(a, b Segment) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(s, func(a, b Segment) int {
+		if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
+			return c
+		}
+		return a.At.Compare(b.At)
+	})
 }
 
 func sortGenerations(g []*Generation) {

@@ -78,12 +78,17 @@ func RestoreAt(ctx context.Context, st blob.Store, ring *keyring.Ring, notebook 
 	if err != nil {
 		return integrityOr(err)
 	}
+	// A segment shipped again after a failed round (to another location,
+	// say) holds the first one's frames and more: both apply, in order.
 	prev := 0
 	for _, seg := range g.Segments {
 		if seg.At.After(at) {
+			if seg.Seq == prev {
+				continue
+			}
 			break
 		}
-		if seg.Seq != prev+1 {
+		if seg.Seq != prev && seg.Seq != prev+1 {
 			return coffer.Errorf(coffer.EINTEGRITY, "shipped WAL of notebook %s: segment %d of generation %s is missing", notebook, prev+1, g.ID)
 		}
 		prev = seg.Seq

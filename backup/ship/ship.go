@@ -388,10 +388,6 @@ func (s *Shipper) newGeneration(ctx context.Context, id string, nb *nbState) (er
 			nb.mu.Unlock()
 		}
 	}()
-	wrapped, err := s.cfg.Ring.Seal(ctx, id, keyAAD(id, g.id), g.key)
-	if err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(s.cfg.TempDir, "coffer-ship-base-*")
 	if err != nil {
 		return err
@@ -421,6 +417,12 @@ func (s *Shipper) newGeneration(ctx context.Context, id string, nb *nbState) (er
 		_, err = io.Copy(tmp, f)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	// Sealed once the notebook is known to exist: Seal would make a
+	// dropped notebook's scope a key again.
+	wrapped, err := s.cfg.Ring.Seal(ctx, id, keyAAD(id, g.id), g.key)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func readWAL(path string, pos walPos, emit func(pgno, commit uint32, page []byte
 	if _, err := f.Seek(walHeaderSize+int64(pos.frames)*frameSize, io.SeekStart); err != nil {
 		return pos, err
 	}
-	r := bufio.NewReaderSize(f, 1<<20)
+	r := bufio.NewReaderSize(f, 64<<10)
 	// Frames of the transaction being read, kept until its commit frame.
 	var group []byte
 	var n int

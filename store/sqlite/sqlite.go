@@ -85,7 +85,8 @@ type Backend struct {
 
 	tightened []string // paths whose modes Open tightened
 
-	hook atomic.Pointer[hookRef] // set by SetWALHook (walhook.go)
+	hook   atomic.Pointer[hookRef] // set by SetWALHook (walhook.go)
+	stamps sync.Map                // notebook id → fileStamp after this process last changed the file (walhook.go)
 }
 
 type handle struct {
@@ -188,7 +189,7 @@ func (b *Backend) openNotebookDB(path, id string) (*store.DB, *maintainer, error
 	r.SetMaxOpenConns(b.opts.Readers)
 	r.SetMaxIdleConns(b.opts.Readers)
 	r.SetConnMaxIdleTime(0)
-	m, err := newMaintainer(base+pragmas, w, shipping{cell: &b.hook, id: id, path: path, armed: hook != nil})
+	m, err := newMaintainer(base+pragmas, w, shipping{cell: &b.hook, stamps: &b.stamps, id: id, path: path, armed: hook != nil})
 	if err != nil {
 		r.Close()
 		w.Close()
@@ -201,7 +202,9 @@ func (b *Backend) openNotebookDB(path, id string) (*store.DB, *maintainer, error
 
 // closeDB stops a database's maintainer and closes its connections.
 func closeDB(db *store.DB, m *maintainer) error {
-	return errors.Join(m.close(), db.R.Close(), db.W.Close())
+	err := errors.Join(m.close(), db.R.Close(), db.W.Close())
+	m.afterClose() // walhook.go
+	return err
 }
 
 // tightenModes makes every file under dir 0600 and every folder 0700

@@ -35,7 +35,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"os"
+	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/cofferhq/coffer"
 )
 
 // WALHook receives the committed WAL frames of notebook databases.
@@ -72,6 +77,7 @@ type hookRef struct{ h WALHook }
 // resetWAL tells the hook, if any, that notebook's database file is made
 // anew or removed.
 func (b *Backend) resetWAL(notebook string) {
+	b.stamps.Delete(notebook)
 	if h := b.walHook(notebook); h != nil {
 		h.Reset(notebook)
 	}
@@ -88,12 +94,13 @@ func (b *Backend) walHook(id string) WALHook {
 
 // shipping is a maintainer's share of WAL shipping.
 type shipping struct {
-	cell  *atomic.Pointer[hookRef] // the backend's hook
-	id    string                   // the notebook ("": the instance database, never shipped)
-	path  string                   // the database file
-	dsn   string
-	armed bool    // the writer's wal_autocheckpoint is 0 and pin is open
-	pin   *sql.DB // one read-only connection holding a snapshot during a checkpoint
+	cell   *atomic.Pointer[hookRef] // the backend's hook
+	stamps *sync.Map                // the backend's file stamps
+	id     string                   // the notebook ("": the instance database, never shipped)
+	path   string                   // the database file
+	dsn    string
+	armed  bool    // the writer's wal_autocheckpoint is 0 and pin is open
+	pin    *sql.DB // one read-only connection holding a snapshot during a checkpoint
 
 	known      bool   // salt and copied describe the WAL
 	salt       uint64 // the WAL's salt at the last checkpoint
@@ -116,6 +123,60 @@ func (m *maintainer) hook() WALHook {
 		return r.h
 	}
 	return nil
+}
+
+// Another process (a command run beside the server on the same data
+// directory) may write to a notebook and checkpoint it, copying and then
+// overwriting frames the hook never read. Only checkpoints change a
+// database file in WAL mode, so this process stamps the file (size and
+// modification time) after each of its checkpoints, after the base copy
+// and after it closes the database; a file found otherwise before a
+// capture was changed by someone else, and the hook is Reset: shipping
+// begins a new generation. (A change within the file system's timestamp
+// granularity of this process's own, without a change of size, escapes
+// this check: other processes should not write to notebooks while one
+// ships.)
+
+// fileStamp is what a checkpoint changes of a database file.
+type fileStamp struct {
+	size int64
+	mod  time.Time
+}
+
+func stampOf(path string) (fileStamp, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, false
+	}
+	return fileStamp{fi.Size(), fi.ModTime()}, true
+}
+
+// stamp records the database file as this process left it.
+func (m *maintainer) stamp() {
+	if st, ok := stampOf(m.ship.path); ok {
+		m.ship.stamps.Store(m.ship.id, st)
+	} else {
+		m.ship.stamps.Delete(m.ship.id)
+	}
+}
+
+// changedElsewhere reports whether the database file is not as this
+// process last left it.
+func (m *maintainer) changedElsewhere() bool {
+	v, ok := m.ship.stamps.Load(m.ship.id)
+	if !ok {
+		return false
+	}
+	st, ok := stampOf(m.ship.path)
+	return !ok || st != v.(fileStamp)
+}
+
+// afterClose stamps the file of a shipped database once closed: closing
+// checkpoints it.
+func (m *maintainer) afterClose() {
+	if m.ship.armed && m.hook() != nil {
+		m.stamp()
+	}
 }
 
 // arm makes the maintainer the only one to checkpoint: the writer's
@@ -161,6 +222,10 @@ func (m *maintainer) shippedCheckpoint(h WALHook) {
 		w.Close()
 		return
 	}
+	if m.changedElsewhere() {
+		h.Reset(m.ship.id)
+		m.ship.known = false
+	}
 	frames, salt, err := h.Capture(m.ship.id, m.ship.path)
 	m.ship.captureErr = err
 	if err != nil || frames == 0 || (m.ship.known && salt == m.ship.salt && frames <= m.ship.copied) {
@@ -192,6 +257,7 @@ func (m *maintainer) shippedCheckpoint(h WALHook) {
 	} else {
 		w.Close()
 	}
+	m.stamp()
 	if err == nil {
 		m.ship.known, m.ship.salt, m.ship.copied = true, salt, copied
 		if m.ship.checkpointed != nil {
@@ -210,6 +276,10 @@ func (m *maintainer) capture(h WALHook) error {
 		return err
 	}
 	defer w.Close()
+	if m.ship.armed && m.changedElsewhere() {
+		h.Reset(m.ship.id)
+		m.ship.known = false
+	}
 	_, _, err = h.Capture(m.ship.id, m.ship.path)
 	m.ship.captureErr = err
 	return err
@@ -258,5 +328,12 @@ func (b *Backend) HoldCheckpoints(ctx context.Context, notebook string, fn func(
 	if err != nil {
 		return err
 	}
-	return fn(path)
+	h.m.stamp()
+	if err := fn(path); err != nil {
+		return err
+	}
+	if h.m.changedElsewhere() {
+		return coffer.Errorf(coffer.EUNAVAILABLE, "the notebook's database file changed while checkpoints were held: another process checkpointed it")
+	}
+	return nil
 }
