@@ -25,7 +25,8 @@ package sqlite
 // SQLite gives a reader no WAL snapshot (read mark 0) when every frame of
 // the WAL is already copied; the pin would then bound nothing, so a
 // checkpoint runs only when the hook read frames past those the last
-// checkpoint copied. Since only checkpoints after a read copy frames, and
+// checkpoint copied, and the first checkpoint of a maintainer (which
+// does not know what is copied) holds the writer. Since only checkpoints after a read copy frames, and
 // the WAL starts over only once every frame is copied, no frame is
 // overwritten unread. Above writerCheckpointFrames frames the checkpoint
 // runs holding the writer instead (step 2 skipped), as the writer's own
@@ -102,10 +103,9 @@ type shipping struct {
 	armed  bool    // the writer's wal_autocheckpoint is 0 and pin is open
 	pin    *sql.DB // one read-only connection holding a snapshot during a checkpoint
 
-	known      bool   // salt and copied describe the WAL
-	salt       uint64 // the WAL's salt at the last checkpoint
-	copied     int    // frames of that WAL in the database file
-	captureErr error  // the last capture's error (tests)
+	known  bool   // salt and copied describe the WAL
+	salt   uint64 // the WAL's salt at the last checkpoint
+	copied int    // frames of that WAL in the database file
 
 	// Tests: freed is called once the writer is freed and before the
 	// checkpoint; checkpointed after it, with the frames the hook read
@@ -227,13 +227,16 @@ func (m *maintainer) shippedCheckpoint(h WALHook) {
 		m.ship.known = false
 	}
 	frames, salt, err := h.Capture(m.ship.id, m.ship.path)
-	m.ship.captureErr = err
 	if err != nil || frames == 0 || (m.ship.known && salt == m.ship.salt && frames <= m.ship.copied) {
 		w.Close()
 		return
 	}
+	// Unless this maintainer knows how much of the WAL is copied (its
+	// first checkpoint, or the file changed elsewhere), every frame may be
+	// copied already: the pin would get no snapshot and bound nothing, so
+	// the checkpoint holds the writer instead.
 	var pin *sql.Tx
-	if frames <= writerCheckpointFrames {
+	if frames <= writerCheckpointFrames && m.ship.known {
 		if pin, err = m.ship.pin.BeginTx(ctx, nil); err == nil {
 			var n int
 			err = pin.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n) // the read starts the snapshot
@@ -281,7 +284,6 @@ func (m *maintainer) capture(h WALHook) error {
 		m.ship.known = false
 	}
 	_, _, err = h.Capture(m.ship.id, m.ship.path)
-	m.ship.captureErr = err
 	return err
 }
 

@@ -78,8 +78,30 @@ func newShipEnv(t *testing.T, h sqlite.WALHook) *maintEnv {
 // and the test waits there so that writes land), yet no checkpoint copies
 // a frame the hook had not read: the pinned snapshot bounds it.
 func TestShippedCheckpointsCopyOnlyWhatWasRead(t *testing.T) {
-	h := &shmHook{}
-	e := newShipEnv(t, h)
+	t.Run("hook before open", func(t *testing.T) {
+		h := &shmHook{}
+		copyOnlyWhatWasRead(t, h, newShipEnv(t, h))
+	})
+	t.Run("hook set on a checkpointed WAL", func(t *testing.T) {
+		// Every frame already copied when the hook arrives: the first
+		// checkpoint must not trust a pin that SQLite gives no snapshot.
+		h := &shmHook{}
+		e := newMaintEnv(t)
+		e.writeBlob(t)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if frames, copied := e.walState(t); frames == copied {
+				break
+			}
+		}
+		e.b.SetWALHook(h)
+		if err := e.b.HoldCheckpoints(context.Background(), e.id, func(string) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		copyOnlyWhatWasRead(t, h, e)
+	})
+}
+
+func copyOnlyWhatWasRead(t *testing.T, h *shmHook, e *maintEnv) {
 	var mu sync.Mutex
 	var checkpoints, beyond int
 	sqlite.ShippingTestHooks(e.b, e.id, func() { time.Sleep(5 * time.Millisecond) }, func(read, copied int) {
