@@ -135,7 +135,7 @@ func MustEnv(tb testing.TB, opts ...EnvOptions) *Env {
 	srv := api.New(api.Services{
 		Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping, Audit: st,
 		Resets:    mail.NewResets(st, sender, publicURL, log),
-		AccessLog: st, Watches: st, Setup: st, Secrets: st, Files: st,
+		AccessLog: st, Watches: st, Setup: st, Secrets: st, Files: st, Backups: st,
 	}, api.Config{Logger: log, TrustedProxies: o.TrustedProxies, PublicURL: publicURL, Setup: setupLink(o.Setup)})
 	ts.Config.Handler = srv.Handler()
 	ts.Start()

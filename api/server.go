@@ -56,8 +56,16 @@ type Services struct {
 	// Secrets unlocks encrypted columns and verifies password cells; nil
 	// answers those endpoints with not_found.
 	Secrets coffer.SecretColumnService
+	// Backups lists, browses (?snapshot=), compares and restores the
+	// snapshots of notebooks (backups.go); nil answers those with not_found.
+	Backups coffer.BackupService
 	// Ping checks storage for /readyz.
 	Ping func(ctx context.Context) error
+	// BackupStatus reports the state of backups to operators
+	// (backup_status.go); nil answers not_found.
+	BackupStatus BackupStatusFunc
+	// BackupNow starts a backup for operators; nil answers not_found.
+	BackupNow BackupNowFunc
 }
 
 // Config tunes the server; zero values take the defaults.
@@ -208,7 +216,12 @@ func (s *Server) handle(pattern string, methods map[string]endpoint) {
 			}
 			r = rk
 		}
-		ep.h(w, r)
+		rs, release, ok := s.snapshotRead(w, r, pattern) // backups.go
+		if !ok {
+			return
+		}
+		defer release()
+		ep.h(w, rs)
 	})
 }
 
@@ -311,6 +324,12 @@ func (s *Server) routesInit() {
 	s.handle(nb+"/history/export", map[string]endpoint{"GET": priv(s.exportHistory)})
 	s.handle(nb+"/history/size", map[string]endpoint{"GET": priv(s.historySize)})
 	s.handle(tb+"/records/{record}/history", map[string]endpoint{"GET": priv(s.recordHistory)})
+	s.handle(nb+"/snapshots", map[string]endpoint{"GET": priv(s.listSnapshots)})
+	s.handle(nb+"/snapshots/{snapshot}", map[string]endpoint{"GET": priv(s.getSnapshot)})
+	s.handle(tb+"/compare", map[string]endpoint{"GET": priv(s.compareTable)})
+	s.handle(tb+"/records/{record}/compare", map[string]endpoint{"GET": priv(s.compareRecord)})
+	s.handle(nb+"/restore", map[string]endpoint{"POST": priv(s.restore)})
+	s.handle("/api/v1/restores/{restore}", map[string]endpoint{"GET": priv(s.getRestore)})
 	s.handle(nb+"/undo", map[string]endpoint{"POST": priv(s.undo)})
 	s.handle(nb+"/redo", map[string]endpoint{"POST": priv(s.redo)})
 	s.handle(tb+"/trash", map[string]endpoint{"GET": priv(s.listTrash)})
@@ -325,6 +344,8 @@ func (s *Server) routesInit() {
 	s.handle("/api/v1/files/{file}/links/{link}", map[string]endpoint{"DELETE": priv(fs(s.deleteFileLink))})
 	s.handle("/files/{file}", map[string]endpoint{"GET": priv(fs(s.downloadFile))})
 	s.handle("/f/{token}", map[string]endpoint{"GET": pub(fs(s.downloadLink))})
+	s.handle("/api/v1/backups/status", map[string]endpoint{"GET": account(priv(s.backupStatus))})
+	s.handle("/api/v1/backups/runs", map[string]endpoint{"POST": account(priv(s.backupNow))})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.UI != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
 			if ri := info(r.Context()); ri != nil {

@@ -161,6 +161,7 @@ type Service struct {
 
 	al accessState // access records and watch rules (accesslog.go)
 	fs fileState   // file storage and limits (files.go)
+	bk backupState // snapshots, their sandboxes and restore jobs (snapshot.go, restore.go)
 }
 
 // New returns the notebooks service on the catalogue cat. Record events

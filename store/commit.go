@@ -294,5 +294,8 @@ func Writable(ctx context.Context, notebookData bool) error {
 	if c := coffer.CallerFrom(ctx); c != nil && c.ReadOnly && notebookData {
 		return coffer.Errorf(coffer.EFORBIDDEN, "this API key is read-only")
 	}
+	if notebookData && coffer.SnapshotReadFrom(ctx) != nil {
+		return coffer.Errorf(coffer.ESNAPSHOTRO, "a snapshot is read-only")
+	}
 	return nil
 }

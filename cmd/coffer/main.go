@@ -10,6 +10,8 @@
 //	coffer keys         master key and data keys: status, rotate
 //	coffer bench        measure throughput against in-process limits
 //	coffer migrate      copy an instance between SQLite and PostgreSQL, verified
+//	coffer backup       snapshots now, list, status, verify, drill
+//	coffer restore      a notebook, table or records from a snapshot; an instance from a location
 //	coffer version      print the version
 package main
 
@@ -44,6 +46,9 @@ Usage:
   coffer keys status|rotate [--data DIR | --db postgres://…]  (coffer keys help)
   coffer bench [--records 100000] [--duration 5s] [--concurrency 32] [--db postgres://…] [--peers [--json FILE]]
   coffer migrate --from <data dir | postgres://…> --to <empty data dir | postgres://…>
+  coffer backup now|list|status|verify|drill …  (coffer backup help)
+  coffer restore --notebook N --snapshot S [--table T] [--record R] [--as-copy]
+  coffer restore --instance --from <location URL>  (coffer restore --help)
   coffer version
 `
 
@@ -101,6 +106,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdBenchMinimal(stdin, stdout)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = cmdBackup(ctx, args[1:], stdout, stderr)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+	case "restore":
+		err = cmdRestore(ctx, args[1:], stdout, stderr)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "coffer", coffer.Version)
 	case "help", "--help", "-h":

@@ -120,12 +120,19 @@ func openBackend(ctx context.Context, c *storeConfig, warn func(string)) (store.
 // newAPI wires the store into the HTTP API. sender delivers e-mail (reset
 // links, alerts about an account); nil when no SMTP server is configured.
 func newAPI(st *all.Store, cfg api.Config, sender *mail.Sender) *api.Server {
+	return newAPIWith(st, cfg, sender, api.Services{})
+}
+
+// newAPIWith is newAPI with the services wired elsewhere (backups) taken
+// from extra.
+func newAPIWith(st *all.Store, cfg api.Config, sender *mail.Sender, extra api.Services) *api.Server {
 	st.Notify = mail.Notifier(sender, cfg.PublicURL)
 	return api.New(api.Services{
 		Setup: st, Users: st, Auth: st, Notebooks: st, Tables: st, Records: st, Views: st, Sessions: st, MFA: st, SSO: st, Orgs: st, Accounts: st, Sharing: st, History: st, TimeTravel: st, Undo: st, Live: st, Ping: st.Ping,
 		Audit:     st,
 		Resets:    mail.NewResets(st, sender, cfg.PublicURL, cfg.Logger),
 		AccessLog: st, Watches: st, Secrets: st, Files: st,
+		BackupStatus: extra.BackupStatus, BackupNow: extra.BackupNow, Backups: extra.Backups,
 	}, cfg)
 }
 
@@ -227,6 +234,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := st.SetPublicURL(o.publicURL); err != nil {
 		log.Warn(err.Error())
 	}
+	var extra api.Services
 	web, err := ui.New()
 	if err != nil {
 		return fmt.Errorf("the web UI is missing from this build: %w", err)
@@ -241,7 +249,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		link, setupToken = firstrun.New()
 		cfg.Setup = link
 	}
-	srv := newAPI(st, cfg, sender)
+	stopBackups, err := startBackups(ctx, st, o.backup, sc.dataDir, blobs, sender, cfg.PublicURL, log, &extra)
+	if err != nil {
+		return err
+	}
+	defer stopBackups()
+	srv := newAPIWith(st, cfg, sender, extra)
 	hs := newHTTPServer(srv.Handler(), log)
 	fmt.Fprintf(stdout, "Coffer %s listening on http://%s (%s)\n", coffer.Version, ln.Addr(), sc.where())
 	if n == 0 {
@@ -264,6 +277,7 @@ type serveOptions struct {
 	auditEvery  int           // entries between audit checkpoints, at least 1
 	auditPeriod time.Duration // time between audit checkpoints, positive
 	files       fileOptions
+	backup      *backupConfig
 	// webhooksPrivate lets watch rules' webhooks reach loopback and
 	// private addresses (off by default: server-side request forgery).
 	webhooksPrivate bool
@@ -289,12 +303,16 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	maxNotebook := fs.String("max-notebook-files", env("COFFER_MAX_NOTEBOOK_FILES", "10GB"), "total size of the files of one notebook (COFFER_MAX_NOTEBOOK_FILES)")
 	maxOwner := fs.String("max-owner-files", env("COFFER_MAX_OWNER_FILES", "50GB"), "total size of the files of all the notebooks one account owns (COFFER_MAX_OWNER_FILES)")
 	deletedGrace := fs.String("deleted-files-grace", env("COFFER_DELETED_FILES_GRACE", "168h"), "how long a deleted file's encrypted content is kept, so that undo can bring it back (COFFER_DELETED_FILES_GRACE)")
+	bc := backupFlags(fs, true)
 	webhooksPrivate := fs.Bool("webhooks-allow-private", env("COFFER_WEBHOOKS_ALLOW_PRIVATE", "") == "true", "let watch rules' webhooks reach loopback and private addresses (COFFER_WEBHOOKS_ALLOW_PRIVATE=true; off by default)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	o := &serveOptions{addr: *addr, store: sc, publicURL: *publicURL, smtpURL: *smtpURL, smtpFrom: *smtpFrom, maxStreams: *maxStreams,
-		auditEvery: *auditEvery, webhooksPrivate: *webhooksPrivate}
+		auditEvery: *auditEvery, webhooksPrivate: *webhooksPrivate, backup: bc}
+	if err := bc.check(); err != nil {
+		return nil, err
+	}
 	var err error
 	if o.auditPeriod, err = time.ParseDuration(*auditPeriod); err != nil || o.auditEvery < 1 || o.auditPeriod <= 0 {
 		return nil, fmt.Errorf("--audit-checkpoint-entries must be at least 1 and --audit-checkpoint-interval a positive duration such as 10m")

@@ -48,6 +48,7 @@ var (
 	_ coffer.AccessLogService  = (*Store)(nil)
 	_ coffer.WatchService      = (*Store)(nil)
 	_ coffer.FileService       = (*Store)(nil)
+	_ coffer.BackupService     = (*Store)(nil) // browse and restore snapshots (notebooks/snapshot.go, restore.go)
 )
 
 // The encrypted and password columns' service (notebooks/secret.go).

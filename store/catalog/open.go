@@ -151,6 +151,9 @@ func (s *Catalog) ForgetNotebook(id string) {
 // database and loads its schema (cached until the next schema change; on
 // a shared database, checked against the catalogue's version first).
 func (s *Catalog) OpenNotebook(ctx context.Context, id string) (*Conn, error) {
+	if sr := coffer.SnapshotReadFrom(ctx); sr != nil && sr.Notebook == id {
+		return s.openSnapshot(ctx, sr) // snapshot.go
+	}
 	if s.Inst.Shared {
 		return s.openSharedNotebook(ctx, id)
 	}

@@ -92,6 +92,7 @@ func (s *Catalog) compilePlan(ctx context.Context, prefix string, q Querier, a *
 		return v, ok
 	}}
 	dec := access.Decide(a.Subj, a.Grants, t)
+	hideGone(dec, tm) // snapshot.go
 	p := access.Compile(dec, tm, a.Subj.Env(), s.Dialect, "t")
 	tp := &TablePlan{Decision: dec, Plan: p, Table: tm, From: tm.SQL + " t", Rights: a, Prefix: prefix}
 	if dec.Full {

@@ -24,6 +24,9 @@ type Schema struct {
 	Tables   []*TableMeta
 	ByID     map[string]*TableMeta
 	byKey    map[string]*TableMeta // by nameKey
+	// gone, in a snapshot's schema, are the ids of its tables and columns
+	// that the live notebook no longer has (snapshot.go).
+	gone map[string]bool
 }
 
 // Version is the catalogue's version the schema was loaded at.
