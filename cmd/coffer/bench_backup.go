@@ -79,8 +79,8 @@ type backupResult struct {
 	imageTook, loadTook time.Duration // whole restore: decrypted image, loaded into new storage
 	restoredRows        int64
 
-	recordCold time.Duration // one record: image decrypted, opened, the record read and written back
-	recordWarm time.Duration // one record from an image already decrypted: opened, read, written back
+	recordCold time.Duration // one record through the restore service, the snapshot loaded into a sandbox first
+	recordWarm time.Duration // one record through the restore service, the sandbox already loaded
 
 	files *filesBackupResult // nil when --backup-files is 0
 

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/backup"
-	"github.com/cofferhq/coffer/value"
+	"github.com/cofferhq/coffer/backup/browse"
 )
 
 // restoreWhole decrypts the snapshot's image and loads it into new storage
@@ -56,37 +55,38 @@ func (res *backupResult) restoreWhole(ctx context.Context, cfg benchConfig, env 
 	return nil
 }
 
-// restoreRecord changes one record loaded before the snapshot, then puts
-// it back as it was in the snapshot, twice: from the location (the image
-// decrypted first: cold) and from the image that decryption left (warm).
-// Each restore reads the record's row in the image and writes its fields
-// through the store, as an update, and the record must read back as it
-// was.
+// restoreRecord changes one record loaded before the snapshot, then
+// restores it from the snapshot through the restore service (coffer's
+// BackupService.Restore of chosen records: an upsert through the ordinary
+// write path, one undoable action, an audit event), twice: first with no
+// sandbox, so that the restore loads the snapshot into one (image
+// decrypted, loaded into storage of its own: what the first restore from
+// a snapshot costs), then again with that sandbox loaded (what each next
+// record from the same snapshot costs, for SnapshotIdle). Each time the
+// record must read back as it was.
 func (res *backupResult) restoreRecord(ctx context.Context, env *benchEnv, svc *backup.Service, nb *backupNotebook) error {
+	env.st.SetSnapshots(browse.Source(svc), time.Local)
+	defer env.st.CloseSnapshots()
 	owner := env.owner(ctx)
 	id := nb.ids[len(nb.ids)/2]
 	want, err := env.st.FindRecord(owner, nb.id, nb.table.ID, id)
 	if err != nil {
 		return err
 	}
-	var path string
-	for _, cold := range []bool{true, false} {
+	for _, first := range []bool{true, false} {
 		if _, err := env.st.UpdateRecord(owner, nb.id, nb.table.ID, id, map[string]any{"Title": "changed after the snapshot", "Amount": 0}, 0); err != nil {
 			return err
 		}
 		start := time.Now()
-		if cold {
-			var cleanup func()
-			if path, cleanup, err = svc.Image(ctx, res.snapshot.ID, ""); err != nil {
-				return err
-			}
-			defer cleanup()
-		}
-		if err := restoreOneRecord(ctx, env, path, nb, id); err != nil {
+		job, err := env.st.Restore(owner, nb.id, coffer.RestoreInput{Snapshot: res.snapshot.ID, Table: nb.table.ID, Records: []string{id}})
+		if err != nil {
 			return fmt.Errorf("backup: restore one record: %w", err)
 		}
 		took := time.Since(start)
-		if cold {
+		if job.Status != "done" || job.Result == nil || len(job.Result.Updated) != 1 {
+			return fmt.Errorf("backup: restore one record: job %s, result %+v", job.Status, job.Result)
+		}
+		if first {
 			res.recordCold = took
 		} else {
 			res.recordWarm = took
@@ -100,35 +100,4 @@ func (res *backupResult) restoreRecord(ctx context.Context, env *benchEnv, svc *
 		}
 	}
 	return nil
-}
-
-// restoreOneRecord opens the image read-only, reads record id's row in
-// the table and writes its fields back through the store.
-func restoreOneRecord(ctx context.Context, env *benchEnv, image string, nb *backupNotebook, id string) error {
-	img, err := sql.Open("sqlite", "file:"+image+"?mode=ro&_pragma=query_only(1)")
-	if err != nil {
-		return err
-	}
-	defer img.Close()
-	var cols []*coffer.Column
-	var names []string
-	for _, c := range nb.table.Columns {
-		cols = append(cols, c)
-		names = append(names, `"c_`+strings.TrimPrefix(c.ID, coffer.PrefixColumn)+`"`)
-	}
-	row := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range row {
-		ptrs[i] = &row[i]
-	}
-	q := "SELECT " + strings.Join(names, ", ") + ` FROM "t_` + strings.TrimPrefix(nb.table.ID, coffer.PrefixTable) + `" WHERE id = ?`
-	if err := img.QueryRowContext(ctx, q, id).Scan(ptrs...); err != nil {
-		return err
-	}
-	fields := make(map[string]any, len(cols))
-	for i, c := range cols {
-		fields[c.Name] = value.ToJSON(c, row[i])
-	}
-	_, err = env.st.UpdateRecord(env.owner(ctx), nb.id, nb.table.ID, id, fields, 0)
-	return err
 }
