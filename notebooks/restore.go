@@ -198,7 +198,7 @@ func (s *Service) restoreRecords(ctx context.Context, notebook, table, snapshot 
 		return nil, err
 	}
 	defer release()
-	st, err := s.readSnapTable(bctx, notebook, table, ids)
+	st, err := s.readSnapTable(bctx, notebook, s.liveTableID(ctx, notebook, table), ids)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func (s *Service) restoreTable(ctx context.Context, notebook, table, snapshot, m
 		return nil, err
 	}
 	defer release()
-	st, err := s.readSnapTable(bctx, notebook, table, nil)
+	st, err := s.readSnapTable(bctx, notebook, s.liveTableID(ctx, notebook, table), nil)
 	if err != nil {
 		return nil, err
 	}

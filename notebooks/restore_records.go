@@ -44,6 +44,26 @@ type snapTable struct {
 	all     map[string]bool
 }
 
+// liveTableID resolves a table named as today (id or name) to its id, so
+// that a table renamed since is found in the snapshot by id; a name
+// today's notebook does not have is returned as it is (a table deleted
+// since, named as it was).
+func (s *Service) liveTableID(ctx context.Context, notebook, table string) string {
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
+		return table
+	}
+	defer nc.Release()
+	tm, err := nc.Schema.Table(table)
+	if err != nil {
+		return table
+	}
+	if _, err := s.Plan(ctx, nc, nc.DB.R, tm); err != nil {
+		return table // not visible today: named only as in the snapshot
+	}
+	return tm.Table.ID
+}
+
 // readSnapTable reads table of notebook in the snapshot open under bctx:
 // the rows of ids, or every row when ids is nil.
 func (s *Service) readSnapTable(bctx context.Context, notebook, table string, ids []string) (*snapTable, error) {

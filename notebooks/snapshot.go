@@ -2,6 +2,7 @@ package notebooks
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
@@ -48,6 +49,7 @@ type backupState struct {
 	zone  *time.Location
 	idle  time.Duration
 	boxes map[string]*sandbox // by snapshot id
+	salt  string              // of sandbox ids, on a shared database (sandboxID)
 	jobs  map[string]*restoreJob
 }
 
@@ -81,10 +83,16 @@ func (s *Service) SetSnapshotIdle(d time.Duration) {
 var errSnapshotNotFound = coffer.Errorf(coffer.ENOTFOUND, "snapshot not found")
 
 // sandboxID is the storage id of the sandbox of snapshot id: a notebook id
-// no notebook has (derived, so a sandbox left by a crash is found and
-// replaced at the next load).
-func sandboxID(snapshot string) string {
-	h := sha256.Sum256([]byte("coffer snapshot sandbox\x00" + snapshot))
+// no notebook has. Where this process owns the database (SQLite) it is
+// derived from the snapshot's id alone, so a sandbox left by a crash is
+// found and replaced at the next load; where several nodes share the
+// database (PostgreSQL) each node salts it with a random value of its own,
+// so that nodes never load into, or drop, each other's sandboxes.
+func (s *Service) sandboxID(snapshot string) string {
+	if s.Inst.Shared && s.bk.salt == "" {
+		s.bk.salt = rand.Text()
+	}
+	h := sha256.Sum256([]byte("coffer snapshot sandbox\x00" + s.bk.salt + "\x00" + snapshot))
 	return coffer.PrefixNotebook + hex.EncodeToString(h[:13])
 }
 
@@ -253,7 +261,7 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 		gone = append(gone, lru)
 	}
 	if load {
-		box = &sandbox{snapshot: sn.ID, notebook: sn.Notebook, storage: sandboxID(sn.ID), ready: make(chan struct{})}
+		box = &sandbox{snapshot: sn.ID, notebook: sn.Notebook, storage: s.sandboxID(sn.ID), ready: make(chan struct{})}
 		s.bk.boxes[sn.ID] = box
 	}
 	box.refs++

@@ -75,6 +75,7 @@ func (s *Service) CompareTable(ctx context.Context, notebook, table, snapshot, c
 		return nil, err
 	}
 	defer release()
+	table = s.liveTableID(ctx, notebook, table)
 	old, err := s.allVisible(bctx, notebook, table)
 	if err != nil {
 		return nil, err
@@ -127,7 +128,7 @@ func (s *Service) CompareRecord(ctx context.Context, notebook, table, record, sn
 		return nil, err
 	}
 	defer release()
-	return s.compareRecord(ctx, bctx, notebook, table, record, snapshot)
+	return s.compareRecord(ctx, bctx, notebook, s.liveTableID(ctx, notebook, table), record, snapshot)
 }
 
 // compareRecord is CompareRecord with the snapshot open under bctx.

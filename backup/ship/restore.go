@@ -14,6 +14,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/blob/sealed"
 	"github.com/cofferhq/coffer/keyring"
 )
 
@@ -121,11 +122,7 @@ func RestoreAt(ctx context.Context, st blob.Store, ring *keyring.Ring, notebook 
 // integrityOr returns err as EINTEGRITY when it is a sealed object's
 // failed check, else unchanged.
 func integrityOr(err error) error {
-	var ce *coffer.Error
-	if errors.As(err, &ce) {
-		return err
-	}
-	if strings.Contains(err.Error(), "integrity") {
+	if errors.Is(err, sealed.ErrIntegrity) {
 		return &coffer.Error{Code: coffer.EINTEGRITY, Message: "shipped WAL failed its integrity check", Err: err}
 	}
 	return err

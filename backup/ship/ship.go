@@ -97,6 +97,19 @@ type Shipper struct {
 	done    chan struct{}
 	started bool
 	closed  bool
+
+	last Status // of the last round, under mu
+}
+
+// Status is what the last round did, for `coffer backup status`.
+type Status struct {
+	At       time.Time     // when the last round began (zero: none yet)
+	Took     time.Duration // how long it ran
+	Shipped  int           // notebooks it shipped a segment or a base of
+	Failed   int           // notebooks it failed (tried again next round)
+	Error    string        // the first failure
+	Shipping int           // notebooks with a generation
+	Pending  int64         // bytes of frames read and not yet shipped, all notebooks
 }
 
 // nbState is what a Shipper holds of one notebook.
@@ -299,6 +312,7 @@ func (s *Shipper) Ship(ctx context.Context) error {
 	clear(s.dirty)
 	s.mu.Unlock()
 	slices.Sort(ids)
+	st := Status{At: time.Now()}
 	var errs []error
 	for _, id := range ids {
 		err := s.shipNotebook(ctx, id)
@@ -311,9 +325,39 @@ func (s *Shipper) Ship(ctx context.Context) error {
 		if err != nil {
 			s.Committed(id)
 			errs = append(errs, fmt.Errorf("notebook %s: %w", id, err))
+			if st.Failed++; st.Error == "" {
+				st.Error = errs[0].Error()
+			}
+			continue
 		}
+		st.Shipped++
 	}
+	st.Took = time.Since(st.At)
+	s.mu.Lock()
+	s.last = st
+	s.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// Status returns what the last round did, and how many notebooks are
+// shipped and how much waits for the next round now.
+func (s *Shipper) Status() Status {
+	s.mu.Lock()
+	st := s.last
+	nbs := make([]*nbState, 0, len(s.nbs))
+	for _, nb := range s.nbs {
+		nbs = append(nbs, nb)
+	}
+	s.mu.Unlock()
+	for _, nb := range nbs {
+		nb.mu.Lock()
+		if nb.gen != nil && !nb.broken {
+			st.Shipping++
+		}
+		st.Pending += int64(nb.pending.Len())
+		nb.mu.Unlock()
+	}
+	return st
 }
 
 // shipNotebook ships one notebook's new frames.

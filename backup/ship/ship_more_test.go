@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -19,6 +20,8 @@ import (
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/backup/ship"
 	"github.com/cofferhq/coffer/blob"
+	"github.com/cofferhq/coffer/blob/blobtest"
+	"github.com/cofferhq/coffer/blob/bloburl"
 	"github.com/cofferhq/coffer/blob/local"
 	"github.com/cofferhq/coffer/keyring"
 	"github.com/cofferhq/coffer/store"
@@ -367,6 +370,9 @@ func TestRoundFailsHalfway(t *testing.T) {
 	if err := e.s.Ship(ctx); err == nil {
 		t.Fatal("a round whose second location failed reported no error")
 	}
+	if st := e.s.Status(); st.Failed != 1 || !strings.Contains(st.Error, "second location down") {
+		t.Errorf("status after the failed round: %+v", st)
+	}
 	between := time.Now()
 	e.write(t, id, "INSERT INTO t (n, note) VALUES (3, 'x')")
 	e.ship(t)
@@ -387,5 +393,78 @@ func TestRoundFailsHalfway(t *testing.T) {
 			t.Errorf("location %d: %d rows, %s; live %d rows, %s", i+1, m, got, n, want)
 		}
 		db.Close()
+	}
+}
+
+// TestShipToS3: shipping to a real S3-compatible server (versitygw on
+// loopback) as the second location, which alone then restores the live
+// state.
+func TestShipToS3(t *testing.T) {
+	ctx := context.Background()
+	srv := blobtest.MustVersityGW(t)
+	s3st, err := bloburl.Open(ctx, srv.URL("ship", "loc"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3st.Close()
+	e := newEnv(t, sqlite.Options{})
+	e.s.Close()
+	if e.s, err = ship.New(ship.Config{Backend: e.b, Ring: e.ring, Stores: []blob.Store{e.st, s3st}, TempDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	id := e.notebook(t)
+	for i := range 3 {
+		e.write(t, id, "INSERT INTO t (n, note, pad) VALUES (?, 'x', randomblob(100000))", i)
+		e.ship(t)
+	}
+	out := filepath.Join(t.TempDir(), "r.db")
+	if err := ship.RestoreAt(ctx, s3st, e.ring, id, time.Now(), out); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: out}).EscapedPath()+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want, n := e.liveDigest(t, id)
+	if got, m := digest(t, db); got != want || m != n {
+		t.Errorf("restore from S3: %d rows, %s; live %d rows, %s", m, got, n, want)
+	}
+}
+
+// TestHalfGeneration: a generation whose start died after its key and
+// base (kill -9 before the first segment) is never restored from, and
+// Prune removes it once older than the time kept from.
+func TestHalfGeneration(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, sqlite.Options{})
+	id := e.notebook(t)
+	e.write(t, id, "INSERT INTO t (n, note) VALUES (1, 'x')")
+	e.ship(t)
+	gens, err := ship.Generations(ctx, e.st, id)
+	if err != nil || len(gens) != 1 {
+		t.Fatalf("generations %v, %v", gens, err)
+	}
+	half := fmt.Sprintf("g%016d-00000000", time.Now().Add(time.Second).UnixMicro())
+	for _, name := range []string{"key", "base"} {
+		rc, err := e.st.Open(ctx, ship.Prefix(id)+gens[0].ID+"/"+name, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.Put(ctx, ship.Prefix(id)+half+"/"+name, rc); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+	}
+	later := time.Now().Add(time.Hour)
+	if got := rows(t, e.restore(t, id, later)); len(got) != 1 || !got[1] {
+		t.Errorf("restore with a half generation present: rows %v", got)
+	}
+	n, err := ship.Prune(ctx, e.st, id, later)
+	if err != nil || n != 2 {
+		t.Errorf("Prune: %d deleted, %v; want the half generation's 2 objects", n, err)
+	}
+	if got := rows(t, e.restore(t, id, later)); !got[1] {
+		t.Error("the good generation no longer restores after Prune")
 	}
 }

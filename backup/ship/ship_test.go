@@ -368,9 +368,15 @@ func TestIdleNotebooksCostNothing(t *testing.T) {
 	if got := e.st.puts.Load(); got != 0 {
 		t.Errorf("three rounds without a commit: %d puts, want 0", got)
 	}
+	if st := e.s.Status(); st.Shipped != 0 || st.Shipping != 40 || st.Pending != 0 || st.At.IsZero() {
+		t.Errorf("status after an idle round: %+v; want none shipped, 40 shipping, nothing pending", st)
+	}
 	e.write(t, ids[7], "INSERT INTO t (n, note) VALUES (1000, 'y')")
 	e.ship(t)
 	if got := e.st.puts.Load(); got != 1 {
 		t.Errorf("a round after one commit: %d puts, want 1", got)
+	}
+	if st := e.s.Status(); st.Shipped != 1 || st.Failed != 0 {
+		t.Errorf("status after a round with one commit: %+v; want 1 shipped", st)
 	}
 }

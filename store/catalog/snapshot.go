@@ -43,7 +43,8 @@ func (s *Catalog) openSnapshot(ctx context.Context, sr *coffer.SnapshotRead) (*C
 }
 
 // markGone marks in the snapshot's schema sc the tables and columns that
-// the live notebook no longer has. Grants cannot name what no longer
+// the live notebook no longer has, and gives it the live notebook's
+// settings. Grants cannot name what no longer
 // exists, so, to everyone but owners and admins, those are hidden
 // (compilePlan): a grant never shows through a snapshot what it could
 // not show today.
@@ -57,6 +58,9 @@ func (s *Catalog) markGone(ctx context.Context, notebook string, sc *Schema) err
 	if err != nil {
 		return err
 	}
+	// Today's switches apply too: reads of a snapshot are access records
+	// when the notebook's access records are on today.
+	sc.Settings = live.Settings
 	sc.gone = map[string]bool{}
 	for _, tm := range sc.Tables {
 		ltm := live.ByID[tm.Table.ID]

@@ -103,10 +103,9 @@ type shipping struct {
 	armed  bool    // the writer's wal_autocheckpoint is 0 and pin is open
 	pin    *sql.DB // one read-only connection holding a snapshot during a checkpoint
 
-	known      bool   // salt and copied describe the WAL
-	salt       uint64 // the WAL's salt at the last checkpoint
-	copied     int    // frames of that WAL in the database file
-	captureErr error  // the last capture's error (tests)
+	known  bool   // salt and copied describe the WAL
+	salt   uint64 // the WAL's salt at the last checkpoint
+	copied int    // frames of that WAL in the database file
 
 	// Tests: freed is called once the writer is freed and before the
 	// checkpoint; checkpointed after it, with the frames the hook read
@@ -228,7 +227,6 @@ func (m *maintainer) shippedCheckpoint(h WALHook) {
 		m.ship.known = false
 	}
 	frames, salt, err := h.Capture(m.ship.id, m.ship.path)
-	m.ship.captureErr = err
 	if err != nil || frames == 0 || (m.ship.known && salt == m.ship.salt && frames <= m.ship.copied) {
 		w.Close()
 		return
@@ -286,7 +284,6 @@ func (m *maintainer) capture(h WALHook) error {
 		m.ship.known = false
 	}
 	_, _, err = h.Capture(m.ship.id, m.ship.path)
-	m.ship.captureErr = err
 	return err
 }
 

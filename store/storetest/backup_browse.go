@@ -177,6 +177,18 @@ func testBackupBrowse(t *testing.T, s *all.Store) {
 		t.Errorf("the owner does not read Bonus in the snapshot: %v", r.Fields)
 	}
 
+	// Reads of a snapshot are access records when the notebook keeps them
+	// today (they were off when the snapshot was taken).
+	on := true
+	if _, err := s.UpdateNotebookSettings(f.ctx, f.nb, coffer.NotebookSettingsUpdate{AccessLog: &on}); err != nil {
+		t.Fatal(err)
+	}
+	MustFindRecord(t, f.browse(t, f.uctx, f.snap.ID), s, f.nb, "Staff", f.x.ID)
+	s.FlushAccessLog()
+	if al, err := s.FindAccess(f.ctx, f.nb, coffer.AccessQuery{Record: f.x.ID}); err != nil || len(al.Entries) == 0 {
+		t.Errorf("no access record of the snapshot read: %+v, %v", al, err)
+	}
+
 	// Vic (no restore), unknown ids and another notebook's snapshot: not found.
 	missing := "bks_" + coffer.NewID("")
 	for _, c := range []struct {

@@ -119,6 +119,22 @@ func testRestoreTable(t *testing.T, s *all.Store) {
 	if err != nil || len(job.Result.Created)+len(job.Result.Updated)+len(job.Result.Deleted) != 0 {
 		t.Errorf("second replace: %+v, %v", job, err)
 	}
+	// Renamed since: named as today, found by id in the snapshot.
+	if _, err := s.UpdateTable(f.ctx, f.nb, "Staff", coffer.TableUpdate{Name: strp("Crew")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRecord(f.ctx, f.nb, "Crew", f.x.ID, map[string]any{"Name": "x3"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.CompareTable(f.ctx, f.nb, "Crew", f.snap.ID, "", 0); err != nil || c.Changed != 1 {
+		t.Errorf("compare of a renamed table: %+v, %v", c, err)
+	}
+	if _, err := s.Restore(f.ctx, f.nb, coffer.RestoreInput{Snapshot: f.snap.ID, Table: "Crew", Records: []string{f.x.ID}}); err != nil {
+		t.Fatalf("restore in a renamed table: %v", err)
+	}
+	if r := MustFindRecord(t, f.ctx, s, f.nb, "Crew", f.x.ID); r.Fields["Name"] != "x" {
+		t.Errorf("restored in the renamed table: %v", r.Fields)
+	}
 }
 
 // waitRestore follows a background restore until it ends.
