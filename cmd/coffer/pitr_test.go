@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/backup"
+	"github.com/cofferhq/coffer/store/sqlite"
 )
 
 var segmentRe = regexp.MustCompile(`^s\d{8}-(\d{16})`)
@@ -167,6 +171,12 @@ func TestPointOff(t *testing.T) {
 	if got := pointOff(nil, 30*time.Second); !strings.Contains(got, "docs/postgres-pitr.md") {
 		t.Errorf("not SQLite: %q", got)
 	}
+	if got := pointOff((*sqlite.Backend)(nil), 0); !strings.Contains(got, "--ship-every 0") {
+		t.Errorf("shipping off: %q", got)
+	}
+	if got := pointOff((*sqlite.Backend)(nil), time.Second); got != "" {
+		t.Errorf("on: %q", got)
+	}
 }
 
 // TestShipKeepFrom: shipped WAL is kept from the newest good snapshot
@@ -189,4 +199,152 @@ func TestShipKeepFrom(t *testing.T) {
 	if got := shipKeepFrom(snaps[:2], time.Minute); !got.IsZero() {
 		t.Errorf("no good snapshot: keep from %s, want everything kept", got)
 	}
+}
+
+// login creates an account and returns its session key and id.
+func (f *backupFixture) login(t *testing.T, email string) (key, id string) {
+	t.Helper()
+	if code, _, errOut := walkRun(t, walkPassword+"\n", "user", "create", "--data", f.data, "--email", email, "--name", "Bob", "--password-stdin"); code != 0 {
+		t.Fatalf("user create: %s", errOut)
+	}
+	var sess struct {
+		Key string `json:"session_key"`
+	}
+	if st := walkCall(t, "POST", f.s.url+"/api/v1/auth/login", "", map[string]any{"email": email, "password": walkPassword}, &sess); st != 200 {
+		t.Fatalf("login: %d", st)
+	}
+	var me struct {
+		ID string `json:"id"`
+	}
+	if st := walkCall(t, "GET", f.s.url+"/api/v1/auth/me", sess.Key, nil, &me); st != 200 {
+		t.Fatalf("me: %d", st)
+	}
+	return sess.Key, me.ID
+}
+
+type problem struct {
+	Code string `json:"code"`
+}
+
+// call is walkCall that also reads an error's code.
+func call(t *testing.T, method, url, key string, body any) (int, string) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, url, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var p problem
+	json.NewDecoder(res.Body).Decode(&p)
+	return res.StatusCode, p.Code
+}
+
+// TestRestoreAtAPI: POST …/restore with "at" instead of "snapshot": a
+// preview and a restore of chosen records to a moment between two
+// writes, a whole notebook as a copy (a job), the same access rules as a
+// snapshot (a grantee without the restore capability gets 404, with it
+// the restore), and the errors of times out of reach.
+func TestRestoreAtAPI(t *testing.T) {
+	t.Setenv("COFFER_SHIP_EVERY", "1s")
+	f := newBackupFixture(t)
+	at := f.pitrMoment(t)
+	zed := f.laterWrites(t)
+	stamp := at.UTC().Format(time.RFC3339)
+	restore := f.s.url + "/api/v1/notebooks/" + f.nb.ID + "/restore"
+
+	bob, bobID := f.login(t, "bob@example.com")
+	var g coffer.Grant
+	if st := walkCall(t, "POST", f.s.url+"/api/v1/notebooks/"+f.nb.ID+"/grants", f.key, map[string]any{
+		"principal": map[string]any{"type": "user", "id": bobID}, "table": "Contacts", "columns": map[string]any{"*": "write"}}, &g); st != 201 {
+		t.Fatalf("grant: %d", st)
+	}
+	if st, code := call(t, "POST", restore, bob, map[string]any{"at": stamp, "table": "Contacts", "records": []string{f.ids[1]}}); st != 404 || code != coffer.ENOTFOUND {
+		t.Errorf("a grantee without restore: %d %q, want 404", st, code)
+	}
+	// Not even the reach of the shipped WAL is told to them.
+	if st, code := call(t, "POST", restore, bob, map[string]any{"at": "2020-01-01T00:00:00Z", "table": "Contacts", "records": []string{f.ids[1]}}); st != 404 {
+		t.Errorf("a grantee without restore, time out of reach: %d %q, want 404", st, code)
+	}
+	if name, _ := f.name(t, f.ids[1]); name != "Grace v2" {
+		t.Errorf("a refused restore wrote: %q", name)
+	}
+
+	var job coffer.RestoreJob
+	body := map[string]any{"at": stamp, "table": "Contacts", "records": []string{f.ids[1], f.ids[0]}, "preview": true}
+	if st := walkCall(t, "POST", restore, f.key, body, &job); st != 200 || job.Result == nil || len(job.Result.Diff) != 2 {
+		t.Fatalf("preview: %d %+v", st, job)
+	}
+	for _, d := range job.Result.Diff {
+		if want := map[string]string{f.ids[1]: "changed", f.ids[0]: "same"}[d.ID]; d.Change != want {
+			t.Errorf("preview of %s: %s, want %s", d.ID, d.Change, want)
+		}
+	}
+	if name, _ := f.name(t, f.ids[1]); name != "Grace v2" {
+		t.Errorf("the preview wrote: %q", name)
+	}
+
+	if _, err := walkPatchGrant(t, f, g.ID, []string{"restore"}); err != nil {
+		t.Fatal(err)
+	}
+	job = coffer.RestoreJob{}
+	if st := walkCall(t, "POST", restore, bob, map[string]any{"at": stamp, "table": "Contacts", "records": []string{f.ids[1]}}, &job); st != 200 || job.Status != "done" {
+		t.Fatalf("restore of a record by a grantee with restore: %d %+v", st, job)
+	}
+	if name, _ := f.name(t, f.ids[1]); name != "Grace" {
+		t.Errorf("after the record's restore to %s: %q", stamp, name)
+	}
+	if name, _ := f.name(t, f.ids[0]); name != "Ada v2" {
+		t.Errorf("a record not asked for changed: %q", name)
+	}
+
+	job = coffer.RestoreJob{}
+	if st := walkCall(t, "POST", restore, f.key, map[string]any{"at": stamp, "mode": "copy"}, &job); st != 202 {
+		t.Fatalf("restore a copy: %d %+v", st, job)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for job.Status == "running" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		walkCall(t, "GET", f.s.url+"/api/v1/restores/"+job.ID, f.key, nil, &job)
+	}
+	if job.Status != "done" || job.Result == nil || job.Result.Notebook == nil {
+		t.Fatalf("copy job: %+v", job)
+	}
+	if _, st := f.nameIn(t, job.Result.Notebook.ID, zed); st != 404 {
+		t.Errorf("the copy holds a record created after the moment: %d", st)
+	}
+	if name, _ := f.nameIn(t, job.Result.Notebook.ID, f.ids[0]); name != "Ada v2" {
+		t.Errorf("the copy lacks the write before the moment: %q", name)
+	}
+
+	for _, c := range []struct {
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{map[string]any{"at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "mode": "copy"}, 422, coffer.EPOINTINTIME},
+		{map[string]any{"at": "2020-01-01T00:00:00Z", "mode": "copy"}, 422, coffer.EPOINTINTIME},
+		{map[string]any{"at": stamp, "snapshot": "bks_x", "mode": "copy"}, 400, coffer.EINVALID},
+		{map[string]any{"at": "yesterday", "mode": "copy"}, 400, coffer.EINVALID},
+	} {
+		if st, code := call(t, "POST", restore, f.key, c.body); st != c.status || code != c.code {
+			t.Errorf("%v: %d %q, want %d %q", c.body, st, code, c.status, c.code)
+		}
+	}
+}
+
+// walkPatchGrant sets the capabilities of grant id of f's notebook.
+func walkPatchGrant(t *testing.T, f *backupFixture, id string, caps []string) (int, error) {
+	t.Helper()
+	st := walkCall(t, "PATCH", f.s.url+"/api/v1/notebooks/"+f.nb.ID+"/grants/"+id, f.key, map[string]any{"capabilities": caps}, nil)
+	if st != 200 {
+		t.Fatalf("patch grant: %d", st)
+	}
+	return st, nil
 }
