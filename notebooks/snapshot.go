@@ -49,7 +49,7 @@ type backupState struct {
 	zone  *time.Location
 	idle  time.Duration
 	boxes map[string]*sandbox // by snapshot id
-	salt  string              // of sandbox ids, on a shared database (sandboxID)
+	salt  string              // of sandbox ids, random per process (sandboxID)
 	jobs  map[string]*restoreJob
 }
 
@@ -83,13 +83,13 @@ func (s *Service) SetSnapshotIdle(d time.Duration) {
 var errSnapshotNotFound = coffer.Errorf(coffer.ENOTFOUND, "snapshot not found")
 
 // sandboxID is the storage id of the sandbox of snapshot id: a notebook id
-// no notebook has. Where this process owns the database (SQLite) it is
-// derived from the snapshot's id alone, so a sandbox left by a crash is
-// found and replaced at the next load; where several nodes share the
-// database (PostgreSQL) each node salts it with a random value of its own,
-// so that nodes never load into, or drop, each other's sandboxes.
+// no notebook has, salted with a random value of this process, so that
+// processes on one database (nodes sharing PostgreSQL, or the command line
+// beside a server on one SQLite data directory) never load into, or drop,
+// each other's sandboxes. A sandbox a crash leaves behind is unregistered
+// storage that nothing reads.
 func (s *Service) sandboxID(snapshot string) string {
-	if s.Inst.Shared && s.bk.salt == "" {
+	if s.bk.salt == "" {
 		s.bk.salt = rand.Text()
 	}
 	h := sha256.Sum256([]byte("coffer snapshot sandbox\x00" + s.bk.salt + "\x00" + snapshot))
@@ -299,7 +299,7 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 // loadSandbox fills the sandbox storage from the snapshot, then replaces
 // its views with the live notebook's (views scope grants: today's apply).
 func (s *Service) loadSandbox(ctx context.Context, src coffer.SnapshotSource, box *sandbox) error {
-	_ = s.Storage.DropNotebook(ctx, box.storage) // one left by a crash
+	_ = s.Storage.DropNotebook(ctx, box.storage) // one this process failed to drop before
 	if err := src.Load(ctx, box.snapshot, box.storage); err != nil {
 		_ = s.Storage.DropNotebook(ctx, box.storage)
 		if c := coffer.ErrorCode(err); c == coffer.ENOTFOUND || c == coffer.ESNAPSHOTUNREADABLE || c == coffer.EINTEGRITY {

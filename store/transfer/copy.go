@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/notebooks"
@@ -278,8 +279,10 @@ func CopyNotebook(ctx context.Context, sd store.Dialect, sdb *store.DB, dd store
 }
 
 // copyTable copies every row of t from q (prefix sp) into tx (dialect d,
-// prefix dp) with multi-row INSERTs, and returns how many it copied.
-func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Dialect, dp string, t *table) (int64, error) {
+// prefix dp) with multi-row INSERTs, and returns how many it copied. The
+// rows are read on this goroutine while another inserts the batches
+// already read, so the wait on one database overlaps the work on the other.
+func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Dialect, dp string, t *table) (n int64, err error) {
 	rows, err := q.QueryContext(ctx, t.selectSQL(sp))
 	if err != nil {
 		return 0, err
@@ -292,19 +295,36 @@ func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Di
 	head := "INSERT INTO " + dp + quote(t.name) + " (" + strings.Join(names, ", ") + ") VALUES "
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(t.cols)), ", ") + ")"
 	batch := max(1, maxParams/len(t.cols))
-	var args []any
-	var pending, n int64
-	flush := func() error {
-		if pending == 0 {
-			return nil
-		}
-		query := head + strings.TrimSuffix(strings.Repeat(tuple+", ", int(pending)), ", ")
-		if _, err := tx.ExecContext(ctx, d.Rebind(query), args...); err != nil {
-			return d.MapError(err)
-		}
-		args, pending = args[:0], 0
-		return nil
+	type chunk struct {
+		args []any
+		rows int
 	}
+	chunks := make(chan chunk, 2)
+	done := make(chan error, 1)
+	var failed atomic.Bool
+	go func(chunks <-chan chunk) {
+		var werr error
+		for c := range chunks {
+			if werr != nil {
+				continue
+			}
+			query := head + strings.TrimSuffix(strings.Repeat(tuple+", ", c.rows), ", ")
+			if _, err := tx.ExecContext(ctx, d.Rebind(query), c.args...); err != nil {
+				werr = d.MapError(err)
+				failed.Store(true)
+			}
+		}
+		done <- werr
+	}(chunks)
+	open := true
+	defer func() {
+		if open {
+			close(chunks)
+			<-done
+		}
+	}()
+	args := make([]any, 0, batch*len(t.cols))
+	pending := 0
 	h := t.holders()
 	for rows.Next() {
 		if err := rows.Scan(h...); err != nil {
@@ -315,14 +335,21 @@ func copyTable(ctx context.Context, q querier, sp string, tx *sql.Tx, d store.Di
 		}
 		pending++
 		n++
-		if pending == int64(batch) {
-			if err := flush(); err != nil {
-				return n, err
+		if pending == batch {
+			if failed.Load() {
+				break
 			}
+			chunks <- chunk{args, pending}
+			args, pending = make([]any, 0, batch*len(t.cols)), 0
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return n, err
 	}
-	return n, flush()
+	if pending > 0 {
+		chunks <- chunk{args, pending}
+	}
+	close(chunks)
+	open = false
+	return n, <-done
 }

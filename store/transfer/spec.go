@@ -89,6 +89,9 @@ var instanceTables = []table{
 	{name: "notebooks", cols: cols("SSSIII", "id", "name", "owner_id", "created_at", "updated_at", "access_version"), order: []string{"id"}},
 	{name: "notebook_members", cols: cols("SSSSI", "notebook_id", "principal_type", "principal_id", "role", "created_at"), order: []string{"notebook_id", "principal_type", "principal_id"}},
 	{name: "access_epoch", cols: cols("II", "id", "epoch"), order: []string{"id"}},
+	// The catalogue of backups (snapshot objects stay in their locations).
+	{name: "backup_snapshots", cols: cols("SSSSIIIIIIIISIISSISS", "id", "notebook", "kind", "status", "started_at", "heartbeat_at", "finished_at", "verified_at", "deleted_at",
+		"size", "image_size", "rows", "tables", "blobs", "blob_bytes", "locations", "state", "schema_version", "key_id", "error"), order: []string{"id"}},
 	{name: "grants", cols: cols("SSSSSSSSSII", "id", "notebook_id", "principal_type", "principal_id", "table_id", "view_id", "rows_filter", "column_rights", "capabilities", "created_at", "updated_at"), order: []string{"id"}},
 }
 
