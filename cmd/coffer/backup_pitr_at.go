@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/cofferhq/coffer"
@@ -16,7 +17,25 @@ import (
 // from the newest good snapshot, since which restores to a time are
 // promised.
 
-var _ coffer.PointInTimeSource = (*pointSource)(nil)
+var (
+	_ coffer.PointInTimeSource = (*pointSource)(nil)
+	_ coffer.SnapshotFiles     = (*pointSource)(nil)
+)
+
+// FetchFile reads a file blob of a snapshot from the backup service's
+// source (the embedded interface alone would hide it, and with it the
+// restore of a file whose content the files store lost). A point in time
+// keeps no file contents: only the files store's own.
+func (p *pointSource) FetchFile(ctx context.Context, id, contentID string) (io.ReadCloser, error) {
+	if _, _, ok := parsePoint(id); ok {
+		return nil, coffer.Errorf(coffer.ENOTFOUND, "a point in time keeps no file contents: restore the file from a snapshot")
+	}
+	fs, ok := p.SnapshotSource.(coffer.SnapshotFiles)
+	if !ok {
+		return nil, coffer.Errorf(coffer.ENOTFOUND, "this snapshot does not keep files")
+	}
+	return fs.FetchFile(ctx, id, contentID)
+}
 
 // pointOff says why point-in-time restore is off on st's backend with
 // shipping every interval, or "" when it is on.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -347,4 +349,37 @@ func walkPatchGrant(t *testing.T, f *backupFixture, id string, caps []string) (i
 		t.Fatalf("patch grant: %d", st)
 	}
 	return st, nil
+}
+
+// filesSource is a snapshot source that keeps files.
+type filesSource struct {
+	coffer.SnapshotSource
+	asked string
+}
+
+func (f *filesSource) FetchFile(ctx context.Context, id, cid string) (io.ReadCloser, error) {
+	f.asked = id + "/" + cid
+	return io.NopCloser(strings.NewReader("sealed")), nil
+}
+
+// TestPointSourceFetchFile: wrapping the backup service's source for
+// points in time keeps its file contents reachable (a file whose content
+// the files store lost comes back from a snapshot); a point in time has
+// none.
+func TestPointSourceFetchFile(t *testing.T) {
+	inner := &filesSource{}
+	var src coffer.SnapshotSource = &pointSource{SnapshotSource: inner}
+	fs, ok := src.(coffer.SnapshotFiles)
+	if !ok {
+		t.Fatal("the point-in-time source hides the snapshots' files")
+	}
+	rc, err := fs.FetchFile(context.Background(), "bks_1", "c1")
+	if err != nil || inner.asked != "bks_1/c1" {
+		t.Fatalf("FetchFile: %v, asked %q", err, inner.asked)
+	}
+	rc.Close()
+	_, err = fs.FetchFile(context.Background(), pointID("nb_06h54zyt51ma4yqptybe289w98", time.Now()), "c1")
+	if coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("a point in time's file: %v", err)
+	}
 }
