@@ -383,3 +383,62 @@ func TestPointSourceFetchFile(t *testing.T) {
 		t.Errorf("a point in time's file: %v", err)
 	}
 }
+
+// generations lists the generations of f's notebook with objects in the
+// primary location.
+func (f *backupFixture) generations(t *testing.T) []string {
+	t.Helper()
+	dir := filepath.Join(f.data, "backups", "wal", f.nb.ID)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if objs, _ := os.ReadDir(filepath.Join(dir, e.Name())); len(objs) > 0 {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// TestPruneShippedFromNewestSnapshot: the shipped WAL is pruned from the
+// newest good snapshot (less one interval), not the oldest kept one: a
+// generation that only serves times before the newest snapshot goes, the
+// one that serves times since stays, and restores since it still work.
+func TestPruneShippedFromNewestSnapshot(t *testing.T) {
+	t.Setenv("COFFER_SHIP_EVERY", "1s")
+	f := newBackupFixture(t)
+	f.shippedAfter(t, time.Now())
+	if code, out, errOut := f.cli(t, "backup", "now"); code != 0 {
+		t.Fatalf("backup now: %d %s %s", code, out, errOut)
+	}
+	first := f.generations(t)
+	if len(first) != 1 {
+		t.Fatalf("generations: %v", first)
+	}
+	// A restarted server begins a new generation at the next commit.
+	if code := f.s.stop(); code != 0 {
+		t.Fatalf("serve stopped with %d", code)
+	}
+	f.s = walkServe(t, f.data)
+	f.recs = f.s.url + "/api/v1/notebooks/" + f.nb.ID + "/tables/Contacts/records"
+	at := f.pitrMoment(t)
+	if got := f.generations(t); len(got) != 2 {
+		t.Fatalf("generations after a restart: %v", got)
+	}
+	// The oldest kept snapshot is the first; the newest is taken now,
+	// more than an interval after the second generation began.
+	time.Sleep(2 * time.Second)
+	if code, out, errOut := f.cli(t, "backup", "now"); code != 0 || !strings.Contains(out, "prune") {
+		t.Fatalf("backup now: %d %s %s", code, out, errOut)
+	}
+	got := f.generations(t)
+	if len(got) != 1 || got[0] == first[0] {
+		t.Fatalf("generations after pruning: %v, want only the one after %v", got, first)
+	}
+	stamp := at.UTC().Format(time.RFC3339)
+	if code, out, errOut := f.cli(t, "restore", "--notebook", f.nb.ID, "--at", stamp, "--table", "Contacts", "--record", f.ids[0], "--preview"); code != 0 {
+		t.Errorf("restore --at since the newest snapshot: %d %s %s", code, out, errOut)
+	}
+}
