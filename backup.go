@@ -39,11 +39,13 @@ type Snapshot struct {
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	VerifiedAt *time.Time `json:"verified_at"`
-	Size       int64      `json:"size"`
-	Rows       int64      `json:"rows"`
-	Locations  []string   `json:"locations"`
-	Day        string     `json:"day"`
-	Month      string     `json:"month"`
+	// Size and Rows (bytes and rows of the whole image) are shown to owners
+	// and admins only: to a grantee they would count what they cannot see.
+	Size      int64    `json:"size,omitempty"`
+	Rows      int64    `json:"rows,omitempty"`
+	Locations []string `json:"locations"`
+	Day       string   `json:"day"`
+	Month     string   `json:"month"`
 }
 
 // SnapshotSource is what browsing and restoring need of the backups. The

@@ -21,7 +21,7 @@ func (s *Server) backupStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.svc.BackupStatus == nil {
-		s.writeError(w, r, coffer.Errorf(coffer.ENOTFOUND, "backups are off on this server (--backup-off)"))
+		s.writeError(w, r, coffer.Errorf(coffer.ENOTFOUND, "backups are not set up on this server"))
 		return
 	}
 	st, err := s.svc.BackupStatus(r.Context())
@@ -54,7 +54,7 @@ func (s *Server) backupNow(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.svc.BackupNow == nil {
-		s.writeError(w, r, coffer.Errorf(coffer.ENOTFOUND, "backups are off on this server (--backup-off)"))
+		s.writeError(w, r, coffer.Errorf(coffer.ENOTFOUND, "backups are not set up on this server"))
 		return
 	}
 	st, err := s.svc.BackupNow(r.Context(), in.Notebook, in.Force)

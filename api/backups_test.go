@@ -186,10 +186,14 @@ func TestBackupCompareAndRestoreAPI(t *testing.T) {
 		map[string]any{"table": "People"},
 		map[string]any{"snapshot": f.snap, "table": "People", "unknown": 1},
 		map[string]any{"snapshot": f.snap, "table": "People", "records": "x"},
+		map[string]any{"snapshot": f.snap, "table": "People", "file": "fil_x"},
+		map[string]any{"snapshot": f.snap, "file": "fil_x", "mode": "copy"},
 	} {
 		f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), f.Alice, b).WantProblem(http.StatusBadRequest, "invalid")
 	}
 	f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), f.Bob, map[string]any{"snapshot": f.snap, "table": "People"}).WantProblem(http.StatusNotFound, "not_found")
+	// A file the snapshot does not hold: not found.
+	f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), f.Alice, map[string]any{"snapshot": f.snap, "file": "fil_nothing"}).WantProblem(http.StatusNotFound, "not_found")
 	// Carol may restore her rows but not the notebook in place.
 	f.Do("POST", f.P("/api/v1/notebooks/{nb}/restore"), f.Carol, map[string]any{"snapshot": f.snap}).WantProblem(http.StatusForbidden, "forbidden")
 

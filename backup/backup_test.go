@@ -130,9 +130,14 @@ func TestCorruptionFound(t *testing.T) {
 	}
 	prefix := "snapshots/" + nb.ID + "/" + sn.ID + "/"
 	store := e.primary.Store
-	for _, obj := range []string{"image", "manifest"} {
-		size := len(readObject(t, store, prefix+obj))
-		for _, off := range []int{0, size / 3, size / 2, size - 1} {
+	for _, obj := range []struct {
+		name string
+		n    int // positions tried, spread evenly (first and last included)
+	}{{"image", 16}, {"manifest", 64}} {
+		size := len(readObject(t, store, prefix+obj.name))
+		for i := range obj.n {
+			off := i * (size - 1) / (obj.n - 1)
+			obj := obj.name
 			orig := readObject(t, store, prefix+obj)
 			flip(t, store, prefix+obj, off)
 			rep, err := e.svc.Verify(ctx, sn.ID, "primary")

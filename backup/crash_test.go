@@ -154,6 +154,11 @@ func TestKilledSnapshotNeverGood(t *testing.T) {
 	if n, err := svc.Recover(ctx); err != nil || n != 0 {
 		t.Fatalf("Recover with a fresh heartbeat marked %d: %v", n, err)
 	}
+	// While its heartbeat is fresh, it may be another process's: no
+	// second snapshot of the notebook starts.
+	if _, err := svc.Snapshot(ctx, nb.ID, backup.KindManual, true); coffer.ErrorCode(err) != coffer.ECONFLICT {
+		t.Errorf("snapshot beside a running one: %v, want ECONFLICT", err)
+	}
 	// Later than StaleAfter: the heartbeat is stale.
 	st.Core.Now = func() time.Time { return time.Now().UTC().Add(10 * time.Minute) }
 	primary, err := svc.Location("primary")

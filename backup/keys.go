@@ -34,7 +34,8 @@ type KeyringBackup struct {
 // location, and in the second one unless it is locked (a locked location
 // could not forget shredded keys), then deletes all but the newest
 // Config.KeyringKeep there. It returns the object key written.
-func (s *Service) BackupKeyring(ctx context.Context) (string, error) {
+func (s *Service) BackupKeyring(ctx context.Context) (_ string, err error) {
+	defer func() { err = s.st.Wrap("backup.BackupKeyring", err) }()
 	keys, err := s.st.Ring().Export(ctx)
 	if err != nil {
 		return "", err
@@ -81,7 +82,8 @@ func keyringObjects(ctx context.Context, l blob.Store) ([]string, error) {
 // LatestKeyring reads the newest keyring backup in location loc ("" for
 // the primary); ENOTFOUND when there is none. Restore it with
 // keyring.Ring.Import before loading an instance image on a new machine.
-func (s *Service) LatestKeyring(ctx context.Context, loc string) (*KeyringBackup, error) {
+func (s *Service) LatestKeyring(ctx context.Context, loc string) (_ *KeyringBackup, err error) {
+	defer func() { err = s.st.Wrap("backup.LatestKeyring", err) }()
 	l, err := s.Location(loc)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ import (
 // An image from another Coffer schema version is EINVALID; a storage
 // that exists already is ECONFLICT.
 func (s *Service) Load(ctx context.Context, imagePath, storageID string) (err error) {
+	defer func() { err = s.st.Wrap("backup.Load", err) }()
 	if !coffer.ValidID(coffer.PrefixNotebook, storageID) {
 		return coffer.Errorf(coffer.EINVALID, "a storage id is a notebook id")
 	}
@@ -166,7 +167,8 @@ func (s *Service) notebookMigration(ctx context.Context) (int, error) {
 // snapshots (Adopt); then load each notebook's newest snapshot with Load,
 // its storage id being its notebook id. A non-empty instance is
 // ECONFLICT; an image of another schema version EINVALID.
-func (s *Service) LoadInstance(ctx context.Context, imagePath string) error {
+func (s *Service) LoadInstance(ctx context.Context, imagePath string) (err error) {
+	defer func() { err = s.st.Wrap("backup.LoadInstance", err) }()
 	im, err := openImage(imagePath)
 	if err != nil {
 		return coffer.Internal("backup.LoadInstance", err)

@@ -33,7 +33,8 @@ type PruneReport struct {
 // Config.Grace. In a locked location only objects past their lock are
 // deleted (location.Sweep); one whose lock never ends is not swept. It must not run while snapshots are being taken by
 // another process (the grace period covers what they have written).
-func (s *Service) Prune(ctx context.Context) (*PruneReport, error) {
+func (s *Service) Prune(ctx context.Context) (_ *PruneReport, err error) {
+	defer func() { err = s.st.Wrap("backup.Prune", err) }()
 	rep := &PruneReport{Swept: map[string]int{}}
 	now := s.now()
 	snaps, err := s.catalogue(ctx)

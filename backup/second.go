@@ -17,7 +17,8 @@ import (
 // Locations. It returns how many snapshots it copied; the first failure
 // stops it (what was copied stays copied and recorded). Without a second
 // location it does nothing.
-func (s *Service) Resync(ctx context.Context) (int, error) {
+func (s *Service) Resync(ctx context.Context) (_ int, err error) {
+	defer func() { err = s.st.Wrap("backup.Resync", err) }()
 	if s.cfg.Second == nil {
 		return 0, nil
 	}
@@ -28,7 +29,7 @@ func (s *Service) Resync(ctx context.Context) (int, error) {
 	}
 	var todo []missing
 	inst := s.st.Inst
-	err := s.st.ReadTx(ctx, inst.R, "backup.Resync", func(tx *sql.Tx) error {
+	err = s.st.ReadTx(ctx, inst.R, "backup.Resync", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, s.st.Rebind("SELECT id, notebook, locations FROM "+inst.Prefix+"backup_snapshots WHERE status = ? ORDER BY started_at"), StatusGood)
 		if err != nil {
 			return err

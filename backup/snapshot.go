@@ -73,7 +73,7 @@ func (s *Service) Snapshot(ctx context.Context, notebook, kind string, force boo
 	if err != nil {
 		s.fail(id, err)
 		s.log.Error("backup: snapshot failed", "snapshot", id, "notebook", notebook, "err", err)
-		return nil, err
+		return nil, s.st.Wrap("backup.Snapshot", err)
 	}
 	s.progress(Progress{Snapshot: id, Notebook: notebook, Phase: "done"})
 	s.log.Info("backup: snapshot taken", "snapshot", id, "notebook", notebook, "size", sn.Size, "rows", sn.Rows, "blobs", sn.Blobs,

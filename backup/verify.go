@@ -50,7 +50,8 @@ func (s *Service) good(ctx context.Context, id string) (*Snapshot, error) {
 // keyring must still hold. A changed manifest, or one whose notebook's
 // keys were destroyed, is EINTEGRITY; an unknown snapshot ENOTFOUND. The
 // blob entries in it locate the snapshot's files (backup/blobs.Fetch).
-func (s *Service) Manifest(ctx context.Context, id, loc string) (*Manifest, error) {
+func (s *Service) Manifest(ctx context.Context, id, loc string) (_ *Manifest, err error) {
+	defer func() { err = s.st.Wrap("backup.Manifest", err) }()
 	sn, err := s.good(ctx, id)
 	if err != nil {
 		return nil, err
@@ -71,6 +72,7 @@ func (s *Service) Manifest(ctx context.Context, id, loc string) (*Manifest, erro
 // Errors: ENOTFOUND (unknown snapshot or location), EINTEGRITY (changed
 // bytes, destroyed keys).
 func (s *Service) Image(ctx context.Context, id, loc string) (path string, cleanup func(), err error) {
+	defer func() { err = s.st.Wrap("backup.Image", err) }()
 	sn, err := s.good(ctx, id)
 	if err != nil {
 		return "", nil, err
@@ -164,7 +166,8 @@ func sealedErr(err error) error {
 // Problems are in the report (OK false), never as an error; errors are
 // for an unknown snapshot or location (ENOTFOUND) or a failing location.
 // A verification without problems is recorded (Snapshot.VerifiedAt).
-func (s *Service) Verify(ctx context.Context, id, loc string) (*VerifyReport, error) {
+func (s *Service) Verify(ctx context.Context, id, loc string) (_ *VerifyReport, err error) {
+	defer func() { err = s.st.Wrap("backup.Verify", err) }()
 	start := time.Now()
 	sn, err := s.good(ctx, id)
 	if err != nil {

@@ -421,6 +421,9 @@ func (s *Service) startNotebook(ctx context.Context, notebook string, in coffer.
 	if in.Mode == coffer.RestoreReplace && a.Role() != access.RoleOwner {
 		return nil, coffer.Errorf(coffer.EFORBIDDEN, "only the notebook's owners may restore it in place")
 	}
+	if in.Mode == coffer.RestoreCopy && !a.AtLeast(access.RoleAdmin) {
+		return nil, coffer.Errorf(coffer.EFORBIDDEN, "only the notebook's owners and admins may copy a whole snapshot")
+	}
 	j := s.newJob(c.UserID, notebook, in.Snapshot, "notebook", in.Mode, 0)
 	bg := context.WithoutCancel(ctx)
 	go func() {

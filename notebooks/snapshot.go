@@ -143,7 +143,8 @@ func validSnapshotID(id string) bool {
 // snapshotOf returns snapshot id of notebook, for a caller who may
 // restore there. A snapshot of another notebook is ENOTFOUND.
 func (s *Service) snapshotOf(ctx context.Context, notebook, id string) (*coffer.Snapshot, error) {
-	if _, _, err := s.mayRestore(ctx, notebook); err != nil {
+	_, a, err := s.mayRestore(ctx, notebook)
+	if err != nil {
 		return nil, err
 	}
 	src, zone, err := s.source()
@@ -160,12 +161,16 @@ func (s *Service) snapshotOf(ctx context.Context, notebook, id string) (*coffer.
 	if err != nil {
 		return nil, s.Wrap("FindSnapshot", err)
 	}
-	return withDay(sn, zone), nil
+	return withDay(sn, zone, a), nil
 }
 
-// withDay fills a snapshot's day and month in zone.
-func withDay(sn *coffer.Snapshot, zone *time.Location) *coffer.Snapshot {
+// withDay fills a snapshot's day and month in zone, and leaves out its
+// totals for a caller who is not an owner or admin.
+func withDay(sn *coffer.Snapshot, zone *time.Location, a *catalog.Rights) *coffer.Snapshot {
 	c := *sn
+	if !a.AtLeast(access.RoleAdmin) {
+		c.Size, c.Rows = 0, 0
+	}
 	t := c.StartedAt.In(zone)
 	c.Day, c.Month = t.Format("2006-01-02"), t.Format("2006-01")
 	if c.Locations == nil {
@@ -180,7 +185,8 @@ func (s *Service) FindSnapshots(ctx context.Context, notebook string, q coffer.S
 	if q.Group != "" && q.Group != "day" && q.Group != "month" {
 		return nil, coffer.Invalid("the query is not valid", coffer.FieldError{Field: "group", Message: "must be day or month"})
 	}
-	if _, _, err := s.mayRestore(ctx, notebook); err != nil {
+	_, a, err := s.mayRestore(ctx, notebook)
+	if err != nil {
 		return nil, err
 	}
 	src, zone, err := s.source()
@@ -197,7 +203,7 @@ func (s *Service) FindSnapshots(ctx context.Context, notebook string, q coffer.S
 		if sn.Notebook != notebook {
 			continue
 		}
-		sn = withDay(sn, zone)
+		sn = withDay(sn, zone, a)
 		if q.Group != "" {
 			key := sn.Day
 			if q.Group == "month" {

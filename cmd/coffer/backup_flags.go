@@ -45,7 +45,7 @@ func backupFlags(fs *flag.FlagSet, serve bool) *backupConfig {
 	fs.StringVar(&c.drillEvery, "drill-every", c.drillEvery, "how often a restore drill runs, checking backups from every location (COFFER_DRILL_EVERY)")
 	if serve {
 		fs.DurationVar(&c.shipEvery, "ship-every", envDuration("COFFER_SHIP_EVERY", 30*time.Second), "on SQLite, ship the write-ahead log of notebooks that changed to the backup locations this often, encrypted, for point-in-time restore: about the most work lost with the machine (COFFER_SHIP_EVERY; 0 = off)")
-		fs.BoolVar(&c.off, "backup-off", env("COFFER_BACKUP_OFF", "") == "true", "no daily backup and no drills in this server (COFFER_BACKUP_OFF=true): for extra nodes of a PostgreSQL instance, or when backups are taken otherwise")
+		fs.BoolVar(&c.off, "backup-off", env("COFFER_BACKUP_OFF", "") == "true", "no daily backup, no shipping and no drills in this server (COFFER_BACKUP_OFF=true): for extra nodes of a PostgreSQL instance, or when backups are taken otherwise; browsing and restoring snapshots still work")
 	} else {
 		// The commands do not ship, but restore --at and pruning need the
 		// server's interval: the same variable as the server's.

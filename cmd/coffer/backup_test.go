@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/backup/schedule"
 )
 
 // backupFixture is a served data directory with an operator, a notebook
@@ -285,6 +287,16 @@ func TestRestoreCommands(t *testing.T) {
 	if code, _, errOut := f.cli(t, "restore", "--notebook", f.nb.ID, "--snapshot", "bks_nope"); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("unknown snapshot: %d %s", code, errOut)
 	}
+	// Done as someone without the restore right: as if there were no snapshot.
+	if code, _, errOut := walkRun(t, walkPassword+"\n", "user", "create", "--data", f.data, "--email", "eve@example.com", "--name", "Eve", "--password-stdin"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, errOut := f.cli(t, append(base, "--as", "eve@example.com")...); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("restore as someone without the right: %d %s", code, errOut)
+	}
+	if code, _, errOut := f.cli(t, append(base, "--as", "nobody@example.com")...); code != 1 || !strings.Contains(errOut, "no active account") {
+		t.Errorf("restore as nobody: %d %s", code, errOut)
+	}
 	if code, _, _ := f.cli(t, "restore", "--notebook", f.nb.ID); code != 2 {
 		t.Errorf("no snapshot: %d, want usage (2)", code)
 	}
@@ -429,5 +441,83 @@ func TestPointInTimeRestore(t *testing.T) {
 	// Before anything was shipped there is nothing to restore.
 	if code, _, errOut := f.cli(t, "restore", "--notebook", f.nb.ID, "--at", "2020-01-01T00:00:00Z", "--table", "Contacts", "--record", f.ids[0]); code != 1 || !strings.Contains(errOut, "before the oldest shipped") {
 		t.Errorf("restore --at before shipping began: %d %s", code, errOut)
+	}
+}
+
+// TestServeCatchesUpDailyBackup: a server that was down when the daily
+// backup was due (the last daily run is three days old) runs one as it
+// starts, in the background, and its status shows it.
+func TestServeCatchesUpDailyBackup(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("COFFER_BACKUP_COPY_URL", "")
+	if code, _, errOut := walkRun(t, walkPassword+"\n", "user", "create", "--data", data, "--email", "ops@example.com", "--name", "Ops",
+		"--password-stdin", "--operator"); code != 0 {
+		t.Fatal(errOut)
+	}
+	// A daily run three days ago, recorded as the worker records it.
+	st, closeStore, err := openStore(context.Background(), &storeConfig{dataDir: data}, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := st.Core.Now
+	st.Core.Now = func() time.Time { return real().Add(-72 * time.Hour) }
+	w := schedule.New(schedule.NewLedger(st.Core), schedule.Jobs{
+		Notebooks: func(context.Context) ([]string, error) { return nil, nil },
+		Snapshot:  func(context.Context, string, string, bool) (schedule.Outcome, error) { return schedule.Outcome{}, nil },
+	}, schedule.Config{MinPause: -1})
+	if _, err := w.Run(context.Background(), schedule.Options{Kind: schedule.KindDaily}); err != nil {
+		t.Fatal(err)
+	}
+	closeStore()
+
+	s := walkServe(t, data)
+	var sess struct {
+		Key string `json:"session_key"`
+	}
+	if st := walkCall(t, "POST", s.url+"/api/v1/auth/login", "", map[string]any{"email": "ops@example.com", "password": walkPassword}, &sess); st != 200 {
+		t.Fatalf("login: %d", st)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var rep struct {
+			Last *schedule.Run `json:"last"`
+			Next time.Time     `json:"next"`
+		}
+		walkCall(t, "GET", s.url+"/api/v1/backups/status", sess.Key, nil, &rep)
+		if rep.Last != nil && rep.Last.Kind == schedule.KindDaily && time.Since(rep.Last.StartedAt) < time.Minute {
+			if rep.Last.Status != schedule.StatusGood || rep.Last.Taken != 1 || !rep.Next.After(time.Now()) {
+				t.Errorf("catch-up run: %+v, next %v", rep.Last, rep.Next)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no catch-up run within 20 s: %+v", rep.Last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestServeBackupOff: with --backup-off a server runs no backup, ships
+// nothing and drills nothing, but still answers the status (enabled
+// false) and serves snapshots taken elsewhere.
+func TestServeBackupOff(t *testing.T) {
+	t.Setenv("COFFER_BACKUP_OFF", "true")
+	t.Setenv("COFFER_SHIP_EVERY", "1s")
+	f := newBackupFixture(t)
+	var rep map[string]any
+	if st := walkCall(t, "GET", f.s.url+"/api/v1/backups/status", f.key, nil, &rep); st != 200 || rep["enabled"] != false || rep["next"] != nil {
+		t.Errorf("status with backups off: %d %v", st, rep)
+	}
+	snap := f.snapshotOf(t)
+	var list struct{ Records []coffer.Record }
+	if st := walkCall(t, "GET", f.recs+"?snapshot="+snap, f.key, nil, &list); st != 200 || len(list.Records) != 3 {
+		t.Errorf("browse a snapshot with backups off: %d %d", st, len(list.Records))
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(f.data, "backups", "wal")); err == nil {
+		t.Errorf("WAL shipped with backups off")
+	}
+	if !strings.Contains(f.s.stderr.String(), "--backup-off") {
+		t.Errorf("no warning in the log")
 	}
 }

@@ -302,16 +302,13 @@ func (b *backups) drillConfig(alert func(context.Context, *drill.Drill)) drill.C
 	return drill.Config{Logger: b.log, Alert: alert}
 }
 
-// startBackups starts, unless cfg.off, the daily backup worker and the
-// restore drills of a server, alerting the operators by e-mail (through
-// sender) when one fails, and sets extra's backup status for the API.
-// stop waits for them to stop.
+// startBackups sets up the backups of a server: browsing and restoring
+// snapshots, the backup status and "backup now" for the API and, unless
+// cfg.off, the daily backup worker, WAL shipping and restore drills,
+// alerting the operators by e-mail (through sender) when a run or a
+// drill fails. stop waits for them to stop.
 func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir string, files blob.Store, sender *mail.Sender,
 	publicURL string, log *slog.Logger, extra *api.Services) (stop func(), err error) {
-	if cfg.off {
-		log.Warn("backups are off in this server (--backup-off): no daily backup, no restore drill")
-		return func() {}, nil
-	}
 	b, err := openBackups(ctx, st, cfg, dataDir, files, log, nil)
 	if err != nil {
 		return nil, err
@@ -338,8 +335,22 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 	b.onRunFailure = func(ctx context.Context, r *schedule.Run) {
 		mailOps(ctx, "a backup failed", func(to string) mail.Message { return schedule.AlertMessage(to, r, publicURL) })
 	}
+	extra.BackupStatus = func(ctx context.Context) (any, error) { return b.report(ctx, !cfg.off) }
+	extra.Backups = st
+	extra.BackupNow = func(rctx context.Context, nb string, force bool) (any, error) {
+		return b.startNow(ctx, rctx, nb, force)
+	}
+	stopSweep := every(ctx, time.Minute, func(context.Context) { st.SweepSnapshots() })
+	if cfg.off {
+		log.Warn("backups are off in this server (--backup-off): no daily backup, no shipping, no restore drill here; browsing and restoring snapshots work")
+		return func() {
+			stopSweep()
+			b.close()
+		}, nil
+	}
 	stopShip, err := b.startShipping(cfg.shipEvery)
 	if err != nil {
+		stopSweep()
 		b.close()
 		return nil, err
 	}
@@ -347,12 +358,6 @@ func startBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir
 	stopDrills := drill.Start(ctx, b.ledger, b.drillSource(), cfg.every, b.drillConfig(func(ctx context.Context, d *drill.Drill) {
 		mailOps(ctx, "a restore drill failed", func(to string) mail.Message { return drill.AlertMessage(to, d, publicURL) })
 	}))
-	extra.BackupStatus = func(ctx context.Context) (any, error) { return b.report(ctx, true) }
-	extra.Backups = st
-	extra.BackupNow = func(rctx context.Context, nb string, force bool) (any, error) {
-		return b.startNow(ctx, rctx, nb, force)
-	}
-	stopSweep := every(ctx, time.Minute, func(context.Context) { st.SweepSnapshots() })
 	if _, ok := st.Storage.(*sqlite.Backend); !ok && !strings.HasPrefix(cfg.url, "s3:") {
 		log.Warn("backups go to a directory of this node (--backup-url): with several nodes on one PostgreSQL database, " +
 			"whichever runs the backup keeps it; put them in shared storage (s3://…)")

@@ -149,8 +149,11 @@ func testBackupBrowse(t *testing.T, s *all.Store) {
 		_, err := s.FindRecords(ub, f.nb, "Staff", q)
 		wantCode(t, err, coffer.EINVALID) // a hidden column does not exist, in a snapshot too
 	}
-	if l, err := s.FindSnapshots(f.uctx, f.nb, coffer.SnapshotQuery{}); err != nil || len(l) != 1 || l[0].ID != f.snap.ID {
-		t.Errorf("Uma's snapshot list: %v, %v", l, err)
+	if l, err := s.FindSnapshots(f.uctx, f.nb, coffer.SnapshotQuery{}); err != nil || len(l) != 1 || l[0].ID != f.snap.ID || l[0].Rows != 0 || l[0].Size != 0 {
+		t.Errorf("Uma's snapshot list: %+v, %v; want the snapshot without its totals", l, err)
+	}
+	if l, err := s.FindSnapshots(f.ctx, f.nb, coffer.SnapshotQuery{}); err != nil || len(l) != 1 || l[0].Rows == 0 {
+		t.Errorf("the owner's snapshot list: %+v, %v; want the snapshot with its totals", l, err)
 	}
 
 	// A column deleted since: hidden from the grantee (no grant can name

@@ -74,7 +74,8 @@ func (c *CopySnapshots) Take(ctx context.Context, notebook, kind string) (*coffe
 		return nil, err
 	}
 	now := c.st.Now()
-	sn := &coffer.Snapshot{ID: coffer.NewID("bks_"), Notebook: notebook, Kind: kind, Status: coffer.SnapshotGood, StartedAt: now, FinishedAt: &now, Locations: []string{"test"}}
+	sn := &coffer.Snapshot{ID: coffer.NewID("bks_"), Notebook: notebook, Kind: kind, Status: coffer.SnapshotGood, StartedAt: now, FinishedAt: &now, Locations: []string{"test"},
+		Size: 1, Rows: 1} // totals not measured: only whether they are shown
 	c.mu.Lock()
 	c.snaps[sn.ID], c.storage[sn.ID] = sn, storage
 	c.mu.Unlock()
