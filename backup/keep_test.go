@@ -78,6 +78,18 @@ func TestFileBlobs(t *testing.T) {
 	if !found {
 		t.Error("the third file's blob is not in the backup as stored")
 	}
+	rc, n, err := e.svc.OpenBlob(ctx, sn2.ID, "second", third.ID, third.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if want := readObject(t, e.files, "files/"+nb.ID+"/"+third.ID); !bytes.Equal(got, want) || n != int64(len(want)) {
+		t.Error("OpenBlob does not give the stored blob")
+	}
+	if _, _, err := e.svc.OpenBlob(ctx, sn.ID, "", third.ID, third.SHA256); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		t.Errorf("OpenBlob of a file the snapshot lacks: %v", err)
+	}
 	for _, o := range blobs.Objects(m.Blobs) {
 		if err := e.primary.Store.Delete(ctx, o); err != nil {
 			t.Fatal(err)

@@ -219,7 +219,7 @@ func (s *Service) sealImage(ctx context.Context, l blob.Store, path string, m *M
 
 // backupBlobs copies the blobs of refs that the primary location lacks.
 func (s *Service) backupBlobs(ctx context.Context, notebook string, refs []fileRef) ([]blobs.Entry, error) {
-	macKey, err := s.st.Ring().Derive(ctx, notebook, "backup blob ids")
+	macKey, err := s.st.Ring().Derive(ctx, notebook, BlobKeyPurpose)
 	if err != nil {
 		return nil, err
 	}

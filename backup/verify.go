@@ -282,3 +282,45 @@ func compareSums(want, got []TableSum) []string {
 	}
 	return out
 }
+
+// BlobKeyPurpose is the purpose (keyring.Ring.Derive) of the per-notebook
+// key of file blobs' content ids in backups.
+const BlobKeyPurpose = "backup blob ids"
+
+// OpenBlob returns the sealed blob of file fileID (whose plaintext has
+// SHA-256 sha256Hex, as in the image's _files row) held by good snapshot
+// id in location loc, byte for byte as it was in the files store, and its
+// length: restoring a file puts it back under its blob key (the file key
+// in the image's _files row opens it). ENOTFOUND when the snapshot does
+// not hold that file.
+func (s *Service) OpenBlob(ctx context.Context, id, loc, fileID, sha256Hex string) (_ io.ReadCloser, _ int64, err error) {
+	defer func() { err = s.st.Wrap("backup.OpenBlob", err) }()
+	sn, err := s.good(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if sn.Notebook == "" {
+		return nil, 0, coffer.Errorf(coffer.ENOTFOUND, "file not found in the snapshot")
+	}
+	l, err := s.Location(loc)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, _, err := s.readManifest(ctx, l.Store, sn.Notebook, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	macKey, err := s.st.Ring().Derive(ctx, sn.Notebook, BlobKeyPurpose)
+	if err != nil {
+		return nil, 0, err
+	}
+	cid := blobs.ContentID(macKey, fileID, sha256Hex)
+	clear(macKey)
+	for _, e := range m.Blobs {
+		if e.ContentID == cid {
+			rc, err := blobs.Fetch(ctx, l.Store, e)
+			return rc, e.Length, err
+		}
+	}
+	return nil, 0, coffer.Errorf(coffer.ENOTFOUND, "file not found in the snapshot")
+}
