@@ -44,9 +44,18 @@ func pointOff(backend any, every time.Duration) string {
 		return "point-in-time restore on PostgreSQL is the database's own WAL archiving, restored by its operators: see docs/postgres-pitr.md"
 	}
 	if every <= 0 {
-		return "point-in-time restore needs WAL shipping, which is off in this server (--ship-every 0): restore from a snapshot, or see docs/wal-shipping.md"
+		return "point-in-time restore needs WAL shipping, which is off in this server (--ship-every 0 or --backup-off): restore from a snapshot, or see docs/wal-shipping.md"
 	}
 	return ""
+}
+
+// shipping is the interval WAL is shipped at (0: not shipped here):
+// --backup-off stops shipping on the server.
+func (c *backupConfig) shipping() time.Duration {
+	if c.off {
+		return 0
+	}
+	return c.shipEvery
 }
 
 // PointInTime checks that the shipped WAL of nb, in some location, reaches

@@ -79,7 +79,7 @@ func openBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir 
 		Retention: cfg.policy(), Logger: log, Progress: progress})
 	// Browsing (?snapshot=) and restoring read snapshots through it.
 	st.SetSnapshots(&pointSource{SnapshotSource: browse.Source(b.svc), svc: b.svc, ring: st.Ring(), locs: b.locations(), tmp: tmp,
-		off: pointOff(st.Storage, cfg.shipEvery)}, time.Local)
+		off: pointOff(st.Storage, cfg.shipping())}, time.Local)
 	b.ledger = schedule.NewLedger(st.Core)
 	b.worker = schedule.New(b.ledger, b.jobs(), schedule.Config{At: cfg.atTime, Zone: time.Local, Logger: log,
 		OnFailure: func(ctx context.Context, r *schedule.Run) {

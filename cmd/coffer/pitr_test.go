@@ -179,6 +179,9 @@ func TestPointOff(t *testing.T) {
 	if got := pointOff((*sqlite.Backend)(nil), time.Second); got != "" {
 		t.Errorf("on: %q", got)
 	}
+	if got := (&backupConfig{shipEvery: time.Second, off: true}).shipping(); got != 0 {
+		t.Errorf("--backup-off ships every %s", got)
+	}
 }
 
 // TestShipKeepFrom: shipped WAL is kept from the newest good snapshot
