@@ -126,7 +126,7 @@ func TestRestoreAtCommandLine(t *testing.T) {
 	}
 
 	code, out, errOut = f.cli(t, "restore", "--notebook", f.nb.ID, "--at", stamp, "--table", "Contacts")
-	if code != 0 || !strings.Contains(out, "restored from pit_"+f.nb.ID) {
+	if code != 0 || !strings.Contains(out, "restored from the point in time "+stamp) {
 		t.Fatalf("restore --at --table: %d\n%s%s", code, out, errOut)
 	}
 	if name, _ := f.name(t, f.ids[1]); name != "Grace" {
