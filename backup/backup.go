@@ -190,7 +190,11 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	locks keyedMutex // per notebook: snapshot, prune
+	locks keyedMutex // per notebook: snapshot, resync
+	// sweeping is held for writing while Prune sweeps, for reading while
+	// a snapshot is taken: a sweep never deletes a blob object that a
+	// snapshot being taken found present and reuses.
+	sweeping sync.RWMutex
 
 	migOnce   sync.Mutex
 	migration int // newest notebook migration of images (load.go)

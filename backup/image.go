@@ -28,8 +28,9 @@ var sqliteDialect = (*sqlite.Backend)(nil).Dialect()
 
 // skipInstance are the instance tables an image leaves out: data keys
 // live only in the keyring (and its own backup, keys.go); the catalogue
-// of backups describes the locations, which hold it (Adopt).
-var skipInstance = []string{"data_keys", "backup_snapshots"}
+// of backups describes the locations, which hold it (Adopt); the backup
+// worker's runs and leases are the old machine's running state.
+var skipInstance = []string{"data_keys", "backup_snapshots", "backup_runs", "backup_leases"}
 
 // makeImage writes the image of notebook ("" for the instance) into a new
 // file under dir and returns its path. It reads the live database in one

@@ -31,11 +31,17 @@ type PruneReport struct {
 // deleted, then sweeps, in each location, the snapshot and blob objects
 // that no good or running snapshot references and that are older than
 // Config.Grace. In a locked location only objects past their lock are
-// deleted (location.Sweep); one whose lock never ends is not swept. It must not run while snapshots are being taken by
-// another process (the grace period covers what they have written).
+// deleted (location.Sweep); one whose lock never ends is not swept.
+// Snapshots of this Service wait while it sweeps; it must not run while
+// another process takes snapshots (the grace period covers what they
+// write, not the older blobs they reuse).
 func (s *Service) Prune(ctx context.Context) (_ *PruneReport, err error) {
 	defer func() { err = s.st.Wrap("backup.Prune", err) }()
 	rep := &PruneReport{Swept: map[string]int{}}
+	// No snapshot of this Service runs from before the catalogue is read
+	// to the end of the sweep.
+	s.sweeping.Lock()
+	defer s.sweeping.Unlock()
 	now := s.now()
 	snaps, err := s.catalogue(ctx)
 	if err != nil {

@@ -35,7 +35,7 @@ func TestDisasterRecovery(t *testing.T) {
 			if _, err := e.svc.BackupKeyring(ctx); err != nil {
 				t.Fatal(err)
 			}
-			wantInst, err := transfer.InstanceSums(ctx, e.st.Dialect, e.st.Inst, sha256New, "data_keys", "backup_snapshots")
+			wantInst, err := transfer.InstanceSums(ctx, e.st.Dialect, e.st.Inst, sha256New, "data_keys", "backup_snapshots", "backup_runs", "backup_leases")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func TestDisasterRecovery(t *testing.T) {
 				t.Errorf("second LoadInstance: %v, want ECONFLICT", err)
 			}
 			cleanup()
-			gotInst, err := transfer.InstanceSums(ctx, st.Dialect, st.Inst, sha256New, "data_keys", "backup_snapshots")
+			gotInst, err := transfer.InstanceSums(ctx, st.Dialect, st.Inst, sha256New, "data_keys", "backup_snapshots", "backup_runs", "backup_leases")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -65,7 +65,9 @@ func (s *Service) Snapshot(ctx context.Context, notebook, kind string, force boo
 		return nil, err
 	}
 	stop := s.heartbeat(ctx, id)
+	s.sweeping.RLock()
 	sn, err := s.take(ctx, id, notebook, kind)
+	s.sweeping.RUnlock()
 	stop()
 	if err == nil {
 		err = s.finish(ctx, sn)

@@ -92,6 +92,10 @@ var instanceTables = []table{
 	// The catalogue of backups (snapshot objects stay in their locations).
 	{name: "backup_snapshots", cols: cols("SSSSIIIIIIIISIISSISS", "id", "notebook", "kind", "status", "started_at", "heartbeat_at", "finished_at", "verified_at", "deleted_at",
 		"size", "image_size", "rows", "tables", "blobs", "blob_bytes", "locations", "state", "schema_version", "key_id", "error"), order: []string{"id"}},
+	// Backup runs and drills (their history); a lease left behind expires.
+	{name: "backup_runs", cols: cols("SSSIIISSIIIIIIS", "id", "kind", "status", "started_at", "updated_at", "finished_at", "phase", "current", "done", "total", "taken", "skipped", "failed", "bytes", "error"), order: []string{"id"}},
+	{name: "backup_drills", cols: cols("SISIIIIIISS", "id", "seq", "status", "started_at", "finished_at", "restore_us", "notebooks", "blobs", "blob_bytes", "report", "error"), order: []string{"id"}},
+	{name: "backup_leases", cols: cols("SSI", "name", "holder", "until"), order: []string{"name"}},
 	{name: "grants", cols: cols("SSSSSSSSSII", "id", "notebook_id", "principal_type", "principal_id", "table_id", "view_id", "rows_filter", "column_rights", "capabilities", "created_at", "updated_at"), order: []string{"id"}},
 }
 
