@@ -171,6 +171,10 @@ type Restored struct {
 	Notebook *Notebook       `json:"notebook,omitempty"` // the notebook made by a copy
 	Safety   string          `json:"safety,omitempty"`   // the safety snapshot taken first
 	Diff     []RecordCompare `json:"diff,omitempty"`     // a preview's changes
+	// Kept are the encrypted columns (ids) whose values the restore left
+	// as they are today: their key (password) changed since the snapshot,
+	// so the snapshot's sealed values would not open under today's.
+	Kept []string `json:"kept,omitempty"`
 }
 
 // BackupService lets owners (and grantees with the restore capability)

@@ -48,7 +48,7 @@ var snapshotAware = map[string]bool{
 // routes refuse the parameter. It returns the request to serve and the
 // release of the snapshot, or false when it answered itself.
 func (s *Server) snapshotRead(w http.ResponseWriter, r *http.Request, pattern string) (*http.Request, func(), bool) {
-	if len(pattern) < len(nbPath) || pattern[:len(nbPath)] != nbPath || snapshotAware[pattern] {
+	if snapshotAware[pattern] {
 		return r, func() {}, true
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
@@ -59,6 +59,8 @@ func (s *Server) snapshotRead(w http.ResponseWriter, r *http.Request, pattern st
 	if !ok {
 		return r, func() {}, true
 	}
+	// Every route, the notebook's or not (files): a write that names a
+	// snapshot would otherwise change today's data.
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		s.writeError(w, r, coffer.Errorf(coffer.ESNAPSHOTRO, "a snapshot is read-only: restore from it instead"))
 		return nil, nil, false

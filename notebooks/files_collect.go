@@ -144,6 +144,11 @@ func (s *Service) collectNotebook(ctx context.Context, b blob.Store, cfg FileCon
 	// collection removes if this delete fails.
 	n := 0
 	for _, f := range doomed {
+		// Only this notebook's own blobs: a notebook restored as a copy
+		// holds rows naming the original's (which stay the original's).
+		if f.blobKey != BlobKey(nb, f.ID) {
+			continue
+		}
 		if err := b.Delete(ctx, f.blobKey); err != nil {
 			return n, err
 		}

@@ -154,5 +154,6 @@ func (s *Service) DeleteNotebook(ctx context.Context, id string) error {
 	s.Keys.Forget(id)
 	s.ForgetNotebook(id)
 	s.Schemas.Invalidate(id)
+	s.dropSandboxes(id) // snapshot.go
 	return s.Wrap("DeleteNotebook", s.Storage.DropNotebook(context.WithoutCancel(ctx), id))
 }

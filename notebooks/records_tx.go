@@ -47,10 +47,14 @@ func (s *Service) recordWriteLocked(ctx context.Context, notebook, table, op str
 		return s.Wrap(op, err)
 	}
 	defer nc.Release()
-	if tm, err := nc.Schema.Table(table); err != nil {
-		return err
-	} else if _, err := s.Plan(ctx, nc, nc.DB.R, tm); err != nil {
-		return err
+	// Inside a nested write (a whole-notebook restore) the table may be
+	// one the enclosing transaction created: checked in it below.
+	if !store.InWriteTx(ctx, nc.DB) {
+		if tm, err := nc.Schema.Table(table); err != nil {
+			return err
+		} else if _, err := s.Plan(ctx, nc, nc.DB.R, tm); err != nil {
+			return err
+		}
 	}
 	defer s.Storage.Wrote(notebook, rows)
 	var evs []live.Event

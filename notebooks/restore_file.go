@@ -57,6 +57,10 @@ func (s *Service) RestoreFile(ctx context.Context, notebook, snapshot, fileID st
 	if row := st.visible[old.Record]; row == nil || !row.canRead(old.Column) {
 		return nil, errFileNotFound
 	}
+	// Today's rights before anything is written, the blob included.
+	if err := s.mayRestoreFileInto(ctx, notebook, old); err != nil {
+		return nil, err
+	}
 	b, err := s.blobs()
 	if err != nil {
 		return nil, err
@@ -129,4 +133,31 @@ func (s *Service) RestoreFile(ctx context.Context, notebook, snapshot, fileID st
 		return nil, err
 	}
 	return res, s.auditRestore(ctx, fmt.Sprintf("restored file %s of notebook %s from snapshot %s", fileID, notebook, snapshot))
+}
+
+// mayRestoreFileInto checks, before a file restore writes anything, that
+// the caller may change the file's cell today (the write checks again).
+func (s *Service) mayRestoreFileInto(ctx context.Context, notebook string, f *fileRow) error {
+	nc, err := s.OpenNotebook(ctx, notebook)
+	if err != nil {
+		return err
+	}
+	defer nc.Release()
+	tm, err := nc.Schema.Table(f.Table)
+	if err != nil {
+		return err
+	}
+	tp, err := s.Plan(ctx, nc, nc.DB.R, tm)
+	if err != nil {
+		return err
+	}
+	cm, err := fileColumn(tp, f.Column)
+	if err != nil {
+		return catalog.ErrRecordNotFound
+	}
+	err = s.mayWriteCell(ctx, nc.DB.R, tm, tp, cm, f.Record)
+	if err == catalog.ErrRecordNotFound {
+		return coffer.Errorf(coffer.ENOTFOUND, "the file's record no longer exists: restore the record first")
+	}
+	return err
 }

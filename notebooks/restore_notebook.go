@@ -15,8 +15,10 @@ import (
 //
 // As a copy: the snapshot is loaded into the storage of a new notebook
 // owned by the caller (owners and admins only: they see every cell), named
-// "<name> (restored <day>)". Its encrypted columns and files stay sealed
-// under the original notebook's key and do not open in the copy.
+// "<name> (restored <day>)". Its files become files of its own, sealed
+// under its key (restore_copy.go). Its encrypted columns do not open: their
+// associated data names the original notebook, and they cannot be sealed
+// again without their password.
 //
 // In place (owners only): a safety snapshot of the notebook is taken
 // first; then every table of the snapshot that still exists is set back to
@@ -54,7 +56,18 @@ func (s *Service) copyNotebook(ctx context.Context, nb *coffer.Notebook, sn *cof
 	}
 	now := s.NowMicros()
 	cp := &coffer.Notebook{ID: coffer.NewID(coffer.PrefixNotebook), Name: name, OwnerID: c.UserID, CreatedAt: store.FromMicros(now), UpdatedAt: store.FromMicros(now)}
+	// Until it is registered, the copy is storage that a crash would leave
+	// behind: it holds a lease as sandboxes do (snapshot_lease.go).
+	if err := s.takeLease(ctx, cp.ID); err != nil {
+		return nil, s.Wrap("RestoreNotebook", err)
+	}
+	defer s.dropLease(ctx, cp.ID)
 	if err := src.Load(ctx, sn.ID, cp.ID); err != nil {
+		_ = s.Storage.DropNotebook(context.WithoutCancel(ctx), cp.ID)
+		return nil, s.Wrap("RestoreNotebook", err)
+	}
+	written, err := s.rekeyCopy(ctx, nb.ID, sn.ID, cp.ID)
+	if err != nil {
 		_ = s.Storage.DropNotebook(context.WithoutCancel(ctx), cp.ID)
 		return nil, s.Wrap("RestoreNotebook", err)
 	}
@@ -71,14 +84,34 @@ func (s *Service) copyNotebook(ctx context.Context, nb *coffer.Notebook, sn *cof
 	})
 	if err != nil {
 		_ = s.Storage.DropNotebook(context.WithoutCancel(ctx), cp.ID)
+		if b, berr := s.blobs(); berr == nil {
+			for _, k := range written {
+				_ = b.Delete(context.WithoutCancel(ctx), k)
+			}
+		}
 		return nil, err
 	}
 	job.step()
 	return &coffer.Restored{Created: []string{}, Updated: []string{}, Deleted: []string{}, Notebook: cp}, nil
 }
 
-// notebookInPlace sets a notebook back to the snapshot, table by table,
-// after a safety snapshot.
+// RestoreHook runs in a whole-notebook restore in place after each table
+// it sets back (its id); an error fails the restore there. For tests.
+type RestoreHook func(table string) error
+
+// SetRestoreHook installs (nil: removes) the restore hook; for tests only.
+func (s *Service) SetRestoreHook(h RestoreHook) {
+	s.bk.mu.Lock()
+	s.bk.hook = h
+	s.bk.mu.Unlock()
+}
+
+// notebookInPlace sets a notebook back to the snapshot after a safety
+// snapshot, in one transaction on the notebook's database: every table
+// deleted, created and set back runs in it through its ordinary code
+// (nested writes, store.WithWriteTx), so a failure anywhere leaves the
+// notebook exactly as it was. Live events of the tables set back may be
+// sent before the whole commits.
 func (s *Service) notebookInPlace(ctx context.Context, nb *coffer.Notebook, sn *coffer.Snapshot, job *restoreJob) (*coffer.Restored, error) {
 	src, _, err := s.source()
 	if err != nil {
@@ -98,50 +131,77 @@ func (s *Service) notebookInPlace(ctx context.Context, nb *coffer.Notebook, sn *
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.FindTables(ctx, nb.ID)
+	nc, err := s.OpenNotebook(ctx, nb.ID)
+	if err != nil {
+		return nil, s.Wrap("RestoreNotebook", err)
+	}
+	db := nc.DB
+	nc.Release()
+	s.bk.mu.Lock()
+	hook := s.bk.hook
+	s.bk.mu.Unlock()
+	err = s.Write(ctx, db, "RestoreNotebook", func(tx *store.WriteTx) error {
+		r := &coffer.Restored{Created: []string{}, Updated: []string{}, Deleted: []string{}}
+		tctx := store.WithWriteTx(ctx, db, tx)
+		cur, err := s.FindTables(tctx, nb.ID)
+		if err != nil {
+			return err
+		}
+		had := map[string]bool{}
+		for _, t := range old {
+			had[t.ID] = true
+		}
+		has := map[string]bool{}
+		for _, t := range cur {
+			has[t.ID] = true
+		}
+		if job != nil {
+			job.mu.Lock()
+			job.job.Total, job.job.Done = len(old)+len(cur), 0
+			job.mu.Unlock()
+		}
+		for _, t := range cur {
+			if !had[t.ID] {
+				if err := s.DeleteTable(tctx, nb.ID, t.ID); err != nil {
+					return err
+				}
+			}
+			job.step()
+		}
+		for _, t := range old {
+			st, err := s.readSnapTable(bctx, nb.ID, t.ID, nil)
+			if err != nil {
+				return err
+			}
+			var one *coffer.Restored
+			if has[t.ID] {
+				summary := fmt.Sprintf("restored table %s from snapshot %s", t.Name, sn.ID)
+				one, err = s.restoreInTable(tctx, nb.ID, st, false, nil, summary, func(r *restoreRun) error { return r.table() })
+			} else {
+				one, err = s.copyTable(tctx, nb.ID, st, sn, nil)
+			}
+			if err != nil {
+				return err
+			}
+			r.Created = append(r.Created, one.Created...)
+			r.Updated = append(r.Updated, one.Updated...)
+			r.Deleted = append(r.Deleted, one.Deleted...)
+			r.Kept = append(r.Kept, one.Kept...)
+			if hook != nil {
+				if err := hook(t.ID); err != nil {
+					return err
+				}
+			}
+			job.step()
+		}
+		res.Created, res.Updated, res.Deleted, res.Kept = r.Created, r.Updated, r.Deleted, r.Kept
+		return nil
+	})
+	// Schemas read inside the transaction are not the catalogue's if it
+	// rolled back; read it again either way.
+	s.Schemas.Invalidate(nb.ID)
 	if err != nil {
 		return nil, err
-	}
-	had := map[string]bool{}
-	for _, t := range old {
-		had[t.ID] = true
-	}
-	has := map[string]bool{}
-	for _, t := range cur {
-		has[t.ID] = true
-	}
-	if job != nil {
-		job.mu.Lock()
-		job.job.Total = len(old) + len(cur)
-		job.mu.Unlock()
-	}
-	for _, t := range cur {
-		if !had[t.ID] {
-			if err := s.DeleteTable(ctx, nb.ID, t.ID); err != nil {
-				return nil, err
-			}
-		}
-		job.step()
-	}
-	for _, t := range old {
-		st, err := s.readSnapTable(bctx, nb.ID, t.ID, nil)
-		if err != nil {
-			return nil, err
-		}
-		var r *coffer.Restored
-		if has[t.ID] {
-			summary := fmt.Sprintf("restored table %s from snapshot %s", t.Name, sn.ID)
-			r, err = s.restoreInTable(ctx, nb.ID, st, false, nil, summary, func(r *restoreRun) error { return r.table() })
-		} else {
-			r, err = s.copyTable(ctx, nb.ID, st, sn, nil)
-		}
-		if err != nil {
-			return nil, err
-		}
-		res.Created = append(res.Created, r.Created...)
-		res.Updated = append(res.Updated, r.Updated...)
-		res.Deleted = append(res.Deleted, r.Deleted...)
-		job.step()
 	}
 	return res, s.auditRestore(ctx, fmt.Sprintf("restored notebook %s in place from snapshot %s (safety snapshot %s)", nb.ID, sn.ID, safety.ID))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cofferhq/coffer/live"
 	"github.com/cofferhq/coffer/store"
 	"github.com/cofferhq/coffer/store/catalog"
+	"github.com/cofferhq/coffer/value"
 )
 
 // Restoring records and tables from a snapshot. The snapshot's rows are
@@ -23,8 +24,10 @@ import (
 // the access engine again (the row before and after, every changed
 // cell), as one action of the notebook's history (kind revert, so undo
 // takes it back) in one transaction. Tables and columns are matched by
-// id; a column that did not exist then, changed type since, is set
-// automatically or is secret (encrypted, password) is left as it is.
+// id; a column that did not exist then, changed type since or is set
+// automatically is left as it is, and so is an encrypted column whose key
+// changed since (named in the result's Kept). Secret values come back as
+// they were stored (sealed, hashed), never through a plaintext.
 
 // snapRow is one row of a snapshot's table as the caller may restore it.
 type snapRow struct {
@@ -42,6 +45,7 @@ type snapTable struct {
 	cols    []*catalog.ColMeta // the columns the caller may read somewhere
 	visible map[string]*snapRow
 	all     map[string]bool
+	kept    map[string]bool // encrypted columns left as today (sameKey)
 }
 
 // liveTableID resolves a table named as today (id or name) to its id, so
@@ -143,9 +147,32 @@ func (s *Service) readSnapTable(bctx context.Context, notebook, table string, id
 }
 
 // restorable reports whether live column cm takes values from snapshot
-// column old.
+// column old. Secret columns take the snapshot's stored value as it is
+// (sealed, or a password's hash), never a plaintext: a password column
+// always (a hash carries its own salt), an encrypted column when its key
+// (salt and check value) is the same today as then.
 func restorable(cm, old *catalog.ColMeta) bool {
-	return old != nil && old.Column.Type == cm.Column.Type && !cm.Column.Type.Automatic() && !cm.Column.Type.Secret()
+	return old != nil && old.Column.Type == cm.Column.Type && !cm.Column.Type.Automatic() && sameKey(cm.Column, old.Column)
+}
+
+// sameKey reports whether an encrypted column's key is the same today
+// (now) as in the snapshot (then); true for other columns.
+func sameKey(now, then *coffer.Column) bool {
+	if now.Type != coffer.TypeEncrypted {
+		return true
+	}
+	a, b := now.Options.Encryption, then.Options.Encryption
+	return a != nil && b != nil && *a == *b
+}
+
+// sameCell reports whether a snapshot's value v equals today's cur; a
+// password's hash is compared itself (both read as {"set":true}).
+func sameCell(v, cur any) bool {
+	if a, ok := v.(value.PasswordHash); ok {
+		b, ok := cur.(value.PasswordHash)
+		return ok && a.Hash() == b.Hash()
+	}
+	return sameJSON(v, cur)
 }
 
 // snapFields returns the fields that set a live record (now; nil when it
@@ -158,6 +185,12 @@ func (s *Service) snapFields(ctx context.Context, tx *store.WriteTx, tp *catalog
 	for _, cm := range tp.Cols {
 		old := st.tm.Column(cm.Column.ID)
 		if !restorable(cm, old) || !row.canRead(cm.Column.ID) || (cm.Junction != "" && !withLinks) {
+			if old != nil && old.Column.Type == cm.Column.Type && !sameKey(cm.Column, old.Column) && row.canRead(cm.Column.ID) {
+				if st.kept == nil {
+					st.kept = map[string]bool{}
+				}
+				st.kept[cm.Column.ID] = true
+			}
 			continue
 		}
 		v := row.rec.Fields[old.Column.Name]
@@ -175,7 +208,7 @@ func (s *Service) snapFields(ctx context.Context, tx *store.WriteTx, tp *catalog
 		if now != nil {
 			cur = now.Fields[cm.Column.Name]
 		}
-		if !sameJSON(v, cur) {
+		if !sameCell(v, cur) {
 			fields[cm.Column.ID] = v
 		}
 	}
@@ -372,11 +405,13 @@ func (s *Service) restoreInTable(ctx context.Context, notebook string, st *snapT
 		return r.evs, nil
 	})
 	if errors.Is(err, errPreview) {
+		res.Kept = slices.Sorted(maps.Keys(st.kept))
 		return res, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	s.Storage.Wrote(notebook, len(res.Created)+len(res.Updated)+len(res.Deleted))
+	res.Kept = slices.Sorted(maps.Keys(st.kept))
 	return res, nil
 }

@@ -49,8 +49,15 @@ type backupState struct {
 	zone  *time.Location
 	idle  time.Duration
 	boxes map[string]*sandbox // by snapshot id
-	salt  string              // of sandbox ids, random per process (sandboxID)
-	jobs  map[string]*restoreJob
+	// dropping: the storage ids of sandboxes taken out of boxes whose drop
+	// has not ended (closed when it has); a new load of one waits.
+	dropping map[string]chan struct{}
+	salt     string // of sandbox ids, random per process (sandboxID)
+	jobs     map[string]*restoreJob
+	hook     RestoreHook // see SetRestoreHook
+	// leases this process holds on sandbox storages (snapshot_lease.go)
+	leases   map[string]bool
+	renewing bool
 }
 
 // sandbox is one snapshot loaded into storage of its own.
@@ -60,6 +67,8 @@ type sandbox struct {
 	err                         error
 	refs                        int
 	used                        time.Time
+	doomed                      bool          // its notebook was deleted: dropped at its last release
+	dropped                     chan struct{} // closed once its storage is dropped (retireLocked)
 }
 
 // SetSnapshots makes browsing and restoring read snapshots from src; zone
@@ -71,6 +80,8 @@ func (s *Service) SetSnapshots(src coffer.SnapshotSource, zone *time.Location) {
 	s.bk.mu.Lock()
 	s.bk.src, s.bk.zone = src, zone
 	s.bk.mu.Unlock()
+	// At start: the sandboxes of processes that died go.
+	_, _ = s.SweepOrphanSandboxes(context.Background())
 }
 
 // SetSnapshotIdle sets how long an unused sandbox is kept (0: the default).
@@ -86,8 +97,8 @@ var errSnapshotNotFound = coffer.Errorf(coffer.ENOTFOUND, "snapshot not found")
 // no notebook has, salted with a random value of this process, so that
 // processes on one database (nodes sharing PostgreSQL, or the command line
 // beside a server on one SQLite data directory) never load into, or drop,
-// each other's sandboxes. A sandbox a crash leaves behind is unregistered
-// storage that nothing reads.
+// each other's sandboxes. A sandbox a crash leaves behind goes once its
+// lease runs out (snapshot_lease.go).
 func (s *Service) sandboxID(snapshot string) string {
 	if s.bk.salt == "" {
 		s.bk.salt = rand.Text()
@@ -263,12 +274,13 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 			s.drop(gone)
 			return nil, nil, coffer.Errorf(coffer.EUNAVAILABLE, "too many snapshots are open on this server: try again in a few minutes")
 		}
-		delete(s.bk.boxes, lru.snapshot)
-		gone = append(gone, lru)
+		gone = append(gone, s.retireLocked(lru))
 	}
+	var wait chan struct{}
 	if load {
 		box = &sandbox{snapshot: sn.ID, notebook: sn.Notebook, storage: s.sandboxID(sn.ID), ready: make(chan struct{})}
 		s.bk.boxes[sn.ID] = box
+		wait = s.bk.dropping[box.storage] // an earlier sandbox of it still being dropped
 	}
 	box.refs++
 	s.bk.mu.Unlock()
@@ -277,9 +289,17 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 		s.bk.mu.Lock()
 		box.refs--
 		box.used = s.Now()
+		var gone []*sandbox
+		if box.doomed && box.refs == 0 && s.bk.boxes[box.snapshot] == box {
+			gone = append(gone, s.retireLocked(box))
+		}
 		s.bk.mu.Unlock()
+		s.drop(gone)
 	}
 	if load {
+		if wait != nil {
+			<-wait // else its late drop would remove the storage loaded now
+		}
 		// Loaded without the caller's cancellation: others may wait on it.
 		box.err = s.loadSandbox(context.WithoutCancel(ctx), src, box)
 		if box.err != nil {
@@ -306,8 +326,11 @@ func (s *Service) acquire(ctx context.Context, sn *coffer.Snapshot) (*sandbox, f
 // its views with the live notebook's (views scope grants: today's apply).
 func (s *Service) loadSandbox(ctx context.Context, src coffer.SnapshotSource, box *sandbox) error {
 	_ = s.Storage.DropNotebook(ctx, box.storage) // one this process failed to drop before
+	if err := s.takeLease(ctx, box.storage); err != nil {
+		return s.Wrap("LoadSnapshot", err)
+	}
 	if err := src.Load(ctx, box.snapshot, box.storage); err != nil {
-		_ = s.Storage.DropNotebook(ctx, box.storage)
+		s.dropStorage(ctx, box.storage)
 		if c := coffer.ErrorCode(err); c == coffer.ENOTFOUND || c == coffer.ESNAPSHOTUNREADABLE || c == coffer.EINTEGRITY {
 			if c == coffer.EINTEGRITY {
 				return &coffer.Error{Code: coffer.ESNAPSHOTUNREADABLE, Message: "the snapshot cannot be read: its key was destroyed or its data is damaged", Op: "LoadSnapshot", Err: err}
@@ -317,7 +340,7 @@ func (s *Service) loadSandbox(ctx context.Context, src coffer.SnapshotSource, bo
 		return s.Wrap("LoadSnapshot", err)
 	}
 	if err := s.liveViews(ctx, box.notebook, box.storage); err != nil {
-		_ = s.Storage.DropNotebook(ctx, box.storage)
+		s.dropStorage(ctx, box.storage)
 		return s.Wrap("LoadSnapshot", err)
 	}
 	return nil
@@ -378,15 +401,14 @@ func (s *Service) idleLocked(now time.Time) []*sandbox {
 		idle = DefaultSnapshotIdle
 	}
 	var gone []*sandbox
-	for id, b := range s.bk.boxes {
+	for _, b := range s.bk.boxes {
 		select {
 		case <-b.ready:
 		default:
 			continue // still loading
 		}
 		if b.refs == 0 && now.Sub(b.used) >= idle {
-			delete(s.bk.boxes, id)
-			gone = append(gone, b)
+			gone = append(gone, s.retireLocked(b))
 		}
 	}
 	return gone
@@ -412,8 +434,64 @@ func (s *Service) lruIdleLocked() *sandbox {
 // drop removes the storage of sandboxes taken out of the cache.
 func (s *Service) drop(gone []*sandbox) {
 	for _, b := range gone {
-		_ = s.Storage.DropNotebook(context.Background(), b.storage)
+		s.dropStorage(context.Background(), b.storage)
+		s.bk.mu.Lock()
+		if s.bk.dropping[b.storage] == b.dropped {
+			delete(s.bk.dropping, b.storage)
+		}
+		s.bk.mu.Unlock()
+		close(b.dropped)
 	}
+}
+
+// dropStorage removes a sandbox's storage, then its lease; a storage
+// that could not be removed keeps its lease until it runs out, and goes
+// at a later sweep.
+func (s *Service) dropStorage(ctx context.Context, storage string) {
+	if err := s.Storage.DropNotebook(context.WithoutCancel(ctx), storage); err != nil {
+		s.bk.mu.Lock()
+		delete(s.bk.leases, storage)
+		s.bk.mu.Unlock()
+		return
+	}
+	s.dropLease(ctx, storage)
+}
+
+// retireLocked takes b out of the cache (s.bk.mu held) for drop, which
+// removes its storage after the lock is released; until it has, a new
+// load of the same snapshot waits (acquire).
+func (s *Service) retireLocked(b *sandbox) *sandbox {
+	delete(s.bk.boxes, b.snapshot)
+	if s.bk.dropping == nil {
+		s.bk.dropping = map[string]chan struct{}{}
+	}
+	b.dropped = make(chan struct{})
+	s.bk.dropping[b.storage] = b.dropped
+	return b
+}
+
+// dropSandboxes removes the sandboxes of a deleted notebook (decrypted
+// copies of snapshots its shredded key no longer opens): at once those
+// not in use, the others at their last release.
+func (s *Service) dropSandboxes(notebook string) {
+	s.bk.mu.Lock()
+	var gone []*sandbox
+	for _, b := range s.bk.boxes {
+		if b.notebook != notebook {
+			continue
+		}
+		b.doomed = true
+		select {
+		case <-b.ready:
+		default:
+			continue // loading: its loader and waiters release it
+		}
+		if b.refs == 0 {
+			gone = append(gone, s.retireLocked(b))
+		}
+	}
+	s.bk.mu.Unlock()
+	s.drop(gone)
 }
 
 // SweepSnapshots removes the sandboxes unused for longer than the idle
@@ -423,7 +501,8 @@ func (s *Service) SweepSnapshots() int {
 	gone := s.idleLocked(s.Now())
 	s.bk.mu.Unlock()
 	s.drop(gone)
-	return len(gone)
+	n, _ := s.SweepOrphanSandboxes(context.Background())
+	return len(gone) + n
 }
 
 // CloseSnapshots removes every sandbox not in use (at shutdown, before
@@ -431,15 +510,14 @@ func (s *Service) SweepSnapshots() int {
 func (s *Service) CloseSnapshots() {
 	s.bk.mu.Lock()
 	var gone []*sandbox
-	for id, b := range s.bk.boxes {
+	for _, b := range s.bk.boxes {
 		select {
 		case <-b.ready:
 		default:
 			continue
 		}
 		if b.refs == 0 {
-			delete(s.bk.boxes, id)
-			gone = append(gone, b)
+			gone = append(gone, s.retireLocked(b))
 		}
 	}
 	s.bk.mu.Unlock()

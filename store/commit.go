@@ -55,6 +55,9 @@ func (s *Core) Write(ctx context.Context, db *DB, op string, fn func(tx *WriteTx
 	if err := Writable(ctx, db != s.Inst); err != nil {
 		return err
 	}
+	if ok, err := s.nested(ctx, db, fn); ok {
+		return s.Wrap(op, err)
+	}
 	if !db.GroupCommit {
 		return s.commitTx(ctx, db, op, fn)
 	}
@@ -185,7 +188,8 @@ func (s *Core) commitTx(ctx context.Context, db *DB, op string, fn func(tx *Writ
 // every write.
 type WriteTx struct {
 	*sql.Tx
-	db *DB
+	db    *DB
+	depth int // of nested writes running in it (nested.go)
 }
 
 // cacheable reports whether a query is worth keeping prepared: data

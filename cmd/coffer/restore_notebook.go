@@ -118,4 +118,7 @@ func printRestored(w io.Writer, j *coffer.RestoreJob, preview bool) {
 		fmt.Fprintf(w, " (history action %d: undo restores the state before)", r.Seq)
 	}
 	fmt.Fprintln(w)
+	if len(r.Kept) > 0 {
+		fmt.Fprintf(w, "encrypted columns left as they are today (their password changed since the snapshot): %s\n", strings.Join(r.Kept, ", "))
+	}
 }
