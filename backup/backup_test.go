@@ -69,7 +69,14 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameSums(t, "loaded image", liveSums(t, b, storage), want)
-			if err := e.svc.Load(ctx, path, storage); coffer.ErrorCode(err) != coffer.ECONFLICT {
+			// Load may take the image's file (SQLite): a second load
+			// decrypts it again.
+			path2, cleanup2, err := e.svc.Image(ctx, sn.ID, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cleanup2()
+			if err := e.svc.Load(ctx, path2, storage); coffer.ErrorCode(err) != coffer.ECONFLICT {
 				t.Errorf("Load over existing storage: %v", err)
 			}
 		})

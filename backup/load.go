@@ -23,7 +23,10 @@ import (
 // the caller (browse, restore, drills) decides what the storage becomes,
 // and drops it when done. On failure the storage is dropped again.
 // An image from another Coffer schema version is EINVALID; a storage
-// that exists already is ECONFLICT.
+// that exists already is ECONFLICT. The image must be authenticated (from
+// Image, or ship.RestoreAt): Load does not run SQLite's integrity_check.
+// On SQLite it may take the image's file as the notebook's: the caller
+// must not use imagePath afterwards (its cleanup still works).
 func (s *Service) Load(ctx context.Context, imagePath, storageID string) (err error) {
 	defer func() { err = s.st.Wrap("backup.Load", err) }()
 	if !coffer.ValidID(coffer.PrefixNotebook, storageID) {
@@ -34,14 +37,15 @@ func (s *Service) Load(ctx context.Context, imagePath, storageID string) (err er
 		return coffer.Internal("backup.Load", err)
 	}
 	defer im.Close()
-	if bad, err := im.integrity(ctx); err != nil || len(bad) > 0 {
-		return integrityErr("the image fails SQLite's integrity check")
-	}
+	// No integrity_check here: the image is authenticated (Image's chunk
+	// tags, or ship.RestoreAt's own check), and the check reads the whole
+	// database, most of a load's time. Verify and drills run it.
 	if err := s.checkMigration(ctx, im); err != nil {
 		return err
 	}
 	live := s.st.Storage
 	if lite, ok := live.(*sqlite.Backend); ok {
+		im.Close()
 		// An image is a SQLite notebook database: it becomes the
 		// notebook's file as it is.
 		return placeImage(ctx, lite, imagePath, storageID)
@@ -65,21 +69,32 @@ func (s *Service) Load(ctx context.Context, imagePath, storageID string) (err er
 	return nil
 }
 
-// placeImage copies the image at path into the SQLite backend b as the
-// database file of notebook storageID (created, never over an existing
-// one, mode 0600, synced with its directory), then opens it through b.
+// placeImage makes the image at path the database file of notebook
+// storageID in the SQLite backend b (never over an existing one, mode
+// 0600, synced with its directory), then opens it through b. On the same
+// file system the image becomes the file as it is (a link, which fails
+// if the file exists; the image's own name then goes): no copy of the
+// whole database. Elsewhere it is copied. Callers must not use path after.
 func placeImage(ctx context.Context, b *sqlite.Backend, path, storageID string) (err error) {
 	dst := filepath.Join(b.Dir(), "notebooks", storageID+".db")
-	in, err := os.Open(path)
-	if err != nil {
-		return coffer.Internal("backup.Load", err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if os.IsExist(err) {
+	var out *os.File
+	linkErr := os.Link(path, dst)
+	switch {
+	case linkErr == nil:
+		_ = os.Remove(path)
+		out, err = os.OpenFile(dst, os.O_WRONLY, 0)
+	case os.IsExist(linkErr):
 		return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
+	default:
+		out, err = os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if os.IsExist(err) {
+			return coffer.Errorf(coffer.ECONFLICT, "notebook storage already exists")
+		}
 	}
 	if err != nil {
+		if linkErr == nil {
+			_ = os.Remove(dst)
+		}
 		return coffer.Internal("backup.Load", err)
 	}
 	defer func() {
@@ -91,8 +106,10 @@ func placeImage(ctx context.Context, b *sqlite.Backend, path, storageID string) 
 			}
 		}
 	}()
-	if _, err := io.Copy(out, blob.ContextReader(ctx, in)); err != nil {
-		return coffer.Internal("backup.Load", err)
+	if linkErr != nil {
+		if err := copyFile(ctx, out, path); err != nil {
+			return coffer.Internal("backup.Load", err)
+		}
 	}
 	if err := out.Sync(); err != nil {
 		return coffer.Internal("backup.Load", err)
@@ -109,6 +126,17 @@ func placeImage(ctx context.Context, b *sqlite.Backend, path, storageID string) 
 	}
 	release()
 	return nil
+}
+
+// copyFile copies the file at path into out.
+func copyFile(ctx context.Context, out *os.File, path string) error {
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	_, err = io.Copy(out, blob.ContextReader(ctx, in))
+	return err
 }
 
 // syncDir makes a directory's entries durable.

@@ -68,6 +68,9 @@ func (s *Service) Manifest(ctx context.Context, id, loc string) (_ *Manifest, er
 // into a temporary SQLite file and returns its path; cleanup removes it.
 // The image is checked on the way (the sealed object's size and SHA-256
 // against the manifest, every chunk's tag), not its tables (see Verify).
+// It streams: the sealed object is read once, straight into the
+// decrypted file (chunk tags, the header MAC and the final chunk's flag
+// authenticate it; Verify also checks the object's SHA-256).
 // The file is plaintext: open it read-only, and call cleanup soon.
 // Errors: ENOTFOUND (unknown snapshot or location), EINTEGRITY (changed
 // bytes, destroyed keys).
@@ -89,7 +92,7 @@ func (s *Service) Image(ctx context.Context, id, loc string) (path string, clean
 	if err != nil {
 		return "", nil, err
 	}
-	path, err = s.decrypt(ctx, l.Store, m, k, dir)
+	path, err = s.decryptStream(ctx, l.Store, m, k, dir)
 	if err != nil {
 		cleanup()
 		return "", nil, err
@@ -151,8 +154,40 @@ func (s *Service) decrypt(ctx context.Context, l blob.Store, m *Manifest, k *sna
 	return path, out.Close()
 }
 
+// decryptStream opens the sealed image of m in place, by ranges of the
+// location's object, and writes its plaintext into dir/image.db, whose
+// path it returns: no staged copy of the sealed object. A shorter or
+// changed object fails the chunks' tags (EINTEGRITY).
+func (s *Service) decryptStream(ctx context.Context, l blob.Store, m *Manifest, k *snapKey, dir string) (string, error) {
+	key := imageKey(m.Notebook, m.ID)
+	r, err := sealed.NewReader(func(off, n int64) (io.ReadCloser, error) {
+		return l.Open(ctx, key, off, n)
+	}, m.SealedSize, k.key, imageFileID(m.ID))
+	if err != nil {
+		return "", sealedErr(err)
+	}
+	if r.Size() != m.ImageSize {
+		return "", integrityErr("the image's size does not match the manifest")
+	}
+	pr, err := r.ReadRange(0, -1)
+	if err != nil {
+		return "", sealedErr(err)
+	}
+	defer pr.Close()
+	path := filepath.Join(dir, "image.db")
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, blob.ContextReader(ctx, pr)); err != nil {
+		out.Close()
+		return "", sealedErr(err)
+	}
+	return path, out.Close()
+}
+
 func sealedErr(err error) error {
-	if errors.Is(err, sealed.ErrIntegrity) {
+	if errors.Is(err, sealed.ErrIntegrity) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return integrityErr("the sealed image does not open")
 	}
 	return err

@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/cofferhq/coffer/backup/ship"
 )
 
 // benchConfig holds the flags of coffer bench.
@@ -29,10 +31,14 @@ type benchConfig struct {
 	profileDir  string
 	db          string
 	nodes       int
-	peers       bool   // side by side with PocketBase (bench_peers.go)
-	jsonFile    string // with peers: where to write the table as JSON
-	pbSync      string // with peers: PocketBase's synchronous pragma
-	fileSize    int64  // bytes of the file uploaded and downloaded (bench_files.go); 0: none
+	peers       bool          // side by side with PocketBase (bench_peers.go)
+	jsonFile    string        // with peers: where to write the table as JSON
+	pbSync      string        // with peers: PocketBase's synchronous pragma
+	fileSize    int64         // bytes of the file uploaded and downloaded (bench_files.go); 0: none
+	backupSize  int64         // bytes of the notebook snapshotted and restored (bench_backup.go); 0: none
+	backupFiles int64         // bytes of the file store backed up twice (bench_backup.go); 0: none
+	backupOnly  bool          // run only the backup workloads
+	shipEvery   time.Duration // with the backup workloads on SQLite: WAL shipping interval of the RPO measure
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
@@ -48,6 +54,10 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.jsonFile, "json", "", "with --peers: also write the table to `FILE` as JSON")
 	fs.StringVar(&c.pbSync, "pb-synchronous", "FULL", "with --peers: PocketBase's SQLite synchronous setting, FULL (Coffer's durability) or NORMAL (PocketBase's default)")
 	fileSize := fs.String("file-size", "1GB", "size of the file uploaded and downloaded over HTTP against a plain copy on the same disk (KB, MB, GB; 0 skips it; the run needs about 4× this on the disk of --dir)")
+	backupSize := fs.String("backup-size", "1GB", "size of the notebook snapshotted and restored while a writer runs (KB, MB, GB; 0 skips the notebook backup workloads; the run needs about 5× this on the disk of --dir)")
+	backupFiles := fs.String("backup-files", "1GB", "size of the file store backed up twice, to measure what an unchanged store adds (KB, MB, GB; 0 skips it; needs about 2× this on the disk of --dir)")
+	fs.DurationVar(&c.shipEvery, "ship-interval", ship.DefaultInterval, "with the backup workloads on SQLite: the WAL shipping interval under which the RPO is measured (the run takes about 2.5× it)")
+	fs.BoolVar(&c.backupOnly, "backup-only", false, "run only the backup workloads (no records loaded, no HTTP workloads)")
 	fs.StringVar(&c.profileDir, "cpuprofile", "", "if set, write a CPU profile of each HTTP workload to this directory (<workload>.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -55,6 +65,16 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	var err error
 	if *fileSize != "0" {
 		if c.fileSize, err = parseSize("file-size", *fileSize); err != nil {
+			return c, fmt.Errorf("bench: %w", err)
+		}
+	}
+	if *backupSize != "0" {
+		if c.backupSize, err = parseSize("backup-size", *backupSize); err != nil {
+			return c, fmt.Errorf("bench: %w", err)
+		}
+	}
+	if *backupFiles != "0" {
+		if c.backupFiles, err = parseSize("backup-files", *backupFiles); err != nil {
 			return c, fmt.Errorf("bench: %w", err)
 		}
 	}
@@ -75,6 +95,10 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return c, errors.New("bench: --json is for --peers")
 	case c.pbSync != "FULL" && c.pbSync != "NORMAL":
 		return c, errors.New("bench: --pb-synchronous is FULL or NORMAL")
+	case c.shipEvery <= 0:
+		return c, errors.New("bench: --ship-interval must be positive")
+	case c.backupOnly && (c.peers || c.backupSize == 0 && c.backupFiles == 0):
+		return c, errors.New("bench: --backup-only needs --backup-size or --backup-files above 0, and no --peers")
 	}
 	return c, nil
 }
@@ -114,6 +138,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "storage: PostgreSQL, schema %s and its notebook schemas (dropped at the end)\n", env.store.dbSchema)
 	}
 
+	if cfg.backupOnly {
+		rep := &benchReport{postgres: cfg.db != ""}
+		if err := runBackupBench(ctx, cfg, env, rep, stdout); err != nil { // bench_backup.go
+			return err
+		}
+		rep.printBackup(stdout)
+		return nil
+	}
 	start := time.Now()
 	if err := env.loadRecords(ctx, cfg.records); err != nil {
 		return err
@@ -157,6 +189,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rep.memLogin = mem.peak()
 	if err := runFilesBench(ctx, cfg, env, rep); err != nil { // bench_files.go, after the memory peaks: its RSS is its own
+		return err
+	}
+	if err := runBackupBench(ctx, cfg, env, rep, stdout); err != nil { // bench_backup.go, last: it fills a notebook of its own
 		return err
 	}
 	rep.records = cfg.records

@@ -12,16 +12,17 @@ import (
 // benchReport holds the figures of one bench run.
 type benchReport struct {
 	records   int
-	postgres  bool         // the run was on PostgreSQL
-	accessLog string       // what the access record queue did, "" when not measured
-	secret    bool         // the encrypted column workload ran
-	workloads []result     // the HTTP workloads
-	limits    []result     // L1 and L2, by name
-	history   []result     // writes with and without history
-	memLoad   memPeak      // peaks up to the end of loading
-	memAll    memPeak      // peaks over the data workloads
-	memLogin  memPeak      // peaks once the identity workloads ran too
-	files     *filesResult // the file transfers (bench_files.go), nil when not measured
+	postgres  bool          // the run was on PostgreSQL
+	accessLog string        // what the access record queue did, "" when not measured
+	secret    bool          // the encrypted column workload ran
+	workloads []result      // the HTTP workloads
+	limits    []result      // L1 and L2, by name
+	history   []result      // writes with and without history
+	memLoad   memPeak       // peaks up to the end of loading
+	memAll    memPeak       // peaks over the data workloads
+	memLogin  memPeak       // peaks once the identity workloads ran too
+	files     *filesResult  // the file transfers (bench_files.go), nil when not measured
+	backup    *backupResult // the backup workloads (bench_backup.go), nil when not measured
 }
 
 // The limits, as printed.
@@ -97,6 +98,7 @@ func (r *benchReport) print(w io.Writer) {
 	r.printNodes(w)
 	r.printIdentity(w)
 	r.printFiles(w)
+	r.printBackup(w)
 
 	full, ok1 := r.find(r.limits, limInsertFull)
 	normal, ok2 := r.find(r.limits, limInsertNormal)

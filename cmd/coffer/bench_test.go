@@ -15,7 +15,7 @@ import (
 func TestBenchRuns(t *testing.T) {
 	parent := t.TempDir() // fsync speed does not matter here
 	var out, errOut bytes.Buffer
-	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", parent, "--file-size", "3MB"}
+	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", parent, "--file-size", "3MB", "--backup-size", "0", "--backup-files", "0"}
 	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
@@ -80,7 +80,7 @@ func TestBenchRuns(t *testing.T) {
 func TestBenchRunsPostgres(t *testing.T) {
 	pg := testPostgres(t)
 	var out, errOut bytes.Buffer
-	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", t.TempDir(), "--db", testPostgresURL(), "--nodes", "2"}
+	args := []string{"--records", "1500", "--duration", "200ms", "--concurrency", "4", "--dir", t.TempDir(), "--db", testPostgresURL(), "--nodes", "2", "--backup-size", "0", "--backup-files", "0"}
 	if err := cmdBench(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
