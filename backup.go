@@ -133,6 +133,9 @@ type RestoreInput struct {
 	Preview  bool     `json:"preview,omitempty"`
 	// File is a file id: its content and its place in its cell come back.
 	File string `json:"file,omitempty"`
+	// At, instead of Snapshot, restores to a point in time (SQLite, from
+	// the shipped write-ahead log; see PointInTimeSource).
+	At *time.Time `json:"at,omitempty"`
 }
 
 // RestoreJob is a restore and its progress. Done and Total count

@@ -108,6 +108,11 @@ func (s *Service) Restore(ctx context.Context, notebook string, in coffer.Restor
 	if err != nil {
 		return nil, err
 	}
+	if in.At != nil {
+		if ctx, err = s.pointInTimeInput(ctx, notebook, &in); err != nil {
+			return nil, err
+		}
+	}
 	var errs []coffer.FieldError
 	if in.Snapshot == "" {
 		errs = append(errs, coffer.FieldError{Field: "snapshot", Message: "is required"})
@@ -176,7 +181,7 @@ func (s *Service) auditRestore(ctx context.Context, detail string) error {
 		return err
 	}
 	return s.Write(ctx, s.Inst, "Restore", func(tx *store.WriteTx) error {
-		return s.Event(ctx, tx, coffer.EventRestored, c.UserID, c.Email, detail)
+		return s.Event(ctx, tx, coffer.EventRestored, c.UserID, c.Email, pointDetail(ctx, detail))
 	})
 }
 

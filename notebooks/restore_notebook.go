@@ -80,7 +80,7 @@ func (s *Service) copyNotebook(ctx context.Context, nb *coffer.Notebook, sn *cof
 			cp.ID, access.PrincipalUser, c.UserID, access.RoleOwner, now); err != nil {
 			return err
 		}
-		return s.Event(ctx, tx, coffer.EventRestored, c.UserID, c.Email, fmt.Sprintf("restored notebook %s from snapshot %s as a copy, notebook %s", nb.ID, sn.ID, cp.ID))
+		return s.Event(ctx, tx, coffer.EventRestored, c.UserID, c.Email, pointDetail(ctx, fmt.Sprintf("restored notebook %s from snapshot %s as a copy, notebook %s", nb.ID, sn.ID, cp.ID)))
 	})
 	if err != nil {
 		_ = s.Storage.DropNotebook(context.WithoutCancel(ctx), cp.ID)

@@ -46,6 +46,10 @@ func backupFlags(fs *flag.FlagSet, serve bool) *backupConfig {
 	if serve {
 		fs.DurationVar(&c.shipEvery, "ship-every", envDuration("COFFER_SHIP_EVERY", 30*time.Second), "on SQLite, ship the write-ahead log of notebooks that changed to the backup locations this often, encrypted, for point-in-time restore: about the most work lost with the machine (COFFER_SHIP_EVERY; 0 = off)")
 		fs.BoolVar(&c.off, "backup-off", env("COFFER_BACKUP_OFF", "") == "true", "no daily backup, no shipping and no drills in this server (COFFER_BACKUP_OFF=true): for extra nodes of a PostgreSQL instance, or when backups are taken otherwise; browsing and restoring snapshots still work")
+	} else {
+		// The commands do not ship, but restore --at and pruning need the
+		// server's interval: the same variable as the server's.
+		c.shipEvery = envDuration("COFFER_SHIP_EVERY", 30*time.Second)
 	}
 	return c
 }

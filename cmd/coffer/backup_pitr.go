@@ -55,6 +55,7 @@ type pointSource struct {
 	ring *keyring.Ring
 	locs []location.Location
 	tmp  string
+	off  string // why point-in-time restore is off, or "" (pointOff)
 }
 
 var errPointNotFound = coffer.Errorf(coffer.ENOTFOUND, "snapshot not found")

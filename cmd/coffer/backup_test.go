@@ -439,7 +439,7 @@ func TestPointInTimeRestore(t *testing.T) {
 		t.Errorf("after the point-in-time restore: %q", name)
 	}
 	// Before anything was shipped there is nothing to restore.
-	if code, _, errOut := f.cli(t, "restore", "--notebook", f.nb.ID, "--at", "2020-01-01T00:00:00Z", "--table", "Contacts", "--record", f.ids[0]); code != 1 || !strings.Contains(errOut, "not found") {
+	if code, _, errOut := f.cli(t, "restore", "--notebook", f.nb.ID, "--at", "2020-01-01T00:00:00Z", "--table", "Contacts", "--record", f.ids[0]); code != 1 || !strings.Contains(errOut, "before the oldest shipped") {
 		t.Errorf("restore --at before shipping began: %d %s", code, errOut)
 	}
 }

@@ -78,7 +78,8 @@ func openBackups(ctx context.Context, st *all.Store, cfg *backupConfig, dataDir 
 	b.svc = backup.New(st, backup.Config{Primary: b.primary, Second: b.second, Files: files, TempDir: tmp,
 		Retention: cfg.policy(), Logger: log, Progress: progress})
 	// Browsing (?snapshot=) and restoring read snapshots through it.
-	st.SetSnapshots(&pointSource{SnapshotSource: browse.Source(b.svc), svc: b.svc, ring: st.Ring(), locs: b.locations(), tmp: tmp}, time.Local)
+	st.SetSnapshots(&pointSource{SnapshotSource: browse.Source(b.svc), svc: b.svc, ring: st.Ring(), locs: b.locations(), tmp: tmp,
+		off: pointOff(st.Storage, cfg.shipping())}, time.Local)
 	b.ledger = schedule.NewLedger(st.Core)
 	b.worker = schedule.New(b.ledger, b.jobs(), schedule.Config{At: cfg.atTime, Zone: time.Local, Logger: log,
 		OnFailure: func(ctx context.Context, r *schedule.Run) {
@@ -262,9 +263,9 @@ func (b *backups) startShipping(every time.Duration) (stop func(), err error) {
 	}, nil
 }
 
-// pruneShipped deletes the shipped WAL that no restore since the oldest
-// kept snapshot of its notebook needs, in every location not under
-// object lock.
+// pruneShipped deletes the shipped WAL that no restore to a time since
+// the newest good snapshot of its notebook needs (shipKeepFrom), in every
+// location not under object lock.
 func (b *backups) pruneShipped(ctx context.Context) error {
 	for _, l := range b.locations() {
 		if l.Locked {
@@ -279,16 +280,11 @@ func (b *backups) pruneShipped(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			var oldest time.Time
-			for _, sn := range list {
-				if sn.Status == backup.StatusGood {
-					oldest = sn.StartedAt // newest first: the last good is the oldest kept
-				}
-			}
-			if oldest.IsZero() {
+			from := shipKeepFrom(list, b.cfg.shipEvery)
+			if from.IsZero() {
 				continue // no snapshot yet: the shipped WAL is all there is
 			}
-			if _, err := ship.Prune(ctx, l.Store, nb, oldest); err != nil {
+			if _, err := ship.Prune(ctx, l.Store, nb, from); err != nil {
 				return err
 			}
 		}

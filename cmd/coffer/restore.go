@@ -72,14 +72,15 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *instance {
 		return cmdRestoreInstance(ctx, c, *from, stdout, stderr)
 	}
+	var atTime *time.Time
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339, *at)
 		if err != nil || *snap != "" {
 			return fmt.Errorf("--at takes a time such as 2026-05-01T10:30:00Z, instead of --snapshot")
 		}
-		*snap = pointID(*nb, t)
+		atTime = &t
 	}
-	if *nb == "" || *snap == "" {
+	if *nb == "" || (*snap == "" && atTime == nil) {
 		fmt.Fprint(stderr, restoreUsage)
 		return errUsage
 	}
@@ -88,7 +89,7 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer done()
-	in := coffer.RestoreInput{Snapshot: *snap, Table: *table, Preview: *preview}
+	in := coffer.RestoreInput{Snapshot: *snap, At: atTime, Table: *table, Preview: *preview}
 	if records != nil {
 		in.Records = records
 	}

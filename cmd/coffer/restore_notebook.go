@@ -109,7 +109,11 @@ func printRestored(w io.Writer, j *coffer.RestoreJob, preview bool) {
 	if r.Table != nil {
 		fmt.Fprintf(w, "restored as a new table: %s (%s)\n", r.Table.Name, r.Table.ID)
 	}
-	fmt.Fprintf(w, "restored from %s: %d created, %d updated, %d deleted", j.Snapshot, len(r.Created), len(r.Updated), len(r.Deleted))
+	from := j.Snapshot
+	if _, at, ok := parsePoint(from); ok {
+		from = "the point in time " + at.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "restored from %s: %d created, %d updated, %d deleted", from, len(r.Created), len(r.Updated), len(r.Deleted))
 	if r.Seq > 0 {
 		fmt.Fprintf(w, " (history action %d: undo restores the state before)", r.Seq)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer"
 	"github.com/cofferhq/coffer/blob/blobtest"
@@ -88,5 +89,13 @@ func TestRestoreInstanceIntoPostgresFromS3(t *testing.T) {
 		if code := run(context.Background(), append(c.args, pgArgs...), strings.NewReader(""), &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), c.want) {
 			t.Errorf("%v on PostgreSQL: %d\n%s%s", c.args, code, stdout.String(), stderr.String())
 		}
+	}
+	// Point-in-time restore is the database's own there: the command says where to look.
+	stdout.Reset()
+	stderr.Reset()
+	at := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	if code := run(context.Background(), append([]string{"restore", "--notebook", f.nb.ID, "--at", at, "--as-copy"}, pgArgs...), strings.NewReader(""), &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "docs/postgres-pitr.md") {
+		t.Errorf("restore --at on PostgreSQL: %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }
