@@ -3,7 +3,8 @@
 // a sandbox (a throwaway storage, dropped afterwards), checks each
 // snapshot (manifest, integrity check, row counts and hashes), and reads
 // a rotating slice of the file blobs so that every blob is read once per
-// cycle of drills. It records the measured restore time and the outcome
+// cycle of drills: decrypted with its file's key and checked against the
+// file's SHA-256 (backup.Service.CheckBlobs), so a changed byte is found. It records the measured restore time and the outcome
 // (backup_drills, instance migration 0014), and alerts the instance
 // operators by e-mail when a drill fails.
 package drill
@@ -53,8 +54,12 @@ type Source interface {
 	// named sandbox (replacing one a dead drill left there); drop removes
 	// it.
 	Restore(ctx context.Context, snapshot, location, sandbox string) (drop func(context.Context) error, err error)
-	// ReadBlob reads a file blob in a location to its end and checks it.
-	ReadBlob(ctx context.Context, location string, e blobs.Entry) error
+	// CheckBlobs reads the file blobs entries of snapshot in a location
+	// to their end, decrypted with their files' keys, and checks their
+	// content (see backup.Service.CheckBlobs). It returns one error per
+	// entry, nil for a good blob; an error naming a file names it by id
+	// only. err is for blobs it could not check at all.
+	CheckBlobs(ctx context.Context, snapshot, location string, entries []blobs.Entry) (bad []error, err error)
 }
 
 // Check is one thing a drill checked.
@@ -292,15 +297,26 @@ func run(ctx context.Context, d *Drill, src Source, cfg Config) {
 			seen := map[blobs.Entry]bool{}
 			var errs []error
 			for _, t := range targets {
+				var slice []blobs.Entry
 				for _, e := range t.Blobs {
 					if seen[e] || !InSlice(e.ContentID, d.Seq, cfg.Cycle) {
 						continue
 					}
 					seen[e] = true
-					if err := src.ReadBlob(ctx, loc, e); err != nil {
-						errs = append(errs, fmt.Errorf("blob %s of %s: %w", e.ContentID[:min(12, len(e.ContentID))], nameOf(t.Notebook), err))
-						if len(errs) >= 10 {
-							return errors.Join(errs...)
+					slice = append(slice, e)
+				}
+				if len(slice) == 0 {
+					continue
+				}
+				bad, err := src.CheckBlobs(ctx, t.Snapshot, loc, slice)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s snapshot %s: %s", nameOf(t.Notebook), t.Snapshot, errText(err)))
+					continue
+				}
+				for i, e := range slice {
+					if i < len(bad) && bad[i] != nil {
+						if len(errs) < 10 {
+							errs = append(errs, fmt.Errorf("%s snapshot %s: %s", nameOf(t.Notebook), t.Snapshot, errText(bad[i])))
 						}
 						continue
 					}
@@ -315,6 +331,16 @@ func run(ctx context.Context, d *Drill, src Source, cfg Config) {
 		d.Blobs += n
 		d.BlobBytes += size
 	}
+}
+
+// errText is err as text for a check's error: a coded error's message
+// (kept as text, since a coded error wrapped in a join would hide the
+// rest), the whole text of another.
+func errText(err error) string {
+	if coffer.ErrorCode(err) == coffer.EINTERNAL {
+		return err.Error()
+	}
+	return coffer.ErrorMessage(err)
 }
 
 // recorder keeps drills in backup_drills.

@@ -78,14 +78,17 @@ func (s *source) Restore(_ context.Context, snap, loc, sandbox string) (func(con
 	s.mu.Unlock()
 	return func(context.Context) error { s.mu.Lock(); s.dropped++; s.mu.Unlock(); return nil }, nil
 }
-func (s *source) ReadBlob(_ context.Context, loc string, e blobs.Entry) error {
+func (s *source) CheckBlobs(_ context.Context, snap, loc string, entries []blobs.Entry) ([]error, error) {
 	s.mu.Lock()
-	s.read[e.ContentID+"@"+loc]++
-	s.mu.Unlock()
-	if s.broken[e.ContentID+"@"+loc] {
-		return errors.New("short object")
+	defer s.mu.Unlock()
+	bad := make([]error, len(entries))
+	for i, e := range entries {
+		s.read[e.ContentID+"@"+loc]++
+		if s.broken[e.ContentID+"@"+loc] {
+			bad[i] = errors.New("file fil_x: the blob does not decrypt")
+		}
 	}
-	return nil
+	return bad, nil
 }
 
 func newSource() *source {
@@ -171,4 +174,52 @@ func TestDrillFailureAlerts(t *testing.T) {
 	if last, _ := drill.Last(ctx, core); last == nil || last.Status != schedule.StatusFailed {
 		t.Errorf("last drill %+v", last)
 	}
+}
+
+// TestDrillBlobFailure: a bad blob fails only the drill whose slice holds
+// it, naming the location, notebook and snapshot beside the file id.
+func TestDrillBlobFailure(t *testing.T) {
+	ctx := context.Background()
+	core := openCore(t)
+	l := schedule.NewLedger(core)
+	src := newSource()
+	cid := src.targets[2].Blobs[3].ContentID // notebook nb1, snapshot s1
+	src.broken[cid+"@second"] = true
+	const cycle = 3
+	failed := 0
+	for range cycle {
+		d, err := drill.Run(ctx, l, src, drill.Config{Sample: 1, Cycle: cycle})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !drill.InSlice(cid, d.Seq, cycle) {
+			if d.Status != schedule.StatusGood {
+				t.Errorf("drill %d: %s %q", d.Seq, d.Status, d.Error)
+			}
+			continue
+		}
+		failed++
+		if d.Status != schedule.StatusFailed || !strings.Contains(d.Error, "blobs second: notebook nb1 snapshot s1: file fil_x: the blob does not decrypt") {
+			t.Errorf("drill %d over a bad blob: %s %q", d.Seq, d.Status, d.Error)
+		}
+		if d.Blobs != 2*len(slice(src, d.Seq, cycle))-1 {
+			t.Errorf("drill %d counted %d good blobs", d.Seq, d.Blobs)
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d drills of a cycle failed, want 1", failed)
+	}
+}
+
+// slice lists the blobs of src drill seq reads in each location.
+func slice(src *source, seq, cycle int) []blobs.Entry {
+	var out []blobs.Entry
+	for _, tg := range src.targets {
+		for _, e := range tg.Blobs {
+			if drill.InSlice(e.ContentID, seq, cycle) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
 }

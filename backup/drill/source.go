@@ -3,7 +3,6 @@ package drill
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/cofferhq/coffer/backup"
@@ -94,18 +93,18 @@ func (s *service) Restore(ctx context.Context, snapshot, loc, sandbox string) (f
 	return func(ctx context.Context) error { return s.core.Storage.DropNotebook(ctx, sandbox) }, nil
 }
 
-func (s *service) ReadBlob(ctx context.Context, loc string, e blobs.Entry) error {
-	for _, l := range s.locs {
-		if l.Name != loc {
-			continue
-		}
-		rc, err := blobs.Fetch(ctx, l.Store, e)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		_, err = io.Copy(io.Discard, rc)
-		return err
+func (s *service) CheckBlobs(ctx context.Context, snapshot, loc string, entries []blobs.Entry) ([]error, error) {
+	rep, err := s.svc.CheckBlobs(ctx, snapshot, loc, entries)
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Errorf("no location %s", loc)
+	bad := make([]error, len(entries))
+	byCID := map[string]error{}
+	for _, p := range rep.Problems {
+		byCID[p.ContentID] = p
+	}
+	for i, e := range entries {
+		bad[i] = byCID[e.ContentID]
+	}
+	return bad, nil
 }

@@ -387,6 +387,10 @@ func cmdBackupVerify(ctx context.Context, args []string, stdout, stderr io.Write
 	for _, id := range ids {
 		for _, l := range locs {
 			rep, err := b.svc.Verify(ctx, id, l)
+			blobProblems := ""
+			if err == nil && rep.OK && rep.Blobs > 0 {
+				blobProblems = checkBlobs(ctx, b.svc, id, l)
+			}
 			switch {
 			case err != nil:
 				bad++
@@ -394,6 +398,9 @@ func cmdBackupVerify(ctx context.Context, args []string, stdout, stderr io.Write
 			case !rep.OK:
 				bad++
 				fmt.Fprintf(stdout, "FAIL %s in %s: %s\n", id, l, strings.Join(rep.Problems, "; "))
+			case blobProblems != "":
+				bad++
+				fmt.Fprintf(stdout, "FAIL %s in %s: %s\n", id, l, blobProblems)
 			default:
 				fmt.Fprintf(stdout, "ok   %s in %s: %d table(s), %d row(s), %s, %d file blob(s), %s\n", id, l, rep.Tables, rep.Rows, humanBytes(rep.Size),
 					rep.Blobs, rep.Took.Round(time.Millisecond))
@@ -404,6 +411,25 @@ func cmdBackupVerify(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("%d check(s) failed", bad)
 	}
 	return nil
+}
+
+// checkBlobs decrypts every file blob of snapshot id in location loc
+// (backup.Service.CheckBlobs) and says what failed, naming file ids only;
+// "" when all are intact.
+func checkBlobs(ctx context.Context, svc *backup.Service, id, loc string) string {
+	m, err := svc.Manifest(ctx, id, loc)
+	if err != nil {
+		return describe(err)
+	}
+	rep, err := svc.CheckBlobs(ctx, id, loc, m.Blobs)
+	if err != nil {
+		return describe(err)
+	}
+	var out []string
+	for _, p := range rep.Problems {
+		out = append(out, p.Error())
+	}
+	return strings.Join(out, "; ")
 }
 
 func cmdBackupDrill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
