@@ -128,30 +128,9 @@ func (s *Service) decrypt(ctx context.Context, l blob.Store, m *Manifest, k *sna
 	if err != nil || !hmac.Equal(h.Sum(nil), want) {
 		return "", integrityErr("the image's SHA-256 does not match the manifest")
 	}
-	r, err := sealed.NewReader(func(off, n int64) (io.ReadCloser, error) {
+	return writePlain(ctx, func(off, n int64) (io.ReadCloser, error) {
 		return io.NopCloser(io.NewSectionReader(f, off, n)), nil
-	}, n, k.key, imageFileID(m.ID))
-	if err != nil {
-		return "", sealedErr(err)
-	}
-	if r.Size() != m.ImageSize {
-		return "", integrityErr("the image's size does not match the manifest")
-	}
-	pr, err := r.ReadRange(0, -1)
-	if err != nil {
-		return "", sealedErr(err)
-	}
-	defer pr.Close()
-	path := filepath.Join(dir, "image.db")
-	out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(out, blob.ContextReader(ctx, pr)); err != nil {
-		out.Close()
-		return "", sealedErr(err)
-	}
-	return path, out.Close()
+	}, m, k, dir)
 }
 
 // decryptStream opens the sealed image of m in place, by ranges of the
@@ -160,9 +139,15 @@ func (s *Service) decrypt(ctx context.Context, l blob.Store, m *Manifest, k *sna
 // changed object fails the chunks' tags (EINTEGRITY).
 func (s *Service) decryptStream(ctx context.Context, l blob.Store, m *Manifest, k *snapKey, dir string) (string, error) {
 	key := imageKey(m.Notebook, m.ID)
-	r, err := sealed.NewReader(func(off, n int64) (io.ReadCloser, error) {
+	return writePlain(ctx, func(off, n int64) (io.ReadCloser, error) {
 		return l.Open(ctx, key, off, n)
-	}, m.SealedSize, k.key, imageFileID(m.ID))
+	}, m, k, dir)
+}
+
+// writePlain decrypts the sealed image of m, read through open, into
+// dir/image.db and returns that path.
+func writePlain(ctx context.Context, open func(off, n int64) (io.ReadCloser, error), m *Manifest, k *snapKey, dir string) (string, error) {
+	r, err := sealed.NewReader(open, m.SealedSize, k.key, imageFileID(m.ID))
 	if err != nil {
 		return "", sealedErr(err)
 	}

@@ -11,10 +11,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/cofferhq/coffer"
+	"github.com/cofferhq/coffer/backup/location"
 	"github.com/cofferhq/coffer/blob"
 )
 
@@ -74,7 +73,7 @@ func Present(ctx context.Context, dst blob.Store, notebook string) (map[string]E
 		return nil, fmt.Errorf("blobs: list %s: %w", prefix, err)
 	}
 	found := make([][]Entry, len(packs))
-	err = parallel(ctx, len(packs), func(ctx context.Context, i int) error {
+	err = location.Parallel(ctx, len(packs), func(ctx context.Context, i int) error {
 		entries, err := readPackHeader(ctx, dst, packs[i])
 		switch {
 		case errors.Is(err, errPack), errors.Is(err, blob.ErrNotFound):
@@ -236,7 +235,7 @@ func backup(ctx context.Context, macKey []byte, files, to blob.Store, notebook s
 		jobs = append(jobs, job{ref: r, cid: cid, size: r.Size})
 	}
 	// Sizes not given are asked of the files store.
-	err = parallel(ctx, len(jobs), func(ctx context.Context, i int) error {
+	err = location.Parallel(ctx, len(jobs), func(ctx context.Context, i int) error {
 		if jobs[i].size > 0 {
 			return nil
 		}
@@ -260,7 +259,7 @@ func backup(ctx context.Context, macKey []byte, files, to blob.Store, notebook s
 	}
 
 	copied := make([]Entry, len(big))
-	err = parallel(ctx, len(big), func(ctx context.Context, i int) error {
+	err = location.Parallel(ctx, len(big), func(ctx context.Context, i int) error {
 		var err error
 		copied[i], err = copyBig(ctx, files, to, big[i].ref.BlobKey, prefix+big[i].cid, big[i].cid, big[i].size)
 		return err
@@ -276,7 +275,7 @@ func backup(ctx context.Context, macKey []byte, files, to blob.Store, notebook s
 	for start := 0; start < len(small); start += smallBatch {
 		batch := small[start:min(start+smallBatch, len(small))]
 		bufs := make([][]byte, len(batch))
-		err := parallel(ctx, len(batch), func(ctx context.Context, i int) error {
+		err := location.Parallel(ctx, len(batch), func(ctx context.Context, i int) error {
 			var err error
 			bufs[i], err = readSmall(ctx, files, batch[i].ref.BlobKey, batch[i].size)
 			return err
@@ -301,41 +300,6 @@ func backup(ctx context.Context, macKey []byte, files, to blob.Store, notebook s
 		out[i] = have[cid]
 	}
 	return out, nil
-}
-
-// Workers is how many blobs Backup reads or copies at once.
-const Workers = 4
-
-// parallel calls fn(ctx, i) for i in [0, n) on up to Workers goroutines
-// and returns the first error, after which no new call starts.
-func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next  atomic.Int64
-		once  sync.Once
-		first error
-		wg    sync.WaitGroup
-	)
-	for range min(Workers, n) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || cctx.Err() != nil {
-					return
-				}
-				if err := fn(cctx, i); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return ctx.Err()
 }
 
 func sizeErr(key string, got, want int64) error {

@@ -95,7 +95,7 @@ func Replicate(ctx context.Context, from, to Location, prefix string) (copied in
 	var n atomic.Int64
 	for _, batch := range [][]blob.Info{rest, manifests} {
 		slices.SortFunc(batch, func(a, b blob.Info) int { return strings.Compare(a.Key, b.Key) })
-		err := parallel(ctx, len(batch), func(ctx context.Context, i int) error {
+		err := Parallel(ctx, len(batch), func(ctx context.Context, i int) error {
 			err := copyObject(ctx, from.Store, to.Store, batch[i])
 			switch {
 			case errors.Is(err, errGone):
@@ -113,12 +113,13 @@ func Replicate(ctx context.Context, from, to Location, prefix string) (copied in
 	return int(n.Load()), nil
 }
 
-// Workers is how many objects Replicate copies at once.
+// Workers is how many objects Replicate copies (and backup/blobs reads
+// or copies) at once.
 const Workers = 4
 
-// parallel calls fn(ctx, i) for i in [0, n) on up to Workers goroutines
+// Parallel calls fn(ctx, i) for i in [0, n) on up to Workers goroutines
 // and returns the first error, after which no new call starts.
-func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+func Parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (

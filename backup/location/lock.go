@@ -67,7 +67,7 @@ func Relock(ctx context.Context, l Location, prefix string, live func(key string
 	}
 	until := now.Add(max(period, minLeft))
 	var n atomic.Int64
-	err = parallel(ctx, len(todo), func(ctx context.Context, i int) error {
+	err = Parallel(ctx, len(todo), func(ctx context.Context, i int) error {
 		end, err := lk.LockedUntil(ctx, todo[i])
 		if err != nil {
 			return err
