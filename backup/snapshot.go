@@ -65,8 +65,11 @@ func (s *Service) Snapshot(ctx context.Context, notebook, kind string, force boo
 		return nil, err
 	}
 	stop := s.heartbeat(ctx, id)
+	var err error
 	s.sweeping.RLock()
-	sn, err := s.take(ctx, id, notebook, kind)
+	var sn *Snapshot
+	// The image and its sealing yield the processor to requests.
+	lowPriority(func() { sn, err = s.take(ctx, id, notebook, kind) })
 	s.sweeping.RUnlock()
 	stop()
 	if err == nil {
