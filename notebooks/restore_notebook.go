@@ -135,8 +135,11 @@ func (s *Service) notebookInPlace(ctx context.Context, nb *coffer.Notebook, sn *
 	if err != nil {
 		return nil, s.Wrap("RestoreNotebook", err)
 	}
+	// Held until the restore's write ends: released, the handle could be
+	// closed (a small notebook pool makes room for the sandbox) under
+	// the transaction.
+	defer nc.Release()
 	db := nc.DB
-	nc.Release()
 	s.bk.mu.Lock()
 	hook := s.bk.hook
 	s.bk.mu.Unlock()
